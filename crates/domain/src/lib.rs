@@ -1,0 +1,13 @@
+//! Pure domain types of OPC Hub: identifiers, money, zones, roles and theme packages.
+//! This crate owns validation of values that come in from the edge; it does no I/O and
+//! knows nothing of HTTP or databases.
+
+pub mod money;
+pub mod registry;
+pub mod role;
+pub mod uscc;
+
+pub use money::{Money, MoneyError};
+pub use registry::{UnknownZone, WorkstationStatus, Zone};
+pub use role::{Role, UnknownRole};
+pub use uscc::{Uscc, UsccError};

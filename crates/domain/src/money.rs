@@ -1,0 +1,153 @@
+//! Money in CNY as integer fen (分). Arithmetic is exact and checked; there is no
+//! floating point anywhere. Display is `¥1,234.56` (negative: `-¥1,234.56`).
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(transparent)]
+pub struct Money(i64);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("金额超出范围 (amount out of range)")]
+    Overflow,
+    #[error("金额格式无效：{0} (invalid amount)")]
+    Invalid(String),
+}
+
+impl Money {
+    pub const ZERO: Money = Money(0);
+
+    pub const fn from_fen(fen: i64) -> Self {
+        Money(fen)
+    }
+
+    /// Whole yuan; checked.
+    pub fn from_yuan(yuan: i64) -> Result<Self, MoneyError> {
+        yuan.checked_mul(100).map(Money).ok_or(MoneyError::Overflow)
+    }
+
+    pub const fn fen(self) -> i64 {
+        self.0
+    }
+
+    pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
+        self.0.checked_add(other.0).map(Money).ok_or(MoneyError::Overflow)
+    }
+
+    pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
+        self.0.checked_sub(other.0).map(Money).ok_or(MoneyError::Overflow)
+    }
+
+    pub fn checked_mul(self, n: i64) -> Result<Money, MoneyError> {
+        self.0.checked_mul(n).map(Money).ok_or(MoneyError::Overflow)
+    }
+
+    pub fn min(self, other: Money) -> Money {
+        Money(self.0.min(other.0))
+    }
+
+    pub fn is_negative(self) -> bool {
+        self.0 < 0
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let neg = self.0 < 0;
+        let abs = self.0.unsigned_abs();
+        let yuan = abs / 100;
+        let fen = abs % 100;
+        let digits = yuan.to_string();
+        let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+        for (i, ch) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(ch);
+        }
+        write!(f, "{}¥{}.{:02}", if neg { "-" } else { "" }, grouped, fen)
+    }
+}
+
+impl FromStr for Money {
+    type Err = MoneyError;
+    /// Parses `1234`, `1234.5`, `1,234.56`, `¥1,234.56` (at most two decimals) into fen.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || MoneyError::Invalid(s.to_string());
+        let t = s.trim();
+        let (neg, t) = match t.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, t),
+        };
+        let t = t.trim_start_matches('¥').replace(',', "");
+        let (int, frac) = match t.split_once('.') {
+            Some((i, f)) => (i.to_string(), f.to_string()),
+            None => (t.clone(), String::new()),
+        };
+        if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        if frac.len() > 2 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        let yuan: i64 = int.parse().map_err(|_| MoneyError::Overflow)?;
+        let mut fen: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| invalid())? };
+        if frac.len() == 1 {
+            fen *= 10;
+        }
+        let total = yuan
+            .checked_mul(100)
+            .and_then(|v| v.checked_add(fen))
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money(if neg { -total } else { total }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn formats_like_a_receipt() {
+        assert_eq!(Money::from_fen(123456).to_string(), "¥1,234.56");
+        assert_eq!(Money::from_fen(5).to_string(), "¥0.05");
+        assert_eq!(Money::from_fen(50_000_000).to_string(), "¥500,000.00");
+        assert_eq!(Money::from_fen(-100).to_string(), "-¥1.00");
+        assert_eq!(Money::from_fen(i64::MIN).to_string(), "-¥92,233,720,368,547,758.08");
+    }
+
+    #[test]
+    fn parses_common_spellings() {
+        assert_eq!("¥1,234.56".parse::<Money>(), Ok(Money::from_fen(123456)));
+        assert_eq!("1234.5".parse::<Money>(), Ok(Money::from_fen(123450)));
+        assert_eq!("7".parse::<Money>(), Ok(Money::from_fen(700)));
+        assert!("1.234".parse::<Money>().is_err());
+        assert!("abc".parse::<Money>().is_err());
+        assert!("1e3".parse::<Money>().is_err());
+    }
+
+    #[test]
+    fn overflow_is_an_error_not_a_wrap() {
+        assert_eq!(Money::from_fen(i64::MAX).checked_add(Money::from_fen(1)), Err(MoneyError::Overflow));
+        assert_eq!(Money::from_yuan(i64::MAX / 10), Err(MoneyError::Overflow));
+    }
+
+    proptest! {
+        #[test]
+        fn display_then_parse_is_identity(fen in -1_000_000_000_000i64..1_000_000_000_000i64) {
+            let m = Money::from_fen(fen);
+            prop_assert_eq!(m.to_string().replace('¥', "").parse::<Money>(), Ok(m));
+        }
+
+        #[test]
+        fn addition_is_exact(a in -1_000_000_000_000i64..1_000_000_000_000i64, b in -1_000_000_000_000i64..1_000_000_000_000i64) {
+            let s = Money::from_fen(a).checked_add(Money::from_fen(b)).unwrap();
+            prop_assert_eq!(s.checked_sub(Money::from_fen(b)).unwrap(), Money::from_fen(a));
+        }
+    }
+}
