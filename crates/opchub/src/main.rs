@@ -1,1 +1,254 @@
-fn main() {}
+//! `opchub`: the OPC Hub binary. Subcommands: `serve`, `migrate`, `user create`, `demo`.
+//! Configuration: command-line flags > environment (`OPCHUB_*`) > `opchub.toml` > defaults.
+
+mod demo;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use opchub_domain::Role;
+use opchub_store::accounts::NewUser;
+use opchub_store::{Actor, Store};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(name = "opchub", version, about = "OPC Hub — 丰台园OPC社区综合服务平台")]
+struct Cli {
+    /// Database URL: sqlite://path/to/file.db or postgres://user@host/db (default: SQLite under the data directory).
+    #[arg(long, global = true, env = "OPCHUB_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Directory for the embedded database and uploaded files.
+    #[arg(long, global = true, env = "OPCHUB_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Configuration file (TOML); read when present.
+    #[arg(long, global = true, env = "OPCHUB_CONFIG", default_value = "opchub.toml")]
+    config: PathBuf,
+    /// Log format: `pretty` or `json`.
+    #[arg(long, global = true, env = "OPCHUB_LOG_FORMAT")]
+    log_format: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform (migrates the database first).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "OPCHUB_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Load demo data into an empty database and print demo logins.
+        #[arg(long, env = "OPCHUB_DEMO")]
+        demo: bool,
+        /// Do not mark cookies `Secure` (only for plain-HTTP deployments off loopback).
+        #[arg(long, env = "OPCHUB_INSECURE_COOKIES")]
+        insecure_cookies: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Load demo data into the database (skipped if it already has OPCs).
+    Demo,
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account of any role.
+    Create {
+        #[arg(long)]
+        username: String,
+        /// One of: opc_founder, enterprise, community_operator, platform_operator, specialist, committee, agency, finance, auditor.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Password (min. 8 characters); generated and printed when omitted.
+        #[arg(long, env = "OPCHUB_NEW_USER_PASSWORD")]
+        password: Option<String>,
+    },
+}
+
+/// `opchub.toml`: every key optional.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    log_format: Option<String>,
+    insecure_cookies: Option<bool>,
+    body_limit: Option<usize>,
+}
+
+fn load_file_config(path: &Path) -> Result<FileConfig> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => toml::from_str(&s).with_context(|| format!("reading {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPCHUB_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn open_store(url: &str) -> Result<Store> {
+    let store = Store::connect(url).await.with_context(|| format!("connecting to {}", opchub_store::redact(url)))?;
+    let applied = store.migrate().await.context("running migrations")?;
+    tracing::info!(applied, backend = ?store.backend(), "database ready");
+    Ok(store)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let file = load_file_config(&cli.config)?;
+    init_logging(cli.log_format.as_deref().or(file.log_format.as_deref()).unwrap_or("pretty"));
+    let data_dir = cli.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from("data"));
+    let database_url = match cli.database_url.clone().or(file.database_url.clone()) {
+        Some(u) => u,
+        None => {
+            std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+            format!("sqlite://{}", data_dir.join("opchub.db").display())
+        }
+    };
+    match cli.command {
+        Command::Migrate => {
+            let store = Store::connect(&database_url).await?;
+            let n = store.migrate().await?;
+            println!("migrations applied: {n} ({})", opchub_store::redact(&database_url));
+            store.close().await;
+        }
+        Command::Demo => {
+            let store = open_store(&database_url).await?;
+            run_demo(&store).await?;
+            store.close().await;
+        }
+        Command::User { command: UserCommand::Create { username, role, display_name, password } } => {
+            let store = open_store(&database_url).await?;
+            let role: Role = role.parse().map_err(|e: opchub_domain::UnknownRole| anyhow::anyhow!(e.to_string()))?;
+            let (password, generated) = match password {
+                Some(p) => (p, false),
+                None => (opchub_web::auth::random_token(9), true),
+            };
+            if password.chars().count() < 8 {
+                bail!("password must have at least 8 characters");
+            }
+            let hash = opchub_web::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{}", e.code))?;
+            let display = display_name.unwrap_or_else(|| username.clone());
+            let user = store
+                .create_user(&Actor::system(), NewUser { username: &username, display_name: &display, role, password_hash: &hash })
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("created {} ({}) id={}", user.username, user.role, user.id);
+            if generated {
+                println!("password: {password}");
+            }
+            store.close().await;
+        }
+        Command::Serve { listen, demo, insecure_cookies } => {
+            let listen = listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+            let store = open_store(&database_url).await?;
+            let creds = if demo { run_demo(&store).await? } else { None };
+            let config = opchub_web::WebConfig {
+                cookie_secure: !(insecure_cookies || file.insecure_cookies.unwrap_or(false)),
+                body_limit: file.body_limit.unwrap_or(64 * 1024),
+            };
+            let state = opchub_web::AppState::new(store.clone(), config, opchub_web::metrics_handle());
+            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+            let addr = listener.local_addr()?;
+            if let Some(creds) = creds {
+                print_credentials(&creds);
+            }
+            println!("OPC Hub is running — open http://{addr}/");
+            tracing::info!(%addr, "listening");
+            opchub_web::serve(listener, state, shutdown_signal()).await?;
+            store.close().await;
+            tracing::info!("stopped");
+        }
+    }
+    Ok(())
+}
+
+/// Loads demo data (if the database has no OPCs yet) and returns the demo logins.
+async fn run_demo(store: &Store) -> Result<Option<Vec<(String, String, String)>>> {
+    let hash = opchub_web::auth::hash_password(demo::DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{}", e.code))?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(ProgressStyle::with_template("{spinner} demo data [{bar:30}] {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    let summary = demo::load_demo(store, &hash, &bar).await?;
+    bar.finish_and_clear();
+    match summary {
+        None => {
+            println!("demo data: database already has OPCs, nothing loaded");
+            Ok(Some(demo_logins()))
+        }
+        Some(s) => {
+            println!("demo data loaded:");
+            println!("  {:<14} {:>6}", "users", s.users);
+            println!("  {:<14} {:>6}", "communities", s.communities);
+            println!("  {:<14} {:>6}", "workstations", s.workstations);
+            println!("  {:<14} {:>6}", "OPCs", s.opcs);
+            println!("  {:<14} {:>6}", "enterprises", s.enterprises);
+            println!("  {:<14} {:>6}", "tickets", s.tickets);
+            Ok(Some(s.credentials))
+        }
+    }
+}
+
+fn demo_logins() -> Vec<(String, String, String)> {
+    [
+        ("opc_founder", "opc"),
+        ("enterprise", "enterprise"),
+        ("community_operator", "operator"),
+        ("platform_operator", "platform"),
+        ("specialist", "specialist"),
+        ("committee", "committee"),
+        ("agency", "agency"),
+        ("finance", "finance"),
+        ("auditor", "auditor"),
+    ]
+    .iter()
+    .map(|(r, u)| (r.to_string(), u.to_string(), demo::DEMO_PASSWORD.to_string()))
+    .collect()
+}
+
+fn print_credentials(creds: &[(String, String, String)]) {
+    println!("demo logins:");
+    println!("  {:<20} {:<14} password", "role", "username");
+    for (role, user, pass) in creds {
+        println!("  {role:<20} {user:<14} {pass}");
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received, finishing in-flight requests");
+}

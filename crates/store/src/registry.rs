@@ -11,7 +11,7 @@ use sqlx::Row;
 
 const THEME_CATALOG: &str = include_str!("../../../catalog/theme_packages.toml");
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ThemePackage {
     pub code: String,
     pub name_zh: String,
@@ -54,7 +54,7 @@ fn zone_of(s: String) -> Result<Zone> {
     s.parse().map_err(|e: opchub_domain::UnknownZone| StoreError::Catalog(e.to_string()))
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Community {
     pub id: String,
     pub name: String,
@@ -92,7 +92,7 @@ fn community_from(r: &AnyRow) -> Result<Community> {
     })
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Workstation {
     pub id: String,
     pub community_id: String,
@@ -122,7 +122,7 @@ pub struct NewCommunity<'a> {
     pub workstations: u32,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Opc {
     pub id: String,
     pub name: String,
@@ -189,7 +189,7 @@ pub struct RegisterOpc<'a> {
     pub tax_registered: bool,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Enterprise {
     pub id: String,
     pub name: String,
@@ -210,7 +210,7 @@ fn enterprise_from(r: &AnyRow) -> Result<Enterprise> {
     })
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Ticket {
     pub id: String,
     pub opc_id: String,
@@ -242,7 +242,7 @@ fn ticket_from(r: &AnyRow) -> Result<Ticket> {
     })
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct TicketMessage {
     pub id: String,
     pub author_user_id: String,
@@ -252,7 +252,7 @@ pub struct TicketMessage {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Copy, serde::Serialize, Default)]
+#[derive(Debug, Clone, Copy, serde::Serialize, Default, utoipa::ToSchema)]
 pub struct Counts {
     pub opcs: i64,
     pub communities: i64,

@@ -1,1 +1,96 @@
+//! The HTTP layer of OPC Hub: the route table (`routes.rs`), JSON API handlers (`api/`),
+//! server-rendered pages (`pages/`), authentication (`auth.rs`), message catalogs
+//! (`i18n.rs`) and operations endpoints (`ops.rs`). Handlers are thin: they parse input,
+//! call the store or domain, and map errors in one place (`error.rs`).
 
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod i18n;
+pub mod openapi;
+pub mod ops;
+pub mod pages;
+pub mod routes;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use opchub_store::Store;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Mark cookies `Secure`. Browsers accept Secure cookies over plain HTTP on loopback only.
+    pub cookie_secure: bool,
+    /// Largest request body accepted (bytes); larger bodies get 413.
+    pub body_limit: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig { cookie_secure: true, body_limit: 64 * 1024 }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<WebConfig>,
+    pub templates: Arc<minijinja::Environment<'static>>,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: WebConfig, metrics: Option<PrometheusHandle>) -> Self {
+        AppState { store, config: Arc::new(config), templates: Arc::new(pages::templates()), metrics }
+    }
+}
+
+/// Installs the process-wide Prometheus recorder once; later calls return the same handle.
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok())
+        .clone()
+}
+
+/// The whole application: every route of the table behind its access rule, plus global
+/// layers (language, request metrics, body size limit).
+pub fn app(state: AppState) -> Router {
+    let limit = state.config.body_limit;
+    routes::router(state)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(language_and_metrics))
+}
+
+async fn language_and_metrics(req: Request, next: Next) -> Response {
+    let lang = i18n::negotiate(
+        auth::cookie(req.headers(), "lang"),
+        req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+    );
+    let method = req.method().to_string();
+    let matched = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let resp = i18n::scope(lang, next.run(req)).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("opchub_http_requests_total", "method" => method.clone(), "route" => matched.clone(), "status" => status).increment(1);
+    metrics::histogram!("opchub_http_request_duration_seconds", "method" => method, "route" => matched).record(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}

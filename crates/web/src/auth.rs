@@ -1,0 +1,284 @@
+//! Authentication and authorisation: argon2 passwords, browser sessions (HttpOnly, SameSite
+//! cookies) with CSRF tokens, API keys (shown once, stored as SHA-256, scoped, expiring,
+//! revocable), and the per-route access check that every route in `routes.rs` goes through.
+
+use crate::error::ApiError;
+use crate::AppState;
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use opchub_domain::Role;
+use opchub_store::accounts::User;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+pub const SESSION_COOKIE: &str = "opchub_session";
+pub const CSRF_COOKIE: &str = "opchub_csrf";
+pub const CSRF_FIELD: &str = "_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
+/// API key scopes: `read` allows GET; `write` allows everything the role allows.
+pub const SCOPES: [&str; 2] = ["read", "write"];
+
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| ApiError::internal())
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+pub fn random_token(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// A fresh API key secret: `opk_` + 48 hex characters. Returns (secret, display prefix, hash).
+pub fn new_api_key() -> (String, String, String) {
+    let secret = format!("opk_{}", random_token(24));
+    let prefix = secret[..12].to_string();
+    let hash = sha256_hex(&secret);
+    (secret, prefix, hash)
+}
+
+/// Who may call a route. Ownership (which OPC, which community) is checked by the handler.
+#[derive(Debug, Clone, Copy)]
+pub enum Access {
+    Public,
+    Authenticated,
+    Roles(&'static [Role]),
+}
+
+impl Access {
+    pub fn allows(&self, role: Option<Role>) -> bool {
+        match (self, role) {
+            (Access::Public, _) => true,
+            (_, None) => false,
+            (Access::Authenticated, Some(_)) => true,
+            (Access::Roles(rs), Some(r)) => rs.contains(&r),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Page,
+    Api,
+}
+
+#[derive(Debug, Clone)]
+pub enum Via {
+    Session { csrf: String },
+    ApiKey { scopes: Vec<String> },
+}
+
+/// The authenticated caller, put into request extensions by [`enforce`].
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub via: Via,
+}
+
+impl Principal {
+    pub fn role(&self) -> Role {
+        self.user.role
+    }
+    pub fn actor(&self) -> opchub_store::Actor {
+        opchub_store::Actor::user(&self.user.id, self.user.role.as_str())
+    }
+}
+
+/// The caller of a route: None on public routes for anonymous visitors.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Option<Principal>);
+
+/// The CSRF token a rendered form must carry (the session's, or the anonymous cookie's).
+#[derive(Debug, Clone)]
+pub struct CsrfToken(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Caller>().cloned().unwrap_or(Caller(None)))
+    }
+}
+
+impl Caller {
+    pub fn require(&self) -> Result<&Principal, ApiError> {
+        self.0.as_ref().ok_or_else(ApiError::unauthorized)
+    }
+}
+
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+pub fn set_cookie(name: &str, value: &str, max_age_s: i64, same_site: &str, secure: bool) -> String {
+    format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age_s}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// Resolves the caller from `Authorization: Bearer …` (API key) or the session cookie.
+/// A bearer header that names no live key is an error even on public routes.
+pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        let token = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+        let Some(token) = token else {
+            return Err(ApiError::unauthorized().with_detail("Authorization: Bearer <key>"));
+        };
+        return match state.store.authenticate_api_key(&sha256_hex(token)).await? {
+            Some((key, user)) => Ok(Some(Principal { user, via: Via::ApiKey { scopes: key.scopes } })),
+            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key")),
+        };
+    }
+    if let Some(tok) = cookie(headers, SESSION_COOKIE) {
+        if let Some((user, csrf)) = state.store.session(&sha256_hex(tok)).await? {
+            return Ok(Some(Principal { user, via: Via::Session { csrf } }));
+        }
+    }
+    Ok(None)
+}
+
+fn is_state_changing(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Route middleware: authenticates, checks the route's [`Access`] rule and API-key scope,
+/// and checks CSRF on state-changing requests made with a browser session or anonymous forms.
+pub async fn enforce(State((state, access, surface)): State<(AppState, Access, Surface)>, req: Request, next: Next) -> Response {
+    match enforce_inner(&state, access, surface, req).await {
+        Ok((req, new_csrf)) => {
+            let mut resp = next.run(req).await;
+            if let Some(tok) = new_csrf {
+                let c = set_cookie(CSRF_COOKIE, &tok, 30 * 24 * 3600, "Strict", state.config.cookie_secure);
+                if let Ok(v) = c.parse() {
+                    resp.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            resp
+        }
+        Err(rej) => rej,
+    }
+}
+
+async fn enforce_inner(state: &AppState, access: Access, surface: Surface, req: Request) -> Result<(Request, Option<String>), Response> {
+    let reject = |e: ApiError| -> Response {
+        match surface {
+            Surface::Api => e.into_response(),
+            Surface::Page => crate::pages::error_page(state, &e),
+        }
+    };
+    let principal = resolve(state, req.headers()).await.map_err(reject)?;
+    let role = principal.as_ref().map(|p| p.role());
+    if !access.allows(role) {
+        if principal.is_none() {
+            if surface == Surface::Page {
+                let next = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                let target = format!("/login?next={}", urlencode(next));
+                return Err(Redirect::to(&target).into_response());
+            }
+            return Err(reject(ApiError::unauthorized()));
+        }
+        return Err(reject(ApiError::forbidden()));
+    }
+    let changing = is_state_changing(req.method());
+    if let Some(Principal { via: Via::ApiKey { scopes }, .. }) = &principal {
+        let needed = if changing { "write" } else { "read" };
+        let ok = scopes.iter().any(|s| s == needed || s == "write");
+        if !ok {
+            return Err(reject(ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope").with_detail(needed)));
+        }
+    }
+    let session_csrf = match &principal {
+        Some(Principal { via: Via::Session { csrf }, .. }) => Some(csrf.clone()),
+        _ => None,
+    };
+    let anon_csrf = cookie(req.headers(), CSRF_COOKIE).map(str::to_string);
+    let form_token = session_csrf.clone().or(anon_csrf.clone());
+    let mut req = req;
+    if changing && !matches!(principal, Some(Principal { via: Via::ApiKey { .. }, .. })) {
+        match surface {
+            Surface::Api => {
+                // Browser sessions calling the JSON API must echo the token in a header.
+                if let Some(expected) = &session_csrf {
+                    let got = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+                    if got != Some(expected.as_str()) {
+                        return Err(reject(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed")));
+                    }
+                }
+            }
+            Surface::Page => {
+                let (parts, body) = req.into_parts();
+                let bytes = axum::body::to_bytes(body, state.config.body_limit)
+                    .await
+                    .map_err(|_| reject(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")))?;
+                let got: Option<String> = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+                    .ok()
+                    .and_then(|kv| kv.into_iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v));
+                let ok = match (&form_token, &got) {
+                    (Some(e), Some(g)) => !e.is_empty() && e == g,
+                    _ => false,
+                };
+                if !ok {
+                    return Err(reject(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed")));
+                }
+                req = Request::from_parts(parts, Body::from(bytes));
+            }
+        }
+    }
+    // Anonymous visitors of pages get a CSRF cookie on their first visit.
+    let new_csrf = if form_token.is_none() && surface == Surface::Page { Some(random_token(16)) } else { None };
+    let token = form_token.or(new_csrf.clone()).unwrap_or_default();
+    req.extensions_mut().insert(CsrfToken(token));
+    req.extensions_mut().insert(Caller(principal));
+    Ok((req, new_csrf))
+}
+
+pub fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("x", s)]).map(|v| v[2..].to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_with_the_right_password() {
+        let h = hash_password("s3cret-pass").unwrap();
+        assert!(verify_password("s3cret-pass", &h));
+        assert!(!verify_password("s3cret-pas", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn api_keys_are_random_and_stored_as_hash() {
+        let (a, pa, ha) = new_api_key();
+        let (b, _, _) = new_api_key();
+        assert_ne!(a, b);
+        assert!(a.starts_with(&pa));
+        assert_eq!(ha, sha256_hex(&a));
+        assert!(!ha.contains(&a[4..]));
+    }
+}

@@ -1,0 +1,95 @@
+//! One error type for the HTTP layer, mapped to status codes in one place. The JSON shape is
+//! `{"error":{"code":"…","message":"…","fields":{…}}}`; codes are stable, messages come from
+//! the message catalog in the caller's language. Internal errors are logged, never echoed.
+
+use crate::i18n;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use opchub_store::StoreError;
+use std::collections::BTreeMap;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    /// Field name → error code (messages are looked up as `field.<code>`).
+    pub fields: BTreeMap<String, String>,
+    /// Extra detail appended to the message (e.g. the expected check character).
+    pub detail: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str) -> Self {
+        ApiError { status, code: code.to_string(), fields: BTreeMap::new(), detail: None }
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized")
+    }
+    pub fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden")
+    }
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found")
+    }
+    pub fn conflict(code: &str) -> Self {
+        Self::new(StatusCode::CONFLICT, code)
+    }
+    pub fn bad_request(code: &str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code)
+    }
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal")
+    }
+    pub fn validation(fields: BTreeMap<String, String>) -> Self {
+        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: "validation_failed".into(), fields, detail: None }
+    }
+    pub fn field(field: &str, code: &str) -> Self {
+        let mut f = BTreeMap::new();
+        f.insert(field.to_string(), code.to_string());
+        Self::validation(f)
+    }
+    pub fn with_detail(mut self, d: impl Into<String>) -> Self {
+        self.detail = Some(d.into());
+        self
+    }
+
+    /// The message in `lang`, and the per-field messages.
+    pub fn messages(&self, lang: &str) -> (String, BTreeMap<String, String>) {
+        let mut msg = i18n::text(lang, &format!("error.{}", self.code));
+        if let Some(d) = &self.detail {
+            msg = format!("{msg}: {d}");
+        }
+        let fields = self.fields.iter().map(|(k, v)| (k.clone(), i18n::text(lang, &format!("field.{v}")))).collect();
+        (msg, fields)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::not_found(),
+            StoreError::Conflict(code) => ApiError::conflict(code),
+            StoreError::Invalid { field, code } => ApiError::field(field, code),
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let lang = i18n::current_lang();
+        let (message, fields) = self.messages(&lang);
+        let mut body = serde_json::json!({ "error": { "code": self.code, "message": message } });
+        if !fields.is_empty() {
+            let field_codes: BTreeMap<_, _> = self.fields.clone();
+            body["error"]["fields"] = serde_json::json!(fields);
+            body["error"]["field_codes"] = serde_json::json!(field_codes);
+        }
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,46 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations. A golden copy is
+//! committed at `crates/web/openapi.json`; a test fails when the two differ.
+
+use crate::api;
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("api_key", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("opk_…").build()));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "OPC Hub API", description = "丰台园OPC社区综合服务平台 — JSON API. Errors: {\"error\":{\"code\",\"message\",\"fields\"}}.", version = "1"),
+    modifiers(&Security),
+    security(("api_key" = [])),
+    paths(
+        api::stats, api::zones, api::theme_packages, api::communities, api::create_community, api::community,
+        api::add_workstations, api::set_workstation, api::create_registration, api::me, api::list_keys, api::create_key,
+        api::revoke_key, api::my_opc, api::opcs, api::opc, api::assign_specialist, api::enterprises, api::create_enterprise,
+        api::users, api::create_user, api::set_user_disabled, api::tickets, api::create_ticket, api::ticket, api::reply_ticket,
+        api::close_ticket, api::audit,
+    )
+)]
+pub struct ApiDoc;
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Pretty JSON with a trailing newline, as committed in the golden file.
+pub fn document_json() -> String {
+    let mut s = document().to_pretty_json().unwrap_or_else(|_| "{}".into());
+    s.push('\n');
+    s
+}
+
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}

@@ -1,0 +1,601 @@
+//! Server-rendered pages: Chinese first, English on request, usable without JavaScript.
+//! Handlers reuse the API's validation and store calls and render templates from
+//! `templates/`; texts come from the message catalogs through `t("key")`.
+
+use crate::api::{self, NewCommunityRequest, NewKeyRequest, NewTicketRequest, NewUserRequest, RegistrationRequest};
+use crate::auth::{self, Caller, CsrfToken, Principal};
+use crate::error::ApiError;
+use crate::{i18n, AppState};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Extension;
+use minijinja::{context, Environment, Value};
+use opchub_domain::{Role, Zone};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/base.html")),
+    ("home.html", include_str!("../../templates/home.html")),
+    ("login.html", include_str!("../../templates/login.html")),
+    ("register.html", include_str!("../../templates/register.html")),
+    ("communities.html", include_str!("../../templates/communities.html")),
+    ("community.html", include_str!("../../templates/community.html")),
+    ("my_company.html", include_str!("../../templates/my_company.html")),
+    ("ticket.html", include_str!("../../templates/ticket.html")),
+    ("queue.html", include_str!("../../templates/queue.html")),
+    ("keys.html", include_str!("../../templates/keys.html")),
+    ("admin_users.html", include_str!("../../templates/admin_users.html")),
+    ("admin_communities.html", include_str!("../../templates/admin_communities.html")),
+    ("admin_opcs.html", include_str!("../../templates/admin_opcs.html")),
+    ("audit.html", include_str!("../../templates/audit.html")),
+    ("error.html", include_str!("../../templates/error.html")),
+];
+
+const CSS: &str = include_str!("../../templates/site.css");
+
+pub fn templates() -> Environment<'static> {
+    let mut env = Environment::new();
+    for (name, src) in TEMPLATES {
+        if let Err(e) = env.add_template(name, src) {
+            tracing::error!(template = name, error = %e, "template does not compile");
+        }
+    }
+    env.add_function("t", |state: &minijinja::State, key: String| -> String {
+        let lang = state.lookup("lang").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "zh".into());
+        i18n::text(&lang, &key)
+    });
+    env.add_filter("dt", |ms: i64| -> String {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|d| d.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap_or(chrono::FixedOffset::east_opt(0).unwrap_or_else(|| d.fixed_offset().timezone()))).format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default()
+    });
+    env
+}
+
+/// Renders `name` with the common context (language, user, CSRF token, navigation).
+fn render(s: &AppState, caller: Option<&Principal>, csrf: &str, name: &str, status: StatusCode, ctx: Value) -> Response {
+    let lang = i18n::current_lang();
+    let user = caller.map(|p| context! { name => p.user.display_name.clone(), username => p.user.username.clone(), role => p.role().as_str() });
+    let full = context! { lang => lang, user => user, csrf => csrf, ..ctx };
+    match s.templates.get_template(name).and_then(|t| t.render(full)) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "render failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "render error").into_response()
+        }
+    }
+}
+
+/// An error as a readable page (used for rejected page requests).
+pub fn error_page(s: &AppState, e: &ApiError) -> Response {
+    let (message, _) = e.messages(&i18n::current_lang());
+    render(s, None, "", "error.html", e.status, context! { status => e.status.as_u16(), code => e.code.clone(), message => message })
+}
+
+fn page_error(s: &AppState, p: Option<&Principal>, e: ApiError) -> Response {
+    let (message, _) = e.messages(&i18n::current_lang());
+    render(s, p, "", "error.html", e.status, context! { status => e.status.as_u16(), code => e.code.clone(), message => message })
+}
+
+fn field_messages(e: &ApiError) -> (String, BTreeMap<String, String>) {
+    e.messages(&i18n::current_lang())
+}
+
+pub async fn not_found(State(s): State<AppState>, uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return ApiError::not_found().into_response();
+    }
+    error_page(&s, &ApiError::not_found())
+}
+
+pub async fn css() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], CSS)
+}
+
+fn zones_ctx() -> Vec<Value> {
+    let lang = i18n::current_lang();
+    Zone::ALL
+        .iter()
+        .map(|z| context! { code => z.as_str(), name => i18n::text(&lang, &format!("zone.{}", z.as_str())) })
+        .collect()
+}
+
+pub async fn home(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
+    let counts = match s.store.counts().await {
+        Ok(c) => c,
+        Err(e) => return page_error(&s, caller.0.as_ref(), e.into()),
+    };
+    let packages = s.store.theme_packages().await.unwrap_or_default();
+    render(&s, caller.0.as_ref(), &csrf.0, "home.html", StatusCode::OK, context! { counts => counts, packages => packages, zones => zones_ctx() })
+}
+
+pub async fn set_lang(Path(code): Path<String>, headers: HeaderMap) -> Response {
+    let code = if i18n::LANGS.contains(&code.as_str()) { code } else { "zh".into() };
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.find("://").and_then(|i| r[i + 3..].find('/').map(|j| r[i + 3 + j..].to_string())))
+        .unwrap_or_else(|| "/".into());
+    let mut resp = Redirect::to(&back).into_response();
+    if let Ok(v) = format!("lang={code}; Path=/; SameSite=Lax; Max-Age=31536000").parse() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+// ---------------------------------------------------------------- login
+
+#[derive(Deserialize, Default)]
+pub struct NextQuery {
+    pub next: Option<String>,
+}
+
+fn safe_next(n: Option<&str>) -> String {
+    match n {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_string(),
+        _ => String::new(),
+    }
+}
+
+pub async fn login_form(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Query(q): Query<NextQuery>) -> Response {
+    render(&s, caller.0.as_ref(), &csrf.0, "login.html", StatusCode::OK, context! { next => safe_next(q.next.as_deref()) })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub next: Option<String>,
+}
+
+fn home_of(role: Role) -> &'static str {
+    match role {
+        Role::OpcFounder => "/my/company",
+        Role::Specialist => "/specialist/queue",
+        Role::PlatformOperator => "/admin/users",
+        Role::CommunityOperator => "/admin/communities",
+        Role::Committee => "/admin/opcs",
+        Role::Auditor => "/audit",
+        _ => "/",
+    }
+}
+
+/// Starts a session: a new random token (only its hash is stored) and a new CSRF token.
+async fn start_session(s: &AppState, user_id: &str, to: &str) -> Result<Response, ApiError> {
+    let token = auth::random_token(32);
+    let csrf = auth::random_token(16);
+    s.store.create_session(user_id, &auth::sha256_hex(&token), &csrf, auth::SESSION_TTL_MS).await?;
+    let mut resp = Redirect::to(to).into_response();
+    let secure = s.config.cookie_secure;
+    for c in [
+        auth::set_cookie(auth::SESSION_COOKIE, &token, auth::SESSION_TTL_MS / 1000, "Lax", secure),
+        auth::set_cookie(auth::CSRF_COOKIE, &csrf, 30 * 24 * 3600, "Strict", secure),
+    ] {
+        if let Ok(v) = c.parse() {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    Ok(resp)
+}
+
+pub async fn login(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Form(f): Form<LoginForm>) -> Response {
+    let username = f.username.unwrap_or_default().trim().to_string();
+    let password = f.password.unwrap_or_default();
+    let next = safe_next(f.next.as_deref());
+    let user = match s.store.user_by_username(&username).await {
+        Ok(u) => u,
+        Err(e) => return page_error(&s, None, e.into()),
+    };
+    match user {
+        Some(u) if !u.disabled && auth::verify_password(&password, &u.password_hash) => {
+            let to = if next.is_empty() { home_of(u.role).to_string() } else { next };
+            start_session(&s, &u.id, &to).await.unwrap_or_else(|e| page_error(&s, None, e))
+        }
+        _ => {
+            let (message, _) = field_messages(&ApiError::unauthorized().with_detail(""));
+            let message = if message.ends_with(": ") { i18n::text(&i18n::current_lang(), "login.failed") } else { message };
+            render(&s, caller.0.as_ref(), &csrf.0, "login.html", StatusCode::UNAUTHORIZED, context! { next => next, username => username, error => message })
+        }
+    }
+}
+
+pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(tok) = auth::cookie(&headers, auth::SESSION_COOKIE) {
+        if let Err(e) = s.store.delete_session(&auth::sha256_hex(tok)).await {
+            return page_error(&s, None, e.into());
+        }
+    }
+    let mut resp = Redirect::to("/").into_response();
+    if let Ok(v) = auth::set_cookie(auth::SESSION_COOKIE, "", 0, "Lax", s.config.cookie_secure).parse() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+// ---------------------------------------------------------------- registration wizard
+
+#[derive(Deserialize, Default)]
+pub struct WizardQuery {
+    pub zone: Option<String>,
+}
+
+async fn wizard(s: &AppState, caller: Option<&Principal>, csrf: &str, zone: Option<&str>, form: Value, status: StatusCode, errors: Value) -> Response {
+    if let Some(p) = caller {
+        if p.role() != Role::OpcFounder {
+            return page_error(s, caller, ApiError::forbidden());
+        }
+        if let Ok(Some(_)) = s.store.opc_of_founder(&p.user.id).await {
+            return Redirect::to("/my/company").into_response();
+        }
+    }
+    let zone = zone.and_then(|z| z.parse::<Zone>().ok());
+    let (communities, packages) = match zone {
+        Some(z) => {
+            let mut list = Vec::new();
+            match s.store.communities(Some(z), None).await {
+                Ok(cs) => {
+                    for c in cs.into_iter().filter(|c| c.workstations_free > 0) {
+                        let free: Vec<_> = s
+                            .store
+                            .workstations(&c.id)
+                            .await
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter(|w| w.status == opchub_domain::WorkstationStatus::Free)
+                            .collect();
+                        list.push(context! { community => c, workstations => free });
+                    }
+                }
+                Err(e) => return page_error(s, caller, e.into()),
+            }
+            (list, s.store.theme_packages().await.unwrap_or_default())
+        }
+        None => (vec![], vec![]),
+    };
+    render(
+        s,
+        caller,
+        csrf,
+        "register.html",
+        status,
+        context! {
+            step => if zone.is_some() { 2 } else { 1 },
+            zone => zone.map(|z| z.as_str()),
+            zone_name => zone.map(|z| i18n::text(&i18n::current_lang(), &format!("zone.{}", z.as_str()))),
+            zones => zones_ctx(),
+            communities => communities,
+            packages => packages,
+            form => form,
+            errors => errors,
+            need_account => caller.is_none(),
+        },
+    )
+}
+
+pub async fn register_form(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Query(q): Query<WizardQuery>) -> Response {
+    // Step 1 → step 2: a zone outside G2 is explained, not silently accepted.
+    if q.zone.as_deref() == Some("outside") {
+        let e = ApiError::field("zone", "outside_g2");
+        let (message, fields) = field_messages(&e);
+        return wizard(&s, caller.0.as_ref(), &csrf.0, None, Value::from(()), StatusCode::OK, context! { message => message, fields => fields }).await;
+    }
+    wizard(&s, caller.0.as_ref(), &csrf.0, q.zone.as_deref(), Value::from(()), StatusCode::OK, Value::from(())).await
+}
+
+#[derive(Deserialize)]
+pub struct RegisterForm {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub founder_name: Option<String>,
+    pub company_name: Option<String>,
+    pub uscc: Option<String>,
+    pub not_yet_registered: Option<String>,
+    pub tax_registered: Option<String>,
+    pub zone: Option<String>,
+    pub theme_package: Option<String>,
+    pub workstation_id: Option<String>,
+}
+
+pub async fn register(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Form(f): Form<RegisterForm>) -> Response {
+    let req = RegistrationRequest {
+        username: f.username.clone(),
+        password: f.password.clone(),
+        founder_name: f.founder_name.clone(),
+        company_name: f.company_name.clone(),
+        uscc: f.uscc.clone(),
+        not_yet_registered: f.not_yet_registered.is_some(),
+        tax_registered: f.tax_registered.is_some(),
+        zone: f.zone.clone(),
+        theme_package: f.theme_package.clone(),
+        workstation_id: f.workstation_id.clone(),
+    };
+    match api::register(&s, caller.0.as_ref(), &req).await {
+        Ok((_, user)) => {
+            if caller.0.is_some() {
+                Redirect::to("/my/company").into_response()
+            } else {
+                start_session(&s, &user.id, "/my/company").await.unwrap_or_else(|e| page_error(&s, None, e))
+            }
+        }
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
+            let (message, fields) = field_messages(&e);
+            let form = context! {
+                username => f.username, founder_name => f.founder_name, company_name => f.company_name, uscc => f.uscc,
+                not_yet_registered => f.not_yet_registered.is_some(), tax_registered => f.tax_registered.is_some(),
+                theme_package => f.theme_package, workstation_id => f.workstation_id,
+            };
+            wizard(&s, caller.0.as_ref(), &csrf.0, f.zone.as_deref(), form, e.status, context! { message => message, fields => fields }).await
+        }
+        Err(e) => page_error(&s, caller.0.as_ref(), e),
+    }
+}
+
+// ---------------------------------------------------------------- directory
+
+pub async fn communities(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Query(q): Query<WizardQuery>) -> Response {
+    let zone = q.zone.as_deref().and_then(|z| z.parse::<Zone>().ok());
+    match s.store.communities(zone, None).await {
+        Ok(list) => {
+            let free: i64 = list.iter().map(|c| c.workstations_free).sum();
+            render(
+                &s,
+                caller.0.as_ref(),
+                &csrf.0,
+                "communities.html",
+                StatusCode::OK,
+                context! { communities => list, zones => zones_ctx(), zone => zone.map(|z| z.as_str()), free => free },
+            )
+        }
+        Err(e) => page_error(&s, caller.0.as_ref(), e.into()),
+    }
+}
+
+pub async fn community(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Path(id): Path<String>) -> Response {
+    let c = match s.store.community(&id).await {
+        Ok(c) => c,
+        Err(e) => return page_error(&s, caller.0.as_ref(), e.into()),
+    };
+    let ws = s.store.workstations(&id).await.unwrap_or_default();
+    let manage = caller.0.as_ref().is_some_and(|p| p.role() == Role::PlatformOperator || p.user.id == c.operator_user_id);
+    let occupants = if api::access::sees_occupants(caller.0.as_ref(), &c) { s.store.opcs(Some(&id), None, None).await.unwrap_or_default() } else { vec![] };
+    render(&s, caller.0.as_ref(), &csrf.0, "community.html", StatusCode::OK, context! { c => c, workstations => ws, manage => manage, occupants => occupants })
+}
+
+// ---------------------------------------------------------------- my company and tickets
+
+pub async fn my_company(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let opc = match s.store.opc_of_founder(&p.user.id).await {
+        Ok(Some(o)) => o,
+        Ok(None) => return Redirect::to("/register").into_response(),
+        Err(e) => return page_error(&s, Some(p), e.into()),
+    };
+    let package = s.store.theme_packages().await.unwrap_or_default().into_iter().find(|t| t.code == opc.theme_package);
+    let tickets = s.store.tickets_of_opc(&opc.id).await.unwrap_or_default();
+    let zone_name = i18n::text(&i18n::current_lang(), &format!("zone.{}", opc.zone.as_str()));
+    render(&s, Some(p), &csrf.0, "my_company.html", StatusCode::OK, context! { opc => opc, package => package, tickets => tickets, zone_name => zone_name })
+}
+
+#[derive(Deserialize)]
+pub struct TicketForm {
+    pub subject: Option<String>,
+    pub body: Option<String>,
+}
+
+pub async fn create_ticket(State(s): State<AppState>, caller: Caller, Form(f): Form<TicketForm>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    match api::open_ticket(&s, p, &NewTicketRequest { subject: f.subject, body: f.body }).await {
+        Ok(t) => Redirect::to(&format!("/tickets/{}", t.id)).into_response(),
+        Err(e) => page_error(&s, Some(p), e),
+    }
+}
+
+pub async fn ticket(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Path(id): Path<String>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let t = match api::access::ticket_for(&s, p, &id).await {
+        Ok(t) => t,
+        Err(e) => return page_error(&s, Some(p), e),
+    };
+    let messages = s.store.ticket_messages(&id).await.unwrap_or_default();
+    let can_write = matches!(p.role(), Role::OpcFounder | Role::Specialist) && t.status != "closed";
+    render(&s, Some(p), &csrf.0, "ticket.html", StatusCode::OK, context! { t => t, messages => messages, can_write => can_write })
+}
+
+#[derive(Deserialize)]
+pub struct ReplyForm {
+    pub body: Option<String>,
+}
+
+pub async fn reply_ticket(State(s): State<AppState>, caller: Caller, Path(id): Path<String>, Form(f): Form<ReplyForm>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    match api::reply(&s, p, &id, f.body.as_deref()).await {
+        Ok(_) => Redirect::to(&format!("/tickets/{id}")).into_response(),
+        Err(e) => page_error(&s, Some(p), e),
+    }
+}
+
+pub async fn close_ticket(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let res = async {
+        api::access::ticket_for_writer(&s, p, &id).await?;
+        Ok::<_, ApiError>(s.store.close_ticket(&p.actor(), &id).await?)
+    }
+    .await;
+    match res {
+        Ok(_) => Redirect::to(&format!("/tickets/{id}")).into_response(),
+        Err(e) => page_error(&s, Some(p), e),
+    }
+}
+
+pub async fn specialist_queue(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let queue = s.store.ticket_queue(&p.user.id).await.unwrap_or_default();
+    let mine = s.store.opcs(None, None, Some(&p.user.id)).await.unwrap_or_default();
+    render(&s, Some(p), &csrf.0, "queue.html", StatusCode::OK, context! { tickets => queue, opcs => mine })
+}
+
+// ---------------------------------------------------------------- API keys
+
+async fn keys_page(s: &AppState, p: &Principal, csrf: &str, secret: Option<String>, status: StatusCode, error: Option<String>) -> Response {
+    let keys = s.store.api_keys_of(&p.user.id).await.unwrap_or_default();
+    render(s, Some(p), csrf, "keys.html", status, context! { keys => keys, secret => secret, error => error, now => opchub_store::now_ms() })
+}
+
+pub async fn keys(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    keys_page(&s, p, &csrf.0, None, StatusCode::OK, None).await
+}
+
+#[derive(Deserialize)]
+pub struct KeyForm {
+    pub name: Option<String>,
+    pub read_only: Option<String>,
+    pub expires_in_days: Option<String>,
+}
+
+pub async fn create_key(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Form(f): Form<KeyForm>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let expires = f.expires_in_days.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(|v| v.parse::<i64>().unwrap_or(-1));
+    let scopes = if f.read_only.is_some() { vec!["read".to_string()] } else { vec!["read".to_string(), "write".to_string()] };
+    match api::create_key_for(&s, p, &NewKeyRequest { name: f.name, scopes: Some(scopes), expires_in_days: expires }).await {
+        Ok(k) => keys_page(&s, p, &csrf.0, Some(k.secret), StatusCode::OK, None).await,
+        Err(e) => {
+            let (m, fields) = field_messages(&e);
+            let detail = fields.values().cloned().collect::<Vec<_>>().join("；");
+            keys_page(&s, p, &csrf.0, None, e.status, Some(if detail.is_empty() { m } else { detail })).await
+        }
+    }
+}
+
+pub async fn revoke_key(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    match s.store.revoke_api_key(&p.actor(), &p.user.id, &id).await {
+        Ok(_) => Redirect::to("/my/keys").into_response(),
+        Err(e) => page_error(&s, Some(p), e.into()),
+    }
+}
+
+// ---------------------------------------------------------------- admin
+
+async fn users_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, errors: Value) -> Response {
+    let users = s.store.users(None).await.unwrap_or_default();
+    let roles: Vec<Value> = Role::ALL.iter().map(|r| context! { code => r.as_str(), name => i18n::text(&i18n::current_lang(), &format!("role.{}", r.as_str())) }).collect();
+    render(s, Some(p), csrf, "admin_users.html", status, context! { users => users, roles => roles, errors => errors })
+}
+
+pub async fn admin_users(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    users_page(&s, p, &csrf.0, StatusCode::OK, Value::from(())).await
+}
+
+pub async fn admin_create_user(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Form(f): Form<NewUserRequest>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    match api::create_user_for(&s, p, &f).await {
+        Ok(_) => Redirect::to("/admin/users").into_response(),
+        Err(e) => {
+            let (message, fields) = field_messages(&e);
+            users_page(&s, p, &csrf.0, e.status, context! { message => message, fields => fields }).await
+        }
+    }
+}
+
+async fn communities_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, errors: Value) -> Response {
+    let mine = if p.role() == Role::PlatformOperator { None } else { Some(p.user.id.as_str()) };
+    let list = s.store.communities(None, mine).await.unwrap_or_default();
+    let operators = if p.role() == Role::PlatformOperator { s.store.users(Some(Role::CommunityOperator)).await.unwrap_or_default() } else { vec![] };
+    render(s, Some(p), csrf, "admin_communities.html", status, context! { communities => list, zones => zones_ctx(), operators => operators, errors => errors })
+}
+
+pub async fn admin_communities(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    communities_page(&s, p, &csrf.0, StatusCode::OK, Value::from(())).await
+}
+
+#[derive(Deserialize)]
+pub struct CommunityForm {
+    pub name: Option<String>,
+    pub company_name: Option<String>,
+    pub company_uscc: Option<String>,
+    pub zone: Option<String>,
+    pub address: Option<String>,
+    pub workstations: Option<String>,
+    pub operator_user_id: Option<String>,
+}
+
+pub async fn admin_create_community(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Form(f): Form<CommunityForm>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let req = NewCommunityRequest {
+        name: f.name,
+        company_name: f.company_name,
+        company_uscc: f.company_uscc,
+        zone: f.zone,
+        address: f.address,
+        workstations: f.workstations.as_deref().map(|v| v.trim().parse::<i64>().unwrap_or(-1)),
+        operator_user_id: f.operator_user_id,
+    };
+    match api::create_community_for(&s, p, &req).await {
+        Ok(c) => Redirect::to(&format!("/communities/{}", c.id)).into_response(),
+        Err(e) => {
+            let (message, fields) = field_messages(&e);
+            communities_page(&s, p, &csrf.0, e.status, context! { message => message, fields => fields }).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct WorkstationForm {
+    pub status: Option<String>,
+}
+
+pub async fn admin_set_workstation(State(s): State<AppState>, caller: Caller, Path(id): Path<String>, Form(f): Form<WorkstationForm>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let res = async {
+        let ws = s.store.workstation(&id).await?;
+        api::access::manage_community(&s, p, &ws.community_id).await?;
+        let status = f.status.unwrap_or_default().parse().map_err(|_| ApiError::field("status", "unknown_status"))?;
+        s.store.set_workstation_status(&p.actor(), &id, status).await?;
+        Ok::<_, ApiError>(ws.community_id)
+    }
+    .await;
+    match res {
+        Ok(cid) => Redirect::to(&format!("/communities/{cid}")).into_response(),
+        Err(e) => page_error(&s, Some(p), e),
+    }
+}
+
+pub async fn admin_opcs(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Query(q): Query<WizardQuery>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let zone = q.zone.as_deref().and_then(|z| z.parse::<Zone>().ok());
+    let opcs = s.store.opcs(None, zone, None).await.unwrap_or_default();
+    let specialists = s.store.users(Some(Role::Specialist)).await.unwrap_or_default();
+    render(&s, Some(p), &csrf.0, "admin_opcs.html", StatusCode::OK, context! { opcs => opcs, specialists => specialists, zones => zones_ctx(), zone => zone.map(|z| z.as_str()) })
+}
+
+#[derive(Deserialize)]
+pub struct SpecialistForm {
+    pub specialist_user_id: Option<String>,
+}
+
+pub async fn admin_assign_specialist(State(s): State<AppState>, caller: Caller, Path(id): Path<String>, Form(f): Form<SpecialistForm>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    match s.store.assign_specialist(&p.actor(), &id, f.specialist_user_id.as_deref().unwrap_or("")).await {
+        Ok(_) => Redirect::to("/admin/opcs").into_response(),
+        Err(e) => page_error(&s, Some(p), e.into()),
+    }
+}
+
+pub async fn audit(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Query(q): Query<api::AuditQuery>) -> Response {
+    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let entries = s.store.audit_entries(&q.filter()).await.unwrap_or_default();
+    let f = q.filter();
+    render(
+        &s,
+        Some(p),
+        &csrf.0,
+        "audit.html",
+        StatusCode::OK,
+        context! { entries => entries, action => f.action, object_kind => f.object_kind, object_id => f.object_id, actor_user_id => f.actor_user_id },
+    )
+}

@@ -1,0 +1,121 @@
+//! The route table: every route of the platform, with who may call it. The router is built
+//! from this table only, so a route cannot exist without an access rule; the route × role
+//! test walks the same table and fails for any route it has no expectation for.
+
+use crate::auth::{enforce, Access, Surface};
+use crate::{api, ops, pages, AppState};
+use axum::http::Method;
+use axum::routing::{delete, get, post, put, MethodRouter};
+use axum::Router;
+use opchub_domain::Role;
+use Role::*;
+
+const FOUNDER: &[Role] = &[OpcFounder];
+const SPECIALIST: &[Role] = &[Specialist];
+const PLATFORM: &[Role] = &[PlatformOperator];
+const COMMITTEE: &[Role] = &[Committee];
+const AUDIT: &[Role] = &[Committee, Auditor];
+const COMMUNITY_ADMIN: &[Role] = &[CommunityOperator, PlatformOperator];
+const OPC_VIEWERS: &[Role] = &[OpcFounder, Specialist, CommunityOperator, PlatformOperator, Committee, Auditor];
+const OPC_LISTERS: &[Role] = &[Specialist, CommunityOperator, PlatformOperator, Committee, Auditor];
+const USER_LISTERS: &[Role] = &[PlatformOperator, Committee, Auditor];
+const TICKET_USERS: &[Role] = &[OpcFounder, Specialist];
+const TICKET_READERS: &[Role] = &[OpcFounder, Specialist, Committee, Auditor];
+const FOUNDER_OR_ANON: Access = Access::Public;
+
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub surface: Surface,
+    handler: MethodRouter<AppState>,
+}
+
+fn r(method: Method, path: &'static str, access: Access, surface: Surface, handler: MethodRouter<AppState>) -> Route {
+    Route { method, path, access, surface, handler }
+}
+
+/// Every route. Keep grouped by surface; the order does not matter.
+pub fn table() -> Vec<Route> {
+    use Access::{Authenticated as Auth, Public, Roles};
+    use Surface::{Api, Page};
+    let (g, p) = (Method::GET, Method::POST);
+    vec![
+        // operations
+        r(g.clone(), "/healthz", Public, Api, get(ops::healthz)),
+        r(g.clone(), "/readyz", Public, Api, get(ops::readyz)),
+        r(g.clone(), "/metrics", Public, Api, get(ops::metrics)),
+        r(g.clone(), "/api/openapi.json", Public, Api, get(crate::openapi::serve)),
+        // JSON API
+        r(g.clone(), "/api/v1/stats", Public, Api, get(api::stats)),
+        r(g.clone(), "/api/v1/zones", Public, Api, get(api::zones)),
+        r(g.clone(), "/api/v1/theme-packages", Public, Api, get(api::theme_packages)),
+        r(g.clone(), "/api/v1/communities", Public, Api, get(api::communities)),
+        r(p.clone(), "/api/v1/communities", Roles(COMMUNITY_ADMIN), Api, post(api::create_community)),
+        r(g.clone(), "/api/v1/communities/{id}", Public, Api, get(api::community)),
+        r(p.clone(), "/api/v1/communities/{id}/workstations", Roles(COMMUNITY_ADMIN), Api, post(api::add_workstations)),
+        r(Method::PUT, "/api/v1/workstations/{id}", Roles(COMMUNITY_ADMIN), Api, put(api::set_workstation)),
+        r(p.clone(), "/api/v1/registrations", FOUNDER_OR_ANON, Api, post(api::create_registration)),
+        r(g.clone(), "/api/v1/me", Auth, Api, get(api::me)),
+        r(g.clone(), "/api/v1/me/api-keys", Auth, Api, get(api::list_keys)),
+        r(p.clone(), "/api/v1/me/api-keys", Auth, Api, post(api::create_key)),
+        r(Method::DELETE, "/api/v1/me/api-keys/{id}", Auth, Api, delete(api::revoke_key)),
+        r(g.clone(), "/api/v1/my/opc", Roles(FOUNDER), Api, get(api::my_opc)),
+        r(g.clone(), "/api/v1/opcs", Roles(OPC_LISTERS), Api, get(api::opcs)),
+        r(g.clone(), "/api/v1/opcs/{id}", Roles(OPC_VIEWERS), Api, get(api::opc)),
+        r(Method::PUT, "/api/v1/opcs/{id}/specialist", Roles(COMMITTEE), Api, put(api::assign_specialist)),
+        r(g.clone(), "/api/v1/enterprises", Auth, Api, get(api::enterprises)),
+        r(p.clone(), "/api/v1/enterprises", Roles(PLATFORM), Api, post(api::create_enterprise)),
+        r(g.clone(), "/api/v1/users", Roles(USER_LISTERS), Api, get(api::users)),
+        r(p.clone(), "/api/v1/users", Roles(PLATFORM), Api, post(api::create_user)),
+        r(Method::PUT, "/api/v1/users/{id}/disabled", Roles(PLATFORM), Api, put(api::set_user_disabled)),
+        r(g.clone(), "/api/v1/tickets", Roles(TICKET_USERS), Api, get(api::tickets)),
+        r(p.clone(), "/api/v1/tickets", Roles(FOUNDER), Api, post(api::create_ticket)),
+        r(g.clone(), "/api/v1/tickets/{id}", Roles(TICKET_READERS), Api, get(api::ticket)),
+        r(p.clone(), "/api/v1/tickets/{id}/replies", Roles(TICKET_USERS), Api, post(api::reply_ticket)),
+        r(p.clone(), "/api/v1/tickets/{id}/close", Roles(TICKET_USERS), Api, post(api::close_ticket)),
+        r(g.clone(), "/api/v1/audit", Roles(AUDIT), Api, get(api::audit)),
+        // pages
+        r(g.clone(), "/", Public, Page, get(pages::home)),
+        r(g.clone(), "/static/site.css", Public, Page, get(pages::css)),
+        r(g.clone(), "/lang/{code}", Public, Page, get(pages::set_lang)),
+        r(g.clone(), "/login", Public, Page, get(pages::login_form)),
+        r(p.clone(), "/login", Public, Page, post(pages::login)),
+        r(p.clone(), "/logout", Auth, Page, post(pages::logout)),
+        r(g.clone(), "/register", Public, Page, get(pages::register_form)),
+        r(p.clone(), "/register", FOUNDER_OR_ANON, Page, post(pages::register)),
+        r(g.clone(), "/communities", Public, Page, get(pages::communities)),
+        r(g.clone(), "/communities/{id}", Public, Page, get(pages::community)),
+        r(g.clone(), "/my/company", Roles(FOUNDER), Page, get(pages::my_company)),
+        r(p.clone(), "/my/tickets", Roles(FOUNDER), Page, post(pages::create_ticket)),
+        r(g.clone(), "/tickets/{id}", Roles(TICKET_READERS), Page, get(pages::ticket)),
+        r(p.clone(), "/tickets/{id}/reply", Roles(TICKET_USERS), Page, post(pages::reply_ticket)),
+        r(p.clone(), "/tickets/{id}/close", Roles(TICKET_USERS), Page, post(pages::close_ticket)),
+        r(g.clone(), "/specialist/queue", Roles(SPECIALIST), Page, get(pages::specialist_queue)),
+        r(g.clone(), "/my/keys", Auth, Page, get(pages::keys)),
+        r(p.clone(), "/my/keys", Auth, Page, post(pages::create_key)),
+        r(p.clone(), "/my/keys/{id}/revoke", Auth, Page, post(pages::revoke_key)),
+        r(g.clone(), "/admin/users", Roles(PLATFORM), Page, get(pages::admin_users)),
+        r(p.clone(), "/admin/users", Roles(PLATFORM), Page, post(pages::admin_create_user)),
+        r(g.clone(), "/admin/communities", Roles(COMMUNITY_ADMIN), Page, get(pages::admin_communities)),
+        r(p.clone(), "/admin/communities", Roles(COMMUNITY_ADMIN), Page, post(pages::admin_create_community)),
+        r(p.clone(), "/admin/workstations/{id}", Roles(COMMUNITY_ADMIN), Page, post(pages::admin_set_workstation)),
+        r(g.clone(), "/admin/opcs", Roles(COMMITTEE), Page, get(pages::admin_opcs)),
+        r(p.clone(), "/admin/opcs/{id}/specialist", Roles(COMMITTEE), Page, post(pages::admin_assign_specialist)),
+        r(g, "/audit", Roles(AUDIT), Page, get(pages::audit)),
+    ]
+}
+
+/// Method and path of every route, with its rule (for tests and documentation).
+pub fn rules() -> Vec<(Method, &'static str, Access, Surface)> {
+    table().into_iter().map(|r| (r.method, r.path, r.access, r.surface)).collect()
+}
+
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for route in table() {
+        let layer = axum::middleware::from_fn_with_state((state.clone(), route.access, route.surface), enforce);
+        router = router.route(route.path, route.handler.layer(layer));
+    }
+    router.fallback(pages::not_found).with_state(state)
+}
