@@ -10,6 +10,8 @@ pub type FieldErrors = BTreeMap<String, String>;
 
 pub struct Checker {
     pub errors: FieldErrors,
+    /// Field name → a value-specific detail (e.g. the expected USCC check character).
+    pub details: FieldErrors,
 }
 
 impl Default for Checker {
@@ -20,7 +22,7 @@ impl Default for Checker {
 
 impl Checker {
     pub fn new() -> Self {
-        Checker { errors: BTreeMap::new() }
+        Checker { errors: BTreeMap::new(), details: BTreeMap::new() }
     }
 
     fn fail(&mut self, field: &str, code: &str) {
@@ -77,6 +79,9 @@ impl Checker {
                 Ok(u) => Some(u),
                 Err(e) => {
                     self.fail(field, e.code());
+                    if let crate::UsccError::CheckCharacter { expected, found } = e {
+                        self.details.insert(field.to_string(), format!("{found} → {expected}"));
+                    }
                     None
                 }
             },

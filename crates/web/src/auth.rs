@@ -60,12 +60,16 @@ pub enum Access {
     Public,
     Authenticated,
     Roles(&'static [Role]),
+    /// Anonymous visitors and the listed roles (e.g. the registration wizard).
+    AnonymousOr(&'static [Role]),
 }
 
 impl Access {
     pub fn allows(&self, role: Option<Role>) -> bool {
         match (self, role) {
             (Access::Public, _) => true,
+            (Access::AnonymousOr(_), None) => true,
+            (Access::AnonymousOr(rs), Some(r)) => rs.contains(&r),
             (_, None) => false,
             (Access::Authenticated, Some(_)) => true,
             (Access::Roles(rs), Some(r)) => rs.contains(&r),

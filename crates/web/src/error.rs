@@ -14,13 +14,15 @@ pub struct ApiError {
     pub code: String,
     /// Field name → error code (messages are looked up as `field.<code>`).
     pub fields: BTreeMap<String, String>,
-    /// Extra detail appended to the message (e.g. the expected check character).
+    /// Extra detail appended to the message.
     pub detail: Option<String>,
+    /// Field name → detail appended to that field's message (e.g. the expected check character).
+    pub field_details: BTreeMap<String, String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str) -> Self {
-        ApiError { status, code: code.to_string(), fields: BTreeMap::new(), detail: None }
+        ApiError { status, code: code.to_string(), fields: BTreeMap::new(), detail: None, field_details: BTreeMap::new() }
     }
     pub fn unauthorized() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized")
@@ -41,7 +43,13 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal")
     }
     pub fn validation(fields: BTreeMap<String, String>) -> Self {
-        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: "validation_failed".into(), fields, detail: None }
+        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: "validation_failed".into(), fields, detail: None, field_details: BTreeMap::new() }
+    }
+    /// A validation error from a [`Checker`](opchub_domain::input::Checker), with its details.
+    pub fn checked(c: opchub_domain::input::Checker) -> Self {
+        let mut e = Self::validation(c.errors);
+        e.field_details = c.details;
+        e
     }
     pub fn field(field: &str, code: &str) -> Self {
         let mut f = BTreeMap::new();
@@ -59,7 +67,18 @@ impl ApiError {
         if let Some(d) = &self.detail {
             msg = format!("{msg}: {d}");
         }
-        let fields = self.fields.iter().map(|(k, v)| (k.clone(), i18n::text(lang, &format!("field.{v}")))).collect();
+        let fields = self
+            .fields
+            .iter()
+            .map(|(k, v)| {
+                let text = i18n::text(lang, &format!("field.{v}"));
+                let text = match self.field_details.get(k) {
+                    Some(d) => format!("{text} ({d})"),
+                    None => text,
+                };
+                (k.clone(), text)
+            })
+            .collect();
         (msg, fields)
     }
 }

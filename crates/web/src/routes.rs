@@ -21,7 +21,7 @@ const OPC_LISTERS: &[Role] = &[Specialist, CommunityOperator, PlatformOperator, 
 const USER_LISTERS: &[Role] = &[PlatformOperator, Committee, Auditor];
 const TICKET_USERS: &[Role] = &[OpcFounder, Specialist];
 const TICKET_READERS: &[Role] = &[OpcFounder, Specialist, Committee, Auditor];
-const FOUNDER_OR_ANON: Access = Access::Public;
+const FOUNDER_OR_ANON: Access = Access::AnonymousOr(FOUNDER);
 
 pub struct Route {
     pub method: Method,
@@ -82,7 +82,7 @@ pub fn table() -> Vec<Route> {
         r(g.clone(), "/login", Public, Page, get(pages::login_form)),
         r(p.clone(), "/login", Public, Page, post(pages::login)),
         r(p.clone(), "/logout", Auth, Page, post(pages::logout)),
-        r(g.clone(), "/register", Public, Page, get(pages::register_form)),
+        r(g.clone(), "/register", FOUNDER_OR_ANON, Page, get(pages::register_form)),
         r(p.clone(), "/register", FOUNDER_OR_ANON, Page, post(pages::register)),
         r(g.clone(), "/communities", Public, Page, get(pages::communities)),
         r(g.clone(), "/communities/{id}", Public, Page, get(pages::community)),

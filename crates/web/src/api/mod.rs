@@ -162,7 +162,7 @@ pub async fn register(s: &AppState, caller: Option<&Principal>, r: &Registration
     let theme = c.text("theme_package", r.theme_package.as_deref(), 1, 64);
     let ws = c.text("workstation_id", r.workstation_id.as_deref(), 1, 64);
     let (Some(zone), true) = (zone, c.ok()) else {
-        return Err(ApiError::validation(c.errors));
+        return Err(ApiError::checked(c));
     };
     let password_hash = if existing.is_none() { auth::hash_password(&password)? } else { String::new() };
     let actor = caller.map(|p| p.actor()).unwrap_or_else(opchub_store::Actor::system);
@@ -258,7 +258,7 @@ pub async fn create_key_for(s: &AppState, p: &Principal, r: &NewKeyRequest) -> A
         }
     }
     if !c.ok() {
-        return Err(ApiError::validation(c.errors));
+        return Err(ApiError::checked(c));
     }
     let (secret, prefix, hash) = auth::new_api_key();
     let expires_at = r.expires_in_days.map(|d| opchub_store::now_ms() + d * 86_400_000);
@@ -351,7 +351,7 @@ pub async fn create_community_for(s: &AppState, p: &Principal, r: &NewCommunityR
         _ => c.text("operator_user_id", r.operator_user_id.as_deref(), 1, 64),
     };
     let (Some(uscc), Some(zone), true) = (uscc, zone, c.ok()) else {
-        return Err(ApiError::validation(c.errors));
+        return Err(ApiError::checked(c));
     };
     Ok(s
         .store
@@ -431,7 +431,7 @@ pub async fn create_enterprise(State(s): State<AppState>, caller: Caller, ApiJso
     let password = c.password("password", r.password.as_deref());
     let contact = c.text("contact_name", r.contact_name.as_deref(), 2, 50);
     let (Some(uscc), Some(zone), true) = (uscc, zone, c.ok()) else {
-        return Err(ApiError::validation(c.errors));
+        return Err(ApiError::checked(c));
     };
     let hash = auth::hash_password(&password)?;
     let owner = NewUser { username: &username, display_name: &contact, role: Role::Enterprise, password_hash: &hash };
@@ -473,7 +473,7 @@ pub async fn create_user_for(s: &AppState, p: &Principal, r: &NewUserRequest) ->
         c.errors.insert("role".into(), "unknown_role".into());
     }
     let (Some(role), true) = (role, c.ok()) else {
-        return Err(ApiError::validation(c.errors));
+        return Err(ApiError::checked(c));
     };
     let hash = auth::hash_password(&password)?;
     let res = s.store.create_user(&p.actor(), NewUser { username: &username, display_name: &display, role, password_hash: &hash }).await;
@@ -527,7 +527,7 @@ pub async fn open_ticket(s: &AppState, p: &Principal, r: &NewTicketRequest) -> A
     let subject = c.text("subject", r.subject.as_deref(), 2, 120);
     let body = c.text("body", r.body.as_deref(), 1, 4000);
     if !c.ok() {
-        return Err(ApiError::validation(c.errors));
+        return Err(ApiError::checked(c));
     }
     Ok(s.store.create_ticket(&p.actor(), &opc.id, &p.user.id, "question", &subject, &body).await?)
 }
@@ -562,7 +562,7 @@ pub async fn reply(s: &AppState, p: &Principal, id: &str, body: Option<&str>) ->
     let mut c = Checker::new();
     let body = c.text("body", body, 1, 4000);
     if !c.ok() {
-        return Err(ApiError::validation(c.errors));
+        return Err(ApiError::checked(c));
     }
     Ok(s.store.reply_ticket(&p.actor(), id, &p.user, &body).await?)
 }

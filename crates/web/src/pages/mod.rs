@@ -196,7 +196,7 @@ pub async fn login(State(s): State<AppState>, caller: Caller, Extension(csrf): E
         _ => {
             let (message, _) = field_messages(&ApiError::unauthorized().with_detail(""));
             let message = if message.ends_with(": ") { i18n::text(&i18n::current_lang(), "login.failed") } else { message };
-            render(&s, caller.0.as_ref(), &csrf.0, "login.html", StatusCode::UNAUTHORIZED, context! { next => next, username => username, error => message })
+            render(&s, caller.0.as_ref(), &csrf.0, "login.html", StatusCode::UNPROCESSABLE_ENTITY, context! { next => next, username => username, error => message })
         }
     }
 }

@@ -1,0 +1,291 @@
+//! Test support: starts the real application on 127.0.0.1 port 0 with a fresh database —
+//! a new SQLite file by default, or a new schema in the PostgreSQL database named by
+//! `OPCHUB_TEST_DATABASE_URL` (set by `.ci/run`) — and a small HTTP client that keeps
+//! cookies and CSRF tokens like a browser does.
+#![allow(dead_code)]
+
+use opchub_domain::{Role, Uscc, Zone};
+use opchub_store::accounts::NewUser;
+use opchub_store::registry::NewCommunity;
+use opchub_store::{Actor, Store};
+use opchub_web::{AppState, WebConfig};
+use reqwest::header::{HeaderMap, COOKIE, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub const PASSWORD: &str = "correct-horse-9";
+
+/// A database for one test: its URL and what keeps it alive.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+static HASH: OnceLock<String> = OnceLock::new();
+
+pub fn password_hash() -> String {
+    HASH.get_or_init(|| opchub_web::auth::hash_password(PASSWORD).unwrap()).clone()
+}
+
+pub async fn fresh_db() -> TestDb {
+    match std::env::var("OPCHUB_TEST_DATABASE_URL") {
+        Ok(base) if !base.is_empty() => {
+            let schema = format!("t_{}", opchub_store::new_id());
+            let admin = Store::connect(&base).await.expect("connect to OPCHUB_TEST_DATABASE_URL");
+            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(admin.pool()).await.unwrap();
+            admin.close().await;
+            let sep = if base.contains('?') { '&' } else { '?' };
+            TestDb { url: format!("{base}{sep}options=-c%20search_path%3D{schema}"), _dir: None }
+        }
+        _ => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("opchub.db").display());
+            TestDb { url, _dir: Some(dir) }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub store: Store,
+    pub db: Arc<TestDb>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn start() -> TestApp {
+        Self::start_on(Arc::new(fresh_db().await)).await
+    }
+
+    /// Starts a server on an existing database (a restart, or a second replica).
+    pub async fn start_on(db: Arc<TestDb>) -> TestApp {
+        let store = Store::connect(&db.url).await.unwrap();
+        store.migrate().await.unwrap();
+        let state = AppState::new(store.clone(), WebConfig { cookie_secure: true, body_limit: 64 * 1024 }, opchub_web::metrics_handle());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            opchub_web::serve(listener, state, async move {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestApp { base, store, db, shutdown: Some(tx), handle: Some(handle) }
+    }
+
+    /// Graceful stop; the database stays.
+    pub async fn stop(mut self) -> Arc<TestDb> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap();
+        }
+        self.store.close().await;
+        self.db.clone()
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.base)
+    }
+
+    /// Creates a user of `role` directly in the store and returns a signed-in browser client.
+    pub async fn user(&self, username: &str, role: Role) -> (Client, String) {
+        let u = self
+            .store
+            .create_user(&Actor::system(), NewUser { username, display_name: username, role, password_hash: &password_hash() })
+            .await
+            .unwrap();
+        let c = self.client();
+        c.login(username, PASSWORD).await;
+        (c, u.id)
+    }
+
+    /// A community with `n` free workstations in `zone`, run by a new operator.
+    pub async fn community(&self, zone: Zone, n: u32) -> (String, Vec<String>) {
+        let op = format!("op{}", &opchub_store::new_id()[20..]);
+        let u = self
+            .store
+            .create_user(&Actor::system(), NewUser { username: &op, display_name: &op, role: Role::CommunityOperator, password_hash: &password_hash() })
+            .await
+            .unwrap();
+        let uscc = Uscc::complete("91110106MA01ABCDE").unwrap();
+        let c = self
+            .store
+            .create_community(
+                &Actor::system(),
+                NewCommunity {
+                    name: "测试OPC社区",
+                    company_name: "北京测试园区运营有限公司",
+                    company_uscc: &uscc,
+                    zone,
+                    address: "北京市丰台区汽车博物馆东路1号",
+                    operator_user_id: &u.id,
+                    workstations: n,
+                },
+            )
+            .await
+            .unwrap();
+        let ws = self.store.workstations(&c.id).await.unwrap().into_iter().map(|w| w.id).collect();
+        (c.id, ws)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A valid, unique USCC for test companies.
+pub fn uscc(n: u32) -> String {
+    let alphabet = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+    let mut tail = String::new();
+    let mut v = n;
+    for _ in 0..6 {
+        tail.insert(0, alphabet[(v % 31) as usize] as char);
+        v /= 31;
+    }
+    Uscc::complete(&format!("91110106MA0{tail}")).unwrap().to_string()
+}
+
+/// The JSON body of a wizard registration.
+pub fn registration(username: &str, uscc: &str, zone: &str, ws: &str) -> Value {
+    serde_json::json!({
+        "username": username, "password": PASSWORD, "founder_name": "王小明",
+        "company_name": format!("北京{username}智能科技有限公司"), "uscc": uscc,
+        "tax_registered": true, "zone": zone, "theme_package": "opc_agent_dev", "workstation_id": ws,
+    })
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap_or("").to_string()
+    }
+    pub fn location(&self) -> String {
+        self.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+    }
+}
+
+/// A browser-like client: keeps cookies (ignoring `Secure`, as browsers do on loopback),
+/// never follows redirects, and sends the CSRF token with forms.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    http: reqwest::Client,
+    cookies: Arc<Mutex<BTreeMap<String, String>>>,
+    pub bearer: Option<String>,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Client { base: base.to_string(), http, cookies: Arc::new(Mutex::new(BTreeMap::new())), bearer: None }
+    }
+
+    pub fn with_key(base: &str, key: &str) -> Client {
+        let mut c = Client::new(base);
+        c.bearer = Some(key.to_string());
+        c
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().unwrap().get(name).cloned()
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Body>) -> Resp {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        let jar = self.cookies.lock().unwrap().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        if !jar.is_empty() {
+            req = req.header(COOKIE, jar);
+        }
+        if let Some(k) = &self.bearer {
+            req = req.bearer_auth(k);
+        }
+        if let Some(csrf) = self.cookie("opchub_csrf") {
+            req = req.header("x-csrf-token", csrf);
+        }
+        req = match body {
+            None => req,
+            Some(Body::Json(v)) => req.json(&v),
+            Some(Body::Raw(ct, bytes)) => req.header("content-type", ct).body(bytes),
+            Some(Body::Form(fields)) => {
+                let mut fields = fields;
+                if let Some(csrf) = self.cookie("opchub_csrf") {
+                    if !fields.iter().any(|(k, _)| k == "_csrf") {
+                        fields.push(("_csrf".into(), csrf));
+                    }
+                }
+                req.form(&fields)
+            }
+        };
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        for sc in headers.get_all(SET_COOKIE) {
+            let sc = sc.to_str().unwrap_or("");
+            if let Some((kv, _)) = sc.split_once(';').or(Some((sc, ""))) {
+                if let Some((k, v)) = kv.split_once('=') {
+                    let mut jar = self.cookies.lock().unwrap();
+                    if v.is_empty() || sc.contains("Max-Age=0") {
+                        jar.remove(k);
+                    } else {
+                        jar.insert(k.to_string(), v.to_string());
+                    }
+                }
+            }
+        }
+        let text = resp.text().await.unwrap_or_default();
+        Resp { status, headers, text }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Method::GET, path, None).await
+    }
+    pub async fn post_json(&self, path: &str, v: Value) -> Resp {
+        self.send(Method::POST, path, Some(Body::Json(v))).await
+    }
+    pub async fn put_json(&self, path: &str, v: Value) -> Resp {
+        self.send(Method::PUT, path, Some(Body::Json(v))).await
+    }
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        let f = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.send(Method::POST, path, Some(Body::Form(f))).await
+    }
+
+    /// Signs in through the login page, as a browser would.
+    pub async fn login(&self, username: &str, password: &str) {
+        let page = self.get("/login").await;
+        assert_eq!(page.status, StatusCode::OK);
+        let r = self.post_form("/login", &[("username", username), ("password", password)]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "login of {username} failed: {}", r.text);
+        assert!(self.cookie("opchub_session").is_some());
+    }
+}
+
+pub enum Body {
+    Json(Value),
+    Raw(&'static str, Vec<u8>),
+    Form(Vec<(String, String)>),
+}
+
+/// Rows in the audit log (to prove that refused requests wrote nothing).
+pub async fn audit_count(store: &Store) -> usize {
+    store.audit_entries(&Default::default()).await.unwrap().len()
+}

@@ -1,0 +1,145 @@
+//! Every route × every role (and anonymous): who is let through and who is refused.
+//! The expectations below are written independently of the route table; a route in the
+//! table without an expectation here (or the other way round) fails the test, so no route
+//! can be added without deciding who may call it.
+
+mod common;
+
+use common::*;
+use opchub_domain::Role;
+use reqwest::{Method, StatusCode};
+use std::collections::BTreeSet;
+
+/// Who may call each route: "*" = everyone incl. anonymous, "auth" = any signed-in role,
+/// otherwise a list of role codes ("anon" = anonymous visitors).
+const EXPECTED: &[(&str, &str, &str)] = &[
+    ("GET", "/healthz", "*"),
+    ("GET", "/readyz", "*"),
+    ("GET", "/metrics", "*"),
+    ("GET", "/api/openapi.json", "*"),
+    ("GET", "/api/v1/stats", "*"),
+    ("GET", "/api/v1/zones", "*"),
+    ("GET", "/api/v1/theme-packages", "*"),
+    ("GET", "/api/v1/communities", "*"),
+    ("POST", "/api/v1/communities", "community_operator platform_operator"),
+    ("GET", "/api/v1/communities/{id}", "*"),
+    ("POST", "/api/v1/communities/{id}/workstations", "community_operator platform_operator"),
+    ("PUT", "/api/v1/workstations/{id}", "community_operator platform_operator"),
+    ("POST", "/api/v1/registrations", "anon opc_founder"),
+    ("GET", "/api/v1/me", "auth"),
+    ("GET", "/api/v1/me/api-keys", "auth"),
+    ("POST", "/api/v1/me/api-keys", "auth"),
+    ("DELETE", "/api/v1/me/api-keys/{id}", "auth"),
+    ("GET", "/api/v1/my/opc", "opc_founder"),
+    ("GET", "/api/v1/opcs", "specialist community_operator platform_operator committee auditor"),
+    ("GET", "/api/v1/opcs/{id}", "opc_founder specialist community_operator platform_operator committee auditor"),
+    ("PUT", "/api/v1/opcs/{id}/specialist", "committee"),
+    ("GET", "/api/v1/enterprises", "auth"),
+    ("POST", "/api/v1/enterprises", "platform_operator"),
+    ("GET", "/api/v1/users", "platform_operator committee auditor"),
+    ("POST", "/api/v1/users", "platform_operator"),
+    ("PUT", "/api/v1/users/{id}/disabled", "platform_operator"),
+    ("GET", "/api/v1/tickets", "opc_founder specialist"),
+    ("POST", "/api/v1/tickets", "opc_founder"),
+    ("GET", "/api/v1/tickets/{id}", "opc_founder specialist committee auditor"),
+    ("POST", "/api/v1/tickets/{id}/replies", "opc_founder specialist"),
+    ("POST", "/api/v1/tickets/{id}/close", "opc_founder specialist"),
+    ("GET", "/api/v1/audit", "committee auditor"),
+    ("GET", "/", "*"),
+    ("GET", "/static/site.css", "*"),
+    ("GET", "/lang/{code}", "*"),
+    ("GET", "/login", "*"),
+    ("POST", "/login", "*"),
+    ("GET", "/register", "anon opc_founder"),
+    ("POST", "/register", "anon opc_founder"),
+    ("GET", "/communities", "*"),
+    ("GET", "/communities/{id}", "*"),
+    ("GET", "/my/company", "opc_founder"),
+    ("POST", "/my/tickets", "opc_founder"),
+    ("GET", "/tickets/{id}", "opc_founder specialist committee auditor"),
+    ("POST", "/tickets/{id}/reply", "opc_founder specialist"),
+    ("POST", "/tickets/{id}/close", "opc_founder specialist"),
+    ("GET", "/specialist/queue", "specialist"),
+    ("GET", "/my/keys", "auth"),
+    ("POST", "/my/keys", "auth"),
+    ("POST", "/my/keys/{id}/revoke", "auth"),
+    ("GET", "/admin/users", "platform_operator"),
+    ("POST", "/admin/users", "platform_operator"),
+    ("GET", "/admin/communities", "community_operator platform_operator"),
+    ("POST", "/admin/communities", "community_operator platform_operator"),
+    ("POST", "/admin/workstations/{id}", "community_operator platform_operator"),
+    ("GET", "/admin/opcs", "committee"),
+    ("POST", "/admin/opcs/{id}/specialist", "committee"),
+    ("GET", "/audit", "committee auditor"),
+    // Last: it ends the session of the client that calls it.
+    ("POST", "/logout", "auth"),
+];
+
+fn allowed(rule: &str, role: Option<Role>) -> bool {
+    match (rule, role) {
+        ("*", _) => true,
+        (list, None) => list.split_whitespace().any(|x| x == "anon"),
+        ("auth", Some(_)) => true,
+        (list, Some(r)) => list.split_whitespace().any(|x| x == r.as_str()),
+    }
+}
+
+#[test]
+fn every_route_has_an_expectation_and_every_expectation_a_route() {
+    let table: BTreeSet<(String, String)> = opchub_web::routes::rules().into_iter().map(|(m, p, _, _)| (m.to_string(), p.to_string())).collect();
+    let expected: BTreeSet<(String, String)> = EXPECTED.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
+    let unexpected: Vec<_> = table.difference(&expected).collect();
+    let missing: Vec<_> = expected.difference(&table).collect();
+    assert!(unexpected.is_empty(), "routes without an expectation in this test: {unexpected:?}");
+    assert!(missing.is_empty(), "expected routes that do not exist: {missing:?}");
+}
+
+#[tokio::test]
+async fn every_route_times_every_role() {
+    let app = TestApp::start().await;
+    let mut clients: Vec<(Option<Role>, Client)> = vec![(None, app.client())];
+    for role in Role::ALL {
+        let (c, _) = app.user(&format!("u_{}", role.as_str()), role).await;
+        clients.push((Some(role), c));
+    }
+    let mut checked = 0;
+    for (method, path, rule) in EXPECTED {
+        // Path parameters name nothing that exists: a caller who passes the role gate meets
+        // a 404 (or a validation error), one who does not is refused before any lookup.
+        let concrete = path.replace("{id}", "no-such-id").replace("{code}", "en");
+        let method: Method = method.parse().unwrap();
+        for (role, client) in &clients {
+            let body = match method {
+                Method::GET | Method::DELETE => None,
+                _ if concrete.starts_with("/api/") => Some(Body::Json(serde_json::json!({}))),
+                _ => Some(Body::Form(vec![])),
+            };
+            let r = client.send(method.clone(), &concrete, body).await;
+            let refused = match r.status {
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => r.code() != "validation_failed" && !r.text.contains("no_company"),
+                StatusCode::SEE_OTHER => r.location().starts_with("/login?next="),
+                _ => false,
+            };
+            let want = allowed(rule, *role);
+            assert_eq!(
+                !refused,
+                want,
+                "{method} {path} as {:?}: got {} {} (expected {})",
+                role.map(|r| r.as_str()),
+                r.status,
+                &r.text.chars().take(200).collect::<String>(),
+                if want { "allowed" } else { "refused" }
+            );
+            if !want {
+                let expected_status = match (role, concrete.starts_with("/api/")) {
+                    (None, true) => StatusCode::UNAUTHORIZED,
+                    (None, false) => StatusCode::SEE_OTHER,
+                    (Some(_), _) => StatusCode::FORBIDDEN,
+                };
+                assert_eq!(r.status, expected_status, "{method} {path} as {role:?}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, EXPECTED.len() * 10);
+}
