@@ -68,10 +68,10 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn language_and_metrics(req: Request, next: Next) -> Response {
-    let lang = i18n::negotiate(
-        auth::cookie(req.headers(), "lang"),
-        req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
-    );
+    // Pages are Chinese unless the visitor chose English (the `lang` cookie); API clients
+    // may also ask through Accept-Language.
+    let accept = if req.uri().path().starts_with("/api/") { req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()) } else { None };
+    let lang = i18n::negotiate(auth::cookie(req.headers(), "lang"), accept);
     let method = req.method().to_string();
     let matched = req
         .extensions()
