@@ -22,7 +22,10 @@ impl Default for Checker {
 
 impl Checker {
     pub fn new() -> Self {
-        Checker { errors: BTreeMap::new(), details: BTreeMap::new() }
+        Checker {
+            errors: BTreeMap::new(),
+            details: BTreeMap::new(),
+        }
     }
 
     fn fail(&mut self, field: &str, code: &str) {
@@ -50,7 +53,12 @@ impl Checker {
         let t = v.unwrap_or("").trim().to_string();
         if t.is_empty() {
             self.fail(field, "required");
-        } else if t.len() < 3 || t.len() > 32 || !t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.".contains(&b)) {
+        } else if t.len() < 3
+            || t.len() > 32
+            || !t
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.".contains(&b))
+        {
             self.fail(field, "invalid_username");
         }
         t

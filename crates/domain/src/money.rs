@@ -4,9 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct Money(i64);
 
@@ -99,10 +97,7 @@ impl FromStr for Money {
         if frac.len() == 1 {
             fen *= 10;
         }
-        let total = yuan
-            .checked_mul(100)
-            .and_then(|v| v.checked_add(fen))
-            .ok_or(MoneyError::Overflow)?;
+        let total = yuan.checked_mul(100).and_then(|v| v.checked_add(fen)).ok_or(MoneyError::Overflow)?;
         Ok(Money(if neg { -total } else { total }))
     }
 }

@@ -127,13 +127,7 @@ mod tests {
     #[test]
     fn wrong_check_character_is_named() {
         let err = Uscc::parse("91110000802100433C").unwrap_err();
-        assert_eq!(
-            err,
-            UsccError::CheckCharacter {
-                expected: 'B',
-                found: 'C'
-            }
-        );
+        assert_eq!(err, UsccError::CheckCharacter { expected: 'B', found: 'C' });
         assert!(err.to_string().contains("校验位"));
     }
 

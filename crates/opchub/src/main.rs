@@ -94,7 +94,8 @@ fn load_file_config(path: &Path) -> Result<FileConfig> {
 }
 
 fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("OPCHUB_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("OPCHUB_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if format == "json" {
         builder.json().init();
@@ -104,7 +105,9 @@ fn init_logging(format: &str) {
 }
 
 async fn open_store(url: &str) -> Result<Store> {
-    let store = Store::connect(url).await.with_context(|| format!("connecting to {}", opchub_store::redact(url)))?;
+    let store = Store::connect(url)
+        .await
+        .with_context(|| format!("connecting to {}", opchub_store::redact(url)))?;
     let applied = store.migrate().await.context("running migrations")?;
     tracing::info!(applied, backend = ?store.backend(), "database ready");
     Ok(store)
@@ -115,7 +118,11 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     let file = load_file_config(&cli.config)?;
     init_logging(cli.log_format.as_deref().or(file.log_format.as_deref()).unwrap_or("pretty"));
-    let data_dir = cli.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from("data"));
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .or(file.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("data"));
     let database_url = match cli.database_url.clone().or(file.database_url.clone()) {
         Some(u) => u,
         None => {
@@ -135,9 +142,19 @@ async fn main() -> Result<()> {
             run_demo(&store).await?;
             store.close().await;
         }
-        Command::User { command: UserCommand::Create { username, role, display_name, password } } => {
+        Command::User {
+            command:
+                UserCommand::Create {
+                    username,
+                    role,
+                    display_name,
+                    password,
+                },
+        } => {
             let store = open_store(&database_url).await?;
-            let role: Role = role.parse().map_err(|e: opchub_domain::UnknownRole| anyhow::anyhow!(e.to_string()))?;
+            let role: Role = role
+                .parse()
+                .map_err(|e: opchub_domain::UnknownRole| anyhow::anyhow!(e.to_string()))?;
             let (password, generated) = match password {
                 Some(p) => (p, false),
                 None => (opchub_web::auth::random_token(9), true),
@@ -148,7 +165,15 @@ async fn main() -> Result<()> {
             let hash = opchub_web::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{}", e.code))?;
             let display = display_name.unwrap_or_else(|| username.clone());
             let user = store
-                .create_user(&Actor::system(), NewUser { username: &username, display_name: &display, role, password_hash: &hash })
+                .create_user(
+                    &Actor::system(),
+                    NewUser {
+                        username: &username,
+                        display_name: &display,
+                        role,
+                        password_hash: &hash,
+                    },
+                )
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created {} ({}) id={}", user.username, user.role, user.id);
@@ -157,7 +182,11 @@ async fn main() -> Result<()> {
             }
             store.close().await;
         }
-        Command::Serve { listen, demo, insecure_cookies } => {
+        Command::Serve {
+            listen,
+            demo,
+            insecure_cookies,
+        } => {
             let listen = listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
             let store = open_store(&database_url).await?;
             let creds = if demo { run_demo(&store).await? } else { None };
@@ -166,7 +195,9 @@ async fn main() -> Result<()> {
                 body_limit: file.body_limit.unwrap_or(64 * 1024),
             };
             let state = opchub_web::AppState::new(store.clone(), config, opchub_web::metrics_handle());
-            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("binding {listen}"))?;
             let addr = listener.local_addr()?;
             if let Some(creds) = creds {
                 print_credentials(&creds);
@@ -185,7 +216,9 @@ async fn main() -> Result<()> {
 async fn run_demo(store: &Store) -> Result<Option<Vec<(String, String, String)>>> {
     let hash = opchub_web::auth::hash_password(demo::DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{}", e.code))?;
     let bar = ProgressBar::new(0);
-    bar.set_style(ProgressStyle::with_template("{spinner} demo data [{bar:30}] {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} demo data [{bar:30}] {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     let summary = demo::load_demo(store, &hash, &bar).await?;
     bar.finish_and_clear();
     match summary {

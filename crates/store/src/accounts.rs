@@ -25,7 +25,9 @@ fn user_from(r: &AnyRow) -> Result<User> {
         id: r.try_get("id")?,
         username: r.try_get("username")?,
         display_name: r.try_get("display_name")?,
-        role: role.parse().map_err(|e: opchub_domain::UnknownRole| StoreError::Catalog(e.to_string()))?,
+        role: role
+            .parse()
+            .map_err(|e: opchub_domain::UnknownRole| StoreError::Catalog(e.to_string()))?,
         password_hash: r.try_get("password_hash")?,
         disabled: r.try_get::<i64, _>("disabled")? != 0,
         created_at: r.try_get("created_at")?,
@@ -126,7 +128,10 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         if disabled {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         let after = serde_json::json!({ "id": id, "disabled": disabled });
         record(
@@ -231,21 +236,25 @@ impl Store {
     }
 
     pub async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKey>> {
-        let rows = sqlx::query(&format!("SELECT {KEY_COLS} FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC"))
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {KEY_COLS} FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(key_from).collect()
     }
 
     /// A usable key (not revoked, not expired, owner not disabled) and its owner.
     pub async fn authenticate_api_key(&self, key_hash: &str) -> Result<Option<(ApiKey, User)>> {
         let now = now_ms();
-        let row = sqlx::query(&format!("SELECT {KEY_COLS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)"))
-            .bind(key_hash)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {KEY_COLS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)"
+        ))
+        .bind(key_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let key = key_from(&row)?;
         let user = self.user(&key.user_id).await?;
@@ -277,7 +286,11 @@ impl Store {
                 .bind(owner_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            return Err(if exists.is_some() { StoreError::Conflict("already_revoked") } else { StoreError::NotFound });
+            return Err(if exists.is_some() {
+                StoreError::Conflict("already_revoked")
+            } else {
+                StoreError::NotFound
+            });
         }
         let after = serde_json::json!({ "id": key_id, "revoked": true });
         record(
@@ -301,15 +314,17 @@ impl Store {
 pub(crate) async fn insert_user(tx: &mut crate::Tx, actor: &Actor, u: NewUser<'_>) -> Result<User> {
     let id = new_id();
     let now = now_ms();
-    let res = sqlx::query("INSERT INTO users (id, username, display_name, role, password_hash, disabled, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6)")
-        .bind(&id)
-        .bind(u.username)
-        .bind(u.display_name)
-        .bind(u.role.as_str())
-        .bind(u.password_hash)
-        .bind(now)
-        .execute(&mut **tx)
-        .await;
+    let res = sqlx::query(
+        "INSERT INTO users (id, username, display_name, role, password_hash, disabled, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6)",
+    )
+    .bind(&id)
+    .bind(u.username)
+    .bind(u.display_name)
+    .bind(u.role.as_str())
+    .bind(u.password_hash)
+    .bind(now)
+    .execute(&mut **tx)
+    .await;
     if let Err(e) = res {
         if is_unique_violation(&e, "username") {
             return Err(StoreError::Conflict("username_taken"));

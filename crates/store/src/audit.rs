@@ -15,10 +15,16 @@ pub struct Actor {
 
 impl Actor {
     pub fn system() -> Actor {
-        Actor { user_id: None, role: Some("system".into()) }
+        Actor {
+            user_id: None,
+            role: Some("system".into()),
+        }
     }
     pub fn user(user_id: &str, role: &str) -> Actor {
-        Actor { user_id: Some(user_id.to_string()), role: Some(role.to_string()) }
+        Actor {
+            user_id: Some(user_id.to_string()),
+            role: Some(role.to_string()),
+        }
     }
 }
 

@@ -51,7 +51,8 @@ pub(crate) async fn load_theme_catalog(store: &Store) -> Result<()> {
 }
 
 fn zone_of(s: String) -> Result<Zone> {
-    s.parse().map_err(|e: opchub_domain::UnknownZone| StoreError::Catalog(e.to_string()))
+    s.parse()
+        .map_err(|e: opchub_domain::UnknownZone| StoreError::Catalog(e.to_string()))
 }
 
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -225,7 +226,8 @@ pub struct Ticket {
     pub updated_at: i64,
 }
 
-const TICKET_SELECT: &str = "SELECT t.id, t.opc_id, o.name AS opc_name, t.kind, t.subject, t.status, t.created_by, t.created_at, t.updated_at \
+const TICKET_SELECT: &str =
+    "SELECT t.id, t.opc_id, o.name AS opc_name, t.kind, t.subject, t.status, t.created_by, t.created_at, t.updated_at \
     FROM tickets t JOIN opcs o ON o.id = t.opc_id";
 
 fn ticket_from(r: &AnyRow) -> Result<Ticket> {
@@ -260,20 +262,38 @@ pub struct Counts {
     pub enterprises: i64,
 }
 
-async fn audit_json(tx: &mut Tx, actor: &Actor, action: &str, kind: &str, id: &str, before: Option<serde_json::Value>, after: Option<serde_json::Value>, summary: String) -> Result<()> {
+async fn audit_json(
+    tx: &mut Tx,
+    actor: &Actor,
+    action: &str,
+    kind: &str,
+    id: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+    summary: String,
+) -> Result<()> {
     record(
         tx,
         actor,
-        Change { action, object_kind: kind, object_id: id, before: before.as_ref(), after: after.as_ref(), summary },
+        Change {
+            action,
+            object_kind: kind,
+            object_id: id,
+            before: before.as_ref(),
+            after: after.as_ref(),
+            summary,
+        },
     )
     .await
 }
 
 impl Store {
     pub async fn theme_packages(&self) -> Result<Vec<ThemePackage>> {
-        let rows = sqlx::query("SELECT code, name_zh, name_en, description_zh, description_en, business_scope FROM theme_packages ORDER BY sort_order")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT code, name_zh, name_en, description_zh, description_en, business_scope FROM theme_packages ORDER BY sort_order",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 let scope: String = r.try_get("business_scope")?;
@@ -314,7 +334,10 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         if role.as_deref() != Some(Role::CommunityOperator.as_str()) {
-            return Err(StoreError::Invalid { field: "operator_user_id", code: "not_a_community_operator" });
+            return Err(StoreError::Invalid {
+                field: "operator_user_id",
+                code: "not_a_community_operator",
+            });
         }
         sqlx::query("INSERT INTO communities (id, name, company_name, company_uscc, zone, address, operator_user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(&id)
@@ -329,23 +352,38 @@ impl Store {
             .await?;
         insert_workstations(&mut tx, &id, 0, c.workstations).await?;
         let after = serde_json::json!({ "id": id, "name": c.name, "company": c.company_name, "uscc": c.company_uscc.as_str(), "zone": c.zone.as_str(), "address": c.address, "workstations": c.workstations });
-        audit_json(&mut tx, actor, "community.create", "community", &id, None, Some(after), format!("{} · {} 个工位", c.name, c.workstations)).await?;
+        audit_json(
+            &mut tx,
+            actor,
+            "community.create",
+            "community",
+            &id,
+            None,
+            Some(after),
+            format!("{} · {} 个工位", c.name, c.workstations),
+        )
+        .await?;
         tx.commit().await?;
         self.community(&id).await
     }
 
     pub async fn community(&self, id: &str) -> Result<Community> {
-        let row = sqlx::query(&format!("{COMMUNITY_SELECT} WHERE c.id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&format!("{COMMUNITY_SELECT} WHERE c.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(community_from).transpose()?.ok_or(StoreError::NotFound)
     }
 
     /// All communities, optionally of one zone or one operator, by name.
     pub async fn communities(&self, zone: Option<Zone>, operator_user_id: Option<&str>) -> Result<Vec<Community>> {
-        let rows = sqlx::query(&format!("{COMMUNITY_SELECT} WHERE ($1 IS NULL OR c.zone = $1) AND ($2 IS NULL OR c.operator_user_id = $2) ORDER BY c.zone, c.name"))
-            .bind(zone.map(|z| z.as_str().to_string()))
-            .bind(operator_user_id.map(str::to_string))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "{COMMUNITY_SELECT} WHERE ($1 IS NULL OR c.zone = $1) AND ($2 IS NULL OR c.operator_user_id = $2) ORDER BY c.zone, c.name"
+        ))
+        .bind(zone.map(|z| z.as_str().to_string()))
+        .bind(operator_user_id.map(str::to_string))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(community_from).collect()
     }
 
@@ -373,7 +411,17 @@ impl Store {
             .await?;
         insert_workstations(&mut tx, community_id, existing as u32, count).await?;
         let after = serde_json::json!({ "community_id": community_id, "workstations": existing + count as i64 });
-        audit_json(&mut tx, actor, "community.add_workstations", "community", community_id, None, Some(after), format!("+{count}")).await?;
+        audit_json(
+            &mut tx,
+            actor,
+            "community.add_workstations",
+            "community",
+            community_id,
+            None,
+            Some(after),
+            format!("+{count}"),
+        )
+        .await?;
         tx.commit().await?;
         self.community(community_id).await
     }
@@ -382,7 +430,10 @@ impl Store {
     /// is not changed here (it is released only when its OPC leaves).
     pub async fn set_workstation_status(&self, actor: &Actor, id: &str, status: WorkstationStatus) -> Result<Workstation> {
         if status == WorkstationStatus::Occupied {
-            return Err(StoreError::Invalid { field: "status", code: "occupied_only_by_registration" });
+            return Err(StoreError::Invalid {
+                field: "status",
+                code: "occupied_only_by_registration",
+            });
         }
         let before = self.workstation(id).await?;
         let mut tx = self.begin().await?;
@@ -427,20 +478,31 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         if theme.is_none() {
-            return Err(StoreError::Invalid { field: "theme_package", code: "unknown_theme_package" });
+            return Err(StoreError::Invalid {
+                field: "theme_package",
+                code: "unknown_theme_package",
+            });
         }
-        let ws = sqlx::query("SELECT w.community_id, w.number, c.zone FROM workstations w JOIN communities c ON c.id = w.community_id WHERE w.id = $1")
-            .bind(r.workstation_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let ws = sqlx::query(
+            "SELECT w.community_id, w.number, c.zone FROM workstations w JOIN communities c ON c.id = w.community_id WHERE w.id = $1",
+        )
+        .bind(r.workstation_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(ws) = ws else {
-            return Err(StoreError::Invalid { field: "workstation_id", code: "unknown_workstation" });
+            return Err(StoreError::Invalid {
+                field: "workstation_id",
+                code: "unknown_workstation",
+            });
         };
         let community_id: String = ws.try_get("community_id")?;
         let number: String = ws.try_get("number")?;
         let ws_zone: String = ws.try_get("zone")?;
         if ws_zone != r.zone.as_str() {
-            return Err(StoreError::Invalid { field: "workstation_id", code: "workstation_outside_zone" });
+            return Err(StoreError::Invalid {
+                field: "workstation_id",
+                code: "workstation_outside_zone",
+            });
         }
         let id = new_id();
         let status = if r.uscc.is_some() { "registered" } else { "pending" };
@@ -473,32 +535,58 @@ impl Store {
         }
         // M4.1: the workstation is the address filing record. The conditional update is the
         // claim: under concurrency exactly one transaction sees status = 'free'.
-        let claimed = sqlx::query("UPDATE workstations SET status = 'occupied', opc_id = $1, updated_at = $2 WHERE id = $3 AND status = 'free'")
-            .bind(&id)
-            .bind(now)
-            .bind(r.workstation_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let claimed =
+            sqlx::query("UPDATE workstations SET status = 'occupied', opc_id = $1, updated_at = $2 WHERE id = $3 AND status = 'free'")
+                .bind(&id)
+                .bind(now)
+                .bind(r.workstation_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if claimed != 1 {
             return Err(StoreError::Conflict("workstation_taken"));
         }
         let after = serde_json::json!({ "id": id, "name": r.name, "uscc": r.uscc.map(|u| u.as_str()), "zone": r.zone.as_str(), "theme_package": r.theme_package, "workstation": r.workstation_id });
-        audit_json(&mut tx, actor, "opc.register", "opc", &id, None, Some(after), format!("{} @ {}", r.name, number)).await?;
+        audit_json(
+            &mut tx,
+            actor,
+            "opc.register",
+            "opc",
+            &id,
+            None,
+            Some(after),
+            format!("{} @ {}", r.name, number),
+        )
+        .await?;
         if r.uscc.is_none() {
-            create_ticket_tx(&mut tx, actor, &id, &founder.id, "licence", "营业执照办理 (business licence application)", "企业尚未完成工商注册，申请服务专窗受理、审核并办理营业执照。").await?;
+            create_ticket_tx(
+                &mut tx,
+                actor,
+                &id,
+                &founder.id,
+                "licence",
+                "营业执照办理 (business licence application)",
+                "企业尚未完成工商注册，申请服务专窗受理、审核并办理营业执照。",
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok((self.opc(&id).await?, founder))
     }
 
     pub async fn opc(&self, id: &str) -> Result<Opc> {
-        let row = sqlx::query(&format!("{OPC_SELECT} WHERE o.id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&format!("{OPC_SELECT} WHERE o.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(opc_from).transpose()?.ok_or(StoreError::NotFound)
     }
 
     pub async fn opc_of_founder(&self, user_id: &str) -> Result<Option<Opc>> {
-        let row = sqlx::query(&format!("{OPC_SELECT} WHERE o.founder_user_id = $1")).bind(user_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&format!("{OPC_SELECT} WHERE o.founder_user_id = $1"))
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(opc_from).transpose()
     }
 
@@ -524,7 +612,10 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         if role.as_deref() != Some(Role::Specialist.as_str()) {
-            return Err(StoreError::Invalid { field: "specialist_user_id", code: "not_a_specialist" });
+            return Err(StoreError::Invalid {
+                field: "specialist_user_id",
+                code: "not_a_specialist",
+            });
         }
         sqlx::query("UPDATE opcs SET specialist_user_id = $1 WHERE id = $2")
             .bind(specialist_user_id)
@@ -548,7 +639,14 @@ impl Store {
 
     // ---- enterprises ----
 
-    pub async fn create_enterprise(&self, actor: &Actor, owner: NewUser<'_>, name: &str, uscc: &Uscc, zone: Zone) -> Result<(Enterprise, User)> {
+    pub async fn create_enterprise(
+        &self,
+        actor: &Actor,
+        owner: NewUser<'_>,
+        name: &str,
+        uscc: &Uscc,
+        zone: Zone,
+    ) -> Result<(Enterprise, User)> {
         let mut tx = self.begin().await?;
         let user = insert_user(&mut tx, actor, owner).await?;
         let id = new_id();
@@ -568,7 +666,17 @@ impl Store {
             return Err(e.into());
         }
         let after = serde_json::json!({ "id": id, "name": name, "uscc": uscc.as_str(), "zone": zone.as_str() });
-        audit_json(&mut tx, actor, "enterprise.create", "enterprise", &id, None, Some(after), name.to_string()).await?;
+        audit_json(
+            &mut tx,
+            actor,
+            "enterprise.create",
+            "enterprise",
+            &id,
+            None,
+            Some(after),
+            name.to_string(),
+        )
+        .await?;
         tx.commit().await?;
         Ok((self.enterprise(&id).await?, user))
     }
@@ -598,7 +706,15 @@ impl Store {
 
     // ---- service-window tickets (M4.3) ----
 
-    pub async fn create_ticket(&self, actor: &Actor, opc_id: &str, author_user_id: &str, kind: &str, subject: &str, body: &str) -> Result<Ticket> {
+    pub async fn create_ticket(
+        &self,
+        actor: &Actor,
+        opc_id: &str,
+        author_user_id: &str,
+        kind: &str,
+        subject: &str,
+        body: &str,
+    ) -> Result<Ticket> {
         let mut tx = self.begin().await?;
         let id = create_ticket_tx(&mut tx, actor, opc_id, author_user_id, kind, subject, body).await?;
         tx.commit().await?;
@@ -606,7 +722,10 @@ impl Store {
     }
 
     pub async fn ticket(&self, id: &str) -> Result<Ticket> {
-        let row = sqlx::query(&format!("{TICKET_SELECT} WHERE t.id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&format!("{TICKET_SELECT} WHERE t.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(ticket_from).transpose()?.ok_or(StoreError::NotFound)
     }
 
@@ -633,7 +752,10 @@ impl Store {
     }
 
     pub async fn tickets_of_opc(&self, opc_id: &str) -> Result<Vec<Ticket>> {
-        let rows = sqlx::query(&format!("{TICKET_SELECT} WHERE t.opc_id = $1 ORDER BY t.updated_at DESC")).bind(opc_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&format!("{TICKET_SELECT} WHERE t.opc_id = $1 ORDER BY t.updated_at DESC"))
+            .bind(opc_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(ticket_from).collect()
     }
 
@@ -701,10 +823,27 @@ impl Store {
             .await?
             .rows_affected();
         if n == 0 {
-            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM tickets WHERE id = $1").bind(ticket_id).fetch_optional(&mut *tx).await?;
-            return Err(if exists.is_some() { StoreError::Conflict("ticket_closed") } else { StoreError::NotFound });
+            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM tickets WHERE id = $1")
+                .bind(ticket_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            return Err(if exists.is_some() {
+                StoreError::Conflict("ticket_closed")
+            } else {
+                StoreError::NotFound
+            });
         }
-        audit_json(&mut tx, actor, "ticket.close", "ticket", ticket_id, None, Some(serde_json::json!({ "status": "closed" })), "closed".into()).await?;
+        audit_json(
+            &mut tx,
+            actor,
+            "ticket.close",
+            "ticket",
+            ticket_id,
+            None,
+            Some(serde_json::json!({ "status": "closed" })),
+            "closed".into(),
+        )
+        .await?;
         tx.commit().await?;
         self.ticket(ticket_id).await
     }
@@ -724,7 +863,15 @@ async fn insert_workstations(tx: &mut Tx, community_id: &str, start: u32, count:
     Ok(())
 }
 
-async fn create_ticket_tx(tx: &mut Tx, actor: &Actor, opc_id: &str, author_user_id: &str, kind: &str, subject: &str, body: &str) -> Result<String> {
+async fn create_ticket_tx(
+    tx: &mut Tx,
+    actor: &Actor,
+    opc_id: &str,
+    author_user_id: &str,
+    kind: &str,
+    subject: &str,
+    body: &str,
+) -> Result<String> {
     let id = new_id();
     let now = now_ms();
     let res = sqlx::query("INSERT INTO tickets (id, opc_id, kind, subject, status, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, 'open', $5, $6, $6)")
@@ -752,6 +899,16 @@ async fn create_ticket_tx(tx: &mut Tx, actor: &Actor, opc_id: &str, author_user_
         .bind(now)
         .execute(&mut **tx)
         .await?;
-    audit_json(tx, actor, "ticket.create", "ticket", &id, None, Some(serde_json::json!({ "opc": opc_id, "kind": kind, "subject": subject })), subject.to_string()).await?;
+    audit_json(
+        tx,
+        actor,
+        "ticket.create",
+        "ticket",
+        &id,
+        None,
+        Some(serde_json::json!({ "opc": opc_id, "kind": kind, "subject": subject })),
+        subject.to_string(),
+    )
+    .await?;
     Ok(id)
 }

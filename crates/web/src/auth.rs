@@ -153,13 +153,19 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Pri
             return Err(ApiError::unauthorized().with_detail("Authorization: Bearer <key>"));
         };
         return match state.store.authenticate_api_key(&sha256_hex(token)).await? {
-            Some((key, user)) => Ok(Some(Principal { user, via: Via::ApiKey { scopes: key.scopes } })),
+            Some((key, user)) => Ok(Some(Principal {
+                user,
+                via: Via::ApiKey { scopes: key.scopes },
+            })),
             None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key")),
         };
     }
     if let Some(tok) = cookie(headers, SESSION_COOKIE) {
         if let Some((user, csrf)) = state.store.session(&sha256_hex(tok)).await? {
-            return Ok(Some(Principal { user, via: Via::Session { csrf } }));
+            return Ok(Some(Principal {
+                user,
+                via: Via::Session { csrf },
+            }));
         }
     }
     Ok(None)
@@ -208,21 +214,38 @@ async fn enforce_inner(state: &AppState, access: Access, surface: Surface, req: 
         return Err(reject(ApiError::forbidden()));
     }
     let changing = is_state_changing(req.method());
-    if let Some(Principal { via: Via::ApiKey { scopes }, .. }) = &principal {
+    if let Some(Principal {
+        via: Via::ApiKey { scopes },
+        ..
+    }) = &principal
+    {
         let needed = if changing { "write" } else { "read" };
         let ok = scopes.iter().any(|s| s == needed || s == "write");
         if !ok {
-            return Err(reject(ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope").with_detail(needed)));
+            return Err(reject(
+                ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope").with_detail(needed),
+            ));
         }
     }
     let session_csrf = match &principal {
-        Some(Principal { via: Via::Session { csrf }, .. }) => Some(csrf.clone()),
+        Some(Principal {
+            via: Via::Session { csrf },
+            ..
+        }) => Some(csrf.clone()),
         _ => None,
     };
     let anon_csrf = cookie(req.headers(), CSRF_COOKIE).map(str::to_string);
     let form_token = session_csrf.clone().or(anon_csrf.clone());
     let mut req = req;
-    if changing && !matches!(principal, Some(Principal { via: Via::ApiKey { .. }, .. })) {
+    if changing
+        && !matches!(
+            principal,
+            Some(Principal {
+                via: Via::ApiKey { .. },
+                ..
+            })
+        )
+    {
         match surface {
             Surface::Api => {
                 // Browser sessions calling the JSON API must echo the token in a header.
@@ -253,7 +276,11 @@ async fn enforce_inner(state: &AppState, access: Access, surface: Surface, req: 
         }
     }
     // Anonymous visitors of pages get a CSRF cookie on their first visit.
-    let new_csrf = if form_token.is_none() && surface == Surface::Page { Some(random_token(16)) } else { None };
+    let new_csrf = if form_token.is_none() && surface == Surface::Page {
+        Some(random_token(16))
+    } else {
+        None
+    };
     let token = form_token.or(new_csrf.clone()).unwrap_or_default();
     req.extensions_mut().insert(CsrfToken(token));
     req.extensions_mut().insert(Caller(principal));
@@ -261,7 +288,9 @@ async fn enforce_inner(state: &AppState, access: Access, surface: Surface, req: 
 }
 
 pub fn urlencode(s: &str) -> String {
-    serde_urlencoded::to_string([("x", s)]).map(|v| v[2..].to_string()).unwrap_or_default()
+    serde_urlencoded::to_string([("x", s)])
+        .map(|v| v[2..].to_string())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

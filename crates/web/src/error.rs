@@ -22,7 +22,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str) -> Self {
-        ApiError { status, code: code.to_string(), fields: BTreeMap::new(), detail: None, field_details: BTreeMap::new() }
+        ApiError {
+            status,
+            code: code.to_string(),
+            fields: BTreeMap::new(),
+            detail: None,
+            field_details: BTreeMap::new(),
+        }
     }
     pub fn unauthorized() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized")
@@ -43,7 +49,13 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal")
     }
     pub fn validation(fields: BTreeMap<String, String>) -> Self {
-        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: "validation_failed".into(), fields, detail: None, field_details: BTreeMap::new() }
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "validation_failed".into(),
+            fields,
+            detail: None,
+            field_details: BTreeMap::new(),
+        }
     }
     /// A validation error from a [`Checker`](opchub_domain::input::Checker), with its details.
     pub fn checked(c: opchub_domain::input::Checker) -> Self {

@@ -32,7 +32,10 @@ pub struct WebConfig {
 
 impl Default for WebConfig {
     fn default() -> Self {
-        WebConfig { cookie_secure: true, body_limit: 64 * 1024 }
+        WebConfig {
+            cookie_secure: true,
+            body_limit: 64 * 1024,
+        }
     }
 }
 
@@ -46,7 +49,12 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, config: WebConfig, metrics: Option<PrometheusHandle>) -> Self {
-        AppState { store, config: Arc::new(config), templates: Arc::new(pages::templates()), metrics }
+        AppState {
+            store,
+            config: Arc::new(config),
+            templates: Arc::new(pages::templates()),
+            metrics,
+        }
     }
 }
 
@@ -70,7 +78,11 @@ pub fn app(state: AppState) -> Router {
 async fn language_and_metrics(req: Request, next: Next) -> Response {
     // Pages are Chinese unless the visitor chose English (the `lang` cookie); API clients
     // may also ask through Accept-Language.
-    let accept = if req.uri().path().starts_with("/api/") { req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()) } else { None };
+    let accept = if req.uri().path().starts_with("/api/") {
+        req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())
+    } else {
+        None
+    };
     let lang = i18n::negotiate(auth::cookie(req.headers(), "lang"), accept);
     let method = req.method().to_string();
     let matched = req
@@ -81,8 +93,10 @@ async fn language_and_metrics(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let resp = i18n::scope(lang, next.run(req)).await;
     let status = resp.status().as_u16().to_string();
-    metrics::counter!("opchub_http_requests_total", "method" => method.clone(), "route" => matched.clone(), "status" => status).increment(1);
-    metrics::histogram!("opchub_http_request_duration_seconds", "method" => method, "route" => matched).record(started.elapsed().as_secs_f64());
+    metrics::counter!("opchub_http_requests_total", "method" => method.clone(), "route" => matched.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("opchub_http_request_duration_seconds", "method" => method, "route" => matched)
+        .record(started.elapsed().as_secs_f64());
     resp
 }
 

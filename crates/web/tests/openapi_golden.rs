@@ -16,7 +16,10 @@ fn openapi_document_matches_the_golden_file() {
         std::fs::write(golden_path(), &generated).unwrap();
     }
     let golden = std::fs::read_to_string(golden_path()).unwrap_or_default();
-    assert!(generated == golden, "the OpenAPI document changed; review the diff and run `UPDATE_GOLDEN=1 cargo test -p opchub-web --test openapi_golden`");
+    assert!(
+        generated == golden,
+        "the OpenAPI document changed; review the diff and run `UPDATE_GOLDEN=1 cargo test -p opchub-web --test openapi_golden`"
+    );
     let v: serde_json::Value = serde_json::from_str(&generated).unwrap();
     assert_eq!(v["openapi"], "3.1.0");
 }

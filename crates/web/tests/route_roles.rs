@@ -23,7 +23,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/communities", "*"),
     ("POST", "/api/v1/communities", "community_operator platform_operator"),
     ("GET", "/api/v1/communities/{id}", "*"),
-    ("POST", "/api/v1/communities/{id}/workstations", "community_operator platform_operator"),
+    (
+        "POST",
+        "/api/v1/communities/{id}/workstations",
+        "community_operator platform_operator",
+    ),
     ("PUT", "/api/v1/workstations/{id}", "community_operator platform_operator"),
     ("POST", "/api/v1/registrations", "anon opc_founder"),
     ("GET", "/api/v1/me", "auth"),
@@ -31,8 +35,16 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/me/api-keys", "auth"),
     ("DELETE", "/api/v1/me/api-keys/{id}", "auth"),
     ("GET", "/api/v1/my/opc", "opc_founder"),
-    ("GET", "/api/v1/opcs", "specialist community_operator platform_operator committee auditor"),
-    ("GET", "/api/v1/opcs/{id}", "opc_founder specialist community_operator platform_operator committee auditor"),
+    (
+        "GET",
+        "/api/v1/opcs",
+        "specialist community_operator platform_operator committee auditor",
+    ),
+    (
+        "GET",
+        "/api/v1/opcs/{id}",
+        "opc_founder specialist community_operator platform_operator committee auditor",
+    ),
     ("PUT", "/api/v1/opcs/{id}/specialist", "committee"),
     ("GET", "/api/v1/enterprises", "auth"),
     ("POST", "/api/v1/enterprises", "platform_operator"),
@@ -86,7 +98,10 @@ fn allowed(rule: &str, role: Option<Role>) -> bool {
 
 #[test]
 fn every_route_has_an_expectation_and_every_expectation_a_route() {
-    let table: BTreeSet<(String, String)> = opchub_web::routes::rules().into_iter().map(|(m, p, _, _)| (m.to_string(), p.to_string())).collect();
+    let table: BTreeSet<(String, String)> = opchub_web::routes::rules()
+        .into_iter()
+        .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
+        .collect();
     let expected: BTreeSet<(String, String)> = EXPECTED.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
     let unexpected: Vec<_> = table.difference(&expected).collect();
     let missing: Vec<_> = expected.difference(&table).collect();

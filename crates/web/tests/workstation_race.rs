@@ -20,7 +20,12 @@ async fn exactly_one_claim_of_the_last_workstation_wins() {
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..8u32 {
             let base = if i % 2 == 0 { app.base.clone() } else { replica.base.clone() };
-            let body = registration(&format!("racer{round}_{i}"), &uscc(100 + round * 10 + i), "zhongguancun_fengtai_park", &ws[0]);
+            let body = registration(
+                &format!("racer{round}_{i}"),
+                &uscc(100 + round * 10 + i),
+                "zhongguancun_fengtai_park",
+                &ws[0],
+            );
             let barrier = barrier.clone();
             tasks.spawn(async move {
                 let c = Client::new(&base);

@@ -41,9 +41,18 @@ pub async fn visible_opcs(s: &AppState, p: &Principal, zone: Option<Zone>, commu
     let all = s.store.opcs(community_id, zone, None).await?;
     match p.role() {
         r if sees_all(r) => Ok(all),
-        Role::Specialist => Ok(all.into_iter().filter(|o| o.specialist_user_id.as_deref() == Some(p.user.id.as_str())).collect()),
+        Role::Specialist => Ok(all
+            .into_iter()
+            .filter(|o| o.specialist_user_id.as_deref() == Some(p.user.id.as_str()))
+            .collect()),
         Role::CommunityOperator => {
-            let mine: Vec<String> = s.store.communities(None, Some(&p.user.id)).await?.into_iter().map(|c| c.id).collect();
+            let mine: Vec<String> = s
+                .store
+                .communities(None, Some(&p.user.id))
+                .await?
+                .into_iter()
+                .map(|c| c.id)
+                .collect();
             Ok(all.into_iter().filter(|o| mine.contains(&o.community_id)).collect())
         }
         _ => Err(ApiError::forbidden()),

@@ -14,7 +14,9 @@ use axum::Json;
 use opchub_domain::input::Checker;
 use opchub_domain::{Role, WorkstationStatus, Zone};
 use opchub_store::accounts::{ApiKey, NewApiKey, NewUser, User};
-use opchub_store::registry::{Community, Counts, Enterprise, Founder, NewCommunity, Opc, RegisterOpc, ThemePackage, Ticket, TicketMessage, Workstation};
+use opchub_store::registry::{
+    Community, Counts, Enterprise, Founder, NewCommunity, Opc, RegisterOpc, ThemePackage, Ticket, TicketMessage, Workstation,
+};
 use opchub_store::{AuditEntry, AuditFilter};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -29,7 +31,9 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::bad_request("malformed_json").with_detail(e.body_text())),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").with_detail(e.body_text())),
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").with_detail(e.body_text()))
+            }
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "json_required")),
             Err(JsonRejection::BytesRejection(_)) => Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")),
             Err(_) => Err(ApiError::bad_request("malformed_json")),
@@ -147,7 +151,10 @@ pub async fn register(s: &AppState, caller: Option<&Principal>, r: &Registration
         }
     }
     let (username, password) = if existing.is_none() {
-        (c.username("username", r.username.as_deref()), c.password("password", r.password.as_deref()))
+        (
+            c.username("username", r.username.as_deref()),
+            c.password("password", r.password.as_deref()),
+        )
     } else {
         (String::new(), String::new())
     };
@@ -164,11 +171,20 @@ pub async fn register(s: &AppState, caller: Option<&Principal>, r: &Registration
     let (Some(zone), true) = (zone, c.ok()) else {
         return Err(ApiError::checked(c));
     };
-    let password_hash = if existing.is_none() { auth::hash_password(&password)? } else { String::new() };
+    let password_hash = if existing.is_none() {
+        auth::hash_password(&password)?
+    } else {
+        String::new()
+    };
     let actor = caller.map(|p| p.actor()).unwrap_or_else(opchub_store::Actor::system);
     let founder = match &existing {
         Some(u) => Founder::Existing(u),
-        None => Founder::New(NewUser { username: &username, display_name: &founder_name, role: Role::OpcFounder, password_hash: &password_hash }),
+        None => Founder::New(NewUser {
+            username: &username,
+            display_name: &founder_name,
+            role: Role::OpcFounder,
+            password_hash: &password_hash,
+        }),
     };
     let reg = RegisterOpc {
         founder,
@@ -199,7 +215,11 @@ pub async fn register(s: &AppState, caller: Option<&Principal>, r: &Registration
 
 #[utoipa::path(post, path = "/api/v1/registrations", tag = "registry", request_body = RegistrationRequest,
     responses((status = 201, body = RegistrationResult), (status = 400), (status = 409), (status = 413), (status = 422)))]
-pub async fn create_registration(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJson<RegistrationRequest>) -> ApiResult<Response> {
+pub async fn create_registration(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(r): ApiJson<RegistrationRequest>,
+) -> ApiResult<Response> {
     let (opc, user) = register(&s, caller.0.as_ref(), &r).await?;
     Ok(created(RegistrationResult { opc, user }))
 }
@@ -219,8 +239,17 @@ pub async fn me(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Me>
     let p = caller.require()?;
     let opc = s.store.opc_of_founder(&p.user.id).await?;
     let enterprise = s.store.enterprise_of_owner(&p.user.id).await?;
-    let communities = if p.role() == Role::CommunityOperator { s.store.communities(None, Some(&p.user.id)).await? } else { vec![] };
-    Ok(Json(Me { user: p.user.clone(), opc, enterprise, communities }))
+    let communities = if p.role() == Role::CommunityOperator {
+        s.store.communities(None, Some(&p.user.id)).await?
+    } else {
+        vec![]
+    };
+    Ok(Json(Me {
+        user: p.user.clone(),
+        opc,
+        enterprise,
+        communities,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/me/api-keys", tag = "accounts", responses((status = 200, body = [ApiKey])))]
@@ -264,7 +293,17 @@ pub async fn create_key_for(s: &AppState, p: &Principal, r: &NewKeyRequest) -> A
     let expires_at = r.expires_in_days.map(|d| opchub_store::now_ms() + d * 86_400_000);
     let key = s
         .store
-        .create_api_key(&p.actor(), NewApiKey { user_id: &p.user.id, name: &name, prefix: &prefix, key_hash: &hash, scopes: &scopes, expires_at })
+        .create_api_key(
+            &p.actor(),
+            NewApiKey {
+                user_id: &p.user.id,
+                name: &name,
+                prefix: &prefix,
+                key_hash: &hash,
+                scopes: &scopes,
+                expires_at,
+            },
+        )
         .await?;
     Ok(CreatedKey { key, secret })
 }
@@ -315,7 +354,12 @@ pub struct AssignSpecialist {
 
 #[utoipa::path(put, path = "/api/v1/opcs/{id}/specialist", tag = "registry", params(("id" = String, Path)), request_body = AssignSpecialist,
     responses((status = 200, body = Opc), (status = 404), (status = 422)))]
-pub async fn assign_specialist(State(s): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(r): ApiJson<AssignSpecialist>) -> ApiResult<Json<Opc>> {
+pub async fn assign_specialist(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<AssignSpecialist>,
+) -> ApiResult<Json<Opc>> {
     let p = caller.require()?;
     Ok(Json(s.store.assign_specialist(&p.actor(), &id, &r.specialist_user_id).await?))
 }
@@ -353,11 +397,18 @@ pub async fn create_community_for(s: &AppState, p: &Principal, r: &NewCommunityR
     let (Some(uscc), Some(zone), true) = (uscc, zone, c.ok()) else {
         return Err(ApiError::checked(c));
     };
-    Ok(s
-        .store
+    Ok(s.store
         .create_community(
             &p.actor(),
-            NewCommunity { name: &name, company_name: &company, company_uscc: &uscc, zone, address: &address, operator_user_id: &operator, workstations: n as u32 },
+            NewCommunity {
+                name: &name,
+                company_name: &company,
+                company_uscc: &uscc,
+                zone,
+                address: &address,
+                operator_user_id: &operator,
+                workstations: n as u32,
+            },
         )
         .await?)
 }
@@ -376,7 +427,12 @@ pub struct AddWorkstations {
 
 #[utoipa::path(post, path = "/api/v1/communities/{id}/workstations", tag = "registry", params(("id" = String, Path)), request_body = AddWorkstations,
     responses((status = 200, body = Community), (status = 404), (status = 422)))]
-pub async fn add_workstations(State(s): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(r): ApiJson<AddWorkstations>) -> ApiResult<Json<Community>> {
+pub async fn add_workstations(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<AddWorkstations>,
+) -> ApiResult<Json<Community>> {
     let p = caller.require()?;
     access::manage_community(&s, p, &id).await?;
     if !(1..=500).contains(&r.count) {
@@ -393,7 +449,12 @@ pub struct SetWorkstationStatus {
 
 #[utoipa::path(put, path = "/api/v1/workstations/{id}", tag = "registry", params(("id" = String, Path)), request_body = SetWorkstationStatus,
     responses((status = 200, body = Workstation), (status = 404), (status = 409), (status = 422)))]
-pub async fn set_workstation(State(s): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(r): ApiJson<SetWorkstationStatus>) -> ApiResult<Json<Workstation>> {
+pub async fn set_workstation(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<SetWorkstationStatus>,
+) -> ApiResult<Json<Workstation>> {
     let p = caller.require()?;
     let ws = s.store.workstation(&id).await?;
     access::manage_community(&s, p, &ws.community_id).await?;
@@ -421,7 +482,11 @@ pub struct NewEnterpriseRequest {
 
 #[utoipa::path(post, path = "/api/v1/enterprises", tag = "registry", request_body = NewEnterpriseRequest,
     responses((status = 201, body = Enterprise), (status = 409), (status = 422)))]
-pub async fn create_enterprise(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJson<NewEnterpriseRequest>) -> ApiResult<Response> {
+pub async fn create_enterprise(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(r): ApiJson<NewEnterpriseRequest>,
+) -> ApiResult<Response> {
     let p = caller.require()?;
     let mut c = Checker::new();
     let name = c.text("name", r.name.as_deref(), 4, 100);
@@ -434,7 +499,12 @@ pub async fn create_enterprise(State(s): State<AppState>, caller: Caller, ApiJso
         return Err(ApiError::checked(c));
     };
     let hash = auth::hash_password(&password)?;
-    let owner = NewUser { username: &username, display_name: &contact, role: Role::Enterprise, password_hash: &hash };
+    let owner = NewUser {
+        username: &username,
+        display_name: &contact,
+        role: Role::Enterprise,
+        password_hash: &hash,
+    };
     let (e, _) = s.store.create_enterprise(&p.actor(), owner, &name, &uscc, zone).await?;
     Ok(created(e))
 }
@@ -476,7 +546,18 @@ pub async fn create_user_for(s: &AppState, p: &Principal, r: &NewUserRequest) ->
         return Err(ApiError::checked(c));
     };
     let hash = auth::hash_password(&password)?;
-    let res = s.store.create_user(&p.actor(), NewUser { username: &username, display_name: &display, role, password_hash: &hash }).await;
+    let res = s
+        .store
+        .create_user(
+            &p.actor(),
+            NewUser {
+                username: &username,
+                display_name: &display,
+                role,
+                password_hash: &hash,
+            },
+        )
+        .await;
     match res {
         Err(opchub_store::StoreError::Conflict(code)) => {
             let mut e = ApiError::conflict(code);
@@ -499,7 +580,12 @@ pub struct SetDisabled {
 }
 
 #[utoipa::path(put, path = "/api/v1/users/{id}/disabled", tag = "accounts", params(("id" = String, Path)), request_body = SetDisabled, responses((status = 200, body = User), (status = 404)))]
-pub async fn set_user_disabled(State(s): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(r): ApiJson<SetDisabled>) -> ApiResult<Json<User>> {
+pub async fn set_user_disabled(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<SetDisabled>,
+) -> ApiResult<Json<User>> {
     let p = caller.require()?;
     if p.user.id == id {
         return Err(ApiError::conflict("cannot_disable_self"));
@@ -522,14 +608,20 @@ pub struct NewTicketRequest {
 }
 
 pub async fn open_ticket(s: &AppState, p: &Principal, r: &NewTicketRequest) -> ApiResult<Ticket> {
-    let opc = s.store.opc_of_founder(&p.user.id).await?.ok_or_else(|| ApiError::conflict("no_company"))?;
+    let opc = s
+        .store
+        .opc_of_founder(&p.user.id)
+        .await?
+        .ok_or_else(|| ApiError::conflict("no_company"))?;
     let mut c = Checker::new();
     let subject = c.text("subject", r.subject.as_deref(), 2, 120);
     let body = c.text("body", r.body.as_deref(), 1, 4000);
     if !c.ok() {
         return Err(ApiError::checked(c));
     }
-    Ok(s.store.create_ticket(&p.actor(), &opc.id, &p.user.id, "question", &subject, &body).await?)
+    Ok(s.store
+        .create_ticket(&p.actor(), &opc.id, &p.user.id, "question", &subject, &body)
+        .await?)
 }
 
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "service", request_body = NewTicketRequest, responses((status = 201, body = Ticket), (status = 409), (status = 422)))]
@@ -569,7 +661,12 @@ pub async fn reply(s: &AppState, p: &Principal, id: &str, body: Option<&str>) ->
 
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/replies", tag = "service", params(("id" = String, Path)), request_body = ReplyRequest,
     responses((status = 200, body = Ticket), (status = 404), (status = 409), (status = 422)))]
-pub async fn reply_ticket(State(s): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(r): ApiJson<ReplyRequest>) -> ApiResult<Json<Ticket>> {
+pub async fn reply_ticket(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<ReplyRequest>,
+) -> ApiResult<Json<Ticket>> {
     let p = caller.require()?;
     Ok(Json(reply(&s, p, &id, r.body.as_deref()).await?))
 }

@@ -43,12 +43,22 @@ pub fn templates() -> Environment<'static> {
         }
     }
     env.add_function("t", |state: &minijinja::State, key: String| -> String {
-        let lang = state.lookup("lang").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "zh".into());
+        let lang = state
+            .lookup("lang")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "zh".into());
         i18n::text(&lang, &key)
     });
     env.add_filter("dt", |ms: i64| -> String {
         chrono::DateTime::from_timestamp_millis(ms)
-            .map(|d| d.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap_or(chrono::FixedOffset::east_opt(0).unwrap_or_else(|| d.fixed_offset().timezone()))).format("%Y-%m-%d %H:%M").to_string())
+            .map(|d| {
+                d.with_timezone(
+                    &chrono::FixedOffset::east_opt(8 * 3600)
+                        .unwrap_or(chrono::FixedOffset::east_opt(0).unwrap_or_else(|| d.fixed_offset().timezone())),
+                )
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+            })
             .unwrap_or_default()
     });
     env
@@ -57,7 +67,8 @@ pub fn templates() -> Environment<'static> {
 /// Renders `name` with the common context (language, user, CSRF token, navigation).
 fn render(s: &AppState, caller: Option<&Principal>, csrf: &str, name: &str, status: StatusCode, ctx: Value) -> Response {
     let lang = i18n::current_lang();
-    let user = caller.map(|p| context! { name => p.user.display_name.clone(), username => p.user.username.clone(), role => p.role().as_str() });
+    let user =
+        caller.map(|p| context! { name => p.user.display_name.clone(), username => p.user.username.clone(), role => p.role().as_str() });
     let full = context! { lang => lang, user => user, csrf => csrf, ..ctx };
     match s.templates.get_template(name).and_then(|t| t.render(full)) {
         Ok(html) => (status, Html(html)).into_response(),
@@ -71,12 +82,26 @@ fn render(s: &AppState, caller: Option<&Principal>, csrf: &str, name: &str, stat
 /// An error as a readable page (used for rejected page requests).
 pub fn error_page(s: &AppState, e: &ApiError) -> Response {
     let (message, _) = e.messages(&i18n::current_lang());
-    render(s, None, "", "error.html", e.status, context! { status => e.status.as_u16(), code => e.code.clone(), message => message })
+    render(
+        s,
+        None,
+        "",
+        "error.html",
+        e.status,
+        context! { status => e.status.as_u16(), code => e.code.clone(), message => message },
+    )
 }
 
 fn page_error(s: &AppState, p: Option<&Principal>, e: ApiError) -> Response {
     let (message, _) = e.messages(&i18n::current_lang());
-    render(s, p, "", "error.html", e.status, context! { status => e.status.as_u16(), code => e.code.clone(), message => message })
+    render(
+        s,
+        p,
+        "",
+        "error.html",
+        e.status,
+        context! { status => e.status.as_u16(), code => e.code.clone(), message => message },
+    )
 }
 
 fn field_messages(e: &ApiError) -> (String, BTreeMap<String, String>) {
@@ -91,7 +116,13 @@ pub async fn not_found(State(s): State<AppState>, uri: axum::http::Uri) -> Respo
 }
 
 pub async fn css() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], CSS)
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CSS,
+    )
 }
 
 fn zones_ctx() -> Vec<Value> {
@@ -108,7 +139,14 @@ pub async fn home(State(s): State<AppState>, caller: Caller, Extension(csrf): Ex
         Err(e) => return page_error(&s, caller.0.as_ref(), e.into()),
     };
     let packages = s.store.theme_packages().await.unwrap_or_default();
-    render(&s, caller.0.as_ref(), &csrf.0, "home.html", StatusCode::OK, context! { counts => counts, packages => packages, zones => zones_ctx() })
+    render(
+        &s,
+        caller.0.as_ref(),
+        &csrf.0,
+        "home.html",
+        StatusCode::OK,
+        context! { counts => counts, packages => packages, zones => zones_ctx() },
+    )
 }
 
 pub async fn set_lang(Path(code): Path<String>, headers: HeaderMap) -> Response {
@@ -139,8 +177,20 @@ fn safe_next(n: Option<&str>) -> String {
     }
 }
 
-pub async fn login_form(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Query(q): Query<NextQuery>) -> Response {
-    render(&s, caller.0.as_ref(), &csrf.0, "login.html", StatusCode::OK, context! { next => safe_next(q.next.as_deref()) })
+pub async fn login_form(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    render(
+        &s,
+        caller.0.as_ref(),
+        &csrf.0,
+        "login.html",
+        StatusCode::OK,
+        context! { next => safe_next(q.next.as_deref()) },
+    )
 }
 
 #[derive(Deserialize)]
@@ -166,7 +216,9 @@ fn home_of(role: Role) -> &'static str {
 async fn start_session(s: &AppState, user_id: &str, to: &str) -> Result<Response, ApiError> {
     let token = auth::random_token(32);
     let csrf = auth::random_token(16);
-    s.store.create_session(user_id, &auth::sha256_hex(&token), &csrf, auth::SESSION_TTL_MS).await?;
+    s.store
+        .create_session(user_id, &auth::sha256_hex(&token), &csrf, auth::SESSION_TTL_MS)
+        .await?;
     let mut resp = Redirect::to(to).into_response();
     let secure = s.config.cookie_secure;
     for c in [
@@ -195,8 +247,19 @@ pub async fn login(State(s): State<AppState>, caller: Caller, Extension(csrf): E
         }
         _ => {
             let (message, _) = field_messages(&ApiError::unauthorized().with_detail(""));
-            let message = if message.ends_with(": ") { i18n::text(&i18n::current_lang(), "login.failed") } else { message };
-            render(&s, caller.0.as_ref(), &csrf.0, "login.html", StatusCode::UNPROCESSABLE_ENTITY, context! { next => next, username => username, error => message })
+            let message = if message.ends_with(": ") {
+                i18n::text(&i18n::current_lang(), "login.failed")
+            } else {
+                message
+            };
+            render(
+                &s,
+                caller.0.as_ref(),
+                &csrf.0,
+                "login.html",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                context! { next => next, username => username, error => message },
+            )
         }
     }
 }
@@ -221,7 +284,15 @@ pub struct WizardQuery {
     pub zone: Option<String>,
 }
 
-async fn wizard(s: &AppState, caller: Option<&Principal>, csrf: &str, zone: Option<&str>, form: Value, status: StatusCode, errors: Value) -> Response {
+async fn wizard(
+    s: &AppState,
+    caller: Option<&Principal>,
+    csrf: &str,
+    zone: Option<&str>,
+    form: Value,
+    status: StatusCode,
+    errors: Value,
+) -> Response {
     if let Some(p) = caller {
         if p.role() != Role::OpcFounder {
             return page_error(s, caller, ApiError::forbidden());
@@ -274,14 +345,37 @@ async fn wizard(s: &AppState, caller: Option<&Principal>, csrf: &str, zone: Opti
     )
 }
 
-pub async fn register_form(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Query(q): Query<WizardQuery>) -> Response {
+pub async fn register_form(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<WizardQuery>,
+) -> Response {
     // Step 1 → step 2: a zone outside G2 is explained, not silently accepted.
     if q.zone.as_deref() == Some("outside") {
         let e = ApiError::field("zone", "outside_g2");
         let (message, fields) = field_messages(&e);
-        return wizard(&s, caller.0.as_ref(), &csrf.0, None, Value::from(()), StatusCode::OK, context! { message => message, fields => fields }).await;
+        return wizard(
+            &s,
+            caller.0.as_ref(),
+            &csrf.0,
+            None,
+            Value::from(()),
+            StatusCode::OK,
+            context! { message => message, fields => fields },
+        )
+        .await;
     }
-    wizard(&s, caller.0.as_ref(), &csrf.0, q.zone.as_deref(), Value::from(()), StatusCode::OK, Value::from(())).await
+    wizard(
+        &s,
+        caller.0.as_ref(),
+        &csrf.0,
+        q.zone.as_deref(),
+        Value::from(()),
+        StatusCode::OK,
+        Value::from(()),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -298,7 +392,12 @@ pub struct RegisterForm {
     pub workstation_id: Option<String>,
 }
 
-pub async fn register(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Form(f): Form<RegisterForm>) -> Response {
+pub async fn register(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Form(f): Form<RegisterForm>,
+) -> Response {
     let req = RegistrationRequest {
         username: f.username.clone(),
         password: f.password.clone(),
@@ -316,7 +415,9 @@ pub async fn register(State(s): State<AppState>, caller: Caller, Extension(csrf)
             if caller.0.is_some() {
                 Redirect::to("/my/company").into_response()
             } else {
-                start_session(&s, &user.id, "/my/company").await.unwrap_or_else(|e| page_error(&s, None, e))
+                start_session(&s, &user.id, "/my/company")
+                    .await
+                    .unwrap_or_else(|e| page_error(&s, None, e))
             }
         }
         Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
@@ -326,7 +427,16 @@ pub async fn register(State(s): State<AppState>, caller: Caller, Extension(csrf)
                 not_yet_registered => f.not_yet_registered.is_some(), tax_registered => f.tax_registered.is_some(),
                 theme_package => f.theme_package, workstation_id => f.workstation_id,
             };
-            wizard(&s, caller.0.as_ref(), &csrf.0, f.zone.as_deref(), form, e.status, context! { message => message, fields => fields }).await
+            wizard(
+                &s,
+                caller.0.as_ref(),
+                &csrf.0,
+                f.zone.as_deref(),
+                form,
+                e.status,
+                context! { message => message, fields => fields },
+            )
+            .await
         }
         Err(e) => page_error(&s, caller.0.as_ref(), e),
     }
@@ -334,7 +444,12 @@ pub async fn register(State(s): State<AppState>, caller: Caller, Extension(csrf)
 
 // ---------------------------------------------------------------- directory
 
-pub async fn communities(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Query(q): Query<WizardQuery>) -> Response {
+pub async fn communities(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<WizardQuery>,
+) -> Response {
     let zone = q.zone.as_deref().and_then(|z| z.parse::<Zone>().ok());
     match s.store.communities(zone, None).await {
         Ok(list) => {
@@ -352,30 +467,64 @@ pub async fn communities(State(s): State<AppState>, caller: Caller, Extension(cs
     }
 }
 
-pub async fn community(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Path(id): Path<String>) -> Response {
+pub async fn community(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(id): Path<String>,
+) -> Response {
     let c = match s.store.community(&id).await {
         Ok(c) => c,
         Err(e) => return page_error(&s, caller.0.as_ref(), e.into()),
     };
     let ws = s.store.workstations(&id).await.unwrap_or_default();
-    let manage = caller.0.as_ref().is_some_and(|p| p.role() == Role::PlatformOperator || p.user.id == c.operator_user_id);
-    let occupants = if api::access::sees_occupants(caller.0.as_ref(), &c) { s.store.opcs(Some(&id), None, None).await.unwrap_or_default() } else { vec![] };
-    render(&s, caller.0.as_ref(), &csrf.0, "community.html", StatusCode::OK, context! { c => c, workstations => ws, manage => manage, occupants => occupants })
+    let manage = caller
+        .0
+        .as_ref()
+        .is_some_and(|p| p.role() == Role::PlatformOperator || p.user.id == c.operator_user_id);
+    let occupants = if api::access::sees_occupants(caller.0.as_ref(), &c) {
+        s.store.opcs(Some(&id), None, None).await.unwrap_or_default()
+    } else {
+        vec![]
+    };
+    render(
+        &s,
+        caller.0.as_ref(),
+        &csrf.0,
+        "community.html",
+        StatusCode::OK,
+        context! { c => c, workstations => ws, manage => manage, occupants => occupants },
+    )
 }
 
 // ---------------------------------------------------------------- my company and tickets
 
 pub async fn my_company(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
     let opc = match s.store.opc_of_founder(&p.user.id).await {
         Ok(Some(o)) => o,
         Ok(None) => return Redirect::to("/register").into_response(),
         Err(e) => return page_error(&s, Some(p), e.into()),
     };
-    let package = s.store.theme_packages().await.unwrap_or_default().into_iter().find(|t| t.code == opc.theme_package);
+    let package = s
+        .store
+        .theme_packages()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .find(|t| t.code == opc.theme_package);
     let tickets = s.store.tickets_of_opc(&opc.id).await.unwrap_or_default();
     let zone_name = i18n::text(&i18n::current_lang(), &format!("zone.{}", opc.zone.as_str()));
-    render(&s, Some(p), &csrf.0, "my_company.html", StatusCode::OK, context! { opc => opc, package => package, tickets => tickets, zone_name => zone_name })
+    render(
+        &s,
+        Some(p),
+        &csrf.0,
+        "my_company.html",
+        StatusCode::OK,
+        context! { opc => opc, package => package, tickets => tickets, zone_name => zone_name },
+    )
 }
 
 #[derive(Deserialize)]
@@ -385,22 +534,42 @@ pub struct TicketForm {
 }
 
 pub async fn create_ticket(State(s): State<AppState>, caller: Caller, Form(f): Form<TicketForm>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
-    match api::open_ticket(&s, p, &NewTicketRequest { subject: f.subject, body: f.body }).await {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    match api::open_ticket(
+        &s,
+        p,
+        &NewTicketRequest {
+            subject: f.subject,
+            body: f.body,
+        },
+    )
+    .await
+    {
         Ok(t) => Redirect::to(&format!("/tickets/{}", t.id)).into_response(),
         Err(e) => page_error(&s, Some(p), e),
     }
 }
 
 pub async fn ticket(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Path(id): Path<String>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
     let t = match api::access::ticket_for(&s, p, &id).await {
         Ok(t) => t,
         Err(e) => return page_error(&s, Some(p), e),
     };
     let messages = s.store.ticket_messages(&id).await.unwrap_or_default();
     let can_write = matches!(p.role(), Role::OpcFounder | Role::Specialist) && t.status != "closed";
-    render(&s, Some(p), &csrf.0, "ticket.html", StatusCode::OK, context! { t => t, messages => messages, can_write => can_write })
+    render(
+        &s,
+        Some(p),
+        &csrf.0,
+        "ticket.html",
+        StatusCode::OK,
+        context! { ticket => t, messages => messages, can_write => can_write },
+    )
 }
 
 #[derive(Deserialize)]
@@ -409,7 +578,9 @@ pub struct ReplyForm {
 }
 
 pub async fn reply_ticket(State(s): State<AppState>, caller: Caller, Path(id): Path<String>, Form(f): Form<ReplyForm>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
     match api::reply(&s, p, &id, f.body.as_deref()).await {
         Ok(_) => Redirect::to(&format!("/tickets/{id}")).into_response(),
         Err(e) => page_error(&s, Some(p), e),
@@ -417,7 +588,9 @@ pub async fn reply_ticket(State(s): State<AppState>, caller: Caller, Path(id): P
 }
 
 pub async fn close_ticket(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
     let res = async {
         api::access::ticket_for_writer(&s, p, &id).await?;
         Ok::<_, ApiError>(s.store.close_ticket(&p.actor(), &id).await?)
@@ -430,21 +603,39 @@ pub async fn close_ticket(State(s): State<AppState>, caller: Caller, Path(id): P
 }
 
 pub async fn specialist_queue(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
     let queue = s.store.ticket_queue(&p.user.id).await.unwrap_or_default();
     let mine = s.store.opcs(None, None, Some(&p.user.id)).await.unwrap_or_default();
-    render(&s, Some(p), &csrf.0, "queue.html", StatusCode::OK, context! { tickets => queue, opcs => mine })
+    render(
+        &s,
+        Some(p),
+        &csrf.0,
+        "queue.html",
+        StatusCode::OK,
+        context! { tickets => queue, opcs => mine },
+    )
 }
 
 // ---------------------------------------------------------------- API keys
 
 async fn keys_page(s: &AppState, p: &Principal, csrf: &str, secret: Option<String>, status: StatusCode, error: Option<String>) -> Response {
     let keys = s.store.api_keys_of(&p.user.id).await.unwrap_or_default();
-    render(s, Some(p), csrf, "keys.html", status, context! { keys => keys, secret => secret, error => error, now => opchub_store::now_ms() })
+    render(
+        s,
+        Some(p),
+        csrf,
+        "keys.html",
+        status,
+        context! { keys => keys, secret => secret, error => error, now => opchub_store::now_ms() },
+    )
 }
 
 pub async fn keys(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
     keys_page(&s, p, &csrf.0, None, StatusCode::OK, None).await
 }
 
@@ -455,11 +646,37 @@ pub struct KeyForm {
     pub expires_in_days: Option<String>,
 }
 
-pub async fn create_key(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Form(f): Form<KeyForm>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
-    let expires = f.expires_in_days.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(|v| v.parse::<i64>().unwrap_or(-1));
-    let scopes = if f.read_only.is_some() { vec!["read".to_string()] } else { vec!["read".to_string(), "write".to_string()] };
-    match api::create_key_for(&s, p, &NewKeyRequest { name: f.name, scopes: Some(scopes), expires_in_days: expires }).await {
+pub async fn create_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Form(f): Form<KeyForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let expires = f
+        .expires_in_days
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| v.parse::<i64>().unwrap_or(-1));
+    let scopes = if f.read_only.is_some() {
+        vec!["read".to_string()]
+    } else {
+        vec!["read".to_string(), "write".to_string()]
+    };
+    match api::create_key_for(
+        &s,
+        p,
+        &NewKeyRequest {
+            name: f.name,
+            scopes: Some(scopes),
+            expires_in_days: expires,
+        },
+    )
+    .await
+    {
         Ok(k) => keys_page(&s, p, &csrf.0, Some(k.secret), StatusCode::OK, None).await,
         Err(e) => {
             let (m, fields) = field_messages(&e);
@@ -470,7 +687,9 @@ pub async fn create_key(State(s): State<AppState>, caller: Caller, Extension(csr
 }
 
 pub async fn revoke_key(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
     match s.store.revoke_api_key(&p.actor(), &p.user.id, &id).await {
         Ok(_) => Redirect::to("/my/keys").into_response(),
         Err(e) => page_error(&s, Some(p), e.into()),
@@ -481,17 +700,36 @@ pub async fn revoke_key(State(s): State<AppState>, caller: Caller, Path(id): Pat
 
 async fn users_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, errors: Value) -> Response {
     let users = s.store.users(None).await.unwrap_or_default();
-    let roles: Vec<Value> = Role::ALL.iter().map(|r| context! { code => r.as_str(), name => i18n::text(&i18n::current_lang(), &format!("role.{}", r.as_str())) }).collect();
-    render(s, Some(p), csrf, "admin_users.html", status, context! { users => users, roles => roles, errors => errors })
+    let roles: Vec<Value> = Role::ALL
+        .iter()
+        .map(|r| context! { code => r.as_str(), name => i18n::text(&i18n::current_lang(), &format!("role.{}", r.as_str())) })
+        .collect();
+    render(
+        s,
+        Some(p),
+        csrf,
+        "admin_users.html",
+        status,
+        context! { users => users, roles => roles, errors => errors },
+    )
 }
 
 pub async fn admin_users(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
     users_page(&s, p, &csrf.0, StatusCode::OK, Value::from(())).await
 }
 
-pub async fn admin_create_user(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Form(f): Form<NewUserRequest>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+pub async fn admin_create_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Form(f): Form<NewUserRequest>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
     match api::create_user_for(&s, p, &f).await {
         Ok(_) => Redirect::to("/admin/users").into_response(),
         Err(e) => {
@@ -502,14 +740,31 @@ pub async fn admin_create_user(State(s): State<AppState>, caller: Caller, Extens
 }
 
 async fn communities_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, errors: Value) -> Response {
-    let mine = if p.role() == Role::PlatformOperator { None } else { Some(p.user.id.as_str()) };
+    let mine = if p.role() == Role::PlatformOperator {
+        None
+    } else {
+        Some(p.user.id.as_str())
+    };
     let list = s.store.communities(None, mine).await.unwrap_or_default();
-    let operators = if p.role() == Role::PlatformOperator { s.store.users(Some(Role::CommunityOperator)).await.unwrap_or_default() } else { vec![] };
-    render(s, Some(p), csrf, "admin_communities.html", status, context! { communities => list, zones => zones_ctx(), operators => operators, errors => errors })
+    let operators = if p.role() == Role::PlatformOperator {
+        s.store.users(Some(Role::CommunityOperator)).await.unwrap_or_default()
+    } else {
+        vec![]
+    };
+    render(
+        s,
+        Some(p),
+        csrf,
+        "admin_communities.html",
+        status,
+        context! { communities => list, zones => zones_ctx(), operators => operators, errors => errors },
+    )
 }
 
 pub async fn admin_communities(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
     communities_page(&s, p, &csrf.0, StatusCode::OK, Value::from(())).await
 }
 
@@ -524,8 +779,15 @@ pub struct CommunityForm {
     pub operator_user_id: Option<String>,
 }
 
-pub async fn admin_create_community(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Form(f): Form<CommunityForm>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+pub async fn admin_create_community(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Form(f): Form<CommunityForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
     let req = NewCommunityRequest {
         name: f.name,
         company_name: f.company_name,
@@ -549,12 +811,23 @@ pub struct WorkstationForm {
     pub status: Option<String>,
 }
 
-pub async fn admin_set_workstation(State(s): State<AppState>, caller: Caller, Path(id): Path<String>, Form(f): Form<WorkstationForm>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+pub async fn admin_set_workstation(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Form(f): Form<WorkstationForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
     let res = async {
         let ws = s.store.workstation(&id).await?;
         api::access::manage_community(&s, p, &ws.community_id).await?;
-        let status = f.status.unwrap_or_default().parse().map_err(|_| ApiError::field("status", "unknown_status"))?;
+        let status = f
+            .status
+            .unwrap_or_default()
+            .parse()
+            .map_err(|_| ApiError::field("status", "unknown_status"))?;
         s.store.set_workstation_status(&p.actor(), &id, status).await?;
         Ok::<_, ApiError>(ws.community_id)
     }
@@ -565,12 +838,26 @@ pub async fn admin_set_workstation(State(s): State<AppState>, caller: Caller, Pa
     }
 }
 
-pub async fn admin_opcs(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Query(q): Query<WizardQuery>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+pub async fn admin_opcs(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<WizardQuery>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
     let zone = q.zone.as_deref().and_then(|z| z.parse::<Zone>().ok());
     let opcs = s.store.opcs(None, zone, None).await.unwrap_or_default();
     let specialists = s.store.users(Some(Role::Specialist)).await.unwrap_or_default();
-    render(&s, Some(p), &csrf.0, "admin_opcs.html", StatusCode::OK, context! { opcs => opcs, specialists => specialists, zones => zones_ctx(), zone => zone.map(|z| z.as_str()) })
+    render(
+        &s,
+        Some(p),
+        &csrf.0,
+        "admin_opcs.html",
+        StatusCode::OK,
+        context! { opcs => opcs, specialists => specialists, zones => zones_ctx(), zone => zone.map(|z| z.as_str()) },
+    )
 }
 
 #[derive(Deserialize)]
@@ -578,16 +865,34 @@ pub struct SpecialistForm {
     pub specialist_user_id: Option<String>,
 }
 
-pub async fn admin_assign_specialist(State(s): State<AppState>, caller: Caller, Path(id): Path<String>, Form(f): Form<SpecialistForm>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
-    match s.store.assign_specialist(&p.actor(), &id, f.specialist_user_id.as_deref().unwrap_or("")).await {
+pub async fn admin_assign_specialist(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Form(f): Form<SpecialistForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    match s
+        .store
+        .assign_specialist(&p.actor(), &id, f.specialist_user_id.as_deref().unwrap_or(""))
+        .await
+    {
         Ok(_) => Redirect::to("/admin/opcs").into_response(),
         Err(e) => page_error(&s, Some(p), e.into()),
     }
 }
 
-pub async fn audit(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Query(q): Query<api::AuditQuery>) -> Response {
-    let Some(p) = caller.0.as_ref() else { return page_error(&s, None, ApiError::unauthorized()) };
+pub async fn audit(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<api::AuditQuery>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
     let entries = s.store.audit_entries(&q.filter()).await.unwrap_or_default();
     let f = q.filter();
     render(

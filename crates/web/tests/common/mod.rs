@@ -37,7 +37,10 @@ pub async fn fresh_db() -> TestDb {
             sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(admin.pool()).await.unwrap();
             admin.close().await;
             let sep = if base.contains('?') { '&' } else { '?' };
-            TestDb { url: format!("{base}{sep}options=-c%20search_path%3D{schema}"), _dir: None }
+            TestDb {
+                url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+                _dir: None,
+            }
         }
         _ => {
             let dir = tempfile::tempdir().unwrap();
@@ -64,7 +67,14 @@ impl TestApp {
     pub async fn start_on(db: Arc<TestDb>) -> TestApp {
         let store = Store::connect(&db.url).await.unwrap();
         store.migrate().await.unwrap();
-        let state = AppState::new(store.clone(), WebConfig { cookie_secure: true, body_limit: 64 * 1024 }, opchub_web::metrics_handle());
+        let state = AppState::new(
+            store.clone(),
+            WebConfig {
+                cookie_secure: true,
+                body_limit: 64 * 1024,
+            },
+            opchub_web::metrics_handle(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -75,7 +85,13 @@ impl TestApp {
             .await
             .unwrap();
         });
-        TestApp { base, store, db, shutdown: Some(tx), handle: Some(handle) }
+        TestApp {
+            base,
+            store,
+            db,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
     }
 
     /// Graceful stop; the database stays.
@@ -98,7 +114,15 @@ impl TestApp {
     pub async fn user(&self, username: &str, role: Role) -> (Client, String) {
         let u = self
             .store
-            .create_user(&Actor::system(), NewUser { username, display_name: username, role, password_hash: &password_hash() })
+            .create_user(
+                &Actor::system(),
+                NewUser {
+                    username,
+                    display_name: username,
+                    role,
+                    password_hash: &password_hash(),
+                },
+            )
             .await
             .unwrap();
         let c = self.client();
@@ -111,7 +135,15 @@ impl TestApp {
         let op = format!("op{}", &opchub_store::new_id()[20..]);
         let u = self
             .store
-            .create_user(&Actor::system(), NewUser { username: &op, display_name: &op, role: Role::CommunityOperator, password_hash: &password_hash() })
+            .create_user(
+                &Actor::system(),
+                NewUser {
+                    username: &op,
+                    display_name: &op,
+                    role: Role::CommunityOperator,
+                    password_hash: &password_hash(),
+                },
+            )
             .await
             .unwrap();
         let uscc = Uscc::complete("91110106MA01ABCDE").unwrap();
@@ -195,8 +227,16 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str) -> Client {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Client { base: base.to_string(), http, cookies: Arc::new(Mutex::new(BTreeMap::new())), bearer: None }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Client {
+            base: base.to_string(),
+            http,
+            cookies: Arc::new(Mutex::new(BTreeMap::new())),
+            bearer: None,
+        }
     }
 
     pub fn with_key(base: &str, key: &str) -> Client {
@@ -211,7 +251,14 @@ impl Client {
 
     pub async fn send(&self, method: Method, path: &str, body: Option<Body>) -> Resp {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
-        let jar = self.cookies.lock().unwrap().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let jar = self
+            .cookies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
         if !jar.is_empty() {
             req = req.header(COOKIE, jar);
         }
