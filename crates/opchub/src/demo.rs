@@ -666,6 +666,95 @@ fn org_code_check(body: &str) -> char {
     }
 }
 
+/// Demo usage in the ledger: two weeks of model tokens for the first OPCs (through their
+/// community's discounted channel, M2.2) and skill calls between OPCs (M2.3), then a signed
+/// checkpoint. Skipped when the ledger already has events.
+pub async fn load_demo_usage(store: &Store, key: &opchub_ledger::checkpoint::LedgerKey, origin: &str) -> anyhow::Result<()> {
+    use opchub_ledger::event::{NewEvent, Origin};
+    use opchub_store::ledger::Item;
+    if store.ledger_size().await.map_err(|e| anyhow::anyhow!("{e}"))? > 0 {
+        return Ok(());
+    }
+    let opcs = store.opcs(None, None, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = opchub_store::now_ms();
+    let mut rng = StdRng::seed_from_u64(2026);
+    let mut items = vec![];
+    let ev = |id: String, kind: &str, unit: &str, subject: &str, counterparty: &str, q: i64, list: i64, charged: i64, at: i64| {
+        Item::Event(NewEvent {
+            source: "gateway".into(),
+            source_event_id: id,
+            kind: kind.into(),
+            subject: subject.into(),
+            counterparty: counterparty.into(),
+            quantity: q,
+            unit: unit.into(),
+            list_fen: list,
+            charged_fen: charged,
+            price_version: "demo-2026-11".into(),
+            occurred_at_ms: at,
+            origin: Origin::Observed,
+            attributes: Default::default(),
+            corrects_leaf_index: None,
+            correction_reason: None,
+            requested_by: None,
+            approved_by: None,
+        })
+    };
+    for (i, o) in opcs.iter().take(20).enumerate() {
+        for day in 0..14i64 {
+            let at = now - day * 86_400_000 - rng.gen_range(0..3_600_000);
+            let input = rng.gen_range(20_000..400_000i64);
+            let output = input / rng.gen_range(2..6i64);
+            // List ¥4 / ¥12 per million tokens; OPCs pay half (M2.2 discount).
+            let (li, lo) = (input * 400 / 1_000_000, output * 1200 / 1_000_000);
+            items.push(ev(
+                format!("demo-{i}-{day}-in"),
+                "token.input",
+                "token",
+                &o.id,
+                &o.community_id,
+                input,
+                li,
+                li / 2,
+                at,
+            ));
+            items.push(ev(
+                format!("demo-{i}-{day}-out"),
+                "token.output",
+                "token",
+                &o.id,
+                &o.community_id,
+                output,
+                lo,
+                lo / 2,
+                at,
+            ));
+            if day % 3 == 0 {
+                let publisher = &opcs[(i + 7) % opcs.len()];
+                items.push(ev(
+                    format!("demo-{i}-{day}-skill"),
+                    "skill.call",
+                    "call",
+                    &o.id,
+                    &publisher.id,
+                    rng.gen_range(1..40),
+                    0,
+                    0,
+                    at,
+                ));
+            }
+        }
+    }
+    let n = items.len();
+    store.ledger_append(key, items).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    store
+        .ledger_checkpoint(key, origin, "demo")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("demo usage: {n} ledger events, checkpoint signed");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

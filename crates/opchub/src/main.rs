@@ -1,7 +1,27 @@
 //! `opchub`: the OPC Hub binary. Subcommands: `serve`, `migrate`, `user create`, `demo`.
 //! Configuration: command-line flags > environment (`OPCHUB_*`) > `opchub.toml` > defaults.
 
+mod bench;
 mod demo;
+mod ledger;
+
+fn command_to_op(c: LedgerCommand) -> ledger::Op {
+    match c {
+        LedgerCommand::Verify => ledger::Op::Verify,
+        LedgerCommand::Close { period } => ledger::Op::Close(period),
+        LedgerCommand::Checkpoint => ledger::Op::Checkpoint,
+        LedgerCommand::PublicKey => ledger::Op::PublicKey,
+        LedgerCommand::SourceCreate {
+            name,
+            owner,
+            rate_per_minute,
+        } => ledger::Op::SourceCreate {
+            name,
+            owner,
+            rate_per_minute,
+        },
+    }
+}
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -54,6 +74,48 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The usage ledger: verify, close periods, checkpoints, sources.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// Benchmark durable ledger ingestion (and proofs) on the configured database; prints a table.
+    Bench {
+        /// Events per configuration.
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        /// Concurrent writers to try (comma-separated).
+        #[arg(long, default_value = "1,8,64")]
+        writers: String,
+        /// Batch sizes to try (comma-separated).
+        #[arg(long, default_value = "1,100,1000")]
+        batches: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Rebuild the Merkle tree from the stored events and check every leaf, checkpoint, rollup and counter.
+    Verify,
+    /// Seal a month (YYYY-MM, Asia/Shanghai) that has ended, and take a checkpoint.
+    Close {
+        #[arg(long)]
+        period: String,
+    },
+    /// Take a signed checkpoint of the current tree now.
+    Checkpoint,
+    /// Print the ledger's public key (signed-note verifier format).
+    PublicKey,
+    /// Register an outside source (e.g. a GPU cluster) and print its key once.
+    SourceCreate {
+        #[arg(long)]
+        name: String,
+        /// Username of the account that runs the source.
+        #[arg(long)]
+        owner: String,
+        #[arg(long, default_value_t = 60_000)]
+        rate_per_minute: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -83,6 +145,44 @@ struct FileConfig {
     log_format: Option<String>,
     insecure_cookies: Option<bool>,
     body_limit: Option<usize>,
+    ledger_origin: Option<String>,
+}
+
+/// The ledger signing key: `OPCHUB_LEDGER_KEY` (32-byte seed, hex) or `<data dir>/ledger.key`,
+/// created on first use. It lives outside the database on purpose: whoever can write the
+/// database must not also be able to re-sign an edited history. Replicas share one key.
+fn ledger_key(data_dir: &Path) -> Result<opchub_ledger::checkpoint::LedgerKey> {
+    use opchub_ledger::checkpoint::LedgerKey;
+    const NAME: &str = "opchub.ledger";
+    if let Ok(seed) = std::env::var("OPCHUB_LEDGER_KEY") {
+        return LedgerKey::from_seed_hex(NAME, seed.trim()).map_err(|e| anyhow::anyhow!("OPCHUB_LEDGER_KEY: {e}"));
+    }
+    let path = data_dir.join("ledger.key");
+    match std::fs::read_to_string(&path) {
+        Ok(seed) => LedgerKey::from_seed_hex(NAME, seed.trim()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir)?;
+            let key = LedgerKey::generate(NAME);
+            write_private(&path, &key.seed_hex())?;
+            tracing::info!(path = %path.display(), "created a new ledger signing key");
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn write_private(path: &Path, content: &str) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    Ok(())
 }
 
 fn load_file_config(path: &Path) -> Result<FileConfig> {
@@ -130,7 +230,31 @@ async fn main() -> Result<()> {
             format!("sqlite://{}", data_dir.join("opchub.db").display())
         }
     };
+    let origin = std::env::var("OPCHUB_LEDGER_ORIGIN")
+        .ok()
+        .or(file.ledger_origin.clone())
+        .unwrap_or_else(|| "opchub/ledger".into());
     match cli.command {
+        Command::Ledger { command } => {
+            let store = open_store(&database_url).await?;
+            let key = ledger_key(&data_dir)?;
+            let code = ledger::run(&store, &key, &origin, command_to_op(command)).await?;
+            store.close().await;
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }
+        Command::Bench { events, writers, batches } => {
+            let store = open_store(&database_url).await?;
+            let key = std::sync::Arc::new(ledger_key(&data_dir)?);
+            let parse = |s: &str| -> Result<Vec<usize>> {
+                s.split(',')
+                    .map(|v| v.trim().parse::<usize>().context("a comma-separated list of numbers"))
+                    .collect()
+            };
+            bench::run(&store, key, &origin, events, &parse(&writers)?, &parse(&batches)?).await?;
+            store.close().await;
+        }
         Command::Migrate => {
             let store = Store::connect(&database_url).await?;
             let n = store.migrate().await?;
@@ -140,6 +264,7 @@ async fn main() -> Result<()> {
         Command::Demo => {
             let store = open_store(&database_url).await?;
             run_demo(&store).await?;
+            demo::load_demo_usage(&store, &ledger_key(&data_dir)?, &origin).await?;
             store.close().await;
         }
         Command::User {
@@ -190,11 +315,23 @@ async fn main() -> Result<()> {
             let listen = listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
             let store = open_store(&database_url).await?;
             let creds = if demo { run_demo(&store).await? } else { None };
+            let key = std::sync::Arc::new(ledger_key(&data_dir)?);
+            if demo {
+                demo::load_demo_usage(&store, &key, &origin).await?;
+            }
+            let writer = opchub_store::ledger::LedgerWriter::start(
+                store.clone(),
+                key,
+                opchub_store::ledger::LedgerConfig {
+                    origin: origin.clone(),
+                    ..Default::default()
+                },
+            );
             let config = opchub_web::WebConfig {
                 cookie_secure: !(insecure_cookies || file.insecure_cookies.unwrap_or(false)),
                 body_limit: file.body_limit.unwrap_or(64 * 1024),
             };
-            let state = opchub_web::AppState::new(store.clone(), config, opchub_web::metrics_handle());
+            let state = opchub_web::AppState::new(store.clone(), config, opchub_web::metrics_handle()).with_ledger(writer);
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;

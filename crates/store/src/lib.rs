@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod ledger;
 pub mod registry;
 
 use sqlx::any::AnyPoolOptions;

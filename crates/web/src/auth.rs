@@ -85,8 +85,17 @@ pub enum Surface {
 
 #[derive(Debug, Clone)]
 pub enum Via {
-    Session { csrf: String },
-    ApiKey { scopes: Vec<String> },
+    Session {
+        csrf: String,
+    },
+    ApiKey {
+        scopes: Vec<String>,
+    },
+    /// A usage-ledger source key (`ols_…`): may only submit events.
+    Source {
+        name: String,
+        rate_per_minute: i64,
+    },
 }
 
 /// The authenticated caller, put into request extensions by [`enforce`].
@@ -152,6 +161,22 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Pri
         let Some(token) = token else {
             return Err(ApiError::unauthorized().with_detail("Authorization: Bearer <key>"));
         };
+        if token.starts_with("ols_") {
+            let Some(src) = state.store.source_by_key(&sha256_hex(token)).await? else {
+                return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_source_key"));
+            };
+            let user = state.store.user(&src.owner_user_id).await?;
+            if user.disabled {
+                return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_source_key"));
+            }
+            return Ok(Some(Principal {
+                user,
+                via: Via::Source {
+                    name: src.name,
+                    rate_per_minute: src.rate_per_minute,
+                },
+            }));
+        }
         return match state.store.authenticate_api_key(&sha256_hex(token)).await? {
             Some((key, user)) => Ok(Some(Principal {
                 user,
@@ -214,6 +239,18 @@ async fn enforce_inner(state: &AppState, access: Access, surface: Surface, req: 
         return Err(reject(ApiError::forbidden()));
     }
     let changing = is_state_changing(req.method());
+    if matches!(
+        principal,
+        Some(Principal {
+            via: Via::Source { .. },
+            ..
+        })
+    ) && req.uri().path() != crate::api::ledger::INGEST_PATH
+    {
+        return Err(reject(
+            ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope").with_detail("source keys only submit events"),
+        ));
+    }
     if let Some(Principal {
         via: Via::ApiKey { scopes },
         ..
@@ -241,7 +278,7 @@ async fn enforce_inner(state: &AppState, access: Access, surface: Surface, req: 
         && !matches!(
             principal,
             Some(Principal {
-                via: Via::ApiKey { .. },
+                via: Via::ApiKey { .. } | Via::Source { .. },
                 ..
             })
         )

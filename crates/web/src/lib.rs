@@ -10,6 +10,7 @@ pub mod i18n;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
+pub mod ratelimit;
 pub mod routes;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -45,6 +46,9 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     pub templates: Arc<minijinja::Environment<'static>>,
     pub metrics: Option<PrometheusHandle>,
+    /// The usage ledger's group-commit writer (absent only in tools that do not append).
+    pub ledger: Option<opchub_store::ledger::LedgerWriter>,
+    pub rate: Arc<ratelimit::RateLimiter>,
 }
 
 impl AppState {
@@ -54,7 +58,14 @@ impl AppState {
             config: Arc::new(config),
             templates: Arc::new(pages::templates()),
             metrics,
+            ledger: None,
+            rate: Arc::default(),
         }
+    }
+
+    pub fn with_ledger(mut self, writer: opchub_store::ledger::LedgerWriter) -> Self {
+        self.ledger = Some(writer);
+        self
     }
 }
 

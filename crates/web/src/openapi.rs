@@ -29,6 +29,9 @@ impl Modify for Security {
         api::revoke_key, api::my_opc, api::opcs, api::opc, api::assign_specialist, api::enterprises, api::create_enterprise,
         api::users, api::create_user, api::set_user_disabled, api::tickets, api::create_ticket, api::ticket, api::reply_ticket,
         api::close_ticket, api::audit,
+        api::ledger::ingest, api::ledger::correct, api::ledger::create_source, api::ledger::sources, api::ledger::event,
+        api::ledger::checkpoints, api::ledger::latest_checkpoint, api::ledger::inclusion, api::ledger::consistency,
+        api::ledger::close_period, api::ledger::statement, api::ledger::statement_csv,
     )
 )]
 pub struct ApiDoc;

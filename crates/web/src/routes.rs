@@ -22,6 +22,9 @@ const USER_LISTERS: &[Role] = &[PlatformOperator, Committee, Auditor];
 const TICKET_USERS: &[Role] = &[OpcFounder, Specialist];
 const TICKET_READERS: &[Role] = &[OpcFounder, Specialist, Committee, Auditor];
 const FOUNDER_OR_ANON: Access = Access::AnonymousOr(FOUNDER);
+const LEDGER_STAFF: &[Role] = &[PlatformOperator, Committee, Auditor];
+/// Owners of ledger sources (the key decides; the owner's role must be one of these).
+const SOURCE_OWNERS: &[Role] = &[CommunityOperator, PlatformOperator];
 
 pub struct Route {
     pub method: Method,
@@ -129,6 +132,86 @@ pub fn table() -> Vec<Route> {
             post(api::close_ticket),
         ),
         r(g.clone(), "/api/v1/audit", Roles(AUDIT), Api, get(api::audit)),
+        // usage ledger
+        r(
+            p.clone(),
+            "/api/v1/ledger/events",
+            Roles(SOURCE_OWNERS),
+            Api,
+            post(api::ledger::ingest),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/ledger/events/{leaf_index}",
+            Roles(LEDGER_STAFF),
+            Api,
+            get(api::ledger::event),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/ledger/corrections",
+            Roles(COMMITTEE),
+            Api,
+            post(api::ledger::correct),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/ledger/sources",
+            Roles(LEDGER_STAFF),
+            Api,
+            get(api::ledger::sources),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/ledger/sources",
+            Roles(PLATFORM),
+            Api,
+            post(api::ledger::create_source),
+        ),
+        r(g.clone(), "/api/v1/ledger/checkpoints", Public, Api, get(api::ledger::checkpoints)),
+        r(
+            g.clone(),
+            "/api/v1/ledger/checkpoint",
+            Public,
+            Api,
+            get(api::ledger::latest_checkpoint),
+        ),
+        r(
+            g.clone(),
+            "/.well-known/opchub-ledger-key",
+            Public,
+            Api,
+            get(api::ledger::public_key),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/ledger/proofs/inclusion",
+            Public,
+            Api,
+            get(api::ledger::inclusion),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/ledger/proofs/consistency",
+            Public,
+            Api,
+            get(api::ledger::consistency),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/ledger/periods/{period}/close",
+            Roles(COMMITTEE),
+            Api,
+            post(api::ledger::close_period),
+        ),
+        r(g.clone(), "/api/v1/ledger/statement", Auth, Api, get(api::ledger::statement)),
+        r(
+            g.clone(),
+            "/api/v1/ledger/statement.csv",
+            Auth,
+            Api,
+            get(api::ledger::statement_csv),
+        ),
         // pages
         r(g.clone(), "/", Public, Page, get(pages::home)),
         r(g.clone(), "/static/site.css", Public, Page, get(pages::css)),

@@ -57,6 +57,19 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/tickets/{id}/replies", "opc_founder specialist"),
     ("POST", "/api/v1/tickets/{id}/close", "opc_founder specialist"),
     ("GET", "/api/v1/audit", "committee auditor"),
+    ("POST", "/api/v1/ledger/events", "community_operator platform_operator"),
+    ("GET", "/api/v1/ledger/events/{leaf_index}", "platform_operator committee auditor"),
+    ("POST", "/api/v1/ledger/corrections", "committee"),
+    ("GET", "/api/v1/ledger/sources", "platform_operator committee auditor"),
+    ("POST", "/api/v1/ledger/sources", "platform_operator"),
+    ("GET", "/api/v1/ledger/checkpoints", "*"),
+    ("GET", "/api/v1/ledger/checkpoint", "*"),
+    ("GET", "/.well-known/opchub-ledger-key", "*"),
+    ("GET", "/api/v1/ledger/proofs/inclusion", "*"),
+    ("GET", "/api/v1/ledger/proofs/consistency", "*"),
+    ("POST", "/api/v1/ledger/periods/{period}/close", "committee"),
+    ("GET", "/api/v1/ledger/statement", "auth"),
+    ("GET", "/api/v1/ledger/statement.csv", "auth"),
     ("GET", "/", "*"),
     ("GET", "/static/site.css", "*"),
     ("GET", "/lang/{code}", "*"),
@@ -121,7 +134,7 @@ async fn every_route_times_every_role() {
     for (method, path, rule) in EXPECTED {
         // Path parameters name nothing that exists: a caller who passes the role gate meets
         // a 404 (or a validation error), one who does not is refused before any lookup.
-        let concrete = path.replace("{id}", "no-such-id").replace("{code}", "en");
+        let concrete = path.replace("{id}", "no-such-id").replace("{code}", "en").replace("{leaf_index}", "999999").replace("{period}", "1999-13");
         let method: Method = method.parse().unwrap();
         for (role, client) in &clients {
             let body = match method {

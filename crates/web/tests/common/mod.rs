@@ -54,27 +54,37 @@ pub struct TestApp {
     pub base: String,
     pub store: Store,
     pub db: Arc<TestDb>,
+    /// The ledger signing key (shared by replicas started with `start_on`).
+    pub key: Arc<opchub_ledger::checkpoint::LedgerKey>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl TestApp {
     pub async fn start() -> TestApp {
-        Self::start_on(Arc::new(fresh_db().await)).await
+        let key = Arc::new(opchub_ledger::checkpoint::LedgerKey::generate("opchub.test"));
+        Self::start_with(Arc::new(fresh_db().await), key).await
     }
 
     /// Starts a server on an existing database (a restart, or a second replica).
     pub async fn start_on(db: Arc<TestDb>) -> TestApp {
+        let key = Arc::new(opchub_ledger::checkpoint::LedgerKey::generate("opchub.test"));
+        Self::start_with(db, key).await
+    }
+
+    pub async fn start_with(db: Arc<TestDb>, key: Arc<opchub_ledger::checkpoint::LedgerKey>) -> TestApp {
         let store = Store::connect(&db.url).await.unwrap();
         store.migrate().await.unwrap();
-        let state = AppState::new(
-            store.clone(),
-            WebConfig {
-                cookie_secure: true,
-                body_limit: 64 * 1024,
-            },
-            opchub_web::metrics_handle(),
-        );
+        // Checkpoints only when a test asks (no timing-dependent checkpoints).
+        let ledger_config = opchub_store::ledger::LedgerConfig {
+            origin: "opchub.test/ledger".into(),
+            checkpoint_every: i64::MAX,
+            checkpoint_interval: std::time::Duration::from_secs(3600),
+            max_group: 10_000,
+        };
+        let writer = opchub_store::ledger::LedgerWriter::start(store.clone(), key.clone(), ledger_config);
+        let config = WebConfig { cookie_secure: true, body_limit: 64 * 1024 };
+        let state = AppState::new(store.clone(), config, opchub_web::metrics_handle()).with_ledger(writer);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -89,6 +99,7 @@ impl TestApp {
             base,
             store,
             db,
+            key,
             shutdown: Some(tx),
             handle: Some(handle),
         }

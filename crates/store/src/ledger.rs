@@ -1,0 +1,1257 @@
+//! The usage ledger's storage: appending events exactly once (dedup by source and source
+//! event id, forever), their Merkle hashes, rollups and conservation counters in the same
+//! transaction; signed checkpoints; proofs; sealed periods; outside sources; and `verify`,
+//! which rebuilds everything from the raw rows. The tree math and the event rules live in
+//! the pure `opchub-ledger` crate; the group-commit writer is [`LedgerWriter`].
+
+use crate::audit::{record, Actor, Change};
+use crate::{is_unique_violation, new_id, now_ms, Result, Store, StoreError, Tx};
+use opchub_ledger::checkpoint::{verify_checkpoint, LedgerKey};
+use opchub_ledger::event::{canonical_bytes, day_of, period_of, Booking, EventError, NewEvent, Origin};
+use opchub_ledger::merkle::{self, Hash, MemoryTree};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// One item of an append: a validated event, or one refused before storage (counted).
+/// Not boxed: items are built once and moved into the batch; a box would cost an
+/// allocation per event on the ingestion hot path.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Item {
+    Event(NewEvent),
+    Rejected { source: String, error: EventError },
+}
+
+/// Proof of storage handed back to the source; the same receipt for a duplicate.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Receipt {
+    pub leaf_index: i64,
+    pub source: String,
+    pub source_event_id: String,
+    pub content_hash: String,
+    pub leaf_hash: String,
+    pub received_at_ms: i64,
+    pub period: String,
+    pub late: bool,
+    /// Ed25519 signature (base64) of `opchub-receipt/v1\n<leaf_index>\n<leaf_hash>\n` by the ledger key.
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Stored(Receipt),
+    Duplicate(Receipt),
+    Rejected(EventError),
+}
+
+pub fn receipt_message(leaf_index: i64, leaf_hash: &str) -> String {
+    format!("opchub-receipt/v1\n{leaf_index}\n{leaf_hash}\n")
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Counters {
+    pub received: i64,
+    pub stored: i64,
+    pub duplicates: i64,
+    pub rejected: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Checkpoint {
+    pub tree_size: i64,
+    pub root: String,
+    /// The C2SP signed note.
+    pub note: String,
+    pub reason: String,
+    /// Conservation counters per source at this checkpoint.
+    pub counters: BTreeMap<String, Counters>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct StoredEvent {
+    pub leaf_index: i64,
+    pub source: String,
+    pub source_event_id: String,
+    pub kind: String,
+    pub subject: String,
+    pub counterparty: String,
+    pub quantity: i64,
+    pub unit: String,
+    pub list_fen: i64,
+    pub charged_fen: i64,
+    pub price_version: String,
+    pub occurred_at_ms: i64,
+    pub received_at_ms: i64,
+    pub origin: String,
+    pub attributes: BTreeMap<String, String>,
+    pub corrects_leaf_index: Option<i64>,
+    pub correction_reason: Option<String>,
+    pub requested_by: Option<String>,
+    pub approved_by: Option<String>,
+    pub period: String,
+    pub late: bool,
+    pub content_hash: String,
+    pub leaf_hash: String,
+}
+
+const EVENT_COLS: &str = "leaf_index, source, source_event_id, kind, subject, counterparty, quantity, unit, list_fen, charged_fen, price_version, \
+    occurred_at, received_at, origin, attributes, corrects_leaf_index, correction_reason, requested_by, approved_by, period, late, content_hash, leaf_hash";
+
+fn event_from(r: &AnyRow) -> Result<StoredEvent> {
+    let attrs: String = r.try_get("attributes")?;
+    Ok(StoredEvent {
+        leaf_index: r.try_get("leaf_index")?,
+        source: r.try_get("source")?,
+        source_event_id: r.try_get("source_event_id")?,
+        kind: r.try_get("kind")?,
+        subject: r.try_get("subject")?,
+        counterparty: r.try_get("counterparty")?,
+        quantity: r.try_get("quantity")?,
+        unit: r.try_get("unit")?,
+        list_fen: r.try_get("list_fen")?,
+        charged_fen: r.try_get("charged_fen")?,
+        price_version: r.try_get("price_version")?,
+        occurred_at_ms: r.try_get("occurred_at")?,
+        received_at_ms: r.try_get("received_at")?,
+        origin: r.try_get("origin")?,
+        attributes: serde_json::from_str(&attrs).unwrap_or_default(),
+        corrects_leaf_index: r.try_get("corrects_leaf_index")?,
+        correction_reason: r.try_get("correction_reason")?,
+        requested_by: r.try_get("requested_by")?,
+        approved_by: r.try_get("approved_by")?,
+        period: r.try_get("period")?,
+        late: r.try_get::<i64, _>("late")? != 0,
+        content_hash: r.try_get("content_hash")?,
+        leaf_hash: r.try_get("leaf_hash")?,
+    })
+}
+
+impl StoredEvent {
+    /// The event as validated, and its booking: what the leaf was computed from.
+    pub fn parts(&self) -> (NewEvent, Booking) {
+        (
+            NewEvent {
+                source: self.source.clone(),
+                source_event_id: self.source_event_id.clone(),
+                kind: self.kind.clone(),
+                subject: self.subject.clone(),
+                counterparty: self.counterparty.clone(),
+                quantity: self.quantity,
+                unit: self.unit.clone(),
+                list_fen: self.list_fen,
+                charged_fen: self.charged_fen,
+                price_version: self.price_version.clone(),
+                occurred_at_ms: self.occurred_at_ms,
+                origin: Origin::parse(&self.origin).unwrap_or(Origin::Reported),
+                attributes: self.attributes.clone(),
+                corrects_leaf_index: self.corrects_leaf_index,
+                correction_reason: self.correction_reason.clone(),
+                requested_by: self.requested_by.clone(),
+                approved_by: self.approved_by.clone(),
+            },
+            Booking {
+                leaf_index: self.leaf_index,
+                received_at_ms: self.received_at_ms,
+                period: self.period.clone(),
+                late: self.late,
+            },
+        )
+    }
+
+    /// Recomputes the leaf hash from the row's columns.
+    pub fn recomputed_leaf_hash(&self) -> String {
+        let (e, b) = self.parts();
+        hex::encode(merkle::leaf_hash(&canonical_bytes(&e, &b)))
+    }
+}
+
+fn hex_hash(s: &str) -> Result<Hash> {
+    let v = hex::decode(s).map_err(|e| StoreError::Catalog(format!("bad hash: {e}")))?;
+    v.try_into().map_err(|_| StoreError::Catalog("bad hash length".into()))
+}
+
+fn merkle_err(e: merkle::MerkleError) -> StoreError {
+    StoreError::Catalog(format!("merkle: {e}"))
+}
+
+/// Builds `INSERT INTO table (cols) VALUES (...), (...)` with `$n` placeholders for `rows` rows.
+fn multi_insert(table: &str, cols: &str, ncols: usize, rows: usize, suffix: &str) -> String {
+    let mut s = format!("INSERT INTO {table} ({cols}) VALUES ");
+    let mut p = 1;
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..ncols {
+            if c > 0 {
+                s.push(',');
+            }
+            s.push('$');
+            s.push_str(&p.to_string());
+            p += 1;
+        }
+        s.push(')');
+    }
+    s.push_str(suffix);
+    s
+}
+
+async fn fetch_hashes(tx: &mut Tx, idxs: &[u64]) -> Result<HashMap<u64, Hash>> {
+    let mut out = HashMap::with_capacity(idxs.len());
+    for chunk in idxs.chunks(500) {
+        let list = chunk.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let rows = sqlx::query(&format!("SELECT idx, hash FROM ledger_hashes WHERE idx IN ({list})"))
+            .fetch_all(&mut **tx)
+            .await?;
+        for r in rows {
+            let idx: i64 = r.try_get("idx")?;
+            let h: String = r.try_get("hash")?;
+            out.insert(idx as u64, hex_hash(&h)?);
+        }
+    }
+    Ok(out)
+}
+
+async fn lock_head(tx: &mut Tx) -> Result<i64> {
+    // The row lock (PostgreSQL) or the write lock (SQLite, BEGIN IMMEDIATE) serialises appenders,
+    // also across several `opchub serve` replicas.
+    sqlx::query("UPDATE ledger_head SET size = size WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(sqlx::query_scalar("SELECT size FROM ledger_head WHERE id = 1")
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
+async fn counters_tx(tx: &mut Tx) -> Result<BTreeMap<String, Counters>> {
+    let rows = sqlx::query("SELECT source, received, stored, duplicates, rejected FROM ledger_counters ORDER BY source")
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("source")?,
+                Counters {
+                    received: r.try_get("received")?,
+                    stored: r.try_get("stored")?,
+                    duplicates: r.try_get("duplicates")?,
+                    rejected: r.try_get("rejected")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+fn empty_root() -> Hash {
+    use sha2::{Digest, Sha256};
+    Sha256::digest([]).into()
+}
+
+async fn root_tx(tx: &mut Tx, size: i64) -> Result<Hash> {
+    if size == 0 {
+        return Ok(empty_root());
+    }
+    let reads = merkle::root_reads(size as u64);
+    let map = fetch_hashes(tx, &reads).await?;
+    merkle::root(size as u64, &map).map_err(merkle_err)
+}
+
+async fn checkpoint_tx(tx: &mut Tx, key: &LedgerKey, origin: &str, size: i64, reason: &str) -> Result<Checkpoint> {
+    if let Some(row) =
+        sqlx::query("SELECT tree_size, root, note, reason, counters, created_at FROM ledger_checkpoints WHERE tree_size = $1")
+            .bind(size)
+            .fetch_optional(&mut **tx)
+            .await?
+    {
+        return checkpoint_from(&row);
+    }
+    let root = root_tx(tx, size).await?;
+    let note = key
+        .sign_checkpoint(origin, size as u64, &root)
+        .map_err(|e| StoreError::Catalog(e.to_string()))?;
+    let counters = counters_tx(tx).await?;
+    let created_at = now_ms();
+    sqlx::query("INSERT INTO ledger_checkpoints (tree_size, root, note, reason, counters, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(size)
+        .bind(hex::encode(root))
+        .bind(&note)
+        .bind(reason)
+        .bind(serde_json::to_string(&counters).unwrap_or_default())
+        .bind(created_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(Checkpoint {
+        tree_size: size,
+        root: hex::encode(root),
+        note,
+        reason: reason.to_string(),
+        counters,
+        created_at,
+    })
+}
+
+fn checkpoint_from(r: &AnyRow) -> Result<Checkpoint> {
+    let counters: String = r.try_get("counters")?;
+    Ok(Checkpoint {
+        tree_size: r.try_get("tree_size")?,
+        root: r.try_get("root")?,
+        note: r.try_get("note")?,
+        reason: r.try_get("reason")?,
+        counters: serde_json::from_str(&counters).unwrap_or_default(),
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+/// (day, subject, counterparty, kind, unit)
+type RollupKey = (String, String, String, String, String);
+
+#[derive(Default)]
+struct RollupDelta {
+    quantity: i64,
+    list: i64,
+    charged: i64,
+    events: i64,
+}
+
+impl Store {
+    /// Appends `items` in one transaction, in order. Exactly once: an event whose (source,
+    /// source event id) exists is a duplicate (same receipt) when its content is the same,
+    /// and refused with `event_conflict` when it is not. Returns when committed.
+    pub async fn ledger_append(&self, key: &LedgerKey, items: Vec<Item>) -> Result<Vec<Outcome>> {
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        let size = lock_head(&mut tx).await?;
+        let sealed: HashSet<String> = sqlx::query_scalar("SELECT period FROM ledger_periods")
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+
+        // Existing receipts for the keys in this batch.
+        let mut by_source: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut targets: Vec<i64> = vec![];
+        for it in &items {
+            if let Item::Event(e) = it {
+                by_source.entry(&e.source).or_default().push(&e.source_event_id);
+                if let Some(t) = e.corrects_leaf_index {
+                    targets.push(t);
+                }
+            }
+        }
+        let mut known: HashMap<(String, String), Receipt> = HashMap::new();
+        for (source, ids) in &by_source {
+            for chunk in ids.chunks(400) {
+                let ph = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(",");
+                let sql = format!(
+                    "SELECT leaf_index, source, source_event_id, content_hash, leaf_hash, received_at, period, late FROM ledger_events WHERE source = $1 AND source_event_id IN ({ph})"
+                );
+                let mut q = sqlx::query(&sql).bind(*source);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                for r in q.fetch_all(&mut *tx).await? {
+                    let leaf_index: i64 = r.try_get("leaf_index")?;
+                    let leaf_hash: String = r.try_get("leaf_hash")?;
+                    let rc = Receipt {
+                        leaf_index,
+                        source: r.try_get("source")?,
+                        source_event_id: r.try_get("source_event_id")?,
+                        content_hash: r.try_get("content_hash")?,
+                        signature: key.sign_bytes(receipt_message(leaf_index, &leaf_hash).as_bytes()),
+                        leaf_hash,
+                        received_at_ms: r.try_get("received_at")?,
+                        period: r.try_get("period")?,
+                        late: r.try_get::<i64, _>("late")? != 0,
+                    };
+                    known.insert((rc.source.clone(), rc.source_event_id.clone()), rc);
+                }
+            }
+        }
+        let mut existing_targets: HashSet<i64> = HashSet::new();
+        for chunk in targets.chunks(500) {
+            let list = chunk.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+            let found: Vec<i64> = sqlx::query_scalar(&format!("SELECT leaf_index FROM ledger_events WHERE leaf_index IN ({list})"))
+                .fetch_all(&mut *tx)
+                .await?;
+            existing_targets.extend(found);
+        }
+
+        let open_period = period_of(now);
+        let mut outcomes = Vec::with_capacity(items.len());
+        let mut counters: BTreeMap<String, Counters> = BTreeMap::new();
+        let mut rows: Vec<(NewEvent, Booking, String, String)> = vec![];
+        let mut rollups: BTreeMap<RollupKey, RollupDelta> = BTreeMap::new();
+        for it in items {
+            match it {
+                Item::Rejected { source, error } => {
+                    let c = counters.entry(source).or_default();
+                    c.received += 1;
+                    c.rejected += 1;
+                    outcomes.push(Outcome::Rejected(error));
+                }
+                Item::Event(e) => {
+                    let c = counters.entry(e.source.clone()).or_default();
+                    c.received += 1;
+                    let content_hash = e.content_hash();
+                    let k = (e.source.clone(), e.source_event_id.clone());
+                    if let Some(r) = known.get(&k) {
+                        if r.content_hash == content_hash {
+                            c.duplicates += 1;
+                            outcomes.push(Outcome::Duplicate(r.clone()));
+                        } else {
+                            c.rejected += 1;
+                            outcomes.push(Outcome::Rejected(EventError::new("event_conflict", Some("source_event_id"))));
+                        }
+                        continue;
+                    }
+                    if let Some(t) = e.corrects_leaf_index {
+                        if !existing_targets.contains(&t) && !rows.iter().any(|(_, b, _, _)| b.leaf_index == t) {
+                            c.rejected += 1;
+                            outcomes.push(Outcome::Rejected(EventError::new(
+                                "unknown_corrected_event",
+                                Some("corrects_leaf_index"),
+                            )));
+                            continue;
+                        }
+                    }
+                    c.stored += 1;
+                    let own = period_of(e.occurred_at_ms);
+                    // F2/periods: a sealed month is never changed; late events are booked now.
+                    let (period, late) = if sealed.contains(&own) {
+                        (open_period.clone(), true)
+                    } else {
+                        (own, false)
+                    };
+                    let booking = Booking {
+                        leaf_index: size + rows.len() as i64,
+                        received_at_ms: now,
+                        period,
+                        late,
+                    };
+                    let leaf_hash = hex::encode(merkle::leaf_hash(&canonical_bytes(&e, &booking)));
+                    let rc = Receipt {
+                        leaf_index: booking.leaf_index,
+                        source: e.source.clone(),
+                        source_event_id: e.source_event_id.clone(),
+                        content_hash: content_hash.clone(),
+                        signature: key.sign_bytes(receipt_message(booking.leaf_index, &leaf_hash).as_bytes()),
+                        leaf_hash: leaf_hash.clone(),
+                        received_at_ms: now,
+                        period: booking.period.clone(),
+                        late,
+                    };
+                    let day = if late { day_of(now) } else { day_of(e.occurred_at_ms) };
+                    let d = rollups
+                        .entry((day, e.subject.clone(), e.counterparty.clone(), e.kind.clone(), e.unit.clone()))
+                        .or_default();
+                    d.quantity += e.quantity;
+                    d.list += e.list_fen;
+                    d.charged += e.charged_fen;
+                    d.events += 1;
+                    known.insert(k, rc.clone());
+                    outcomes.push(Outcome::Stored(rc));
+                    rows.push((e, booking, content_hash, leaf_hash));
+                }
+            }
+        }
+
+        if !rows.is_empty() {
+            // Merkle: read the right edge once, then extend it in memory.
+            let mut map = fetch_hashes(&mut tx, &merkle::append_reads(size as u64)).await?;
+            let mut new_hashes: Vec<(u64, Hash)> = Vec::with_capacity(rows.len() * 2);
+            for (e_i, (_, b, _, lh)) in rows.iter().enumerate() {
+                let n = size as u64 + e_i as u64;
+                let hs = merkle::stored_hashes_for_leaf(n, hex_hash(lh)?, &map).map_err(merkle_err)?;
+                let start = merkle::stored_hash_index(0, n);
+                debug_assert_eq!(b.leaf_index as u64, n);
+                for (j, h) in hs.into_iter().enumerate() {
+                    map.insert(start + j as u64, h);
+                    new_hashes.push((start + j as u64, h));
+                }
+            }
+            for chunk in rows.chunks(400) {
+                let sql = multi_insert("ledger_events", EVENT_COLS, 23, chunk.len(), "");
+                let mut q = sqlx::query(&sql);
+                for (e, b, ch, lh) in chunk {
+                    q = q
+                        .bind(b.leaf_index)
+                        .bind(&e.source)
+                        .bind(&e.source_event_id)
+                        .bind(&e.kind)
+                        .bind(&e.subject)
+                        .bind(&e.counterparty)
+                        .bind(e.quantity)
+                        .bind(&e.unit)
+                        .bind(e.list_fen)
+                        .bind(e.charged_fen)
+                        .bind(&e.price_version)
+                        .bind(e.occurred_at_ms)
+                        .bind(b.received_at_ms)
+                        .bind(e.origin.as_str())
+                        .bind(serde_json::to_string(&e.attributes).unwrap_or_else(|_| "{}".into()))
+                        .bind(e.corrects_leaf_index)
+                        .bind(e.correction_reason.clone())
+                        .bind(e.requested_by.clone())
+                        .bind(e.approved_by.clone())
+                        .bind(&b.period)
+                        .bind(b.late as i64)
+                        .bind(ch)
+                        .bind(lh);
+                }
+                q.execute(&mut *tx).await.map_err(|err| {
+                    if is_unique_violation(&err, "source") {
+                        StoreError::Conflict("event_conflict")
+                    } else {
+                        err.into()
+                    }
+                })?;
+            }
+            for chunk in new_hashes.chunks(1000) {
+                let sql = multi_insert("ledger_hashes", "idx, hash", 2, chunk.len(), "");
+                let mut q = sqlx::query(&sql);
+                for (i, h) in chunk {
+                    q = q.bind(*i as i64).bind(hex::encode(h));
+                }
+                q.execute(&mut *tx).await?;
+            }
+            let rollups: Vec<_> = rollups.into_iter().collect();
+            for chunk in rollups.chunks(300) {
+                let sql = multi_insert(
+                    "ledger_rollups",
+                    "day, subject, counterparty, kind, unit, quantity, list_fen, charged_fen, events",
+                    9,
+                    chunk.len(),
+                    " ON CONFLICT (day, subject, counterparty, kind, unit) DO UPDATE SET quantity = ledger_rollups.quantity + excluded.quantity, \
+                     list_fen = ledger_rollups.list_fen + excluded.list_fen, charged_fen = ledger_rollups.charged_fen + excluded.charged_fen, \
+                     events = ledger_rollups.events + excluded.events",
+                );
+                let mut q = sqlx::query(&sql);
+                for ((day, s, c, k, u), d) in chunk {
+                    q = q
+                        .bind(day)
+                        .bind(s)
+                        .bind(c)
+                        .bind(k)
+                        .bind(u)
+                        .bind(d.quantity)
+                        .bind(d.list)
+                        .bind(d.charged)
+                        .bind(d.events);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE ledger_head SET size = $1 WHERE id = 1")
+                .bind(size + rows.len() as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (source, c) in &counters {
+            sqlx::query(
+                "INSERT INTO ledger_counters (source, received, stored, duplicates, rejected) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (source) DO UPDATE SET received = ledger_counters.received + excluded.received, stored = ledger_counters.stored + excluded.stored, \
+                 duplicates = ledger_counters.duplicates + excluded.duplicates, rejected = ledger_counters.rejected + excluded.rejected",
+            )
+            .bind(source)
+            .bind(c.received)
+            .bind(c.stored)
+            .bind(c.duplicates)
+            .bind(c.rejected)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    pub async fn ledger_size(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT size FROM ledger_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Signs a checkpoint of the current tree (or returns the one at this size).
+    pub async fn ledger_checkpoint(&self, key: &LedgerKey, origin: &str, reason: &str) -> Result<Checkpoint> {
+        let mut tx = self.begin().await?;
+        let size = lock_head(&mut tx).await?;
+        let cp = checkpoint_tx(&mut tx, key, origin, size, reason).await?;
+        tx.commit().await?;
+        Ok(cp)
+    }
+
+    pub async fn ledger_checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        let rows =
+            sqlx::query("SELECT tree_size, root, note, reason, counters, created_at FROM ledger_checkpoints ORDER BY tree_size DESC")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(checkpoint_from).collect()
+    }
+
+    pub async fn ledger_latest_checkpoint(&self) -> Result<Option<Checkpoint>> {
+        let row = sqlx::query(
+            "SELECT tree_size, root, note, reason, counters, created_at FROM ledger_checkpoints ORDER BY tree_size DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(checkpoint_from).transpose()
+    }
+
+    pub async fn ledger_counters(&self) -> Result<BTreeMap<String, Counters>> {
+        let mut tx = self.pool.begin().await?;
+        let c = counters_tx(&mut tx).await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    pub async fn ledger_event(&self, leaf_index: i64) -> Result<StoredEvent> {
+        let row = sqlx::query(&format!("SELECT {EVENT_COLS} FROM ledger_events WHERE leaf_index = $1"))
+            .bind(leaf_index)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(event_from).transpose()?.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn ledger_event_by_key(&self, source: &str, source_event_id: &str) -> Result<StoredEvent> {
+        let row = sqlx::query(&format!(
+            "SELECT {EVENT_COLS} FROM ledger_events WHERE source = $1 AND source_event_id = $2"
+        ))
+        .bind(source)
+        .bind(source_event_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(event_from).transpose()?.ok_or(StoreError::NotFound)
+    }
+
+    /// Events booked to `subject` (as user or as counterparty) in `period`, oldest first.
+    pub async fn ledger_events_of(&self, party: &str, period: &str, limit: i64, offset: i64) -> Result<Vec<StoredEvent>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLS} FROM ledger_events WHERE (subject = $1 OR counterparty = $1) AND period = $2 ORDER BY leaf_index LIMIT $3 OFFSET $4"
+        ))
+        .bind(party)
+        .bind(period)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from).collect()
+    }
+
+    /// Inclusion proof of `leaf_index` in the tree of `tree_size` (≤ the current size).
+    pub async fn ledger_inclusion(&self, leaf_index: i64, tree_size: i64) -> Result<(Hash, Hash, Vec<Hash>)> {
+        let mut tx = self.pool.begin().await?;
+        let size: i64 = sqlx::query_scalar("SELECT size FROM ledger_head WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        if leaf_index < 0 || tree_size <= leaf_index || tree_size > size {
+            return Err(StoreError::Invalid {
+                field: "leaf_index",
+                code: "out_of_range",
+            });
+        }
+        let (l, t) = (leaf_index as u64, tree_size as u64);
+        let mut reads = merkle::inclusion_reads(l, t).map_err(merkle_err)?;
+        reads.extend(merkle::root_reads(t));
+        reads.push(merkle::stored_hash_index(0, l));
+        reads.sort_unstable();
+        reads.dedup();
+        let map = fetch_hashes(&mut tx, &reads).await?;
+        let proof = merkle::inclusion_proof(l, t, &map).map_err(merkle_err)?;
+        let root = merkle::root(t, &map).map_err(merkle_err)?;
+        let leaf = *map.get(&merkle::stored_hash_index(0, l)).ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok((leaf, root, proof))
+    }
+
+    /// Consistency proof between two tree sizes (old ≤ new ≤ current size).
+    pub async fn ledger_consistency(&self, old_size: i64, new_size: i64) -> Result<(Hash, Hash, Vec<Hash>)> {
+        let mut tx = self.pool.begin().await?;
+        let size: i64 = sqlx::query_scalar("SELECT size FROM ledger_head WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        if old_size < 1 || new_size < old_size || new_size > size {
+            return Err(StoreError::Invalid {
+                field: "tree_size",
+                code: "out_of_range",
+            });
+        }
+        let (o, n) = (old_size as u64, new_size as u64);
+        let mut reads = merkle::consistency_reads(o, n).map_err(merkle_err)?;
+        reads.extend(merkle::root_reads(o));
+        reads.extend(merkle::root_reads(n));
+        reads.sort_unstable();
+        reads.dedup();
+        let map = fetch_hashes(&mut tx, &reads).await?;
+        let proof = merkle::consistency_proof(o, n, &map).map_err(merkle_err)?;
+        let old_root = merkle::root(o, &map).map_err(merkle_err)?;
+        let new_root = merkle::root(n, &map).map_err(merkle_err)?;
+        tx.commit().await?;
+        Ok((old_root, new_root, proof))
+    }
+
+    /// Seals a month that has ended: later events for it are booked into the open month
+    /// and marked late. Takes a checkpoint at the seal.
+    pub async fn ledger_close_period(&self, actor: &Actor, key: &LedgerKey, origin: &str, period: &str) -> Result<Checkpoint> {
+        if period >= period_of(now_ms()).as_str() {
+            return Err(StoreError::Invalid {
+                field: "period",
+                code: "period_not_ended",
+            });
+        }
+        let mut tx = self.begin().await?;
+        let size = lock_head(&mut tx).await?;
+        let res = sqlx::query("INSERT INTO ledger_periods (period, sealed_at, tree_size, sealed_by) VALUES ($1, $2, $3, $4)")
+            .bind(period)
+            .bind(now_ms())
+            .bind(size)
+            .bind(actor.user_id.clone().unwrap_or_else(|| "system".into()))
+            .execute(&mut *tx)
+            .await;
+        if let Err(e) = res {
+            if is_unique_violation(&e, "period") {
+                return Err(StoreError::Conflict("period_sealed"));
+            }
+            return Err(e.into());
+        }
+        let cp = checkpoint_tx(&mut tx, key, origin, size, &format!("period {period} sealed")).await?;
+        let after = serde_json::json!({ "period": period, "tree_size": size, "root": cp.root });
+        record(
+            &mut tx,
+            actor,
+            Change {
+                action: "ledger.close_period",
+                object_kind: "ledger_period",
+                object_id: period,
+                before: None,
+                after: Some(&after),
+                summary: format!("{period} @ {size}"),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(cp)
+    }
+
+    pub async fn ledger_sealed_periods(&self) -> Result<Vec<(String, i64, i64)>> {
+        let rows = sqlx::query("SELECT period, sealed_at, tree_size FROM ledger_periods ORDER BY period")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("period")?, r.try_get("sealed_at")?, r.try_get("tree_size")?)))
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------- rollups and statements
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct UsageTotal {
+    pub kind: String,
+    pub unit: String,
+    pub quantity: i64,
+    pub list_fen: i64,
+    pub charged_fen: i64,
+    pub events: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct DailyUsage {
+    pub day: String,
+    pub kind: String,
+    pub quantity: i64,
+    pub charged_fen: i64,
+}
+
+impl Store {
+    /// Totals by kind for a party (as user, or as counterparty) in a `YYYY-MM` period, from rollups.
+    pub async fn usage_totals(&self, party: &str, as_counterparty: bool, period: &str) -> Result<Vec<UsageTotal>> {
+        let col = if as_counterparty { "counterparty" } else { "subject" };
+        let rows = sqlx::query(&format!(
+            "SELECT kind, unit, CAST(SUM(quantity) AS BIGINT) AS q, CAST(SUM(list_fen) AS BIGINT) AS l, CAST(SUM(charged_fen) AS BIGINT) AS c, \
+             CAST(SUM(events) AS BIGINT) AS n FROM ledger_rollups WHERE {col} = $1 AND day LIKE $2 GROUP BY kind, unit ORDER BY kind"
+        ))
+        .bind(party)
+        .bind(format!("{period}-%"))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UsageTotal {
+                    kind: r.try_get("kind")?,
+                    unit: r.try_get("unit")?,
+                    quantity: r.try_get("q")?,
+                    list_fen: r.try_get("l")?,
+                    charged_fen: r.try_get("c")?,
+                    events: r.try_get("n")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn usage_daily(&self, party: &str, as_counterparty: bool, period: &str) -> Result<Vec<DailyUsage>> {
+        let col = if as_counterparty { "counterparty" } else { "subject" };
+        let rows = sqlx::query(&format!(
+            "SELECT day, kind, CAST(SUM(quantity) AS BIGINT) AS q, CAST(SUM(charged_fen) AS BIGINT) AS c FROM ledger_rollups \
+             WHERE {col} = $1 AND day LIKE $2 GROUP BY day, kind ORDER BY day, kind"
+        ))
+        .bind(party)
+        .bind(format!("{period}-%"))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DailyUsage {
+                    day: r.try_get("day")?,
+                    kind: r.try_get("kind")?,
+                    quantity: r.try_get("q")?,
+                    charged_fen: r.try_get("c")?,
+                })
+            })
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------- sources
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Source {
+    pub id: String,
+    pub name: String,
+    pub owner_user_id: String,
+    pub key_prefix: String,
+    pub rate_per_minute: i64,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+fn source_from(r: &AnyRow) -> Result<Source> {
+    Ok(Source {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        owner_user_id: r.try_get("owner_user_id")?,
+        key_prefix: r.try_get("key_prefix")?,
+        rate_per_minute: r.try_get("rate_per_minute")?,
+        created_at: r.try_get("created_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+impl Store {
+    pub async fn create_source(
+        &self,
+        actor: &Actor,
+        name: &str,
+        owner_user_id: &str,
+        key_hash: &str,
+        key_prefix: &str,
+        rate_per_minute: i64,
+    ) -> Result<Source> {
+        let id = new_id();
+        let mut tx = self.begin().await?;
+        let res = sqlx::query("INSERT INTO ledger_sources (id, name, owner_user_id, key_hash, key_prefix, rate_per_minute, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&id)
+            .bind(name)
+            .bind(owner_user_id)
+            .bind(key_hash)
+            .bind(key_prefix)
+            .bind(rate_per_minute)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await;
+        if let Err(e) = res {
+            if is_unique_violation(&e, "name") {
+                return Err(StoreError::Conflict("source_name_taken"));
+            }
+            if let sqlx::Error::Database(db) = &e {
+                if db.is_foreign_key_violation() {
+                    return Err(StoreError::Invalid {
+                        field: "owner_user_id",
+                        code: "unknown_user",
+                    });
+                }
+            }
+            return Err(e.into());
+        }
+        let after = serde_json::json!({ "id": id, "name": name, "owner": owner_user_id, "rate_per_minute": rate_per_minute });
+        record(
+            &mut tx,
+            actor,
+            Change {
+                action: "ledger.source.create",
+                object_kind: "ledger_source",
+                object_id: &id,
+                before: None,
+                after: Some(&after),
+                summary: name.to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.source_by_name(name).await?.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn source_by_name(&self, name: &str) -> Result<Option<Source>> {
+        let row = sqlx::query(
+            "SELECT id, name, owner_user_id, key_prefix, rate_per_minute, created_at, revoked_at FROM ledger_sources WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(source_from).transpose()
+    }
+
+    /// A live (not revoked) source by the hash of its key.
+    pub async fn source_by_key(&self, key_hash: &str) -> Result<Option<Source>> {
+        let row = sqlx::query("SELECT id, name, owner_user_id, key_prefix, rate_per_minute, created_at, revoked_at FROM ledger_sources WHERE key_hash = $1 AND revoked_at IS NULL")
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(source_from).transpose()
+    }
+
+    pub async fn sources(&self) -> Result<Vec<Source>> {
+        let rows = sqlx::query(
+            "SELECT id, name, owner_user_id, key_prefix, rate_per_minute, created_at, revoked_at FROM ledger_sources ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(source_from).collect()
+    }
+}
+
+// ---------------------------------------------------------------- group commit
+
+struct Job {
+    items: Vec<Item>,
+    reply: oneshot::Sender<std::result::Result<Vec<Outcome>, String>>,
+}
+
+/// Settings of the ledger writer.
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    /// The log's origin line in checkpoints (e.g. `opchub.example/ledger`).
+    pub origin: String,
+    /// Take a checkpoint after this many new events…
+    pub checkpoint_every: i64,
+    /// …or after this much time with new events.
+    pub checkpoint_interval: std::time::Duration,
+    /// Most events committed in one transaction.
+    pub max_group: usize,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig {
+            origin: "opchub/ledger".into(),
+            checkpoint_every: 10_000,
+            checkpoint_interval: std::time::Duration::from_secs(60),
+            max_group: 10_000,
+        }
+    }
+}
+
+/// The single appender of a process: concurrent appends queue here and are committed
+/// together in one transaction (group commit); each caller's future resolves only after
+/// the transaction that holds its events has committed.
+#[derive(Clone)]
+pub struct LedgerWriter {
+    tx: mpsc::Sender<Job>,
+    pub key: Arc<LedgerKey>,
+    pub config: Arc<LedgerConfig>,
+}
+
+impl LedgerWriter {
+    pub fn start(store: Store, key: Arc<LedgerKey>, config: LedgerConfig) -> LedgerWriter {
+        let (tx, rx) = mpsc::channel::<Job>(4096);
+        let config = Arc::new(config);
+        tokio::spawn(run_writer(store, key.clone(), config.clone(), rx));
+        LedgerWriter { tx, key, config }
+    }
+
+    /// Appends and waits until durable.
+    pub async fn append(&self, items: Vec<Item>) -> Result<Vec<Outcome>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job { items, reply })
+            .await
+            .map_err(|_| StoreError::Catalog("ledger writer stopped".into()))?;
+        match rx.await {
+            Ok(Ok(o)) => Ok(o),
+            Ok(Err(e)) => Err(StoreError::Catalog(e)),
+            Err(_) => Err(StoreError::Catalog("ledger writer stopped".into())),
+        }
+    }
+}
+
+async fn run_writer(store: Store, key: Arc<LedgerKey>, config: Arc<LedgerConfig>, mut rx: mpsc::Receiver<Job>) {
+    let mut last_cp = store
+        .ledger_latest_checkpoint()
+        .await
+        .ok()
+        .flatten()
+        .map(|c| c.tree_size)
+        .unwrap_or(0);
+    let mut last_cp_at = std::time::Instant::now();
+    let mut tick = tokio::time::interval(config.checkpoint_interval.min(std::time::Duration::from_secs(5)));
+    loop {
+        let first = tokio::select! {
+            job = rx.recv() => match job { Some(j) => Some(j), None => break },
+            _ = tick.tick() => None,
+        };
+        if let Some(first) = first {
+            let mut jobs = vec![first];
+            let mut n: usize = jobs[0].items.len();
+            while n < config.max_group {
+                match rx.try_recv() {
+                    Ok(j) => {
+                        n += j.items.len();
+                        jobs.push(j);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let lens: Vec<usize> = jobs.iter().map(|j| j.items.len()).collect();
+            let mut all = Vec::with_capacity(n);
+            let mut replies = Vec::with_capacity(jobs.len());
+            for j in jobs {
+                all.extend(j.items);
+                replies.push(j.reply);
+            }
+            match store.ledger_append(&key, all).await {
+                Ok(outcomes) => {
+                    let mut it = outcomes.into_iter();
+                    for (reply, len) in replies.into_iter().zip(lens) {
+                        let part: Vec<Outcome> = it.by_ref().take(len).collect();
+                        let _ = reply.send(Ok(part));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "ledger append failed");
+                    for reply in replies {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+            }
+        }
+        let size = store.ledger_size().await.unwrap_or(last_cp);
+        let due = size - last_cp >= config.checkpoint_every || (size > last_cp && last_cp_at.elapsed() >= config.checkpoint_interval);
+        if due {
+            match store.ledger_checkpoint(&key, &config.origin, "periodic").await {
+                Ok(cp) => {
+                    last_cp = cp.tree_size;
+                    last_cp_at = std::time::Instant::now();
+                }
+                Err(e) => tracing::error!(error = %e, "checkpoint failed"),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- verify
+
+/// What `ledger verify` found. Empty `problems` means the ledger is intact.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct VerifyReport {
+    pub events: i64,
+    pub head_size: i64,
+    pub checkpoints: usize,
+    pub rollups: usize,
+    pub problems: Vec<String>,
+}
+
+impl Store {
+    /// Rebuilds the tree from the raw rows and checks: every leaf against its stored hash
+    /// (changed, reordered), gaps (deleted), rows beyond the head (inserted), every stored
+    /// tree hash, every checkpoint's signature and root, every rollup, the counters.
+    pub async fn ledger_verify(&self, verifier_key: &str, progress: &(dyn Fn(i64) + Sync)) -> Result<VerifyReport> {
+        use futures_util::TryStreamExt;
+        let mut report = VerifyReport {
+            head_size: self.ledger_size().await?,
+            ..Default::default()
+        };
+        let mut tree = MemoryTree::new();
+        let mut expected: i64 = 0;
+        let mut rollups: HashMap<RollupKey, (i64, i64, i64, i64)> = HashMap::new();
+        let mut stored_per_source: BTreeMap<String, i64> = BTreeMap::new();
+        {
+            let sql = format!("SELECT {EVENT_COLS} FROM ledger_events ORDER BY leaf_index");
+            let mut rows = sqlx::query(&sql).fetch(&self.pool);
+            while let Some(r) = rows.try_next().await? {
+                let ev = event_from(&r)?;
+                if ev.leaf_index >= report.head_size {
+                    report.problems.push(format!(
+                        "event {} (source {} id {}) was inserted beyond the tree size {}",
+                        ev.leaf_index, ev.source, ev.source_event_id, report.head_size
+                    ));
+                    continue;
+                }
+                while expected < ev.leaf_index {
+                    report.problems.push(format!("event {expected} is missing (deleted)"));
+                    // Keep indexes aligned: a missing leaf is replaced by a marker that cannot match.
+                    tree.append(merkle::leaf_hash(b"opchub: missing leaf")).map_err(merkle_err)?;
+                    expected += 1;
+                }
+                let recomputed = ev.recomputed_leaf_hash();
+                if recomputed != ev.leaf_hash {
+                    report.problems.push(format!(
+                        "event {} (source {} id {}) was changed: its content no longer matches its leaf hash",
+                        ev.leaf_index, ev.source, ev.source_event_id
+                    ));
+                }
+                tree.append(hex_hash(&recomputed)?).map_err(merkle_err)?;
+                let day = if ev.late {
+                    day_of(ev.received_at_ms)
+                } else {
+                    day_of(ev.occurred_at_ms)
+                };
+                let e = rollups
+                    .entry((day, ev.subject.clone(), ev.counterparty.clone(), ev.kind.clone(), ev.unit.clone()))
+                    .or_default();
+                e.0 += ev.quantity;
+                e.1 += ev.list_fen;
+                e.2 += ev.charged_fen;
+                e.3 += 1;
+                *stored_per_source.entry(ev.source.clone()).or_default() += 1;
+                expected += 1;
+                report.events += 1;
+                if report.events % 10_000 == 0 {
+                    progress(report.events);
+                }
+            }
+        }
+        while expected < report.head_size {
+            report.problems.push(format!("event {expected} is missing (deleted)"));
+            tree.append(merkle::leaf_hash(b"opchub: missing leaf")).map_err(merkle_err)?;
+            expected += 1;
+        }
+        progress(report.events);
+        // Every stored tree hash against the rebuilt tree; level-0 mismatches name the event.
+        {
+            let mut rows = sqlx::query("SELECT idx, hash FROM ledger_hashes ORDER BY idx").fetch(&self.pool);
+            let stored = tree.stored();
+            let mut seen: u64 = 0;
+            let mut reported: HashSet<i64> = HashSet::new();
+            while let Some(r) = rows.try_next().await? {
+                let idx: i64 = r.try_get("idx")?;
+                let h: String = r.try_get("hash")?;
+                seen += 1;
+                let ok = stored.get(idx as usize).is_some_and(|s| hex::encode(s) == h);
+                if !ok {
+                    // Which leaf does this stored hash cover? Report it once per leaf.
+                    let leaf = leaf_of_stored_index(idx as u64);
+                    if reported.insert(leaf) && !report.problems.iter().any(|p| p.starts_with(&format!("event {leaf} "))) {
+                        report.problems.push(format!(
+                            "event {leaf}: the tree hash stored for it does not match its content (changed or reordered)"
+                        ));
+                    }
+                }
+            }
+            if seen != stored.len() as u64 {
+                report
+                    .problems
+                    .push(format!("the tree has {seen} stored hashes, expected {}", stored.len()));
+            }
+        }
+        // Checkpoints: signature, and the signed root equals the rebuilt root at that size.
+        for cp in self.ledger_checkpoints().await? {
+            report.checkpoints += 1;
+            match verify_checkpoint(&cp.note, verifier_key) {
+                Err(e) => report
+                    .problems
+                    .push(format!("checkpoint at size {}: signature does not verify ({e})", cp.tree_size)),
+                Ok(v) => {
+                    if v.size as i64 != cp.tree_size || hex::encode(v.root) != cp.root {
+                        report
+                            .problems
+                            .push(format!("checkpoint at size {}: the row differs from its signed note", cp.tree_size));
+                    }
+                    let rebuilt = if v.size == 0 { Ok(empty_root()) } else { tree.root_at(v.size) };
+                    match rebuilt {
+                        Ok(r) if r == v.root => {}
+                        Ok(_) => report.problems.push(format!(
+                            "checkpoint at size {}: the signed root does not match the events (history was edited)",
+                            v.size
+                        )),
+                        Err(e) => report.problems.push(format!("checkpoint at size {}: cannot rebuild ({e})", v.size)),
+                    }
+                }
+            }
+        }
+        // Rollups against raw sums.
+        {
+            let rows =
+                sqlx::query("SELECT day, subject, counterparty, kind, unit, quantity, list_fen, charged_fen, events FROM ledger_rollups")
+                    .fetch_all(&self.pool)
+                    .await?;
+            report.rollups = rows.len();
+            for r in &rows {
+                let k: RollupKey = (
+                    r.try_get("day")?,
+                    r.try_get("subject")?,
+                    r.try_get("counterparty")?,
+                    r.try_get("kind")?,
+                    r.try_get("unit")?,
+                );
+                let got: (i64, i64, i64, i64) = (
+                    r.try_get("quantity")?,
+                    r.try_get("list_fen")?,
+                    r.try_get("charged_fen")?,
+                    r.try_get("events")?,
+                );
+                match rollups.remove(&k) {
+                    Some(want) if want == got => {}
+                    Some(want) => report.problems.push(format!(
+                        "rollup {} {} {} {}: stored {:?}, events sum to {:?}",
+                        k.0, k.1, k.2, k.3, got, want
+                    )),
+                    None => report
+                        .problems
+                        .push(format!("rollup {} {} {} {} has no events", k.0, k.1, k.2, k.3)),
+                }
+            }
+            for (k, _) in rollups {
+                report
+                    .problems
+                    .push(format!("events of {} {} {} {} have no rollup", k.0, k.1, k.2, k.3));
+            }
+        }
+        // Conservation: received = stored + duplicates + rejected, and stored = rows.
+        for (source, c) in self.ledger_counters().await? {
+            if c.received != c.stored + c.duplicates + c.rejected {
+                report.problems.push(format!(
+                    "source {source}: received {} ≠ stored {} + duplicates {} + rejected {}",
+                    c.received, c.stored, c.duplicates, c.rejected
+                ));
+            }
+            let rows = stored_per_source.remove(&source).unwrap_or(0);
+            if rows != c.stored {
+                report.problems.push(format!(
+                    "source {source}: counter says {} stored, the ledger holds {rows}",
+                    c.stored
+                ));
+            }
+        }
+        for (source, n) in stored_per_source {
+            report.problems.push(format!("source {source}: {n} events but no counters"));
+        }
+        Ok(report)
+    }
+}
+
+/// The leaf whose append wrote stored hash `idx`.
+fn leaf_of_stored_index(idx: u64) -> i64 {
+    // stored_hash_index(0, n) is increasing in n; find the last n with index ≤ idx.
+    let (mut lo, mut hi) = (0u64, idx + 1);
+    while lo + 1 < hi {
+        let mid = (lo + hi) / 2;
+        if merkle::stored_hash_index(0, mid) <= idx {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo as i64
+}

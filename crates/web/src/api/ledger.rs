@@ -1,0 +1,461 @@
+//! Usage-ledger API: ingestion from outside sources (per-source keys, batches ≤ 1,000,
+//! per-event results), corrections, period close, checkpoints and proofs (public, as a
+//! transparency log is), and statements with CSV export.
+
+use super::ApiJson;
+use crate::auth::{self, Caller, Principal, Via};
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use opchub_domain::input::Checker;
+use opchub_domain::Role;
+use opchub_ledger::event::{parse_period, EventError, EventInput, Origin};
+use opchub_store::ledger::{Checkpoint, DailyUsage, Item, Outcome, Receipt, Source, StoredEvent, UsageTotal};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+pub const MAX_BATCH: usize = 1000;
+pub const INGEST_PATH: &str = "/api/v1/ledger/events";
+
+fn writer(s: &AppState) -> ApiResult<&opchub_store::ledger::LedgerWriter> {
+    s.ledger
+        .as_ref()
+        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ledger_unavailable"))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EventBatch {
+    /// Up to 1,000 events.
+    pub events: Vec<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventResult {
+    /// Position in the submitted batch.
+    pub index: usize,
+    /// `stored`, `duplicate` or `rejected`.
+    pub status: String,
+    pub receipt: Option<Receipt>,
+    pub error: Option<EventErrorBody>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventErrorBody {
+    pub code: String,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchResult {
+    pub stored: usize,
+    pub duplicates: usize,
+    pub rejected: usize,
+    pub results: Vec<EventResult>,
+}
+
+fn error_body(e: &EventError) -> EventErrorBody {
+    let lang = crate::i18n::current_lang();
+    EventErrorBody {
+        code: e.code.clone(),
+        field: e.field.clone(),
+        message: crate::i18n::text(&lang, &format!("ledger.error.{}", e.code)),
+    }
+}
+
+fn to_results(outcomes: Vec<Outcome>) -> BatchResult {
+    let mut r = BatchResult {
+        stored: 0,
+        duplicates: 0,
+        rejected: 0,
+        results: Vec::with_capacity(outcomes.len()),
+    };
+    for (index, o) in outcomes.into_iter().enumerate() {
+        let (status, receipt, error) = match o {
+            Outcome::Stored(rc) => {
+                r.stored += 1;
+                ("stored", Some(rc), None)
+            }
+            Outcome::Duplicate(rc) => {
+                r.duplicates += 1;
+                ("duplicate", Some(rc), None)
+            }
+            Outcome::Rejected(e) => {
+                r.rejected += 1;
+                ("rejected", None, Some(error_body(&e)))
+            }
+        };
+        r.results.push(EventResult {
+            index,
+            status: status.into(),
+            receipt,
+            error,
+        });
+    }
+    r
+}
+
+/// Parses and validates each raw event; a malformed one is a per-event rejection, not a 400.
+fn items_from(raw: &[serde_json::Value], source: &str, origin: Origin, requested_by: Option<&str>) -> Vec<Item> {
+    let now = opchub_store::now_ms();
+    raw.iter()
+        .map(|v| match serde_json::from_value::<EventInput>(v.clone()) {
+            Ok(input) => match input.validate(source, origin, requested_by, now) {
+                Ok(e) => Item::Event(e),
+                Err(error) => Item::Rejected {
+                    source: source.to_string(),
+                    error,
+                },
+            },
+            Err(_) => Item::Rejected {
+                source: source.to_string(),
+                error: EventError::new("invalid_event", None),
+            },
+        })
+        .collect()
+}
+
+#[utoipa::path(post, path = "/api/v1/ledger/events", tag = "ledger", request_body = EventBatch,
+    responses((status = 200, body = BatchResult), (status = 401), (status = 403), (status = 422), (status = 429)))]
+pub async fn ingest(State(s): State<AppState>, caller: Caller, ApiJson(b): ApiJson<EventBatch>) -> ApiResult<Json<BatchResult>> {
+    let p = caller.require()?;
+    let Via::Source { name, rate_per_minute } = &p.via else {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "source_key_required"));
+    };
+    if b.events.is_empty() || b.events.len() > MAX_BATCH {
+        return Err(ApiError::field("events", "batch_size"));
+    }
+    if let Err(wait) = s.rate.check(name, *rate_per_minute, b.events.len() as u32) {
+        let mut resp = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        resp.detail = Some(format!("{wait}s"));
+        return Err(resp);
+    }
+    let items = items_from(&b.events, name, Origin::Reported, None);
+    let outcomes = writer(&s)?.append(items).await?;
+    Ok(Json(to_results(outcomes)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CorrectionRequest {
+    /// The correcting event; `corrects_leaf_index`, `correction_reason` and `approved_by` are required.
+    pub event: serde_json::Value,
+}
+
+/// Corrections are new events that reference the corrected one (never rewrites). The
+/// requester is the caller; the approver must be another committee member.
+#[utoipa::path(post, path = "/api/v1/ledger/corrections", tag = "ledger", request_body = CorrectionRequest,
+    responses((status = 200, body = BatchResult), (status = 422)))]
+pub async fn correct(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJson<CorrectionRequest>) -> ApiResult<Json<BatchResult>> {
+    let p = caller.require()?;
+    let approver = r.event.get("approved_by").and_then(|v| v.as_str()).unwrap_or("");
+    match s.store.user_by_username(approver).await? {
+        Some(u) if u.role == Role::Committee && !u.disabled => {}
+        _ => return Err(ApiError::field("approved_by", "not_a_committee_member")),
+    }
+    let items = items_from(
+        std::slice::from_ref(&r.event),
+        "corrections",
+        Origin::Correction,
+        Some(&p.user.username),
+    );
+    if let Some(Item::Rejected { error, .. }) = items.first() {
+        let mut e = ApiError::field(error.field.as_deref().unwrap_or("event"), &format!("ledger_{}", error.code));
+        e.detail = Some(error.code.clone());
+        return Err(e);
+    }
+    let outcomes = writer(&s)?.append(items).await?;
+    Ok(Json(to_results(outcomes)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewSourceRequest {
+    pub name: Option<String>,
+    /// The account that runs the source (e.g. a community operator).
+    pub owner_user_id: Option<String>,
+    /// Events per minute (1–1,000,000); default 60,000.
+    pub rate_per_minute: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedSource {
+    pub source: Source,
+    /// The source key, shown this once (only its SHA-256 is stored).
+    pub key: String,
+}
+
+pub async fn create_source_for(s: &AppState, p: &Principal, r: &NewSourceRequest) -> ApiResult<CreatedSource> {
+    let mut c = Checker::new();
+    let name = c.username("name", r.name.as_deref());
+    let owner = c.text("owner_user_id", r.owner_user_id.as_deref(), 1, 64);
+    let rate = r.rate_per_minute.unwrap_or(60_000);
+    if !(1..=1_000_000).contains(&rate) {
+        c.errors.insert("rate_per_minute".into(), "out_of_range".into());
+    }
+    if !c.ok() {
+        return Err(ApiError::checked(c));
+    }
+    let key = format!("ols_{}", auth::random_token(24));
+    let source = s
+        .store
+        .create_source(&p.actor(), &name, &owner, &auth::sha256_hex(&key), &key[..12], rate)
+        .await?;
+    Ok(CreatedSource { source, key })
+}
+
+#[utoipa::path(post, path = "/api/v1/ledger/sources", tag = "ledger", request_body = NewSourceRequest,
+    responses((status = 201, body = CreatedSource), (status = 409), (status = 422)))]
+pub async fn create_source(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJson<NewSourceRequest>) -> ApiResult<Response> {
+    let p = caller.require()?;
+    Ok((StatusCode::CREATED, Json(create_source_for(&s, p, &r).await?)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/ledger/sources", tag = "ledger", responses((status = 200, body = [Source])))]
+pub async fn sources(State(s): State<AppState>) -> ApiResult<Json<Vec<Source>>> {
+    Ok(Json(s.store.sources().await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/ledger/events/{leaf_index}", tag = "ledger", params(("leaf_index" = i64, Path)),
+    responses((status = 200, body = StoredEvent), (status = 404)))]
+pub async fn event(State(s): State<AppState>, Path(leaf_index): Path<String>) -> ApiResult<Json<StoredEvent>> {
+    let i: i64 = leaf_index.parse().map_err(|_| ApiError::not_found())?;
+    Ok(Json(s.store.ledger_event(i).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/ledger/checkpoints", tag = "ledger", responses((status = 200, body = [Checkpoint])))]
+pub async fn checkpoints(State(s): State<AppState>) -> ApiResult<Json<Vec<Checkpoint>>> {
+    Ok(Json(s.store.ledger_checkpoints().await?))
+}
+
+/// The latest signed checkpoint as a C2SP signed note (text/plain).
+#[utoipa::path(get, path = "/api/v1/ledger/checkpoint", tag = "ledger", responses((status = 200, body = String, content_type = "text/plain"), (status = 404)))]
+pub async fn latest_checkpoint(State(s): State<AppState>) -> ApiResult<Response> {
+    let cp = s.store.ledger_latest_checkpoint().await?.ok_or_else(ApiError::not_found)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], cp.note).into_response())
+}
+
+/// The ledger's public key in signed-note verifier format.
+pub async fn public_key(State(s): State<AppState>) -> ApiResult<Response> {
+    let w = writer(&s)?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{}\n", w.key.verifier_key()),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct InclusionQuery {
+    pub leaf_index: i64,
+    /// A checkpoint's tree size; default the latest checkpoint.
+    pub tree_size: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InclusionProof {
+    pub leaf_index: i64,
+    pub tree_size: i64,
+    pub leaf_hash: String,
+    pub root: String,
+    /// Audit path, hex, leaf to root (RFC 6962).
+    pub proof: Vec<String>,
+    /// The signed checkpoint at `tree_size`, when one exists.
+    pub checkpoint: Option<String>,
+}
+
+pub async fn inclusion_for(s: &AppState, leaf_index: i64, tree_size: Option<i64>) -> ApiResult<InclusionProof> {
+    let tree_size = match tree_size {
+        Some(t) => t,
+        None => s
+            .store
+            .ledger_latest_checkpoint()
+            .await?
+            .map(|c| c.tree_size)
+            .ok_or_else(|| ApiError::conflict("no_checkpoint_yet"))?,
+    };
+    let (leaf, root, proof) = s.store.ledger_inclusion(leaf_index, tree_size).await?;
+    let checkpoint = s
+        .store
+        .ledger_checkpoints()
+        .await?
+        .into_iter()
+        .find(|c| c.tree_size == tree_size)
+        .map(|c| c.note);
+    Ok(InclusionProof {
+        leaf_index,
+        tree_size,
+        leaf_hash: hex::encode(leaf),
+        root: hex::encode(root),
+        proof: proof.iter().map(hex::encode).collect(),
+        checkpoint,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/ledger/proofs/inclusion", tag = "ledger", params(InclusionQuery),
+    responses((status = 200, body = InclusionProof), (status = 409), (status = 422)))]
+pub async fn inclusion(State(s): State<AppState>, Query(q): Query<InclusionQuery>) -> ApiResult<Json<InclusionProof>> {
+    Ok(Json(inclusion_for(&s, q.leaf_index, q.tree_size).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ConsistencyQuery {
+    pub from: i64,
+    pub to: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsistencyProof {
+    pub from: i64,
+    pub to: i64,
+    pub from_root: String,
+    pub to_root: String,
+    pub proof: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/ledger/proofs/consistency", tag = "ledger", params(ConsistencyQuery),
+    responses((status = 200, body = ConsistencyProof), (status = 422)))]
+pub async fn consistency(State(s): State<AppState>, Query(q): Query<ConsistencyQuery>) -> ApiResult<Json<ConsistencyProof>> {
+    let (a, b, proof) = s.store.ledger_consistency(q.from, q.to).await?;
+    Ok(Json(ConsistencyProof {
+        from: q.from,
+        to: q.to,
+        from_root: hex::encode(a),
+        to_root: hex::encode(b),
+        proof: proof.iter().map(hex::encode).collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/ledger/periods/{period}/close", tag = "ledger", params(("period" = String, Path, description = "YYYY-MM")),
+    responses((status = 200, body = Checkpoint), (status = 409), (status = 422)))]
+pub async fn close_period(State(s): State<AppState>, caller: Caller, Path(period): Path<String>) -> ApiResult<Json<Checkpoint>> {
+    let p = caller.require()?;
+    let period = parse_period(&period).ok_or_else(|| ApiError::field("period", "invalid_period"))?;
+    let w = writer(&s)?;
+    Ok(Json(
+        s.store.ledger_close_period(&p.actor(), &w.key, &w.config.origin, &period).await?,
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct StatementQuery {
+    /// The party: an OPC id, a community id or a user id. Default: the caller's own OPC or user.
+    pub party: Option<String>,
+    /// `YYYY-MM`; default the current month.
+    pub period: Option<String>,
+    /// `subject` (what the party used or paid) or `counterparty` (what it served or was paid).
+    pub role: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Statement {
+    pub party: String,
+    pub period: String,
+    pub role: String,
+    pub totals: Vec<UsageTotal>,
+    pub daily: Vec<DailyUsage>,
+    /// The first 500 events (see `/api/v1/ledger/events/{leaf_index}` and the inclusion proof for each).
+    pub events: Vec<StoredEvent>,
+}
+
+/// Which parties a caller may see statements of: staff any; an OPC founder its OPC; a
+/// community operator itself and its communities.
+pub async fn statement_for(s: &AppState, p: &Principal, q: &StatementQuery) -> ApiResult<Statement> {
+    let period = match q.period.as_deref().filter(|v| !v.is_empty()) {
+        Some(v) => parse_period(v).ok_or_else(|| ApiError::field("period", "invalid_period"))?,
+        None => opchub_ledger::event::period_of(opchub_store::now_ms()),
+    };
+    let as_counterparty = match q.role.as_deref().unwrap_or("subject") {
+        "subject" => false,
+        "counterparty" => true,
+        _ => return Err(ApiError::field("role", "unknown_role")),
+    };
+    let own_opc = s.store.opc_of_founder(&p.user.id).await?;
+    let party = match q.party.clone().filter(|v| !v.is_empty()) {
+        Some(v) => v,
+        None => own_opc.as_ref().map(|o| o.id.clone()).unwrap_or_else(|| p.user.id.clone()),
+    };
+    let allowed = match p.role() {
+        Role::Committee | Role::Auditor | Role::PlatformOperator | Role::Finance => true,
+        Role::OpcFounder => own_opc.as_ref().is_some_and(|o| o.id == party),
+        Role::CommunityOperator => party == p.user.id || s.store.communities(None, Some(&p.user.id)).await?.iter().any(|c| c.id == party),
+        _ => party == p.user.id,
+    };
+    if !allowed {
+        return Err(ApiError::not_found());
+    }
+    let totals = s.store.usage_totals(&party, as_counterparty, &period).await?;
+    let daily = s.store.usage_daily(&party, as_counterparty, &period).await?;
+    let events = s.store.ledger_events_of(&party, &period, 500, 0).await?;
+    Ok(Statement {
+        party,
+        period,
+        role: if as_counterparty { "counterparty".into() } else { "subject".into() },
+        totals,
+        daily,
+        events,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/ledger/statement", tag = "ledger", params(StatementQuery), responses((status = 200, body = Statement), (status = 404)))]
+pub async fn statement(State(s): State<AppState>, caller: Caller, Query(q): Query<StatementQuery>) -> ApiResult<Json<Statement>> {
+    let p = caller.require()?;
+    Ok(Json(statement_for(&s, p, &q).await?))
+}
+
+/// The statement's events as CSV (UTF-8 with BOM, so spreadsheet programs read Chinese).
+#[utoipa::path(get, path = "/api/v1/ledger/statement.csv", tag = "ledger", params(StatementQuery), responses((status = 200, body = String, content_type = "text/csv")))]
+pub async fn statement_csv(State(s): State<AppState>, caller: Caller, Query(q): Query<StatementQuery>) -> ApiResult<Response> {
+    let p = caller.require()?;
+    let st = statement_for(&s, p, &q).await?;
+    let mut out = String::from(
+        "\u{feff}leaf_index,occurred_at,kind,subject,counterparty,quantity,unit,list_fen,charged_fen,price_version,origin,late,leaf_hash\n",
+    );
+    for e in &st.events {
+        let occurred = chrono::DateTime::from_timestamp_millis(e.occurred_at_ms)
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_default();
+        let cells = [
+            e.leaf_index.to_string(),
+            occurred,
+            e.kind.clone(),
+            e.subject.clone(),
+            e.counterparty.clone(),
+            e.quantity.to_string(),
+            e.unit.clone(),
+            e.list_fen.to_string(),
+            e.charged_fen.to_string(),
+            e.price_version.clone(),
+            e.origin.clone(),
+            e.late.to_string(),
+            e.leaf_hash.clone(),
+        ];
+        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    let filename = format!("statement-{}-{}.csv", st.party, st.period);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+/// Quotes a CSV cell when needed and defuses spreadsheet formulas.
+fn csv_cell(v: &str) -> String {
+    let v = if v.starts_with(['=', '+', '-', '@']) && v.parse::<i64>().is_err() {
+        format!("'{v}")
+    } else {
+        v.to_string()
+    };
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
+}
