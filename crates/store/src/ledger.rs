@@ -461,8 +461,16 @@ impl Store {
         }
 
         if !rows.is_empty() {
-            // Merkle: read the right edge once, then extend it in memory.
-            let mut map = fetch_hashes(&mut tx, &merkle::append_reads(size as u64)).await?;
+            // Merkle: read from the database the earlier hashes that any leaf of this batch
+            // needs (the right edge of the tree before it), then extend the tree in memory.
+            let before = merkle::stored_hash_count(size as u64);
+            let mut reads: Vec<u64> = (size as u64..size as u64 + rows.len() as u64)
+                .flat_map(merkle::append_reads)
+                .filter(|i| *i < before)
+                .collect();
+            reads.sort_unstable();
+            reads.dedup();
+            let mut map = fetch_hashes(&mut tx, &reads).await?;
             let mut new_hashes: Vec<(u64, Hash)> = Vec::with_capacity(rows.len() * 2);
             for (e_i, (_, b, _, lh)) in rows.iter().enumerate() {
                 let n = size as u64 + e_i as u64;

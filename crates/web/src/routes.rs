@@ -4,6 +4,7 @@
 
 use crate::auth::{enforce, Access, Surface};
 use crate::{api, ops, pages, AppState};
+use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
@@ -138,7 +139,7 @@ pub fn table() -> Vec<Route> {
             "/api/v1/ledger/events",
             Roles(SOURCE_OWNERS),
             Api,
-            post(api::ledger::ingest),
+            post(api::ledger::ingest).layer(DefaultBodyLimit::max(api::ledger::MAX_BATCH_BYTES)),
         ),
         r(
             g.clone(),

@@ -134,7 +134,11 @@ async fn every_route_times_every_role() {
     for (method, path, rule) in EXPECTED {
         // Path parameters name nothing that exists: a caller who passes the role gate meets
         // a 404 (or a validation error), one who does not is refused before any lookup.
-        let concrete = path.replace("{id}", "no-such-id").replace("{code}", "en").replace("{leaf_index}", "999999").replace("{period}", "1999-13");
+        let concrete = path
+            .replace("{id}", "no-such-id")
+            .replace("{code}", "en")
+            .replace("{leaf_index}", "999999")
+            .replace("{period}", "1999-13");
         let method: Method = method.parse().unwrap();
         for (role, client) in &clients {
             let body = match method {

@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 pub const MAX_BATCH: usize = 1000;
+/// A full batch of events with attributes fits well inside this (the API default is 64 KiB).
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 pub const INGEST_PATH: &str = "/api/v1/ledger/events";
 
 fn writer(s: &AppState) -> ApiResult<&opchub_store::ledger::LedgerWriter> {

@@ -83,7 +83,10 @@ impl TestApp {
             max_group: 10_000,
         };
         let writer = opchub_store::ledger::LedgerWriter::start(store.clone(), key.clone(), ledger_config);
-        let config = WebConfig { cookie_secure: true, body_limit: 64 * 1024 };
+        let config = WebConfig {
+            cookie_secure: true,
+            body_limit: 64 * 1024,
+        };
         let state = AppState::new(store.clone(), config, opchub_web::metrics_handle()).with_ledger(writer);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
