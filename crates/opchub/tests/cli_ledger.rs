@@ -1,0 +1,249 @@
+//! The real binary: a crash in the middle of a load loses no acknowledged event and stores
+//! none twice (SIGKILL, restart, check), and `opchub ledger verify` on a demo database passes
+//! until a row is edited behind the platform's back. Runs on SQLite, or on PostgreSQL when
+//! `OPCHUB_TEST_DATABASE_URL` is set (a fresh schema per test).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use opchub_store::Store;
+use serde_json::json;
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_opchub");
+
+async fn database_url(dir: &Path) -> String {
+    match std::env::var("OPCHUB_TEST_DATABASE_URL") {
+        Ok(base) if !base.is_empty() => {
+            let schema = format!("t_{}", opchub_store::new_id());
+            let admin = Store::connect(&base).await.unwrap();
+            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(admin.pool()).await.unwrap();
+            admin.close().await;
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}options=-c%20search_path%3D{schema}")
+        }
+        _ => format!("sqlite://{}", dir.join("opchub.db").display()),
+    }
+}
+
+fn opchub(dir: &Path, db: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(["--data-dir", dir.to_str().unwrap(), "--database-url", db])
+        .args(args)
+        .env("OPCHUB_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Starts `opchub serve` on a free port; returns the child and its base URL.
+fn serve(dir: &Path, db: &str) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args([
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--database-url",
+            db,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("OPCHUB_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "server did not start");
+        let line = lines.next().expect("server exited").unwrap();
+        if let Some(rest) = line.split("open ").nth(1) {
+            let url = rest.trim().trim_end_matches('/').to_string();
+            std::thread::spawn(move || for _ in lines.by_ref() {});
+            return (child, url);
+        }
+    }
+}
+
+/// One fixed time for every event, so that resending an event is byte-for-byte the same event.
+fn occurred_at() -> &'static str {
+    static AT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    AT.get_or_init(|| chrono::Utc::now().to_rfc3339())
+}
+
+fn event(id: &str) -> serde_json::Value {
+    json!({
+        "source_event_id": id, "kind": "compute.gpu_second", "unit": "gpu_second", "subject": "opc-crash",
+        "counterparty": "community-crash", "quantity": 60, "list_amount_fen": 90, "charged_amount_fen": 60,
+        "price_version": "gpu-1", "occurred_at": occurred_at()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_mid_load_loses_no_acknowledged_event_and_doubles_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database_url(dir.path()).await;
+    let (code, out) = opchub(
+        dir.path(),
+        &db,
+        &[
+            "user",
+            "create",
+            "--username",
+            "gpuops",
+            "--role",
+            "community_operator",
+            "--password",
+            "gpu-ops-pass",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = opchub(
+        dir.path(),
+        &db,
+        &[
+            "ledger",
+            "source-create",
+            "--name",
+            "cluster1",
+            "--owner",
+            "gpuops",
+            "--rate-per-minute",
+            "1000000",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("key (shown once): "))
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let (mut child, base) = serve(dir.path(), &db);
+    let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut loaders = tokio::task::JoinSet::new();
+    for w in 0..8 {
+        let (acked, stop, base, key) = (acked.clone(), stop.clone(), base.clone(), key.clone());
+        loaders.spawn(async move {
+            let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+            // Bounded: at most 400 batches per loader; it stops when the server dies.
+            for b in 0..400 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let ids: Vec<String> = (0..25).map(|i| format!("w{w}-b{b}-{i}")).collect();
+                let body = json!({ "events": ids.iter().map(|i| event(i)).collect::<Vec<_>>() });
+                let Ok(resp) = http
+                    .post(format!("{base}/api/v1/ledger/events"))
+                    .bearer_auth(&key)
+                    .json(&body)
+                    .send()
+                    .await
+                else {
+                    break;
+                };
+                if !resp.status().is_success() {
+                    break;
+                }
+                let Ok(v) = resp.json::<serde_json::Value>().await else { break };
+                let mut a = acked.lock().unwrap();
+                for r in v["results"].as_array().unwrap() {
+                    if r["status"] == "stored" || r["status"] == "duplicate" {
+                        a.insert(r["receipt"]["source_event_id"].as_str().unwrap().to_string());
+                    }
+                }
+            }
+        });
+    }
+    // Kill without warning once a good part of the load has been acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 2000 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    while loaders.join_next().await.is_some() {}
+    let acked: HashSet<String> = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 2000, "the load ran ({} acknowledged)", acked.len());
+
+    // Restart: every acknowledged event is there exactly once; the ledger verifies.
+    let (mut child, base) = serve(dir.path(), &db);
+    let store = Store::connect(&db).await.unwrap();
+    let size = store.ledger_size().await.unwrap();
+    assert!(size as usize >= acked.len());
+    for id in &acked {
+        let e = store
+            .ledger_event_by_key("cluster1", id)
+            .await
+            .unwrap_or_else(|_| panic!("acknowledged event {id} was lost"));
+        assert_eq!(e.quantity, 60);
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_events WHERE source = 'cluster1'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, size, "no event was stored twice and none is outside the tree");
+    // Sending everything acknowledged again after the crash: all duplicates, nothing new.
+    let http = reqwest::Client::new();
+    let ids: Vec<&String> = acked.iter().take(1000).collect();
+    let body = json!({ "events": ids.iter().map(|i| event(i)).collect::<Vec<_>>() });
+    let v: serde_json::Value = http
+        .post(format!("{base}/api/v1/ledger/events"))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (v["stored"].as_u64(), v["duplicates"].as_u64()),
+        (Some(0), Some(ids.len() as u64)),
+        "{v}"
+    );
+    assert_eq!(store.ledger_size().await.unwrap(), size);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    store.close().await;
+    let (code, out) = opchub(dir.path(), &db, &["ledger", "checkpoint"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = opchub(dir.path(), &db, &["ledger", "verify"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OK:"), "{out}");
+}
+
+#[tokio::test]
+async fn ledger_verify_on_a_demo_database_then_after_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database_url(dir.path()).await;
+    let (code, out) = opchub(dir.path(), &db, &["demo"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("demo usage:"), "{out}");
+    let (code, out) = opchub(dir.path(), &db, &["ledger", "verify"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OK:"), "{out}");
+
+    let store = Store::connect(&db).await.unwrap();
+    sqlx::query("UPDATE ledger_events SET charged_fen = charged_fen + 100 WHERE leaf_index = 42")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.close().await;
+    let (code, out) = opchub(dir.path(), &db, &["ledger", "verify"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("PROBLEM: event 42 "), "{out}");
+
+    let (code, out) = opchub(dir.path(), &db, &["ledger", "public-key"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("opchub.ledger+"), "{out}");
+}
