@@ -40,7 +40,9 @@ fn opchub(dir: &Path, db: &str, args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
-/// Starts `opchub serve` on a free port; returns the child and its base URL.
+/// Starts `opchub serve` on a free port; returns the child and its base URL. The caller
+/// kills and waits for it (a failed start panics the test, which ends the child with it).
+#[allow(clippy::zombie_processes)]
 fn serve(dir: &Path, db: &str) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args([
