@@ -258,20 +258,71 @@ impl EventInput {
     }
 }
 
+/// What the source said, in a fixed field order (struct order = byte order): the input of
+/// the content hash.
+#[derive(Serialize)]
+struct Content<'a> {
+    v: u8,
+    source: &'a str,
+    source_event_id: &'a str,
+    kind: &'a str,
+    subject: &'a str,
+    counterparty: &'a str,
+    quantity: i64,
+    unit: &'a str,
+    list_fen: i64,
+    charged_fen: i64,
+    price_version: &'a str,
+    occurred_at_ms: i64,
+    origin: &'a str,
+    attributes: &'a BTreeMap<String, String>,
+    corrects_leaf_index: Option<i64>,
+    correction_reason: Option<&'a str>,
+    requested_by: Option<&'a str>,
+    approved_by: Option<&'a str>,
+}
+
+/// The Merkle leaf: the booking and the content hash, then the content itself.
+#[derive(Serialize)]
+struct Leaf<'a> {
+    v: u8,
+    leaf_index: i64,
+    received_at_ms: i64,
+    period: &'a str,
+    late: bool,
+    content_hash: &'a str,
+    content: Content<'a>,
+}
+
 impl NewEvent {
+    fn content(&self) -> Content<'_> {
+        Content {
+            v: 1,
+            source: &self.source,
+            source_event_id: &self.source_event_id,
+            kind: &self.kind,
+            subject: &self.subject,
+            counterparty: &self.counterparty,
+            quantity: self.quantity,
+            unit: &self.unit,
+            list_fen: self.list_fen,
+            charged_fen: self.charged_fen,
+            price_version: &self.price_version,
+            occurred_at_ms: self.occurred_at_ms,
+            origin: self.origin.as_str(),
+            attributes: &self.attributes,
+            corrects_leaf_index: self.corrects_leaf_index,
+            correction_reason: self.correction_reason.as_deref(),
+            requested_by: self.requested_by.as_deref(),
+            approved_by: self.approved_by.as_deref(),
+        }
+    }
+
     /// Hash of what the source said (not of when or where it was booked): the same event
     /// sent twice has the same content hash; a different event under the same key does not.
     pub fn content_hash(&self) -> String {
-        let v = serde_json::json!({
-            "v": 1,
-            "source": self.source, "source_event_id": self.source_event_id, "kind": self.kind,
-            "subject": self.subject, "counterparty": self.counterparty, "quantity": self.quantity, "unit": self.unit,
-            "list_fen": self.list_fen, "charged_fen": self.charged_fen, "price_version": self.price_version,
-            "occurred_at_ms": self.occurred_at_ms, "origin": self.origin.as_str(), "attributes": self.attributes,
-            "corrects_leaf_index": self.corrects_leaf_index, "correction_reason": self.correction_reason,
-            "requested_by": self.requested_by, "approved_by": self.approved_by,
-        });
-        hex::encode(Sha256::digest(v.to_string().as_bytes()))
+        let bytes = serde_json::to_vec(&self.content()).unwrap_or_default();
+        hex::encode(Sha256::digest(&bytes))
     }
 }
 
@@ -286,21 +337,20 @@ pub struct Booking {
     pub late: bool,
 }
 
-/// The canonical bytes of a stored event: the Merkle leaf. serde_json writes object keys
-/// in a fixed (sorted, via BTreeMap / json! macro) order, so equal events give equal bytes.
-pub fn canonical_bytes(e: &NewEvent, b: &Booking) -> Vec<u8> {
-    let v = serde_json::json!({
-        "v": 1,
-        "leaf_index": b.leaf_index, "received_at_ms": b.received_at_ms, "period": b.period, "late": b.late,
-        "content_hash": e.content_hash(),
-        "source": e.source, "source_event_id": e.source_event_id, "kind": e.kind,
-        "subject": e.subject, "counterparty": e.counterparty, "quantity": e.quantity, "unit": e.unit,
-        "list_fen": e.list_fen, "charged_fen": e.charged_fen, "price_version": e.price_version,
-        "occurred_at_ms": e.occurred_at_ms, "origin": e.origin.as_str(), "attributes": e.attributes,
-        "corrects_leaf_index": e.corrects_leaf_index, "correction_reason": e.correction_reason,
-        "requested_by": e.requested_by, "approved_by": e.approved_by,
-    });
-    v.to_string().into_bytes()
+/// The canonical bytes of a stored event: the Merkle leaf. Struct fields serialise in
+/// declaration order and attributes are a sorted map, so equal events give equal bytes.
+/// `content_hash` must be `e.content_hash()` (passed in so it is computed once).
+pub fn canonical_bytes(e: &NewEvent, b: &Booking, content_hash: &str) -> Vec<u8> {
+    let leaf = Leaf {
+        v: 1,
+        leaf_index: b.leaf_index,
+        received_at_ms: b.received_at_ms,
+        period: &b.period,
+        late: b.late,
+        content_hash,
+        content: e.content(),
+    };
+    serde_json::to_vec(&leaf).unwrap_or_default()
 }
 
 /// Shanghai time is UTC+8 all year (no daylight saving).
@@ -372,7 +422,11 @@ mod tests {
             leaf_index: 5,
             ..b1.clone()
         };
-        assert_ne!(canonical_bytes(&e, &b1), canonical_bytes(&e, &b2));
+        let ch = e.content_hash();
+        assert_ne!(canonical_bytes(&e, &b1, &ch), canonical_bytes(&e, &b2, &ch));
+        assert!(String::from_utf8(canonical_bytes(&e, &b1, &ch))
+            .unwrap()
+            .starts_with(r#"{"v":1,"leaf_index":0,"#));
         let again = input().validate("gateway", Origin::Observed, None, NOW).unwrap();
         assert_eq!(e.content_hash(), again.content_hash());
         let mut other = input();

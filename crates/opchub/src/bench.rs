@@ -6,7 +6,7 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use opchub_ledger::checkpoint::LedgerKey;
 use opchub_ledger::event::{NewEvent, Origin};
-use opchub_store::ledger::{Item, LedgerConfig, LedgerWriter};
+use opchub_store::ledger::{Item, LedgerConfig, LedgerWriter, Outcome};
 use opchub_store::Store;
 use std::sync::Arc;
 use std::time::Instant;
@@ -58,6 +58,7 @@ pub async fn run(store: &Store, key: Arc<LedgerKey>, origin: &str, events: usize
             for wi in 0..w {
                 let writer = writer.clone();
                 let source = source.clone();
+                let key = key.clone();
                 tasks.spawn(async move {
                     let mut n = 0usize;
                     let mut i = wi * per_writer;
@@ -65,7 +66,18 @@ pub async fn run(store: &Store, key: Arc<LedgerKey>, origin: &str, events: usize
                     while i < end {
                         let chunk: Vec<Item> = (i..(i + b).min(end)).map(|id| Item::Event(event(&source, id))).collect();
                         i += chunk.len();
-                        n += writer.append(chunk).await.map(|o| o.len()).unwrap_or(0);
+                        // As the API does: one signature over each response's receipts.
+                        if let Ok(outcomes) = writer.append(chunk).await {
+                            let receipts: Vec<&opchub_store::ledger::Receipt> = outcomes
+                                .iter()
+                                .filter_map(|o| match o {
+                                    Outcome::Stored(r) | Outcome::Duplicate(r) => Some(r),
+                                    Outcome::Rejected(_) => None,
+                                })
+                                .collect();
+                            let _signature = key.sign_bytes(opchub_store::ledger::receipts_message(&receipts).as_bytes());
+                            n += receipts.len();
+                        }
                     }
                     n
                 });

@@ -675,7 +675,14 @@ pub async fn load_demo_usage(store: &Store, key: &opchub_ledger::checkpoint::Led
     if store.ledger_size().await.map_err(|e| anyhow::anyhow!("{e}"))? > 0 {
         return Ok(());
     }
-    let opcs = store.opcs(None, None, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut opcs = store.opcs(None, None, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The demo founder `opc` first, so that its "my usage" page has data.
+    if let Some(u) = store.user_by_username("opc").await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        if let Some(pos) = opcs.iter().position(|o| o.founder_user_id == u.id) {
+            let own = opcs.remove(pos);
+            opcs.insert(0, own);
+        }
+    }
     let now = opchub_store::now_ms();
     let mut rng = StdRng::seed_from_u64(2026);
     let mut items = vec![];
@@ -746,7 +753,7 @@ pub async fn load_demo_usage(store: &Store, key: &opchub_ledger::checkpoint::Led
         }
     }
     let n = items.len();
-    store.ledger_append(key, items).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.ledger_append(items).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     store
         .ledger_checkpoint(key, origin, "demo")
         .await

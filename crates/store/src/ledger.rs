@@ -5,7 +5,7 @@
 //! the pure `opchub-ledger` crate; the group-commit writer is [`LedgerWriter`].
 
 use crate::audit::{record, Actor, Change};
-use crate::{is_unique_violation, new_id, now_ms, Result, Store, StoreError, Tx};
+use crate::{is_unique_violation, new_id, now_ms, Backend, Result, Store, StoreError, Tx};
 use opchub_ledger::checkpoint::{verify_checkpoint, LedgerKey};
 use opchub_ledger::event::{canonical_bytes, day_of, period_of, Booking, EventError, NewEvent, Origin};
 use opchub_ledger::merkle::{self, Hash, MemoryTree};
@@ -36,8 +36,6 @@ pub struct Receipt {
     pub received_at_ms: i64,
     pub period: String,
     pub late: bool,
-    /// Ed25519 signature (base64) of `opchub-receipt/v1\n<leaf_index>\n<leaf_hash>\n` by the ledger key.
-    pub signature: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +45,15 @@ pub enum Outcome {
     Rejected(EventError),
 }
 
-pub fn receipt_message(leaf_index: i64, leaf_hash: &str) -> String {
-    format!("opchub-receipt/v1\n{leaf_index}\n{leaf_hash}\n")
+/// What the ledger signs for a batch of receipts (one Ed25519 signature per request, not
+/// per event: signing costs about as much as storing an event). One line per receipt,
+/// in response order: `<leaf_index> <leaf_hash> <source> <source_event_id>`.
+pub fn receipts_message(receipts: &[&Receipt]) -> String {
+    let mut m = String::from("opchub-receipts/v1\n");
+    for r in receipts {
+        m.push_str(&format!("{} {} {} {}\n", r.leaf_index, r.leaf_hash, r.source, r.source_event_id));
+    }
+    m
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -165,7 +170,7 @@ impl StoredEvent {
     /// Recomputes the leaf hash from the row's columns.
     pub fn recomputed_leaf_hash(&self) -> String {
         let (e, b) = self.parts();
-        hex::encode(merkle::leaf_hash(&canonical_bytes(&e, &b)))
+        hex::encode(merkle::leaf_hash(&canonical_bytes(&e, &b, &e.content_hash())))
     }
 }
 
@@ -178,8 +183,11 @@ fn merkle_err(e: merkle::MerkleError) -> StoreError {
     StoreError::Catalog(format!("merkle: {e}"))
 }
 
-/// Builds `INSERT INTO table (cols) VALUES (...), (...)` with `$n` placeholders for `rows` rows.
-fn multi_insert(table: &str, cols: &str, ncols: usize, rows: usize, suffix: &str) -> String {
+/// Builds `INSERT INTO table (cols) VALUES (...), (...)` for `rows` rows. The one dialect
+/// difference of the hot path: SQLite gets anonymous `?` placeholders, because resolving
+/// thousands of numbered `$n` names costs it time quadratic in their number; PostgreSQL
+/// needs `$n`. Both bind in the same order.
+fn multi_insert(backend: Backend, table: &str, cols: &str, ncols: usize, rows: usize, suffix: &str) -> String {
     let mut s = format!("INSERT INTO {table} ({cols}) VALUES ");
     let mut p = 1;
     for r in 0..rows {
@@ -191,14 +199,36 @@ fn multi_insert(table: &str, cols: &str, ncols: usize, rows: usize, suffix: &str
             if c > 0 {
                 s.push(',');
             }
-            s.push('$');
-            s.push_str(&p.to_string());
+            match backend {
+                Backend::Sqlite => s.push('?'),
+                Backend::Postgres => {
+                    s.push('$');
+                    s.push_str(&p.to_string());
+                }
+            }
             p += 1;
         }
         s.push(')');
     }
     s.push_str(suffix);
     s
+}
+
+/// Splits `items` into chunks whose lengths are powers of two (at most `max`), so that
+/// multi-row statements come in a handful of shapes that stay in the prepared-statement cache.
+fn pow2_chunks<T>(items: &[T], max: usize) -> Vec<&[T]> {
+    let mut out = vec![];
+    let mut rest = items;
+    while !rest.is_empty() {
+        let mut c = max.min(rest.len()).next_power_of_two();
+        if c > rest.len() {
+            c /= 2;
+        }
+        let (head, tail) = rest.split_at(c.max(1));
+        out.push(head);
+        rest = tail;
+    }
+    out
 }
 
 async fn fetch_hashes(tx: &mut Tx, idxs: &[u64]) -> Result<HashMap<u64, Hash>> {
@@ -322,7 +352,7 @@ impl Store {
     /// Appends `items` in one transaction, in order. Exactly once: an event whose (source,
     /// source event id) exists is a duplicate (same receipt) when its content is the same,
     /// and refused with `event_conflict` when it is not. Returns when committed.
-    pub async fn ledger_append(&self, key: &LedgerKey, items: Vec<Item>) -> Result<Vec<Outcome>> {
+    pub async fn ledger_append(&self, items: Vec<Item>) -> Result<Vec<Outcome>> {
         let now = now_ms();
         let mut tx = self.begin().await?;
         let size = lock_head(&mut tx).await?;
@@ -345,10 +375,14 @@ impl Store {
         }
         let mut known: HashMap<(String, String), Receipt> = HashMap::new();
         for (source, ids) in &by_source {
-            for chunk in ids.chunks(400) {
-                let ph = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(",");
+            for chunk in pow2_chunks(ids, 256) {
+                let ph = match self.backend {
+                    Backend::Sqlite => vec!["?"; chunk.len()].join(","),
+                    Backend::Postgres => (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(","),
+                };
+                let first = if self.backend == Backend::Sqlite { "?" } else { "$1" };
                 let sql = format!(
-                    "SELECT leaf_index, source, source_event_id, content_hash, leaf_hash, received_at, period, late FROM ledger_events WHERE source = $1 AND source_event_id IN ({ph})"
+                    "SELECT leaf_index, source, source_event_id, content_hash, leaf_hash, received_at, period, late FROM ledger_events WHERE source = {first} AND source_event_id IN ({ph})"
                 );
                 let mut q = sqlx::query(&sql).bind(*source);
                 for id in chunk {
@@ -362,7 +396,6 @@ impl Store {
                         source: r.try_get("source")?,
                         source_event_id: r.try_get("source_event_id")?,
                         content_hash: r.try_get("content_hash")?,
-                        signature: key.sign_bytes(receipt_message(leaf_index, &leaf_hash).as_bytes()),
                         leaf_hash,
                         received_at_ms: r.try_get("received_at")?,
                         period: r.try_get("period")?,
@@ -433,13 +466,12 @@ impl Store {
                         period,
                         late,
                     };
-                    let leaf_hash = hex::encode(merkle::leaf_hash(&canonical_bytes(&e, &booking)));
+                    let leaf_hash = hex::encode(merkle::leaf_hash(&canonical_bytes(&e, &booking, &content_hash)));
                     let rc = Receipt {
                         leaf_index: booking.leaf_index,
                         source: e.source.clone(),
                         source_event_id: e.source_event_id.clone(),
                         content_hash: content_hash.clone(),
-                        signature: key.sign_bytes(receipt_message(booking.leaf_index, &leaf_hash).as_bytes()),
                         leaf_hash: leaf_hash.clone(),
                         received_at_ms: now,
                         period: booking.period.clone(),
@@ -482,8 +514,8 @@ impl Store {
                     new_hashes.push((start + j as u64, h));
                 }
             }
-            for chunk in rows.chunks(400) {
-                let sql = multi_insert("ledger_events", EVENT_COLS, 23, chunk.len(), "");
+            for chunk in pow2_chunks(&rows, 256) {
+                let sql = multi_insert(self.backend, "ledger_events", EVENT_COLS, 23, chunk.len(), "");
                 let mut q = sqlx::query(&sql);
                 for (e, b, ch, lh) in chunk {
                     q = q
@@ -519,8 +551,8 @@ impl Store {
                     }
                 })?;
             }
-            for chunk in new_hashes.chunks(1000) {
-                let sql = multi_insert("ledger_hashes", "idx, hash", 2, chunk.len(), "");
+            for chunk in pow2_chunks(&new_hashes, 512) {
+                let sql = multi_insert(self.backend, "ledger_hashes", "idx, hash", 2, chunk.len(), "");
                 let mut q = sqlx::query(&sql);
                 for (i, h) in chunk {
                     q = q.bind(*i as i64).bind(hex::encode(h));
@@ -528,8 +560,9 @@ impl Store {
                 q.execute(&mut *tx).await?;
             }
             let rollups: Vec<_> = rollups.into_iter().collect();
-            for chunk in rollups.chunks(300) {
+            for chunk in pow2_chunks(&rollups, 256) {
                 let sql = multi_insert(
+                    self.backend,
                     "ledger_rollups",
                     "day, subject, counterparty, kind, unit, quantity, list_fen, charged_fen, events",
                     9,
@@ -634,10 +667,19 @@ impl Store {
         row.as_ref().map(event_from).transpose()?.ok_or(StoreError::NotFound)
     }
 
-    /// Events booked to `subject` (as user or as counterparty) in `period`, oldest first.
-    pub async fn ledger_events_of(&self, party: &str, period: &str, limit: i64, offset: i64) -> Result<Vec<StoredEvent>> {
+    /// Events booked in `period` where `party` is the subject (or, with `as_counterparty`,
+    /// the counterparty), oldest first.
+    pub async fn ledger_events_of(
+        &self,
+        party: &str,
+        as_counterparty: bool,
+        period: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<StoredEvent>> {
+        let col = if as_counterparty { "counterparty" } else { "subject" };
         let rows = sqlx::query(&format!(
-            "SELECT {EVENT_COLS} FROM ledger_events WHERE (subject = $1 OR counterparty = $1) AND period = $2 ORDER BY leaf_index LIMIT $3 OFFSET $4"
+            "SELECT {EVENT_COLS} FROM ledger_events WHERE {col} = $1 AND period = $2 ORDER BY leaf_index LIMIT $3 OFFSET $4"
         ))
         .bind(party)
         .bind(period)
@@ -979,7 +1021,7 @@ impl LedgerWriter {
         LedgerWriter { tx, key, config }
     }
 
-    /// Appends and waits until durable.
+    /// Appends and waits until durable (the transaction holding these events committed).
     pub async fn append(&self, items: Vec<Item>) -> Result<Vec<Outcome>> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -1028,7 +1070,7 @@ async fn run_writer(store: Store, key: Arc<LedgerKey>, config: Arc<LedgerConfig>
                 all.extend(j.items);
                 replies.push(j.reply);
             }
-            match store.ledger_append(&key, all).await {
+            match store.ledger_append(all).await {
                 Ok(outcomes) => {
                     let mut it = outcomes.into_iter();
                     for (reply, len) in replies.into_iter().zip(lens) {

@@ -31,7 +31,7 @@ impl Modify for Security {
         api::close_ticket, api::audit,
         api::ledger::ingest, api::ledger::correct, api::ledger::create_source, api::ledger::sources, api::ledger::event,
         api::ledger::checkpoints, api::ledger::latest_checkpoint, api::ledger::inclusion, api::ledger::consistency,
-        api::ledger::close_period, api::ledger::statement, api::ledger::statement_csv,
+        api::ledger::close_period, api::ledger::statement, api::ledger::statement_csv, api::ledger::statement_xlsx,
     )
 )]
 pub struct ApiDoc;

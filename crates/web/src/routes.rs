@@ -213,6 +213,13 @@ pub fn table() -> Vec<Route> {
             Api,
             get(api::ledger::statement_csv),
         ),
+        r(
+            g.clone(),
+            "/api/v1/ledger/statement.xlsx",
+            Auth,
+            Api,
+            get(api::ledger::statement_xlsx),
+        ),
         // pages
         r(g.clone(), "/", Public, Page, get(pages::home)),
         r(g.clone(), "/static/site.css", Public, Page, get(pages::css)),
@@ -282,7 +289,10 @@ pub fn table() -> Vec<Route> {
             Page,
             post(pages::admin_assign_specialist),
         ),
-        r(g, "/audit", Roles(AUDIT), Page, get(pages::audit)),
+        r(g.clone(), "/audit", Roles(AUDIT), Page, get(pages::audit)),
+        r(g.clone(), "/ledger/statement", Auth, Page, get(pages::ledger::statement)),
+        r(g.clone(), "/ledger/checkpoints", Public, Page, get(pages::ledger::checkpoints)),
+        r(g, "/ledger/proof", Public, Page, get(pages::ledger::proof)),
     ]
 }
 

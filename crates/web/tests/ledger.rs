@@ -67,12 +67,22 @@ async fn events_are_stored_exactly_once_with_signed_receipts() {
         .collect();
     assert_eq!(leaves, [0, 1, 2]);
 
-    // The receipt is signed by the key published at the well-known URL.
+    // The receipts are signed by the key published at the well-known URL.
     let vkey = app.client().get("/.well-known/opchub-ledger-key").await.text.trim().to_string();
-    let rc = &first["results"][1]["receipt"];
-    let msg = opchub_store::ledger::receipt_message(rc["leaf_index"].as_i64().unwrap(), rc["leaf_hash"].as_str().unwrap());
-    verify_bytes(&vkey, msg.as_bytes(), rc["signature"].as_str().unwrap()).unwrap();
-    assert!(verify_bytes(&vkey, b"opchub-receipt/v1\n1\nforged\n", rc["signature"].as_str().unwrap()).is_err());
+    let receipts: Vec<opchub_store::ledger::Receipt> = first["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| serde_json::from_value(x["receipt"].clone()).unwrap())
+        .collect();
+    let refs: Vec<&opchub_store::ledger::Receipt> = receipts.iter().collect();
+    let msg = opchub_store::ledger::receipts_message(&refs);
+    let sig = first["signature"].as_str().unwrap();
+    verify_bytes(&vkey, msg.as_bytes(), sig).unwrap();
+    let mut forged = receipts.clone();
+    forged[1].leaf_index = 7;
+    let forged_refs: Vec<&opchub_store::ledger::Receipt> = forged.iter().collect();
+    assert!(verify_bytes(&vkey, opchub_store::ledger::receipts_message(&forged_refs).as_bytes(), sig).is_err());
 
     // The same events again: duplicates with the very same receipts; nothing new stored.
     let again = gpu.post_json("/api/v1/ledger/events", batch).await.json();
@@ -81,6 +91,7 @@ async fn events_are_stored_exactly_once_with_signed_receipts() {
         assert_eq!(again["results"][i]["receipt"], first["results"][i]["receipt"]);
         assert_eq!(again["results"][i]["status"], "duplicate");
     }
+    assert_eq!(again["signature"], first["signature"], "the same receipts, the same signature");
     // The same key with different content: refused as a conflict.
     let conflict = gpu
         .post_json("/api/v1/ledger/events", json!({"events": [event("job-1", 3601)]}))

@@ -70,6 +70,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/ledger/periods/{period}/close", "committee"),
     ("GET", "/api/v1/ledger/statement", "auth"),
     ("GET", "/api/v1/ledger/statement.csv", "auth"),
+    ("GET", "/api/v1/ledger/statement.xlsx", "auth"),
     ("GET", "/", "*"),
     ("GET", "/static/site.css", "*"),
     ("GET", "/lang/{code}", "*"),
@@ -96,6 +97,9 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/admin/opcs", "committee"),
     ("POST", "/admin/opcs/{id}/specialist", "committee"),
     ("GET", "/audit", "committee auditor"),
+    ("GET", "/ledger/statement", "auth"),
+    ("GET", "/ledger/checkpoints", "*"),
+    ("GET", "/ledger/proof", "*"),
     // Last: it ends the session of the client that calls it.
     ("POST", "/logout", "auth"),
 ];

@@ -1,6 +1,6 @@
 //! Usage-ledger API: ingestion from outside sources (per-source keys, batches ≤ 1,000,
 //! per-event results), corrections, period close, checkpoints and proofs (public, as a
-//! transparency log is), and statements with CSV export.
+//! transparency log is), and statements with CSV and XLSX export.
 
 use super::ApiJson;
 use crate::auth::{self, Caller, Principal, Via};
@@ -14,6 +14,7 @@ use opchub_domain::input::Checker;
 use opchub_domain::Role;
 use opchub_ledger::event::{parse_period, EventError, EventInput, Origin};
 use opchub_store::ledger::{Checkpoint, DailyUsage, Item, Outcome, Receipt, Source, StoredEvent, UsageTotal};
+use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -57,6 +58,10 @@ pub struct BatchResult {
     pub duplicates: usize,
     pub rejected: usize,
     pub results: Vec<EventResult>,
+    /// Ed25519 signature (base64, ledger key) over the receipts of this response: one line per
+    /// receipt in result order, `<leaf_index> <leaf_hash> <source> <source_event_id>`, after
+    /// the header line `opchub-receipts/v1`. Verify with the key at `/.well-known/opchub-ledger-key`.
+    pub signature: String,
 }
 
 fn error_body(e: &EventError) -> EventErrorBody {
@@ -68,12 +73,13 @@ fn error_body(e: &EventError) -> EventErrorBody {
     }
 }
 
-fn to_results(outcomes: Vec<Outcome>) -> BatchResult {
+fn to_results(s: &AppState, outcomes: Vec<Outcome>) -> BatchResult {
     let mut r = BatchResult {
         stored: 0,
         duplicates: 0,
         rejected: 0,
         results: Vec::with_capacity(outcomes.len()),
+        signature: String::new(),
     };
     for (index, o) in outcomes.into_iter().enumerate() {
         let (status, receipt, error) = match o {
@@ -96,6 +102,10 @@ fn to_results(outcomes: Vec<Outcome>) -> BatchResult {
             receipt,
             error,
         });
+    }
+    if let Some(w) = s.ledger.as_ref() {
+        let receipts: Vec<&Receipt> = r.results.iter().filter_map(|x| x.receipt.as_ref()).collect();
+        r.signature = w.key.sign_bytes(opchub_store::ledger::receipts_message(&receipts).as_bytes());
     }
     r
 }
@@ -137,7 +147,7 @@ pub async fn ingest(State(s): State<AppState>, caller: Caller, ApiJson(b): ApiJs
     }
     let items = items_from(&b.events, name, Origin::Reported, None);
     let outcomes = writer(&s)?.append(items).await?;
-    Ok(Json(to_results(outcomes)))
+    Ok(Json(to_results(&s, outcomes)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -169,7 +179,7 @@ pub async fn correct(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJ
         return Err(e);
     }
     let outcomes = writer(&s)?.append(items).await?;
-    Ok(Json(to_results(outcomes)))
+    Ok(Json(to_results(&s, outcomes)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -389,7 +399,7 @@ pub async fn statement_for(s: &AppState, p: &Principal, q: &StatementQuery) -> A
     }
     let totals = s.store.usage_totals(&party, as_counterparty, &period).await?;
     let daily = s.store.usage_daily(&party, as_counterparty, &period).await?;
-    let events = s.store.ledger_events_of(&party, &period, 500, 0).await?;
+    let events = s.store.ledger_events_of(&party, as_counterparty, &period, 500, 0).await?;
     Ok(Statement {
         party,
         period,
@@ -446,6 +456,186 @@ pub async fn statement_csv(State(s): State<AppState>, caller: Caller, Query(q): 
         out,
     )
         .into_response())
+}
+
+pub const XLSX_CONTENT_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// The bytes of a downloaded file.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct BinaryFile(pub Vec<u8>);
+
+/// The statement as an Excel workbook: sheet "汇总" (totals by kind) and sheet "明细" (the
+/// events: the CSV's columns, then the amounts in yuan).
+#[utoipa::path(get, path = "/api/v1/ledger/statement.xlsx", tag = "ledger", params(StatementQuery),
+    responses((status = 200, description = "The workbook (attachment).", body = inline(BinaryFile), content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (status = 404)))]
+pub async fn statement_xlsx(State(s): State<AppState>, caller: Caller, Query(q): Query<StatementQuery>) -> ApiResult<Response> {
+    let p = caller.require()?;
+    let st = statement_for(&s, p, &q).await?;
+    let bytes = statement_workbook(&st).map_err(|e| {
+        tracing::error!(error = %e, "statement workbook");
+        ApiError::internal()
+    })?;
+    let filename = format!("statement-{}-{}.xlsx", st.party, st.period);
+    Ok((
+        [
+            (header::CONTENT_TYPE, XLSX_CONTENT_TYPE.to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Integers above 2^53 do not survive a spreadsheet's doubles; those are written as text.
+const EXACT_IN_F64: u128 = 1 << 53;
+
+fn write_int(ws: &mut Worksheet, row: u32, col: u16, v: impl Into<i128>, f: &Format) -> Result<(), XlsxError> {
+    let v: i128 = v.into();
+    if v.unsigned_abs() <= EXACT_IN_F64 {
+        ws.write_number_with_format(row, col, v as f64, f)?;
+    } else {
+        ws.write_string(row, col, v.to_string())?;
+    }
+    Ok(())
+}
+
+/// Yuan for display: the double nearest to fen/100, from an exactly representable fen
+/// count (the exact fen are in their own columns); beyond that, the exact decimal as text.
+fn write_yuan(ws: &mut Worksheet, row: u32, col: u16, fen: impl Into<i128>, f: &Format) -> Result<(), XlsxError> {
+    let fen: i128 = fen.into();
+    if fen.unsigned_abs() <= EXACT_IN_F64 {
+        ws.write_number_with_format(row, col, fen as f64 / 100.0, f)?;
+    } else {
+        let sign = if fen < 0 { "-" } else { "" };
+        ws.write_string(
+            row,
+            col,
+            format!("{sign}{}.{:02}", fen.unsigned_abs() / 100, fen.unsigned_abs() % 100),
+        )?;
+    }
+    Ok(())
+}
+
+fn write_header(ws: &mut Worksheet, row: u32, names: &[&str], bold: &Format) -> Result<(), XlsxError> {
+    for (c, name) in (0u16..).zip(names) {
+        ws.write_string_with_format(row, c, *name, bold)?;
+        ws.set_column_width(c, (name.len() as f64 + 4.0).max(12.0))?;
+    }
+    Ok(())
+}
+
+pub fn statement_workbook(st: &Statement) -> Result<Vec<u8>, XlsxError> {
+    let lang = crate::i18n::current_lang();
+    let bold = Format::new().set_bold();
+    let yuan = Format::new().set_num_format("#,##0.00");
+    let int = Format::new().set_num_format("#,##0");
+    let plain = Format::new().set_num_format("0");
+    let mut wb = Workbook::new();
+
+    let ws = wb.add_worksheet();
+    ws.set_name("汇总")?;
+    for (r, (k, v)) in (0u32..).zip([("party", &st.party), ("period", &st.period), ("role", &st.role)]) {
+        ws.write_string_with_format(r, 0, k, &bold)?;
+        ws.write_string(r, 1, v.as_str())?;
+    }
+    let head = 4;
+    write_header(
+        ws,
+        head,
+        &[
+            "kind",
+            "name",
+            "unit",
+            "quantity",
+            "events",
+            "list_fen",
+            "charged_fen",
+            "discount_fen",
+            "list_yuan",
+            "charged_yuan",
+            "discount_yuan",
+        ],
+        &bold,
+    )?;
+    ws.set_column_width(1, 18)?;
+    let (mut list, mut charged) = (0i128, 0i128);
+    let mut row = head + 1;
+    for t in &st.totals {
+        let discount = i128::from(t.list_fen) - i128::from(t.charged_fen);
+        ws.write_string(row, 0, t.kind.as_str())?;
+        ws.write_string(row, 1, crate::i18n::text(&lang, &format!("ledger.kind.{}", t.kind)))?;
+        ws.write_string(row, 2, t.unit.as_str())?;
+        write_int(ws, row, 3, t.quantity, &int)?;
+        write_int(ws, row, 4, t.events, &int)?;
+        write_int(ws, row, 5, t.list_fen, &plain)?;
+        write_int(ws, row, 6, t.charged_fen, &plain)?;
+        write_int(ws, row, 7, discount, &plain)?;
+        write_yuan(ws, row, 8, t.list_fen, &yuan)?;
+        write_yuan(ws, row, 9, t.charged_fen, &yuan)?;
+        write_yuan(ws, row, 10, discount, &yuan)?;
+        list += i128::from(t.list_fen);
+        charged += i128::from(t.charged_fen);
+        row += 1;
+    }
+    // The total row (amounts only: quantities of different kinds do not add up).
+    ws.write_string_with_format(row, 0, "total", &bold)?;
+    for (col, fen) in [(5, list), (6, charged), (7, list - charged)] {
+        write_int(ws, row, col, fen, &plain)?;
+        write_yuan(ws, row, col + 3, fen, &yuan)?;
+    }
+    ws.set_freeze_panes(head + 1, 0)?;
+
+    let ws = wb.add_worksheet();
+    ws.set_name("明细")?;
+    write_header(
+        ws,
+        0,
+        &[
+            "leaf_index",
+            "occurred_at",
+            "kind",
+            "subject",
+            "counterparty",
+            "quantity",
+            "unit",
+            "list_fen",
+            "charged_fen",
+            "price_version",
+            "origin",
+            "late",
+            "leaf_hash",
+            "list_yuan",
+            "charged_yuan",
+        ],
+        &bold,
+    )?;
+    for c in [1, 3, 4] {
+        ws.set_column_width(c, 28)?;
+    }
+    ws.set_column_width(12, 66)?;
+    for (row, e) in (1u32..).zip(&st.events) {
+        let occurred = chrono::DateTime::from_timestamp_millis(e.occurred_at_ms)
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_default();
+        write_int(ws, row, 0, e.leaf_index, &plain)?;
+        ws.write_string(row, 1, occurred)?;
+        ws.write_string(row, 2, e.kind.as_str())?;
+        ws.write_string(row, 3, e.subject.as_str())?;
+        ws.write_string(row, 4, e.counterparty.as_str())?;
+        write_int(ws, row, 5, e.quantity, &int)?;
+        ws.write_string(row, 6, e.unit.as_str())?;
+        write_int(ws, row, 7, e.list_fen, &plain)?;
+        write_int(ws, row, 8, e.charged_fen, &plain)?;
+        ws.write_string(row, 9, e.price_version.as_str())?;
+        ws.write_string(row, 10, e.origin.as_str())?;
+        ws.write_boolean(row, 11, e.late)?;
+        ws.write_string(row, 12, e.leaf_hash.as_str())?;
+        write_yuan(ws, row, 13, e.list_fen, &yuan)?;
+        write_yuan(ws, row, 14, e.charged_fen, &yuan)?;
+    }
+    ws.set_freeze_panes(1, 0)?;
+    wb.save_to_buffer()
 }
 
 /// Quotes a CSV cell when needed and defuses spreadsheet formulas.

@@ -15,6 +15,9 @@ use opchub_domain::{Role, Zone};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+pub mod chart;
+pub mod ledger;
+
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("home.html", include_str!("../../templates/home.html")),
@@ -30,6 +33,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("admin_communities.html", include_str!("../../templates/admin_communities.html")),
     ("admin_opcs.html", include_str!("../../templates/admin_opcs.html")),
     ("audit.html", include_str!("../../templates/audit.html")),
+    ("ledger_statement.html", include_str!("../../templates/ledger_statement.html")),
+    ("ledger_checkpoints.html", include_str!("../../templates/ledger_checkpoints.html")),
+    ("ledger_proof.html", include_str!("../../templates/ledger_proof.html")),
     ("error.html", include_str!("../../templates/error.html")),
 ];
 
@@ -61,6 +67,9 @@ pub fn templates() -> Environment<'static> {
             })
             .unwrap_or_default()
     });
+    // Money in integer fen as `¥1,234.56`; integers with thousands separators.
+    env.add_filter("money", ledger::money);
+    env.add_filter("num", ledger::grouped);
     env
 }
 

@@ -1,0 +1,235 @@
+//! The usage ledger as people see it: an OPC's monthly statement page (totals, the daily
+//! chart as inline SVG, events, CSV/XLSX downloads) that no other OPC can open, and the
+//! public transparency pages — signed checkpoints with conservation counters, and an
+//! inclusion proof verified on the server, which names tampering when it finds it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use opchub_domain::{Role, Zone};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+const DAY_MS: i64 = 86_400_000;
+
+fn event(id: &str, subject: &str, kind: &str, unit: &str, quantity: i64, list: i64, charged: i64, at_ms: i64) -> Value {
+    json!({
+        "source_event_id": id, "kind": kind, "unit": unit, "subject": subject, "counterparty": "community-1",
+        "quantity": quantity, "list_amount_fen": list, "charged_amount_fen": charged, "price_version": "p-2026-11",
+        "occurred_at": chrono::DateTime::from_timestamp_millis(at_ms).unwrap().to_rfc3339(),
+    })
+}
+
+/// A ledger source created through the platform operator's API; returns a client holding its key.
+async fn source(app: &TestApp, name: &str) -> Client {
+    let (platform, _) = app.user(&format!("plat_{name}"), Role::PlatformOperator).await;
+    let (_, owner) = app.user(&format!("owner_{name}"), Role::CommunityOperator).await;
+    let r = platform
+        .post_json(
+            "/api/v1/ledger/sources",
+            json!({"name": name, "owner_user_id": owner, "rate_per_minute": 600_000}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    Client::with_key(&app.base, r.json()["key"].as_str().unwrap())
+}
+
+/// The text of the element with `id` (up to its first child tag).
+fn by_id(html: &str, id: &str) -> String {
+    let start = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id}"));
+    let rest = &html[start..];
+    let rest = &rest[rest.find('>').unwrap() + 1..];
+    rest[..rest.find('<').unwrap()].trim().to_string()
+}
+
+/// Undoes the template engine's HTML escaping (it escapes `/` too).
+fn unescape(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+async fn raw_get(app: &TestApp, c: &Client, path: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{}{path}", app.base))
+        .header("cookie", format!("opchub_session={}", c.cookie("opchub_session").unwrap()))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn statement_page_chart_downloads_and_verified_proofs() {
+    let app = TestApp::start().await;
+    let (_, ws) = app.community(Zone::HexiArea, 2).await;
+    let anon = app.client();
+    let a = anon
+        .post_json("/api/v1/registrations", registration("usagea", &uscc(80), "hexi_area", &ws[0]))
+        .await
+        .json();
+    anon.post_json("/api/v1/registrations", registration("usageb", &uscc(81), "hexi_area", &ws[1]))
+        .await;
+    let opc_a = a["opc"]["id"].as_str().unwrap().to_string();
+
+    // Three GPU events on up to three days of this month, and one token event today.
+    let now = opchub_store::now_ms();
+    let period = opchub_ledger::event::period_of(now);
+    let times: Vec<i64> = (0..3)
+        .map(|k| now - k * DAY_MS)
+        .map(|t| if opchub_ledger::event::period_of(t) == period { t } else { now })
+        .collect();
+    let days: BTreeSet<String> = times.iter().map(|t| opchub_ledger::event::day_of(*t)).collect();
+    let mut events: Vec<Value> = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| event(&format!("g{i}"), &opc_a, "compute.gpu_second", "gpu_second", 60, 180, 120, *t))
+        .collect();
+    events.push(event("t0", &opc_a, "token.input", "token", 1000, 200, 150, now));
+    events.push(event("other", "someone-else", "token.input", "token", 5, 1, 1, now));
+    let gpu = source(&app, "gpu-pages").await;
+    let r = gpu.post_json("/api/v1/ledger/events", json!({ "events": events })).await;
+    assert_eq!(r.json()["stored"], 5, "{}", r.text);
+
+    // The founder's statement page.
+    let founder = app.client();
+    founder.login("usagea", PASSWORD).await;
+    let page = founder.get("/ledger/statement").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let html = &page.text;
+    assert!(html.contains("href=\"/ledger/statement\""), "the navigation links the page");
+    assert!(html.contains("href=\"/ledger/checkpoints\""), "the footer links the checkpoints");
+    assert_eq!(by_id(html, "period"), period);
+    assert!(html.contains("北京usagea智能科技有限公司"), "the party is named");
+    assert!(
+        html.contains("GPU算力") && html.contains("输入词元"),
+        "kinds by their catalog names"
+    );
+    assert!(html.contains("180 GPU秒") && html.contains("1,000 词元"), "quantities with units");
+    for money in ["¥5.40", "¥3.60", "¥1.80", "¥2.00", "¥1.50", "¥0.50"] {
+        assert!(html.contains(money), "{money} in the totals");
+    }
+    assert_eq!(
+        (
+            by_id(html, "total-list"),
+            by_id(html, "total-charged"),
+            by_id(html, "total-discount")
+        ),
+        ("¥7.40".to_string(), "¥5.10".to_string(), "¥2.30".to_string())
+    );
+    // The chart: inline SVG, one bar per day with usage, each with a title.
+    assert!(html.contains("<svg"));
+    assert_eq!(html.matches("class=\"bar\"").count(), days.len(), "{days:?}");
+    assert_eq!(html.matches("</title></rect>").count(), days.len());
+    assert!(!html.contains("<script"), "no JavaScript");
+    // Events (only the party's), each with its proof link; downloads keep the query.
+    for leaf in 0..4 {
+        assert!(html.contains(&format!("href=\"/ledger/proof?leaf_index={leaf}\"")));
+    }
+    assert!(!html.contains("href=\"/ledger/proof?leaf_index=4\""));
+    assert!(html.contains(&format!(
+        "/api/v1/ledger/statement.xlsx?party={opc_a}&amp;period={period}&amp;role=subject"
+    )));
+    assert!(html.contains("/api/v1/ledger/statement.csv?"));
+
+    // In English: kinds, units and the chart's titles too.
+    founder.get("/lang/en").await;
+    let en = founder.get("/ledger/statement").await.text;
+    assert!(en.contains("GPU compute") && en.contains("180 GPU-seconds") && en.contains("1,000 tokens"));
+    assert!(en.contains(&format!("<title>{}", opchub_ledger::event::day_of(now))) && en.contains("charged (GPU compute 60 GPU-seconds"));
+    founder.get("/lang/zh").await;
+
+    // The XLSX download.
+    let x = raw_get(&app, &founder, "/api/v1/ledger/statement.xlsx").await;
+    assert_eq!(x.status(), StatusCode::OK);
+    assert_eq!(
+        x.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    let cd = x.headers()["content-disposition"].to_str().unwrap().to_string();
+    assert!(cd.starts_with("attachment;") && cd.contains(".xlsx"), "{cd}");
+    let bytes = x.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"PK"), "a zip file");
+    assert!(bytes.len() > 1024, "{} bytes", bytes.len());
+    assert!(bytes.windows(15).any(|w| w == b"xl/workbook.xml"));
+
+    // Another OPC cannot open the first one's statement (page or download).
+    let other = app.client();
+    other.login("usageb", PASSWORD).await;
+    let r = other.get(&format!("/ledger/statement?party={opc_a}")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.text.contains("id=\"error-code\""), "an error page");
+    assert!(!r.text.contains("¥5.10"));
+    let r = raw_get(&app, &other, &format!("/api/v1/ledger/statement.xlsx?party={opc_a}")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Its own statement is empty; a bad period is explained.
+    let own = other.get("/ledger/statement").await;
+    assert!(own.text.contains("id=\"no-usage\"") && own.text.matches("class=\"bar\"").count() == 0);
+    let bad = other.get("/ledger/statement?period=2026-13").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Staff see any party.
+    let (committee, _) = app.user("guanwei", Role::Committee).await;
+    let r = committee.get(&format!("/ledger/statement?party={opc_a}&period={period}")).await;
+    assert_eq!(by_id(&r.text, "total-charged"), "¥5.10");
+
+    // Before any checkpoint, a proof cannot be verified (and says why).
+    let r = anon.get("/ledger/proof?leaf_index=0").await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.text.contains("id=\"verdict\"") && r.text.contains("尚无签名检查点"));
+
+    // After a checkpoint: verified on the server, with the path and the signed note.
+    let cp = app.store.ledger_checkpoint(&app.key, "opchub.test/ledger", "test").await.unwrap();
+    assert_eq!(cp.tree_size, 5);
+    let r = anon.get("/ledger/proof?leaf_index=0").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("data-verified=\"true\""), "{}", r.text);
+    assert!(r.text.contains("已验证：该事件包含在签名检查点中"));
+    assert_eq!(r.text.matches("class=\"check-ok\"").count(), 4);
+    assert_eq!(by_id(&r.text, "leaf-hash"), app.store.ledger_event(0).await.unwrap().leaf_hash);
+    assert_eq!(by_id(&r.text, "root"), cp.root);
+    let text = unescape(&r.text);
+    assert!(text.contains("<pre class=\"wrap-anywhere\" id=\"checkpoint-note\">opchub.test/ledger\n5\n"));
+    assert!(text.contains(&app.key.verifier_key()));
+    let en = app.client();
+    en.get("/lang/en").await;
+    let r = en.get("/ledger/proof?leaf_index=3&tree_size=5").await;
+    assert!(r.text.contains("Verified: this event is included in the signed checkpoint"));
+
+    // Failures are named: no checkpoint at that size, a leaf outside the tree.
+    let r = anon.get("/ledger/proof?leaf_index=0&tree_size=4").await;
+    assert!(r.text.contains("data-verified=\"false\"") && r.text.contains("该树大小没有签名检查点"));
+    let r = anon.get("/ledger/proof?leaf_index=99").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains("data-verified=\"false\""));
+    let r = anon.get("/ledger/proof?leaf_index=abc").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = anon.get("/ledger/proof").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("id=\"proof-form\"") && !r.text.contains("id=\"verdict\""));
+
+    // The public checkpoint list: the root (shortened, in full in its title), the key and
+    // the conservation counters.
+    let r = anon.get("/ledger/checkpoints").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains(&format!("title=\"{}\"", cp.root)));
+    assert!(r.text.contains(&format!(">{}…<", &cp.root[..16])));
+    assert!(unescape(&r.text).contains(&app.key.verifier_key()));
+    assert!(r.text.contains("gpu-pages"));
+    assert!(r.text.contains("收到 5 = 入账 5 + 重复 0 + 拒收 0"), "{}", r.text);
+    assert!(r.text.contains("✓ 守恒"));
+
+    // A changed event no longer matches its leaf: the page says so.
+    sqlx::query("UPDATE ledger_events SET quantity = quantity + 1 WHERE leaf_index = 1")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let r = anon.get("/ledger/proof?leaf_index=1").await;
+    assert!(r.text.contains("data-verified=\"false\""));
+    assert!(r.text.contains("事件内容与叶子哈希不符"));
+    assert!(anon.get("/ledger/proof?leaf_index=2").await.text.contains("data-verified=\"true\""));
+}
