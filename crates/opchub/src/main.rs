@@ -4,6 +4,7 @@
 mod bench;
 mod demo;
 mod ledger;
+mod policy_cli;
 
 fn command_to_op(c: LedgerCommand) -> ledger::Op {
     match c {
@@ -53,6 +54,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The policy engine: evaluate a clause from facts, run the policy's test cases, show clauses and values.
+    Policy {
+        #[command(subcommand)]
+        command: policy_cli::PolicyCommand,
+    },
     /// Run the platform (migrates the database first).
     Serve {
         /// Address to listen on.
@@ -171,6 +177,26 @@ fn ledger_key(data_dir: &Path) -> Result<opchub_ledger::checkpoint::LedgerKey> {
     }
 }
 
+/// The key that encrypts upstream channel secrets at rest (M2.2): `OPCHUB_SECRET_KEY` (32
+/// bytes, hex) or `<data dir>/secret.key`, created on first use. Replicas share it.
+fn secret_box(data_dir: &Path) -> Result<opchub_gateway::SecretBox> {
+    if let Ok(k) = std::env::var("OPCHUB_SECRET_KEY") {
+        return opchub_gateway::SecretBox::from_hex(&k).map_err(|e| anyhow::anyhow!("OPCHUB_SECRET_KEY: {e}"));
+    }
+    let path = data_dir.join("secret.key");
+    let hex = match std::fs::read_to_string(&path) {
+        Ok(h) => h,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir)?;
+            let h = opchub_gateway::SecretBox::generate_hex();
+            write_private(&path, &h)?;
+            h
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    opchub_gateway::SecretBox::from_hex(&hex).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
 fn write_private(path: &Path, content: &str) -> Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
@@ -235,6 +261,7 @@ async fn main() -> Result<()> {
         .or(file.ledger_origin.clone())
         .unwrap_or_else(|| "opchub/ledger".into());
     match cli.command {
+        Command::Policy { command } => std::process::exit(policy_cli::run(command)?),
         Command::Ledger { command } => {
             let store = open_store(&database_url).await?;
             let key = ledger_key(&data_dir)?;
@@ -331,7 +358,16 @@ async fn main() -> Result<()> {
                 cookie_secure: !(insecure_cookies || file.insecure_cookies.unwrap_or(false)),
                 body_limit: file.body_limit.unwrap_or(64 * 1024),
             };
-            let state = opchub_web::AppState::new(store.clone(), config, opchub_web::metrics_handle()).with_ledger(writer);
+            let secrets = secret_box(&data_dir)?;
+            let gateway = std::sync::Arc::new(opchub_gateway::Gateway::new(
+                store.clone(),
+                writer.clone(),
+                secrets,
+                opchub_gateway::GatewayConfig::default(),
+            ));
+            let state = opchub_web::AppState::new(store.clone(), config, opchub_web::metrics_handle())
+                .with_ledger(writer)
+                .with_gateway(gateway);
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;

@@ -81,6 +81,8 @@ impl Access {
 pub enum Surface {
     Page,
     Api,
+    /// The OpenAI-compatible gateway: errors in OpenAI's shape.
+    OpenAi,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +91,7 @@ pub enum Via {
         csrf: String,
     },
     ApiKey {
+        key_id: String,
         scopes: Vec<String>,
     },
     /// A usage-ledger source key (`ols_…`): may only submit events.
@@ -180,7 +183,10 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Pri
         return match state.store.authenticate_api_key(&sha256_hex(token)).await? {
             Some((key, user)) => Ok(Some(Principal {
                 user,
-                via: Via::ApiKey { scopes: key.scopes },
+                via: Via::ApiKey {
+                    key_id: key.id,
+                    scopes: key.scopes,
+                },
             })),
             None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key")),
         };
@@ -223,6 +229,15 @@ async fn enforce_inner(state: &AppState, access: Access, surface: Surface, req: 
         match surface {
             Surface::Api => e.into_response(),
             Surface::Page => crate::pages::error_page(state, &e),
+            Surface::OpenAi => {
+                let (message, _) = e.messages("en");
+                let kind = if e.status == StatusCode::UNAUTHORIZED {
+                    "invalid_request_error"
+                } else {
+                    "permission_error"
+                };
+                opchub_gateway::openai_error(e.status, kind, &e.code, &message)
+            }
         }
     };
     let principal = resolve(state, req.headers()).await.map_err(reject)?;
@@ -252,7 +267,7 @@ async fn enforce_inner(state: &AppState, access: Access, surface: Surface, req: 
         ));
     }
     if let Some(Principal {
-        via: Via::ApiKey { scopes },
+        via: Via::ApiKey { scopes, .. },
         ..
     }) = &principal
     {
@@ -284,7 +299,7 @@ async fn enforce_inner(state: &AppState, access: Access, surface: Surface, req: 
         )
     {
         match surface {
-            Surface::Api => {
+            Surface::Api | Surface::OpenAi => {
                 // Browser sessions calling the JSON API must echo the token in a header.
                 if let Some(expected) = &session_csrf {
                     let got = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());

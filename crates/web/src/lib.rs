@@ -10,7 +10,7 @@ pub mod i18n;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
-pub mod ratelimit;
+pub use opchub_gateway::ratelimit;
 pub mod routes;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -49,6 +49,8 @@ pub struct AppState {
     /// The usage ledger's group-commit writer (absent only in tools that do not append).
     pub ledger: Option<opchub_store::ledger::LedgerWriter>,
     pub rate: Arc<ratelimit::RateLimiter>,
+    /// The OpenAI-compatible factor gateway (M2.2).
+    pub gateway: Option<Arc<opchub_gateway::Gateway>>,
 }
 
 impl AppState {
@@ -60,7 +62,13 @@ impl AppState {
             metrics,
             ledger: None,
             rate: Arc::default(),
+            gateway: None,
         }
+    }
+
+    pub fn with_gateway(mut self, gateway: Arc<opchub_gateway::Gateway>) -> Self {
+        self.gateway = Some(gateway);
+        self
     }
 
     pub fn with_ledger(mut self, writer: opchub_store::ledger::LedgerWriter) -> Self {

@@ -48,7 +48,7 @@ fn r(method: Method, path: &'static str, access: Access, surface: Surface, handl
 /// Every route. Keep grouped by surface; the order does not matter.
 pub fn table() -> Vec<Route> {
     use Access::{Authenticated as Auth, Public, Roles};
-    use Surface::{Api, Page};
+    use Surface::{Api, OpenAi, Page};
     let (g, p) = (Method::GET, Method::POST);
     vec![
         // operations
@@ -205,6 +205,58 @@ pub fn table() -> Vec<Route> {
             Api,
             post(api::ledger::close_period),
         ),
+        // factor gateway (M2.2): OpenAI-compatible endpoints, then its management API
+        r(g.clone(), "/v1/models", Roles(FOUNDER), OpenAi, get(api::gateway::models)),
+        r(
+            p.clone(),
+            "/v1/chat/completions",
+            Roles(FOUNDER),
+            OpenAi,
+            post(api::gateway::chat_completions).layer(DefaultBodyLimit::disable()),
+        ),
+        r(
+            p.clone(),
+            "/v1/embeddings",
+            Roles(FOUNDER),
+            OpenAi,
+            post(api::gateway::embeddings).layer(DefaultBodyLimit::disable()),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/gateway/channels",
+            Roles(&[CommunityOperator]),
+            Api,
+            post(api::gateway::create_channel),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/gateway/channels",
+            Roles(COMMUNITY_ADMIN),
+            Api,
+            get(api::gateway::channels),
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/gateway/channels/{id}/status",
+            Roles(PLATFORM),
+            Api,
+            put(api::gateway::set_channel_status),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/gateway/prices",
+            Roles(&[CommunityOperator]),
+            Api,
+            post(api::gateway::create_prices),
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/me/api-keys/{id}/limits",
+            Auth,
+            Api,
+            put(api::gateway::set_key_limits),
+        ),
+        r(g.clone(), "/api/v1/gateway/requests", Auth, Api, get(api::gateway::requests)),
         r(g.clone(), "/api/v1/ledger/statement", Auth, Api, get(api::ledger::statement)),
         r(
             g.clone(),

@@ -68,6 +68,15 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/ledger/proofs/inclusion", "*"),
     ("GET", "/api/v1/ledger/proofs/consistency", "*"),
     ("POST", "/api/v1/ledger/periods/{period}/close", "committee"),
+    ("GET", "/v1/models", "opc_founder"),
+    ("POST", "/v1/chat/completions", "opc_founder"),
+    ("POST", "/v1/embeddings", "opc_founder"),
+    ("POST", "/api/v1/gateway/channels", "community_operator"),
+    ("GET", "/api/v1/gateway/channels", "community_operator platform_operator"),
+    ("PUT", "/api/v1/gateway/channels/{id}/status", "platform_operator"),
+    ("POST", "/api/v1/gateway/prices", "community_operator"),
+    ("PUT", "/api/v1/me/api-keys/{id}/limits", "auth"),
+    ("GET", "/api/v1/gateway/requests", "auth"),
     ("GET", "/api/v1/ledger/statement", "auth"),
     ("GET", "/api/v1/ledger/statement.csv", "auth"),
     ("GET", "/api/v1/ledger/statement.xlsx", "auth"),
@@ -129,10 +138,14 @@ fn every_route_has_an_expectation_and_every_expectation_a_route() {
 #[tokio::test]
 async fn every_route_times_every_role() {
     let app = TestApp::start().await;
-    let mut clients: Vec<(Option<Role>, Client)> = vec![(None, app.client())];
+    // Each role signs in with a browser session; the OpenAI-compatible `/v1` routes are
+    // called the way programs call them, with the same user's API key.
+    let mut clients: Vec<(Option<Role>, Client, Client)> = vec![(None, app.client(), app.client())];
     for role in Role::ALL {
         let (c, _) = app.user(&format!("u_{}", role.as_str()), role).await;
-        clients.push((Some(role), c));
+        let k = c.post_json("/api/v1/me/api-keys", serde_json::json!({"name": "k"})).await.json();
+        let keyed = Client::with_key(&app.base, k["secret"].as_str().unwrap());
+        clients.push((Some(role), c, keyed));
     }
     let mut checked = 0;
     for (method, path, rule) in EXPECTED {
@@ -144,10 +157,11 @@ async fn every_route_times_every_role() {
             .replace("{leaf_index}", "999999")
             .replace("{period}", "1999-13");
         let method: Method = method.parse().unwrap();
-        for (role, client) in &clients {
+        for (role, session, keyed) in &clients {
+            let client = if concrete.starts_with("/v1/") { keyed } else { session };
             let body = match method {
                 Method::GET | Method::DELETE => None,
-                _ if concrete.starts_with("/api/") => Some(Body::Json(serde_json::json!({}))),
+                _ if (concrete.starts_with("/api/") || concrete.starts_with("/v1/")) => Some(Body::Json(serde_json::json!({}))),
                 _ => Some(Body::Form(vec![])),
             };
             let r = client.send(method.clone(), &concrete, body).await;
@@ -167,7 +181,7 @@ async fn every_route_times_every_role() {
                 if want { "allowed" } else { "refused" }
             );
             if !want {
-                let expected_status = match (role, concrete.starts_with("/api/")) {
+                let expected_status = match (role, (concrete.starts_with("/api/") || concrete.starts_with("/v1/"))) {
                     (None, true) => StatusCode::UNAUTHORIZED,
                     (None, false) => StatusCode::SEE_OTHER,
                     (Some(_), _) => StatusCode::FORBIDDEN,

@@ -2,6 +2,7 @@
 //! Ownership rules live in `access.rs` beside this file; role rules in the route table.
 
 pub mod access;
+pub mod gateway;
 pub mod ledger;
 
 use crate::auth::{self, Caller, Principal};

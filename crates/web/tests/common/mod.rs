@@ -20,6 +20,8 @@ pub const PASSWORD: &str = "correct-horse-9";
 /// A database for one test: its URL and what keeps it alive.
 pub struct TestDb {
     pub url: String,
+    /// The deployment's channel-secret key (replicas share it, like the database).
+    pub secret_hex: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -38,6 +40,7 @@ pub async fn fresh_db() -> TestDb {
             admin.close().await;
             let sep = if base.contains('?') { '&' } else { '?' };
             TestDb {
+                secret_hex: opchub_gateway::SecretBox::generate_hex(),
                 url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
                 _dir: None,
             }
@@ -45,7 +48,11 @@ pub async fn fresh_db() -> TestDb {
         _ => {
             let dir = tempfile::tempdir().unwrap();
             let url = format!("sqlite://{}", dir.path().join("opchub.db").display());
-            TestDb { url, _dir: Some(dir) }
+            TestDb {
+                url,
+                secret_hex: opchub_gateway::SecretBox::generate_hex(),
+                _dir: Some(dir),
+            }
         }
     }
 }
@@ -87,7 +94,15 @@ impl TestApp {
             cookie_secure: true,
             body_limit: 64 * 1024,
         };
-        let state = AppState::new(store.clone(), config, opchub_web::metrics_handle()).with_ledger(writer);
+        let secrets = opchub_gateway::SecretBox::from_hex(&db.secret_hex).unwrap();
+        let gateway_config = opchub_gateway::GatewayConfig {
+            drain_timeout: std::time::Duration::from_secs(10),
+            ..Default::default()
+        };
+        let gateway = Arc::new(opchub_gateway::Gateway::new(store.clone(), writer.clone(), secrets, gateway_config));
+        let state = AppState::new(store.clone(), config, opchub_web::metrics_handle())
+            .with_ledger(writer)
+            .with_gateway(gateway);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

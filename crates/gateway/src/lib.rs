@@ -1,0 +1,12 @@
+//! The factor gateway (M2.2): an OpenAI-compatible endpoint in front of community operators'
+//! upstream channels. Per-OPC keys with allowed models, request/token rate limits and a
+//! monthly budget held by reservation; failover before the first byte; bytes passed through
+//! unchanged; every caller-visible request metered exactly into the usage ledger.
+
+pub mod proxy;
+pub mod ratelimit;
+pub mod secret;
+pub mod usage;
+
+pub use proxy::{openai_error, Caller, Gateway, GatewayConfig};
+pub use secret::SecretBox;

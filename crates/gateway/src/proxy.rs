@@ -1,0 +1,710 @@
+//! Request flow of `/v1/models`, `/v1/chat/completions` (plain and SSE) and `/v1/embeddings`:
+//! check the key's limits, hold the budget, pick a channel, forward, pass the bytes back,
+//! read the usage, then settle the budget and append one set of ledger events per request.
+
+use crate::ratelimit::RateLimiter;
+use crate::secret::SecretBox;
+use crate::usage::{cost_fen, parse_usage, prompt_text, response_text, SseScanner, Usage};
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use opchub_ledger::event::{NewEvent, Origin};
+use opchub_store::gateway::{Channel, ModelPrice, RequestOutcome};
+use opchub_store::ledger::{Item, LedgerWriter};
+use opchub_store::{now_ms, Store};
+use rand::Rng;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// An OpenAI-shaped error response.
+pub fn openai_error(status: StatusCode, kind: &str, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "error": { "message": message, "type": kind, "param": null, "code": code } });
+    (status, axum::Json(body)).into_response()
+}
+
+fn with_retry_after(mut r: Response, secs: u64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// After a client disconnects mid-stream, keep reading upstream this long…
+    pub drain_timeout: Duration,
+    /// …and at most this many bytes, to learn the final usage.
+    pub drain_bytes: usize,
+    /// Largest non-streaming upstream response read.
+    pub max_response_bytes: usize,
+    /// Output tokens assumed for the budget hold when the request sets no `max_tokens`.
+    pub default_max_tokens: i64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            drain_timeout: Duration::from_secs(30),
+            drain_bytes: 8 * 1024 * 1024,
+            max_response_bytes: 32 * 1024 * 1024,
+            default_max_tokens: 4096,
+        }
+    }
+}
+
+/// Who calls: the API key and the party the usage is booked to (the OPC, else the user).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_id: String,
+    pub subject: String,
+}
+
+pub struct Gateway {
+    store: Store,
+    ledger: LedgerWriter,
+    secrets: SecretBox,
+    http: reqwest::Client,
+    requests: RateLimiter,
+    tokens: RateLimiter,
+    config: GatewayConfig,
+}
+
+/// What one request has to settle at the end.
+struct Pending {
+    request_id: String,
+    caller: Caller,
+    model: String,
+    endpoint: &'static str,
+    month: String,
+    held: i64,
+    started: i64,
+}
+
+/// Built once per request and moved once: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Upstream {
+    Ok {
+        channel: Channel,
+        price_version: String,
+        price: ModelPrice,
+        resp: Box<reqwest::Response>,
+    },
+    Failed {
+        status: StatusCode,
+        message: String,
+    },
+}
+
+fn month_now() -> String {
+    opchub_ledger::event::period_of(now_ms())
+}
+
+fn seconds_to_next_month() -> u64 {
+    let now = chrono::Utc::now() + chrono::Duration::hours(8);
+    use chrono::Datelike;
+    let (y, m) = if now.month() == 12 {
+        (now.year() + 1, 1)
+    } else {
+        (now.year(), now.month() + 1)
+    };
+    chrono::NaiveDate::from_ymd_opt(y, m, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|next| (next - now.naive_utc()).num_seconds().max(1) as u64)
+        .unwrap_or(3600)
+}
+
+impl Gateway {
+    pub fn new(store: Store, ledger: LedgerWriter, secrets: SecretBox, config: GatewayConfig) -> Gateway {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_default();
+        Gateway {
+            store,
+            ledger,
+            secrets,
+            http,
+            requests: RateLimiter::default(),
+            tokens: RateLimiter::default(),
+            config,
+        }
+    }
+
+    pub fn secrets(&self) -> &SecretBox {
+        &self.secrets
+    }
+
+    /// `GET /v1/models`: the models this key may use on approved channels.
+    pub async fn models(&self, caller: &Caller) -> Response {
+        let (channels, limits) = match (self.store.approved_channels().await, self.store.key_limits(&caller.key_id).await) {
+            (Ok(c), Ok(l)) => (c, l),
+            _ => return openai_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "internal error"),
+        };
+        let mut models: Vec<&str> = channels.iter().flat_map(|c| c.models.iter().map(String::as_str)).collect();
+        models.sort_unstable();
+        models.dedup();
+        let data: Vec<Value> = models
+            .into_iter()
+            .filter(|m| limits.allowed_models.is_empty() || limits.allowed_models.iter().any(|a| a == m))
+            .map(|m| serde_json::json!({ "id": m, "object": "model", "created": 0, "owned_by": "opchub" }))
+            .collect();
+        axum::Json(serde_json::json!({ "object": "list", "data": data })).into_response()
+    }
+
+    pub async fn chat(self: Arc<Self>, caller: Caller, body: Bytes) -> Response {
+        self.handle(caller, body, "chat/completions").await
+    }
+
+    pub async fn embeddings(self: Arc<Self>, caller: Caller, body: Bytes) -> Response {
+        self.handle(caller, body, "embeddings").await
+    }
+
+    async fn handle(self: Arc<Self>, caller: Caller, body: Bytes, endpoint: &'static str) -> Response {
+        let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+            return openai_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "invalid_json",
+                "The request body is not valid JSON.",
+            );
+        };
+        if !req.is_object() {
+            return openai_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "invalid_json",
+                "The request body must be a JSON object.",
+            );
+        }
+        let Some(model) = req.get("model").and_then(Value::as_str).map(str::to_string) else {
+            return openai_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "missing_model",
+                "You must provide a model parameter.",
+            );
+        };
+        let stream = match req.get("stream") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return openai_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    "invalid_type",
+                    "'stream' must be a boolean.",
+                )
+            }
+        };
+        if endpoint == "embeddings" && stream {
+            return openai_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "invalid_value",
+                "Embeddings do not stream.",
+            );
+        }
+        let limits = match self.store.key_limits(&caller.key_id).await {
+            Ok(l) => l,
+            Err(_) => return openai_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "internal error"),
+        };
+        if !limits.allowed_models.is_empty() && !limits.allowed_models.contains(&model) {
+            return openai_error(
+                StatusCode::FORBIDDEN,
+                "invalid_request_error",
+                "model_not_allowed",
+                &format!("This key may not use the model `{model}`."),
+            );
+        }
+        let prompt_estimate = estimate_tokens(&prompt_text(&req));
+        let max_out = if endpoint == "embeddings" {
+            0
+        } else {
+            req.get("max_tokens")
+                .or(req.get("max_completion_tokens"))
+                .and_then(Value::as_i64)
+                .unwrap_or(self.config.default_max_tokens)
+                .max(0)
+        };
+        if limits.rpm > 0 {
+            if let Err(wait) = self.requests.check(&caller.key_id, limits.rpm, 1) {
+                return with_retry_after(
+                    openai_error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate_limit_error",
+                        "rate_limit_exceeded",
+                        "Too many requests per minute for this key.",
+                    ),
+                    wait,
+                );
+            }
+        }
+        if limits.tpm > 0 {
+            let want = (prompt_estimate + max_out).clamp(1, u32::MAX as i64) as u32;
+            if let Err(wait) = self.tokens.check(&caller.key_id, limits.tpm, want) {
+                return with_retry_after(
+                    openai_error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate_limit_error",
+                        "rate_limit_exceeded",
+                        "Too many tokens per minute for this key.",
+                    ),
+                    wait,
+                );
+            }
+        }
+        // Channels serving the model, in failover order.
+        let channels = match self.store.approved_channels().await {
+            Ok(c) => order_channels(c.into_iter().filter(|c| c.models.contains(&model)).collect()),
+            Err(_) => return openai_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "internal error"),
+        };
+        if channels.is_empty() {
+            return openai_error(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "model_not_found",
+                &format!("The model `{model}` does not exist or you do not have access to it."),
+            );
+        }
+        // Budget: hold the most this request could cost at the highest OPC price among the
+        // channels that may serve it; settle to the actual cost afterwards.
+        let now = now_ms();
+        let mut hold = 0i64;
+        for c in &channels {
+            if let Ok(Some((_, p))) = self.store.price_at(&c.operator_user_id, &model, now).await {
+                hold = hold.max(cost_fen(prompt_estimate, p.opc_input) + cost_fen(max_out, p.opc_output));
+            }
+        }
+        let month = month_now();
+        if limits.monthly_budget_fen > 0 {
+            match self
+                .store
+                .hold_budget(&caller.key_id, &month, limits.monthly_budget_fen, hold)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    return with_retry_after(
+                        openai_error(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "insufficient_quota",
+                            "budget_exceeded",
+                            "This key's monthly budget does not cover this request.",
+                        ),
+                        seconds_to_next_month(),
+                    )
+                }
+                Err(_) => return openai_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "internal error"),
+            }
+        } else {
+            hold = 0;
+        }
+        let pending = Pending {
+            request_id: format!("req_{}", uuid::Uuid::now_v7().simple()),
+            caller,
+            model,
+            endpoint,
+            month,
+            held: hold,
+            started: now,
+        };
+        let client_asked_usage = req
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let upstream_body = if stream && !client_asked_usage {
+            let mut r = req.clone();
+            if let Some(o) = r.as_object_mut() {
+                let so = o.entry("stream_options").or_insert_with(|| serde_json::json!({}));
+                if let Some(so) = so.as_object_mut() {
+                    so.insert("include_usage".into(), Value::Bool(true));
+                }
+            }
+            Bytes::from(serde_json::to_vec(&r).unwrap_or_default())
+        } else {
+            body
+        };
+        match self.forward(&channels, &pending, upstream_body).await {
+            Upstream::Failed { status, message } => {
+                self.finish(&pending, None, status.as_u16() as i64, "upstream_error", None, false)
+                    .await;
+                openai_error(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_error",
+                    "upstream_failed",
+                    &format!("No upstream channel could serve the request ({status}: {message})."),
+                )
+            }
+            Upstream::Ok {
+                channel,
+                price_version,
+                price,
+                resp,
+            } => {
+                let status = resp.status();
+                let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+                let billing = Billing {
+                    channel,
+                    price_version,
+                    price,
+                };
+                if stream && status.is_success() {
+                    self.stream_response(pending, billing, *resp, client_asked_usage, &req, content_type)
+                } else {
+                    self.plain_response(pending, billing, *resp, &req, content_type).await
+                }
+            }
+        }
+    }
+
+    /// Tries channels in order; moves on after a connect error, timeout, 429 or 5xx that
+    /// happened before any byte reached the client.
+    async fn forward(&self, channels: &[Channel], p: &Pending, body: Bytes) -> Upstream {
+        let mut last = (StatusCode::BAD_GATEWAY, "no channel".to_string());
+        let now = now_ms();
+        for c in channels {
+            let Ok(Some((version, price))) = self.store.price_at(&c.operator_user_id, &p.model, now).await else {
+                last = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("channel {} has no price for this model", c.name),
+                );
+                continue;
+            };
+            let Ok(secret) = self.secrets.open(&c.secret_enc) else {
+                last = (StatusCode::BAD_GATEWAY, format!("channel {} secret unreadable", c.name));
+                continue;
+            };
+            let url = format!("{}/{}", c.base_url.trim_end_matches('/'), p.endpoint);
+            let send = self
+                .http
+                .post(&url)
+                .bearer_auth(secret)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .send();
+            match tokio::time::timeout(Duration::from_millis(c.timeout_ms.max(100) as u64), send).await {
+                Err(_) => {
+                    let _ = self.store.set_channel_health(&c.id, false, Some("timeout")).await;
+                    last = (StatusCode::GATEWAY_TIMEOUT, format!("channel {} timed out", c.name));
+                }
+                Ok(Err(e)) => {
+                    let _ = self.store.set_channel_health(&c.id, false, Some("connect error")).await;
+                    last = (
+                        StatusCode::BAD_GATEWAY,
+                        format!(
+                            "channel {}: {}",
+                            c.name,
+                            if e.is_connect() { "connect error" } else { "request error" }
+                        ),
+                    );
+                }
+                Ok(Ok(resp)) if resp.status() == StatusCode::TOO_MANY_REQUESTS || resp.status().is_server_error() => {
+                    let _ = self.store.set_channel_health(&c.id, false, Some(resp.status().as_str())).await;
+                    last = (resp.status(), format!("channel {} answered {}", c.name, resp.status()));
+                }
+                Ok(Ok(resp)) => {
+                    if !c.healthy {
+                        let _ = self.store.set_channel_health(&c.id, true, None).await;
+                    }
+                    return Upstream::Ok {
+                        channel: c.clone(),
+                        price_version: version,
+                        price,
+                        resp: Box::new(resp),
+                    };
+                }
+            }
+        }
+        Upstream::Failed {
+            status: last.0,
+            message: last.1,
+        }
+    }
+
+    async fn plain_response(
+        self: Arc<Self>,
+        p: Pending,
+        b: Billing,
+        resp: reqwest::Response,
+        req: &Value,
+        content_type: Option<HeaderValue>,
+    ) -> Response {
+        let status = resp.status();
+        let bytes = match read_limited(resp, self.config.max_response_bytes).await {
+            Ok(b) => b,
+            Err(_) => {
+                self.finish(&p, Some(&b), 502, "upstream_error", None, false).await;
+                return openai_error(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_error",
+                    "upstream_failed",
+                    "The upstream response could not be read.",
+                );
+            }
+        };
+        let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
+        let (usage, estimated) = if status.is_success() {
+            match parsed.as_ref().and_then(|v| v.get("usage")).and_then(parse_usage) {
+                Some(u) => (Some(u), false),
+                // No usage from the provider: count with the tokenizer and say so.
+                None => {
+                    let completion = parsed.as_ref().map(response_text).unwrap_or_default();
+                    (
+                        Some(Usage {
+                            prompt: estimate_tokens(&prompt_text(req)),
+                            cached: 0,
+                            completion: estimate_tokens(&completion),
+                        }),
+                        true,
+                    )
+                }
+            }
+        } else {
+            (None, false)
+        };
+        let outcome = if status.is_success() { "ok" } else { "upstream_error" };
+        self.finish(&p, Some(&b), status.as_u16() as i64, outcome, usage, estimated).await;
+        let mut r = Response::builder().status(status);
+        if let Some(ct) = content_type {
+            r = r.header(header::CONTENT_TYPE, ct);
+        }
+        r.header("x-opchub-request-id", &p.request_id)
+            .body(Body::from(bytes))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    }
+
+    fn stream_response(
+        self: Arc<Self>,
+        p: Pending,
+        b: Billing,
+        resp: reqwest::Response,
+        client_asked_usage: bool,
+        req: &Value,
+        content_type: Option<HeaderValue>,
+    ) -> Response {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+        let prompt = prompt_text(req);
+        let request_id = p.request_id.clone();
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut scanner = SseScanner::new(client_asked_usage);
+            let mut upstream = resp.bytes_stream();
+            let mut client_gone_at: Option<Instant> = None;
+            let mut drained = 0usize;
+            let mut aborted = false;
+            loop {
+                let next = if let Some(t) = client_gone_at {
+                    let left = me.config.drain_timeout.saturating_sub(t.elapsed());
+                    match tokio::time::timeout(left, upstream.next()).await {
+                        Ok(n) => n,
+                        Err(_) => break,
+                    }
+                } else {
+                    upstream.next().await
+                };
+                let Some(chunk) = next else { break };
+                let Ok(chunk) = chunk else {
+                    aborted = true;
+                    break;
+                };
+                if client_gone_at.is_some() {
+                    drained += chunk.len();
+                }
+                for ev in scanner.push(&chunk) {
+                    if ev.forward && client_gone_at.is_none() && tx.send(Ok(ev.bytes)).await.is_err() {
+                        // The client went away: keep reading (bounded) to learn the usage.
+                        client_gone_at = Some(Instant::now());
+                    }
+                }
+                if drained > me.config.drain_bytes {
+                    break;
+                }
+            }
+            if let Some(ev) = scanner.finish() {
+                if ev.forward && client_gone_at.is_none() {
+                    let _ = tx.send(Ok(ev.bytes)).await;
+                }
+            }
+            drop(tx);
+            let (usage, estimated) = match scanner.usage() {
+                Some(u) => (u, false),
+                None => (
+                    Usage {
+                        prompt: estimate_tokens(&prompt),
+                        cached: 0,
+                        completion: estimate_tokens(scanner.text()),
+                    },
+                    true,
+                ),
+            };
+            let outcome = if client_gone_at.is_some() {
+                "client_disconnected"
+            } else if aborted || !scanner.done() {
+                "upstream_aborted"
+            } else {
+                "ok"
+            };
+            me.finish(&p, Some(&b), 200, outcome, Some(usage), estimated).await;
+        });
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+        let mut r = Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CACHE_CONTROL, "no-cache")
+            .header("x-opchub-request-id", request_id);
+        r = r.header(
+            header::CONTENT_TYPE,
+            content_type.unwrap_or(HeaderValue::from_static("text/event-stream")),
+        );
+        r.body(Body::from_stream(stream))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    }
+
+    /// Settles the budget, appends the ledger events (one set per request, keyed by its id)
+    /// and records the outcome. A request with no usage costs nothing.
+    async fn finish(&self, p: &Pending, b: Option<&Billing>, http_status: i64, outcome: &str, usage: Option<Usage>, estimated: bool) {
+        let u = usage.unwrap_or_default();
+        let mut list_total = 0;
+        let mut charged_total = 0;
+        let mut items = vec![];
+        if let Some(b) = b {
+            let fresh = (u.prompt - u.cached).max(0);
+            let parts = [
+                ("token.input", fresh, b.price.list_input, b.price.opc_input),
+                ("token.cached_input", u.cached, b.price.list_cached, b.price.opc_cached),
+                ("token.output", u.completion, b.price.list_output, b.price.opc_output),
+            ];
+            for (kind, q, list_p, opc_p) in parts {
+                if q <= 0 {
+                    continue;
+                }
+                let (list, charged) = (cost_fen(q, list_p), cost_fen(q, opc_p).min(cost_fen(q, list_p)));
+                list_total += list;
+                charged_total += charged;
+                let mut attributes = BTreeMap::new();
+                attributes.insert("channel".to_string(), b.channel.id.clone());
+                attributes.insert("model".to_string(), p.model.clone());
+                attributes.insert("endpoint".to_string(), p.endpoint.to_string());
+                attributes.insert("estimated".to_string(), estimated.to_string());
+                attributes.insert("outcome".to_string(), outcome.to_string());
+                items.push(Item::Event(NewEvent {
+                    source: "gateway".into(),
+                    source_event_id: format!("{}:{kind}", p.request_id),
+                    kind: kind.into(),
+                    subject: p.caller.subject.clone(),
+                    counterparty: b.channel.operator_user_id.clone(),
+                    quantity: q,
+                    unit: "token".into(),
+                    list_fen: list,
+                    charged_fen: charged,
+                    price_version: b.price_version.clone(),
+                    occurred_at_ms: p.started,
+                    origin: Origin::Observed,
+                    attributes,
+                    corrects_leaf_index: None,
+                    correction_reason: None,
+                    requested_by: None,
+                    approved_by: None,
+                }));
+            }
+        }
+        if !items.is_empty() {
+            if let Err(e) = self.ledger.append(items).await {
+                tracing::error!(request = %p.request_id, error = %e, "metering failed");
+            }
+        }
+        if p.held > 0 || charged_total > 0 {
+            if let Err(e) = self.store.settle_budget(&p.caller.key_id, &p.month, p.held, charged_total).await {
+                tracing::error!(request = %p.request_id, error = %e, "budget settle failed");
+            }
+        }
+        let o = RequestOutcome {
+            request_id: p.request_id.clone(),
+            api_key_id: p.caller.key_id.clone(),
+            subject: p.caller.subject.clone(),
+            channel_id: b.map(|b| b.channel.id.clone()),
+            model: p.model.clone(),
+            endpoint: p.endpoint.to_string(),
+            outcome: outcome.to_string(),
+            http_status,
+            prompt_tokens: u.prompt,
+            cached_tokens: u.cached,
+            completion_tokens: u.completion,
+            estimated,
+            list_fen: list_total,
+            charged_fen: charged_total,
+            created_at: p.started,
+        };
+        if let Err(e) = self.store.record_request(&o).await {
+            tracing::error!(request = %p.request_id, error = %e, "recording the request failed");
+        }
+    }
+}
+
+struct Billing {
+    channel: Channel,
+    price_version: String,
+    price: ModelPrice,
+}
+
+/// Priority first; within a priority, healthy channels first, then a weighted random order.
+fn order_channels(mut cs: Vec<Channel>) -> Vec<Channel> {
+    let mut rng = rand::thread_rng();
+    let mut keyed: Vec<(i64, bool, f64, Channel)> = cs
+        .drain(..)
+        .map(|c| {
+            let w = c.weight.max(1) as f64;
+            // Efraimidis–Spirakis: key = u^(1/w), larger first.
+            let key = rng.gen::<f64>().powf(1.0 / w);
+            (c.priority, c.healthy, key, c)
+        })
+        .collect();
+    keyed.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then(b.1.cmp(&a.1))
+            .then(b.2.partial_cmp(&a.2).unwrap_or(std::cmp::Ordering::Equal))
+    });
+    keyed.into_iter().map(|(_, _, _, c)| c).collect()
+}
+
+async fn read_limited(resp: reqwest::Response, limit: usize) -> Result<Bytes, ()> {
+    let mut out = Vec::new();
+    let mut s = resp.bytes_stream();
+    while let Some(chunk) = s.next().await {
+        let chunk = chunk.map_err(|_| ())?;
+        if out.len() + chunk.len() > limit {
+            return Err(());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Tokens of `text` under the cl100k tokenizer, used only when a provider reports no usage
+/// (the events are then marked `estimated`).
+pub fn estimate_tokens(text: &str) -> i64 {
+    static BPE: std::sync::OnceLock<Option<tiktoken_rs::CoreBPE>> = std::sync::OnceLock::new();
+    if text.is_empty() {
+        return 0;
+    }
+    match BPE.get_or_init(|| tiktoken_rs::cl100k_base().ok()) {
+        Some(bpe) => bpe.encode_with_special_tokens(text).len() as i64,
+        None => (text.chars().count() as i64 + 3) / 4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tokenizer_counts_simple_words_one_each() {
+        assert_eq!(estimate_tokens("hello hello hello"), 3);
+        assert_eq!(estimate_tokens(""), 0);
+    }
+}

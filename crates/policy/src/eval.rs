@@ -1,0 +1,1105 @@
+//! Evaluation of one paying clause for one beneficiary and one calendar year: validity (S2),
+//! beneficiary role, conditions (G2 …), exclusions (F3), the clause's rule, caps, overlap (S3),
+//! budget pro-rating (F1) and the one rounding — every step written to the trace. Pure.
+
+use crate::amount::{add, div, mul, percent, round_half_up, yuan, yuan_fen, Span};
+use crate::error::PolicyError;
+use crate::facts::{Beneficiary, Entry, Fact, Facts};
+use crate::model::{CapScope, Clause, Condition, OverlapMode, Param, ParamValue, Policy, Rule, Test, Window};
+use chrono::{Datelike, Days, Months, NaiveDate};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One explained step of a decision.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TraceStep {
+    /// The clause the step applies (`M3.2`, `S2`, `F3`, `G2`, `F1`).
+    pub clause: String,
+    /// The rule, in snake_case (`per_project_per_year_cap`, `overlap_top_up`, `rounding`, …).
+    pub rule: String,
+    /// What happened, in words.
+    pub text: String,
+    /// Parameter values (with version and source), input facts and intermediate amounts.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, String>,
+}
+
+/// The answer for one clause, one beneficiary, one year, as of one date.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Decision {
+    pub clause: String,
+    pub beneficiary: String,
+    pub year: i32,
+    pub as_of: NaiveDate,
+    /// The policy file's version; `versions_used` names the versions of the values actually read (S4).
+    pub policy_version: String,
+    pub versions_used: Vec<String>,
+    /// `Some(true)` eligible, `Some(false)` not eligible, `None` undetermined (see `missing_facts`).
+    pub eligible: Option<bool>,
+    /// What to pay, in fen; 0 unless eligible.
+    pub amount_fen: i64,
+    /// `amount_fen` for people: `¥500,000.00`.
+    pub amount: String,
+    pub reasons: Vec<String>,
+    /// Unknown facts that block the answer; never taken as zero.
+    pub missing_facts: Vec<String>,
+    pub trace: Vec<TraceStep>,
+}
+
+/// Evaluates `clause_id` for `beneficiary` in calendar `year`, with the values in force on `as_of`.
+pub fn evaluate(
+    policy: &Policy,
+    clause_id: &str,
+    beneficiary: &Beneficiary,
+    year: i32,
+    facts: &Facts,
+    as_of: NaiveDate,
+) -> Result<Decision, PolicyError> {
+    let clause = policy
+        .clause(clause_id)
+        .ok_or_else(|| PolicyError::UnknownClause(clause_id.to_string()))?;
+    let rule = clause.rule.as_ref().ok_or_else(|| PolicyError::NotPaying(clause.id.clone()))?;
+    if !(2000..=2100).contains(&year) {
+        return Err(PolicyError::bad(
+            "year",
+            format!("expected a calendar year between 2000 and 2100, got {year}"),
+        ));
+    }
+    let year_span = match (NaiveDate::from_ymd_opt(year, 1, 1), NaiveDate::from_ymd_opt(year + 1, 1, 1)) {
+        (Some(a), Some(b)) => Span::new(a, b),
+        _ => return Err(PolicyError::bad("year", format!("not a calendar year: {year}"))),
+    };
+    let mut run = Run {
+        policy,
+        clause,
+        facts,
+        as_of,
+        year,
+        year_span,
+        window: None,
+        trace: Vec::new(),
+        reasons: Vec::new(),
+        missing: BTreeSet::new(),
+        ineligible: false,
+        versions: BTreeSet::new(),
+    };
+    run.step(
+        &clause.id,
+        "clause",
+        format!(
+            "{} {} ({}) for {} ({}), year {year}, as of {as_of}, policy v{}",
+            clause.id, clause.title_en, clause.title_zh, beneficiary.id, beneficiary.role, policy.version
+        ),
+        vec![],
+    );
+    let amount = run.decide(rule, beneficiary)?;
+    run.finish(beneficiary, amount)
+}
+
+/// F1: the factor that scales a batch of entitlements down to a yearly budget (1 when it fits).
+/// Rounded down to 8 decimals so the scaled batch never exceeds the budget by more than the
+/// per-decision half-fen roundings.
+pub fn budget_factor(budget_fen: i64, total_entitlements_fen: i64) -> Decimal {
+    if total_entitlements_fen <= budget_fen || total_entitlements_fen <= 0 {
+        return Decimal::ONE;
+    }
+    let f = Decimal::from(budget_fen.max(0))
+        .checked_div(Decimal::from(total_entitlements_fen))
+        .unwrap_or(Decimal::ZERO);
+    f.round_dp_with_strategy(8, rust_decimal::RoundingStrategy::ToZero)
+}
+
+struct Run<'a> {
+    policy: &'a Policy,
+    clause: &'a Clause,
+    facts: &'a Facts,
+    as_of: NaiveDate,
+    year: i32,
+    year_span: Span,
+    window: Option<Window>,
+    trace: Vec<TraceStep>,
+    reasons: Vec<String>,
+    missing: BTreeSet<String>,
+    ineligible: bool,
+    versions: BTreeSet<String>,
+}
+
+/// What `tally` adds up from each entry.
+#[derive(Clone, Copy)]
+enum Measure {
+    Amount,
+    Quantity,
+}
+
+impl<'a> Run<'a> {
+    fn step(&mut self, clause: &str, rule: &str, text: String, values: Vec<(String, String)>) {
+        self.trace.push(TraceStep {
+            clause: clause.to_string(),
+            rule: rule.to_string(),
+            text,
+            values: values.into_iter().collect(),
+        });
+    }
+
+    fn reject(&mut self, clause: &str, rule: &str, reason: String) {
+        self.ineligible = true;
+        self.step(clause, rule, format!("not eligible: {reason}"), vec![]);
+        self.reasons.push(reason);
+    }
+
+    fn note(&mut self, clause: &str, rule: &str, reason: String) {
+        self.step(clause, rule, reason.clone(), vec![]);
+        self.reasons.push(reason);
+    }
+
+    fn id(&self) -> &'a str {
+        &self.clause.id
+    }
+
+    /// The span a dated amount must fall in to count: the year, inside the S2 window.
+    fn counting_span(&self) -> Span {
+        match self.window {
+            Some(w) => self.year_span.intersect(Span::new(w.start, w.end)),
+            None => Span::new(self.year_span.start, self.year_span.start),
+        }
+    }
+
+    fn window_text(&self) -> String {
+        self.window.map(|w| w.to_string()).unwrap_or_else(|| "(none)".into())
+    }
+
+    fn decide(&mut self, rule: &Rule, beneficiary: &Beneficiary) -> Result<Decimal, PolicyError> {
+        // S2: the measures are in force for two years from publication.
+        match self.policy.window(self.as_of) {
+            None => {
+                let reason = format!("S2: the measures were not in force on {}", self.as_of);
+                self.reject("S2", "validity_window", reason);
+                return Ok(Decimal::ZERO);
+            }
+            Some((w, publication, years)) => {
+                self.versions.insert(publication.version.clone());
+                self.versions.insert(years.version.clone());
+                self.step(
+                    "S2",
+                    "validity_window",
+                    format!("validity window {w}; usage and spend outside it do not count"),
+                    vec![
+                        ("publication_date".into(), publication.describe()),
+                        ("validity_years".into(), years.describe()),
+                    ],
+                );
+                self.window = Some(w);
+                if !w.contains(self.as_of) {
+                    let reason = format!("S2: as-of date {} is outside the validity window {w}", self.as_of);
+                    self.reject("S2", "validity_window", reason);
+                    return Ok(Decimal::ZERO);
+                }
+            }
+        }
+        if Some(beneficiary.role) != self.clause.beneficiary {
+            let expected = self.clause.beneficiary.map(|r| r.to_string()).unwrap_or_default();
+            let reason = format!(
+                "{} pays {expected} beneficiaries; {} is {}",
+                self.id(),
+                beneficiary.id,
+                beneficiary.role
+            );
+            self.reject(self.id(), "beneficiary_role", reason);
+        }
+        for id in &self.clause.conditions {
+            if let Some(c) = self.policy.condition(id) {
+                self.condition(c)?;
+            }
+        }
+        for id in &self.clause.exclusions {
+            if let Some(c) = self.policy.exclusion(id) {
+                self.exclusion(c)?;
+            }
+        }
+        let params = self.params(rule)?;
+        if self.ineligible {
+            return Ok(Decimal::ZERO);
+        }
+        let gross = match rule {
+            Rule::RateOfAmounts { basis_fact } => self.rate_of_amounts(basis_fact, &params)?,
+            Rule::WorkstationMonths { basis_fact } => self.workstation_months(basis_fact, &params)?,
+            Rule::SkillPublisher => self.skill_publisher(&params)?,
+            Rule::ReviewAmount { amount_fact, date_fact } => self.review_amount(amount_fact, date_fact)?,
+            Rule::LoanInterest { basis_fact } => self.loan_interest(basis_fact, &params)?,
+            Rule::HousingSchedule => self.housing(&params)?,
+        };
+        let capped = self.cap(gross, &params)?;
+        if self.ineligible {
+            return Ok(Decimal::ZERO);
+        }
+        let own = self.overlap(capped)?;
+        self.budget(own)
+    }
+
+    fn condition(&mut self, c: &Condition) -> Result<(), PolicyError> {
+        let holds = match &c.test {
+            Test::IsTrue => match self.facts.flag(&c.fact)? {
+                Fact::Known(b) => Some(b),
+                Fact::Absent => Some(false),
+                Fact::Unknown => None,
+            },
+            Test::OneOf(values) => match self.facts.text(&c.fact)? {
+                Fact::Known(v) => Some(values.contains(&v)),
+                Fact::Absent => Some(false),
+                Fact::Unknown => None,
+            },
+        };
+        let shown = self.facts.shown(&c.fact);
+        match holds {
+            Some(true) => self.step(&c.clause, &c.id, format!("holds: {}", c.text_en), vec![(c.fact.clone(), shown)]),
+            Some(false) => self.reject(
+                &c.clause,
+                &c.id,
+                format!("{}: condition not met — {} ({} = {shown})", c.clause, c.text_en, c.fact),
+            ),
+            None => {
+                self.missing.insert(c.fact.clone());
+                self.step(
+                    &c.clause,
+                    &c.id,
+                    format!("unknown: {} (fact {} missing)", c.text_en, c.fact),
+                    vec![],
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn exclusion(&mut self, c: &Condition) -> Result<(), PolicyError> {
+        match self.facts.flag(&c.fact)? {
+            Fact::Known(true) => self.reject(&c.clause, &c.id, format!("{}: excluded — {}", c.clause, c.text_en)),
+            Fact::Known(false) | Fact::Absent => self.step(
+                &c.clause,
+                &c.id,
+                format!("does not apply: {}", c.text_en),
+                vec![(c.fact.clone(), "false".into())],
+            ),
+            Fact::Unknown => {
+                self.missing.insert(c.fact.clone());
+                self.step(
+                    &c.clause,
+                    &c.id,
+                    format!("unknown whether {} (fact {} missing)", c.text_en, c.fact),
+                    vec![],
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The rule's parameters in force on the as-of date, written to the trace with version and source.
+    fn params(&mut self, rule: &Rule) -> Result<BTreeMap<String, Param>, PolicyError> {
+        let mut out = BTreeMap::new();
+        let mut shown = Vec::new();
+        for name in self.clause.param_names() {
+            match self.clause.param(name, self.as_of) {
+                Some(p) => {
+                    self.versions.insert(p.version.clone());
+                    shown.push((name.to_string(), p.describe()));
+                    out.insert(name.to_string(), p.clone());
+                }
+                None => {
+                    let reason = format!("S4: no value of {} {name} is in force on {}", self.id(), self.as_of);
+                    self.reject("S4", "parameter_in_force", reason);
+                }
+            }
+        }
+        let id = self.id();
+        self.step(
+            id,
+            "parameters",
+            format!("{id} values in force on {} (rule {})", self.as_of, rule.name()),
+            shown,
+        );
+        Ok(out)
+    }
+
+    fn fen_param(&self, params: &BTreeMap<String, Param>, name: &str) -> Result<i64, PolicyError> {
+        match params.get(name).map(|p| &p.value) {
+            Some(ParamValue::Fen(f)) => Ok(*f),
+            _ => Err(PolicyError::invalid(
+                format!("clauses.{}.{name}", self.id()),
+                "expected an amount in yuan",
+            )),
+        }
+    }
+
+    fn ratio_param(&self, params: &BTreeMap<String, Param>, name: &str) -> Result<Decimal, PolicyError> {
+        match params.get(name).map(|p| &p.value) {
+            Some(ParamValue::Ratio(r)) => Ok(*r),
+            _ => Err(PolicyError::invalid(format!("clauses.{}.{name}", self.id()), "expected a ratio")),
+        }
+    }
+
+    fn count_param(&self, params: &BTreeMap<String, Param>, name: &str) -> Result<u32, PolicyError> {
+        match params.get(name).map(|p| &p.value) {
+            Some(ParamValue::Count(n)) => Ok(*n),
+            _ => Err(PolicyError::invalid(
+                format!("clauses.{}.{name}", self.id()),
+                "expected a whole number",
+            )),
+        }
+    }
+
+    /// A list fact: `None` (and listed missing) when unknown, empty when known absent.
+    fn list(&mut self, name: &str) -> Result<Option<Vec<Entry>>, PolicyError> {
+        Ok(match self.facts.entries(name)? {
+            Fact::Known(v) => Some(v),
+            Fact::Absent => Some(Vec::new()),
+            Fact::Unknown => {
+                self.missing.insert(name.to_string());
+                let id = self.id();
+                self.step(id, "basis", format!("{name} unknown: the basis cannot be computed"), vec![]);
+                None
+            }
+        })
+    }
+
+    /// Adds up dated entries that count: in the year, inside the S2 window, qualified.
+    fn tally(&mut self, name: &str, entries: &[Entry], measure: Measure) -> Result<Decimal, PolicyError> {
+        let span = self.counting_span();
+        let mut counted = (0usize, Decimal::ZERO);
+        let mut other_year = (0usize, Decimal::ZERO);
+        let mut outside = (0usize, Decimal::ZERO);
+        let mut unqualified = (0usize, Decimal::ZERO);
+        let mut unknown = (0usize, Decimal::ZERO);
+        for e in entries {
+            let date = e
+                .date
+                .ok_or_else(|| PolicyError::bad(format!("{}.date", e.field), "required (YYYY-MM-DD)"))?;
+            let value = match measure {
+                Measure::Amount => e
+                    .amount_fen
+                    .ok_or_else(|| PolicyError::bad(format!("{}.amount_fen", e.field), "required (whole fen)"))?,
+                Measure::Quantity => e
+                    .quantity
+                    .ok_or_else(|| PolicyError::bad(format!("{}.quantity", e.field), "required (a count)"))?,
+            };
+            let value = Decimal::from(value);
+            let bucket = if !self.year_span.contains(date) {
+                &mut other_year
+            } else if !span.contains(date) {
+                &mut outside
+            } else {
+                match e.qualified {
+                    Fact::Known(true) => &mut counted,
+                    Fact::Known(false) | Fact::Absent => &mut unqualified,
+                    Fact::Unknown => {
+                        self.missing.insert(format!("{}.qualified", e.field.trim_start_matches("facts.")));
+                        &mut unknown
+                    }
+                }
+            };
+            bucket.0 += 1;
+            bucket.1 = add(bucket.1, value, name)?;
+        }
+        let show = |(n, v): (usize, Decimal)| match measure {
+            Measure::Amount => format!("{n} entries, {}", yuan(v)),
+            Measure::Quantity => format!("{n} entries, {v}"),
+        };
+        let mut values = vec![("counted".to_string(), show(counted))];
+        if other_year.0 > 0 {
+            values.push((format!("not in {}", self.year), show(other_year)));
+        }
+        if outside.0 > 0 {
+            values.push(("outside the validity window (S2)".into(), show(outside)));
+            let what = match measure {
+                Measure::Amount => yuan(outside.1),
+                Measure::Quantity => outside.1.to_string(),
+            };
+            let reason = format!(
+                "S2: {what} of {name} dated outside the validity window {} does not count",
+                self.window_text()
+            );
+            self.reasons.push(reason);
+        }
+        if unqualified.0 > 0 {
+            values.push(("not qualified".into(), show(unqualified)));
+            let reason = format!("{}: {} {name} entries are not qualified and do not count", self.id(), unqualified.0);
+            self.reasons.push(reason);
+        }
+        if unknown.0 > 0 {
+            values.push(("qualification unknown".into(), show(unknown)));
+        }
+        let id = self.id();
+        self.step(
+            id,
+            "basis",
+            format!("{name}: what counts in {} inside the validity window", self.year),
+            values,
+        );
+        Ok(counted.1)
+    }
+
+    /// M2.2, M2.3-invoker, M2.4, M3.2, M5.1: Σ qualified amounts × rate.
+    fn rate_of_amounts(&mut self, basis_fact: &str, params: &BTreeMap<String, Param>) -> Result<Decimal, PolicyError> {
+        let rate = self.ratio_param(params, "rate")?;
+        let Some(entries) = self.list(basis_fact)? else {
+            return Ok(Decimal::ZERO);
+        };
+        let base = self.tally(basis_fact, &entries, Measure::Amount)?;
+        let gross = mul(base, rate, basis_fact)?;
+        let id = self.id();
+        self.step(id, "rate", format!("{} × {} = {}", yuan(base), percent(rate), yuan(gross)), vec![]);
+        Ok(gross)
+    }
+
+    /// M1.1: qualified free workstation-months (months partly outside the window count pro rata by
+    /// day) × the rate per workstation-month.
+    fn workstation_months(&mut self, basis_fact: &str, params: &BTreeMap<String, Param>) -> Result<Decimal, PolicyError> {
+        let rate = Decimal::from(self.fen_param(params, "rate_per_workstation_month")?);
+        let Some(entries) = self.list(basis_fact)? else {
+            return Ok(Decimal::ZERO);
+        };
+        let span = self.counting_span();
+        let mut total = Decimal::ZERO;
+        let mut values = Vec::new();
+        for e in &entries {
+            let month = e
+                .month
+                .ok_or_else(|| PolicyError::bad(format!("{}.month", e.field), "required (YYYY-MM)"))?;
+            let n = e
+                .quantity
+                .ok_or_else(|| PolicyError::bad(format!("{}.quantity", e.field), "required (workstations)"))?;
+            let period = month_span(month, &e.field)?;
+            let days = period.intersect(span).days();
+            let label = format!("{}", month.format("%Y-%m"));
+            let counted = match e.qualified {
+                Fact::Known(true) => true,
+                Fact::Known(false) | Fact::Absent => {
+                    values.push((label, format!("{n} workstations, not qualified: 0")));
+                    continue;
+                }
+                Fact::Unknown => {
+                    if days > 0 {
+                        self.missing.insert(format!("{}.qualified", e.field.trim_start_matches("facts.")));
+                    }
+                    false
+                }
+            };
+            let fraction = div(Decimal::from(days), Decimal::from(period.days()), basis_fact)?;
+            let wm = mul(Decimal::from(n), fraction, basis_fact)?;
+            let why = if days == period.days() {
+                String::new()
+            } else if days == 0 {
+                " (outside the year or the validity window)".to_string()
+            } else {
+                " (S2: only the days inside the validity window count)".to_string()
+            };
+            values.push((
+                label,
+                format!("{n} × {days}/{} days = {} workstation-months{why}", period.days(), wm.normalize()),
+            ));
+            if counted {
+                total = add(total, wm, basis_fact)?;
+            }
+        }
+        let gross = mul(total, rate, basis_fact)?;
+        let id = self.id();
+        self.step(
+            id,
+            "basis",
+            format!("{basis_fact}: {} workstation-months counted", total.normalize()),
+            values,
+        );
+        self.step(
+            id,
+            "rate",
+            format!("{} × {} = {}", total.normalize(), yuan(rate), yuan(gross)),
+            vec![],
+        );
+        Ok(gross)
+    }
+
+    /// M2.3 publisher: revenue of qualified paid calls × rate + qualified free calls × amount per call.
+    fn skill_publisher(&mut self, params: &BTreeMap<String, Param>) -> Result<Decimal, PolicyError> {
+        let rate = self.ratio_param(params, "revenue_rate")?;
+        let per_call = Decimal::from(self.fen_param(params, "per_free_call")?);
+        let id = self.id();
+        let paid = match self.list("paid_calls")? {
+            Some(entries) => {
+                let revenue = self.tally("paid_calls", &entries, Measure::Amount)?;
+                let part = mul(revenue, rate, "paid_calls")?;
+                self.step(
+                    id,
+                    "rate",
+                    format!("paid calls: {} × {} = {}", yuan(revenue), percent(rate), yuan(part)),
+                    vec![],
+                );
+                part
+            }
+            None => Decimal::ZERO,
+        };
+        let free = if per_call.is_zero() {
+            // Free calls pay nothing at ¥0.00 a call, so whether they are known does not matter.
+            let _ = self.facts.entries("free_calls")?;
+            self.step(
+                id,
+                "rate",
+                format!("free calls pay {} each: nothing to add", yuan(per_call)),
+                vec![],
+            );
+            Decimal::ZERO
+        } else {
+            match self.list("free_calls")? {
+                Some(entries) => {
+                    let calls = self.tally("free_calls", &entries, Measure::Quantity)?;
+                    let part = mul(calls, per_call, "free_calls")?;
+                    self.step(
+                        id,
+                        "rate",
+                        format!("free calls: {calls} × {} = {}", yuan(per_call), yuan(part)),
+                        vec![],
+                    );
+                    part
+                }
+                None => Decimal::ZERO,
+            }
+        };
+        add(paid, free, "M2.3")
+    }
+
+    /// M3.1, M3.3, M6.1, M6.2: the amount decided in review, counted in the year of its event date.
+    fn review_amount(&mut self, amount_fact: &str, date_fact: &str) -> Result<Decimal, PolicyError> {
+        let id = self.id();
+        let amount = match self.facts.fen(amount_fact)? {
+            Fact::Known(a) => Some(a),
+            Fact::Absent => Some(0),
+            Fact::Unknown => {
+                self.missing.insert(amount_fact.to_string());
+                None
+            }
+        };
+        let date = self.facts.date(date_fact)?;
+        let span = self.counting_span();
+        let counts = match date {
+            Fact::Known(d) if !self.year_span.contains(d) => {
+                self.note(
+                    id,
+                    "event_date",
+                    format!("{id}: {date_fact} {d} is not in {}; nothing counts this year", self.year),
+                );
+                false
+            }
+            Fact::Known(d) if !span.contains(d) => {
+                let reason = format!(
+                    "S2: {date_fact} {d} is outside the validity window {}; it does not count",
+                    self.window_text()
+                );
+                self.note("S2", "validity_window", reason);
+                false
+            }
+            Fact::Known(_) => true,
+            Fact::Absent => {
+                self.note(id, "event_date", format!("{id}: no {date_fact}; nothing to pay"));
+                false
+            }
+            Fact::Unknown => {
+                self.missing.insert(date_fact.to_string());
+                true
+            }
+        };
+        let gross = match (amount, counts) {
+            (Some(a), true) => Decimal::from(a),
+            _ => Decimal::ZERO,
+        };
+        self.step(
+            id,
+            "basis",
+            format!("amount decided in review: {}", yuan(gross)),
+            vec![
+                (amount_fact.to_string(), self.facts.shown(amount_fact)),
+                (date_fact.to_string(), self.facts.shown(date_fact)),
+            ],
+        );
+        Ok(gross)
+    }
+
+    /// M6.3: interest month by month. Principal counts up to the cap across loans in order of first
+    /// drawdown (a loan beyond it counts pro rata); months count up to the months cap from each
+    /// loan's first drawdown (the last month pro rata by day), inside the year and the window.
+    fn loan_interest(&mut self, basis_fact: &str, params: &BTreeMap<String, Param>) -> Result<Decimal, PolicyError> {
+        let share = self.ratio_param(params, "interest_share")?;
+        let principal_cap = self.fen_param(params, "principal_cap")?;
+        let months_cap = self.count_param(params, "months_cap")?;
+        let Some(entries) = self.list(basis_fact)? else {
+            return Ok(Decimal::ZERO);
+        };
+        let mut loans = Vec::new();
+        for e in entries {
+            let principal = extra_fen(&e, "principal_fen")?;
+            let drawdown = extra_date(&e, "first_drawdown")?;
+            loans.push((drawdown, principal, e));
+        }
+        loans.sort_by_key(|(d, _, _)| *d);
+        let id = self.id();
+        let span = self.counting_span();
+        let mut remaining = principal_cap;
+        let mut total = Decimal::ZERO;
+        for (drawdown, principal, e) in &loans {
+            let name = e.id.clone().unwrap_or_else(|| e.field.trim_start_matches("facts.").to_string());
+            match e.qualified {
+                Fact::Known(true) => {}
+                Fact::Known(false) | Fact::Absent => {
+                    self.note(
+                        id,
+                        "loan",
+                        format!("{id}: loan {name} is not an eligible loan; its interest does not count"),
+                    );
+                    continue;
+                }
+                Fact::Unknown => {
+                    self.missing.insert(format!("{}.qualified", e.field.trim_start_matches("facts.")));
+                    continue;
+                }
+            }
+            let counted_principal = (*principal).min(remaining.max(0));
+            remaining -= counted_principal;
+            let principal_share = if *principal == 0 {
+                Decimal::ZERO
+            } else {
+                div(Decimal::from(counted_principal), Decimal::from(*principal), basis_fact)?
+            };
+            if counted_principal < *principal {
+                let reason = format!(
+                    "{id} principal cap: loan {name} {} → {} counted (cap {} across all loans)",
+                    yuan_fen(*principal),
+                    yuan_fen(counted_principal),
+                    yuan_fen(principal_cap)
+                );
+                self.note(id, "principal_cap", reason);
+            }
+            let limit = drawdown
+                .checked_add_months(Months::new(months_cap))
+                .ok_or_else(|| PolicyError::bad(format!("{}.first_drawdown", e.field), "date out of range"))?;
+            let allowed = Span::new(*drawdown, limit);
+            let interest = match e.extra.get("interest") {
+                Some(serde_json::Value::Array(items)) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| crate::facts::entry(v, &format!("{}.interest[{i}]", e.field)))
+                    .collect::<Result<Vec<_>, _>>()?,
+                None | Some(serde_json::Value::Null) => Vec::new(),
+                Some(other) => {
+                    return Err(PolicyError::bad(
+                        format!("{}.interest", e.field),
+                        format!("expected a list of {{month, amount_fen}}, got {other}"),
+                    ))
+                }
+            };
+            let mut values = vec![
+                (
+                    "principal".to_string(),
+                    format!("{} ({} counted)", yuan_fen(*principal), yuan_fen(counted_principal)),
+                ),
+                (
+                    "first_drawdown".to_string(),
+                    format!("{drawdown}; months counted until {}", limit.pred_opt().unwrap_or(limit)),
+                ),
+            ];
+            let mut loan_total = Decimal::ZERO;
+            for m in &interest {
+                let month = m
+                    .month
+                    .ok_or_else(|| PolicyError::bad(format!("{}.month", m.field), "required (YYYY-MM)"))?;
+                let paid = m
+                    .amount_fen
+                    .ok_or_else(|| PolicyError::bad(format!("{}.amount_fen", m.field), "required (whole fen)"))?;
+                let period = month_span(month, &m.field)?;
+                let since_drawdown = period.intersect(Span::new(*drawdown, NaiveDate::MAX));
+                let label = format!("{}", month.format("%Y-%m"));
+                if since_drawdown.days() == 0 {
+                    values.push((label, format!("{}: before the first drawdown, not counted", yuan_fen(paid))));
+                    continue;
+                }
+                let days = since_drawdown.intersect(allowed).intersect(span).days();
+                let fraction = div(Decimal::from(days), Decimal::from(since_drawdown.days()), basis_fact)?;
+                let counted = mul(
+                    mul(mul(Decimal::from(paid), fraction, basis_fact)?, principal_share, basis_fact)?,
+                    share,
+                    basis_fact,
+                )?;
+                let why = if days == since_drawdown.days() {
+                    String::new()
+                } else if since_drawdown.intersect(allowed).days() < since_drawdown.days() {
+                    format!(" ({months_cap}-month cap from the first drawdown)")
+                } else {
+                    " (outside the year or the validity window)".to_string()
+                };
+                values.push((
+                    label,
+                    format!(
+                        "{} × {days}/{} days × principal share {} × {} = {}{why}",
+                        yuan_fen(paid),
+                        since_drawdown.days(),
+                        principal_share.normalize(),
+                        percent(share),
+                        yuan(counted)
+                    ),
+                ));
+                loan_total = add(loan_total, counted, basis_fact)?;
+            }
+            self.step(
+                id,
+                "interest_schedule",
+                format!("loan {name}: interest counted {}", yuan(loan_total)),
+                values,
+            );
+            total = add(total, loan_total, basis_fact)?;
+        }
+        Ok(total)
+    }
+
+    /// M7.2: rent forgone. Days 1..free_days free (daily rent), then free_months free, then up to
+    /// discount_months at discount_share of the monthly rent; each month pro rata by the days of it
+    /// that lie in the stay, the year and the window.
+    fn housing(&mut self, params: &BTreeMap<String, Param>) -> Result<Decimal, PolicyError> {
+        let free_days = self.count_param(params, "free_days")?;
+        let free_months = self.count_param(params, "free_months")?;
+        let discount_months = self.count_param(params, "discount_months")?;
+        let discount_share = self.ratio_param(params, "discount_share")?;
+        let id = self.id();
+        let move_in = match self.facts.date("move_in")? {
+            Fact::Known(d) => d,
+            Fact::Absent => {
+                self.note(id, "stay", format!("{id}: no move-in date; nothing to subsidise"));
+                return Ok(Decimal::ZERO);
+            }
+            Fact::Unknown => {
+                self.missing.insert("move_in".into());
+                return Ok(Decimal::ZERO);
+            }
+        };
+        let far = NaiveDate::MAX;
+        let move_out = match self.facts.date("move_out")? {
+            Fact::Known(d) if d < move_in => return Err(PolicyError::bad("facts.move_out", format!("{d} is before move_in {move_in}"))),
+            Fact::Known(d) => d,
+            Fact::Absent => far,
+            Fact::Unknown => {
+                self.missing.insert("move_out".into());
+                far
+            }
+        };
+        let stay = Span::new(move_in, move_out).intersect(self.counting_span());
+        let free_end = move_in
+            .checked_add_days(Days::new(u64::from(free_days)))
+            .ok_or_else(|| PolicyError::bad("facts.move_in", "date out of range"))?;
+        let free_stay_days = Span::new(move_in, free_end).intersect(stay).days();
+        let mut values = vec![(
+            format!("days 1-{free_days} ({move_in}..{})", free_end.pred_opt().unwrap_or(free_end)),
+            format!("{free_stay_days} days free"),
+        )];
+        // Rent-months forgone (free month = 1, discounted month = discount_share), summed month by month.
+        let mut rent_months = Decimal::ZERO;
+        for i in 0..free_months.saturating_add(discount_months) {
+            let (Some(start), Some(end)) = (
+                free_end.checked_add_months(Months::new(i)),
+                free_end.checked_add_months(Months::new(i.saturating_add(1))),
+            ) else {
+                return Err(PolicyError::bad("facts.move_in", "date out of range"));
+            };
+            let period = Span::new(start, end);
+            let days = period.intersect(stay).days();
+            if days == 0 {
+                continue;
+            }
+            let (kind, part) = if i < free_months {
+                ("free", Decimal::ONE)
+            } else {
+                ("discounted", discount_share)
+            };
+            let fraction = div(Decimal::from(days), Decimal::from(period.days()), "M7.2")?;
+            let forgone = mul(part, fraction, "M7.2")?;
+            rent_months = add(rent_months, forgone, "M7.2")?;
+            values.push((
+                format!("month {:>2} ({start}..{})", i + 1, end.pred_opt().unwrap_or(end)),
+                format!("{kind}: {days}/{} days × {} of the rent", period.days(), percent(part)),
+            ));
+        }
+        let daily = if free_stay_days > 0 {
+            self.rent("daily_rent_fen")?
+        } else {
+            Decimal::ZERO
+        };
+        let monthly = if rent_months > Decimal::ZERO {
+            self.rent("monthly_rent_fen")?
+        } else {
+            Decimal::ZERO
+        };
+        let a = mul(Decimal::from(free_stay_days), daily, "M7.2")?;
+        let b = mul(rent_months, monthly, "M7.2")?;
+        let gross = add(a, b, "M7.2")?;
+        values.push(("free days".into(), format!("{free_stay_days} × {} = {}", yuan(daily), yuan(a))));
+        values.push((
+            "rent months forgone".into(),
+            format!("{} × {} = {}", rent_months.normalize(), yuan(monthly), yuan(b)),
+        ));
+        self.step(
+            id,
+            "housing_schedule",
+            format!("rent forgone in {}: {}", self.year, yuan(gross)),
+            values,
+        );
+        Ok(gross)
+    }
+
+    fn rent(&mut self, name: &str) -> Result<Decimal, PolicyError> {
+        Ok(match self.facts.fen(name)? {
+            Fact::Known(v) => Decimal::from(v),
+            Fact::Absent => Decimal::ZERO,
+            Fact::Unknown => {
+                self.missing.insert(name.to_string());
+                Decimal::ZERO
+            }
+        })
+    }
+
+    /// The clause's money cap, less what was already paid in the cap's scope (`consumed_fen`).
+    fn cap(&mut self, gross: Decimal, params: &BTreeMap<String, Param>) -> Result<Decimal, PolicyError> {
+        let (Some(scope), true) = (self.clause.cap_scope, params.contains_key("cap")) else {
+            return Ok(gross);
+        };
+        let cap = self.fen_param(params, "cap")?;
+        let id = self.id();
+        if gross <= Decimal::ZERO {
+            self.step(
+                id,
+                &format!("{}_cap", scope.as_str()),
+                format!("{id} {}: nothing to cap", scope.words()),
+                vec![],
+            );
+            return Ok(Decimal::ZERO);
+        }
+        let consumed = match self.facts.fen("consumed_fen")? {
+            Fact::Known(c) => c,
+            Fact::Absent => 0,
+            Fact::Unknown => {
+                self.missing.insert("consumed_fen".into());
+                0
+            }
+        };
+        if scope == CapScope::OncePerProject && consumed > 0 {
+            let reason = format!(
+                "{id} pays once per project: {} was already paid for this project",
+                yuan_fen(consumed)
+            );
+            self.reject(id, "once_per_project_cap", reason);
+            return Ok(Decimal::ZERO);
+        }
+        let headroom = Decimal::from(cap.saturating_sub(consumed).max(0));
+        let values = vec![
+            ("cap".to_string(), yuan_fen(cap)),
+            ("consumed_fen".to_string(), yuan_fen(consumed)),
+            ("headroom".to_string(), yuan(headroom)),
+        ];
+        let rule = format!("{}_cap", scope.as_str());
+        if gross > headroom {
+            let mut text = format!("{id} {}: {} → {}", scope.words(), yuan(gross), yuan(headroom));
+            if consumed > 0 {
+                text.push_str(&format!(" (cap {} less {} already paid)", yuan_fen(cap), yuan_fen(consumed)));
+            }
+            self.step(id, &rule, text.clone(), values);
+            self.reasons.push(text);
+            Ok(headroom)
+        } else {
+            self.step(
+                id,
+                &rule,
+                format!("{id} {}: {} is within {}", scope.words(), yuan(gross), yuan(headroom)),
+                values,
+            );
+            Ok(gross)
+        }
+    }
+
+    /// S3: grants from other policies for the same item (`other_grants`).
+    fn overlap(&mut self, own: Decimal) -> Result<Decimal, PolicyError> {
+        if own <= Decimal::ZERO {
+            return Ok(Decimal::ZERO);
+        }
+        let Some(entries) = self.list("other_grants")? else {
+            return Ok(own);
+        };
+        let mut other = Decimal::ZERO;
+        let mut values = Vec::new();
+        for e in &entries {
+            let a = e
+                .amount_fen
+                .ok_or_else(|| PolicyError::bad(format!("{}.amount_fen", e.field), "required (whole fen)"))?;
+            values.push((e.id.clone().unwrap_or_else(|| e.field.clone()), yuan_fen(a)));
+            other = add(other, Decimal::from(a), "other_grants")?;
+        }
+        if other.is_zero() {
+            self.step("S3", "overlap", "no other policy paid for this item".into(), vec![]);
+            return Ok(own);
+        }
+        let mode_param = self.policy.clause_param(self.clause, "overlap_mode", self.as_of);
+        let mode = match mode_param.map(|p| &p.value) {
+            Some(ParamValue::Mode(m)) => *m,
+            _ => OverlapMode::TopUp,
+        };
+        if let Some(p) = mode_param {
+            self.versions.insert(p.version.clone());
+            values.push(("overlap_mode".into(), p.describe()));
+        }
+        let group = self.clause.overlap_group.clone().unwrap_or_default();
+        let pay = match mode {
+            OverlapMode::TopUp => {
+                let pay = (own - other).max(Decimal::ZERO);
+                let text = format!(
+                    "S3 top-up ({group}): own {} less {} from other policies → {}",
+                    yuan(own),
+                    yuan(other),
+                    yuan(pay)
+                );
+                self.step("S3", "overlap_top_up", text.clone(), values);
+                self.reasons.push(text);
+                pay
+            }
+            OverlapMode::Exclusive if other >= own => {
+                let text = format!(
+                    "S3 exclusive ({group}): other policies already paid {} ≥ own {}; never both → {}",
+                    yuan(other),
+                    yuan(own),
+                    yuan(Decimal::ZERO)
+                );
+                self.step("S3", "overlap_exclusive", text.clone(), values);
+                self.reasons.push(text);
+                Decimal::ZERO
+            }
+            OverlapMode::Exclusive => {
+                let text = format!(
+                    "S3 exclusive ({group}): own {} is higher than {} from other policies; pays its own amount on condition that the other grant is renounced or returned",
+                    yuan(own),
+                    yuan(other)
+                );
+                self.step("S3", "overlap_exclusive", text.clone(), values);
+                self.reasons.push(text);
+                own
+            }
+        };
+        Ok(pay)
+    }
+
+    /// F1: the batch's budget factor (`budget_factor`, 1 when not given).
+    fn budget(&mut self, own: Decimal) -> Result<Decimal, PolicyError> {
+        let factor = match self.facts.ratio("budget_factor")? {
+            Fact::Known(f) => f,
+            Fact::Absent | Fact::Unknown => return Ok(own),
+        };
+        if factor < Decimal::ZERO || factor > Decimal::ONE {
+            return Err(PolicyError::bad(
+                "facts.budget_factor",
+                format!("must be between 0 and 1, got {factor}"),
+            ));
+        }
+        if factor == Decimal::ONE {
+            self.step("F1", "budget", "budget factor 1: no pro-rating".into(), vec![]);
+            return Ok(own);
+        }
+        let scaled = mul(own, factor, "budget_factor")?;
+        let mut values = vec![("budget_factor".to_string(), factor.normalize().to_string())];
+        if let Some(p) = self.policy.clause_param(self.clause, "yearly_budget", self.as_of) {
+            values.push(("yearly_budget".into(), p.describe()));
+        }
+        let text = format!(
+            "F1 budget pro-rating: entitlements exceed the yearly budget; {} × {} = {}",
+            yuan(own),
+            factor.normalize(),
+            yuan(scaled)
+        );
+        self.step("F1", "budget", text.clone(), values);
+        self.reasons.push(text);
+        Ok(scaled)
+    }
+
+    fn finish(mut self, beneficiary: &Beneficiary, amount: Decimal) -> Result<Decision, PolicyError> {
+        let rounded = round_half_up(amount.max(Decimal::ZERO))?;
+        let id = self.id();
+        let rounding = if Decimal::from(rounded) == amount {
+            format!("{} is exact to the fen", yuan(amount))
+        } else {
+            format!("half-up to the fen: {} → {}", yuan(amount), yuan_fen(rounded))
+        };
+        self.step(id, "rounding", rounding, vec![]);
+        let unread = self.facts.unread();
+        if !unread.is_empty() {
+            self.step(
+                id,
+                "unused_facts",
+                format!("facts given but not used by {id}: {}", unread.join(", ")),
+                vec![],
+            );
+        }
+        let (eligible, amount_fen) = if self.ineligible {
+            if !self.missing.is_empty() {
+                let text = format!(
+                    "not needed once ineligible: {}",
+                    self.missing.iter().cloned().collect::<Vec<_>>().join(", ")
+                );
+                self.step(id, "missing_facts", text, vec![]);
+                self.missing.clear();
+            }
+            (Some(false), 0)
+        } else if !self.missing.is_empty() {
+            let list = self.missing.iter().cloned().collect::<Vec<_>>().join(", ");
+            self.step(
+                id,
+                "missing_facts",
+                format!("undetermined: {} would be paid if the missing facts allow it", yuan_fen(rounded)),
+                vec![],
+            );
+            self.reasons.push(format!("undetermined: unknown facts {list}"));
+            (None, 0)
+        } else {
+            (Some(true), rounded)
+        };
+        if eligible == Some(true) && amount_fen == 0 && self.reasons.is_empty() {
+            self.reasons.push(format!("{id}: nothing counts in {}", self.year));
+        }
+        Ok(Decision {
+            clause: self.clause.id.clone(),
+            beneficiary: beneficiary.id.clone(),
+            year: self.year,
+            as_of: self.as_of,
+            policy_version: self.policy.version.clone(),
+            versions_used: self.versions.into_iter().collect(),
+            eligible,
+            amount_fen,
+            amount: yuan_fen(amount_fen),
+            reasons: self.reasons,
+            missing_facts: self.missing.into_iter().collect(),
+            trace: self.trace,
+        })
+    }
+}
+
+fn month_span(first: NaiveDate, field: &str) -> Result<Span, PolicyError> {
+    let next = first
+        .checked_add_months(Months::new(1))
+        .ok_or_else(|| PolicyError::bad(format!("{field}.month"), "out of range"))?;
+    Ok(Span::new(first.with_day(1).unwrap_or(first), next))
+}
+
+fn extra_fen(e: &Entry, key: &str) -> Result<i64, PolicyError> {
+    let field = format!("{}.{key}", e.field);
+    match e.extra.get(key).and_then(|v| v.as_i64()) {
+        Some(n) if n < 0 => Err(PolicyError::bad(field, format!("must not be negative (got {n})"))),
+        Some(n) => Ok(n),
+        None => Err(PolicyError::bad(field, "required (whole fen)")),
+    }
+}
+
+fn extra_date(e: &Entry, key: &str) -> Result<NaiveDate, PolicyError> {
+    let field = format!("{}.{key}", e.field);
+    e.extra
+        .get(key)
+        .and_then(|v| v.as_str())
+        .and_then(crate::facts::parse_date)
+        .ok_or_else(|| PolicyError::bad(field, "required (YYYY-MM-DD)"))
+}

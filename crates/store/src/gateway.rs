@@ -1,0 +1,472 @@
+//! Factor-gateway storage (M2.2): channels (secrets stored encrypted by the caller), price
+//! tables with effective dates, per-key limits, monthly budgets enforced by reservation
+//! (hold → settle/release, one conditional UPDATE each, safe across replicas), and request
+//! outcomes. No HTTP and no crypto here.
+
+use crate::audit::{record, Actor, Change};
+use crate::{new_id, now_ms, Result, Store, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Channel {
+    pub id: String,
+    pub operator_user_id: String,
+    pub name: String,
+    pub base_url: String,
+    #[serde(skip)]
+    pub secret_enc: String,
+    pub models: Vec<String>,
+    pub priority: i64,
+    pub weight: i64,
+    pub timeout_ms: i64,
+    /// `pending` (awaiting the platform operator), `approved`, `disabled`.
+    pub status: String,
+    pub healthy: bool,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
+const CHANNEL_COLS: &str =
+    "id, operator_user_id, name, base_url, secret_enc, models, priority, weight, timeout_ms, status, healthy, last_error, created_at";
+
+fn channel_from(r: &AnyRow) -> Result<Channel> {
+    let models: String = r.try_get("models")?;
+    Ok(Channel {
+        id: r.try_get("id")?,
+        operator_user_id: r.try_get("operator_user_id")?,
+        name: r.try_get("name")?,
+        base_url: r.try_get("base_url")?,
+        secret_enc: r.try_get("secret_enc")?,
+        models: serde_json::from_str(&models).unwrap_or_default(),
+        priority: r.try_get("priority")?,
+        weight: r.try_get("weight")?,
+        timeout_ms: r.try_get("timeout_ms")?,
+        status: r.try_get("status")?,
+        healthy: r.try_get::<i64, _>("healthy")? != 0,
+        last_error: r.try_get("last_error")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+pub struct NewChannel<'a> {
+    pub operator_user_id: &'a str,
+    pub name: &'a str,
+    pub base_url: &'a str,
+    pub secret_enc: &'a str,
+    pub models: &'a [String],
+    pub priority: i64,
+    pub weight: i64,
+    pub timeout_ms: i64,
+}
+
+/// Prices in fen per million tokens: list price and the discounted OPC price (M2.2).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ModelPrice {
+    pub model: String,
+    pub list_input: i64,
+    pub opc_input: i64,
+    pub list_cached: i64,
+    pub opc_cached: i64,
+    pub list_output: i64,
+    pub opc_output: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct PriceTable {
+    pub operator_user_id: String,
+    pub version: String,
+    pub effective_from: i64,
+    pub prices: Vec<ModelPrice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct KeyLimits {
+    /// Empty: every model the gateway serves.
+    pub allowed_models: Vec<String>,
+    /// Requests per minute (0 = unlimited).
+    pub rpm: i64,
+    /// Tokens per minute (0 = unlimited).
+    pub tpm: i64,
+    /// Monthly budget in fen (0 = unlimited).
+    pub monthly_budget_fen: i64,
+}
+
+/// The outcome of one caller-visible request.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct RequestOutcome {
+    pub request_id: String,
+    pub api_key_id: String,
+    pub subject: String,
+    pub channel_id: Option<String>,
+    pub model: String,
+    pub endpoint: String,
+    /// `ok`, `client_disconnected`, `upstream_error`, `refused`.
+    pub outcome: String,
+    pub http_status: i64,
+    pub prompt_tokens: i64,
+    pub cached_tokens: i64,
+    pub completion_tokens: i64,
+    pub estimated: bool,
+    pub list_fen: i64,
+    pub charged_fen: i64,
+    pub created_at: i64,
+}
+
+impl Store {
+    pub async fn create_channel(&self, actor: &Actor, c: NewChannel<'_>) -> Result<Channel> {
+        let id = new_id();
+        let mut tx = self.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO gateway_channels ({CHANNEL_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 1, NULL, $10)"
+        ))
+        .bind(&id)
+        .bind(c.operator_user_id)
+        .bind(c.name)
+        .bind(c.base_url)
+        .bind(c.secret_enc)
+        .bind(serde_json::to_string(c.models).unwrap_or_else(|_| "[]".into()))
+        .bind(c.priority)
+        .bind(c.weight)
+        .bind(c.timeout_ms)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        let after = serde_json::json!({ "id": id, "name": c.name, "base_url": c.base_url, "models": c.models });
+        record(
+            &mut tx,
+            actor,
+            Change {
+                action: "channel.create",
+                object_kind: "channel",
+                object_id: &id,
+                before: None,
+                after: Some(&after),
+                summary: c.name.to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.channel(&id).await
+    }
+
+    pub async fn channel(&self, id: &str) -> Result<Channel> {
+        let row = sqlx::query(&format!("SELECT {CHANNEL_COLS} FROM gateway_channels WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(channel_from).transpose()?.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn channels(&self, operator_user_id: Option<&str>) -> Result<Vec<Channel>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANNEL_COLS} FROM gateway_channels WHERE ($1 IS NULL OR operator_user_id = $1) ORDER BY priority DESC, created_at"
+        ))
+        .bind(operator_user_id.map(str::to_string))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(channel_from).collect()
+    }
+
+    /// Approved channels, best priority first (the caller picks by weight within a priority).
+    pub async fn approved_channels(&self) -> Result<Vec<Channel>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANNEL_COLS} FROM gateway_channels WHERE status = 'approved' ORDER BY priority DESC, created_at"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(channel_from).collect()
+    }
+
+    /// The platform operator approves (or disables) a channel before it serves traffic.
+    pub async fn set_channel_status(&self, actor: &Actor, id: &str, status: &str) -> Result<Channel> {
+        if !matches!(status, "approved" | "disabled" | "pending") {
+            return Err(StoreError::Invalid {
+                field: "status",
+                code: "unknown_status",
+            });
+        }
+        let before = self.channel(id).await?;
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE gateway_channels SET status = $1, approved_by = $2 WHERE id = $3")
+            .bind(status)
+            .bind(actor.user_id.clone())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        record(
+            &mut tx,
+            actor,
+            Change {
+                action: "channel.set_status",
+                object_kind: "channel",
+                object_id: id,
+                before: Some(&serde_json::json!({ "status": before.status })),
+                after: Some(&serde_json::json!({ "status": status })),
+                summary: format!("{} → {status}", before.status),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.channel(id).await
+    }
+
+    pub async fn set_channel_health(&self, id: &str, healthy: bool, error: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE gateway_channels SET healthy = $1, last_error = $2, last_checked_at = $3 WHERE id = $4")
+            .bind(healthy as i64)
+            .bind(error.map(str::to_string))
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- price tables ----
+
+    pub async fn create_price_table(
+        &self,
+        actor: &Actor,
+        operator_user_id: &str,
+        version: &str,
+        effective_from: i64,
+        prices: &[ModelPrice],
+    ) -> Result<PriceTable> {
+        let mut tx = self.begin().await?;
+        for p in prices {
+            let res = sqlx::query(
+                "INSERT INTO gateway_prices (operator_user_id, version, effective_from, model, list_input, opc_input, list_cached, opc_cached, list_output, opc_output, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(operator_user_id)
+            .bind(version)
+            .bind(effective_from)
+            .bind(&p.model)
+            .bind(p.list_input)
+            .bind(p.opc_input)
+            .bind(p.list_cached)
+            .bind(p.opc_cached)
+            .bind(p.list_output)
+            .bind(p.opc_output)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await;
+            if let Err(e) = res {
+                if crate::is_unique_violation(&e, "") {
+                    return Err(StoreError::Conflict("price_version_exists"));
+                }
+                return Err(e.into());
+            }
+        }
+        let after = serde_json::json!({ "version": version, "effective_from": effective_from, "prices": prices });
+        record(
+            &mut tx,
+            actor,
+            Change {
+                action: "price_table.create",
+                object_kind: "price_table",
+                object_id: version,
+                before: None,
+                after: Some(&after),
+                summary: version.to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(PriceTable {
+            operator_user_id: operator_user_id.to_string(),
+            version: version.to_string(),
+            effective_from,
+            prices: prices.to_vec(),
+        })
+    }
+
+    /// The price of `model` in the operator's table in force at `at_ms`, with its version.
+    pub async fn price_at(&self, operator_user_id: &str, model: &str, at_ms: i64) -> Result<Option<(String, ModelPrice)>> {
+        let row = sqlx::query(
+            "SELECT version, model, list_input, opc_input, list_cached, opc_cached, list_output, opc_output FROM gateway_prices \
+             WHERE operator_user_id = $1 AND model = $2 AND effective_from <= $3 ORDER BY effective_from DESC, created_at DESC LIMIT 1",
+        )
+        .bind(operator_user_id)
+        .bind(model)
+        .bind(at_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(r) => Ok(Some((
+                r.try_get("version")?,
+                ModelPrice {
+                    model: r.try_get("model")?,
+                    list_input: r.try_get("list_input")?,
+                    opc_input: r.try_get("opc_input")?,
+                    list_cached: r.try_get("list_cached")?,
+                    opc_cached: r.try_get("opc_cached")?,
+                    list_output: r.try_get("list_output")?,
+                    opc_output: r.try_get("opc_output")?,
+                },
+            ))),
+        }
+    }
+
+    // ---- key limits and budgets ----
+
+    pub async fn set_key_limits(&self, actor: &Actor, api_key_id: &str, l: &KeyLimits) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO gateway_key_limits (api_key_id, allowed_models, rpm, tpm, monthly_budget_fen) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (api_key_id) DO UPDATE SET allowed_models = excluded.allowed_models, rpm = excluded.rpm, tpm = excluded.tpm, monthly_budget_fen = excluded.monthly_budget_fen",
+        )
+        .bind(api_key_id)
+        .bind(serde_json::to_string(&l.allowed_models).unwrap_or_else(|_| "[]".into()))
+        .bind(l.rpm)
+        .bind(l.tpm)
+        .bind(l.monthly_budget_fen)
+        .execute(&mut *tx)
+        .await?;
+        let after = serde_json::to_value(l).unwrap_or_default();
+        record(
+            &mut tx,
+            actor,
+            Change {
+                action: "api_key.set_limits",
+                object_kind: "api_key",
+                object_id: api_key_id,
+                before: None,
+                after: Some(&after),
+                summary: "limits".into(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn key_limits(&self, api_key_id: &str) -> Result<KeyLimits> {
+        let row = sqlx::query("SELECT allowed_models, rpm, tpm, monthly_budget_fen FROM gateway_key_limits WHERE api_key_id = $1")
+            .bind(api_key_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            None => KeyLimits {
+                allowed_models: vec![],
+                rpm: 0,
+                tpm: 0,
+                monthly_budget_fen: 0,
+            },
+            Some(r) => {
+                let m: String = r.try_get("allowed_models")?;
+                KeyLimits {
+                    allowed_models: serde_json::from_str(&m).unwrap_or_default(),
+                    rpm: r.try_get("rpm")?,
+                    tpm: r.try_get("tpm")?,
+                    monthly_budget_fen: r.try_get("monthly_budget_fen")?,
+                }
+            }
+        })
+    }
+
+    /// Holds `amount` of the key's monthly budget. One conditional UPDATE: concurrent holds
+    /// (also from other replicas) can never together exceed the budget. Returns false when
+    /// the hold does not fit.
+    pub async fn hold_budget(&self, api_key_id: &str, month: &str, budget_fen: i64, amount: i64) -> Result<bool> {
+        sqlx::query("INSERT INTO gateway_budgets (api_key_id, month, spent_fen, held_fen) VALUES ($1, $2, 0, 0) ON CONFLICT (api_key_id, month) DO NOTHING")
+            .bind(api_key_id)
+            .bind(month)
+            .execute(&self.pool)
+            .await?;
+        let n = sqlx::query(
+            "UPDATE gateway_budgets SET held_fen = held_fen + $1 WHERE api_key_id = $2 AND month = $3 AND spent_fen + held_fen + $1 <= $4",
+        )
+        .bind(amount)
+        .bind(api_key_id)
+        .bind(month)
+        .bind(budget_fen)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Settles a hold to the actual cost (which may be 0): releases the hold, adds the cost.
+    pub async fn settle_budget(&self, api_key_id: &str, month: &str, held: i64, actual: i64) -> Result<()> {
+        sqlx::query("UPDATE gateway_budgets SET held_fen = held_fen - $1, spent_fen = spent_fen + $2 WHERE api_key_id = $3 AND month = $4")
+            .bind(held)
+            .bind(actual)
+            .bind(api_key_id)
+            .bind(month)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// (spent, held) this month.
+    pub async fn budget_use(&self, api_key_id: &str, month: &str) -> Result<(i64, i64)> {
+        let row = sqlx::query("SELECT spent_fen, held_fen FROM gateway_budgets WHERE api_key_id = $1 AND month = $2")
+            .bind(api_key_id)
+            .bind(month)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => (r.try_get("spent_fen")?, r.try_get("held_fen")?),
+            None => (0, 0),
+        })
+    }
+
+    pub async fn record_request(&self, o: &RequestOutcome) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO gateway_requests (request_id, api_key_id, subject, channel_id, model, endpoint, outcome, http_status, prompt_tokens, cached_tokens, completion_tokens, estimated, list_fen, charged_fen, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&o.request_id)
+        .bind(&o.api_key_id)
+        .bind(&o.subject)
+        .bind(o.channel_id.clone())
+        .bind(&o.model)
+        .bind(&o.endpoint)
+        .bind(&o.outcome)
+        .bind(o.http_status)
+        .bind(o.prompt_tokens)
+        .bind(o.cached_tokens)
+        .bind(o.completion_tokens)
+        .bind(o.estimated as i64)
+        .bind(o.list_fen)
+        .bind(o.charged_fen)
+        .bind(o.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn requests_of_key(&self, api_key_id: &str, limit: i64) -> Result<Vec<RequestOutcome>> {
+        let rows = sqlx::query(
+            "SELECT request_id, api_key_id, subject, channel_id, model, endpoint, outcome, http_status, prompt_tokens, cached_tokens, completion_tokens, estimated, list_fen, charged_fen, created_at \
+             FROM gateway_requests WHERE api_key_id = $1 ORDER BY created_at DESC LIMIT $2",
+        )
+        .bind(api_key_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RequestOutcome {
+                    request_id: r.try_get("request_id")?,
+                    api_key_id: r.try_get("api_key_id")?,
+                    subject: r.try_get("subject")?,
+                    channel_id: r.try_get("channel_id")?,
+                    model: r.try_get("model")?,
+                    endpoint: r.try_get("endpoint")?,
+                    outcome: r.try_get("outcome")?,
+                    http_status: r.try_get("http_status")?,
+                    prompt_tokens: r.try_get("prompt_tokens")?,
+                    cached_tokens: r.try_get("cached_tokens")?,
+                    completion_tokens: r.try_get("completion_tokens")?,
+                    estimated: r.try_get::<i64, _>("estimated")? != 0,
+                    list_fen: r.try_get("list_fen")?,
+                    charged_fen: r.try_get("charged_fen")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+}
