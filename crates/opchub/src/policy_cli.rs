@@ -111,11 +111,12 @@ fn eval(clause: &str, facts_path: &Path, as_of: Option<&str>, policy_path: Optio
     }
     let text = read(facts_path)?;
     let input = EvalInput::from_json(&text).map_err(|e| BadInput(format!("{}: {e}", facts_path.display())))?;
-    let as_of = match as_of {
-        Some(s) => parse_as_of(s)?,
-        None => input.as_of.unwrap_or_else(today),
+    let (as_of, how) = match (as_of, input.as_of) {
+        (Some(s), _) => (parse_as_of(s)?, ""),
+        (None, Some(d)) => (d, " (the facts file's as_of)"),
+        (None, None) => (today(), " (no --as-of and no as_of in the facts file: today is used)"),
     };
-    policy.check_as_of(as_of)?;
+    policy.check_as_of(as_of).map_err(|e| BadInput(format!("{e}{how}")))?;
     let decision = evaluate(&policy, clause, &input.beneficiary, input.year, &input.facts, as_of)?;
     let json = serde_json::to_string_pretty(&decision).map_err(|e| BadInput(format!("decision: {e}")))?;
     println!("{json}");

@@ -192,7 +192,6 @@ impl<'a> Run<'a> {
                 if !w.contains(self.as_of) {
                     let reason = format!("S2: as-of date {} is outside the validity window {w}", self.as_of);
                     self.reject("S2", "validity_window", reason);
-                    return Ok(Decimal::ZERO);
                 }
             }
         }
@@ -217,9 +216,11 @@ impl<'a> Run<'a> {
             }
         }
         let params = self.params(rule)?;
-        if self.ineligible {
+        if self.clause.param_names().iter().any(|n| !params.contains_key(*n)) {
             return Ok(Decimal::ZERO);
         }
+        // Even when a step above already made the beneficiary ineligible, the amount is computed
+        // (and the facts checked) for the explanation; `finish` pays nothing then.
         let gross = match rule {
             Rule::RateOfAmounts { basis_fact } => self.rate_of_amounts(basis_fact, &params)?,
             Rule::WorkstationMonths { basis_fact } => self.workstation_months(basis_fact, &params)?,
@@ -229,9 +230,6 @@ impl<'a> Run<'a> {
             Rule::HousingSchedule => self.housing(&params)?,
         };
         let capped = self.cap(gross, &params)?;
-        if self.ineligible {
-            return Ok(Decimal::ZERO);
-        }
         let own = self.overlap(capped)?;
         self.budget(own)
     }
@@ -398,9 +396,12 @@ impl<'a> Run<'a> {
             bucket.0 += 1;
             bucket.1 = add(bucket.1, value, name)?;
         }
-        let show = |(n, v): (usize, Decimal)| match measure {
-            Measure::Amount => format!("{n} entries, {}", yuan(v)),
-            Measure::Quantity => format!("{n} entries, {v}"),
+        let show = |(n, v): (usize, Decimal)| {
+            let entries = if n == 1 { "entry" } else { "entries" };
+            match measure {
+                Measure::Amount => format!("{n} {entries}, {}", yuan(v)),
+                Measure::Quantity => format!("{n} {entries}, {v}"),
+            }
         };
         let mut values = vec![("counted".to_string(), show(counted))];
         if other_year.0 > 0 {
@@ -420,7 +421,16 @@ impl<'a> Run<'a> {
         }
         if unqualified.0 > 0 {
             values.push(("not qualified".into(), show(unqualified)));
-            let reason = format!("{}: {} {name} entries are not qualified and do not count", self.id(), unqualified.0);
+            let reason = format!(
+                "{}: {} of {name} not qualified ({} {}) does not count",
+                self.id(),
+                match measure {
+                    Measure::Amount => yuan(unqualified.1),
+                    Measure::Quantity => unqualified.1.to_string(),
+                },
+                unqualified.0,
+                if unqualified.0 == 1 { "entry" } else { "entries" }
+            );
             self.reasons.push(reason);
         }
         if unknown.0 > 0 {
@@ -892,11 +902,14 @@ impl<'a> Run<'a> {
             return Ok(Decimal::ZERO);
         }
         let headroom = Decimal::from(cap.saturating_sub(consumed).max(0));
-        let values = vec![
+        let mut values = vec![
             ("cap".to_string(), yuan_fen(cap)),
             ("consumed_fen".to_string(), yuan_fen(consumed)),
             ("headroom".to_string(), yuan(headroom)),
         ];
+        if matches!(scope, CapScope::PerProjectPerYear | CapScope::OncePerProject | CapScope::PerProject) {
+            values.push(("project_id".to_string(), self.facts.shown("project_id")));
+        }
         let rule = format!("{}_cap", scope.as_str());
         if gross > headroom {
             let mut text = format!("{id} {}: {} → {}", scope.words(), yuan(gross), yuan(headroom));
@@ -1037,6 +1050,10 @@ impl<'a> Run<'a> {
             );
         }
         let (eligible, amount_fen) = if self.ineligible {
+            if rounded > 0 {
+                let text = format!("not eligible: pays {} (the {} computed above only explains the facts)", yuan_fen(0), yuan_fen(rounded));
+                self.step(id, "not_eligible", text, vec![]);
+            }
             if !self.missing.is_empty() {
                 let text = format!(
                     "not needed once ineligible: {}",

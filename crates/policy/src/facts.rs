@@ -226,6 +226,7 @@ impl Facts {
     pub fn shown(&self, name: &str) -> String {
         match self.values.get(name) {
             None => "unknown (not given)".into(),
+            Some(Value::String(s)) => s.clone(),
             Some(v) => v.to_string(),
         }
     }
