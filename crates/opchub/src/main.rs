@@ -244,6 +244,11 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     let file = load_file_config(&cli.config)?;
     init_logging(cli.log_format.as_deref().or(file.log_format.as_deref()).unwrap_or("pretty"));
+    // The policy commands need no database (and must not create ./data).
+    let command = match cli.command {
+        Command::Policy { command } => std::process::exit(policy_cli::run(command)?),
+        other => other,
+    };
     let data_dir = cli
         .data_dir
         .clone()
@@ -260,8 +265,9 @@ async fn main() -> Result<()> {
         .ok()
         .or(file.ledger_origin.clone())
         .unwrap_or_else(|| "opchub/ledger".into());
-    match cli.command {
-        Command::Policy { command } => std::process::exit(policy_cli::run(command)?),
+    match command {
+        // Handled (and exited) above.
+        Command::Policy { .. } => {}
         Command::Ledger { command } => {
             let store = open_store(&database_url).await?;
             let key = ledger_key(&data_dir)?;

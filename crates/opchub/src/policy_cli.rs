@@ -69,7 +69,10 @@ pub fn run(cmd: PolicyCommand) -> Result<i32> {
         PolicyCommand::Show { as_of, clause, policy } => show(as_of.as_deref(), clause.as_deref(), policy.as_deref()),
     };
     match outcome {
-        Ok(code) => Ok(code),
+        Ok((code, output)) => {
+            emit(&output);
+            Ok(code)
+        }
         Err(BadInput(message)) => {
             eprintln!("error: {message}");
             Ok(2)
@@ -97,7 +100,10 @@ fn parse_as_of(s: &str) -> Result<NaiveDate, BadInput> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| BadInput(format!("--as-of: expected a date YYYY-MM-DD, got {s:?}")))
 }
 
-fn eval(clause: &str, facts_path: &Path, as_of: Option<&str>, policy_path: Option<&Path>) -> Result<i32, BadInput> {
+/// Each command returns its exit code and what to print; `run` prints it.
+type Outcome = Result<(i32, String), BadInput>;
+
+fn eval(clause: &str, facts_path: &Path, as_of: Option<&str>, policy_path: Option<&Path>) -> Outcome {
     let policy = load_policy(policy_path)?;
     let Some(c) = policy.clause(clause) else {
         let paying: Vec<&str> = policy.clauses.iter().filter(|c| c.pays()).map(|c| c.id.as_str()).collect();
@@ -119,11 +125,10 @@ fn eval(clause: &str, facts_path: &Path, as_of: Option<&str>, policy_path: Optio
     policy.check_as_of(as_of).map_err(|e| BadInput(format!("{e}{how}")))?;
     let decision = evaluate(&policy, clause, &input.beneficiary, input.year, &input.facts, as_of)?;
     let json = serde_json::to_string_pretty(&decision).map_err(|e| BadInput(format!("decision: {e}")))?;
-    println!("{json}");
-    Ok(0)
+    Ok((0, format!("{json}\n")))
 }
 
-fn test(dir: Option<&Path>, policy_path: Option<&Path>) -> Result<i32, BadInput> {
+fn test(dir: Option<&Path>, policy_path: Option<&Path>) -> Outcome {
     let policy = load_policy(policy_path)?;
     let files: Vec<(String, String)> = match dir {
         None => EMBEDDED.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect(),
@@ -145,6 +150,7 @@ fn test(dir: Option<&Path>, policy_path: Option<&Path>) -> Result<i32, BadInput>
             out
         }
     };
+    let mut out = Out::default();
     let mut results: Vec<CaseResult> = Vec::new();
     for (name, text) in &files {
         results.extend(run_file(&policy, name, text)?);
@@ -159,19 +165,19 @@ fn test(dir: Option<&Path>, policy_path: Option<&Path>) -> Result<i32, BadInput>
         }
     }
     for r in results.iter().filter(|r| !r.passed) {
-        println!("FAILED {} — {} [{}]", r.file, r.name, r.clause);
+        out.line(format!("FAILED {} — {} [{}]", r.file, r.name, r.clause));
         for f in &r.failures {
-            println!("    {f}");
+            out.line(format!("    {f}"));
         }
     }
-    println!("{:<16} {:>7} {:>7}", "clause", "passed", "failed");
+    out.line(format!("{:<16} {:>7} {:>7}", "clause", "passed", "failed"));
     for (clause, (p, f)) in &per_clause {
-        println!("{clause:<16} {p:>7} {f:>7}");
+        out.line(format!("{clause:<16} {p:>7} {f:>7}"));
     }
     let passed = results.iter().filter(|r| r.passed).count();
     let failed = results.len() - passed;
-    println!("{passed} passed, {failed} failed");
-    Ok(if failed == 0 { 0 } else { 1 })
+    out.line(format!("{passed} passed, {failed} failed"));
+    Ok((if failed == 0 { 0 } else { 1 }, out.0))
 }
 
 fn show_param(p: &Param, in_force: Option<&Param>) -> String {
@@ -187,7 +193,7 @@ fn show_param(p: &Param, in_force: Option<&Param>) -> String {
     )
 }
 
-fn show(as_of: Option<&str>, only: Option<&str>, policy_path: Option<&Path>) -> Result<i32, BadInput> {
+fn show(as_of: Option<&str>, only: Option<&str>, policy_path: Option<&Path>) -> Outcome {
     let policy = load_policy(policy_path)?;
     let as_of = match as_of {
         Some(s) => parse_as_of(s)?,
@@ -198,41 +204,134 @@ fn show(as_of: Option<&str>, only: Option<&str>, policy_path: Option<&Path>) -> 
             return Err(BadInput(format!("--clause: unknown clause {id:?}")));
         }
     }
-    println!("{} ({})", policy.title_zh, policy.title_en);
-    println!("policy file version {}; * = value in force on {as_of}", policy.version);
+    let mut out = Out::default();
+    out.line(format!("{} ({})", policy.title_zh, policy.title_en));
+    out.line(format!("policy file version {}; * = value in force on {as_of}", policy.version));
     for v in &policy.versions {
-        println!("  version {} of {}: {}", v.version, v.date, v.note);
+        out.line(format!("  version {} of {}: {}", v.version, v.date, v.note));
     }
     match policy.window(as_of) {
-        Some((w, _, _)) => println!("S2 validity window (as of {as_of}): {w}"),
+        Some((w, _, _)) => out.line(format!("S2 validity window (as of {as_of}): {w}")),
         None => match policy.latest_window() {
-            Some(w) => println!("S2: not in force on {as_of}; validity window {w}"),
-            None => println!("S2: no validity window defined"),
+            Some(w) => out.line(format!("S2: not in force on {as_of}; validity window {w}")),
+            None => out.line("S2: no validity window defined".into()),
         },
     }
     if only.is_none() {
-        println!("\npolicy-wide values");
+        out.line("\npolicy-wide values".into());
         for p in &policy.params {
-            println!("{}", show_param(p, policy.param(&p.name, as_of)));
+            out.line(show_param(p, policy.param(&p.name, as_of)));
         }
     }
     for c in policy.clauses.iter().filter(|c| only.is_none_or(|id| id == c.id)) {
-        println!("\n{:<15} {} / {}  [{}]", c.id, c.title_en, c.title_zh, c.kind);
-        println!("  {}", c.summary);
+        out.line(format!("\n{:<15} {} / {}  [{}]", c.id, c.title_en, c.title_zh, c.kind));
+        out.line(format!("  {}", c.summary));
         if let Some(rule) = &c.rule {
             let who = c.beneficiary.map(|b| b.to_string()).unwrap_or_default();
             let cap = c.cap_scope.map(|s| s.as_str()).unwrap_or("none");
-            println!("  pays: {who}; rule {}; cap scope {cap}", rule.name());
+            out.line(format!("  pays: {who}; rule {}; cap scope {cap}", rule.name()));
             if !c.conditions.is_empty() {
-                println!("  conditions: {}; exclusions: {}", c.conditions.join(", "), c.exclusions.join(", "));
+                out.line(format!(
+                    "  conditions: {}; exclusions: {}",
+                    c.conditions.join(", "),
+                    c.exclusions.join(", ")
+                ));
             }
             if let Some(g) = &c.overlap_group {
-                println!("  overlap group (S3): {g}");
+                out.line(format!("  overlap group (S3): {g}"));
             }
         }
         for p in &c.params {
-            println!("{}", show_param(p, c.param(&p.name, as_of)));
+            out.line(show_param(p, c.param(&p.name, as_of)));
         }
     }
-    Ok(0)
+    Ok((0, out.0))
+}
+
+/// Output collected line by line and written once (a closed pipe, as with `| head`, is not an error).
+#[derive(Default)]
+struct Out(String);
+
+impl Out {
+    fn line(&mut self, s: String) {
+        self.0.push_str(&s);
+        self.0.push('\n');
+    }
+}
+
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts_file(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    const GOOD: &str = r#"{"beneficiary": {"id": "opc-1", "role": "opc_founder"}, "year": 2027,
+        "facts": {"zone": "hexi_area", "market_registered": true, "tax_registered": true,
+                  "partner_is_university_or_institute": true, "restricted_industry": false, "no_support_sanction": false,
+                  "safety_accident_in_window": false, "excluded_by_review": false, "other_grants": [], "consumed_fen": 0,
+                  "rd_spend": [{"date": "2027-05-01", "amount_fen": 612345670, "qualified": true}]}}"#;
+
+    #[test]
+    fn eval_answers_and_refuses_bad_input_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = facts_file(&dir, "good.json", GOOD);
+        let (code, json) = eval("M3.2", &good, Some("2027-03-01"), None).ok().unwrap();
+        assert_eq!(code, 0);
+        let decision: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(decision["eligible"], serde_json::json!(true));
+        assert_eq!(decision["amount_fen"], serde_json::json!(50_000_000));
+        assert!(json.contains("M3.2 per-project annual cap: ¥612,345.67 → ¥500,000.00"));
+        let msg = |r: Outcome| match r {
+            Err(BadInput(m)) => m,
+            Ok((code, _)) => panic!("expected bad input, got exit {code}"),
+        };
+        assert!(msg(eval("M9.9", &good, Some("2027-03-01"), None)).contains("--clause: unknown clause \"M9.9\""));
+        assert!(msg(eval("M4.1", &good, Some("2027-03-01"), None)).contains("pays no money"));
+        assert!(msg(eval("M3.2", &good, Some("2029-03-01"), None)).contains("as_of: 2029-03-01 is outside"));
+        assert!(msg(eval("M3.2", &good, Some("03/01/2027"), None)).contains("--as-of"));
+        let negative = facts_file(&dir, "neg.json", &GOOD.replace("612345670", "-5"));
+        assert!(msg(eval("M3.2", &negative, Some("2027-03-01"), None)).contains("facts.rd_spend[0].amount_fen: must not be negative"));
+        let broken = facts_file(&dir, "broken.json", "{\"beneficiary\": ");
+        assert!(msg(eval("M3.2", &broken, Some("2027-03-01"), None)).contains("malformed JSON"));
+        let missing = dir.path().join("nope.json");
+        assert!(msg(eval("M3.2", &missing, Some("2027-03-01"), None)).contains("nope.json"));
+    }
+
+    #[test]
+    fn run_maps_bad_input_to_exit_code_2() {
+        let code = run(PolicyCommand::Eval {
+            clause: "M9.9".into(),
+            facts: PathBuf::from("does-not-matter.json"),
+            as_of: None,
+            policy: None,
+        })
+        .unwrap();
+        assert_eq!(code, 2);
+    }
+
+    #[test]
+    fn the_built_in_cases_pass_and_show_lists_every_clause() {
+        let (code, table) = test(None, None).ok().unwrap();
+        assert_eq!(code, 0, "{table}");
+        assert!(table.lines().last().unwrap().ends_with(" passed, 0 failed"), "{table}");
+        assert!(table.contains("M6.3"));
+        let (code, listing) = show(Some("2027-01-01"), None, None).ok().unwrap();
+        assert_eq!(code, 0);
+        assert!(
+            listing.contains("* cap                          ¥500,000.00      text"),
+            "{listing}"
+        );
+        assert!(listing.contains("S5"));
+        assert!(show(None, Some("M9.9"), None).is_err());
+    }
 }

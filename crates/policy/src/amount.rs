@@ -27,14 +27,18 @@ pub fn round_half_up(fen: Decimal) -> Result<i64, PolicyError> {
         .ok_or_else(|| PolicyError::Overflow("rounding".into()))
 }
 
-/// `¥612,345.67`, or `¥612,345.675` when the amount still has a fraction of a fen.
+/// `¥612,345.67`, or `¥612,345.675` when the amount still has a fraction of a fen
+/// (`¥3,333.3333…` when that fraction has more than two digits).
 pub fn yuan(fen: Decimal) -> String {
     let whole = fen.trunc();
     let Some(whole_fen) = whole.to_i64() else {
         return format!("{fen} fen");
     };
     let base = Money::from_fen(whole_fen).to_string();
-    let frac = (fen - whole).abs().normalize();
+    let exact = (fen - whole).abs().normalize();
+    // Traces show at most two decimals of a fen; "…" says the value goes on.
+    let frac = exact.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero).normalize();
+    let more = if frac == exact { "" } else { "…" };
     if frac.is_zero() {
         if fen.is_sign_negative() && whole_fen == 0 {
             return format!("-{base}");
@@ -44,11 +48,21 @@ pub fn yuan(fen: Decimal) -> String {
     let digits = frac.to_string();
     let digits = digits.trim_start_matches("0.");
     let sign = if fen.is_sign_negative() && whole_fen == 0 { "-" } else { "" };
-    format!("{sign}{base}{digits}")
+    format!("{sign}{base}{digits}{more}")
 }
 
 pub fn yuan_fen(fen: i64) -> String {
     Money::from_fen(fen).to_string()
+}
+
+/// A quantity for a trace: at most four decimals, "…" when it goes on.
+pub fn short(d: Decimal) -> String {
+    let r = d.round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero).normalize();
+    if r == d.normalize() {
+        r.to_string()
+    } else {
+        format!("{r}…")
+    }
 }
 
 /// A ratio as a percentage: 0.1 → `10%`.
@@ -104,6 +118,7 @@ mod tests {
         assert_eq!(yuan(Decimal::from(61_234_567)), "¥612,345.67");
         assert_eq!(yuan(Decimal::from_str("61234567.5").unwrap()), "¥612,345.675");
         assert_eq!(yuan(Decimal::ZERO), "¥0.00");
+        assert_eq!(yuan(Decimal::from(1_000_000) / Decimal::from(3)), "¥3,333.3333…");
         assert_eq!(percent(Decimal::from_str("0.10").unwrap()), "10%");
     }
 }

@@ -2,7 +2,7 @@
 //! beneficiary role, conditions (G2 …), exclusions (F3), the clause's rule, caps, overlap (S3),
 //! budget pro-rating (F1) and the one rounding — every step written to the trace. Pure.
 
-use crate::amount::{add, div, mul, percent, round_half_up, yuan, yuan_fen, Span};
+use crate::amount::{add, div, mul, percent, round_half_up, short, yuan, yuan_fen, Span};
 use crate::error::PolicyError;
 use crate::facts::{Beneficiary, Entry, Fact, Facts};
 use crate::model::{CapScope, Clause, Condition, OverlapMode, Param, ParamValue, Policy, Rule, Test, Window};
@@ -503,7 +503,7 @@ impl<'a> Run<'a> {
             };
             values.push((
                 label,
-                format!("{n} × {days}/{} days = {} workstation-months{why}", period.days(), wm.normalize()),
+                format!("{n} × {days}/{} days = {} workstation-months{why}", period.days(), short(wm)),
             ));
             if counted {
                 total = add(total, wm, basis_fact)?;
@@ -514,7 +514,7 @@ impl<'a> Run<'a> {
         self.step(
             id,
             "basis",
-            format!("{basis_fact}: {} workstation-months counted", total.normalize()),
+            format!("{basis_fact}: {} workstation-months counted", short(total)),
             values,
         );
         self.step(
@@ -668,13 +668,17 @@ impl<'a> Run<'a> {
                     continue;
                 }
             }
+            if *principal == 0 {
+                self.note(
+                    id,
+                    "loan",
+                    format!("{id}: loan {name} has no principal; its interest does not count"),
+                );
+                continue;
+            }
             let counted_principal = (*principal).min(remaining.max(0));
             remaining -= counted_principal;
-            let principal_share = if *principal == 0 {
-                Decimal::ZERO
-            } else {
-                div(Decimal::from(counted_principal), Decimal::from(*principal), basis_fact)?
-            };
+
             if counted_principal < *principal {
                 let reason = format!(
                     "{id} principal cap: loan {name} {} → {} counted (cap {} across all loans)",
@@ -728,12 +732,18 @@ impl<'a> Run<'a> {
                     continue;
                 }
                 let days = since_drawdown.intersect(allowed).intersect(span).days();
-                let fraction = div(Decimal::from(days), Decimal::from(since_drawdown.days()), basis_fact)?;
-                let counted = mul(
-                    mul(mul(Decimal::from(paid), fraction, basis_fact)?, principal_share, basis_fact)?,
+                // One division, last: interest × days × counted principal × share / (days × principal).
+                let numerator = mul(
+                    mul(
+                        mul(Decimal::from(paid), Decimal::from(days), basis_fact)?,
+                        Decimal::from(counted_principal),
+                        basis_fact,
+                    )?,
                     share,
                     basis_fact,
                 )?;
+                let denominator = mul(Decimal::from(since_drawdown.days()), Decimal::from(*principal), basis_fact)?;
+                let counted = div(numerator, denominator, basis_fact)?;
                 let why = if days == since_drawdown.days() {
                     String::new()
                 } else if since_drawdown.intersect(allowed).days() < since_drawdown.days() {
@@ -744,10 +754,11 @@ impl<'a> Run<'a> {
                 values.push((
                     label,
                     format!(
-                        "{} × {days}/{} days × principal share {} × {} = {}{why}",
+                        "{} × {days}/{} days × principal {}/{} × {} = {}{why}",
                         yuan_fen(paid),
                         since_drawdown.days(),
-                        principal_share.normalize(),
+                        yuan_fen(counted_principal),
+                        yuan_fen(*principal),
                         percent(share),
                         yuan(counted)
                     ),
@@ -847,7 +858,7 @@ impl<'a> Run<'a> {
         values.push(("free days".into(), format!("{free_stay_days} × {} = {}", yuan(daily), yuan(a))));
         values.push((
             "rent months forgone".into(),
-            format!("{} × {} = {}", rent_months.normalize(), yuan(monthly), yuan(b)),
+            format!("{} × {} = {}", short(rent_months), yuan(monthly), yuan(b)),
         ));
         self.step(
             id,
@@ -1045,13 +1056,19 @@ impl<'a> Run<'a> {
             self.step(
                 id,
                 "unused_facts",
-                format!("facts given but not used by {id}: {}", unread.join(", ")),
+                format!(
+                    "facts given but not read (not needed for this answer, or misspelt): {}",
+                    unread.join(", ")
+                ),
                 vec![],
             );
         }
         let (eligible, amount_fen) = if self.ineligible {
             if rounded > 0 {
-                let text = format!("not eligible: pays {} (the {} computed above only explains the facts)", yuan_fen(0), yuan_fen(rounded));
+                let text = format!(
+                    "not eligible: nothing is paid; {} above is what the facts alone would give",
+                    yuan_fen(rounded)
+                );
                 self.step(id, "not_eligible", text, vec![]);
             }
             if !self.missing.is_empty() {
@@ -1119,4 +1136,49 @@ fn extra_date(e: &Entry, key: &str) -> Result<NaiveDate, PolicyError> {
         .and_then(|v| v.as_str())
         .and_then(crate::facts::parse_date)
         .ok_or_else(|| PolicyError::bad(field, "required (YYYY-MM-DD)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_factor_scales_only_when_the_budget_is_short() {
+        assert_eq!(budget_factor(100, 80), Decimal::ONE);
+        assert_eq!(budget_factor(100, 0), Decimal::ONE);
+        assert_eq!(budget_factor(80, 100), Decimal::new(8, 1));
+        assert_eq!(budget_factor(1, 3), Decimal::new(33_333_333, 8));
+        assert_eq!(budget_factor(-5, 3), Decimal::ZERO);
+    }
+
+    #[test]
+    fn an_ineligible_decision_still_checks_its_facts() {
+        let policy = Policy::embedded().unwrap();
+        let facts = Facts::from_json(r#"{"rd_spend": [{"date": "2027-01-01", "amount_fen": -1, "qualified": true}]}"#).unwrap();
+        let who = Beneficiary {
+            id: "e".into(),
+            role: opchub_domain::Role::Enterprise,
+        };
+        let as_of = NaiveDate::from_ymd_opt(2027, 3, 1).unwrap();
+        let err = evaluate(&policy, "M3.2", &who, 2027, &facts, as_of).unwrap_err();
+        assert_eq!(err.field(), Some("facts.rd_spend[0].amount_fen"));
+    }
+
+    #[test]
+    fn the_decision_serialises_with_the_fields_the_cli_prints() {
+        let policy = Policy::embedded().unwrap();
+        let who = Beneficiary {
+            id: "o".into(),
+            role: opchub_domain::Role::OpcFounder,
+        };
+        let as_of = NaiveDate::from_ymd_opt(2027, 3, 1).unwrap();
+        let d = evaluate(&policy, "M5.1", &who, 2027, &Facts::default(), as_of).unwrap();
+        assert_eq!(d.eligible, None);
+        assert!(d.missing_facts.contains(&"compliance_fees".to_string()));
+        assert!(d.missing_facts.contains(&"zone".to_string()));
+        let v = serde_json::to_value(&d).unwrap();
+        for key in ["eligible", "amount_fen", "reasons", "missing_facts", "trace"] {
+            assert!(v.get(key).is_some(), "{key}");
+        }
+    }
 }

@@ -799,3 +799,159 @@ mod raw {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn the_embedded_policy_has_every_clause_of_the_measures() {
+        let p = Policy::embedded().unwrap();
+        for id in [
+            "G1",
+            "G2",
+            "M1.1",
+            "M1.2",
+            "M2.1",
+            "M2.2",
+            "M2.3",
+            "M2.3-publisher",
+            "M2.3-invoker",
+            "M2.4",
+            "M3.1",
+            "M3.2",
+            "M3.3",
+            "M4.1",
+            "M4.2",
+            "M4.3",
+            "M5.1",
+            "M6.1",
+            "M6.2",
+            "M6.3",
+            "M7.1",
+            "M7.2",
+            "M8.1",
+            "F1",
+            "F2",
+            "F3",
+            "S1",
+            "S2",
+            "S3",
+            "S4",
+            "S5",
+        ] {
+            assert!(p.clause(id).is_some(), "{id} missing");
+        }
+        let paying: Vec<&str> = p.clauses.iter().filter(|c| c.pays()).map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            paying,
+            [
+                "M1.1",
+                "M2.2",
+                "M2.3-publisher",
+                "M2.3-invoker",
+                "M2.4",
+                "M3.1",
+                "M3.2",
+                "M3.3",
+                "M5.1",
+                "M6.1",
+                "M6.2",
+                "M6.3",
+                "M7.2"
+            ]
+        );
+    }
+
+    #[test]
+    fn caps_come_from_the_text() {
+        let p = Policy::embedded().unwrap();
+        for c in p.clauses.iter().filter(|c| c.pays()) {
+            for name in ["cap", "principal_cap", "months_cap"] {
+                if let Some(v) = c.param(name, d(2027, 1, 1)) {
+                    assert_eq!(v.source, Source::Text, "{} {name}", c.id);
+                    assert!(v.cite.is_some(), "{} {name} cites the text", c.id);
+                }
+            }
+        }
+        let m32 = p.clause("M3.2").unwrap();
+        assert_eq!(m32.param("cap", d(2027, 1, 1)).unwrap().value, ParamValue::Fen(50_000_000));
+        assert_eq!(
+            m32.param("rate", d(2027, 1, 1)).unwrap().value,
+            ParamValue::Ratio(Decimal::new(10, 2))
+        );
+    }
+
+    #[test]
+    fn s2_window_is_two_years_from_publication() {
+        let p = Policy::embedded().unwrap();
+        let (w, _, _) = p.window(d(2027, 1, 1)).unwrap();
+        assert_eq!((w.start, w.last_day()), (d(2026, 12, 1), d(2028, 11, 30)));
+        assert!(p.check_as_of(d(2028, 11, 30)).is_ok());
+        assert_eq!(p.check_as_of(d(2028, 12, 1)).unwrap_err().field(), Some("as_of"));
+        assert_eq!(p.check_as_of(d(2026, 11, 30)).unwrap_err().field(), Some("as_of"));
+    }
+
+    #[test]
+    fn amending_keeps_the_old_value() {
+        let p = Policy::embedded().unwrap();
+        let q = p
+            .amend(
+                "2027.1",
+                d(2027, 7, 1),
+                None,
+                "overlap_mode",
+                &toml::Value::String("exclusive".into()),
+                "test",
+            )
+            .unwrap();
+        assert_eq!(
+            q.param("overlap_mode", d(2027, 6, 30)).unwrap().value,
+            ParamValue::Mode(OverlapMode::TopUp)
+        );
+        assert_eq!(
+            q.param("overlap_mode", d(2027, 7, 1)).unwrap().value,
+            ParamValue::Mode(OverlapMode::Exclusive)
+        );
+        let bad = p.amend(
+            "2027.1",
+            d(2027, 7, 1),
+            Some("M3.2"),
+            "rate",
+            &toml::Value::String("1.5".into()),
+            "test",
+        );
+        assert!(matches!(bad, Err(PolicyError::InvalidPolicy { .. })));
+    }
+
+    #[test]
+    fn bad_policy_files_are_refused_with_the_field() {
+        let good = crate::EMBEDDED_MEASURES;
+        let cases = [
+            (
+                good.replacen("version = \"2026.1\"\ncite", "version = \"1999\"\ncite", 1),
+                "not in [[versions]]",
+            ),
+            (good.replacen("value = \"500000\"", "value = \"-500000\"", 1), "not negative"),
+            (good.replacen("source = \"text\"", "source = \"rumour\"", 1), "source must be"),
+            (good.replacen("rule = \"rate_of_amounts\"", "rule = \"guess\"", 1), "unknown rule"),
+            (
+                good.replacen("conditions = [\"g2_zone\",", "conditions = [\"g3_zone\",", 1),
+                "no condition",
+            ),
+            (good.replacen("schema = 1", "schema = 2", 1), "schema"),
+            ("not toml at all [".to_string(), "policy file"),
+        ];
+        for (text, want) in cases {
+            assert_ne!(text, good, "the mutation for {want:?} changed nothing");
+            let Err(err) = Policy::from_toml(&text) else {
+                panic!("a file that should fail with {want:?} was accepted");
+            };
+            assert!(err.to_string().contains(want), "{err} should mention {want}");
+        }
+    }
+}

@@ -104,7 +104,14 @@ impl Store {
                     Ok(())
                 })
             }),
-            Backend::Postgres => opts.max_connections(16),
+            // Plan each execution with its real parameters and current table size: a generic plan
+            // cached while the ledger was still empty would keep scanning it whole as it grows.
+            Backend::Postgres => opts.max_connections(16).after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET plan_cache_mode = force_custom_plan").await?;
+                    Ok(())
+                })
+            }),
         };
         let pool = opts.connect(&url).await?;
         Ok(Store { pool, backend })
