@@ -381,9 +381,10 @@ async fn main() -> Result<()> {
             if let Some(creds) = creds {
                 print_credentials(&creds);
             }
+            let shutdown = shutdown_signal();
             println!("OPC Hub is running — open http://{addr}/");
             tracing::info!(%addr, "listening");
-            opchub_web::serve(listener, state, shutdown_signal()).await?;
+            opchub_web::serve(listener, state, shutdown).await?;
             store.close().await;
             tracing::info!("stopped");
         }
@@ -443,24 +444,41 @@ fn print_credentials(creds: &[(String, String, String)]) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers SIGTERM/SIGINT handlers now (before the URL is printed, so an early signal is
+/// a clean stop); the returned future completes on the first signal.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(unix)]
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async move {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let int = async {
+                match int.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = term => {},
+                _ = int => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received, finishing in-flight requests");
     }
-    tracing::info!("shutdown signal received, finishing in-flight requests");
 }

@@ -21,25 +21,32 @@ struct Args {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let upstream = FakeUpstream::start_on(args.listen).await?;
+    // Listen for signals before announcing the address: a SIGTERM right after the first
+    // line must already mean a clean stop.
+    let signal = wait_for_signal()?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {}", upstream.base_url())?;
     stdout.flush()?;
     drop(stdout);
-    wait_for_signal().await?;
+    signal.await?;
     upstream.stop().await;
     Ok(())
 }
 
+/// Registers the handlers now; the returned future completes on SIGINT or SIGTERM.
 #[cfg(unix)]
-async fn wait_for_signal() -> std::io::Result<()> {
+fn wait_for_signal() -> std::io::Result<impl std::future::Future<Output = std::io::Result<()>>> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result,
-        _ = term.recv() => Ok(()),
-    }
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => Ok(()),
+            _ = term.recv() => Ok(()),
+        }
+    })
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() -> std::io::Result<()> {
-    tokio::signal::ctrl_c().await
+fn wait_for_signal() -> std::io::Result<impl std::future::Future<Output = std::io::Result<()>>> {
+    Ok(async { tokio::signal::ctrl_c().await })
 }
