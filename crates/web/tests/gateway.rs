@@ -9,23 +9,10 @@ mod common;
 
 use common::*;
 use opchub_domain::{Role, Zone};
-use opchub_testkit::FakeUpstream;
+use opchub_testkit::{FakeUpstream, MODELS};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
-
-const MODELS: &[&str] = &[
-    "fake-final",
-    "fake-cumulative",
-    "fake-choices-null",
-    "fake-no-usage",
-    "fake-abort",
-    "fake-slow",
-    "fake-429",
-    "fake-500",
-    "fake-hang",
-    "fake-embed",
-];
 
 struct Setup {
     app: TestApp,
@@ -350,6 +337,30 @@ async fn concurrent_requests_on_two_replicas_never_overspend_the_budget() {
     replica.stop().await;
 }
 
+/// Announces a 50 MB body, sends its first 9 MB and reads the answer, like a client that
+/// respects an early 413 (a plain client that keeps writing may see the connection close).
+async fn post_declared_50mb(base: &str, key: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        50 * 1024 * 1024
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'x'; 1024 * 1024];
+    for _ in 0..9 {
+        if tcp.write_all(&chunk).await.is_err() {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_openai_shaped_errors_and_costs_nothing() {
     let s = setup((200, 50, 600)).await;
@@ -379,17 +390,9 @@ async fn bad_input_gets_openai_shaped_errors_and_costs_nothing() {
     let mut yes = chat("fake-final", false, false);
     yes["stream"] = json!("yes");
     assert_eq!(s.opc.post_json("/v1/chat/completions", yes).await.status, StatusCode::BAD_REQUEST);
-    let big = vec![b'x'; 50 * 1024 * 1024];
-    let r = s
-        .opc
-        .send(
-            reqwest::Method::POST,
-            "/v1/chat/completions",
-            Some(Body::Raw("application/json", big)),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(r.json()["error"]["code"], "request_too_large");
+    let (status, body) = post_declared_50mb(&s.app.base, s.opc.bearer.as_deref().unwrap()).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("request_too_large"), "{body}");
     let r = s.opc.post_json("/v1/chat/completions", chat("gpt-unknown", false, false)).await;
     assert_eq!(
         (r.status, r.json()["error"]["code"].as_str()),

@@ -67,6 +67,15 @@ async fn gateway_caller(s: &AppState, caller: &Caller) -> Result<opchub_gateway:
 }
 
 async fn body_bytes(body: Body) -> Result<bytes::Bytes, Response> {
+    // A declared length over the limit is refused before reading anything.
+    if axum::body::HttpBody::size_hint(&body).lower() > MAX_BODY as u64 {
+        return Err(openai_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "request_too_large",
+            "The request body is larger than 8 MiB.",
+        ));
+    }
     axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         openai_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -123,9 +132,8 @@ pub struct NewChannelRequest {
     pub timeout_ms: Option<i64>,
 }
 
-#[utoipa::path(post, path = "/api/v1/gateway/channels", tag = "gateway", request_body = NewChannelRequest, responses((status = 201, body = Channel), (status = 422)))]
-pub async fn create_channel(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJson<NewChannelRequest>) -> ApiResult<Response> {
-    let p = caller.require()?;
+/// Validates and registers a channel for the calling operator (JSON API and pages).
+pub async fn create_channel_for(s: &AppState, p: &Principal, r: &NewChannelRequest) -> ApiResult<Channel> {
     let g = s
         .gateway
         .clone()
@@ -149,8 +157,7 @@ pub async fn create_channel(State(s): State<AppState>, caller: Caller, ApiJson(r
         return Err(ApiError::checked(c));
     }
     let sealed = g.secrets().seal(&secret);
-    let ch = s
-        .store
+    Ok(s.store
         .create_channel(
             &p.actor(),
             NewChannel {
@@ -164,7 +171,13 @@ pub async fn create_channel(State(s): State<AppState>, caller: Caller, ApiJson(r
                 timeout_ms,
             },
         )
-        .await?;
+        .await?)
+}
+
+#[utoipa::path(post, path = "/api/v1/gateway/channels", tag = "gateway", request_body = NewChannelRequest, responses((status = 201, body = Channel), (status = 422)))]
+pub async fn create_channel(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJson<NewChannelRequest>) -> ApiResult<Response> {
+    let p = caller.require()?;
+    let ch = create_channel_for(&s, p, &r).await?;
     Ok((StatusCode::CREATED, Json(ch)).into_response())
 }
 
@@ -206,9 +219,8 @@ pub struct NewPriceTable {
     pub prices: Vec<ModelPrice>,
 }
 
-#[utoipa::path(post, path = "/api/v1/gateway/prices", tag = "gateway", request_body = NewPriceTable, responses((status = 201, body = PriceTable), (status = 409), (status = 422)))]
-pub async fn create_prices(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJson<NewPriceTable>) -> ApiResult<Response> {
-    let p = caller.require()?;
+/// Validates and publishes a price table of the calling operator (JSON API and pages).
+pub async fn create_prices_for(s: &AppState, p: &Principal, r: &NewPriceTable) -> ApiResult<PriceTable> {
     let mut c = Checker::new();
     let version = c.text("version", r.version.as_deref(), 1, 64);
     let effective_from = match r.effective_from.as_deref() {
@@ -235,11 +247,27 @@ pub async fn create_prices(State(s): State<AppState>, caller: Caller, ApiJson(r)
     if !c.ok() {
         return Err(ApiError::checked(c));
     }
-    let t = s
-        .store
+    Ok(s.store
         .create_price_table(&p.actor(), &p.user.id, &version, effective_from, &r.prices)
-        .await?;
+        .await?)
+}
+
+#[utoipa::path(post, path = "/api/v1/gateway/prices", tag = "gateway", request_body = NewPriceTable, responses((status = 201, body = PriceTable), (status = 409), (status = 422)))]
+pub async fn create_prices(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJson<NewPriceTable>) -> ApiResult<Response> {
+    let p = caller.require()?;
+    let t = create_prices_for(&s, p, &r).await?;
     Ok((StatusCode::CREATED, Json(t)).into_response())
+}
+
+/// Sets the limits of one of the caller's own keys (JSON API and pages); another user's key
+/// is not found.
+pub async fn set_key_limits_for(s: &AppState, p: &Principal, id: &str, l: &KeyLimits) -> ApiResult<KeyLimits> {
+    own_key(s, p, id).await?;
+    if l.rpm < 0 || l.tpm < 0 || l.monthly_budget_fen < 0 {
+        return Err(ApiError::field("limits", "out_of_range"));
+    }
+    s.store.set_key_limits(&p.actor(), id, l).await?;
+    Ok(s.store.key_limits(id).await?)
 }
 
 #[utoipa::path(put, path = "/api/v1/me/api-keys/{id}/limits", tag = "gateway", params(("id" = String, Path)), request_body = KeyLimits,
@@ -251,12 +279,7 @@ pub async fn set_key_limits(
     ApiJson(l): ApiJson<KeyLimits>,
 ) -> ApiResult<Json<KeyLimits>> {
     let p = caller.require()?;
-    own_key(&s, p, &id).await?;
-    if l.rpm < 0 || l.tpm < 0 || l.monthly_budget_fen < 0 {
-        return Err(ApiError::field("limits", "out_of_range"));
-    }
-    s.store.set_key_limits(&p.actor(), &id, &l).await?;
-    Ok(Json(s.store.key_limits(&id).await?))
+    Ok(Json(set_key_limits_for(&s, p, &id, &l).await?))
 }
 
 async fn own_key(s: &AppState, p: &Principal, id: &str) -> ApiResult<()> {

@@ -18,6 +18,7 @@ use minijinja::{context, Value};
 use opchub_domain::{Money, Role};
 use opchub_ledger::checkpoint::verify_checkpoint;
 use opchub_ledger::merkle::{verify_inclusion, Hash};
+use opchub_store::ledger::DailyUsage;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -74,9 +75,9 @@ async fn party_name(s: &AppState, party: &str) -> String {
 
 /// The daily chart: one bar per day with usage, its height the amount charged that day, its
 /// title the day, the amount and the quantities by kind.
-fn daily_chart(lang: &str, st: &Statement) -> String {
+pub(super) fn daily_chart(lang: &str, period: &str, daily: &[DailyUsage]) -> String {
     let mut days: BTreeMap<u32, (i64, Vec<String>)> = BTreeMap::new();
-    for d in &st.daily {
+    for d in daily {
         let Some(day) = d.day.get(8..10).and_then(|v| v.parse::<u32>().ok()) else {
             continue;
         };
@@ -100,7 +101,7 @@ fn daily_chart(lang: &str, st: &Statement) -> String {
             day: *day,
             value: *charged,
             title: template
-                .replace("{day}", &format!("{}-{day:02}", st.period))
+                .replace("{day}", &format!("{period}-{day:02}"))
                 .replace("{amount}", &money(*charged))
                 .replace("{kinds}", &kinds.join(&sep)),
         })
@@ -109,13 +110,13 @@ fn daily_chart(lang: &str, st: &Statement) -> String {
     let labels = Labels {
         title: i18n::text(lang, "ledger.statement.chart_title"),
         desc: i18n::text(lang, "ledger.statement.chart_desc")
-            .replace("{period}", &st.period)
+            .replace("{period}", period)
             .replace("{days}", &bars.len().to_string())
             .replace("{total}", &money(total)),
         x_axis: i18n::text(lang, "ledger.statement.chart_x"),
         y_axis: i18n::text(lang, "ledger.statement.chart_y"),
     };
-    chart::daily_bars(chart::days_in_month(&st.period), &bars, &labels, money)
+    chart::daily_bars(chart::days_in_month(period), &bars, &labels, money)
 }
 
 /// `GET /ledger/statement`: the same parties, periods and roles as the API's statement.
@@ -167,7 +168,7 @@ async fn statement_page(s: &AppState, p: &Principal, csrf: &str, st: &Statement)
             prev_qs => query_string(&st.party, &prev, &st.role), prev => prev,
             next_qs => query_string(&st.party, &next, &st.role), next => next,
             totals => totals, total_list_fen => list, total_charged_fen => charged, total_discount_fen => discount,
-            chart => Value::from_safe_string(daily_chart(&lang, st)), usage_days => !st.daily.is_empty(),
+            chart => Value::from_safe_string(daily_chart(&lang, &st.period, &st.daily)), usage_days => !st.daily.is_empty(),
             events => st.events, truncated => st.events.len() >= 500,
             qs => qs,
         },

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 pub mod chart;
+pub mod gateway;
 pub mod ledger;
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -36,6 +37,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("ledger_statement.html", include_str!("../../templates/ledger_statement.html")),
     ("ledger_checkpoints.html", include_str!("../../templates/ledger_checkpoints.html")),
     ("ledger_proof.html", include_str!("../../templates/ledger_proof.html")),
+    ("gateway.html", include_str!("../../templates/gateway.html")),
+    ("gateway_channels.html", include_str!("../../templates/gateway_channels.html")),
     ("error.html", include_str!("../../templates/error.html")),
 ];
 

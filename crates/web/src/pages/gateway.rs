@@ -1,0 +1,603 @@
+//! Factor-gateway pages (M2.2). Operators: their channels (the platform operator: all, with
+//! approve/disable buttons), forms to add a channel and publish a price table, the prices in
+//! force and this month's usage served. OPCs: their keys with limits, budget use and recent
+//! requests, what the discount saved them this month, and a quick start for the official
+//! OpenAI SDK. Validation is the JSON API's (`api::gateway::*_for`); handlers only translate
+//! form fields.
+
+use super::ledger::daily_chart;
+use super::{field_messages, page_error, render};
+use crate::api::gateway::{create_channel_for, create_prices_for, set_key_limits_for, NewChannelRequest, NewPriceTable};
+use crate::auth::{Caller, CsrfToken, Principal};
+use crate::error::ApiError;
+use crate::{i18n, AppState};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use minijinja::{context, Value};
+use opchub_domain::{Money, Role};
+use opchub_store::gateway::{KeyLimits, ModelPrice};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// At most this many rows of "prices in force" are looked up for one page.
+const MAX_PRICE_ROWS: usize = 200;
+/// Recent requests shown per key.
+const RECENT_REQUESTS: i64 = 20;
+
+fn period_now() -> String {
+    opchub_ledger::event::period_of(opchub_store::now_ms())
+}
+
+/// Items of a comma-separated list (ASCII or full-width commas, or line breaks), trimmed,
+/// empty items dropped.
+pub fn split_list(v: &str) -> Vec<String> {
+    v.split([',', '，', '\n', '\r'])
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Price lines: `model list_in opc_in list_cached opc_cached list_out opc_out` (fen per
+/// million tokens), separated by spaces or tabs; blank lines and lines starting with `#` are
+/// skipped. A line that does not fit is reported by its 1-based number.
+pub fn parse_price_lines(text: &str) -> Result<Vec<ModelPrice>, usize> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let nums: Option<Vec<i64>> = parts.iter().skip(1).map(|v| v.replace(',', "").parse::<i64>().ok()).collect();
+        match (parts.first(), nums.as_deref()) {
+            (Some(model), Some(&[list_input, opc_input, list_cached, opc_cached, list_output, opc_output])) => out.push(ModelPrice {
+                model: (*model).to_string(),
+                list_input,
+                opc_input,
+                list_cached,
+                opc_cached,
+                list_output,
+                opc_output,
+            }),
+            _ => return Err(i + 1),
+        }
+    }
+    Ok(out)
+}
+
+/// The effective time of a price table as RFC 3339: empty means now (`None`); a browser's
+/// `datetime-local` value (`YYYY-MM-DDTHH:MM[:SS]`, also with a space) is Beijing time;
+/// anything else is passed on for the API to accept or reject.
+pub fn effective_from(v: Option<&str>) -> Option<String> {
+    let v = v.map(str::trim).filter(|v| !v.is_empty())?;
+    if chrono::DateTime::parse_from_rfc3339(v).is_ok() {
+        return Some(v.to_string());
+    }
+    let local = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(v, f).ok());
+    match local {
+        Some(t) => Some(format!("{}+08:00", t.format("%Y-%m-%dT%H:%M:%S"))),
+        None => Some(v.to_string()),
+    }
+}
+
+/// An amount in fen as a form value in yuan: `1.00`; empty for 0 (no limit).
+pub fn yuan_input(fen: i64) -> String {
+    if fen == 0 {
+        return String::new();
+    }
+    let sign = if fen < 0 { "-" } else { "" };
+    let abs = fen.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
+/// The OpenAI-compatible base URL as the caller reached this server: the `Host` header (only
+/// host-name characters), the scheme from `X-Forwarded-Proto` when a proxy sets it.
+pub fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+        })
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| v == "https" || v == "http")
+        .unwrap_or_else(|| "http".into());
+    format!("{scheme}://{host}/v1")
+}
+
+/// The copy-paste quick starts (Python with the official SDK, and curl).
+pub fn quick_start(base: &str, model: &str) -> (String, String) {
+    let python = format!(
+        r#"# pip install openai
+from openai import OpenAI
+
+client = OpenAI(base_url="{base}", api_key="opk_YOUR_KEY")
+resp = client.chat.completions.create(
+    model="{model}",
+    messages=[{{"role": "user", "content": "你好"}}],
+)
+print(resp.choices[0].message.content)
+print(resp.usage)"#
+    );
+    let curl = format!(
+        r#"curl {base}/chat/completions \
+  -H "Authorization: Bearer opk_YOUR_KEY" \
+  -H "Content-Type: application/json" \
+  -d '{{"model": "{model}", "messages": [{{"role": "user", "content": "你好"}}]}}'"#
+    );
+    (python, curl)
+}
+
+fn errors_ctx(e: &ApiError, form: &str) -> Value {
+    let (message, fields) = field_messages(e);
+    context! { message => message, fields => fields, form => form }
+}
+
+// ---------------------------------------------------------------- operators
+
+#[derive(Deserialize, Default)]
+pub struct DoneQuery {
+    pub done: Option<String>,
+}
+
+fn done_key(v: Option<&str>) -> Option<&'static str> {
+    match v? {
+        "channel" => Some("gateway.done_channel"),
+        "prices" => Some("gateway.done_prices"),
+        "status" => Some("gateway.done_status"),
+        "limits" => Some("gateway.done_limits"),
+        _ => None,
+    }
+}
+
+/// Sums of list and charged amounts (checked: `None` when they do not fit).
+fn sums<'a>(rows: impl Iterator<Item = (i64, i64)> + 'a) -> (Option<i64>, Option<i64>) {
+    rows.fold((Some(0i64), Some(0i64)), |(l, c), (list, charged)| {
+        (l.and_then(|a| a.checked_add(list)), c.and_then(|a| a.checked_add(charged)))
+    })
+}
+
+async fn channels_page(
+    s: &AppState,
+    p: &Principal,
+    csrf: &str,
+    status: StatusCode,
+    errors: Value,
+    form: Value,
+    done: Option<&str>,
+) -> Response {
+    let lang = i18n::current_lang();
+    let platform = p.role() == Role::PlatformOperator;
+    let mine = (!platform).then_some(p.user.id.as_str());
+    let list = match s.store.channels(mine).await {
+        Ok(l) => l,
+        Err(e) => return page_error(s, Some(p), e.into()),
+    };
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    if platform {
+        for c in &list {
+            if !names.contains_key(&c.operator_user_id) {
+                let name = s
+                    .store
+                    .user(&c.operator_user_id)
+                    .await
+                    .map(|u| u.display_name)
+                    .unwrap_or_else(|_| c.operator_user_id.clone());
+                names.insert(c.operator_user_id.clone(), name);
+            }
+        }
+    }
+    let now = opchub_store::now_ms();
+    let mut seen = BTreeSet::new();
+    let mut prices = Vec::new();
+    for c in &list {
+        for m in &c.models {
+            if prices.len() >= MAX_PRICE_ROWS || !seen.insert((c.operator_user_id.clone(), m.clone())) {
+                continue;
+            }
+            let found = s.store.price_at(&c.operator_user_id, m, now).await.ok().flatten();
+            prices.push(context! {
+                operator => names.get(&c.operator_user_id), model => m,
+                version => found.as_ref().map(|(v, _)| v.clone()), price => found.map(|(_, p)| p),
+            });
+        }
+    }
+    let channels: Vec<Value> = list
+        .iter()
+        .map(|c| context! { c => c, operator => names.get(&c.operator_user_id) })
+        .collect();
+    // Usage served this month (community operators are the counterparty of their channels' events).
+    let period = period_now();
+    let usage = if p.role() == Role::CommunityOperator {
+        let totals = s.store.usage_totals(&p.user.id, true, &period).await.unwrap_or_default();
+        let daily = s.store.usage_daily(&p.user.id, true, &period).await.unwrap_or_default();
+        let (list_fen, charged_fen) = sums(totals.iter().map(|t| (t.list_fen, t.charged_fen)));
+        let statement_qs =
+            serde_urlencoded::to_string([("party", p.user.id.as_str()), ("period", period.as_str()), ("role", "counterparty")])
+                .unwrap_or_default();
+        Some(context! {
+            totals => totals, total_list_fen => list_fen, total_charged_fen => charged_fen,
+            chart => Value::from_safe_string(daily_chart(&lang, &period, &daily)), statement_qs => statement_qs,
+        })
+    } else {
+        None
+    };
+    render(
+        s,
+        Some(p),
+        csrf,
+        "gateway_channels.html",
+        status,
+        context! {
+            platform => platform, operator => p.role() == Role::CommunityOperator,
+            channels => channels, prices => prices, usage => usage, period => period,
+            errors => errors, form => form, done => done_key(done).map(|k| i18n::text(&lang, k)),
+        },
+    )
+}
+
+/// `GET /gateway/channels`: community operators see their own channels, the platform operator all.
+pub async fn channels(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    channels_page(&s, p, &csrf.0, StatusCode::OK, Value::from(()), Value::from(()), q.done.as_deref()).await
+}
+
+#[derive(Deserialize)]
+pub struct ChannelForm {
+    pub name: Option<String>,
+    pub base_url: Option<String>,
+    pub secret: Option<String>,
+    pub models: Option<String>,
+    pub priority: Option<String>,
+    pub weight: Option<String>,
+    pub timeout_ms: Option<String>,
+}
+
+/// An optional integer field: empty is `None`, anything else must parse.
+fn int_field(field: &str, v: Option<&str>, bad: &mut BTreeMap<String, String>) -> Option<i64> {
+    let v = v.map(str::trim).filter(|v| !v.is_empty())?;
+    match v.parse::<i64>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            bad.insert(field.into(), "out_of_range".into());
+            None
+        }
+    }
+}
+
+/// `POST /gateway/channels` (community operators): registers a channel, pending approval.
+pub async fn create_channel(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Form(f): Form<ChannelForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let res = async {
+        let mut bad = BTreeMap::new();
+        let priority = int_field("priority", f.priority.as_deref(), &mut bad);
+        let weight = int_field("weight", f.weight.as_deref(), &mut bad);
+        // An unreadable timeout is out of range for the API, which reports it with the rest.
+        let timeout_ms = f
+            .timeout_ms
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(|v| v.parse::<i64>().unwrap_or(-1));
+        if !bad.is_empty() {
+            return Err(ApiError::validation(bad));
+        }
+        let req = NewChannelRequest {
+            name: f.name.clone(),
+            base_url: f.base_url.as_deref().map(|v| v.trim().to_string()),
+            secret: f.secret.clone(),
+            models: Some(split_list(f.models.as_deref().unwrap_or(""))),
+            priority,
+            weight,
+            timeout_ms,
+        };
+        create_channel_for(&s, p, &req).await
+    }
+    .await;
+    match res {
+        Ok(_) => Redirect::to("/gateway/channels?done=channel").into_response(),
+        Err(e) => {
+            // The secret is never echoed back, not even after an error.
+            let form = context! {
+                name => f.name, base_url => f.base_url, models => f.models,
+                priority => f.priority, weight => f.weight, timeout_ms => f.timeout_ms,
+            };
+            channels_page(&s, p, &csrf.0, e.status, errors_ctx(&e, "channel"), form, None).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PricesForm {
+    pub version: Option<String>,
+    pub effective_from: Option<String>,
+    pub prices: Option<String>,
+}
+
+/// `POST /gateway/prices` (community operators): publishes a price table.
+pub async fn create_prices(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Form(f): Form<PricesForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let (prices, bad_line) = match parse_price_lines(f.prices.as_deref().unwrap_or("")) {
+        Ok(v) => (v, None),
+        Err(n) => (vec![], Some(n)),
+    };
+    let req = NewPriceTable {
+        version: f.version.as_deref().map(|v| v.trim().to_string()),
+        effective_from: effective_from(f.effective_from.as_deref()),
+        prices,
+    };
+    match create_prices_for(&s, p, &req).await {
+        Ok(_) => Redirect::to("/gateway/channels?done=prices").into_response(),
+        Err(mut e) => {
+            if let Some(n) = bad_line {
+                let line = i18n::text(&i18n::current_lang(), "gateway.price_line").replace("{n}", &n.to_string());
+                e.field_details.insert("prices".into(), line);
+            }
+            let form = context! { version => f.version, effective_from => f.effective_from, prices => f.prices };
+            channels_page(&s, p, &csrf.0, e.status, errors_ctx(&e, "prices"), form, None).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    pub status: Option<String>,
+}
+
+/// `POST /gateway/channels/{id}/status` (platform operator): approve, disable or reset a channel.
+pub async fn set_channel_status(State(s): State<AppState>, caller: Caller, Path(id): Path<String>, Form(f): Form<StatusForm>) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    match s
+        .store
+        .set_channel_status(&p.actor(), &id, f.status.as_deref().unwrap_or("").trim())
+        .await
+    {
+        Ok(_) => Redirect::to("/gateway/channels?done=status").into_response(),
+        Err(e) => page_error(&s, Some(p), e.into()),
+    }
+}
+
+// ---------------------------------------------------------------- OPCs
+
+async fn opc_page(
+    s: &AppState,
+    p: &Principal,
+    csrf: &str,
+    headers: &HeaderMap,
+    status: StatusCode,
+    errors: Value,
+    done: Option<&str>,
+) -> Response {
+    let lang = i18n::current_lang();
+    let period = period_now();
+    let data = async {
+        let opc = s.store.opc_of_founder(&p.user.id).await?;
+        // The party the gateway bills: the founder's OPC, else the user.
+        let subject = opc.as_ref().map(|o| o.id.clone()).unwrap_or_else(|| p.user.id.clone());
+        let now = opchub_store::now_ms();
+        let mut keys = Vec::new();
+        for k in s.store.api_keys_of(&p.user.id).await? {
+            let limits = s.store.key_limits(&k.id).await?;
+            let (spent, held) = s.store.budget_use(&k.id, &period).await?;
+            let requests = s.store.requests_of_key(&k.id, RECENT_REQUESTS).await?;
+            let active = k.revoked_at.is_none() && k.expires_at.is_none_or(|e| e > now);
+            let remaining =
+                (limits.monthly_budget_fen > 0).then(|| limits.monthly_budget_fen.saturating_sub(spent).saturating_sub(held).max(0));
+            keys.push(context! {
+                key => k, active => active, limits => limits,
+                models_input => limits.allowed_models.join(", "), budget_input => yuan_input(limits.monthly_budget_fen),
+                spent => spent, held => held, remaining => remaining, requests => requests,
+            });
+        }
+        let totals = s.store.usage_totals(&subject, false, &period).await?;
+        let (list, charged) = sums(
+            totals
+                .iter()
+                .filter(|t| t.kind.starts_with("token."))
+                .map(|t| (t.list_fen, t.charged_fen)),
+        );
+        let saved = list.zip(charged).and_then(|(l, c)| l.checked_sub(c));
+        let mut models = BTreeSet::new();
+        for c in s.store.approved_channels().await? {
+            models.extend(c.models);
+        }
+        Ok::<_, ApiError>((opc, keys, list, charged, saved, models))
+    }
+    .await;
+    let (opc, keys, list, charged, saved, models) = match data {
+        Ok(d) => d,
+        Err(e) => return page_error(s, Some(p), e),
+    };
+    let base = base_url(headers);
+    let example_model = models.iter().next().cloned().unwrap_or_else(|| "MODEL".into());
+    let (python, curl) = quick_start(&base, &example_model);
+    render(
+        s,
+        Some(p),
+        csrf,
+        "gateway.html",
+        status,
+        context! {
+            opc => opc, keys => keys, period => period,
+            list_fen => list, charged_fen => charged, saved_fen => saved,
+            models => models, base_url => base, python => python, curl => curl,
+            errors => errors, done => done_key(done).map(|k| i18n::text(&lang, k)),
+        },
+    )
+}
+
+/// `GET /gateway` (OPC founders): keys, limits, budgets, savings, recent requests, quick start.
+pub async fn opc(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    opc_page(&s, p, &csrf.0, &headers, StatusCode::OK, Value::from(()), q.done.as_deref()).await
+}
+
+#[derive(Deserialize)]
+pub struct LimitsForm {
+    pub allowed_models: Option<String>,
+    pub rpm: Option<String>,
+    pub tpm: Option<String>,
+    /// Yuan, at most two decimals; empty or 0 is no budget.
+    pub monthly_budget: Option<String>,
+}
+
+/// `POST /gateway/keys/{id}/limits` (OPC founders): the limits of one of their keys.
+pub async fn set_limits(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<LimitsForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let res = async {
+        let mut bad = BTreeMap::new();
+        let rpm = int_field("rpm", f.rpm.as_deref(), &mut bad).unwrap_or(0);
+        let tpm = int_field("tpm", f.tpm.as_deref(), &mut bad).unwrap_or(0);
+        let budget = match f.monthly_budget.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            None => 0,
+            Some(v) => match v.parse::<Money>() {
+                Ok(m) if !m.is_negative() => m.fen(),
+                _ => {
+                    bad.insert("monthly_budget".into(), "invalid_amount".into());
+                    0
+                }
+            },
+        };
+        for (field, v) in [("rpm", rpm), ("tpm", tpm)] {
+            if v < 0 {
+                bad.insert(field.into(), "out_of_range".into());
+            }
+        }
+        if !bad.is_empty() {
+            return Err(ApiError::validation(bad));
+        }
+        let limits = KeyLimits {
+            allowed_models: split_list(f.allowed_models.as_deref().unwrap_or("")),
+            rpm,
+            tpm,
+            monthly_budget_fen: budget,
+        };
+        set_key_limits_for(&s, p, &id, &limits).await
+    }
+    .await;
+    match res {
+        Ok(_) => Redirect::to(&format!("/gateway?done=limits#key-{id}")).into_response(),
+        Err(e) if e.status == StatusCode::NOT_FOUND => page_error(&s, Some(p), e),
+        Err(e) => {
+            let (message, fields) = field_messages(&e);
+            let errors = context! { message => message, fields => fields, key_id => id };
+            opc_page(&s, p, &csrf.0, &headers, e.status, errors, None).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_prices_and_times() {
+        assert_eq!(split_list(" a, b，c\n\n d ,"), ["a", "b", "c", "d"]);
+        assert!(split_list(" , ").is_empty());
+        let p =
+            parse_price_lines("# model li oi lc oc lo oo\n\nfake-a 200 100 50 25 600 300\n  fake-b\t1,000 900 0 0 2000 1800  \n").unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(
+            p[0],
+            ModelPrice {
+                model: "fake-a".into(),
+                list_input: 200,
+                opc_input: 100,
+                list_cached: 50,
+                opc_cached: 25,
+                list_output: 600,
+                opc_output: 300
+            }
+        );
+        assert_eq!(p[1].list_input, 1000);
+        assert_eq!(parse_price_lines("ok 1 1 1 1 1 1\nbad 1 2 3"), Err(2));
+        assert_eq!(parse_price_lines("bad 1 2 3 4 5 x"), Err(1));
+        assert_eq!(parse_price_lines("bad 1 2 3 4 5 6 7"), Err(1));
+        assert!(parse_price_lines("").unwrap().is_empty());
+        assert_eq!(effective_from(Some("  ")), None);
+        assert_eq!(effective_from(None), None);
+        assert_eq!(
+            effective_from(Some("2026-05-01T08:30")).as_deref(),
+            Some("2026-05-01T08:30:00+08:00")
+        );
+        assert_eq!(
+            effective_from(Some("2026-05-01T08:30:00Z")).as_deref(),
+            Some("2026-05-01T08:30:00Z")
+        );
+        assert_eq!(effective_from(Some("next week")).as_deref(), Some("next week"));
+        assert_eq!(yuan_input(0), "");
+        assert_eq!(yuan_input(100), "1.00");
+        assert_eq!(yuan_input(123456), "1234.56");
+        assert_eq!(yuan_input(5), "0.05");
+        assert_eq!("1234.56".parse::<Money>().map(Money::fen), Ok(123456));
+    }
+
+    #[test]
+    fn base_url_from_host_and_proxy() {
+        let mut h = HeaderMap::new();
+        assert_eq!(base_url(&h), "http://localhost/v1");
+        h.insert(header::HOST, "opc.example.cn:8443".parse().unwrap());
+        assert_eq!(base_url(&h), "http://opc.example.cn:8443/v1");
+        h.insert("x-forwarded-proto", "https".parse().unwrap());
+        assert_eq!(base_url(&h), "https://opc.example.cn:8443/v1");
+        h.insert(header::HOST, "evil\"><script>".parse().unwrap());
+        assert_eq!(base_url(&h), "https://localhost/v1");
+        let (py, curl) = quick_start("http://h/v1", "m1");
+        assert!(py.contains(r#"OpenAI(base_url="http://h/v1", api_key="opk_YOUR_KEY")"#) && py.contains(r#"model="m1""#));
+        assert!(curl.starts_with("curl http://h/v1/chat/completions") && curl.contains(r#""model": "m1""#));
+    }
+}
