@@ -24,6 +24,9 @@ import time
 
 import httpx
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+from opchub_harness import Session, start  # noqa: E402
+
 BIN = os.environ.get("OPCHUB_BIN", "target/release/opchub")
 FAKE = os.environ.get("FAKE_BIN", "target/release/opchub-fake-upstream")
 LOADGEN = os.environ.get("LOADGEN_BIN", "target/release/opchub-loadgen")
@@ -36,36 +39,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def pinned(cpu, cmd):
     """The command pinned to one CPU when taskset exists (taskset execs it: same pid)."""
     return [TASKSET, "-c", str(cpu), *cmd] if TASKSET else cmd
-
-
-def start(cmd, pattern, env=None):
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        m = re.search(pattern, line)
-        if m:
-            return proc, m.group(1)
-    proc.kill()
-    raise RuntimeError(f"{cmd[0]} did not start")
-
-
-class Session:
-    """A signed-in browser session used for the JSON API (cookie + CSRF header)."""
-
-    def __init__(self, base, username):
-        self.http = httpx.Client(base_url=base, follow_redirects=False, timeout=60)
-        self.http.get("/login")
-        csrf = self.http.cookies.get("opchub_csrf")
-        r = self.http.post("/login", data={"username": username, "password": PASSWORD, "_csrf": csrf})
-        assert r.status_code == 303, r.text
-
-    def call(self, method, path, body=None):
-        r = self.http.request(method, path, json=body, headers={"x-csrf-token": self.http.cookies.get("opchub_csrf")})
-        assert r.status_code < 300, f"{method} {path}: {r.status_code} {r.text}"
-        return r.json()
 
 
 def proc_status(pid, field):
@@ -138,15 +111,15 @@ def main():
                              r"open (http://[\d.:]+)/", env)
         procs.append(server)
 
-        op = Session(base, "benchop")
+        op = Session(base, "benchop", PASSWORD)
         ch = op.call("POST", "/api/v1/gateway/channels",
                      {"name": "bench", "base_url": fake_url, "secret": "sk-fake", "models": [MODEL], "timeout_ms": 5000})
-        staff = Session(base, "benchplatform")
+        staff = Session(base, "benchplatform", PASSWORD)
         staff.call("PUT", f"/api/v1/gateway/channels/{ch['id']}/status", {"status": "approved"})
         prices = [{"model": MODEL, "list_input": 400, "opc_input": 200, "list_cached": 100, "opc_cached": 50,
                    "list_output": 1200, "opc_output": 600}]
         op.call("POST", "/api/v1/gateway/prices", {"version": "bench-v1", "prices": prices})
-        opc = Session(base, "benchopc")
+        opc = Session(base, "benchopc", PASSWORD)
         key = opc.call("POST", "/api/v1/me/api-keys", {"name": "bench"})["secret"]
         party = opc.call("GET", "/api/v1/me")["user"]["id"]
         fake_http = httpx.Client(base_url=fake_url.rsplit("/v1", 1)[0], timeout=30)

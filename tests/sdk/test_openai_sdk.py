@@ -7,48 +7,22 @@ streaming chat, embeddings. Content must arrive unchanged and the ledger must ho
 the tokens the upstream emitted.
 """
 import os
+import sys
 import re
 import subprocess
 import tempfile
 import time
 
 import httpx
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+from opchub_harness import Session, start  # noqa: E402
 import openai
 import pytest
 
 BIN = os.environ.get("OPCHUB_BIN", "target/debug/opchub")
 FAKE = os.environ.get("OPCHUB_FAKE_UPSTREAM_BIN", "target/debug/opchub-fake-upstream")
 PASSWORD = "sdk-test-pass-1"
-
-
-def start(cmd, pattern, env=None):
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        m = re.search(pattern, line)
-        if m:
-            return proc, m.group(1)
-    proc.kill()
-    raise RuntimeError(f"{cmd[0]} did not start")
-
-
-class Session:
-    """A signed-in browser session used for the JSON API (cookie + CSRF header)."""
-
-    def __init__(self, base, username):
-        self.http = httpx.Client(base_url=base, follow_redirects=False, timeout=30)
-        self.http.get("/login")
-        csrf = self.http.cookies.get("opchub_csrf")
-        r = self.http.post("/login", data={"username": username, "password": PASSWORD, "_csrf": csrf})
-        assert r.status_code == 303, r.text
-
-    def call(self, method, path, body=None):
-        r = self.http.request(method, path, json=body, headers={"x-csrf-token": self.http.cookies.get("opchub_csrf")})
-        assert r.status_code < 300, f"{method} {path}: {r.status_code} {r.text}"
-        return r.json()
 
 
 @pytest.fixture(scope="module")
@@ -62,21 +36,21 @@ def platform():
     # httpx (unlike browsers) will not send Secure cookies to plain-HTTP loopback.
     server, base = start([BIN, "--data-dir", data, "serve", "--listen", "127.0.0.1:0", "--insecure-cookies"], r"open (http://[\d.:]+)/", env)
     try:
-        op = Session(base, "sdkop")
+        op = Session(base, "sdkop", PASSWORD)
         models = ["fake-final", "fake-cumulative", "fake-no-usage", "fake-embed"]
         ch = op.call("POST", "/api/v1/gateway/channels",
                      {"name": "sdk", "base_url": fake_url, "secret": "sk-fake", "models": models, "timeout_ms": 5000})
-        Session(base, "sdkplatform").call("PUT", f"/api/v1/gateway/channels/{ch['id']}/status", {"status": "approved"})
+        Session(base, "sdkplatform", PASSWORD).call("PUT", f"/api/v1/gateway/channels/{ch['id']}/status", {"status": "approved"})
         prices = [{"model": m, "list_input": 400, "opc_input": 200, "list_cached": 100, "opc_cached": 50,
                    "list_output": 1200, "opc_output": 600} for m in models]
         op.call("POST", "/api/v1/gateway/prices", {"version": "sdk-v1", "prices": prices})
-        opc = Session(base, "sdkopc")
+        opc = Session(base, "sdkopc", PASSWORD)
         key = opc.call("POST", "/api/v1/me/api-keys", {"name": "sdk"})
         me = opc.call("GET", "/api/v1/me")
         yield {
             "client": openai.OpenAI(base_url=base + "/v1", api_key=key["secret"], max_retries=0),
             "fake": httpx.Client(base_url=fake_url.rsplit("/v1", 1)[0]),
-            "staff": Session(base, "sdkplatform"),
+            "staff": Session(base, "sdkplatform", PASSWORD),
             "party": me["user"]["id"],
         }
     finally:
