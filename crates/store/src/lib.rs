@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod caps;
 pub mod gateway;
 pub mod ledger;
 pub mod registry;

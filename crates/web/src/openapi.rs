@@ -32,6 +32,7 @@ impl Modify for Security {
         api::ledger::ingest, api::ledger::correct, api::ledger::create_source, api::ledger::sources, api::ledger::event,
         api::ledger::checkpoints, api::ledger::latest_checkpoint, api::ledger::inclusion, api::ledger::consistency,
         api::ledger::close_period, api::ledger::statement, api::ledger::statement_csv, api::ledger::statement_xlsx,
+        api::policy::headroom,
         api::gateway::create_channel, api::gateway::channels, api::gateway::set_channel_status, api::gateway::create_prices,
         api::gateway::set_key_limits, api::gateway::requests,
     )

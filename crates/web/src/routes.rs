@@ -257,6 +257,7 @@ pub fn table() -> Vec<Route> {
             put(api::gateway::set_key_limits),
         ),
         r(g.clone(), "/api/v1/gateway/requests", Auth, Api, get(api::gateway::requests)),
+        r(g.clone(), "/api/v1/policy/headroom", Auth, Api, get(api::policy::headroom)),
         r(g.clone(), "/api/v1/ledger/statement", Auth, Api, get(api::ledger::statement)),
         r(
             g.clone(),

@@ -428,3 +428,47 @@ async fn operations_endpoints() {
     assert!(m.contains("opchub_registry_opcs 0"), "{m}");
     assert_eq!(c.get("/api/v1/nothing-here").await.code(), "not_found");
 }
+
+#[tokio::test]
+async fn beneficiaries_see_their_own_cap_headroom_only() {
+    let app = TestApp::start().await;
+    let (_, ws) = app.community(Zone::HexiArea, 2).await;
+    let a = app
+        .client()
+        .post_json("/api/v1/registrations", registration("capa", &uscc(80), "hexi_area", &ws[0]))
+        .await
+        .json();
+    app.client()
+        .post_json("/api/v1/registrations", registration("capb", &uscc(81), "hexi_area", &ws[1]))
+        .await;
+    let opc_a = a["opc"]["id"].as_str().unwrap().to_string();
+    let key = opchub_store::caps::CapKey {
+        clause: "M5.1".into(),
+        beneficiary: opc_a.clone(),
+        scope: "year".into(),
+        period_key: "2027".into(),
+    };
+    app.store
+        .consume_cap(&opchub_store::Actor::system(), &key, 50_000_000, 1_234_567, "app-1")
+        .await
+        .unwrap();
+    let ca = app.client();
+    ca.login("capa", PASSWORD).await;
+    let mine = ca.get("/api/v1/policy/headroom").await.json();
+    assert_eq!(
+        (mine[0]["clause"].as_str(), mine[0]["headroom_fen"].as_i64()),
+        (Some("M5.1"), Some(50_000_000 - 1_234_567))
+    );
+    let cb = app.client();
+    cb.login("capb", PASSWORD).await;
+    assert_eq!(
+        cb.get(&format!("/api/v1/policy/headroom?beneficiary={opc_a}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(cb.get("/api/v1/policy/headroom").await.json().as_array().unwrap().is_empty());
+    let (auditor, _) = app.user("capaudit", Role::Auditor).await;
+    assert_eq!(
+        auditor.get(&format!("/api/v1/policy/headroom?beneficiary={opc_a}")).await.json()[0]["consumed_fen"],
+        1_234_567
+    );
+}

@@ -77,6 +77,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/gateway/prices", "community_operator"),
     ("PUT", "/api/v1/me/api-keys/{id}/limits", "auth"),
     ("GET", "/api/v1/gateway/requests", "auth"),
+    ("GET", "/api/v1/policy/headroom", "auth"),
     ("GET", "/api/v1/ledger/statement", "auth"),
     ("GET", "/api/v1/ledger/statement.csv", "auth"),
     ("GET", "/api/v1/ledger/statement.xlsx", "auth"),

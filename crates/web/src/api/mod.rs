@@ -4,6 +4,7 @@
 pub mod access;
 pub mod gateway;
 pub mod ledger;
+pub mod policy;
 
 use crate::auth::{self, Caller, Principal};
 use crate::error::{ApiError, ApiResult};
