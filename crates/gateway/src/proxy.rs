@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use opchub_ledger::event::{NewEvent, Origin};
-use opchub_store::gateway::{Channel, ModelPrice, RequestOutcome};
+use opchub_store::gateway::{Channel, KeyLimits, ModelPrice, RequestOutcome};
 use opchub_store::ledger::{Item, LedgerWriter};
 use opchub_store::{now_ms, Store};
 use rand::Rng;
@@ -63,7 +63,27 @@ pub struct Caller {
     pub subject: String,
 }
 
+/// Short-lived copies of what every request reads (channels, key limits, prices, the party a
+/// key bills to): each would otherwise be a database round trip per request. Writes through
+/// this process's API call [`Gateway::invalidate`]; other replicas see changes within [`CACHE_TTL`].
+type PriceInForce = Option<(String, ModelPrice)>;
+
+#[derive(Default)]
+struct Caches {
+    channels: std::sync::Mutex<Option<(Instant, Vec<Channel>)>>,
+    limits: std::sync::Mutex<std::collections::HashMap<String, (Instant, KeyLimits)>>,
+    /// (operator, model) → the price in force and its version.
+    prices: std::sync::Mutex<std::collections::HashMap<(String, String), (Instant, PriceInForce)>>,
+}
+
+pub const CACHE_TTL: Duration = Duration::from_secs(2);
+
+fn fresh<T: Clone>(entry: Option<&(Instant, T)>) -> Option<T> {
+    entry.filter(|(at, _)| at.elapsed() < CACHE_TTL).map(|(_, v)| v.clone())
+}
+
 pub struct Gateway {
+    caches: Caches,
     store: Store,
     ledger: LedgerWriter,
     secrets: SecretBox,
@@ -125,6 +145,7 @@ impl Gateway {
             .build()
             .unwrap_or_default();
         Gateway {
+            caches: Caches::default(),
             store,
             ledger,
             secrets,
@@ -135,13 +156,60 @@ impl Gateway {
         }
     }
 
+    /// Forgets the cached channels, limits and prices (after a change through this process).
+    pub fn invalidate(&self) {
+        if let Ok(mut c) = self.caches.channels.lock() {
+            *c = None;
+        }
+        if let Ok(mut l) = self.caches.limits.lock() {
+            l.clear();
+        }
+        if let Ok(mut p) = self.caches.prices.lock() {
+            p.clear();
+        }
+    }
+
+    async fn approved_channels(&self) -> opchub_store::Result<Vec<Channel>> {
+        if let Some(c) = self.caches.channels.lock().ok().and_then(|c| fresh(c.as_ref())) {
+            return Ok(c);
+        }
+        let c = self.store.approved_channels().await?;
+        if let Ok(mut slot) = self.caches.channels.lock() {
+            *slot = Some((Instant::now(), c.clone()));
+        }
+        Ok(c)
+    }
+
+    async fn key_limits(&self, key_id: &str) -> opchub_store::Result<KeyLimits> {
+        if let Some(l) = self.caches.limits.lock().ok().and_then(|m| fresh(m.get(key_id))) {
+            return Ok(l);
+        }
+        let l = self.store.key_limits(key_id).await?;
+        if let Ok(mut m) = self.caches.limits.lock() {
+            m.insert(key_id.to_string(), (Instant::now(), l.clone()));
+        }
+        Ok(l)
+    }
+
+    async fn price_at(&self, operator: &str, model: &str, at_ms: i64) -> opchub_store::Result<Option<(String, ModelPrice)>> {
+        let k = (operator.to_string(), model.to_string());
+        if let Some(p) = self.caches.prices.lock().ok().and_then(|m| fresh(m.get(&k))) {
+            return Ok(p);
+        }
+        let p = self.store.price_at(operator, model, at_ms).await?;
+        if let Ok(mut m) = self.caches.prices.lock() {
+            m.insert(k, (Instant::now(), p.clone()));
+        }
+        Ok(p)
+    }
+
     pub fn secrets(&self) -> &SecretBox {
         &self.secrets
     }
 
     /// `GET /v1/models`: the models this key may use on approved channels.
     pub async fn models(&self, caller: &Caller) -> Response {
-        let (channels, limits) = match (self.store.approved_channels().await, self.store.key_limits(&caller.key_id).await) {
+        let (channels, limits) = match (self.approved_channels().await, self.key_limits(&caller.key_id).await) {
             (Ok(c), Ok(l)) => (c, l),
             _ => return openai_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "internal error"),
         };
@@ -209,7 +277,7 @@ impl Gateway {
                 "Embeddings do not stream.",
             );
         }
-        let limits = match self.store.key_limits(&caller.key_id).await {
+        let limits = match self.key_limits(&caller.key_id).await {
             Ok(l) => l,
             Err(_) => return openai_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "internal error"),
         };
@@ -259,7 +327,7 @@ impl Gateway {
             }
         }
         // Channels serving the model, in failover order.
-        let channels = match self.store.approved_channels().await {
+        let channels = match self.approved_channels().await {
             Ok(c) => order_channels(c.into_iter().filter(|c| c.models.contains(&model)).collect()),
             Err(_) => return openai_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "internal error"),
         };
@@ -276,7 +344,7 @@ impl Gateway {
         let now = now_ms();
         let mut hold = 0i64;
         for c in &channels {
-            if let Ok(Some((_, p))) = self.store.price_at(&c.operator_user_id, &model, now).await {
+            if let Ok(Some((_, p))) = self.price_at(&c.operator_user_id, &model, now).await {
                 hold = hold.max(cost_fen(prompt_estimate, p.opc_input) + cost_fen(max_out, p.opc_output));
             }
         }
@@ -369,7 +437,7 @@ impl Gateway {
         let mut last = (StatusCode::BAD_GATEWAY, "no channel".to_string());
         let now = now_ms();
         for c in channels {
-            let Ok(Some((version, price))) = self.store.price_at(&c.operator_user_id, &p.model, now).await else {
+            let Ok(Some((version, price))) = self.price_at(&c.operator_user_id, &p.model, now).await else {
                 last = (
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!("channel {} has no price for this model", c.name),

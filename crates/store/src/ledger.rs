@@ -136,40 +136,41 @@ fn event_from(r: &AnyRow) -> Result<StoredEvent> {
 }
 
 impl StoredEvent {
-    /// The event as validated, and its booking: what the leaf was computed from.
-    pub fn parts(&self) -> (NewEvent, Booking) {
+    /// The event and its booking by value, and the stored leaf hash (no copies).
+    pub fn into_parts(self) -> (NewEvent, Booking, String) {
         (
             NewEvent {
-                source: self.source.clone(),
-                source_event_id: self.source_event_id.clone(),
-                kind: self.kind.clone(),
-                subject: self.subject.clone(),
-                counterparty: self.counterparty.clone(),
+                source: self.source,
+                source_event_id: self.source_event_id,
+                kind: self.kind,
+                subject: self.subject,
+                counterparty: self.counterparty,
                 quantity: self.quantity,
-                unit: self.unit.clone(),
+                unit: self.unit,
                 list_fen: self.list_fen,
                 charged_fen: self.charged_fen,
-                price_version: self.price_version.clone(),
+                price_version: self.price_version,
                 occurred_at_ms: self.occurred_at_ms,
                 origin: Origin::parse(&self.origin).unwrap_or(Origin::Reported),
-                attributes: self.attributes.clone(),
+                attributes: self.attributes,
                 corrects_leaf_index: self.corrects_leaf_index,
-                correction_reason: self.correction_reason.clone(),
-                requested_by: self.requested_by.clone(),
-                approved_by: self.approved_by.clone(),
+                correction_reason: self.correction_reason,
+                requested_by: self.requested_by,
+                approved_by: self.approved_by,
             },
             Booking {
                 leaf_index: self.leaf_index,
                 received_at_ms: self.received_at_ms,
-                period: self.period.clone(),
+                period: self.period,
                 late: self.late,
             },
+            self.leaf_hash,
         )
     }
 
     /// Recomputes the leaf hash from the row's columns.
     pub fn recomputed_leaf_hash(&self) -> String {
-        let (e, b) = self.parts();
+        let (e, b, _) = self.clone().into_parts();
         hex::encode(merkle::leaf_hash(&canonical_bytes(&e, &b, &e.content_hash())))
     }
 }
@@ -1144,27 +1145,27 @@ impl Store {
                         tree.append(merkle::leaf_hash(b"opchub: missing leaf")).map_err(merkle_err)?;
                         expected += 1;
                     }
-                    let recomputed = ev.recomputed_leaf_hash();
-                    if recomputed != ev.leaf_hash {
+                    // Owned parts, no copies: this loop runs once per event of the whole ledger.
+                    let (e, b, stored_leaf_hash) = ev.into_parts();
+                    let leaf = merkle::leaf_hash(&canonical_bytes(&e, &b, &e.content_hash()));
+                    if hex_hash(&stored_leaf_hash).ok() != Some(leaf) {
                         report.problems.push(format!(
                             "event {} (source {} id {}) was changed: its content no longer matches its leaf hash",
-                            ev.leaf_index, ev.source, ev.source_event_id
+                            b.leaf_index, e.source, e.source_event_id
                         ));
                     }
-                    tree.append(hex_hash(&recomputed)?).map_err(merkle_err)?;
-                    let day = if ev.late {
-                        day_of(ev.received_at_ms)
+                    tree.append(leaf).map_err(merkle_err)?;
+                    let day = if b.late {
+                        day_of(b.received_at_ms)
                     } else {
-                        day_of(ev.occurred_at_ms)
+                        day_of(e.occurred_at_ms)
                     };
-                    let e = rollups
-                        .entry((day, ev.subject.clone(), ev.counterparty.clone(), ev.kind.clone(), ev.unit.clone()))
-                        .or_default();
-                    e.0 += ev.quantity;
-                    e.1 += ev.list_fen;
-                    e.2 += ev.charged_fen;
-                    e.3 += 1;
-                    *stored_per_source.entry(ev.source.clone()).or_default() += 1;
+                    let r = rollups.entry((day, e.subject, e.counterparty, e.kind, e.unit)).or_default();
+                    r.0 += e.quantity;
+                    r.1 += e.list_fen;
+                    r.2 += e.charged_fen;
+                    r.3 += 1;
+                    *stored_per_source.entry(e.source).or_default() += 1;
                     expected += 1;
                     report.events += 1;
                     if report.events % 10_000 == 0 {

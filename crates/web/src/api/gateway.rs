@@ -157,7 +157,8 @@ pub async fn create_channel_for(s: &AppState, p: &Principal, r: &NewChannelReque
         return Err(ApiError::checked(c));
     }
     let sealed = g.secrets().seal(&secret);
-    Ok(s.store
+    let ch = s
+        .store
         .create_channel(
             &p.actor(),
             NewChannel {
@@ -171,7 +172,16 @@ pub async fn create_channel_for(s: &AppState, p: &Principal, r: &NewChannelReque
                 timeout_ms,
             },
         )
-        .await?)
+        .await?;
+    changed(s);
+    Ok(ch)
+}
+
+/// Channels, prices or limits changed through this process: the gateway's cached copies go.
+pub fn changed(s: &AppState) {
+    if let Some(g) = &s.gateway {
+        g.invalidate();
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/gateway/channels", tag = "gateway", request_body = NewChannelRequest, responses((status = 201, body = Channel), (status = 422)))]
@@ -207,7 +217,9 @@ pub async fn set_channel_status(
     ApiJson(r): ApiJson<ChannelStatus>,
 ) -> ApiResult<Json<Channel>> {
     let p = caller.require()?;
-    Ok(Json(s.store.set_channel_status(&p.actor(), &id, &r.status).await?))
+    let ch = s.store.set_channel_status(&p.actor(), &id, &r.status).await?;
+    changed(&s);
+    Ok(Json(ch))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -247,9 +259,12 @@ pub async fn create_prices_for(s: &AppState, p: &Principal, r: &NewPriceTable) -
     if !c.ok() {
         return Err(ApiError::checked(c));
     }
-    Ok(s.store
+    let t = s
+        .store
         .create_price_table(&p.actor(), &p.user.id, &version, effective_from, &r.prices)
-        .await?)
+        .await?;
+    changed(s);
+    Ok(t)
 }
 
 #[utoipa::path(post, path = "/api/v1/gateway/prices", tag = "gateway", request_body = NewPriceTable, responses((status = 201, body = PriceTable), (status = 409), (status = 422)))]
@@ -267,6 +282,7 @@ pub async fn set_key_limits_for(s: &AppState, p: &Principal, id: &str, l: &KeyLi
         return Err(ApiError::field("limits", "out_of_range"));
     }
     s.store.set_key_limits(&p.actor(), id, l).await?;
+    changed(s);
     Ok(s.store.key_limits(id).await?)
 }
 

@@ -389,7 +389,10 @@ pub async fn set_channel_status(State(s): State<AppState>, caller: Caller, Path(
         .set_channel_status(&p.actor(), &id, f.status.as_deref().unwrap_or("").trim())
         .await
     {
-        Ok(_) => Redirect::to("/gateway/channels?done=status").into_response(),
+        Ok(_) => {
+            crate::api::gateway::changed(&s);
+            Redirect::to("/gateway/channels?done=status").into_response()
+        }
         Err(e) => page_error(&s, Some(p), e.into()),
     }
 }
