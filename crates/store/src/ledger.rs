@@ -293,11 +293,10 @@ async fn root_tx(tx: &mut Tx, size: i64) -> Result<Hash> {
 }
 
 async fn checkpoint_tx(tx: &mut Tx, key: &LedgerKey, origin: &str, size: i64, reason: &str) -> Result<Checkpoint> {
-    if let Some(row) =
-        sqlx::query("SELECT tree_size, root, note, reason, counters, created_at FROM ledger_checkpoints WHERE tree_size = $1")
-            .bind(size)
-            .fetch_optional(&mut **tx)
-            .await?
+    if let Some(row) = sqlx::query(&format!("SELECT {CHECKPOINT_COLS} FROM ledger_checkpoints WHERE tree_size = $1"))
+        .bind(size)
+        .fetch_optional(&mut **tx)
+        .await?
     {
         return checkpoint_from(&row);
     }
@@ -307,15 +306,17 @@ async fn checkpoint_tx(tx: &mut Tx, key: &LedgerKey, origin: &str, size: i64, re
         .map_err(|e| StoreError::Catalog(e.to_string()))?;
     let counters = counters_tx(tx).await?;
     let created_at = now_ms();
-    sqlx::query("INSERT INTO ledger_checkpoints (tree_size, root, note, reason, counters, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(size)
-        .bind(hex::encode(root))
-        .bind(&note)
-        .bind(reason)
-        .bind(serde_json::to_string(&counters).unwrap_or_default())
-        .bind(created_at)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(&format!(
+        "INSERT INTO ledger_checkpoints ({CHECKPOINT_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
+    ))
+    .bind(size)
+    .bind(hex::encode(root))
+    .bind(&note)
+    .bind(reason)
+    .bind(serde_json::to_string(&counters).unwrap_or_default())
+    .bind(created_at)
+    .execute(&mut **tx)
+    .await?;
     Ok(Checkpoint {
         tree_size: size,
         root: hex::encode(root),
@@ -325,6 +326,8 @@ async fn checkpoint_tx(tx: &mut Tx, key: &LedgerKey, origin: &str, size: i64, re
         created_at,
     })
 }
+
+const CHECKPOINT_COLS: &str = "tree_size, root, note, reason, counters, created_at";
 
 fn checkpoint_from(r: &AnyRow) -> Result<Checkpoint> {
     let counters: String = r.try_get("counters")?;
@@ -626,17 +629,25 @@ impl Store {
     }
 
     pub async fn ledger_checkpoints(&self) -> Result<Vec<Checkpoint>> {
-        let rows =
-            sqlx::query("SELECT tree_size, root, note, reason, counters, created_at FROM ledger_checkpoints ORDER BY tree_size DESC")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(&format!("SELECT {CHECKPOINT_COLS} FROM ledger_checkpoints ORDER BY tree_size DESC"))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(checkpoint_from).collect()
     }
 
+    /// The checkpoint signed at exactly `tree_size`, if any.
+    pub async fn ledger_checkpoint_at(&self, tree_size: i64) -> Result<Option<Checkpoint>> {
+        let row = sqlx::query(&format!("SELECT {CHECKPOINT_COLS} FROM ledger_checkpoints WHERE tree_size = $1"))
+            .bind(tree_size)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(checkpoint_from).transpose()
+    }
+
     pub async fn ledger_latest_checkpoint(&self) -> Result<Option<Checkpoint>> {
-        let row = sqlx::query(
-            "SELECT tree_size, root, note, reason, counters, created_at FROM ledger_checkpoints ORDER BY tree_size DESC LIMIT 1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {CHECKPOINT_COLS} FROM ledger_checkpoints ORDER BY tree_size DESC LIMIT 1"
+        ))
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(checkpoint_from).transpose()

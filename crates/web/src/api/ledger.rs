@@ -288,13 +288,8 @@ pub async fn inclusion_for(s: &AppState, leaf_index: i64, tree_size: Option<i64>
             .ok_or_else(|| ApiError::conflict("no_checkpoint_yet"))?,
     };
     let (leaf, root, proof) = s.store.ledger_inclusion(leaf_index, tree_size).await?;
-    let checkpoint = s
-        .store
-        .ledger_checkpoints()
-        .await?
-        .into_iter()
-        .find(|c| c.tree_size == tree_size)
-        .map(|c| c.note);
+    // One row, not the whole checkpoint list: a long-lived ledger has thousands.
+    let checkpoint = s.store.ledger_checkpoint_at(tree_size).await?.map(|c| c.note);
     Ok(InclusionProof {
         leaf_index,
         tree_size,
