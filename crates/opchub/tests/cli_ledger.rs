@@ -16,17 +16,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_opchub");
 
 async fn database_url(dir: &Path) -> String {
-    match std::env::var("OPCHUB_TEST_DATABASE_URL") {
-        Ok(base) if !base.is_empty() => {
-            let schema = format!("t_{}", opchub_store::new_id());
-            let admin = Store::connect(&base).await.unwrap();
-            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(admin.pool()).await.unwrap();
-            admin.close().await;
-            let sep = if base.contains('?') { '&' } else { '?' };
-            format!("{base}{sep}options=-c%20search_path%3D{schema}")
-        }
-        _ => format!("sqlite://{}", dir.join("opchub.db").display()),
-    }
+    opchub_testkit::db::fresh_database_url(dir).await.unwrap()
 }
 
 fn opchub(dir: &Path, db: &str, args: &[&str]) -> (i32, String) {

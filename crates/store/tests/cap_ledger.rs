@@ -7,18 +7,9 @@ use opchub_store::caps::CapKey;
 use opchub_store::{Actor, Store, StoreError};
 
 async fn fresh_store(dir: &std::path::Path) -> Store {
-    let url = match std::env::var("OPCHUB_TEST_DATABASE_URL") {
-        Ok(base) if !base.is_empty() => {
-            let schema = format!("t_{}", opchub_store::new_id());
-            let admin = Store::connect(&base).await.unwrap();
-            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(admin.pool()).await.unwrap();
-            admin.close().await;
-            let sep = if base.contains('?') { '&' } else { '?' };
-            format!("{base}{sep}options=-c%20search_path%3D{schema}")
-        }
-        _ => format!("sqlite://{}", dir.join("caps.db").display()),
-    };
-    let store = Store::connect(&url).await.unwrap();
+    let store = Store::connect(&opchub_testkit::db::fresh_database_url(dir).await.unwrap())
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     store
 }

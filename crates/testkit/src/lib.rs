@@ -23,6 +23,7 @@
 //!
 //! [`Stats`] is the truth of what the server emitted, for comparing against what the gateway metered.
 
+pub mod db;
 mod server;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -32,28 +32,13 @@ pub fn password_hash() -> String {
 }
 
 pub async fn fresh_db() -> TestDb {
-    match std::env::var("OPCHUB_TEST_DATABASE_URL") {
-        Ok(base) if !base.is_empty() => {
-            let schema = format!("t_{}", opchub_store::new_id());
-            let admin = Store::connect(&base).await.expect("connect to OPCHUB_TEST_DATABASE_URL");
-            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(admin.pool()).await.unwrap();
-            admin.close().await;
-            let sep = if base.contains('?') { '&' } else { '?' };
-            TestDb {
-                secret_hex: opchub_gateway::SecretBox::generate_hex(),
-                url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
-                _dir: None,
-            }
-        }
-        _ => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}", dir.path().join("opchub.db").display());
-            TestDb {
-                url,
-                secret_hex: opchub_gateway::SecretBox::generate_hex(),
-                _dir: Some(dir),
-            }
-        }
+    let dir = tempfile::tempdir().unwrap();
+    let url = opchub_testkit::db::fresh_database_url(dir.path()).await.unwrap();
+    let keep = if url.starts_with("sqlite") { Some(dir) } else { None };
+    TestDb {
+        url,
+        secret_hex: opchub_gateway::SecretBox::generate_hex(),
+        _dir: keep,
     }
 }
 
