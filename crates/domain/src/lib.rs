@@ -6,6 +6,7 @@ pub mod input;
 pub mod money;
 pub mod registry;
 pub mod role;
+pub mod text;
 pub mod uscc;
 
 pub use money::{Money, MoneyError};
