@@ -28,7 +28,7 @@ impl Checker {
         }
     }
 
-    fn fail(&mut self, field: &str, code: &str) {
+    pub fn fail(&mut self, field: &str, code: &str) {
         self.errors.entry(field.to_string()).or_insert_with(|| code.to_string());
     }
 

@@ -5,6 +5,7 @@ mod bench;
 mod demo;
 mod ledger;
 mod policy_cli;
+mod settle_cli;
 
 fn command_to_op(c: LedgerCommand) -> ledger::Op {
     match c {
@@ -70,6 +71,18 @@ enum Command {
         /// Do not mark cookies `Secure` (only for plain-HTTP deployments off loopback).
         #[arg(long, env = "OPCHUB_INSECURE_COOKIES")]
         insecure_cookies: bool,
+    },
+    /// 免申即享: settle a year from the ledger into a draft batch (or a what-if with --set; nothing saved).
+    Settle(settle_cli::SettleArgs),
+    /// F3 exclusion lists: import a new version from CSV, list versions.
+    Exclusions {
+        #[command(subcommand)]
+        command: settle_cli::ExclusionsCommand,
+    },
+    /// Settlement batches: list, export an approved batch for the finance bureau.
+    Settlement {
+        #[command(subcommand)]
+        command: settle_cli::SettlementCommand,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -287,6 +300,30 @@ async fn main() -> Result<()> {
             };
             bench::run(&store, key, &origin, events, &parse(&writers)?, &parse(&batches)?).await?;
             store.close().await;
+        }
+        Command::Settle(args) => {
+            let store = open_store(&database_url).await?;
+            let code = settle_cli::settle(&store, args).await?;
+            store.close().await;
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }
+        Command::Exclusions { command } => {
+            let store = open_store(&database_url).await?;
+            let code = settle_cli::exclusions(&store, command).await?;
+            store.close().await;
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }
+        Command::Settlement { command } => {
+            let store = open_store(&database_url).await?;
+            let code = settle_cli::settlement(&store, command).await?;
+            store.close().await;
+            if code != 0 {
+                std::process::exit(code);
+            }
         }
         Command::Migrate => {
             let store = Store::connect(&database_url).await?;

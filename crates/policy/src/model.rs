@@ -456,6 +456,37 @@ impl Policy {
         });
         Ok(next)
     }
+
+    /// A preview copy "as if published on `start`" (S2 what-if, and the demo before the real
+    /// publication date): the publication date becomes `start` and every value of the first
+    /// version takes effect from `start` instead of its original date. Labelled `{version}+preview`.
+    pub fn preview_from(&self, start: NaiveDate) -> Policy {
+        let mut next = self.clone();
+        let first = self
+            .params
+            .iter()
+            .chain(self.clauses.iter().flat_map(|c| c.params.iter()))
+            .map(|p| p.valid_from)
+            .min();
+        let Some(first) = first else { return next };
+        if start >= first {
+            return next;
+        }
+        let shift = |ps: &mut Vec<Param>| {
+            for p in ps.iter_mut().filter(|p| p.valid_from == first) {
+                p.valid_from = start;
+                if p.name == "publication_date" {
+                    p.value = ParamValue::Date(start);
+                }
+            }
+        };
+        shift(&mut next.params);
+        for c in &mut next.clauses {
+            shift(&mut c.params);
+        }
+        next.version = format!("{}+preview", self.version);
+        next
+    }
 }
 
 /// The file as written; `validate` turns it into `Policy`.

@@ -188,7 +188,7 @@ fn merkle_err(e: merkle::MerkleError) -> StoreError {
 /// difference of the hot path: SQLite gets anonymous `?` placeholders, because resolving
 /// thousands of numbered `$n` names costs it time quadratic in their number; PostgreSQL
 /// needs `$n`. Both bind in the same order.
-fn multi_insert(backend: Backend, table: &str, cols: &str, ncols: usize, rows: usize, suffix: &str) -> String {
+pub(crate) fn multi_insert(backend: Backend, table: &str, cols: &str, ncols: usize, rows: usize, suffix: &str) -> String {
     let mut s = format!("INSERT INTO {table} ({cols}) VALUES ");
     let mut p = 1;
     for r in 0..rows {
@@ -217,7 +217,7 @@ fn multi_insert(backend: Backend, table: &str, cols: &str, ncols: usize, rows: u
 
 /// Splits `items` into chunks whose lengths are powers of two (at most `max`), so that
 /// multi-row statements come in a handful of shapes that stay in the prepared-statement cache.
-fn pow2_chunks<T>(items: &[T], max: usize) -> Vec<&[T]> {
+pub(crate) fn pow2_chunks<T>(items: &[T], max: usize) -> Vec<&[T]> {
     let mut out = vec![];
     let mut rest = items;
     while !rest.is_empty() {
@@ -350,6 +350,17 @@ struct RollupDelta {
     list: i64,
     charged: i64,
     events: i64,
+    /// The part of the above from events the platform marked not qualified (attribute
+    /// `qualified = false`: self-dealing, failed calls, unreviewed skill versions; M2.3).
+    uq_quantity: i64,
+    uq_list: i64,
+    uq_charged: i64,
+    uq_events: i64,
+}
+
+/// Whether the platform marked an event as not qualified for subsidy (attribute `qualified`).
+pub fn unqualified(e: &NewEvent) -> bool {
+    e.attributes.get("qualified").is_some_and(|v| v == "false")
 }
 
 impl Store {
@@ -489,6 +500,12 @@ impl Store {
                     d.list += e.list_fen;
                     d.charged += e.charged_fen;
                     d.events += 1;
+                    if unqualified(&e) {
+                        d.uq_quantity += e.quantity;
+                        d.uq_list += e.list_fen;
+                        d.uq_charged += e.charged_fen;
+                        d.uq_events += 1;
+                    }
                     known.insert(k, rc.clone());
                     outcomes.push(Outcome::Stored(rc));
                     rows.push((e, booking, content_hash, leaf_hash));
@@ -568,12 +585,14 @@ impl Store {
                 let sql = multi_insert(
                     self.backend,
                     "ledger_rollups",
-                    "day, subject, counterparty, kind, unit, quantity, list_fen, charged_fen, events",
-                    9,
+                    "day, subject, counterparty, kind, unit, quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, uq_charged_fen, uq_events",
+                    13,
                     chunk.len(),
                     " ON CONFLICT (day, subject, counterparty, kind, unit) DO UPDATE SET quantity = ledger_rollups.quantity + excluded.quantity, \
                      list_fen = ledger_rollups.list_fen + excluded.list_fen, charged_fen = ledger_rollups.charged_fen + excluded.charged_fen, \
-                     events = ledger_rollups.events + excluded.events",
+                     events = ledger_rollups.events + excluded.events, uq_quantity = ledger_rollups.uq_quantity + excluded.uq_quantity, \
+                     uq_list_fen = ledger_rollups.uq_list_fen + excluded.uq_list_fen, uq_charged_fen = ledger_rollups.uq_charged_fen + excluded.uq_charged_fen, \
+                     uq_events = ledger_rollups.uq_events + excluded.uq_events",
                 );
                 let mut q = sqlx::query(&sql);
                 for ((day, s, c, k, u), d) in chunk {
@@ -586,7 +605,11 @@ impl Store {
                         .bind(d.quantity)
                         .bind(d.list)
                         .bind(d.charged)
-                        .bind(d.events);
+                        .bind(d.events)
+                        .bind(d.uq_quantity)
+                        .bind(d.uq_list)
+                        .bind(d.uq_charged)
+                        .bind(d.uq_events);
                 }
                 q.execute(&mut *tx).await?;
             }
@@ -1135,7 +1158,7 @@ impl Store {
         };
         let mut tree = MemoryTree::new();
         let mut expected: i64 = 0;
-        let mut rollups: HashMap<RollupKey, (i64, i64, i64, i64)> = HashMap::new();
+        let mut rollups: HashMap<RollupKey, [i64; 8]> = HashMap::new();
         let mut stored_per_source: BTreeMap<String, i64> = BTreeMap::new();
         {
             // Pages are read by a second task while this one hashes (2 cores: both busy).
@@ -1171,11 +1194,15 @@ impl Store {
                     } else {
                         day_of(e.occurred_at_ms)
                     };
+                    let uq = unqualified(&e);
                     let r = rollups.entry((day, e.subject, e.counterparty, e.kind, e.unit)).or_default();
-                    r.0 += e.quantity;
-                    r.1 += e.list_fen;
-                    r.2 += e.charged_fen;
-                    r.3 += 1;
+                    let add = [e.quantity, e.list_fen, e.charged_fen, 1];
+                    for (i, v) in add.into_iter().enumerate() {
+                        r[i] += v;
+                        if uq {
+                            r[i + 4] += v;
+                        }
+                    }
                     *stored_per_source.entry(e.source).or_default() += 1;
                     expected += 1;
                     report.events += 1;
@@ -1248,10 +1275,12 @@ impl Store {
         }
         // Rollups against raw sums.
         {
-            let rows =
-                sqlx::query("SELECT day, subject, counterparty, kind, unit, quantity, list_fen, charged_fen, events FROM ledger_rollups")
-                    .fetch_all(&self.pool)
-                    .await?;
+            let rows = sqlx::query(
+                "SELECT day, subject, counterparty, kind, unit, quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, \
+                 uq_charged_fen, uq_events FROM ledger_rollups",
+            )
+            .fetch_all(&self.pool)
+            .await?;
             report.rollups = rows.len();
             for r in &rows {
                 let k: RollupKey = (
@@ -1261,12 +1290,16 @@ impl Store {
                     r.try_get("kind")?,
                     r.try_get("unit")?,
                 );
-                let got: (i64, i64, i64, i64) = (
+                let got: [i64; 8] = [
                     r.try_get("quantity")?,
                     r.try_get("list_fen")?,
                     r.try_get("charged_fen")?,
                     r.try_get("events")?,
-                );
+                    r.try_get("uq_quantity")?,
+                    r.try_get("uq_list_fen")?,
+                    r.try_get("uq_charged_fen")?,
+                    r.try_get("uq_events")?,
+                ];
                 match rollups.remove(&k) {
                     Some(want) if want == got => {}
                     Some(want) => report.problems.push(format!(

@@ -51,6 +51,8 @@ pub struct AppState {
     pub rate: Arc<ratelimit::RateLimiter>,
     /// The OpenAI-compatible factor gateway (M2.2).
     pub gateway: Option<Arc<opchub_gateway::Gateway>>,
+    /// The measures in force (the built-in file, or one the committee adopted).
+    pub policy: Option<Arc<opchub_policy::Policy>>,
 }
 
 impl AppState {
@@ -63,7 +65,13 @@ impl AppState {
             ledger: None,
             rate: Arc::default(),
             gateway: None,
+            policy: opchub_policy::Policy::embedded().ok().map(Arc::new),
         }
+    }
+
+    pub fn with_policy(mut self, policy: opchub_policy::Policy) -> Self {
+        self.policy = Some(Arc::new(policy));
+        self
     }
 
     pub fn with_gateway(mut self, gateway: Arc<opchub_gateway::Gateway>) -> Self {

@@ -26,6 +26,11 @@ const FOUNDER_OR_ANON: Access = Access::AnonymousOr(FOUNDER);
 const LEDGER_STAFF: &[Role] = &[PlatformOperator, Committee, Auditor];
 /// Owners of ledger sources (the key decides; the owner's role must be one of these).
 const SOURCE_OWNERS: &[Role] = &[CommunityOperator, PlatformOperator];
+/// Who is paid without applying (免申即享) and confirms its settlement line: OPCs, community
+/// operators, district enterprises.
+const BENEFICIARIES: &[Role] = &[OpcFounder, CommunityOperator, Enterprise];
+/// Who reads settlement batches: the committee decides, finance pays, audit checks.
+const SETTLE_READERS: &[Role] = &[Committee, Finance, Auditor];
 
 pub struct Route {
     pub method: Method,
@@ -258,6 +263,99 @@ pub fn table() -> Vec<Route> {
         ),
         r(g.clone(), "/api/v1/gateway/requests", Auth, Api, get(api::gateway::requests)),
         r(g.clone(), "/api/v1/policy/headroom", Auth, Api, get(api::policy::headroom)),
+        // 免申即享 settlement (issue 6)
+        r(g.clone(), "/api/v1/policy/clauses", Public, Api, get(api::settlement::clauses)),
+        r(
+            g.clone(),
+            "/api/v1/policy/calculator",
+            Roles(BENEFICIARIES),
+            Api,
+            get(api::settlement::calculator),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/settlements",
+            Roles(SETTLE_READERS),
+            Api,
+            get(api::settlement::list),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/settlements",
+            Roles(COMMITTEE),
+            Api,
+            post(api::settlement::create),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/settlements/what-if",
+            Roles(COMMITTEE),
+            Api,
+            post(api::settlement::what_if),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/settlements/{id}",
+            Roles(SETTLE_READERS),
+            Api,
+            get(api::settlement::show),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/settlements/{id}/approve",
+            Roles(COMMITTEE),
+            Api,
+            post(api::settlement::approve),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/settlements/{id}/export",
+            Roles(SETTLE_READERS),
+            Api,
+            get(api::settlement::export),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/my/settlements",
+            Roles(BENEFICIARIES),
+            Api,
+            get(api::settlement::mine),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/my/settlements/confirm",
+            Roles(BENEFICIARIES),
+            Api,
+            post(api::settlement::confirm),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/exclusions",
+            Roles(AUDIT),
+            Api,
+            get(api::settlement::exclusion_lists),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/exclusions/{kind}",
+            Roles(COMMITTEE),
+            Api,
+            post(api::settlement::import),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/overlap-grants",
+            Roles(AUDIT),
+            Api,
+            get(api::settlement::overlaps),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/overlap-grants",
+            Roles(COMMITTEE),
+            Api,
+            post(api::settlement::add_overlap),
+        ),
         r(g.clone(), "/api/v1/ledger/statement", Auth, Api, get(api::ledger::statement)),
         r(
             g.clone(),
@@ -307,6 +405,70 @@ pub fn table() -> Vec<Route> {
             Roles(SPECIALIST),
             Page,
             get(pages::specialist_queue),
+        ),
+        r(g.clone(), "/policy", Public, Page, get(pages::settlement::policy_browser)),
+        r(
+            g.clone(),
+            "/policy/calculator",
+            Roles(BENEFICIARIES),
+            Page,
+            get(pages::settlement::calculator),
+        ),
+        r(
+            g.clone(),
+            "/my/settlements",
+            Roles(BENEFICIARIES),
+            Page,
+            get(pages::settlement::mine),
+        ),
+        r(
+            p.clone(),
+            "/my/settlements/confirm",
+            Roles(BENEFICIARIES),
+            Page,
+            post(pages::settlement::confirm),
+        ),
+        r(
+            g.clone(),
+            "/committee/settlements",
+            Roles(SETTLE_READERS),
+            Page,
+            get(pages::settlement::batches),
+        ),
+        r(
+            p.clone(),
+            "/committee/settlements",
+            Roles(COMMITTEE),
+            Page,
+            post(pages::settlement::create),
+        ),
+        r(
+            p.clone(),
+            "/committee/settlements/what-if",
+            Roles(COMMITTEE),
+            Page,
+            post(pages::settlement::what_if),
+        ),
+        r(
+            p.clone(),
+            "/committee/exclusions",
+            Roles(COMMITTEE),
+            Page,
+            post(pages::settlement::import),
+        ),
+        r(
+            g.clone(),
+            "/committee/settlements/{id}",
+            Roles(SETTLE_READERS),
+            Page,
+            get(pages::settlement::batch),
+        ),
+        r(
+            p.clone(),
+            "/committee/settlements/{id}/approve",
+            Roles(COMMITTEE),
+            Page,
+            post(pages::settlement::approve),
         ),
         r(g.clone(), "/my/keys", Auth, Page, get(pages::keys)),
         r(p.clone(), "/my/keys", Auth, Page, post(pages::create_key)),

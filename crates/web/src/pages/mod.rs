@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 pub mod chart;
 pub mod gateway;
 pub mod ledger;
+pub mod settlement;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
@@ -39,6 +40,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("ledger_proof.html", include_str!("../../templates/ledger_proof.html")),
     ("gateway.html", include_str!("../../templates/gateway.html")),
     ("gateway_channels.html", include_str!("../../templates/gateway_channels.html")),
+    ("policy.html", include_str!("../../templates/policy.html")),
+    ("policy_calculator.html", include_str!("../../templates/policy_calculator.html")),
+    ("my_settlements.html", include_str!("../../templates/my_settlements.html")),
+    ("settlements.html", include_str!("../../templates/settlements.html")),
+    ("settlement.html", include_str!("../../templates/settlement.html")),
     ("error.html", include_str!("../../templates/error.html")),
 ];
 

@@ -65,6 +65,21 @@ impl TestApp {
     }
 
     pub async fn start_with(db: Arc<TestDb>, key: Arc<opchub_ledger::checkpoint::LedgerKey>) -> TestApp {
+        Self::start_full(db, key, None).await
+    }
+
+    /// A server whose measures are in force since January 1st of this year (a preview of the
+    /// policy as if already published), so that usage recorded today can be settled.
+    pub async fn start_preview() -> TestApp {
+        let key = Arc::new(opchub_ledger::checkpoint::LedgerKey::generate("opchub.test"));
+        Self::start_full(Arc::new(fresh_db().await), key, Some(preview_policy())).await
+    }
+
+    pub async fn start_full(
+        db: Arc<TestDb>,
+        key: Arc<opchub_ledger::checkpoint::LedgerKey>,
+        policy: Option<opchub_policy::Policy>,
+    ) -> TestApp {
         let store = Store::connect(&db.url).await.unwrap();
         store.migrate().await.unwrap();
         // Checkpoints only when a test asks (no timing-dependent checkpoints).
@@ -88,6 +103,10 @@ impl TestApp {
         let state = AppState::new(store.clone(), config, opchub_web::metrics_handle())
             .with_ledger(writer)
             .with_gateway(gateway);
+        let state = match policy {
+            Some(p) => state.with_policy(p),
+            None => state,
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -188,6 +207,19 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// This year (Beijing) and the embedded measures previewed from its January 1st.
+pub fn this_year() -> i32 {
+    use chrono::Datelike;
+    chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .year()
+}
+
+pub fn preview_policy() -> opchub_policy::Policy {
+    let start = chrono::NaiveDate::from_ymd_opt(this_year(), 1, 1).unwrap();
+    opchub_policy::Policy::embedded().unwrap().preview_from(start)
 }
 
 /// A valid, unique USCC for test companies.

@@ -1,0 +1,931 @@
+//! 免申即享 settlement storage (issue 6): versioned F3 exclusion lists, the S3 register of other
+//! policies' grants, settlement batches with one line per (clause, beneficiary), the
+//! beneficiary's confirmation (意愿确认), and approval, which consumes the cap ledger in the
+//! same transaction that marks the batch approved — so a batch is approved once, and no
+//! approval, concurrent or not, can push a beneficiary past a cap.
+
+use crate::audit::{record, Actor, Change};
+use crate::ledger::{multi_insert, pow2_chunks};
+use crate::{new_id, now_ms, Result, Store, StoreError, Tx};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// The F3 lists the platform imports, and the fact each one answers.
+pub const EXCLUSION_KINDS: &[(&str, &str)] = &[
+    ("restricted_industry", "restricted_industry"),
+    ("no_support_sanction", "no_support_sanction"),
+    ("safety_accident", "safety_accident_in_window"),
+    ("excluded_by_review", "excluded_by_review"),
+];
+
+/// One parsed line of an exclusion list (validated before it reaches the store).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ExclusionRow {
+    /// 1-based line number in the imported file (header = line 1).
+    pub line: i64,
+    pub uscc: String,
+    pub name: String,
+    pub reason: String,
+    /// `YYYY-MM-DD`: the accident date for `safety_accident`; else optional.
+    pub event_date: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ExclusionList {
+    pub id: String,
+    pub kind: String,
+    pub version: i64,
+    pub file_name: String,
+    pub sha256: String,
+    pub entries: i64,
+    pub imported_by: Option<String>,
+    pub imported_at: i64,
+}
+
+fn list_from(r: &AnyRow) -> Result<ExclusionList> {
+    Ok(ExclusionList {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        version: r.try_get("version")?,
+        file_name: r.try_get("file_name")?,
+        sha256: r.try_get("sha256")?,
+        entries: r.try_get("entries")?,
+        imported_by: r.try_get("imported_by")?,
+        imported_at: r.try_get("imported_at")?,
+    })
+}
+
+/// The lists in force at a moment: per kind, the latest version imported by then, with its entries.
+#[derive(Debug, Clone, Default)]
+pub struct ListsInForce {
+    pub lists: BTreeMap<String, ExclusionList>,
+    /// kind → USCC → event dates (empty string when the entry has none).
+    pub entries: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct OverlapGrant {
+    pub id: String,
+    pub beneficiary: String,
+    pub overlap_group: String,
+    pub year: i64,
+    pub policy: String,
+    pub amount_fen: i64,
+    pub recorded_by: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Batch {
+    pub id: String,
+    pub year: i64,
+    /// Comma-separated clause IDs settled in this batch.
+    pub clauses: String,
+    pub as_of: String,
+    pub policy_version: String,
+    /// JSON: the exclusion list versions used, by kind.
+    pub lists: String,
+    /// `draft` → `approved`.
+    pub status: String,
+    pub total_fen: i64,
+    pub line_count: i64,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<i64>,
+    pub paid_fen: Option<i64>,
+}
+
+fn batch_from(r: &AnyRow) -> Result<Batch> {
+    Ok(Batch {
+        id: r.try_get("id")?,
+        year: r.try_get("year")?,
+        clauses: r.try_get("clauses")?,
+        as_of: r.try_get("as_of")?,
+        policy_version: r.try_get("policy_version")?,
+        lists: r.try_get("lists")?,
+        status: r.try_get("status")?,
+        total_fen: r.try_get("total_fen")?,
+        line_count: r.try_get("line_count")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        approved_by: r.try_get("approved_by")?,
+        approved_at: r.try_get("approved_at")?,
+        paid_fen: r.try_get("paid_fen")?,
+    })
+}
+
+const BATCH_COLS: &str = "id, year, clauses, as_of, policy_version, lists, status, total_fen, line_count, created_by, created_at, approved_by, approved_at, paid_fen";
+
+/// One beneficiary's line in a batch, as computed (the engine's decision is kept whole).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Line {
+    pub batch_id: String,
+    pub clause: String,
+    pub beneficiary: String,
+    pub beneficiary_role: String,
+    pub beneficiary_name: String,
+    pub uscc: Option<String>,
+    /// Who confirms for the beneficiary (the founder, the operator, the company's owner).
+    pub owner_user_id: Option<String>,
+    /// `yes`, `no`, `unknown` (facts missing).
+    pub eligible: String,
+    pub amount_fen: i64,
+    /// The clause's cap for the scope (what approval consumes against).
+    pub cap_fen: i64,
+    /// The engine's decision as JSON: reasons, missing facts, trace.
+    pub decision: String,
+    /// `pending` → `confirmed` / `declined` (意愿确认).
+    pub confirmation: String,
+    pub confirmed_at: Option<i64>,
+    /// What approval paid (consumed from the cap ledger); `None` before approval.
+    pub paid_fen: Option<i64>,
+}
+
+fn line_from(r: &AnyRow) -> Result<Line> {
+    Ok(Line {
+        batch_id: r.try_get("batch_id")?,
+        clause: r.try_get("clause")?,
+        beneficiary: r.try_get("beneficiary")?,
+        beneficiary_role: r.try_get("beneficiary_role")?,
+        beneficiary_name: r.try_get("beneficiary_name")?,
+        uscc: r.try_get("uscc")?,
+        owner_user_id: r.try_get("owner_user_id")?,
+        eligible: r.try_get("eligible")?,
+        amount_fen: r.try_get("amount_fen")?,
+        cap_fen: r.try_get("cap_fen")?,
+        decision: r.try_get("decision")?,
+        confirmation: r.try_get("confirmation")?,
+        confirmed_at: r.try_get("confirmed_at")?,
+        paid_fen: r.try_get("paid_fen")?,
+    })
+}
+
+const LINE_COLS: &str =
+    "batch_id, clause, beneficiary, beneficiary_role, beneficiary_name, uscc, owner_user_id, eligible, amount_fen, cap_fen, \
+                         decision, confirmation, confirmed_at, paid_fen";
+
+/// What a new batch is made of.
+pub struct NewBatch {
+    pub year: i64,
+    pub clauses: Vec<String>,
+    pub as_of: String,
+    pub policy_version: String,
+    pub lists: String,
+    pub lines: Vec<Line>,
+}
+
+/// Which lines to list.
+#[derive(Debug, Default, Clone)]
+pub struct LineFilter {
+    pub clause: Option<String>,
+    /// Only lines with an amount above zero.
+    pub payable: bool,
+    pub limit: Option<i64>,
+}
+
+impl Store {
+    // ------------------------------------------------------------ F3 exclusion lists
+
+    /// Imports one version of an exclusion list: all rows or nothing. The version is the next
+    /// one of its kind; earlier versions stay for replays (a decision names the version it used).
+    pub async fn import_exclusions(
+        &self,
+        actor: &Actor,
+        kind: &str,
+        file_name: &str,
+        sha256: &str,
+        rows: &[ExclusionRow],
+    ) -> Result<ExclusionList> {
+        if !EXCLUSION_KINDS.iter().any(|(k, _)| *k == kind) {
+            return Err(StoreError::Invalid {
+                field: "kind",
+                code: "unknown_list_kind",
+            });
+        }
+        let mut tx = self.begin().await?;
+        let version: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM exclusion_lists WHERE kind = $1")
+            .bind(kind)
+            .fetch_one(&mut *tx)
+            .await?;
+        let list = ExclusionList {
+            id: new_id(),
+            kind: kind.to_string(),
+            version: version + 1,
+            file_name: file_name.to_string(),
+            sha256: sha256.to_string(),
+            entries: rows.len() as i64,
+            imported_by: actor.user_id.clone(),
+            imported_at: now_ms(),
+        };
+        sqlx::query(
+            "INSERT INTO exclusion_lists (id, kind, version, file_name, sha256, entries, imported_by, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&list.id)
+        .bind(&list.kind)
+        .bind(list.version)
+        .bind(&list.file_name)
+        .bind(&list.sha256)
+        .bind(list.entries)
+        .bind(list.imported_by.clone())
+        .bind(list.imported_at)
+        .execute(&mut *tx)
+        .await?;
+        for chunk in pow2_chunks(rows, 128) {
+            let sql = multi_insert(
+                self.backend,
+                "exclusion_entries",
+                "list_id, line, uscc, name, reason, event_date",
+                6,
+                chunk.len(),
+                "",
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(&list.id)
+                    .bind(r.line)
+                    .bind(&r.uscc)
+                    .bind(&r.name)
+                    .bind(&r.reason)
+                    .bind(r.event_date.clone());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let after = serde_json::json!({ "kind": kind, "version": list.version, "sha256": sha256, "entries": list.entries });
+        record(
+            &mut tx,
+            actor,
+            Change {
+                action: "exclusions.import",
+                object_kind: "exclusion_list",
+                object_id: &list.id,
+                before: None,
+                after: Some(&after),
+                summary: format!("{kind} v{} ({} entries, {file_name})", list.version, list.entries),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+
+    pub async fn exclusion_lists(&self) -> Result<Vec<ExclusionList>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, version, file_name, sha256, entries, imported_by, imported_at FROM exclusion_lists ORDER BY kind, version DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(list_from).collect()
+    }
+
+    /// Per kind, the latest version imported at or before `at_ms`, with its entries.
+    pub async fn exclusions_in_force(&self, at_ms: i64) -> Result<ListsInForce> {
+        let mut out = ListsInForce::default();
+        for l in self.exclusion_lists().await? {
+            if l.imported_at <= at_ms && !out.lists.contains_key(&l.kind) {
+                out.lists.insert(l.kind.clone(), l);
+            }
+        }
+        for (kind, l) in &out.lists {
+            let rows = sqlx::query("SELECT uscc, event_date FROM exclusion_entries WHERE list_id = $1")
+                .bind(&l.id)
+                .fetch_all(&self.pool)
+                .await?;
+            let m = out.entries.entry(kind.clone()).or_default();
+            for r in rows {
+                let uscc: String = r.try_get("uscc")?;
+                let date: Option<String> = r.try_get("event_date")?;
+                m.entry(uscc).or_default().push(date.unwrap_or_default());
+            }
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------ S3 other grants
+
+    pub async fn record_overlap_grant(&self, actor: &Actor, g: &OverlapGrant) -> Result<OverlapGrant> {
+        if g.amount_fen < 0 {
+            return Err(StoreError::Invalid {
+                field: "amount_fen",
+                code: "out_of_range",
+            });
+        }
+        let mut g = g.clone();
+        g.id = new_id();
+        g.created_at = now_ms();
+        g.recorded_by = actor.user_id.clone();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO overlap_grants (id, beneficiary, overlap_group, year, policy, amount_fen, recorded_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&g.id)
+        .bind(&g.beneficiary)
+        .bind(&g.overlap_group)
+        .bind(g.year)
+        .bind(&g.policy)
+        .bind(g.amount_fen)
+        .bind(g.recorded_by.clone())
+        .bind(g.created_at)
+        .execute(&mut *tx)
+        .await?;
+        let after = serde_json::to_value(&g).unwrap_or_default();
+        record(
+            &mut tx,
+            actor,
+            Change {
+                action: "overlap.record",
+                object_kind: "overlap_grant",
+                object_id: &g.id,
+                before: None,
+                after: Some(&after),
+                summary: format!("{} {} {} fen ({})", g.beneficiary, g.overlap_group, g.amount_fen, g.policy),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(g)
+    }
+
+    pub async fn overlap_grants(&self, year: i64) -> Result<Vec<OverlapGrant>> {
+        let rows = sqlx::query(
+            "SELECT id, beneficiary, overlap_group, year, policy, amount_fen, recorded_by, created_at FROM overlap_grants WHERE year = $1 ORDER BY created_at",
+        )
+        .bind(year)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OverlapGrant {
+                    id: r.try_get("id")?,
+                    beneficiary: r.try_get("beneficiary")?,
+                    overlap_group: r.try_get("overlap_group")?,
+                    year: r.try_get("year")?,
+                    policy: r.try_get("policy")?,
+                    amount_fen: r.try_get("amount_fen")?,
+                    recorded_by: r.try_get("recorded_by")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    // ------------------------------------------------------------ batches
+
+    /// Stores a draft batch with all its lines in one transaction.
+    pub async fn create_settlement(&self, actor: &Actor, b: NewBatch) -> Result<Batch> {
+        let batch = Batch {
+            id: new_id(),
+            year: b.year,
+            clauses: b.clauses.join(","),
+            as_of: b.as_of,
+            policy_version: b.policy_version,
+            lists: b.lists,
+            status: "draft".into(),
+            total_fen: b.lines.iter().map(|l| l.amount_fen).sum(),
+            line_count: b.lines.len() as i64,
+            created_by: actor.user_id.clone(),
+            created_at: now_ms(),
+            approved_by: None,
+            approved_at: None,
+            paid_fen: None,
+        };
+        let mut tx = self.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO settlement_batches ({BATCH_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        ))
+        .bind(&batch.id)
+        .bind(batch.year)
+        .bind(&batch.clauses)
+        .bind(&batch.as_of)
+        .bind(&batch.policy_version)
+        .bind(&batch.lists)
+        .bind(&batch.status)
+        .bind(batch.total_fen)
+        .bind(batch.line_count)
+        .bind(batch.created_by.clone())
+        .bind(batch.created_at)
+        .bind(None::<String>)
+        .bind(None::<i64>)
+        .bind(None::<i64>)
+        .execute(&mut *tx)
+        .await?;
+        for chunk in pow2_chunks(&b.lines, 64) {
+            let sql = multi_insert(self.backend, "settlement_lines", LINE_COLS, 14, chunk.len(), "");
+            let mut q = sqlx::query(&sql);
+            for l in chunk {
+                q = q
+                    .bind(&batch.id)
+                    .bind(&l.clause)
+                    .bind(&l.beneficiary)
+                    .bind(&l.beneficiary_role)
+                    .bind(&l.beneficiary_name)
+                    .bind(l.uscc.clone())
+                    .bind(l.owner_user_id.clone())
+                    .bind(&l.eligible)
+                    .bind(l.amount_fen)
+                    .bind(l.cap_fen)
+                    .bind(&l.decision)
+                    .bind("pending")
+                    .bind(None::<i64>)
+                    .bind(None::<i64>);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let after =
+            serde_json::json!({ "year": batch.year, "clauses": batch.clauses, "total_fen": batch.total_fen, "lines": batch.line_count });
+        record(
+            &mut tx,
+            actor,
+            Change {
+                action: "settlement.create",
+                object_kind: "settlement",
+                object_id: &batch.id,
+                before: None,
+                after: Some(&after),
+                summary: format!("{} {} lines, {} fen", batch.year, batch.line_count, batch.total_fen),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(batch)
+    }
+
+    pub async fn settlement_batches(&self) -> Result<Vec<Batch>> {
+        let rows = sqlx::query(&format!("SELECT {BATCH_COLS} FROM settlement_batches ORDER BY created_at DESC"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(batch_from).collect()
+    }
+
+    pub async fn settlement_batch(&self, id: &str) -> Result<Batch> {
+        let row = sqlx::query(&format!("SELECT {BATCH_COLS} FROM settlement_batches WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        batch_from(&row)
+    }
+
+    pub async fn settlement_lines(&self, batch_id: &str, f: &LineFilter) -> Result<Vec<Line>> {
+        let mut sql = format!("SELECT {LINE_COLS} FROM settlement_lines WHERE batch_id = $1");
+        if f.clause.is_some() {
+            sql.push_str(" AND clause = $2");
+        }
+        if f.payable {
+            sql.push_str(" AND amount_fen > 0");
+        }
+        sql.push_str(" ORDER BY clause, amount_fen DESC, beneficiary_name");
+        if let Some(n) = f.limit {
+            sql.push_str(&format!(" LIMIT {}", n.max(0)));
+        }
+        let mut q = sqlx::query(&sql).bind(batch_id);
+        if let Some(c) = &f.clause {
+            q = q.bind(c);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(line_from).collect()
+    }
+
+    /// Lines a user confirms for (their OPC's, their community's, their company's), newest batch first.
+    pub async fn settlement_lines_of_owner(&self, user_id: &str) -> Result<Vec<(Batch, Line)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LINE_COLS} FROM settlement_lines WHERE owner_user_id = $1 AND (amount_fen > 0 OR eligible = 'unknown')"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = vec![];
+        let mut batches: BTreeMap<String, Batch> = BTreeMap::new();
+        for r in &rows {
+            let l = line_from(r)?;
+            let b = match batches.get(&l.batch_id) {
+                Some(b) => b.clone(),
+                None => {
+                    let b = self.settlement_batch(&l.batch_id).await?;
+                    batches.insert(b.id.clone(), b.clone());
+                    b
+                }
+            };
+            out.push((b, l));
+        }
+        out.sort_by(|a, b| b.0.created_at.cmp(&a.0.created_at).then(a.1.clause.cmp(&b.1.clause)));
+        Ok(out)
+    }
+
+    /// 意愿确认: the beneficiary's owner accepts or declines its line of a draft batch, once.
+    /// Someone else's line is `NotFound`.
+    pub async fn confirm_settlement_line(
+        &self,
+        actor: &Actor,
+        batch_id: &str,
+        clause: &str,
+        beneficiary: &str,
+        accept: bool,
+    ) -> Result<Line> {
+        let Some(user_id) = actor.user_id.clone() else {
+            return Err(StoreError::NotFound);
+        };
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {LINE_COLS} FROM settlement_lines WHERE batch_id = $1 AND clause = $2 AND beneficiary = $3 AND owner_user_id = $4"
+        ))
+        .bind(batch_id)
+        .bind(clause)
+        .bind(beneficiary)
+        .bind(&user_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let line = line_from(&row)?;
+        let status: String = sqlx::query_scalar("SELECT status FROM settlement_batches WHERE id = $1")
+            .bind(batch_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if status != "draft" {
+            return Err(StoreError::Conflict("batch_not_draft"));
+        }
+        if line.amount_fen <= 0 {
+            return Err(StoreError::Conflict("nothing_to_confirm"));
+        }
+        let now = now_ms();
+        let to = if accept { "confirmed" } else { "declined" };
+        let n = sqlx::query(
+            "UPDATE settlement_lines SET confirmation = $1, confirmed_at = $2 WHERE batch_id = $3 AND clause = $4 AND beneficiary = $5 AND confirmation = 'pending'",
+        )
+        .bind(to)
+        .bind(now)
+        .bind(batch_id)
+        .bind(clause)
+        .bind(beneficiary)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            return Err(StoreError::Conflict("already_confirmed"));
+        }
+        let after = serde_json::json!({ "batch": batch_id, "clause": clause, "beneficiary": beneficiary, "confirmation": to });
+        record(
+            &mut tx,
+            actor,
+            Change {
+                action: "settlement.confirm",
+                object_kind: "settlement_line",
+                object_id: &format!("{batch_id}/{clause}/{beneficiary}"),
+                before: None,
+                after: Some(&after),
+                summary: format!("{clause} {beneficiary}: {to}"),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Line {
+            confirmation: to.into(),
+            confirmed_at: Some(now),
+            ..line
+        })
+    }
+
+    /// The committee approves a draft batch: in one transaction the batch becomes `approved` (only
+    /// once — a concurrent second approval gets `batch_not_draft`) and every confirmed line with an
+    /// amount consumes its per-year cap in the cap ledger. A line whose cap headroom shrank since
+    /// the draft (another approval in between) is paid only the headroom left; lines not confirmed
+    /// are paid nothing.
+    pub async fn approve_settlement(&self, actor: &Actor, batch_id: &str) -> Result<Batch> {
+        let mut tx = self.begin().await?;
+        let now = now_ms();
+        let n = sqlx::query(
+            "UPDATE settlement_batches SET status = 'approved', approved_by = $1, approved_at = $2 WHERE id = $3 AND status = 'draft'",
+        )
+        .bind(actor.user_id.clone())
+        .bind(now)
+        .bind(batch_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            drop(tx);
+            self.settlement_batch(batch_id).await?;
+            return Err(StoreError::Conflict("batch_not_draft"));
+        }
+        let year: i64 = sqlx::query_scalar("SELECT year FROM settlement_batches WHERE id = $1")
+            .bind(batch_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let rows = sqlx::query(&format!("SELECT {LINE_COLS} FROM settlement_lines WHERE batch_id = $1"))
+            .bind(batch_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        let lines: Vec<Line> = rows.iter().map(line_from).collect::<Result<_>>()?;
+        let mut paid_total = 0i64;
+        for l in &lines {
+            let paid = if l.confirmation == "confirmed" && l.amount_fen > 0 {
+                consume_up_to(&mut tx, &l.clause, &l.beneficiary, &year.to_string(), l.cap_fen, l.amount_fen, now).await?
+            } else {
+                0
+            };
+            if paid > 0 {
+                sqlx::query(
+                    "INSERT INTO cap_consumptions (reference, clause, beneficiary, scope, period_key, amount_fen, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(format!("settlement:{batch_id}:{}:{}", l.clause, l.beneficiary))
+                .bind(&l.clause)
+                .bind(&l.beneficiary)
+                .bind("year")
+                .bind(year.to_string())
+                .bind(paid)
+                .bind(actor.user_id.clone())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            paid_total += paid;
+            sqlx::query("UPDATE settlement_lines SET paid_fen = $1 WHERE batch_id = $2 AND clause = $3 AND beneficiary = $4")
+                .bind(paid)
+                .bind(batch_id)
+                .bind(&l.clause)
+                .bind(&l.beneficiary)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE settlement_batches SET paid_fen = $1 WHERE id = $2")
+            .bind(paid_total)
+            .bind(batch_id)
+            .execute(&mut *tx)
+            .await?;
+        let after = serde_json::json!({ "status": "approved", "paid_fen": paid_total });
+        record(
+            &mut tx,
+            actor,
+            Change {
+                action: "settlement.approve",
+                object_kind: "settlement",
+                object_id: batch_id,
+                before: None,
+                after: Some(&after),
+                summary: format!("approved, {paid_total} fen to pay"),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.settlement_batch(batch_id).await
+    }
+}
+
+/// Consumes as much of `amount` as the per-year cap still allows, inside `tx`; returns what it
+/// consumed. The conditional UPDATE is retried when a concurrent approval (another replica)
+/// committed in between, so the cap holds without locks held across statements.
+async fn consume_up_to(tx: &mut Tx, clause: &str, beneficiary: &str, year: &str, cap_fen: i64, amount: i64, now: i64) -> Result<i64> {
+    sqlx::query(
+        "INSERT INTO cap_ledger (clause, beneficiary, scope, period_key, cap_fen, consumed_fen, updated_at) VALUES ($1, $2, 'year', $3, $4, 0, $5) \
+         ON CONFLICT (clause, beneficiary, scope, period_key) DO NOTHING",
+    )
+    .bind(clause)
+    .bind(beneficiary)
+    .bind(year)
+    .bind(cap_fen)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    for _ in 0..8 {
+        let consumed: i64 = sqlx::query_scalar(
+            "SELECT consumed_fen FROM cap_ledger WHERE clause = $1 AND beneficiary = $2 AND scope = 'year' AND period_key = $3",
+        )
+        .bind(clause)
+        .bind(beneficiary)
+        .bind(year)
+        .fetch_one(&mut **tx)
+        .await?;
+        let pay = amount.min((cap_fen - consumed).max(0));
+        if pay == 0 {
+            return Ok(0);
+        }
+        let n = sqlx::query(
+            "UPDATE cap_ledger SET consumed_fen = consumed_fen + $1, cap_fen = $2, updated_at = $3 \
+             WHERE clause = $4 AND beneficiary = $5 AND scope = 'year' AND period_key = $6 AND consumed_fen + $1 <= $2",
+        )
+        .bind(pay)
+        .bind(cap_fen)
+        .bind(now)
+        .bind(clause)
+        .bind(beneficiary)
+        .bind(year)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            return Ok(pay);
+        }
+    }
+    Err(StoreError::Conflict("cap_contended"))
+}
+
+// ------------------------------------------------------------ inputs of a settlement
+
+/// One day's rollup of one (subject, counterparty, kind), with its not-qualified part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupRow {
+    pub day: String,
+    pub subject: String,
+    pub counterparty: String,
+    pub kind: String,
+    pub quantity: i64,
+    pub list_fen: i64,
+    pub charged_fen: i64,
+    pub events: i64,
+    pub uq_quantity: i64,
+    pub uq_list_fen: i64,
+    pub uq_charged_fen: i64,
+    pub uq_events: i64,
+}
+
+/// A company or OPC as settlement sees it (G2 facts; `None` = not known to the platform).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    pub id: String,
+    pub name: String,
+    pub uscc: Option<String>,
+    pub zone: String,
+    pub market_registered: bool,
+    pub tax_registered: Option<bool>,
+    pub owner_user_id: String,
+    pub created_at: i64,
+}
+
+/// Everyone a settlement may pay: OPCs, community operators (by operator account, with their
+/// communities), district enterprises; and who occupies which community's free workstations.
+#[derive(Debug, Clone, Default)]
+pub struct Parties {
+    pub opcs: Vec<Party>,
+    /// Operator account → the communities it runs (company, USCC, zone of the first one).
+    pub operators: Vec<Party>,
+    /// Community id → operator account.
+    pub community_operator: BTreeMap<String, String>,
+    pub enterprises: Vec<Party>,
+    /// Operator account → (OPC id, occupied since ms) for every occupied workstation.
+    pub occupancy: BTreeMap<String, Vec<(String, i64)>>,
+}
+
+impl Store {
+    /// Rollups of `kinds` for the days `from..to` (`YYYY-MM-DD`, half-open).
+    pub async fn rollups_between(&self, from: &str, to: &str, kinds: &[&str]) -> Result<Vec<RollupRow>> {
+        let mut out = vec![];
+        for kind in kinds {
+            let rows = sqlx::query(
+                "SELECT day, subject, counterparty, kind, quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, uq_charged_fen, uq_events \
+                 FROM ledger_rollups WHERE kind = $1 AND day >= $2 AND day < $3",
+            )
+            .bind(*kind)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in &rows {
+                out.push(RollupRow {
+                    day: r.try_get("day")?,
+                    subject: r.try_get("subject")?,
+                    counterparty: r.try_get("counterparty")?,
+                    kind: r.try_get("kind")?,
+                    quantity: r.try_get("quantity")?,
+                    list_fen: r.try_get("list_fen")?,
+                    charged_fen: r.try_get("charged_fen")?,
+                    events: r.try_get("events")?,
+                    uq_quantity: r.try_get("uq_quantity")?,
+                    uq_list_fen: r.try_get("uq_list_fen")?,
+                    uq_charged_fen: r.try_get("uq_charged_fen")?,
+                    uq_events: r.try_get("uq_events")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn settlement_parties(&self) -> Result<Parties> {
+        let mut p = Parties::default();
+        for r in sqlx::query(
+            "SELECT id, name, uscc, registration_status, zone, tax_registered, founder_user_id, created_at FROM opcs ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let status: String = r.try_get("registration_status")?;
+            let tax: i64 = r.try_get("tax_registered")?;
+            p.opcs.push(Party {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                uscc: r.try_get("uscc")?,
+                zone: r.try_get("zone")?,
+                market_registered: status == "registered",
+                tax_registered: Some(tax != 0),
+                owner_user_id: r.try_get("founder_user_id")?,
+                created_at: r.try_get("created_at")?,
+            });
+        }
+        let mut operators: BTreeMap<String, Party> = BTreeMap::new();
+        for r in sqlx::query(
+            "SELECT c.id, c.company_name, c.company_uscc, c.zone, c.operator_user_id, c.tax_registered, c.created_at FROM communities c ORDER BY c.created_at, c.id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let op: String = r.try_get("operator_user_id")?;
+            let tax: Option<i64> = r.try_get("tax_registered")?;
+            p.community_operator.insert(r.try_get("id")?, op.clone());
+            let party = Party {
+                id: op.clone(),
+                name: r.try_get("company_name")?,
+                uscc: Some(r.try_get("company_uscc")?),
+                zone: r.try_get("zone")?,
+                market_registered: true,
+                tax_registered: tax.map(|t| t != 0),
+                owner_user_id: op.clone(),
+                created_at: r.try_get("created_at")?,
+            };
+            operators.entry(op).or_insert(party);
+        }
+        p.operators = operators.into_values().collect();
+        for r in sqlx::query("SELECT id, name, uscc, zone, owner_user_id, tax_registered, created_at FROM enterprises ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let tax: Option<i64> = r.try_get("tax_registered")?;
+            p.enterprises.push(Party {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                uscc: Some(r.try_get("uscc")?),
+                zone: r.try_get("zone")?,
+                market_registered: true,
+                tax_registered: tax.map(|t| t != 0),
+                owner_user_id: r.try_get("owner_user_id")?,
+                created_at: r.try_get("created_at")?,
+            });
+        }
+        for r in sqlx::query("SELECT w.community_id, o.id AS opc_id, o.created_at FROM workstations w JOIN opcs o ON o.id = w.opc_id")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let community: String = r.try_get("community_id")?;
+            if let Some(op) = p.community_operator.get(&community) {
+                p.occupancy
+                    .entry(op.clone())
+                    .or_default()
+                    .push((r.try_get("opc_id")?, r.try_get("created_at")?));
+            }
+        }
+        Ok(p)
+    }
+
+    /// What each beneficiary has already consumed of each per-year cap in `year`.
+    pub async fn caps_consumed_in(&self, year: i64) -> Result<BTreeMap<(String, String), i64>> {
+        let rows = sqlx::query("SELECT clause, beneficiary, consumed_fen FROM cap_ledger WHERE scope = 'year' AND period_key = $1")
+            .bind(year.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = BTreeMap::new();
+        for r in rows {
+            out.insert((r.try_get("clause")?, r.try_get("beneficiary")?), r.try_get("consumed_fen")?);
+        }
+        Ok(out)
+    }
+
+    /// Records whether a community operator's or enterprise's company is tax-registered (G2).
+    pub async fn set_company_tax_registered(&self, actor: &Actor, table_kind: &str, id: &str, registered: bool) -> Result<()> {
+        let table = match table_kind {
+            "community" => "communities",
+            "enterprise" => "enterprises",
+            _ => {
+                return Err(StoreError::Invalid {
+                    field: "kind",
+                    code: "unknown_kind",
+                })
+            }
+        };
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(&format!("UPDATE {table} SET tax_registered = $1 WHERE id = $2"))
+            .bind(i64::from(registered))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n != 1 {
+            return Err(StoreError::NotFound);
+        }
+        let after = serde_json::json!({ "tax_registered": registered });
+        record(
+            &mut tx,
+            actor,
+            Change {
+                action: "company.tax_registered",
+                object_kind: table_kind,
+                object_id: id,
+                before: None,
+                after: Some(&after),
+                summary: format!("tax_registered = {registered}"),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,441 @@
+//! Policy and settlement pages (issue 6): the policy browser (every clause with its values and
+//! their sources), the "what can I get" calculator (政策计算器) from the caller's own platform
+//! data, the beneficiary's confirmation page (意愿确认), and the committee's settlement pages —
+//! draft a batch, what-if, import F3 lists, read lines with their traces, approve, export.
+//! Validation and computation are the JSON API's; handlers translate forms.
+
+use super::{field_messages, page_error, render};
+use crate::api::settlement::{self as api, NewSettlement, WhatIf};
+use crate::auth::{Caller, CsrfToken, Principal};
+use crate::error::ApiError;
+use crate::{i18n, AppState};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use minijinja::{context, Value};
+use opchub_domain::Role;
+use opchub_store::settlement::{LineFilter, EXCLUSION_KINDS};
+use serde::Deserialize;
+
+fn decision_view(json: &str) -> serde_json::Value {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+#[derive(Deserialize, Default)]
+pub struct ClauseQuery {
+    pub clause: Option<String>,
+}
+
+pub async fn policy_browser(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<ClauseQuery>,
+) -> Response {
+    let p = caller.0.as_ref();
+    let pol = match api::policy(&s) {
+        Ok(p) => p,
+        Err(e) => return page_error(&s, caller.0.as_ref(), e),
+    };
+    let as_of = api::today();
+    let window = pol
+        .window(as_of)
+        .map(|(w, _, _)| w)
+        .or_else(|| pol.latest_window())
+        .map(|w| w.to_string());
+    let clauses = api::clause_views(&pol, as_of);
+    let selected = q.clause.filter(|c| clauses.iter().any(|x| &x.id == c));
+    render(
+        &s,
+        p,
+        &csrf.0,
+        "policy.html",
+        StatusCode::OK,
+        context! { clauses => clauses, selected => selected, version => pol.version.clone(), window => window },
+    )
+}
+
+#[derive(Deserialize, Default)]
+pub struct YearForm {
+    pub year: Option<i32>,
+}
+
+pub async fn calculator(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<YearForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let year = q.year.unwrap_or_else(|| opchub_settle::run::year_of(api::today()));
+    let estimates = match api::estimate_for(&s, p, year).await {
+        Ok(e) => e,
+        Err(e) => return page_error(&s, Some(p), e),
+    };
+    let total: i64 = estimates.iter().map(|e| e.amount_fen).sum();
+    let caps = match api::beneficiary_of(&s, p).await {
+        Ok(Some(me)) => s.store.caps_of(&me).await.unwrap_or_default(),
+        _ => vec![],
+    };
+    render(
+        &s,
+        Some(p),
+        &csrf.0,
+        "policy_calculator.html",
+        StatusCode::OK,
+        context! { year => year, estimates => estimates, total => total, caps => caps },
+    )
+}
+
+// ---------------------------------------------------------------- 意愿确认
+
+#[derive(Deserialize, Default)]
+pub struct DoneQuery {
+    pub done: Option<String>,
+}
+
+async fn mine_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, error: Option<String>, done: Option<String>) -> Response {
+    let rows = match s.store.settlement_lines_of_owner(&p.user.id).await {
+        Ok(r) => r,
+        Err(e) => return page_error(s, Some(p), e.into()),
+    };
+    let rows: Vec<Value> = rows
+        .into_iter()
+        .map(|(b, l)| {
+            let d = decision_view(&l.decision);
+            context! { batch => b, line => l, decision => d }
+        })
+        .collect();
+    render(
+        s,
+        Some(p),
+        csrf,
+        "my_settlements.html",
+        status,
+        context! { rows => rows, error => error, done => done },
+    )
+}
+
+pub async fn mine(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    mine_page(&s, p, &csrf.0, StatusCode::OK, None, q.done).await
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    pub batch: String,
+    pub clause: String,
+    pub beneficiary: String,
+    /// `yes` accepts, anything else declines.
+    pub accept: String,
+}
+
+pub async fn confirm(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Form(f): Form<ConfirmForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let accept = f.accept == "yes";
+    match s
+        .store
+        .confirm_settlement_line(&p.actor(), &f.batch, &f.clause, &f.beneficiary, accept)
+        .await
+    {
+        Ok(_) => Redirect::to(if accept {
+            "/my/settlements?done=confirmed"
+        } else {
+            "/my/settlements?done=declined"
+        })
+        .into_response(),
+        Err(e) => {
+            let e: ApiError = e.into();
+            let (m, _) = field_messages(&e);
+            mine_page(&s, p, &csrf.0, e.status, Some(m), None).await
+        }
+    }
+}
+
+// ---------------------------------------------------------------- committee
+
+#[derive(Default)]
+struct Extra {
+    error: Option<String>,
+    diffs: Option<Vec<opchub_settle::ClauseDiff>>,
+    imported: Option<String>,
+    form: Value,
+}
+
+async fn batches_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, x: Extra) -> Response {
+    let batches = match s.store.settlement_batches().await {
+        Ok(b) => b,
+        Err(e) => return page_error(s, Some(p), e.into()),
+    };
+    let lists = s.store.exclusion_lists().await.unwrap_or_default();
+    let kinds: Vec<&str> = EXCLUSION_KINDS.iter().map(|(k, _)| *k).collect();
+    let year = opchub_settle::run::year_of(api::today());
+    render(
+        s,
+        Some(p),
+        csrf,
+        "settlements.html",
+        status,
+        context! {
+            batches => batches, lists => lists, kinds => kinds, clauses => opchub_settle::SETTLED_CLAUSES,
+            year => year, committee => p.role() == Role::Committee, error => x.error, diffs => x.diffs,
+            imported => x.imported, form => x.form,
+        },
+    )
+}
+
+pub async fn batches(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    batches_page(&s, p, &csrf.0, StatusCode::OK, Extra::default()).await
+}
+
+fn message(e: &ApiError) -> String {
+    let (m, fields) = field_messages(e);
+    if fields.is_empty() {
+        m
+    } else {
+        format!(
+            "{m}（{}）",
+            fields.into_iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("；")
+        )
+    }
+}
+
+fn parse_year(v: Option<&str>) -> Option<i32> {
+    v.map(str::trim).and_then(|v| v.parse::<i32>().ok())
+}
+
+fn parse_date(v: Option<&str>) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    match v.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| ApiError::field("as_of", "invalid")),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    pub year: Option<String>,
+    pub as_of: Option<String>,
+    /// Comma-separated or repeated; empty = all.
+    pub clauses: Option<String>,
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Form(f): Form<CreateForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let form = context! { year => f.year.clone(), as_of => f.as_of.clone(), clauses => f.clauses.clone() };
+    let fail = |e: ApiError, form: Value| Extra {
+        error: Some(message(&e)),
+        form,
+        ..Extra::default()
+    };
+    let Some(year) = parse_year(f.year.as_deref()) else {
+        let e = ApiError::field("year", "invalid");
+        return batches_page(&s, p, &csrf.0, e.status, fail(e, form)).await;
+    };
+    let as_of = match parse_date(f.as_of.as_deref()) {
+        Ok(d) => d,
+        Err(e) => return batches_page(&s, p, &csrf.0, e.status, fail(e, form)).await,
+    };
+    let clauses = super::gateway::split_list(f.clauses.as_deref().unwrap_or(""));
+    match api::create_for(&s, p, NewSettlement { year, clauses, as_of }).await {
+        Ok(c) => Redirect::to(&format!("/committee/settlements/{}", c.batch.id)).into_response(),
+        Err(e) => batches_page(&s, p, &csrf.0, e.status, fail(e, form)).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct WhatIfForm {
+    pub year: Option<String>,
+    pub as_of: Option<String>,
+    /// One change per line: `M2.3-publisher.revenue_rate=0.30`.
+    pub set: Option<String>,
+}
+
+pub async fn what_if(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Form(f): Form<WhatIfForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let form = context! { wyear => f.year.clone(), set => f.set.clone() };
+    let Some(year) = parse_year(f.year.as_deref()) else {
+        let e = ApiError::field("year", "invalid");
+        let x = Extra {
+            error: Some(message(&e)),
+            form,
+            ..Extra::default()
+        };
+        return batches_page(&s, p, &csrf.0, e.status, x).await;
+    };
+    let set: Vec<String> = f
+        .set
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    let as_of = parse_date(f.as_of.as_deref()).unwrap_or(None);
+    match api::what_if_for(
+        &s,
+        WhatIf {
+            year,
+            clauses: vec![],
+            as_of,
+            set,
+        },
+    )
+    .await
+    {
+        Ok(d) => {
+            let x = Extra {
+                diffs: Some(d),
+                form,
+                ..Extra::default()
+            };
+            batches_page(&s, p, &csrf.0, StatusCode::OK, x).await
+        }
+        Err(e) => {
+            let x = Extra {
+                error: Some(message(&e)),
+                form,
+                ..Extra::default()
+            };
+            batches_page(&s, p, &csrf.0, e.status, x).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ImportForm {
+    pub kind: String,
+    pub csv: String,
+}
+
+pub async fn import(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Form(f): Form<ImportForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let lang = i18n::current_lang();
+    match api::import_for(&s, p, &f.kind, &format!("{}.csv", f.kind), f.csv.as_bytes()).await {
+        Ok(l) => {
+            let text = i18n::text(&lang, "settle.imported")
+                .replace("{kind}", &l.kind)
+                .replace("{version}", &l.version.to_string())
+                .replace("{entries}", &l.entries.to_string());
+            let x = Extra {
+                imported: Some(text),
+                ..Extra::default()
+            };
+            batches_page(&s, p, &csrf.0, StatusCode::OK, x).await
+        }
+        Err(e) => {
+            let x = Extra {
+                error: Some(message(&e)),
+                form: context! { kind => f.kind.clone(), csv => f.csv.clone() },
+                ..Extra::default()
+            };
+            batches_page(&s, p, &csrf.0, e.status, x).await
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct BatchQuery {
+    pub clause: Option<String>,
+}
+
+pub async fn batch(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(id): Path<String>,
+    Query(q): Query<BatchQuery>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let b = match s.store.settlement_batch(&id).await {
+        Ok(b) => b,
+        Err(e) => return page_error(&s, Some(p), e.into()),
+    };
+    let clause = q.clause.filter(|c| !c.is_empty());
+    let lines = match s
+        .store
+        .settlement_lines(
+            &id,
+            &LineFilter {
+                clause: clause.clone(),
+                payable: false,
+                limit: Some(api::MAX_LINES),
+            },
+        )
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => return page_error(&s, Some(p), e.into()),
+    };
+    let confirmed = lines.iter().filter(|l| l.confirmation == "confirmed").count();
+    let rows: Vec<Value> = lines
+        .into_iter()
+        .map(|l| {
+            let d = decision_view(&l.decision);
+            context! { line => l, decision => d }
+        })
+        .collect();
+    let committee = p.role() == Role::Committee;
+    render(
+        &s,
+        Some(p),
+        &csrf.0,
+        "settlement.html",
+        StatusCode::OK,
+        context! { batch => b, rows => rows, clause => clause, committee => committee, confirmed => confirmed, clauses => opchub_settle::SETTLED_CLAUSES },
+    )
+}
+
+pub async fn approve(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    match s.store.approve_settlement(&p.actor(), &id).await {
+        Ok(_) => Redirect::to(&format!("/committee/settlements/{id}")).into_response(),
+        Err(e) => page_error(&s, Some(p), e.into()),
+    }
+}

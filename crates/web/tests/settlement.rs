@@ -1,0 +1,498 @@
+//! 免申即享 settlement end to end (issue 6): usage in the ledger → a draft batch with one line and
+//! one trace per beneficiary → the beneficiary confirms → the committee approves (consuming the
+//! cap ledger, concurrent approvals never past a cap) → CSV/XLSX export; F3 lists (unknown until
+//! imported, malformed imports change nothing), what-if that saves nothing, bad input.
+//! Runs on SQLite, and on PostgreSQL when OPCHUB_TEST_DATABASE_URL is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use opchub_domain::{Role, Zone};
+use opchub_ledger::event::{NewEvent, Origin};
+use opchub_store::ledger::Item;
+use opchub_store::Actor;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+struct World {
+    app: TestApp,
+    committee: Client,
+    publisher: Client,
+    invoker: Client,
+    company: Client,
+    operator_id: String,
+    publisher_opc: String,
+    invoker_opc: String,
+    enterprise_id: String,
+    year: i32,
+}
+
+fn event(
+    id: &str,
+    kind: &str,
+    unit: &str,
+    subject: &str,
+    counterparty: &str,
+    q: i64,
+    list: i64,
+    charged: i64,
+    attrs: &[(&str, &str)],
+) -> Item {
+    Item::Event(NewEvent {
+        source: "test".into(),
+        source_event_id: id.into(),
+        kind: kind.into(),
+        subject: subject.into(),
+        counterparty: counterparty.into(),
+        quantity: q,
+        unit: unit.into(),
+        list_fen: list,
+        charged_fen: charged,
+        price_version: "t-1".into(),
+        occurred_at_ms: opchub_store::now_ms() - 60_000,
+        origin: Origin::Observed,
+        attributes: attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+        corrects_leaf_index: None,
+        correction_reason: None,
+        requested_by: None,
+        approved_by: None,
+    })
+}
+
+/// Two OPCs in a community, a district company, and this year's usage: the invoker paid
+/// ¥300,000 for qualified calls of the publisher's skill, plus ¥500 of self-dealing calls
+/// marked not qualified (M2.3); ¥100 of token discount through the community (M2.2); the company
+/// paid the publisher ¥8,000 for confirmed cooperation (M2.4).
+async fn world() -> World {
+    let app = TestApp::start_preview().await;
+    let (community, ws) = app.community(Zone::HexiArea, 3).await;
+    let operator_id = app.store.community(&community).await.unwrap().operator_user_id;
+    let anon = app.client();
+    let a = anon
+        .post_json("/api/v1/registrations", registration("pubr", &uscc(501), "hexi_area", &ws[0]))
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.json());
+    let b = anon
+        .post_json("/api/v1/registrations", registration("invk", &uscc(502), "hexi_area", &ws[1]))
+        .await;
+    assert_eq!(b.status, StatusCode::CREATED);
+    let publisher_opc = a.json()["opc"]["id"].as_str().unwrap().to_string();
+    let invoker_opc = b.json()["opc"]["id"].as_str().unwrap().to_string();
+    let publisher = app.client();
+    publisher.login("pubr", PASSWORD).await;
+    let invoker = app.client();
+    invoker.login("invk", PASSWORD).await;
+
+    let (platform, _) = app.user("plat", Role::PlatformOperator).await;
+    let e = platform
+        .post_json(
+            "/api/v1/enterprises",
+            json!({"name": "北京丰台数智制造有限公司", "uscc": uscc(503), "zone": "hexi_area", "username": "compy", "password": PASSWORD, "contact_name": "李经理"}),
+        )
+        .await;
+    assert_eq!(e.status, StatusCode::CREATED, "{:?}", e.json());
+    let enterprise_id = e.json()["id"].as_str().unwrap().to_string();
+    let company = app.client();
+    company.login("compy", PASSWORD).await;
+    // G2 for the non-OPC companies (the platform knows their tax registration).
+    app.store
+        .set_company_tax_registered(&Actor::system(), "community", &community, true)
+        .await
+        .unwrap();
+    app.store
+        .set_company_tax_registered(&Actor::system(), "enterprise", &enterprise_id, true)
+        .await
+        .unwrap();
+
+    let (pubr, invk) = (publisher_opc.as_str(), invoker_opc.as_str());
+    app.store
+        .ledger_append(vec![
+            event(
+                "call-1",
+                "skill.call",
+                "call",
+                invk,
+                pubr,
+                300,
+                30_000_000,
+                30_000_000,
+                &[("qualified", "true")],
+            ),
+            event(
+                "call-2",
+                "skill.call",
+                "call",
+                pubr,
+                pubr,
+                5,
+                50_000,
+                50_000,
+                &[("qualified", "false")],
+            ),
+            event("tok-1", "token.input", "token", invk, &community, 1_000_000, 20_000, 10_000, &[]),
+            event(
+                "coop-1",
+                "cooperation.payment",
+                "fen",
+                &enterprise_id,
+                pubr,
+                800_000,
+                800_000,
+                800_000,
+                &[],
+            ),
+        ])
+        .await
+        .unwrap();
+    let (committee, _) = app.user("cmte", Role::Committee).await;
+    World {
+        year: this_year(),
+        app,
+        committee,
+        publisher,
+        invoker,
+        company,
+        operator_id,
+        publisher_opc,
+        invoker_opc,
+        enterprise_id,
+    }
+}
+
+const KINDS: [&str; 4] = [
+    "restricted_industry",
+    "no_support_sanction",
+    "safety_accident",
+    "excluded_by_review",
+];
+
+async fn import_lists(w: &World, listed: Option<&str>) {
+    for kind in KINDS {
+        let body = match (kind, listed) {
+            ("no_support_sanction", Some(u)) => format!("uscc,name,reason,event_date\n{u},被列名单公司,失信被执行人,\n"),
+            ("safety_accident", _) => format!("uscc,name,reason,event_date\n{},别家公司,火灾,2020-01-01\n", uscc(999)),
+            _ => "uscc,name,reason\n".to_string(),
+        };
+        let r = w
+            .committee
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/v1/exclusions/{kind}"),
+                Some(Body::Raw("text/csv", body.into_bytes())),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{kind}: {:?}", r.json());
+    }
+}
+
+fn line<'a>(lines: &'a [Value], clause: &str, who: &str) -> &'a Value {
+    lines
+        .iter()
+        .find(|l| l["clause"] == clause && l["beneficiary"] == who)
+        .unwrap_or_else(|| panic!("no {clause} line for {who} in {lines:#?}"))
+}
+
+async fn settle(w: &World) -> (String, Vec<Value>) {
+    let r = w.committee.post_json("/api/v1/settlements", json!({ "year": w.year })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let id = r.json()["batch"]["id"].as_str().unwrap().to_string();
+    let b = w.committee.get(&format!("/api/v1/settlements/{id}")).await.json();
+    (id, b["lines"].as_array().unwrap().clone())
+}
+
+#[tokio::test]
+async fn unknown_lists_block_the_answer_instead_of_counting_as_not_excluded() {
+    let w = world().await;
+    let (_, lines) = settle(&w).await;
+    let l = line(&lines, "M2.3-publisher", &w.publisher_opc);
+    assert_eq!(l["eligible"], "unknown");
+    assert_eq!(l["amount_fen"], 0);
+    let d: Value = serde_json::from_str(l["decision"].as_str().unwrap()).unwrap();
+    let missing = d["missing_facts"].to_string();
+    assert!(
+        missing.contains("restricted_industry") && missing.contains("no_support_sanction"),
+        "{missing}"
+    );
+}
+
+#[tokio::test]
+async fn settle_confirm_approve_export_end_to_end() {
+    let w = world().await;
+    import_lists(&w, None).await;
+    let (id, lines) = settle(&w).await;
+
+    // M2.3 (50% default): only the qualified ¥300,000 counts, not the self-dealing ¥500.
+    let p = line(&lines, "M2.3-publisher", &w.publisher_opc);
+    assert_eq!(
+        (p["eligible"].as_str(), p["amount_fen"].as_i64()),
+        (Some("yes"), Some(15_000_000)),
+        "{p:#?}"
+    );
+    let i = line(&lines, "M2.3-invoker", &w.invoker_opc);
+    assert_eq!(i["amount_fen"], 15_000_000);
+    // M2.2: the ¥100 discount the operator gave an eligible OPC, at 100%.
+    let o = line(&lines, "M2.2", &w.operator_id);
+    assert_eq!(o["amount_fen"], 10_000, "{o:#?}");
+    // M2.4: 10% of ¥8,000 of confirmed cooperation.
+    let c = line(&lines, "M2.4", &w.enterprise_id);
+    assert_eq!(c["amount_fen"], 80_000, "{c:#?}");
+    // M1.1: two occupied free workstations this month, eligible OPCs.
+    let m = line(&lines, "M1.1", &w.operator_id);
+    assert_eq!(m["eligible"], "yes", "{m:#?}");
+    assert!(m["amount_fen"].as_i64().unwrap() > 0);
+    // Every line carries the engine's trace, naming the clause.
+    let d: Value = serde_json::from_str(p["decision"].as_str().unwrap()).unwrap();
+    assert!(d["trace"].as_array().unwrap().iter().any(|s| s["clause"] == "M2.3-publisher"));
+
+    // 意愿确认: the publisher sees and confirms its line; the invoker cannot confirm it.
+    let mine = w.publisher.get("/api/v1/my/settlements").await.json();
+    assert!(mine.as_array().unwrap().iter().any(|m| m["line"]["clause"] == "M2.3-publisher"));
+    let confirm = json!({"batch": id, "clause": "M2.3-publisher", "beneficiary": w.publisher_opc, "accept": true});
+    assert_eq!(
+        w.invoker.post_json("/api/v1/my/settlements/confirm", confirm.clone()).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        w.publisher
+            .post_json("/api/v1/my/settlements/confirm", confirm.clone())
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let again = w.publisher.post_json("/api/v1/my/settlements/confirm", confirm).await;
+    assert_eq!(
+        (again.status, again.code()),
+        (StatusCode::CONFLICT, "already_confirmed".to_string())
+    );
+    // The company confirms M2.4; the invoker declines.
+    let r = w
+        .company
+        .post_json(
+            "/api/v1/my/settlements/confirm",
+            json!({"batch": id, "clause": "M2.4", "beneficiary": w.enterprise_id, "accept": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let r = w
+        .invoker
+        .post_json(
+            "/api/v1/my/settlements/confirm",
+            json!({"batch": id, "clause": "M2.3-invoker", "beneficiary": w.invoker_opc, "accept": false}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // Export before approval is refused; approval pays confirmed lines only and consumes caps.
+    let r = w.committee.get(&format!("/api/v1/settlements/{id}/export?format=csv")).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let a = w.committee.post_json(&format!("/api/v1/settlements/{id}/approve"), json!({})).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.json());
+    assert_eq!(a.json()["paid_fen"], 15_000_000 + 80_000);
+    let again = w.committee.post_json(&format!("/api/v1/settlements/{id}/approve"), json!({})).await;
+    assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "batch_not_draft".to_string()));
+    let caps = w.app.store.caps_of(&w.publisher_opc).await.unwrap();
+    assert_eq!(caps.len(), 1);
+    assert_eq!((caps[0].key.clause.as_str(), caps[0].consumed_fen), ("M2.3-publisher", 15_000_000));
+    assert!(
+        w.app.store.caps_of(&w.invoker_opc).await.unwrap().is_empty(),
+        "a declined line consumes nothing"
+    );
+
+    let csv = w.committee.get(&format!("/api/v1/settlements/{id}/export?format=csv")).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let text = csv.text.clone();
+    assert!(text.starts_with("batch,clause,beneficiary_id"), "{text}");
+    assert!(text.contains("¥150,000.00") && text.contains("15000000"), "{text}");
+    assert_eq!(text.lines().count(), 3, "header + two paid lines: {text}");
+    let xlsx = w.committee.get(&format!("/api/v1/settlements/{id}/export?format=xlsx")).await;
+    assert_eq!(xlsx.status, StatusCode::OK);
+    assert!(xlsx.text.starts_with("PK"), "an XLSX is a zip file");
+
+    // The calculator now shows the publisher's remaining headroom and the next batch sees what was consumed.
+    let est = w.publisher.get(&format!("/api/v1/policy/calculator?year={}", w.year)).await.json();
+    let e = est
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["clause"] == "M2.3-publisher")
+        .unwrap()
+        .clone();
+    assert_eq!(e["amount_fen"], 5_000_000, "cap ¥200,000 less ¥150,000 already paid: {e:#?}");
+}
+
+#[tokio::test]
+async fn concurrent_approvals_never_pay_past_a_cap() {
+    let w = world().await;
+    import_lists(&w, None).await;
+    // Two drafts, each paying the publisher ¥150,000 of its ¥200,000 yearly cap.
+    let (a, _) = settle(&w).await;
+    let (b, _) = settle(&w).await;
+    for id in [&a, &b] {
+        let r = w
+            .publisher
+            .post_json(
+                "/api/v1/my/settlements/confirm",
+                json!({"batch": id, "clause": "M2.3-publisher", "beneficiary": w.publisher_opc, "accept": true}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let (c2, _) = w.app.user("cmte2", Role::Committee).await;
+    let (pa, pb) = (
+        format!("/api/v1/settlements/{a}/approve"),
+        format!("/api/v1/settlements/{b}/approve"),
+    );
+    let (ra, rb) = tokio::join!(w.committee.post_json(&pa, json!({})), c2.post_json(&pb, json!({})));
+    assert_eq!(
+        (ra.status, rb.status),
+        (StatusCode::OK, StatusCode::OK),
+        "{:?} {:?}",
+        ra.json(),
+        rb.json()
+    );
+    let paid = ra.json()["paid_fen"].as_i64().unwrap() + rb.json()["paid_fen"].as_i64().unwrap();
+    assert_eq!(paid, 20_000_000, "¥150,000 + the ¥50,000 left under the cap");
+    let caps = w.app.store.caps_of(&w.publisher_opc).await.unwrap();
+    assert_eq!((caps[0].cap_fen, caps[0].consumed_fen), (20_000_000, 20_000_000));
+}
+
+#[tokio::test]
+async fn exclusions_what_if_and_bad_input() {
+    let w = world().await;
+    // A malformed list names the line and field and imports nothing.
+    let before = w.app.store.exclusion_lists().await.unwrap().len();
+    let r = w
+        .committee
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/exclusions/no_support_sanction",
+            Some(Body::Raw(
+                "text/csv",
+                format!("uscc,name,reason\n{},好公司,理由\n91110106MA01ABCD10,坏代码,理由\n", uscc(7)).into_bytes(),
+            )),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "bad_uscc".to_string()));
+    assert!(r.text.contains("line 3"), "{}", r.text);
+    let r = w
+        .committee
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/exclusions/restricted_industry",
+            Some(Body::Raw("text/csv", b"id,name\n1,2\n".to_vec())),
+        )
+        .await;
+    assert_eq!(r.code(), "bad_header");
+    assert_eq!(w.app.store.exclusion_lists().await.unwrap().len(), before);
+
+    // F3: the publisher on the "no support" list is not eligible, and the trace says why.
+    import_lists(&w, Some(&uscc(501))).await;
+    let (_, lines) = settle(&w).await;
+    let p = line(&lines, "M2.3-publisher", &w.publisher_opc);
+    assert_eq!((p["eligible"].as_str(), p["amount_fen"].as_i64()), (Some("no"), Some(0)));
+    assert!(p["decision"].as_str().unwrap().contains("F3"));
+    assert_eq!(line(&lines, "M2.3-invoker", &w.invoker_opc)["amount_fen"], 15_000_000);
+
+    // What-if: invoker rate 50% → 30% lowers M2.3-invoker by ¥60,000; nothing is saved.
+    let batches = w.app.store.settlement_batches().await.unwrap().len();
+    let r = w
+        .committee
+        .post_json(
+            "/api/v1/settlements/what-if",
+            json!({"year": w.year, "set": ["M2.3-invoker.rate=0.30"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let d = r.json();
+    let inv = d
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["clause"] == "M2.3-invoker")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (inv["base_fen"].as_i64(), inv["changed_fen"].as_i64()),
+        (Some(15_000_000), Some(9_000_000))
+    );
+    assert_eq!(inv["difference_fen"], -6_000_000);
+    assert_eq!(w.app.store.settlement_batches().await.unwrap().len(), batches);
+
+    // Bad input: a year outside the window, an unknown clause, an unknown parameter.
+    let r = w.committee.post_json("/api/v1/settlements", json!({"year": 2019})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.json());
+    let r = w
+        .committee
+        .post_json("/api/v1/settlements", json!({"year": w.year, "clauses": ["M9.9"]}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = w
+        .committee
+        .post_json(
+            "/api/v1/settlements/what-if",
+            json!({"year": w.year, "set": ["M2.3-invoker.nope=1"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.json());
+    assert_eq!(w.app.store.settlement_batches().await.unwrap().len(), batches);
+}
+
+#[tokio::test]
+async fn pages_walk_the_settlement() {
+    let w = world().await;
+    import_lists(&w, None).await;
+    // Public policy browser: every clause with its values and sources.
+    let page = w.app.client().get("/policy").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text;
+    assert!(
+        html.contains("M2.3-publisher") && html.contains("revenue_rate") && html.contains("分别给予发布方和调用方每年最高20万元资金补贴")
+    );
+    // The committee drafts a batch from the page and lands on it, with traces.
+    let r = w
+        .committee
+        .post_form("/committee/settlements", &[("year", &w.year.to_string()), ("clauses", "M2.3")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let loc = r.location();
+    let batch = w.committee.get(&loc).await.text;
+    assert!(batch.contains("¥150,000.00") && batch.contains("M2.3-invoker"), "{batch}");
+    assert!(!batch.contains("data-clause=\"M2.4\""), "only the chosen clauses");
+    let id = loc.rsplit('/').next().unwrap().to_string();
+    // The publisher confirms on its page; the calculator shows its estimate.
+    let mine = w.publisher.get("/my/settlements").await.text;
+    assert!(mine.contains("¥150,000.00") && mine.contains("name=\"accept\""), "{mine}");
+    let r = w
+        .publisher
+        .post_form(
+            "/my/settlements/confirm",
+            &[
+                ("batch", &id),
+                ("clause", "M2.3-publisher"),
+                ("beneficiary", &w.publisher_opc),
+                ("accept", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(w.publisher.get("/my/settlements?done=confirmed").await.text.contains("已确认"));
+    let calc = w.publisher.get("/policy/calculator").await.text;
+    assert!(calc.contains("M2.3-publisher") && calc.contains("¥150,000.00"), "{calc}");
+    // Approval from the page; the export links appear.
+    let r = w.committee.post_form(&format!("/committee/settlements/{id}/approve"), &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let after = w.committee.get(&format!("/committee/settlements/{id}")).await.text;
+    assert!(after.contains("export?format=xlsx") && after.contains("已审批"), "{after}");
+    // A bad what-if on the page shows the error and saves nothing.
+    let r = w
+        .committee
+        .post_form("/committee/settlements/what-if", &[("year", "abc"), ("set", "x=1")])
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
