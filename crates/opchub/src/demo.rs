@@ -737,28 +737,91 @@ pub async fn load_demo_usage(store: &Store, key: &opchub_ledger::checkpoint::Led
                 at,
             ));
             if day % 3 == 0 {
+                // Skill calls between OPCs at ¥2.00 a call (M2.3).
                 let publisher = &opcs[(i + 7) % opcs.len()];
+                let calls = rng.gen_range(1..40i64);
                 items.push(ev(
                     format!("demo-{i}-{day}-skill"),
                     "skill.call",
                     "call",
                     &o.id,
                     &publisher.id,
-                    rng.gen_range(1..40),
-                    0,
-                    0,
+                    calls,
+                    calls * 200,
+                    calls * 200,
                     at,
                 ));
             }
         }
     }
+    // Confirmed cooperation payments from district companies to OPCs (M2.4).
+    let parties = store.settlement_parties().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    for (k, e) in parties.enterprises.iter().take(3).enumerate() {
+        let opc = &opcs[(k * 3 + 1) % opcs.len()];
+        let amount = 2_000_000 + 1_500_000 * k as i64;
+        let mut item = ev(
+            format!("demo-coop-{k}"),
+            "cooperation.payment",
+            "fen",
+            &e.id,
+            &opc.id,
+            amount,
+            amount,
+            amount,
+            now - (k as i64 + 1) * 60_000,
+        );
+        if let Item::Event(ev) = &mut item {
+            ev.price_version = String::new();
+        }
+        items.push(item);
+    }
     let n = items.len();
     store.ledger_append(items).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    load_demo_settlement_inputs(store, &parties).await?;
     store
         .ledger_checkpoint(key, origin, "demo")
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("demo usage: {n} ledger events, checkpoint signed");
+    Ok(())
+}
+
+/// What 免申即享 settlement needs besides usage: the companies' tax registration (G2) and one
+/// version of every F3 list (nobody from the demo on them), so demo settlements are decidable.
+async fn load_demo_settlement_inputs(store: &Store, parties: &opchub_store::settlement::Parties) -> anyhow::Result<()> {
+    let actor = Actor::system();
+    let err = |e: opchub_store::StoreError| anyhow::anyhow!("{e}");
+    for community in parties.community_operator.keys() {
+        store
+            .set_company_tax_registered(&actor, "community", community, true)
+            .await
+            .map_err(err)?;
+    }
+    for e in &parties.enterprises {
+        store
+            .set_company_tax_registered(&actor, "enterprise", &e.id, true)
+            .await
+            .map_err(err)?;
+    }
+    let outsider = opchub_domain::Uscc::complete("91110106MA01DE7X0")
+        .map(|u| u.to_string())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let lists = [
+        ("restricted_industry", "uscc,name,reason\n".to_string()),
+        (
+            "no_support_sanction",
+            format!("uscc,name,reason\n{outsider},北京示例失信企业有限公司,失信被执行人（不予支持）\n"),
+        ),
+        ("safety_accident", "uscc,name,reason,event_date\n".to_string()),
+        ("excluded_by_review", "uscc,name,reason\n".to_string()),
+    ];
+    for (kind, csv) in lists {
+        let (rows, sha) = opchub_settle::lists::parse(kind, csv.as_bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        store
+            .import_exclusions(&actor, kind, &format!("demo-{kind}.csv"), &sha, &rows)
+            .await
+            .map_err(err)?;
+    }
     Ok(())
 }
 

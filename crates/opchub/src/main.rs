@@ -71,6 +71,9 @@ enum Command {
         /// Do not mark cookies `Secure` (only for plain-HTTP deployments off loopback).
         #[arg(long, env = "OPCHUB_INSECURE_COOKIES")]
         insecure_cookies: bool,
+        /// A policy file adopted by the committee instead of the built-in measures.
+        #[arg(long = "policy", env = "OPCHUB_POLICY")]
+        policy_file: Option<PathBuf>,
     },
     /// 免申即享: settle a year from the ledger into a draft batch (or a what-if with --set; nothing saved).
     Settle(settle_cli::SettleArgs),
@@ -381,6 +384,7 @@ async fn main() -> Result<()> {
             listen,
             demo,
             insecure_cookies,
+            policy_file,
         } => {
             let listen = listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
             let store = open_store(&database_url).await?;
@@ -408,9 +412,20 @@ async fn main() -> Result<()> {
                 secrets,
                 opchub_gateway::GatewayConfig::default(),
             ));
+            let mut policy = settle_cli::load_policy(policy_file.as_ref())?;
+            if demo {
+                if let Some(preview) = settle_cli::demo_preview(&policy) {
+                    println!(
+                        "demo: the measures are previewed as in force from {} (policy v{}); the text's own date is used otherwise",
+                        preview.1, preview.0.version
+                    );
+                    policy = preview.0;
+                }
+            }
             let state = opchub_web::AppState::new(store.clone(), config, opchub_web::metrics_handle())
                 .with_ledger(writer)
-                .with_gateway(gateway);
+                .with_gateway(gateway)
+                .with_policy(policy);
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;

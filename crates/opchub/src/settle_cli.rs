@@ -29,6 +29,10 @@ pub struct SettleArgs {
     /// A policy file adopted by the committee instead of the built-in measures.
     #[arg(long, env = "OPCHUB_POLICY")]
     pub policy: Option<PathBuf>,
+    /// Preview the measures as if in force from this date (what `serve --demo` does before the
+    /// publication date); the batch records the previewed policy version.
+    #[arg(long)]
+    pub preview_from: Option<NaiveDate>,
 }
 
 #[derive(Subcommand)]
@@ -68,6 +72,18 @@ pub fn load_policy(path: Option<&PathBuf>) -> Result<Policy> {
     }
 }
 
+/// Before the measures take effect, the demo previews them as in force from January 1st of
+/// this year, so that its usage (the last two weeks) can be settled. `None` once in force.
+pub fn demo_preview(policy: &Policy) -> Option<(Policy, NaiveDate)> {
+    let today = default_as_of(9999);
+    let start = policy.latest_window()?.start;
+    if today >= start {
+        return None;
+    }
+    let from = NaiveDate::from_ymd_opt(chrono::Datelike::year(&today), 1, 1)?;
+    Some((policy.preview_from(from), from))
+}
+
 /// "M2.3" stands for both of its paying parts.
 pub fn expand_clauses(clauses: &[String]) -> Vec<String> {
     let mut out = vec![];
@@ -93,7 +109,10 @@ pub fn default_as_of(year: i32) -> NaiveDate {
 
 /// Returns the exit code: 0 done, 2 bad input.
 pub async fn settle(store: &Store, args: SettleArgs) -> Result<i32> {
-    let policy = load_policy(args.policy.as_ref())?;
+    let mut policy = load_policy(args.policy.as_ref())?;
+    if let Some(from) = args.preview_from {
+        policy = policy.preview_from(from);
+    }
     let clauses = expand_clauses(&args.clause);
     let as_of = args.as_of.unwrap_or_else(|| default_as_of(args.year));
     if !args.set.is_empty() {
