@@ -2,6 +2,7 @@
 //! Configuration: command-line flags > environment (`OPCHUB_*`) > `opchub.toml` > defaults.
 
 mod bench;
+mod bench_settle;
 mod demo;
 mod ledger;
 mod policy_cli;
@@ -86,6 +87,17 @@ enum Command {
     Settlement {
         #[command(subcommand)]
         command: settle_cli::SettlementCommand,
+    },
+    /// Benchmark 免申即享 settlement of one year on a scratch database; prints a table.
+    BenchSettle {
+        /// OPCs to settle (each a publisher and an invoker), plus operators and companies.
+        #[arg(long, default_value_t = 10_000)]
+        beneficiaries: usize,
+        /// Events the seeded rollups summarise.
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -327,6 +339,15 @@ async fn main() -> Result<()> {
             if code != 0 {
                 std::process::exit(code);
             }
+        }
+        Command::BenchSettle {
+            beneficiaries,
+            events,
+            runs,
+        } => {
+            let store = open_store(&database_url).await?;
+            bench_settle::run(&store, beneficiaries, events, runs).await?;
+            store.close().await;
         }
         Command::Migrate => {
             let store = Store::connect(&database_url).await?;

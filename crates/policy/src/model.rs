@@ -241,6 +241,8 @@ pub struct Clause {
     pub title_en: String,
     /// A short restatement in our own words.
     pub summary: String,
+    /// The same restatement in Chinese (our own words, not the measures' text).
+    pub summary_zh: String,
     /// grant, award, investment, rent_relief, in_kind, service, rule, procedure, …
     pub kind: String,
     pub beneficiary: Option<Role>,
@@ -552,6 +554,7 @@ mod raw {
         title_zh: String,
         title_en: String,
         summary: String,
+        summary_zh: String,
         kind: String,
         beneficiary: Option<String>,
         rule: Option<String>,
@@ -803,6 +806,7 @@ mod raw {
                     title_zh: c.title_zh,
                     title_en: c.title_en,
                     summary: c.summary,
+                    summary_zh: c.summary_zh,
                     kind: c.kind,
                     beneficiary,
                     rule,
@@ -837,6 +841,22 @@ mod tests {
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn a_preview_moves_the_window_and_the_first_values_but_nothing_else() {
+        let p = Policy::embedded().unwrap();
+        let start = p.latest_window().unwrap().start;
+        let q = p.preview_from(d(2026, 1, 1));
+        assert_eq!(q.version, format!("{}+preview", p.version));
+        let (w, _, _) = q.window(d(2026, 6, 1)).unwrap();
+        assert_eq!((w.start, w.end), (d(2026, 1, 1), d(2028, 1, 1)));
+        // S2: the real policy is not in force on that day; the preview is, with the same values.
+        assert!(p.window(d(2026, 6, 1)).is_none() || !p.window(d(2026, 6, 1)).unwrap().0.contains(d(2026, 6, 1)));
+        let cap = |pol: &Policy, on| pol.clause("M2.3-publisher").unwrap().param("cap", on).map(|x| x.value.clone());
+        assert_eq!(cap(&q, d(2026, 6, 1)), cap(&p, start));
+        // A later start is no preview at all.
+        assert_eq!(p.preview_from(d(2030, 1, 1)), p);
     }
 
     #[test]
@@ -896,6 +916,19 @@ mod tests {
                 "M7.2"
             ]
         );
+    }
+
+    #[test]
+    fn every_clause_has_a_chinese_summary() {
+        let p = Policy::embedded().unwrap();
+        for c in &p.clauses {
+            assert!(!c.summary_zh.trim().is_empty(), "{} has an empty summary_zh", c.id);
+            assert!(
+                c.summary_zh.chars().any(|ch| ('\u{4e00}'..='\u{9fff}').contains(&ch)),
+                "{} summary_zh has no Chinese character",
+                c.id
+            );
+        }
     }
 
     #[test]

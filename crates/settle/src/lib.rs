@@ -34,7 +34,7 @@ pub async fn settle(
 ) -> Result<Settled, SettleError> {
     check_request(policy, year, clauses, as_of)?;
     progress("read", 0, 1);
-    let inputs = load_inputs(store, year, as_of).await?;
+    let inputs = load_inputs(store, policy, year, as_of).await?;
     let cands = run::candidates(policy, &inputs, year, as_of, clauses);
     let n = cands.len() as u64;
     progress("decide", 0, n);
@@ -77,6 +77,6 @@ pub async fn what_if_live(
 ) -> Result<Vec<ClauseDiff>, SettleError> {
     check_request(base, year, clauses, as_of)?;
     let changed = amend_all(base, changes, as_of)?;
-    let inputs = load_inputs(store, year, as_of).await?;
+    let inputs = load_inputs(store, base, year, as_of).await?;
     what_if(base, &changed, &inputs, year, as_of, clauses)
 }

@@ -107,19 +107,45 @@ pub fn check_request(policy: &Policy, year: i32, clauses: &[String], as_of: Naiv
 }
 
 /// Reads what a settlement of `year` needs, with the lists in force at the end of `as_of`.
-pub async fn load_inputs(store: &Store, year: i32, as_of: NaiveDate) -> Result<Inputs, SettleError> {
+/// Usage is read summed per month and pair (a few rows per beneficiary instead of one per
+/// day); a month is re-read day by day where a day matters inside it — a party registered in
+/// that month after its first usage, or the validity window opening or closing mid-month —
+/// so the result is the same as reading every day.
+pub async fn load_inputs(store: &Store, policy: &Policy, year: i32, as_of: NaiveDate) -> Result<Inputs, SettleError> {
     let from = format!("{year:04}-01-01");
     let to = format!("{:04}-01-01", year + 1);
     let mut kinds: Vec<&str> = FACTOR_KINDS.to_vec();
     kinds.extend(["skill.call", "cooperation.payment"]);
+    let parties = store.settlement_parties().await?;
+    let registered: HashMap<&str, String> = parties.opcs.iter().map(|o| (o.id.as_str(), day_of(o.created_at))).collect();
+    let window = policy.window(as_of).map(|(w, _, _)| w);
+    let straddles = |month: &str| {
+        window.is_some_and(|w| {
+            [w.start, w.end]
+                .iter()
+                .any(|d| d.day() != 1 && d.format("%Y-%m").to_string() == month)
+        })
+    };
+    let mut rollups = vec![];
+    for r in store.rollups_by_month(&from, &to, &kinds).await? {
+        let month = r.day.get(..7).unwrap_or_default().to_string();
+        let late_registration = [&r.subject, &r.counterparty]
+            .iter()
+            .any(|p| registered.get(p.as_str()).is_some_and(|reg| *reg > r.day));
+        if late_registration || straddles(&month) {
+            rollups.extend(store.rollups_of_month(&month, &r.subject, &r.counterparty, &r.kind).await?);
+        } else {
+            rollups.push(r);
+        }
+    }
     let end_of_as_of = as_of
         .succ_opt()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc().timestamp_millis() - 8 * 3_600_000)
         .unwrap_or(i64::MAX);
     Ok(Inputs {
-        parties: store.settlement_parties().await?,
-        rollups: store.rollups_between(&from, &to, &kinds).await?,
+        parties,
+        rollups,
         lists: store.exclusions_in_force(end_of_as_of).await?,
         overlaps: store.overlap_grants(i64::from(year)).await?,
         consumed: store.caps_consumed_in(i64::from(year)).await?,
@@ -180,10 +206,7 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                 add(&mut published, &r.counterparty, &r.day, false, uq_fen);
                 add(&mut invoked, &r.subject, &r.day, both, q_fen);
                 add(&mut invoked, &r.subject, &r.day, false, uq_fen);
-                if r.charged_fen == 0 {
-                    add(&mut free_calls, &r.counterparty, &r.day, both, r.events - r.uq_events);
-                    add(&mut free_calls, &r.counterparty, &r.day, false, r.uq_events);
-                }
+                add(&mut free_calls, &r.counterparty, &r.day, both, r.free_events);
             }
             "cooperation.payment" => {
                 // M2.4: only payments confirmed by both sides reach the ledger; the OPC must be eligible.

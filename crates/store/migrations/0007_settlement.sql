@@ -8,7 +8,8 @@ ALTER TABLE ledger_rollups ADD COLUMN uq_quantity BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE ledger_rollups ADD COLUMN uq_list_fen BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE ledger_rollups ADD COLUMN uq_charged_fen BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE ledger_rollups ADD COLUMN uq_events BIGINT NOT NULL DEFAULT 0;
-CREATE INDEX ledger_rollups_kind_day ON ledger_rollups(kind, day);
+-- Settlement reads one kind per pair and month in this order (GROUP BY streams, no sort).
+CREATE INDEX ledger_rollups_kind_pair ON ledger_rollups(kind, subject, counterparty, day);
 
 -- G2 for companies that are not OPCs: NULL = not known to the platform (never taken as false).
 ALTER TABLE communities ADD COLUMN tax_registered BIGINT;

@@ -738,6 +738,8 @@ pub struct RollupRow {
     pub uq_list_fen: i64,
     pub uq_charged_fen: i64,
     pub uq_events: i64,
+    /// Qualified events of days on which nothing was charged (free calls, M2.3).
+    pub free_events: i64,
 }
 
 /// A company or OPC as settlement sees it (G2 facts; `None` = not known to the platform).
@@ -768,13 +770,19 @@ pub struct Parties {
 }
 
 impl Store {
-    /// Rollups of `kinds` for the days `from..to` (`YYYY-MM-DD`, half-open).
-    pub async fn rollups_between(&self, from: &str, to: &str, kinds: &[&str]) -> Result<Vec<RollupRow>> {
+    /// Rollups of `kinds` for the days `from..to`, summed per (month, subject, counterparty,
+    /// kind). Each row's `day` is the first day in that month with usage (so a row is dated
+    /// inside its month; callers re-read a month by day with `rollups_of_month` when a
+    /// boundary — a registration day, the validity window — falls inside it).
+    pub async fn rollups_by_month(&self, from: &str, to: &str, kinds: &[&str]) -> Result<Vec<RollupRow>> {
         let mut out = vec![];
         for kind in kinds {
             let rows = sqlx::query(
-                "SELECT day, subject, counterparty, kind, quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, uq_charged_fen, uq_events \
-                 FROM ledger_rollups WHERE kind = $1 AND day >= $2 AND day < $3",
+                "SELECT MIN(day) AS day, subject, counterparty, CAST(SUM(quantity) AS BIGINT) AS quantity, CAST(SUM(list_fen) AS BIGINT) AS list_fen, \
+                 CAST(SUM(charged_fen) AS BIGINT) AS charged_fen, CAST(SUM(events) AS BIGINT) AS events, CAST(SUM(uq_quantity) AS BIGINT) AS uq_quantity, \
+                 CAST(SUM(uq_list_fen) AS BIGINT) AS uq_list_fen, CAST(SUM(uq_charged_fen) AS BIGINT) AS uq_charged_fen, CAST(SUM(uq_events) AS BIGINT) AS uq_events, \
+                 CAST(SUM(CASE WHEN charged_fen = 0 THEN events - uq_events ELSE 0 END) AS BIGINT) AS free_events \
+                 FROM ledger_rollups WHERE kind = $1 AND day >= $2 AND day < $3 GROUP BY subject, counterparty, substr(day, 1, 7)",
             )
             .bind(*kind)
             .bind(from)
@@ -786,7 +794,7 @@ impl Store {
                     day: r.try_get("day")?,
                     subject: r.try_get("subject")?,
                     counterparty: r.try_get("counterparty")?,
-                    kind: r.try_get("kind")?,
+                    kind: (*kind).to_string(),
                     quantity: r.try_get("quantity")?,
                     list_fen: r.try_get("list_fen")?,
                     charged_fen: r.try_get("charged_fen")?,
@@ -795,10 +803,47 @@ impl Store {
                     uq_list_fen: r.try_get("uq_list_fen")?,
                     uq_charged_fen: r.try_get("uq_charged_fen")?,
                     uq_events: r.try_get("uq_events")?,
+                    free_events: r.try_get("free_events")?,
                 });
             }
         }
         Ok(out)
+    }
+
+    /// One (subject, counterparty, kind)'s rollups in one month (`YYYY-MM`), day by day.
+    pub async fn rollups_of_month(&self, month: &str, subject: &str, counterparty: &str, kind: &str) -> Result<Vec<RollupRow>> {
+        let rows = sqlx::query(
+            "SELECT day, quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, uq_charged_fen, uq_events FROM ledger_rollups \
+             WHERE kind = $1 AND subject = $2 AND counterparty = $3 AND day >= $4 AND day <= $5",
+        )
+        .bind(kind)
+        .bind(subject)
+        .bind(counterparty)
+        .bind(format!("{month}-01"))
+        .bind(format!("{month}-31"))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let charged: i64 = r.try_get("charged_fen")?;
+                let (events, uq_events): (i64, i64) = (r.try_get("events")?, r.try_get("uq_events")?);
+                Ok(RollupRow {
+                    day: r.try_get("day")?,
+                    subject: subject.to_string(),
+                    counterparty: counterparty.to_string(),
+                    kind: kind.to_string(),
+                    quantity: r.try_get("quantity")?,
+                    list_fen: r.try_get("list_fen")?,
+                    charged_fen: charged,
+                    events,
+                    uq_quantity: r.try_get("uq_quantity")?,
+                    uq_list_fen: r.try_get("uq_list_fen")?,
+                    uq_charged_fen: r.try_get("uq_charged_fen")?,
+                    uq_events,
+                    free_events: if charged == 0 { events - uq_events } else { 0 },
+                })
+            })
+            .collect()
     }
 
     pub async fn settlement_parties(&self) -> Result<Parties> {
@@ -925,6 +970,47 @@ impl Store {
             },
         )
         .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Writes rollup rows as they are, in one transaction: for `opchub bench-settle`, which
+    /// seeds a scratch database with the rollups of millions of simulated events. Never used by
+    /// the platform itself (rollups are only written with their events).
+    #[doc(hidden)]
+    pub async fn bench_insert_rollups(&self, rows: &[RollupRow]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for chunk in pow2_chunks(rows, 256) {
+            let sql = multi_insert(
+                self.backend,
+                "ledger_rollups",
+                "day, subject, counterparty, kind, unit, quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, uq_charged_fen, uq_events",
+                13,
+                chunk.len(),
+                "",
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                let unit = opchub_ledger::event::unit_of(&r.kind).unwrap_or("unit");
+                q = q
+                    .bind(&r.day)
+                    .bind(&r.subject)
+                    .bind(&r.counterparty)
+                    .bind(&r.kind)
+                    .bind(unit)
+                    .bind(r.quantity)
+                    .bind(r.list_fen)
+                    .bind(r.charged_fen)
+                    .bind(r.events)
+                    .bind(r.uq_quantity)
+                    .bind(r.uq_list_fen)
+                    .bind(r.uq_charged_fen)
+                    .bind(r.uq_events);
+            }
+            q.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

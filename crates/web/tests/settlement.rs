@@ -65,6 +65,13 @@ fn event(
     })
 }
 
+fn yesterday(mut item: Item) -> Item {
+    if let Item::Event(e) = &mut item {
+        e.occurred_at_ms -= 86_400_000;
+    }
+    item
+}
+
 /// Two OPCs in a community, a district company, and this year's usage: the invoker paid
 /// ¥300,000 for qualified calls of the publisher's skill, plus ¥500 of self-dealing calls
 /// marked not qualified (M2.3); ¥100 of token discount through the community (M2.2); the company
@@ -136,6 +143,18 @@ async fn world() -> World {
                 &[("qualified", "false")],
             ),
             event("tok-1", "token.input", "token", invk, &community, 1_000_000, 20_000, 10_000, &[]),
+            // Reported as used yesterday, before either OPC was registered: never qualified.
+            yesterday(event(
+                "call-0",
+                "skill.call",
+                "call",
+                invk,
+                pubr,
+                10,
+                7_000_000,
+                7_000_000,
+                &[("qualified", "true")],
+            )),
             event(
                 "coop-1",
                 "cooperation.payment",

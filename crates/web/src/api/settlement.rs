@@ -84,6 +84,7 @@ pub struct ClauseView {
     pub title_zh: String,
     pub title_en: String,
     pub summary: String,
+    pub summary_zh: String,
     pub kind: String,
     pub beneficiary: Option<String>,
     pub basis: Option<String>,
@@ -104,6 +105,7 @@ pub fn clause_views(p: &Policy, as_of: NaiveDate) -> Vec<ClauseView> {
             title_zh: c.title_zh.clone(),
             title_en: c.title_en.clone(),
             summary: c.summary.clone(),
+            summary_zh: c.summary_zh.clone(),
             kind: c.kind.clone(),
             beneficiary: c.beneficiary.map(|r| r.as_str().to_string()),
             basis: c.basis.clone(),
@@ -177,7 +179,9 @@ pub async fn estimate_for(s: &AppState, p: &Principal, year: i32) -> ApiResult<V
     if opchub_settle::check_request(&pol, year, &[], as_of).is_err() {
         return Ok(vec![]);
     }
-    let inputs = opchub_settle::load_inputs(&s.store, year, as_of).await.map_err(settle_error)?;
+    let inputs = opchub_settle::load_inputs(&s.store, &pol, year, as_of)
+        .await
+        .map_err(settle_error)?;
     let cands: Vec<_> = opchub_settle::run::candidates(&pol, &inputs, year, as_of, &[])
         .into_iter()
         .filter(|c| c.party.id == me)
