@@ -2,6 +2,8 @@
 //! Configuration: command-line flags > environment (`OPCHUB_*`) > `opchub.toml` > defaults.
 
 mod bench;
+// Demand-board matching benchmark (M2.4)
+mod bench_matching;
 mod demo;
 mod ledger;
 mod policy_cli;
@@ -87,6 +89,18 @@ enum Command {
     },
     /// Benchmark durable ledger ingestion (and proofs) on the configured database; prints a table.
     Bench {
+        /// What to benchmark: `ledger` (default) or `matching` (demand-board matching, M2.4).
+        #[arg(default_value = "ledger", value_parser = ["ledger", "matching"])]
+        what: String,
+        /// matching: OPC profiles in the index.
+        #[arg(long, default_value_t = 100_000)]
+        opcs: usize,
+        /// matching: open demands in the index.
+        #[arg(long, default_value_t = 10_000)]
+        demands: usize,
+        /// matching: timed runs per operation.
+        #[arg(long, default_value_t = 1_000)]
+        queries: usize,
         /// Events per configuration.
         #[arg(long, default_value_t = 20_000)]
         events: usize,
@@ -277,7 +291,18 @@ async fn main() -> Result<()> {
                 std::process::exit(code);
             }
         }
-        Command::Bench { events, writers, batches } => {
+        Command::Bench {
+            what,
+            opcs,
+            demands,
+            queries,
+            ..
+        } if what == "matching" => {
+            bench_matching::run(opcs, demands, queries)?;
+        }
+        Command::Bench {
+            events, writers, batches, ..
+        } => {
             let store = open_store(&database_url).await?;
             let key = std::sync::Arc::new(ledger_key(&data_dir)?);
             let parse = |s: &str| -> Result<Vec<usize>> {

@@ -9,6 +9,9 @@ pub mod caps;
 pub mod gateway;
 pub mod ledger;
 pub mod registry;
+// Demand board (M2.4)
+pub mod demands;
+pub mod matching;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Executor, Transaction};

@@ -51,6 +51,8 @@ pub struct AppState {
     pub rate: Arc<ratelimit::RateLimiter>,
     /// The OpenAI-compatible factor gateway (M2.2).
     pub gateway: Option<Arc<opchub_gateway::Gateway>>,
+    /// Demand-board matching indexes (M2.4), rebuilt when their data changes.
+    pub matching: Arc<opchub_store::matching::MatchingCache>,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             ledger: None,
             rate: Arc::default(),
             gateway: None,
+            matching: Arc::default(),
         }
     }
 
