@@ -5,6 +5,7 @@ mod bench;
 // Demand-board matching benchmark (M2.4)
 mod bench_matching;
 mod demo;
+mod demo_demands;
 mod ledger;
 mod policy_cli;
 
@@ -323,6 +324,7 @@ async fn main() -> Result<()> {
             let store = open_store(&database_url).await?;
             run_demo(&store).await?;
             demo::load_demo_usage(&store, &ledger_key(&data_dir)?, &origin).await?;
+            demo_demands::load(&store).await?;
             store.close().await;
         }
         Command::User {
@@ -376,6 +378,7 @@ async fn main() -> Result<()> {
             let key = std::sync::Arc::new(ledger_key(&data_dir)?);
             if demo {
                 demo::load_demo_usage(&store, &key, &origin).await?;
+                demo_demands::load(&store).await?;
             }
             let writer = opchub_store::ledger::LedgerWriter::start(
                 store.clone(),

@@ -774,6 +774,24 @@ impl Store {
         Ok((row.try_get("content_type")?, row.try_get("body")?))
     }
 
+    /// Demands that have the file `sha256` as an attachment.
+    pub async fn file_demands(&self, sha256: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT demand_id FROM demand_attachments WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Cooperations with a payment whose invoice file is `sha256`.
+    pub async fn file_cooperations(&self, sha256: &str) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT DISTINCT cooperation_id FROM cooperation_payments WHERE invoice_sha256 = $1")
+                .bind(sha256)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     /// Open demands whose deadline has passed become `expired` (run before listings).
     pub async fn expire_demands(&self) -> Result<u64> {
         let res = sqlx::query("UPDATE demands SET status = 'expired', updated_at = $1 WHERE status = 'open' AND deadline < $2")
@@ -1387,15 +1405,14 @@ impl Store {
         self.payment(payment_id).await
     }
 
-    /// Appends the `cooperation.payment` event of a confirmed payment (idempotent: the
-    /// payment id is the source event id) and records its leaf. Returns the leaf index.
-    pub async fn post_payment(&self, writer: &LedgerWriter, payment_id: &str) -> Result<i64> {
+    /// The `cooperation.payment` ledger event of a confirmed payment (M2.4): subject the
+    /// paying company, counterparty the OPC, quantity = charged = the amount in fen, the
+    /// payment id as source event id (so it is stored exactly once), the cooperation and the
+    /// invoice digest as attributes.
+    pub async fn payment_event(&self, payment_id: &str) -> Result<NewEvent> {
         let p = self.payment(payment_id).await?;
         if p.status != "confirmed" {
             return Err(StoreError::Conflict("payment_not_confirmed"));
-        }
-        if let Some(leaf) = p.ledger_leaf_index {
-            return Ok(leaf);
         }
         let coop = self.cooperation(&p.cooperation_id).await?;
         let occurred_at_ms = parse_date(&p.paid_on)
@@ -1410,7 +1427,7 @@ impl Store {
         if let Some(sha) = &p.invoice_sha256 {
             attributes.insert("invoice_sha256".to_string(), sha.clone());
         }
-        let event = NewEvent {
+        Ok(NewEvent {
             source: LEDGER_SOURCE.into(),
             source_event_id: p.id.clone(),
             kind: "cooperation.payment".into(),
@@ -1428,11 +1445,14 @@ impl Store {
             correction_reason: None,
             requested_by: None,
             approved_by: p.confirmed_by.clone(),
-        };
-        let out = writer.append(vec![Item::Event(event)]).await?;
-        let leaf = match out.into_iter().next() {
+        })
+    }
+
+    /// Records the ledger leaf of a posted payment.
+    pub async fn set_payment_leaf(&self, payment_id: &str, outcome: Option<Outcome>) -> Result<i64> {
+        let leaf = match outcome {
             Some(Outcome::Stored(r)) | Some(Outcome::Duplicate(r)) => r.leaf_index,
-            Some(Outcome::Rejected(e)) => return Err(StoreError::Catalog(format!("ledger refused payment {}: {}", p.id, e.code))),
+            Some(Outcome::Rejected(e)) => return Err(StoreError::Catalog(format!("ledger refused payment {payment_id}: {}", e.code))),
             None => return Err(StoreError::Catalog("ledger returned no outcome".into())),
         };
         sqlx::query("UPDATE cooperation_payments SET ledger_leaf_index = $1 WHERE id = $2 AND ledger_leaf_index IS NULL")
@@ -1441,6 +1461,17 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(leaf)
+    }
+
+    /// Appends the event of a confirmed payment through the writer (idempotent) and records
+    /// its leaf. Returns the leaf index.
+    pub async fn post_payment(&self, writer: &LedgerWriter, payment_id: &str) -> Result<i64> {
+        if let Some(leaf) = self.payment(payment_id).await?.ledger_leaf_index {
+            return Ok(leaf);
+        }
+        let event = self.payment_event(payment_id).await?;
+        let out = writer.append(vec![Item::Event(event)]).await?;
+        self.set_payment_leaf(payment_id, out.into_iter().next()).await
     }
 
     /// Confirmed payments whose event is not yet in the ledger (a crash between the

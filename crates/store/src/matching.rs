@@ -15,7 +15,7 @@
 use crate::{Result, Store};
 use opchub_domain::text::tokens;
 use sqlx::Row;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
@@ -177,9 +177,11 @@ impl TextIndex {
             .collect()
     }
 
-    /// Adds BM25 scores into `acc` (dense, one slot per document); returns touched docs.
-    fn score_into(&self, terms: &[(u32, f32, String)], acc: &mut [f32], touched: &mut Vec<u32>) {
-        for (id, idf, _) in terms {
+    /// Adds BM25 scores into `acc` (dense, one slot per document) and records in `mask` which
+    /// of the first 64 query terms each document contains; pushes newly touched documents.
+    fn score_into(&self, terms: &[(u32, f32, String)], acc: &mut [f32], mask: &mut [u64], touched: &mut Vec<u32>) {
+        for (qi, (id, idf, _)) in terms.iter().enumerate() {
+            let bit = if qi < 64 { 1u64 << qi } else { 0 };
             for &(d, tf) in &self.postings[*id as usize] {
                 let tf = tf as f32;
                 let dl = self.doc_len[d as usize] as f32;
@@ -189,7 +191,17 @@ impl TextIndex {
                     touched.push(d);
                 }
                 *slot += s;
+                mask[d as usize] |= bit;
             }
+        }
+    }
+
+    /// Whether `doc` contains query term number `qi` (of `terms`).
+    fn contains(&self, terms: &[(u32, f32, String)], mask: u64, qi: usize, doc: u32) -> bool {
+        if qi < 64 {
+            mask & (1u64 << qi) != 0
+        } else {
+            self.has(terms[qi].0, doc)
         }
     }
 
@@ -229,8 +241,11 @@ fn top_k(mut scored: Vec<(f32, u32)>, k: usize) -> Vec<(f32, u32)> {
 pub struct OpcIndex {
     profiles: Vec<OpcProfile>,
     text: TextIndex,
-    /// Per profile: its token set (tags, theme, skills, past work) for tag overlap.
-    tag_sets: Vec<BTreeSet<String>>,
+    /// Per profile: its reputation in 0..=1 (completed cooperations, ratings, skill users).
+    reputation: Vec<f32>,
+    /// Per profile: its theme package as a small number (no string compare per candidate).
+    theme_ids: Vec<u16>,
+    theme_codes: HashMap<String, u16>,
     by_id: HashMap<String, u32>,
 }
 
@@ -275,20 +290,21 @@ fn reasons(matched: &[String], completed: i64, ratings: i64, avg_x100: i64, skil
 impl OpcIndex {
     pub fn build(profiles: Vec<OpcProfile>) -> OpcIndex {
         let docs: Vec<Vec<String>> = profiles.iter().map(|p| tokens(&p.text())).collect();
-        let tag_sets = profiles
+        let by_id = profiles.iter().enumerate().map(|(i, p)| (p.opc_id.clone(), i as u32)).collect();
+        let mut theme_codes: HashMap<String, u16> = HashMap::new();
+        let theme_ids = profiles
             .iter()
-            .zip(&docs)
-            .map(|(p, d)| {
-                let mut s: BTreeSet<String> = d.iter().cloned().collect();
-                s.insert(p.theme_package.clone());
-                s
+            .map(|p| {
+                let next = theme_codes.len() as u16;
+                *theme_codes.entry(p.theme_package.clone()).or_insert(next)
             })
             .collect();
-        let by_id = profiles.iter().enumerate().map(|(i, p)| (p.opc_id.clone(), i as u32)).collect();
         OpcIndex {
             text: TextIndex::build(&docs),
+            reputation: profiles.iter().map(reputation).collect(),
+            theme_ids,
+            theme_codes,
             profiles,
-            tag_sets,
             by_id,
         }
     }
@@ -307,28 +323,40 @@ impl OpcIndex {
 
     /// The best `k` OPCs for a demand.
     pub fn recommend(&self, d: &DemandDoc, k: usize) -> Vec<Ranked> {
-        let q = tokens(&d.text());
-        let terms = self.text.query_terms(&q);
-        let mut acc = vec![0f32; self.profiles.len()];
-        let mut touched = Vec::new();
-        self.text.score_into(&terms, &mut acc, &mut touched);
-        let max = touched.iter().map(|d| acc[*d as usize]).fold(0f32, f32::max).max(f32::MIN_POSITIVE);
         let dtags = tag_tokens(&d.tags);
+        // Tag tokens first, so that they get the low mask bits.
+        let mut q: Vec<String> = dtags.iter().flat_map(|(_, ts)| ts.iter().cloned()).collect();
+        q.extend(tokens(&d.text()));
+        let terms = self.text.query_terms(&q);
+        let pos: HashMap<&str, usize> = terms.iter().enumerate().map(|(i, t)| (t.2.as_str(), i)).collect();
+        // Per tag: the mask bits all its tokens need (None: no profile can cover it).
+        let required: Vec<Option<u64>> = dtags
+            .iter()
+            .map(|(_, ts)| {
+                ts.iter().try_fold(0u64, |m, t| match pos.get(t.as_str()) {
+                    Some(&i) if i < 64 => Some(m | (1u64 << i)),
+                    _ => None,
+                })
+            })
+            .collect();
+        let n = self.profiles.len();
+        let (mut acc, mut mask, mut touched) = (vec![0f32; n], vec![0u64; n], Vec::new());
+        self.text.score_into(&terms, &mut acc, &mut mask, &mut touched);
+        let max = touched.iter().map(|d| acc[*d as usize]).fold(0f32, f32::max).max(f32::MIN_POSITIVE);
+        let theme = self.theme_codes.get(&d.category).copied();
+        let covered = |m: u64| required.iter().filter(|r| r.is_some_and(|r| m & r == r)).count();
         let scored: Vec<(f32, u32)> = touched
             .iter()
             .map(|&i| {
-                let set = &self.tag_sets[i as usize];
-                let p = &self.profiles[i as usize];
-                let covered = dtags.iter().filter(|(_, ts)| ts.iter().all(|t| set.contains(t))).count();
                 let mut tag = if dtags.is_empty() {
                     0.0
                 } else {
-                    covered as f32 / dtags.len() as f32
+                    covered(mask[i as usize]) as f32 / dtags.len() as f32
                 };
-                if p.theme_package == d.category {
+                if Some(self.theme_ids[i as usize]) == theme {
                     tag = (tag + 0.5).min(1.0);
                 }
-                let s = W_TEXT * acc[i as usize] / max + W_TAGS * tag + W_REP * reputation(p);
+                let s = W_TEXT * acc[i as usize] / max + W_TAGS * tag + W_REP * self.reputation[i as usize];
                 (s, i)
             })
             .collect();
@@ -336,13 +364,19 @@ impl OpcIndex {
             .into_iter()
             .map(|(s, i)| {
                 let p = &self.profiles[i as usize];
-                let set = &self.tag_sets[i as usize];
+                let m = mask[i as usize];
                 let mut matched: Vec<String> = dtags
                     .iter()
-                    .filter(|(_, ts)| ts.iter().all(|t| set.contains(t)))
-                    .map(|(t, _)| t.clone())
+                    .zip(&required)
+                    .filter(|(_, r)| r.is_some_and(|r| m & r == r))
+                    .map(|((t, _), _)| t.clone())
                     .collect();
-                let mut words: Vec<&(u32, f32, String)> = terms.iter().filter(|(id, _, _)| self.text.has(*id, i)).collect();
+                let mut words: Vec<&(u32, f32, String)> = terms
+                    .iter()
+                    .enumerate()
+                    .filter(|(qi, _)| self.text.contains(&terms, m, *qi, i))
+                    .map(|(_, t)| t)
+                    .collect();
                 words.sort_by(|a, b| b.1.total_cmp(&a.1));
                 for (_, _, w) in words {
                     if matched.len() >= 4 {
@@ -371,7 +405,8 @@ impl OpcIndex {
 pub struct DemandIndex {
     docs: Vec<DemandDoc>,
     text: TextIndex,
-    tag_tokens: Vec<Vec<(String, Vec<String>)>>,
+    /// Per demand: its tags with their tokens' term ids.
+    tag_ids: Vec<Vec<(String, Vec<u32>)>>,
 }
 
 /// Search filters over open demands.
@@ -393,12 +428,17 @@ impl SearchFilter {
 impl DemandIndex {
     pub fn build(docs: Vec<DemandDoc>) -> DemandIndex {
         let toks: Vec<Vec<String>> = docs.iter().map(|d| tokens(&d.text())).collect();
-        let tag_tokens = docs.iter().map(|d| tag_tokens(&d.tags)).collect();
-        DemandIndex {
-            text: TextIndex::build(&toks),
-            docs,
-            tag_tokens,
-        }
+        let text = TextIndex::build(&toks);
+        let tag_ids = docs
+            .iter()
+            .map(|d| {
+                tag_tokens(&d.tags)
+                    .into_iter()
+                    .map(|(t, ts)| (t, ts.iter().filter_map(|x| text.terms.get(x).copied()).collect()))
+                    .collect()
+            })
+            .collect();
+        DemandIndex { text, docs, tag_ids }
     }
 
     pub fn len(&self) -> usize {
@@ -418,9 +458,9 @@ impl DemandIndex {
             return all.into_iter().take(k).map(|d| d.id.clone()).collect();
         }
         let terms = self.text.query_terms(&q);
-        let mut acc = vec![0f32; self.docs.len()];
-        let mut touched = Vec::new();
-        self.text.score_into(&terms, &mut acc, &mut touched);
+        let n = self.docs.len();
+        let (mut acc, mut mask, mut touched) = (vec![0f32; n], vec![0u64; n], Vec::new());
+        self.text.score_into(&terms, &mut acc, &mut mask, &mut touched);
         let scored = touched
             .into_iter()
             .filter(|&i| f.keeps(&self.docs[i as usize]))
@@ -435,19 +475,20 @@ impl DemandIndex {
     /// Open demands for an OPC, from the same signals as [`OpcIndex::recommend`].
     pub fn for_opc(&self, p: &OpcProfile, exclude: &BTreeSet<String>, k: usize) -> Vec<Ranked> {
         let toks = tokens(&p.text());
-        let set: BTreeSet<String> = toks.iter().cloned().collect();
         let terms = self.text.query_terms(&toks);
-        let mut acc = vec![0f32; self.docs.len()];
-        let mut touched = Vec::new();
-        self.text.score_into(&terms, &mut acc, &mut touched);
+        let qset: HashSet<u32> = terms.iter().map(|t| t.0).collect();
+        let n = self.docs.len();
+        let (mut acc, mut mask, mut touched) = (vec![0f32; n], vec![0u64; n], Vec::new());
+        self.text.score_into(&terms, &mut acc, &mut mask, &mut touched);
         let max = touched.iter().map(|d| acc[*d as usize]).fold(0f32, f32::max).max(f32::MIN_POSITIVE);
+        let covers = |ids: &Vec<u32>| !ids.is_empty() && ids.iter().all(|t| qset.contains(t));
         let scored = touched
             .into_iter()
             .filter(|&i| !exclude.contains(&self.docs[i as usize].id))
             .map(|i| {
                 let d = &self.docs[i as usize];
-                let dt = &self.tag_tokens[i as usize];
-                let covered = dt.iter().filter(|(_, ts)| ts.iter().all(|t| set.contains(t))).count();
+                let dt = &self.tag_ids[i as usize];
+                let covered = dt.iter().filter(|(_, ids)| covers(ids)).count();
                 let mut tag = if dt.is_empty() { 0.0 } else { covered as f32 / dt.len() as f32 };
                 if d.category == p.theme_package {
                     tag = (tag + 0.5).min(1.0);
@@ -459,12 +500,18 @@ impl DemandIndex {
             .into_iter()
             .map(|(s, i)| {
                 let d = &self.docs[i as usize];
-                let mut matched: Vec<String> = self.tag_tokens[i as usize]
+                let m = mask[i as usize];
+                let mut matched: Vec<String> = self.tag_ids[i as usize]
                     .iter()
-                    .filter(|(_, ts)| ts.iter().all(|t| set.contains(t)))
+                    .filter(|(_, ids)| covers(ids))
                     .map(|(t, _)| t.clone())
                     .collect();
-                let mut words: Vec<&(u32, f32, String)> = terms.iter().filter(|(id, _, _)| self.text.has(*id, i)).collect();
+                let mut words: Vec<&(u32, f32, String)> = terms
+                    .iter()
+                    .enumerate()
+                    .filter(|(qi, _)| self.text.contains(&terms, m, *qi, i))
+                    .map(|(_, t)| t)
+                    .collect();
                 words.sort_by(|a, b| b.1.total_cmp(&a.1));
                 for (_, _, w) in words {
                     if matched.len() >= 4 {

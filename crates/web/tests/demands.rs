@@ -299,6 +299,11 @@ async fn publish_match_propose_accept_pay_confirm_end_to_end() {
     // The invoice file is stored by its digest.
     let f = b.company.get(&format!("/api/v1/demands/files/{digest}")).await;
     assert_eq!(f.text.as_bytes(), invoice.as_slice());
+    // Only the parties (and reviewers) get an invoice file; another OPC does not.
+    assert_eq!(
+        b.b.get(&format!("/api/v1/demands/files/{digest}")).await.status,
+        StatusCode::NOT_FOUND
+    );
 
     // Complete, then ratings both ways (once each).
     assert_eq!(

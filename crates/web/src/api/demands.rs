@@ -34,10 +34,6 @@ fn created<T: serde::Serialize>(v: T) -> Response {
     (StatusCode::CREATED, Json(v)).into_response()
 }
 
-fn not_found_if_missing(e: StoreError) -> ApiError {
-    e.into()
-}
-
 /// The caller's company, if it may publish (M2.4: verified, in the district).
 pub async fn publisher_of(s: &AppState, p: &Principal) -> ApiResult<Publisher> {
     if p.role() != Role::Enterprise {
@@ -68,7 +64,7 @@ fn staff(p: &Principal) -> bool {
 /// A demand the caller may see: open/in progress/completed for everyone signed in or not;
 /// drafts, cancelled and expired ones only for their company and staff.
 pub async fn visible_demand(s: &AppState, p: Option<&Principal>, id: &str) -> ApiResult<Demand> {
-    let d = s.store.demand(id).await.map_err(not_found_if_missing)?;
+    let d = s.store.demand(id).await?;
     if matches!(d.status.as_str(), "open" | "in_progress" | "completed") {
         return Ok(d);
     }
@@ -240,11 +236,33 @@ pub async fn demand(State(s): State<AppState>, caller: Caller, Path(id): Path<St
 }
 
 #[utoipa::path(get, path = "/api/v1/demands/files/{sha256}", tag = "demands", params(("sha256" = String, Path)), responses((status = 200, description = "the file"), (status = 404)))]
-pub async fn file(State(s): State<AppState>, Path(sha): Path<String>) -> ApiResult<Response> {
+pub async fn file(State(s): State<AppState>, caller: Caller, Path(sha): Path<String>) -> ApiResult<Response> {
+    let p = caller.require()?;
     if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::not_found());
     }
-    let (ct, body) = s.store.demand_file(&sha.to_ascii_lowercase()).await?;
+    let sha = sha.to_ascii_lowercase();
+    // An attachment of a demand the caller may see, or an invoice of a cooperation the caller
+    // is a party to (or reviews); any other file is not found.
+    let mut allowed = false;
+    for demand_id in s.store.file_demands(&sha).await? {
+        if visible_demand(&s, Some(p), &demand_id).await.is_ok() {
+            allowed = true;
+            break;
+        }
+    }
+    if !allowed {
+        for coop_id in s.store.file_cooperations(&sha).await? {
+            if visible_cooperation(&s, p, &coop_id).await.is_ok() {
+                allowed = true;
+                break;
+            }
+        }
+    }
+    if !allowed {
+        return Err(ApiError::not_found());
+    }
+    let (ct, body) = s.store.demand_file(&sha).await?;
     Ok((
         [
             (header::CONTENT_TYPE, ct),
@@ -474,6 +492,8 @@ pub struct AcceptRequest {
 
 pub async fn accept_for(s: &AppState, p: &Principal, id: &str, r: &AcceptRequest) -> ApiResult<Cooperation> {
     own_proposal(s, p, id).await?;
+    // A demand past its deadline is expired, not open: it cannot be accepted any more.
+    s.store.expire_demands().await?;
     let c = s.store.accept_proposal(&p.actor(), id, r.agreed_fen, &r.milestones).await?;
     s.matching.invalidate();
     Ok(c)
