@@ -3,7 +3,10 @@
 
 mod bench;
 mod bench_settle;
+// Demand-board matching benchmark (M2.4)
+mod bench_matching;
 mod demo;
+mod demo_demands;
 mod ledger;
 mod policy_cli;
 mod settle_cli;
@@ -115,6 +118,18 @@ enum Command {
     },
     /// Benchmark durable ledger ingestion (and proofs) on the configured database; prints a table.
     Bench {
+        /// What to benchmark: `ledger` (default) or `matching` (demand-board matching, M2.4).
+        #[arg(default_value = "ledger", value_parser = ["ledger", "matching"])]
+        what: String,
+        /// matching: OPC profiles in the index.
+        #[arg(long, default_value_t = 100_000)]
+        opcs: usize,
+        /// matching: open demands in the index.
+        #[arg(long, default_value_t = 10_000)]
+        demands: usize,
+        /// matching: timed runs per operation.
+        #[arg(long, default_value_t = 1_000)]
+        queries: usize,
         /// Events per configuration.
         #[arg(long, default_value_t = 20_000)]
         events: usize,
@@ -305,7 +320,18 @@ async fn main() -> Result<()> {
                 std::process::exit(code);
             }
         }
-        Command::Bench { events, writers, batches } => {
+        Command::Bench {
+            what,
+            opcs,
+            demands,
+            queries,
+            ..
+        } if what == "matching" => {
+            bench_matching::run(opcs, demands, queries)?;
+        }
+        Command::Bench {
+            events, writers, batches, ..
+        } => {
             let store = open_store(&database_url).await?;
             let key = std::sync::Arc::new(ledger_key(&data_dir)?);
             let parse = |s: &str| -> Result<Vec<usize>> {
@@ -359,6 +385,7 @@ async fn main() -> Result<()> {
             let store = open_store(&database_url).await?;
             run_demo(&store).await?;
             demo::load_demo_usage(&store, &ledger_key(&data_dir)?, &origin).await?;
+            demo_demands::load(&store).await?;
             store.close().await;
         }
         Command::User {
@@ -413,6 +440,7 @@ async fn main() -> Result<()> {
             let key = std::sync::Arc::new(ledger_key(&data_dir)?);
             if demo {
                 demo::load_demo_usage(&store, &key, &origin).await?;
+                demo_demands::load(&store).await?;
             }
             let writer = opchub_store::ledger::LedgerWriter::start(
                 store.clone(),

@@ -10,6 +10,9 @@ pub mod gateway;
 pub mod ledger;
 pub mod registry;
 pub mod settlement;
+// Demand board (M2.4)
+pub mod demands;
+pub mod matching;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Executor, Transaction};

@@ -75,7 +75,7 @@ impl ApiError {
 
     /// The message in `lang`, and the per-field messages.
     pub fn messages(&self, lang: &str) -> (String, BTreeMap<String, String>) {
-        let mut msg = i18n::text(lang, &format!("error.{}", self.code));
+        let mut msg = catalog_text(lang, "error", &self.code);
         if let Some(d) = &self.detail {
             msg = format!("{msg}: {d}");
         }
@@ -83,7 +83,7 @@ impl ApiError {
             .fields
             .iter()
             .map(|(k, v)| {
-                let text = i18n::text(lang, &format!("field.{v}"));
+                let text = catalog_text(lang, "field", v);
                 let text = match self.field_details.get(k) {
                     Some(d) => format!("{text} ({d})"),
                     None => text,
@@ -93,6 +93,19 @@ impl ApiError {
             .collect();
         (msg, fields)
     }
+}
+
+/// `section.code` from the catalog; feature catalogs (e.g. `[demand.error]`) are looked up
+/// when the shared section has no such key.
+fn catalog_text(lang: &str, section: &str, code: &str) -> String {
+    let key = format!("{section}.{code}");
+    if !i18n::has(lang, &key) {
+        let feature = format!("demand.{key}");
+        if i18n::has(lang, &feature) {
+            return i18n::text(lang, &feature);
+        }
+    }
+    i18n::text(lang, &key)
 }
 
 impl From<StoreError> for ApiError {

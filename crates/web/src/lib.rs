@@ -53,6 +53,8 @@ pub struct AppState {
     pub gateway: Option<Arc<opchub_gateway::Gateway>>,
     /// The measures in force (the built-in file, or one the committee adopted).
     pub policy: Option<Arc<opchub_policy::Policy>>,
+    /// Demand-board matching indexes (M2.4), rebuilt when their data changes.
+    pub matching: Arc<opchub_store::matching::MatchingCache>,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
             rate: Arc::default(),
             gateway: None,
             policy: opchub_policy::Policy::embedded().ok().map(Arc::new),
+            matching: Arc::default(),
         }
     }
 

@@ -39,6 +39,14 @@ impl Modify for Security {
         api::settlement::add_overlap,
         api::gateway::create_channel, api::gateway::channels, api::gateway::set_channel_status, api::gateway::create_prices,
         api::gateway::set_key_limits, api::gateway::requests,
+        // demand board (M2.4)
+        api::demands::search, api::demands::create_demand, api::demands::my_demands, api::demands::for_me, api::demands::file,
+        api::demands::demand, api::demands::publish, api::demands::cancel, api::demands::recommendations, api::demands::proposals,
+        api::demands::propose, api::demands::my_proposals, api::demands::shortlist, api::demands::decline, api::demands::accept,
+        api::demands::messages, api::demands::post_message, api::demands::cooperations, api::demands::summary,
+        api::demands::disputes, api::demands::resolve, api::demands::flags, api::demands::cooperation,
+        api::demands::record_payment, api::demands::confirm, api::demands::dispute, api::demands::amend, api::demands::decide,
+        api::demands::complete, api::demands::rate, api::demands::notifications, api::demands::mark_read,
     )
 )]
 pub struct ApiDoc;

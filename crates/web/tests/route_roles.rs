@@ -144,6 +144,79 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/ledger/statement", "auth"),
     ("GET", "/ledger/checkpoints", "*"),
     ("GET", "/ledger/proof", "*"),
+    // demand board (M2.4)
+    ("GET", "/api/v1/demands", "*"),
+    ("POST", "/api/v1/demands", "enterprise"),
+    ("GET", "/api/v1/demands/mine", "enterprise"),
+    ("GET", "/api/v1/demands/for-me", "opc_founder"),
+    ("GET", "/api/v1/demands/files/{sha256}", "auth"),
+    ("GET", "/api/v1/demands/{id}", "*"),
+    ("POST", "/api/v1/demands/{id}/publish", "enterprise"),
+    ("POST", "/api/v1/demands/{id}/cancel", "enterprise"),
+    (
+        "GET",
+        "/api/v1/demands/{id}/recommendations",
+        "enterprise committee auditor platform_operator",
+    ),
+    (
+        "GET",
+        "/api/v1/demands/{id}/proposals",
+        "enterprise opc_founder committee auditor platform_operator",
+    ),
+    ("POST", "/api/v1/demands/{id}/proposals", "opc_founder"),
+    ("GET", "/api/v1/demands/proposals/mine", "opc_founder"),
+    ("POST", "/api/v1/demands/proposals/{id}/shortlist", "enterprise"),
+    ("POST", "/api/v1/demands/proposals/{id}/decline", "enterprise"),
+    ("POST", "/api/v1/demands/proposals/{id}/accept", "enterprise"),
+    ("GET", "/api/v1/demands/proposals/{id}/messages", "enterprise opc_founder"),
+    ("POST", "/api/v1/demands/proposals/{id}/messages", "enterprise opc_founder"),
+    (
+        "GET",
+        "/api/v1/cooperations",
+        "enterprise opc_founder committee auditor platform_operator",
+    ),
+    ("GET", "/api/v1/cooperations/summary", "enterprise"),
+    ("GET", "/api/v1/cooperations/disputes", "committee auditor"),
+    ("POST", "/api/v1/cooperations/disputes/{id}/resolve", "committee"),
+    ("GET", "/api/v1/cooperations/flags", "committee auditor"),
+    (
+        "GET",
+        "/api/v1/cooperations/{id}",
+        "enterprise opc_founder committee auditor platform_operator",
+    ),
+    ("POST", "/api/v1/cooperations/{id}/payments", "enterprise"),
+    ("POST", "/api/v1/cooperations/payments/{id}/confirm", "opc_founder"),
+    ("POST", "/api/v1/cooperations/payments/{id}/dispute", "enterprise opc_founder"),
+    ("POST", "/api/v1/cooperations/{id}/amendments", "enterprise"),
+    ("POST", "/api/v1/cooperations/amendments/{id}/decide", "opc_founder"),
+    ("POST", "/api/v1/cooperations/{id}/complete", "enterprise"),
+    ("POST", "/api/v1/cooperations/{id}/ratings", "enterprise opc_founder"),
+    ("GET", "/api/v1/notifications", "auth"),
+    ("POST", "/api/v1/notifications/read", "auth"),
+    ("GET", "/demands", "*"),
+    ("POST", "/demands", "enterprise"),
+    ("GET", "/demands/new", "enterprise"),
+    ("GET", "/demands/mine", "enterprise"),
+    ("GET", "/demands/{id}", "*"),
+    ("POST", "/demands/{id}/publish", "enterprise"),
+    ("POST", "/demands/{id}/cancel", "enterprise"),
+    ("POST", "/demands/{id}/proposals", "opc_founder"),
+    ("POST", "/demands/proposals/{id}", "enterprise"),
+    ("GET", "/demands/proposals/{id}", "enterprise opc_founder"),
+    ("POST", "/demands/proposals/{id}/messages", "enterprise opc_founder"),
+    ("GET", "/cooperations", "enterprise opc_founder committee auditor platform_operator"),
+    ("GET", "/cooperations/review", "committee auditor"),
+    ("POST", "/cooperations/disputes/{id}/resolve", "committee"),
+    (
+        "GET",
+        "/cooperations/{id}",
+        "enterprise opc_founder committee auditor platform_operator",
+    ),
+    ("POST", "/cooperations/{id}", "enterprise opc_founder"),
+    ("POST", "/cooperations/{id}/payments", "enterprise"),
+    ("POST", "/cooperations/payments/{id}", "enterprise opc_founder"),
+    ("GET", "/notifications", "auth"),
+    ("POST", "/notifications/read", "auth"),
     // Last: it ends the session of the client that calls it.
     ("POST", "/logout", "auth"),
 ];
@@ -201,7 +274,11 @@ async fn every_route_times_every_role() {
             };
             let r = client.send(method.clone(), &concrete, body).await;
             let refused = match r.status {
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => r.code() != "validation_failed" && !r.text.contains("no_company"),
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    // Past the role gate, refused for what the account lacks (no OPC yet; a
+                    // company not verified in the registry, M2.4) — not a role refusal.
+                    r.code() != "validation_failed" && !r.text.contains("no_company") && !r.text.contains("company_not_verified")
+                }
                 StatusCode::SEE_OTHER => r.location().starts_with("/login?next="),
                 _ => false,
             };

@@ -2,6 +2,8 @@
 //! Ownership rules live in `access.rs` beside this file; role rules in the route table.
 
 pub mod access;
+// Demand board (M2.4)
+pub mod demands;
 pub mod gateway;
 pub mod ledger;
 pub mod policy;

@@ -16,6 +16,8 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 pub mod chart;
+// Demand board (M2.4)
+pub mod demands;
 pub mod gateway;
 pub mod ledger;
 pub mod settlement;
@@ -46,6 +48,16 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("settlements.html", include_str!("../../templates/settlements.html")),
     ("settlement.html", include_str!("../../templates/settlement.html")),
     ("error.html", include_str!("../../templates/error.html")),
+    // demand board (M2.4)
+    ("demands.html", include_str!("../../templates/demands.html")),
+    ("demand_new.html", include_str!("../../templates/demand_new.html")),
+    ("demands_mine.html", include_str!("../../templates/demands_mine.html")),
+    ("demand.html", include_str!("../../templates/demand.html")),
+    ("demand_thread.html", include_str!("../../templates/demand_thread.html")),
+    ("cooperations.html", include_str!("../../templates/cooperations.html")),
+    ("cooperation.html", include_str!("../../templates/cooperation.html")),
+    ("demand_review.html", include_str!("../../templates/demand_review.html")),
+    ("notifications.html", include_str!("../../templates/notifications.html")),
 ];
 
 const CSS: &str = include_str!("../../templates/site.css");
