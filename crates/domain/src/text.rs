@@ -21,7 +21,7 @@ pub fn tokens(text: &str) -> Vec<String> {
         if w.is_empty() || !w.chars().any(char::is_alphanumeric) {
             continue;
         }
-        if w.chars().all(|c| c.is_ascii()) {
+        if w.is_ascii() {
             // jieba keeps Latin runs whole ("skill-store"); split on anything not alphanumeric.
             out.extend(
                 w.split(|c: char| !c.is_ascii_alphanumeric())

@@ -9,6 +9,7 @@ pub mod caps;
 pub mod gateway;
 pub mod ledger;
 pub mod registry;
+pub mod skills;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Executor, Transaction};

@@ -75,7 +75,7 @@ impl ApiError {
 
     /// The message in `lang`, and the per-field messages.
     pub fn messages(&self, lang: &str) -> (String, BTreeMap<String, String>) {
-        let mut msg = i18n::text(lang, &format!("error.{}", self.code));
+        let mut msg = i18n::text(lang, &message_key(&self.code));
         if let Some(d) = &self.detail {
             msg = format!("{msg}: {d}");
         }
@@ -83,7 +83,7 @@ impl ApiError {
             .fields
             .iter()
             .map(|(k, v)| {
-                let text = i18n::text(lang, &format!("field.{v}"));
+                let text = i18n::text(lang, &field_key(v));
                 let text = match self.field_details.get(k) {
                     Some(d) => format!("{text} ({d})"),
                     None => text,
@@ -93,6 +93,33 @@ impl ApiError {
             .collect();
         (msg, fields)
     }
+}
+
+/// The catalog key of an error code. Skill Store codes (`skill_…`, M2.3) live in the
+/// `[skill.error]` table: the exact code, else its family (`skill_secret_aws_access_key` →
+/// `skill.error.secret`).
+fn message_key(code: &str) -> String {
+    if let Some(rest) = code.strip_prefix("skill_") {
+        let exact = format!("skill.error.{rest}");
+        if i18n::has("zh", &exact) {
+            return exact;
+        }
+        if let Some((family, _)) = rest.split_once('_') {
+            let k = format!("skill.error.{family}");
+            if i18n::has("zh", &k) {
+                return k;
+            }
+        }
+    }
+    format!("error.{code}")
+}
+
+/// The catalog key of a field error code (`skill_…` codes in `[skill.error]` too).
+fn field_key(code: &str) -> String {
+    if code.starts_with("skill_") {
+        return message_key(code);
+    }
+    format!("field.{code}")
 }
 
 impl From<StoreError> for ApiError {

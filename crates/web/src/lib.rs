@@ -11,7 +11,9 @@ pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub use opchub_gateway::ratelimit;
+pub mod mcp;
 pub mod routes;
+pub mod skills;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub rate: Arc<ratelimit::RateLimiter>,
     /// The OpenAI-compatible factor gateway (M2.2).
     pub gateway: Option<Arc<opchub_gateway::Gateway>>,
+    /// The Skill Store's runtime (M2.3).
+    pub skills: Arc<skills::SkillHub>,
 }
 
 impl AppState {
@@ -63,7 +67,13 @@ impl AppState {
             ledger: None,
             rate: Arc::default(),
             gateway: None,
+            skills: Arc::new(skills::SkillHub::new(skills::SkillsConfig::default())),
         }
+    }
+
+    pub fn with_skills(mut self, config: skills::SkillsConfig) -> Self {
+        self.skills = Arc::new(skills::SkillHub::new(config));
+        self
     }
 
     pub fn with_gateway(mut self, gateway: Arc<opchub_gateway::Gateway>) -> Self {

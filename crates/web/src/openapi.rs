@@ -35,6 +35,9 @@ impl Modify for Security {
         api::policy::headroom,
         api::gateway::create_channel, api::gateway::channels, api::gateway::set_channel_status, api::gateway::create_prices,
         api::gateway::set_key_limits, api::gateway::requests,
+        api::skills::search, api::skills::publish, api::skills::detail, api::skills::add_version, api::skills::submit,
+        api::skills::review_queue, api::skills::review, api::skills::delist, api::skills::refresh, api::skills::set_enabled,
+        api::skills::invoke, api::skills::package, api::skills::rate, api::skills::publisher_dashboard, api::skills::invoker_dashboard,
     )
 )]
 pub struct ApiDoc;

@@ -5,6 +5,7 @@ pub mod access;
 pub mod gateway;
 pub mod ledger;
 pub mod policy;
+pub mod skills;
 
 use crate::auth::{self, Caller, Principal};
 use crate::error::{ApiError, ApiResult};

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 pub mod chart;
 pub mod gateway;
 pub mod ledger;
+pub mod skills;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
@@ -40,6 +41,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("gateway.html", include_str!("../../templates/gateway.html")),
     ("gateway_channels.html", include_str!("../../templates/gateway_channels.html")),
     ("error.html", include_str!("../../templates/error.html")),
+    ("skills.html", include_str!("../../templates/skills.html")),
+    ("skill.html", include_str!("../../templates/skill.html")),
+    ("skills_mine.html", include_str!("../../templates/skills_mine.html")),
+    ("skills_usage.html", include_str!("../../templates/skills_usage.html")),
+    ("skills_review.html", include_str!("../../templates/skills_review.html")),
 ];
 
 const CSS: &str = include_str!("../../templates/site.css");

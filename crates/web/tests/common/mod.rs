@@ -65,6 +65,21 @@ impl TestApp {
     }
 
     pub async fn start_with(db: Arc<TestDb>, key: Arc<opchub_ledger::checkpoint::LedgerKey>) -> TestApp {
+        Self::start_full(db, key, opchub_web::skills::SkillsConfig::testing()).await
+    }
+
+    /// A server on an existing database with the given Skill Store configuration (e.g. the
+    /// production default, which refuses private upstream addresses).
+    pub async fn start_on_with_skills(db: Arc<TestDb>, skills: opchub_web::skills::SkillsConfig) -> TestApp {
+        let key = Arc::new(opchub_ledger::checkpoint::LedgerKey::generate("opchub.test"));
+        Self::start_full(db, key, skills).await
+    }
+
+    async fn start_full(
+        db: Arc<TestDb>,
+        key: Arc<opchub_ledger::checkpoint::LedgerKey>,
+        skills: opchub_web::skills::SkillsConfig,
+    ) -> TestApp {
         let store = Store::connect(&db.url).await.unwrap();
         store.migrate().await.unwrap();
         // Checkpoints only when a test asks (no timing-dependent checkpoints).
@@ -87,7 +102,8 @@ impl TestApp {
         let gateway = Arc::new(opchub_gateway::Gateway::new(store.clone(), writer.clone(), secrets, gateway_config));
         let state = AppState::new(store.clone(), config, opchub_web::metrics_handle())
             .with_ledger(writer)
-            .with_gateway(gateway);
+            .with_gateway(gateway)
+            .with_skills(skills);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
