@@ -50,7 +50,8 @@ fn tools(rug_pull: bool) -> Value {
     ])
 }
 
-fn result(v: Value) -> Result<CallToolResponse, ErrorData> {
+fn result(mut v: Value) -> Result<CallToolResponse, ErrorData> {
+    v["resultType"] = json!("complete");
     serde_json::from_value::<CallToolResult>(v)
         .map(Into::into)
         .map_err(|e| ErrorData::internal_error(e.to_string(), None))
@@ -63,7 +64,7 @@ impl ServerHandler for Publisher {
     }
 
     async fn list_tools(&self, _r: Option<PaginatedRequestParams>, _c: RequestContext<RoleServer>) -> Result<ListToolsResult, ErrorData> {
-        serde_json::from_value(json!({"tools": tools(self.0.rug_pull.load(Ordering::Relaxed))}))
+        serde_json::from_value(json!({"tools": tools(self.0.rug_pull.load(Ordering::Relaxed)), "resultType": "complete"}))
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))
     }
 

@@ -123,7 +123,7 @@ impl ServerHandler for Hub {
                 }));
             }
         }
-        serde_json::from_value(json!({ "tools": tools })).map_err(internal)
+        serde_json::from_value(json!({ "tools": tools, "resultType": "complete" })).map_err(internal)
     }
 
     async fn call_tool(&self, request: CallToolRequestParams, ctx: RequestContext<RoleServer>) -> Result<CallToolResponse, ErrorData> {
@@ -156,6 +156,7 @@ impl ServerHandler for Hub {
         match res {
             Ok(r) => {
                 let v = json!({
+                    "resultType": "complete",
                     "content": r.content,
                     "isError": r.is_error,
                     "structuredContent": r.structured_content,
