@@ -75,6 +75,10 @@ enum Command {
         /// Do not mark cookies `Secure` (only for plain-HTTP deployments off loopback).
         #[arg(long, env = "OPCHUB_INSECURE_COOKIES")]
         insecure_cookies: bool,
+        /// Test mode only: let Skill Store publishers point at loopback and private addresses
+        /// (refused otherwise, so the platform cannot be used to reach its own network).
+        #[arg(long, env = "OPCHUB_ALLOW_PRIVATE_UPSTREAMS")]
+        allow_private_upstreams: bool,
         /// A policy file adopted by the committee instead of the built-in measures.
         #[arg(long = "policy", env = "OPCHUB_POLICY")]
         policy_file: Option<PathBuf>,
@@ -433,6 +437,7 @@ async fn main() -> Result<()> {
             demo,
             insecure_cookies,
             policy_file,
+            allow_private_upstreams,
         } => {
             let listen = listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
             let store = open_store(&database_url).await?;
@@ -474,7 +479,13 @@ async fn main() -> Result<()> {
             let state = opchub_web::AppState::new(store.clone(), config, opchub_web::metrics_handle())
                 .with_ledger(writer)
                 .with_gateway(gateway)
-                .with_policy(policy);
+                .with_policy(policy)
+                .with_skills(opchub_web::skills::SkillsConfig {
+                    allow_private_upstreams,
+                    ..Default::default()
+                });
+            // The Skill Store's periodic rug-pull check (M2.3).
+            let refresh = opchub_web::skills::spawn_refresh(state.clone());
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
@@ -486,6 +497,7 @@ async fn main() -> Result<()> {
             println!("OPC Hub is running — open http://{addr}/");
             tracing::info!(%addr, "listening");
             opchub_web::serve(listener, state, shutdown).await?;
+            refresh.abort();
             store.close().await;
             tracing::info!("stopped");
         }

@@ -13,6 +13,7 @@ pub mod settlement;
 // Demand board (M2.4)
 pub mod demands;
 pub mod matching;
+pub mod skills;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Executor, Transaction};

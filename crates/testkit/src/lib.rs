@@ -24,7 +24,9 @@
 //! [`Stats`] is the truth of what the server emitted, for comparing against what the gateway metered.
 
 pub mod db;
+pub mod mcp_server;
 mod server;
+pub mod tool_server;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};

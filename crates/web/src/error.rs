@@ -98,6 +98,9 @@ impl ApiError {
 /// `section.code` from the catalog; feature catalogs (e.g. `[demand.error]`) are looked up
 /// when the shared section has no such key.
 fn catalog_text(lang: &str, section: &str, code: &str) -> String {
+    if code.starts_with("skill_") {
+        return i18n::text(lang, &message_key(code));
+    }
     let key = format!("{section}.{code}");
     if !i18n::has(lang, &key) {
         let feature = format!("demand.{key}");
@@ -106,6 +109,25 @@ fn catalog_text(lang: &str, section: &str, code: &str) -> String {
         }
     }
     i18n::text(lang, &key)
+}
+
+/// The catalog key of an error code. Skill Store codes (`skill_…`, M2.3) live in the
+/// `[skill.error]` table: the exact code, else its family (`skill_secret_aws_access_key` →
+/// `skill.error.secret`).
+fn message_key(code: &str) -> String {
+    if let Some(rest) = code.strip_prefix("skill_") {
+        let exact = format!("skill.error.{rest}");
+        if i18n::has("zh", &exact) {
+            return exact;
+        }
+        if let Some((family, _)) = rest.split_once('_') {
+            let k = format!("skill.error.{family}");
+            if i18n::has("zh", &k) {
+                return k;
+            }
+        }
+    }
+    format!("error.{code}")
 }
 
 impl From<StoreError> for ApiError {

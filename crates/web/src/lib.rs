@@ -11,7 +11,9 @@ pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub use opchub_gateway::ratelimit;
+pub mod mcp;
 pub mod routes;
+pub mod skills;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header;
@@ -55,6 +57,8 @@ pub struct AppState {
     pub policy: Option<Arc<opchub_policy::Policy>>,
     /// Demand-board matching indexes (M2.4), rebuilt when their data changes.
     pub matching: Arc<opchub_store::matching::MatchingCache>,
+    /// The Skill Store's runtime (M2.3).
+    pub skills: Arc<skills::SkillHub>,
 }
 
 impl AppState {
@@ -69,11 +73,17 @@ impl AppState {
             gateway: None,
             policy: opchub_policy::Policy::embedded().ok().map(Arc::new),
             matching: Arc::default(),
+            skills: Arc::new(skills::SkillHub::new(skills::SkillsConfig::default())),
         }
     }
 
     pub fn with_policy(mut self, policy: opchub_policy::Policy) -> Self {
         self.policy = Some(Arc::new(policy));
+        self
+    }
+
+    pub fn with_skills(mut self, config: skills::SkillsConfig) -> Self {
+        self.skills = Arc::new(skills::SkillHub::new(config));
         self
     }
 

@@ -47,6 +47,9 @@ impl Modify for Security {
         api::demands::disputes, api::demands::resolve, api::demands::flags, api::demands::cooperation,
         api::demands::record_payment, api::demands::confirm, api::demands::dispute, api::demands::amend, api::demands::decide,
         api::demands::complete, api::demands::rate, api::demands::notifications, api::demands::mark_read,
+        api::skills::search, api::skills::publish, api::skills::detail, api::skills::add_version, api::skills::submit,
+        api::skills::review_queue, api::skills::review, api::skills::delist, api::skills::refresh, api::skills::set_enabled,
+        api::skills::invoke, api::skills::package, api::skills::rate, api::skills::publisher_dashboard, api::skills::invoker_dashboard,
     )
 )]
 pub struct ApiDoc;

@@ -109,6 +109,36 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/ledger/statement", "auth"),
     ("GET", "/api/v1/ledger/statement.csv", "auth"),
     ("GET", "/api/v1/ledger/statement.xlsx", "auth"),
+    ("GET", "/api/v1/skills", "*"),
+    ("POST", "/api/v1/skills", "opc_founder"),
+    ("GET", "/api/v1/skills/{id}", "*"),
+    ("POST", "/api/v1/skills/{id}/versions", "opc_founder"),
+    ("POST", "/api/v1/skill-versions/{id}/submit", "opc_founder"),
+    ("GET", "/api/v1/skill-reviews", "platform_operator"),
+    ("POST", "/api/v1/skill-versions/{id}/review", "platform_operator"),
+    ("POST", "/api/v1/skills/{id}/delist", "opc_founder platform_operator"),
+    ("POST", "/api/v1/skills/{id}/refresh", "platform_operator"),
+    ("PUT", "/api/v1/skills/{id}/enabled", "opc_founder"),
+    ("POST", "/api/v1/skills/{id}/invoke", "opc_founder"),
+    ("GET", "/api/v1/skills/{id}/package", "opc_founder"),
+    ("POST", "/api/v1/skills/{id}/ratings", "opc_founder"),
+    ("GET", "/api/v1/my/skills", "opc_founder"),
+    ("GET", "/api/v1/my/skill-usage", "opc_founder"),
+    ("POST", "/mcp", "opc_founder"),
+    ("GET", "/mcp", "opc_founder"),
+    ("DELETE", "/mcp", "opc_founder"),
+    ("GET", "/skills", "*"),
+    ("GET", "/skills/{id}", "*"),
+    ("POST", "/skills/{id}/enabled", "opc_founder"),
+    ("POST", "/skills/{id}/rate", "opc_founder"),
+    ("GET", "/my/skills", "opc_founder"),
+    ("POST", "/my/skills", "opc_founder"),
+    ("POST", "/my/skills/versions/{id}/submit", "opc_founder"),
+    ("GET", "/my/skills/usage", "opc_founder"),
+    ("GET", "/admin/skills", "platform_operator"),
+    ("POST", "/admin/skills/versions/{id}/review", "platform_operator"),
+    ("POST", "/admin/skills/{id}/refresh", "platform_operator"),
+    ("POST", "/skills/{id}/delist", "opc_founder platform_operator"),
     ("GET", "/", "*"),
     ("GET", "/static/site.css", "*"),
     ("GET", "/lang/{code}", "*"),
@@ -221,6 +251,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/logout", "auth"),
 ];
 
+/// Paths answered like the JSON API (401 rather than a redirect to the login page).
+fn api_like(path: &str) -> bool {
+    path.starts_with("/api/") || path.starts_with("/v1/") || path == "/mcp"
+}
+
 fn allowed(rule: &str, role: Option<Role>) -> bool {
     match (rule, role) {
         ("*", _) => true,
@@ -269,7 +304,7 @@ async fn every_route_times_every_role() {
             let client = if concrete.starts_with("/v1/") { keyed } else { session };
             let body = match method {
                 Method::GET | Method::DELETE => None,
-                _ if (concrete.starts_with("/api/") || concrete.starts_with("/v1/")) => Some(Body::Json(serde_json::json!({}))),
+                _ if api_like(&concrete) => Some(Body::Json(serde_json::json!({}))),
                 _ => Some(Body::Form(vec![])),
             };
             let r = client.send(method.clone(), &concrete, body).await;
@@ -293,7 +328,7 @@ async fn every_route_times_every_role() {
                 if want { "allowed" } else { "refused" }
             );
             if !want {
-                let expected_status = match (role, (concrete.starts_with("/api/") || concrete.starts_with("/v1/"))) {
+                let expected_status = match (role, api_like(&concrete)) {
                     (None, true) => StatusCode::UNAUTHORIZED,
                     (None, false) => StatusCode::SEE_OTHER,
                     (Some(_), _) => StatusCode::FORBIDDEN,

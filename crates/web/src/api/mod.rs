@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod ledger;
 pub mod policy;
 pub mod settlement;
+pub mod skills;
 
 use crate::auth::{self, Caller, Principal};
 use crate::error::{ApiError, ApiResult};

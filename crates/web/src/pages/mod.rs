@@ -21,6 +21,7 @@ pub mod demands;
 pub mod gateway;
 pub mod ledger;
 pub mod settlement;
+pub mod skills;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
@@ -58,6 +59,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("cooperation.html", include_str!("../../templates/cooperation.html")),
     ("demand_review.html", include_str!("../../templates/demand_review.html")),
     ("notifications.html", include_str!("../../templates/notifications.html")),
+    ("skills.html", include_str!("../../templates/skills.html")),
+    ("skill.html", include_str!("../../templates/skill.html")),
+    ("skills_mine.html", include_str!("../../templates/skills_mine.html")),
+    ("skills_usage.html", include_str!("../../templates/skills_usage.html")),
+    ("skills_review.html", include_str!("../../templates/skills_review.html")),
 ];
 
 const CSS: &str = include_str!("../../templates/site.css");

@@ -65,20 +65,34 @@ impl TestApp {
     }
 
     pub async fn start_with(db: Arc<TestDb>, key: Arc<opchub_ledger::checkpoint::LedgerKey>) -> TestApp {
-        Self::start_full(db, key, None).await
+        Self::start_full(db, key, None, opchub_web::skills::SkillsConfig::testing()).await
     }
 
     /// A server whose measures are in force since January 1st of this year (a preview of the
     /// policy as if already published), so that usage recorded today can be settled.
     pub async fn start_preview() -> TestApp {
         let key = Arc::new(opchub_ledger::checkpoint::LedgerKey::generate("opchub.test"));
-        Self::start_full(Arc::new(fresh_db().await), key, Some(preview_policy())).await
+        Self::start_full(
+            Arc::new(fresh_db().await),
+            key,
+            Some(preview_policy()),
+            opchub_web::skills::SkillsConfig::testing(),
+        )
+        .await
+    }
+
+    /// A server on an existing database with the given Skill Store configuration (e.g. the
+    /// production default, which refuses private upstream addresses).
+    pub async fn start_on_with_skills(db: Arc<TestDb>, skills: opchub_web::skills::SkillsConfig) -> TestApp {
+        let key = Arc::new(opchub_ledger::checkpoint::LedgerKey::generate("opchub.test"));
+        Self::start_full(db, key, None, skills).await
     }
 
     pub async fn start_full(
         db: Arc<TestDb>,
         key: Arc<opchub_ledger::checkpoint::LedgerKey>,
         policy: Option<opchub_policy::Policy>,
+        skills: opchub_web::skills::SkillsConfig,
     ) -> TestApp {
         let store = Store::connect(&db.url).await.unwrap();
         store.migrate().await.unwrap();
@@ -102,7 +116,8 @@ impl TestApp {
         let gateway = Arc::new(opchub_gateway::Gateway::new(store.clone(), writer.clone(), secrets, gateway_config));
         let state = AppState::new(store.clone(), config, opchub_web::metrics_handle())
             .with_ledger(writer)
-            .with_gateway(gateway);
+            .with_gateway(gateway)
+            .with_skills(skills);
         let state = match policy {
             Some(p) => state.with_policy(p),
             None => state,

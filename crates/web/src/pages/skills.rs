@@ -1,0 +1,469 @@
+//! Skill Store pages (M2.3): the public store (search with filters, ranked listings with
+//! public counts), a skill's detail page (versions, tools with their `/mcp` names, price,
+//! publisher, counts, ratings; enable and rate for OPC founders), the publisher's page
+//! (publish form, versions with review decisions, calls / distinct invokers / revenue /
+//! qualified vs not with a daily chart), the invoker's page (spend, skills used, the `/mcp`
+//! quick start) and the platform operator's review queue. Validation and effects are the
+//! JSON API's (`api::skills::*_for`).
+
+use super::chart::{daily_bars, days_in_month, Bar, Labels};
+use super::ledger::money;
+use super::{field_messages, page_error, render};
+use crate::api::skills::{self as api, PublishRequest, RateRequest, ReviewRequest, VersionRequest};
+use crate::auth::{Caller, CsrfToken, Principal};
+use crate::error::ApiError;
+use crate::skills::SearchQuery;
+use crate::{i18n, AppState};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use minijinja::{context, Value};
+use opchub_store::skills::{DailyCalls, CATEGORIES, KINDS};
+use serde::Deserialize;
+
+fn options(prefix: &str, codes: &[&str]) -> Vec<Value> {
+    let lang = i18n::current_lang();
+    codes
+        .iter()
+        .map(|c| context! { code => *c, name => i18n::text(&lang, &format!("{prefix}.{c}")) })
+        .collect()
+}
+
+fn errors_ctx(e: &ApiError) -> Value {
+    let (message, fields) = field_messages(e);
+    context! { message => message, fields => fields }
+}
+
+/// The daily chart of this month's calls: bar height = calls, title = calls, qualified, amount.
+fn calls_chart(lang: &str, daily: &[DailyCalls]) -> String {
+    let period = opchub_ledger::event::period_of(opchub_store::now_ms());
+    let bars: Vec<Bar> = daily
+        .iter()
+        .filter(|d| d.day.starts_with(&period))
+        .filter_map(|d| {
+            let day = d.day.get(8..10)?.parse::<u32>().ok()?;
+            Some(Bar {
+                day,
+                value: d.calls,
+                title: i18n::text(lang, "skill.bar_title")
+                    .replace("{day}", &d.day)
+                    .replace("{calls}", &d.calls.to_string())
+                    .replace("{qualified}", &d.qualified_calls.to_string())
+                    .replace("{amount}", &money(d.amount_fen)),
+            })
+        })
+        .collect();
+    let labels = Labels {
+        title: i18n::text(lang, "skill.chart_title"),
+        desc: i18n::text(lang, "skill.chart_desc"),
+        x_axis: i18n::text(lang, "skill.chart_x"),
+        y_axis: i18n::text(lang, "skill.chart_y"),
+    };
+    daily_bars(days_in_month(&period), &bars, &labels, |v| v.to_string())
+}
+
+// ---------------------------------------------------------------- store and detail
+
+pub async fn store(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<SearchQuery>,
+) -> Response {
+    let results = match api::search_for(&s, &q).await {
+        Ok(r) => r,
+        Err(e) => return page_error(&s, caller.0.as_ref(), e),
+    };
+    render(
+        &s,
+        caller.0.as_ref(),
+        &csrf.0,
+        "skills.html",
+        StatusCode::OK,
+        context! { q => q.q, kind => q.kind, category => q.category, tag => q.tag, results => results,
+        kinds => options("skill.kind", &KINDS), categories => options("skill.category", &CATEGORIES) },
+    )
+}
+
+#[derive(Deserialize, Default)]
+pub struct DoneQuery {
+    pub done: Option<String>,
+}
+
+fn done_text(v: Option<&str>) -> Option<String> {
+    let key = match v? {
+        "enabled" => "skill.done_enabled",
+        "disabled" => "skill.done_disabled",
+        "rated" => "skill.done_rated",
+        "published" => "skill.done_published",
+        "submitted" => "skill.done_submitted",
+        "reviewed" => "skill.done_reviewed",
+        "refreshed" => "skill.done_refreshed",
+        "delisted" => "skill.done_delisted",
+        _ => return None,
+    };
+    Some(i18n::text(&i18n::current_lang(), key))
+}
+
+async fn detail_page(
+    s: &AppState,
+    p: Option<&Principal>,
+    csrf: &str,
+    id: &str,
+    status: StatusCode,
+    errors: Value,
+    done: Option<String>,
+) -> Response {
+    let d = match api::detail_for(s, p, id).await {
+        Ok(d) => d,
+        Err(e) => return page_error(s, p, e),
+    };
+    let tools: Vec<opchub_skills::tools::Tool> = d.live_version.as_ref().map(crate::skills::pinned_tools).unwrap_or_default();
+    render(
+        s,
+        p,
+        csrf,
+        "skill.html",
+        status,
+        context! { d => d, tools => tools, errors => errors, done => done },
+    )
+}
+
+pub async fn detail(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(id): Path<String>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    detail_page(
+        &s,
+        caller.0.as_ref(),
+        &csrf.0,
+        &id,
+        StatusCode::OK,
+        Value::from(()),
+        done_text(q.done.as_deref()),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct EnableForm {
+    pub enabled: Option<String>,
+}
+
+pub async fn set_enabled(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(id): Path<String>,
+    Form(f): Form<EnableForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let on = f.enabled.as_deref() == Some("1");
+    match api::set_enabled_for(&s, p, &id, on).await {
+        Ok(()) => Redirect::to(&format!("/skills/{id}?done={}", if on { "enabled" } else { "disabled" })).into_response(),
+        Err(e) => detail_page(&s, Some(p), &csrf.0, &id, e.status, errors_ctx(&e), None).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RateForm {
+    pub stars: Option<String>,
+    pub comment: Option<String>,
+}
+
+pub async fn rate(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(id): Path<String>,
+    Form(f): Form<RateForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let r = RateRequest {
+        stars: f.stars.as_deref().and_then(|v| v.trim().parse().ok()),
+        comment: f.comment,
+    };
+    match api::rate_for(&s, p, &id, &r).await {
+        Ok(_) => Redirect::to(&format!("/skills/{id}?done=rated")).into_response(),
+        Err(e) => detail_page(&s, Some(p), &csrf.0, &id, e.status, errors_ctx(&e), None).await,
+    }
+}
+
+// ---------------------------------------------------------------- publishers
+
+async fn mine_page(
+    s: &AppState,
+    p: &Principal,
+    csrf: &str,
+    status: StatusCode,
+    form: Value,
+    errors: Value,
+    done: Option<String>,
+) -> Response {
+    let d = match api::publisher_dashboard_for(s, p).await {
+        Ok(d) => d,
+        Err(e) => return page_error(s, Some(p), e),
+    };
+    let lang = i18n::current_lang();
+    let chart = Value::from_safe_string(calls_chart(&lang, &d.daily));
+    render(
+        s,
+        Some(p),
+        csrf,
+        "skills_mine.html",
+        status,
+        context! { d => d, chart => chart, form => form, errors => errors, done => done,
+        kinds => options("skill.kind", &["mcp_server", "http_tool", "aigc_app"]), categories => options("skill.category", &CATEGORIES) },
+    )
+}
+
+pub async fn mine(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    mine_page(
+        &s,
+        p,
+        &csrf.0,
+        StatusCode::OK,
+        Value::from(()),
+        Value::from(()),
+        done_text(q.done.as_deref()),
+    )
+    .await
+}
+
+#[derive(Deserialize, serde::Serialize, Default)]
+pub struct PublishForm {
+    pub slug: Option<String>,
+    pub name: Option<String>,
+    pub summary: Option<String>,
+    pub kind: Option<String>,
+    pub category: Option<String>,
+    pub tags: Option<String>,
+    pub homepage_url: Option<String>,
+    pub version: Option<String>,
+    pub price_yuan: Option<String>,
+    pub mcp_url: Option<String>,
+    pub openapi: Option<String>,
+    pub operations: Option<String>,
+}
+
+/// `1.50` yuan → 150 fen; empty → 0; anything else → None.
+fn fen_of(v: Option<&str>) -> Option<i64> {
+    let v = v.map(str::trim).unwrap_or("");
+    if v.is_empty() {
+        return Some(0);
+    }
+    let (whole, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 2 || whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let w: i64 = whole.parse().ok()?;
+    let f: i64 = format!("{frac:0<2}").parse().ok()?;
+    w.checked_mul(100)?.checked_add(f)
+}
+
+pub async fn publish(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Form(f): Form<PublishForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let form = minijinja::Value::from_serialize(&f);
+    let Some(price) = fen_of(f.price_yuan.as_deref()) else {
+        let e = ApiError::field("price_yuan", "invalid_amount");
+        return mine_page(&s, p, &csrf.0, e.status, form, errors_ctx(&e), None).await;
+    };
+    let split = |v: &Option<String>| v.as_deref().map(super::gateway::split_list);
+    let r = PublishRequest {
+        slug: f.slug.clone(),
+        name: f.name.clone(),
+        summary: f.summary.clone(),
+        kind: f.kind.clone(),
+        category: f.category.clone(),
+        tags: split(&f.tags),
+        homepage_url: f.homepage_url.clone(),
+        version: VersionRequest {
+            version: f.version.clone(),
+            price_fen: Some(price),
+            mcp_url: f.mcp_url.clone().filter(|u| !u.trim().is_empty()),
+            openapi: f.openapi.clone().filter(|u| !u.trim().is_empty()),
+            operations: split(&f.operations).filter(|o| !o.is_empty()),
+            package_base64: None,
+            submit: true,
+        },
+    };
+    match api::publish_for(&s, p, &r).await {
+        Ok(_) => Redirect::to("/my/skills?done=published").into_response(),
+        Err(e) => mine_page(&s, p, &csrf.0, e.status, form, errors_ctx(&e), None).await,
+    }
+}
+
+pub async fn submit(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Path(id): Path<String>) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    match api::submit_for(&s, p, &id).await {
+        Ok(_) => Redirect::to("/my/skills?done=submitted").into_response(),
+        Err(e) => mine_page(&s, p, &csrf.0, e.status, Value::from(()), errors_ctx(&e), None).await,
+    }
+}
+
+// ---------------------------------------------------------------- invokers
+
+pub async fn usage(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, headers: HeaderMap) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let d = match api::invoker_dashboard_for(&s, p).await {
+        Ok(d) => d,
+        Err(e) => return page_error(&s, Some(p), e),
+    };
+    let mcp_url = super::gateway::base_url(&headers).trim_end_matches("/v1").to_string() + "/mcp";
+    let lang = i18n::current_lang();
+    let chart = Value::from_safe_string(calls_chart(&lang, &d.daily));
+    let python = format!(
+        "# pip install mcp\nimport asyncio\nfrom mcp import Client\nfrom mcp.client.streamable_http import streamable_http_client\nfrom mcp.shared._httpx_utils import create_mcp_http_client\n\nasync def main():\n    http = create_mcp_http_client(headers={{\"Authorization\": \"Bearer opk_YOUR_KEY\"}})\n    async with http, Client(streamable_http_client(\"{mcp_url}\", http_client=http)) as client:\n        print([t.name for t in (await client.list_tools()).tools])\n\nasyncio.run(main())"
+    );
+    render(
+        &s,
+        Some(p),
+        &csrf.0,
+        "skills_usage.html",
+        StatusCode::OK,
+        context! { d => d, chart => chart, mcp_url => mcp_url, python => python },
+    )
+}
+
+// ---------------------------------------------------------------- platform operator
+
+async fn review_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, errors: Value, done: Option<String>) -> Response {
+    let queue = match api::review_queue_for(s).await {
+        Ok(q) => q,
+        Err(e) => return page_error(s, Some(p), e),
+    };
+    let listed = match api::search_for(
+        s,
+        &SearchQuery {
+            limit: Some(200),
+            ..Default::default()
+        },
+    )
+    .await
+    {
+        Ok(l) => l,
+        Err(e) => return page_error(s, Some(p), e),
+    };
+    render(
+        s,
+        Some(p),
+        csrf,
+        "skills_review.html",
+        status,
+        context! { queue => queue, listed => listed, errors => errors, done => done },
+    )
+}
+
+pub async fn review_queue(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    review_page(&s, p, &csrf.0, StatusCode::OK, Value::from(()), done_text(q.done.as_deref())).await
+}
+
+#[derive(Deserialize)]
+pub struct ReviewForm {
+    pub decision: Option<String>,
+    pub comment: Option<String>,
+}
+
+pub async fn review(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(id): Path<String>,
+    Form(f): Form<ReviewForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let r = ReviewRequest {
+        decision: f.decision,
+        comment: f.comment,
+    };
+    match api::review_for(&s, p, &id, &r).await {
+        Ok(_) => Redirect::to("/admin/skills?done=reviewed").into_response(),
+        Err(e) => review_page(&s, p, &csrf.0, e.status, errors_ctx(&e), None).await,
+    }
+}
+
+pub async fn refresh(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Path(id): Path<String>) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let res = match api::find_skill(&s, &id).await {
+        Ok(sk) => crate::skills::refresh_skill(&s, &sk).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Ok(_) => Redirect::to("/admin/skills?done=refreshed").into_response(),
+        Err(e) => review_page(&s, p, &csrf.0, e.status, errors_ctx(&e), None).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DelistForm {
+    pub reason: Option<String>,
+}
+
+pub async fn delist(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(id): Path<String>,
+    Form(f): Form<DelistForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let reason = f.reason.unwrap_or_default();
+    match api::delist_for(&s, p, &id, reason.trim()).await {
+        Ok(_) if p.role() == opchub_domain::Role::PlatformOperator => Redirect::to("/admin/skills?done=delisted").into_response(),
+        Ok(_) => Redirect::to("/my/skills?done=delisted").into_response(),
+        Err(e) => review_page(&s, p, &csrf.0, e.status, errors_ctx(&e), None).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn yuan_to_fen() {
+        assert_eq!(super::fen_of(Some("1.5")), Some(150));
+        assert_eq!(super::fen_of(Some("")), Some(0));
+        assert_eq!(super::fen_of(Some("0.05")), Some(5));
+        assert_eq!(super::fen_of(Some("1.234")), None);
+        assert_eq!(super::fen_of(Some("-1")), None);
+    }
+}

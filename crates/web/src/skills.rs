@@ -1,0 +1,600 @@
+//! The Skill Store's runtime (M2.3): publishing with automated checks, upstream calls (the
+//! publisher's MCP server through the official Rust SDK's client, or an HTTP tool), the
+//! counting of every caller-visible call into the ledger, rug-pull refresh and search.
+//! Shared by the JSON API (`api/skills.rs`), `/mcp` (`mcp.rs`) and the pages.
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::AppState;
+use axum::http::StatusCode;
+use opchub_ledger::event::{NewEvent, Origin};
+use opchub_skills::tools::Tool;
+use opchub_skills::Finding;
+use opchub_store::ledger::{Item, Outcome};
+use opchub_store::skills::{Skill, SkillCall, SkillCounts, SkillVersion};
+use opchub_store::Store;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// The ledger source of skill events.
+pub const SOURCE: &str = "skills";
+/// Separates a skill's slug from its tool's name on `/mcp`.
+pub const NS: &str = "__";
+
+#[derive(Debug, Clone)]
+pub struct SkillsConfig {
+    /// Test mode: publishers may point at loopback and private addresses. Never in production:
+    /// the platform must not become a way into its own network.
+    pub allow_private_upstreams: bool,
+    /// Time allowed for one upstream call.
+    pub call_timeout: Duration,
+    /// How often the background task re-fetches remote tool lists (rug-pull check).
+    pub refresh_interval: Duration,
+}
+
+impl Default for SkillsConfig {
+    fn default() -> Self {
+        SkillsConfig {
+            allow_private_upstreams: false,
+            call_timeout: Duration::from_secs(30),
+            refresh_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl SkillsConfig {
+    pub fn testing() -> Self {
+        SkillsConfig {
+            allow_private_upstreams: true,
+            call_timeout: Duration::from_secs(5),
+            ..Default::default()
+        }
+    }
+}
+
+/// A refusal before anything is called or counted.
+pub fn refusal(status: StatusCode, f: &Finding) -> ApiError {
+    ApiError::new(status, &format!("skill_{}", f.code)).with_detail(f.detail.clone())
+}
+
+/// (version, price per call in fen) of each listed skill.
+pub type Prices = HashMap<String, (String, i64)>;
+type Cached<T> = RwLock<Option<T>>;
+
+/// Runtime state of the store: upstream clients, the search index, cached counts.
+pub struct SkillHub {
+    pub config: SkillsConfig,
+    pub(crate) http: reqwest::Client,
+    mcp: crate::mcp::Upstreams,
+    index: RwLock<Option<Arc<SearchIndex>>>,
+    prices: Cached<Arc<Prices>>,
+    counts: Cached<(Instant, Arc<HashMap<String, SkillCounts>>)>,
+    service: Mutex<Option<crate::mcp::Service>>,
+}
+
+impl SkillHub {
+    pub fn new(config: SkillsConfig) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(config.call_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        SkillHub {
+            config,
+            http,
+            mcp: crate::mcp::Upstreams::default(),
+            index: RwLock::new(None),
+            prices: RwLock::new(None),
+            counts: RwLock::new(None),
+            service: Mutex::new(None),
+        }
+    }
+
+    /// Skills changed: the search index is rebuilt on the next search.
+    pub fn invalidate(&self) {
+        if let Ok(mut i) = self.index.write() {
+            *i = None;
+        }
+        if let Ok(mut p) = self.prices.write() {
+            *p = None;
+        }
+        if let Ok(mut c) = self.counts.write() {
+            *c = None;
+        }
+    }
+
+    /// A call or rating changed the public counts.
+    pub fn invalidate_counts(&self) {
+        if let Ok(mut c) = self.counts.write() {
+            *c = None;
+        }
+    }
+
+    pub(crate) fn mcp_service(&self) -> crate::mcp::Service {
+        let mut guard = self.service.lock().unwrap_or_else(|e| e.into_inner());
+        guard.get_or_insert_with(crate::mcp::service).clone()
+    }
+
+    pub(crate) fn upstreams(&self) -> &crate::mcp::Upstreams {
+        &self.mcp
+    }
+
+    /// Public counts of every skill (cached for two seconds).
+    pub async fn counts(&self, store: &Store) -> Result<Arc<HashMap<String, SkillCounts>>, ApiError> {
+        if let Ok(g) = self.counts.read() {
+            if let Some((at, c)) = g.as_ref() {
+                if at.elapsed() < Duration::from_secs(2) {
+                    return Ok(c.clone());
+                }
+            }
+        }
+        let c = Arc::new(store.skill_counts().await?);
+        if let Ok(mut g) = self.counts.write() {
+            *g = Some((Instant::now(), c.clone()));
+        }
+        Ok(c)
+    }
+
+    /// (version, price) of every listed skill (rebuilt with the index).
+    pub async fn prices(&self, store: &Store) -> Result<Arc<Prices>, ApiError> {
+        if let Ok(g) = self.prices.read() {
+            if let Some(p) = g.as_ref() {
+                return Ok(p.clone());
+            }
+        }
+        let p = Arc::new(store.listed_prices().await?);
+        if let Ok(mut g) = self.prices.write() {
+            *g = Some(p.clone());
+        }
+        Ok(p)
+    }
+
+    async fn index(&self, store: &Store) -> Result<Arc<SearchIndex>, ApiError> {
+        if let Ok(g) = self.index.read() {
+            if let Some(i) = g.as_ref() {
+                return Ok(i.clone());
+            }
+        }
+        let skills = store.skills(true).await?;
+        let idx = Arc::new(SearchIndex::build(skills));
+        if let Ok(mut g) = self.index.write() {
+            *g = Some(idx.clone());
+        }
+        Ok(idx)
+    }
+
+    /// Listed skills matching every token of `q` (all when empty) and the filters, ranked by
+    /// distinct qualified invokers, then rating, then name.
+    pub async fn search(&self, store: &Store, q: &SearchQuery) -> Result<Vec<(Skill, SkillCounts)>, ApiError> {
+        let idx = self.index(store).await?;
+        let counts = self.counts(store).await?;
+        let mut hits: Vec<(Skill, SkillCounts)> = idx
+            .matching(&q.q.clone().unwrap_or_default())
+            .into_iter()
+            .filter(|s| q.kind.as_deref().is_none_or(|k| k.is_empty() || s.kind == k))
+            .filter(|s| q.category.as_deref().is_none_or(|c| c.is_empty() || s.category == c))
+            .filter(|s| q.tag.as_deref().is_none_or(|t| t.is_empty() || s.tags.iter().any(|x| x == t)))
+            .map(|s| (s.clone(), counts.get(&s.id).cloned().unwrap_or_default()))
+            .collect();
+        hits.sort_by(|(a, ca), (b, cb)| {
+            cb.distinct_qualified_invokers
+                .cmp(&ca.distinct_qualified_invokers)
+                .then(cb.rating_x100.cmp(&ca.rating_x100))
+                .then(a.name.cmp(&b.name))
+        });
+        hits.truncate(q.limit.unwrap_or(50).clamp(1, 200));
+        Ok(hits)
+    }
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+pub struct SearchQuery {
+    /// Words in Chinese or English.
+    pub q: Option<String>,
+    /// `mcp_server`, `http_tool`, `agent_skill`, `aigc_app`.
+    pub kind: Option<String>,
+    /// `agent_tool`, `aigc_production`, `vertical_plugin`.
+    pub category: Option<String>,
+    pub tag: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// An inverted index of the listed skills' names, summaries, tags and slugs (jieba tokens).
+pub struct SearchIndex {
+    skills: Vec<Skill>,
+    postings: HashMap<String, Vec<usize>>,
+}
+
+impl SearchIndex {
+    pub fn build(skills: Vec<Skill>) -> Self {
+        let mut postings: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, s) in skills.iter().enumerate() {
+            let text = format!("{} {} {} {}", s.name, s.summary, s.tags.join(" "), s.slug);
+            let set: HashSet<String> = opchub_domain::text::tokens(&text).into_iter().collect();
+            for t in set {
+                postings.entry(t).or_default().push(i);
+            }
+        }
+        SearchIndex { skills, postings }
+    }
+
+    pub fn matching(&self, q: &str) -> Vec<&Skill> {
+        let toks: HashSet<String> = opchub_domain::text::tokens(q).into_iter().collect();
+        if toks.is_empty() {
+            return self.skills.iter().collect();
+        }
+        let mut lists: Vec<&Vec<usize>> = Vec::new();
+        for t in &toks {
+            match self.postings.get(t) {
+                Some(l) => lists.push(l),
+                None => return vec![],
+            }
+        }
+        lists.sort_by_key(|l| l.len());
+        let Some((first, rest)) = lists.split_first() else { return vec![] };
+        let sets: Vec<HashSet<usize>> = rest.iter().map(|l| l.iter().copied().collect()).collect();
+        first
+            .iter()
+            .filter(|i| sets.iter().all(|s| s.contains(i)))
+            .filter_map(|i| self.skills.get(*i))
+            .collect()
+    }
+}
+
+/// The party a user acts for: their OPC, else the user (as the gateway bills).
+pub async fn party_of(store: &Store, user_id: &str) -> Result<String, ApiError> {
+    Ok(match store.opc_of_founder(user_id).await? {
+        Some(o) => o.id,
+        None => user_id.to_string(),
+    })
+}
+
+/// Tools pinned by a version.
+pub fn pinned_tools(v: &SkillVersion) -> Vec<Tool> {
+    serde_json::from_value(v.tools.clone()).unwrap_or_default()
+}
+
+/// Fetches the tool list of a publisher's MCP server (for pinning and refresh).
+pub async fn fetch_mcp_tools(s: &AppState, url: &str) -> Result<Vec<Tool>, Finding> {
+    opchub_skills::net::check_resolved(url, s.skills.config.allow_private_upstreams).await?;
+    s.skills.upstreams().list_tools(url, s.skills.config.call_timeout).await
+}
+
+// ---------------------------------------------------------------- invocation and counting
+
+/// One call as the caller made it.
+pub struct CallRequest<'a> {
+    pub skill: &'a Skill,
+    pub tool: &'a str,
+    pub arguments: Map<String, Value>,
+    /// What makes a retry the same call: (request, JSON-RPC id).
+    pub request: String,
+    pub rpc_id: String,
+}
+
+/// What the caller gets back.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct CallResult {
+    /// `ok`, `tool_error`, `upstream_error`, `timeout`.
+    pub outcome: String,
+    pub is_error: bool,
+    /// The publisher's content blocks (MCP shape).
+    #[schema(value_type = Vec<Object>)]
+    pub content: Vec<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub structured_content: Option<Value>,
+    /// Whether the call counts toward M2.3 statistics.
+    pub qualified: bool,
+    pub not_qualified_reason: Option<String>,
+    pub charged_fen: i64,
+    /// The ledger leaf of the `skill.call` event.
+    pub leaf_index: Option<i64>,
+    /// True when this was a retry of a call already counted.
+    pub duplicate: bool,
+}
+
+/// Validates arguments against the tool's input schema.
+pub fn validate_arguments(tool: &Tool, args: &Map<String, Value>) -> Result<(), Finding> {
+    let validator = jsonschema::validator_for(&tool.input_schema).map_err(|e| Finding::new("schema_invalid", e.to_string()))?;
+    let instance = Value::Object(args.clone());
+    let errors: Vec<String> = validator.iter_errors(&instance).take(3).map(|e| e.to_string()).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Finding::new("arguments_invalid", errors.join("; ")))
+    }
+}
+
+/// The live version of a listed skill; a delisted or never-approved skill is refused.
+pub async fn live_version(store: &Store, skill: &Skill) -> Result<SkillVersion, ApiError> {
+    match &skill.live_version_id {
+        Some(v) => Ok(store.skill_version(v).await?),
+        None => {
+            let delisted = store.skill_versions(&skill.id).await?.iter().any(|v| v.status == "delisted");
+            Err(ApiError::new(
+                StatusCode::GONE,
+                if delisted { "skill_delisted" } else { "skill_not_listed" },
+            ))
+        }
+    }
+}
+
+fn digest(v: &Value) -> String {
+    opchub_skills::sha256_hex(opchub_skills::tools::canonical_json(v).as_bytes())
+}
+
+/// Calls a tool of a listed skill for `p`, and counts the call: one `skill.call` event per
+/// (invoker, request, JSON-RPC id), so a retry is not counted twice (M2.3). Refusals (unknown
+/// tool, arguments failing the schema, a delisted skill) happen before the upstream is
+/// called and count nothing.
+pub async fn call(s: &AppState, p: &Principal, req: CallRequest<'_>) -> Result<CallResult, ApiError> {
+    let version = live_version(&s.store, req.skill).await?;
+    let tools = pinned_tools(&version);
+    let Some(tool) = tools.iter().find(|t| t.name == req.tool) else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "skill_unknown_tool").with_detail(req.tool.to_string()));
+    };
+    validate_arguments(tool, &req.arguments).map_err(|f| refusal(StatusCode::UNPROCESSABLE_ENTITY, &f))?;
+    let endpoint = version
+        .endpoint_url
+        .clone()
+        .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "skill_not_callable"))?;
+    opchub_skills::net::check_resolved(&endpoint, s.skills.config.allow_private_upstreams)
+        .await
+        .map_err(|f| refusal(StatusCode::BAD_GATEWAY, &f))?;
+    let ledger = s
+        .ledger
+        .clone()
+        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ledger_unavailable"))?;
+
+    let started_ms = opchub_store::now_ms();
+    let started = Instant::now();
+    let args_value = Value::Object(req.arguments.clone());
+    let upstream = match &tool.http {
+        Some(op) => http_call(s, &endpoint, op, &req.arguments).await,
+        None => {
+            s.skills
+                .upstreams()
+                .call_tool(&endpoint, &tool.name, req.arguments.clone(), s.skills.config.call_timeout)
+                .await
+        }
+    };
+    let latency_ms = started.elapsed().as_millis() as i64;
+    let (outcome, content, structured) = match upstream {
+        Ok(r) => (if r.is_error { "tool_error" } else { "ok" }.to_string(), r.content, r.structured),
+        Err(UpstreamError::Timeout) => ("timeout".to_string(), vec![text_block("upstream timeout")], None),
+        Err(UpstreamError::Failed(m)) => (
+            "upstream_error".to_string(),
+            vec![text_block(&format!("upstream error: {m}"))],
+            None,
+        ),
+    };
+    let is_error = outcome != "ok";
+
+    // Who is paid and who used: M2.3 subsidises both, so self-dealing and failures do not qualify.
+    let invoker_party = party_of(&s.store, &p.user.id).await?;
+    let skill = req.skill;
+    let self_dealing = invoker_party == skill.publisher_party || p.user.id == skill.publisher_user_id;
+    let reason = if is_error {
+        Some("failed")
+    } else if self_dealing {
+        Some("self_dealing")
+    } else if skill.drifted_at.is_some() {
+        Some("drifted")
+    } else {
+        None
+    };
+    let qualified = reason.is_none();
+    let charged = if is_error { 0 } else { version.price_fen };
+    let call_key = opchub_skills::sha256_hex(format!("{}\n{}\n{}", p.user.id, req.request, req.rpc_id).as_bytes());
+    let response_value = Value::Array(content.clone());
+    let request_digest = digest(&serde_json::json!({"skill": skill.slug, "tool": tool.name, "arguments": args_value}));
+    let response_digest = digest(&response_value);
+    let mut attributes = BTreeMap::new();
+    attributes.insert("skill".to_string(), skill.slug.clone());
+    attributes.insert("version".to_string(), version.version.clone());
+    attributes.insert("version_hash".to_string(), version.content_hash.clone());
+    attributes.insert("tool".to_string(), tool.name.clone());
+    attributes.insert("publisher".to_string(), skill.publisher_party.clone());
+    attributes.insert("invoker".to_string(), invoker_party.clone());
+    attributes.insert("outcome".to_string(), outcome.clone());
+    attributes.insert("latency_ms".to_string(), latency_ms.to_string());
+    attributes.insert("request_digest".to_string(), request_digest.clone());
+    attributes.insert("response_digest".to_string(), response_digest.clone());
+    attributes.insert("qualified".to_string(), qualified.to_string());
+    if let Some(r) = reason {
+        attributes.insert("not_qualified_reason".to_string(), r.to_string());
+    }
+    let event = NewEvent {
+        source: SOURCE.into(),
+        source_event_id: call_key.clone(),
+        kind: "skill.call".into(),
+        subject: invoker_party.clone(),
+        counterparty: skill.publisher_party.clone(),
+        quantity: 1,
+        unit: "call".into(),
+        list_fen: charged,
+        charged_fen: charged,
+        price_version: format!("skill:{}@{}", skill.slug, version.version).chars().take(120).collect(),
+        occurred_at_ms: started_ms,
+        origin: Origin::Observed,
+        attributes,
+        corrects_leaf_index: None,
+        correction_reason: None,
+        requested_by: None,
+        approved_by: None,
+    };
+    let outcome_of_append = ledger.append(vec![Item::Event(event)]).await?;
+    let (leaf_index, duplicate) = match outcome_of_append.into_iter().next() {
+        Some(Outcome::Stored(r)) => (Some(r.leaf_index), false),
+        Some(Outcome::Duplicate(r)) => (Some(r.leaf_index), true),
+        Some(Outcome::Rejected(e)) => {
+            tracing::error!(code = %e.code, "skill call event refused by the ledger");
+            (None, false)
+        }
+        None => (None, false),
+    };
+    let row = SkillCall {
+        call_key: call_key.clone(),
+        skill_id: skill.id.clone(),
+        version_id: version.id.clone(),
+        version_hash: version.content_hash.clone(),
+        tool: tool.name.clone(),
+        publisher_party: skill.publisher_party.clone(),
+        invoker_party,
+        invoker_user_id: p.user.id.clone(),
+        outcome: outcome.clone(),
+        qualified,
+        not_qualified_reason: reason.map(str::to_string),
+        charged_fen: charged,
+        latency_ms,
+        request_digest,
+        response_digest,
+        leaf_index,
+        day: opchub_store::skills::call_day(started_ms),
+        created_at: started_ms,
+    };
+    let inserted = s.store.record_skill_call(&row).await?;
+    if inserted {
+        s.skills.invalidate_counts();
+    }
+    // A retry reports what was counted the first time.
+    let counted = if inserted {
+        row
+    } else {
+        s.store.skill_call(&call_key).await?.unwrap_or(row)
+    };
+    Ok(CallResult {
+        outcome,
+        is_error,
+        content,
+        structured_content: structured,
+        qualified: counted.qualified,
+        not_qualified_reason: counted.not_qualified_reason,
+        charged_fen: counted.charged_fen,
+        leaf_index: counted.leaf_index,
+        duplicate: duplicate || !inserted,
+    })
+}
+
+pub fn text_block(t: &str) -> Value {
+    serde_json::json!({"type": "text", "text": t})
+}
+
+pub struct UpstreamResult {
+    pub is_error: bool,
+    pub content: Vec<Value>,
+    pub structured: Option<Value>,
+}
+
+#[derive(Debug)]
+pub enum UpstreamError {
+    Timeout,
+    Failed(String),
+}
+
+const MAX_HTTP_RESPONSE: usize = 1024 * 1024;
+
+async fn http_call(
+    s: &AppState,
+    base: &str,
+    op: &opchub_skills::tools::HttpOperation,
+    args: &Map<String, Value>,
+) -> Result<UpstreamResult, UpstreamError> {
+    let (url, body) = opchub_skills::openapi::request_of(base, op, args);
+    let method = reqwest::Method::from_bytes(op.method.as_bytes()).map_err(|e| UpstreamError::Failed(e.to_string()))?;
+    let mut rb = s.skills.http.request(method, &url);
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let resp = rb.send().await.map_err(|e| {
+        if e.is_timeout() {
+            UpstreamError::Timeout
+        } else {
+            UpstreamError::Failed(e.without_url().to_string())
+        }
+    })?;
+    let ok = resp.status().is_success();
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.map_err(|e| UpstreamError::Failed(e.without_url().to_string()))?;
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_HTTP_RESPONSE)]).to_string();
+    let structured = serde_json::from_str::<Value>(&text).ok().filter(Value::is_object);
+    let shown = if ok { text } else { format!("HTTP {status}: {text}") };
+    Ok(UpstreamResult {
+        is_error: !ok,
+        content: vec![text_block(&shown)],
+        structured,
+    })
+}
+
+// ---------------------------------------------------------------- rug-pull refresh
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct RefreshResult {
+    pub skill_id: String,
+    /// `unchanged`, `drifted` (newly marked), `still_drifted`, `unreachable`, `not_remote`.
+    pub status: String,
+    pub pinned_hash: String,
+    pub remote_hash: Option<String>,
+}
+
+/// Re-fetches the tool list of one listed MCP skill and compares it with the pinned hash.
+pub async fn refresh_skill(s: &AppState, skill: &Skill) -> Result<RefreshResult, ApiError> {
+    let version = live_version(&s.store, skill).await?;
+    let mut r = RefreshResult {
+        skill_id: skill.id.clone(),
+        status: "not_remote".into(),
+        pinned_hash: version.tools_hash.clone(),
+        remote_hash: None,
+    };
+    let (true, Some(url)) = (skill.kind == "mcp_server", version.endpoint_url.as_deref()) else {
+        return Ok(r);
+    };
+    match fetch_mcp_tools(s, url).await {
+        Err(_) => r.status = "unreachable".into(),
+        Ok(tools) => {
+            let (_, hash) = opchub_skills::tools::canonical(&tools);
+            r.status = if hash == version.tools_hash {
+                "unchanged".into()
+            } else if s.store.mark_skill_drift(&skill.id, &hash).await? {
+                s.skills.invalidate();
+                "drifted".into()
+            } else {
+                "still_drifted".into()
+            };
+            r.remote_hash = Some(hash);
+        }
+    }
+    Ok(r)
+}
+
+/// Refreshes every listed MCP skill (the periodic task and the operator's button).
+pub async fn refresh_all(s: &AppState) -> Result<Vec<RefreshResult>, ApiError> {
+    let mut out = Vec::new();
+    for skill in s.store.skills(true).await? {
+        if skill.kind == "mcp_server" {
+            out.push(refresh_skill(s, &skill).await?);
+        }
+    }
+    Ok(out)
+}
+
+/// The periodic refresh, until the process ends.
+pub fn spawn_refresh(s: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = s.skills.config.refresh_interval;
+        loop {
+            tokio::time::sleep(every).await;
+            match refresh_all(&s).await {
+                Ok(rs) => {
+                    let drifted = rs.iter().filter(|r| r.status == "drifted").count();
+                    if drifted > 0 {
+                        tracing::warn!(drifted, "skills whose remote tools changed from the pinned list");
+                    }
+                }
+                Err(e) => tracing::error!(code = %e.code, "skill refresh failed"),
+            }
+        }
+    })
+}

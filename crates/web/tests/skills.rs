@@ -1,0 +1,760 @@
+//! Skill Store (M2.3) end to end against real publishers (a real MCP server built with the
+//! official Rust SDK, and an HTTP tool server): publish → automated checks → review → list →
+//! search → enable → invoke through `/mcp` (MCP Streamable HTTP, also with the official Rust
+//! SDK's client) and `POST /api/v1/skills/{id}/invoke` → counts on both dashboards and in the
+//! ledger. Also: retries counted once, self-dealing recorded but not qualified, failed calls
+//! not qualified, rug pulls noticed by the refresh, and bad input refused with nothing counted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use opchub_domain::{Role, Zone};
+use opchub_testkit::mcp_server::FakeMcp;
+use opchub_testkit::tool_server::ToolServer;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+struct World {
+    app: TestApp,
+    mcp: FakeMcp,
+    /// Publisher OPC founder (browser session).
+    publisher: Client,
+    publisher_party: String,
+    /// Invoker OPC founder: browser session and API key.
+    invoker: Client,
+    invoker_key: String,
+    invoker_party: String,
+    platform: Client,
+}
+
+async fn opc(app: &TestApp, name: &str, n: u32, ws: &str) -> (Client, String) {
+    let reg = app
+        .client()
+        .post_json("/api/v1/registrations", registration(name, &uscc(n), "hexi_area", ws))
+        .await;
+    assert_eq!(reg.status, StatusCode::CREATED, "{}", reg.text);
+    let c = app.client();
+    c.login(name, PASSWORD).await;
+    (c, reg.json()["opc"]["id"].as_str().unwrap().to_string())
+}
+
+async fn key(c: &Client) -> String {
+    let k = c.post_json("/api/v1/me/api-keys", json!({"name": "agent"})).await;
+    assert_eq!(k.status, StatusCode::CREATED, "{}", k.text);
+    k.json()["secret"].as_str().unwrap().to_string()
+}
+
+async fn world() -> World {
+    let app = TestApp::start().await;
+    let mcp = FakeMcp::start().await.unwrap();
+    let (_, ws) = app.community(Zone::HexiArea, 3).await;
+    let (publisher, publisher_party) = opc(&app, "skillpub", 501, &ws[0]).await;
+    let (invoker, invoker_party) = opc(&app, "skilluser", 502, &ws[1]).await;
+    let invoker_key = key(&invoker).await;
+    let (platform, _) = app.user("skillplatform", Role::PlatformOperator).await;
+    World {
+        app,
+        mcp,
+        publisher,
+        publisher_party,
+        invoker,
+        invoker_key,
+        invoker_party,
+        platform,
+    }
+}
+
+/// Publishes an MCP skill, submits and approves it; returns its id.
+async fn listed_mcp_skill(w: &World, slug: &str, price_fen: i64) -> String {
+    let r = w
+        .publisher
+        .post_json(
+            "/api/v1/skills",
+            json!({"slug": slug, "name": "发票计算助手 Invoice calculator", "summary": "帮你自动计算发票金额，报销更轻松。Adds and echoes.",
+                   "kind": "mcp_server", "category": "agent_tool", "tags": ["财税", "finance"], "version": "1.0.0",
+                   "price_fen": price_fen, "mcp_url": w.mcp.url(), "submit": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let v = r.json()["version"].clone();
+    assert_eq!(v["status"], "submitted");
+    assert_eq!(v["tools"].as_array().unwrap().len(), 3, "the tool list is fetched and pinned");
+    assert_eq!(v["tools_hash"].as_str().unwrap().len(), 64);
+    let id = r.json()["skill"]["id"].as_str().unwrap().to_string();
+    approve(w, v["id"].as_str().unwrap()).await;
+    id
+}
+
+async fn approve(w: &World, version_id: &str) {
+    let r = w
+        .platform
+        .post_json(
+            &format!("/api/v1/skill-versions/{version_id}/review"),
+            json!({"decision": "approve", "comment": "工具描述与实现一致，通过。"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["status"], "approved");
+}
+
+/// A minimal MCP Streamable HTTP client speaking raw JSON-RPC (to control ids and retries).
+struct RawMcp {
+    http: reqwest::Client,
+    url: String,
+    key: String,
+    session: Option<String>,
+}
+
+impl RawMcp {
+    async fn connect(base: &str, key: &str) -> RawMcp {
+        let mut m = RawMcp {
+            http: reqwest::Client::new(),
+            url: format!("{base}/mcp"),
+            key: key.to_string(),
+            session: None,
+        };
+        let (status, v, sid) = m
+            .post(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "raw-test", "version": "1"}}}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert!(v["result"]["serverInfo"].is_object(), "{v}");
+        m.session = sid;
+        let (status, _, _) = m.post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+        assert!(status.is_success());
+        m
+    }
+
+    async fn post(&self, body: Value) -> (StatusCode, Value, Option<String>) {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.key)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(s) = &self.session {
+            req = req.header("mcp-session-id", s);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let sid = resp
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = resp.text().await.unwrap();
+        let v = if ct.starts_with("text/event-stream") {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+                .find(|v| v.get("id").is_some())
+                .unwrap_or(Value::Null)
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        };
+        (status, v, sid)
+    }
+
+    async fn call(&self, id: i64, name: &str, args: Value) -> Value {
+        let (status, v, _) = self
+            .post(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": args}}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        v
+    }
+
+    async fn tools(&self) -> Vec<String> {
+        let (_, v, _) = self.post(json!({"jsonrpc": "2.0", "id": 9999, "method": "tools/list"})).await;
+        v["result"]["tools"]
+            .as_array()
+            .unwrap_or(&vec![])
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+async fn calls_of(w: &World, skill_id: &str) -> Vec<opchub_store::skills::SkillCall> {
+    w.app.store.skill_calls_of(skill_id, 1000).await.unwrap()
+}
+
+async fn ledger_calls(w: &World, party: &str) -> Vec<opchub_store::ledger::StoredEvent> {
+    let period = opchub_ledger::event::period_of(opchub_store::now_ms());
+    w.app
+        .store
+        .ledger_events_of(party, false, &period, 1000, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "skill.call")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_review_search_invoke_through_mcp_and_count_on_both_dashboards() {
+    let w = world().await;
+    let id = listed_mcp_skill(&w, "invoice-calc", 5).await;
+
+    // Search in Chinese (segmented) and English, with filters.
+    for q in ["发票", "计算", "invoice", "报销"] {
+        let r = w.app.client().get(&format!("/api/v1/skills?q={}", urlenc(q))).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.json().as_array().unwrap().len(), 1, "query {q}: {}", r.text);
+    }
+    let r = w.app.client().get("/api/v1/skills?q=发票&kind=http_tool").await;
+    assert_eq!(r.json().as_array().unwrap().len(), 0);
+    let r = w.app.client().get("/api/v1/skills?tag=finance&category=agent_tool").await;
+    assert_eq!(r.json()[0]["skill"]["slug"], "invoice-calc");
+    assert_eq!(r.json()[0]["price_fen"], 5);
+
+    // Nothing is on /mcp before the invoker enables the skill.
+    let mcp = RawMcp::connect(&w.app.base, &w.invoker_key).await;
+    assert!(mcp.tools().await.is_empty());
+    let r = w
+        .invoker
+        .put_json(&format!("/api/v1/skills/{id}/enabled"), json!({"enabled": true}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mut names = mcp.tools().await;
+    names.sort();
+    assert_eq!(names, vec!["invoice-calc__add", "invoice-calc__echo", "invoice-calc__fail"]);
+
+    let v = mcp.call(1, "invoice-calc__add", json!({"a": 2, "b": 40})).await;
+    assert_eq!(v["result"]["isError"], false, "{v}");
+    assert_eq!(v["result"]["content"][0]["text"], "42", "the publisher's result passes through");
+    assert_eq!(w.mcp.calls(), 1);
+
+    // Counted once, qualified, priced, in the ledger with its attributes.
+    let calls = calls_of(&w, &id).await;
+    assert_eq!(calls.len(), 1);
+    let c = &calls[0];
+    assert!(c.qualified && c.outcome == "ok" && c.charged_fen == 5, "{c:?}");
+    assert_eq!(
+        (c.publisher_party.as_str(), c.invoker_party.as_str()),
+        (w.publisher_party.as_str(), w.invoker_party.as_str())
+    );
+    let events = ledger_calls(&w, &w.invoker_party).await;
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(
+        (e.counterparty.as_str(), e.quantity, e.charged_fen),
+        (w.publisher_party.as_str(), 1, 5)
+    );
+    for a in [
+        "publisher",
+        "invoker",
+        "version_hash",
+        "tool",
+        "outcome",
+        "latency_ms",
+        "request_digest",
+        "response_digest",
+    ] {
+        assert!(e.attributes.contains_key(a), "attribute {a} missing: {:?}", e.attributes);
+    }
+    assert_eq!(e.attributes["qualified"], "true");
+    assert_eq!(e.attributes["tool"], "add");
+
+    // Dashboards.
+    let d = w.publisher.get("/api/v1/my/skills").await.json();
+    assert_eq!(d["totals"]["calls"], 1);
+    assert_eq!(d["totals"]["qualified_calls"], 1);
+    assert_eq!(d["totals"]["distinct_invokers"], 1);
+    assert_eq!(d["totals"]["amount_fen"], 5);
+    assert_eq!(d["daily"].as_array().unwrap().len(), 1);
+    let d = w.invoker.get("/api/v1/my/skill-usage").await.json();
+    assert_eq!(d["totals"]["amount_fen"], 5, "the invoker's spend");
+    assert_eq!(d["by_skill"][0]["skill_id"], id.as_str());
+    assert_eq!(d["enabled"][0]["slug"], "invoice-calc");
+    // Public counts on the listing.
+    let r = w.app.client().get("/api/v1/skills/invoice-calc").await.json();
+    assert_eq!(r["counts"]["distinct_qualified_invokers"], 1);
+    assert_eq!(r["counts"]["qualified_calls"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_rust_sdk_client_lists_and_calls_through_mcp() {
+    let w = world().await;
+    let id = listed_mcp_skill(&w, "calc", 0).await;
+    w.invoker
+        .put_json(&format!("/api/v1/skills/{id}/enabled"), json!({"enabled": true}))
+        .await;
+    let (tools, text) = opchub_testkit::mcp_server::client_list_and_call(
+        &format!("{}/mcp", w.app.base),
+        Some(&w.invoker_key),
+        "calc__add",
+        json!({"a": 1.5, "b": 2}),
+    )
+    .await
+    .unwrap();
+    assert!(tools.contains(&"calc__echo".to_string()), "{tools:?}");
+    assert_eq!(text, "3.5");
+    assert_eq!(calls_of(&w, &id).await.len(), 1);
+    // Without a key the endpoint refuses.
+    let err = opchub_testkit::mcp_server::client_list_and_call(&format!("{}/mcp", w.app.base), None, "calc__add", json!({})).await;
+    assert!(err.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_request_is_counted_once() {
+    let w = world().await;
+    let id = listed_mcp_skill(&w, "retry-calc", 3).await;
+    w.invoker
+        .put_json(&format!("/api/v1/skills/{id}/enabled"), json!({"enabled": true}))
+        .await;
+    let mcp = RawMcp::connect(&w.app.base, &w.invoker_key).await;
+    // The same JSON-RPC request sent twice on one session (a client retry).
+    for _ in 0..2 {
+        let v = mcp.call(7, "retry-calc__add", json!({"a": 1, "b": 1})).await;
+        assert_eq!(v["result"]["content"][0]["text"], "2");
+    }
+    // A new id is a new call; a new session with the same id is a new call too.
+    mcp.call(8, "retry-calc__add", json!({"a": 1, "b": 2})).await;
+    let other = RawMcp::connect(&w.app.base, &w.invoker_key).await;
+    other.call(7, "retry-calc__add", json!({"a": 1, "b": 1})).await;
+    assert_eq!(calls_of(&w, &id).await.len(), 3);
+    assert_eq!(ledger_calls(&w, &w.invoker_party).await.len(), 3);
+
+    // Plain HTTP: the Idempotency-Key decides.
+    let api = Client::with_key(&w.app.base, &w.invoker_key);
+    for _ in 0..2 {
+        let r = api
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/v1/skills/{id}/invoke"),
+                Some(Body::Raw(
+                    "application/json",
+                    br#"{"tool":"add","arguments":{"a":2,"b":2}}"#.to_vec(),
+                )),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    assert_eq!(calls_of(&w, &id).await.len(), 5, "without a key every request counts");
+    let http = reqwest::Client::new();
+    let mut seen = vec![];
+    for _ in 0..3 {
+        let r = http
+            .post(format!("{}/api/v1/skills/{id}/invoke", w.app.base))
+            .bearer_auth(&w.invoker_key)
+            .header("idempotency-key", "order-17")
+            .json(&json!({"tool": "add", "arguments": {"a": 5, "b": 5}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["content"][0]["text"], "10");
+        seen.push(v["duplicate"].as_bool().unwrap());
+    }
+    assert_eq!(seen, vec![false, true, true]);
+    assert_eq!(calls_of(&w, &id).await.len(), 6);
+    assert_eq!(ledger_calls(&w, &w.invoker_party).await.len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_dealing_and_failed_calls_are_recorded_but_not_qualified() {
+    let w = world().await;
+    let id = listed_mcp_skill(&w, "self-calc", 4).await;
+    // The publisher calls its own skill with its own key (same company, same founder).
+    let own = Client::with_key(&w.app.base, &key(&w.publisher).await);
+    let r = own
+        .post_json(
+            &format!("/api/v1/skills/{id}/invoke"),
+            json!({"tool": "add", "arguments": {"a": 1, "b": 1}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["qualified"], false);
+    assert_eq!(r.json()["not_qualified_reason"], "self_dealing");
+    // A failing tool: recorded with its outcome, not qualified, nothing charged.
+    let api = Client::with_key(&w.app.base, &w.invoker_key);
+    let r = api
+        .post_json(&format!("/api/v1/skills/{id}/invoke"), json!({"tool": "fail", "arguments": {}}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["outcome"], "tool_error");
+    assert_eq!(r.json()["qualified"], false);
+    assert_eq!(r.json()["charged_fen"], 0);
+    let calls = calls_of(&w, &id).await;
+    assert_eq!(calls.len(), 2);
+    let d = w.publisher.get("/api/v1/my/skills").await.json();
+    assert_eq!(d["totals"]["calls"], 2);
+    assert_eq!(d["totals"]["qualified_calls"], 0);
+    assert_eq!(d["totals"]["not_qualified_calls"], 2);
+    assert_eq!(d["totals"]["distinct_qualified_invokers"], 0);
+    let r = w.app.client().get(&format!("/api/v1/skills/{id}")).await.json();
+    assert_eq!(r["counts"]["distinct_qualified_invokers"], 0);
+    // Both are in the ledger, marked.
+    let own_events = ledger_calls(&w, &w.publisher_party).await;
+    assert_eq!(own_events.len(), 1);
+    assert_eq!(own_events[0].attributes["not_qualified_reason"], "self_dealing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rug_pull_is_noticed_and_later_calls_are_not_qualified_until_re_reviewed() {
+    let w = world().await;
+    let id = listed_mcp_skill(&w, "weather-bot", 2).await;
+    let api = Client::with_key(&w.app.base, &w.invoker_key);
+    let call = || async {
+        let r = api
+            .post_json(
+                &format!("/api/v1/skills/{id}/invoke"),
+                json!({"tool": "echo", "arguments": {"text": "hi"}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        r.json()
+    };
+    assert_eq!(call().await["qualified"], true);
+    let r = w.platform.post_json(&format!("/api/v1/skills/{id}/refresh"), json!({})).await;
+    assert_eq!(r.json()["status"], "unchanged", "{}", r.text);
+
+    // The publisher's server changes a tool description behind the platform's back.
+    w.mcp.set_rug_pull(true);
+    let r = w.platform.post_json(&format!("/api/v1/skills/{id}/refresh"), json!({})).await;
+    assert_eq!(r.json()["status"], "drifted", "{}", r.text);
+    assert_ne!(r.json()["remote_hash"], r.json()["pinned_hash"]);
+    let v = call().await;
+    assert_eq!(v["qualified"], false);
+    assert_eq!(v["not_qualified_reason"], "drifted");
+    // /mcp still shows the reviewed descriptions, not the changed ones.
+    w.invoker
+        .put_json(&format!("/api/v1/skills/{id}/enabled"), json!({"enabled": true}))
+        .await;
+    let mcp = RawMcp::connect(&w.app.base, &w.invoker_key).await;
+    let (_, listed, _) = mcp.post(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"})).await;
+    assert!(!listed.to_string().contains("IMPORTANT"), "{listed}");
+
+    // The background task does the same check: a second refresh keeps the mark.
+    let all = opchub_web::skills::refresh_all(&state_of(&w)).await.unwrap();
+    assert_eq!(all[0].status, "still_drifted");
+
+    // A new version pins the new list; once approved, calls qualify again.
+    let r = w
+        .publisher
+        .post_json(
+            &format!("/api/v1/skills/{id}/versions"),
+            json!({"version": "1.1.0", "price_fen": 2, "mcp_url": w.mcp.url(), "submit": true}),
+        )
+        .await;
+    // The changed description carries an injection pattern: the automated check refuses it.
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.code().starts_with("skill_injection"), "{}", r.text);
+    w.mcp.set_rug_pull(false);
+    let r = w
+        .publisher
+        .post_json(
+            &format!("/api/v1/skills/{id}/versions"),
+            json!({"version": "1.1.0", "price_fen": 2, "mcp_url": w.mcp.url(), "submit": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    approve(&w, r.json()["id"].as_str().unwrap()).await;
+    assert_eq!(call().await["qualified"], true);
+    let calls = calls_of(&w, &id).await;
+    assert_eq!(calls.iter().filter(|c| c.qualified).count(), 2);
+}
+
+/// An AppState on the test app's database (for calling runtime functions directly).
+fn state_of(w: &World) -> opchub_web::AppState {
+    opchub_web::AppState::new(w.app.store.clone(), opchub_web::WebConfig::default(), None)
+        .with_skills(opchub_web::skills::SkillsConfig::testing())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_tools_from_an_openapi_document_are_called_and_counted() {
+    let w = world().await;
+    let tools = ToolServer::start().await.unwrap();
+    let doc = opchub_testkit::tool_server::openapi_doc(&tools.base_url()).to_string();
+    let r = w
+        .publisher
+        .post_json(
+            "/api/v1/skills",
+            json!({"slug": "weather", "name": "天气查询", "summary": "查询城市天气 weather lookup", "kind": "http_tool",
+                   "category": "vertical_plugin", "tags": ["气象"], "version": "0.1.0", "price_fen": 1, "openapi": doc,
+                   "operations": ["get_weather", "broken"], "submit": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        r.json()["version"]["tools"].as_array().unwrap().len(),
+        2,
+        "only the chosen operations"
+    );
+    let id = r.json()["skill"]["id"].as_str().unwrap().to_string();
+    approve(&w, r.json()["version"]["id"].as_str().unwrap()).await;
+    let api = Client::with_key(&w.app.base, &w.invoker_key);
+    let r = api
+        .post_json(
+            &format!("/api/v1/skills/{id}/invoke"),
+            json!({"tool": "get_weather", "arguments": {"city": "丰台", "units": "c"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["structured_content"]["city"], "丰台");
+    assert_eq!(r.json()["qualified"], true);
+    let r = api
+        .post_json(&format!("/api/v1/skills/{id}/invoke"), json!({"tool": "broken", "arguments": {}}))
+        .await;
+    assert_eq!(r.json()["outcome"], "tool_error");
+    assert_eq!(r.json()["qualified"], false);
+    // Arguments failing the schema: refused before the call, nothing counted.
+    let before = tools.calls();
+    let r = api
+        .post_json(
+            &format!("/api/v1/skills/{id}/invoke"),
+            json!({"tool": "get_weather", "arguments": {"units": "kelvin"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.code(), "skill_arguments_invalid");
+    assert_eq!(tools.calls(), before);
+    assert_eq!(calls_of(&w, &id).await.len(), 2);
+}
+
+fn skill_zip(name: &str, extra: &[(&str, &[u8])]) -> String {
+    let md = format!("---\nname: {name}\ndescription: 整理发票并生成报销单。Sorts invoices.\nlicense: MIT\n---\n# {name}\n");
+    let mut entries: Vec<(&str, &[u8])> = vec![("SKILL.md", md.as_bytes())];
+    entries.extend_from_slice(extra);
+    base64::engine::general_purpose::STANDARD.encode(opchub_skills::package::build_zip(&entries))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_skill_packages_install_once_per_invoker_and_version_and_ratings_need_use() {
+    let w = world().await;
+    let r = w
+        .publisher
+        .post_json(
+            "/api/v1/skills",
+            json!({"name": "报销助手", "summary": "发票整理", "kind": "agent_skill", "category": "agent_tool", "version": "1.0.0",
+                   "package_base64": skill_zip("expense-helper", &[("scripts/run.py", b"print('ok')\n")]), "submit": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        r.json()["skill"]["slug"],
+        "expense-helper",
+        "the slug defaults to the SKILL.md name"
+    );
+    assert_eq!(r.json()["version"]["manifest"]["license"], "MIT");
+    let id = r.json()["skill"]["id"].as_str().unwrap().to_string();
+    // Only invokers who used a skill may rate it.
+    let r = w
+        .invoker
+        .post_json(&format!("/api/v1/skills/{id}/ratings"), json!({"stars": 5}))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    approve(&w, r_version(&w, &id).await.as_str()).await;
+    let r = w
+        .invoker
+        .post_json(&format!("/api/v1/skills/{id}/ratings"), json!({"stars": 5}))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(r.code(), "skill_not_used");
+    let http = reqwest::Client::new();
+    for _ in 0..2 {
+        let resp = http
+            .get(format!("{}/api/v1/skills/{id}/package", w.app.base))
+            .bearer_auth(&w.invoker_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["content-type"], "application/zip");
+        let bytes = resp.bytes().await.unwrap();
+        assert!(opchub_skills::package::inspect(&bytes, Default::default()).is_ok());
+    }
+    let period = opchub_ledger::event::period_of(opchub_store::now_ms());
+    let installs: Vec<_> = w
+        .app
+        .store
+        .ledger_events_of(&w.invoker_party, false, &period, 100, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "skill.install")
+        .collect();
+    assert_eq!(installs.len(), 1, "one install per invoker per version");
+    let r = w
+        .invoker
+        .post_json(&format!("/api/v1/skills/{id}/ratings"), json!({"stars": 4, "comment": "好用"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let d = w.app.client().get(&format!("/api/v1/skills/{id}")).await.json();
+    assert_eq!(d["counts"]["installs"], 1);
+    assert_eq!(d["counts"]["rating_x100"], 400);
+    assert_eq!(d["ratings"][0]["comment"], "好用");
+}
+
+async fn r_version(w: &World, id: &str) -> String {
+    let d = w.publisher.get(&format!("/api/v1/skills/{id}")).await.json();
+    d["versions"][0]["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_clearly_and_nothing_is_written_or_counted() {
+    let w = world().await;
+    let base = json!({"name": "坏技能", "summary": "bad", "kind": "agent_skill", "category": "agent_tool", "version": "1.0.0"});
+    let with = |k: &str, v: Value| {
+        let mut b = base.clone();
+        b[k] = v;
+        b
+    };
+    let b64 = |z: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(z);
+    let audit_before = audit_count(&w.app.store).await;
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            with(
+                "package_base64",
+                json!(b64(opchub_skills::package::build_zip(&[("SKILL.md", b"# no frontmatter\n")]))),
+            ),
+            "skill_manifest_no_frontmatter",
+        ),
+        (
+            with(
+                "package_base64",
+                json!(b64(opchub_skills::package::build_zip(&[(
+                    "SKILL.md",
+                    format!("---\nname: {}\ndescription: d\n---\n", "a".repeat(65)).as_bytes()
+                )]))),
+            ),
+            "skill_manifest_name_too_long",
+        ),
+        (
+            with(
+                "package_base64",
+                json!(skill_zip("bomb", &[("assets/zeros.bin", &vec![0u8; 4 * 1024 * 1024])])),
+            ),
+            "skill_package_ratio",
+        ),
+        (
+            with("package_base64", json!(skill_zip("trav", &[("../../etc/passwd", b"x")]))),
+            "skill_package_path_traversal",
+        ),
+        (
+            json!({"name": "坏", "summary": "bad", "kind": "http_tool", "category": "agent_tool", "version": "1.0.0", "openapi": "{not: [valid"}),
+            "skill_openapi_unparseable",
+        ),
+        (with("version", json!("v1")), "validation_failed"),
+    ];
+    for (body, code) in cases {
+        let r = w.publisher.post_json("/api/v1/skills", body).await;
+        assert!(r.status == StatusCode::UNPROCESSABLE_ENTITY, "{code}: {} {}", r.status, r.text);
+        assert_eq!(r.code(), code, "{}", r.text);
+        assert!(!r.json()["error"]["message"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(audit_count(&w.app.store).await, audit_before, "nothing was written");
+    assert!(w.app.store.skills(false).await.unwrap().is_empty());
+
+    // A private or loopback MCP URL outside test mode.
+    let strict = TestApp::start_on_with_skills(w.app.db.clone(), opchub_web::skills::SkillsConfig::default()).await;
+    let pc = strict.client();
+    pc.login("skillpub", PASSWORD).await;
+    for url in [
+        w.mcp.url(),
+        "http://10.0.0.8/mcp".into(),
+        "http://169.254.169.254/latest".into(),
+        "http://localhost:1/mcp".into(),
+    ] {
+        let r = pc
+            .post_json(
+                "/api/v1/skills",
+                json!({"slug": "intranet", "name": "x", "summary": "x", "kind": "mcp_server", "category": "agent_tool", "version": "1.0.0", "mcp_url": url}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {}", r.text);
+        assert_eq!(r.code(), "skill_upstream_private_address", "{}", r.text);
+    }
+    assert_eq!(w.mcp.calls(), 0);
+    assert!(w.app.store.skills(false).await.unwrap().is_empty());
+
+    // Arguments failing the schema and a delisted skill: refused, nothing counted.
+    let id = listed_mcp_skill(&w, "strict-calc", 1).await;
+    let api = Client::with_key(&w.app.base, &w.invoker_key);
+    let r = api
+        .post_json(
+            &format!("/api/v1/skills/{id}/invoke"),
+            json!({"tool": "add", "arguments": {"a": "two"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.code(), "skill_arguments_invalid");
+    w.invoker
+        .put_json(&format!("/api/v1/skills/{id}/enabled"), json!({"enabled": true}))
+        .await;
+    let mcp = RawMcp::connect(&w.app.base, &w.invoker_key).await;
+    let v = mcp.call(1, "strict-calc__add", json!({"a": 1})).await;
+    assert!(v["error"].is_object() || v["result"]["isError"] == true, "{v}");
+    let r = w
+        .publisher
+        .post_json(&format!("/api/v1/skills/{id}/delist"), json!({"reason": "停止维护"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = api
+        .post_json(
+            &format!("/api/v1/skills/{id}/invoke"),
+            json!({"tool": "add", "arguments": {"a": 1, "b": 2}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::GONE, "{}", r.text);
+    assert_eq!(r.code(), "skill_delisted");
+    assert!(mcp.tools().await.is_empty(), "a delisted skill leaves /mcp");
+    let v = mcp.call(2, "strict-calc__add", json!({"a": 1, "b": 2})).await;
+    assert!(v["error"].is_object() || v["result"]["isError"] == true, "{v}");
+    assert_eq!(w.mcp.calls(), 0, "the publisher was never called");
+    assert!(calls_of(&w, &id).await.is_empty());
+    assert!(ledger_calls(&w, &w.invoker_party).await.is_empty());
+    // The delisted skill is gone from search.
+    assert!(w
+        .app
+        .client()
+        .get("/api/v1/skills?q=发票")
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_ranks_by_distinct_qualified_invokers_then_rating() {
+    let w = world().await;
+    let a = listed_mcp_skill(&w, "alpha-calc", 0).await;
+    let b = listed_mcp_skill(&w, "beta-calc", 0).await;
+    let api = Client::with_key(&w.app.base, &w.invoker_key);
+    // One qualified invoker for beta; alpha only self-dealing calls.
+    api.post_json(
+        &format!("/api/v1/skills/{b}/invoke"),
+        json!({"tool": "add", "arguments": {"a": 1, "b": 1}}),
+    )
+    .await;
+    let own = Client::with_key(&w.app.base, &key(&w.publisher).await);
+    for _ in 0..3 {
+        own.post_json(
+            &format!("/api/v1/skills/{a}/invoke"),
+            json!({"tool": "add", "arguments": {"a": 1, "b": 1}}),
+        )
+        .await;
+    }
+    let r = w.app.client().get("/api/v1/skills?q=invoice").await.json();
+    let order: Vec<_> = r
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["skill"]["slug"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(order, vec!["beta-calc", "alpha-calc"]);
+}
+
+fn urlenc(s: &str) -> String {
+    opchub_web::auth::urlencode(s)
+}

@@ -1,0 +1,129 @@
+//! Skill Store pages (M2.3) as a person uses them: the store with search and filters, a
+//! skill's page with its tools and counts, the publisher's page (publish form, review
+//! decisions, statistics), the invoker's page and the platform operator's review queue —
+//! in Chinese by default and in English.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use opchub_domain::{Role, Zone};
+use opchub_testkit::mcp_server::FakeMcp;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_review_list_enable_and_dashboards_through_pages() {
+    let app = TestApp::start().await;
+    let mcp = FakeMcp::start().await.unwrap();
+    let (_, ws) = app.community(Zone::HexiArea, 2).await;
+    let reg = app
+        .client()
+        .post_json("/api/v1/registrations", registration("pagepub", &uscc(601), "hexi_area", &ws[0]))
+        .await;
+    assert_eq!(reg.status, StatusCode::CREATED);
+    app.client()
+        .post_json("/api/v1/registrations", registration("pageuser", &uscc(602), "hexi_area", &ws[1]))
+        .await;
+    let publisher = app.client();
+    publisher.login("pagepub", PASSWORD).await;
+    let invoker = app.client();
+    invoker.login("pageuser", PASSWORD).await;
+    let (platform, _) = app.user("pageplatform", Role::PlatformOperator).await;
+
+    // The publish form: a bad address is explained on the page, nothing is stored.
+    let page = publisher.get("/my/skills").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("发布新技能"));
+    let bad = publisher
+        .post_form(
+            "/my/skills",
+            &[
+                ("name", "发票助手"),
+                ("slug", "page-calc"),
+                ("summary", "发票计算"),
+                ("kind", "mcp_server"),
+                ("category", "agent_tool"),
+                ("version", "1.0.0"),
+                ("mcp_url", "ftp://x"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    assert!(bad.text.contains("http://"), "the error says what to enter");
+    assert!(bad.text.contains("value=\"page-calc\""), "the form keeps what was typed");
+    let url = mcp.url();
+    let ok = publisher
+        .post_form(
+            "/my/skills",
+            &[
+                ("name", "发票助手"),
+                ("slug", "page-calc"),
+                ("summary", "发票计算 invoice"),
+                ("kind", "mcp_server"),
+                ("category", "agent_tool"),
+                ("tags", "财税, finance"),
+                ("version", "1.0.0"),
+                ("price_yuan", "0.05"),
+                ("mcp_url", url.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let page = publisher.get("/my/skills?done=published").await;
+    assert!(page.text.contains("待审核"), "the version awaits review");
+
+    // The review queue shows the checks and the tools; approving lists the skill.
+    let q = platform.get("/admin/skills").await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.text);
+    assert!(q.text.contains("endpoint_reachable") && q.text.contains("add"), "{}", q.text);
+    let vid = app.store.skill_review_queue().await.unwrap()[0].id.clone();
+    let r = platform
+        .post_form(
+            &format!("/admin/skills/versions/{vid}/review"),
+            &[("decision", "approve"), ("comment", "通过")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+
+    // The store: search in Chinese, the listing with its price; English on request.
+    let store = app.client().get("/skills?q=发票").await;
+    assert_eq!(store.status, StatusCode::OK, "{}", store.text);
+    assert!(store.text.contains("id=\"skill-page-calc\""), "{}", store.text);
+    assert!(store.text.contains("¥0.05"));
+    let empty = app.client().get("/skills?q=发票&kind=http_tool").await;
+    assert!(empty.text.contains("id=\"no-results\""));
+    let en = app.client();
+    en.get("/lang/en").await;
+    assert!(en.get("/skills").await.text.contains("Skill Store"));
+
+    // Detail and enabling, then a call shows up on both dashboards.
+    let d = invoker.get("/skills/page-calc").await;
+    assert!(d.text.contains("page-calc__add"), "the /mcp tool names are shown");
+    let id = app.store.skill_by_slug("page-calc").await.unwrap().unwrap().id;
+    let r = invoker.post_form(&format!("/skills/{id}/enabled"), &[("enabled", "1")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let k = invoker.post_json("/api/v1/me/api-keys", json!({"name": "agent"})).await.json();
+    let api = Client::with_key(&app.base, k["secret"].as_str().unwrap());
+    let r = api
+        .post_json(
+            &format!("/api/v1/skills/{id}/invoke"),
+            json!({"tool": "add", "arguments": {"a": 1, "b": 2}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let usage = invoker.get("/my/skills/usage").await;
+    assert_eq!(usage.status, StatusCode::OK);
+    assert!(usage.text.contains("id=\"spend\">¥0.05"), "{}", usage.text);
+    assert!(usage.text.contains("id=\"mcp-url\""), "the /mcp quick start");
+    let mine = publisher.get("/my/skills").await;
+    assert!(mine.text.contains("id=\"qualified-calls\">1"), "{}", mine.text);
+    assert!(mine.text.contains("id=\"revenue\">¥0.05"));
+    assert!(mine.text.contains("class=\"bar\""), "the daily chart has a bar");
+    // Rating after use.
+    let r = invoker
+        .post_form(&format!("/skills/{id}/rate"), &[("stars", "5"), ("comment", "很好用")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert!(app.client().get(&format!("/skills/{id}")).await.text.contains("很好用"));
+}
