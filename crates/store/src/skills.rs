@@ -865,3 +865,41 @@ impl Store {
 pub fn call_day(ms: i64) -> String {
     day_of_ms(ms)
 }
+
+/// The Skill Store's part of demand matching (M2.4 × M2.3): each OPC's listed skills, with
+/// how many distinct OPCs called each one in qualified calls, so that a recommendation can
+/// say "skill 发票助手 used by 41 OPCs" and rank by it.
+pub struct SkillEnricher;
+
+impl crate::matching::ProfileEnricher for SkillEnricher {
+    fn enrich<'a>(
+        &'a self,
+        store: &'a Store,
+        profiles: &'a mut [crate::matching::OpcProfile],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + 'a>> {
+        Box::pin(async move {
+            let skills = store.skills(true).await?;
+            if skills.is_empty() {
+                return Ok(());
+            }
+            let counts = store.skill_counts().await?;
+            let mut by_party: HashMap<&str, Vec<crate::matching::SkillSignal>> = HashMap::new();
+            for s in &skills {
+                let users = counts.get(&s.id).map_or(0, |c| c.distinct_qualified_invokers);
+                by_party
+                    .entry(s.publisher_party.as_str())
+                    .or_default()
+                    .push(crate::matching::SkillSignal {
+                        name: s.name.clone(),
+                        users,
+                    });
+            }
+            for p in profiles.iter_mut() {
+                if let Some(list) = by_party.get(p.opc_id.as_str()) {
+                    p.skills = list.clone();
+                }
+            }
+            Ok(())
+        })
+    }
+}

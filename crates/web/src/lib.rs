@@ -72,7 +72,12 @@ impl AppState {
             rate: Arc::default(),
             gateway: None,
             policy: opchub_policy::Policy::embedded().ok().map(Arc::new),
-            matching: Arc::default(),
+            matching: {
+                let m: Arc<opchub_store::matching::MatchingCache> = Arc::default();
+                // Published skills and their qualified users feed the demand board's matching.
+                m.set_enricher(Arc::new(opchub_store::skills::SkillEnricher));
+                m
+            },
             skills: Arc::new(skills::SkillHub::new(skills::SkillsConfig::default())),
         }
     }

@@ -758,3 +758,52 @@ async fn search_ranks_by_distinct_qualified_invokers_then_rating() {
 fn urlenc(s: &str) -> String {
     opchub_web::auth::urlencode(s)
 }
+
+/// M2.4 × M2.3: a district company's demand board recommends the publisher and says which of
+/// its skills how many OPCs used (qualified calls only).
+#[tokio::test]
+async fn demand_recommendations_name_the_publishers_skill_and_its_users() {
+    let w = world().await;
+    let id = listed_mcp_skill(&w, "invoice-calc", 5).await;
+    let r = w
+        .invoker
+        .put_json(&format!("/api/v1/skills/{id}/enabled"), json!({"enabled": true}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let mcp = RawMcp::connect(&w.app.base, &w.invoker_key).await;
+    let v = mcp.call(1, "invoice-calc__add", json!({"a": 1, "b": 2})).await;
+    assert_eq!(v["result"]["isError"], false, "{v}");
+
+    let e = w
+        .platform
+        .post_json(
+            "/api/v1/enterprises",
+            json!({"name": "北京丰台财务共享服务有限公司", "uscc": uscc(777), "zone": "hexi_area", "username": "fincorp", "password": PASSWORD, "contact_name": "赵会计"}),
+        )
+        .await;
+    assert_eq!(e.status, StatusCode::CREATED, "{}", e.text);
+    let company = w.app.client();
+    company.login("fincorp", PASSWORD).await;
+    let d = company
+        .post_json(
+            "/api/v1/demands",
+            json!({"title": "发票计算与报销助手", "description": "需要一个能自动计算发票金额、辅助报销的工具或智能体。", "category": "opc_agent_dev",
+                   "tags": ["发票"], "budget_min_fen": 100_000, "budget_max_fen": 500_000, "deadline": "2999-12-31", "publish": true}),
+        )
+        .await;
+    assert_eq!(d.status, StatusCode::CREATED, "{}", d.text);
+    let demand = d.json()["id"].as_str().unwrap().to_string();
+    let rec = company.get(&format!("/api/v1/demands/{demand}/recommendations")).await;
+    assert_eq!(rec.status, StatusCode::OK, "{}", rec.text);
+    let list = rec.json();
+    let top = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == w.publisher_party.as_str())
+        .unwrap_or_else(|| panic!("the publisher is not recommended: {list:#}"))
+        .clone();
+    let why = top["why_zh"].as_str().unwrap_or_default();
+    assert!(why.contains("发票计算助手") && why.contains("被 1 个 OPC 使用"), "{top:#}");
+    assert!(top["why_en"].as_str().unwrap_or_default().contains("used by 1 OPCs"), "{top:#}");
+}
