@@ -75,7 +75,7 @@ pub fn load_policy(path: Option<&PathBuf>) -> Result<Policy> {
 /// Before the measures take effect, the demo previews them as in force from January 1st of
 /// this year, so that its usage (the last two weeks) can be settled. `None` once in force.
 pub fn demo_preview(policy: &Policy) -> Option<(Policy, NaiveDate)> {
-    let today = default_as_of(9999);
+    let today = opchub_settle::run::today();
     let start = policy.latest_window()?.start;
     if today >= start {
         return None;
@@ -84,28 +84,7 @@ pub fn demo_preview(policy: &Policy) -> Option<(Policy, NaiveDate)> {
     Some((policy.preview_from(from), from))
 }
 
-/// "M2.3" stands for both of its paying parts.
-pub fn expand_clauses(clauses: &[String]) -> Vec<String> {
-    let mut out = vec![];
-    for c in clauses {
-        for part in c.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            if part == "M2.3" {
-                out.extend(["M2.3-publisher".to_string(), "M2.3-invoker".to_string()]);
-            } else {
-                out.push(part.to_string());
-            }
-        }
-    }
-    out
-}
-
-pub fn default_as_of(year: i32) -> NaiveDate {
-    let now = chrono::Utc::now();
-    let today = chrono::FixedOffset::east_opt(8 * 3600)
-        .map(|tz| now.with_timezone(&tz).date_naive())
-        .unwrap_or_else(|| now.date_naive());
-    NaiveDate::from_ymd_opt(year, 12, 31).map_or(today, |last| today.min(last))
-}
+pub use opchub_settle::run::{default_as_of, expand_clauses};
 
 /// Returns the exit code: 0 done, 2 bad input.
 pub async fn settle(store: &Store, args: SettleArgs) -> Result<i32> {

@@ -487,6 +487,35 @@ pub fn lists_used(inputs: &Inputs) -> String {
     serde_json::to_string(&m).unwrap_or_else(|_| "{}".into())
 }
 
+/// Today in Beijing (Asia/Shanghai has no daylight saving: UTC+8).
+pub fn today() -> NaiveDate {
+    let now = chrono::Utc::now();
+    chrono::FixedOffset::east_opt(8 * 3600)
+        .map(|tz| now.with_timezone(&tz).date_naive())
+        .unwrap_or_else(|| now.date_naive())
+}
+
+/// The default as-of date of a settlement of `year`: today, or the year's last day if earlier.
+pub fn default_as_of(year: i32) -> NaiveDate {
+    let t = today();
+    NaiveDate::from_ymd_opt(year, 12, 31).map_or(t, |last| t.min(last))
+}
+
+/// Clause filters as typed: comma-separated or repeated; `M2.3` stands for both of its paying parts.
+pub fn expand_clauses(clauses: &[String]) -> Vec<String> {
+    let mut out = vec![];
+    for c in clauses {
+        for part in c.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if part == "M2.3" {
+                out.extend(["M2.3-publisher".to_string(), "M2.3-invoker".to_string()]);
+            } else {
+                out.push(part.to_string());
+            }
+        }
+    }
+    out
+}
+
 /// The calendar year of a date (for defaults).
 pub fn year_of(d: NaiveDate) -> i32 {
     d.year()

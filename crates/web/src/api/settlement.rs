@@ -43,27 +43,15 @@ fn settle_error(e: SettleError) -> ApiError {
 
 /// Today in Beijing.
 pub fn today() -> NaiveDate {
-    let now = chrono::Utc::now();
-    chrono::FixedOffset::east_opt(8 * 3600)
-        .map(|tz| now.with_timezone(&tz).date_naive())
-        .unwrap_or_else(|| now.date_naive())
+    opchub_settle::run::today()
 }
 
 fn default_as_of(year: i32) -> NaiveDate {
-    let t = today();
-    NaiveDate::from_ymd_opt(year, 12, 31).map_or(t, |last| t.min(last))
+    opchub_settle::run::default_as_of(year)
 }
 
 fn expand(clauses: &[String]) -> Vec<String> {
-    let mut out = vec![];
-    for c in clauses {
-        if c == "M2.3" {
-            out.extend(["M2.3-publisher".to_string(), "M2.3-invoker".to_string()]);
-        } else if !c.trim().is_empty() {
-            out.push(c.trim().to_string());
-        }
-    }
-    out
+    opchub_settle::run::expand_clauses(clauses)
 }
 
 // ---------------------------------------------------------------- clauses
@@ -159,14 +147,7 @@ pub async fn beneficiary_of(s: &AppState, p: &Principal) -> ApiResult<Option<Str
     Ok(match p.role() {
         Role::OpcFounder => s.store.opc_of_founder(&p.user.id).await?.map(|o| o.id),
         Role::CommunityOperator => Some(p.user.id.clone()),
-        Role::Enterprise => s
-            .store
-            .settlement_parties()
-            .await?
-            .enterprises
-            .into_iter()
-            .find(|e| e.owner_user_id == p.user.id)
-            .map(|e| e.id),
+        Role::Enterprise => s.store.enterprise_of_owner(&p.user.id).await?.map(|e| e.id),
         _ => None,
     })
 }
