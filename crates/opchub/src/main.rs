@@ -480,6 +480,8 @@ async fn main() -> Result<()> {
                 .with_ledger(writer)
                 .with_gateway(gateway)
                 .with_policy(policy)
+                // Application evidence, content-addressed by SHA-256 (issue 8, F2).
+                .with_evidence_dir(data_dir.join("evidence"))
                 .with_skills(opchub_web::skills::SkillsConfig {
                     allow_private_upstreams,
                     ..Default::default()

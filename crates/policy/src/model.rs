@@ -256,7 +256,12 @@ pub struct Clause {
     /// S3: items in one group are "the same thing" when comparing with other policies.
     pub overlap_group: Option<String>,
     pub evidence: Vec<String>,
+    /// For each `evidence` item, the facts it proves: when a reviewer finds that document false
+    /// (F2), the engine recomputes without those facts. Empty when the file does not say.
+    pub evidence_proves: Vec<Vec<String>>,
     pub review_stages: Vec<String>,
+    /// F1: the district agency that reviews applications for this clause (`agency_review` stage).
+    pub review_agency: Option<String>,
     pub params: Vec<Param>,
 }
 
@@ -570,7 +575,10 @@ mod raw {
         #[serde(default)]
         evidence: Vec<String>,
         #[serde(default)]
+        evidence_proves: Vec<Vec<String>>,
+        #[serde(default)]
         review_stages: Vec<String>,
+        review_agency: Option<String>,
         #[serde(default)]
         params: Vec<RawParam>,
     }
@@ -784,6 +792,18 @@ mod raw {
                         ));
                     }
                 }
+                if !c.evidence_proves.is_empty() && c.evidence_proves.len() != c.evidence.len() {
+                    return Err(PolicyError::invalid(
+                        format!("{field}.evidence_proves"),
+                        "one list of facts per evidence item",
+                    ));
+                }
+                if c.review_stages.iter().any(|s| s == "agency_review" || s.starts_with("fund_")) && c.review_agency.is_none() {
+                    return Err(PolicyError::invalid(
+                        format!("{field}.review_agency"),
+                        "a clause reviewed by an agency names the agency",
+                    ));
+                }
                 for id in &c.conditions {
                     if !conditions.iter().any(|k| &k.id == id) {
                         return Err(PolicyError::invalid(format!("{field}.conditions"), format!("no condition {id:?}")));
@@ -816,7 +836,9 @@ mod raw {
                     exclusions: clause_exclusions,
                     overlap_group: c.overlap_group,
                     evidence: c.evidence,
+                    evidence_proves: c.evidence_proves,
                     review_stages: c.review_stages,
+                    review_agency: c.review_agency,
                     params: clause_params,
                 });
             }

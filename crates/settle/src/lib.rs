@@ -3,6 +3,7 @@
 //! and decides (pure), `lists` reads F3 exclusion lists, `export` writes what finance receives;
 //! `settle` ties them to the store: one draft batch with one line and one trace per beneficiary.
 
+pub mod apply;
 pub mod export;
 pub mod lists;
 pub mod run;

@@ -337,7 +337,7 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
 
 /// G2, F3, S3 and the cap ledger: the facts every clause reads. A list never imported leaves its
 /// F3 fact unknown (listed as missing by the engine), never "not excluded".
-fn common_facts(
+pub(crate) fn common_facts(
     policy: &Policy,
     inputs: &Inputs,
     clause: &str,
@@ -354,10 +354,12 @@ fn common_facts(
     }
     let uscc = p.uscc.clone().unwrap_or_default();
     for (kind, fact) in EXCLUSION_KINDS {
-        if !inputs.lists.lists.contains_key(*kind) {
+        let listed = inputs.lists.entries.get(*kind);
+        // The platform's own no-support list (F2, S5) may name a party by id.
+        let hit = listed.and_then(|m| m.get(&uscc).filter(|_| !uscc.is_empty()).or_else(|| m.get(&p.id)));
+        if !inputs.lists.lists.contains_key(*kind) && hit.is_none() {
             continue;
         }
-        let hit = inputs.lists.entries.get(*kind).and_then(|m| m.get(&uscc));
         let v = match (*kind, hit) {
             (_, None) => false,
             ("safety_accident", Some(dates)) => dates

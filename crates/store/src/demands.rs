@@ -579,7 +579,7 @@ async fn audit(tx: &mut Tx, actor: &Actor, action: &str, kind: &str, id: &str, a
     .await
 }
 
-async fn notify(tx: &mut Tx, user_id: &str, kind: &str, object_kind: &str, object_id: &str, title: &str) -> Result<()> {
+pub(crate) async fn notify(tx: &mut Tx, user_id: &str, kind: &str, object_kind: &str, object_id: &str, title: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO notifications (id, user_id, kind, object_kind, object_id, title, created_at, read_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
     )

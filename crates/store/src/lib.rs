@@ -4,6 +4,7 @@
 //! [`Store::begin`] and [`Store::connect`]. This crate knows nothing about HTTP.
 
 pub mod accounts;
+pub mod applications;
 pub mod audit;
 pub mod caps;
 pub mod gateway;

@@ -300,6 +300,16 @@ impl Store {
                 m.entry(uscc).or_default().push(date.unwrap_or_default());
             }
         }
+        // F2, S5: the platform's own no-support list (recoveries) counts as excluded by review,
+        // by USCC or, for a beneficiary without one, by party id.
+        for key in self.no_support_in_force(at_ms).await? {
+            out.entries
+                .entry("excluded_by_review".into())
+                .or_default()
+                .entry(key)
+                .or_default()
+                .push(String::new());
+        }
         Ok(out)
     }
 

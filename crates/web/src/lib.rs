@@ -59,6 +59,8 @@ pub struct AppState {
     pub matching: Arc<opchub_store::matching::MatchingCache>,
     /// The Skill Store's runtime (M2.3).
     pub skills: Arc<skills::SkillHub>,
+    /// Where application evidence is stored, content-addressed (issue 8, F2).
+    pub evidence: Arc<api::applications::EvidenceStore>,
 }
 
 impl AppState {
@@ -79,7 +81,17 @@ impl AppState {
                 m
             },
             skills: Arc::new(skills::SkillHub::new(skills::SkillsConfig::default())),
+            // Tools and tests without a data directory keep evidence in a per-process temp dir;
+            // `serve` puts it under the data directory (`with_evidence_dir`).
+            evidence: Arc::new(api::applications::EvidenceStore {
+                dir: std::env::temp_dir().join(format!("opchub-evidence-{}", std::process::id())),
+            }),
         }
+    }
+
+    pub fn with_evidence_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.evidence = Arc::new(api::applications::EvidenceStore { dir });
+        self
     }
 
     pub fn with_policy(mut self, policy: opchub_policy::Policy) -> Self {

@@ -50,6 +50,12 @@ impl Modify for Security {
         api::skills::search, api::skills::publish, api::skills::detail, api::skills::add_version, api::skills::submit,
         api::skills::review_queue, api::skills::review, api::skills::delist, api::skills::refresh, api::skills::set_enabled,
         api::skills::invoke, api::skills::package, api::skills::rate, api::skills::publisher_dashboard, api::skills::invoker_dashboard,
+        // applications and funds (issue 8)
+        api::applications::types, api::applications::prefill, api::applications::create, api::applications::update,
+        api::applications::upload, api::applications::download, api::applications::show, api::applications::list,
+        api::applications::submit, api::applications::review, api::applications::pay, api::applications::batches,
+        api::applications::batch, api::applications::export, api::applications::open_recovery, api::applications::repay,
+        api::applications::recoveries, api::applications::dashboard,
     )
 )]
 pub struct ApiDoc;

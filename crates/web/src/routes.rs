@@ -37,6 +37,13 @@ const PARTIES: &[Role] = &[Enterprise, OpcFounder];
 const DEMAND_READERS: &[Role] = &[Enterprise, OpcFounder, Committee, Auditor, PlatformOperator];
 const RECOMMENDERS: &[Role] = &[Enterprise, Committee, Auditor, PlatformOperator];
 const REVIEWERS: &[Role] = &[Committee, Auditor];
+/// Applications (issue 8): who applies (the clause's beneficiary role is checked per clause),
+/// who reviews (F1: committee, district agencies, finance bureau; audit reads).
+const APPLICANTS: &[Role] = &[OpcFounder, CommunityOperator, Enterprise];
+const APP_READERS: &[Role] = &[OpcFounder, CommunityOperator, Enterprise, Committee, Agency, Finance, Auditor];
+const APP_REVIEWERS: &[Role] = &[Committee, Agency, Finance];
+const FINANCE: &[Role] = &[Finance];
+const FUNDS_READERS: &[Role] = &[Committee, Finance, Auditor];
 /// A skill is delisted by its publisher or by the platform operator (M2.3).
 const SKILL_DELISTERS: &[Role] = &[OpcFounder, PlatformOperator];
 
@@ -271,6 +278,121 @@ pub fn table() -> Vec<Route> {
         ),
         r(g.clone(), "/api/v1/gateway/requests", Auth, Api, get(api::gateway::requests)),
         r(g.clone(), "/api/v1/policy/headroom", Auth, Api, get(api::policy::headroom)),
+        // applications and funds (issue 8)
+        r(g.clone(), "/api/v1/application-types", Public, Api, get(api::applications::types)),
+        r(
+            g.clone(),
+            "/api/v1/applications/prefill",
+            Roles(APPLICANTS),
+            Api,
+            get(api::applications::prefill),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/applications",
+            Roles(APP_READERS),
+            Api,
+            get(api::applications::list),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/applications",
+            Roles(APPLICANTS),
+            Api,
+            post(api::applications::create),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/applications/{id}",
+            Roles(APP_READERS),
+            Api,
+            get(api::applications::show),
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/applications/{id}",
+            Roles(APPLICANTS),
+            Api,
+            put(api::applications::update),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/applications/{id}/files",
+            Roles(APPLICANTS),
+            Api,
+            post(api::applications::upload).layer(DefaultBodyLimit::disable()),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/applications/{id}/files/{file_id}",
+            Roles(APP_READERS),
+            Api,
+            get(api::applications::download),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/applications/{id}/submit",
+            Roles(APPLICANTS),
+            Api,
+            post(api::applications::submit),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/applications/{id}/review",
+            Roles(APP_REVIEWERS),
+            Api,
+            post(api::applications::review),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/applications/{id}/recovery",
+            Roles(COMMITTEE),
+            Api,
+            post(api::applications::open_recovery),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/recoveries",
+            Roles(APP_READERS),
+            Api,
+            get(api::applications::recoveries),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/recoveries/{id}/repay",
+            Roles(FINANCE),
+            Api,
+            post(api::applications::repay),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/fund-batches",
+            Roles(FUNDS_READERS),
+            Api,
+            get(api::applications::batches),
+        ),
+        r(p.clone(), "/api/v1/fund-batches", Roles(FINANCE), Api, post(api::applications::pay)),
+        r(
+            g.clone(),
+            "/api/v1/fund-batches/{id}",
+            Roles(FUNDS_READERS),
+            Api,
+            get(api::applications::batch),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/fund-batches/{id}/export",
+            Roles(FUNDS_READERS),
+            Api,
+            get(api::applications::export),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/funds/dashboard",
+            Roles(FUNDS_READERS),
+            Api,
+            get(api::applications::dashboard),
+        ),
         // 免申即享 settlement (issue 6)
         r(g.clone(), "/api/v1/policy/clauses", Public, Api, get(api::settlement::clauses)),
         r(

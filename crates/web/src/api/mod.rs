@@ -2,6 +2,7 @@
 //! Ownership rules live in `access.rs` beside this file; role rules in the route table.
 
 pub mod access;
+pub mod applications;
 // Demand board (M2.4)
 pub mod demands;
 pub mod gateway;

@@ -1,0 +1,610 @@
+//! Applications and funds end to end (issue 8): for each clause family an application goes from
+//! submission through every review stage (with the right role, and the right agency, at each)
+//! to payment or grant; recovery of false evidence (F2) with repayment and offset; the
+//! two-person rule; two reviewers deciding at once; bad input changes nothing.
+//! Runs on SQLite, and on PostgreSQL when OPCHUB_TEST_DATABASE_URL is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use opchub_domain::{Role, Zone};
+use opchub_store::Actor;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n";
+const PNG: &[u8] = &[
+    0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0, 0, 1,
+];
+
+struct World {
+    app: TestApp,
+    opc: Client,
+    operator: Client,
+    committee: Client,
+    committee2: Client,
+    finance: Client,
+    /// agency → client
+    agencies: BTreeMap<&'static str, Client>,
+    year: i32,
+}
+
+async fn world() -> World {
+    let app = TestApp::start_preview().await;
+    let (community, ws) = app.community(Zone::HexiArea, 2).await;
+    let operator_user = app.store.community(&community).await.unwrap().operator_user_id;
+    let operator_name = app.store.user(&operator_user).await.unwrap().username;
+    app.store
+        .set_company_tax_registered(&Actor::system(), "community", &community, true)
+        .await
+        .unwrap();
+    let r = app
+        .client()
+        .post_json("/api/v1/registrations", registration("appl", &uscc(701), "hexi_area", &ws[0]))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let opc = app.client();
+    opc.login("appl", PASSWORD).await;
+    let operator = app.client();
+    operator.login(&operator_name, PASSWORD).await;
+    let (committee, _) = app.user("cmte1", Role::Committee).await;
+    let (committee2, _) = app.user("cmte2", Role::Committee).await;
+    let (finance, _) = app.user("fin1", Role::Finance).await;
+    let mut agencies = BTreeMap::new();
+    for a in ["science_technology", "finance", "commerce", "human_resources", "investment_fund"] {
+        let (c, id) = app.user(&format!("ag-{}", &a[..5]), Role::Agency).await;
+        app.store.set_user_agency(&Actor::system(), &id, a).await.unwrap();
+        agencies.insert(a, c);
+    }
+    // F3: every list imported (empty): no applicant is excluded, none is "unknown".
+    for kind in [
+        "restricted_industry",
+        "no_support_sanction",
+        "safety_accident",
+        "excluded_by_review",
+    ] {
+        let r = committee
+            .send(
+                Method::POST,
+                &format!("/api/v1/exclusions/{kind}"),
+                Some(Body::Raw("text/csv", b"uscc,name,reason\n".to_vec())),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{kind}: {:?}", r.json());
+    }
+    World {
+        app,
+        opc,
+        operator,
+        committee,
+        committee2,
+        finance,
+        agencies,
+        year: this_year(),
+    }
+}
+
+fn day(w: &World, md: &str) -> String {
+    format!("{}-{md}", w.year)
+}
+
+/// Creates a draft, uploads one PDF per evidence item, submits; returns the application.
+async fn apply(w: &World, who: &Client, clause: &str, answers: Value) -> Value {
+    let r = who
+        .post_json(
+            "/api/v1/applications",
+            json!({ "clause": clause, "year": w.year, "answers": answers }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{clause}: {:?}", r.json());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let spec = who.get(&format!("/api/v1/applications/{id}")).await.json()["form"].clone();
+    for slot in 0..spec["evidence"].as_array().unwrap().len() {
+        upload(who, &id, slot, "evidence.pdf", "application/pdf", PDF.to_vec(), StatusCode::CREATED).await;
+    }
+    let v = who.get(&format!("/api/v1/applications/{id}")).await.json()["application"]["version"].clone();
+    let s = who
+        .post_json(&format!("/api/v1/applications/{id}/submit"), json!({ "version": v }))
+        .await;
+    assert_eq!(s.status, StatusCode::OK, "{clause} submit: {:?}", s.json());
+    assert_eq!(s.json()["status"], "in_review");
+    s.json()
+}
+
+async fn upload(who: &Client, id: &str, slot: usize, name: &str, ct: &'static str, bytes: Vec<u8>, want: StatusCode) -> Resp {
+    let r = who
+        .send(
+            Method::POST,
+            &format!("/api/v1/applications/{id}/files?slot={slot}&name={name}"),
+            Some(Body::Raw(ct, bytes)),
+        )
+        .await;
+    assert_eq!(r.status, want, "upload {name}: {}", r.text);
+    r
+}
+
+async fn app_of(who: &Client, id: &str) -> Value {
+    let r = who.get(&format!("/api/v1/applications/{id}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    r.json()
+}
+
+async fn act(who: &Client, id: &str, action: &str, reason: &str, amount: Option<i64>) -> Resp {
+    let v = app_of(who, id).await["application"]["version"].clone();
+    who.post_json(
+        &format!("/api/v1/applications/{id}/review"),
+        json!({ "version": v, "action": action, "reason": reason, "amount_fen": amount }),
+    )
+    .await
+}
+
+/// Walks an application through its review stages with the right person at each: passes,
+/// then approves at the committee decision. Returns the final application.
+async fn walk(w: &World, id: &str) -> Value {
+    for _ in 0..8 {
+        let a = app_of(&w.committee, id).await["application"].clone();
+        if a["status"] != "in_review" {
+            return a;
+        }
+        let stage = a["stage"].as_str().unwrap().to_string();
+        let who = match stage.as_str() {
+            "agency_review" | "fund_due_diligence" | "fund_decision" => &w.agencies[a["agency"].as_str().unwrap()],
+            _ => &w.committee,
+        };
+        let action = if stage == "committee_decision" { "approve" } else { "pass" };
+        let r = act(who, id, action, "", None).await;
+        assert_eq!(r.status, StatusCode::OK, "{stage}: {:?}", r.json());
+    }
+    panic!("application {id} did not finish its stages");
+}
+
+async fn pay(w: &World, reference: &str, ids: &[&str]) -> Resp {
+    let items: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({ "application_id": id, "payment_reference": format!("BANK-{id}") }))
+        .collect();
+    w.finance
+        .post_json("/api/v1/fund-batches", json!({ "reference": reference, "items": items }))
+        .await
+}
+
+#[tokio::test]
+async fn m3_2_goes_through_every_stage_to_payment_with_the_right_agency() {
+    let w = world().await;
+    let a = apply(
+        &w,
+        &w.opc,
+        "M3.2",
+        json!({ "partner_is_university_or_institute": true, "project_id": "RD-1", "rd_spend": [
+            { "date": day(&w, "01-10"), "amount_fen": 60_000_000, "note": "清华联合实验室" },
+            { "date": day(&w, "02-10"), "amount_fen": 40_000_000 }
+        ] }),
+    )
+    .await;
+    let id = a["id"].as_str().unwrap();
+    // M3.2: 10% of ¥1,000,000 of R&D spend.
+    assert_eq!(a["engine_fen"], 10_000_000);
+    assert_eq!(a["stage"], "committee_intake");
+    // The agency of another clause family cannot open it, nor act on it.
+    let other = &w.agencies["finance"];
+    assert_eq!(
+        other.get(&format!("/api/v1/applications/{id}")).await.code(),
+        "application_other_agency"
+    );
+    assert_eq!(act(&w.committee, id, "pass", "", None).await.status, StatusCode::OK);
+    let r = other
+        .post_json(
+            &format!("/api/v1/applications/{id}/review"),
+            json!({ "version": 1, "action": "pass" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Finance cannot review at the agency stage; science and technology can.
+    assert_eq!(act(&w.finance, id, "pass", "", None).await.code(), "application_wrong_role");
+    let sci = &w.agencies["science_technology"];
+    let view = app_of(sci, id).await;
+    assert_eq!(view["engine"]["amount_fen"], 10_000_000, "the reviewer sees the engine's amount");
+    assert!(!view["engine"]["trace"].as_array().unwrap().is_empty(), "and its trace");
+    assert_eq!(view["files"].as_array().unwrap().len(), 3, "and the evidence");
+    assert_eq!(act(sci, id, "pass", "", None).await.status, StatusCode::OK);
+    // Committee decision: an adjusted amount needs a reason, and cannot exceed the engine's.
+    let r = act(&w.committee, id, "approve", "", Some(9_000_000)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "reason_required".to_string())
+    );
+    let r = act(&w.committee, id, "approve", "too much", Some(12_000_000)).await;
+    assert_eq!(r.code(), "amount_above_entitlement");
+    let r = act(&w.committee, id, "approve", "一张发票不属于联合研发", Some(9_000_000)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert_eq!(
+        (r.json()["status"].as_str(), r.json()["decided_fen"].as_i64()),
+        (Some("approved"), Some(9_000_000))
+    );
+    // Approval consumed the per-project annual cap.
+    let cap = w
+        .app
+        .store
+        .cap_use(&opchub_store::caps::CapKey {
+            clause: "M3.2".into(),
+            beneficiary: r.json()["beneficiary"].as_str().unwrap().into(),
+            scope: "project_year".into(),
+            period_key: format!("RD-1/{}", w.year),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cap.consumed_fen, 9_000_000);
+    // The finance bureau pays; the export lists it in fen.
+    let b = pay(&w, "FB-2026-001", &[id]).await;
+    assert_eq!(b.status, StatusCode::CREATED, "{:?}", b.json());
+    assert_eq!(b.json()["paid_fen"], 9_000_000);
+    let x = w
+        .finance
+        .get(&format!("/api/v1/fund-batches/{}/export", b.json()["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(x.status, StatusCode::OK);
+    assert!(x.text.starts_with("PK"), "an XLSX (zip) file");
+    // Paying twice is refused.
+    assert_eq!(pay(&w, "FB-2026-002", &[id]).await.code(), "application_not_approved");
+    // The applicant sees every status change with its date, and was notified.
+    let mine = app_of(&w.opc, id).await;
+    let steps: Vec<&str> = mine["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status_after"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["draft", "in_review", "in_review", "in_review", "approved", "paid"]);
+    assert!(mine["timeline"].as_array().unwrap().iter().all(|e| e["at"].as_i64().unwrap() > 0));
+    let n = w.opc.get("/api/v1/notifications").await.json()["items"].clone();
+    let kinds: Vec<String> = n
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        kinds.contains(&"application_paid".to_string()) && kinds.contains(&"application_approved".to_string()),
+        "{kinds:?}"
+    );
+    // The agency was told when the application reached it.
+    let sn = sci.get("/api/v1/notifications").await.json()["items"].clone();
+    assert!(sn.as_array().unwrap().iter().any(|x| x["kind"] == "application_to_review"));
+}
+
+#[tokio::test]
+async fn every_clause_family_reaches_payment_or_grant() {
+    let w = world().await;
+    let cases: Vec<(&Client, &str, Value, &str, i64)> = vec![
+        // M1: the community's qualification (paid monthly by settlement, 免申即享).
+        (&w.operator, "M1.1", json!({ "runs_opc_community": true }), "granted", 0),
+        (&w.operator, "M1.2", json!({ "professional_operator": true }), "granted", 0),
+        // M3.3: the award decided in review.
+        (
+            &w.opc,
+            "M3.3",
+            json!({ "quality_project": true, "project_id": "AW-1", "review_amount_fen": 20_000_000, "award_date": day(&w, "03-01") }),
+            "paid",
+            20_000_000,
+        ),
+        // M5.1: 50% of compliance fees.
+        (
+            &w.opc,
+            "M5.1",
+            json!({ "compliance_fees": [{ "date": day(&w, "04-01"), "amount_fen": 3_000_000 }] }),
+            "paid",
+            1_500_000,
+        ),
+        // M6.3: three months of interest in full.
+        (
+            &w.opc,
+            "M6.3",
+            json!({ "loans": [{ "id": "L1", "principal_fen": 100_000_000, "first_drawdown": day(&w, "01-01"), "interest": [
+            { "month": format!("{}-01", w.year), "amount_fen": 350_000 }, { "month": format!("{}-02", w.year), "amount_fen": 350_000 }] }] }),
+            "paid",
+            700_000,
+        ),
+        // M6.2: the fund's investment, decided by the fund (no finance payment).
+        (
+            &w.opc,
+            "M6.2",
+            json!({ "hard_tech_high_potential": true, "review_amount_fen": 100_000_000, "decided_on": day(&w, "05-01") }),
+            "granted",
+            0,
+        ),
+        // M7.2: housing relief on the rent schedule; M7.1: the Fengze Plan.
+        (
+            &w.opc,
+            "M7.2",
+            json!({ "young_talent": true, "move_in": day(&w, "01-01"), "monthly_rent_fen": 400_000, "daily_rent_fen": 20_000 }),
+            "granted",
+            0,
+        ),
+        (&w.opc, "M7.1", json!({ "fengze_talent": true }), "granted", 0),
+        // M8.1: a growth milestone on the OPC's record.
+        (
+            &w.opc,
+            "M8.1",
+            json!({ "milestone": "high_tech_enterprise", "milestone_date": day(&w, "06-01") }),
+            "granted",
+            0,
+        ),
+    ];
+    let mut to_pay = vec![];
+    for (who, clause, answers, end, fen) in &cases {
+        let a = apply(&w, who, clause, answers.clone()).await;
+        let id = a["id"].as_str().unwrap().to_string();
+        let done = walk(&w, &id).await;
+        let want = if *end == "paid" { "approved" } else { end };
+        assert_eq!(done["status"], want, "{clause}: {done:?}");
+        if *end == "paid" {
+            assert_eq!(done["decided_fen"], *fen, "{clause}");
+            to_pay.push(id);
+        }
+    }
+    let ids: Vec<&str> = to_pay.iter().map(String::as_str).collect();
+    let b = pay(&w, "FB-ALL", &ids).await;
+    assert_eq!(b.status, StatusCode::CREATED, "{:?}", b.json());
+    assert_eq!(b.json()["paid_fen"], 20_000_000 + 1_500_000 + 700_000);
+    // The committee's dashboard counts them per clause.
+    let d = w.committee.get(&format!("/api/v1/funds/dashboard?year={}", w.year)).await.json();
+    let m5 = d["clauses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["clause"] == "M5.1")
+        .unwrap()
+        .clone();
+    assert_eq!((m5["paid"].as_i64(), m5["paid_fen"].as_i64()), (Some(1), Some(1_500_000)));
+    assert_eq!(d["paid_fen"], 22_200_000);
+}
+
+#[tokio::test]
+async fn false_evidence_is_recovered_by_repayment_and_offset_and_bars_future_support() {
+    let w = world().await;
+    let fees = |amount: i64, md: &str| json!({ "compliance_fees": [{ "date": day(&w, md), "amount_fen": amount }] });
+    let first = apply(&w, &w.opc, "M5.1", fees(4_000_000, "03-01")).await;
+    let first_id = first["id"].as_str().unwrap();
+    walk(&w, first_id).await;
+    assert_eq!(pay(&w, "FB-R1", &[first_id]).await.status, StatusCode::CREATED);
+    let second = apply(&w, &w.opc, "M5.1", fees(1_000_000, "05-01")).await;
+    let second_id = second["id"].as_str().unwrap();
+    assert_eq!(walk(&w, second_id).await["status"], "approved");
+    // The committee finds the first application's invoices false (F2).
+    let files = app_of(&w.committee, first_id).await["files"].clone();
+    let invoices = files.as_array().unwrap().iter().find(|f| f["slot"] == 1).unwrap()["id"].clone();
+    let r = w
+        .committee
+        .post_json(
+            &format!("/api/v1/applications/{first_id}/recovery"),
+            json!({ "kind": "false_evidence", "file_ids": [invoices], "reason": "发票系伪造" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let order = r.json();
+    // Without the fees the engine pays nothing: the whole ¥20,000 is recovered.
+    assert_eq!(
+        (
+            order["paid_fen"].as_i64(),
+            order["recomputed_fen"].as_i64(),
+            order["amount_fen"].as_i64()
+        ),
+        (Some(2_000_000), Some(0), Some(2_000_000))
+    );
+    assert_eq!(order["status"], "open");
+    let oid = order["id"].as_str().unwrap();
+    // Part repaid by the beneficiary, recorded by finance; more than outstanding is refused.
+    let r = w
+        .finance
+        .post_json(
+            &format!("/api/v1/recoveries/{oid}/repay"),
+            json!({ "amount_fen": 2_500_000, "reference": "RP-0" }),
+        )
+        .await;
+    assert_eq!(r.code(), "validation_failed");
+    let r = w
+        .finance
+        .post_json(
+            &format!("/api/v1/recoveries/{oid}/repay"),
+            json!({ "amount_fen": 1_200_000, "reference": "RP-1" }),
+        )
+        .await;
+    assert_eq!((r.status, r.json()["settled_fen"].as_i64()), (StatusCode::OK, Some(1_200_000)));
+    // ¥8,000 still owed: the next payment (¥5,000) is offset in full, ¥3,000 stays open.
+    let b = pay(&w, "FB-R2", &[second_id]).await;
+    assert_eq!(b.status, StatusCode::CREATED, "{:?}", b.json());
+    assert_eq!(
+        (
+            b.json()["approved_fen"].as_i64(),
+            b.json()["offset_fen"].as_i64(),
+            b.json()["paid_fen"].as_i64()
+        ),
+        (Some(500_000), Some(500_000), Some(0))
+    );
+    let o = w.committee.get("/api/v1/recoveries").await.json();
+    let o = o.as_array().unwrap().iter().find(|x| x["id"] == oid).unwrap().clone();
+    assert_eq!((o["settled_fen"].as_i64(), o["status"].as_str()), (Some(1_700_000), Some("open")));
+    // The beneficiary is now on the platform's no-support list: a new application is ineligible.
+    let third = apply(&w, &w.opc, "M5.1", fees(1_000_000, "06-01")).await;
+    assert_eq!(third["engine_fen"], 0);
+    let view = app_of(&w.committee, third["id"].as_str().unwrap()).await;
+    assert_eq!(view["engine"]["eligible"], false, "{:?}", view["engine"]["reasons"]);
+    // The applicant was told.
+    let n = w.opc.get("/api/v1/notifications").await.json()["items"].clone();
+    assert!(n.as_array().unwrap().iter().any(|x| x["kind"] == "application_recovery"));
+}
+
+#[tokio::test]
+async fn two_reviewers_deciding_at_once_one_wins_and_the_cap_is_consumed_once() {
+    let w = world().await;
+    let a = apply(
+        &w,
+        &w.opc,
+        "M5.1",
+        json!({ "compliance_fees": [{ "date": day(&w, "03-01"), "amount_fen": 2_000_000 }] }),
+    )
+    .await;
+    let id = a["id"].as_str().unwrap().to_string();
+    act(&w.committee, &id, "pass", "", None).await;
+    act(&w.agencies["commerce"], &id, "pass", "", None).await;
+    let v = app_of(&w.committee, &id).await["application"]["version"].clone();
+    let body = json!({ "version": v, "action": "approve" });
+    let path = format!("/api/v1/applications/{id}/review");
+    let (r1, r2) = tokio::join!(
+        w.committee.post_json(&path, body.clone()),
+        w.committee2.post_json(&path, body.clone())
+    );
+    let mut statuses = [r1.status, r2.status];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "{} / {}", r1.text, r2.text);
+    let loser = if r1.status == StatusCode::CONFLICT { r1 } else { r2 };
+    assert_eq!(loser.code(), "application_changed");
+    let a = app_of(&w.committee, &id).await["application"].clone();
+    let cap = w
+        .app
+        .store
+        .cap_use(&opchub_store::caps::CapKey {
+            clause: "M5.1".into(),
+            beneficiary: a["beneficiary"].as_str().unwrap().into(),
+            scope: "year".into(),
+            period_key: w.year.to_string(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cap.consumed_fen, 1_000_000, "consumed once");
+    let events = app_of(&w.opc, &id).await["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "approve")
+        .count();
+    assert_eq!(events, 1);
+}
+
+#[tokio::test]
+async fn two_person_rule_conflicts_of_interest_and_bad_input_change_nothing() {
+    let w = world().await;
+    // A clause the applicant's role cannot claim.
+    let r = w
+        .opc
+        .post_json(
+            "/api/v1/applications",
+            json!({ "clause": "M1.1", "answers": { "runs_opc_community": true } }),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "clause_not_for_role".to_string()));
+    let r = w
+        .opc
+        .post_json("/api/v1/applications", json!({ "clause": "M2.2", "answers": {} }))
+        .await;
+    assert_eq!(r.json()["error"]["field_codes"]["clause"], "not_applied_for");
+    // Platform facts cannot be typed in; negative amounts are refused.
+    let r = w
+        .opc
+        .post_json(
+            "/api/v1/applications",
+            json!({ "clause": "M5.1", "answers": { "zone": "hexi_area", "compliance_fees": [] } }),
+        )
+        .await;
+    assert_eq!(r.json()["error"]["field_codes"]["zone"], "filled_by_platform");
+    let r = w
+        .opc
+        .post_json(
+            "/api/v1/applications",
+            json!({ "clause": "M5.1", "answers": { "compliance_fees": [{ "date": day(&w, "01-01"), "amount_fen": -1 }] } }),
+        )
+        .await;
+    assert_eq!(r.json()["error"]["field_codes"]["compliance_fees[0].amount_fen"], "negative");
+
+    let r = w
+        .opc
+        .post_json("/api/v1/applications", json!({ "clause": "M5.1", "year": w.year, "answers": { "compliance_fees": [{ "date": day(&w, "02-01"), "amount_fen": 1_000_000 }] } }))
+        .await;
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    // A file whose type lies about its content; an oversize file; an unknown type.
+    let r = upload(
+        &w.opc,
+        &id,
+        0,
+        "contract.pdf",
+        "application/pdf",
+        PNG.to_vec(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(r.code(), "file_type_mismatch");
+    let big = [PDF.to_vec(), vec![b' '; 21 * 1024 * 1024]].concat();
+    let r = upload(&w.opc, &id, 0, "big.pdf", "application/pdf", big, StatusCode::PAYLOAD_TOO_LARGE).await;
+    assert_eq!(r.code(), "file_too_large");
+    upload(
+        &w.opc,
+        &id,
+        0,
+        "tool.exe",
+        "application/octet-stream",
+        b"MZ\x90\x00".to_vec(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(app_of(&w.opc, &id).await["files"].as_array().unwrap().is_empty(), "nothing stored");
+    // A missing required document: the submission names what is missing.
+    upload(&w.opc, &id, 0, "contract.pdf", "application/pdf", PDF.to_vec(), StatusCode::CREATED).await;
+    let v = app_of(&w.opc, &id).await["application"]["version"].clone();
+    let r = w
+        .opc
+        .post_json(&format!("/api/v1/applications/{id}/submit"), json!({ "version": v }))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "evidence_missing".to_string())
+    );
+    assert_eq!(app_of(&w.opc, &id).await["application"]["status"], "draft");
+    // Someone else's application is not there for another applicant.
+    assert_eq!(
+        w.operator.get(&format!("/api/v1/applications/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    for slot in 1..4 {
+        upload(&w.opc, &id, slot, "doc.pdf", "application/pdf", PDF.to_vec(), StatusCode::CREATED).await;
+    }
+    let v = app_of(&w.opc, &id).await["application"]["version"].clone();
+    assert_eq!(
+        w.opc
+            .post_json(&format!("/api/v1/applications/{id}/submit"), json!({ "version": v }))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // Paying an application that is not approved.
+    assert_eq!(pay(&w, "FB-X", &[&id]).await.code(), "application_not_approved");
+    // A committee member with a conflict of interest steps aside and can no longer act.
+    let r = act(&w.committee, &id, "decline", "申请人是我的亲属", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert_eq!(act(&w.committee, &id, "pass", "", None).await.code(), "application_declined_by_you");
+    assert_eq!(act(&w.committee2, &id, "pass", "", None).await.status, StatusCode::OK);
+    act(&w.agencies["commerce"], &id, "pass", "", None).await;
+    // A rejection needs a reason.
+    assert_eq!(act(&w.committee2, &id, "reject", " ", None).await.code(), "reason_required");
+    assert_eq!(act(&w.committee2, &id, "approve", "", None).await.status, StatusCode::OK);
+    // The two-person rule, enforced where payment is recorded: whoever decided cannot pay.
+    let decider = app_of(&w.committee, &id).await["application"]["decided_by"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let err = w
+        .app
+        .store
+        .pay_applications(&Actor::user(&decider, "finance"), "FB-SELF", &[(id.clone(), "B-1".into())])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, opchub_store::StoreError::Conflict("application_two_person_rule")),
+        "{err:?}"
+    );
+    assert_eq!(app_of(&w.opc, &id).await["application"]["status"], "approved", "nothing changed");
+}
