@@ -37,18 +37,31 @@ const SEED: u64 = 0x0FC_2025_1106;
 
 /// Role accounts and extra staff created as plain users (the `opc` and `enterprise` accounts are
 /// created with their company). (role, username, display name)
-const STAFF: [(Role, &str, &str); 11] = [
+const STAFF: [(Role, &str, &str); 15] = [
     (Role::PlatformOperator, "platform", "周子墨"),
     (Role::Specialist, "specialist", "刘静"),
     (Role::Specialist, "specialist2", "陈思远"),
     (Role::Committee, "committee", "丰台园管委会 · 郑国强"),
     (Role::Agency, "agency", "区科信局 · 何建华"),
+    (Role::Agency, "agency-commerce", "区商务局 · 杜宏伟"),
+    (Role::Agency, "agency-hr", "区人力社保局 · 吕晓燕"),
+    (Role::Agency, "agency-finance", "区财政局预算科 · 严志明"),
+    (Role::Agency, "agency-fund", "政策性基金 · 魏子涵"),
     (Role::Finance, "finance", "区财政局 · 冯丽君"),
     (Role::Auditor, "auditor", "审计 · 秦志远"),
     (Role::CommunityOperator, "operator", "王海燕"),
     (Role::CommunityOperator, "operator2", "赵立新"),
     (Role::CommunityOperator, "operator3", "孙晓雯"),
     (Role::CommunityOperator, "operator4", "马骏"),
+];
+
+/// Which district agency each agency account reviews for (F1; the policy file's `review_agency`).
+const AGENCIES: [(&str, &str); 5] = [
+    ("agency", "science_technology"),
+    ("agency-commerce", "commerce"),
+    ("agency-hr", "human_resources"),
+    ("agency-finance", "finance"),
+    ("agency-fund", "investment_fund"),
 ];
 
 /// The login table: one memorable account per role, in role order.
@@ -362,6 +375,9 @@ pub async fn load_demo(store: &Store, password_hash: &str, progress: &ProgressBa
             )
             .await
             .with_context(|| format!("creating demo user {username}"))?;
+        if let Some((_, agency)) = AGENCIES.iter().find(|(u, _)| *u == username) {
+            store.set_user_agency(&actor, &user.id, agency).await?;
+        }
         staff.insert(username, user);
         progress.inc(1);
     }

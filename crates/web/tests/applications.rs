@@ -608,3 +608,80 @@ async fn two_person_rule_conflicts_of_interest_and_bad_input_change_nothing() {
     );
     assert_eq!(app_of(&w.opc, &id).await["application"]["status"], "approved", "nothing changed");
 }
+
+#[tokio::test]
+async fn pages_generate_forms_explain_errors_and_show_each_role_its_part() {
+    let w = world().await;
+    let list = w.opc.get("/applications").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(
+        list.text.contains("/applications/new?clause=M3.2") && !list.text.contains("clause=M1.1"),
+        "an OPC is offered its own clauses"
+    );
+    let form = w.opc.get("/applications/new?clause=M3.2").await;
+    assert_eq!(form.status, StatusCode::OK);
+    for field in [
+        "partner_is_university_or_institute",
+        "project_id",
+        "rd_spend.0.date",
+        "rd_spend.0.amount",
+    ] {
+        assert!(form.text.contains(&format!("name=\"{field}\"")), "form asks for {field}");
+    }
+    // A negative amount in yuan is explained on the form, and nothing is created.
+    let bad = w
+        .opc
+        .post_form(
+            "/applications/new",
+            &[
+                ("clause", "M3.2"),
+                ("year", &w.year.to_string()),
+                ("partner_is_university_or_institute", "on"),
+                ("project_id", "RD-9"),
+                ("rd_spend.0.date", &day(&w, "01-05")),
+                ("rd_spend.0.amount", "-100"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.text.contains("id=\"form-error\"") && bad.text.contains("rd_spend[0].amount_fen"),
+        "{}",
+        bad.text
+    );
+    assert!(w.opc.get("/api/v1/applications").await.json().as_array().unwrap().is_empty());
+    let ok = w
+        .opc
+        .post_form(
+            "/applications/new",
+            &[
+                ("clause", "M3.2"),
+                ("year", &w.year.to_string()),
+                ("partner_is_university_or_institute", "on"),
+                ("project_id", "RD-9"),
+                ("rd_spend.0.date", &day(&w, "01-05")),
+                ("rd_spend.0.amount", "123,456.78"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let page = w.opc.get(&ok.location()).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("class=\"evidence-file\"") && page.text.contains("id=\"submit-application\""));
+    // 10% of ¥123,456.78, shown before submission.
+    assert!(page.text.contains("¥12,345.68"), "engine amount on the page");
+    // Submitting without the documents is explained on the page.
+    let id = ok.location().rsplit('/').next().unwrap().to_string();
+    let sub = w.opc.post_form(&format!("/applications/{id}/submit"), &[("version", "1")]).await;
+    assert_eq!(sub.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(sub.text.contains("id=\"form-error\""));
+    for (who, path) in [
+        (&w.committee, "/applications"),
+        (&w.committee, "/committee/funds"),
+        (&w.finance, "/finance/payments"),
+        (&w.agencies["commerce"], "/applications"),
+    ] {
+        let r = who.get(path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text);
+    }
+}

@@ -15,6 +15,7 @@ use opchub_domain::{Role, Zone};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+pub mod applications;
 pub mod chart;
 // Demand board (M2.4)
 pub mod demands;
@@ -25,6 +26,11 @@ pub mod skills;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
+    ("applications.html", include_str!("../../templates/applications.html")),
+    ("application_new.html", include_str!("../../templates/application_new.html")),
+    ("application.html", include_str!("../../templates/application.html")),
+    ("fund_payments.html", include_str!("../../templates/fund_payments.html")),
+    ("funds_dashboard.html", include_str!("../../templates/funds_dashboard.html")),
     ("home.html", include_str!("../../templates/home.html")),
     ("login.html", include_str!("../../templates/login.html")),
     ("register.html", include_str!("../../templates/register.html")),

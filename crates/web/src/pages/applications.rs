@@ -1,0 +1,440 @@
+//! Application pages (issue 8): the applicant's list and forms (generated from the policy file,
+//! amounts typed in yuan), one application's page (evidence upload, submission, timeline, the
+//! engine's amount and trace, the reviewer's actions, recovery), the finance bureau's payment
+//! page and the committee's dashboard. Validation and rules are the JSON API's; handlers
+//! translate forms and show errors next to the form.
+
+use super::{page_error, render};
+use crate::api::applications::{self as api, ListQuery, NewApplicationRequest, PayItem, PayRequest, RecoveryRequest, ReviewRequest};
+use crate::auth::{Caller, CsrfToken, Principal};
+use crate::error::ApiError;
+use crate::{i18n, AppState};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use minijinja::context;
+use opchub_domain::{Money, Role};
+use opchub_funds::{Action, FieldKind};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+fn need(caller: &Caller) -> Result<&Principal, ApiError> {
+    caller.require()
+}
+
+fn form_pairs(body: &Bytes) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(body).unwrap_or_default()
+}
+
+fn get<'a>(pairs: &'a [(String, String)], k: &str) -> &'a str {
+    pairs.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str()).unwrap_or("")
+}
+
+fn message(e: &ApiError) -> String {
+    let (msg, fields) = e.messages(&i18n::current_lang());
+    if fields.is_empty() {
+        msg
+    } else {
+        let detail: Vec<String> = fields.into_iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        format!("{msg}（{}）", detail.join("；"))
+    }
+}
+
+/// Yuan as typed (`12,345.60`) → fen; anything else is passed through for the API to refuse.
+fn yuan(s: &str) -> Value {
+    let t = s.trim().replace([',', '，'], "");
+    match t.parse::<Money>() {
+        Ok(m) => json!(m.fen()),
+        Err(_) => json!(t),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListPage {
+    pub overdue: Option<String>,
+    pub done: Option<String>,
+}
+
+pub async fn list(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Query(q): Query<ListPage>) -> Response {
+    let Ok(p) = need(&caller) else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let res = async {
+        let pol = crate::api::settlement::policy(&s)?;
+        let lq = ListQuery {
+            overdue: q.overdue.as_deref().map(|v| v == "1"),
+            ..ListQuery::default()
+        };
+        let items = api::list_for(&s, p, &lq).await?;
+        let types: Vec<_> = opchub_funds::APPLICATION_CLAUSES
+            .iter()
+            .filter_map(|c| opchub_funds::form_spec(&pol, c))
+            .filter(|f| f.beneficiary.as_deref() == Some(p.role().as_str()))
+            .collect();
+        let reviewer = matches!(p.role(), Role::Committee | Role::Agency | Role::Finance | Role::Auditor);
+        Ok::<_, ApiError>(context! { items => items, types => types, reviewer => reviewer, overdue => q.overdue.is_some(), done => q.done })
+    }
+    .await;
+    match res {
+        Ok(ctx) => render(&s, Some(p), &csrf.0, "applications.html", StatusCode::OK, ctx),
+        Err(e) => page_error(&s, Some(p), e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct NewPage {
+    pub clause: String,
+}
+
+/// Rows offered for dated lines and loan interest months.
+const ROWS: usize = 6;
+
+pub async fn new_form(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<NewPage>,
+) -> Response {
+    let Ok(p) = need(&caller) else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    match api::prefill_for(&s, p, &q.clause, None).await {
+        Ok(pre) => render(
+            &s,
+            Some(p),
+            &csrf.0,
+            "application_new.html",
+            StatusCode::OK,
+            context! { pre => pre, rows => (0..ROWS).collect::<Vec<_>>(), error => Option::<String>::None, year => crate::api::settlement::today().format("%Y").to_string() },
+        ),
+        Err(e) => page_error(&s, Some(p), e),
+    }
+}
+
+/// Reads the generated form back into answers: checkboxes, yuan amounts, dated rows.
+fn answers_from(spec: &opchub_funds::FormSpec, pairs: &[(String, String)]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for f in &spec.fields {
+        let v = get(pairs, &f.name);
+        match f.kind {
+            FieldKind::Declare => {
+                out.insert(f.name.clone(), json!(v == "on" || v == "true"));
+            }
+            FieldKind::Fen if !v.trim().is_empty() => {
+                out.insert(f.name.clone(), yuan(v));
+            }
+            FieldKind::Date | FieldKind::Text | FieldKind::Choice if !v.trim().is_empty() => {
+                out.insert(f.name.clone(), json!(v.trim()));
+            }
+            FieldKind::Entries => {
+                let rows: Vec<Value> = (0..ROWS)
+                    .filter_map(|i| {
+                        let d = get(pairs, &format!("{}.{i}.date", f.name));
+                        let a = get(pairs, &format!("{}.{i}.amount", f.name));
+                        (!d.is_empty() || !a.is_empty())
+                            .then(|| json!({ "date": d, "amount_fen": yuan(a), "note": get(pairs, &format!("{}.{i}.note", f.name)) }))
+                    })
+                    .collect();
+                out.insert(f.name.clone(), Value::Array(rows));
+            }
+            FieldKind::Loans => {
+                let interest: Vec<Value> = (0..ROWS)
+                    .filter_map(|i| {
+                        let m = get(pairs, &format!("{}.interest.{i}.month", f.name));
+                        let a = get(pairs, &format!("{}.interest.{i}.amount", f.name));
+                        (!m.is_empty() || !a.is_empty()).then(|| json!({ "month": m, "amount_fen": yuan(a) }))
+                    })
+                    .collect();
+                let id = get(pairs, &format!("{}.id", f.name));
+                if !id.is_empty() || !interest.is_empty() {
+                    out.insert(
+                        f.name.clone(),
+                        json!([{ "id": id, "principal_fen": yuan(get(pairs, &format!("{}.principal", f.name))),
+                                 "first_drawdown": get(pairs, &format!("{}.first_drawdown", f.name)), "interest": interest }]),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+pub async fn create(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, body: Bytes) -> Response {
+    let Ok(p) = need(&caller) else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let pairs = form_pairs(&body);
+    let clause = get(&pairs, "clause").to_string();
+    let pre = match api::prefill_for(&s, p, &clause, None).await {
+        Ok(pre) => pre,
+        Err(e) => return page_error(&s, Some(p), e),
+    };
+    let req = NewApplicationRequest {
+        clause: clause.clone(),
+        year: get(&pairs, "year").parse().ok(),
+        answers: answers_from(&pre.form, &pairs),
+    };
+    match api::create_for(&s, p, &req).await {
+        Ok(a) => Redirect::to(&format!("/applications/{}", a.id)).into_response(),
+        Err(e) => render(
+            &s,
+            Some(p),
+            &csrf.0,
+            "application_new.html",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            context! { pre => pre, rows => (0..ROWS).collect::<Vec<_>>(), error => message(&e), year => get(&pairs, "year") },
+        ),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ShowPage {
+    pub done: Option<String>,
+}
+
+async fn show_with(
+    s: &AppState,
+    p: &Principal,
+    csrf: &str,
+    id: &str,
+    status: StatusCode,
+    error: Option<String>,
+    done: Option<String>,
+) -> Response {
+    match api::view_for(s, p, id).await {
+        Ok(v) => {
+            let agency = s.store.agency_of(&p.user.id).await.ok().flatten();
+            let reviewer = opchub_funds::workflow::Reviewer {
+                user_id: &p.user.id,
+                role: p.role(),
+                agency: agency.as_deref(),
+            };
+            let declined: Vec<String> = v.declines.iter().map(|d| d.user_id.clone()).collect();
+            let can_act = v.application.status == "in_review"
+                && v.application
+                    .stage
+                    .as_deref()
+                    .is_some_and(|st| opchub_funds::workflow::may_act(&reviewer, st, v.application.agency.as_deref(), &declined).is_ok());
+            let mine = v.application.applicant_user_id == p.user.id;
+            let editable = mine && matches!(v.application.status.as_str(), "draft" | "returned");
+            let decision: Value = v
+                .application
+                .decision
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok())
+                .unwrap_or_default();
+            render(
+                s,
+                Some(p),
+                csrf,
+                "application.html",
+                status,
+                context! {
+                    v => v, can_act => can_act, mine => mine, editable => editable, decision => decision, error => error, done => done,
+                    committee => p.role() == Role::Committee,
+                },
+            )
+        }
+        Err(e) => page_error(s, Some(p), e),
+    }
+}
+
+pub async fn show(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(id): Path<String>,
+    Query(q): Query<ShowPage>,
+) -> Response {
+    let Ok(p) = need(&caller) else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    show_with(&s, p, &csrf.0, &id, StatusCode::OK, None, q.done).await
+}
+
+pub async fn submit(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(p) = need(&caller) else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let pairs = form_pairs(&body);
+    match api::submit_for(&s, p, &id, get(&pairs, "version").parse().unwrap_or(-1)).await {
+        Ok(_) => Redirect::to(&format!("/applications/{id}?done=submitted")).into_response(),
+        Err(e) => show_with(&s, p, &csrf.0, &id, e.status, Some(message(&e)), None).await,
+    }
+}
+
+pub async fn review(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(p) = need(&caller) else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let pairs = form_pairs(&body);
+    let action: Option<Action> = serde_json::from_value(json!(get(&pairs, "action"))).ok();
+    let Some(action) = action else {
+        return show_with(
+            &s,
+            p,
+            &csrf.0,
+            &id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(message(&ApiError::field("action", "invalid"))),
+            None,
+        )
+        .await;
+    };
+    let amount = get(&pairs, "amount");
+    let amount_fen = if amount.trim().is_empty() {
+        None
+    } else {
+        match amount.trim().replace([',', '，'], "").parse::<Money>() {
+            Ok(m) => Some(m.fen()),
+            Err(_) => {
+                let e = ApiError::field("amount_fen", "invalid");
+                return show_with(&s, p, &csrf.0, &id, e.status, Some(message(&e)), None).await;
+            }
+        }
+    };
+    let req = ReviewRequest {
+        version: get(&pairs, "version").parse().unwrap_or(-1),
+        action,
+        reason: get(&pairs, "reason").to_string(),
+        amount_fen,
+    };
+    match api::review_for(&s, p, &id, &req).await {
+        Ok(_) => Redirect::to(&format!("/applications/{id}?done=reviewed")).into_response(),
+        Err(e) => show_with(&s, p, &csrf.0, &id, e.status, Some(message(&e)), None).await,
+    }
+}
+
+pub async fn recovery(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(p) = need(&caller) else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let pairs = form_pairs(&body);
+    let req = RecoveryRequest {
+        kind: get(&pairs, "kind").to_string(),
+        file_ids: pairs.iter().filter(|(k, _)| k == "file_id").map(|(_, v)| v.clone()).collect(),
+        reason: get(&pairs, "reason").to_string(),
+    };
+    match api::recovery_for(&s, p, &id, &req).await {
+        Ok(_) => Redirect::to(&format!("/applications/{id}?done=recovery")).into_response(),
+        Err(e) => show_with(&s, p, &csrf.0, &id, e.status, Some(message(&e)), None).await,
+    }
+}
+
+// ---------------------------------------------------------------- finance
+
+async fn payments_page(
+    s: &AppState,
+    p: &Principal,
+    csrf: &str,
+    status: StatusCode,
+    error: Option<String>,
+    done: Option<String>,
+) -> Response {
+    let res = async {
+        let approved = api::list_for(
+            s,
+            p,
+            &ListQuery {
+                status: Some("approved".into()),
+                view: Some("queue".into()),
+                ..ListQuery::default()
+            },
+        )
+        .await?;
+        let batches = s.store.fund_batches().await?;
+        Ok::<_, ApiError>(
+            context! { approved => approved, batches => batches, error => error, done => done, finance => p.role() == Role::Finance },
+        )
+    }
+    .await;
+    match res {
+        Ok(ctx) => render(s, Some(p), csrf, "fund_payments.html", status, ctx),
+        Err(e) => page_error(s, Some(p), e),
+    }
+}
+
+pub async fn payments(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<ShowPage>,
+) -> Response {
+    let Ok(p) = need(&caller) else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    payments_page(&s, p, &csrf.0, StatusCode::OK, None, q.done).await
+}
+
+pub async fn pay(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, body: Bytes) -> Response {
+    let Ok(p) = need(&caller) else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let pairs = form_pairs(&body);
+    let items: Vec<PayItem> = pairs
+        .iter()
+        .filter(|(k, _)| k == "application_id")
+        .map(|(_, id)| PayItem {
+            application_id: id.clone(),
+            payment_reference: get(&pairs, &format!("ref.{id}")).to_string(),
+        })
+        .collect();
+    let req = PayRequest {
+        reference: get(&pairs, "reference").to_string(),
+        items,
+    };
+    match api::pay_for(&s, p, &req).await {
+        Ok(_) => Redirect::to("/finance/payments?done=paid").into_response(),
+        Err(e) => payments_page(&s, p, &csrf.0, e.status, Some(message(&e)), None).await,
+    }
+}
+
+// ---------------------------------------------------------------- dashboard
+
+pub async fn dashboard(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
+    let Ok(p) = need(&caller) else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let year = chrono::Datelike::year(&crate::api::settlement::today());
+    match api::dashboard_for(&s, year).await {
+        Ok(d) => {
+            // Bars: paid against approved per clause, scaled to the largest approved amount.
+            let max = d.clauses.iter().map(|c| c.approved_fen.max(c.paid_fen)).max().unwrap_or(0).max(1);
+            let bars: Vec<Value> = d
+                .clauses
+                .iter()
+                .map(|c| json!({ "clause": c.clause, "approved": c.approved_fen * 100 / max, "paid": c.paid_fen * 100 / max }))
+                .collect();
+            render(
+                &s,
+                Some(p),
+                &csrf.0,
+                "funds_dashboard.html",
+                StatusCode::OK,
+                context! { d => d, bars => bars },
+            )
+        }
+        Err(e) => page_error(&s, Some(p), e),
+    }
+}
