@@ -7,6 +7,7 @@
 pub mod evidence;
 pub mod forms;
 pub mod recovery;
+pub mod schedule;
 pub mod workflow;
 
 pub use forms::{form_spec, read_form, Field, FieldKind, FormError, FormSpec};

@@ -161,6 +161,8 @@ pub struct ReviewStep {
     /// Who acts next (notified): role and, for agency stages, the agency.
     pub next_role: Option<String>,
     pub next_agency: Option<String>,
+    /// M8.1: the growth milestone (kind, day) recorded when the step grants the application.
+    pub milestone: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -620,6 +622,18 @@ impl Store {
             if amount > 0 {
                 consume_exact(&mut tx, actor, key, *cap_fen, amount, &format!("application:{id}"), now).await?;
             }
+        }
+        if let (Some((kind, day)), "granted") = (&step.milestone, step.status_after.as_str()) {
+            sqlx::query(
+                "INSERT INTO milestones (id, opc_id, kind, day, application_id, created_at) SELECT $1, beneficiary, $2, $3, id, $4 FROM applications WHERE id = $5",
+            )
+            .bind(new_id())
+            .bind(kind)
+            .bind(day)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         let note = (!step.reason.trim().is_empty()).then_some(step.reason.as_str());
         event(

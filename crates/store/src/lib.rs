@@ -9,6 +9,7 @@ pub mod audit;
 pub mod caps;
 pub mod gateway;
 pub mod ledger;
+pub mod records;
 pub mod registry;
 pub mod settlement;
 // Demand board (M2.4)

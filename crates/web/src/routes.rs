@@ -44,6 +44,11 @@ const APP_READERS: &[Role] = &[OpcFounder, CommunityOperator, Enterprise, Commit
 const APP_REVIEWERS: &[Role] = &[Committee, Agency, Finance];
 const FINANCE: &[Role] = &[Finance];
 const FUNDS_READERS: &[Role] = &[Committee, Finance, Auditor];
+/// Talent housing (M7): the committee and the human-resources agency manage it.
+const HOUSING_STAFF: &[Role] = &[Committee, Agency];
+const HOUSING_READERS: &[Role] = &[Committee, Agency, Auditor];
+const HOUSING_VIEWERS: &[Role] = &[OpcFounder, Committee, Agency, Auditor];
+const MILESTONE_READERS: &[Role] = &[OpcFounder, Committee, Agency, Auditor];
 /// A skill is delisted by its publisher or by the platform operator (M2.3).
 const SKILL_DELISTERS: &[Role] = &[OpcFounder, PlatformOperator];
 
@@ -392,6 +397,66 @@ pub fn table() -> Vec<Route> {
             Roles(FUNDS_READERS),
             Api,
             get(api::applications::dashboard),
+        ),
+        // records behind M6.3, M7.2, M8.1 (issue 8)
+        r(p.clone(), "/api/v1/loans", Roles(FOUNDER), Api, post(api::records::create_loan)),
+        r(g.clone(), "/api/v1/loans", Roles(FOUNDER), Api, get(api::records::loans)),
+        r(
+            p.clone(),
+            "/api/v1/loans/{id}/entries",
+            Roles(FOUNDER),
+            Api,
+            post(api::records::add_entry),
+        ),
+        r(g.clone(), "/api/v1/loans/claims", Roles(FOUNDER), Api, get(api::records::claims)),
+        r(
+            p.clone(),
+            "/api/v1/loans/claims",
+            Roles(FOUNDER),
+            Api,
+            post(api::records::create_claim),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/apartments",
+            Roles(HOUSING_STAFF),
+            Api,
+            post(api::records::create_apartment),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/apartments",
+            Roles(HOUSING_READERS),
+            Api,
+            get(api::records::apartments),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/housing/assignments",
+            Roles(HOUSING_STAFF),
+            Api,
+            post(api::records::assign),
+        ),
+        r(
+            p.clone(),
+            "/api/v1/housing/assignments/{id}/move-out",
+            Roles(HOUSING_STAFF),
+            Api,
+            post(api::records::move_out),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/housing/assignments/{id}/schedule",
+            Roles(HOUSING_VIEWERS),
+            Api,
+            get(api::records::rent_schedule),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/milestones",
+            Roles(MILESTONE_READERS),
+            Api,
+            get(api::records::milestones),
         ),
         // 免申即享 settlement (issue 6)
         r(g.clone(), "/api/v1/policy/clauses", Public, Api, get(api::settlement::clauses)),

@@ -685,3 +685,151 @@ async fn pages_generate_forms_explain_errors_and_show_each_role_its_part() {
         assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text);
     }
 }
+
+#[tokio::test]
+async fn loan_records_generate_monthly_claims_and_housing_gives_each_months_rent_due() {
+    let w = world().await;
+    // M6.3: a loan, its drawdown and two months of interest statements.
+    let l = w
+        .opc
+        .post_json(
+            "/api/v1/loans",
+            json!({ "bank": "北京银行丰台支行", "contract_no": "BJ-2027-8", "principal_fen": 100_000_000 }),
+        )
+        .await;
+    assert_eq!(l.status, StatusCode::CREATED, "{:?}", l.json());
+    let lid = l.json()["id"].as_str().unwrap().to_string();
+    let entry =
+        |kind: &str, d: String, month: Option<String>, amount: i64| json!({ "kind": kind, "day": d, "month": month, "amount_fen": amount });
+    let path = format!("/api/v1/loans/{lid}/entries");
+    assert_eq!(
+        w.opc
+            .post_json(&path, entry("drawdown", day(&w, "01-01"), None, 100_000_000))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    // More than the contract's principal, or interest without its month, is refused.
+    assert_eq!(
+        w.opc.post_json(&path, entry("drawdown", day(&w, "01-02"), None, 1)).await.json()["error"]["field_codes"]["amount_fen"],
+        "above_principal"
+    );
+    assert_eq!(
+        w.opc
+            .post_json(&path, entry("interest", day(&w, "02-01"), None, 350_000))
+            .await
+            .json()["error"]["field_codes"]["month"],
+        "required"
+    );
+    for (m, fen) in [("01", 350_000), ("02", 330_000)] {
+        let r = w
+            .opc
+            .post_json(
+                &path,
+                entry("interest", day(&w, &format!("{m}-28")), Some(format!("{}-{m}", w.year)), fen),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    }
+    let again = w
+        .opc
+        .post_json(&path, entry("interest", day(&w, "01-29"), Some(format!("{}-01", w.year)), 1))
+        .await;
+    assert_eq!(again.code(), "interest_month_recorded");
+    let c = w.opc.get(&format!("/api/v1/loans/claims?year={}", w.year)).await.json();
+    let subsidies: Vec<i64> = c["months"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["subsidy_fen"].as_i64().unwrap())
+        .collect();
+    assert_eq!(subsidies, [350_000, 330_000], "interest in full, month by month");
+    // February's claim becomes an application with that month's statement only.
+    let claim = w
+        .opc
+        .post_json("/api/v1/loans/claims", json!({ "month": format!("{}-02", w.year) }))
+        .await;
+    assert_eq!(claim.status, StatusCode::CREATED, "{:?}", claim.json());
+    let view = app_of(&w.opc, claim.json()["id"].as_str().unwrap()).await;
+    assert_eq!(view["engine"]["amount_fen"], 330_000);
+
+    // M7.2: a granted housing application, an apartment, the assignment and the rent due.
+    let a = apply(
+        &w,
+        &w.opc,
+        "M7.2",
+        json!({ "young_talent": true, "move_in": day(&w, "01-01"), "monthly_rent_fen": 400_000, "daily_rent_fen": 20_000 }),
+    )
+    .await;
+    let app_id = a["id"].as_str().unwrap().to_string();
+    assert_eq!(walk(&w, &app_id).await["status"], "granted");
+    let hr = &w.agencies["human_resources"];
+    // Only the human-resources agency (or the committee) manages housing.
+    let r = w.agencies["finance"]
+        .post_json(
+            "/api/v1/apartments",
+            json!({ "name": "x", "address": "y", "monthly_rent_fen": 1, "daily_rent_fen": 1 }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let apt = hr
+        .post_json(
+            "/api/v1/apartments",
+            json!({ "name": "丰泽人才公寓 3-201", "address": "丰台区丰泽路1号", "monthly_rent_fen": 400_000, "daily_rent_fen": 20_000 }),
+        )
+        .await;
+    assert_eq!(apt.status, StatusCode::CREATED, "{:?}", apt.json());
+    let apt_id = apt.json()["id"].as_str().unwrap().to_string();
+    let body = json!({ "apartment_id": apt_id, "application_id": app_id, "move_in": day(&w, "01-01") });
+    let (r1, r2) = tokio::join!(
+        hr.post_json("/api/v1/housing/assignments", body.clone()),
+        w.committee.post_json("/api/v1/housing/assignments", body.clone())
+    );
+    let mut st = [r1.status, r2.status];
+    st.sort();
+    assert_eq!(
+        st,
+        [StatusCode::CREATED, StatusCode::CONFLICT],
+        "one assignment wins: {} / {}",
+        r1.text,
+        r2.text
+    );
+    let assignment = if r1.status == StatusCode::CREATED { r1.json() } else { r2.json() };
+    let sched = w
+        .opc
+        .get(&format!(
+            "/api/v1/housing/assignments/{}/schedule?year={}",
+            assignment["id"].as_str().unwrap(),
+            w.year
+        ))
+        .await;
+    assert_eq!(sched.status, StatusCode::OK, "{:?}", sched.json());
+    let months = sched.json()["months"].as_array().unwrap().clone();
+    assert!(!months.is_empty());
+    // January: 7 free days and the free months begin; each month's due + relief is its rent.
+    assert!(months
+        .iter()
+        .all(|m| m["due_fen"].as_i64().unwrap() + m["relief_fen"].as_i64().unwrap() == m["rent_fen"].as_i64().unwrap()));
+    assert_eq!(months[0]["due_fen"], 0, "January is free");
+
+    // M8.1: a granted milestone shows in the OPC's record and the committee's statistics.
+    let g = apply(
+        &w,
+        &w.opc,
+        "M8.1",
+        json!({ "milestone": "specialised_innovative", "milestone_date": day(&w, "06-01") }),
+    )
+    .await;
+    assert_eq!(walk(&w, g["id"].as_str().unwrap()).await["status"], "granted");
+    let mine = w.opc.get("/api/v1/milestones").await.json();
+    assert_eq!(mine["items"][0]["kind"], "specialised_innovative");
+    let stats = w.committee.get("/api/v1/milestones").await.json();
+    let n = stats["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c[0] == "specialised_innovative")
+        .unwrap()[1]
+        .clone();
+    assert_eq!(n, 1);
+}

@@ -667,6 +667,7 @@ pub async fn submit_for(s: &AppState, p: &Principal, id: &str, version: i64) -> 
             .filter(|st| workflow::actor_role(st) == Role::Agency)
             .and(spec.agency.clone()),
         next_role,
+        milestone: None,
     };
     Ok(s.store.apply_review(&p.actor(), id, &step).await?)
 }
@@ -774,8 +775,21 @@ pub async fn review_for(s: &AppState, p: &Principal, id: &str, r: &ReviewRequest
         cap: outcome.decided_fen.filter(|f| *f > 0).and_then(|_| cap_of(&pol, &a)),
         next_role,
         next_agency,
+        milestone: milestone_of(&a),
     };
     Ok(s.store.apply_review(&p.actor(), &a.id, &step).await?)
+}
+
+/// M8.1: the milestone an application records when granted.
+fn milestone_of(a: &Application) -> Option<(String, String)> {
+    if a.clause != "M8.1" {
+        return None;
+    }
+    let form: Map<String, Value> = serde_json::from_str(&a.form).ok()?;
+    Some((
+        form.get("milestone")?.as_str()?.to_string(),
+        form.get("milestone_date")?.as_str()?.to_string(),
+    ))
 }
 
 // ---------------------------------------------------------------- payment

@@ -8,6 +8,7 @@ pub mod demands;
 pub mod gateway;
 pub mod ledger;
 pub mod policy;
+pub mod records;
 pub mod settlement;
 pub mod skills;
 
