@@ -744,6 +744,9 @@ async fn loan_records_generate_monthly_claims_and_housing_gives_each_months_rent
         .map(|m| m["subsidy_fen"].as_i64().unwrap())
         .collect();
     assert_eq!(subsidies, [350_000, 330_000], "interest in full, month by month");
+    // The M6.3 form is pre-filled from the loan records.
+    let pre = w.opc.get("/api/v1/applications/prefill?clause=M6.3").await.json();
+    assert_eq!(pre["suggested"]["loans"][0]["interest"].as_array().unwrap().len(), 2);
     // February's claim becomes an application with that month's statement only.
     let claim = w
         .opc
@@ -832,4 +835,111 @@ async fn loan_records_generate_monthly_claims_and_housing_gives_each_months_rent
         .unwrap()[1]
         .clone();
     assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn record_pages_take_yuan_and_show_claims_rent_and_milestones() {
+    let w = world().await;
+    let r = w
+        .opc
+        .post_form(
+            "/my/records/loans",
+            &[("bank", "北京银行"), ("contract_no", "PG-1"), ("principal", "1,000,000")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let loan = w.opc.get("/api/v1/loans").await.json()[0].clone();
+    assert_eq!(loan["principal_fen"], 100_000_000);
+    let lid = loan["id"].as_str().unwrap();
+    let path = format!("/my/records/loans/{lid}/entries");
+    w.opc
+        .post_form(&path, &[("kind", "drawdown"), ("day", &day(&w, "01-01")), ("amount", "1000000")])
+        .await;
+    let month = format!("{}-01", w.year);
+    w.opc
+        .post_form(
+            &path,
+            &[
+                ("kind", "interest"),
+                ("day", &day(&w, "01-31")),
+                ("month", &month),
+                ("amount", "3500"),
+            ],
+        )
+        .await;
+    // A drawdown above the principal is explained on the page.
+    let bad = w
+        .opc
+        .post_form(&path, &[("kind", "drawdown"), ("day", &day(&w, "02-01")), ("amount", "1")])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text.contains("id=\"form-error\""));
+    let page = w.opc.get("/my/records").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.text.contains("id=\"claims\"") && page.text.contains("¥3,500.00"),
+        "the month's claim is listed"
+    );
+    let c = w.opc.post_form("/my/records/claims", &[("month", &month)]).await;
+    assert_eq!(c.status, StatusCode::SEE_OTHER, "{}", c.text);
+    assert!(c.location().starts_with("/applications/"));
+    // Housing pages for the human-resources agency.
+    let hr = &w.agencies["human_resources"];
+    let r = hr
+        .post_form(
+            "/housing/apartments",
+            &[
+                ("name", "人才公寓 1-101"),
+                ("address", "丰台区"),
+                ("monthly_rent", "4000"),
+                ("daily_rent", "200"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let h = hr.get("/housing").await;
+    assert_eq!(h.status, StatusCode::OK);
+    assert!(h.text.contains("人才公寓 1-101") && h.text.contains("¥4,000.00"));
+}
+
+#[tokio::test]
+async fn evidence_changed_on_disk_is_detected_and_oversize_uploads_are_refused_unread() {
+    let w = world().await;
+    let r = w
+        .opc
+        .post_json("/api/v1/applications", json!({ "clause": "M5.1", "year": w.year, "answers": { "compliance_fees": [{ "date": day(&w, "02-01"), "amount_fen": 1_000 }] } }))
+        .await;
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let f = upload(&w.opc, &id, 0, "contract.pdf", "application/pdf", PDF.to_vec(), StatusCode::CREATED)
+        .await
+        .json();
+    let (fid, sha) = (f["id"].as_str().unwrap().to_string(), f["sha256"].as_str().unwrap().to_string());
+    let url = format!("/api/v1/applications/{id}/files/{fid}");
+    let ok = w.committee.get(&url).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.text.as_bytes(), PDF);
+    // The test server runs in this process: its evidence lives in the per-process directory.
+    let path = std::env::temp_dir()
+        .join(format!("opchub-evidence-{}", std::process::id()))
+        .join(&sha[..2])
+        .join(&sha);
+    std::fs::write(&path, b"%PDF-1.7 edited afterwards").unwrap();
+    let changed = w.committee.get(&url).await;
+    assert_eq!(
+        (changed.status, changed.code()),
+        (StatusCode::CONFLICT, "evidence_changed".to_string())
+    );
+    std::fs::write(&path, PDF).unwrap();
+    // A 200 MB upload: refused as too large, and nothing is stored.
+    let big = vec![b' '; 200 * 1024 * 1024];
+    let r = w
+        .opc
+        .send(
+            Method::POST,
+            &format!("/api/v1/applications/{id}/files?slot=1&name=huge.pdf"),
+            Some(Body::Raw("application/pdf", big)),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::PAYLOAD_TOO_LARGE, "file_too_large".to_string()));
+    assert_eq!(app_of(&w.opc, &id).await["files"].as_array().unwrap().len(), 1);
 }

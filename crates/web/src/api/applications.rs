@@ -166,13 +166,21 @@ pub async fn prefill_for(s: &AppState, p: &Principal, clause: &str, year: Option
     let facts = app_facts::application_facts(&s.store, &pol, clause, &party, year, as_of, &Map::new())
         .await
         .map_err(settle_err)?;
+    // Answers the platform's own records suggest: M6.3 loans from the loan records.
+    let mut suggested = Map::new();
+    if spec.clause == "M6.3" {
+        let loans = crate::api::records::loan_facts(&s.store.loans_of(&party.id).await?);
+        if !loans.is_empty() {
+            suggested.insert("loans".into(), Value::Array(loans));
+        }
+    }
     Ok(Prefill {
         form: spec,
         beneficiary: party.id.clone(),
         beneficiary_name: party.name.clone(),
         uscc: party.uscc.clone(),
         platform_facts: Value::Object(facts),
-        suggested: Value::Object(Map::new()),
+        suggested: Value::Object(suggested),
     })
 }
 

@@ -141,7 +141,7 @@ pub async fn add_entry(
 }
 
 /// Loans as the engine reads them: drawn amount (counted principal), first drawdown, interest.
-fn loan_facts(loans: &[Loan]) -> Vec<Value> {
+pub(crate) fn loan_facts(loans: &[Loan]) -> Vec<Value> {
     loans
         .iter()
         .filter_map(|l| {

@@ -21,6 +21,7 @@ pub mod chart;
 pub mod demands;
 pub mod gateway;
 pub mod ledger;
+pub mod records;
 pub mod settlement;
 pub mod skills;
 
@@ -31,6 +32,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("application.html", include_str!("../../templates/application.html")),
     ("fund_payments.html", include_str!("../../templates/fund_payments.html")),
     ("funds_dashboard.html", include_str!("../../templates/funds_dashboard.html")),
+    ("my_records.html", include_str!("../../templates/my_records.html")),
+    ("housing.html", include_str!("../../templates/housing.html")),
     ("home.html", include_str!("../../templates/home.html")),
     ("login.html", include_str!("../../templates/login.html")),
     ("register.html", include_str!("../../templates/register.html")),
