@@ -259,17 +259,14 @@ pub struct NewApartment {
 #[utoipa::path(post, path = "/api/v1/apartments", tag = "records", request_body = NewApartment, responses((status = 201, body = Apartment), (status = 409), (status = 422)))]
 pub async fn create_apartment(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJson<NewApartment>) -> ApiResult<Response> {
     let p = caller.require()?;
+    // Input first (a clear 422), then who may manage housing.
+    let (name, address) = (text("name", &r.name, 64)?, text("address", &r.address, 200)?);
+    let (monthly, daily) = (
+        positive("monthly_rent_fen", r.monthly_rent_fen)?,
+        positive("daily_rent_fen", r.daily_rent_fen)?,
+    );
     housing_staff(&s, p).await?;
-    let a = s
-        .store
-        .create_apartment(
-            &p.actor(),
-            &text("name", &r.name, 64)?,
-            &text("address", &r.address, 200)?,
-            positive("monthly_rent_fen", r.monthly_rent_fen)?,
-            positive("daily_rent_fen", r.daily_rent_fen)?,
-        )
-        .await?;
+    let a = s.store.create_apartment(&p.actor(), &name, &address, monthly, daily).await?;
     Ok((StatusCode::CREATED, Json(a)).into_response())
 }
 
@@ -290,7 +287,6 @@ pub struct NewAssignment {
     responses((status = 201, body = Assignment), (status = 409), (status = 422)))]
 pub async fn assign(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJson<NewAssignment>) -> ApiResult<Response> {
     let p = caller.require()?;
-    housing_staff(&s, p).await?;
     let app = s
         .store
         .application(&r.application_id)
@@ -303,6 +299,7 @@ pub async fn assign(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJs
         return Err(ApiError::field("apartment_id", "not_found"));
     }
     let d = day("move_in", &r.move_in)?;
+    housing_staff(&s, p).await?;
     let a = s
         .store
         .assign_apartment(&p.actor(), &r.apartment_id, &app.id, &app.beneficiary, &d.to_string())
@@ -324,8 +321,8 @@ pub async fn move_out(
     ApiJson(r): ApiJson<MoveOut>,
 ) -> ApiResult<Json<Assignment>> {
     let p = caller.require()?;
-    housing_staff(&s, p).await?;
     let d = day("move_out", &r.move_out)?;
+    housing_staff(&s, p).await?;
     Ok(Json(s.store.end_assignment(&p.actor(), &id, &d.to_string()).await?))
 }
 
