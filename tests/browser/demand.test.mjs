@@ -1,5 +1,5 @@
 // The demand board (M2.4) in a real headless chromium on the demo data: the demo company
-// publishes a demand (a negative budget is explained first), the demo OPC proposes, the
+// publishes a demand with an attachment (a negative budget is explained first), the demo OPC proposes, the
 // company accepts and records a payment, the OPC confirms it, and the company's confirmed
 // total for the year grows by it.
 // Run by .ci/run: OPCHUB_BIN names the built binary; CHROMIUM the browser (default /usr/bin/chromium).
@@ -81,9 +81,16 @@ test('publish → propose → accept → pay → confirm on the demand board', {
     await Promise.all([company.waitForLoadState('load'), company.click('#publish-demand')]);
     assert.match(await company.textContent('#error-budget_min_fen'), /负数/);
     await company.fill('#budget_min', '5000');
+    // A file chosen in the form's file input is uploaded with the demand (multipart form).
+    await company.setInputFiles('#attachments', {
+      name: '条款清单.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from('需要审查的条款：违约责任、知识产权、保密。\n'),
+    });
     await Promise.all([company.waitForURL(/\/demands\/[0-9a-f]{32}$/), company.click('#publish-demand')]);
     const demandUrl = company.url();
     assert.match(await company.textContent('#demand-status'), /开放中/);
+    assert.match(await company.textContent('ul#attachments'), /条款清单\.txt/);
 
     // The OPC proposes.
     await opc.goto(demandUrl);

@@ -506,9 +506,11 @@ pub struct Notification {
     pub id: String,
     /// `proposal_received`, `question`, `proposal_accepted`, `proposal_declined`,
     /// `payment_to_confirm`, `payment_confirmed`, `payment_disputed`, `dispute_resolved`,
-    /// `amendment_proposed`, `amendment_decided`, `rating_received`, `demand_cancelled`.
+    /// `amendment_proposed`, `amendment_decided`, `rating_received`, `demand_cancelled`;
+    /// committee reviewers: `dispute_opened`.
     pub kind: String,
-    /// `demand`, `proposal` or `cooperation`: where the link goes.
+    /// `demand`, `proposal`, `cooperation` or `dispute` (on the committee's review page):
+    /// where the link goes.
     pub object_kind: String,
     pub object_id: String,
     pub title: String,
@@ -1519,6 +1521,14 @@ impl Store {
             &coop.title,
         )
         .await?;
+        // Every committee reviewer who can sign in is told there is a dispute to decide.
+        let reviewers: Vec<String> = sqlx::query_scalar("SELECT id FROM users WHERE role = $1 AND disabled = 0 ORDER BY id")
+            .bind(opchub_domain::Role::Committee.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+        for reviewer in &reviewers {
+            notify(&mut tx, reviewer, "dispute_opened", "dispute", &id, &coop.title).await?;
+        }
         audit(
             &mut tx,
             actor,

@@ -208,8 +208,12 @@ fn is_state_changing(m: &Method) -> bool {
 
 /// Route middleware: authenticates, checks the route's [`Access`] rule and API-key scope,
 /// and checks CSRF on state-changing requests made with a browser session or anonymous forms.
-pub async fn enforce(State((state, access, surface)): State<(AppState, Access, Surface)>, req: Request, next: Next) -> Response {
-    match enforce_inner(&state, access, surface, req).await {
+pub async fn enforce(
+    State((state, access, surface, upload)): State<(AppState, Access, Surface, Option<usize>)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match enforce_inner(&state, access, surface, upload, req).await {
         Ok((req, new_csrf)) => {
             let mut resp = next.run(req).await;
             if let Some(tok) = new_csrf {
@@ -224,7 +228,13 @@ pub async fn enforce(State((state, access, surface)): State<(AppState, Access, S
     }
 }
 
-async fn enforce_inner(state: &AppState, access: Access, surface: Surface, req: Request) -> Result<(Request, Option<String>), Response> {
+async fn enforce_inner(
+    state: &AppState,
+    access: Access,
+    surface: Surface,
+    upload: Option<usize>,
+    req: Request,
+) -> Result<(Request, Option<String>), Response> {
     let reject = |e: ApiError| -> Response {
         match surface {
             Surface::Api => e.into_response(),
@@ -309,13 +319,19 @@ async fn enforce_inner(state: &AppState, access: Access, surface: Surface, req: 
                 }
             }
             Surface::Page => {
+                // Forms with files (multipart) only where the route table allows uploads.
+                let multipart = upload.and_then(|_| crate::upload::boundary(req.headers()));
+                let limit = upload.filter(|_| multipart.is_some()).unwrap_or(state.config.body_limit);
                 let (parts, body) = req.into_parts();
-                let bytes = axum::body::to_bytes(body, state.config.body_limit)
+                let bytes = axum::body::to_bytes(body, limit)
                     .await
                     .map_err(|_| reject(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")))?;
-                let got: Option<String> = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
-                    .ok()
-                    .and_then(|kv| kv.into_iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v));
+                let got: Option<String> = match &multipart {
+                    Some(boundary) => crate::upload::field(bytes.clone(), boundary, CSRF_FIELD).await,
+                    None => serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+                        .ok()
+                        .and_then(|kv| kv.into_iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v)),
+                };
                 let ok = match (&form_token, &got) {
                     (Some(e), Some(g)) => !e.is_empty() && e == g,
                     _ => false,

@@ -14,6 +14,7 @@ pub use opchub_gateway::ratelimit;
 pub mod mcp;
 pub mod routes;
 pub mod skills;
+pub mod upload;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header;

@@ -57,7 +57,19 @@ pub struct Route {
     pub path: &'static str,
     pub access: Access,
     pub surface: Surface,
+    /// Page forms with files (`multipart/form-data`): the largest body accepted. Other
+    /// routes take the configured body limit and, on pages, URL-encoded forms only.
+    pub upload: Option<usize>,
     handler: MethodRouter<AppState>,
+}
+
+impl Route {
+    /// A page form that may carry files, with bodies up to `limit` bytes.
+    fn upload(mut self, limit: usize) -> Route {
+        self.upload = Some(limit);
+        self.handler = self.handler.layer(DefaultBodyLimit::max(limit));
+        self
+    }
 }
 
 fn r(method: Method, path: &'static str, access: Access, surface: Surface, handler: MethodRouter<AppState>) -> Route {
@@ -66,6 +78,7 @@ fn r(method: Method, path: &'static str, access: Access, surface: Surface, handl
         path,
         access,
         surface,
+        upload: None,
         handler,
     }
 }
@@ -1115,7 +1128,7 @@ pub fn table() -> Vec<Route> {
         ),
         // demand board pages (M2.4)
         r(g.clone(), "/demands", Public, Page, get(pages::demands::browse)),
-        r(p.clone(), "/demands", Roles(COMPANY), Page, post(pages::demands::create_demand)),
+        r(p.clone(), "/demands", Roles(COMPANY), Page, post(pages::demands::create_demand)).upload(crate::upload::PAGE_UPLOAD_BODY),
         r(g.clone(), "/demands/new", Roles(COMPANY), Page, get(pages::demands::new_demand)),
         r(g.clone(), "/demands/mine", Roles(COMPANY), Page, get(pages::demands::mine)),
         r(g.clone(), "/demands/{id}", Public, Page, get(pages::demands::show)),
@@ -1268,7 +1281,7 @@ pub fn rules() -> Vec<(Method, &'static str, Access, Surface)> {
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     for route in table() {
-        let layer = axum::middleware::from_fn_with_state((state.clone(), route.access, route.surface), enforce);
+        let layer = axum::middleware::from_fn_with_state((state.clone(), route.access, route.surface, route.upload), enforce);
         router = router.route(route.path, route.handler.layer(layer));
     }
     router.fallback(pages::not_found).with_state(state)

@@ -169,3 +169,174 @@ async fn publish_propose_accept_pay_confirm_through_pages() {
     // Others may not open the review page.
     assert_eq!(opc.get("/cooperations/review").await.status, StatusCode::FORBIDDEN);
 }
+
+async fn verified_company(app: &TestApp, username: &str, n: u32) -> Client {
+    app.store
+        .create_enterprise(
+            &Actor::system(),
+            NewUser {
+                username,
+                display_name: username,
+                role: Role::Enterprise,
+                password_hash: &password_hash(),
+            },
+            "北京丰台附件测试有限公司",
+            &Uscc::parse(&uscc(n)).unwrap(),
+            Zone::HexiArea,
+        )
+        .await
+        .unwrap();
+    let c = app.client();
+    c.login(username, PASSWORD).await;
+    c
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql).fetch_one(app.store.pool()).await.unwrap()
+}
+
+const DEMAND_FIELDS: &[(&str, &str)] = &[
+    ("title", "质检报告生成智能体"),
+    ("description", "根据产线质检数据自动生成质检报告，并附上缺陷图片与统计图表。"),
+    ("category", "opc_agent_dev"),
+    ("tags", "质检，报表"),
+    ("budget_min", "20000"),
+    ("budget_max", "60000"),
+    ("deadline", "2999-12-31"),
+    ("action", "publish"),
+];
+
+#[tokio::test]
+async fn the_publish_page_uploads_attachments_and_refuses_bad_files_without_storing_anything() {
+    let app = TestApp::start().await;
+    let company = verified_company(&app, "filesco", 710).await;
+    let new = company.get("/demands/new").await;
+    assert!(
+        new.text.contains("enctype=\"multipart/form-data\"") && new.text.contains("type=\"file\""),
+        "{}",
+        new.text
+    );
+    let pdf: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+    let txt = "质检字段说明：批次号、缺陷类型、数量。\n".as_bytes();
+    let (demands0, files0, attachments0) = (
+        count(&app, "SELECT COUNT(*) FROM demands").await,
+        count(&app, "SELECT COUNT(*) FROM demand_files").await,
+        count(&app, "SELECT COUNT(*) FROM demand_attachments").await,
+    );
+
+    // A file type the board does not take: the form comes back saying so and naming the
+    // file, the input is kept, and nothing at all is stored.
+    let bad = company
+        .post_multipart(
+            "/demands",
+            DEMAND_FIELDS,
+            &[
+                ("attachments", "需求说明.pdf", "application/pdf", pdf),
+                ("attachments", "setup.exe", "application/x-msdownload", b"MZ\x90\x00"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    let text = unescape(&bad.text);
+    assert!(text.contains("只接受 PDF、PNG、JPEG 或纯文本文件 (setup.exe)"), "{text}");
+    assert!(text.contains("id=\"error-file\""), "{text}");
+    assert!(text.contains("如需附件，请重新选择文件"), "{text}");
+    assert!(text.contains("value=\"质检报告生成智能体\""), "input kept");
+    // Too large, empty, too many: each refused with its own message.
+    let big = vec![b'a'; opchub_store::demands::MAX_FILE_BYTES + 1];
+    let r = company
+        .post_multipart("/demands", DEMAND_FIELDS, &[("attachments", "big.txt", "text/plain", &big)])
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unescape(&r.text).contains("文件不能超过 2 MiB (big.txt)"), "{}", r.text);
+    let r = company
+        .post_multipart("/demands", DEMAND_FIELDS, &[("attachments", "empty.txt", "text/plain", b"")])
+        .await;
+    assert!(unescape(&r.text).contains("文件为空 (empty.txt)"), "{}", r.text);
+    let six: Vec<(&str, &str, &str, &[u8])> = (0..6).map(|_| ("attachments", "a.txt", "text/plain", txt)).collect();
+    let r = company.post_multipart("/demands", DEMAND_FIELDS, &six).await;
+    assert!(r.text.contains("附件最多 5 个"), "{}", r.text);
+    // Without the CSRF token a multipart form is refused like any other.
+    let r = company
+        .post_multipart(
+            "/demands",
+            &[DEMAND_FIELDS, &[("_csrf", "forged")]].concat(),
+            &[("attachments", "a.txt", "text/plain", txt)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    // Forms of other pages do not take multipart bodies.
+    let r = company
+        .post_multipart("/notifications/read", &[], &[("attachments", "a.txt", "text/plain", txt)])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM demands").await, demands0);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM demand_files").await, files0);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM demand_attachments").await, attachments0);
+
+    // In English the same refusal reads in English.
+    company.get("/lang/en").await;
+    let r = company
+        .post_multipart(
+            "/demands",
+            DEMAND_FIELDS,
+            &[("attachments", "setup.exe", "application/x-msdownload", b"MZ")],
+        )
+        .await;
+    assert!(
+        unescape(&r.text).contains("Only PDF, PNG, JPEG or plain-text files (setup.exe)"),
+        "{}",
+        r.text
+    );
+    company.get("/lang/zh").await;
+
+    // Good files (and an empty file input, as browsers send one): published with both.
+    let ok = company
+        .post_multipart(
+            "/demands",
+            // The token need not come first.
+            &[DEMAND_FIELDS, &[("_csrf", company.cookie("opchub_csrf").unwrap().as_str())]].concat(),
+            &[
+                ("attachments", "需求说明.pdf", "application/pdf", pdf),
+                ("attachments", "字段说明.txt", "text/plain", txt),
+                ("attachments", "", "application/octet-stream", b""),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let demand_path = ok.location();
+    let page = unescape(&company.get(&demand_path).await.text);
+    assert!(page.contains("id=\"attachments\""), "{page}");
+    let pdf_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(pdf));
+    assert!(
+        page.contains(&format!("href=\"/api/v1/demands/files/{pdf_sha}\">需求说明.pdf</a>")),
+        "{page}"
+    );
+    assert!(page.contains("字段说明.txt"), "{page}");
+    let detail = company.get(&format!("/api/v1{demand_path}")).await.json();
+    let names: Vec<&str> = detail["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["file_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{detail}");
+    assert!(names.contains(&"需求说明.pdf") && names.contains(&"字段说明.txt"));
+    let types: Vec<&str> = detail["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["content_type"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"application/pdf") && types.contains(&"text/plain"), "{types:?}");
+    // The stored file is the uploaded one, byte for byte.
+    let file = company.get(&format!("/api/v1/demands/files/{pdf_sha}")).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.text.as_bytes(), pdf);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM demands").await, demands0 + 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM demand_files").await, files0 + 2);
+
+    // A plain form without files still publishes.
+    let plain = company.post_form("/demands", DEMAND_FIELDS).await;
+    assert_eq!(plain.status, StatusCode::SEE_OTHER, "{}", plain.text);
+}

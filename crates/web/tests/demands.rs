@@ -641,6 +641,93 @@ async fn a_disputed_payment_counts_only_when_the_committee_upholds_it() {
     assert_eq!(pay(&b, &coop, 700_000, "D-3").await.status, StatusCode::CREATED);
 }
 
+/// Notifications of one user, straight from the store: (kind, object kind, object id).
+async fn notes_of(b: &Board, user_id: &str) -> Vec<(String, String, String)> {
+    b.app
+        .store
+        .notifications(user_id, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.kind, n.object_kind, n.object_id))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_committee_reviewer_is_notified_of_a_dispute_and_the_parties_still_are() {
+    let b = board().await;
+    let (c1, _) = b.app.user("reviewer1", Role::Committee).await;
+    let (c2, c2_id) = b.app.user("reviewer2", Role::Committee).await;
+    let (_, gone) = b.app.user("reviewer_gone", Role::Committee).await;
+    b.app.store.set_user_disabled(&Actor::system(), &gone, true).await.unwrap();
+    let (auditor, _) = b.app.user("auditor1", Role::Auditor).await;
+    let (_, coop) = cooperation(&b, 1_000_000).await;
+    let p1 = pay(&b, &coop, 300_000, "N-1").await.json()["id"].as_str().unwrap().to_string();
+    let p2 = pay(&b, &coop, 200_000, "N-2").await.json()["id"].as_str().unwrap().to_string();
+    let (_, before) = unread(&b.company).await;
+
+    // The OPC disputes: the company is told, and so is every committee reviewer.
+    let r =
+        b.a.post_json(
+            &format!("/api/v1/cooperations/payments/{p1}/dispute"),
+            json!({"reason": "未收到款项"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let d1 = r.json()["id"].as_str().unwrap().to_string();
+    let (_, company_kinds) = unread(&b.company).await;
+    assert_eq!(company_kinds.len(), before.len() + 1);
+    assert_eq!(company_kinds[0], "payment_disputed");
+    for c in [&c1, &c2] {
+        let n = c.get("/api/v1/notifications").await.json();
+        assert_eq!(n["unread"], 1, "{n}");
+        let item = &n["items"][0];
+        assert_eq!(item["kind"], "dispute_opened");
+        assert_eq!(item["object_kind"], "dispute");
+        assert_eq!(item["object_id"], d1.as_str());
+        assert_eq!(item["title"], "发票识别与报销智能体");
+    }
+    // A disabled reviewer and other staff are not; the disputing side gets nothing new.
+    assert!(notes_of(&b, &gone).await.is_empty());
+    assert_eq!(unread(&auditor).await, (0, vec![]));
+    assert!(!unread(&b.a).await.1.contains(&"payment_disputed".to_string()));
+
+    // The company disputes the other payment: the OPC is told, the reviewers a second time.
+    let r = b
+        .company
+        .post_json(
+            &format!("/api/v1/cooperations/payments/{p2}/dispute"),
+            json!({"reason": "金额登记错误"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let d2 = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(unread(&b.a).await.1[0], "payment_disputed");
+    let (n, kinds) = unread(&c1).await;
+    assert_eq!((n, kinds), (2, vec!["dispute_opened".to_string(), "dispute_opened".to_string()]));
+    let ids: Vec<String> = notes_of(&b, &c2_id).await.into_iter().map(|(_, _, id)| id).collect();
+    assert!(ids.contains(&d1) && ids.contains(&d2), "{ids:?}");
+
+    // On the notifications page the link leads to the dispute on the review page.
+    let page = c1.get("/notifications").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("有新的付款争议待裁定"), "{}", page.text);
+    let href = format!("/cooperations/review#dispute-{d2}");
+    assert!(
+        page.text.contains(&href.replace('/', "&#x2f;")) || page.text.contains(&href),
+        "{}",
+        page.text
+    );
+    let review = c1.get("/cooperations/review").await;
+    assert!(review.text.contains(&format!("id=\"dispute-{d2}\"")), "{}", review.text);
+    c1.get("/lang/en").await;
+    assert!(c1
+        .get("/notifications")
+        .await
+        .text
+        .contains("A payment dispute awaits your decision"));
+}
+
 #[tokio::test]
 async fn concurrent_accepts_have_one_winner_and_concurrent_confirms_one_ledger_event() {
     let b = board().await;

@@ -17,8 +17,8 @@ use axum::Json;
 use base64::Engine;
 use opchub_domain::Role;
 use opchub_store::demands::{
-    check_demand, check_payment, Amendment, Attachment, Cooperation, Demand, DemandFilter, DemandInput, Dispute, Eligibility, FileIn, Flag,
-    Message, Milestone, Notification, Payment, PaymentInput, Proposal, Publisher, Rating, Reputation,
+    check_demand, check_file, check_payment, Amendment, Attachment, Cooperation, Demand, DemandFilter, DemandInput, Dispute, Eligibility,
+    FileIn, Flag, Message, Milestone, Notification, Payment, PaymentInput, Proposal, Publisher, Rating, Reputation,
 };
 use opchub_store::matching::{DemandDoc, Ranked, SearchFilter};
 use opchub_store::registry::Opc;
@@ -138,23 +138,61 @@ fn decode(f: &FileUpload) -> ApiResult<Vec<u8>> {
         .map_err(|_| ApiError::field("file", "invalid_base64"))
 }
 
+/// At most this many attachments on one demand.
+pub const MAX_ATTACHMENTS: usize = 5;
+
+/// A file of a request, decoded: as the browser or API client named and typed it.
+pub struct FileBytes {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
 pub async fn create_demand_for(s: &AppState, p: &Principal, r: &NewDemandRequest) -> ApiResult<Demand> {
-    let pb = publisher_of(s, p).await?;
-    let d = check_demand(&r.demand).map_err(ApiError::validation)?;
-    if r.attachments.len() > 5 {
+    if r.attachments.len() > MAX_ATTACHMENTS {
         return Err(ApiError::field("attachments", "too_many_files"));
     }
-    let bytes: Vec<Vec<u8>> = r.attachments.iter().map(decode).collect::<ApiResult<_>>()?;
-    let files: Vec<FileIn<'_>> = r
+    let files: Vec<FileBytes> = r
         .attachments
         .iter()
-        .zip(&bytes)
-        .map(|(f, b)| FileIn {
+        .map(|f| {
+            Ok(FileBytes {
+                name: f.name.clone(),
+                content_type: f.content_type.clone(),
+                bytes: decode(f)?,
+            })
+        })
+        .collect::<ApiResult<_>>()?;
+    create_demand_with_files(s, p, &r.demand, &files).await
+}
+
+/// Publishes (or saves as a draft) a demand with its attachments; the rules of the API and of
+/// the publish page. Nothing is stored when the demand or any file is refused; a refused
+/// file's error names the file.
+pub async fn create_demand_with_files(s: &AppState, p: &Principal, input: &DemandInput, files: &[FileBytes]) -> ApiResult<Demand> {
+    let pb = publisher_of(s, p).await?;
+    let d = check_demand(input).map_err(ApiError::validation)?;
+    if files.len() > MAX_ATTACHMENTS {
+        return Err(ApiError::field("attachments", "too_many_files"));
+    }
+    let files: Vec<FileIn<'_>> = files
+        .iter()
+        .map(|f| FileIn {
             name: &f.name,
             content_type: &f.content_type,
-            bytes: b,
+            bytes: &f.bytes,
         })
         .collect();
+    for f in &files {
+        if let Err(e) = check_file(f) {
+            let mut e = ApiError::from(e);
+            let name: String = f.name.trim().chars().take(200).filter(|c| !c.is_control()).collect();
+            if !name.is_empty() {
+                e.field_details.insert("file".into(), name);
+            }
+            return Err(e);
+        }
+    }
     Ok(s.store.create_demand(&p.actor(), &pb, &d, &files).await?)
 }
 

@@ -5,11 +5,11 @@
 //! (`api::demands::*_for`); a refused form comes back on the same page with the messages.
 
 use super::{page_error, render};
-use crate::api::demands::{self as d, FileUpload, NewDemandRequest, NewPaymentRequest, SearchQuery};
+use crate::api::demands::{self as d, FileBytes, NewPaymentRequest, SearchQuery};
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
-use crate::{i18n, AppState};
-use axum::extract::{Form, Path, Query, State};
+use crate::{i18n, upload, AppState};
+use axum::extract::{Form, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
@@ -121,33 +121,76 @@ pub async fn new_demand(State(s): State<AppState>, caller: Caller, Extension(csr
     new_form(&s, p, &csrf.0, &DemandForm::default(), None)
 }
 
-pub async fn create_demand(
-    State(s): State<AppState>,
-    caller: Caller,
-    Extension(csrf): Extension<CsrfToken>,
-    Form(f): Form<DemandForm>,
-) -> Response {
+/// The publish form: URL-encoded, or `multipart/form-data` with up to five files in the
+/// `attachments` input (a file input left empty is ignored).
+async fn read_demand_form(req: Request) -> Result<(DemandForm, Vec<FileBytes>), ApiError> {
+    let boundary = upload::boundary(req.headers());
+    let bytes = axum::body::to_bytes(req.into_body(), upload::PAGE_UPLOAD_BODY)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"))?;
+    let Some(boundary) = boundary else {
+        let f = serde_urlencoded::from_bytes::<DemandForm>(&bytes).map_err(|_| ApiError::bad_request("invalid_body"))?;
+        return Ok((f, Vec::new()));
+    };
+    let parts = upload::parts(bytes, &boundary)
+        .await
+        .ok_or_else(|| ApiError::bad_request("invalid_body"))?;
+    let mut f = DemandForm::default();
+    let mut files = Vec::new();
+    for part in parts {
+        let slot = match part.name.as_str() {
+            "attachments" => {
+                // Browsers send an unchosen file input as an empty part without a name; some
+                // send a path: keep its last segment.
+                let name = part.file_name.as_deref().unwrap_or_default();
+                let name = name.rsplit(['/', '\\']).next().unwrap_or_default().to_string();
+                if !name.is_empty() || !part.bytes.is_empty() {
+                    files.push(FileBytes {
+                        name,
+                        content_type: part.content_type.clone().unwrap_or_default(),
+                        bytes: part.bytes.to_vec(),
+                    });
+                }
+                continue;
+            }
+            "title" => &mut f.title,
+            "description" => &mut f.description,
+            "category" => &mut f.category,
+            "tags" => &mut f.tags,
+            "budget_min" => &mut f.budget_min,
+            "budget_max" => &mut f.budget_max,
+            "deadline" => &mut f.deadline,
+            "action" => &mut f.action,
+            _ => continue,
+        };
+        *slot = Some(part.text());
+    }
+    Ok((f, files))
+}
+
+pub async fn create_demand(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, req: Request) -> Response {
     let p = match need(&caller) {
         Ok(p) => p,
         Err(e) => return page_error(&s, None, e),
     };
+    let (f, files) = match read_demand_form(req).await {
+        Ok(x) => x,
+        Err(e) => return new_form(&s, p, &csrf.0, &DemandForm::default(), Some(&e)),
+    };
     let res = async {
         let budget_min_fen = fen_of("budget_min_fen", f.budget_min.as_deref())?;
         let budget_max_fen = fen_of("budget_max_fen", f.budget_max.as_deref())?;
-        let req = NewDemandRequest {
-            demand: DemandInput {
-                title: f.title.clone(),
-                description: f.description.clone(),
-                category: f.category.clone(),
-                tags: super::gateway::split_list(f.tags.as_deref().unwrap_or("")),
-                budget_min_fen,
-                budget_max_fen,
-                deadline: f.deadline.clone(),
-                publish: f.action.as_deref() != Some("draft"),
-            },
-            attachments: Vec::<FileUpload>::new(),
+        let demand = DemandInput {
+            title: f.title.clone(),
+            description: f.description.clone(),
+            category: f.category.clone(),
+            tags: super::gateway::split_list(f.tags.as_deref().unwrap_or("")),
+            budget_min_fen,
+            budget_max_fen,
+            deadline: f.deadline.clone(),
+            publish: f.action.as_deref() != Some("draft"),
         };
-        d::create_demand_for(&s, p, &req).await
+        d::create_demand_with_files(&s, p, &demand, &files).await
     }
     .await;
     match res {
@@ -629,6 +672,7 @@ pub async fn notifications(State(s): State<AppState>, caller: Caller, Extension(
             .map(|n| {
                 let href = match n.object_kind.as_str() {
                     "cooperation" => format!("/cooperations/{}", n.object_id),
+                    "dispute" => format!("/cooperations/review#dispute-{}", n.object_id),
                     _ => format!("/demands/{}", n.object_id),
                 };
                 let text = i18n::text(&lang, &format!("demand.notify.{}", n.kind));

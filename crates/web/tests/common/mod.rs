@@ -377,6 +377,34 @@ impl Client {
         self.send(Method::POST, path, Some(Body::Form(f))).await
     }
 
+    /// Posts a `multipart/form-data` form as a browser does for a form with file inputs:
+    /// text `fields` (the CSRF token added), then `files` as (input name, file name, media
+    /// type, bytes).
+    pub async fn post_multipart(&self, path: &str, fields: &[(&str, &str)], files: &[(&str, &str, &str, &[u8])]) -> Resp {
+        let mut body = Vec::new();
+        let mut fields: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if let Some(csrf) = self.cookie("opchub_csrf") {
+            if !fields.iter().any(|(k, _)| k == "_csrf") {
+                fields.insert(0, ("_csrf".into(), csrf));
+            }
+        }
+        for (k, v) in &fields {
+            body.extend_from_slice(
+                format!("--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+            );
+        }
+        for (k, name, ct, bytes) in files {
+            body.extend_from_slice(
+                format!("--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{name}\"\r\nContent-Type: {ct}\r\n\r\n")
+                    .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{MULTIPART_BOUNDARY}--\r\n").as_bytes());
+        self.send(Method::POST, path, Some(Body::Raw(MULTIPART_CONTENT_TYPE, body))).await
+    }
+
     /// Signs in through the login page, as a browser would.
     pub async fn login(&self, username: &str, password: &str) {
         let page = self.get("/login").await;
@@ -386,6 +414,9 @@ impl Client {
         assert!(self.cookie("opchub_session").is_some());
     }
 }
+
+const MULTIPART_BOUNDARY: &str = "----OpcHubFormBoundary7MA4YWxkTrZu0gW";
+const MULTIPART_CONTENT_TYPE: &str = "multipart/form-data; boundary=----OpcHubFormBoundary7MA4YWxkTrZu0gW";
 
 pub enum Body {
     Json(Value),
