@@ -55,7 +55,7 @@ impl Modify for Security {
         api::applications::upload, api::applications::download, api::applications::show, api::applications::list,
         api::applications::submit, api::applications::review, api::applications::pay, api::applications::batches,
         api::applications::batch, api::applications::export, api::applications::open_recovery, api::applications::repay,
-        api::applications::recoveries, api::applications::dashboard,
+        api::applications::recoveries, api::applications::dashboard, api::applications::dashboard_export,
         api::records::create_loan, api::records::loans, api::records::add_entry, api::records::claims, api::records::create_claim,
         api::records::create_apartment, api::records::apartments, api::records::assign, api::records::move_out,
         api::records::rent_schedule, api::records::milestones,

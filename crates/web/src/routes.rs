@@ -411,6 +411,13 @@ pub fn table() -> Vec<Route> {
             Api,
             get(api::applications::dashboard),
         ),
+        r(
+            g.clone(),
+            "/api/v1/funds/dashboard/export",
+            Roles(FUNDS_READERS),
+            Api,
+            get(api::applications::dashboard_export),
+        ),
         // records behind M6.3, M7.2, M8.1 (issue 8)
         r(p.clone(), "/api/v1/loans", Roles(FOUNDER), Api, post(api::records::create_loan)),
         r(g.clone(), "/api/v1/loans", Roles(FOUNDER), Api, get(api::records::loans)),

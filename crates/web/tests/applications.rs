@@ -361,6 +361,15 @@ async fn every_clause_family_reaches_payment_or_grant() {
         .clone();
     assert_eq!((m5["paid"].as_i64(), m5["paid_fen"].as_i64()), (Some(1), Some(1_500_000)));
     assert_eq!(d["paid_fen"], 22_200_000);
+    let x = w.committee.get(&format!("/api/v1/funds/dashboard/export?year={}", w.year)).await;
+    assert!(
+        x.status == StatusCode::OK && x.text.starts_with("PK"),
+        "the dashboard exports as XLSX"
+    );
+    // The M8.1 milestone shows on the OPC's profile and in the committee's dashboard.
+    assert!(w.opc.get("/my/company").await.text.contains("id=\"milestones\""));
+    let page = w.committee.get("/committee/funds").await.text;
+    assert!(page.contains("id=\"milestone-counts\""));
 }
 
 #[tokio::test]

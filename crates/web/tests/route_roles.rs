@@ -143,6 +143,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/fund-batches/{id}", "committee finance auditor"),
     ("GET", "/api/v1/fund-batches/{id}/export", "committee finance auditor"),
     ("GET", "/api/v1/funds/dashboard", "committee finance auditor"),
+    ("GET", "/api/v1/funds/dashboard/export", "committee finance auditor"),
     ("GET", "/api/v1/settlements", "committee finance auditor"),
     ("POST", "/api/v1/settlements", "committee"),
     ("POST", "/api/v1/settlements/what-if", "committee"),

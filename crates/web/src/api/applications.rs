@@ -1171,3 +1171,63 @@ pub async fn dashboard_for(s: &AppState, year: i32) -> ApiResult<Dashboard> {
         stats,
     })
 }
+
+#[utoipa::path(get, path = "/api/v1/funds/dashboard/export", tag = "applications", params(DashQuery),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))]
+pub async fn dashboard_export(State(s): State<AppState>, Query(q): Query<DashQuery>) -> ApiResult<Response> {
+    let d = dashboard_for(&s, q.year.unwrap_or_else(|| today().year())).await?;
+    let bytes = dashboard_xlsx(&d).map_err(|e| {
+        tracing::error!(error = %e, "xlsx export failed");
+        ApiError::internal()
+    })?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"funds-{}.xlsx\"", d.year),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+fn dashboard_xlsx(d: &Dashboard) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("clauses")?;
+    let head = [
+        "条款 clause",
+        "名称 title",
+        "申报 submitted",
+        "审核中 in review",
+        "批准 approved",
+        "拨付 paid",
+        "未通过 rejected",
+        "批准金额(分) approved fen",
+        "拨付金额(分) paid fen",
+        "年度预算(分) budget fen",
+    ];
+    for (c, h) in head.iter().enumerate() {
+        ws.write_string(0, u16::try_from(c).unwrap_or_default(), *h)?;
+    }
+    for (i, c) in d.clauses.iter().enumerate() {
+        let row = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        ws.write_string(row, 0, &c.clause)?;
+        ws.write_string(row, 1, &c.title_zh)?;
+        for (col, v) in [c.submitted, c.in_review, c.approved, c.paid, c.rejected, c.approved_fen, c.paid_fen]
+            .iter()
+            .enumerate()
+        {
+            ws.write_number(row, u16::try_from(col + 2).unwrap_or_default(), *v as f64)?;
+        }
+        if let Some(b) = c.budget_fen {
+            ws.write_number(row, 9, b as f64)?;
+        }
+    }
+    wb.save_to_buffer()
+}

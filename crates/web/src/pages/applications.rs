@@ -426,13 +426,19 @@ pub async fn dashboard(State(s): State<AppState>, caller: Caller, Extension(csrf
                 .iter()
                 .map(|c| json!({ "clause": c.clause, "approved": c.approved_fen * 100 / max, "paid": c.paid_fen * 100 / max }))
                 .collect();
+            // M8.1: how many OPCs reached each growth milestone.
+            let ms = s.store.milestones(None).await.unwrap_or_default();
+            let milestones: Vec<(String, usize)> = opchub_funds::forms::MILESTONES
+                .iter()
+                .map(|k| (k.to_string(), ms.iter().filter(|m| m.kind == *k).count()))
+                .collect();
             render(
                 &s,
                 Some(p),
                 &csrf.0,
                 "funds_dashboard.html",
                 StatusCode::OK,
-                context! { d => d, bars => bars },
+                context! { d => d, bars => bars, milestones => milestones },
             )
         }
         Err(e) => page_error(&s, Some(p), e),

@@ -561,6 +561,8 @@ pub async fn my_company(State(s): State<AppState>, caller: Caller, Extension(csr
         .into_iter()
         .find(|t| t.code == opc.theme_package);
     let tickets = s.store.tickets_of_opc(&opc.id).await.unwrap_or_default();
+    // M8.1: growth milestones granted to this OPC.
+    let milestones = s.store.milestones(Some(&opc.id)).await.unwrap_or_default();
     let zone_name = i18n::text(&i18n::current_lang(), &format!("zone.{}", opc.zone.as_str()));
     render(
         &s,
@@ -568,7 +570,7 @@ pub async fn my_company(State(s): State<AppState>, caller: Caller, Extension(csr
         &csrf.0,
         "my_company.html",
         StatusCode::OK,
-        context! { opc => opc, package => package, tickets => tickets, zone_name => zone_name },
+        context! { opc => opc, package => package, tickets => tickets, zone_name => zone_name, milestones => milestones },
     )
 }
 
