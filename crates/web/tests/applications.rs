@@ -952,3 +952,37 @@ async fn evidence_changed_on_disk_is_detected_and_oversize_uploads_are_refused_u
     assert_eq!((r.status, r.code()), (StatusCode::PAYLOAD_TOO_LARGE, "file_too_large".to_string()));
     assert_eq!(app_of(&w.opc, &id).await["files"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_application_past_its_stage_deadline_shows_as_overdue() {
+    let w = world().await;
+    let a = apply(
+        &w,
+        &w.opc,
+        "M5.1",
+        json!({ "compliance_fees": [{ "date": day(&w, "03-01"), "amount_fen": 100_000 }] }),
+    )
+    .await;
+    let id = a["id"].as_str().unwrap();
+    let overdue = |c: &Client| {
+        let c = c.clone();
+        async move { c.get("/api/v1/applications?overdue=true").await.json().as_array().unwrap().len() }
+    };
+    assert_eq!(overdue(&w.committee).await, 0);
+    // At intake for 16 days: past the policy file's 15-day stage deadline (review_stage_days).
+    sqlx::query("UPDATE applications SET stage_since = $1 WHERE id = $2")
+        .bind(opchub_store::now_ms() - 16 * 86_400_000)
+        .bind(id)
+        .execute(w.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(overdue(&w.committee).await, 1);
+    let v = app_of(&w.committee, id).await;
+    assert_eq!((v["overdue"].as_bool(), v["days_at_stage"].as_i64()), (Some(true), Some(16)));
+    assert!(w.committee.get("/applications?overdue=1").await.text.contains(id));
+    let d = w.committee.get(&format!("/api/v1/funds/dashboard?year={}", w.year)).await.json();
+    assert_eq!(d["overdue"], 1);
+    // Acting on it starts the next stage's clock.
+    act(&w.committee, id, "pass", "", None).await;
+    assert_eq!(overdue(&w.committee).await, 0);
+}
