@@ -6,6 +6,7 @@ mod bench_settle;
 // Demand-board matching benchmark (M2.4)
 mod bench_matching;
 mod demo;
+mod demo_applications;
 mod demo_demands;
 mod ledger;
 mod policy_cli;
@@ -486,6 +487,13 @@ async fn main() -> Result<()> {
                     allow_private_upstreams,
                     ..Default::default()
                 });
+            if demo {
+                // Applications at several stages (issue 8), made through the API's own functions.
+                let n = demo_applications::load(&state).await?;
+                if n > 0 {
+                    println!("demo data: {n} applications (M3.2 at agency review, M5.1 approved for payment, M8.1 granted)");
+                }
+            }
             // The Skill Store's periodic rug-pull check (M2.3).
             let refresh = opchub_web::skills::spawn_refresh(state.clone());
             let listener = tokio::net::TcpListener::bind(listen)
