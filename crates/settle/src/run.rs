@@ -374,7 +374,14 @@ pub(crate) fn common_facts(
         .overlaps
         .iter()
         .filter(|g| g.beneficiary == p.id && g.overlap_group == group && g.year == i64::from(year))
-        .map(|g| json!({ "policy": g.policy, "amount_fen": g.amount_fen }))
+        // The trace names the other grant: level, policy and the item it paid for (S3).
+        .map(|g| {
+            let id = match &g.item_key {
+                Some(k) => format!("{} {} {}", g.level, g.policy, k),
+                None => format!("{} {}", g.level, g.policy),
+            };
+            json!({ "policy": id, "amount_fen": g.amount_fen })
+        })
         .collect();
     f.insert("other_grants".into(), Value::Array(grants));
     let consumed = inputs.consumed.get(&(clause.to_string(), p.id.clone())).copied().unwrap_or(0);

@@ -6,7 +6,7 @@
 
 use crate::audit::{record, Actor, Change};
 use crate::ledger::{multi_insert, pow2_chunks};
-use crate::{new_id, now_ms, Result, Store, StoreError, Tx};
+use crate::{is_unique_violation, new_id, now_ms, Result, Store, StoreError, Tx};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -71,6 +71,10 @@ pub struct OverlapGrant {
     pub overlap_group: String,
     pub year: i64,
     pub policy: String,
+    /// `national`, `municipal`, `district` or `other`.
+    pub level: String,
+    /// The item the other policy paid for (invoice or contract number), unique per overlap group.
+    pub item_key: Option<String>,
     pub amount_fen: i64,
     pub recorded_by: Option<String>,
     pub created_at: i64,
@@ -327,8 +331,9 @@ impl Store {
         g.created_at = now_ms();
         g.recorded_by = actor.user_id.clone();
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO overlap_grants (id, beneficiary, overlap_group, year, policy, amount_fen, recorded_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        let res = sqlx::query(
+            "INSERT INTO overlap_grants (id, beneficiary, overlap_group, year, policy, amount_fen, recorded_by, created_at, level, item_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&g.id)
         .bind(&g.beneficiary)
@@ -338,8 +343,16 @@ impl Store {
         .bind(g.amount_fen)
         .bind(g.recorded_by.clone())
         .bind(g.created_at)
+        .bind(&g.level)
+        .bind(g.item_key.clone())
         .execute(&mut *tx)
-        .await?;
+        .await;
+        if let Err(e) = res {
+            if is_unique_violation(&e, "item") || is_unique_violation(&e, "overlap_grants") {
+                return Err(StoreError::Conflict("overlap_item_recorded"));
+            }
+            return Err(e.into());
+        }
         let after = serde_json::to_value(&g).unwrap_or_default();
         record(
             &mut tx,
@@ -360,7 +373,7 @@ impl Store {
 
     pub async fn overlap_grants(&self, year: i64) -> Result<Vec<OverlapGrant>> {
         let rows = sqlx::query(
-            "SELECT id, beneficiary, overlap_group, year, policy, amount_fen, recorded_by, created_at FROM overlap_grants WHERE year = $1 ORDER BY created_at",
+            "SELECT id, beneficiary, overlap_group, year, policy, level, item_key, amount_fen, recorded_by, created_at FROM overlap_grants WHERE year = $1 ORDER BY created_at",
         )
         .bind(year)
         .fetch_all(&self.pool)
@@ -373,6 +386,8 @@ impl Store {
                     overlap_group: r.try_get("overlap_group")?,
                     year: r.try_get("year")?,
                     policy: r.try_get("policy")?,
+                    level: r.try_get("level")?,
+                    item_key: r.try_get("item_key")?,
                     amount_fen: r.try_get("amount_fen")?,
                     recorded_by: r.try_get("recorded_by")?,
                     created_at: r.try_get("created_at")?,

@@ -998,6 +998,20 @@ pub fn table() -> Vec<Route> {
             Page,
             post(pages::records::move_out),
         ),
+        r(
+            g.clone(),
+            "/committee/overlaps",
+            Roles(SETTLE_READERS),
+            Page,
+            get(pages::settlement::overlaps),
+        ),
+        r(
+            p.clone(),
+            "/committee/overlaps",
+            Roles(COMMITTEE),
+            Page,
+            post(pages::settlement::add_overlap),
+        ),
         r(g.clone(), "/policy", Public, Page, get(pages::settlement::policy_browser)),
         r(
             g.clone(),

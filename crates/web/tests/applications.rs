@@ -986,3 +986,63 @@ async fn an_application_past_its_stage_deadline_shows_as_overdue() {
     act(&w.committee, id, "pass", "", None).await;
     assert_eq!(overdue(&w.committee).await, 0);
 }
+
+#[tokio::test]
+async fn s3_register_names_level_and_item_refuses_the_same_item_twice_and_the_trace_names_the_grant() {
+    let w = world().await;
+    let a = apply(
+        &w,
+        &w.opc,
+        "M5.1",
+        json!({ "compliance_fees": [{ "date": day(&w, "03-01"), "amount_fen": 2_000_000 }] }),
+    )
+    .await;
+    let opc_id = a["beneficiary"].as_str().unwrap().to_string();
+    let y = w.year.to_string();
+    // On the register page, in yuan, by the committee.
+    let r = w
+        .committee
+        .post_form(
+            "/committee/overlaps",
+            &[
+                ("beneficiary", &opc_id),
+                ("overlap_group", "compliance_services"),
+                ("year", &y),
+                ("level", "municipal"),
+                ("policy", "北京市合规服务券"),
+                ("item_key", "INV-2027-0001"),
+                ("amount", "3,000"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    // The same invoice again is a likely double claim; a level not in the list is refused.
+    let again = w
+        .committee
+        .post_json(
+            "/api/v1/overlap-grants",
+            json!({ "beneficiary": opc_id, "overlap_group": "compliance_services", "year": w.year,
+            "policy": "另一个政策", "level": "district", "item_key": "INV-2027-0001", "amount_fen": 1 }),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.code()),
+        (StatusCode::CONFLICT, "overlap_item_recorded".to_string())
+    );
+    let bad = w
+        .committee
+        .post_json(
+            "/api/v1/overlap-grants",
+            json!({ "beneficiary": opc_id, "overlap_group": "compliance_services", "year": w.year,
+            "policy": "x", "level": "galactic", "amount_fen": 1 }),
+        )
+        .await;
+    assert_eq!(bad.json()["error"]["field_codes"]["level"], "not_an_option");
+    let page = w.committee.get("/committee/overlaps").await;
+    assert!(page.text.contains("INV-2027-0001") && page.text.contains("¥3,000.00"));
+    // S3 top-up: ¥10,000 own entitlement less ¥3,000 from the municipal grant, named in the trace.
+    let v = app_of(&w.committee, a["id"].as_str().unwrap()).await;
+    assert_eq!(v["engine"]["amount_fen"], 700_000);
+    let trace = v["engine"]["trace"].to_string();
+    assert!(trace.contains("municipal 北京市合规服务券 INV-2027-0001"), "{trace}");
+}

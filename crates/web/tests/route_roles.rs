@@ -101,6 +101,8 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/housing/apartments", "committee agency"),
     ("POST", "/housing/assignments", "committee agency"),
     ("POST", "/housing/assignments/{id}/move-out", "committee agency"),
+    ("GET", "/committee/overlaps", "committee finance auditor"),
+    ("POST", "/committee/overlaps", "committee"),
     ("GET", "/api/v1/application-types", "*"),
     ("GET", "/api/v1/applications/prefill", "opc_founder community_operator enterprise"),
     (

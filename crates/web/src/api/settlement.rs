@@ -422,8 +422,17 @@ pub struct NewOverlap {
     pub year: i64,
     /// The other policy (e.g. "市级算力券").
     pub policy: String,
+    /// `national`, `municipal`, `district` or `other` (default).
+    #[serde(default)]
+    pub level: Option<String>,
+    /// The item the other policy paid for: invoice or contract number.
+    #[serde(default)]
+    pub item_key: Option<String>,
     pub amount_fen: i64,
 }
+
+/// S3 register levels.
+pub const OVERLAP_LEVELS: &[&str] = &["national", "municipal", "district", "other"];
 
 #[utoipa::path(post, path = "/api/v1/overlap-grants", tag = "settlement", request_body = NewOverlap,
     responses((status = 201, body = OverlapGrant), (status = 422)))]
@@ -454,6 +463,23 @@ pub async fn add_overlap(
     if !(2000..=2100).contains(&r.year) {
         c.fail("year", "out_of_range");
     }
+    let level = r
+        .level
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .unwrap_or("other")
+        .to_string();
+    if !OVERLAP_LEVELS.contains(&level.as_str()) {
+        c.fail("level", "not_an_option");
+    }
+    let item_key = r.item_key.as_deref().map(str::trim).filter(|k| !k.is_empty()).map(str::to_string);
+    if item_key
+        .as_ref()
+        .is_some_and(|k| k.chars().count() > 64 || k.chars().any(char::is_control))
+    {
+        c.fail("item_key", "bad_text");
+    }
     if !c.ok() {
         return Err(ApiError::checked(c));
     }
@@ -463,6 +489,8 @@ pub async fn add_overlap(
         overlap_group: r.overlap_group,
         year: r.year,
         policy: r.policy.trim().to_string(),
+        level,
+        item_key,
         amount_fen: r.amount_fen,
         recorded_by: None,
         created_at: 0,

@@ -34,6 +34,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("funds_dashboard.html", include_str!("../../templates/funds_dashboard.html")),
     ("my_records.html", include_str!("../../templates/my_records.html")),
     ("housing.html", include_str!("../../templates/housing.html")),
+    ("overlaps.html", include_str!("../../templates/overlaps.html")),
     ("home.html", include_str!("../../templates/home.html")),
     ("login.html", include_str!("../../templates/login.html")),
     ("register.html", include_str!("../../templates/register.html")),

@@ -439,3 +439,91 @@ pub async fn approve(State(s): State<AppState>, caller: Caller, Path(id): Path<S
         Err(e) => page_error(&s, Some(p), e.into()),
     }
 }
+
+// ---------------------------------------------------------------- S3 register
+
+async fn overlaps_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, error: Option<String>, done: bool) -> Response {
+    let year = chrono::Datelike::year(&api::today());
+    let res = async {
+        let pol = api::policy(s)?;
+        let grants = s.store.overlap_grants(i64::from(year)).await?;
+        let mut groups: Vec<String> = pol.clauses.iter().filter_map(|c| c.overlap_group.clone()).collect();
+        groups.sort();
+        groups.dedup();
+        Ok::<_, ApiError>(context! {
+            grants => grants, groups => groups, levels => api::OVERLAP_LEVELS, year => year, error => error, done => done,
+            committee => p.role() == Role::Committee,
+        })
+    }
+    .await;
+    match res {
+        Ok(ctx) => render(s, Some(p), csrf, "overlaps.html", status, ctx),
+        Err(e) => page_error(s, Some(p), e),
+    }
+}
+
+/// S3: the register of grants from other policies (level, policy, item, amount).
+pub async fn overlaps(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    overlaps_page(&s, p, &csrf.0, StatusCode::OK, None, q.done.is_some()).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct OverlapForm {
+    pub beneficiary: Option<String>,
+    pub overlap_group: Option<String>,
+    pub year: Option<String>,
+    pub policy: Option<String>,
+    pub level: Option<String>,
+    pub item_key: Option<String>,
+    pub amount: Option<String>,
+}
+
+pub async fn add_overlap(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Form(f): Form<OverlapForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let amount_fen = f
+        .amount
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .replace([',', '，'], "")
+        .parse::<opchub_domain::Money>()
+        .map(|m| m.fen())
+        .unwrap_or(-1);
+    let req = crate::api::settlement::NewOverlap {
+        beneficiary: f.beneficiary.unwrap_or_default(),
+        overlap_group: f.overlap_group.unwrap_or_default(),
+        year: f.year.as_deref().unwrap_or("").trim().parse().unwrap_or(0),
+        policy: f.policy.unwrap_or_default(),
+        level: f.level,
+        item_key: f.item_key,
+        amount_fen,
+    };
+    match api::add_overlap(State(s.clone()), Caller(Some(p.clone())), crate::api::ApiJson(req)).await {
+        Ok(_) => Redirect::to("/committee/overlaps?done=1").into_response(),
+        Err(e) => {
+            let (msg, fields) = field_messages(&e);
+            let detail: Vec<String> = fields.into_iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            let text = if detail.is_empty() {
+                msg
+            } else {
+                format!("{msg}（{}）", detail.join("；"))
+            };
+            overlaps_page(&s, p, &csrf.0, e.status, Some(text), false).await
+        }
+    }
+}
