@@ -57,7 +57,7 @@ impl EvidenceError {
     pub fn code(&self) -> &'static str {
         match self {
             EvidenceError::Empty => "file_empty",
-            EvidenceError::TooLarge => "file_too_large",
+            EvidenceError::TooLarge => "evidence_too_large",
             EvidenceError::TypeNotAccepted => "file_type_not_accepted",
             EvidenceError::TypeMismatch => "file_type_mismatch",
             EvidenceError::BadName => "file_name",

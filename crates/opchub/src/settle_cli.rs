@@ -60,6 +60,17 @@ pub enum SettlementCommand {
     },
     /// List batches.
     List,
+    /// Decide a batch again with the F3 list versions and the as-of date it recorded; lists the
+    /// lines that come out differently (exit 1), nothing is saved (F3: replayable as of its date).
+    Replay {
+        id: String,
+        /// A policy file the committee adopted (default: the built-in one).
+        #[arg(long, env = "OPCHUB_POLICY")]
+        policy: Option<PathBuf>,
+        /// Replay a batch made while the measures were previewed (`settle --preview-from`).
+        #[arg(long)]
+        preview_from: Option<NaiveDate>,
+    },
 }
 
 pub fn load_policy(path: Option<&PathBuf>) -> Result<Policy> {
@@ -226,6 +237,48 @@ pub async fn exclusions(store: &Store, cmd: ExclusionsCommand) -> Result<i32> {
 
 pub async fn settlement(store: &Store, cmd: SettlementCommand) -> Result<i32> {
     match cmd {
+        SettlementCommand::Replay { id, policy, preview_from } => {
+            let mut pol = load_policy(policy.as_ref())?;
+            if let Some(from) = preview_from {
+                pol = pol.preview_from(from);
+            }
+            let bar = ProgressBar::new_spinner();
+            bar.set_message(format!("replaying {id}"));
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            let r = opchub_settle::replay(store, &pol, &id).await;
+            bar.finish_and_clear();
+            let r = match r {
+                Ok(r) => r,
+                Err(opchub_settle::SettleError::Store(opchub_store::StoreError::NotFound)) => {
+                    eprintln!("no batch {id}");
+                    return Ok(2);
+                }
+                Err(e) => bail!("{e}"),
+            };
+            println!(
+                "replay of batch {} (year {}, as of {}, lists {})",
+                r.batch.id, r.batch.year, r.batch.as_of, r.batch.lists
+            );
+            if let Some(now) = &r.policy_changed {
+                println!("note: the batch used policy v{}, this replay v{now}", r.batch.policy_version);
+            }
+            println!("  {:<16} {:>8}", "lines", r.lines);
+            println!("  {:<16} {:>8}", "same", r.same);
+            println!("  {:<16} {:>8}", "different", r.differences.len());
+            let fen = |f: Option<i64>| f.map(|f| Money::from_fen(f).to_string()).unwrap_or_else(|| "—".into());
+            for d in r.differences.iter().take(20) {
+                println!(
+                    "  {:<16} {:<34} stored {:>16} ({}) → replayed {:>16} ({})",
+                    d.clause,
+                    d.beneficiary,
+                    fen(d.stored_fen),
+                    d.stored_eligible.as_deref().unwrap_or("—"),
+                    fen(d.replayed_fen),
+                    d.replayed_eligible.as_deref().unwrap_or("—")
+                );
+            }
+            Ok(if r.differences.is_empty() { 0 } else { 1 })
+        }
         SettlementCommand::List => {
             println!(
                 "  {:<38} {:>6} {:<9} {:>8} {:>18} {:>18}",

@@ -51,6 +51,26 @@ async fn settle_the_demo_year_from_the_command_line() {
     }
     assert_eq!(batches(dir.path(), &db), 1);
 
+    // Replay (F3): decided again with the list versions the batch recorded, every line the same.
+    let (_, list) = opchub(dir.path(), &db, &["settlement", "list"]);
+    let batch_id = list
+        .lines()
+        .find(|l| l.contains(" draft "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let (code, out) = opchub(dir.path(), &db, &["settlement", "replay", &batch_id, "--preview-from", &from]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("different")
+            && out
+                .lines()
+                .any(|l| l.trim_start().starts_with("different") && l.trim_end().ends_with(" 0")),
+        "{out}"
+    );
+    let (code, out) = opchub(dir.path(), &db, &["settlement", "replay", "no-such-batch"]);
+    assert_eq!(code, 2, "{out}");
+
     // What-if: the publisher rate halved; nothing saved.
     let (code, out) = opchub(
         dir.path(),
@@ -91,4 +111,48 @@ async fn settle_the_demo_year_from_the_command_line() {
     let (code, out) = opchub(dir.path(), &db, &["settle", "--year", &year, "--clause", "M9.9"]);
     assert_eq!(code, 2, "{out}");
     assert_eq!(batches(dir.path(), &db), 1);
+
+    // A new list version puts a paid beneficiary under a no-support sanction. A new settlement
+    // excludes it; the first batch, replayed with the versions it recorded, still comes out the same.
+    let store = opchub_store::Store::connect(&db).await.unwrap();
+    let lines = store.settlement_lines(&batch_id, &Default::default()).await.unwrap();
+    let paid = lines.iter().find(|l| l.uscc.is_some() && l.amount_fen > 0).unwrap().clone();
+    let list = dir.path().join("sanction.csv");
+    std::fs::write(
+        &list,
+        format!(
+            "uscc,name,reason\n{},{},失信被执行人\n",
+            paid.uscc.clone().unwrap(),
+            paid.beneficiary_name
+        ),
+    )
+    .unwrap();
+    let (code, out) = opchub(
+        dir.path(),
+        &db,
+        &["exclusions", "import", "--kind", "no_support_sanction", list.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = opchub(dir.path(), &db, &["settle", "--year", &year, "--preview-from", &from]);
+    assert_eq!(code, 0, "{out}");
+    let newest = store
+        .settlement_batches()
+        .await
+        .unwrap()
+        .into_iter()
+        .max_by_key(|b| b.created_at)
+        .unwrap();
+    let again = store.settlement_lines(&newest.id, &Default::default()).await.unwrap();
+    let now = again
+        .iter()
+        .find(|l| l.clause == paid.clause && l.beneficiary == paid.beneficiary)
+        .unwrap();
+    assert_eq!(
+        (now.eligible.as_str(), now.amount_fen),
+        ("no", 0),
+        "the new list version excludes it"
+    );
+    let (code, out) = opchub(dir.path(), &db, &["settlement", "replay", &batch_id, "--preview-from", &from]);
+    assert_eq!(code, 0, "replayed with the lists of its day: {out}");
+    store.close().await;
 }

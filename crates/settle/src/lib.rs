@@ -81,3 +81,92 @@ pub async fn what_if_live(
     let inputs = load_inputs(store, base, year, as_of).await?;
     what_if(base, &changed, &inputs, year, as_of, clauses)
 }
+
+/// One line whose replay differs from what the batch stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayDiff {
+    pub clause: String,
+    pub beneficiary: String,
+    pub stored_fen: Option<i64>,
+    pub replayed_fen: Option<i64>,
+    pub stored_eligible: Option<String>,
+    pub replayed_eligible: Option<String>,
+}
+
+/// A batch decided again (F3 "replayed as of its date").
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub batch: Batch,
+    pub lines: usize,
+    pub same: usize,
+    pub differences: Vec<ReplayDiff>,
+    /// The policy file's version now, when it is not the one the batch recorded.
+    pub policy_changed: Option<String>,
+}
+
+/// Decides a stored batch again: the same year, clauses and as-of date, the F3 list versions the
+/// batch recorded (not the ones in force now), the parameter values in force on that date, the
+/// ledger as it is now. Lines that come out differently are listed — a correction appended to the
+/// ledger since, or another policy file, explains them; nothing is saved.
+pub async fn replay(store: &Store, policy: &Policy, batch_id: &str) -> Result<Replay, SettleError> {
+    let batch = store.settlement_batch(batch_id).await?;
+    let stored = store
+        .settlement_lines(batch_id, &opchub_store::settlement::LineFilter::default())
+        .await?;
+    let as_of = NaiveDate::parse_from_str(&batch.as_of, "%Y-%m-%d").map_err(|_| SettleError::Bad {
+        field: "as_of",
+        message: format!("batch as-of date {:?} is not a date", batch.as_of),
+    })?;
+    let year = i32::try_from(batch.year).unwrap_or_default();
+    let clauses: Vec<String> = serde_json::from_str(&batch.clauses).unwrap_or_else(|_| {
+        batch
+            .clauses
+            .split(',')
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty())
+            .collect()
+    });
+    let recorded: BTreeMap<String, serde_json::Value> = serde_json::from_str(&batch.lists).unwrap_or_default();
+    let ids: Vec<String> = recorded.values().filter_map(|v| v["id"].as_str().map(str::to_string)).collect();
+    let mut inputs = load_inputs(store, policy, year, as_of).await?;
+    inputs.lists = store.exclusions_by_ids(&ids, batch.created_at).await?;
+    let cands = run::candidates(policy, &inputs, year, as_of, &clauses);
+    let computed = compute(policy, &cands, year, as_of, &|_| {})?;
+    let mut replayed: BTreeMap<(String, String), (i64, String)> = computed
+        .lines
+        .into_iter()
+        .map(|l| ((l.clause, l.beneficiary), (l.amount_fen, l.eligible)))
+        .collect();
+    let mut differences = vec![];
+    let mut same = 0;
+    for l in &stored {
+        match replayed.remove(&(l.clause.clone(), l.beneficiary.clone())) {
+            Some((fen, eligible)) if fen == l.amount_fen && eligible == l.eligible => same += 1,
+            other => differences.push(ReplayDiff {
+                clause: l.clause.clone(),
+                beneficiary: l.beneficiary.clone(),
+                stored_fen: Some(l.amount_fen),
+                replayed_fen: other.as_ref().map(|o| o.0),
+                stored_eligible: Some(l.eligible.clone()),
+                replayed_eligible: other.map(|o| o.1),
+            }),
+        }
+    }
+    for ((clause, beneficiary), (fen, eligible)) in replayed {
+        differences.push(ReplayDiff {
+            clause,
+            beneficiary,
+            stored_fen: None,
+            replayed_fen: Some(fen),
+            stored_eligible: None,
+            replayed_eligible: Some(eligible),
+        });
+    }
+    Ok(Replay {
+        lines: stored.len(),
+        same,
+        differences,
+        policy_changed: (policy.version != batch.policy_version).then(|| policy.version.clone()),
+        batch,
+    })
+}

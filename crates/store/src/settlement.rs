@@ -317,6 +317,38 @@ impl Store {
         Ok(out)
     }
 
+    /// The list versions a batch recorded (`ids`), with their entries — to replay a decision with
+    /// the lists in force that day — plus the platform's own no-support list as it was at `at_ms`.
+    pub async fn exclusions_by_ids(&self, ids: &[String], at_ms: i64) -> Result<ListsInForce> {
+        let mut out = ListsInForce::default();
+        for l in self.exclusion_lists().await? {
+            if ids.contains(&l.id) {
+                out.lists.insert(l.kind.clone(), l);
+            }
+        }
+        for (kind, l) in &out.lists {
+            let rows = sqlx::query("SELECT uscc, event_date FROM exclusion_entries WHERE list_id = $1")
+                .bind(&l.id)
+                .fetch_all(&self.pool)
+                .await?;
+            let m = out.entries.entry(kind.clone()).or_default();
+            for r in rows {
+                let uscc: String = r.try_get("uscc")?;
+                let date: Option<String> = r.try_get("event_date")?;
+                m.entry(uscc).or_default().push(date.unwrap_or_default());
+            }
+        }
+        for key in self.no_support_in_force(at_ms).await? {
+            out.entries
+                .entry("excluded_by_review".into())
+                .or_default()
+                .entry(key)
+                .or_default()
+                .push(String::new());
+        }
+        Ok(out)
+    }
+
     // ------------------------------------------------------------ S3 other grants
 
     pub async fn record_overlap_grant(&self, actor: &Actor, g: &OverlapGrant) -> Result<OverlapGrant> {

@@ -549,7 +549,7 @@ async fn two_person_rule_conflicts_of_interest_and_bad_input_change_nothing() {
     assert_eq!(r.code(), "file_type_mismatch");
     let big = [PDF.to_vec(), vec![b' '; 21 * 1024 * 1024]].concat();
     let r = upload(&w.opc, &id, 0, "big.pdf", "application/pdf", big, StatusCode::PAYLOAD_TOO_LARGE).await;
-    assert_eq!(r.code(), "file_too_large");
+    assert_eq!(r.code(), "evidence_too_large");
     upload(
         &w.opc,
         &id,
@@ -949,7 +949,10 @@ async fn evidence_changed_on_disk_is_detected_and_oversize_uploads_are_refused_u
             Some(Body::Raw("application/pdf", big)),
         )
         .await;
-    assert_eq!((r.status, r.code()), (StatusCode::PAYLOAD_TOO_LARGE, "file_too_large".to_string()));
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "evidence_too_large".to_string())
+    );
     assert_eq!(app_of(&w.opc, &id).await["files"].as_array().unwrap().len(), 1);
 }
 

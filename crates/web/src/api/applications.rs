@@ -314,8 +314,8 @@ pub async fn upload(
     let p = caller.require()?;
     // Refuse an announced oversize body before reading it; read at most the limit otherwise.
     let too_large = || {
-        let mut e = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large");
-        e.fields.insert("file".into(), "file_too_large".into());
+        let mut e = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "evidence_too_large");
+        e.fields.insert("file".into(), "evidence_too_large".into());
         e
     };
     let announced = headers
