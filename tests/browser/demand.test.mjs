@@ -3,64 +3,15 @@
 // company accepts and records a payment, the OPC confirms it, and the company's confirmed
 // total for the year grows by it.
 // Run by .ci/run: OPCHUB_BIN names the built binary; CHROMIUM the browser (default /usr/bin/chromium).
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
+import { dataDirFor, launch, signIn, startServer } from './support.mjs';
 
-const BIN = process.env.OPCHUB_BIN || resolve('../../target/debug/opchub');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const dataDir = mkdtempSync(join(tmpdir(), 'opchub-browser-demand-'));
-const children = [];
-
-after(() => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  rmSync(dataDir, { recursive: true, force: true });
-});
-
-function startServer() {
-  return new Promise((resolveUrl, reject) => {
-    const child = spawn(BIN, ['--data-dir', dataDir, 'serve', '--demo', '--listen', '127.0.0.1:0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, OPCHUB_LOG: 'warn' },
-    });
-    children.push(child);
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/open (http:\/\/127\.0\.0\.1:\d+)\//);
-      if (m) {
-        clearTimeout(timer);
-        resolveUrl({ url: m[1], child });
-      }
-    });
-    child.stderr.on('data', (d) => (out += d));
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}`)));
-  });
-}
-
-async function signIn(browser, url, username) {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(url + '/login');
-  await page.fill('#username', username);
-  await page.fill('#password', 'opchub-demo');
-  await Promise.all([page.waitForLoadState('load'), page.click('button[type=submit]')]);
-  assert.ok(!/\/login/.test(page.url()), `${username} could not sign in`);
-  return page;
-}
+const server = dataDirFor('demand');
 
 test('publish → propose → accept → pay → confirm on the demand board', { timeout: 180_000 }, async () => {
-  const { url, child } = await startServer();
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const { url, child } = await startServer(server);
+  const browser = await launch();
   try {
     const company = await signIn(browser, url, 'enterprise');
     const opc = await signIn(browser, url, 'opc');

@@ -1,65 +1,14 @@
 // A new OPC founder registers through the wizard in a real headless chromium, sees the
 // company on "my company", and finds it again after the server restarts.
 // Run by .ci/run: OPCHUB_BIN names the built binary; CHROMIUM the browser (default /usr/bin/chromium).
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
+import { dataDirFor, launch, startServer, stopServer } from './support.mjs';
 
-const BIN = process.env.OPCHUB_BIN || resolve('../../target/debug/opchub');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const dataDir = mkdtempSync(join(tmpdir(), 'opchub-browser-'));
-const children = [];
-
-after(() => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  rmSync(dataDir, { recursive: true, force: true });
-});
-
-/** Starts `opchub serve --demo` on a free loopback port; resolves with its URL. */
-function startServer() {
-  return new Promise((resolveUrl, reject) => {
-    const child = spawn(BIN, ['--data-dir', dataDir, 'serve', '--demo', '--listen', '127.0.0.1:0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, OPCHUB_LOG: 'warn' },
-    });
-    children.push(child);
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/open (http:\/\/127\.0\.0\.1:\d+)\//);
-      if (m) {
-        clearTimeout(timer);
-        resolveUrl({ url: m[1], child });
-      }
-    });
-    child.stderr.on('data', (d) => (out += d));
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}`)));
-  });
-}
-
-function stopServer(child) {
-  return new Promise((res) => {
-    child.on('exit', (code, signal) => res({ code, signal }));
-    child.kill('SIGTERM');
-  });
-}
-
-async function launch() {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
-}
+const server = dataDirFor('register');
 
 test('register an OPC through the wizard, see it on my company, find it again after a restart', { timeout: 180_000 }, async () => {
-  let { url, child } = await startServer();
+  let { url, child } = await startServer(server);
   const browser = await launch();
   try {
     const page = await browser.newPage();
@@ -115,7 +64,7 @@ test('register an OPC through the wizard, see it on my company, find it again af
 
   const stopped = await stopServer(child);
   assert.equal(stopped.code, 0, 'SIGTERM shuts the server down cleanly');
-  ({ url, child } = await startServer());
+  ({ url, child } = await startServer(server));
   const browser2 = await launch();
   try {
     const page = await browser2.newPage();
