@@ -292,6 +292,14 @@ impl Store {
                 out.lists.insert(l.kind.clone(), l);
             }
         }
+        self.fill_list_entries(&mut out, at_ms).await?;
+        Ok(out)
+    }
+
+    /// Loads the entries of the chosen list versions, then adds the platform's own no-support
+    /// list (F2, S5: recoveries) in force at `at_ms` as excluded by review — by USCC or, for a
+    /// beneficiary without one, by party id.
+    async fn fill_list_entries(&self, out: &mut ListsInForce, at_ms: i64) -> Result<()> {
         for (kind, l) in &out.lists {
             let rows = sqlx::query("SELECT uscc, event_date FROM exclusion_entries WHERE list_id = $1")
                 .bind(&l.id)
@@ -304,8 +312,6 @@ impl Store {
                 m.entry(uscc).or_default().push(date.unwrap_or_default());
             }
         }
-        // F2, S5: the platform's own no-support list (recoveries) counts as excluded by review,
-        // by USCC or, for a beneficiary without one, by party id.
         for key in self.no_support_in_force(at_ms).await? {
             out.entries
                 .entry("excluded_by_review".into())
@@ -314,7 +320,7 @@ impl Store {
                 .or_default()
                 .push(String::new());
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The list versions a batch recorded (`ids`), with their entries — to replay a decision with
@@ -326,26 +332,7 @@ impl Store {
                 out.lists.insert(l.kind.clone(), l);
             }
         }
-        for (kind, l) in &out.lists {
-            let rows = sqlx::query("SELECT uscc, event_date FROM exclusion_entries WHERE list_id = $1")
-                .bind(&l.id)
-                .fetch_all(&self.pool)
-                .await?;
-            let m = out.entries.entry(kind.clone()).or_default();
-            for r in rows {
-                let uscc: String = r.try_get("uscc")?;
-                let date: Option<String> = r.try_get("event_date")?;
-                m.entry(uscc).or_default().push(date.unwrap_or_default());
-            }
-        }
-        for key in self.no_support_in_force(at_ms).await? {
-            out.entries
-                .entry("excluded_by_review".into())
-                .or_default()
-                .entry(key)
-                .or_default()
-                .push(String::new());
-        }
+        self.fill_list_entries(&mut out, at_ms).await?;
         Ok(out)
     }
 
