@@ -15,13 +15,7 @@ use std::collections::BTreeMap;
 
 /// The party an applicant applies as: its OPC, its community-operator account, its company.
 pub async fn party_of(store: &Store, role: Role, user_id: &str) -> Result<Option<Party>, SettleError> {
-    let parties = store.settlement_parties().await?;
-    Ok(match role {
-        Role::OpcFounder => parties.opcs.into_iter().find(|p| p.owner_user_id == user_id),
-        Role::CommunityOperator => parties.operators.into_iter().find(|p| p.id == user_id),
-        Role::Enterprise => parties.enterprises.into_iter().find(|p| p.owner_user_id == user_id),
-        _ => None,
-    })
+    Ok(store.settlement_party_of_user(role.as_str(), user_id).await?)
 }
 
 /// The cap ledger key an application of `clause` consumes (per its cap scope).
@@ -92,6 +86,5 @@ pub fn decide(
 
 /// The party with `id` (OPC, community-operator account or company).
 pub async fn party_by_id(store: &Store, id: &str) -> Result<Option<Party>, SettleError> {
-    let p = store.settlement_parties().await?;
-    Ok(p.opcs.into_iter().chain(p.operators).chain(p.enterprises).find(|x| x.id == id))
+    Ok(store.settlement_party(id).await?)
 }

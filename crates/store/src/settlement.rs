@@ -892,63 +892,24 @@ impl Store {
 
     pub async fn settlement_parties(&self) -> Result<Parties> {
         let mut p = Parties::default();
-        for r in sqlx::query(
-            "SELECT id, name, uscc, registration_status, zone, tax_registered, founder_user_id, created_at FROM opcs ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        {
-            let status: String = r.try_get("registration_status")?;
-            let tax: i64 = r.try_get("tax_registered")?;
-            p.opcs.push(Party {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                uscc: r.try_get("uscc")?,
-                zone: r.try_get("zone")?,
-                market_registered: status == "registered",
-                tax_registered: Some(tax != 0),
-                owner_user_id: r.try_get("founder_user_id")?,
-                created_at: r.try_get("created_at")?,
-            });
+        for r in sqlx::query(&format!("{OPC_PARTY} ORDER BY id")).fetch_all(&self.pool).await? {
+            p.opcs.push(opc_party(&r)?);
         }
         let mut operators: BTreeMap<String, Party> = BTreeMap::new();
-        for r in sqlx::query(
-            "SELECT c.id, c.company_name, c.company_uscc, c.zone, c.operator_user_id, c.tax_registered, c.created_at FROM communities c ORDER BY c.created_at, c.id",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        {
-            let op: String = r.try_get("operator_user_id")?;
-            let tax: Option<i64> = r.try_get("tax_registered")?;
-            p.community_operator.insert(r.try_get("id")?, op.clone());
-            let party = Party {
-                id: op.clone(),
-                name: r.try_get("company_name")?,
-                uscc: Some(r.try_get("company_uscc")?),
-                zone: r.try_get("zone")?,
-                market_registered: true,
-                tax_registered: tax.map(|t| t != 0),
-                owner_user_id: op.clone(),
-                created_at: r.try_get("created_at")?,
-            };
-            operators.entry(op).or_insert(party);
-        }
-        p.operators = operators.into_values().collect();
-        for r in sqlx::query("SELECT id, name, uscc, zone, owner_user_id, tax_registered, created_at FROM enterprises ORDER BY id")
+        for r in sqlx::query(&format!("{OPERATOR_PARTY} ORDER BY c.created_at, c.id"))
             .fetch_all(&self.pool)
             .await?
         {
-            let tax: Option<i64> = r.try_get("tax_registered")?;
-            p.enterprises.push(Party {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                uscc: Some(r.try_get("uscc")?),
-                zone: r.try_get("zone")?,
-                market_registered: true,
-                tax_registered: tax.map(|t| t != 0),
-                owner_user_id: r.try_get("owner_user_id")?,
-                created_at: r.try_get("created_at")?,
-            });
+            let party = operator_party(&r)?;
+            p.community_operator.insert(r.try_get("id")?, party.id.clone());
+            operators.entry(party.id.clone()).or_insert(party);
+        }
+        p.operators = operators.into_values().collect();
+        for r in sqlx::query(&format!("{ENTERPRISE_PARTY} ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?
+        {
+            p.enterprises.push(enterprise_party(&r)?);
         }
         for r in sqlx::query("SELECT w.community_id, o.id AS opc_id, o.created_at FROM workstations w JOIN opcs o ON o.id = w.opc_id")
             .fetch_all(&self.pool)
@@ -963,6 +924,55 @@ impl Store {
             }
         }
         Ok(p)
+    }
+
+    /// One party as settlement sees it, by id: an OPC, a community operator's account (its first
+    /// community), or a district enterprise — without loading every party.
+    pub async fn settlement_party(&self, id: &str) -> Result<Option<Party>> {
+        if let Some(r) = sqlx::query(&format!("{OPC_PARTY} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            return Ok(Some(opc_party(&r)?));
+        }
+        if let Some(op) = self.settlement_party_operator(id).await? {
+            return Ok(Some(op));
+        }
+        match sqlx::query(&format!("{ENTERPRISE_PARTY} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            Some(r) => Ok(Some(enterprise_party(&r)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The party a user acts for: the OPC it founded, its own operator account, or the
+    /// enterprise it owns (by its role).
+    pub async fn settlement_party_of_user(&self, role: &str, user_id: &str) -> Result<Option<Party>> {
+        let (sql, read): (String, fn(&AnyRow) -> Result<Party>) = match role {
+            "opc_founder" => (format!("{OPC_PARTY} WHERE founder_user_id = $1 ORDER BY id LIMIT 1"), opc_party),
+            "enterprise" => (
+                format!("{ENTERPRISE_PARTY} WHERE owner_user_id = $1 ORDER BY id LIMIT 1"),
+                enterprise_party,
+            ),
+            "community_operator" => return self.settlement_party_operator(user_id).await,
+            _ => return Ok(None),
+        };
+        let r = sqlx::query(&sql).bind(user_id).fetch_optional(&self.pool).await?;
+        r.as_ref().map(read).transpose()
+    }
+
+    async fn settlement_party_operator(&self, user_id: &str) -> Result<Option<Party>> {
+        let r = sqlx::query(&format!(
+            "{OPERATOR_PARTY} WHERE c.operator_user_id = $1 ORDER BY c.created_at, c.id LIMIT 1"
+        ))
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.as_ref().map(operator_party).transpose()
     }
 
     /// What each beneficiary has already consumed of each per-year cap in `year`.
@@ -1058,4 +1068,54 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+const OPC_PARTY: &str = "SELECT id, name, uscc, registration_status, zone, tax_registered, founder_user_id, created_at FROM opcs";
+const OPERATOR_PARTY: &str =
+    "SELECT c.id, c.company_name, c.company_uscc, c.zone, c.operator_user_id, c.tax_registered, c.created_at FROM communities c";
+const ENTERPRISE_PARTY: &str = "SELECT id, name, uscc, zone, owner_user_id, tax_registered, created_at FROM enterprises";
+
+fn opc_party(r: &AnyRow) -> Result<Party> {
+    let status: String = r.try_get("registration_status")?;
+    let tax: i64 = r.try_get("tax_registered")?;
+    Ok(Party {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        uscc: r.try_get("uscc")?,
+        zone: r.try_get("zone")?,
+        market_registered: status == "registered",
+        tax_registered: Some(tax != 0),
+        owner_user_id: r.try_get("founder_user_id")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+/// A community operator as a party: its account, with the company of the community row.
+fn operator_party(r: &AnyRow) -> Result<Party> {
+    let op: String = r.try_get("operator_user_id")?;
+    let tax: Option<i64> = r.try_get("tax_registered")?;
+    Ok(Party {
+        id: op.clone(),
+        name: r.try_get("company_name")?,
+        uscc: Some(r.try_get("company_uscc")?),
+        zone: r.try_get("zone")?,
+        market_registered: true,
+        tax_registered: tax.map(|t| t != 0),
+        owner_user_id: op,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn enterprise_party(r: &AnyRow) -> Result<Party> {
+    let tax: Option<i64> = r.try_get("tax_registered")?;
+    Ok(Party {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        uscc: Some(r.try_get("uscc")?),
+        zone: r.try_get("zone")?,
+        market_registered: true,
+        tax_registered: tax.map(|t| t != 0),
+        owner_user_id: r.try_get("owner_user_id")?,
+        created_at: r.try_get("created_at")?,
+    })
 }
