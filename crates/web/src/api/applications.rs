@@ -707,6 +707,11 @@ pub async fn review_for(s: &AppState, p: &Principal, id: &str, r: &ReviewRequest
     let a = readable(s, p, id).await?;
     let pol = policy(s)?;
     let spec = spec_of(&pol, &a.clause)?;
+    // A reviewer who acted on an older version is told first, whatever changed since (the
+    // other reviewer's decision may also have ended the stage).
+    if r.version != a.version {
+        return Err(ApiError::conflict("application_changed"));
+    }
     let Stage::Review(stage) = Stage::parse(&a.status, a.stage.as_deref()) else {
         return Err(workflow_err(workflow::WorkflowError::WrongStage));
     };
@@ -718,9 +723,6 @@ pub async fn review_for(s: &AppState, p: &Principal, id: &str, r: &ReviewRequest
     };
     let declined: Vec<String> = s.store.application_declines(&a.id).await?.into_iter().map(|d| d.user_id).collect();
     workflow::may_act(&reviewer, &stage, a.agency.as_deref(), &declined).map_err(workflow_err)?;
-    if r.version != a.version {
-        return Err(ApiError::conflict("application_changed"));
-    }
     if r.amount_fen.is_some_and(|f| f < 0) {
         return Err(ApiError::field("amount_fen", "negative"));
     }
