@@ -6,7 +6,7 @@
 //! handlers check who may act and translate.
 
 use super::ApiJson;
-use crate::api::settlement::{policy, today};
+use crate::api::settlement::{policy, settle_error, today};
 use crate::auth::{Caller, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -21,7 +21,6 @@ use opchub_funds::workflow::{self, Reviewer, Stage};
 use opchub_funds::{evidence, forms, recovery, Action, FormSpec};
 use opchub_policy::{Decision, ParamValue, Policy};
 use opchub_settle::apply as app_facts;
-use opchub_settle::SettleError;
 use opchub_store::applications::{
     AppEvent, AppFilter, Application, ClauseStat, Decline, EvidenceFile, FundBatch, FundPayment, NewApplication, NewRecovery,
     RecoveryOrder, ReviewStep,
@@ -33,14 +32,6 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
-
-fn settle_err(e: SettleError) -> ApiError {
-    match e {
-        SettleError::Store(e) => e.into(),
-        SettleError::Policy(e) => ApiError::bad_request("policy_input").with_detail(e.to_string()),
-        SettleError::Bad { field, message } => ApiError::field(field, "invalid").with_detail(message),
-    }
-}
 
 fn workflow_err(e: workflow::WorkflowError) -> ApiError {
     use workflow::WorkflowError as W;
@@ -125,7 +116,7 @@ async fn applicant_party(s: &AppState, p: &Principal, spec: &FormSpec) -> ApiRes
     }
     app_facts::party_of(&s.store, p.role(), &p.user.id)
         .await
-        .map_err(settle_err)?
+        .map_err(settle_error)?
         .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "no_company"))
 }
 
@@ -165,7 +156,7 @@ pub async fn prefill_for(s: &AppState, p: &Principal, clause: &str, year: Option
     let as_of = opchub_settle::run::default_as_of(year);
     let facts = app_facts::application_facts(&s.store, &pol, clause, &party, year, as_of, &Map::new())
         .await
-        .map_err(settle_err)?;
+        .map_err(settle_error)?;
     // Answers the platform's own records suggest: M6.3 loans from the loan records.
     let mut suggested = Map::new();
     if spec.clause == "M6.3" {
@@ -578,13 +569,13 @@ async fn evaluate(
     let answers: Map<String, Value> = serde_json::from_str(&a.form).unwrap_or_default();
     let party = app_facts::party_by_id(&s.store, &a.beneficiary)
         .await
-        .map_err(settle_err)?
+        .map_err(settle_error)?
         .ok_or_else(ApiError::not_found)?;
     let year = i32::try_from(a.year).unwrap_or_default();
     let as_of = opchub_settle::run::default_as_of(year);
     let mut facts = app_facts::application_facts(&s.store, pol, &a.clause, &party, year, as_of, &answers)
         .await
-        .map_err(settle_err)?;
+        .map_err(settle_error)?;
     if let (Some(amount), Some(opchub_policy::Rule::ReviewAmount { amount_fact, .. })) =
         (decided_amount, pol.clause(&a.clause).and_then(|c| c.rule.as_ref()))
     {
@@ -595,7 +586,7 @@ async fn evaluate(
         facts = recovery::with_violation(&facts);
     }
     let role: Role = a.beneficiary_role.parse().map_err(|_| ApiError::internal())?;
-    app_facts::decide(pol, &a.clause, &party.id, role, year, as_of, facts).map_err(settle_err)
+    app_facts::decide(pol, &a.clause, &party.id, role, year, as_of, facts).map_err(settle_error)
 }
 
 fn cap_of(pol: &Policy, a: &Application) -> Option<(opchub_store::caps::CapKey, i64)> {
@@ -1060,7 +1051,7 @@ pub async fn recoveries(State(s): State<AppState>, caller: Caller) -> ApiResult<
         role => Some(
             app_facts::party_of(&s.store, role, &p.user.id)
                 .await
-                .map_err(settle_err)?
+                .map_err(settle_error)?
                 .map(|x| x.id)
                 .unwrap_or_default(),
         ),

@@ -5,7 +5,7 @@
 
 use super::ApiJson;
 use crate::api::applications::{create_for, NewApplicationRequest};
-use crate::api::settlement::{policy, today};
+use crate::api::settlement::{policy, settle_error, today};
 use crate::auth::{Caller, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -24,17 +24,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-fn settle_err(e: opchub_settle::SettleError) -> ApiError {
-    match e {
-        opchub_settle::SettleError::Store(e) => e.into(),
-        other => ApiError::bad_request("policy_input").with_detail(other.to_string()),
-    }
-}
-
 async fn my_opc(s: &AppState, p: &Principal) -> ApiResult<Party> {
     app_facts::party_of(&s.store, Role::OpcFounder, &p.user.id)
         .await
-        .map_err(settle_err)?
+        .map_err(settle_error)?
         .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "no_company"))
 }
 
@@ -181,7 +174,7 @@ pub async fn claims(State(s): State<AppState>, caller: Caller, Query(q): Query<Y
     let as_of = opchub_settle::run::default_as_of(year);
     let base = app_facts::application_facts(&s.store, &pol, "M6.3", &opc, year, as_of, &Map::new())
         .await
-        .map_err(settle_err)?;
+        .map_err(settle_error)?;
     let loans = loan_facts(&s.store.loans_of(&opc.id).await?);
     let months = schedule::loan_months(&pol, &schedule::opc(&opc.id), year, as_of, &base, &loans)
         .map_err(|e| ApiError::bad_request("policy_input").with_detail(e.to_string()))?;
@@ -351,11 +344,11 @@ pub async fn rent_schedule(
     let as_of = opchub_settle::run::default_as_of(year);
     let party = app_facts::party_by_id(&s.store, &a.opc_id)
         .await
-        .map_err(settle_err)?
+        .map_err(settle_error)?
         .ok_or_else(ApiError::not_found)?;
     let base = app_facts::application_facts(&s.store, &pol, "M7.2", &party, year, as_of, &Map::new())
         .await
-        .map_err(settle_err)?;
+        .map_err(settle_error)?;
     let move_in = day("move_in", &a.move_in)?;
     let move_out = a.move_out.as_deref().map(|d| day("move_out", d)).transpose()?;
     let months = schedule::rent_months(

@@ -29,7 +29,8 @@ pub fn policy(s: &AppState) -> ApiResult<Arc<Policy>> {
     s.policy.clone().ok_or_else(ApiError::internal)
 }
 
-fn settle_error(e: SettleError) -> ApiError {
+/// How a settlement or application error reaches the caller.
+pub(crate) fn settle_error(e: SettleError) -> ApiError {
     match e {
         SettleError::Store(e) => e.into(),
         SettleError::Policy(e) => ApiError::bad_request("policy_input").with_detail(e.to_string()),

@@ -4,18 +4,18 @@
 //! page and the committee's dashboard. Validation and rules are the JSON API's; handlers
 //! translate forms and show errors next to the form.
 
-use super::{page_error, render};
+use super::{error_text, fen_of, form_pairs, form_value, page_error, render};
 use crate::api::applications::{self as api, ListQuery, NewApplicationRequest, PayItem, PayRequest, RecoveryRequest, ReviewRequest};
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
-use crate::{i18n, AppState};
+use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use minijinja::context;
-use opchub_domain::{Money, Role};
+use opchub_domain::Role;
 use opchub_funds::{Action, FieldKind};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -24,30 +24,12 @@ fn need(caller: &Caller) -> Result<&Principal, ApiError> {
     caller.require()
 }
 
-fn form_pairs(body: &Bytes) -> Vec<(String, String)> {
-    serde_urlencoded::from_bytes(body).unwrap_or_default()
-}
-
-fn get<'a>(pairs: &'a [(String, String)], k: &str) -> &'a str {
-    pairs.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str()).unwrap_or("")
-}
-
-fn message(e: &ApiError) -> String {
-    let (msg, fields) = e.messages(&i18n::current_lang());
-    if fields.is_empty() {
-        msg
-    } else {
-        let detail: Vec<String> = fields.into_iter().map(|(k, v)| format!("{k}: {v}")).collect();
-        format!("{msg}（{}）", detail.join("；"))
-    }
-}
-
-/// Yuan as typed (`12,345.60`) → fen; anything else is passed through for the API to refuse.
+/// Yuan as typed (`12,345.60`) → fen; anything else is passed through for the API to refuse
+/// with the exact field (`rd_spend[2].amount_fen`).
 fn yuan(s: &str) -> Value {
-    let t = s.trim().replace([',', '，'], "");
-    match t.parse::<Money>() {
-        Ok(m) => json!(m.fen()),
-        Err(_) => json!(t),
+    match fen_of("", Some(s)) {
+        Ok(Some(fen)) => json!(fen),
+        _ => json!(s.trim()),
     }
 }
 
@@ -117,7 +99,7 @@ pub async fn new_form(
 fn answers_from(spec: &opchub_funds::FormSpec, pairs: &[(String, String)]) -> Map<String, Value> {
     let mut out = Map::new();
     for f in &spec.fields {
-        let v = get(pairs, &f.name);
+        let v = form_value(pairs, &f.name);
         match f.kind {
             FieldKind::Declare => {
                 out.insert(f.name.clone(), json!(v == "on" || v == "true"));
@@ -131,10 +113,11 @@ fn answers_from(spec: &opchub_funds::FormSpec, pairs: &[(String, String)]) -> Ma
             FieldKind::Entries => {
                 let rows: Vec<Value> = (0..ROWS)
                     .filter_map(|i| {
-                        let d = get(pairs, &format!("{}.{i}.date", f.name));
-                        let a = get(pairs, &format!("{}.{i}.amount", f.name));
-                        (!d.is_empty() || !a.is_empty())
-                            .then(|| json!({ "date": d, "amount_fen": yuan(a), "note": get(pairs, &format!("{}.{i}.note", f.name)) }))
+                        let d = form_value(pairs, &format!("{}.{i}.date", f.name));
+                        let a = form_value(pairs, &format!("{}.{i}.amount", f.name));
+                        (!d.is_empty() || !a.is_empty()).then(
+                            || json!({ "date": d, "amount_fen": yuan(a), "note": form_value(pairs, &format!("{}.{i}.note", f.name)) }),
+                        )
                     })
                     .collect();
                 out.insert(f.name.clone(), Value::Array(rows));
@@ -142,17 +125,17 @@ fn answers_from(spec: &opchub_funds::FormSpec, pairs: &[(String, String)]) -> Ma
             FieldKind::Loans => {
                 let interest: Vec<Value> = (0..ROWS)
                     .filter_map(|i| {
-                        let m = get(pairs, &format!("{}.interest.{i}.month", f.name));
-                        let a = get(pairs, &format!("{}.interest.{i}.amount", f.name));
+                        let m = form_value(pairs, &format!("{}.interest.{i}.month", f.name));
+                        let a = form_value(pairs, &format!("{}.interest.{i}.amount", f.name));
                         (!m.is_empty() || !a.is_empty()).then(|| json!({ "month": m, "amount_fen": yuan(a) }))
                     })
                     .collect();
-                let id = get(pairs, &format!("{}.id", f.name));
+                let id = form_value(pairs, &format!("{}.id", f.name));
                 if !id.is_empty() || !interest.is_empty() {
                     out.insert(
                         f.name.clone(),
-                        json!([{ "id": id, "principal_fen": yuan(get(pairs, &format!("{}.principal", f.name))),
-                                 "first_drawdown": get(pairs, &format!("{}.first_drawdown", f.name)), "interest": interest }]),
+                        json!([{ "id": id, "principal_fen": yuan(form_value(pairs, &format!("{}.principal", f.name))),
+                                 "first_drawdown": form_value(pairs, &format!("{}.first_drawdown", f.name)), "interest": interest }]),
                     );
                 }
             }
@@ -167,14 +150,14 @@ pub async fn create(State(s): State<AppState>, caller: Caller, Extension(csrf): 
         return page_error(&s, None, ApiError::unauthorized());
     };
     let pairs = form_pairs(&body);
-    let clause = get(&pairs, "clause").to_string();
+    let clause = form_value(&pairs, "clause").to_string();
     let pre = match api::prefill_for(&s, p, &clause, None).await {
         Ok(pre) => pre,
         Err(e) => return page_error(&s, Some(p), e),
     };
     let req = NewApplicationRequest {
         clause: clause.clone(),
-        year: get(&pairs, "year").parse().ok(),
+        year: form_value(&pairs, "year").parse().ok(),
         answers: answers_from(&pre.form, &pairs),
     };
     match api::create_for(&s, p, &req).await {
@@ -185,7 +168,7 @@ pub async fn create(State(s): State<AppState>, caller: Caller, Extension(csrf): 
             &csrf.0,
             "application_new.html",
             StatusCode::UNPROCESSABLE_ENTITY,
-            context! { pre => pre, rows => (0..ROWS).collect::<Vec<_>>(), error => message(&e), year => get(&pairs, "year") },
+            context! { pre => pre, rows => (0..ROWS).collect::<Vec<_>>(), error => error_text(&e), year => form_value(&pairs, "year") },
         ),
     }
 }
@@ -266,9 +249,9 @@ pub async fn submit(
         return page_error(&s, None, ApiError::unauthorized());
     };
     let pairs = form_pairs(&body);
-    match api::submit_for(&s, p, &id, get(&pairs, "version").parse().unwrap_or(-1)).await {
+    match api::submit_for(&s, p, &id, form_value(&pairs, "version").parse().unwrap_or(-1)).await {
         Ok(_) => Redirect::to(&format!("/applications/{id}?done=submitted")).into_response(),
-        Err(e) => show_with(&s, p, &csrf.0, &id, e.status, Some(message(&e)), None).await,
+        Err(e) => show_with(&s, p, &csrf.0, &id, e.status, Some(error_text(&e)), None).await,
     }
 }
 
@@ -283,7 +266,7 @@ pub async fn review(
         return page_error(&s, None, ApiError::unauthorized());
     };
     let pairs = form_pairs(&body);
-    let action: Option<Action> = serde_json::from_value(json!(get(&pairs, "action"))).ok();
+    let action: Option<Action> = serde_json::from_value(json!(form_value(&pairs, "action"))).ok();
     let Some(action) = action else {
         return show_with(
             &s,
@@ -291,32 +274,24 @@ pub async fn review(
             &csrf.0,
             &id,
             StatusCode::UNPROCESSABLE_ENTITY,
-            Some(message(&ApiError::field("action", "invalid"))),
+            Some(error_text(&ApiError::field("action", "invalid"))),
             None,
         )
         .await;
     };
-    let amount = get(&pairs, "amount");
-    let amount_fen = if amount.trim().is_empty() {
-        None
-    } else {
-        match amount.trim().replace([',', '，'], "").parse::<Money>() {
-            Ok(m) => Some(m.fen()),
-            Err(_) => {
-                let e = ApiError::field("amount_fen", "invalid");
-                return show_with(&s, p, &csrf.0, &id, e.status, Some(message(&e)), None).await;
-            }
-        }
+    let amount_fen = match fen_of("amount_fen", Some(form_value(&pairs, "amount"))) {
+        Ok(f) => f,
+        Err(e) => return show_with(&s, p, &csrf.0, &id, e.status, Some(error_text(&e)), None).await,
     };
     let req = ReviewRequest {
-        version: get(&pairs, "version").parse().unwrap_or(-1),
+        version: form_value(&pairs, "version").parse().unwrap_or(-1),
         action,
-        reason: get(&pairs, "reason").to_string(),
+        reason: form_value(&pairs, "reason").to_string(),
         amount_fen,
     };
     match api::review_for(&s, p, &id, &req).await {
         Ok(_) => Redirect::to(&format!("/applications/{id}?done=reviewed")).into_response(),
-        Err(e) => show_with(&s, p, &csrf.0, &id, e.status, Some(message(&e)), None).await,
+        Err(e) => show_with(&s, p, &csrf.0, &id, e.status, Some(error_text(&e)), None).await,
     }
 }
 
@@ -332,13 +307,13 @@ pub async fn recovery(
     };
     let pairs = form_pairs(&body);
     let req = RecoveryRequest {
-        kind: get(&pairs, "kind").to_string(),
+        kind: form_value(&pairs, "kind").to_string(),
         file_ids: pairs.iter().filter(|(k, _)| k == "file_id").map(|(_, v)| v.clone()).collect(),
-        reason: get(&pairs, "reason").to_string(),
+        reason: form_value(&pairs, "reason").to_string(),
     };
     match api::recovery_for(&s, p, &id, &req).await {
         Ok(_) => Redirect::to(&format!("/applications/{id}?done=recovery")).into_response(),
-        Err(e) => show_with(&s, p, &csrf.0, &id, e.status, Some(message(&e)), None).await,
+        Err(e) => show_with(&s, p, &csrf.0, &id, e.status, Some(error_text(&e)), None).await,
     }
 }
 
@@ -397,16 +372,16 @@ pub async fn pay(State(s): State<AppState>, caller: Caller, Extension(csrf): Ext
         .filter(|(k, _)| k == "application_id")
         .map(|(_, id)| PayItem {
             application_id: id.clone(),
-            payment_reference: get(&pairs, &format!("ref.{id}")).to_string(),
+            payment_reference: form_value(&pairs, &format!("ref.{id}")).to_string(),
         })
         .collect();
     let req = PayRequest {
-        reference: get(&pairs, "reference").to_string(),
+        reference: form_value(&pairs, "reference").to_string(),
         items,
     };
     match api::pay_for(&s, p, &req).await {
         Ok(_) => Redirect::to("/finance/payments?done=paid").into_response(),
-        Err(e) => payments_page(&s, p, &csrf.0, e.status, Some(message(&e)), None).await,
+        Err(e) => payments_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
     }
 }
 

@@ -4,7 +4,7 @@
 //! reviewers resolve disputes and see S3 flags. Validation and rules are the JSON API's
 //! (`api::demands::*_for`); a refused form comes back on the same page with the messages.
 
-use super::{page_error, render};
+use super::{fen_of, page_error, render};
 use crate::api::demands::{self as d, FileBytes, NewPaymentRequest, SearchQuery};
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use minijinja::{context, Value};
-use opchub_domain::{Money, Role};
+use opchub_domain::Role;
 use opchub_store::demands::{DemandInput, PaymentInput, CATEGORIES};
 use serde::Deserialize;
 
@@ -34,17 +34,6 @@ fn categories_ctx() -> Vec<Value> {
         .iter()
         .map(|c| context! { code => *c, name => i18n::text(&lang, &format!("demand.category.{c}")) })
         .collect()
-}
-
-/// A yuan amount typed in a form (`1,234.56`) in fen; `Err(field)` when it does not parse.
-fn fen_of(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
-    match v.map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(v) => v
-            .parse::<Money>()
-            .map(|m| Some(m.fen()))
-            .map_err(|_| ApiError::field(field, "invalid_amount")),
-    }
 }
 
 fn need(caller: &Caller) -> Result<&Principal, ApiError> {

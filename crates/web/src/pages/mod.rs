@@ -154,6 +154,39 @@ fn field_messages(e: &ApiError) -> (String, BTreeMap<String, String>) {
     e.messages(&i18n::current_lang())
 }
 
+/// An error as one line above a form: the message, then each field's message.
+pub(crate) fn error_text(e: &ApiError) -> String {
+    let (msg, fields) = field_messages(e);
+    let detail: Vec<String> = fields.into_iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    if detail.is_empty() {
+        msg
+    } else {
+        format!("{msg}（{}）", detail.join("；"))
+    }
+}
+
+/// The fields of an urlencoded form body, in order, repeated names kept (checkbox lists).
+pub(crate) fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(body).unwrap_or_default()
+}
+
+/// The first value of `name` in a form, or "".
+pub(crate) fn form_value<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+}
+
+/// A yuan amount typed in a form (`1,234.56`, also with a full-width `，`) in fen;
+/// `Err(field)` when it does not parse.
+pub(crate) fn fen_of(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    match v.map(|v| v.trim().replace('，', ",")).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<opchub_domain::Money>()
+            .map(|m| Some(m.fen()))
+            .map_err(|_| ApiError::field(field, "invalid_amount")),
+    }
+}
+
 pub async fn not_found(State(s): State<AppState>, uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
         return ApiError::not_found().into_response();

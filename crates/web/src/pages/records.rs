@@ -3,43 +3,24 @@
 //! the committee and the human-resources agency (/housing). The JSON API does the work; these
 //! handlers translate forms (amounts typed in yuan) and show errors next to the form.
 
-use super::{page_error, render};
+use super::{error_text, fen_of, form_pairs, form_value, page_error, render};
 use crate::api::records::{self as api, MoveOut, NewApartment, NewAssignment, NewClaim, NewLoan, NewLoanEntry, YearQuery};
 use crate::api::ApiJson;
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
-use crate::{i18n, AppState};
+use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use minijinja::context;
-use opchub_domain::Money;
 use serde::Deserialize;
 use serde_json::Value;
 
-fn pairs(body: &Bytes) -> Vec<(String, String)> {
-    serde_urlencoded::from_bytes(body).unwrap_or_default()
-}
-
-fn get<'a>(p: &'a [(String, String)], k: &str) -> &'a str {
-    p.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str()).unwrap_or("")
-}
-
-/// Yuan as typed → fen; unreadable amounts become -1 so the API names the field.
-fn fen(s: &str) -> i64 {
-    s.trim().replace([',', '，'], "").parse::<Money>().map(|m| m.fen()).unwrap_or(-1)
-}
-
-fn message(e: &ApiError) -> String {
-    let (msg, fields) = e.messages(&i18n::current_lang());
-    let detail: Vec<String> = fields.into_iter().map(|(k, v)| format!("{k}: {v}")).collect();
-    if detail.is_empty() {
-        msg
-    } else {
-        format!("{msg}（{}）", detail.join("；"))
-    }
+/// An amount typed in yuan, in fen (empty = 0, which the API refuses where it must be positive).
+fn amount(f: &[(String, String)], name: &str, field: &str) -> Result<i64, ApiError> {
+    Ok(fen_of(field, Some(form_value(f, name)))?.unwrap_or(0))
 }
 
 fn caller_of(p: &Principal) -> Caller {
@@ -95,15 +76,19 @@ pub async fn add_loan(State(s): State<AppState>, caller: Caller, Extension(csrf)
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let f = pairs(&body);
+    let f = form_pairs(&body);
+    let principal_fen = match amount(&f, "principal", "principal_fen") {
+        Ok(v) => v,
+        Err(e) => return mine_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
+    };
     let req = NewLoan {
-        bank: get(&f, "bank").into(),
-        contract_no: get(&f, "contract_no").into(),
-        principal_fen: fen(get(&f, "principal")),
+        bank: form_value(&f, "bank").into(),
+        contract_no: form_value(&f, "contract_no").into(),
+        principal_fen,
     };
     match api::create_loan(State(s.clone()), caller_of(p), ApiJson(req)).await {
         Ok(_) => Redirect::to("/my/records?done=loan").into_response(),
-        Err(e) => mine_page(&s, p, &csrf.0, e.status, Some(message(&e)), None).await,
+        Err(e) => mine_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
     }
 }
 
@@ -117,17 +102,21 @@ pub async fn add_entry(
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let f = pairs(&body);
-    let month = get(&f, "month").trim();
+    let f = form_pairs(&body);
+    let month = form_value(&f, "month").trim();
+    let amount_fen = match amount(&f, "amount", "amount_fen") {
+        Ok(v) => v,
+        Err(e) => return mine_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
+    };
     let req = NewLoanEntry {
-        kind: get(&f, "kind").into(),
-        day: get(&f, "day").into(),
+        kind: form_value(&f, "kind").into(),
+        day: form_value(&f, "day").into(),
         month: (!month.is_empty()).then(|| month.to_string()),
-        amount_fen: fen(get(&f, "amount")),
+        amount_fen,
     };
     match api::add_entry(State(s.clone()), caller_of(p), Path(id), ApiJson(req)).await {
         Ok(_) => Redirect::to("/my/records?done=entry").into_response(),
-        Err(e) => mine_page(&s, p, &csrf.0, e.status, Some(message(&e)), None).await,
+        Err(e) => mine_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
     }
 }
 
@@ -135,9 +124,9 @@ pub async fn claim(State(s): State<AppState>, caller: Caller, Extension(csrf): E
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let f = pairs(&body);
+    let f = form_pairs(&body);
     let req = NewClaim {
-        month: get(&f, "month").into(),
+        month: form_value(&f, "month").into(),
     };
     match api::create_claim(State(s.clone()), caller_of(p), ApiJson(req)).await {
         Ok(resp) => {
@@ -145,7 +134,7 @@ pub async fn claim(State(s): State<AppState>, caller: Caller, Extension(csrf): E
             let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
             Redirect::to(&format!("/applications/{}", v["id"].as_str().unwrap_or_default())).into_response()
         }
-        Err(e) => mine_page(&s, p, &csrf.0, e.status, Some(message(&e)), None).await,
+        Err(e) => mine_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
     }
 }
 
@@ -196,16 +185,21 @@ pub async fn add_apartment(State(s): State<AppState>, caller: Caller, Extension(
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let f = pairs(&body);
+    let f = form_pairs(&body);
+    let rents = amount(&f, "monthly_rent", "monthly_rent_fen").and_then(|m| Ok((m, amount(&f, "daily_rent", "daily_rent_fen")?)));
+    let (monthly_rent_fen, daily_rent_fen) = match rents {
+        Ok(v) => v,
+        Err(e) => return housing_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
+    };
     let req = NewApartment {
-        name: get(&f, "name").into(),
-        address: get(&f, "address").into(),
-        monthly_rent_fen: fen(get(&f, "monthly_rent")),
-        daily_rent_fen: fen(get(&f, "daily_rent")),
+        name: form_value(&f, "name").into(),
+        address: form_value(&f, "address").into(),
+        monthly_rent_fen,
+        daily_rent_fen,
     };
     match api::create_apartment(State(s.clone()), caller_of(p), ApiJson(req)).await {
         Ok(_) => Redirect::to("/housing?done=apartment").into_response(),
-        Err(e) => housing_page(&s, p, &csrf.0, e.status, Some(message(&e)), None).await,
+        Err(e) => housing_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
     }
 }
 
@@ -213,15 +207,15 @@ pub async fn assign(State(s): State<AppState>, caller: Caller, Extension(csrf): 
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let f = pairs(&body);
+    let f = form_pairs(&body);
     let req = NewAssignment {
-        apartment_id: get(&f, "apartment_id").into(),
-        application_id: get(&f, "application_id").into(),
-        move_in: get(&f, "move_in").into(),
+        apartment_id: form_value(&f, "apartment_id").into(),
+        application_id: form_value(&f, "application_id").into(),
+        move_in: form_value(&f, "move_in").into(),
     };
     match api::assign(State(s.clone()), caller_of(p), ApiJson(req)).await {
         Ok(_) => Redirect::to("/housing?done=assigned").into_response(),
-        Err(e) => housing_page(&s, p, &csrf.0, e.status, Some(message(&e)), None).await,
+        Err(e) => housing_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
     }
 }
 
@@ -235,12 +229,12 @@ pub async fn move_out(
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let f = pairs(&body);
+    let f = form_pairs(&body);
     let req = MoveOut {
-        move_out: get(&f, "move_out").into(),
+        move_out: form_value(&f, "move_out").into(),
     };
     match api::move_out(State(s.clone()), caller_of(p), Path(id), ApiJson(req)).await {
         Ok(_) => Redirect::to("/housing?done=moved_out").into_response(),
-        Err(e) => housing_page(&s, p, &csrf.0, e.status, Some(message(&e)), None).await,
+        Err(e) => housing_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
     }
 }

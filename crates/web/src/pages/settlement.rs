@@ -4,7 +4,7 @@
 //! draft a batch, what-if, import F3 lists, read lines with their traces, approve, export.
 //! Validation and computation are the JSON API's; handlers translate forms.
 
-use super::{field_messages, page_error, render};
+use super::{error_text, fen_of, field_messages, page_error, render};
 use crate::api::settlement::{self as api, NewSettlement, WhatIf};
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
@@ -495,15 +495,10 @@ pub async fn add_overlap(
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let amount_fen = f
-        .amount
-        .as_deref()
-        .unwrap_or("")
-        .trim()
-        .replace([',', '，'], "")
-        .parse::<opchub_domain::Money>()
-        .map(|m| m.fen())
-        .unwrap_or(-1);
+    let amount_fen = match fen_of("amount_fen", f.amount.as_deref()) {
+        Ok(v) => v.unwrap_or(-1),
+        Err(e) => return overlaps_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), false).await,
+    };
     let req = crate::api::settlement::NewOverlap {
         beneficiary: f.beneficiary.unwrap_or_default(),
         overlap_group: f.overlap_group.unwrap_or_default(),
@@ -515,15 +510,6 @@ pub async fn add_overlap(
     };
     match api::add_overlap(State(s.clone()), Caller(Some(p.clone())), crate::api::ApiJson(req)).await {
         Ok(_) => Redirect::to("/committee/overlaps?done=1").into_response(),
-        Err(e) => {
-            let (msg, fields) = field_messages(&e);
-            let detail: Vec<String> = fields.into_iter().map(|(k, v)| format!("{k}: {v}")).collect();
-            let text = if detail.is_empty() {
-                msg
-            } else {
-                format!("{msg}（{}）", detail.join("；"))
-            };
-            overlaps_page(&s, p, &csrf.0, e.status, Some(text), false).await
-        }
+        Err(e) => overlaps_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), false).await,
     }
 }
