@@ -63,27 +63,26 @@ pub struct MilestoneRow {
     pub application_id: String,
 }
 
-fn audit_change(
+/// The audit entry of a record change (one per transaction).
+async fn audit(
+    tx: &mut crate::Tx,
+    actor: &Actor,
     action: &'static str,
     kind: &'static str,
     id: &str,
     after: serde_json::Value,
     summary: String,
-) -> (String, serde_json::Value, &'static str, &'static str, String) {
-    (id.to_string(), after, action, kind, summary)
-}
-
-async fn audit(tx: &mut crate::Tx, actor: &Actor, c: (String, serde_json::Value, &'static str, &'static str, String)) -> Result<()> {
+) -> Result<()> {
     record(
         tx,
         actor,
         Change {
-            action: c.2,
-            object_kind: c.3,
-            object_id: &c.0,
+            action,
+            object_kind: kind,
+            object_id: id,
             before: None,
-            after: Some(&c.1),
-            summary: c.4,
+            after: Some(&after),
+            summary,
         },
     )
     .await
@@ -140,13 +139,11 @@ impl Store {
         audit(
             &mut tx,
             actor,
-            audit_change(
-                "loan.create",
-                "loan",
-                &id,
-                serde_json::json!({ "bank": bank, "principal_fen": principal_fen }),
-                format!("loan {contract_no}"),
-            ),
+            "loan.create",
+            "loan",
+            &id,
+            serde_json::json!({ "bank": bank, "principal_fen": principal_fen }),
+            format!("loan {contract_no}"),
         )
         .await?;
         tx.commit().await?;
@@ -229,13 +226,11 @@ impl Store {
         audit(
             &mut tx,
             actor,
-            audit_change(
-                "loan.entry",
-                "loan",
-                loan_id,
-                serde_json::json!({ "kind": kind, "day": day, "amount_fen": amount_fen }),
-                format!("{kind} {amount_fen} fen"),
-            ),
+            "loan.entry",
+            "loan",
+            loan_id,
+            serde_json::json!({ "kind": kind, "day": day, "amount_fen": amount_fen }),
+            format!("{kind} {amount_fen} fen"),
         )
         .await?;
         tx.commit().await?;
@@ -273,13 +268,11 @@ impl Store {
         audit(
             &mut tx,
             actor,
-            audit_change(
-                "apartment.create",
-                "apartment",
-                &id,
-                serde_json::json!({ "name": name }),
-                format!("apartment {name}"),
-            ),
+            "apartment.create",
+            "apartment",
+            &id,
+            serde_json::json!({ "name": name }),
+            format!("apartment {name}"),
         )
         .await?;
         tx.commit().await?;
@@ -348,13 +341,11 @@ impl Store {
         audit(
             &mut tx,
             actor,
-            audit_change(
-                "housing.assign",
-                "apartment",
-                apartment_id,
-                serde_json::json!({ "assignment": id, "move_in": move_in }),
-                format!("assigned from {move_in}"),
-            ),
+            "housing.assign",
+            "apartment",
+            apartment_id,
+            serde_json::json!({ "assignment": id, "move_in": move_in }),
+            format!("assigned from {move_in}"),
         )
         .await?;
         tx.commit().await?;
@@ -377,13 +368,11 @@ impl Store {
         audit(
             &mut tx,
             actor,
-            audit_change(
-                "housing.move_out",
-                "assignment",
-                id,
-                serde_json::json!({ "move_out": move_out }),
-                format!("moved out {move_out}"),
-            ),
+            "housing.move_out",
+            "assignment",
+            id,
+            serde_json::json!({ "move_out": move_out }),
+            format!("moved out {move_out}"),
         )
         .await?;
         tx.commit().await?;
