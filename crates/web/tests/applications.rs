@@ -618,6 +618,20 @@ async fn two_person_rule_conflicts_of_interest_and_bad_input_change_nothing() {
     assert_eq!(app_of(&w.opc, &id).await["application"]["status"], "approved", "nothing changed");
 }
 
+/// The M3.2 page form with one R&D spend line of `amount` yuan.
+async fn post_rd_form(w: &World, amount: &str) -> Resp {
+    let (year, date) = (w.year.to_string(), day(w, "01-05"));
+    let fields = [
+        ("clause", "M3.2"),
+        ("year", year.as_str()),
+        ("partner_is_university_or_institute", "on"),
+        ("project_id", "RD-9"),
+        ("rd_spend.0.date", date.as_str()),
+        ("rd_spend.0.amount", amount),
+    ];
+    w.opc.post_form("/applications/new", &fields).await
+}
+
 #[tokio::test]
 async fn pages_generate_forms_explain_errors_and_show_each_role_its_part() {
     let w = world().await;
@@ -638,20 +652,7 @@ async fn pages_generate_forms_explain_errors_and_show_each_role_its_part() {
         assert!(form.text.contains(&format!("name=\"{field}\"")), "form asks for {field}");
     }
     // A negative amount in yuan is explained on the form, and nothing is created.
-    let bad = w
-        .opc
-        .post_form(
-            "/applications/new",
-            &[
-                ("clause", "M3.2"),
-                ("year", &w.year.to_string()),
-                ("partner_is_university_or_institute", "on"),
-                ("project_id", "RD-9"),
-                ("rd_spend.0.date", &day(&w, "01-05")),
-                ("rd_spend.0.amount", "-100"),
-            ],
-        )
-        .await;
+    let bad = post_rd_form(&w, "-100").await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         bad.text.contains("id=\"form-error\"") && bad.text.contains("rd_spend[0].amount_fen"),
@@ -659,20 +660,7 @@ async fn pages_generate_forms_explain_errors_and_show_each_role_its_part() {
         bad.text
     );
     assert!(w.opc.get("/api/v1/applications").await.json().as_array().unwrap().is_empty());
-    let ok = w
-        .opc
-        .post_form(
-            "/applications/new",
-            &[
-                ("clause", "M3.2"),
-                ("year", &w.year.to_string()),
-                ("partner_is_university_or_institute", "on"),
-                ("project_id", "RD-9"),
-                ("rd_spend.0.date", &day(&w, "01-05")),
-                ("rd_spend.0.amount", "123,456.78"),
-            ],
-        )
-        .await;
+    let ok = post_rd_form(&w, "123,456.78").await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
     let page = w.opc.get(&ok.location()).await;
     assert_eq!(page.status, StatusCode::OK);
@@ -861,11 +849,14 @@ async fn record_pages_take_yuan_and_show_claims_rent_and_milestones() {
     assert_eq!(loan["principal_fen"], 100_000_000);
     let lid = loan["id"].as_str().unwrap();
     let path = format!("/my/records/loans/{lid}/entries");
-    w.opc
+    let r = w
+        .opc
         .post_form(&path, &[("kind", "drawdown"), ("day", &day(&w, "01-01")), ("amount", "1000000")])
         .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
     let month = format!("{}-01", w.year);
-    w.opc
+    let r = w
+        .opc
         .post_form(
             &path,
             &[
@@ -876,7 +867,18 @@ async fn record_pages_take_yuan_and_show_claims_rent_and_milestones() {
             ],
         )
         .await;
-    // A drawdown above the principal is explained on the page.
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    // An amount that is not one, and a drawdown above the principal, are explained on the page.
+    let typo = w
+        .opc
+        .post_form(&path, &[("kind", "repayment"), ("day", &day(&w, "02-01")), ("amount", "十元")])
+        .await;
+    assert_eq!(typo.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        typo.text.contains("id=\"form-error\"") && typo.text.contains("amount_fen"),
+        "{}",
+        typo.text
+    );
     let bad = w
         .opc
         .post_form(&path, &[("kind", "drawdown"), ("day", &day(&w, "02-01")), ("amount", "1")])
