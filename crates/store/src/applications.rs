@@ -1136,6 +1136,17 @@ impl Store {
             .collect()
     }
 
+    /// Applications of `year` under review whose stage began at or before `cutoff_ms`.
+    pub async fn overdue_in_review(&self, year: i64, cutoff_ms: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM applications WHERE year = $1 AND status = 'in_review' AND COALESCE(stage_since, updated_at) <= $2",
+        )
+        .bind(year)
+        .bind(cutoff_ms)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Recovered so far (repaid + offset) and still open, in fen.
     pub async fn recovery_totals(&self) -> Result<(i64, i64)> {
         let r = sqlx::query("SELECT CAST(COALESCE(SUM(settled_fen), 0) AS BIGINT) AS s, CAST(COALESCE(SUM(amount_fen - settled_fen), 0) AS BIGINT) AS o FROM recovery_orders")

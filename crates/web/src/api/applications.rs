@@ -1142,15 +1142,10 @@ pub async fn dashboard_for(s: &AppState, year: i32) -> ApiResult<Dashboard> {
             None => by_stage.push((st, r.count)),
         }
     }
-    let all = s
-        .store
-        .applications(&AppFilter {
-            status: Some("in_review".into()),
-            limit: 10_000,
-            ..AppFilter::default()
-        })
-        .await?;
-    let overdue = all.iter().filter(|a| a.year == i64::from(year) && stage_age(&pol, a).1).count();
+    // Overdue as `stage_age` counts it: whole days at the stage above the deadline.
+    let deadline_days = i64::from(days_param(&pol, "review_stage_days", 15));
+    let cutoff = opchub_store::now_ms() - (deadline_days + 1) * 86_400_000;
+    let overdue = s.store.overdue_in_review(i64::from(year), cutoff).await?;
     let (recovered, open) = s.store.recovery_totals().await?;
     Ok(Dashboard {
         year,
@@ -1158,7 +1153,7 @@ pub async fn dashboard_for(s: &AppState, year: i32) -> ApiResult<Dashboard> {
         paid_fen: clauses.iter().map(|c| c.paid_fen).sum(),
         clauses,
         by_stage,
-        overdue: i64::try_from(overdue).unwrap_or_default(),
+        overdue,
         recovered_fen: recovered,
         recovery_open_fen: open,
         stats,
