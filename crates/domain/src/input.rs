@@ -113,6 +113,18 @@ impl Checker {
         }
     }
 
+    /// An optional GB/T 4754 industry code (F3 matches the restricted-industry catalogue by it).
+    pub fn industry_code(&mut self, field: &str, v: Option<&str>) -> Option<crate::IndustryCode> {
+        let s = v.map(str::trim).filter(|s| !s.is_empty())?;
+        match crate::IndustryCode::parse(s) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                self.fail(field, e.code());
+                None
+            }
+        }
+    }
+
     pub fn ok(&self) -> bool {
         self.errors.is_empty()
     }

@@ -2,6 +2,7 @@
 //! This crate owns validation of values that come in from the edge; it does no I/O and
 //! knows nothing of HTTP or databases.
 
+pub mod industry;
 pub mod input;
 pub mod money;
 pub mod registry;
@@ -9,6 +10,7 @@ pub mod role;
 pub mod text;
 pub mod uscc;
 
+pub use industry::{IndustryCode, IndustryCodeError};
 pub use money::{Money, MoneyError};
 pub use registry::{UnknownZone, WorkstationStatus, Zone};
 pub use role::{Role, UnknownRole};

@@ -453,6 +453,9 @@ pub async fn load_demo(store: &Store, password_hash: &str, progress: &ProgressBa
             None
         };
         let username = if i == 0 { "opc".to_string() } else { format!("opc{:02}", i + 1) };
+        // Main industries of AI OPCs (GB/T 4754-2017): application and other software, systems
+        // integration, IT consulting, digital content.
+        let industry = opchub_domain::IndustryCode::parse(DEMO_OPC_INDUSTRIES[i % DEMO_OPC_INDUSTRIES.len()])?;
         let (opc, founder) = store
             .register_opc(
                 &actor,
@@ -470,6 +473,7 @@ pub async fn load_demo(store: &Store, password_hash: &str, progress: &ProgressBa
                     theme_package: theme,
                     workstation_id: &workstation,
                     tax_registered: registered && i % 11 != 7,
+                    industry_code: Some(&industry),
                 },
             )
             .await
@@ -802,8 +806,11 @@ pub async fn load_demo_usage(store: &Store, key: &opchub_ledger::checkpoint::Led
     Ok(())
 }
 
-/// What 免申即享 settlement needs besides usage: the companies' tax registration (G2) and one
-/// version of every F3 list (nobody from the demo on them), so demo settlements are decidable.
+const DEMO_OPC_INDUSTRIES: &[&str] = &["I6513", "I6519", "I6531", "I6550", "I6579"];
+
+/// What 免申即享 settlement needs besides usage: the companies' tax registration (G2) and main
+/// industries, and one version of every F3 list (nobody from the demo on them), so demo
+/// settlements are decidable.
 async fn load_demo_settlement_inputs(store: &Store, parties: &opchub_store::settlement::Parties) -> anyhow::Result<()> {
     let actor = Actor::system();
     let err = |e: opchub_store::StoreError| anyhow::anyhow!("{e}");
@@ -812,10 +819,20 @@ async fn load_demo_settlement_inputs(store: &Store, parties: &opchub_store::sett
             .set_company_tax_registered(&actor, "community", community, true)
             .await
             .map_err(err)?;
+        // L72 商务服务业 (park and incubator management).
+        store
+            .set_industry_code(&actor, "community", community, Some("L72"))
+            .await
+            .map_err(err)?;
     }
     for e in &parties.enterprises {
         store
             .set_company_tax_registered(&actor, "enterprise", &e.id, true)
+            .await
+            .map_err(err)?;
+        // C39 计算机、通信和其他电子设备制造业.
+        store
+            .set_industry_code(&actor, "enterprise", &e.id, Some("C39"))
             .await
             .map_err(err)?;
     }
@@ -823,7 +840,10 @@ async fn load_demo_settlement_inputs(store: &Store, parties: &opchub_store::sett
         .map(|u| u.to_string())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let lists = [
-        ("restricted_industry", "uscc,name,reason\n".to_string()),
+        (
+            "restricted_industry",
+            "industry_code,name,reason\nB06,煤炭开采和洗选业,限制类（示例）\nC25,石油、煤炭及其他燃料加工业,限制类（示例）\n".to_string(),
+        ),
         (
             "no_support_sanction",
             format!("uscc,name,reason\n{outsider},北京示例失信企业有限公司,失信被执行人（不予支持）\n"),

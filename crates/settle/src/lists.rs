@@ -1,9 +1,11 @@
-//! F3 exclusion lists as CSV: `uscc,name,reason[,event_date]` with a header line. The whole file
-//! is validated before anything is stored; the first bad line is named with its field, so a
-//! malformed import changes nothing.
+//! F3 exclusion lists as CSV: `uscc,name,reason[,event_date]` with a header line; the
+//! restricted-industry catalogue may instead list industries, `industry_code,name,reason`
+//! (GB/T 4754-2017 codes at any level: `C`, `C25`, `C251`, `C2511`). The whole file is validated
+//! before anything is stored; the first bad line is named with its field, so a malformed import
+//! changes nothing.
 
 use chrono::NaiveDate;
-use opchub_domain::Uscc;
+use opchub_domain::{IndustryCode, Uscc};
 use opchub_store::settlement::{ExclusionRow, EXCLUSION_KINDS};
 use sha2::{Digest, Sha256};
 
@@ -14,7 +16,8 @@ pub struct ImportError {
     pub line: u64,
     pub field: String,
     pub message: String,
-    /// Stable code: `unknown_list_kind`, `bad_header`, `bad_csv`, `bad_uscc`, `required`, `bad_date`, `too_many_rows`.
+    /// Stable code: `unknown_list_kind`, `bad_header`, `bad_csv`, `bad_uscc`, `bad_industry_code`, `required`, `bad_date`,
+    /// `too_many_rows`.
     pub code: &'static str,
 }
 
@@ -58,16 +61,22 @@ pub fn parse(kind: &str, bytes: &[u8]) -> Result<(Vec<ExclusionRow>, String), Im
         .from_reader(text.as_bytes());
     let headers = rdr.headers().map_err(|e| err(1, "header", "bad_csv", e.to_string()))?.clone();
     let names: Vec<String> = headers.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
-    let with_date = match names.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["uscc", "name", "reason"] => false,
-        ["uscc", "name", "reason", "event_date"] => true,
+    let (by_code, with_date) = match names.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["uscc", "name", "reason"] => (false, false),
+        ["uscc", "name", "reason", "event_date"] => (false, true),
+        ["industry_code", "name", "reason"] if kind == "restricted_industry" => (true, false),
         _ => {
+            let expected = if kind == "restricted_industry" {
+                "uscc,name,reason[,event_date] or industry_code,name,reason"
+            } else {
+                "uscc,name,reason[,event_date]"
+            };
             return Err(err(
                 1,
                 "header",
                 "bad_header",
-                format!("expected columns uscc,name,reason[,event_date], got {}", names.join(",")),
-            ))
+                format!("expected columns {expected}, got {}", names.join(",")),
+            ));
         }
     };
     let mut rows = vec![];
@@ -78,7 +87,13 @@ pub fn parse(kind: &str, bytes: &[u8]) -> Result<(Vec<ExclusionRow>, String), Im
             return Err(err(line, "file", "too_many_rows", format!("at most {MAX_ROWS} entries per list")));
         }
         let get = |n: usize| rec.get(n).unwrap_or("").trim().to_string();
-        let uscc = Uscc::parse(&get(0)).map_err(|e| err(line, "uscc", "bad_uscc", e.to_string()))?;
+        let (uscc, industry_code) = if by_code {
+            let code = IndustryCode::parse(&get(0)).map_err(|e| err(line, "industry_code", "bad_industry_code", e.to_string()))?;
+            (String::new(), Some(code.to_string()))
+        } else {
+            let uscc = Uscc::parse(&get(0)).map_err(|e| err(line, "uscc", "bad_uscc", e.to_string()))?;
+            (uscc.to_string(), None)
+        };
         let name = get(1);
         if name.is_empty() {
             return Err(err(line, "name", "required", "a name is required"));
@@ -104,7 +119,8 @@ pub fn parse(kind: &str, bytes: &[u8]) -> Result<(Vec<ExclusionRow>, String), Im
         }
         rows.push(ExclusionRow {
             line: line as i64,
-            uscc: uscc.to_string(),
+            uscc,
+            industry_code,
             name,
             reason,
             event_date,
@@ -139,6 +155,22 @@ mod tests {
         assert_eq!(rows[0].line, 2);
         assert_eq!(rows[0].uscc, u);
         assert_eq!(sha.len(), 64);
+    }
+
+    #[test]
+    fn the_restricted_industry_catalogue_lists_industry_codes() {
+        let (rows, _) = parse(
+            "restricted_industry",
+            "industry_code,name,reason\nC25,石油、煤炭及其他燃料加工业,限制类\n0610,烟煤和无烟煤开采洗选,禁止类\n".as_bytes(),
+        )
+        .unwrap();
+        let codes: Vec<_> = rows.iter().map(|r| (r.uscc.as_str(), r.industry_code.as_deref())).collect();
+        assert_eq!(codes, [("", Some("C25")), ("", Some("B0610"))]);
+        let e = parse("restricted_industry", "industry_code,name,reason\nC25,a,b\nC6513,c,d\n".as_bytes()).unwrap_err();
+        assert_eq!((e.line, e.field.as_str(), e.code), (3, "industry_code", "bad_industry_code"));
+        // Only the industry catalogue lists industries; a sanction names a company.
+        let e = parse("no_support_sanction", b"industry_code,name,reason\nC25,a,b\n").unwrap_err();
+        assert_eq!((e.line, e.code), (1, "bad_header"));
     }
 
     #[test]

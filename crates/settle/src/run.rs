@@ -6,7 +6,7 @@
 //! (`candidates`, `compute`); only `load_inputs` reads the store.
 
 use chrono::{Datelike, NaiveDate};
-use opchub_domain::Role;
+use opchub_domain::{IndustryCode, Role};
 use opchub_ledger::event::day_of;
 use opchub_policy::{budget_factor, evaluate, Beneficiary, Decision, Facts, ParamValue, Policy, PolicyError};
 use opchub_store::settlement::{Line, ListsInForce, OverlapGrant, Parties, Party, RollupRow, EXCLUSION_KINDS};
@@ -112,11 +112,35 @@ pub fn check_request(policy: &Policy, year: i32, clauses: &[String], as_of: Naiv
 /// that month after its first usage, or the validity window opening or closing mid-month —
 /// so the result is the same as reading every day.
 pub async fn load_inputs(store: &Store, policy: &Policy, year: i32, as_of: NaiveDate) -> Result<Inputs, SettleError> {
-    let from = format!("{year:04}-01-01");
-    let to = format!("{:04}-01-01", year + 1);
+    load(store, policy, year, as_of, None).await
+}
+
+/// [`load_inputs`] with only the usage of one beneficiary (and of whoever it dealt with, as far
+/// as those rows go): what the policy calculator needs, read through the rollups' party indexes
+/// instead of the whole year of everyone. Candidates other than `beneficiary` built from it are
+/// incomplete; callers keep only `beneficiary`'s.
+pub async fn load_inputs_for(
+    store: &Store,
+    policy: &Policy,
+    year: i32,
+    as_of: NaiveDate,
+    beneficiary: &str,
+) -> Result<Inputs, SettleError> {
+    load(store, policy, year, as_of, Some(beneficiary)).await
+}
+
+async fn load(store: &Store, policy: &Policy, year: i32, as_of: NaiveDate, only: Option<&str>) -> Result<Inputs, SettleError> {
+    let from = format!("{year:04}-01");
+    let to = format!("{:04}-01", year + 1);
     let mut kinds: Vec<&str> = FACTOR_KINDS.to_vec();
     kinds.extend(["skill.call", "cooperation.payment"]);
     let parties = store.settlement_parties().await?;
+    // A community operator is the counterparty of its factor usage by account or by community.
+    let only: Option<Vec<String>> = only.map(|b| {
+        std::iter::once(b.to_string())
+            .chain(parties.community_operator.iter().filter(|(_, op)| *op == b).map(|(c, _)| c.clone()))
+            .collect()
+    });
     let registered: HashMap<&str, String> = parties.opcs.iter().map(|o| (o.id.as_str(), day_of(o.created_at))).collect();
     let window = policy.window(as_of).map(|(w, _, _)| w);
     let straddles = |month: &str| {
@@ -127,13 +151,17 @@ pub async fn load_inputs(store: &Store, policy: &Policy, year: i32, as_of: Naive
         })
     };
     let mut rollups = vec![];
-    for r in store.rollups_by_month(&from, &to, &kinds).await? {
+    let mut reread = std::collections::HashSet::new();
+    for r in store.rollups_by_month(&from, &to, &kinds, only.as_deref()).await? {
         let month = r.day.get(..7).unwrap_or_default().to_string();
         let late_registration = [&r.subject, &r.counterparty]
             .iter()
             .any(|p| registered.get(p.as_str()).is_some_and(|reg| *reg > r.day));
         if late_registration || straddles(&month) {
-            rollups.extend(store.rollups_of_month(&month, &r.subject, &r.counterparty, &r.kind).await?);
+            // Day by day, once per (month, pair, kind) whatever the units.
+            if reread.insert((month.clone(), r.subject.clone(), r.counterparty.clone(), r.kind.clone())) {
+                rollups.extend(store.rollups_of_month(&month, &r.subject, &r.counterparty, &r.kind).await?);
+            }
         } else {
             rollups.push(r);
         }
@@ -360,8 +388,19 @@ pub(crate) fn common_facts(
         if !inputs.lists.lists.contains_key(*kind) && hit.is_none() {
             continue;
         }
+        // The restricted-industry catalogue may list industries: a party it names by code is
+        // excluded; a party whose industry is not known leaves the fact unknown (F3).
+        let codes = inputs.lists.industry_codes.get(*kind).filter(|c| !c.is_empty());
+        let by_code = match (codes, p.industry_code.as_deref().and_then(|c| IndustryCode::parse(c).ok())) {
+            (None, _) => Some(false),
+            (Some(codes), Some(own)) => Some(codes.iter().filter_map(|c| IndustryCode::parse(c).ok()).any(|c| c.covers(&own))),
+            (Some(_), None) => None,
+        };
         let v = match (*kind, hit) {
-            (_, None) => false,
+            (_, None) => match by_code {
+                Some(v) => v,
+                None => continue,
+            },
             ("safety_accident", Some(dates)) => dates
                 .iter()
                 .any(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok_and(|d| window.is_some_and(|w| w.start <= d) && d <= as_of)),

@@ -342,20 +342,115 @@ fn checkpoint_from(r: &AnyRow) -> Result<Checkpoint> {
 }
 
 /// (day, subject, counterparty, kind, unit)
-type RollupKey = (String, String, String, String, String);
+pub(crate) type RollupKey = (String, String, String, String, String);
 
 #[derive(Default)]
-struct RollupDelta {
-    quantity: i64,
-    list: i64,
-    charged: i64,
-    events: i64,
+pub(crate) struct RollupDelta {
+    pub(crate) quantity: i64,
+    pub(crate) list: i64,
+    pub(crate) charged: i64,
+    pub(crate) events: i64,
     /// The part of the above from events the platform marked not qualified (attribute
     /// `qualified = false`: self-dealing, failed calls, unreviewed skill versions; M2.3).
-    uq_quantity: i64,
-    uq_list: i64,
-    uq_charged: i64,
-    uq_events: i64,
+    pub(crate) uq_quantity: i64,
+    pub(crate) uq_list: i64,
+    pub(crate) uq_charged: i64,
+    pub(crate) uq_events: i64,
+    /// Qualified events with nothing charged (free skill calls, M2.3).
+    pub(crate) free_events: i64,
+}
+
+impl RollupDelta {
+    fn add(&mut self, o: &RollupDelta) {
+        self.quantity += o.quantity;
+        self.list += o.list;
+        self.charged += o.charged;
+        self.events += o.events;
+        self.uq_quantity += o.uq_quantity;
+        self.uq_list += o.uq_list;
+        self.uq_charged += o.uq_charged;
+        self.uq_events += o.uq_events;
+        self.free_events += o.free_events;
+    }
+}
+
+/// The sums a rollup row keeps, in [`ROLLUP_SUMS`] order.
+const ROLLUP_SUMS: &str = "quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, uq_charged_fen, uq_events, free_events";
+
+/// `ON CONFLICT … DO UPDATE` adding every sum of `excluded` to `table`'s row.
+fn add_sums_on_conflict(table: &str, key: &str) -> String {
+    let sets: Vec<String> = ROLLUP_SUMS
+        .split(", ")
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .collect();
+    format!(" ON CONFLICT ({key}) DO UPDATE SET {}", sets.join(", "))
+}
+
+fn bind_sums<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    d: &RollupDelta,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(d.quantity)
+        .bind(d.list)
+        .bind(d.charged)
+        .bind(d.events)
+        .bind(d.uq_quantity)
+        .bind(d.uq_list)
+        .bind(d.uq_charged)
+        .bind(d.uq_events)
+        .bind(d.free_events)
+}
+
+/// Adds a batch's daily rollup deltas to the daily and the monthly rollups (same transaction as
+/// the events, so statements and settlement never scan raw events and never see half a batch).
+pub(crate) async fn write_rollups(tx: &mut Tx, backend: Backend, daily: BTreeMap<RollupKey, RollupDelta>) -> Result<()> {
+    let mut monthly: BTreeMap<RollupKey, (String, RollupDelta)> = BTreeMap::new();
+    for ((day, s, c, k, u), d) in &daily {
+        let month = day.get(..7).unwrap_or(day).to_string();
+        let m = monthly
+            .entry((month, s.clone(), c.clone(), k.clone(), u.clone()))
+            .or_insert_with(|| (day.clone(), RollupDelta::default()));
+        // Keys are in day order within a month, so the first seen is the earliest.
+        m.1.add(d);
+    }
+    let daily: Vec<_> = daily.into_iter().collect();
+    let conflict = add_sums_on_conflict("ledger_rollups", "day, subject, counterparty, kind, unit");
+    for chunk in pow2_chunks(&daily, 256) {
+        let sql = multi_insert(
+            backend,
+            "ledger_rollups",
+            &format!("day, subject, counterparty, kind, unit, {ROLLUP_SUMS}"),
+            14,
+            chunk.len(),
+            &conflict,
+        );
+        let mut q = sqlx::query(&sql);
+        for ((day, s, c, k, u), d) in chunk {
+            q = bind_sums(q.bind(day).bind(s).bind(c).bind(k).bind(u), d);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    let monthly: Vec<_> = monthly.into_iter().collect();
+    let conflict = format!(
+        "{}, first_day = CASE WHEN excluded.first_day < ledger_rollups_monthly.first_day THEN excluded.first_day ELSE ledger_rollups_monthly.first_day END",
+        add_sums_on_conflict("ledger_rollups_monthly", "kind, month, subject, counterparty, unit")
+    );
+    for chunk in pow2_chunks(&monthly, 256) {
+        let sql = multi_insert(
+            backend,
+            "ledger_rollups_monthly",
+            &format!("month, subject, counterparty, kind, unit, first_day, {ROLLUP_SUMS}"),
+            15,
+            chunk.len(),
+            &conflict,
+        );
+        let mut q = sqlx::query(&sql);
+        for ((month, s, c, k, u), (first, d)) in chunk {
+            q = bind_sums(q.bind(month).bind(s).bind(c).bind(k).bind(u).bind(first), d);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Whether the platform marked an event as not qualified for subsidy (attribute `qualified`).
@@ -505,6 +600,8 @@ impl Store {
                         d.uq_list += e.list_fen;
                         d.uq_charged += e.charged_fen;
                         d.uq_events += 1;
+                    } else if e.charged_fen == 0 {
+                        d.free_events += 1;
                     }
                     known.insert(k, rc.clone());
                     outcomes.push(Outcome::Stored(rc));
@@ -580,39 +677,7 @@ impl Store {
                 }
                 q.execute(&mut *tx).await?;
             }
-            let rollups: Vec<_> = rollups.into_iter().collect();
-            for chunk in pow2_chunks(&rollups, 256) {
-                let sql = multi_insert(
-                    self.backend,
-                    "ledger_rollups",
-                    "day, subject, counterparty, kind, unit, quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, uq_charged_fen, uq_events",
-                    13,
-                    chunk.len(),
-                    " ON CONFLICT (day, subject, counterparty, kind, unit) DO UPDATE SET quantity = ledger_rollups.quantity + excluded.quantity, \
-                     list_fen = ledger_rollups.list_fen + excluded.list_fen, charged_fen = ledger_rollups.charged_fen + excluded.charged_fen, \
-                     events = ledger_rollups.events + excluded.events, uq_quantity = ledger_rollups.uq_quantity + excluded.uq_quantity, \
-                     uq_list_fen = ledger_rollups.uq_list_fen + excluded.uq_list_fen, uq_charged_fen = ledger_rollups.uq_charged_fen + excluded.uq_charged_fen, \
-                     uq_events = ledger_rollups.uq_events + excluded.uq_events",
-                );
-                let mut q = sqlx::query(&sql);
-                for ((day, s, c, k, u), d) in chunk {
-                    q = q
-                        .bind(day)
-                        .bind(s)
-                        .bind(c)
-                        .bind(k)
-                        .bind(u)
-                        .bind(d.quantity)
-                        .bind(d.list)
-                        .bind(d.charged)
-                        .bind(d.events)
-                        .bind(d.uq_quantity)
-                        .bind(d.uq_list)
-                        .bind(d.uq_charged)
-                        .bind(d.uq_events);
-                }
-                q.execute(&mut *tx).await?;
-            }
+            write_rollups(&mut tx, self.backend, rollups).await?;
             sqlx::query("UPDATE ledger_head SET size = $1 WHERE id = 1")
                 .bind(size + rows.len() as i64)
                 .execute(&mut *tx)
@@ -1137,6 +1202,15 @@ async fn run_writer(store: Store, key: Arc<LedgerKey>, config: Arc<LedgerConfig>
 
 // ---------------------------------------------------------------- verify
 
+/// A rollup row's sums, in [`ROLLUP_SUMS`] order.
+fn sums_of(r: &AnyRow) -> Result<[i64; 9]> {
+    let mut out = [0; 9];
+    for (o, c) in out.iter_mut().zip(ROLLUP_SUMS.split(", ")) {
+        *o = r.try_get(c)?;
+    }
+    Ok(out)
+}
+
 /// What `ledger verify` found. Empty `problems` means the ledger is intact.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct VerifyReport {
@@ -1158,7 +1232,7 @@ impl Store {
         };
         let mut tree = MemoryTree::new();
         let mut expected: i64 = 0;
-        let mut rollups: HashMap<RollupKey, [i64; 8]> = HashMap::new();
+        let mut rollups: HashMap<RollupKey, [i64; 9]> = HashMap::new();
         let mut stored_per_source: BTreeMap<String, i64> = BTreeMap::new();
         {
             // Pages are read by a second task while this one hashes (2 cores: both busy).
@@ -1202,6 +1276,9 @@ impl Store {
                         if uq {
                             r[i + 4] += v;
                         }
+                    }
+                    if !uq && e.charged_fen == 0 {
+                        r[8] += 1;
                     }
                     *stored_per_source.entry(e.source).or_default() += 1;
                     expected += 1;
@@ -1273,12 +1350,23 @@ impl Store {
                 }
             }
         }
-        // Rollups against raw sums.
+        // Rollups against raw sums: the monthly ones against the events' monthly sums.
+        let mut monthly: HashMap<RollupKey, ([i64; 9], String)> = HashMap::new();
+        for ((day, s, c, k, u), v) in &rollups {
+            let m = monthly
+                .entry((day.get(..7).unwrap_or(day).to_string(), s.clone(), c.clone(), k.clone(), u.clone()))
+                .or_insert_with(|| ([0; 9], day.clone()));
+            for (a, b) in m.0.iter_mut().zip(v) {
+                *a += b;
+            }
+            if *day < m.1 {
+                m.1 = day.clone();
+            }
+        }
         {
-            let rows = sqlx::query(
-                "SELECT day, subject, counterparty, kind, unit, quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, \
-                 uq_charged_fen, uq_events FROM ledger_rollups",
-            )
+            let rows = sqlx::query(&format!(
+                "SELECT day, subject, counterparty, kind, unit, {ROLLUP_SUMS} FROM ledger_rollups"
+            ))
             .fetch_all(&self.pool)
             .await?;
             report.rollups = rows.len();
@@ -1290,16 +1378,7 @@ impl Store {
                     r.try_get("kind")?,
                     r.try_get("unit")?,
                 );
-                let got: [i64; 8] = [
-                    r.try_get("quantity")?,
-                    r.try_get("list_fen")?,
-                    r.try_get("charged_fen")?,
-                    r.try_get("events")?,
-                    r.try_get("uq_quantity")?,
-                    r.try_get("uq_list_fen")?,
-                    r.try_get("uq_charged_fen")?,
-                    r.try_get("uq_events")?,
-                ];
+                let got = sums_of(r)?;
                 match rollups.remove(&k) {
                     Some(want) if want == got => {}
                     Some(want) => report.problems.push(format!(
@@ -1315,6 +1394,36 @@ impl Store {
                 report
                     .problems
                     .push(format!("events of {} {} {} {} have no rollup", k.0, k.1, k.2, k.3));
+            }
+            let rows = sqlx::query(&format!(
+                "SELECT month, subject, counterparty, kind, unit, first_day, {ROLLUP_SUMS} FROM ledger_rollups_monthly"
+            ))
+            .fetch_all(&self.pool)
+            .await?;
+            for r in &rows {
+                let k: RollupKey = (
+                    r.try_get("month")?,
+                    r.try_get("subject")?,
+                    r.try_get("counterparty")?,
+                    r.try_get("kind")?,
+                    r.try_get("unit")?,
+                );
+                let got = (sums_of(r)?, r.try_get::<String, _>("first_day")?);
+                match monthly.remove(&k) {
+                    Some(want) if want == got => {}
+                    Some(want) => report.problems.push(format!(
+                        "monthly rollup {} {} {} {}: stored {:?} from {}, events sum to {:?} from {}",
+                        k.0, k.1, k.2, k.3, got.0, got.1, want.0, want.1
+                    )),
+                    None => report
+                        .problems
+                        .push(format!("monthly rollup {} {} {} {} has no events", k.0, k.1, k.2, k.3)),
+                }
+            }
+            for (k, _) in monthly {
+                report
+                    .problems
+                    .push(format!("events of {} {} {} {} have no monthly rollup", k.0, k.1, k.2, k.3));
             }
         }
         // Conservation: received = stored + duplicates + rejected, and stored = rows.

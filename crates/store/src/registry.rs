@@ -141,12 +141,14 @@ pub struct Opc {
     pub specialist_user_id: Option<String>,
     pub specialist_name: Option<String>,
     pub tax_registered: bool,
+    /// Main industry, GB/T 4754-2017 (F3); None until declared.
+    pub industry_code: Option<String>,
     pub created_at: i64,
 }
 
 const OPC_SELECT: &str = "SELECT o.id, o.name, o.uscc, o.registration_status, o.founder_name, o.founder_user_id, o.zone, o.theme_package, \
     o.community_id, c.name AS community_name, w.id AS workstation_id, w.number AS workstation_number, o.specialist_user_id, \
-    s.display_name AS specialist_name, o.tax_registered, o.created_at \
+    s.display_name AS specialist_name, o.tax_registered, o.industry_code, o.created_at \
     FROM opcs o JOIN communities c ON c.id = o.community_id \
     LEFT JOIN workstations w ON w.opc_id = o.id LEFT JOIN users s ON s.id = o.specialist_user_id";
 
@@ -167,6 +169,7 @@ fn opc_from(r: &AnyRow) -> Result<Opc> {
         specialist_user_id: r.try_get("specialist_user_id")?,
         specialist_name: r.try_get("specialist_name")?,
         tax_registered: r.try_get::<i64, _>("tax_registered")? != 0,
+        industry_code: r.try_get("industry_code")?,
         created_at: r.try_get("created_at")?,
     })
 }
@@ -188,6 +191,7 @@ pub struct RegisterOpc<'a> {
     pub theme_package: &'a str,
     pub workstation_id: &'a str,
     pub tax_registered: bool,
+    pub industry_code: Option<&'a opchub_domain::IndustryCode>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -508,8 +512,8 @@ impl Store {
         let status = if r.uscc.is_some() { "registered" } else { "pending" };
         let now = now_ms();
         let ins = sqlx::query(
-            "INSERT INTO opcs (id, name, uscc, registration_status, founder_name, founder_user_id, zone, theme_package, community_id, tax_registered, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO opcs (id, name, uscc, registration_status, founder_name, founder_user_id, zone, theme_package, community_id, tax_registered, industry_code, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&id)
         .bind(r.name)
@@ -521,6 +525,7 @@ impl Store {
         .bind(r.theme_package)
         .bind(&community_id)
         .bind(r.tax_registered as i64)
+        .bind(r.industry_code.map(|c| c.as_str().to_string()))
         .bind(now)
         .execute(&mut *tx)
         .await;

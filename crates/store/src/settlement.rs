@@ -24,7 +24,10 @@ pub const EXCLUSION_KINDS: &[(&str, &str)] = &[
 pub struct ExclusionRow {
     /// 1-based line number in the imported file (header = line 1).
     pub line: i64,
+    /// The company listed; empty for an entry by industry code.
     pub uscc: String,
+    /// The restricted-industry catalogue lists industries (GB/T 4754-2017 codes) instead of companies.
+    pub industry_code: Option<String>,
     pub name: String,
     pub reason: String,
     /// `YYYY-MM-DD`: the accident date for `safety_accident`; else optional.
@@ -62,6 +65,8 @@ pub struct ListsInForce {
     pub lists: BTreeMap<String, ExclusionList>,
     /// kind → USCC → event dates (empty string when the entry has none).
     pub entries: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    /// kind → the industry codes it lists (the restricted-industry catalogue, F3).
+    pub industry_codes: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -240,8 +245,8 @@ impl Store {
             let sql = multi_insert(
                 self.backend,
                 "exclusion_entries",
-                "list_id, line, uscc, name, reason, event_date",
-                6,
+                "list_id, line, uscc, name, reason, event_date, industry_code",
+                7,
                 chunk.len(),
                 "",
             );
@@ -253,7 +258,8 @@ impl Store {
                     .bind(&r.uscc)
                     .bind(&r.name)
                     .bind(&r.reason)
-                    .bind(r.event_date.clone());
+                    .bind(r.event_date.clone())
+                    .bind(r.industry_code.clone());
             }
             q.execute(&mut *tx).await?;
         }
@@ -301,12 +307,16 @@ impl Store {
     /// beneficiary without one, by party id.
     async fn fill_list_entries(&self, out: &mut ListsInForce, at_ms: i64) -> Result<()> {
         for (kind, l) in &out.lists {
-            let rows = sqlx::query("SELECT uscc, event_date FROM exclusion_entries WHERE list_id = $1")
+            let rows = sqlx::query("SELECT uscc, event_date, industry_code FROM exclusion_entries WHERE list_id = $1")
                 .bind(&l.id)
                 .fetch_all(&self.pool)
                 .await?;
             let m = out.entries.entry(kind.clone()).or_default();
             for r in rows {
+                if let Some(code) = r.try_get::<Option<String>, _>("industry_code")? {
+                    out.industry_codes.entry(kind.clone()).or_default().push(code);
+                    continue;
+                }
                 let uscc: String = r.try_get("uscc")?;
                 let date: Option<String> = r.try_get("event_date")?;
                 m.entry(uscc).or_default().push(date.unwrap_or_default());
@@ -782,7 +792,7 @@ pub struct RollupRow {
     pub uq_list_fen: i64,
     pub uq_charged_fen: i64,
     pub uq_events: i64,
-    /// Qualified events of days on which nothing was charged (free calls, M2.3).
+    /// Qualified events with nothing charged (free calls, M2.3).
     pub free_events: i64,
 }
 
@@ -795,6 +805,8 @@ pub struct Party {
     pub zone: String,
     pub market_registered: bool,
     pub tax_registered: Option<bool>,
+    /// Main industry (GB/T 4754-2017), matched against F3's restricted-industry catalogue.
+    pub industry_code: Option<String>,
     pub owner_user_id: String,
     pub created_at: i64,
 }
@@ -814,25 +826,60 @@ pub struct Parties {
 }
 
 impl Store {
-    /// Rollups of `kinds` for the days `from..to`, summed per (month, subject, counterparty,
-    /// kind). Each row's `day` is the first day in that month with usage (so a row is dated
-    /// inside its month; callers re-read a month by day with `rollups_of_month` when a
-    /// boundary — a registration day, the validity window — falls inside it).
-    pub async fn rollups_by_month(&self, from: &str, to: &str, kinds: &[&str]) -> Result<Vec<RollupRow>> {
+    /// Rollups of `kinds` in the months `from..to` (`YYYY-MM`, `to` excluded), one row per
+    /// (month, subject, counterparty, kind, unit) from the monthly rollups. Each row's `day` is
+    /// the first day in that month with usage (so a row is dated inside its month; callers
+    /// re-read a month by day with `rollups_of_month` when a boundary — a registration day, the
+    /// validity window — falls inside it). `only`: just the rows where one of these parties is
+    /// the subject or the counterparty (one beneficiary's estimate), read through the indexes.
+    pub async fn rollups_by_month(&self, from: &str, to: &str, kinds: &[&str], only: Option<&[String]>) -> Result<Vec<RollupRow>> {
         let mut out = vec![];
         for kind in kinds {
-            let rows = sqlx::query(
-                "SELECT MIN(day) AS day, subject, counterparty, CAST(SUM(quantity) AS BIGINT) AS quantity, CAST(SUM(list_fen) AS BIGINT) AS list_fen, \
-                 CAST(SUM(charged_fen) AS BIGINT) AS charged_fen, CAST(SUM(events) AS BIGINT) AS events, CAST(SUM(uq_quantity) AS BIGINT) AS uq_quantity, \
-                 CAST(SUM(uq_list_fen) AS BIGINT) AS uq_list_fen, CAST(SUM(uq_charged_fen) AS BIGINT) AS uq_charged_fen, CAST(SUM(uq_events) AS BIGINT) AS uq_events, \
-                 CAST(SUM(CASE WHEN charged_fen = 0 THEN events - uq_events ELSE 0 END) AS BIGINT) AS free_events \
-                 FROM ledger_rollups WHERE kind = $1 AND day >= $2 AND day < $3 GROUP BY subject, counterparty, substr(day, 1, 7)",
-            )
-            .bind(*kind)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await?;
+            let cols = "first_day AS day, subject, counterparty, quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, \
+                        uq_charged_fen, uq_events, free_events";
+            let rows = match only {
+                None => {
+                    sqlx::query(&format!(
+                        "SELECT {cols} FROM ledger_rollups_monthly WHERE kind = $1 AND month >= $2 AND month < $3"
+                    ))
+                    .bind(*kind)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&self.pool)
+                    .await?
+                }
+                Some(parties) => {
+                    let mut rows = vec![];
+                    for p in parties {
+                        // Two index range reads; a row where the party is both sides is read once.
+                        rows.extend(
+                            sqlx::query(&format!(
+                                "SELECT {cols} FROM ledger_rollups_monthly WHERE subject = $1 AND kind = $2 AND month >= $3 AND month < $4"
+                            ))
+                            .bind(p)
+                            .bind(*kind)
+                            .bind(from)
+                            .bind(to)
+                            .fetch_all(&self.pool)
+                            .await?,
+                        );
+                        rows.extend(
+                            sqlx::query(&format!(
+                                "SELECT {cols} FROM ledger_rollups_monthly WHERE counterparty = $1 AND subject <> $2 AND kind = $3 \
+                                 AND month >= $4 AND month < $5"
+                            ))
+                            .bind(p)
+                            .bind(p)
+                            .bind(*kind)
+                            .bind(from)
+                            .bind(to)
+                            .fetch_all(&self.pool)
+                            .await?,
+                        );
+                    }
+                    rows
+                }
+            };
             for r in &rows {
                 out.push(RollupRow {
                     day: r.try_get("day")?,
@@ -857,7 +904,7 @@ impl Store {
     /// One (subject, counterparty, kind)'s rollups in one month (`YYYY-MM`), day by day.
     pub async fn rollups_of_month(&self, month: &str, subject: &str, counterparty: &str, kind: &str) -> Result<Vec<RollupRow>> {
         let rows = sqlx::query(
-            "SELECT day, quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, uq_charged_fen, uq_events FROM ledger_rollups \
+            "SELECT day, quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, uq_charged_fen, uq_events, free_events FROM ledger_rollups \
              WHERE kind = $1 AND subject = $2 AND counterparty = $3 AND day >= $4 AND day <= $5",
         )
         .bind(kind)
@@ -869,8 +916,6 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let charged: i64 = r.try_get("charged_fen")?;
-                let (events, uq_events): (i64, i64) = (r.try_get("events")?, r.try_get("uq_events")?);
                 Ok(RollupRow {
                     day: r.try_get("day")?,
                     subject: subject.to_string(),
@@ -878,13 +923,13 @@ impl Store {
                     kind: kind.to_string(),
                     quantity: r.try_get("quantity")?,
                     list_fen: r.try_get("list_fen")?,
-                    charged_fen: charged,
-                    events,
+                    charged_fen: r.try_get("charged_fen")?,
+                    events: r.try_get("events")?,
                     uq_quantity: r.try_get("uq_quantity")?,
                     uq_list_fen: r.try_get("uq_list_fen")?,
                     uq_charged_fen: r.try_get("uq_charged_fen")?,
-                    uq_events,
-                    free_events: if charged == 0 { events - uq_events } else { 0 },
+                    uq_events: r.try_get("uq_events")?,
+                    free_events: r.try_get("free_events")?,
                 })
             })
             .collect()
@@ -988,6 +1033,55 @@ impl Store {
         Ok(out)
     }
 
+    /// Records a party's main industry (GB/T 4754-2017, validated by the caller), or clears it:
+    /// F3's restricted-industry catalogue is matched by it. `kind` is `opc`, `community` or
+    /// `enterprise`.
+    pub async fn set_industry_code(&self, actor: &Actor, kind: &str, id: &str, code: Option<&str>) -> Result<()> {
+        let table = match kind {
+            "opc" => "opcs",
+            "community" => "communities",
+            "enterprise" => "enterprises",
+            _ => {
+                return Err(StoreError::Invalid {
+                    field: "kind",
+                    code: "unknown_kind",
+                })
+            }
+        };
+        let mut tx = self.begin().await?;
+        let before: Option<Option<String>> = sqlx::query_scalar(&format!("SELECT industry_code FROM {table} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(before) = before else {
+            return Err(StoreError::NotFound);
+        };
+        sqlx::query(&format!("UPDATE {table} SET industry_code = $1 WHERE id = $2"))
+            .bind(code.map(str::to_string))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let (b, a) = (
+            serde_json::json!({ "industry_code": before }),
+            serde_json::json!({ "industry_code": code }),
+        );
+        record(
+            &mut tx,
+            actor,
+            Change {
+                action: "company.industry_code",
+                object_kind: kind,
+                object_id: id,
+                before: Some(&b),
+                after: Some(&a),
+                summary: format!("industry_code = {}", code.unwrap_or("—")),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records whether a community operator's or enterprise's company is tax-registered (G2).
     pub async fn set_company_tax_registered(&self, actor: &Actor, table_kind: &str, id: &str, registered: bool) -> Result<()> {
         let table = match table_kind {
@@ -1035,45 +1129,35 @@ impl Store {
     /// the platform itself (rollups are only written with their events).
     #[doc(hidden)]
     pub async fn bench_insert_rollups(&self, rows: &[RollupRow]) -> Result<()> {
-        let mut tx = self.begin().await?;
-        for chunk in pow2_chunks(rows, 256) {
-            let sql = multi_insert(
-                self.backend,
-                "ledger_rollups",
-                "day, subject, counterparty, kind, unit, quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, uq_charged_fen, uq_events",
-                13,
-                chunk.len(),
-                "",
-            );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                let unit = opchub_ledger::event::unit_of(&r.kind).unwrap_or("unit");
-                q = q
-                    .bind(&r.day)
-                    .bind(&r.subject)
-                    .bind(&r.counterparty)
-                    .bind(&r.kind)
-                    .bind(unit)
-                    .bind(r.quantity)
-                    .bind(r.list_fen)
-                    .bind(r.charged_fen)
-                    .bind(r.events)
-                    .bind(r.uq_quantity)
-                    .bind(r.uq_list_fen)
-                    .bind(r.uq_charged_fen)
-                    .bind(r.uq_events);
-            }
-            q.execute(&mut *tx).await?;
+        use crate::ledger::{write_rollups, RollupDelta};
+        let mut daily = BTreeMap::new();
+        for r in rows {
+            let unit = opchub_ledger::event::unit_of(&r.kind).unwrap_or("unit").to_string();
+            let d: &mut RollupDelta = daily
+                .entry((r.day.clone(), r.subject.clone(), r.counterparty.clone(), r.kind.clone(), unit))
+                .or_default();
+            d.quantity += r.quantity;
+            d.list += r.list_fen;
+            d.charged += r.charged_fen;
+            d.events += r.events;
+            d.uq_quantity += r.uq_quantity;
+            d.uq_list += r.uq_list_fen;
+            d.uq_charged += r.uq_charged_fen;
+            d.uq_events += r.uq_events;
+            d.free_events += r.free_events;
         }
+        let mut tx = self.begin().await?;
+        write_rollups(&mut tx, self.backend, daily).await?;
         tx.commit().await?;
         Ok(())
     }
 }
 
-const OPC_PARTY: &str = "SELECT id, name, uscc, registration_status, zone, tax_registered, founder_user_id, created_at FROM opcs";
+const OPC_PARTY: &str =
+    "SELECT id, name, uscc, registration_status, zone, tax_registered, industry_code, founder_user_id, created_at FROM opcs";
 const OPERATOR_PARTY: &str =
-    "SELECT c.id, c.company_name, c.company_uscc, c.zone, c.operator_user_id, c.tax_registered, c.created_at FROM communities c";
-const ENTERPRISE_PARTY: &str = "SELECT id, name, uscc, zone, owner_user_id, tax_registered, created_at FROM enterprises";
+    "SELECT c.id, c.company_name, c.company_uscc, c.zone, c.operator_user_id, c.tax_registered, c.industry_code, c.created_at FROM communities c";
+const ENTERPRISE_PARTY: &str = "SELECT id, name, uscc, zone, owner_user_id, tax_registered, industry_code, created_at FROM enterprises";
 
 fn opc_party(r: &AnyRow) -> Result<Party> {
     let status: String = r.try_get("registration_status")?;
@@ -1086,6 +1170,7 @@ fn opc_party(r: &AnyRow) -> Result<Party> {
         market_registered: status == "registered",
         tax_registered: Some(tax != 0),
         owner_user_id: r.try_get("founder_user_id")?,
+        industry_code: r.try_get("industry_code")?,
         created_at: r.try_get("created_at")?,
     })
 }
@@ -1102,6 +1187,7 @@ fn operator_party(r: &AnyRow) -> Result<Party> {
         market_registered: true,
         tax_registered: tax.map(|t| t != 0),
         owner_user_id: op,
+        industry_code: r.try_get("industry_code")?,
         created_at: r.try_get("created_at")?,
     })
 }
@@ -1116,6 +1202,7 @@ fn enterprise_party(r: &AnyRow) -> Result<Party> {
         market_registered: true,
         tax_registered: tax.map(|t| t != 0),
         owner_user_id: r.try_get("owner_user_id")?,
+        industry_code: r.try_get("industry_code")?,
         created_at: r.try_get("created_at")?,
     })
 }

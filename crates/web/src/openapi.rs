@@ -36,7 +36,7 @@ impl Modify for Security {
         api::settlement::clauses, api::settlement::calculator, api::settlement::list, api::settlement::create,
         api::settlement::what_if, api::settlement::show, api::settlement::approve, api::settlement::export, api::settlement::mine,
         api::settlement::confirm, api::settlement::exclusion_lists, api::settlement::import, api::settlement::overlaps,
-        api::settlement::add_overlap,
+        api::settlement::add_overlap, api::settlement::set_industry_code,
         api::gateway::create_channel, api::gateway::channels, api::gateway::set_channel_status, api::gateway::create_prices,
         api::gateway::set_key_limits, api::gateway::requests,
         // demand board (M2.4)

@@ -558,6 +558,13 @@ pub fn table() -> Vec<Route> {
             post(api::settlement::import),
         ),
         r(
+            Method::PUT,
+            "/api/v1/parties/{kind}/{id}/industry-code",
+            Roles(&[Committee, PlatformOperator]),
+            Api,
+            put(api::settlement::set_industry_code),
+        ),
+        r(
             g.clone(),
             "/api/v1/overlap-grants",
             Roles(AUDIT),

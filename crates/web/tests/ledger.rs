@@ -269,6 +269,27 @@ async fn filled(name: &str) -> TestApp {
     app
 }
 
+/// Settlement reads the monthly rollups; they are checked against the raw events like the daily ones.
+#[tokio::test]
+async fn verify_names_a_changed_monthly_rollup() {
+    let app = filled("gpu4").await;
+    let n: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM ledger_rollups_monthly")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    assert!(n > 0, "the batch wrote monthly rollups");
+    sqlx::query("UPDATE ledger_rollups_monthly SET charged_fen = charged_fen + 100")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let problems = verify(&app).await;
+    assert!(problems.iter().any(|p| p.starts_with("monthly rollup")), "{problems:?}");
+    assert!(
+        !problems.iter().any(|p| p.starts_with("rollup") || p.starts_with("event")),
+        "{problems:?}"
+    );
+}
+
 #[tokio::test]
 async fn verify_names_a_changed_quantity_a_deleted_event_and_a_swapped_pair() {
     let app = filled("gpu5").await;
@@ -283,8 +304,8 @@ async fn verify_names_a_changed_quantity_a_deleted_event_and_a_swapped_pair() {
     );
     assert!(problems.iter().any(|p| p.contains("checkpoint at size 20")), "{problems:?}");
     assert!(
-        problems.iter().any(|p| p.starts_with("rollup")),
-        "the rollup no longer matches: {problems:?}"
+        problems.iter().any(|p| p.starts_with("rollup")) && problems.iter().any(|p| p.starts_with("monthly rollup")),
+        "the daily and monthly rollups no longer match: {problems:?}"
     );
     assert!(
         !problems.iter().any(|p| p.starts_with("event 4 ") || p.starts_with("event 6 ")),

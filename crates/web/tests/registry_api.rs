@@ -13,12 +13,14 @@ async fn registration_claims_the_workstation_and_survives_a_restart() {
     let app = TestApp::start().await;
     let (cid, ws) = app.community(Zone::HexiArea, 2).await;
     let anon = app.client();
-    let r = anon
-        .post_json("/api/v1/registrations", registration("wangxm", &uscc(1), "hexi_area", &ws[0]))
-        .await;
+    let mut body = registration("wangxm", &uscc(1), "hexi_area", &ws[0]);
+    body["industry_code"] = json!("i6513");
+    let r = anon.post_json("/api/v1/registrations", body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let opc = &r.json()["opc"];
     assert_eq!(opc["registration_status"], "registered");
+    // F3: the declared main industry, normalised with its GB/T 4754 section letter.
+    assert_eq!(opc["industry_code"], "I6513");
     assert_eq!(opc["workstation_number"], "A-001");
     assert_eq!(opc["community_id"], cid.as_str());
 
@@ -118,6 +120,11 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
         .post_json("/api/v1/registrations", registration("second", &uscc(8), "hexi_area", &ws[1]))
         .await;
     assert_eq!(r.json()["error"]["field_codes"]["workstation_id"], "workstation_outside_zone");
+    // An industry code whose division is not in its section → 422 on that field.
+    let mut body = registration("second", &uscc(8), "zhongguancun_fengtai_park", &ws[1]);
+    body["industry_code"] = json!("C6513");
+    let r = c.post_json("/api/v1/registrations", body).await;
+    assert_eq!(r.json()["error"]["field_codes"]["industry_code"], "industry_code_section");
 
     // A body over the limit → 413; malformed JSON → 400; not JSON → 415.
     let mut huge = registration("second", &uscc(8), "zhongguancun_fengtai_park", &ws[1]);

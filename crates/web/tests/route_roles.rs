@@ -162,6 +162,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/exclusions/{kind}", "committee"),
     ("GET", "/api/v1/overlap-grants", "committee auditor"),
     ("POST", "/api/v1/overlap-grants", "committee"),
+    ("PUT", "/api/v1/parties/{kind}/{id}/industry-code", "committee platform_operator"),
     ("GET", "/policy", "*"),
     ("GET", "/policy/calculator", "opc_founder community_operator enterprise"),
     ("GET", "/my/settlements", "opc_founder community_operator enterprise"),

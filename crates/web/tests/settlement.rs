@@ -240,6 +240,80 @@ async fn unknown_lists_block_the_answer_instead_of_counting_as_not_excluded() {
     );
 }
 
+/// F3: the restricted-industry catalogue lists industries (GB/T 4754-2017 codes at any level);
+/// a party whose main industry falls under a listed code is excluded, a party whose industry is
+/// not known is "information missing" (never taken as allowed), and a party outside the listed
+/// codes is paid.
+#[tokio::test]
+async fn the_restricted_industry_catalogue_matches_by_industry_code() {
+    let w = world().await;
+    import_lists(&w, None).await;
+    let r = w
+        .committee
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/exclusions/restricted_industry",
+            Some(Body::Raw(
+                "text/csv",
+                "industry_code,name,reason\nC25,石油、煤炭及其他燃料加工业,限制类\n"
+                    .as_bytes()
+                    .to_vec(),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+
+    // Nobody has declared an industry yet: the answer waits for it.
+    let (_, lines) = settle(&w).await;
+    let p = line(&lines, "M2.3-publisher", &w.publisher_opc);
+    assert_eq!(
+        (p["eligible"].as_str(), p["amount_fen"].as_i64()),
+        (Some("unknown"), Some(0)),
+        "{p:#?}"
+    );
+    assert!(p["decision"].as_str().unwrap().contains("restricted_industry"));
+
+    let set = |who: &str, code: &str| {
+        let (path, body) = (format!("/api/v1/parties/opc/{who}/industry-code"), json!({ "industry_code": code }));
+        let c = &w.committee;
+        async move { c.send(reqwest::Method::PUT, &path, Some(Body::Json(body))).await }
+    };
+    // Bad codes are refused and change nothing.
+    let audit = audit_count(&w.app.store).await;
+    for bad in ["C6513", "99", "I6"] {
+        let r = set(&w.publisher_opc, bad).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+    assert_eq!(audit_count(&w.app.store).await, audit);
+    let r = set("no-such-opc", "I6513").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // An OPC cannot set its own (the committee checks it against the licence).
+    let r = w
+        .publisher
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/parties/opc/{}/industry-code", w.publisher_opc),
+            Some(Body::Json(json!({ "industry_code": "I6513" }))),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // 2511 (原油加工) falls under the listed division C25; 6513 (应用软件开发) does not.
+    let r = set(&w.publisher_opc, "2511").await;
+    assert_eq!((r.status, r.json()["industry_code"].as_str()), (StatusCode::OK, Some("C2511")));
+    assert_eq!(set(&w.invoker_opc, "i6513").await.status, StatusCode::OK);
+    let (_, lines) = settle(&w).await;
+    let p = line(&lines, "M2.3-publisher", &w.publisher_opc);
+    assert_eq!((p["eligible"].as_str(), p["amount_fen"].as_i64()), (Some("no"), Some(0)), "{p:#?}");
+    assert!(p["decision"].as_str().unwrap().contains("F3"));
+    let i = line(&lines, "M2.3-invoker", &w.invoker_opc);
+    assert_eq!(
+        (i["eligible"].as_str(), i["amount_fen"].as_i64()),
+        (Some("yes"), Some(15_000_000)),
+        "{i:#?}"
+    );
+}
+
 #[tokio::test]
 async fn settle_confirm_approve_export_end_to_end() {
     let w = world().await;

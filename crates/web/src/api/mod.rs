@@ -139,6 +139,9 @@ pub struct RegistrationRequest {
     pub not_yet_registered: bool,
     #[serde(default)]
     pub tax_registered: bool,
+    /// Main industry, GB/T 4754-2017 (e.g. `I6513`); optional. F3's restricted-industry
+    /// catalogue is matched by it.
+    pub industry_code: Option<String>,
     pub zone: Option<String>,
     pub theme_package: Option<String>,
     pub workstation_id: Option<String>,
@@ -175,6 +178,7 @@ pub async fn register(s: &AppState, caller: Option<&Principal>, r: &Registration
         c.uscc("uscc", r.uscc.as_deref())
     };
     let zone = c.zone("zone", r.zone.as_deref());
+    let industry_code = c.industry_code("industry_code", r.industry_code.as_deref());
     let theme = c.text("theme_package", r.theme_package.as_deref(), 1, 64);
     let ws = c.text("workstation_id", r.workstation_id.as_deref(), 1, 64);
     let (Some(zone), true) = (zone, c.ok()) else {
@@ -204,6 +208,7 @@ pub async fn register(s: &AppState, caller: Option<&Principal>, r: &Registration
         theme_package: &theme,
         workstation_id: &ws,
         tax_registered: r.tax_registered,
+        industry_code: industry_code.as_ref(),
     };
     let res = s.store.register_opc(&actor, reg).await;
     if let Err(opchub_store::StoreError::Conflict(code)) = &res {

@@ -161,7 +161,7 @@ pub async fn estimate_for(s: &AppState, p: &Principal, year: i32) -> ApiResult<V
     if opchub_settle::check_request(&pol, year, &[], as_of).is_err() {
         return Ok(vec![]);
     }
-    let inputs = opchub_settle::load_inputs(&s.store, &pol, year, as_of)
+    let inputs = opchub_settle::run::load_inputs_for(&s.store, &pol, year, as_of, &me)
         .await
         .map_err(settle_error)?;
     let cands: Vec<_> = opchub_settle::run::candidates(&pol, &inputs, year, as_of, &[])
@@ -414,6 +414,48 @@ pub async fn import(
         StatusCode::CREATED,
         Json(import_for(&s, p, &kind, &format!("{kind}.csv"), &body).await?),
     ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct IndustryCodeChange {
+    /// GB/T 4754-2017 code (`I6513`, `6513`, `C25`…); null or empty clears it.
+    pub industry_code: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IndustryCodeSet {
+    pub kind: String,
+    pub id: String,
+    /// The normalised code (section letter + digits), or null.
+    pub industry_code: Option<String>,
+}
+
+/// Records a party's main industry, checked against its licence by the committee or the platform
+/// operator. F3's restricted-industry catalogue is matched by it (a party without one is
+/// "information missing" while a catalogue by code is in force).
+#[utoipa::path(put, path = "/api/v1/parties/{kind}/{id}/industry-code", tag = "settlement",
+    params(("kind" = String, Path, description = "opc, community or enterprise"), ("id" = String, Path)),
+    request_body = IndustryCodeChange,
+    responses((status = 200, body = IndustryCodeSet), (status = 404), (status = 422)))]
+pub async fn set_industry_code(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((kind, id)): Path<(String, String)>,
+    ApiJson(r): ApiJson<IndustryCodeChange>,
+) -> ApiResult<Json<IndustryCodeSet>> {
+    let p = caller.require()?;
+    let mut c = opchub_domain::input::Checker::default();
+    let code = c.industry_code("industry_code", r.industry_code.as_deref());
+    if !c.ok() {
+        return Err(ApiError::checked(c));
+    }
+    let code = code.map(|c| c.to_string());
+    s.store.set_industry_code(&p.actor(), &kind, &id, code.as_deref()).await?;
+    Ok(Json(IndustryCodeSet {
+        kind,
+        id,
+        industry_code: code,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -466,6 +466,7 @@ pub struct RegisterForm {
     pub uscc: Option<String>,
     pub not_yet_registered: Option<String>,
     pub tax_registered: Option<String>,
+    pub industry_code: Option<String>,
     pub zone: Option<String>,
     pub theme_package: Option<String>,
     pub workstation_id: Option<String>,
@@ -485,6 +486,7 @@ pub async fn register(
         uscc: f.uscc.clone(),
         not_yet_registered: f.not_yet_registered.is_some(),
         tax_registered: f.tax_registered.is_some(),
+        industry_code: f.industry_code.clone(),
         zone: f.zone.clone(),
         theme_package: f.theme_package.clone(),
         workstation_id: f.workstation_id.clone(),
@@ -504,7 +506,7 @@ pub async fn register(
             let form = context! {
                 username => f.username, founder_name => f.founder_name, company_name => f.company_name, uscc => f.uscc,
                 not_yet_registered => f.not_yet_registered.is_some(), tax_registered => f.tax_registered.is_some(),
-                theme_package => f.theme_package, workstation_id => f.workstation_id,
+                industry_code => f.industry_code, theme_package => f.theme_package, workstation_id => f.workstation_id,
             };
             wizard(
                 &s,
