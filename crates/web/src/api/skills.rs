@@ -724,6 +724,8 @@ pub async fn package(State(s): State<AppState>, caller: Caller, Path(id): Path<S
         _ => None,
     };
     s.store.record_skill_install(&v.id, &p.user.id, &party, leaf).await?;
+    // The public install count changed.
+    s.skills.invalidate_counts();
     let name = format!("attachment; filename=\"{}-{}.zip\"", skill.slug, v.version);
     Ok((
         [
