@@ -8,6 +8,7 @@ mod bench_matching;
 mod demo;
 mod demo_applications;
 mod demo_demands;
+mod demo_skills;
 mod ledger;
 mod policy_cli;
 mod settle_cli;
@@ -391,6 +392,7 @@ async fn main() -> Result<()> {
             run_demo(&store).await?;
             demo::load_demo_usage(&store, &ledger_key(&data_dir)?, &origin).await?;
             demo_demands::load(&store).await?;
+            load_demo_skills(&store).await?;
             store.close().await;
         }
         Command::User {
@@ -447,6 +449,8 @@ async fn main() -> Result<()> {
             if demo {
                 demo::load_demo_usage(&store, &key, &origin).await?;
                 demo_demands::load(&store).await?;
+                // Before the ledger writer starts: the demo's skill calls are appended directly.
+                load_demo_skills(&store).await?;
             }
             let writer = opchub_store::ledger::LedgerWriter::start(
                 store.clone(),
@@ -511,6 +515,18 @@ async fn main() -> Result<()> {
             store.close().await;
             tracing::info!("stopped");
         }
+    }
+    Ok(())
+}
+
+/// The demo Skill Store (M2.3), once: published and reviewed through the API's functions on a
+/// state of its own (publisher addresses checked as in production).
+async fn load_demo_skills(store: &Store) -> Result<()> {
+    let state = opchub_web::AppState::new(store.clone(), opchub_web::WebConfig::default(), None)
+        .with_skills(opchub_web::skills::SkillsConfig::default());
+    let n = demo_skills::load(&state).await?;
+    if n > 0 {
+        println!("demo data: {n} skills listed in the Skill Store (/skills)");
     }
     Ok(())
 }

@@ -8,7 +8,8 @@
 //! - [`tools`]: the canonical tool list and its hash (what a version pins).
 //! - [`net`]: which upstream addresses a publisher may point the platform at.
 //!
-//! Nothing here does I/O except [`net::check_resolved`], which resolves a host name.
+//! Nothing here does I/O except [`net`]'s resolution of publisher host names (at publish time
+//! and, through its guarded resolver, at connect time).
 
 pub mod manifest;
 pub mod net;

@@ -68,6 +68,8 @@ pub struct SkillVersion {
     /// Price per call in fen (0 = free).
     pub price_fen: i64,
     pub endpoint_url: Option<String>,
+    /// Where an HTTP tool's OpenAPI document was published from (re-fetched by the refresh).
+    pub openapi_url: Option<String>,
     /// The pinned tool list: `[{name, description, input_schema, …}]`.
     #[schema(value_type = Object)]
     pub tools: serde_json::Value,
@@ -84,7 +86,8 @@ pub struct SkillVersion {
     pub created_at: i64,
 }
 
-const VERSION_COLS: &str = "id, skill_id, version, status, content_hash, price_fen, endpoint_url, tools, tools_hash, manifest, \
+const VERSION_COLS: &str =
+    "id, skill_id, version, status, content_hash, price_fen, endpoint_url, openapi_url, tools, tools_hash, manifest, \
     CASE WHEN package_b64 IS NULL THEN 0 ELSE 1 END AS has_package, checks, submitted_at, decided_at, created_at";
 
 fn version_from(r: &AnyRow) -> Result<SkillVersion> {
@@ -99,6 +102,7 @@ fn version_from(r: &AnyRow) -> Result<SkillVersion> {
         content_hash: r.try_get("content_hash")?,
         price_fen: r.try_get("price_fen")?,
         endpoint_url: r.try_get("endpoint_url")?,
+        openapi_url: r.try_get("openapi_url")?,
         tools: serde_json::from_str(&tools).unwrap_or_default(),
         tools_hash: r.try_get("tools_hash")?,
         manifest: manifest.and_then(|m| serde_json::from_str(&m).ok()),
@@ -127,6 +131,7 @@ pub struct NewVersion<'a> {
     pub content_hash: &'a str,
     pub price_fen: i64,
     pub endpoint_url: Option<&'a str>,
+    pub openapi_url: Option<&'a str>,
     pub tools: &'a serde_json::Value,
     pub tools_hash: &'a str,
     pub manifest: Option<&'a serde_json::Value>,
@@ -270,8 +275,8 @@ async fn audit(tx: &mut crate::Tx, actor: &Actor, action: &str, id: &str, after:
 async fn insert_version(tx: &mut crate::Tx, skill_id: &str, v: &NewVersion<'_>) -> Result<String> {
     let id = new_id();
     let res = sqlx::query(
-        "INSERT INTO skill_versions (id, skill_id, version, status, content_hash, price_fen, endpoint_url, tools, tools_hash, manifest, package_b64, checks, created_at) \
-         VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "INSERT INTO skill_versions (id, skill_id, version, status, content_hash, price_fen, endpoint_url, openapi_url, tools, tools_hash, manifest, package_b64, checks, created_at) \
+         VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&id)
     .bind(skill_id)
@@ -279,6 +284,7 @@ async fn insert_version(tx: &mut crate::Tx, skill_id: &str, v: &NewVersion<'_>) 
     .bind(v.content_hash)
     .bind(v.price_fen)
     .bind(v.endpoint_url.map(str::to_string))
+    .bind(v.openapi_url.map(str::to_string))
     .bind(v.tools.to_string())
     .bind(v.tools_hash)
     .bind(v.manifest.map(|m| m.to_string()))

@@ -163,6 +163,8 @@ impl FakeMcp {
 /// With the official Rust SDK's client: connects to `url` (with `Authorization: Bearer
 /// key`), lists the tools and calls `tool`. Returns (tool names, first text of the result).
 pub async fn client_list_and_call(url: &str, key: Option<&str>, tool: &str, args: Value) -> Result<(Vec<String>, String), String> {
+    // reqwest is built with rustls but without a crypto provider of its own (no aws-lc).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string());
     if let Some(k) = key {
         config = config.auth_header(k.to_string());

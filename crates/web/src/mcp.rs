@@ -184,13 +184,26 @@ impl ServerHandler for Hub {
 type Client = RunningService<RoleClient, ()>;
 
 /// rmcp clients to publishers' MCP servers, one session per URL, reconnected on failure.
-#[derive(Default)]
+/// Every connection goes through the publisher HTTP client (rustls for https, the guarded
+/// resolver, no redirects).
 pub struct Upstreams {
+    http: Result<reqwest_publisher::Client, Finding>,
     clients: tokio::sync::Mutex<HashMap<String, Arc<Client>>>,
 }
 
-async fn connect(url: &str, timeout: Duration) -> Result<Client, Finding> {
-    let transport = StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(url.to_string()));
+impl Upstreams {
+    pub fn new(http: Result<reqwest_publisher::Client, Finding>) -> Self {
+        Upstreams {
+            http,
+            clients: tokio::sync::Mutex::default(),
+        }
+    }
+}
+
+async fn connect(http: &Result<reqwest_publisher::Client, Finding>, url: &str, timeout: Duration) -> Result<Client, Finding> {
+    let http = http.as_ref().map_err(Clone::clone)?;
+    let transport =
+        StreamableHttpClientTransport::with_client(http.clone(), StreamableHttpClientTransportConfig::with_uri(url.to_string()));
     match tokio::time::timeout(timeout, ().serve(transport)).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(Finding::new("upstream_unreachable", e.to_string())),
@@ -210,7 +223,7 @@ fn tool_of(t: rmcp::model::Tool) -> Tool {
 impl Upstreams {
     /// The server's current tool list, on a fresh session (no cached list).
     pub async fn list_tools(&self, url: &str, timeout: Duration) -> Result<Vec<Tool>, Finding> {
-        let client = connect(url, timeout).await?;
+        let client = connect(&self.http, url, timeout).await?;
         let listed = tokio::time::timeout(timeout, client.list_all_tools()).await;
         let _ = client.cancel().await;
         match listed {
@@ -227,7 +240,11 @@ impl Upstreams {
                 return Ok(c.clone());
             }
         }
-        let c = Arc::new(connect(url, timeout).await.map_err(|f| UpstreamError::Failed(f.detail))?);
+        let c = Arc::new(
+            connect(&self.http, url, timeout)
+                .await
+                .map_err(|f| UpstreamError::Failed(f.detail))?,
+        );
         map.insert(url.to_string(), c.clone());
         Ok(c)
     }

@@ -1264,7 +1264,7 @@ pub fn table() -> Vec<Route> {
         ),
         r(p.clone(), "/skills/{id}/rate", Roles(FOUNDER), Page, post(pages::skills::rate)),
         r(g.clone(), "/my/skills", Roles(FOUNDER), Page, get(pages::skills::mine)),
-        r(p.clone(), "/my/skills", Roles(FOUNDER), Page, post(pages::skills::publish)),
+        r(p.clone(), "/my/skills", Roles(FOUNDER), Page, post(pages::skills::publish)).upload(pages::skills::PAGE_PUBLISH_BODY),
         r(
             p.clone(),
             "/my/skills/versions/{id}/submit",

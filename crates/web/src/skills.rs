@@ -66,7 +66,11 @@ type Cached<T> = RwLock<Option<T>>;
 /// Runtime state of the store: upstream clients, the search index, cached counts.
 pub struct SkillHub {
     pub config: SkillsConfig,
-    pub(crate) http: reqwest::Client,
+    /// Resolves publisher host names at connect time, dropping non-public addresses outside
+    /// test mode (DNS rebinding, M2.3).
+    pub(crate) resolver: opchub_skills::net::GuardedResolver,
+    /// HTTP tools and OpenAPI documents (pooled).
+    pub(crate) http: Result<reqwest_publisher::Client, Finding>,
     mcp: crate::mcp::Upstreams,
     index: RwLock<Option<Arc<SearchIndex>>>,
     prices: Cached<Arc<Prices>>,
@@ -76,15 +80,17 @@ pub struct SkillHub {
 
 impl SkillHub {
     pub fn new(config: SkillsConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(config.call_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+        let resolver = opchub_skills::net::GuardedResolver::new(config.allow_private_upstreams);
+        let http = opchub_skills::net::publisher_client(&resolver, config.call_timeout, true);
+        let mcp_http = opchub_skills::net::publisher_client(&resolver, config.call_timeout, false);
+        if let Err(f) = http.as_ref().and(mcp_http.as_ref()) {
+            tracing::error!(code = %f.code, detail = %f.detail, "the HTTP client for publisher calls could not be built");
+        }
         SkillHub {
             config,
+            resolver,
             http,
-            mcp: crate::mcp::Upstreams::default(),
+            mcp: crate::mcp::Upstreams::new(mcp_http),
             index: RwLock::new(None),
             prices: RwLock::new(None),
             counts: RwLock::new(None),
@@ -259,7 +265,39 @@ pub fn pinned_tools(v: &SkillVersion) -> Vec<Tool> {
 /// Fetches the tool list of a publisher's MCP server (for pinning and refresh).
 pub async fn fetch_mcp_tools(s: &AppState, url: &str) -> Result<Vec<Tool>, Finding> {
     opchub_skills::net::check_resolved(url, s.skills.config.allow_private_upstreams).await?;
-    s.skills.upstreams().list_tools(url, s.skills.config.call_timeout).await
+    s.skills
+        .upstreams()
+        .list_tools(url, s.skills.config.call_timeout)
+        .await
+        .map_err(|f| s.skills.resolver.refused(url).map(|p| p.finding()).unwrap_or(f))
+}
+
+/// Fetches an HTTP tool's OpenAPI document from the URL it was published by (for pinning and
+/// refresh): the address rule at once, the guarded resolver on connect, at most
+/// [`opchub_skills::openapi::MAX_DOC_BYTES`].
+pub async fn fetch_openapi(s: &AppState, url: &str) -> Result<String, Finding> {
+    opchub_skills::net::check_resolved(url, s.skills.config.allow_private_upstreams).await?;
+    let http = s.skills.http.as_ref().map_err(Clone::clone)?;
+    let failed = |e: &reqwest_publisher::Error| match UpstreamError::of(e) {
+        UpstreamError::Refused(f) => f,
+        UpstreamError::Timeout => Finding::new("openapi_fetch_failed", "timeout"),
+        UpstreamError::Failed(m) => Finding::new("openapi_fetch_failed", m),
+    };
+    let mut resp = http.get(url).send().await.map_err(|e| failed(&e))?;
+    if !resp.status().is_success() {
+        return Err(Finding::new("openapi_fetch_failed", format!("HTTP {}", resp.status().as_u16())));
+    }
+    let mut body: Vec<u8> = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| failed(&e))? {
+        body.extend_from_slice(&chunk);
+        if body.len() > opchub_skills::openapi::MAX_DOC_BYTES {
+            return Err(Finding::new(
+                "openapi_too_large",
+                format!("max {} bytes", opchub_skills::openapi::MAX_DOC_BYTES),
+            ));
+        }
+    }
+    String::from_utf8(body).map_err(|_| Finding::new("openapi_unparseable", "the document is not UTF-8"))
 }
 
 // ---------------------------------------------------------------- invocation and counting
@@ -340,8 +378,8 @@ pub async fn call(s: &AppState, p: &Principal, req: CallRequest<'_>) -> Result<C
         .endpoint_url
         .clone()
         .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "skill_not_callable"))?;
-    opchub_skills::net::check_resolved(&endpoint, s.skills.config.allow_private_upstreams)
-        .await
+    // IP literals here; host names when the connection is made (the guarded resolver).
+    opchub_skills::net::check_literal(&endpoint, s.skills.config.allow_private_upstreams)
         .map_err(|f| refusal(StatusCode::BAD_GATEWAY, &f))?;
     let ledger = s
         .ledger
@@ -361,7 +399,14 @@ pub async fn call(s: &AppState, p: &Principal, req: CallRequest<'_>) -> Result<C
         }
     };
     let latency_ms = started.elapsed().as_millis() as i64;
+    // A host name that now resolves only to non-public addresses (DNS rebinding): refused
+    // like a private URL at publish time; the publisher was not reached, nothing is counted.
+    let upstream = match (upstream, s.skills.resolver.refused(&endpoint)) {
+        (Err(UpstreamError::Failed(_)), Some(p)) => Err(UpstreamError::Refused(p.finding())),
+        (other, _) => other,
+    };
     let (outcome, content, structured) = match upstream {
+        Err(UpstreamError::Refused(f)) => return Err(refusal(StatusCode::BAD_GATEWAY, &f)),
         Ok(r) => (if r.is_error { "tool_error" } else { "ok" }.to_string(), r.content, r.structured),
         Err(UpstreamError::Timeout) => ("timeout".to_string(), vec![text_block("upstream timeout")], None),
         Err(UpstreamError::Failed(m)) => (
@@ -492,6 +537,40 @@ pub struct UpstreamResult {
 pub enum UpstreamError {
     Timeout,
     Failed(String),
+    /// Refused before the publisher was reached (its host resolved to no public address).
+    Refused(Finding),
+}
+
+impl UpstreamError {
+    /// A failed request: a refusal of the guarded resolver, a timeout, or another failure.
+    pub fn of(e: &reqwest_publisher::Error) -> UpstreamError {
+        if let Some(p) = opchub_skills::net::refusal_in(e) {
+            UpstreamError::Refused(p.finding())
+        } else if e.is_timeout() {
+            UpstreamError::Timeout
+        } else {
+            UpstreamError::Failed(error_chain(e))
+        }
+    }
+}
+
+/// An error with its sources (reqwest's own text omits the cause), without URLs.
+fn error_chain(e: &reqwest_publisher::Error) -> String {
+    let mut out = if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "reading the response failed"
+    } else {
+        "request failed"
+    }
+    .to_string();
+    let mut cur = std::error::Error::source(e);
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
 }
 
 const MAX_HTTP_RESPONSE: usize = 1024 * 1024;
@@ -503,21 +582,16 @@ async fn http_call(
     args: &Map<String, Value>,
 ) -> Result<UpstreamResult, UpstreamError> {
     let (url, body) = opchub_skills::openapi::request_of(base, op, args);
-    let method = reqwest::Method::from_bytes(op.method.as_bytes()).map_err(|e| UpstreamError::Failed(e.to_string()))?;
-    let mut rb = s.skills.http.request(method, &url);
+    let method = reqwest_publisher::Method::from_bytes(op.method.as_bytes()).map_err(|e| UpstreamError::Failed(e.to_string()))?;
+    let http = s.skills.http.as_ref().map_err(|f| UpstreamError::Failed(f.detail.clone()))?;
+    let mut rb = http.request(method, &url);
     if let Some(b) = body {
         rb = rb.json(&b);
     }
-    let resp = rb.send().await.map_err(|e| {
-        if e.is_timeout() {
-            UpstreamError::Timeout
-        } else {
-            UpstreamError::Failed(e.without_url().to_string())
-        }
-    })?;
+    let resp = rb.send().await.map_err(|e| UpstreamError::of(&e))?;
     let ok = resp.status().is_success();
     let status = resp.status().as_u16();
-    let bytes = resp.bytes().await.map_err(|e| UpstreamError::Failed(e.without_url().to_string()))?;
+    let bytes = resp.bytes().await.map_err(|e| UpstreamError::of(&e))?;
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_HTTP_RESPONSE)]).to_string();
     let structured = serde_json::from_str::<Value>(&text).ok().filter(Value::is_object);
     let shown = if ok { text } else { format!("HTTP {status}: {text}") };
@@ -533,13 +607,34 @@ async fn http_call(
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct RefreshResult {
     pub skill_id: String,
-    /// `unchanged`, `drifted` (newly marked), `still_drifted`, `unreachable`, `not_remote`.
+    /// `unchanged`, `drifted` (newly marked), `still_drifted`, `unreachable` (not fetched or
+    /// not readable), `not_remote` (a package or an inline OpenAPI document).
     pub status: String,
     pub pinned_hash: String,
     pub remote_hash: Option<String>,
 }
 
-/// Re-fetches the tool list of one listed MCP skill and compares it with the pinned hash.
+/// The tools a listed skill's publisher serves now: a remote MCP server's tool list, or the
+/// pinned operations of an HTTP tool's OpenAPI document re-fetched from its URL. `None` when
+/// nothing is remote (packages, inline documents).
+async fn remote_tools(s: &AppState, skill: &Skill, version: &SkillVersion) -> Option<Result<Vec<Tool>, Finding>> {
+    match (skill.kind.as_str(), version.endpoint_url.as_deref(), version.openapi_url.as_deref()) {
+        ("mcp_server", Some(url), _) => Some(fetch_mcp_tools(s, url).await),
+        ("http_tool" | "aigc_app", _, Some(doc_url)) => {
+            let pinned: Vec<String> = pinned_tools(version).into_iter().map(|t| t.name).collect();
+            Some(match fetch_openapi(s, doc_url).await {
+                Ok(text) => opchub_skills::openapi::parse(&text, &pinned).map(|d| d.tools),
+                Err(f) => Err(f),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Re-fetches what one listed skill's publisher serves (an MCP server's tool list, an HTTP
+/// tool's OpenAPI document published by URL) and compares its canonical hash with the pinned
+/// one. A change is a rug pull (M2.3): the skill is marked and its calls are not qualified
+/// until a new version is reviewed.
 pub async fn refresh_skill(s: &AppState, skill: &Skill) -> Result<RefreshResult, ApiError> {
     let version = live_version(&s.store, skill).await?;
     let mut r = RefreshResult {
@@ -548,10 +643,10 @@ pub async fn refresh_skill(s: &AppState, skill: &Skill) -> Result<RefreshResult,
         pinned_hash: version.tools_hash.clone(),
         remote_hash: None,
     };
-    let (true, Some(url)) = (skill.kind == "mcp_server", version.endpoint_url.as_deref()) else {
+    let Some(fetched) = remote_tools(s, skill, &version).await else {
         return Ok(r);
     };
-    match fetch_mcp_tools(s, url).await {
+    match fetched {
         Err(_) => r.status = "unreachable".into(),
         Ok(tools) => {
             let (_, hash) = opchub_skills::tools::canonical(&tools);
@@ -569,12 +664,17 @@ pub async fn refresh_skill(s: &AppState, skill: &Skill) -> Result<RefreshResult,
     Ok(r)
 }
 
-/// Refreshes every listed MCP skill (the periodic task and the operator's button).
+/// Refreshes every listed remote skill: MCP servers and HTTP tools published by document URL
+/// (the periodic task and the operator's button).
 pub async fn refresh_all(s: &AppState) -> Result<Vec<RefreshResult>, ApiError> {
     let mut out = Vec::new();
     for skill in s.store.skills(true).await? {
-        if skill.kind == "mcp_server" {
-            out.push(refresh_skill(s, &skill).await?);
+        if skill.kind == "agent_skill" {
+            continue;
+        }
+        let r = refresh_skill(s, &skill).await?;
+        if r.status != "not_remote" {
+            out.push(r);
         }
     }
     Ok(out)

@@ -807,3 +807,197 @@ async fn demand_recommendations_name_the_publishers_skill_and_its_users() {
     assert!(why.contains("发票计算助手") && why.contains("被 1 个 OPC 使用"), "{top:#}");
     assert!(top["why_en"].as_str().unwrap_or_default().contains("used by 1 OPCs"), "{top:#}");
 }
+
+/// An HTTP tool published by the URL of its OpenAPI document: the platform fetches the
+/// document at publish time and again at every refresh; a changed tool (here a changed
+/// description) is a rug pull exactly like an MCP server's (M2.3): marked, calls not qualified
+/// until a new version is reviewed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_tool_published_by_document_url_is_refetched_and_a_changed_document_is_a_rug_pull() {
+    let w = world().await;
+    let tools = ToolServer::start().await.unwrap();
+    // Inline document and URL together: refused, nothing stored.
+    let doc = opchub_testkit::tool_server::openapi_doc(&tools.base_url()).to_string();
+    let both = json!({"slug": "weather-url", "name": "天气 Weather", "summary": "查询城市天气 weather", "kind": "http_tool",
+                      "category": "vertical_plugin", "version": "1.0.0", "openapi": doc, "openapi_url": tools.openapi_url()});
+    let r = w.publisher.post_json("/api/v1/skills", both).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.json()["error"]["field_codes"]["openapi_url"], "skill_openapi_both", "{}", r.text);
+    // A URL that serves no document: refused with its code.
+    let r = w
+        .publisher
+        .post_json(
+            "/api/v1/skills",
+            json!({"slug": "weather-url", "name": "天气", "summary": "s", "kind": "http_tool", "category": "vertical_plugin",
+                   "version": "1.0.0", "openapi_url": format!("{}/missing.json", tools.base_url())}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.code(), "skill_openapi_fetch_failed");
+    assert!(w.app.store.skills(false).await.unwrap().is_empty());
+
+    let r = w
+        .publisher
+        .post_json(
+            "/api/v1/skills",
+            json!({"slug": "weather-url", "name": "天气 Weather", "summary": "查询城市天气 weather", "kind": "http_tool",
+                   "category": "vertical_plugin", "version": "1.0.0", "price_fen": 1, "openapi_url": tools.openapi_url(),
+                   "operations": ["get_weather"], "submit": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let v = r.json()["version"].clone();
+    assert_eq!(v["openapi_url"], tools.openapi_url().as_str());
+    assert_eq!(v["endpoint_url"], tools.base_url().as_str(), "calls go to servers[0].url");
+    assert!(v["checks"]["passed"].as_array().unwrap().iter().any(|c| c == "openapi_fetched"));
+    let id = r.json()["skill"]["id"].as_str().unwrap().to_string();
+    approve(&w, v["id"].as_str().unwrap()).await;
+    let api = Client::with_key(&w.app.base, &w.invoker_key);
+    let call = || async {
+        let r = api
+            .post_json(
+                &format!("/api/v1/skills/{id}/invoke"),
+                json!({"tool": "get_weather", "arguments": {"city": "丰台"}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        r.json()
+    };
+    assert_eq!(call().await["qualified"], true);
+
+    let fetched = tools.openapi_fetches();
+    let r = w.platform.post_json(&format!("/api/v1/skills/{id}/refresh"), json!({})).await;
+    assert_eq!(r.json()["status"], "unchanged", "{}", r.text);
+    assert_eq!(tools.openapi_fetches(), fetched + 1, "the refresh fetched the document again");
+
+    // The publisher changes the document behind the platform's back.
+    tools.set_rug_pull(true);
+    let all = opchub_web::skills::refresh_all(&state_of(&w)).await.unwrap();
+    let mine: Vec<_> = all.iter().filter(|r| r.skill_id == id).collect();
+    assert_eq!(mine.len(), 1, "the periodic refresh covers HTTP tools published by URL: {all:?}");
+    assert_eq!(mine[0].status, "drifted");
+    assert_ne!(mine[0].remote_hash.as_deref(), Some(mine[0].pinned_hash.as_str()));
+    let v = call().await;
+    assert_eq!(v["qualified"], false);
+    assert_eq!(v["not_qualified_reason"], "drifted");
+    let r = w.platform.post_json(&format!("/api/v1/skills/{id}/refresh"), json!({})).await;
+    assert_eq!(r.json()["status"], "still_drifted", "{}", r.text);
+
+    // A new version pins the changed document; once reviewed, calls qualify again.
+    let r = w
+        .publisher
+        .post_json(
+            &format!("/api/v1/skills/{id}/versions"),
+            json!({"version": "1.1.0", "price_fen": 1, "openapi_url": tools.openapi_url(), "operations": ["get_weather"], "submit": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    approve(&w, r.json()["id"].as_str().unwrap()).await;
+    assert_eq!(call().await["qualified"], true);
+    let r = w.platform.post_json(&format!("/api/v1/skills/{id}/refresh"), json!({})).await;
+    assert_eq!(r.json()["status"], "unchanged", "{}", r.text);
+
+    // An inline document has nothing to re-fetch.
+    let r = w
+        .publisher
+        .post_json(
+            "/api/v1/skills",
+            json!({"slug": "weather-inline", "name": "天气", "summary": "s", "kind": "http_tool", "category": "vertical_plugin",
+                   "version": "1.0.0", "openapi": opchub_testkit::tool_server::openapi_doc(&tools.base_url()).to_string(), "submit": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let inline = r.json()["skill"]["id"].as_str().unwrap().to_string();
+    approve(&w, r.json()["version"]["id"].as_str().unwrap()).await;
+    let r = w.platform.post_json(&format!("/api/v1/skills/{inline}/refresh"), json!({})).await;
+    assert_eq!(r.json()["status"], "not_remote", "{}", r.text);
+}
+
+/// DNS rebinding (M2.3): outside test mode a publisher's host name is resolved again for every
+/// call, through the guarded resolver, and a name that resolves only to non-public addresses
+/// is refused — here `localhost` (127.0.0.1), published while test mode allowed it. The
+/// publisher is never reached and nothing is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_name_resolving_to_loopback_is_refused_at_call_time_outside_test_mode() {
+    let w = world().await;
+    let tools = ToolServer::start().await.unwrap();
+    let port = w.mcp.addr.port();
+    let mcp_url = format!("http://localhost:{port}/mcp");
+    let r = w
+        .publisher
+        .post_json(
+            "/api/v1/skills",
+            json!({"slug": "rebind-mcp", "name": "换绑", "summary": "rebinding", "kind": "mcp_server", "category": "agent_tool",
+                   "version": "1.0.0", "mcp_url": mcp_url, "submit": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let mcp_id = r.json()["skill"]["id"].as_str().unwrap().to_string();
+    approve(&w, r.json()["version"]["id"].as_str().unwrap()).await;
+    let doc = opchub_testkit::tool_server::openapi_doc(&format!("http://localhost:{}", tools.addr.port())).to_string();
+    let r = w
+        .publisher
+        .post_json(
+            "/api/v1/skills",
+            json!({"slug": "rebind-http", "name": "换绑", "summary": "rebinding", "kind": "http_tool", "category": "agent_tool",
+                   "version": "1.0.0", "openapi": doc, "operations": ["get_weather"], "submit": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let http_id = r.json()["skill"]["id"].as_str().unwrap().to_string();
+    approve(&w, r.json()["version"]["id"].as_str().unwrap()).await;
+    // In test mode both calls reach their publishers.
+    let api = Client::with_key(&w.app.base, &w.invoker_key);
+    let r = api
+        .post_json(
+            &format!("/api/v1/skills/{mcp_id}/invoke"),
+            json!({"tool": "add", "arguments": {"a": 1, "b": 1}}),
+        )
+        .await;
+    assert_eq!(r.json()["content"][0]["text"], "2", "{}", r.text);
+    let r = api
+        .post_json(
+            &format!("/api/v1/skills/{http_id}/invoke"),
+            json!({"tool": "get_weather", "arguments": {"city": "x"}}),
+        )
+        .await;
+    assert_eq!(r.json()["outcome"], "ok", "{}", r.text);
+    let (mcp_calls, tool_calls) = (w.mcp.calls(), tools.calls());
+    let counted = calls_of(&w, &mcp_id).await.len() + calls_of(&w, &http_id).await.len();
+    let events = ledger_calls(&w, &w.invoker_party).await.len();
+
+    // The same database served outside test mode: every call is refused at connect time.
+    let strict = TestApp::start_on_with_skills(w.app.db.clone(), opchub_web::skills::SkillsConfig::default()).await;
+    let api = Client::with_key(&strict.base, &w.invoker_key);
+    for (id, tool, args) in [
+        (&mcp_id, "add", json!({"a": 1, "b": 1})),
+        (&http_id, "get_weather", json!({"city": "x"})),
+    ] {
+        let r = api
+            .post_json(&format!("/api/v1/skills/{id}/invoke"), json!({"tool": tool, "arguments": args}))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.text);
+        assert_eq!(r.code(), "skill_upstream_private_address", "{}", r.text);
+        assert!(r.json()["error"]["message"].as_str().unwrap().contains("localhost"), "{}", r.text);
+    }
+    // Through /mcp the same refusal is a protocol error naming the code.
+    w.invoker
+        .put_json(&format!("/api/v1/skills/{mcp_id}/enabled"), json!({"enabled": true}))
+        .await;
+    let mcp = RawMcp::connect(&strict.base, &w.invoker_key).await;
+    let v = mcp.call(1, "rebind-mcp__add", json!({"a": 1, "b": 1})).await;
+    assert_eq!(v["error"]["data"]["code"], "skill_upstream_private_address", "{v}");
+    // The refresh cannot reach it either.
+    let strict_state = opchub_web::AppState::new(w.app.store.clone(), opchub_web::WebConfig::default(), None)
+        .with_skills(opchub_web::skills::SkillsConfig::default());
+    let skill = w.app.store.skill(&mcp_id).await.unwrap();
+    let r = opchub_web::skills::refresh_skill(&strict_state, &skill).await.unwrap();
+    assert_eq!(r.status, "unreachable");
+    assert_eq!((w.mcp.calls(), tools.calls()), (mcp_calls, tool_calls), "no publisher was reached");
+    assert_eq!(
+        calls_of(&w, &mcp_id).await.len() + calls_of(&w, &http_id).await.len(),
+        counted,
+        "nothing was counted"
+    );
+    assert_eq!(ledger_calls(&w, &w.invoker_party).await.len(), events);
+}

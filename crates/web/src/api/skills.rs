@@ -60,6 +60,10 @@ pub struct VersionRequest {
     pub mcp_url: Option<String>,
     /// `http_tool` / `aigc_app`: an OpenAPI 3 document (JSON or YAML).
     pub openapi: Option<String>,
+    /// `http_tool` / `aigc_app`, instead of `openapi`: the URL the document is served at. The
+    /// platform fetches it now and again at every periodic refresh; a changed tool list is a
+    /// rug pull (M2.3).
+    pub openapi_url: Option<String>,
     /// The operations (operationId) to offer as tools; all when absent.
     pub operations: Option<Vec<String>>,
     /// `agent_skill`: the zip of the skill folder, base64.
@@ -73,6 +77,7 @@ pub struct VersionRequest {
 pub struct Prepared {
     pub content_hash: String,
     pub endpoint_url: Option<String>,
+    pub openapi_url: Option<String>,
     pub tools: Value,
     pub tools_hash: String,
     pub manifest: Option<Value>,
@@ -87,11 +92,29 @@ fn unprocessable(f: &Finding) -> ApiError {
 /// Tools, endpoint, manifest, package (base64) and content hash of a checked version.
 type Checked = (Vec<Tool>, Option<String>, Option<Value>, Option<String>, Option<String>);
 
+/// The OpenAPI document of a version: inline, or fetched from `openapi_url` (not both).
+/// Returns the text and the URL it came from.
+async fn openapi_text(s: &AppState, r: &VersionRequest, passed: &mut Vec<&str>) -> ApiResult<Option<(String, Option<String>)>> {
+    let inline = r.openapi.as_deref().filter(|d| !d.trim().is_empty());
+    let url = r.openapi_url.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    match (inline, url) {
+        (Some(_), Some(_)) => Err(ApiError::field("openapi_url", "skill_openapi_both")),
+        (Some(doc), None) => Ok(Some((doc.to_string(), None))),
+        (None, Some(url)) => {
+            let text = skills::fetch_openapi(s, url).await.map_err(|f| unprocessable(&f))?;
+            passed.push("openapi_fetched");
+            Ok(Some((text, Some(url.to_string()))))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 /// Runs the automated review checks for a version of `kind` (M2.3): manifest and SKILL.md
 /// validation, package limits, secret, injection and dangerous-script scans, the endpoint's
 /// address rule and reachability, the tool list fetched and pinned.
 pub async fn prepare_version(s: &AppState, kind: &str, homepage: Option<&str>, r: &VersionRequest) -> ApiResult<Prepared> {
     let mut passed: Vec<&str> = Vec::new();
+    let mut openapi_url = None;
     let (tools, endpoint, manifest, package_b64, content_hash): Checked = match kind {
         "mcp_server" => {
             let url = r.mcp_url.as_deref().map(str::trim).filter(|u| !u.is_empty());
@@ -106,14 +129,15 @@ pub async fn prepare_version(s: &AppState, kind: &str, homepage: Option<&str>, r
             passed.push("endpoint_reachable");
             (tools, Some(url.to_string()), None, None, None)
         }
-        "http_tool" | "aigc_app" => match r.openapi.as_deref().filter(|d| !d.trim().is_empty()) {
+        "http_tool" | "aigc_app" => match openapi_text(s, r, &mut passed).await? {
             None if kind == "http_tool" => return Err(ApiError::field("openapi", "required")),
             None => {
                 let h = homepage.unwrap_or("");
                 (vec![], None, None, None, Some(opchub_skills::sha256_hex(h.as_bytes())))
             }
-            Some(doc) => {
-                let d = opchub_skills::openapi::parse(doc, r.operations.as_deref().unwrap_or(&[])).map_err(|f| unprocessable(&f))?;
+            Some((doc, url)) => {
+                openapi_url = url;
+                let d = opchub_skills::openapi::parse(&doc, r.operations.as_deref().unwrap_or(&[])).map_err(|f| unprocessable(&f))?;
                 passed.push("openapi_parsed");
                 opchub_skills::net::check_resolved(&d.base_url, s.skills.config.allow_private_upstreams)
                     .await
@@ -155,6 +179,7 @@ pub async fn prepare_version(s: &AppState, kind: &str, homepage: Option<&str>, r
     Ok(Prepared {
         content_hash,
         endpoint_url: endpoint,
+        openapi_url,
         tools: canonical,
         tools_hash,
         manifest,
@@ -262,6 +287,7 @@ fn new_version<'a>(version: &'a str, price: i64, p: &'a Prepared) -> NewVersion<
         content_hash: &p.content_hash,
         price_fen: price,
         endpoint_url: p.endpoint_url.as_deref(),
+        openapi_url: p.openapi_url.as_deref(),
         tools: &p.tools,
         tools_hash: &p.tools_hash,
         manifest: p.manifest.as_ref(),
@@ -698,6 +724,8 @@ pub async fn package(State(s): State<AppState>, caller: Caller, Path(id): Path<S
         _ => None,
     };
     s.store.record_skill_install(&v.id, &p.user.id, &party, leaf).await?;
+    // The public install count changed.
+    s.skills.invalidate_counts();
     let name = format!("attachment; filename=\"{}-{}.zip\"", skill.slug, v.version);
     Ok((
         [

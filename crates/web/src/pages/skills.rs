@@ -13,11 +13,12 @@ use crate::api::skills::{self as api, PublishRequest, RateRequest, ReviewRequest
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
 use crate::skills::SearchQuery;
-use crate::{i18n, AppState};
-use axum::extract::{Form, Path, Query, State};
+use crate::{i18n, upload, AppState};
+use axum::extract::{Form, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
+use base64::Engine;
 use minijinja::{context, Value};
 use opchub_store::skills::{DailyCalls, CATEGORIES, KINDS};
 use serde::Deserialize;
@@ -221,7 +222,7 @@ async fn mine_page(
         "skills_mine.html",
         status,
         context! { d => d, chart => chart, form => form, errors => errors, done => done,
-        kinds => options("skill.kind", &["mcp_server", "http_tool", "aigc_app"]), categories => options("skill.category", &CATEGORIES) },
+        kinds => options("skill.kind", &KINDS), categories => options("skill.category", &CATEGORIES) },
     )
 }
 
@@ -259,7 +260,57 @@ pub struct PublishForm {
     pub price_yuan: Option<String>,
     pub mcp_url: Option<String>,
     pub openapi: Option<String>,
+    pub openapi_url: Option<String>,
     pub operations: Option<String>,
+}
+
+/// The largest publish form: an Agent Skill package at the store's limit (5 MiB), an inline
+/// OpenAPI document (1 MiB) and the text fields.
+pub const PAGE_PUBLISH_BODY: usize = 5 * 1024 * 1024 + 1024 * 1024 + 256 * 1024;
+
+/// The publish form: URL-encoded, or `multipart/form-data` with the Agent Skill package in
+/// the `package` file input (an input left empty is ignored). Returns the form and the
+/// package bytes.
+async fn read_publish_form(req: Request) -> Result<(PublishForm, Option<Vec<u8>>), ApiError> {
+    let boundary = upload::boundary(req.headers());
+    let bytes = axum::body::to_bytes(req.into_body(), PAGE_PUBLISH_BODY)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"))?;
+    let Some(boundary) = boundary else {
+        let f = serde_urlencoded::from_bytes::<PublishForm>(&bytes).map_err(|_| ApiError::bad_request("invalid_body"))?;
+        return Ok((f, None));
+    };
+    let parts = upload::parts(bytes, &boundary)
+        .await
+        .ok_or_else(|| ApiError::bad_request("invalid_body"))?;
+    let mut f = PublishForm::default();
+    let mut package = None;
+    for part in parts {
+        let slot = match part.name.as_str() {
+            "package" => {
+                if !part.bytes.is_empty() {
+                    package = Some(part.bytes.to_vec());
+                }
+                continue;
+            }
+            "slug" => &mut f.slug,
+            "name" => &mut f.name,
+            "summary" => &mut f.summary,
+            "kind" => &mut f.kind,
+            "category" => &mut f.category,
+            "tags" => &mut f.tags,
+            "homepage_url" => &mut f.homepage_url,
+            "version" => &mut f.version,
+            "price_yuan" => &mut f.price_yuan,
+            "mcp_url" => &mut f.mcp_url,
+            "openapi" => &mut f.openapi,
+            "openapi_url" => &mut f.openapi_url,
+            "operations" => &mut f.operations,
+            _ => continue,
+        };
+        *slot = Some(part.text());
+    }
+    Ok((f, package))
 }
 
 /// `1.50` yuan → 150 fen; empty → 0; anything else → None.
@@ -277,16 +328,21 @@ fn fen_of(v: Option<&str>) -> Option<i64> {
     w.checked_mul(100)?.checked_add(f)
 }
 
-pub async fn publish(
-    State(s): State<AppState>,
-    caller: Caller,
-    Extension(csrf): Extension<CsrfToken>,
-    Form(f): Form<PublishForm>,
-) -> Response {
+/// Publishes from the page: the same validation and automated checks as the JSON API
+/// (`api::skills::publish_for`), an Agent Skill package uploaded as a file (M2.3).
+pub async fn publish(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, req: Request) -> Response {
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
+    let (f, package) = match read_publish_form(req).await {
+        Ok(x) => x,
+        Err(e) => return mine_page(&s, p, &csrf.0, e.status, Value::from(()), errors_ctx(&e), None).await,
+    };
     let form = minijinja::Value::from_serialize(&f);
+    if f.kind.as_deref() == Some("agent_skill") && package.is_none() {
+        let e = ApiError::field("package", "skill_package_required");
+        return mine_page(&s, p, &csrf.0, e.status, form, errors_ctx(&e), None).await;
+    }
     let Some(price) = fen_of(f.price_yuan.as_deref()) else {
         let e = ApiError::field("price_yuan", "invalid_amount");
         return mine_page(&s, p, &csrf.0, e.status, form, errors_ctx(&e), None).await;
@@ -305,8 +361,9 @@ pub async fn publish(
             price_fen: Some(price),
             mcp_url: f.mcp_url.clone().filter(|u| !u.trim().is_empty()),
             openapi: f.openapi.clone().filter(|u| !u.trim().is_empty()),
+            openapi_url: f.openapi_url.clone().filter(|u| !u.trim().is_empty()),
             operations: split(&f.operations).filter(|o| !o.is_empty()),
-            package_base64: None,
+            package_base64: package.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
             submit: true,
         },
     };
