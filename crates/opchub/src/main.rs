@@ -483,6 +483,8 @@ async fn main() -> Result<()> {
                 .with_policy(policy)
                 // Application evidence, content-addressed by SHA-256 (issue 8, F2).
                 .with_evidence_dir(data_dir.join("evidence"))
+                // Published datasets, content-addressed by SHA-256 (M2.2).
+                .with_dataset_dir(data_dir.join("datasets"))
                 .with_skills(opchub_web::skills::SkillsConfig {
                     allow_private_upstreams,
                     ..Default::default()

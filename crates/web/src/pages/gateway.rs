@@ -360,6 +360,7 @@ pub async fn create_prices(
         version: f.version.as_deref().map(|v| v.trim().to_string()),
         effective_from: effective_from(f.effective_from.as_deref()),
         prices,
+        items: vec![],
     };
     match create_prices_for(&s, p, &req).await {
         Ok(_) => Redirect::to("/gateway/channels?done=prices").into_response(),
