@@ -7,6 +7,7 @@ mod bench_settle;
 mod bench_matching;
 mod demo;
 mod demo_applications;
+mod demo_data;
 mod demo_demands;
 mod ledger;
 mod policy_cli;
@@ -494,6 +495,11 @@ async fn main() -> Result<()> {
                 let n = demo_applications::load(&state).await?;
                 if n > 0 {
                     println!("demo data: {n} applications (M3.2 at agency review, M5.1 approved for payment, M8.1 granted)");
+                }
+                // Compute and data items, a dataset and a week of GPU usage (M2.2).
+                let n = demo_data::load(&state).await?;
+                if n > 0 {
+                    println!("demo compute and data: GPU, traffic and dataset prices, one dataset, {n} GPU usage events");
                 }
             }
             // The Skill Store's periodic rug-pull check (M2.3).

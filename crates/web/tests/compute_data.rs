@@ -487,6 +487,10 @@ async fn a_dataset_priced_per_dataset_is_paid_once_per_version() {
     // 500 B = half of ¥50/¥30; the full download pays the other half; the third nothing.
     assert_eq!(charged, [(0, 0), (2_500, 1_500), (2_500, 1_500)]);
     assert_eq!(data_totals(&s).await, (2_500, 5_000, 3_000));
+    // The OPC's gateway page counts the data discount in what it saved this month (M2.2).
+    let page = s.browser.get("/gateway").await;
+    let saved = format!("id=\"saved\">{}<", opchub_domain::Money::from_fen(2_000));
+    assert!(page.text.contains(&saved), "{saved}");
     // A new file is a new version: paid again.
     let r =
         s.op.send(

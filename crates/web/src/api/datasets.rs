@@ -193,6 +193,13 @@ pub async fn store_file(s: &AppState, body: Body) -> ApiResult<(String, i64)> {
     Ok((sha, size as i64))
 }
 
+/// Stores a file already in memory (page forms, the demo) by its SHA-256. Returns (sha256, size).
+pub async fn store_bytes(s: &AppState, bytes: &[u8]) -> ApiResult<(String, i64)> {
+    let sha = hex::encode(Sha256::digest(bytes));
+    s.datasets.put(&sha, bytes).await?;
+    Ok((sha, bytes.len() as i64))
+}
+
 /// Uploads (or replaces) the dataset's file as the raw request body: the next version,
 /// published. Downloads of the previous version stay as they were metered.
 #[utoipa::path(put, path = "/api/v1/datasets/{id}/file", tag = "datasets", params(("id" = String, Path), FileQuery),

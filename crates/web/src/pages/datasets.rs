@@ -6,7 +6,7 @@
 
 use super::gateway::{base_url, effective_from};
 use super::{field_messages, page_error, render};
-use crate::api::datasets::{create_dataset_for, list_for, NewDatasetRequest};
+use crate::api::datasets::{create_dataset_for, list_for, store_bytes, NewDatasetRequest};
 use crate::api::gateway::{create_prices_for, NewPriceTable};
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
@@ -19,7 +19,6 @@ use minijinja::{context, Value};
 use opchub_domain::Role;
 use opchub_store::gateway::ItemPrice;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 /// Largest body of the dataset form (the file travels in it; larger files go through the API,
 /// which streams them to disk).
@@ -284,14 +283,11 @@ pub async fn create_dataset(State(s): State<AppState>, caller: Caller, Extension
             },
         )
         .await?;
-        let sha = hex::encode(Sha256::digest(&bytes));
-        s.datasets.put(&sha, &bytes).await?;
+        let (sha, size) = store_bytes(&s, &bytes).await?;
         let ct = content_type
             .filter(|c| !c.is_empty() && c.len() <= 100)
             .unwrap_or_else(|| "application/octet-stream".into());
-        s.store
-            .set_dataset_file(&p.actor(), &d.id, &file_name, &ct, bytes.len() as i64, &sha)
-            .await?;
+        s.store.set_dataset_file(&p.actor(), &d.id, &file_name, &ct, size, &sha).await?;
         Ok::<_, ApiError>(())
     }
     .await;

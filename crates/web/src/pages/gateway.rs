@@ -434,7 +434,8 @@ async fn opc_page(
         let (list, charged) = sums(
             totals
                 .iter()
-                .filter(|t| t.kind.starts_with("token."))
+                // What the M2.2 discount covers: tokens, compute and data.
+                .filter(|t| t.kind.starts_with("token.") || t.kind.starts_with("compute.") || t.kind.starts_with("data."))
                 .map(|t| (t.list_fen, t.charged_fen)),
         );
         let saved = list.zip(charged).and_then(|(l, c)| l.checked_sub(c));
