@@ -3,6 +3,7 @@
 //! monthly budget held by reservation; failover before the first byte; bytes passed through
 //! unchanged; every caller-visible request metered exactly into the usage ledger.
 
+pub mod items;
 pub mod proxy;
 pub mod ratelimit;
 pub mod secret;

@@ -7,6 +7,7 @@ mod bench_settle;
 mod bench_matching;
 mod demo;
 mod demo_applications;
+mod demo_data;
 mod demo_demands;
 mod demo_skills;
 mod ledger;
@@ -487,6 +488,8 @@ async fn main() -> Result<()> {
                 .with_policy(policy)
                 // Application evidence, content-addressed by SHA-256 (issue 8, F2).
                 .with_evidence_dir(data_dir.join("evidence"))
+                // Published datasets, content-addressed by SHA-256 (M2.2).
+                .with_dataset_dir(data_dir.join("datasets"))
                 .with_skills(opchub_web::skills::SkillsConfig {
                     allow_private_upstreams,
                     ..Default::default()
@@ -496,6 +499,11 @@ async fn main() -> Result<()> {
                 let n = demo_applications::load(&state).await?;
                 if n > 0 {
                     println!("demo data: {n} applications (M3.2 at agency review, M5.1 approved for payment, M8.1 granted)");
+                }
+                // Compute and data items, a dataset and a week of GPU usage (M2.2).
+                let n = demo_data::load(&state).await?;
+                if n > 0 {
+                    println!("demo compute and data: GPU, traffic and dataset prices, one dataset, {n} GPU usage events");
                 }
             }
             // The Skill Store's periodic rug-pull check (M2.3).

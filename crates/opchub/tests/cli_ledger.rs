@@ -73,7 +73,7 @@ fn event(id: &str) -> serde_json::Value {
     json!({
         "source_event_id": id, "kind": "compute.gpu_second", "unit": "gpu_second", "subject": "opc-crash",
         "counterparty": "community-crash", "quantity": 60, "list_amount_fen": 90, "charged_amount_fen": 60,
-        "price_version": "gpu-1", "occurred_at": occurred_at()
+        "price_version": "gpu-1", "occurred_at": occurred_at(), "attributes": {"item": "a100"}
     })
 }
 
@@ -117,6 +117,25 @@ async fn sigkill_mid_load_loses_no_acknowledged_event_and_doubles_none() {
         .unwrap()
         .trim()
         .to_string();
+    // The operator's compute item the events are priced by (M2.2): 60 GPU-seconds at ¥54 list
+    // and ¥36 OPC price per GPU-hour are 90 and 60 fen.
+    {
+        let store = Store::connect(&db).await.unwrap();
+        let owner = store.user_by_username("gpuops").await.unwrap().unwrap();
+        let item = opchub_store::gateway::ItemPrice {
+            item: "a100".into(),
+            unit: "gpu_hour".into(),
+            name_zh: "A100算力".into(),
+            name_en: "A100".into(),
+            list_fen: 5_400,
+            opc_fen: 3_600,
+        };
+        store
+            .create_price_table(&opchub_store::Actor::system(), &owner.id, "gpu-1", 0, &[], &[item])
+            .await
+            .unwrap();
+        store.close().await;
+    }
 
     let (mut child, base) = serve(dir.path(), &db);
     let acked: Arc<Mutex<HashSet<String>>> = Arc::default();

@@ -72,12 +72,40 @@ pub struct ModelPrice {
     pub opc_output: i64,
 }
 
+/// A compute or data item of a price table (M2.2): list and OPC price in fen per unit —
+/// per GPU-hour (`gpu_hour`), per GB of 10⁹ bytes (`gb`) or per whole dataset (`dataset`).
+/// How a metered quantity becomes an amount is `opchub_gateway::items`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ItemPrice {
+    /// The item's code, named by usage events (attribute `item`) and datasets.
+    pub item: String,
+    /// `gpu_hour`, `gb` or `dataset`.
+    pub unit: String,
+    pub name_zh: String,
+    pub name_en: String,
+    /// List price per unit, fen.
+    pub list_fen: i64,
+    /// OPC price per unit, fen (never above the list price).
+    pub opc_fen: i64,
+}
+
+/// An item price with the version and effective time it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ItemPriceVersion {
+    pub version: String,
+    pub effective_from: i64,
+    #[serde(flatten)]
+    pub price: ItemPrice,
+}
+
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct PriceTable {
     pub operator_user_id: String,
     pub version: String,
     pub effective_from: i64,
     pub prices: Vec<ModelPrice>,
+    /// Compute and data items of this version.
+    pub items: Vec<ItemPrice>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -231,8 +259,46 @@ impl Store {
         version: &str,
         effective_from: i64,
         prices: &[ModelPrice],
+        items: &[ItemPrice],
     ) -> Result<PriceTable> {
         let mut tx = self.begin().await?;
+        // A version is one table: models and items share its name (checked in the transaction;
+        // the primary keys catch a concurrent twin).
+        let exists: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM gateway_prices WHERE operator_user_id = $1 AND version = $2) + \
+             (SELECT COUNT(*) FROM gateway_item_prices WHERE operator_user_id = $1 AND version = $2)",
+        )
+        .bind(operator_user_id)
+        .bind(version)
+        .fetch_one(&mut *tx)
+        .await?;
+        if exists > 0 {
+            return Err(StoreError::Conflict("price_version_exists"));
+        }
+        for it in items {
+            let res = sqlx::query(
+                "INSERT INTO gateway_item_prices (operator_user_id, version, effective_from, item, unit, name_zh, name_en, list_fen, opc_fen, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(operator_user_id)
+            .bind(version)
+            .bind(effective_from)
+            .bind(&it.item)
+            .bind(&it.unit)
+            .bind(&it.name_zh)
+            .bind(&it.name_en)
+            .bind(it.list_fen)
+            .bind(it.opc_fen)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await;
+            if let Err(e) = res {
+                if crate::is_unique_violation(&e, "") {
+                    return Err(StoreError::Conflict("price_version_exists"));
+                }
+                return Err(e.into());
+            }
+        }
         for p in prices {
             let res = sqlx::query(
                 "INSERT INTO gateway_prices (operator_user_id, version, effective_from, model, list_input, opc_input, list_cached, opc_cached, list_output, opc_output, created_at) \
@@ -258,7 +324,7 @@ impl Store {
                 return Err(e.into());
             }
         }
-        let after = serde_json::json!({ "version": version, "effective_from": effective_from, "prices": prices });
+        let after = serde_json::json!({ "version": version, "effective_from": effective_from, "prices": prices, "items": items });
         record(
             &mut tx,
             actor,
@@ -278,7 +344,54 @@ impl Store {
             version: version.to_string(),
             effective_from,
             prices: prices.to_vec(),
+            items: items.to_vec(),
         })
+    }
+
+    /// Every item price row of an operator, newest effective first (ingestion loads them once
+    /// per batch and picks per event with [`item_price_at`]).
+    pub async fn item_prices_of(&self, operator_user_id: &str) -> Result<Vec<ItemPriceVersion>> {
+        let rows = sqlx::query(
+            "SELECT version, effective_from, item, unit, name_zh, name_en, list_fen, opc_fen FROM gateway_item_prices \
+             WHERE operator_user_id = $1 ORDER BY effective_from DESC, created_at DESC",
+        )
+        .bind(operator_user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ItemPriceVersion {
+                    version: r.try_get("version")?,
+                    effective_from: r.try_get("effective_from")?,
+                    price: ItemPrice {
+                        item: r.try_get("item")?,
+                        unit: r.try_get("unit")?,
+                        name_zh: r.try_get("name_zh")?,
+                        name_en: r.try_get("name_en")?,
+                        list_fen: r.try_get("list_fen")?,
+                        opc_fen: r.try_get("opc_fen")?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// The item prices of an operator in force at `at_ms`: per item, the newest version
+    /// effective by then.
+    pub async fn item_prices_in_force(&self, operator_user_id: &str, at_ms: i64) -> Result<Vec<ItemPriceVersion>> {
+        let all = self.item_prices_of(operator_user_id).await?;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out: Vec<ItemPriceVersion> = all
+            .into_iter()
+            .filter(|p| p.effective_from <= at_ms && seen.insert(p.price.item.clone()))
+            .collect();
+        out.sort_by(|a, b| a.price.item.cmp(&b.price.item));
+        Ok(out)
+    }
+
+    /// The price of one item of an operator in force at `at_ms`.
+    pub async fn item_price_at(&self, operator_user_id: &str, item: &str, at_ms: i64) -> Result<Option<ItemPriceVersion>> {
+        Ok(item_price_at(&self.item_prices_of(operator_user_id).await?, item, at_ms).cloned())
     }
 
     /// The price of `model` in the operator's table in force at `at_ms`, with its version.
@@ -468,5 +581,41 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// What pricing an item at a time found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemLookup<'a> {
+    /// The version in force.
+    Found(&'a ItemPriceVersion),
+    /// The operator has the item, but no version of it is effective yet at that time.
+    NotYetEffective,
+    /// The operator has no such item.
+    Unknown,
+}
+
+/// In `rows` (as from [`Store::item_prices_of`]: newest effective first), the price of `item`
+/// in force at `at_ms`.
+pub fn lookup_item<'a>(rows: &'a [ItemPriceVersion], item: &str, at_ms: i64) -> ItemLookup<'a> {
+    let mut known = false;
+    for r in rows.iter().filter(|r| r.price.item == item) {
+        known = true;
+        if r.effective_from <= at_ms {
+            return ItemLookup::Found(r);
+        }
+    }
+    if known {
+        ItemLookup::NotYetEffective
+    } else {
+        ItemLookup::Unknown
+    }
+}
+
+/// The version of `item` in force at `at_ms`, if any.
+pub fn item_price_at<'a>(rows: &'a [ItemPriceVersion], item: &str, at_ms: i64) -> Option<&'a ItemPriceVersion> {
+    match lookup_item(rows, item, at_ms) {
+        ItemLookup::Found(r) => Some(r),
+        _ => None,
     }
 }

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod applications;
 pub mod audit;
 pub mod caps;
+pub mod datasets;
 pub mod gateway;
 pub mod ledger;
 pub mod records;

@@ -62,6 +62,8 @@ pub struct AppState {
     pub skills: Arc<skills::SkillHub>,
     /// Where application evidence is stored, content-addressed (issue 8, F2).
     pub evidence: Arc<api::applications::EvidenceStore>,
+    /// Where published datasets are stored, content-addressed (M2.2).
+    pub datasets: Arc<api::applications::EvidenceStore>,
 }
 
 impl AppState {
@@ -87,11 +89,19 @@ impl AppState {
             evidence: Arc::new(api::applications::EvidenceStore {
                 dir: std::env::temp_dir().join(format!("opchub-evidence-{}", std::process::id())),
             }),
+            datasets: Arc::new(api::applications::EvidenceStore {
+                dir: std::env::temp_dir().join(format!("opchub-datasets-{}", std::process::id())),
+            }),
         }
     }
 
     pub fn with_evidence_dir(mut self, dir: std::path::PathBuf) -> Self {
         self.evidence = Arc::new(api::applications::EvidenceStore { dir });
+        self
+    }
+
+    pub fn with_dataset_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.datasets = Arc::new(api::applications::EvidenceStore { dir });
         self
     }
 

@@ -39,6 +39,9 @@ impl Modify for Security {
         api::settlement::add_overlap, api::settlement::set_industry_code,
         api::gateway::create_channel, api::gateway::channels, api::gateway::set_channel_status, api::gateway::create_prices,
         api::gateway::set_key_limits, api::gateway::requests,
+        // compute and data (M2.2)
+        api::datasets::create, api::datasets::list, api::datasets::upload, api::datasets::set_status, api::datasets::download,
+        api::datasets::downloads,
         // demand board (M2.4)
         api::demands::search, api::demands::create_demand, api::demands::my_demands, api::demands::for_me, api::demands::file,
         api::demands::demand, api::demands::publish, api::demands::cancel, api::demands::recommendations, api::demands::proposals,

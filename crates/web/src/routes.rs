@@ -51,6 +51,10 @@ const HOUSING_VIEWERS: &[Role] = &[OpcFounder, Committee, Agency, Auditor];
 const MILESTONE_READERS: &[Role] = &[OpcFounder, Committee, Agency, Auditor];
 /// A skill is delisted by its publisher or by the platform operator (M2.3).
 const SKILL_DELISTERS: &[Role] = &[OpcFounder, PlatformOperator];
+/// Who reads a dataset's downloads: its operator, the downloading OPC, staff (M2.2).
+const DATASET_READERS: &[Role] = &[OpcFounder, CommunityOperator, PlatformOperator, Committee, Auditor];
+/// The datasets page: OPCs download, community operators publish (M2.2).
+const DATASET_USERS: &[Role] = &[OpcFounder, CommunityOperator];
 
 pub struct Route {
     pub method: Method,
@@ -295,6 +299,43 @@ pub fn table() -> Vec<Route> {
             put(api::gateway::set_key_limits),
         ),
         r(g.clone(), "/api/v1/gateway/requests", Auth, Api, get(api::gateway::requests)),
+        // datasets (M2.2): operators publish, OPCs download with their API key, metered by bytes
+        r(
+            p.clone(),
+            "/api/v1/datasets",
+            Roles(&[CommunityOperator]),
+            Api,
+            post(api::datasets::create),
+        ),
+        r(g.clone(), "/api/v1/datasets", Auth, Api, get(api::datasets::list)),
+        r(
+            Method::PUT,
+            "/api/v1/datasets/{id}/file",
+            Roles(&[CommunityOperator]),
+            Api,
+            put(api::datasets::upload).layer(DefaultBodyLimit::disable()),
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/datasets/{id}/status",
+            Roles(&[CommunityOperator]),
+            Api,
+            put(api::datasets::set_status),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/datasets/{id}/download",
+            Roles(FOUNDER),
+            Api,
+            get(api::datasets::download),
+        ),
+        r(
+            g.clone(),
+            "/api/v1/datasets/{id}/downloads",
+            Roles(DATASET_READERS),
+            Api,
+            get(api::datasets::downloads),
+        ),
         r(g.clone(), "/api/v1/policy/headroom", Auth, Api, get(api::policy::headroom)),
         // applications and funds (issue 8)
         r(g.clone(), "/api/v1/application-types", Public, Api, get(api::applications::types)),
@@ -1153,6 +1194,29 @@ pub fn table() -> Vec<Route> {
             Roles(&[CommunityOperator]),
             Page,
             post(pages::gateway::create_prices),
+        ),
+        // compute and data (M2.2)
+        r(
+            g.clone(),
+            "/gateway/datasets",
+            Roles(DATASET_USERS),
+            Page,
+            get(pages::datasets::show),
+        ),
+        r(
+            p.clone(),
+            "/gateway/datasets",
+            Roles(&[CommunityOperator]),
+            Page,
+            post(pages::datasets::create_dataset),
+        )
+        .upload(pages::datasets::PAGE_DATASET_BODY),
+        r(
+            p.clone(),
+            "/gateway/items",
+            Roles(&[CommunityOperator]),
+            Page,
+            post(pages::datasets::create_items),
         ),
         // demand board pages (M2.4)
         r(g.clone(), "/demands", Public, Page, get(pages::demands::browse)),

@@ -23,14 +23,28 @@ fn event(id: &str, quantity: i64) -> Value {
         "source_event_id": id, "kind": "compute.gpu_second", "unit": "gpu_second",
         "subject": "opc-a", "counterparty": "community-1", "quantity": quantity,
         "list_amount_fen": quantity * 3, "charged_amount_fen": quantity * 2, "price_version": "gpu-2026-11",
-        "occurred_at": chrono::Utc::now().to_rfc3339(), "attributes": {"cluster": "A100-01"}
+        "occurred_at": chrono::Utc::now().to_rfc3339(), "attributes": {"cluster": "A100-01", "item": "a100"}
     })
+}
+
+/// The owner's compute item the events are priced by (M2.2): ¥108 list and ¥72 OPC price per
+/// GPU-hour — 3 and 2 fen per GPU-second exactly.
+async fn gpu_prices(owner: &Client) {
+    let r = owner
+        .post_json(
+            "/api/v1/gateway/prices",
+            json!({"version": "gpu-2026-11", "effective_from": "2020-01-01T00:00:00+08:00",
+                   "items": [{"item": "a100", "unit": "gpu_hour", "name_zh": "A100算力", "name_en": "A100", "list_fen": 10_800, "opc_fen": 7_200}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
 
 /// A ledger source run by a new community operator; returns a client holding its key.
 async fn source(app: &TestApp, name: &str, rate: i64) -> Client {
     let (platform, _) = app.user(&format!("plat_{name}"), Role::PlatformOperator).await;
-    let (_, owner) = app.user(&format!("owner_{name}"), Role::CommunityOperator).await;
+    let (owner_client, owner) = app.user(&format!("owner_{name}"), Role::CommunityOperator).await;
+    gpu_prices(&owner_client).await;
     let r = platform
         .post_json(
             "/api/v1/ledger/sources",

@@ -20,13 +20,23 @@ fn event(id: &str, subject: &str, kind: &str, unit: &str, quantity: i64, list: i
         "source_event_id": id, "kind": kind, "unit": unit, "subject": subject, "counterparty": "community-1",
         "quantity": quantity, "list_amount_fen": list, "charged_amount_fen": charged, "price_version": "p-2026-11",
         "occurred_at": chrono::DateTime::from_timestamp_millis(at_ms).unwrap().to_rfc3339(),
+        "attributes": {"item": "a100"},
     })
 }
 
 /// A ledger source created through the platform operator's API; returns a client holding its key.
 async fn source(app: &TestApp, name: &str) -> Client {
     let (platform, _) = app.user(&format!("plat_{name}"), Role::PlatformOperator).await;
-    let (_, owner) = app.user(&format!("owner_{name}"), Role::CommunityOperator).await;
+    let (owner_client, owner) = app.user(&format!("owner_{name}"), Role::CommunityOperator).await;
+    // The compute item GPU events are priced by (M2.2): 3 and 2 fen per GPU-second.
+    let r = owner_client
+        .post_json(
+            "/api/v1/gateway/prices",
+            json!({"version": "p-2026-11", "effective_from": "2020-01-01T00:00:00+08:00",
+                   "items": [{"item": "a100", "unit": "gpu_hour", "name_zh": "A100算力", "name_en": "A100", "list_fen": 10_800, "opc_fen": 7_200}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let r = platform
         .post_json(
             "/api/v1/ledger/sources",

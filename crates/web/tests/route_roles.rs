@@ -192,6 +192,16 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/gateway/prices", "community_operator"),
     ("PUT", "/api/v1/me/api-keys/{id}/limits", "auth"),
     ("GET", "/api/v1/gateway/requests", "auth"),
+    ("POST", "/api/v1/datasets", "community_operator"),
+    ("GET", "/api/v1/datasets", "auth"),
+    ("PUT", "/api/v1/datasets/{id}/file", "community_operator"),
+    ("PUT", "/api/v1/datasets/{id}/status", "community_operator"),
+    ("GET", "/api/v1/datasets/{id}/download", "opc_founder"),
+    (
+        "GET",
+        "/api/v1/datasets/{id}/downloads",
+        "opc_founder community_operator platform_operator committee auditor",
+    ),
     ("GET", "/api/v1/policy/headroom", "auth"),
     ("GET", "/api/v1/ledger/statement", "auth"),
     ("GET", "/api/v1/ledger/statement.csv", "auth"),
@@ -258,6 +268,9 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/gateway/channels", "community_operator"),
     ("POST", "/gateway/channels/{id}/status", "platform_operator"),
     ("POST", "/gateway/prices", "community_operator"),
+    ("GET", "/gateway/datasets", "opc_founder community_operator"),
+    ("POST", "/gateway/datasets", "community_operator"),
+    ("POST", "/gateway/items", "community_operator"),
     ("GET", "/ledger/statement", "auth"),
     ("GET", "/ledger/checkpoints", "*"),
     ("GET", "/ledger/proof", "*"),
@@ -368,8 +381,8 @@ fn every_route_has_an_expectation_and_every_expectation_a_route() {
 #[tokio::test]
 async fn every_route_times_every_role() {
     let app = TestApp::start().await;
-    // Each role signs in with a browser session; the OpenAI-compatible `/v1` routes are
-    // called the way programs call them, with the same user's API key.
+    // Each role signs in with a browser session; the OpenAI-compatible `/v1` routes and dataset
+    // downloads (M2.2) are called the way programs call them, with the same user's API key.
     let mut clients: Vec<(Option<Role>, Client, Client)> = vec![(None, app.client(), app.client())];
     for role in Role::ALL {
         let (c, _) = app.user(&format!("u_{}", role.as_str()), role).await;
@@ -388,7 +401,9 @@ async fn every_route_times_every_role() {
             .replace("{period}", "1999-13");
         let method: Method = method.parse().unwrap();
         for (role, session, keyed) in &clients {
-            let client = if concrete.starts_with("/v1/") { keyed } else { session };
+            let keyed_route =
+                concrete.starts_with("/v1/") || (concrete.starts_with("/api/v1/datasets/") && concrete.ends_with("/download"));
+            let client = if keyed_route { keyed } else { session };
             let body = match method {
                 Method::GET | Method::DELETE => None,
                 _ if api_like(&concrete) => Some(Body::Json(serde_json::json!({}))),

@@ -15,7 +15,7 @@ use axum::Json;
 use opchub_domain::input::Checker;
 use opchub_domain::Role;
 use opchub_gateway::openai_error;
-use opchub_store::gateway::{Channel, KeyLimits, ModelPrice, NewChannel, PriceTable, RequestOutcome};
+use opchub_store::gateway::{Channel, ItemPrice, KeyLimits, ModelPrice, NewChannel, PriceTable, RequestOutcome};
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
@@ -228,7 +228,18 @@ pub struct NewPriceTable {
     /// RFC 3339; default now.
     pub effective_from: Option<String>,
     /// Per model, fen per million tokens.
+    #[serde(default)]
     pub prices: Vec<ModelPrice>,
+    /// Compute and data items: fen per GPU-hour (`gpu_hour`), per GB of 10⁹ bytes (`gb`) or per
+    /// whole dataset (`dataset`).
+    #[serde(default)]
+    pub items: Vec<ItemPrice>,
+}
+
+/// An item code: 1–64 characters of letters, digits, `-`, `_` and `.` (it is named in usage
+/// events' attributes and in download commands).
+pub fn item_code_ok(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Validates and publishes a price table of the calling operator (JSON API and pages).
@@ -253,15 +264,30 @@ pub async fn create_prices_for(s: &AppState, p: &Principal, r: &NewPriceTable) -
             || m.opc_cached > m.list_cached
             || m.opc_output > m.list_output
     };
-    if r.prices.is_empty() || r.prices.iter().any(bad_price) {
+    if r.prices.iter().any(bad_price) || (r.prices.is_empty() && r.items.is_empty()) {
         c.errors.insert("prices".into(), "invalid_prices".into());
+    }
+    let bad_item = |i: &ItemPrice| {
+        !item_code_ok(&i.item)
+            || !opchub_gateway::items::UNITS.contains(&i.unit.as_str())
+            || i.name_zh.trim().is_empty()
+            || i.name_zh.chars().count() > 100
+            || i.name_en.chars().count() > 100
+            || i.list_fen < 0
+            || i.list_fen > opchub_gateway::items::MAX_UNIT_PRICE_FEN
+            || i.opc_fen < 0
+            || i.opc_fen > i.list_fen
+    };
+    let mut codes = std::collections::BTreeSet::new();
+    if r.items.iter().any(bad_item) || !r.items.iter().all(|i| codes.insert(i.item.as_str())) {
+        c.errors.insert("items".into(), "invalid_items".into());
     }
     if !c.ok() {
         return Err(ApiError::checked(c));
     }
     let t = s
         .store
-        .create_price_table(&p.actor(), &p.user.id, &version, effective_from, &r.prices)
+        .create_price_table(&p.actor(), &p.user.id, &version, effective_from, &r.prices, &r.items)
         .await?;
     changed(s);
     Ok(t)

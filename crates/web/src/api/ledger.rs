@@ -145,9 +145,81 @@ pub async fn ingest(State(s): State<AppState>, caller: Caller, ApiJson(b): ApiJs
         resp.detail = Some(format!("{wait}s"));
         return Err(resp);
     }
-    let items = items_from(&b.events, name, Origin::Reported, None);
+    let mut items = items_from(&b.events, name, Origin::Reported, None);
+    price_reported(&s, &p.user.id, &mut items).await?;
     let outcomes = writer(&s)?.append(items).await?;
     Ok(Json(to_results(&s, outcomes)))
+}
+
+/// Prices reported compute and data events against the price table of the source's operator
+/// (M2.2; issue 3 "amounts that don't match the price table"). Each `compute.gpu_second` or
+/// `data.byte` event names its item in the attribute `item`; the item's version in force at
+/// the event's `occurred_at` gives the expected list and charged amounts
+/// (`opchub_gateway::items`: round half up to the fen; a per-dataset item costs its unit price
+/// per event — one event is one whole dataset delivered). An event whose amounts differ, whose
+/// item is missing, unknown, of the other kind or not yet in force, or that names another
+/// price version is refused on its own; the rest of the batch is stored. An event without a
+/// price version gets the one in force, so every stored event records it.
+pub async fn price_reported(s: &AppState, operator_user_id: &str, items: &mut [Item]) -> ApiResult<()> {
+    let priced = |k: &str| k == "compute.gpu_second" || k == "data.byte";
+    if !items.iter().any(|it| matches!(it, Item::Event(e) if priced(&e.kind))) {
+        return Ok(());
+    }
+    let table = s.store.item_prices_of(operator_user_id).await?;
+    for it in items.iter_mut() {
+        let Item::Event(e) = it else { continue };
+        if !priced(&e.kind) {
+            continue;
+        }
+        match price_event(&table, e) {
+            Ok(version) => e.price_version = version,
+            Err(error) => {
+                *it = Item::Rejected {
+                    source: e.source.clone(),
+                    error,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn price_event(table: &[opchub_store::gateway::ItemPriceVersion], e: &opchub_ledger::event::NewEvent) -> Result<String, EventError> {
+    use opchub_gateway::items;
+    use opchub_store::gateway::{lookup_item, ItemLookup};
+    let item = e.attributes.get("item").map(|v| v.trim()).unwrap_or("");
+    if item.is_empty() {
+        return Err(EventError::new("price_item_required", Some("attributes.item")));
+    }
+    let p = match lookup_item(table, item, e.occurred_at_ms) {
+        ItemLookup::Found(p) => p,
+        ItemLookup::NotYetEffective => return Err(EventError::new("price_not_effective", Some("occurred_at"))),
+        ItemLookup::Unknown => return Err(EventError::new("unknown_price_item", Some("attributes.item"))),
+    };
+    if items::kind_of(&p.price.unit) != Some(e.kind.as_str()) {
+        return Err(EventError::new("item_kind_mismatch", Some("attributes.item")));
+    }
+    if !e.price_version.is_empty() && e.price_version != p.version {
+        return Err(EventError::new("price_version_mismatch", Some("price_version")));
+    }
+    let (list, charged) = if p.price.unit == "dataset" {
+        (Some(p.price.list_fen), Some(p.price.opc_fen))
+    } else {
+        (
+            items::amount(&p.price.unit, e.quantity, p.price.list_fen),
+            items::amount(&p.price.unit, e.quantity, p.price.opc_fen),
+        )
+    };
+    let (Some(list), Some(charged)) = (list, charged) else {
+        return Err(EventError::new("amount_out_of_range", Some("quantity")));
+    };
+    if e.list_fen != list {
+        return Err(EventError::new("amount_mismatch", Some("list_amount_fen")));
+    }
+    if e.charged_fen != charged {
+        return Err(EventError::new("amount_mismatch", Some("charged_amount_fen")));
+    }
+    Ok(p.version.clone())
 }
 
 #[derive(Deserialize, ToSchema)]

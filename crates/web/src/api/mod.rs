@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod applications;
+pub mod datasets;
 // Demand board (M2.4)
 pub mod demands;
 pub mod gateway;

@@ -360,6 +360,7 @@ pub async fn create_prices(
         version: f.version.as_deref().map(|v| v.trim().to_string()),
         effective_from: effective_from(f.effective_from.as_deref()),
         prices,
+        items: vec![],
     };
     match create_prices_for(&s, p, &req).await {
         Ok(_) => Redirect::to("/gateway/channels?done=prices").into_response(),
@@ -433,7 +434,8 @@ async fn opc_page(
         let (list, charged) = sums(
             totals
                 .iter()
-                .filter(|t| t.kind.starts_with("token."))
+                // What the M2.2 discount covers: tokens, compute and data.
+                .filter(|t| t.kind.starts_with("token.") || t.kind.starts_with("compute.") || t.kind.starts_with("data."))
                 .map(|t| (t.list_fen, t.charged_fen)),
         );
         let saved = list.zip(charged).and_then(|(l, c)| l.checked_sub(c));

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 
 pub mod applications;
 pub mod chart;
+pub mod datasets;
 // Demand board (M2.4)
 pub mod demands;
 pub mod gateway;
@@ -53,6 +54,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("ledger_proof.html", include_str!("../../templates/ledger_proof.html")),
     ("gateway.html", include_str!("../../templates/gateway.html")),
     ("gateway_channels.html", include_str!("../../templates/gateway_channels.html")),
+    ("datasets.html", include_str!("../../templates/datasets.html")),
     ("policy.html", include_str!("../../templates/policy.html")),
     ("policy_calculator.html", include_str!("../../templates/policy_calculator.html")),
     ("my_settlements.html", include_str!("../../templates/my_settlements.html")),
