@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod i18n;
+pub mod keycache;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub skills: Arc<skills::SkillHub>,
     /// Where application evidence is stored, content-addressed (issue 8, F2).
     pub evidence: Arc<api::applications::EvidenceStore>,
+    /// API-key authentications of the last seconds (the gateway's and /mcp's hot path).
+    pub keys: Arc<keycache::KeyCache>,
 }
 
 impl AppState {
@@ -82,6 +85,7 @@ impl AppState {
                 m
             },
             skills: Arc::new(skills::SkillHub::new(skills::SkillsConfig::default())),
+            keys: Arc::default(),
             // Tools and tests without a data directory keep evidence in a per-process temp dir;
             // `serve` puts it under the data directory (`with_evidence_dir`).
             evidence: Arc::new(api::applications::EvidenceStore {
