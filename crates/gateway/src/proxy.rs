@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use opchub_ledger::event::{NewEvent, Origin};
 use opchub_store::gateway::{Channel, KeyLimits, ModelPrice, RequestOutcome};
-use opchub_store::ledger::{Item, LedgerWriter};
+use opchub_store::ledger::{Item, LedgerWriter, SideWrite};
 use opchub_store::{now_ms, Store};
 use rand::Rng;
 use serde_json::Value;
@@ -681,16 +681,6 @@ impl Gateway {
                 }));
             }
         }
-        if !items.is_empty() {
-            if let Err(e) = self.ledger.append(items).await {
-                tracing::error!(request = %p.request_id, error = %e, "metering failed");
-            }
-        }
-        if p.held > 0 || charged_total > 0 {
-            if let Err(e) = self.store.settle_budget(&p.caller.key_id, &p.month, p.held, charged_total).await {
-                tracing::error!(request = %p.request_id, error = %e, "budget settle failed");
-            }
-        }
         let o = RequestOutcome {
             request_id: p.request_id.clone(),
             api_key_id: p.caller.key_id.clone(),
@@ -708,8 +698,19 @@ impl Gateway {
             charged_fen: charged_total,
             created_at: p.started,
         };
-        if let Err(e) = self.store.record_request(&o).await {
-            tracing::error!(request = %p.request_id, error = %e, "recording the request failed");
+        // One commit for the metering events, the budget settlement and the outcome row: the
+        // ledger writer groups it with concurrent requests' (no write transaction per request).
+        let mut side = vec![SideWrite::Request(o)];
+        if p.held > 0 || charged_total > 0 {
+            side.push(SideWrite::SettleBudget {
+                api_key_id: p.caller.key_id.clone(),
+                month: p.month.clone(),
+                held: p.held,
+                actual: charged_total,
+            });
+        }
+        if let Err(e) = self.ledger.append_with(items, side).await {
+            tracing::error!(request = %p.request_id, error = %e, "metering failed");
         }
     }
 }

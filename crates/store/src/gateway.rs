@@ -141,6 +141,31 @@ pub struct RequestOutcome {
     pub created_at: i64,
 }
 
+/// Columns of `gateway_requests`, in [`bind_request`] order.
+pub(crate) const REQUEST_COLS: &str = "request_id, api_key_id, subject, channel_id, model, endpoint, outcome, http_status, prompt_tokens, \
+     cached_tokens, completion_tokens, estimated, list_fen, charged_fen, created_at";
+
+pub(crate) fn bind_request<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    o: &RequestOutcome,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(o.request_id.clone())
+        .bind(o.api_key_id.clone())
+        .bind(o.subject.clone())
+        .bind(o.channel_id.clone())
+        .bind(o.model.clone())
+        .bind(o.endpoint.clone())
+        .bind(o.outcome.clone())
+        .bind(o.http_status)
+        .bind(o.prompt_tokens)
+        .bind(o.cached_tokens)
+        .bind(o.completion_tokens)
+        .bind(o.estimated as i64)
+        .bind(o.list_fen)
+        .bind(o.charged_fen)
+        .bind(o.created_at)
+}
+
 impl Store {
     pub async fn create_channel(&self, actor: &Actor, c: NewChannel<'_>) -> Result<Channel> {
         let id = new_id();
@@ -527,30 +552,12 @@ impl Store {
     }
 
     pub async fn record_request(&self, o: &RequestOutcome) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO gateway_requests (request_id, api_key_id, subject, channel_id, model, endpoint, outcome, http_status, prompt_tokens, cached_tokens, completion_tokens, estimated, list_fen, charged_fen, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(&o.request_id)
-        .bind(&o.api_key_id)
-        .bind(&o.subject)
-        .bind(o.channel_id.clone())
-        .bind(&o.model)
-        .bind(&o.endpoint)
-        .bind(&o.outcome)
-        .bind(o.http_status)
-        .bind(o.prompt_tokens)
-        .bind(o.cached_tokens)
-        .bind(o.completion_tokens)
-        .bind(o.estimated as i64)
-        .bind(o.list_fen)
-        .bind(o.charged_fen)
-        .bind(o.created_at)
-        .execute(&self.pool)
-        .await?;
+        let sql = format!(
+            "INSERT INTO gateway_requests ({REQUEST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        );
+        bind_request(sqlx::query(&sql), o).execute(&self.pool).await?;
         Ok(())
     }
-
     pub async fn requests_of_key(&self, api_key_id: &str, limit: i64) -> Result<Vec<RequestOutcome>> {
         let rows = sqlx::query(
             "SELECT request_id, api_key_id, subject, channel_id, model, endpoint, outcome, http_status, prompt_tokens, cached_tokens, completion_tokens, estimated, list_fen, charged_fen, created_at \

@@ -25,6 +25,22 @@ pub enum Item {
     Rejected { source: String, error: EventError },
 }
 
+/// A row written with a group of events, in the same transaction: the gateway's outcome row and
+/// budget settlement of a request ride on its metering commit instead of costing a write
+/// transaction each (on SQLite, concurrent writers wait for each other's locks).
+#[derive(Debug, Clone)]
+pub enum SideWrite {
+    /// A gateway request's outcome (`gateway_requests`).
+    Request(crate::gateway::RequestOutcome),
+    /// Settles a budget hold to the actual cost: releases `held`, adds `actual` to spent.
+    SettleBudget {
+        api_key_id: String,
+        month: String,
+        held: i64,
+        actual: i64,
+    },
+}
+
 /// Proof of storage handed back to the source; the same receipt for a duplicate.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Receipt {
@@ -453,6 +469,44 @@ pub(crate) async fn write_rollups(tx: &mut Tx, backend: Backend, daily: BTreeMap
     Ok(())
 }
 
+async fn write_side(tx: &mut Tx, backend: Backend, side: Vec<SideWrite>) -> Result<()> {
+    let mut requests = vec![];
+    let mut budgets: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    for s in side {
+        match s {
+            SideWrite::Request(o) => requests.push(o),
+            SideWrite::SettleBudget {
+                api_key_id,
+                month,
+                held,
+                actual,
+            } => {
+                let b = budgets.entry((api_key_id, month)).or_default();
+                b.0 += held;
+                b.1 += actual;
+            }
+        }
+    }
+    for chunk in pow2_chunks(&requests, 64) {
+        let sql = multi_insert(backend, "gateway_requests", crate::gateway::REQUEST_COLS, 15, chunk.len(), "");
+        let mut q = sqlx::query(&sql);
+        for o in chunk {
+            q = crate::gateway::bind_request(q, o);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    for ((key, month), (held, actual)) in budgets {
+        sqlx::query("UPDATE gateway_budgets SET held_fen = held_fen - $1, spent_fen = spent_fen + $2 WHERE api_key_id = $3 AND month = $4")
+            .bind(held)
+            .bind(actual)
+            .bind(key)
+            .bind(month)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Whether the platform marked an event as not qualified for subsidy (attribute `qualified`).
 pub fn unqualified(e: &NewEvent) -> bool {
     e.attributes.get("qualified").is_some_and(|v| v == "false")
@@ -463,6 +517,11 @@ impl Store {
     /// source event id) exists is a duplicate (same receipt) when its content is the same,
     /// and refused with `event_conflict` when it is not. Returns when committed.
     pub async fn ledger_append(&self, items: Vec<Item>) -> Result<Vec<Outcome>> {
+        self.ledger_append_with(items, vec![]).await
+    }
+
+    /// [`Store::ledger_append`], also writing `side` rows in the same transaction.
+    pub async fn ledger_append_with(&self, items: Vec<Item>, side: Vec<SideWrite>) -> Result<Vec<Outcome>> {
         let now = now_ms();
         let mut tx = self.begin().await?;
         let size = lock_head(&mut tx).await?;
@@ -697,6 +756,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        write_side(&mut tx, self.backend, side).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -1076,6 +1136,7 @@ impl Store {
 
 struct Job {
     items: Vec<Item>,
+    side: Vec<SideWrite>,
     reply: oneshot::Sender<std::result::Result<Vec<Outcome>, String>>,
 }
 
@@ -1123,9 +1184,14 @@ impl LedgerWriter {
 
     /// Appends and waits until durable (the transaction holding these events committed).
     pub async fn append(&self, items: Vec<Item>) -> Result<Vec<Outcome>> {
+        self.append_with(items, vec![]).await
+    }
+
+    /// Appends `items` and writes `side` in the same transaction; waits until committed.
+    pub async fn append_with(&self, items: Vec<Item>, side: Vec<SideWrite>) -> Result<Vec<Outcome>> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job { items, reply })
+            .send(Job { items, side, reply })
             .await
             .map_err(|_| StoreError::Catalog("ledger writer stopped".into()))?;
         match rx.await {
@@ -1165,12 +1231,14 @@ async fn run_writer(store: Store, key: Arc<LedgerKey>, config: Arc<LedgerConfig>
             }
             let lens: Vec<usize> = jobs.iter().map(|j| j.items.len()).collect();
             let mut all = Vec::with_capacity(n);
+            let mut side = vec![];
             let mut replies = Vec::with_capacity(jobs.len());
             for j in jobs {
                 all.extend(j.items);
+                side.extend(j.side);
                 replies.push(j.reply);
             }
-            match store.ledger_append(all).await {
+            match store.ledger_append_with(all, side).await {
                 Ok(outcomes) => {
                     let mut it = outcomes.into_iter();
                     for (reply, len) in replies.into_iter().zip(lens) {

@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod i18n;
+pub mod keycache;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub evidence: Arc<api::applications::EvidenceStore>,
     /// Where published datasets are stored, content-addressed (M2.2).
     pub datasets: Arc<api::applications::EvidenceStore>,
+    /// API-key authentications of the last seconds (the gateway's and /mcp's hot path).
+    pub keys: Arc<keycache::KeyCache>,
 }
 
 impl AppState {
@@ -84,6 +87,7 @@ impl AppState {
                 m
             },
             skills: Arc::new(skills::SkillHub::new(skills::SkillsConfig::default())),
+            keys: Arc::default(),
             // Tools and tests without a data directory keep evidence in a per-process temp dir;
             // `serve` puts it under the data directory (`with_evidence_dir`).
             evidence: Arc::new(api::applications::EvidenceStore {

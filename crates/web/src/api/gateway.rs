@@ -48,9 +48,16 @@ async fn gateway_caller(s: &AppState, caller: &Caller) -> Result<opchub_gateway:
     let Via::ApiKey { key_id, .. } = &p.via else {
         return Err(unauthorized());
     };
-    let subject = match s.store.opc_of_founder(&p.user.id).await {
-        Ok(Some(o)) => o.id,
-        Ok(None) => p.user.id.clone(),
+    let subject = match s.keys.subject(&p.user.id) {
+        Some(subject) => Ok(subject),
+        None => s.store.opc_of_founder(&p.user.id).await.map(|o| {
+            let subject = o.map(|o| o.id).unwrap_or_else(|| p.user.id.clone());
+            s.keys.put_subject(&p.user.id, subject.clone());
+            subject
+        }),
+    };
+    let subject = match subject {
+        Ok(subject) => subject,
         Err(_) => {
             return Err(openai_error(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -212,6 +212,8 @@ pub async fn register(s: &AppState, caller: Option<&Principal>, r: &Registration
         industry_code: industry_code.as_ref(),
     };
     let res = s.store.register_opc(&actor, reg).await;
+    // The founder's keys now bill the new OPC.
+    s.keys.forget_all();
     if let Err(opchub_store::StoreError::Conflict(code)) = &res {
         let field = match *code {
             "uscc_taken" => "uscc",
@@ -332,7 +334,9 @@ pub async fn create_key(State(s): State<AppState>, caller: Caller, ApiJson(r): A
 #[utoipa::path(delete, path = "/api/v1/me/api-keys/{id}", tag = "accounts", params(("id" = String, Path)), responses((status = 200, body = ApiKey), (status = 404), (status = 409)))]
 pub async fn revoke_key(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ApiKey>> {
     let p = caller.require()?;
-    Ok(Json(s.store.revoke_api_key(&p.actor(), &p.user.id, &id).await?))
+    let key = s.store.revoke_api_key(&p.actor(), &p.user.id, &id).await?;
+    s.keys.forget_all();
+    Ok(Json(key))
 }
 
 // ---------------------------------------------------------------- OPCs
@@ -605,7 +609,9 @@ pub async fn set_user_disabled(
     if p.user.id == id {
         return Err(ApiError::conflict("cannot_disable_self"));
     }
-    Ok(Json(s.store.set_user_disabled(&p.actor(), &id, r.disabled).await?))
+    let user = s.store.set_user_disabled(&p.actor(), &id, r.disabled).await?;
+    s.keys.forget_all();
+    Ok(Json(user))
 }
 
 // ---------------------------------------------------------------- tickets (M4.3)

@@ -776,7 +776,10 @@ pub async fn revoke_key(State(s): State<AppState>, caller: Caller, Path(id): Pat
         return page_error(&s, None, ApiError::unauthorized());
     };
     match s.store.revoke_api_key(&p.actor(), &p.user.id, &id).await {
-        Ok(_) => Redirect::to("/my/keys").into_response(),
+        Ok(_) => {
+            s.keys.forget_all();
+            Redirect::to("/my/keys").into_response()
+        }
         Err(e) => page_error(&s, Some(p), e.into()),
     }
 }
