@@ -267,7 +267,8 @@ fn run() -> Result<String, BoxError> {
     if args.mcp && session_headers.contains_key(MCP_SESSION) {
         // Close the session (best effort: the run is over).
         let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build()?;
-        let _ = runtime.block_on(client.delete(session_url).headers((*session_headers).clone()).send());
+        // `send` starts its timeout when called, so it must be called inside the runtime.
+        let _ = runtime.block_on(async move { client.delete(session_url).headers((*session_headers).clone()).send().await });
     }
     runtime.shutdown_timeout(Duration::from_secs(1));
 
