@@ -72,6 +72,41 @@ pub struct SkillHub {
     prices: Cached<Arc<Prices>>,
     counts: Cached<(Instant, Arc<HashMap<String, SkillCounts>>)>,
     service: Mutex<Option<crate::mcp::Service>>,
+    /// Approved versions by id, with their tools and compiled argument schemas. What a call
+    /// uses of a version (tools, endpoint, price, hashes) never changes once it is created, and
+    /// whether it is live is read from the skill on every call, so entries need no invalidation.
+    versions: Mutex<HashMap<String, Arc<LiveVersion>>>,
+}
+
+/// Most versions [`SkillHub::live_version`] keeps (cleared when full).
+const VERSION_CACHE: usize = 4096;
+
+/// A version as calls use it: its pinned tools, each with its compiled input schema.
+pub struct LiveVersion {
+    pub version: SkillVersion,
+    pub tools: Vec<Tool>,
+    /// Per tool (same order): the compiled schema, or why it does not compile.
+    validators: Vec<Result<jsonschema::Validator, Finding>>,
+}
+
+impl LiveVersion {
+    pub fn new(version: SkillVersion) -> Self {
+        let tools = pinned_tools(&version);
+        let validators = tools
+            .iter()
+            .map(|t| jsonschema::validator_for(&t.input_schema).map_err(|e| Finding::new("schema_invalid", e.to_string())))
+            .collect();
+        LiveVersion {
+            version,
+            tools,
+            validators,
+        }
+    }
+
+    /// The tool named `name` and its compiled schema.
+    fn tool(&self, name: &str) -> Option<(&Tool, &Result<jsonschema::Validator, Finding>)> {
+        self.tools.iter().zip(&self.validators).find(|(t, _)| t.name == name)
+    }
 }
 
 impl SkillHub {
@@ -89,6 +124,7 @@ impl SkillHub {
             prices: RwLock::new(None),
             counts: RwLock::new(None),
             service: Mutex::new(None),
+            versions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -149,6 +185,27 @@ impl SkillHub {
             *g = Some(p.clone());
         }
         Ok(p)
+    }
+
+    /// The live version of a listed skill (cached by version id); a delisted or never-approved
+    /// skill is refused, as by [`live_version`].
+    pub async fn live_version(&self, store: &Store, skill: &Skill) -> Result<Arc<LiveVersion>, ApiError> {
+        let Some(id) = &skill.live_version_id else {
+            return Err(live_version(store, skill)
+                .await
+                .err()
+                .unwrap_or_else(|| ApiError::new(StatusCode::GONE, "skill_not_listed")));
+        };
+        if let Some(v) = self.versions.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(LiveVersion::new(store.skill_version(id).await?));
+        let mut map = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= VERSION_CACHE {
+            map.clear();
+        }
+        map.insert(id.clone(), v.clone());
+        Ok(v)
     }
 
     async fn index(&self, store: &Store) -> Result<Arc<SearchIndex>, ApiError> {
@@ -363,6 +420,10 @@ pub struct CallResult {
 /// Validates arguments against the tool's input schema.
 pub fn validate_arguments(tool: &Tool, args: &Map<String, Value>) -> Result<(), Finding> {
     let validator = jsonschema::validator_for(&tool.input_schema).map_err(|e| Finding::new("schema_invalid", e.to_string()))?;
+    validate_with(&validator, args)
+}
+
+fn validate_with(validator: &jsonschema::Validator, args: &Map<String, Value>) -> Result<(), Finding> {
     let instance = Value::Object(args.clone());
     let errors: Vec<String> = validator.iter_errors(&instance).take(3).map(|e| e.to_string()).collect();
     if errors.is_empty() {
@@ -395,12 +456,16 @@ fn digest(v: &Value) -> String {
 /// tool, arguments failing the schema, a delisted skill) happen before the upstream is
 /// called and count nothing.
 pub async fn call(s: &AppState, p: &Principal, req: CallRequest<'_>) -> Result<CallResult, ApiError> {
-    let version = live_version(&s.store, req.skill).await?;
-    let tools = pinned_tools(&version);
-    let Some(tool) = tools.iter().find(|t| t.name == req.tool) else {
+    let live = s.skills.live_version(&s.store, req.skill).await?;
+    let version = &live.version;
+    let Some((tool, validator)) = live.tool(req.tool) else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "skill_unknown_tool").with_detail(req.tool.to_string()));
     };
-    validate_arguments(tool, &req.arguments).map_err(|f| refusal(StatusCode::UNPROCESSABLE_ENTITY, &f))?;
+    validator
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|v| validate_with(v, &req.arguments))
+        .map_err(|f| refusal(StatusCode::UNPROCESSABLE_ENTITY, &f))?;
     let endpoint = version
         .endpoint_url
         .clone()
