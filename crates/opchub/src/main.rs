@@ -5,6 +5,8 @@ mod bench;
 mod bench_settle;
 // Demand-board matching benchmark (M2.4)
 mod bench_matching;
+// Skill Store search benchmark (M2.3)
+mod bench_search;
 mod demo;
 mod demo_applications;
 mod demo_data;
@@ -125,16 +127,20 @@ enum Command {
     },
     /// Benchmark durable ledger ingestion (and proofs) on the configured database; prints a table.
     Bench {
-        /// What to benchmark: `ledger` (default) or `matching` (demand-board matching, M2.4).
-        #[arg(default_value = "ledger", value_parser = ["ledger", "matching"])]
+        /// What to benchmark: `ledger` (default), `matching` (demand-board matching, M2.4) or `search`
+        /// (Skill Store search, M2.3: seeds `--skills` listed skills, then times `--queries` searches).
+        #[arg(default_value = "ledger", value_parser = ["ledger", "matching", "search"])]
         what: String,
+        /// search: listed skills to search over (seeded when the database holds fewer).
+        #[arg(long, default_value_t = 10_000)]
+        skills: usize,
         /// matching: OPC profiles in the index.
         #[arg(long, default_value_t = 100_000)]
         opcs: usize,
         /// matching: open demands in the index.
         #[arg(long, default_value_t = 10_000)]
         demands: usize,
-        /// matching: timed runs per operation.
+        /// matching, search: timed runs per operation (search: in all, over a fixed query mix).
         #[arg(long, default_value_t = 1_000)]
         queries: usize,
         /// Events per configuration.
@@ -335,6 +341,11 @@ async fn main() -> Result<()> {
             ..
         } if what == "matching" => {
             bench_matching::run(opcs, demands, queries)?;
+        }
+        Command::Bench { what, skills, queries, .. } if what == "search" => {
+            let store = open_store(&database_url).await?;
+            bench_search::run(&store, skills, queries).await?;
+            store.close().await;
         }
         Command::Bench {
             events, writers, batches, ..

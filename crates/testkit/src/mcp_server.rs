@@ -120,6 +120,11 @@ impl FakeMcp {
             StreamableHttpServerConfig::default(),
         );
         let app = axum::Router::new().nest_service("/mcp", service);
+        // No Nagle delay (as `opchub serve`): an SSE response is written in several small chunks, and
+        // without this the second waits for the client's delayed ACK (~40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let (shutdown, mut rx) = watch::channel(false);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app)

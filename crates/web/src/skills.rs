@@ -76,6 +76,41 @@ pub struct SkillHub {
     prices: Cached<Arc<Prices>>,
     counts: Cached<(Instant, Arc<HashMap<String, SkillCounts>>)>,
     service: Mutex<Option<crate::mcp::Service>>,
+    /// Approved versions by id, with their tools and compiled argument schemas. What a call
+    /// uses of a version (tools, endpoint, price, hashes) never changes once it is created, and
+    /// whether it is live is read from the skill on every call, so entries need no invalidation.
+    versions: Mutex<HashMap<String, Arc<LiveVersion>>>,
+}
+
+/// Most versions [`SkillHub::live_version`] keeps (cleared when full).
+const VERSION_CACHE: usize = 4096;
+
+/// A version as calls use it: its pinned tools, each with its compiled input schema.
+pub struct LiveVersion {
+    pub version: SkillVersion,
+    pub tools: Vec<Tool>,
+    /// Per tool (same order): the compiled schema, or why it does not compile.
+    validators: Vec<Result<jsonschema::Validator, Finding>>,
+}
+
+impl LiveVersion {
+    pub fn new(version: SkillVersion) -> Self {
+        let tools = pinned_tools(&version);
+        let validators = tools
+            .iter()
+            .map(|t| jsonschema::validator_for(&t.input_schema).map_err(|e| Finding::new("schema_invalid", e.to_string())))
+            .collect();
+        LiveVersion {
+            version,
+            tools,
+            validators,
+        }
+    }
+
+    /// The tool named `name` and its compiled schema.
+    fn tool(&self, name: &str) -> Option<(&Tool, &Result<jsonschema::Validator, Finding>)> {
+        self.tools.iter().zip(&self.validators).find(|(t, _)| t.name == name)
+    }
 }
 
 impl SkillHub {
@@ -95,6 +130,7 @@ impl SkillHub {
             prices: RwLock::new(None),
             counts: RwLock::new(None),
             service: Mutex::new(None),
+            versions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -157,6 +193,27 @@ impl SkillHub {
         Ok(p)
     }
 
+    /// The live version of a listed skill (cached by version id); a delisted or never-approved
+    /// skill is refused, as by [`live_version`].
+    pub async fn live_version(&self, store: &Store, skill: &Skill) -> Result<Arc<LiveVersion>, ApiError> {
+        let Some(id) = &skill.live_version_id else {
+            return Err(live_version(store, skill)
+                .await
+                .err()
+                .unwrap_or_else(|| ApiError::new(StatusCode::GONE, "skill_not_listed")));
+        };
+        if let Some(v) = self.versions.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(LiveVersion::new(store.skill_version(id).await?));
+        let mut map = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= VERSION_CACHE {
+            map.clear();
+        }
+        map.insert(id.clone(), v.clone());
+        Ok(v)
+    }
+
     async fn index(&self, store: &Store) -> Result<Arc<SearchIndex>, ApiError> {
         if let Ok(g) = self.index.read() {
             if let Some(i) = g.as_ref() {
@@ -172,27 +229,60 @@ impl SkillHub {
     }
 
     /// Listed skills matching every token of `q` (all when empty) and the filters, ranked by
-    /// distinct qualified invokers, then rating, then name.
+    /// distinct qualified invokers, then rating, then name. Works on positions in the in-memory
+    /// index; only the returned page of skills is cloned.
     pub async fn search(&self, store: &Store, q: &SearchQuery) -> Result<Vec<(Skill, SkillCounts)>, ApiError> {
         let idx = self.index(store).await?;
         let counts = self.counts(store).await?;
-        let mut hits: Vec<(Skill, SkillCounts)> = idx
-            .matching(&q.q.clone().unwrap_or_default())
+        let limit = q.limit.unwrap_or(50).clamp(1, 200);
+        let (kind, category, tag) = (nonempty(&q.kind), nonempty(&q.category), nonempty(&q.tag));
+        // The counts of a position (few skills have any: look those up once, not per hit).
+        let mut counted: Vec<Option<&SkillCounts>> = vec![None; idx.skills.len()];
+        for (id, c) in counts.iter() {
+            if let Some(&i) = idx.position.get(id) {
+                if let Some(slot) = counted.get_mut(i) {
+                    *slot = Some(c);
+                }
+            }
+        }
+        // Rank key: more distinct qualified invokers, then higher rating, then the position
+        // (the index is in name order).
+        let key = |i: usize| {
+            let c = counted.get(i).copied().flatten();
+            (
+                std::cmp::Reverse(c.map_or(0, |c| c.distinct_qualified_invokers)),
+                std::cmp::Reverse(c.map_or(0, |c| c.rating_x100)),
+                i,
+            )
+        };
+        let mut hits: Vec<usize> = idx
+            .matching_positions(&q.q.clone().unwrap_or_default())
             .into_iter()
-            .filter(|s| q.kind.as_deref().is_none_or(|k| k.is_empty() || s.kind == k))
-            .filter(|s| q.category.as_deref().is_none_or(|c| c.is_empty() || s.category == c))
-            .filter(|s| q.tag.as_deref().is_none_or(|t| t.is_empty() || s.tags.iter().any(|x| x == t)))
-            .map(|s| (s.clone(), counts.get(&s.id).cloned().unwrap_or_default()))
+            .filter(|&i| {
+                idx.skills.get(i).is_some_and(|s| {
+                    kind.is_none_or(|k| s.kind == k)
+                        && category.is_none_or(|c| s.category == c)
+                        && tag.is_none_or(|t| s.tags.iter().any(|x| x == t))
+                })
+            })
             .collect();
-        hits.sort_by(|(a, ca), (b, cb)| {
-            cb.distinct_qualified_invokers
-                .cmp(&ca.distinct_qualified_invokers)
-                .then(cb.rating_x100.cmp(&ca.rating_x100))
-                .then(a.name.cmp(&b.name))
-        });
-        hits.truncate(q.limit.unwrap_or(50).clamp(1, 200));
-        Ok(hits)
+        if hits.len() > limit {
+            hits.select_nth_unstable_by_key(limit - 1, |&i| key(i));
+            hits.truncate(limit);
+        }
+        hits.sort_unstable_by_key(|&i| key(i));
+        Ok(hits
+            .into_iter()
+            .filter_map(|i| {
+                let c = counted.get(i).copied().flatten().cloned().unwrap_or_default();
+                idx.skills.get(i).map(|s| (s.clone(), c))
+            })
+            .collect())
     }
+}
+
+fn nonempty(f: &Option<String>) -> Option<&str> {
+    f.as_deref().filter(|v| !v.is_empty())
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
@@ -208,13 +298,18 @@ pub struct SearchQuery {
 }
 
 /// An inverted index of the listed skills' names, summaries, tags and slugs (jieba tokens).
+/// Skills are kept in name order (ties in the order given), so a position is also the name rank.
 pub struct SearchIndex {
     skills: Vec<Skill>,
+    /// Skill id → position.
+    position: HashMap<String, usize>,
+    /// Token → positions of the skills that have it, ascending.
     postings: HashMap<String, Vec<usize>>,
 }
 
 impl SearchIndex {
-    pub fn build(skills: Vec<Skill>) -> Self {
+    pub fn build(mut skills: Vec<Skill>) -> Self {
+        skills.sort_by(|a, b| a.name.cmp(&b.name));
         let mut postings: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, s) in skills.iter().enumerate() {
             let text = format!("{} {} {} {}", s.name, s.summary, s.tags.join(" "), s.slug);
@@ -223,15 +318,21 @@ impl SearchIndex {
                 postings.entry(t).or_default().push(i);
             }
         }
-        SearchIndex { skills, postings }
+        let position = skills.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
+        SearchIndex {
+            skills,
+            position,
+            postings,
+        }
     }
 
-    pub fn matching(&self, q: &str) -> Vec<&Skill> {
+    /// Positions (ascending) of the skills that have every token of `q`; all when it has none.
+    fn matching_positions(&self, q: &str) -> Vec<usize> {
         let toks: HashSet<String> = opchub_domain::text::tokens(q).into_iter().collect();
         if toks.is_empty() {
-            return self.skills.iter().collect();
+            return (0..self.skills.len()).collect();
         }
-        let mut lists: Vec<&Vec<usize>> = Vec::new();
+        let mut lists: Vec<&[usize]> = Vec::with_capacity(toks.len());
         for t in &toks {
             match self.postings.get(t) {
                 Some(l) => lists.push(l),
@@ -240,12 +341,33 @@ impl SearchIndex {
         }
         lists.sort_by_key(|l| l.len());
         let Some((first, rest)) = lists.split_first() else { return vec![] };
-        let sets: Vec<HashSet<usize>> = rest.iter().map(|l| l.iter().copied().collect()).collect();
+        // Walk the shortest list; the others are sorted, so each is searched from where the
+        // previous match left off.
+        let mut from = vec![0usize; rest.len()];
         first
             .iter()
-            .filter(|i| sets.iter().all(|s| s.contains(i)))
-            .filter_map(|i| self.skills.get(*i))
+            .copied()
+            .filter(|i| {
+                rest.iter().zip(from.iter_mut()).all(|(l, f)| {
+                    let tail = l.get(*f..).unwrap_or_default();
+                    match tail.binary_search(i) {
+                        Ok(k) => {
+                            *f += k + 1;
+                            true
+                        }
+                        Err(k) => {
+                            *f += k;
+                            false
+                        }
+                    }
+                })
+            })
             .collect()
+    }
+
+    /// The skills that have every token of `q` (all when it has none), in name order.
+    pub fn matching(&self, q: &str) -> Vec<&Skill> {
+        self.matching_positions(q).into_iter().filter_map(|i| self.skills.get(i)).collect()
     }
 }
 
@@ -336,6 +458,10 @@ pub struct CallResult {
 /// Validates arguments against the tool's input schema.
 pub fn validate_arguments(tool: &Tool, args: &Map<String, Value>) -> Result<(), Finding> {
     let validator = jsonschema::validator_for(&tool.input_schema).map_err(|e| Finding::new("schema_invalid", e.to_string()))?;
+    validate_with(&validator, args)
+}
+
+fn validate_with(validator: &jsonschema::Validator, args: &Map<String, Value>) -> Result<(), Finding> {
     let instance = Value::Object(args.clone());
     let errors: Vec<String> = validator.iter_errors(&instance).take(3).map(|e| e.to_string()).collect();
     if errors.is_empty() {
@@ -368,12 +494,16 @@ fn digest(v: &Value) -> String {
 /// tool, arguments failing the schema, a delisted skill) happen before the upstream is
 /// called and count nothing.
 pub async fn call(s: &AppState, p: &Principal, req: CallRequest<'_>) -> Result<CallResult, ApiError> {
-    let version = live_version(&s.store, req.skill).await?;
-    let tools = pinned_tools(&version);
-    let Some(tool) = tools.iter().find(|t| t.name == req.tool) else {
+    let live = s.skills.live_version(&s.store, req.skill).await?;
+    let version = &live.version;
+    let Some((tool, validator)) = live.tool(req.tool) else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "skill_unknown_tool").with_detail(req.tool.to_string()));
     };
-    validate_arguments(tool, &req.arguments).map_err(|f| refusal(StatusCode::UNPROCESSABLE_ENTITY, &f))?;
+    validator
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|v| validate_with(v, &req.arguments))
+        .map_err(|f| refusal(StatusCode::UNPROCESSABLE_ENTITY, &f))?;
     let endpoint = version
         .endpoint_url
         .clone()
@@ -697,4 +827,52 @@ pub fn spawn_refresh(s: AppState) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skill(id: &str, name: &str, summary: &str) -> Skill {
+        Skill {
+            id: id.into(),
+            slug: format!("s-{id}"),
+            name: name.into(),
+            summary: summary.into(),
+            kind: "mcp_server".into(),
+            category: "agent_tool".into(),
+            tags: vec![],
+            homepage_url: None,
+            publisher_user_id: "u".into(),
+            publisher_party: "u".into(),
+            live_version_id: Some("v".into()),
+            drifted_at: None,
+            drifted_hash: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn ids(v: Vec<&Skill>) -> Vec<&str> {
+        v.into_iter().map(|s| s.id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_index_keeps_name_order_and_intersects_every_token() {
+        let mut skills: Vec<Skill> = (0..200)
+            .map(|i| {
+                let topic = if i % 3 == 0 { "发票 invoice" } else { "视频 video" };
+                let extra = if i % 5 == 0 { "legal" } else { "other" };
+                skill(&format!("{i}"), &format!("n{i:03}"), &format!("{topic} {extra}"))
+            })
+            .collect();
+        skills.reverse();
+        let idx = SearchIndex::build(skills);
+        let expected = |f: &dyn Fn(usize) -> bool| (0..200).filter(|i| f(*i)).map(|i| i.to_string()).collect::<Vec<_>>();
+        assert_eq!(ids(idx.matching("invoice legal")), expected(&|i| i % 15 == 0));
+        assert_eq!(ids(idx.matching("legal 发票")), expected(&|i| i % 15 == 0));
+        assert_eq!(ids(idx.matching("video")), expected(&|i| i % 3 != 0));
+        assert_eq!(idx.matching("").len(), 200);
+        assert!(idx.matching("invoice nothing-like-this").is_empty());
+    }
 }

@@ -1,8 +1,15 @@
-//! `opchub-loadgen`: an open-loop load generator for OpenAI-compatible chat endpoints on loopback.
+//! `opchub-loadgen`: an open-loop load generator for OpenAI-compatible chat endpoints and MCP servers on loopback.
 //!
 //! ```sh
 //! opchub-loadgen --url http://127.0.0.1:PORT/v1 --key opk_… --rate 1000 --duration 10 [--stream] [--model fake-final] [--max-tokens 16]
+//! opchub-loadgen --mcp --url http://127.0.0.1:PORT/mcp [--key opk_…] [--header 'Name: value'] --tool add --arguments '{"a":1,"b":2}' --rate 1000
 //! ```
+//!
+//! With `--mcp` the target is an MCP Streamable HTTP endpoint: the generator first opens one session (`initialize`,
+//! then `notifications/initialized`, keeping the `Mcp-Session-Id` the server returns) and then sends `tools/call`
+//! JSON-RPC POSTs on it, each with its own id (1, 2, …); a call succeeds when the response (plain JSON or an SSE
+//! stream) holds the JSON-RPC result with that id and the result is not `isError: true`. The session is deleted
+//! at the end.
 //!
 //! Request `i` is scheduled at `start + i / rate`, whatever the earlier requests are doing (open loop), and runs as
 //! its own task. Its latency is measured from its **scheduled** time to the end of the response body (for a stream:
@@ -11,7 +18,7 @@
 //! and the run drains for at most 35 s after the last one was sent, so it always stops by itself.
 //!
 //! Only loopback targets are accepted (`127.0.0.1`, `localhost`, `::1`). Prints one JSON line on stdout:
-//! `{"rate":…,"duration_s":…,"stream":…,"sent":…,"ok":…,"errors":…,"p50_ms":…,"p99_ms":…,"max_ms":…,"lag_max_ms":…}`
+//! `{"mode":…,"rate":…,"duration_s":…,"stream":…,"sent":…,"ok":…,"errors":…,"p50_ms":…,"p99_ms":…,"max_ms":…,"lag_max_ms":…}`
 //! where `lag_max_ms` is how late the dispatcher was at worst (large values mean the generator, not the target,
 //! was the bottleneck). Percentiles are exact (nearest rank) over the successful requests.
 
@@ -20,8 +27,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::sync::{Semaphore, TryAcquireError};
 use tokio::task::JoinHandle;
 
@@ -37,15 +45,28 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Parser, Debug)]
 #[command(
     name = "opchub-loadgen",
-    about = "Open-loop load generator for OpenAI-compatible chat endpoints (loopback only)"
+    about = "Open-loop load generator for OpenAI-compatible chat endpoints and MCP servers (loopback only)"
 )]
 struct Args {
-    /// Base URL of the OpenAI-compatible API, e.g. http://127.0.0.1:8080/v1 (loopback hosts only).
+    /// Base URL of the OpenAI-compatible API, e.g. http://127.0.0.1:8080/v1; with `--mcp` the MCP endpoint itself,
+    /// e.g. http://127.0.0.1:8080/mcp (loopback hosts only).
     #[arg(long)]
     url: String,
-    /// Bearer token sent as `Authorization: Bearer …`.
-    #[arg(long, default_value = "sk-loadgen")]
-    key: String,
+    /// Bearer token sent as `Authorization: Bearer …` (chat default: sk-loadgen; with `--mcp`: none unless given).
+    #[arg(long)]
+    key: Option<String>,
+    /// Extra request header, `Name: value` (repeatable).
+    #[arg(long = "header")]
+    headers: Vec<String>,
+    /// Drive an MCP Streamable HTTP endpoint with `tools/call` requests instead of chat completions.
+    #[arg(long)]
+    mcp: bool,
+    /// `--mcp`: the tool to call.
+    #[arg(long, default_value = "add")]
+    tool: String,
+    /// `--mcp`: the tool's arguments (a JSON object).
+    #[arg(long, default_value = r#"{"a":1,"b":2}"#)]
+    arguments: String,
     /// Requests per second (1–100000).
     #[arg(long)]
     rate: u64,
@@ -114,9 +135,26 @@ fn endpoint(base: &str) -> Result<Url, BoxError> {
     Ok(Url::parse(&joined)?)
 }
 
+/// The MCP endpoint itself (loopback only).
+fn mcp_endpoint(url: &str) -> Result<Url, BoxError> {
+    let url = Url::parse(url).map_err(|e| format!("bad --url {url}: {e}"))?;
+    check_loopback(&url)?;
+    Ok(url)
+}
+
+/// `Name: value` → a header.
+fn header_of(h: &str) -> Result<(HeaderName, HeaderValue), BoxError> {
+    let (name, value) = h
+        .split_once(':')
+        .ok_or_else(|| format!("bad --header {h}: expected `Name: value`"))?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|e| format!("bad --header {h}: {e}"))?;
+    let value = HeaderValue::from_str(value.trim()).map_err(|e| format!("bad --header {h}: {e}"))?;
+    Ok((name, value))
+}
+
 fn run() -> Result<String, BoxError> {
     let args = Args::parse();
-    let url = endpoint(&args.url)?;
+    let url = if args.mcp { mcp_endpoint(&args.url)? } else { endpoint(&args.url)? };
     if !(1..=100_000).contains(&args.rate) {
         return Err("--rate must be 1..=100000".into());
     }
@@ -130,12 +168,21 @@ fn run() -> Result<String, BoxError> {
     if args.max_in_flight == 0 {
         return Err("--max-in-flight must be at least 1".into());
     }
-    let body = serde_json::to_string(&json!({
-        "model": args.model,
-        "messages": [{"role": "user", "content": args.prompt}],
-        "max_tokens": args.max_tokens,
-        "stream": args.stream,
-    }))?;
+    let mut headers = HeaderMap::new();
+    for h in &args.headers {
+        let (name, value) = header_of(h)?;
+        headers.append(name, value);
+    }
+    let key = match (&args.key, args.mcp) {
+        (Some(k), _) => Some(k.clone()),
+        (None, false) => Some("sk-loadgen".to_owned()),
+        (None, true) => None,
+    };
+    if let Some(k) = &key {
+        let value = HeaderValue::from_str(&format!("Bearer {k}")).map_err(|e| format!("bad --key: {e}"))?;
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(usize::MAX)
@@ -146,13 +193,38 @@ fn run() -> Result<String, BoxError> {
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let handle = runtime.handle().clone();
+    let kind = if args.mcp {
+        let arguments: Value = serde_json::from_str(&args.arguments).map_err(|e| format!("bad --arguments: {e}"))?;
+        if !arguments.is_object() {
+            return Err("--arguments must be a JSON object".into());
+        }
+        headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static(MCP_ACCEPT));
+        let session = runtime.block_on(mcp_session(&client, &url, &headers))?;
+        headers.extend(session);
+        // `{"jsonrpc":"2.0","method":"tools/call","params":{…},"id":` + id + `}`
+        let params = serde_json::to_string(&json!({"name": args.tool, "arguments": arguments}))?;
+        Kind::Mcp {
+            prefix: format!(r#"{{"jsonrpc":"2.0","method":"tools/call","params":{params},"id":"#),
+        }
+    } else {
+        Kind::Chat {
+            body: serde_json::to_string(&json!({
+                "model": args.model,
+                "messages": [{"role": "user", "content": args.prompt}],
+                "max_tokens": args.max_tokens,
+                "stream": args.stream,
+            }))?,
+            stream: args.stream,
+        }
+    };
     let job = Job {
         client,
         url,
-        key: args.key.clone(),
-        body,
-        stream: args.stream,
+        headers: Arc::new(headers),
+        kind: Arc::new(kind),
     };
+    let session_url = job.url.clone();
+    let session_headers = job.headers.clone();
     let semaphore = Arc::new(Semaphore::new(args.max_in_flight));
     let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
 
@@ -192,6 +264,12 @@ fn run() -> Result<String, BoxError> {
         outcomes
     });
     let elapsed = started.elapsed();
+    if args.mcp && session_headers.contains_key(MCP_SESSION) {
+        // Close the session (best effort: the run is over).
+        let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build()?;
+        // `send` starts its timeout when called, so it must be called inside the runtime.
+        let _ = runtime.block_on(async move { client.delete(session_url).headers((*session_headers).clone()).send().await });
+    }
     runtime.shutdown_timeout(Duration::from_secs(1));
 
     let mut latencies: Vec<u64> = outcomes
@@ -207,6 +285,7 @@ fn run() -> Result<String, BoxError> {
     }
     let ms = |us: Option<u64>| us.map(|v| v as f64 / 1000.0);
     let line = json!({
+        "mode": if args.mcp { "mcp" } else { "chat" },
         "rate": args.rate,
         "duration_s": args.duration,
         "stream": args.stream,
@@ -236,9 +315,98 @@ fn percentile(sorted: &[u64], q: f64) -> Option<u64> {
 struct Job {
     client: reqwest::Client,
     url: Url,
-    key: String,
-    body: String,
-    stream: bool,
+    /// Authorization, content type, extra headers and (MCP) the session's headers.
+    headers: Arc<HeaderMap>,
+    kind: Arc<Kind>,
+}
+
+enum Kind {
+    /// A chat completion; the same body every time.
+    Chat { body: String, stream: bool },
+    /// An MCP `tools/call`: the body is `prefix` + the JSON-RPC id + `}`.
+    Mcp { prefix: String },
+}
+
+/// What an MCP client must accept on a Streamable HTTP POST.
+const MCP_ACCEPT: &str = "application/json, text/event-stream";
+const MCP_SESSION: &str = "mcp-session-id";
+/// The protocol version the generator asks for (one that still has `initialize` and sessions).
+const MCP_PROTOCOL: &str = "2025-06-18";
+
+/// Opens an MCP session: `initialize`, then `notifications/initialized`. Returns the headers every later request
+/// carries (`Mcp-Session-Id` when the server gave one, `MCP-Protocol-Version`).
+async fn mcp_session(client: &reqwest::Client, url: &Url, headers: &HeaderMap) -> Result<HeaderMap, BoxError> {
+    let init = json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": MCP_PROTOCOL, "capabilities": {}, "clientInfo": {"name": "opchub-loadgen", "version": "1"}},
+    });
+    let response = client.post(url.clone()).headers(headers.clone()).json(&init).send().await?;
+    let status = response.status();
+    let session = response.headers().get(MCP_SESSION).cloned();
+    let body = response.bytes().await?;
+    if !status.is_success() {
+        return Err(format!("initialize: HTTP {status}: {}", String::from_utf8_lossy(&body)).into());
+    }
+    let result = rpc_response(&body, &json!(0))
+        .and_then(|m| m.get("result").cloned())
+        .ok_or_else(|| format!("initialize: no result in {}", String::from_utf8_lossy(&body)))?;
+    let version = result["protocolVersion"].as_str().unwrap_or(MCP_PROTOCOL).to_owned();
+    let mut out = HeaderMap::new();
+    if let Some(sid) = session {
+        out.insert(MCP_SESSION, sid);
+    }
+    out.insert("mcp-protocol-version", HeaderValue::from_str(&version)?);
+    let mut all = headers.clone();
+    all.extend(out.clone());
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let response = client.post(url.clone()).headers(all).json(&note).send().await?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("notifications/initialized: HTTP {status}").into());
+    }
+    Ok(out)
+}
+
+/// The JSON-RPC response with `id` in a body that is either one JSON message (or a batch) or an SSE stream of them.
+fn rpc_response(body: &[u8], id: &Value) -> Option<Value> {
+    let matching = |v: Value| -> Option<Value> {
+        match v {
+            Value::Array(items) => items.into_iter().find(|m| m.get("id") == Some(id)),
+            m if m.get("id") == Some(id) && (m.get("result").is_some() || m.get("error").is_some()) => Some(m),
+            _ => None,
+        }
+    };
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        return matching(v);
+    }
+    // SSE: the message is the `data:` lines of one event (usually one line).
+    let text = std::str::from_utf8(body).ok()?;
+    let mut data = String::new();
+    for line in text.lines().chain(std::iter::once("")) {
+        if let Some(d) = line.strip_prefix("data:") {
+            if !data.is_empty() {
+                data.push('\n');
+            }
+            data.push_str(d.strip_prefix(' ').unwrap_or(d));
+        } else if line.is_empty() && !data.is_empty() {
+            if let Some(m) = serde_json::from_str::<Value>(&data).ok().and_then(matching) {
+                return Some(m);
+            }
+            data.clear();
+        }
+    }
+    None
+}
+
+/// Why an MCP `tools/call` response is not a success, if it is not.
+fn mcp_failure(body: &[u8], id: u64) -> Option<String> {
+    let Some(m) = rpc_response(body, &json!(id)) else {
+        return Some("no JSON-RPC response with the request's id".to_owned());
+    };
+    if let Some(e) = m.get("error") {
+        return Some(format!("JSON-RPC error: {e}"));
+    }
+    (m["result"]["isError"] == json!(true)).then(|| format!("tool error: {}", m["result"]["content"]))
 }
 
 /// Sends `total` requests, request `i` at `start + i × interval`; returns their tasks, the dispatcher's worst
@@ -269,7 +437,7 @@ fn dispatch(
         lag = lag.max(Instant::now().saturating_duration_since(scheduled));
         let job = job.clone();
         tasks.push(handle.spawn(async move {
-            let outcome = one(&job, scheduled).await;
+            let outcome = one(&job, i + 1, scheduled).await;
             drop(permit);
             outcome
         }));
@@ -277,15 +445,18 @@ fn dispatch(
     (tasks, lag, start)
 }
 
-/// One request, read to the end of its body.
-async fn one(job: &Job, scheduled: Instant) -> Outcome {
+/// One request (`id` is its JSON-RPC id in MCP mode), read to the end of its body.
+async fn one(job: &Job, id: u64, scheduled: Instant) -> Outcome {
+    let body = match &*job.kind {
+        Kind::Chat { body, .. } => body.clone(),
+        Kind::Mcp { prefix } => format!("{prefix}{id}}}"),
+    };
     let result = async {
         let response = job
             .client
             .post(job.url.clone())
-            .bearer_auth(&job.key)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(job.body.clone())
+            .headers((*job.headers).clone())
+            .body(body)
             .send()
             .await?;
         let status = response.status();
@@ -297,14 +468,17 @@ async fn one(job: &Job, scheduled: Instant) -> Outcome {
     let error = match result {
         Err(e) => Some(format!("request failed: {e}")),
         Ok((status, _)) if !status.is_success() => Some(format!("HTTP {status}")),
-        Ok((_, body)) => {
-            let complete = if job.stream {
-                body.windows(12).any(|w| w == b"data: [DONE]")
-            } else {
-                body.windows(9).any(|w| w == b"\"choices\"")
-            };
-            (!complete).then(|| "incomplete response body".to_owned())
-        }
+        Ok((_, body)) => match &*job.kind {
+            Kind::Chat { stream, .. } => {
+                let complete = if *stream {
+                    body.windows(12).any(|w| w == b"data: [DONE]")
+                } else {
+                    body.windows(9).any(|w| w == b"\"choices\"")
+                };
+                (!complete).then(|| "incomplete response body".to_owned())
+            }
+            Kind::Mcp { .. } => mcp_failure(&body, id),
+        },
     };
     Outcome {
         ok: error.is_none(),
@@ -340,6 +514,28 @@ mod tests {
             endpoint("http://127.0.0.1:8080/v1/").unwrap().as_str(),
             "http://127.0.0.1:8080/v1/chat/completions"
         );
+    }
+
+    #[test]
+    fn mcp_targets_are_loopback_and_kept_as_given() {
+        assert_eq!(mcp_endpoint("http://127.0.0.1:9/mcp").unwrap().as_str(), "http://127.0.0.1:9/mcp");
+        assert!(mcp_endpoint("http://192.168.1.1:9/mcp").is_err());
+        assert!(header_of("X-Thing: a b").is_ok());
+        assert!(header_of("no colon").is_err());
+    }
+
+    #[test]
+    fn mcp_responses_in_json_and_sse() {
+        let ok = br#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"3"}],"isError":false}}"#;
+        assert_eq!(mcp_failure(ok, 7), None);
+        assert!(mcp_failure(ok, 8).is_some(), "another id");
+        let sse = b"id: 0\nretry: 3000\ndata: \n\ndata: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"content\":[],\"isError\":false}}\n\n";
+        assert_eq!(mcp_failure(sse, 3), None);
+        let tool_error = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"isError":true}}"#;
+        assert!(mcp_failure(tool_error, 1).is_some());
+        let rpc_error = br#"data: {"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"unknown tool"}}"#;
+        assert!(mcp_failure(rpc_error, 1).unwrap().contains("unknown tool"));
+        assert!(mcp_failure(b"", 1).is_some());
     }
 
     #[test]
