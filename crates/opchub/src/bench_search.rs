@@ -136,6 +136,7 @@ async fn seed(store: &Store, n: usize) -> Result<()> {
                     content_hash: &hash,
                     price_fen: (i % 10) as i64,
                     endpoint_url: Some("http://127.0.0.1:9/mcp"),
+                    openapi_url: None,
                     tools: &tools,
                     tools_hash: &hash,
                     manifest: None,
