@@ -64,6 +64,21 @@ impl KeyCache {
     }
 }
 
+/// Whom a user's usage bills: its OPC, else the user itself (gateway, M2.2; skill calls, M2.3).
+pub async fn billing_party(s: &crate::AppState, user_id: &str) -> opchub_store::Result<String> {
+    if let Some(subject) = s.keys.subject(user_id) {
+        return Ok(subject);
+    }
+    let subject = s
+        .store
+        .opc_of_founder(user_id)
+        .await?
+        .map(|o| o.id)
+        .unwrap_or_else(|| user_id.to_string());
+    s.keys.put_subject(user_id, subject.clone());
+    Ok(subject)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -371,12 +371,10 @@ impl SearchIndex {
     }
 }
 
-/// The party a user acts for: their OPC, else the user (as the gateway bills).
-pub async fn party_of(store: &Store, user_id: &str) -> Result<String, ApiError> {
-    Ok(match store.opc_of_founder(user_id).await? {
-        Some(o) => o.id,
-        None => user_id.to_string(),
-    })
+/// The party a user acts for: their OPC, else the user (as the gateway bills). Cached for a
+/// moment with the key authentications (`AppState::keys`): every skill call asks.
+pub async fn party_of(s: &AppState, user_id: &str) -> Result<String, ApiError> {
+    Ok(crate::keycache::billing_party(s, user_id).await?)
 }
 
 /// Tools pinned by a version.
@@ -548,7 +546,7 @@ pub async fn call(s: &AppState, p: &Principal, req: CallRequest<'_>) -> Result<C
     let is_error = outcome != "ok";
 
     // Who is paid and who used: M2.3 subsidises both, so self-dealing and failures do not qualify.
-    let invoker_party = party_of(&s.store, &p.user.id).await?;
+    let invoker_party = party_of(s, &p.user.id).await?;
     let skill = req.skill;
     let self_dealing = invoker_party == skill.publisher_party || p.user.id == skill.publisher_user_id;
     let reason = if is_error {

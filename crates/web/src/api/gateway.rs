@@ -48,15 +48,7 @@ async fn gateway_caller(s: &AppState, caller: &Caller) -> Result<opchub_gateway:
     let Via::ApiKey { key_id, .. } = &p.via else {
         return Err(unauthorized());
     };
-    let subject = match s.keys.subject(&p.user.id) {
-        Some(subject) => Ok(subject),
-        None => s.store.opc_of_founder(&p.user.id).await.map(|o| {
-            let subject = o.map(|o| o.id).unwrap_or_else(|| p.user.id.clone());
-            s.keys.put_subject(&p.user.id, subject.clone());
-            subject
-        }),
-    };
-    let subject = match subject {
+    let subject = match crate::keycache::billing_party(s, &p.user.id).await {
         Ok(subject) => subject,
         Err(_) => {
             return Err(openai_error(
