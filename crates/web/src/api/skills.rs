@@ -254,7 +254,7 @@ pub async fn publish_for(s: &AppState, p: &Principal, r: &PublishRequest) -> Api
     if slug.is_empty() || slug.len() > 40 || !opchub_skills::manifest::valid_name(&slug) {
         return Err(ApiError::field("slug", "skill_invalid_slug"));
     }
-    let party = skills::party_of(&s, &p.user.id).await?;
+    let party = skills::party_of(s, &p.user.id).await?;
     let (skill, v) = s
         .store
         .create_skill(
@@ -801,7 +801,7 @@ fn from_day() -> String {
 }
 
 pub async fn publisher_dashboard_for(s: &AppState, p: &Principal) -> ApiResult<PublisherDashboard> {
-    let party = skills::party_of(&s, &p.user.id).await?;
+    let party = skills::party_of(s, &p.user.id).await?;
     let from = from_day();
     let counts = s.skills.counts(&s.store).await?;
     let mut mine = Vec::new();
@@ -840,7 +840,7 @@ pub struct InvokerDashboard {
 }
 
 pub async fn invoker_dashboard_for(s: &AppState, p: &Principal) -> ApiResult<InvokerDashboard> {
-    let party = skills::party_of(&s, &p.user.id).await?;
+    let party = skills::party_of(s, &p.user.id).await?;
     let from = from_day();
     Ok(InvokerDashboard {
         totals: s.store.skill_call_totals(&party, true, &from).await?,
