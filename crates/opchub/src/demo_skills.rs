@@ -187,7 +187,7 @@ async fn remote(s: &AppState, platform: &Principal, r: &Remote) -> Result<Publis
     let store = &s.store;
     let principal = who(s, r.publisher).await?;
     let publisher = principal.user.clone();
-    let party = opchub_web::skills::party_of(store, &publisher.id).await.map_err(api)?;
+    let party = opchub_web::skills::party_of(s, &publisher.id).await.map_err(api)?;
     let (canonical, tools_hash) = opchub_skills::tools::canonical(&r.tools);
     let content_hash =
         opchub_skills::sha256_hex(opchub_skills::tools::canonical_json(&json!({"endpoint": r.endpoint, "tools": canonical})).as_bytes());
@@ -350,7 +350,7 @@ pub async fn load(s: &AppState) -> Result<usize> {
     for (k, p) in listed.iter().enumerate() {
         for (j, user) in invokers.iter().enumerate().take(5 - k % 3) {
             let u = who(s, user).await?;
-            let party = opchub_web::skills::party_of(&s.store, &u.user.id).await.map_err(api)?;
+            let party = opchub_web::skills::party_of(s, &u.user.id).await.map_err(api)?;
             for n in 0..(1 + (k + j) % 4) {
                 let at = now - ((k * 7 + j * 3 + n) as i64 % 20 + 1) * 86_400_000 / 2;
                 let key = opchub_skills::sha256_hex(format!("demo\n{}\n{}\n{n}", u.user.id, p.slug).as_bytes());
