@@ -89,6 +89,9 @@ def main():
     ap.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
     ap.add_argument("--modes", default="plain,stream", help="plain, stream or both (default plain,stream)")
     ap.add_argument("--max-tokens", type=int, default=16)
+    ap.add_argument("--upstream-cpu", type=int, default=0,
+                    help="CPU of the fake upstream: 0 shares the gateway's core (default), 1 the load generator's "
+                         "(a real upstream is remote; the direct baseline is measured the same way)")
     args = ap.parse_args()
     rates = [int(r) for r in args.rate.split(",") if r.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -101,7 +104,7 @@ def main():
     env = dict(os.environ, OPCHUB_LOG="warn")
     procs = []
     try:
-        fake, fake_url = start(pinned(0, [FAKE, "--listen", "127.0.0.1:0"]), r"listening on (http://\S+)")
+        fake, fake_url = start(pinned(args.upstream_cpu, [FAKE, "--listen", "127.0.0.1:0"]), r"listening on (http://\S+)")
         procs.append(fake)
         for user, role in [("benchop", "community_operator"), ("benchplatform", "platform_operator"), ("benchopc", "opc_founder")]:
             subprocess.run([BIN, "--data-dir", data, "user", "create", "--username", user, "--role", role, "--password", PASSWORD],
@@ -124,7 +127,7 @@ def main():
         party = opc.call("GET", "/api/v1/me")["user"]["id"]
         fake_http = httpx.Client(base_url=fake_url.rsplit("/v1", 1)[0], timeout=30)
 
-        print(f"gateway {base}  upstream {fake_url}  {args.duration} s per run, model {MODEL}, max_tokens {args.max_tokens}"
+        print(f"gateway {base} (CPU 0)  upstream {fake_url} (CPU {args.upstream_cpu})  {args.duration} s per run, model {MODEL}, max_tokens {args.max_tokens}"
               f"{'' if TASKSET else '  (no taskset: not pinned)'}", flush=True)
         rows = []
         via_gateway = [0, 0]  # tokens the upstream emitted for requests through the gateway
