@@ -124,7 +124,7 @@ pub async fn run(store: &Store, beneficiaries: usize, events: u64, runs: usize) 
     }
 
     // Rollups: per OPC and active day, its token use through its community and its paid calls
-    // of another OPC's skill; cooperation payments from companies. `events` sums to `events`.
+    // of another OPC's skill; cooperation payments from companies. The rows sum to at least `events`.
     let today = opchub_ledger::event::day_of(opchub_store::now_ms());
     let last = NaiveDate::parse_from_str(&today, "%Y-%m-%d").context("today")?;
     let days: Vec<String> = (0..100)
@@ -133,7 +133,8 @@ pub async fn run(store: &Store, beneficiaries: usize, events: u64, runs: usize) 
         .map(|d| d.to_string())
         .collect();
     let rows_total = beneficiaries * days.len() * 2 + companies * 12;
-    let per_row = (events / rows_total.max(1) as u64).max(1) as i64;
+    // At least `events` in all (rounded up to whole events per row).
+    let per_row = events.div_ceil(rows_total.max(1) as u64).max(1) as i64;
     bar.set_length(rows_total as u64);
     bar.set_position(0);
     bar.set_message("rollups");
