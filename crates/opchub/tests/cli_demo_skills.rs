@@ -7,55 +7,10 @@
 
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_opchub");
+mod common;
 
-fn opchub(dir: &Path, db: &str, args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN)
-        .args(["--data-dir", dir.to_str().unwrap(), "--database-url", db])
-        .args(args)
-        .env("OPCHUB_LOG", "warn")
-        .output()
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), text)
-}
-
-/// `opchub serve` on a free port; returns the child and its base URL.
-#[allow(clippy::zombie_processes)]
-fn serve(dir: &Path, db: &str) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--database-url",
-            db,
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("OPCHUB_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        assert!(Instant::now() < deadline, "server did not start");
-        let line = lines.next().expect("server exited").unwrap();
-        if let Some(rest) = line.split("open ").nth(1) {
-            let url = rest.trim().trim_end_matches('/').to_string();
-            std::thread::spawn(move || for _ in lines.by_ref() {});
-            return (child, url);
-        }
-    }
-}
+use common::{opchub, serve};
 
 fn cookies(r: &reqwest::Response, jar: &mut Vec<(String, String)>) {
     for v in r.headers().get_all("set-cookie") {

@@ -6,20 +6,10 @@
 
 use chrono::Datelike;
 use std::path::Path;
-use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_opchub");
+mod common;
 
-fn opchub(dir: &Path, db: &str, args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN)
-        .args(["--data-dir", dir.to_str().unwrap(), "--database-url", db])
-        .args(args)
-        .env("OPCHUB_LOG", "warn")
-        .output()
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), text)
-}
+use common::opchub;
 
 fn batches(dir: &Path, db: &str) -> usize {
     let (code, out) = opchub(dir, db, &["settlement", "list"]);
