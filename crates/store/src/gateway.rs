@@ -526,18 +526,6 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Settles a hold to the actual cost (which may be 0): releases the hold, adds the cost.
-    pub async fn settle_budget(&self, api_key_id: &str, month: &str, held: i64, actual: i64) -> Result<()> {
-        sqlx::query("UPDATE gateway_budgets SET held_fen = held_fen - $1, spent_fen = spent_fen + $2 WHERE api_key_id = $3 AND month = $4")
-            .bind(held)
-            .bind(actual)
-            .bind(api_key_id)
-            .bind(month)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// (spent, held) this month.
     pub async fn budget_use(&self, api_key_id: &str, month: &str) -> Result<(i64, i64)> {
         let row = sqlx::query("SELECT spent_fen, held_fen FROM gateway_budgets WHERE api_key_id = $1 AND month = $2")
@@ -551,13 +539,6 @@ impl Store {
         })
     }
 
-    pub async fn record_request(&self, o: &RequestOutcome) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO gateway_requests ({REQUEST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-        );
-        bind_request(sqlx::query(&sql), o).execute(&self.pool).await?;
-        Ok(())
-    }
     pub async fn requests_of_key(&self, api_key_id: &str, limit: i64) -> Result<Vec<RequestOutcome>> {
         let rows = sqlx::query(
             "SELECT request_id, api_key_id, subject, channel_id, model, endpoint, outcome, http_status, prompt_tokens, cached_tokens, completion_tokens, estimated, list_fen, charged_fen, created_at \

@@ -495,6 +495,7 @@ async fn write_side(tx: &mut Tx, backend: Backend, side: Vec<SideWrite>) -> Resu
         }
         q.execute(&mut **tx).await?;
     }
+    // Settles each hold to the actual cost (which may be 0): releases the hold, adds the cost.
     for ((key, month), (held, actual)) in budgets {
         sqlx::query("UPDATE gateway_budgets SET held_fen = held_fen - $1, spent_fen = spent_fen + $2 WHERE api_key_id = $3 AND month = $4")
             .bind(held)

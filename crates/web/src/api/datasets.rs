@@ -23,7 +23,7 @@ use opchub_gateway::items;
 use opchub_ledger::event::{NewEvent, Origin};
 use opchub_store::datasets::{Dataset, Download, NewDataset};
 use opchub_store::gateway::ItemPriceVersion;
-use opchub_store::ledger::Item;
+use opchub_store::ledger::{Item, SideWrite};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -400,6 +400,7 @@ async fn meter(ctx: MeterCtx, sent: i64) {
         }
     };
     let outcome = if sent >= ctx.range_len { "complete" } else { "interrupted" };
+    let mut items = vec![];
     if sent > 0 {
         let mut attributes = BTreeMap::new();
         attributes.insert("item".to_string(), ctx.price.price.item.clone());
@@ -431,19 +432,26 @@ async fn meter(ctx: MeterCtx, sent: i64) {
             requested_by: None,
             approved_by: None,
         };
-        match s.ledger.as_ref() {
-            Some(w) => {
-                if let Err(e) = w.append(vec![Item::Event(event)]).await {
-                    tracing::error!(download = %ctx.download_id, error = %e, "download metering failed");
-                }
-            }
-            None => tracing::error!(download = %ctx.download_id, "download not metered: no ledger"),
-        }
+        items.push(Item::Event(event));
     }
+    // The budget settles in the metering commit, as the gateway's requests do.
+    let mut side = vec![];
     if ctx.held > 0 || charged > 0 {
-        if let Err(e) = s.store.settle_budget(&ctx.key_id, &ctx.month, ctx.held, charged).await {
-            tracing::error!(download = %ctx.download_id, error = %e, "budget settle failed");
+        side.push(SideWrite::SettleBudget {
+            api_key_id: ctx.key_id.clone(),
+            month: ctx.month.clone(),
+            held: ctx.held,
+            actual: charged,
+        });
+    }
+    match s.ledger.as_ref() {
+        Some(w) if !items.is_empty() || !side.is_empty() => {
+            if let Err(e) = w.append_with(items, side).await {
+                tracing::error!(download = %ctx.download_id, error = %e, "download metering failed");
+            }
         }
+        Some(_) => {}
+        None => tracing::error!(download = %ctx.download_id, "download not metered: no ledger"),
     }
     let row = Download {
         id: ctx.download_id.clone(),
