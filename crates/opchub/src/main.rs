@@ -16,6 +16,11 @@ mod ledger;
 mod policy_cli;
 mod settle_cli;
 
+// The service allocates many small, short-lived buffers per request and per ledger event
+// (JSON, SQL arguments, hashes); mimalloc handles that pattern far better than glibc malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn command_to_op(c: LedgerCommand) -> ledger::Op {
     match c {
         LedgerCommand::Verify => ledger::Op::Verify,
