@@ -282,18 +282,6 @@ struct Content<'a> {
     approved_by: Option<&'a str>,
 }
 
-/// The Merkle leaf: the booking and the content hash, then the content itself.
-#[derive(Serialize)]
-struct Leaf<'a> {
-    v: u8,
-    leaf_index: i64,
-    received_at_ms: i64,
-    period: &'a str,
-    late: bool,
-    content_hash: &'a str,
-    content: Content<'a>,
-}
-
 impl NewEvent {
     fn content(&self) -> Content<'_> {
         Content {
@@ -321,9 +309,20 @@ impl NewEvent {
     /// Hash of what the source said (not of when or where it was booked): the same event
     /// sent twice has the same content hash; a different event under the same key does not.
     pub fn content_hash(&self) -> String {
-        let bytes = serde_json::to_vec(&self.content()).unwrap_or_default();
-        hex::encode(Sha256::digest(&bytes))
+        content_hash_of(&self.content_json())
     }
+
+    /// The canonical JSON of what the source said: the input of the content hash, and the
+    /// `content` member of the leaf. Serialise it once and pass it to [`content_hash_of`]
+    /// and [`leaf_bytes`].
+    pub fn content_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.content()).unwrap_or_default()
+    }
+}
+
+/// The content hash (lower-case hex SHA-256) of [`NewEvent::content_json`].
+pub fn content_hash_of(content_json: &[u8]) -> String {
+    crate::merkle::hash_hex(&Sha256::digest(content_json).into())
 }
 
 /// Where and when an event was booked.
@@ -341,16 +340,32 @@ pub struct Booking {
 /// declaration order and attributes are a sorted map, so equal events give equal bytes.
 /// `content_hash` must be `e.content_hash()` (passed in so it is computed once).
 pub fn canonical_bytes(e: &NewEvent, b: &Booking, content_hash: &str) -> Vec<u8> {
-    let leaf = Leaf {
-        v: 1,
-        leaf_index: b.leaf_index,
-        received_at_ms: b.received_at_ms,
-        period: &b.period,
-        late: b.late,
-        content_hash,
-        content: e.content(),
-    };
-    serde_json::to_vec(&leaf).unwrap_or_default()
+    leaf_bytes(&e.content_json(), b, content_hash)
+}
+
+/// [`canonical_bytes`] from an already serialised [`NewEvent::content_json`]: the JSON object
+/// `{"v":1,"leaf_index":…,"received_at_ms":…,"period":…,"late":…,"content_hash":…,"content":{…}}`
+/// in exactly this member order and without whitespace (what serde_json writes for a struct
+/// with these fields; a test holds the two equal).
+pub fn leaf_bytes(content_json: &[u8], b: &Booking, content_hash: &str) -> Vec<u8> {
+    fn string(out: &mut Vec<u8>, s: &str) {
+        // Writing a &str into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+    let mut out = Vec::with_capacity(content_json.len() + 96 + content_hash.len() + b.period.len());
+    out.extend_from_slice(b"{\"v\":1,\"leaf_index\":");
+    out.extend_from_slice(b.leaf_index.to_string().as_bytes());
+    out.extend_from_slice(b",\"received_at_ms\":");
+    out.extend_from_slice(b.received_at_ms.to_string().as_bytes());
+    out.extend_from_slice(b",\"period\":");
+    string(&mut out, &b.period);
+    out.extend_from_slice(if b.late { b",\"late\":true" } else { b",\"late\":false" });
+    out.extend_from_slice(b",\"content_hash\":");
+    string(&mut out, content_hash);
+    out.extend_from_slice(b",\"content\":");
+    out.extend_from_slice(content_json);
+    out.push(b'}');
+    out
 }
 
 /// Shanghai time is UTC+8 all year (no daylight saving).
@@ -435,6 +450,51 @@ mod tests {
             e.content_hash(),
             other.validate("gateway", Origin::Observed, None, NOW).unwrap().content_hash()
         );
+    }
+
+    /// The leaf as serde_json writes it for a struct: the reference [`leaf_bytes`] must match.
+    #[derive(Serialize)]
+    struct ReferenceLeaf<'a> {
+        v: u8,
+        leaf_index: i64,
+        received_at_ms: i64,
+        period: &'a str,
+        late: bool,
+        content_hash: &'a str,
+        content: Content<'a>,
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn leaf_bytes_equal_the_serde_struct(
+            leaf_index in proptest::prelude::any::<i64>(),
+            received in proptest::prelude::any::<i64>(),
+            late in proptest::prelude::any::<bool>(),
+            period in "\\PC{0,8}",
+            subject in "\\PC{0,12}",
+            attr in "[\"\\\\a-z\u{4e00}\n]{0,6}",
+            quantity in proptest::prelude::any::<i64>(),
+        ) {
+            let mut e = input().validate("gateway", Origin::Observed, None, NOW).unwrap();
+            e.subject = subject;
+            e.quantity = quantity;
+            e.attributes.insert("note".into(), attr);
+            let b = Booking { leaf_index, received_at_ms: received, period, late };
+            let ch = e.content_hash();
+            let reference = serde_json::to_vec(&ReferenceLeaf {
+                v: 1,
+                leaf_index,
+                received_at_ms: received,
+                period: &b.period,
+                late,
+                content_hash: &ch,
+                content: e.content(),
+            })
+            .unwrap();
+            proptest::prop_assert_eq!(canonical_bytes(&e, &b, &ch), reference.clone());
+            proptest::prop_assert_eq!(leaf_bytes(&e.content_json(), &b, &ch), reference);
+            proptest::prop_assert_eq!(ch, hex::encode(Sha256::digest(e.content_json())));
+        }
     }
 
     #[test]

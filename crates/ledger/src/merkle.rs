@@ -46,6 +46,14 @@ pub enum MerkleError {
     Tlog(String),
 }
 
+/// A hash as 64 lower-case hex digits (how the database and the API carry hashes).
+pub fn hash_hex(h: &Hash) -> String {
+    let mut buf = [0u8; 64];
+    // 32 bytes always fit 64 hex digits, and hex digits are ASCII.
+    let _ = hex::encode_to_slice(h, &mut buf);
+    buf.iter().map(|&b| b as char).collect()
+}
+
 /// The RFC 6962 leaf ("record") hash: `SHA-256(0x00 || data)`.
 pub fn leaf_hash(data: &[u8]) -> Hash {
     tlog::record_hash(data).0

@@ -7,7 +7,7 @@
 use crate::audit::{record, Actor, Change};
 use crate::{is_unique_violation, new_id, now_ms, Backend, Result, Store, StoreError, Tx};
 use opchub_ledger::checkpoint::{verify_checkpoint, LedgerKey};
-use opchub_ledger::event::{canonical_bytes, day_of, period_of, Booking, EventError, NewEvent, Origin};
+use opchub_ledger::event::{canonical_bytes, content_hash_of, day_of, leaf_bytes, period_of, Booking, EventError, NewEvent, Origin};
 use opchub_ledger::merkle::{self, Hash, MemoryTree};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -39,6 +39,48 @@ pub enum SideWrite {
         held: i64,
         actual: i64,
     },
+}
+
+/// An event's canonical content JSON and content hash, computed before the writer books it:
+/// [`LedgerWriter`] has each caller's task do this work (in parallel), so the single writer
+/// only adds the booking and the tree.
+pub struct Prepared {
+    content_json: Vec<u8>,
+    content_hash: String,
+}
+
+impl Prepared {
+    pub fn of(e: &NewEvent) -> Prepared {
+        let content_json = e.content_json();
+        let content_hash = content_hash_of(&content_json);
+        Prepared {
+            content_json,
+            content_hash,
+        }
+    }
+
+    /// One per item (none for refused items).
+    pub fn all(items: &[Item]) -> Vec<Option<Prepared>> {
+        items
+            .iter()
+            .map(|it| match it {
+                Item::Event(e) => Some(Prepared::of(e)),
+                Item::Rejected { .. } => None,
+            })
+            .collect()
+    }
+}
+
+/// `YYYY-MM-DD` and `YYYY-MM` (Asia/Shanghai) of instants, formatted once per day seen.
+#[derive(Default)]
+struct Days(HashMap<i64, (String, String)>);
+
+impl Days {
+    fn of(&mut self, ms: i64) -> &(String, String) {
+        // Shanghai is UTC+8 all year: the local day number is fixed by the instant.
+        let n = (ms + 8 * 3_600_000).div_euclid(86_400_000);
+        self.0.entry(n).or_insert_with(|| (day_of(ms), period_of(ms)))
+    }
 }
 
 /// Proof of storage handed back to the source; the same receipt for a duplicate.
@@ -187,7 +229,7 @@ impl StoredEvent {
     /// Recomputes the leaf hash from the row's columns.
     pub fn recomputed_leaf_hash(&self) -> String {
         let (e, b, _) = self.clone().into_parts();
-        hex::encode(merkle::leaf_hash(&canonical_bytes(&e, &b, &e.content_hash())))
+        merkle::hash_hex(&merkle::leaf_hash(&canonical_bytes(&e, &b, &e.content_hash())))
     }
 }
 
@@ -523,6 +565,20 @@ impl Store {
 
     /// [`Store::ledger_append`], also writing `side` rows in the same transaction.
     pub async fn ledger_append_with(&self, items: Vec<Item>, side: Vec<SideWrite>) -> Result<Vec<Outcome>> {
+        let prepared = Prepared::all(&items);
+        self.ledger_append_prepared(items, prepared, side).await
+    }
+
+    /// [`Store::ledger_append_with`] with each event's [`Prepared`] content (one per item).
+    pub async fn ledger_append_prepared(
+        &self,
+        items: Vec<Item>,
+        prepared: Vec<Option<Prepared>>,
+        side: Vec<SideWrite>,
+    ) -> Result<Vec<Outcome>> {
+        if items.len() != prepared.len() {
+            return Err(StoreError::Catalog("ledger append: one prepared entry per item".into()));
+        }
         let now = now_ms();
         let mut tx = self.begin().await?;
         let size = lock_head(&mut tx).await?;
@@ -584,12 +640,13 @@ impl Store {
             existing_targets.extend(found);
         }
 
-        let open_period = period_of(now);
+        let mut days = Days::default();
+        let open_period = days.of(now).1.clone();
         let mut outcomes = Vec::with_capacity(items.len());
         let mut counters: BTreeMap<String, Counters> = BTreeMap::new();
         let mut rows: Vec<(NewEvent, Booking, String, String)> = vec![];
         let mut rollups: BTreeMap<RollupKey, RollupDelta> = BTreeMap::new();
-        for it in items {
+        for (it, prep) in items.into_iter().zip(prepared) {
             match it {
                 Item::Rejected { source, error } => {
                     let c = counters.entry(source).or_default();
@@ -600,7 +657,11 @@ impl Store {
                 Item::Event(e) => {
                     let c = counters.entry(e.source.clone()).or_default();
                     c.received += 1;
-                    let content_hash = e.content_hash();
+                    let prep = match prep {
+                        Some(p) => p,
+                        None => Prepared::of(&e),
+                    };
+                    let content_hash = prep.content_hash;
                     let k = (e.source.clone(), e.source_event_id.clone());
                     if let Some(r) = known.get(&k) {
                         if r.content_hash == content_hash {
@@ -623,7 +684,7 @@ impl Store {
                         }
                     }
                     c.stored += 1;
-                    let own = period_of(e.occurred_at_ms);
+                    let own = days.of(e.occurred_at_ms).1.clone();
                     // F2/periods: a sealed month is never changed; late events are booked now.
                     let (period, late) = if sealed.contains(&own) {
                         (open_period.clone(), true)
@@ -636,7 +697,7 @@ impl Store {
                         period,
                         late,
                     };
-                    let leaf_hash = hex::encode(merkle::leaf_hash(&canonical_bytes(&e, &booking, &content_hash)));
+                    let leaf_hash = merkle::hash_hex(&merkle::leaf_hash(&leaf_bytes(&prep.content_json, &booking, &content_hash)));
                     let rc = Receipt {
                         leaf_index: booking.leaf_index,
                         source: e.source.clone(),
@@ -647,7 +708,7 @@ impl Store {
                         period: booking.period.clone(),
                         late,
                     };
-                    let day = if late { day_of(now) } else { day_of(e.occurred_at_ms) };
+                    let day = days.of(if late { now } else { e.occurred_at_ms }).0.clone();
                     let d = rollups
                         .entry((day, e.subject.clone(), e.counterparty.clone(), e.kind.clone(), e.unit.clone()))
                         .or_default();
@@ -733,7 +794,7 @@ impl Store {
                 let sql = multi_insert(self.backend, "ledger_hashes", "idx, hash", 2, chunk.len(), "");
                 let mut q = sqlx::query(&sql);
                 for (i, h) in chunk {
-                    q = q.bind(*i as i64).bind(hex::encode(h));
+                    q = q.bind(*i as i64).bind(merkle::hash_hex(h));
                 }
                 q.execute(&mut *tx).await?;
             }
@@ -1137,6 +1198,7 @@ impl Store {
 
 struct Job {
     items: Vec<Item>,
+    prepared: Vec<Option<Prepared>>,
     side: Vec<SideWrite>,
     reply: oneshot::Sender<std::result::Result<Vec<Outcome>, String>>,
 }
@@ -1191,8 +1253,14 @@ impl LedgerWriter {
     /// Appends `items` and writes `side` in the same transaction; waits until committed.
     pub async fn append_with(&self, items: Vec<Item>, side: Vec<SideWrite>) -> Result<Vec<Outcome>> {
         let (reply, rx) = oneshot::channel();
+        let prepared = Prepared::all(&items);
         self.tx
-            .send(Job { items, side, reply })
+            .send(Job {
+                items,
+                prepared,
+                side,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Catalog("ledger writer stopped".into()))?;
         match rx.await {
@@ -1232,14 +1300,16 @@ async fn run_writer(store: Store, key: Arc<LedgerKey>, config: Arc<LedgerConfig>
             }
             let lens: Vec<usize> = jobs.iter().map(|j| j.items.len()).collect();
             let mut all = Vec::with_capacity(n);
+            let mut prepared = Vec::with_capacity(n);
             let mut side = vec![];
             let mut replies = Vec::with_capacity(jobs.len());
             for j in jobs {
                 all.extend(j.items);
+                prepared.extend(j.prepared);
                 side.extend(j.side);
                 replies.push(j.reply);
             }
-            match store.ledger_append_with(all, side).await {
+            match store.ledger_append_prepared(all, prepared, side).await {
                 Ok(outcomes) => {
                     let mut it = outcomes.into_iter();
                     for (reply, len) in replies.into_iter().zip(lens) {
@@ -1324,7 +1394,8 @@ impl Store {
                     }
                     // Owned parts, no copies: this loop runs once per event of the whole ledger.
                     let (e, b, stored_leaf_hash) = ev.into_parts();
-                    let leaf = merkle::leaf_hash(&canonical_bytes(&e, &b, &e.content_hash()));
+                    let content = e.content_json();
+                    let leaf = merkle::leaf_hash(&leaf_bytes(&content, &b, &content_hash_of(&content)));
                     if hex_hash(&stored_leaf_hash).ok() != Some(leaf) {
                         report.problems.push(format!(
                             "event {} (source {} id {}) was changed: its content no longer matches its leaf hash",
