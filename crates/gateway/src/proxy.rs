@@ -1,6 +1,11 @@
 //! Request flow of `/v1/models`, `/v1/chat/completions` (plain and SSE) and `/v1/embeddings`:
 //! check the key's limits, hold the budget, pick a channel, forward, pass the bytes back,
 //! read the usage, then settle the budget and append one set of ledger events per request.
+//!
+//! Metering is committed right after the caller has its answer, never on the answer's path: the
+//! plain body (like a stream's last chunk) leaves as soon as upstream's usage is read, and the
+//! ledger writer group-commits the events, the outcome row and the budget settlement in the
+//! background. [`Gateway::drain`] waits for those commits at shutdown.
 
 use crate::ratelimit::RateLimiter;
 use crate::secret::SecretBox;
@@ -91,6 +96,8 @@ pub struct Gateway {
     requests: RateLimiter,
     tokens: RateLimiter,
     config: GatewayConfig,
+    /// Streams being relayed and metering not yet committed.
+    background: tokio_util::task::TaskTracker,
 }
 
 /// What one request has to settle at the end.
@@ -153,7 +160,33 @@ impl Gateway {
             requests: RateLimiter::default(),
             tokens: RateLimiter::default(),
             config,
+            background: tokio_util::task::TaskTracker::new(),
         }
+    }
+
+    /// Waits until every relayed stream has ended and all metering has been committed (call
+    /// after the HTTP server stopped taking requests). New requests may still be served.
+    pub async fn drain(&self) {
+        self.background.close();
+        self.background.wait().await;
+        self.background.reopen();
+    }
+
+    /// Meters a finished request in the background (see the module notes).
+    #[allow(clippy::too_many_arguments)]
+    fn finish_later(
+        self: &Arc<Self>,
+        p: Pending,
+        b: Option<Billing>,
+        http_status: i64,
+        outcome: &'static str,
+        usage: Option<Usage>,
+        estimated: bool,
+    ) {
+        let me = self.clone();
+        self.background.spawn(async move {
+            me.finish(&p, b.as_ref(), http_status, outcome, usage, estimated).await;
+        });
     }
 
     /// Forgets the cached channels, limits and prices (after a change through this process).
@@ -289,7 +322,13 @@ impl Gateway {
                 &format!("This key may not use the model `{model}`."),
             );
         }
-        let prompt_estimate = estimate_tokens(&prompt_text(&req));
+        // The prompt is tokenised only when a limit needs the estimate (tokens per minute, or
+        // the budget hold): the tokenizer is the costliest step of an unlimited request.
+        let prompt_estimate = if limits.tpm > 0 || limits.monthly_budget_fen > 0 {
+            estimate_tokens(&prompt_text(&req))
+        } else {
+            0
+        };
         let max_out = if endpoint == "embeddings" {
             0
         } else {
@@ -400,8 +439,7 @@ impl Gateway {
         };
         match self.forward(&channels, &pending, upstream_body).await {
             Upstream::Failed { status, message } => {
-                self.finish(&pending, None, status.as_u16() as i64, "upstream_error", None, false)
-                    .await;
+                self.finish_later(pending, None, status.as_u16() as i64, "upstream_error", None, false);
                 openai_error(
                     StatusCode::BAD_GATEWAY,
                     "upstream_error",
@@ -507,7 +545,7 @@ impl Gateway {
         let bytes = match read_limited(resp, self.config.max_response_bytes).await {
             Ok(b) => b,
             Err(_) => {
-                self.finish(&p, Some(&b), 502, "upstream_error", None, false).await;
+                self.finish_later(p, Some(b), 502, "upstream_error", None, false);
                 return openai_error(
                     StatusCode::BAD_GATEWAY,
                     "upstream_error",
@@ -537,12 +575,13 @@ impl Gateway {
             (None, false)
         };
         let outcome = if status.is_success() { "ok" } else { "upstream_error" };
-        self.finish(&p, Some(&b), status.as_u16() as i64, outcome, usage, estimated).await;
+        let request_id = p.request_id.clone();
+        self.finish_later(p, Some(b), status.as_u16() as i64, outcome, usage, estimated);
         let mut r = Response::builder().status(status);
         if let Some(ct) = content_type {
             r = r.header(header::CONTENT_TYPE, ct);
         }
-        r.header("x-opchub-request-id", &p.request_id)
+        r.header("x-opchub-request-id", request_id)
             .body(Body::from(bytes))
             .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
     }
@@ -560,7 +599,7 @@ impl Gateway {
         let prompt = prompt_text(req);
         let request_id = p.request_id.clone();
         let me = self.clone();
-        tokio::spawn(async move {
+        self.background.spawn(async move {
             let mut scanner = SseScanner::new(client_asked_usage);
             let mut upstream = resp.bytes_stream();
             let mut client_gone_at: Option<Instant> = None;

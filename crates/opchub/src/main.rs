@@ -534,7 +534,14 @@ async fn main() -> Result<()> {
             let shutdown = shutdown_signal();
             println!("OPC Hub is running — open http://{addr}/");
             tracing::info!(%addr, "listening");
+            let gateway = state.gateway.clone();
             opchub_web::serve(listener, state, shutdown).await?;
+            // Streams still relaying and metering not yet committed finish before the store closes.
+            if let Some(g) = gateway {
+                if tokio::time::timeout(std::time::Duration::from_secs(30), g.drain()).await.is_err() {
+                    tracing::warn!("gave up waiting for gateway metering after 30 s");
+                }
+            }
             refresh.abort();
             store.close().await;
             tracing::info!("stopped");

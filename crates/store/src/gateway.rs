@@ -504,21 +504,19 @@ impl Store {
         })
     }
 
-    /// Holds `amount` of the key's monthly budget. One conditional UPDATE: concurrent holds
-    /// (also from other replicas) can never together exceed the budget. Returns false when
-    /// the hold does not fit.
+    /// Holds `amount` of the key's monthly budget. One conditional upsert (a single write, so a
+    /// request waits for the database's write lock once): concurrent holds, also from other
+    /// replicas, can never together exceed the budget. Returns false when the hold does not fit.
     pub async fn hold_budget(&self, api_key_id: &str, month: &str, budget_fen: i64, amount: i64) -> Result<bool> {
-        sqlx::query("INSERT INTO gateway_budgets (api_key_id, month, spent_fen, held_fen) VALUES ($1, $2, 0, 0) ON CONFLICT (api_key_id, month) DO NOTHING")
-            .bind(api_key_id)
-            .bind(month)
-            .execute(&self.pool)
-            .await?;
+        // `WHERE` on the SELECT also keeps SQLite's parser from reading ON CONFLICT as a join.
         let n = sqlx::query(
-            "UPDATE gateway_budgets SET held_fen = held_fen + $1 WHERE api_key_id = $2 AND month = $3 AND spent_fen + held_fen + $1 <= $4",
+            "INSERT INTO gateway_budgets (api_key_id, month, spent_fen, held_fen) SELECT $1, $2, 0, $3 WHERE $3 <= $4 \
+             ON CONFLICT (api_key_id, month) DO UPDATE SET held_fen = gateway_budgets.held_fen + excluded.held_fen \
+             WHERE gateway_budgets.spent_fen + gateway_budgets.held_fen + excluded.held_fen <= $4",
         )
-        .bind(amount)
         .bind(api_key_id)
         .bind(month)
+        .bind(amount)
         .bind(budget_fen)
         .execute(&self.pool)
         .await?

@@ -169,6 +169,8 @@ async fn every_usage_mode_is_metered_exactly() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
+    // Metering commits right after the answer: wait for it before taking the baseline.
+    wait_recorded(&s, n + 1).await;
     let before = ledger_tokens(&s).await;
     let http = reqwest::Client::new();
     let mut cached_req = chat("fake-final", true, true);
@@ -454,7 +456,8 @@ async fn bad_input_gets_openai_shaped_errors_and_costs_nothing() {
         .send(reqwest::Method::DELETE, &format!("/api/v1/me/api-keys/{}", s.key_id), None)
         .await;
     assert_eq!(s.opc.get("/v1/models").await.status, StatusCode::UNAUTHORIZED);
-    // Only the two successful calls were charged.
+    // Only the two successful calls were charged (metering commits right after the answer).
+    assert_eq!(wait_recorded(&s, 2).await.len(), 2, "refused requests are not recorded");
     let events = s.app.store.ledger_size().await.unwrap();
     assert_eq!(events, 4, "two requests × (input, output)");
 }

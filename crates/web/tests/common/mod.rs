@@ -50,6 +50,7 @@ pub struct TestApp {
     pub key: Arc<opchub_ledger::checkpoint::LedgerKey>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
+    gateway: Arc<opchub_gateway::Gateway>,
 }
 
 impl TestApp {
@@ -116,7 +117,7 @@ impl TestApp {
         let gateway = Arc::new(opchub_gateway::Gateway::new(store.clone(), writer.clone(), secrets, gateway_config));
         let state = AppState::new(store.clone(), config, opchub_web::metrics_handle())
             .with_ledger(writer)
-            .with_gateway(gateway)
+            .with_gateway(gateway.clone())
             .with_skills(skills);
         let state = match policy {
             Some(p) => state.with_policy(p),
@@ -139,6 +140,7 @@ impl TestApp {
             key,
             shutdown: Some(tx),
             handle: Some(handle),
+            gateway,
         }
     }
 
@@ -150,6 +152,8 @@ impl TestApp {
         if let Some(h) = self.handle.take() {
             h.await.unwrap();
         }
+        // As `opchub serve` does: metering still in flight commits before the store closes.
+        self.gateway.drain().await;
         self.store.close().await;
         self.db.clone()
     }
