@@ -309,10 +309,7 @@ async fn fetch_hashes(tx: &mut Tx, idxs: &[u64]) -> Result<HashMap<u64, Hash>> {
 async fn lock_head(tx: &mut Tx) -> Result<i64> {
     // The row lock (PostgreSQL) or the write lock (SQLite, BEGIN IMMEDIATE) serialises appenders,
     // also across several `opchub serve` replicas.
-    sqlx::query("UPDATE ledger_head SET size = size WHERE id = 1")
-        .execute(&mut **tx)
-        .await?;
-    Ok(sqlx::query_scalar("SELECT size FROM ledger_head WHERE id = 1")
+    Ok(sqlx::query_scalar("UPDATE ledger_head SET size = size WHERE id = 1 RETURNING size")
         .fetch_one(&mut **tx)
         .await?)
 }
@@ -576,6 +573,11 @@ impl Store {
         prepared: Vec<Option<Prepared>>,
         side: Vec<SideWrite>,
     ) -> Result<Vec<Outcome>> {
+        Ok(self.append_sized(items, prepared, side).await?.0)
+    }
+
+    /// The append, also returning the ledger's size after it.
+    async fn append_sized(&self, items: Vec<Item>, prepared: Vec<Option<Prepared>>, side: Vec<SideWrite>) -> Result<(Vec<Outcome>, i64)> {
         if items.len() != prepared.len() {
             return Err(StoreError::Catalog("ledger append: one prepared entry per item".into()));
         }
@@ -731,6 +733,7 @@ impl Store {
             }
         }
 
+        let new_size = size + rows.len() as i64;
         if !rows.is_empty() {
             // Merkle: read from the database the earlier hashes that any leaf of this batch
             // needs (the right edge of the tree before it), then extend the tree in memory.
@@ -820,7 +823,7 @@ impl Store {
         }
         write_side(&mut tx, self.backend, side).await?;
         tx.commit().await?;
-        Ok(outcomes)
+        Ok((outcomes, new_size))
     }
 
     pub async fn ledger_size(&self) -> Result<i64> {
@@ -1200,6 +1203,9 @@ struct Job {
     items: Vec<Item>,
     prepared: Vec<Option<Prepared>>,
     side: Vec<SideWrite>,
+    /// Nobody is waiting on this commit to answer a caller (metering after the answer): the
+    /// writer may wait up to [`LedgerConfig::background_linger`] for more such jobs.
+    background: bool,
     reply: oneshot::Sender<std::result::Result<Vec<Outcome>, String>>,
 }
 
@@ -1214,6 +1220,10 @@ pub struct LedgerConfig {
     pub checkpoint_interval: std::time::Duration,
     /// Most events committed in one transaction.
     pub max_group: usize,
+    /// How long a group made only of background appends ([`LedgerWriter::append_background`])
+    /// waits for more before committing: fewer, larger transactions for metering that nobody
+    /// waits on. An ordinary append arriving meanwhile ends the wait.
+    pub background_linger: std::time::Duration,
 }
 
 impl Default for LedgerConfig {
@@ -1223,6 +1233,7 @@ impl Default for LedgerConfig {
             checkpoint_every: 10_000,
             checkpoint_interval: std::time::Duration::from_secs(60),
             max_group: 10_000,
+            background_linger: std::time::Duration::from_millis(5),
         }
     }
 }
@@ -1252,6 +1263,17 @@ impl LedgerWriter {
 
     /// Appends `items` and writes `side` in the same transaction; waits until committed.
     pub async fn append_with(&self, items: Vec<Item>, side: Vec<SideWrite>) -> Result<Vec<Outcome>> {
+        self.submit(items, side, false).await
+    }
+
+    /// [`LedgerWriter::append_with`] for metering that no caller is waiting on (the gateway's,
+    /// after the answer left): it may be committed up to `background_linger` later, together
+    /// with others. Still resolves only after the commit.
+    pub async fn append_background(&self, items: Vec<Item>, side: Vec<SideWrite>) -> Result<Vec<Outcome>> {
+        self.submit(items, side, true).await
+    }
+
+    async fn submit(&self, items: Vec<Item>, side: Vec<SideWrite>, background: bool) -> Result<Vec<Outcome>> {
         let (reply, rx) = oneshot::channel();
         let prepared = Prepared::all(&items);
         self.tx
@@ -1259,6 +1281,7 @@ impl LedgerWriter {
                 items,
                 prepared,
                 side,
+                background,
                 reply,
             })
             .await
@@ -1279,6 +1302,8 @@ async fn run_writer(store: Store, key: Arc<LedgerKey>, config: Arc<LedgerConfig>
         .flatten()
         .map(|c| c.tree_size)
         .unwrap_or(0);
+    // The size after this writer's last append (or the database's, when an append failed).
+    let mut size = store.ledger_size().await.unwrap_or(last_cp);
     let mut last_cp_at = std::time::Instant::now();
     let mut tick = tokio::time::interval(config.checkpoint_interval.min(std::time::Duration::from_secs(5)));
     loop {
@@ -1287,16 +1312,21 @@ async fn run_writer(store: Store, key: Arc<LedgerKey>, config: Arc<LedgerConfig>
             _ = tick.tick() => None,
         };
         if let Some(first) = first {
+            let mut background = first.background;
             let mut jobs = vec![first];
             let mut n: usize = jobs[0].items.len();
+            let linger_until = tokio::time::Instant::now() + config.background_linger;
             while n < config.max_group {
-                match rx.try_recv() {
-                    Ok(j) => {
-                        n += j.items.len();
-                        jobs.push(j);
-                    }
-                    Err(_) => break,
-                }
+                let next = match rx.try_recv() {
+                    Ok(j) => Some(j),
+                    // Only background jobs so far: wait a little for more.
+                    Err(_) if background => tokio::time::timeout_at(linger_until, rx.recv()).await.ok().flatten(),
+                    Err(_) => None,
+                };
+                let Some(j) = next else { break };
+                background &= j.background;
+                n += j.items.len();
+                jobs.push(j);
             }
             let lens: Vec<usize> = jobs.iter().map(|j| j.items.len()).collect();
             let mut all = Vec::with_capacity(n);
@@ -1309,8 +1339,9 @@ async fn run_writer(store: Store, key: Arc<LedgerKey>, config: Arc<LedgerConfig>
                 side.extend(j.side);
                 replies.push(j.reply);
             }
-            match store.ledger_append_prepared(all, prepared, side).await {
-                Ok(outcomes) => {
+            match store.append_sized(all, prepared, side).await {
+                Ok((outcomes, new_size)) => {
+                    size = new_size;
                     let mut it = outcomes.into_iter();
                     for (reply, len) in replies.into_iter().zip(lens) {
                         let part: Vec<Outcome> = it.by_ref().take(len).collect();
@@ -1318,6 +1349,7 @@ async fn run_writer(store: Store, key: Arc<LedgerKey>, config: Arc<LedgerConfig>
                     }
                 }
                 Err(e) => {
+                    size = store.ledger_size().await.unwrap_or(size);
                     tracing::error!(error = %e, "ledger append failed");
                     for reply in replies {
                         let _ = reply.send(Err(e.to_string()));
@@ -1325,7 +1357,6 @@ async fn run_writer(store: Store, key: Arc<LedgerKey>, config: Arc<LedgerConfig>
                 }
             }
         }
-        let size = store.ledger_size().await.unwrap_or(last_cp);
         let due = size - last_cp >= config.checkpoint_every || (size > last_cp && last_cp_at.elapsed() >= config.checkpoint_interval);
         if due {
             match store.ledger_checkpoint(&key, &config.origin, "periodic").await {

@@ -103,6 +103,7 @@ impl TestApp {
             checkpoint_every: i64::MAX,
             checkpoint_interval: std::time::Duration::from_secs(3600),
             max_group: 10_000,
+            background_linger: std::time::Duration::from_millis(5),
         };
         let writer = opchub_store::ledger::LedgerWriter::start(store.clone(), key.clone(), ledger_config);
         let config = WebConfig {
