@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use opchub_ledger::event::{NewEvent, Origin};
+use opchub_store::cache::{Cached, SwrCache};
 use opchub_store::gateway::{Channel, KeyLimits, ModelPrice, RequestOutcome};
 use opchub_store::ledger::{Item, LedgerWriter, SideWrite};
 use opchub_store::{now_ms, Store};
@@ -68,24 +69,32 @@ pub struct Caller {
     pub subject: String,
 }
 
-/// Short-lived copies of what every request reads (channels, key limits, prices, the party a
-/// key bills to): each would otherwise be a database round trip per request. Writes through
-/// this process's API call [`Gateway::invalidate`]; other replicas see changes within [`CACHE_TTL`].
+/// Short-lived copies of what every request reads (channels, key limits, prices): each would
+/// otherwise be a database round trip per request. Stale-while-revalidate (see
+/// [`opchub_store::cache`]): served as is for [`CACHE_TTL`], then served while one request
+/// refreshes it in the background, never past [`CACHE_MAX_AGE`]. Writes through this process's
+/// API call [`Gateway::invalidate`]; other replicas see changes within [`CACHE_MAX_AGE`].
 type PriceInForce = Option<(String, ModelPrice)>;
 
-#[derive(Default)]
 struct Caches {
-    channels: std::sync::Mutex<Option<(Instant, Vec<Channel>)>>,
-    limits: std::sync::Mutex<std::collections::HashMap<String, (Instant, KeyLimits)>>,
+    channels: SwrCache<(), Vec<Channel>>,
+    limits: SwrCache<String, KeyLimits>,
     /// (operator, model) → the price in force and its version.
-    prices: std::sync::Mutex<std::collections::HashMap<(String, String), (Instant, PriceInForce)>>,
+    prices: SwrCache<(String, String), PriceInForce>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Caches {
+            channels: SwrCache::new(CACHE_TTL, CACHE_MAX_AGE, 16),
+            limits: SwrCache::new(CACHE_TTL, CACHE_MAX_AGE, 10_000),
+            prices: SwrCache::new(CACHE_TTL, CACHE_MAX_AGE, 10_000),
+        }
+    }
 }
 
 pub const CACHE_TTL: Duration = Duration::from_secs(2);
-
-fn fresh<T: Clone>(entry: Option<&(Instant, T)>) -> Option<T> {
-    entry.filter(|(at, _)| at.elapsed() < CACHE_TTL).map(|(_, v)| v.clone())
-}
+pub const CACHE_MAX_AGE: Duration = Duration::from_secs(4);
 
 pub struct Gateway {
     caches: Caches,
@@ -191,49 +200,62 @@ impl Gateway {
 
     /// Forgets the cached channels, limits and prices (after a change through this process).
     pub fn invalidate(&self) {
-        if let Ok(mut c) = self.caches.channels.lock() {
-            *c = None;
-        }
-        if let Ok(mut l) = self.caches.limits.lock() {
-            l.clear();
-        }
-        if let Ok(mut p) = self.caches.prices.lock() {
-            p.clear();
+        self.caches.channels.clear();
+        self.caches.limits.clear();
+        self.caches.prices.clear();
+    }
+
+    /// A value from one of the caches: fresh, stale (refreshed in the background by `fetch`),
+    /// or fetched now on a miss.
+    async fn cached<K, V, F, Fut>(self: &Arc<Self>, cache: fn(&Caches) -> &SwrCache<K, V>, key: K, fetch: F) -> opchub_store::Result<V>
+    where
+        K: Eq + std::hash::Hash + Clone + Send + 'static,
+        V: Clone + Send + 'static,
+        F: Fn(Arc<Self>, K) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = opchub_store::Result<V>> + Send + 'static,
+    {
+        match cache(&self.caches).get(&key) {
+            Cached::Fresh(v) => Ok(v),
+            Cached::Refresh(v) => {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    match fetch(me.clone(), key.clone()).await {
+                        Ok(v) => cache(&me.caches).put(key, v),
+                        Err(e) => tracing::warn!(error = %e, "refreshing the gateway cache failed"),
+                    }
+                });
+                Ok(v)
+            }
+            Cached::Miss => {
+                let v = fetch(self.clone(), key.clone()).await?;
+                cache(&self.caches).put(key, v.clone());
+                Ok(v)
+            }
         }
     }
 
-    async fn approved_channels(&self) -> opchub_store::Result<Vec<Channel>> {
-        if let Some(c) = self.caches.channels.lock().ok().and_then(|c| fresh(c.as_ref())) {
-            return Ok(c);
-        }
-        let c = self.store.approved_channels().await?;
-        if let Ok(mut slot) = self.caches.channels.lock() {
-            *slot = Some((Instant::now(), c.clone()));
-        }
-        Ok(c)
+    async fn approved_channels(self: &Arc<Self>) -> opchub_store::Result<Vec<Channel>> {
+        self.cached(|c| &c.channels, (), |g, ()| async move { g.store.approved_channels().await })
+            .await
     }
 
-    async fn key_limits(&self, key_id: &str) -> opchub_store::Result<KeyLimits> {
-        if let Some(l) = self.caches.limits.lock().ok().and_then(|m| fresh(m.get(key_id))) {
-            return Ok(l);
-        }
-        let l = self.store.key_limits(key_id).await?;
-        if let Ok(mut m) = self.caches.limits.lock() {
-            m.insert(key_id.to_string(), (Instant::now(), l.clone()));
-        }
-        Ok(l)
+    async fn key_limits(self: &Arc<Self>, key_id: &str) -> opchub_store::Result<KeyLimits> {
+        self.cached(
+            |c| &c.limits,
+            key_id.to_string(),
+            |g, k| async move { g.store.key_limits(&k).await },
+        )
+        .await
     }
 
-    async fn price_at(&self, operator: &str, model: &str, at_ms: i64) -> opchub_store::Result<Option<(String, ModelPrice)>> {
-        let k = (operator.to_string(), model.to_string());
-        if let Some(p) = self.caches.prices.lock().ok().and_then(|m| fresh(m.get(&k))) {
-            return Ok(p);
-        }
-        let p = self.store.price_at(operator, model, at_ms).await?;
-        if let Ok(mut m) = self.caches.prices.lock() {
-            m.insert(k, (Instant::now(), p.clone()));
-        }
-        Ok(p)
+    /// The price in force now for (operator, model).
+    async fn price_at(self: &Arc<Self>, operator: &str, model: &str) -> opchub_store::Result<PriceInForce> {
+        self.cached(
+            |c| &c.prices,
+            (operator.to_string(), model.to_string()),
+            |g, (o, m)| async move { g.store.price_at(&o, &m, now_ms()).await },
+        )
+        .await
     }
 
     pub fn secrets(&self) -> &SecretBox {
@@ -241,7 +263,7 @@ impl Gateway {
     }
 
     /// `GET /v1/models`: the models this key may use on approved channels.
-    pub async fn models(&self, caller: &Caller) -> Response {
+    pub async fn models(self: &Arc<Self>, caller: &Caller) -> Response {
         let (channels, limits) = match (self.approved_channels().await, self.key_limits(&caller.key_id).await) {
             (Ok(c), Ok(l)) => (c, l),
             _ => return openai_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "internal error"),
@@ -380,10 +402,9 @@ impl Gateway {
         }
         // Budget: hold the most this request could cost at the highest OPC price among the
         // channels that may serve it; settle to the actual cost afterwards.
-        let now = now_ms();
         let mut hold = 0i64;
         for c in &channels {
-            if let Ok(Some((_, p))) = self.price_at(&c.operator_user_id, &model, now).await {
+            if let Ok(Some((_, p))) = self.price_at(&c.operator_user_id, &model).await {
                 hold = hold.max(cost_fen(prompt_estimate, p.opc_input) + cost_fen(max_out, p.opc_output));
             }
         }
@@ -418,7 +439,7 @@ impl Gateway {
             endpoint,
             month,
             held: hold,
-            started: now,
+            started: now_ms(),
         };
         let client_asked_usage = req
             .get("stream_options")
@@ -471,11 +492,10 @@ impl Gateway {
 
     /// Tries channels in order; moves on after a connect error, timeout, 429 or 5xx that
     /// happened before any byte reached the client.
-    async fn forward(&self, channels: &[Channel], p: &Pending, body: Bytes) -> Upstream {
+    async fn forward(self: &Arc<Self>, channels: &[Channel], p: &Pending, body: Bytes) -> Upstream {
         let mut last = (StatusCode::BAD_GATEWAY, "no channel".to_string());
-        let now = now_ms();
         for c in channels {
-            let Ok(Some((version, price))) = self.price_at(&c.operator_user_id, &p.model, now).await else {
+            let Ok(Some((version, price))) = self.price_at(&c.operator_user_id, &p.model).await else {
                 last = (
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!("channel {} has no price for this model", c.name),
@@ -748,7 +768,8 @@ impl Gateway {
                 actual: charged_total,
             });
         }
-        if let Err(e) = self.ledger.append_with(items, side).await {
+        // Nobody waits on this commit (the answer has left): the writer may batch it with others.
+        if let Err(e) = self.ledger.append_background(items, side).await {
             tracing::error!(request = %p.request_id, error = %e, "metering failed");
         }
     }

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod applications;
 pub mod audit;
+pub mod cache;
 pub mod caps;
 pub mod datasets;
 pub mod gateway;

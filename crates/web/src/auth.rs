@@ -181,16 +181,7 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Pri
             }));
         }
         let hash = sha256_hex(token);
-        let found = match state.keys.key(&hash, opchub_store::now_ms()) {
-            Some(hit) => Some(hit),
-            None => {
-                let found = state.store.authenticate_api_key(&hash).await?;
-                if let Some((k, u)) = &found {
-                    state.keys.put_key(&hash, k.clone(), u.clone());
-                }
-                found
-            }
-        };
+        let found = crate::keycache::authenticate(state, &hash).await?;
         return match found {
             Some((key, user)) => Ok(Some(Principal {
                 user,

@@ -1,82 +1,129 @@
 //! A short-lived cache of API-key authentications and of whom a key's requests bill. Every
 //! gateway request (M2.2) and MCP call (M2.3) presents a key; without the cache each would cost
-//! three database reads before any work. An entry lives [`TTL`]: a key revoked or a user disabled
-//! through this process is forgotten at once (`forget_all`); through another replica it stops
-//! working within [`TTL`]. An expired key is never served from the cache.
+//! three database reads before any work. An entry is served as is for [`TTL`], then still served
+//! while one request refreshes it in the background (so a busy key never waits on the database),
+//! and never past [`MAX_AGE`]. A key revoked or a user disabled through this process is forgotten
+//! at once (`forget_all`); through another replica it stops working within [`MAX_AGE`]. An
+//! expired key is never served from the cache.
 
 use opchub_store::accounts::{ApiKey, User};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use opchub_store::cache::{Cached, SwrCache};
+use std::time::Duration;
 
+/// Served without a database read for this long; then refreshed in the background on use.
 pub const TTL: Duration = Duration::from_secs(2);
+/// Never served older than this (a change through another replica is seen within it).
+pub const MAX_AGE: Duration = Duration::from_secs(4);
 /// Bounded: when full, the cache starts over (a burst of distinct keys cannot grow it).
 const MAX_ENTRIES: usize = 10_000;
 
-type Entry<T> = (Instant, T);
-
-#[derive(Default)]
 pub struct KeyCache {
-    keys: Mutex<HashMap<String, Entry<(ApiKey, User)>>>,
-    subjects: Mutex<HashMap<String, Entry<String>>>,
+    keys: SwrCache<String, (ApiKey, User)>,
+    subjects: SwrCache<String, String>,
 }
 
-fn get<T: Clone>(m: &Mutex<HashMap<String, Entry<T>>>, k: &str) -> Option<T> {
-    m.lock().ok()?.get(k).filter(|(at, _)| at.elapsed() < TTL).map(|(_, v)| v.clone())
-}
-
-fn put<T>(m: &Mutex<HashMap<String, Entry<T>>>, k: &str, v: T) {
-    if let Ok(mut m) = m.lock() {
-        if m.len() >= MAX_ENTRIES {
-            m.clear();
+impl Default for KeyCache {
+    fn default() -> Self {
+        KeyCache {
+            keys: SwrCache::new(TTL, MAX_AGE, MAX_ENTRIES),
+            subjects: SwrCache::new(TTL, MAX_AGE, MAX_ENTRIES),
         }
-        m.insert(k.to_string(), (Instant::now(), v));
     }
 }
 
 impl KeyCache {
-    /// The key with this hash and its owner, if authenticated less than [`TTL`] ago and not expired since.
-    pub fn key(&self, key_hash: &str, now_ms: i64) -> Option<(ApiKey, User)> {
-        get(&self.keys, key_hash).filter(|(k, _)| k.expires_at.is_none_or(|e| e > now_ms))
+    /// The key with this hash and its owner, if authenticated recently and not expired since.
+    pub fn key(&self, key_hash: &str, now_ms: i64) -> Cached<(ApiKey, User)> {
+        match self.keys.get(key_hash) {
+            Cached::Fresh(v) if not_expired(&v, now_ms) => Cached::Fresh(v),
+            Cached::Refresh(v) if not_expired(&v, now_ms) => Cached::Refresh(v),
+            _ => Cached::Miss,
+        }
     }
 
     pub fn put_key(&self, key_hash: &str, key: ApiKey, user: User) {
-        put(&self.keys, key_hash, (key, user));
+        self.keys.put(key_hash.to_string(), (key, user));
+    }
+
+    /// A refresh found the key revoked, expired or its user disabled.
+    pub fn forget_key(&self, key_hash: &str) {
+        self.keys.remove(key_hash);
     }
 
     /// Whom a user's gateway requests bill (its OPC, else the user).
-    pub fn subject(&self, user_id: &str) -> Option<String> {
-        get(&self.subjects, user_id)
+    pub fn subject(&self, user_id: &str) -> Cached<String> {
+        self.subjects.get(user_id)
     }
 
     pub fn put_subject(&self, user_id: &str, subject: String) {
-        put(&self.subjects, user_id, subject);
+        self.subjects.put(user_id.to_string(), subject);
     }
 
     /// After a key is revoked or a user disabled (or an OPC registered) through this process.
     pub fn forget_all(&self) {
-        if let Ok(mut m) = self.keys.lock() {
-            m.clear();
+        self.keys.clear();
+        self.subjects.clear();
+    }
+}
+
+fn not_expired((k, _): &(ApiKey, User), now_ms: i64) -> bool {
+    k.expires_at.is_none_or(|e| e > now_ms)
+}
+
+/// Authenticates an API key by its hash: from the cache when it can, from the database on a
+/// miss; a stale entry is served and refreshed in the background.
+pub async fn authenticate(s: &crate::AppState, key_hash: &str) -> opchub_store::Result<Option<(ApiKey, User)>> {
+    match s.keys.key(key_hash, opchub_store::now_ms()) {
+        Cached::Fresh(hit) => Ok(Some(hit)),
+        Cached::Refresh(hit) => {
+            let s = s.clone();
+            let h = key_hash.to_string();
+            tokio::spawn(async move {
+                match s.store.authenticate_api_key(&h).await {
+                    Ok(Some((k, u))) => s.keys.put_key(&h, k, u),
+                    Ok(None) => s.keys.forget_key(&h),
+                    // Served from the cache until MAX_AGE; the next caller retries.
+                    Err(e) => tracing::warn!(error = %e, "refreshing a cached API key failed"),
+                }
+            });
+            Ok(Some(hit))
         }
-        if let Ok(mut m) = self.subjects.lock() {
-            m.clear();
+        Cached::Miss => {
+            let found = s.store.authenticate_api_key(key_hash).await?;
+            if let Some((k, u)) = &found {
+                s.keys.put_key(key_hash, k.clone(), u.clone());
+            }
+            Ok(found)
         }
     }
 }
 
 /// Whom a user's usage bills: its OPC, else the user itself (gateway, M2.2; skill calls, M2.3).
 pub async fn billing_party(s: &crate::AppState, user_id: &str) -> opchub_store::Result<String> {
-    if let Some(subject) = s.keys.subject(user_id) {
-        return Ok(subject);
+    async fn fetch(s: &crate::AppState, user_id: &str) -> opchub_store::Result<String> {
+        let subject = s
+            .store
+            .opc_of_founder(user_id)
+            .await?
+            .map(|o| o.id)
+            .unwrap_or_else(|| user_id.to_string());
+        s.keys.put_subject(user_id, subject.clone());
+        Ok(subject)
     }
-    let subject = s
-        .store
-        .opc_of_founder(user_id)
-        .await?
-        .map(|o| o.id)
-        .unwrap_or_else(|| user_id.to_string());
-    s.keys.put_subject(user_id, subject.clone());
-    Ok(subject)
+    match s.keys.subject(user_id) {
+        Cached::Fresh(subject) => Ok(subject),
+        Cached::Refresh(subject) => {
+            let s = s.clone();
+            let u = user_id.to_string();
+            tokio::spawn(async move {
+                if let Err(e) = fetch(&s, &u).await {
+                    tracing::warn!(error = %e, "refreshing a cached billing party failed");
+                }
+            });
+            Ok(subject)
+        }
+        Cached::Miss => fetch(s, user_id).await,
+    }
 }
 
 #[cfg(test)]
@@ -114,13 +161,16 @@ mod tests {
     fn entries_are_served_until_forgotten_and_never_past_expiry() {
         let c = KeyCache::default();
         c.put_key("h", key(Some(1_000)), user());
-        assert!(c.key("h", 999).is_some());
-        assert!(c.key("h", 1_000).is_none(), "an expired key is not served");
-        assert!(c.key("other", 0).is_none());
+        assert!(matches!(c.key("h", 999), Cached::Fresh(_)));
+        assert!(matches!(c.key("h", 1_000), Cached::Miss), "an expired key is not served");
+        assert!(matches!(c.key("other", 0), Cached::Miss));
         c.put_subject("u", "opc-1".into());
-        assert_eq!(c.subject("u").as_deref(), Some("opc-1"));
+        assert_eq!(c.subject("u"), Cached::Fresh("opc-1".to_string()));
+        c.forget_key("h");
+        assert!(matches!(c.key("h", 0), Cached::Miss));
+        c.put_key("h", key(None), user());
         c.forget_all();
-        assert!(c.key("h", 0).is_none());
-        assert!(c.subject("u").is_none());
+        assert!(matches!(c.key("h", 0), Cached::Miss));
+        assert_eq!(c.subject("u"), Cached::Miss);
     }
 }
