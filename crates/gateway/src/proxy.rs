@@ -9,7 +9,7 @@
 
 use crate::ratelimit::RateLimiter;
 use crate::secret::SecretBox;
-use crate::usage::{cost_fen, parse_usage, prompt_text, response_text, SseScanner, Usage};
+use crate::usage::{cost_fen, forwarded, parse_usage, prompt_text, response_text, SseScanner, Usage};
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -643,10 +643,13 @@ impl Gateway {
                 if client_gone_at.is_some() {
                     drained += chunk.len();
                 }
-                for ev in scanner.push(&chunk) {
-                    if ev.forward && client_gone_at.is_none() && tx.send(Ok(ev.bytes)).await.is_err() {
-                        // The client went away: keep reading (bounded) to learn the usage.
-                        client_gone_at = Some(Instant::now());
+                let events = scanner.push(&chunk);
+                if client_gone_at.is_none() {
+                    if let Some(bytes) = forwarded(events) {
+                        if tx.send(Ok(bytes)).await.is_err() {
+                            // The client went away: keep reading (bounded) to learn the usage.
+                            client_gone_at = Some(Instant::now());
+                        }
                     }
                 }
                 if drained > me.config.drain_bytes {

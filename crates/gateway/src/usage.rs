@@ -45,11 +45,44 @@ pub struct SseEvent {
 /// Incremental SSE reader for chat streams.
 #[derive(Debug, Default)]
 pub struct SseScanner {
-    buf: Vec<u8>,
+    buf: bytes::BytesMut,
     client_asked_usage: bool,
     usage: Option<Usage>,
     text: String,
     done: bool,
+}
+
+/// The members of a stream chunk the gateway reads; the rest is skipped, not built.
+#[derive(serde::Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    choices: Option<Value>,
+}
+
+/// The `data:` payload of one SSE event: borrowed when it is one line (the usual case),
+/// joined with `\n` when the event has several data lines.
+fn event_data(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut lines = raw
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter_map(|l| l.strip_prefix(b"data:"))
+        .map(|d| d.strip_prefix(b" ").unwrap_or(d));
+    let Some(first) = lines.next() else {
+        return std::borrow::Cow::Borrowed(&[]);
+    };
+    match lines.next() {
+        None => std::borrow::Cow::Borrowed(first),
+        Some(second) => {
+            let mut joined = [first, second].join(&b'\n');
+            for l in lines {
+                joined.push(b'\n');
+                joined.extend_from_slice(l);
+            }
+            std::borrow::Cow::Owned(joined)
+        }
+    }
 }
 
 impl SseScanner {
@@ -65,7 +98,7 @@ impl SseScanner {
         self.buf.extend_from_slice(chunk);
         let mut out = vec![];
         while let Some(end) = find_event_end(&self.buf) {
-            let raw: Vec<u8> = self.buf.drain(..end).collect();
+            let raw = self.buf.split_to(end).freeze();
             out.push(self.event(raw));
         }
         out
@@ -77,33 +110,26 @@ impl SseScanner {
             self.buf.clear();
             return None;
         }
-        let raw = std::mem::take(&mut self.buf);
+        let raw = std::mem::take(&mut self.buf).freeze();
         Some(self.event(raw))
     }
 
-    fn event(&mut self, raw: Vec<u8>) -> SseEvent {
+    fn event(&mut self, raw: Bytes) -> SseEvent {
         let mut forward = true;
-        let text = String::from_utf8_lossy(&raw);
-        let data: String = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(|d| d.strip_prefix(' ').unwrap_or(d))
-            .collect::<Vec<_>>()
-            .join("\n");
-        if data.trim() == "[DONE]" {
+        let data = event_data(&raw);
+        if data.trim_ascii() == b"[DONE]" {
             self.done = true;
-        } else if let Ok(v) = serde_json::from_str::<Value>(&data) {
+        } else if let Ok(v) = serde_json::from_slice::<Chunk>(&data) {
             // Cumulative providers repeat usage in every chunk: the latest one is the total.
-            if let Some(u) = v.get("usage").and_then(parse_usage) {
+            if let Some(u) = v.usage.as_ref().and_then(parse_usage) {
                 self.usage = Some(u);
             }
-            let choices = v.get("choices");
-            let no_choices = match choices {
+            let no_choices = match &v.choices {
                 None | Some(Value::Null) => true,
                 Some(Value::Array(a)) => a.is_empty(),
                 _ => false,
             };
-            if let Some(Value::Array(cs)) = choices {
+            if let Some(Value::Array(cs)) = &v.choices {
                 for c in cs {
                     if let Some(t) = c.get("delta").and_then(|d| d.get("content")).and_then(Value::as_str) {
                         self.text.push_str(t);
@@ -111,14 +137,11 @@ impl SseScanner {
                 }
             }
             // The usage-only chunk exists because the gateway asked for it: the client did not.
-            if no_choices && v.get("usage").is_some_and(|u| !u.is_null()) && !self.client_asked_usage {
+            if no_choices && v.usage.as_ref().is_some_and(|u| !u.is_null()) && !self.client_asked_usage {
                 forward = false;
             }
         }
-        SseEvent {
-            bytes: Bytes::from(raw),
-            forward,
-        }
+        SseEvent { bytes: raw, forward }
     }
 
     pub fn usage(&self) -> Option<Usage> {
@@ -130,6 +153,21 @@ impl SseScanner {
     pub fn done(&self) -> bool {
         self.done
     }
+}
+
+/// The bytes of the events to forward, in order, as one buffer (one write to the client per
+/// upstream read instead of one per event); `None` when there are none.
+pub fn forwarded(events: Vec<SseEvent>) -> Option<Bytes> {
+    let mut fw = events.into_iter().filter(|e| e.forward).map(|e| e.bytes);
+    let first = fw.next()?;
+    let Some(second) = fw.next() else { return Some(first) };
+    let mut out = bytes::BytesMut::with_capacity(first.len() + second.len());
+    out.extend_from_slice(&first);
+    out.extend_from_slice(&second);
+    for b in fw {
+        out.extend_from_slice(&b);
+    }
+    Some(out.freeze())
 }
 
 fn find_event_end(buf: &[u8]) -> Option<usize> {
@@ -224,8 +262,22 @@ mod tests {
         );
         assert_eq!(s.text(), "hello hello");
         assert!(s.done());
-        let forwarded: Vec<u8> = events.iter().filter(|e| e.forward).flat_map(|e| e.bytes.to_vec()).collect();
-        assert!(!String::from_utf8(forwarded).unwrap().contains("usage"));
+        let kept: Vec<u8> = events.iter().filter(|e| e.forward).flat_map(|e| e.bytes.to_vec()).collect();
+        assert!(!String::from_utf8(kept.clone()).unwrap().contains("usage"));
+        // Forwarded as one buffer: exactly the kept events' bytes, in order.
+        assert_eq!(forwarded(events).unwrap().to_vec(), kept);
+        assert_eq!(forwarded(vec![]), None);
+    }
+
+    #[test]
+    fn multi_line_data_and_crlf_events_are_read() {
+        let mut s = SseScanner::new(true);
+        let ev = s.push(b"event: message\r\ndata: {\"choices\":[{\"delta\":\r\ndata: {\"content\":\"hi\"}}],\r\ndata:\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1}}\r\n\r\ndata: [DONE]\n\n");
+        assert_eq!(ev.len(), 2);
+        assert_eq!(s.text(), "hi");
+        assert_eq!(s.usage().map(|u| (u.prompt, u.completion)), Some((2, 1)));
+        assert!(s.done());
+        assert!(ev.iter().all(|e| e.forward));
     }
 
     #[test]
