@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use opchub_ledger::event::{NewEvent, Origin};
-use opchub_store::cache::{Cached, SwrCache};
+use opchub_store::cache::SwrCache;
 use opchub_store::gateway::{Channel, KeyLimits, ModelPrice, RequestOutcome};
 use opchub_store::ledger::{Item, LedgerWriter, SideWrite};
 use opchub_store::{now_ms, Store};
@@ -77,18 +77,18 @@ pub struct Caller {
 type PriceInForce = Option<(String, ModelPrice)>;
 
 struct Caches {
-    channels: SwrCache<(), Vec<Channel>>,
-    limits: SwrCache<String, KeyLimits>,
+    channels: Arc<SwrCache<(), Vec<Channel>>>,
+    limits: Arc<SwrCache<String, KeyLimits>>,
     /// (operator, model) → the price in force and its version.
-    prices: SwrCache<(String, String), PriceInForce>,
+    prices: Arc<SwrCache<(String, String), PriceInForce>>,
 }
 
 impl Default for Caches {
     fn default() -> Self {
         Caches {
-            channels: SwrCache::new(CACHE_TTL, CACHE_MAX_AGE, 16),
-            limits: SwrCache::new(CACHE_TTL, CACHE_MAX_AGE, 10_000),
-            prices: SwrCache::new(CACHE_TTL, CACHE_MAX_AGE, 10_000),
+            channels: Arc::new(SwrCache::new(CACHE_TTL, CACHE_MAX_AGE, 16)),
+            limits: Arc::new(SwrCache::new(CACHE_TTL, CACHE_MAX_AGE, 10_000)),
+            prices: Arc::new(SwrCache::new(CACHE_TTL, CACHE_MAX_AGE, 10_000)),
         }
     }
 }
@@ -205,57 +205,34 @@ impl Gateway {
         self.caches.prices.clear();
     }
 
-    /// A value from one of the caches: fresh, stale (refreshed in the background by `fetch`),
-    /// or fetched now on a miss.
-    async fn cached<K, V, F, Fut>(self: &Arc<Self>, cache: fn(&Caches) -> &SwrCache<K, V>, key: K, fetch: F) -> opchub_store::Result<V>
-    where
-        K: Eq + std::hash::Hash + Clone + Send + 'static,
-        V: Clone + Send + 'static,
-        F: Fn(Arc<Self>, K) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = opchub_store::Result<V>> + Send + 'static,
-    {
-        match cache(&self.caches).get(&key) {
-            Cached::Fresh(v) => Ok(v),
-            Cached::Refresh(v) => {
-                let me = self.clone();
-                tokio::spawn(async move {
-                    match fetch(me.clone(), key.clone()).await {
-                        Ok(v) => cache(&me.caches).put(key, v),
-                        Err(e) => tracing::warn!(error = %e, "refreshing the gateway cache failed"),
-                    }
-                });
-                Ok(v)
-            }
-            Cached::Miss => {
-                let v = fetch(self.clone(), key.clone()).await?;
-                cache(&self.caches).put(key, v.clone());
-                Ok(v)
-            }
-        }
+    async fn approved_channels(&self) -> opchub_store::Result<Vec<Channel>> {
+        let store = self.store.clone();
+        let c = self
+            .caches
+            .channels
+            .get_or_fetch((), |_| true, |()| async move { store.approved_channels().await.map(Some) });
+        Ok(c.await?.unwrap_or_default())
     }
 
-    async fn approved_channels(self: &Arc<Self>) -> opchub_store::Result<Vec<Channel>> {
-        self.cached(|c| &c.channels, (), |g, ()| async move { g.store.approved_channels().await })
-            .await
-    }
-
-    async fn key_limits(self: &Arc<Self>, key_id: &str) -> opchub_store::Result<KeyLimits> {
-        self.cached(
-            |c| &c.limits,
+    async fn key_limits(&self, key_id: &str) -> opchub_store::Result<KeyLimits> {
+        let store = self.store.clone();
+        let l = self.caches.limits.get_or_fetch(
             key_id.to_string(),
-            |g, k| async move { g.store.key_limits(&k).await },
-        )
-        .await
+            |_| true,
+            |k| async move { store.key_limits(&k).await.map(Some) },
+        );
+        l.await?.ok_or(opchub_store::StoreError::NotFound)
     }
 
     /// The price in force now for (operator, model).
-    async fn price_at(self: &Arc<Self>, operator: &str, model: &str) -> opchub_store::Result<PriceInForce> {
-        self.cached(
-            |c| &c.prices,
+    async fn price_at(&self, operator: &str, model: &str) -> opchub_store::Result<PriceInForce> {
+        let store = self.store.clone();
+        let p = self.caches.prices.get_or_fetch(
             (operator.to_string(), model.to_string()),
-            |g, (o, m)| async move { g.store.price_at(&o, &m, now_ms()).await },
-        )
-        .await
+            |_| true,
+            |(o, m)| async move { store.price_at(&o, &m, now_ms()).await.map(Some) },
+        );
+        Ok(p.await?.flatten())
     }
 
     pub fn secrets(&self) -> &SecretBox {
@@ -263,7 +240,7 @@ impl Gateway {
     }
 
     /// `GET /v1/models`: the models this key may use on approved channels.
-    pub async fn models(self: &Arc<Self>, caller: &Caller) -> Response {
+    pub async fn models(&self, caller: &Caller) -> Response {
         let (channels, limits) = match (self.approved_channels().await, self.key_limits(&caller.key_id).await) {
             (Ok(c), Ok(l)) => (c, l),
             _ => return openai_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "internal error"),
@@ -492,7 +469,7 @@ impl Gateway {
 
     /// Tries channels in order; moves on after a connect error, timeout, 429 or 5xx that
     /// happened before any byte reached the client.
-    async fn forward(self: &Arc<Self>, channels: &[Channel], p: &Pending, body: Bytes) -> Upstream {
+    async fn forward(&self, channels: &[Channel], p: &Pending, body: Bytes) -> Upstream {
         let mut last = (StatusCode::BAD_GATEWAY, "no channel".to_string());
         for c in channels {
             let Ok(Some((version, price))) = self.price_at(&c.operator_user_id, &p.model).await else {

@@ -8,7 +8,7 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What a lookup found.
@@ -115,6 +115,50 @@ impl<K: Eq + Hash, V: Clone> SwrCache<K, V> {
     }
 }
 
+impl<K, V> SwrCache<K, V>
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// The value for `key`, if `usable`: fresh from the cache; stale from the cache while `fetch`
+    /// refreshes it in the background; else fetched now. A fetch that finds nothing (`None`:
+    /// gone, revoked) forgets the entry; a failed background refresh leaves it to be retried.
+    pub async fn get_or_fetch<E, Fut>(
+        self: &Arc<Self>,
+        key: K,
+        usable: impl Fn(&V) -> bool,
+        fetch: impl FnOnce(K) -> Fut,
+    ) -> Result<Option<V>, E>
+    where
+        E: std::fmt::Display + Send + 'static,
+        Fut: std::future::Future<Output = Result<Option<V>, E>> + Send + 'static,
+    {
+        match self.get(&key) {
+            Cached::Fresh(v) if usable(&v) => Ok(Some(v)),
+            Cached::Refresh(v) if usable(&v) => {
+                let me = self.clone();
+                let refresh = fetch(key.clone());
+                tokio::spawn(async move {
+                    match refresh.await {
+                        Ok(Some(v)) => me.put(key, v),
+                        Ok(None) => me.remove(&key),
+                        Err(e) => tracing::warn!(error = %e, "refreshing a cached value failed"),
+                    }
+                });
+                Ok(Some(v))
+            }
+            _ => {
+                let found = fetch(key.clone()).await?;
+                match &found {
+                    Some(v) => self.put(key, v.clone()),
+                    None => self.remove(&key),
+                }
+                Ok(found)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -150,6 +194,55 @@ mod tests {
         assert_eq!(c.get_at("k", t0 + 2 * S), Cached::Refresh(1));
         assert_eq!(c.get_at("k", t0 + 3 * S), Cached::Fresh(1));
         assert_eq!(c.get_at("k", t0 + 4 * S), Cached::Refresh(1));
+    }
+
+    /// Fetches `value` and counts the calls.
+    fn fetcher(
+        calls: &Arc<std::sync::atomic::AtomicUsize>,
+        value: Option<i32>,
+    ) -> impl FnOnce(String) -> std::future::Ready<Result<Option<i32>, String>> {
+        let calls = calls.clone();
+        move |_| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::future::ready(Ok(value))
+        }
+    }
+
+    #[tokio::test]
+    async fn get_or_fetch_serves_fresh_refreshes_stale_and_forgets_what_is_gone() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let c: Arc<SwrCache<String, i32>> = Arc::new(SwrCache::new(Duration::from_millis(50), 10 * S, 10));
+        let calls = Arc::new(AtomicUsize::new(0));
+        // A miss fetches on the request.
+        assert_eq!(c.get_or_fetch("k".into(), |_| true, fetcher(&calls, Some(1))).await, Ok(Some(1)));
+        // Fresh: no fetch.
+        assert_eq!(c.get_or_fetch("k".into(), |_| true, fetcher(&calls, Some(9))).await, Ok(Some(1)));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // Not usable (e.g. expired): fetched now, whatever the cache holds.
+        assert_eq!(c.get_or_fetch("k".into(), |v| *v != 1, fetcher(&calls, Some(2))).await, Ok(Some(2)));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // Stale: the old value is served and the new one arrives in the background.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(c.get_or_fetch("k".into(), |_| true, fetcher(&calls, Some(3))).await, Ok(Some(2)));
+        for _ in 0..100 {
+            if matches!(c.get("k"), Cached::Fresh(3)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(c.get("k"), Cached::Fresh(3));
+        // Stale and gone (a revoked key): served this once, then forgotten.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(c.get_or_fetch("k".into(), |_| true, fetcher(&calls, None)).await, Ok(Some(3)));
+        for _ in 0..100 {
+            if c.get("k") == Cached::Miss {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(c.get("k"), Cached::Miss);
+        assert_eq!(c.get_or_fetch("k".into(), |_| true, fetcher(&calls, None)).await, Ok(None));
+        assert_eq!(calls.load(Ordering::SeqCst), 5);
     }
 
     #[test]

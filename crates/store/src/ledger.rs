@@ -563,16 +563,6 @@ impl Store {
     /// [`Store::ledger_append`], also writing `side` rows in the same transaction.
     pub async fn ledger_append_with(&self, items: Vec<Item>, side: Vec<SideWrite>) -> Result<Vec<Outcome>> {
         let prepared = Prepared::all(&items);
-        self.ledger_append_prepared(items, prepared, side).await
-    }
-
-    /// [`Store::ledger_append_with`] with each event's [`Prepared`] content (one per item).
-    pub async fn ledger_append_prepared(
-        &self,
-        items: Vec<Item>,
-        prepared: Vec<Option<Prepared>>,
-        side: Vec<SideWrite>,
-    ) -> Result<Vec<Outcome>> {
         Ok(self.append_sized(items, prepared, side).await?.0)
     }
 
