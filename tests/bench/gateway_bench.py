@@ -89,9 +89,9 @@ def main():
     ap.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
     ap.add_argument("--modes", default="plain,stream", help="plain, stream or both (default plain,stream)")
     ap.add_argument("--max-tokens", type=int, default=16)
-    ap.add_argument("--upstream-cpu", type=int, default=0,
-                    help="CPU of the fake upstream: 0 shares the gateway's core (default), 1 the load generator's "
-                         "(a real upstream is remote; the direct baseline is measured the same way)")
+    ap.add_argument("--upstream-cpu", type=int, default=1,
+                    help="CPU of the fake upstream: 1 the load generator's (default: a real upstream is remote and "
+                         "takes none of the gateway's CPU; the direct baseline is measured the same way), 0 the gateway's")
     args = ap.parse_args()
     rates = [int(r) for r in args.rate.split(",") if r.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]

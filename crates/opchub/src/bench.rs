@@ -37,13 +37,14 @@ pub async fn run(store: &Store, key: Arc<LedgerKey>, origin: &str, events: usize
     let backend = format!("{:?}", store.backend());
     let run_id = opchub_store::new_id();
     let writer = LedgerWriter::start(
-        store.clone(),
+        store,
         key.clone(),
         LedgerConfig {
             origin: origin.to_string(),
             ..Default::default()
         },
-    );
+    )
+    .await?;
     let mut rows = vec![];
     let total = writers.len() * batches.len();
     let bar = ProgressBar::new(total as u64);

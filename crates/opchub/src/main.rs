@@ -470,13 +470,17 @@ async fn main() -> Result<()> {
                 load_demo_skills(&store).await?;
             }
             let writer = opchub_store::ledger::LedgerWriter::start(
-                store.clone(),
+                &store,
                 key,
                 opchub_store::ledger::LedgerConfig {
                     origin: origin.clone(),
+                    // Metering commits never hold up an answer on a busy core (issue 4).
+                    priority: opchub_store::ledger::WriterPriority::Background,
                     ..Default::default()
                 },
-            );
+            )
+            .await
+            .context("starting the ledger writer")?;
             let config = opchub_web::WebConfig {
                 cookie_secure: !(insecure_cookies || file.insecure_cookies.unwrap_or(false)),
                 body_limit: file.body_limit.unwrap_or(64 * 1024),

@@ -42,8 +42,9 @@ pub enum SideWrite {
 }
 
 /// An event's canonical content JSON and content hash, computed before the writer books it:
-/// [`LedgerWriter`] has each caller's task do this work (in parallel), so the single writer
-/// only adds the booking and the tree.
+/// for appends a caller waits on, [`LedgerWriter`] has each caller's task do this work (in
+/// parallel), so the single writer only adds the booking and the tree. Background appends
+/// leave it to the writer's own thread, off the answering threads.
 pub struct Prepared {
     content_json: Vec<u8>,
     content_hash: String,
@@ -1191,7 +1192,9 @@ impl Store {
 
 struct Job {
     items: Vec<Item>,
-    prepared: Vec<Option<Prepared>>,
+    /// Done by the caller's task for appends a caller waits on (in parallel); by the writer's
+    /// own (background) thread for background ones.
+    prepared: Option<Vec<Option<Prepared>>>,
     side: Vec<SideWrite>,
     /// Nobody is waiting on this commit to answer a caller (metering after the answer): the
     /// writer may wait up to [`LedgerConfig::background_linger`] for more such jobs.
@@ -1214,6 +1217,20 @@ pub struct LedgerConfig {
     /// waits for more before committing: fewer, larger transactions for metering that nobody
     /// waits on. An ordinary append arriving meanwhile ends the wait.
     pub background_linger: std::time::Duration,
+    /// How the writer's thread is scheduled next to the threads that answer requests.
+    pub priority: WriterPriority,
+}
+
+/// Scheduling of the ledger writer's thread (and of the database connection thread it opens).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WriterPriority {
+    /// Like every other thread.
+    #[default]
+    Normal,
+    /// Runs when nothing else wants the CPU (Linux `SCHED_IDLE`): a request never waits behind
+    /// a commit on a busy core. `opchub serve` uses it; it may starve on a core kept 100% busy,
+    /// so tests keep `Normal`. Elsewhere than Linux, the same as `Normal`.
+    Background,
 }
 
 impl Default for LedgerConfig {
@@ -1224,6 +1241,7 @@ impl Default for LedgerConfig {
             checkpoint_interval: std::time::Duration::from_secs(60),
             max_group: 10_000,
             background_linger: std::time::Duration::from_millis(5),
+            priority: WriterPriority::Normal,
         }
     }
 }
@@ -1239,11 +1257,46 @@ pub struct LedgerWriter {
 }
 
 impl LedgerWriter {
-    pub fn start(store: Store, key: Arc<LedgerKey>, config: LedgerConfig) -> LedgerWriter {
+    /// Starts the writer on a thread of its own, with its own current-thread runtime and its
+    /// own connection to `store`'s database (opened there, so its SQLite thread is scheduled
+    /// like the writer: see [`WriterPriority`]). Returns once that connection is open. The
+    /// writer stops when the last [`LedgerWriter`] clone is dropped.
+    pub async fn start(store: &Store, key: Arc<LedgerKey>, config: LedgerConfig) -> Result<LedgerWriter> {
         let (tx, rx) = mpsc::channel::<Job>(4096);
         let config = Arc::new(config);
-        tokio::spawn(run_writer(store, key.clone(), config.clone(), rx));
-        LedgerWriter { tx, key, config }
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<()>>();
+        let (main, thread_key, thread_config) = (store.clone(), key.clone(), config.clone());
+        std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || {
+                if thread_config.priority == WriterPriority::Background {
+                    schedule_in_background();
+                }
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(StoreError::Catalog(format!("ledger writer runtime: {e}"))));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    // One connection for the commits, one for a checkpoint's reads meanwhile.
+                    let store = match main.dedicated(2).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    drop(main);
+                    let _ = ready_tx.send(Ok(()));
+                    run_writer(store.clone(), thread_key, thread_config, rx).await;
+                    store.close().await;
+                });
+            })
+            .map_err(|e| StoreError::Catalog(format!("ledger writer thread: {e}")))?;
+        ready_rx.await.map_err(|_| StoreError::Catalog("ledger writer stopped".into()))??;
+        Ok(LedgerWriter { tx, key, config })
     }
 
     /// Appends and waits until durable (the transaction holding these events committed).
@@ -1265,7 +1318,7 @@ impl LedgerWriter {
 
     async fn submit(&self, items: Vec<Item>, side: Vec<SideWrite>, background: bool) -> Result<Vec<Outcome>> {
         let (reply, rx) = oneshot::channel();
-        let prepared = Prepared::all(&items);
+        let prepared = (!background).then(|| Prepared::all(&items));
         self.tx
             .send(Job {
                 items,
@@ -1324,8 +1377,8 @@ async fn run_writer(store: Store, key: Arc<LedgerKey>, config: Arc<LedgerConfig>
             let mut side = vec![];
             let mut replies = Vec::with_capacity(jobs.len());
             for j in jobs {
+                prepared.extend(j.prepared.unwrap_or_else(|| Prepared::all(&j.items)));
                 all.extend(j.items);
-                prepared.extend(j.prepared);
                 side.extend(j.side);
                 replies.push(j.reply);
             }
@@ -1359,6 +1412,20 @@ async fn run_writer(store: Store, key: Arc<LedgerKey>, config: Arc<LedgerConfig>
         }
     }
 }
+
+/// Puts the calling thread (and the threads it starts from now on) in `SCHED_IDLE`.
+#[cfg(target_os = "linux")]
+fn schedule_in_background() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param for SCHED_IDLE.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if rc != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "could not schedule the ledger writer in the background");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn schedule_in_background() {}
 
 // ---------------------------------------------------------------- verify
 

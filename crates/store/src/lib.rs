@@ -70,6 +70,8 @@ pub(crate) fn is_unique_violation(err: &sqlx::Error, needle: &str) -> bool {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// What [`Store::connect`] was given, for [`Store::dedicated`].
+    url: std::sync::Arc<str>,
 }
 
 pub type Tx = Transaction<'static, Any>;
@@ -86,6 +88,17 @@ impl Store {
     /// Connects to `url` (`sqlite://path` or `postgres://…`). SQLite files are created if
     /// missing and run in WAL mode.
     pub async fn connect(url: &str) -> Result<Store> {
+        Self::connect_sized(url, None).await
+    }
+
+    /// Another store on the same database with its own pool of at most `max_connections`
+    /// (e.g. the ledger writer's: its connection keeps the ledger's hot pages cached and is
+    /// never taken by a request).
+    pub async fn dedicated(&self, max_connections: u32) -> Result<Store> {
+        Self::connect_sized(&self.url, Some(max_connections)).await
+    }
+
+    async fn connect_sized(url: &str, max_connections: Option<u32>) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres") {
             Backend::Postgres
@@ -105,7 +118,7 @@ impl Store {
         };
         let mut opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         opts = match backend {
-            Backend::Sqlite => opts.max_connections(8).after_connect(|conn, _| {
+            Backend::Sqlite => opts.max_connections(max_connections.unwrap_or(8)).after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("PRAGMA journal_mode=WAL").await?;
                     conn.execute("PRAGMA busy_timeout=10000").await?;
@@ -124,7 +137,7 @@ impl Store {
             }),
             // Plan each execution with its real parameters and current table size: a generic plan
             // cached while the ledger was still empty would keep scanning it whole as it grows.
-            Backend::Postgres => opts.max_connections(16).after_connect(|conn, _| {
+            Backend::Postgres => opts.max_connections(max_connections.unwrap_or(16)).after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("SET plan_cache_mode = force_custom_plan").await?;
                     Ok(())
@@ -132,7 +145,11 @@ impl Store {
             }),
         };
         let pool = opts.connect(&url).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            url: url.into(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

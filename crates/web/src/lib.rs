@@ -44,8 +44,21 @@ impl Default for WebConfig {
     }
 }
 
+/// Everything a handler needs, behind one `Arc`: axum clones the state for every layer of every
+/// request, and one reference count is cheaper than fifteen (measured on the gateway's hot path).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<State>);
+
+impl std::ops::Deref for AppState {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`], read through it (`state.store`); set with its `with_*` builders.
+#[derive(Clone)]
+pub struct State {
     pub store: Store,
     pub config: Arc<WebConfig>,
     pub templates: Arc<minijinja::Environment<'static>>,
@@ -71,7 +84,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, config: WebConfig, metrics: Option<PrometheusHandle>) -> Self {
-        AppState {
+        AppState(Arc::new(State {
             store,
             config: Arc::new(config),
             templates: Arc::new(pages::templates()),
@@ -96,36 +109,41 @@ impl AppState {
             datasets: Arc::new(api::applications::EvidenceStore {
                 dir: std::env::temp_dir().join(format!("opchub-datasets-{}", std::process::id())),
             }),
-        }
+        }))
+    }
+
+    /// The fields, for the `with_*` builders (copied first if the state is already shared).
+    fn fields(&mut self) -> &mut State {
+        Arc::make_mut(&mut self.0)
     }
 
     pub fn with_evidence_dir(mut self, dir: std::path::PathBuf) -> Self {
-        self.evidence = Arc::new(api::applications::EvidenceStore { dir });
+        self.fields().evidence = Arc::new(api::applications::EvidenceStore { dir });
         self
     }
 
     pub fn with_dataset_dir(mut self, dir: std::path::PathBuf) -> Self {
-        self.datasets = Arc::new(api::applications::EvidenceStore { dir });
+        self.fields().datasets = Arc::new(api::applications::EvidenceStore { dir });
         self
     }
 
     pub fn with_policy(mut self, policy: opchub_policy::Policy) -> Self {
-        self.policy = Some(Arc::new(policy));
+        self.fields().policy = Some(Arc::new(policy));
         self
     }
 
     pub fn with_skills(mut self, config: skills::SkillsConfig) -> Self {
-        self.skills = Arc::new(skills::SkillHub::new(config));
+        self.fields().skills = Arc::new(skills::SkillHub::new(config));
         self
     }
 
     pub fn with_gateway(mut self, gateway: Arc<opchub_gateway::Gateway>) -> Self {
-        self.gateway = Some(gateway);
+        self.fields().gateway = Some(gateway);
         self
     }
 
     pub fn with_ledger(mut self, writer: opchub_store::ledger::LedgerWriter) -> Self {
-        self.ledger = Some(writer);
+        self.fields().ledger = Some(writer);
         self
     }
 }

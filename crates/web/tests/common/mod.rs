@@ -104,8 +104,11 @@ impl TestApp {
             checkpoint_interval: std::time::Duration::from_secs(3600),
             max_group: 10_000,
             background_linger: std::time::Duration::from_millis(5),
+            priority: opchub_store::ledger::WriterPriority::Normal,
         };
-        let writer = opchub_store::ledger::LedgerWriter::start(store.clone(), key.clone(), ledger_config);
+        let writer = opchub_store::ledger::LedgerWriter::start(&store, key.clone(), ledger_config)
+            .await
+            .unwrap();
         let config = WebConfig {
             cookie_secure: true,
             body_limit: 64 * 1024,
