@@ -49,6 +49,11 @@ pub struct GatewayConfig {
     pub max_response_bytes: usize,
     /// Output tokens assumed for the budget hold when the request sets no `max_tokens`.
     pub default_max_tokens: i64,
+    /// Most requests handled at once (a stream counts until its relay ends). Beyond it a
+    /// request is refused at once with 503 `overloaded` and `Retry-After`, before any work:
+    /// under overload the gateway keeps answering quickly and its memory stays bounded,
+    /// instead of every request waiting longer and longer.
+    pub max_in_flight: usize,
 }
 
 impl Default for GatewayConfig {
@@ -58,6 +63,7 @@ impl Default for GatewayConfig {
             drain_bytes: 8 * 1024 * 1024,
             max_response_bytes: 32 * 1024 * 1024,
             default_max_tokens: 4096,
+            max_in_flight: 4096,
         }
     }
 }
@@ -107,6 +113,8 @@ pub struct Gateway {
     config: GatewayConfig,
     /// Streams being relayed and metering not yet committed.
     background: tokio_util::task::TaskTracker,
+    /// One permit per request being handled ([`GatewayConfig::max_in_flight`]).
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// What one request has to settle at the end.
@@ -168,8 +176,9 @@ impl Gateway {
             http,
             requests: RateLimiter::default(),
             tokens: RateLimiter::default(),
-            config,
             background: tokio_util::task::TaskTracker::new(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1))),
+            config,
         }
     }
 
@@ -265,6 +274,20 @@ impl Gateway {
     }
 
     async fn handle(self: Arc<Self>, caller: Caller, body: Bytes, endpoint: &'static str) -> Response {
+        // Refused before any work (parsing, caches, upstream): nothing is charged or recorded.
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            // Counted, not logged: under overload a log line per refusal would add to the load.
+            metrics::counter!("opchub_gateway_overloaded_total").increment(1);
+            return with_retry_after(
+                openai_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    "overloaded",
+                    "The gateway is handling as many requests as it can; retry shortly.",
+                ),
+                1,
+            );
+        };
         let Ok(req) = serde_json::from_slice::<Value>(&body) else {
             return openai_error(
                 StatusCode::BAD_REQUEST,
@@ -459,7 +482,7 @@ impl Gateway {
                     price,
                 };
                 if stream && status.is_success() {
-                    self.stream_response(pending, billing, *resp, client_asked_usage, &req, content_type)
+                    self.stream_response(pending, billing, *resp, client_asked_usage, &req, content_type, permit)
                 } else {
                     self.plain_response(pending, billing, *resp, &req, content_type).await
                 }
@@ -583,6 +606,9 @@ impl Gateway {
             .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
     }
 
+    /// Relays the stream from a task of its own, which holds the request's in-flight `permit`
+    /// until the relay (and any draining after a disconnect) ends.
+    #[allow(clippy::too_many_arguments)]
     fn stream_response(
         self: Arc<Self>,
         p: Pending,
@@ -591,6 +617,7 @@ impl Gateway {
         client_asked_usage: bool,
         req: &Value,
         content_type: Option<HeaderValue>,
+        permit: tokio::sync::OwnedSemaphorePermit,
     ) -> Response {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
         let prompt = prompt_text(req);
@@ -639,6 +666,7 @@ impl Gateway {
                 }
             }
             drop(tx);
+            drop(permit);
             let (usage, estimated) = match scanner.usage() {
                 Some(u) => (u, false),
                 None => (

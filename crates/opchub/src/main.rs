@@ -213,6 +213,7 @@ struct FileConfig {
     insecure_cookies: Option<bool>,
     body_limit: Option<usize>,
     ledger_origin: Option<String>,
+    gateway_max_in_flight: Option<usize>,
 }
 
 /// The ledger signing key: `OPCHUB_LEDGER_KEY` (32-byte seed, hex) or `<data dir>/ledger.key`,
@@ -490,7 +491,12 @@ async fn main() -> Result<()> {
                 store.clone(),
                 writer.clone(),
                 secrets,
-                opchub_gateway::GatewayConfig::default(),
+                opchub_gateway::GatewayConfig {
+                    max_in_flight: file
+                        .gateway_max_in_flight
+                        .unwrap_or(opchub_gateway::GatewayConfig::default().max_in_flight),
+                    ..Default::default()
+                },
             ));
             let mut policy = settle_cli::load_policy(policy_file.as_ref())?;
             if demo {

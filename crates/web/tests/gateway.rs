@@ -1,8 +1,8 @@
 //! The factor gateway (M2.2) against a real fake upstream: every usage mode metered exactly
 //! (ledger tokens − upstream-emitted tokens = 0), the extra usage chunk stripped, client
 //! disconnects and upstream aborts, failover before the first byte, budgets that concurrent
-//! requests on two replicas cannot overspend, and bad input answered in OpenAI's shape
-//! without charging anything.
+//! requests on two replicas cannot overspend, bad input answered in OpenAI's shape
+//! without charging anything, and requests beyond capacity refused at once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -56,7 +56,10 @@ async fn channel(app: &TestApp, name: &str, base_url: &str, priority: i64, price
 }
 
 async fn setup(prices: (i64, i64, i64)) -> Setup {
-    let app = TestApp::start().await;
+    setup_on(TestApp::start().await, prices).await
+}
+
+async fn setup_on(app: TestApp, prices: (i64, i64, i64)) -> Setup {
     let upstream = FakeUpstream::start().await;
     let operator_id = channel(&app, "main", &upstream.base_url(), 0, prices, 3000).await;
     let (_, ws) = app.community(Zone::HexiArea, 1).await;
@@ -460,4 +463,73 @@ async fn bad_input_gets_openai_shaped_errors_and_costs_nothing() {
     assert_eq!(wait_recorded(&s, 2).await.len(), 2, "refused requests are not recorded");
     let events = s.app.store.ledger_size().await.unwrap();
     assert_eq!(events, 4, "two requests × (input, output)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_its_capacity_the_gateway_refuses_at_once_and_charges_nothing() {
+    let app = TestApp::start_with_gateway(opchub_gateway::GatewayConfig {
+        max_in_flight: 1,
+        drain_timeout: Duration::from_secs(10),
+        ..Default::default()
+    })
+    .await;
+    let s = setup_on(app, (200, 50, 600)).await;
+    // A slow stream takes the only slot…
+    let mut body = chat("fake-slow", true, false);
+    body["max_tokens"] = json!(6);
+    let mut stream = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", s.app.base))
+        .bearer_auth(s.opc.bearer.clone().unwrap())
+        .header("x-fake-delay-ms", "150")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(stream.chunk().await.unwrap().is_some());
+    let upstream_requests = s.upstream.stats().requests;
+
+    // …so a request meanwhile is refused at once, in OpenAI's shape, with Retry-After.
+    for req in [chat("fake-final", false, false), chat("fake-final", true, true)] {
+        let r = s.opc.post_json("/v1/chat/completions", req).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+        assert_eq!(r.code(), "overloaded");
+        assert_eq!(r.json()["error"]["type"], "server_error");
+        assert_eq!(r.headers.get("retry-after").unwrap(), "1");
+    }
+    assert_eq!(
+        s.upstream.stats().requests,
+        upstream_requests,
+        "refused requests never reach upstream"
+    );
+
+    // The stream itself is unaffected and metered exactly; the refusals cost and record nothing.
+    let mut text = String::new();
+    while let Some(c) = stream.chunk().await.unwrap() {
+        text.push_str(&String::from_utf8_lossy(&c));
+    }
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let rec = wait_recorded(&s, 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rec_after = s.app.store.requests_of_key(&s.key_id, 1000).await.unwrap();
+    assert_eq!(rec_after.len(), 1, "only the stream is recorded: {rec_after:?}");
+    assert_eq!(rec[0].outcome, "ok");
+    let stats = s.upstream.stats();
+    assert_eq!(
+        ledger_tokens(&s).await,
+        (stats.prompt_tokens as i64, 0, stats.completion_tokens as i64)
+    );
+
+    // Once the relay has ended, its slot is free again.
+    let mut ok = false;
+    for _ in 0..100 {
+        let r = s.opc.post_json("/v1/chat/completions", chat("fake-final", false, false)).await;
+        if r.status == StatusCode::OK {
+            ok = true;
+            break;
+        }
+        assert_eq!(r.code(), "overloaded", "{}", r.text);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ok, "the slot was not released after the stream ended");
 }

@@ -95,6 +95,27 @@ impl TestApp {
         policy: Option<opchub_policy::Policy>,
         skills: opchub_web::skills::SkillsConfig,
     ) -> TestApp {
+        let gateway_config = opchub_gateway::GatewayConfig {
+            drain_timeout: std::time::Duration::from_secs(10),
+            ..Default::default()
+        };
+        Self::start_gateway(db, key, policy, skills, gateway_config).await
+    }
+
+    /// A server on a fresh database whose gateway has the given settings.
+    pub async fn start_with_gateway(gateway_config: opchub_gateway::GatewayConfig) -> TestApp {
+        let key = Arc::new(opchub_ledger::checkpoint::LedgerKey::generate("opchub.test"));
+        let db = Arc::new(fresh_db().await);
+        Self::start_gateway(db, key, None, opchub_web::skills::SkillsConfig::testing(), gateway_config).await
+    }
+
+    async fn start_gateway(
+        db: Arc<TestDb>,
+        key: Arc<opchub_ledger::checkpoint::LedgerKey>,
+        policy: Option<opchub_policy::Policy>,
+        skills: opchub_web::skills::SkillsConfig,
+        gateway_config: opchub_gateway::GatewayConfig,
+    ) -> TestApp {
         let store = Store::connect(&db.url).await.unwrap();
         store.migrate().await.unwrap();
         // Checkpoints only when a test asks (no timing-dependent checkpoints).
@@ -114,10 +135,6 @@ impl TestApp {
             body_limit: 64 * 1024,
         };
         let secrets = opchub_gateway::SecretBox::from_hex(&db.secret_hex).unwrap();
-        let gateway_config = opchub_gateway::GatewayConfig {
-            drain_timeout: std::time::Duration::from_secs(10),
-            ..Default::default()
-        };
         let gateway = Arc::new(opchub_gateway::Gateway::new(store.clone(), writer.clone(), secrets, gateway_config));
         let state = AppState::new(store.clone(), config, opchub_web::metrics_handle())
             .with_ledger(writer)
