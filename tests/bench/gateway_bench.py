@@ -89,6 +89,7 @@ def main():
     ap.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
     ap.add_argument("--modes", default="plain,stream", help="plain, stream or both (default plain,stream)")
     ap.add_argument("--max-tokens", type=int, default=16)
+    ap.add_argument("--by-second", action="store_true", help="also print each run's p99 second by second")
     ap.add_argument("--upstream-cpu", type=int, default=1,
                     help="CPU of the fake upstream: 1 the load generator's (default: a real upstream is remote and "
                          "takes none of the gateway's CPU; the direct baseline is measured the same way), 0 the gateway's")
@@ -144,10 +145,13 @@ def main():
                        "rss_mib": proc_status(server.pid, "VmRSS") / 1024}
                 rows.append((mode, rate, direct, gw, added, cpu))
                 print(f"  {mode:6} {rate:5}/s  direct p50 {fmt(direct['p50_ms'])} p99 {fmt(direct['p99_ms'])}"
-                      f"  gateway p50 {fmt(gw['p50_ms'])} p99 {fmt(gw['p99_ms'])}"
+                      f"  gateway p50 {fmt(gw['p50_ms'])} p99 {fmt(gw['p99_ms'])} max {fmt(gw['max_ms'])}"
                       f"  errors {direct['errors']}/{gw['errors']}  loadgen lag max {fmt(direct['lag_max_ms'])}/{fmt(gw['lag_max_ms'])} ms"
                       f"  gateway CPU {cpu['share']:.0%} of a core, RSS {cpu['rss_mib']:.0f} MiB",
                       flush=True)
+                if args.by_second:
+                    for name, r in (("direct", direct), ("gateway", gw)):
+                        print(f"    {name} p99 by second: {' '.join(fmt(v) for v in r['p99_by_second_ms'])}", flush=True)
 
         hwm = proc_status(server.pid, "VmHWM")
         rss = proc_status(server.pid, "VmRSS")

@@ -188,6 +188,9 @@ impl Gateway {
         self.background.close();
         self.background.wait().await;
         self.background.reopen();
+        if let Err(e) = self.ledger.flush().await {
+            tracing::error!(error = %e, "metering not committed at shutdown");
+        }
     }
 
     /// Meters a finished request in the background (see the module notes).
@@ -776,7 +779,8 @@ impl Gateway {
                 actual: charged_total,
             });
         }
-        // Nobody waits on this commit (the answer has left): the writer may batch it with others.
+        // Nobody waits on this commit (the answer has left): queued for the writer, which
+        // batches it with others and logs a failure itself.
         if let Err(e) = self.ledger.append_background(items, side).await {
             tracing::error!(request = %p.request_id, error = %e, "metering failed");
         }

@@ -1199,7 +1199,9 @@ struct Job {
     /// Nobody is waiting on this commit to answer a caller (metering after the answer): the
     /// writer may wait up to [`LedgerConfig::background_linger`] for more such jobs.
     background: bool,
-    reply: oneshot::Sender<std::result::Result<Vec<Outcome>, String>>,
+    /// Absent for background appends: their failures are logged by the writer, and nobody is
+    /// woken per commit ([`LedgerWriter::flush`] waits for them all at once).
+    reply: Option<oneshot::Sender<std::result::Result<Vec<Outcome>, String>>>,
 }
 
 /// Settings of the ledger writer.
@@ -1240,7 +1242,7 @@ impl Default for LedgerConfig {
             checkpoint_every: 10_000,
             checkpoint_interval: std::time::Duration::from_secs(60),
             max_group: 10_000,
-            background_linger: std::time::Duration::from_millis(5),
+            background_linger: std::time::Duration::from_millis(20),
             priority: WriterPriority::Normal,
         }
     }
@@ -1251,7 +1253,10 @@ impl Default for LedgerConfig {
 /// the transaction that holds its events has committed.
 #[derive(Clone)]
 pub struct LedgerWriter {
+    /// Appends a caller waits on.
     tx: mpsc::Sender<Job>,
+    /// Background appends (and flushes, which follow them in this queue's order).
+    background: mpsc::Sender<Job>,
     pub key: Arc<LedgerKey>,
     pub config: Arc<LedgerConfig>,
 }
@@ -1263,6 +1268,7 @@ impl LedgerWriter {
     /// writer stops when the last [`LedgerWriter`] clone is dropped.
     pub async fn start(store: &Store, key: Arc<LedgerKey>, config: LedgerConfig) -> Result<LedgerWriter> {
         let (tx, rx) = mpsc::channel::<Job>(4096);
+        let (background, background_rx) = mpsc::channel::<Job>(4096);
         let config = Arc::new(config);
         let (ready_tx, ready_rx) = oneshot::channel::<Result<()>>();
         let (main, thread_key, thread_config) = (store.clone(), key.clone(), config.clone());
@@ -1290,13 +1296,18 @@ impl LedgerWriter {
                     };
                     drop(main);
                     let _ = ready_tx.send(Ok(()));
-                    run_writer(store.clone(), thread_key, thread_config, rx).await;
+                    run_writer(store.clone(), thread_key, thread_config, rx, background_rx).await;
                     store.close().await;
                 });
             })
             .map_err(|e| StoreError::Catalog(format!("ledger writer thread: {e}")))?;
         ready_rx.await.map_err(|_| StoreError::Catalog("ledger writer stopped".into()))??;
-        Ok(LedgerWriter { tx, key, config })
+        Ok(LedgerWriter {
+            tx,
+            background,
+            key,
+            config,
+        })
     }
 
     /// Appends and waits until durable (the transaction holding these events committed).
@@ -1306,26 +1317,57 @@ impl LedgerWriter {
 
     /// Appends `items` and writes `side` in the same transaction; waits until committed.
     pub async fn append_with(&self, items: Vec<Item>, side: Vec<SideWrite>) -> Result<Vec<Outcome>> {
-        self.submit(items, side, false).await
+        self.submit(items, side).await
     }
 
-    /// [`LedgerWriter::append_with`] for metering that no caller is waiting on (the gateway's,
-    /// after the answer left): it may be committed up to `background_linger` later, together
-    /// with others. Still resolves only after the commit.
-    pub async fn append_background(&self, items: Vec<Item>, side: Vec<SideWrite>) -> Result<Vec<Outcome>> {
-        self.submit(items, side, true).await
+    /// Queues `items` and `side` for one transaction, for metering that no caller is waiting
+    /// on (the gateway's, after the answer left), and returns once queued. The writer may
+    /// commit it up to `background_linger` later, together with others, from its own thread;
+    /// a failure is logged there. [`LedgerWriter::flush`] waits until all of it is committed.
+    pub async fn append_background(&self, items: Vec<Item>, side: Vec<SideWrite>) -> Result<()> {
+        let job = Job {
+            items,
+            prepared: None,
+            side,
+            background: true,
+            reply: None,
+        };
+        self.background
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Catalog("ledger writer stopped".into()))
     }
 
-    async fn submit(&self, items: Vec<Item>, side: Vec<SideWrite>, background: bool) -> Result<Vec<Outcome>> {
+    /// Waits until every background append queued before this call has been committed (or
+    /// has failed and been logged).
+    pub async fn flush(&self) -> Result<()> {
         let (reply, rx) = oneshot::channel();
-        let prepared = (!background).then(|| Prepared::all(&items));
+        let job = Job {
+            items: vec![],
+            prepared: None,
+            side: vec![],
+            background: true,
+            reply: Some(reply),
+        };
+        self.background
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Catalog("ledger writer stopped".into()))?;
+        // A failed commit was logged by the writer; the flush itself is done either way.
+        let _committed_or_logged = rx.await.map_err(|_| StoreError::Catalog("ledger writer stopped".into()))?;
+        Ok(())
+    }
+
+    async fn submit(&self, items: Vec<Item>, side: Vec<SideWrite>) -> Result<Vec<Outcome>> {
+        let (reply, rx) = oneshot::channel();
+        let prepared = Some(Prepared::all(&items));
         self.tx
             .send(Job {
                 items,
                 prepared,
                 side,
-                background,
-                reply,
+                background: false,
+                reply: Some(reply),
             })
             .await
             .map_err(|_| StoreError::Catalog("ledger writer stopped".into()))?;
@@ -1337,7 +1379,18 @@ impl LedgerWriter {
     }
 }
 
-async fn run_writer(store: Store, key: Arc<LedgerKey>, config: Arc<LedgerConfig>, mut rx: mpsc::Receiver<Job>) {
+/// The next job without waiting: appends a caller waits on first, then background ones.
+fn next_ready(rx: &mut mpsc::Receiver<Job>, background: &mut mpsc::Receiver<Job>) -> Option<Job> {
+    rx.try_recv().or_else(|_| background.try_recv()).ok()
+}
+
+async fn run_writer(
+    store: Store,
+    key: Arc<LedgerKey>,
+    config: Arc<LedgerConfig>,
+    mut rx: mpsc::Receiver<Job>,
+    mut background_rx: mpsc::Receiver<Job>,
+) {
     let mut last_cp = store
         .ledger_latest_checkpoint()
         .await
@@ -1349,24 +1402,41 @@ async fn run_writer(store: Store, key: Arc<LedgerKey>, config: Arc<LedgerConfig>
     let mut size = store.ledger_size().await.unwrap_or(last_cp);
     let mut last_cp_at = std::time::Instant::now();
     let mut tick = tokio::time::interval(config.checkpoint_interval.min(std::time::Duration::from_secs(5)));
-    loop {
+    // Both queues' senders live in the same handles: once one queue is closed and empty, what
+    // is left in the other is committed, then the writer stops.
+    let (mut open, mut background_open) = (true, true);
+    while open || background_open {
         let first = tokio::select! {
-            job = rx.recv() => match job { Some(j) => Some(j), None => break },
+            biased;
+            job = rx.recv(), if open => match job { Some(j) => Some(j), None => { open = false; None } },
+            job = background_rx.recv(), if background_open => match job {
+                Some(j) => Some(j),
+                None => { background_open = false; None }
+            },
             _ = tick.tick() => None,
         };
         if let Some(first) = first {
             let mut background = first.background;
             let mut jobs = vec![first];
             let mut n: usize = jobs[0].items.len();
-            let linger_until = tokio::time::Instant::now() + config.background_linger;
+            if background && open {
+                // Only background work so far: give more of it time to queue up, without being
+                // woken by each arrival; an append a caller waits on ends the wait at once.
+                let linger_until = tokio::time::Instant::now() + config.background_linger;
+                tokio::select! {
+                    _ = tokio::time::sleep_until(linger_until) => {}
+                    job = rx.recv() => match job {
+                        Some(j) => {
+                            background = false;
+                            n += j.items.len();
+                            jobs.push(j);
+                        }
+                        None => open = false,
+                    },
+                }
+            }
             while n < config.max_group {
-                let next = match rx.try_recv() {
-                    Ok(j) => Some(j),
-                    // Only background jobs so far: wait a little for more.
-                    Err(_) if background => tokio::time::timeout_at(linger_until, rx.recv()).await.ok().flatten(),
-                    Err(_) => None,
-                };
-                let Some(j) = next else { break };
+                let Some(j) = next_ready(&mut rx, &mut background_rx) else { break };
                 background &= j.background;
                 n += j.items.len();
                 jobs.push(j);
@@ -1382,19 +1452,26 @@ async fn run_writer(store: Store, key: Arc<LedgerKey>, config: Arc<LedgerConfig>
                 side.extend(j.side);
                 replies.push(j.reply);
             }
-            match store.append_sized(all, prepared, side).await {
+            let result = if all.is_empty() && side.is_empty() {
+                Ok((vec![], size)) // only flushes
+            } else {
+                store.append_sized(all, prepared, side).await
+            };
+            match result {
                 Ok((outcomes, new_size)) => {
                     size = new_size;
                     let mut it = outcomes.into_iter();
                     for (reply, len) in replies.into_iter().zip(lens) {
                         let part: Vec<Outcome> = it.by_ref().take(len).collect();
-                        let _ = reply.send(Ok(part));
+                        if let Some(reply) = reply {
+                            let _ = reply.send(Ok(part));
+                        }
                     }
                 }
                 Err(e) => {
                     size = store.ledger_size().await.unwrap_or(size);
-                    tracing::error!(error = %e, "ledger append failed");
-                    for reply in replies {
+                    tracing::error!(error = %e, background, "ledger append failed");
+                    for reply in replies.into_iter().flatten() {
                         let _ = reply.send(Err(e.to_string()));
                     }
                 }

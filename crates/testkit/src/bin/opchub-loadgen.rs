@@ -18,7 +18,7 @@
 //! and the run drains for at most 35 s after the last one was sent, so it always stops by itself.
 //!
 //! Only loopback targets are accepted (`127.0.0.1`, `localhost`, `::1`). Prints one JSON line on stdout:
-//! `{"mode":…,"rate":…,"duration_s":…,"stream":…,"sent":…,"ok":…,"errors":…,"p50_ms":…,"p99_ms":…,"max_ms":…,"lag_max_ms":…}`
+//! `{"mode":…,"rate":…,"duration_s":…,"stream":…,"sent":…,"ok":…,"errors":…,"p50_ms":…,"p99_ms":…,"max_ms":…,"p99_by_second_ms":[…],"lag_max_ms":…}`
 //! where `lag_max_ms` is how late the dispatcher was at worst (large values mean the generator, not the target,
 //! was the bottleneck). Percentiles are exact (nearest rank) over the successful requests.
 
@@ -284,6 +284,20 @@ fn run() -> Result<String, BoxError> {
         eprintln!("opchub-loadgen: {errors} errors; first: {first}");
     }
     let ms = |us: Option<u64>| us.map(|v| v as f64 / 1000.0);
+    // p99 of each second of the schedule (request i is due at i / rate): whether slow requests
+    // come together (a stall) or spread over the run (queueing).
+    let by_second: Vec<Option<f64>> = outcomes
+        .chunks(args.rate as usize)
+        .map(|second| {
+            let mut l: Vec<u64> = second
+                .iter()
+                .filter(|o| o.ok)
+                .map(|o| u64::try_from(o.latency.as_micros()).unwrap_or(u64::MAX))
+                .collect();
+            l.sort_unstable();
+            ms(percentile(&l, 0.99))
+        })
+        .collect();
     let line = json!({
         "mode": if args.mcp { "mcp" } else { "chat" },
         "rate": args.rate,
@@ -295,6 +309,7 @@ fn run() -> Result<String, BoxError> {
         "p50_ms": ms(percentile(&latencies, 0.50)),
         "p99_ms": ms(percentile(&latencies, 0.99)),
         "max_ms": ms(latencies.last().copied()),
+        "p99_by_second_ms": by_second,
         "lag_max_ms": ms(Some(u64::try_from(lag.as_micros()).unwrap_or(u64::MAX))),
         "elapsed_s": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
     });
