@@ -115,6 +115,8 @@ pub struct Gateway {
     background: tokio_util::task::TaskTracker,
     /// One permit per request being handled ([`GatewayConfig::max_in_flight`]).
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// Each channel's health as this process last wrote it (see [`Gateway::note_health`]).
+    health: std::sync::Mutex<std::collections::HashMap<String, bool>>,
 }
 
 /// What one request has to settle at the end.
@@ -178,6 +180,7 @@ impl Gateway {
             tokens: RateLimiter::default(),
             background: tokio_util::task::TaskTracker::new(),
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1))),
+            health: Default::default(),
             config,
         }
     }
@@ -208,6 +211,25 @@ impl Gateway {
         self.background.spawn(async move {
             me.finish(&p, b.as_ref(), http_status, outcome, usage, estimated).await;
         });
+    }
+
+    /// Records a channel's health as a request found it, off the request's path and once per
+    /// change this process sees: without this, every request would write the same flag (and
+    /// wait for SQLite's write lock) until the channel cache refreshed.
+    fn note_health(&self, c: &Channel, healthy: bool, error: Option<&str>) {
+        let changed = {
+            let mut seen = self.health.lock().unwrap_or_else(|e| e.into_inner());
+            let before = seen.insert(c.id.clone(), healthy).unwrap_or(c.healthy);
+            before != healthy
+        };
+        if changed {
+            let (store, id, error) = (self.store.clone(), c.id.clone(), error.map(str::to_string));
+            self.background.spawn(async move {
+                if let Err(e) = store.set_channel_health(&id, healthy, error.as_deref()).await {
+                    tracing::warn!(channel = %id, error = %e, "channel health not recorded");
+                }
+            });
+        }
     }
 
     /// Forgets the cached channels, limits and prices (after a change through this process).
@@ -519,11 +541,11 @@ impl Gateway {
                 .send();
             match tokio::time::timeout(Duration::from_millis(c.timeout_ms.max(100) as u64), send).await {
                 Err(_) => {
-                    let _ = self.store.set_channel_health(&c.id, false, Some("timeout")).await;
+                    self.note_health(c, false, Some("timeout"));
                     last = (StatusCode::GATEWAY_TIMEOUT, format!("channel {} timed out", c.name));
                 }
                 Ok(Err(e)) => {
-                    let _ = self.store.set_channel_health(&c.id, false, Some("connect error")).await;
+                    self.note_health(c, false, Some("connect error"));
                     last = (
                         StatusCode::BAD_GATEWAY,
                         format!(
@@ -534,13 +556,11 @@ impl Gateway {
                     );
                 }
                 Ok(Ok(resp)) if resp.status() == StatusCode::TOO_MANY_REQUESTS || resp.status().is_server_error() => {
-                    let _ = self.store.set_channel_health(&c.id, false, Some(resp.status().as_str())).await;
+                    self.note_health(c, false, Some(resp.status().as_str()));
                     last = (resp.status(), format!("channel {} answered {}", c.name, resp.status()));
                 }
                 Ok(Ok(resp)) => {
-                    if !c.healthy {
-                        let _ = self.store.set_channel_health(&c.id, true, None).await;
-                    }
+                    self.note_health(c, true, None);
                     return Upstream::Ok {
                         channel: c.clone(),
                         price_version: version,

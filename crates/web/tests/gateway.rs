@@ -274,8 +274,16 @@ async fn a_dead_channel_fails_over_and_errors_cost_nothing() {
     let ev = s.app.store.ledger_event(0).await.unwrap();
     assert_eq!(ev.counterparty, s.operator_id, "served (and billed) by the channel that answered");
     assert_ne!(ev.counterparty, dead_op);
-    let dead_ch = s.app.store.channels(Some(&dead_op)).await.unwrap();
-    assert!(!dead_ch[0].healthy, "the failing channel is marked unhealthy");
+    // Recorded off the request's path: wait for it.
+    let mut marked = false;
+    for _ in 0..100 {
+        if !s.app.store.channels(Some(&dead_op)).await.unwrap()[0].healthy {
+            marked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(marked, "the failing channel is marked unhealthy");
 
     let size = s.app.store.ledger_size().await.unwrap();
     for model in ["fake-429", "fake-500", "fake-hang"] {
