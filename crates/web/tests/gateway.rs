@@ -107,6 +107,20 @@ async fn ledger_tokens(s: &Setup) -> (i64, i64, i64) {
     )
 }
 
+/// A streamed chat whose upstream waits 150 ms between its `max_tokens` chunks, read by hand.
+async fn slow_stream(s: &Setup, max_tokens: i64) -> reqwest::Response {
+    let mut body = chat("fake-slow", true, false);
+    body["max_tokens"] = json!(max_tokens);
+    body["fake_delay_ms"] = json!(150);
+    reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", s.app.base))
+        .bearer_auth(s.opc.bearer.clone().unwrap())
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn chat(model: &str, stream: bool, include_usage: bool) -> Value {
     let mut b =
         json!({"model": model, "messages": [{"role": "user", "content": "hello hello hello hello"}], "max_tokens": 7, "stream": stream});
@@ -233,18 +247,7 @@ async fn aborts_and_disconnects_are_metered_from_what_was_really_sent() {
     );
 
     // The client leaves after the first chunk: the gateway keeps reading to the final usage.
-    let http = reqwest::Client::new();
-    let mut body = chat("fake-slow", true, false);
-    body["max_tokens"] = json!(12);
-    body["fake_delay_ms"] = json!(150);
-    let mut resp = http
-        .post(format!("{}/v1/chat/completions", s.app.base))
-        .bearer_auth(s.opc.bearer.clone().unwrap())
-        .header("x-fake-delay-ms", "150")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let mut resp = slow_stream(&s, 12).await;
     let first = resp.chunk().await.unwrap();
     assert!(first.is_some());
     drop(resp);
@@ -483,16 +486,7 @@ async fn beyond_its_capacity_the_gateway_refuses_at_once_and_charges_nothing() {
     .await;
     let s = setup_on(app, (200, 50, 600)).await;
     // A slow stream takes the only slot…
-    let mut body = chat("fake-slow", true, false);
-    body["max_tokens"] = json!(6);
-    let mut stream = reqwest::Client::new()
-        .post(format!("{}/v1/chat/completions", s.app.base))
-        .bearer_auth(s.opc.bearer.clone().unwrap())
-        .header("x-fake-delay-ms", "150")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let mut stream = slow_stream(&s, 6).await;
     assert_eq!(stream.status(), StatusCode::OK);
     assert!(stream.chunk().await.unwrap().is_some());
     let upstream_requests = s.upstream.stats().requests;

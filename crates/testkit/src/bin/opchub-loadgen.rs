@@ -272,12 +272,7 @@ fn run() -> Result<String, BoxError> {
     }
     runtime.shutdown_timeout(Duration::from_secs(1));
 
-    let mut latencies: Vec<u64> = outcomes
-        .iter()
-        .filter(|o| o.ok)
-        .map(|o| u64::try_from(o.latency.as_micros()).unwrap_or(u64::MAX))
-        .collect();
-    latencies.sort_unstable();
+    let latencies = sorted_latencies_us(&outcomes);
     let ok = latencies.len() as u64;
     let errors = sent - ok;
     if let Some(first) = outcomes.iter().find_map(|o| o.error.as_deref()) {
@@ -288,15 +283,7 @@ fn run() -> Result<String, BoxError> {
     // come together (a stall) or spread over the run (queueing).
     let by_second: Vec<Option<f64>> = outcomes
         .chunks(args.rate as usize)
-        .map(|second| {
-            let mut l: Vec<u64> = second
-                .iter()
-                .filter(|o| o.ok)
-                .map(|o| u64::try_from(o.latency.as_micros()).unwrap_or(u64::MAX))
-                .collect();
-            l.sort_unstable();
-            ms(percentile(&l, 0.99))
-        })
+        .map(|second| ms(percentile(&sorted_latencies_us(second), 0.99)))
         .collect();
     let line = json!({
         "mode": if args.mcp { "mcp" } else { "chat" },
@@ -314,6 +301,17 @@ fn run() -> Result<String, BoxError> {
         "elapsed_s": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
     });
     Ok(line.to_string())
+}
+
+/// The latencies of the successful requests, in microseconds, ascending.
+fn sorted_latencies_us(outcomes: &[Outcome]) -> Vec<u64> {
+    let mut l: Vec<u64> = outcomes
+        .iter()
+        .filter(|o| o.ok)
+        .map(|o| u64::try_from(o.latency.as_micros()).unwrap_or(u64::MAX))
+        .collect();
+    l.sort_unstable();
+    l
 }
 
 /// Nearest-rank percentile of sorted values.
