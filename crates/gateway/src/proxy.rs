@@ -217,19 +217,20 @@ impl Gateway {
     /// change this process sees: without this, every request would write the same flag (and
     /// wait for SQLite's write lock) until the channel cache refreshed.
     fn note_health(&self, c: &Channel, healthy: bool, error: Option<&str>) {
-        let changed = {
+        {
+            // The usual case (no change) neither allocates nor writes the map.
             let mut seen = self.health.lock().unwrap_or_else(|e| e.into_inner());
-            let before = seen.insert(c.id.clone(), healthy).unwrap_or(c.healthy);
-            before != healthy
-        };
-        if changed {
-            let (store, id, error) = (self.store.clone(), c.id.clone(), error.map(str::to_string));
-            self.background.spawn(async move {
-                if let Err(e) = store.set_channel_health(&id, healthy, error.as_deref()).await {
-                    tracing::warn!(channel = %id, error = %e, "channel health not recorded");
-                }
-            });
+            if seen.get(&c.id).copied().unwrap_or(c.healthy) == healthy {
+                return;
+            }
+            seen.insert(c.id.clone(), healthy);
         }
+        let (store, id, error) = (self.store.clone(), c.id.clone(), error.map(str::to_string));
+        self.background.spawn(async move {
+            if let Err(e) = store.set_channel_health(&id, healthy, error.as_deref()).await {
+                tracing::warn!(channel = %id, error = %e, "channel health not recorded");
+            }
+        });
     }
 
     /// Forgets the cached channels, limits and prices (after a change through this process).

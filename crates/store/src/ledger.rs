@@ -1196,13 +1196,12 @@ struct Job {
     /// own (background) thread for background ones.
     prepared: Option<Vec<Option<Prepared>>>,
     side: Vec<SideWrite>,
-    /// Nobody is waiting on this commit to answer a caller (metering after the answer): the
-    /// writer may wait up to [`LedgerConfig::background_linger`] for more such jobs.
-    background: bool,
     /// Absent for background appends: their failures are logged by the writer, and nobody is
     /// woken per commit ([`LedgerWriter::flush`] waits for them all at once).
-    reply: Option<oneshot::Sender<std::result::Result<Vec<Outcome>, String>>>,
+    reply: Option<Reply>,
 }
+
+type Reply = oneshot::Sender<std::result::Result<Vec<Outcome>, String>>;
 
 /// Settings of the ledger writer.
 #[derive(Debug, Clone)]
@@ -1249,8 +1248,9 @@ impl Default for LedgerConfig {
 }
 
 /// The single appender of a process: concurrent appends queue here and are committed
-/// together in one transaction (group commit); each caller's future resolves only after
-/// the transaction that holds its events has committed.
+/// together in one transaction (group commit). An ordinary append resolves only after the
+/// transaction that holds its events has committed; a background append (metering nobody waits
+/// on) once it is queued, and [`LedgerWriter::flush`] waits for those.
 #[derive(Clone)]
 pub struct LedgerWriter {
     /// Appends a caller waits on.
@@ -1325,37 +1325,31 @@ impl LedgerWriter {
     /// commit it up to `background_linger` later, together with others, from its own thread;
     /// a failure is logged there. [`LedgerWriter::flush`] waits until all of it is committed.
     pub async fn append_background(&self, items: Vec<Item>, side: Vec<SideWrite>) -> Result<()> {
-        let job = Job {
-            items,
-            prepared: None,
-            side,
-            background: true,
-            reply: None,
-        };
-        self.background
-            .send(job)
-            .await
-            .map_err(|_| StoreError::Catalog("ledger writer stopped".into()))
+        self.queue_background(items, side, None).await
     }
 
     /// Waits until every background append queued before this call has been committed (or
     /// has failed and been logged).
     pub async fn flush(&self) -> Result<()> {
         let (reply, rx) = oneshot::channel();
+        self.queue_background(vec![], vec![], Some(reply)).await?;
+        // A failed commit was logged by the writer; the flush itself is done either way.
+        let _committed_or_logged = rx.await.map_err(|_| StoreError::Catalog("ledger writer stopped".into()))?;
+        Ok(())
+    }
+
+    /// The background queue is FIFO: a flush queued here follows every append queued before it.
+    async fn queue_background(&self, items: Vec<Item>, side: Vec<SideWrite>, reply: Option<Reply>) -> Result<()> {
         let job = Job {
-            items: vec![],
+            items,
             prepared: None,
-            side: vec![],
-            background: true,
-            reply: Some(reply),
+            side,
+            reply,
         };
         self.background
             .send(job)
             .await
-            .map_err(|_| StoreError::Catalog("ledger writer stopped".into()))?;
-        // A failed commit was logged by the writer; the flush itself is done either way.
-        let _committed_or_logged = rx.await.map_err(|_| StoreError::Catalog("ledger writer stopped".into()))?;
-        Ok(())
+            .map_err(|_| StoreError::Catalog("ledger writer stopped".into()))
     }
 
     async fn submit(&self, items: Vec<Item>, side: Vec<SideWrite>) -> Result<Vec<Outcome>> {
@@ -1366,7 +1360,6 @@ impl LedgerWriter {
                 items,
                 prepared,
                 side,
-                background: false,
                 reply: Some(reply),
             })
             .await
@@ -1406,17 +1399,17 @@ async fn run_writer(
     // is left in the other is committed, then the writer stops.
     let (mut open, mut background_open) = (true, true);
     while open || background_open {
+        // The first job of a group, and whether it came from the background queue.
         let first = tokio::select! {
             biased;
-            job = rx.recv(), if open => match job { Some(j) => Some(j), None => { open = false; None } },
+            job = rx.recv(), if open => match job { Some(j) => Some((j, false)), None => { open = false; None } },
             job = background_rx.recv(), if background_open => match job {
-                Some(j) => Some(j),
+                Some(j) => Some((j, true)),
                 None => { background_open = false; None }
             },
             _ = tick.tick() => None,
         };
-        if let Some(first) = first {
-            let mut background = first.background;
+        if let Some((first, background)) = first {
             let mut jobs = vec![first];
             let mut n: usize = jobs[0].items.len();
             if background && open {
@@ -1427,7 +1420,6 @@ async fn run_writer(
                     _ = tokio::time::sleep_until(linger_until) => {}
                     job = rx.recv() => match job {
                         Some(j) => {
-                            background = false;
                             n += j.items.len();
                             jobs.push(j);
                         }
@@ -1437,7 +1429,6 @@ async fn run_writer(
             }
             while n < config.max_group {
                 let Some(j) = next_ready(&mut rx, &mut background_rx) else { break };
-                background &= j.background;
                 n += j.items.len();
                 jobs.push(j);
             }
@@ -1470,7 +1461,7 @@ async fn run_writer(
                 }
                 Err(e) => {
                     size = store.ledger_size().await.unwrap_or(size);
-                    tracing::error!(error = %e, background, "ledger append failed");
+                    tracing::error!(error = %e, events = lens.iter().sum::<usize>(), "ledger append failed");
                     for reply in replies.into_iter().flatten() {
                         let _ = reply.send(Err(e.to_string()));
                     }

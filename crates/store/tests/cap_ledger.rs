@@ -3,16 +3,11 @@
 //! PostgreSQL (a fresh schema) when `OPCHUB_TEST_DATABASE_URL` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use opchub_store::caps::CapKey;
-use opchub_store::{Actor, Store, StoreError};
+mod common;
 
-async fn fresh_store(dir: &std::path::Path) -> Store {
-    let store = Store::connect(&opchub_testkit::db::fresh_database_url(dir).await.unwrap())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    store
-}
+use common::fresh_store;
+use opchub_store::caps::CapKey;
+use opchub_store::{Actor, StoreError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_approvals_never_exceed_a_cap() {

@@ -3,40 +3,11 @@
 //! fresh schema) when `OPCHUB_TEST_DATABASE_URL` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{ev, fresh_store};
 use opchub_ledger::checkpoint::LedgerKey;
-use opchub_ledger::event::{NewEvent, Origin};
 use opchub_store::ledger::{Item, Outcome};
-use opchub_store::Store;
-
-fn ev(id: usize) -> Item {
-    Item::Event(NewEvent {
-        source: "s".into(),
-        source_event_id: format!("e{id}"),
-        kind: "skill.call".into(),
-        subject: "a".into(),
-        counterparty: "b".into(),
-        quantity: 1,
-        unit: "call".into(),
-        list_fen: 0,
-        charged_fen: 0,
-        price_version: String::new(),
-        occurred_at_ms: opchub_store::now_ms(),
-        origin: Origin::Observed,
-        attributes: Default::default(),
-        corrects_leaf_index: None,
-        correction_reason: None,
-        requested_by: None,
-        approved_by: None,
-    })
-}
-
-async fn fresh_store(dir: &std::path::Path) -> Store {
-    let store = Store::connect(&opchub_testkit::db::fresh_database_url(dir).await.unwrap())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    store
-}
 
 #[tokio::test]
 async fn proofs_served_from_the_database_verify_and_any_flipped_bit_fails() {

@@ -5,33 +5,13 @@
 //! (a fresh schema) when `OPCHUB_TEST_DATABASE_URL` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use opchub_ledger::checkpoint::LedgerKey;
-use opchub_ledger::event::{NewEvent, Origin};
-use opchub_store::ledger::{Item, LedgerConfig, LedgerWriter, Outcome, WriterPriority};
-use opchub_store::{Backend, Store};
-use std::sync::Arc;
+mod common;
 
-fn ev(id: usize) -> Item {
-    Item::Event(NewEvent {
-        source: "writer-test".into(),
-        source_event_id: format!("w{id}"),
-        kind: "token.output".into(),
-        subject: "opc".into(),
-        counterparty: "op".into(),
-        quantity: 7,
-        unit: "token".into(),
-        list_fen: 0,
-        charged_fen: 0,
-        price_version: String::new(),
-        occurred_at_ms: opchub_store::now_ms(),
-        origin: Origin::Observed,
-        attributes: Default::default(),
-        corrects_leaf_index: None,
-        correction_reason: None,
-        requested_by: None,
-        approved_by: None,
-    })
-}
+use common::{ev, fresh_store};
+use opchub_ledger::checkpoint::LedgerKey;
+use opchub_store::ledger::{LedgerConfig, LedgerWriter, Outcome, WriterPriority};
+use opchub_store::Backend;
+use std::sync::Arc;
 
 /// (thread id, name, scheduling policy) of every thread of this process.
 #[cfg(target_os = "linux")]
@@ -56,10 +36,7 @@ fn threads() -> Vec<(String, String, i64)> {
 async fn background_writer_commits_from_an_idle_class_thread_and_stops_with_its_last_handle() {
     const SCHED_IDLE: i64 = 5;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&opchub_testkit::db::fresh_database_url(dir.path()).await.unwrap())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
+    let store = fresh_store(dir.path()).await;
     let db_threads_before: Vec<String> = threads()
         .into_iter()
         .filter(|(_, name, _)| name.starts_with("sqlx-sqlite"))
@@ -91,7 +68,7 @@ async fn background_writer_commits_from_an_idle_class_thread_and_stops_with_its_
     // Visible through the request-serving pool, in order.
     assert_eq!(store.ledger_size().await.unwrap(), 40);
     for i in [2, 39] {
-        assert_eq!(store.ledger_event(i).await.unwrap().source_event_id, format!("w{i}"));
+        assert_eq!(store.ledger_event(i).await.unwrap().source_event_id, format!("e{i}"));
     }
 
     let now = threads();

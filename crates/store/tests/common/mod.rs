@@ -1,0 +1,38 @@
+//! Shared by the store's integration tests: a fresh, migrated database (SQLite by default, a
+//! fresh PostgreSQL schema when `OPCHUB_TEST_DATABASE_URL` is set) and a simple ledger event.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use opchub_ledger::event::{NewEvent, Origin};
+use opchub_store::ledger::Item;
+use opchub_store::Store;
+
+/// A `skill.call` event from source `s` with id `e{id}`.
+pub fn ev(id: usize) -> Item {
+    Item::Event(NewEvent {
+        source: "s".into(),
+        source_event_id: format!("e{id}"),
+        kind: "skill.call".into(),
+        subject: "a".into(),
+        counterparty: "b".into(),
+        quantity: 1,
+        unit: "call".into(),
+        list_fen: 0,
+        charged_fen: 0,
+        price_version: String::new(),
+        occurred_at_ms: opchub_store::now_ms(),
+        origin: Origin::Observed,
+        attributes: Default::default(),
+        corrects_leaf_index: None,
+        correction_reason: None,
+        requested_by: None,
+        approved_by: None,
+    })
+}
+
+pub async fn fresh_store(dir: &std::path::Path) -> Store {
+    let store = Store::connect(&opchub_testkit::db::fresh_database_url(dir).await.unwrap())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store
+}
