@@ -8,6 +8,7 @@ pub mod money;
 pub mod registry;
 pub mod role;
 pub mod text;
+pub mod time;
 pub mod uscc;
 
 pub use industry::{IndustryCode, IndustryCodeError};

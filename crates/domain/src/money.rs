@@ -146,3 +146,27 @@ mod tests {
         }
     }
 }
+
+/// A yuan amount as a person types it in a form (`1,234.56`, `¥1,234.56`, also with a
+/// full-width `，`) in fen; `Ok(None)` when the field is empty. The one parser of typed amounts.
+pub fn fen_of_input(v: Option<&str>) -> Result<Option<i64>, MoneyError> {
+    match v.map(|v| v.trim().replace('，', ",")).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v.parse::<Money>().map(|m| Some(m.fen())),
+    }
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::fen_of_input;
+
+    #[test]
+    fn typed_amounts_parse_alike_everywhere() {
+        assert_eq!(fen_of_input(Some("1,234.56")), Ok(Some(123_456)));
+        assert_eq!(fen_of_input(Some(" 1，234.5 ")), Ok(Some(123_450)));
+        assert_eq!(fen_of_input(Some("")), Ok(None));
+        assert_eq!(fen_of_input(None), Ok(None));
+        assert!(fen_of_input(Some("1.234")).is_err());
+        assert!(fen_of_input(Some("abc")).is_err());
+    }
+}

@@ -80,13 +80,13 @@ pub async fn run(store: &Store, key: &LedgerKey, origin: &str, op: Op) -> Result
             let Some(user) = store.user_by_username(&owner).await.map_err(|e| anyhow::anyhow!("{e}"))? else {
                 bail!("no user {owner}")
             };
-            let secret = format!("ols_{}", opchub_web::auth::random_token(24));
+            let secret = format!("ols_{}", opchub_app::crypto::random_token(24));
             let src = store
                 .create_source(
                     &Actor::system(),
                     &name,
                     &user.id,
-                    &opchub_web::auth::sha256_hex(&secret),
+                    &opchub_app::crypto::sha256_hex(&secret),
                     &secret[..12],
                     rate_per_minute,
                 )

@@ -428,12 +428,12 @@ async fn main() -> Result<()> {
                 .map_err(|e: opchub_domain::UnknownRole| anyhow::anyhow!(e.to_string()))?;
             let (password, generated) = match password {
                 Some(p) => (p, false),
-                None => (opchub_web::auth::random_token(9), true),
+                None => (opchub_app::crypto::random_token(9), true),
             };
             if password.chars().count() < 8 {
                 bail!("password must have at least 8 characters");
             }
-            let hash = opchub_web::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{}", e.code))?;
+            let hash = opchub_app::crypto::hash_password(&password).map_err(|e| anyhow::anyhow!("{}", e.code))?;
             let display = display_name.unwrap_or_else(|| username.clone());
             let user = store
                 .create_user(
@@ -574,7 +574,7 @@ async fn load_demo_skills(store: &Store) -> Result<()> {
 
 /// Loads demo data (if the database has no OPCs yet) and returns the demo logins.
 async fn run_demo(store: &Store) -> Result<Option<Vec<(String, String, String)>>> {
-    let hash = opchub_web::auth::hash_password(demo::DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{}", e.code))?;
+    let hash = opchub_app::crypto::hash_password(demo::DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{}", e.code))?;
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{spinner} demo data [{bar:30}] {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),

@@ -93,7 +93,7 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, BadInput> {
 
 /// Today in Asia/Shanghai (UTC+8, no daylight saving): the policy's calendar.
 fn today() -> NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+    opchub_domain::time::beijing_today()
 }
 
 fn parse_as_of(s: &str) -> Result<NaiveDate, BadInput> {

@@ -537,10 +537,7 @@ pub fn lists_used(inputs: &Inputs) -> String {
 
 /// Today in Beijing (Asia/Shanghai has no daylight saving: UTC+8).
 pub fn today() -> NaiveDate {
-    let now = chrono::Utc::now();
-    chrono::FixedOffset::east_opt(8 * 3600)
-        .map(|tz| now.with_timezone(&tz).date_naive())
-        .unwrap_or_else(|| now.date_naive())
+    opchub_domain::time::beijing_today()
 }
 
 /// The default as-of date of a settlement of `year`: today, or the year's last day if earlier.

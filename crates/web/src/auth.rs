@@ -4,17 +4,12 @@
 
 use crate::error::ApiError;
 use crate::AppState;
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use opchub_domain::Role;
-use opchub_store::accounts::User;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 pub const SESSION_COOKIE: &str = "opchub_session";
 pub const CSRF_COOKIE: &str = "opchub_csrf";
@@ -24,35 +19,7 @@ pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
 /// API key scopes: `read` allows GET; `write` allows everything the role allows.
 pub const SCOPES: [&str; 2] = ["read", "write"];
 
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|_| ApiError::internal())
-}
-
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-}
-
-pub fn random_token(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    rand::thread_rng().fill_bytes(&mut b);
-    hex::encode(b)
-}
-
-pub fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-/// A fresh API key secret: `opk_` + 48 hex characters. Returns (secret, display prefix, hash).
-pub fn new_api_key() -> (String, String, String) {
-    let secret = format!("opk_{}", random_token(24));
-    let prefix = secret[..12].to_string();
-    let hash = sha256_hex(&secret);
-    (secret, prefix, hash)
-}
+pub use opchub_app::crypto::{hash_password, new_api_key, random_token, sha256_hex, verify_password};
 
 /// Who may call a route. Ownership (which OPC, which community) is checked by the handler.
 #[derive(Debug, Clone, Copy)]
@@ -85,37 +52,7 @@ pub enum Surface {
     OpenAi,
 }
 
-#[derive(Debug, Clone)]
-pub enum Via {
-    Session {
-        csrf: String,
-    },
-    ApiKey {
-        key_id: String,
-        scopes: Vec<String>,
-    },
-    /// A usage-ledger source key (`ols_…`): may only submit events.
-    Source {
-        name: String,
-        rate_per_minute: i64,
-    },
-}
-
-/// The authenticated caller, put into request extensions by [`enforce`].
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub user: User,
-    pub via: Via,
-}
-
-impl Principal {
-    pub fn role(&self) -> Role {
-        self.user.role
-    }
-    pub fn actor(&self) -> opchub_store::Actor {
-        opchub_store::Actor::user(&self.user.id, self.user.role.as_str())
-    }
-}
+pub use opchub_app::principal::{Principal, Via};
 
 /// The caller of a route: None on public routes for anonymous visitors.
 #[derive(Debug, Clone)]
@@ -181,7 +118,7 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Pri
             }));
         }
         let hash = sha256_hex(token);
-        let found = crate::keycache::authenticate(state, &hash).await?;
+        let found = opchub_app::keys::authenticate(state, &hash).await?;
         return match found {
             Some((key, user)) => Ok(Some(Principal {
                 user,

@@ -5,6 +5,7 @@
 use crate::i18n;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use opchub_app::{AppError, ErrorKind};
 use opchub_store::StoreError;
 use std::collections::BTreeMap;
 
@@ -132,14 +133,39 @@ fn message_key(code: &str) -> String {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound => ApiError::not_found(),
-            StoreError::Conflict(code) => ApiError::conflict(code),
-            StoreError::Invalid { field, code } => ApiError::field(field, code),
-            other => {
-                tracing::error!(error = %other, "store error");
-                ApiError::internal()
-            }
+        AppError::from(e).into()
+    }
+}
+
+/// The one place an application error's kind becomes an HTTP status.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Gone => StatusCode::GONE,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::UnsupportedMedia => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
+        ErrorKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError {
+            status: status_of(e.kind),
+            code: e.code,
+            fields: e.fields,
+            detail: e.detail,
+            field_details: e.field_details,
         }
     }
 }

@@ -7,7 +7,6 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod i18n;
-pub mod keycache;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
@@ -57,58 +56,39 @@ impl std::ops::Deref for AppState {
 }
 
 /// The fields of [`AppState`], read through it (`state.store`); set with its `with_*` builders.
+/// The use cases and the services they share are the [`App`](opchub_app::App) (`state.app`,
+/// also reached through `Deref`: `state.store` is `state.app.store`); the rest is the HTTP
+/// layer's own.
 #[derive(Clone)]
 pub struct State {
-    pub store: Store,
+    pub app: opchub_app::App,
     pub config: Arc<WebConfig>,
     pub templates: Arc<minijinja::Environment<'static>>,
     pub metrics: Option<PrometheusHandle>,
-    /// The usage ledger's group-commit writer (absent only in tools that do not append).
-    pub ledger: Option<opchub_store::ledger::LedgerWriter>,
     pub rate: Arc<ratelimit::RateLimiter>,
     /// The OpenAI-compatible factor gateway (M2.2).
     pub gateway: Option<Arc<opchub_gateway::Gateway>>,
-    /// The measures in force (the built-in file, or one the committee adopted).
-    pub policy: Option<Arc<opchub_policy::Policy>>,
-    /// Demand-board matching indexes (M2.4), rebuilt when their data changes.
-    pub matching: Arc<opchub_store::matching::MatchingCache>,
     /// The Skill Store's runtime (M2.3).
     pub skills: Arc<skills::SkillHub>,
-    /// Where application evidence is stored, content-addressed (issue 8, F2).
-    pub evidence: Arc<api::applications::EvidenceStore>,
-    /// Where published datasets are stored, content-addressed (M2.2).
-    pub datasets: Arc<api::applications::EvidenceStore>,
-    /// API-key authentications of the last seconds (the gateway's and /mcp's hot path).
-    pub keys: Arc<keycache::KeyCache>,
+}
+
+impl std::ops::Deref for State {
+    type Target = opchub_app::App;
+    fn deref(&self) -> &opchub_app::App {
+        &self.app
+    }
 }
 
 impl AppState {
     pub fn new(store: Store, config: WebConfig, metrics: Option<PrometheusHandle>) -> Self {
         AppState(Arc::new(State {
-            store,
+            app: opchub_app::App::new(store),
             config: Arc::new(config),
             templates: Arc::new(pages::templates()),
             metrics,
-            ledger: None,
             rate: Arc::default(),
             gateway: None,
-            policy: opchub_policy::Policy::embedded().ok().map(Arc::new),
-            matching: {
-                let m: Arc<opchub_store::matching::MatchingCache> = Arc::default();
-                // Published skills and their qualified users feed the demand board's matching.
-                m.set_enricher(Arc::new(opchub_store::skills::SkillEnricher));
-                m
-            },
             skills: Arc::new(skills::SkillHub::new(skills::SkillsConfig::default())),
-            keys: Arc::default(),
-            // Tools and tests without a data directory keep evidence in a per-process temp dir;
-            // `serve` puts it under the data directory (`with_evidence_dir`).
-            evidence: Arc::new(api::applications::EvidenceStore {
-                dir: std::env::temp_dir().join(format!("opchub-evidence-{}", std::process::id())),
-            }),
-            datasets: Arc::new(api::applications::EvidenceStore {
-                dir: std::env::temp_dir().join(format!("opchub-datasets-{}", std::process::id())),
-            }),
         }))
     }
 
@@ -118,17 +98,17 @@ impl AppState {
     }
 
     pub fn with_evidence_dir(mut self, dir: std::path::PathBuf) -> Self {
-        self.fields().evidence = Arc::new(api::applications::EvidenceStore { dir });
+        self.fields().app.evidence = Arc::new(opchub_app::files::FileStore::local(dir));
         self
     }
 
     pub fn with_dataset_dir(mut self, dir: std::path::PathBuf) -> Self {
-        self.fields().datasets = Arc::new(api::applications::EvidenceStore { dir });
+        self.fields().app.datasets = Arc::new(opchub_app::files::FileStore::local(dir));
         self
     }
 
     pub fn with_policy(mut self, policy: opchub_policy::Policy) -> Self {
-        self.fields().policy = Some(Arc::new(policy));
+        self.fields().app.policy = Some(Arc::new(policy));
         self
     }
 
@@ -143,7 +123,7 @@ impl AppState {
     }
 
     pub fn with_ledger(mut self, writer: opchub_store::ledger::LedgerWriter) -> Self {
-        self.fields().ledger = Some(writer);
+        self.fields().app.ledger = Some(writer);
         self
     }
 }

@@ -374,7 +374,7 @@ impl SearchIndex {
 /// The party a user acts for: their OPC, else the user (as the gateway bills). Cached for a
 /// moment with the key authentications (`AppState::keys`): every skill call asks.
 pub async fn party_of(s: &AppState, user_id: &str) -> Result<String, ApiError> {
-    Ok(crate::keycache::billing_party(s, user_id).await?)
+    Ok(opchub_app::keys::billing_party(s, user_id).await?)
 }
 
 /// Tools pinned by a version.

@@ -29,7 +29,6 @@ use opchub_store::settlement::Party;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use std::path::PathBuf;
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
@@ -50,76 +49,7 @@ fn workflow_err(e: workflow::WorkflowError) -> ApiError {
     err
 }
 
-/// Where evidence files live: `<dir>/<sha256[..2]>/<sha256>`, content-addressed. Published
-/// datasets (M2.2) are kept the same way in a directory of their own.
-#[derive(Debug, Clone)]
-pub struct EvidenceStore {
-    pub dir: PathBuf,
-}
-
-impl EvidenceStore {
-    pub(crate) fn path(&self, sha: &str) -> PathBuf {
-        self.dir.join(sha.get(..2).unwrap_or("00")).join(sha)
-    }
-
-    /// A fresh temporary path in the store's directory (same file system, so [`Self::adopt`]
-    /// is a rename).
-    pub(crate) async fn temp_path(&self) -> ApiResult<PathBuf> {
-        tokio::fs::create_dir_all(&self.dir).await.map_err(|e| {
-            tracing::error!(error = %e, "store directory");
-            ApiError::internal()
-        })?;
-        Ok(self.dir.join(format!(".upload-{}", uuid::Uuid::new_v4().simple())))
-    }
-
-    /// Moves a fully written temporary file to its content address `sha` (a file already there
-    /// has the same content; the temporary one is then removed).
-    pub(crate) async fn adopt(&self, tmp: &std::path::Path, sha: &str) -> ApiResult<()> {
-        let path = self.path(sha);
-        let io = |e: std::io::Error| {
-            tracing::error!(error = %e, "store write failed");
-            ApiError::internal()
-        };
-        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-            let _ = tokio::fs::remove_file(tmp).await;
-            return Ok(());
-        }
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(io)?;
-        }
-        tokio::fs::rename(tmp, &path).await.map_err(io)
-    }
-
-    pub(crate) async fn put(&self, sha: &str, bytes: &[u8]) -> ApiResult<()> {
-        let path = self.path(sha);
-        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-            return Ok(());
-        }
-        let io = |e: std::io::Error| {
-            tracing::error!(error = %e, "evidence write failed");
-            ApiError::internal()
-        };
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(io)?;
-        }
-        // Write beside, then rename: a reader never sees half a file.
-        let tmp = path.with_extension(format!("tmp{}", uuid::Uuid::new_v4().simple()));
-        tokio::fs::write(&tmp, bytes).await.map_err(io)?;
-        tokio::fs::rename(&tmp, &path).await.map_err(io)?;
-        Ok(())
-    }
-
-    /// The stored bytes, checked against their SHA-256: a changed file is refused (F2).
-    async fn get(&self, sha: &str) -> ApiResult<Vec<u8>> {
-        let bytes = tokio::fs::read(self.path(sha))
-            .await
-            .map_err(|_| ApiError::new(StatusCode::GONE, "evidence_missing"))?;
-        if hex::encode(Sha256::digest(&bytes)) != sha {
-            return Err(ApiError::new(StatusCode::CONFLICT, "evidence_changed"));
-        }
-        Ok(bytes)
-    }
-}
+pub use opchub_app::files::FileStore as EvidenceStore;
 
 // ---------------------------------------------------------------- types
 

@@ -48,7 +48,7 @@ async fn gateway_caller(s: &AppState, caller: &Caller) -> Result<opchub_gateway:
     let Via::ApiKey { key_id, .. } = &p.via else {
         return Err(unauthorized());
     };
-    let subject = match crate::keycache::billing_party(s, &p.user.id).await {
+    let subject = match opchub_app::keys::billing_party(s, &p.user.id).await {
         Ok(subject) => subject,
         Err(_) => {
             return Err(openai_error(

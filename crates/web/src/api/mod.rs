@@ -1,7 +1,7 @@
 //! JSON API under `/api/v1`. Each handler extracts, calls the store, maps the error.
 //! Ownership rules live in `access.rs` beside this file; role rules in the route table.
 
-pub mod access;
+pub use opchub_app::access;
 pub mod applications;
 pub mod datasets;
 // Demand board (M2.4)

@@ -97,12 +97,9 @@ pub fn templates() -> Environment<'static> {
     env.add_filter("dt", |ms: i64| -> String {
         chrono::DateTime::from_timestamp_millis(ms)
             .map(|d| {
-                d.with_timezone(
-                    &chrono::FixedOffset::east_opt(8 * 3600)
-                        .unwrap_or(chrono::FixedOffset::east_opt(0).unwrap_or_else(|| d.fixed_offset().timezone())),
-                )
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
+                d.with_timezone(&opchub_domain::time::beijing())
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
             })
             .unwrap_or_default()
     });
@@ -180,13 +177,7 @@ pub(crate) fn form_value<'a>(pairs: &'a [(String, String)], name: &str) -> &'a s
 /// A yuan amount typed in a form (`1,234.56`, also with a full-width `，`) in fen;
 /// `Err(field)` when it does not parse.
 pub(crate) fn fen_of(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
-    match v.map(|v| v.trim().replace('，', ",")).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(v) => v
-            .parse::<opchub_domain::Money>()
-            .map(|m| Some(m.fen()))
-            .map_err(|_| ApiError::field(field, "invalid_amount")),
-    }
+    opchub_domain::money::fen_of_input(v).map_err(|_| ApiError::field(field, "invalid_amount"))
 }
 
 pub async fn not_found(State(s): State<AppState>, uri: axum::http::Uri) -> Response {
@@ -565,7 +556,7 @@ pub async fn community(
         .0
         .as_ref()
         .is_some_and(|p| p.role() == Role::PlatformOperator || p.user.id == c.operator_user_id);
-    let occupants = if api::access::sees_occupants(caller.0.as_ref(), &c) {
+    let occupants = if opchub_app::access::sees_occupants(caller.0.as_ref(), &c) {
         s.store.opcs(Some(&id), None, None).await.unwrap_or_default()
     } else {
         vec![]
@@ -641,9 +632,9 @@ pub async fn ticket(State(s): State<AppState>, caller: Caller, Extension(csrf): 
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let t = match api::access::ticket_for(&s, p, &id).await {
+    let t = match opchub_app::access::ticket_for(&s, p, &id).await {
         Ok(t) => t,
-        Err(e) => return page_error(&s, Some(p), e),
+        Err(e) => return page_error(&s, Some(p), e.into()),
     };
     let messages = s.store.ticket_messages(&id).await.unwrap_or_default();
     let can_write = matches!(p.role(), Role::OpcFounder | Role::Specialist) && t.status != "closed";
@@ -677,7 +668,7 @@ pub async fn close_ticket(State(s): State<AppState>, caller: Caller, Path(id): P
         return page_error(&s, None, ApiError::unauthorized());
     };
     let res = async {
-        api::access::ticket_for_writer(&s, p, &id).await?;
+        opchub_app::access::ticket_for_writer(&s, p, &id).await?;
         Ok::<_, ApiError>(s.store.close_ticket(&p.actor(), &id).await?)
     }
     .await;
@@ -910,7 +901,7 @@ pub async fn admin_set_workstation(
     };
     let res = async {
         let ws = s.store.workstation(&id).await?;
-        api::access::manage_community(&s, p, &ws.community_id).await?;
+        opchub_app::access::manage_community(&s, p, &ws.community_id).await?;
         let status = f
             .status
             .unwrap_or_default()

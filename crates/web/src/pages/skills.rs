@@ -313,19 +313,13 @@ async fn read_publish_form(req: Request) -> Result<(PublishForm, Option<Vec<u8>>
     Ok((f, package))
 }
 
-/// `1.50` yuan → 150 fen; empty → 0; anything else → None.
+/// A price typed in yuan (`1,234.56`) → fen; empty → 0; negative or not an amount → None.
 fn fen_of(v: Option<&str>) -> Option<i64> {
-    let v = v.map(str::trim).unwrap_or("");
-    if v.is_empty() {
-        return Some(0);
+    match opchub_domain::money::fen_of_input(v) {
+        Ok(None) => Some(0),
+        Ok(Some(f)) if f >= 0 => Some(f),
+        _ => None,
     }
-    let (whole, frac) = v.split_once('.').unwrap_or((v, ""));
-    if frac.len() > 2 || whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let w: i64 = whole.parse().ok()?;
-    let f: i64 = format!("{frac:0<2}").parse().ok()?;
-    w.checked_mul(100)?.checked_add(f)
 }
 
 /// Publishes from the page: the same validation and automated checks as the JSON API

@@ -46,7 +46,7 @@ fn not_expired((k, _): &(ApiKey, User), now_ms: i64) -> bool {
 
 /// Authenticates an API key by its hash (see the module notes); an expired key is never served
 /// from the cache.
-pub async fn authenticate(s: &crate::AppState, key_hash: &str) -> opchub_store::Result<Option<(ApiKey, User)>> {
+pub async fn authenticate(s: &crate::App, key_hash: &str) -> opchub_store::Result<Option<(ApiKey, User)>> {
     let store = s.store.clone();
     let now = opchub_store::now_ms();
     s.keys
@@ -60,7 +60,7 @@ pub async fn authenticate(s: &crate::AppState, key_hash: &str) -> opchub_store::
 }
 
 /// Whom a user's usage bills: its OPC, else the user itself (gateway, M2.2; skill calls, M2.3).
-pub async fn billing_party(s: &crate::AppState, user_id: &str) -> opchub_store::Result<String> {
+pub async fn billing_party(s: &crate::App, user_id: &str) -> opchub_store::Result<String> {
     let store = s.store.clone();
     let found = s
         .keys

@@ -2,9 +2,9 @@
 //! what their role allows. Something a caller may not see is reported as 404, so that one
 //! OPC cannot even learn that another OPC's private record exists.
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::AppState;
+use crate::error::{AppError, AppResult};
+use crate::principal::Principal;
+use crate::App;
 use opchub_domain::{Role, Zone};
 use opchub_store::registry::{Community, Opc, Ticket};
 
@@ -17,7 +17,7 @@ pub fn sees_occupants(p: Option<&Principal>, c: &Community) -> bool {
     p.is_some_and(|p| sees_all(p.role()) || (p.role() == Role::CommunityOperator && p.user.id == c.operator_user_id))
 }
 
-async fn may_see_opc(s: &AppState, p: &Principal, opc: &Opc) -> ApiResult<bool> {
+async fn may_see_opc(s: &App, p: &Principal, opc: &Opc) -> AppResult<bool> {
     Ok(match p.role() {
         r if sees_all(r) => true,
         Role::OpcFounder => opc.founder_user_id == p.user.id,
@@ -28,16 +28,16 @@ async fn may_see_opc(s: &AppState, p: &Principal, opc: &Opc) -> ApiResult<bool> 
     })
 }
 
-pub async fn opc_for(s: &AppState, p: &Principal, id: &str) -> ApiResult<Opc> {
+pub async fn opc_for(s: &App, p: &Principal, id: &str) -> AppResult<Opc> {
     let opc = s.store.opc(id).await?;
     if may_see_opc(s, p, &opc).await? {
         Ok(opc)
     } else {
-        Err(ApiError::not_found())
+        Err(AppError::not_found())
     }
 }
 
-pub async fn visible_opcs(s: &AppState, p: &Principal, zone: Option<Zone>, community_id: Option<&str>) -> ApiResult<Vec<Opc>> {
+pub async fn visible_opcs(s: &App, p: &Principal, zone: Option<Zone>, community_id: Option<&str>) -> AppResult<Vec<Opc>> {
     let all = s.store.opcs(community_id, zone, None).await?;
     match p.role() {
         r if sees_all(r) => Ok(all),
@@ -55,21 +55,21 @@ pub async fn visible_opcs(s: &AppState, p: &Principal, zone: Option<Zone>, commu
                 .collect();
             Ok(all.into_iter().filter(|o| mine.contains(&o.community_id)).collect())
         }
-        _ => Err(ApiError::forbidden()),
+        _ => Err(AppError::forbidden()),
     }
 }
 
 /// The community operator who runs the community, or the platform operator.
-pub async fn manage_community(s: &AppState, p: &Principal, community_id: &str) -> ApiResult<Community> {
+pub async fn manage_community(s: &App, p: &Principal, community_id: &str) -> AppResult<Community> {
     let c = s.store.community(community_id).await?;
     match p.role() {
         Role::PlatformOperator => Ok(c),
         Role::CommunityOperator if c.operator_user_id == p.user.id => Ok(c),
-        _ => Err(ApiError::not_found()),
+        _ => Err(AppError::not_found()),
     }
 }
 
-pub async fn ticket_for(s: &AppState, p: &Principal, id: &str) -> ApiResult<Ticket> {
+pub async fn ticket_for(s: &App, p: &Principal, id: &str) -> AppResult<Ticket> {
     let t = s.store.ticket(id).await?;
     let opc = s.store.opc(&t.opc_id).await?;
     let ok = match p.role() {
@@ -80,26 +80,26 @@ pub async fn ticket_for(s: &AppState, p: &Principal, id: &str) -> ApiResult<Tick
     if ok {
         Ok(t)
     } else {
-        Err(ApiError::not_found())
+        Err(AppError::not_found())
     }
 }
 
 /// Replying and closing: the OPC's founder and the serving specialist only.
-pub async fn ticket_for_writer(s: &AppState, p: &Principal, id: &str) -> ApiResult<Ticket> {
+pub async fn ticket_for_writer(s: &App, p: &Principal, id: &str) -> AppResult<Ticket> {
     let t = ticket_for(s, p, id).await?;
     match p.role() {
         Role::OpcFounder | Role::Specialist => Ok(t),
-        _ => Err(ApiError::forbidden()),
+        _ => Err(AppError::forbidden()),
     }
 }
 
-pub async fn visible_tickets(s: &AppState, p: &Principal) -> ApiResult<Vec<Ticket>> {
+pub async fn visible_tickets(s: &App, p: &Principal) -> AppResult<Vec<Ticket>> {
     match p.role() {
         Role::OpcFounder => match s.store.opc_of_founder(&p.user.id).await? {
             Some(o) => Ok(s.store.tickets_of_opc(&o.id).await?),
             None => Ok(vec![]),
         },
         Role::Specialist => Ok(s.store.ticket_queue(&p.user.id).await?),
-        _ => Err(ApiError::forbidden()),
+        _ => Err(AppError::forbidden()),
     }
 }

@@ -1,0 +1,159 @@
+//! The errors of the use cases, in words a front end can map: a stable `code` (the JSON API's
+//! `error.code`, the catalogs' key), a [`ErrorKind`] that says what went wrong in general
+//! (the web layer turns it into an HTTP status in one place, `opchub_web::error`), and the
+//! fields a validation error names. Nothing here knows HTTP.
+//!
+//! Each module of this crate that has errors of its own declares them as one `thiserror` enum
+//! whose variants carry their stable code and kind ([`Coded`]); [`AppError`] is the common
+//! currency every such enum converts into, so a use case may call another module's use case
+//! with `?`.
+
+use opchub_store::StoreError;
+use std::collections::BTreeMap;
+
+/// What kind of failure an error is; front ends map it (HTTP status, CLI exit message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Not signed in, or the credential is not valid.
+    Unauthenticated,
+    /// Signed in, but this caller may not do this.
+    Forbidden,
+    /// No such thing, or one the caller may not know exists.
+    NotFound,
+    /// The request is malformed (not a validation of its fields).
+    BadRequest,
+    /// A field or the whole input fails validation.
+    Invalid,
+    /// The state changed or forbids it (already taken, another version, wrong stage).
+    Conflict,
+    /// A stored thing is gone (a file no longer in the file store).
+    Gone,
+    /// The input is larger than allowed.
+    TooLarge,
+    /// The input's media type is not one accepted.
+    UnsupportedMedia,
+    /// A byte range outside the file.
+    RangeNotSatisfiable,
+    /// Too many requests; try again later.
+    RateLimited,
+    /// An upstream (publisher, provider) failed or answered wrongly.
+    Upstream,
+    /// The upstream took too long.
+    UpstreamTimeout,
+    /// The platform cannot do it now (overloaded, not configured).
+    Unavailable,
+    /// A bug or an outage of our own; logged, never echoed.
+    Internal,
+}
+
+/// An error with a stable code and kind: what every module enum of this crate implements.
+pub trait Coded {
+    fn code(&self) -> &str;
+    fn kind(&self) -> ErrorKind;
+}
+
+/// The common error of the use cases: a kind, a stable code, and for validation the fields.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}")]
+pub struct AppError {
+    pub kind: ErrorKind,
+    pub code: String,
+    /// Field name → error code (messages are looked up as `field.<code>`).
+    pub fields: BTreeMap<String, String>,
+    /// Extra detail appended to the message.
+    pub detail: Option<String>,
+    /// Field name → detail appended to that field's message (e.g. the expected check character).
+    pub field_details: BTreeMap<String, String>,
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn new(kind: ErrorKind, code: &str) -> Self {
+        AppError {
+            kind,
+            code: code.to_string(),
+            fields: BTreeMap::new(),
+            detail: None,
+            field_details: BTreeMap::new(),
+        }
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(ErrorKind::Unauthenticated, "unauthorized")
+    }
+    pub fn forbidden() -> Self {
+        Self::new(ErrorKind::Forbidden, "forbidden")
+    }
+    pub fn not_found() -> Self {
+        Self::new(ErrorKind::NotFound, "not_found")
+    }
+    pub fn conflict(code: &str) -> Self {
+        Self::new(ErrorKind::Conflict, code)
+    }
+    pub fn bad_request(code: &str) -> Self {
+        Self::new(ErrorKind::BadRequest, code)
+    }
+    pub fn internal() -> Self {
+        Self::new(ErrorKind::Internal, "internal")
+    }
+    pub fn validation(fields: BTreeMap<String, String>) -> Self {
+        AppError {
+            fields,
+            ..Self::new(ErrorKind::Invalid, "validation_failed")
+        }
+    }
+    /// A validation error from a [`Checker`](opchub_domain::input::Checker), with its details.
+    pub fn checked(c: opchub_domain::input::Checker) -> Self {
+        let mut e = Self::validation(c.errors);
+        e.field_details = c.details;
+        e
+    }
+    pub fn field(field: &str, code: &str) -> Self {
+        let mut f = BTreeMap::new();
+        f.insert(field.to_string(), code.to_string());
+        Self::validation(f)
+    }
+    pub fn with_detail(mut self, d: impl Into<String>) -> Self {
+        self.detail = Some(d.into());
+        self
+    }
+    /// Logs an internal failure (its cause stays in the log) and returns the opaque error.
+    pub fn internal_from(what: &str, cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "{what}");
+        Self::internal()
+    }
+}
+
+impl Coded for AppError {
+    fn code(&self) -> &str {
+        &self.code
+    }
+    fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => AppError::not_found(),
+            StoreError::Conflict(code) => AppError::conflict(code),
+            StoreError::Invalid { field, code } => AppError::field(field, code),
+            other => AppError::internal_from("store error", other),
+        }
+    }
+}
+
+/// Declares how a module's error enum converts into [`AppError`]: each variant's code and kind
+/// come from [`Coded`], validation variants name their field.
+#[macro_export]
+macro_rules! into_app_error {
+    ($t:ty) => {
+        impl From<$t> for $crate::error::AppError {
+            fn from(e: $t) -> Self {
+                use $crate::error::Coded;
+                $crate::error::AppError::new(e.kind(), e.code())
+            }
+        }
+    };
+}

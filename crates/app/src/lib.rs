@@ -1,0 +1,63 @@
+//! The application layer of OPC Hub: every use case, called alike by the JSON API, the pages,
+//! `/mcp` and the CLI. A use case takes the [`App`] (the store and the shared services), the
+//! acting [`Principal`](principal::Principal) where a caller matters, and plain input; it
+//! checks who may act (ownership rules in [`access`]), applies the pure rules of `opchub_domain`,
+//! `opchub_policy`, `opchub_funds`, `opchub_skills` and `opchub_ledger`, writes through the store
+//! and keeps the caches right. It returns its own error ([`error`]), never an HTTP answer: this
+//! crate depends on no HTTP framework (a test in `tests/layering.rs` holds that).
+
+pub mod access;
+pub mod crypto;
+pub mod error;
+pub mod files;
+pub mod keys;
+pub mod principal;
+
+pub use error::{AppError, AppResult, Coded, ErrorKind};
+pub use principal::{Principal, Via};
+
+use opchub_store::Store;
+use std::sync::Arc;
+
+/// The store and the services every use case shares. Cheap to clone (every field is shared).
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    /// The usage ledger's group-commit writer (absent only in tools that do not append).
+    pub ledger: Option<opchub_store::ledger::LedgerWriter>,
+    /// The measures in force (the built-in file, or one the committee adopted).
+    pub policy: Option<Arc<opchub_policy::Policy>>,
+    /// Demand-board matching indexes (M2.4), rebuilt when their data changes.
+    pub matching: Arc<opchub_store::matching::MatchingCache>,
+    /// Where application evidence and demand attachments are stored, content-addressed (F2).
+    pub evidence: Arc<files::FileStore>,
+    /// Where published datasets are stored, content-addressed (M2.2).
+    pub datasets: Arc<files::FileStore>,
+    /// API-key authentications of the last seconds (the gateway's and /mcp's hot path).
+    pub keys: Arc<keys::KeyCache>,
+}
+
+impl App {
+    pub fn new(store: Store) -> Self {
+        App {
+            store,
+            ledger: None,
+            policy: opchub_policy::Policy::embedded().ok().map(Arc::new),
+            matching: {
+                let m: Arc<opchub_store::matching::MatchingCache> = Arc::default();
+                // Published skills and their qualified users feed the demand board's matching.
+                m.set_enricher(Arc::new(opchub_store::skills::SkillEnricher));
+                m
+            },
+            keys: Arc::default(),
+            // Tools and tests without a data directory keep files in a per-process temp dir;
+            // `serve` puts them under the data directory (`with_evidence_dir`).
+            evidence: Arc::new(files::FileStore::local(
+                std::env::temp_dir().join(format!("opchub-evidence-{}", std::process::id())),
+            )),
+            datasets: Arc::new(files::FileStore::local(
+                std::env::temp_dir().join(format!("opchub-datasets-{}", std::process::id())),
+            )),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+#![allow(clippy::unwrap_used)]
+//! The layers, held by machine: the application crate knows no HTTP framework, no template
+//! engine and no front end. A use case that reached for `axum` or `minijinja` would fail here.
+
+use std::path::{Path, PathBuf};
+
+/// Crates a use case may not depend on or import: HTTP, templates, front ends.
+const FORBIDDEN: &[&str] = &[
+    "axum",
+    "http",
+    "hyper",
+    "tower",
+    "tower_http",
+    "minijinja",
+    "opchub_web",
+    "opchub_gateway",
+];
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The forbidden crates a source text names, in `use` lines or paths (`axum::…`).
+fn violations(text: &str) -> Vec<&'static str> {
+    FORBIDDEN
+        .iter()
+        .copied()
+        .filter(|name| {
+            text.lines().map(str::trim_start).filter(|l| !l.starts_with("//")).any(|l| {
+                l.match_indices(&format!("{name}::")).any(|(i, _)| {
+                    // A whole path segment: not `opchub_http::` or `my_axum::`.
+                    i == 0 || !l[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                })
+            })
+        })
+        .collect()
+}
+
+/// The forbidden crates a Cargo.toml's dependency tables name.
+fn dependency_violations(manifest: &str) -> Vec<String> {
+    let doc: toml::Table = manifest.parse().unwrap();
+    ["dependencies", "dev-dependencies"]
+        .iter()
+        .filter_map(|t| doc.get(*t).and_then(|d| d.as_table()))
+        .flat_map(|t| t.keys().cloned())
+        .filter(|k| FORBIDDEN.contains(&k.replace('-', "_").as_str()))
+        .collect()
+}
+
+#[test]
+fn the_application_layer_depends_on_no_http_and_no_templates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert_eq!(dependency_violations(&manifest), Vec::<String>::new(), "crates/app/Cargo.toml");
+    let mut files = Vec::new();
+    sources(&root.join("src"), &mut files);
+    assert!(files.len() > 5, "the check reads the crate's sources");
+    let found: Vec<String> = files
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            violations(&text).into_iter().map(move |v| format!("{} uses {v}", f.display()))
+        })
+        .collect();
+    assert_eq!(found, Vec::<String>::new());
+}
+
+#[test]
+fn a_deliberate_violation_is_caught() {
+    assert_eq!(violations("use axum::http::StatusCode;"), vec!["axum", "http"]);
+    assert_eq!(violations("    let t = minijinja::Environment::new();"), vec!["minijinja"]);
+    assert_eq!(violations("fn f() -> opchub_web::error::ApiError { todo!() }"), vec!["opchub_web"]);
+    // Comments, and names that merely end alike, are not imports.
+    assert!(violations("// axum::Router is the web crate's").is_empty());
+    assert!(violations("use opchub_http::x;").is_empty());
+    assert_eq!(
+        dependency_violations("[dependencies]\naxum = \"0.8\"\nserde = \"1\"\n[dev-dependencies]\ntower-http = \"0.6\"\n"),
+        vec!["axum".to_string(), "tower-http".to_string()]
+    );
+}
