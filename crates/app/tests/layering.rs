@@ -1,6 +1,11 @@
 #![allow(clippy::unwrap_used)]
-//! The layers, held by machine: the application crate knows no HTTP framework, no template
-//! engine and no front end. A use case that reached for `axum` or `minijinja` would fail here.
+//! The layers, held by machine (the README's "How a request flows"):
+//! - the application crate knows no HTTP framework, no template engine and no front end: a use
+//!   case that reached for `axum` or `minijinja` fails here;
+//! - the web crate calls the store only where it builds its state (`lib.rs`): a handler that
+//!   reads or writes the database itself, instead of calling an app function, fails here (the
+//!   store's row types may still be named: they are what the use cases return);
+//! - the CLI uses the web crate only to serve.
 
 use std::path::{Path, PathBuf};
 
@@ -83,5 +88,75 @@ fn a_deliberate_violation_is_caught() {
     assert_eq!(
         dependency_violations("[dependencies]\naxum = \"0.8\"\nserde = \"1\"\n[dev-dependencies]\ntower-http = \"0.6\"\n"),
         vec!["axum".to_string(), "tower-http".to_string()]
+    );
+}
+
+/// Lines of a web source that call the store directly (`s.store.…`, `state.store.…`).
+fn store_calls(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("//"))
+        .filter(|l| l.contains(".store.") || l.contains("store()."))
+        .map(str::to_string)
+        .collect()
+}
+
+/// What the CLI names of the web crate beyond its server (`serve`, `AppState`, `WebConfig`,
+/// `metrics_handle`).
+fn web_uses_beyond_serving(text: &str) -> Vec<String> {
+    const SERVING: &[&str] = &["serve", "AppState", "WebConfig", "metrics_handle"];
+    text.match_indices("opchub_web::")
+        .filter_map(|(i, m)| {
+            let rest = &text[i + m.len()..];
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            (!SERVING.contains(&name.as_str())).then(|| format!("opchub_web::{name}"))
+        })
+        .collect()
+}
+
+fn crate_sources(name: &str) -> Vec<(PathBuf, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name).join("src");
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    assert!(!files.is_empty(), "read crates/{name}/src");
+    files
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            (f, text)
+        })
+        .collect()
+}
+
+#[test]
+fn web_handlers_call_the_app_not_the_store() {
+    let found: Vec<String> = crate_sources("web")
+        .into_iter()
+        .filter(|(f, _)| !f.ends_with("src/lib.rs"))
+        .flat_map(|(f, text)| store_calls(&text).into_iter().map(move |l| format!("{}: {l}", f.display())))
+        .collect();
+    assert_eq!(found, Vec::<String>::new());
+}
+
+#[test]
+fn the_cli_uses_web_only_to_serve() {
+    let found: Vec<String> = crate_sources("opchub")
+        .into_iter()
+        .flat_map(|(f, text)| {
+            web_uses_beyond_serving(&text)
+                .into_iter()
+                .map(move |u| format!("{}: {u}", f.display()))
+        })
+        .collect();
+    assert_eq!(found, Vec::<String>::new());
+}
+
+#[test]
+fn deliberate_violations_of_the_web_and_cli_rules_are_caught() {
+    assert_eq!(store_calls("    let opc = s.store.opc(&id).await?;").len(), 1);
+    assert!(store_calls("    let opc = opchub_app::registry::opc(&s, &id).await?;").is_empty());
+    assert_eq!(
+        web_uses_beyond_serving("use opchub_web::api::skills::publish_for;\nopchub_web::serve(l, s, d)"),
+        vec!["opchub_web::api".to_string()]
     );
 }

@@ -1,6 +1,8 @@
 //! Server-rendered pages: Chinese first, English on request, usable without JavaScript.
-//! Handlers reuse the API's validation and store calls and render templates from
-//! `templates/`; texts come from the message catalogs through `t("key")`.
+//! Handlers call the same app functions as the API and render templates from
+//! `templates/<feature>/` (the base layout, the error page and the form macros of
+//! `shared/forms.html` in `templates/shared/`); texts come from the message catalogs through
+//! `t("key")`.
 
 use crate::api::{self, NewCommunityRequest, NewKeyRequest, NewTicketRequest, NewUserRequest, RegistrationRequest};
 use crate::auth::{self, Caller, CsrfToken, Principal};
@@ -27,58 +29,86 @@ pub mod settlement;
 pub mod skills;
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../../templates/base.html")),
-    ("applications.html", include_str!("../../templates/applications.html")),
-    ("application_new.html", include_str!("../../templates/application_new.html")),
-    ("application.html", include_str!("../../templates/application.html")),
-    ("fund_payments.html", include_str!("../../templates/fund_payments.html")),
-    ("funds_dashboard.html", include_str!("../../templates/funds_dashboard.html")),
-    ("my_records.html", include_str!("../../templates/my_records.html")),
-    ("housing.html", include_str!("../../templates/housing.html")),
-    ("overlaps.html", include_str!("../../templates/overlaps.html")),
-    ("home.html", include_str!("../../templates/home.html")),
-    ("login.html", include_str!("../../templates/login.html")),
-    ("register.html", include_str!("../../templates/register.html")),
-    ("communities.html", include_str!("../../templates/communities.html")),
-    ("community.html", include_str!("../../templates/community.html")),
-    ("my_company.html", include_str!("../../templates/my_company.html")),
-    ("ticket.html", include_str!("../../templates/ticket.html")),
-    ("queue.html", include_str!("../../templates/queue.html")),
-    ("keys.html", include_str!("../../templates/keys.html")),
-    ("admin_users.html", include_str!("../../templates/admin_users.html")),
-    ("admin_communities.html", include_str!("../../templates/admin_communities.html")),
-    ("admin_opcs.html", include_str!("../../templates/admin_opcs.html")),
-    ("audit.html", include_str!("../../templates/audit.html")),
-    ("ledger_statement.html", include_str!("../../templates/ledger_statement.html")),
-    ("ledger_checkpoints.html", include_str!("../../templates/ledger_checkpoints.html")),
-    ("ledger_proof.html", include_str!("../../templates/ledger_proof.html")),
-    ("gateway.html", include_str!("../../templates/gateway.html")),
-    ("gateway_channels.html", include_str!("../../templates/gateway_channels.html")),
-    ("datasets.html", include_str!("../../templates/datasets.html")),
-    ("policy.html", include_str!("../../templates/policy.html")),
-    ("policy_calculator.html", include_str!("../../templates/policy_calculator.html")),
-    ("my_settlements.html", include_str!("../../templates/my_settlements.html")),
-    ("settlements.html", include_str!("../../templates/settlements.html")),
-    ("settlement.html", include_str!("../../templates/settlement.html")),
-    ("error.html", include_str!("../../templates/error.html")),
+    ("base.html", include_str!("../../templates/shared/base.html")),
+    ("forms.html", include_str!("../../templates/shared/forms.html")),
+    ("applications.html", include_str!("../../templates/applications/applications.html")),
+    (
+        "application_new.html",
+        include_str!("../../templates/applications/application_new.html"),
+    ),
+    ("application.html", include_str!("../../templates/applications/application.html")),
+    (
+        "fund_payments.html",
+        include_str!("../../templates/applications/fund_payments.html"),
+    ),
+    (
+        "funds_dashboard.html",
+        include_str!("../../templates/applications/funds_dashboard.html"),
+    ),
+    ("my_records.html", include_str!("../../templates/records/my_records.html")),
+    ("housing.html", include_str!("../../templates/records/housing.html")),
+    ("overlaps.html", include_str!("../../templates/settlement/overlaps.html")),
+    ("home.html", include_str!("../../templates/registry/home.html")),
+    ("login.html", include_str!("../../templates/accounts/login.html")),
+    ("register.html", include_str!("../../templates/registry/register.html")),
+    ("communities.html", include_str!("../../templates/registry/communities.html")),
+    ("community.html", include_str!("../../templates/registry/community.html")),
+    ("my_company.html", include_str!("../../templates/registry/my_company.html")),
+    ("ticket.html", include_str!("../../templates/registry/ticket.html")),
+    ("queue.html", include_str!("../../templates/registry/queue.html")),
+    ("keys.html", include_str!("../../templates/accounts/keys.html")),
+    ("admin_users.html", include_str!("../../templates/accounts/admin_users.html")),
+    (
+        "admin_communities.html",
+        include_str!("../../templates/registry/admin_communities.html"),
+    ),
+    ("admin_opcs.html", include_str!("../../templates/registry/admin_opcs.html")),
+    ("audit.html", include_str!("../../templates/accounts/audit.html")),
+    (
+        "ledger_statement.html",
+        include_str!("../../templates/ledger/ledger_statement.html"),
+    ),
+    (
+        "ledger_checkpoints.html",
+        include_str!("../../templates/ledger/ledger_checkpoints.html"),
+    ),
+    ("ledger_proof.html", include_str!("../../templates/ledger/ledger_proof.html")),
+    ("gateway.html", include_str!("../../templates/gateway/gateway.html")),
+    (
+        "gateway_channels.html",
+        include_str!("../../templates/gateway/gateway_channels.html"),
+    ),
+    ("datasets.html", include_str!("../../templates/datasets/datasets.html")),
+    ("policy.html", include_str!("../../templates/settlement/policy.html")),
+    (
+        "policy_calculator.html",
+        include_str!("../../templates/settlement/policy_calculator.html"),
+    ),
+    (
+        "my_settlements.html",
+        include_str!("../../templates/settlement/my_settlements.html"),
+    ),
+    ("settlements.html", include_str!("../../templates/settlement/settlements.html")),
+    ("settlement.html", include_str!("../../templates/settlement/settlement.html")),
+    ("error.html", include_str!("../../templates/shared/error.html")),
     // demand board (M2.4)
-    ("demands.html", include_str!("../../templates/demands.html")),
-    ("demand_new.html", include_str!("../../templates/demand_new.html")),
-    ("demands_mine.html", include_str!("../../templates/demands_mine.html")),
-    ("demand.html", include_str!("../../templates/demand.html")),
-    ("demand_thread.html", include_str!("../../templates/demand_thread.html")),
-    ("cooperations.html", include_str!("../../templates/cooperations.html")),
-    ("cooperation.html", include_str!("../../templates/cooperation.html")),
-    ("demand_review.html", include_str!("../../templates/demand_review.html")),
-    ("notifications.html", include_str!("../../templates/notifications.html")),
-    ("skills.html", include_str!("../../templates/skills.html")),
-    ("skill.html", include_str!("../../templates/skill.html")),
-    ("skills_mine.html", include_str!("../../templates/skills_mine.html")),
-    ("skills_usage.html", include_str!("../../templates/skills_usage.html")),
-    ("skills_review.html", include_str!("../../templates/skills_review.html")),
+    ("demands.html", include_str!("../../templates/demands/demands.html")),
+    ("demand_new.html", include_str!("../../templates/demands/demand_new.html")),
+    ("demands_mine.html", include_str!("../../templates/demands/demands_mine.html")),
+    ("demand.html", include_str!("../../templates/demands/demand.html")),
+    ("demand_thread.html", include_str!("../../templates/demands/demand_thread.html")),
+    ("cooperations.html", include_str!("../../templates/demands/cooperations.html")),
+    ("cooperation.html", include_str!("../../templates/demands/cooperation.html")),
+    ("demand_review.html", include_str!("../../templates/demands/demand_review.html")),
+    ("notifications.html", include_str!("../../templates/shared/notifications.html")),
+    ("skills.html", include_str!("../../templates/skills/skills.html")),
+    ("skill.html", include_str!("../../templates/skills/skill.html")),
+    ("skills_mine.html", include_str!("../../templates/skills/skills_mine.html")),
+    ("skills_usage.html", include_str!("../../templates/skills/skills_usage.html")),
+    ("skills_review.html", include_str!("../../templates/skills/skills_review.html")),
 ];
 
-const CSS: &str = include_str!("../../templates/site.css");
+const CSS: &str = include_str!("../../templates/shared/site.css");
 
 pub fn templates() -> Environment<'static> {
     let mut env = Environment::new();
