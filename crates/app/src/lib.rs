@@ -7,11 +7,15 @@
 //! crate depends on no HTTP framework (a test in `tests/layering.rs` holds that).
 
 pub mod access;
+pub mod applications;
 pub mod crypto;
 pub mod error;
 pub mod files;
 pub mod keys;
+pub mod policy;
 pub mod principal;
+pub mod records;
+pub mod settlement;
 
 pub use error::{AppError, AppResult, Coded, ErrorKind};
 pub use principal::{Principal, Via};

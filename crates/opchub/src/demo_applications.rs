@@ -5,34 +5,29 @@
 
 use anyhow::{anyhow, Result};
 use chrono::Datelike;
+use opchub_app::applications::{create_for, review_for, submit_for, upload_for, NewApplicationRequest, ReviewRequest};
+use opchub_app::{App, AppError, Principal};
 use opchub_funds::Action;
 use opchub_store::applications::{AppFilter, Application};
-use opchub_web::api::applications::{create_for, review_for, submit_for, upload_for, NewApplicationRequest, ReviewRequest};
-use opchub_web::auth::{Principal, Via};
-use opchub_web::error::ApiError;
-use opchub_web::AppState;
 use serde_json::{json, Value};
 
 /// A one-page PDF standing in for a scanned document.
 const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n";
 
-fn api(e: ApiError) -> anyhow::Error {
+fn api(e: AppError) -> anyhow::Error {
     anyhow!("demo application: {} {:?}", e.code, e.fields)
 }
 
-async fn who(s: &AppState, username: &str) -> Result<Principal> {
+async fn who(s: &App, username: &str) -> Result<Principal> {
     let user = s
         .store
         .user_by_username(username)
         .await?
         .ok_or_else(|| anyhow!("demo user {username} missing"))?;
-    Ok(Principal {
-        user,
-        via: Via::Session { csrf: String::new() },
-    })
+    Ok(Principal::cli(user))
 }
 
-async fn submitted(s: &AppState, opc: &Principal, clause: &str, answers: Value) -> Result<Application> {
+async fn submitted(s: &App, opc: &Principal, clause: &str, answers: Value) -> Result<Application> {
     let year = opchub_settle::run::today().year();
     let req = NewApplicationRequest {
         clause: clause.into(),
@@ -60,7 +55,7 @@ async fn submitted(s: &AppState, opc: &Principal, clause: &str, answers: Value) 
     submit_for(s, opc, &a.id, v).await.map_err(api)
 }
 
-async fn step(s: &AppState, p: &Principal, id: &str, action: Action) -> Result<Application> {
+async fn step(s: &App, p: &Principal, id: &str, action: Action) -> Result<Application> {
     let version = s.store.application(id).await?.version;
     let req = ReviewRequest {
         version,
@@ -72,7 +67,7 @@ async fn step(s: &AppState, p: &Principal, id: &str, action: Action) -> Result<A
 }
 
 /// Loads the demo applications once (nothing when any application exists). Returns how many.
-pub async fn load(s: &AppState) -> Result<usize> {
+pub async fn load(s: &App) -> Result<usize> {
     if !s
         .store
         .applications(&AppFilter {

@@ -2,81 +2,38 @@
 //! file, drafts pre-filled from what the platform knows, evidence uploads (type read from the
 //! content, stored by SHA-256 — F2), submission, the staged review of F1 with the engine's
 //! amount and trace at every step, finance payment batches (XLSX export), recovery orders
-//! (F2, S5) and the committee's dashboard. Rules live in `opchub_funds` (pure) and the store;
-//! handlers check who may act and translate.
+//! (F2, S5) and the committee's dashboard. The use cases are `opchub_app::applications`'s;
+//! handlers extract, call and answer.
 
 use super::ApiJson;
-use crate::api::settlement::{policy, settle_error, today};
-use crate::auth::{Caller, Principal};
-use crate::error::{ApiError, ApiResult};
+use crate::auth::Caller;
+use crate::error::ApiResult;
 use crate::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{Datelike, Days, NaiveDate};
-use opchub_domain::Role;
-use opchub_funds::workflow::{self, Reviewer, Stage};
-use opchub_funds::{evidence, forms, recovery, Action, FormSpec};
-use opchub_policy::{Decision, ParamValue, Policy};
-use opchub_settle::apply as app_facts;
-use opchub_store::applications::{
-    AppEvent, AppFilter, Application, ClauseStat, Decline, EvidenceFile, FundBatch, FundPayment, NewApplication, NewRecovery,
-    RecoveryOrder, ReviewStep,
+use opchub_app::applications as app;
+use opchub_funds::{evidence, FormSpec};
+use opchub_store::applications::{Application, EvidenceFile, FundBatch, RecoveryOrder};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+pub use opchub_app::applications::{
+    create_for, dashboard_for, list_for, pay_for, prefill_for, readable, recovery_for, review_for, stage_age, submit_for, update_for,
+    upload_for, view_for, ApplicationView, BatchView, ClauseSummary, Dashboard, ListQuery, ListedApplication, NewApplicationRequest,
+    PayItem, PayRequest, Prefill, RecoveryRequest, RepayRequest, ReviewRequest, Submit, UpdateApplication,
 };
-use opchub_store::settlement::Party;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
-use std::sync::Arc;
-use utoipa::{IntoParams, ToSchema};
-
-fn workflow_err(e: workflow::WorkflowError) -> ApiError {
-    use workflow::WorkflowError as W;
-    let status = match e {
-        W::WrongRole | W::WrongAgency | W::Declined | W::TwoPersonRule => StatusCode::FORBIDDEN,
-        W::WrongStage | W::NotADecisionStage => StatusCode::CONFLICT,
-        W::ReasonRequired | W::AboveEntitlement => StatusCode::UNPROCESSABLE_ENTITY,
-    };
-    let mut err = ApiError::new(status, e.code());
-    if matches!(e, W::ReasonRequired) {
-        err.fields.insert("reason".into(), "reason_required".into());
-    }
-    if matches!(e, W::AboveEntitlement) {
-        err.fields.insert("amount_fen".into(), "amount_above_entitlement".into());
-    }
-    err
-}
-
 pub use opchub_app::files::FileStore as EvidenceStore;
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 // ---------------------------------------------------------------- types
 
 #[utoipa::path(get, path = "/api/v1/application-types", tag = "applications", responses((status = 200, body = [FormSpec])))]
 pub async fn types(State(s): State<AppState>) -> ApiResult<Json<Vec<FormSpec>>> {
-    let p = policy(&s)?;
-    Ok(Json(
-        opchub_funds::APPLICATION_CLAUSES
-            .iter()
-            .filter_map(|c| forms::form_spec(&p, c))
-            .collect(),
-    ))
-}
-
-fn spec_of(p: &Policy, clause: &str) -> ApiResult<FormSpec> {
-    forms::form_spec(p, clause).ok_or_else(|| ApiError::field("clause", "not_applied_for"))
-}
-
-/// The party the caller applies as, for a clause whose beneficiary is `role`.
-async fn applicant_party(s: &AppState, p: &Principal, spec: &FormSpec) -> ApiResult<Party> {
-    if spec.beneficiary.as_deref() != Some(p.role().as_str()) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "clause_not_for_role"));
-    }
-    app_facts::party_of(&s.store, p.role(), &p.user.id)
-        .await
-        .map_err(settle_error)?
-        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "no_company"))
+    Ok(Json(app::types(&s)?))
 }
 
 // ---------------------------------------------------------------- prefill
@@ -87,80 +44,13 @@ pub struct ClauseQuery {
     pub year: Option<i32>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct Prefill {
-    pub form: FormSpec,
-    pub beneficiary: String,
-    pub beneficiary_name: String,
-    pub uscc: Option<String>,
-    /// What the platform fills in (G2 registry, F3 lists, S3 grants, cap consumed).
-    #[schema(value_type = Object)]
-    pub platform_facts: Value,
-    /// Suggested answers from platform records (loans, housing, milestones).
-    #[schema(value_type = Object)]
-    pub suggested: Value,
-}
-
 #[utoipa::path(get, path = "/api/v1/applications/prefill", tag = "applications", params(ClauseQuery), responses((status = 200, body = Prefill), (status = 403)))]
 pub async fn prefill(State(s): State<AppState>, caller: Caller, Query(q): Query<ClauseQuery>) -> ApiResult<Json<Prefill>> {
     let p = caller.require()?;
     Ok(Json(prefill_for(&s, p, &q.clause, q.year).await?))
 }
 
-pub async fn prefill_for(s: &AppState, p: &Principal, clause: &str, year: Option<i32>) -> ApiResult<Prefill> {
-    let pol = policy(s)?;
-    let spec = spec_of(&pol, clause)?;
-    let party = applicant_party(s, p, &spec).await?;
-    let year = year.unwrap_or_else(|| today().year());
-    let as_of = opchub_settle::run::default_as_of(year);
-    let facts = app_facts::application_facts(&s.store, &pol, clause, &party, year, as_of, &Map::new())
-        .await
-        .map_err(settle_error)?;
-    // Answers the platform's own records suggest: M6.3 loans from the loan records.
-    let mut suggested = Map::new();
-    if spec.clause == "M6.3" {
-        let loans = crate::api::records::loan_facts(&s.store.loans_of(&party.id).await?);
-        if !loans.is_empty() {
-            suggested.insert("loans".into(), Value::Array(loans));
-        }
-    }
-    Ok(Prefill {
-        form: spec,
-        beneficiary: party.id.clone(),
-        beneficiary_name: party.name.clone(),
-        uscc: party.uscc.clone(),
-        platform_facts: Value::Object(facts),
-        suggested: Value::Object(suggested),
-    })
-}
-
 // ---------------------------------------------------------------- drafts
-
-#[derive(Deserialize, ToSchema)]
-pub struct NewApplicationRequest {
-    pub clause: String,
-    /// Calendar year the application is for (default: from the answers' dates, else this year).
-    pub year: Option<i32>,
-    /// The answers, keyed by the form's field names.
-    #[schema(value_type = Object)]
-    #[serde(default)]
-    pub answers: Map<String, Value>,
-}
-
-fn form_error(e: forms::FormError) -> ApiError {
-    ApiError::field(&e.field, e.code)
-}
-
-fn check_year(pol: &Policy, year: i32) -> ApiResult<()> {
-    let ok = pol.window(opchub_settle::run::default_as_of(year)).is_some()
-        || pol
-            .latest_window()
-            .is_some_and(|w| w.start.year() <= year && year <= w.last_day().year());
-    if !ok {
-        return Err(ApiError::field("year", "outside_validity_window"));
-    }
-    Ok(())
-}
 
 #[utoipa::path(post, path = "/api/v1/applications", tag = "applications", request_body = NewApplicationRequest,
     responses((status = 201, body = Application), (status = 403), (status = 422)))]
@@ -168,51 +58,6 @@ pub async fn create(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJs
     let p = caller.require()?;
     let a = create_for(&s, p, &r).await?;
     Ok((StatusCode::CREATED, Json(a)).into_response())
-}
-
-pub async fn create_for(s: &AppState, p: &Principal, r: &NewApplicationRequest) -> ApiResult<Application> {
-    let pol = policy(s)?;
-    let spec = spec_of(&pol, &r.clause)?;
-    let party = applicant_party(s, p, &spec).await?;
-    let answers = forms::read_form(&spec, &r.answers).map_err(form_error)?;
-    let year = r
-        .year
-        .or_else(|| forms::year_hint(&spec, &answers))
-        .unwrap_or_else(|| today().year());
-    check_year(&pol, year)?;
-    Ok(s.store
-        .create_application(
-            &p.actor(),
-            NewApplication {
-                clause: spec.clause.clone(),
-                applicant_user_id: p.user.id.clone(),
-                beneficiary: party.id.clone(),
-                beneficiary_role: p.role().as_str().to_string(),
-                beneficiary_name: party.name.clone(),
-                uscc: party.uscc.clone(),
-                agency: spec.agency.clone(),
-                year: i64::from(year),
-                project_id: answers.get("project_id").and_then(Value::as_str).map(str::to_string),
-                form: Value::Object(answers).to_string(),
-            },
-        )
-        .await?)
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct UpdateApplication {
-    pub year: Option<i32>,
-    #[schema(value_type = Object)]
-    pub answers: Map<String, Value>,
-}
-
-/// The applicant's own application, or 404 (someone else's is not revealed).
-async fn own(s: &AppState, p: &Principal, id: &str) -> ApiResult<Application> {
-    let a = s.store.application(id).await?;
-    if a.applicant_user_id != p.user.id {
-        return Err(ApiError::not_found());
-    }
-    Ok(a)
 }
 
 #[utoipa::path(put, path = "/api/v1/applications/{id}", tag = "applications", request_body = UpdateApplication,
@@ -225,19 +70,6 @@ pub async fn update(
 ) -> ApiResult<Json<Application>> {
     let p = caller.require()?;
     Ok(Json(update_for(&s, p, &id, &r).await?))
-}
-
-pub async fn update_for(s: &AppState, p: &Principal, id: &str, r: &UpdateApplication) -> ApiResult<Application> {
-    let a = own(s, p, id).await?;
-    let pol = policy(s)?;
-    let spec = spec_of(&pol, &a.clause)?;
-    let answers = forms::read_form(&spec, &r.answers).map_err(form_error)?;
-    let year = r.year.map(i64::from).unwrap_or(a.year);
-    check_year(&pol, i32::try_from(year).unwrap_or_default())?;
-    let project = answers.get("project_id").and_then(Value::as_str).map(str::to_string);
-    Ok(s.store
-        .update_application_form(&p.actor(), id, &Value::Object(answers).to_string(), year, project.as_deref())
-        .await?)
 }
 
 // ---------------------------------------------------------------- evidence
@@ -263,81 +95,27 @@ pub async fn upload(
 ) -> ApiResult<Response> {
     let p = caller.require()?;
     // Refuse an announced oversize body before reading it; read at most the limit otherwise.
-    let too_large = || {
-        let mut e = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "evidence_too_large");
-        e.fields.insert("file".into(), "evidence_too_large".into());
-        e
-    };
     let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if announced.is_some_and(|n| n > evidence::MAX_BYTES) {
-        return Err(too_large());
+        return Err(app::evidence_too_large().into());
     }
-    let a = own(&s, p, &id).await?;
-    let bytes = axum::body::to_bytes(body, evidence::MAX_BYTES).await.map_err(|_| too_large())?;
+    let a = app::upload_target(&s, p, &id).await?;
+    let bytes = axum::body::to_bytes(body, evidence::MAX_BYTES)
+        .await
+        .map_err(|_| app::evidence_too_large())?;
     let declared = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let f = upload_for(&s, p, &a, q.slot, &q.name, declared, &bytes).await?;
     Ok((StatusCode::CREATED, Json(f)).into_response())
-}
-
-pub async fn upload_for(
-    s: &AppState,
-    p: &Principal,
-    a: &Application,
-    slot: usize,
-    name: &str,
-    declared: &str,
-    bytes: &[u8],
-) -> ApiResult<EvidenceFile> {
-    let pol = policy(s)?;
-    let spec = spec_of(&pol, &a.clause)?;
-    if slot >= spec.evidence.len() {
-        return Err(ApiError::field("slot", "unknown_slot"));
-    }
-    if !matches!(a.status.as_str(), "draft" | "returned") {
-        return Err(ApiError::conflict("application_not_editable"));
-    }
-    let kind = evidence::check(name, declared, bytes).map_err(|e| {
-        let status = if matches!(e, evidence::EvidenceError::TooLarge) {
-            StatusCode::PAYLOAD_TOO_LARGE
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        };
-        let mut err = ApiError::new(status, e.code());
-        err.fields.insert("file".into(), e.code().into());
-        err
-    })?;
-    let sha = hex::encode(Sha256::digest(bytes));
-    s.evidence.put(&sha, bytes).await?;
-    let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
-    Ok(s.store
-        .add_application_file(
-            &p.actor(),
-            &a.id,
-            i64::try_from(slot).unwrap_or_default(),
-            name,
-            kind.mime,
-            size,
-            &sha,
-        )
-        .await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/applications/{id}/files/{file_id}", tag = "applications",
     responses((status = 200, content_type = "application/octet-stream"), (status = 404), (status = 409)))]
 pub async fn download(State(s): State<AppState>, caller: Caller, Path((id, file_id)): Path<(String, String)>) -> ApiResult<Response> {
     let p = caller.require()?;
-    let a = readable(&s, p, &id).await?;
-    let f = s
-        .store
-        .application_files(&a.id)
-        .await?
-        .into_iter()
-        .find(|f| f.id == file_id)
-        .ok_or_else(ApiError::not_found)?;
-    let bytes = s.evidence.get(&f.sha256).await?;
+    let (f, bytes) = app::evidence_file(&s, p, &id, &file_id).await?;
     Ok((
         [
             (header::CONTENT_TYPE, f.mime.clone()),
@@ -351,113 +129,10 @@ pub async fn download(State(s): State<AppState>, caller: Caller, Path((id, file_
 
 // ---------------------------------------------------------------- reading
 
-/// The application if the caller may read it: the applicant, the committee, finance, audit,
-/// and the agency that reviews its clause. Others get 404 (existence is not revealed) — an
-/// agency reviewer opening another agency's application gets 403 `application_other_agency`.
-pub async fn readable(s: &AppState, p: &Principal, id: &str) -> ApiResult<Application> {
-    let a = s.store.application(id).await?;
-    if a.applicant_user_id == p.user.id {
-        return Ok(a);
-    }
-    let agency = s.store.agency_of(&p.user.id).await?;
-    let r = Reviewer {
-        user_id: &p.user.id,
-        role: p.role(),
-        agency: agency.as_deref(),
-    };
-    if workflow::may_read(&r, a.agency.as_deref()) {
-        return Ok(a);
-    }
-    if p.role() == Role::Agency {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "application_other_agency"));
-    }
-    Err(ApiError::not_found())
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ApplicationView {
-    pub application: Application,
-    pub form: FormSpec,
-    pub files: Vec<EvidenceFile>,
-    pub timeline: Vec<AppEvent>,
-    pub declines: Vec<Decline>,
-    pub recoveries: Vec<RecoveryOrder>,
-    /// The engine's decision on the current answers (amount, reasons, trace), today.
-    #[schema(value_type = Object)]
-    pub engine: Option<Value>,
-    /// Days the application has been at its current stage; overdue past the policy's deadline.
-    pub days_at_stage: Option<i64>,
-    pub overdue: bool,
-}
-
 #[utoipa::path(get, path = "/api/v1/applications/{id}", tag = "applications", responses((status = 200, body = ApplicationView), (status = 403), (status = 404)))]
 pub async fn show(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ApplicationView>> {
     let p = caller.require()?;
     Ok(Json(view_for(&s, p, &id).await?))
-}
-
-pub async fn view_for(s: &AppState, p: &Principal, id: &str) -> ApiResult<ApplicationView> {
-    let a = readable(s, p, id).await?;
-    let pol = policy(s)?;
-    let spec = spec_of(&pol, &a.clause)?;
-    let engine = if spec.computes_amount {
-        evaluate(s, &pol, &spec, &a, None, &[], false)
-            .await
-            .ok()
-            .map(|d| serde_json::to_value(d).unwrap_or_default())
-    } else {
-        None
-    };
-    let (days, overdue) = stage_age(&pol, &a);
-    Ok(ApplicationView {
-        files: s.store.application_files(&a.id).await?,
-        timeline: s.store.application_events(&a.id).await?,
-        declines: s.store.application_declines(&a.id).await?,
-        recoveries: s.store.recovery_orders(None, Some(&a.id)).await?,
-        form: spec,
-        engine,
-        days_at_stage: days,
-        overdue,
-        application: a,
-    })
-}
-
-fn days_param(pol: &Policy, name: &str, default: u32) -> u32 {
-    match pol.param(name, today()).map(|p| &p.value) {
-        Some(ParamValue::Count(n)) => *n,
-        _ => default,
-    }
-}
-
-/// Days at the current review stage, and whether past the stage deadline (F1, policy file).
-pub fn stage_age(pol: &Policy, a: &Application) -> (Option<i64>, bool) {
-    if a.status != "in_review" && a.status != "approved" {
-        return (None, false);
-    }
-    let since = a.stage_since.unwrap_or(a.updated_at);
-    let days = (opchub_store::now_ms() - since).max(0) / 86_400_000;
-    (Some(days), days > i64::from(days_param(pol, "review_stage_days", 15)))
-}
-
-#[derive(Deserialize, IntoParams, Default)]
-pub struct ListQuery {
-    pub status: Option<String>,
-    pub stage: Option<String>,
-    pub clause: Option<String>,
-    /// Only applications past their stage deadline.
-    pub overdue: Option<bool>,
-    /// `mine` (what I applied for) or `queue` (what I review; default for reviewers).
-    pub view: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ListedApplication {
-    #[serde(flatten)]
-    pub application: Application,
-    pub days_at_stage: Option<i64>,
-    pub overdue: bool,
-    /// The caller acts at the application's current stage.
-    pub yours: bool,
 }
 
 #[utoipa::path(get, path = "/api/v1/applications", tag = "applications", params(ListQuery), responses((status = 200, body = [ListedApplication])))]
@@ -466,109 +141,7 @@ pub async fn list(State(s): State<AppState>, caller: Caller, Query(q): Query<Lis
     Ok(Json(list_for(&s, p, &q).await?))
 }
 
-pub async fn list_for(s: &AppState, p: &Principal, q: &ListQuery) -> ApiResult<Vec<ListedApplication>> {
-    let pol = policy(s)?;
-    let reviewer = matches!(p.role(), Role::Committee | Role::Agency | Role::Finance | Role::Auditor);
-    let mine = q.view.as_deref() == Some("mine") || !reviewer;
-    let agency = s.store.agency_of(&p.user.id).await?;
-    if p.role() == Role::Agency && agency.is_none() && !mine {
-        return Ok(vec![]);
-    }
-    let f = AppFilter {
-        applicant: mine.then(|| p.user.id.clone()),
-        status: q.status.clone(),
-        stage: q.stage.clone(),
-        agency: if p.role() == Role::Agency && !mine { agency.clone() } else { None },
-        clause: q.clause.clone(),
-        limit: 500,
-    };
-    let r = Reviewer {
-        user_id: &p.user.id,
-        role: p.role(),
-        agency: agency.as_deref(),
-    };
-    let mut out = vec![];
-    for a in s.store.applications(&f).await? {
-        if !mine && a.status == "draft" {
-            continue;
-        }
-        let (days, overdue) = stage_age(&pol, &a);
-        if q.overdue == Some(true) && !overdue {
-            continue;
-        }
-        let yours = match (a.status.as_str(), a.stage.as_deref()) {
-            ("in_review", Some(stage)) => workflow::may_act(&r, stage, a.agency.as_deref(), &[]).is_ok(),
-            ("approved", _) => p.role() == Role::Finance,
-            _ => false,
-        };
-        out.push(ListedApplication {
-            application: a,
-            days_at_stage: days,
-            overdue,
-            yours,
-        });
-    }
-    Ok(out)
-}
-
-// ---------------------------------------------------------------- engine
-
-/// The engine's decision for an application: the platform's facts, the applicant's answers,
-/// an amount decided in review (review-amount clauses), minus false evidence or under a
-/// violation (recovery).
-async fn evaluate(
-    s: &AppState,
-    pol: &Policy,
-    spec: &FormSpec,
-    a: &Application,
-    decided_amount: Option<i64>,
-    false_slots: &[usize],
-    violation: bool,
-) -> ApiResult<Decision> {
-    let answers: Map<String, Value> = serde_json::from_str(&a.form).unwrap_or_default();
-    let party = app_facts::party_by_id(&s.store, &a.beneficiary)
-        .await
-        .map_err(settle_error)?
-        .ok_or_else(ApiError::not_found)?;
-    let year = i32::try_from(a.year).unwrap_or_default();
-    let as_of = opchub_settle::run::default_as_of(year);
-    let mut facts = app_facts::application_facts(&s.store, pol, &a.clause, &party, year, as_of, &answers)
-        .await
-        .map_err(settle_error)?;
-    if let (Some(amount), Some(opchub_policy::Rule::ReviewAmount { amount_fact, .. })) =
-        (decided_amount, pol.clause(&a.clause).and_then(|c| c.rule.as_ref()))
-    {
-        facts.insert(amount_fact.clone(), Value::from(amount));
-    }
-    let mut facts = recovery::without_false_evidence(spec, &facts, false_slots);
-    if violation {
-        facts = recovery::with_violation(&facts);
-    }
-    let role: Role = a.beneficiary_role.parse().map_err(|_| ApiError::internal())?;
-    app_facts::decide(pol, &a.clause, &party.id, role, year, as_of, facts).map_err(settle_error)
-}
-
-fn cap_of(pol: &Policy, a: &Application) -> Option<(opchub_store::caps::CapKey, i64)> {
-    let year = i32::try_from(a.year).ok()?;
-    let key = app_facts::cap_key(pol, &a.clause, &a.beneficiary, year, a.project_id.as_deref())?;
-    let cap = match pol
-        .clause(&a.clause)?
-        .param("cap", opchub_settle::run::default_as_of(year))
-        .map(|p| &p.value)
-    {
-        Some(ParamValue::Fen(f)) => *f,
-        _ => return None,
-    };
-    Some((key, cap))
-}
-
 // ---------------------------------------------------------------- submit and review
-
-#[derive(Deserialize, ToSchema)]
-pub struct Submit {
-    /// The version the applicant saw.
-    pub version: i64,
-}
 
 #[utoipa::path(post, path = "/api/v1/applications/{id}/submit", tag = "applications", request_body = Submit,
     responses((status = 200, body = Application), (status = 409), (status = 422)))]
@@ -580,65 +153,6 @@ pub async fn submit(
 ) -> ApiResult<Json<Application>> {
     let p = caller.require()?;
     Ok(Json(submit_for(&s, p, &id, r.version).await?))
-}
-
-pub async fn submit_for(s: &AppState, p: &Principal, id: &str, version: i64) -> ApiResult<Application> {
-    let a = own(s, p, id).await?;
-    if !matches!(a.status.as_str(), "draft" | "returned") {
-        return Err(ApiError::conflict("application_not_editable"));
-    }
-    let pol = policy(s)?;
-    let spec = spec_of(&pol, &a.clause)?;
-    // Every required evidence item has at least one file.
-    let files = s.store.application_files(&a.id).await?;
-    let missing: Vec<String> = spec
-        .evidence
-        .iter()
-        .filter(|e| e.required && !files.iter().any(|f| f.slot == i64::try_from(e.index).unwrap_or(-1)))
-        .map(|e| e.text.clone())
-        .collect();
-    if !missing.is_empty() {
-        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "evidence_missing").with_detail(missing.join("; "));
-        e.fields.insert("evidence".into(), "evidence_missing".into());
-        return Err(e);
-    }
-    let decision = if spec.computes_amount {
-        Some(evaluate(s, &pol, &spec, &a, None, &[], false).await?)
-    } else {
-        None
-    };
-    let first = spec.stages.first().cloned();
-    let next_role = first.as_deref().map(|st| workflow::actor_role(st).as_str().to_string());
-    let step = ReviewStep {
-        expected_version: version,
-        stage: "applicant".into(),
-        action: "submit".into(),
-        reason: String::new(),
-        status_after: "in_review".into(),
-        stage_after: first.clone(),
-        engine_fen: decision.as_ref().map(|d| d.amount_fen),
-        decision: decision.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default()),
-        decided_fen: None,
-        cap: None,
-        next_agency: first
-            .as_deref()
-            .filter(|st| workflow::actor_role(st) == Role::Agency)
-            .and(spec.agency.clone()),
-        next_role,
-        milestone: None,
-    };
-    Ok(s.store.apply_review(&p.actor(), id, &step).await?)
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct ReviewRequest {
-    /// The version the reviewer saw; if the application changed since, 409 `application_changed`.
-    pub version: i64,
-    pub action: Action,
-    #[serde(default)]
-    pub reason: String,
-    /// With `approve`: an amount other than the engine's (reason required).
-    pub amount_fen: Option<i64>,
 }
 
 #[utoipa::path(post, path = "/api/v1/applications/{id}/review", tag = "applications", request_body = ReviewRequest,
@@ -653,120 +167,7 @@ pub async fn review(
     Ok(Json(review_for(&s, p, &id, &r).await?))
 }
 
-pub async fn review_for(s: &AppState, p: &Principal, id: &str, r: &ReviewRequest) -> ApiResult<Application> {
-    let a = readable(s, p, id).await?;
-    let pol = policy(s)?;
-    let spec = spec_of(&pol, &a.clause)?;
-    // A reviewer who acted on an older version is told first, whatever changed since (the
-    // other reviewer's decision may also have ended the stage).
-    if r.version != a.version {
-        return Err(ApiError::conflict("application_changed"));
-    }
-    let Stage::Review(stage) = Stage::parse(&a.status, a.stage.as_deref()) else {
-        return Err(workflow_err(workflow::WorkflowError::WrongStage));
-    };
-    let agency = s.store.agency_of(&p.user.id).await?;
-    let reviewer = Reviewer {
-        user_id: &p.user.id,
-        role: p.role(),
-        agency: agency.as_deref(),
-    };
-    let declined: Vec<String> = s.store.application_declines(&a.id).await?.into_iter().map(|d| d.user_id).collect();
-    workflow::may_act(&reviewer, &stage, a.agency.as_deref(), &declined).map_err(workflow_err)?;
-    if r.amount_fen.is_some_and(|f| f < 0) {
-        return Err(ApiError::field("amount_fen", "negative"));
-    }
-    if r.action == Action::Decline {
-        s.store.decline_application(&p.actor(), &a.id, &stage, &r.reason).await?;
-        return Ok(s.store.application(&a.id).await?);
-    }
-    // The engine's amount now; for review-amount clauses an adjusted amount is decided in review
-    // and still capped by the engine.
-    let requested = spec.amount_decided_in_review.then_some(r.amount_fen).flatten();
-    let decision = if spec.computes_amount {
-        Some(evaluate(s, &pol, &spec, &a, None, &[], false).await?)
-    } else {
-        None
-    };
-    let engine_fen = decision.as_ref().map(|d| d.amount_fen);
-    let (decision, adjusted) = match (requested, &decision) {
-        (Some(amount), Some(_)) => {
-            let d = evaluate(s, &pol, &spec, &a, Some(amount), &[], false).await?;
-            if d.amount_fen < amount {
-                return Err(workflow_err(workflow::WorkflowError::AboveEntitlement));
-            }
-            (Some(d), Some(amount))
-        }
-        _ => (decision, if spec.computes_amount { r.amount_fen } else { None }),
-    };
-    let outcome = workflow::apply(
-        &spec.stages,
-        &stage,
-        &r.action,
-        &r.reason,
-        engine_fen,
-        adjusted,
-        spec.paid_by_finance,
-    )
-    .map_err(workflow_err)?;
-    let (status_after, stage_after) = match &outcome.next {
-        Stage::Review(next) => ("in_review".to_string(), Some(next.clone())),
-        Stage::Approved => ("approved".to_string(), Some("finance_payment".to_string())),
-        other => (other.status().to_string(), None),
-    };
-    let next_role = stage_after.as_deref().map(|st| workflow::actor_role(st).as_str().to_string());
-    let next_agency = stage_after
-        .as_deref()
-        .filter(|st| workflow::actor_role(st) == Role::Agency)
-        .and(spec.agency.clone());
-    let step = ReviewStep {
-        expected_version: r.version,
-        stage: stage.clone(),
-        action: serde_json::to_value(&r.action)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
-        reason: r.reason.trim().to_string(),
-        status_after,
-        stage_after,
-        engine_fen: decision.as_ref().map(|d| d.amount_fen),
-        decision: decision.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default()),
-        decided_fen: outcome.decided_fen,
-        cap: outcome.decided_fen.filter(|f| *f > 0).and_then(|_| cap_of(&pol, &a)),
-        next_role,
-        next_agency,
-        milestone: milestone_of(&a),
-    };
-    Ok(s.store.apply_review(&p.actor(), &a.id, &step).await?)
-}
-
-/// M8.1: the milestone an application records when granted.
-fn milestone_of(a: &Application) -> Option<(String, String)> {
-    if a.clause != "M8.1" {
-        return None;
-    }
-    let form: Map<String, Value> = serde_json::from_str(&a.form).ok()?;
-    Some((
-        form.get("milestone")?.as_str()?.to_string(),
-        form.get("milestone_date")?.as_str()?.to_string(),
-    ))
-}
-
 // ---------------------------------------------------------------- payment
-
-#[derive(Deserialize, ToSchema)]
-pub struct PayItem {
-    pub application_id: String,
-    /// The bank's payment reference for this transfer.
-    pub payment_reference: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct PayRequest {
-    /// The batch's reference (unique).
-    pub reference: String,
-    pub items: Vec<PayItem>,
-}
 
 #[utoipa::path(post, path = "/api/v1/fund-batches", tag = "applications", request_body = PayRequest,
     responses((status = 201, body = FundBatch), (status = 403), (status = 409), (status = 422)))]
@@ -776,60 +177,23 @@ pub async fn pay(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJson<
     Ok((StatusCode::CREATED, Json(b)).into_response())
 }
 
-pub async fn pay_for(s: &AppState, p: &Principal, r: &PayRequest) -> ApiResult<FundBatch> {
-    if r.items.len() > 500 {
-        return Err(ApiError::field("items", "too_many"));
-    }
-    for i in &r.items {
-        let a = s
-            .store
-            .application(&i.application_id)
-            .await
-            .map_err(|_| ApiError::field("items", "not_found"))?;
-        workflow::may_pay(&p.user.id, a.decided_by.as_deref()).map_err(workflow_err)?;
-    }
-    let items: Vec<(String, String)> = r
-        .items
-        .iter()
-        .map(|i| (i.application_id.clone(), i.payment_reference.clone()))
-        .collect();
-    Ok(s.store.pay_applications(&p.actor(), &r.reference, &items).await?)
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct BatchView {
-    pub batch: FundBatch,
-    pub payments: Vec<FundPayment>,
-}
-
 #[utoipa::path(get, path = "/api/v1/fund-batches", tag = "applications", responses((status = 200, body = [FundBatch])))]
 pub async fn batches(State(s): State<AppState>) -> ApiResult<Json<Vec<FundBatch>>> {
-    Ok(Json(s.store.fund_batches().await?))
+    Ok(Json(app::batches(&s).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/fund-batches/{id}", tag = "applications", responses((status = 200, body = BatchView), (status = 404)))]
 pub async fn batch(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<BatchView>> {
-    Ok(Json(BatchView {
-        batch: s.store.fund_batch(&id).await?,
-        payments: s.store.fund_payments(&id).await?,
-    }))
+    Ok(Json(app::batch_view(&s, &id).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/fund-batches/{id}/export", tag = "applications",
     responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (status = 404)))]
 pub async fn export(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let b = s.store.fund_batch(&id).await?;
-    let rows = s.store.fund_payments(&id).await?;
-    let bytes = batch_xlsx(&b, &rows).map_err(|e| {
-        tracing::error!(error = %e, "xlsx export failed");
-        ApiError::internal()
-    })?;
+    let (b, bytes) = app::batch_export(&s, &id).await?;
     Ok((
         [
-            (
-                header::CONTENT_TYPE,
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string(),
-            ),
+            (header::CONTENT_TYPE, XLSX.to_string()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"funds-{}.xlsx\"", b.reference),
@@ -840,52 +204,7 @@ pub async fn export(State(s): State<AppState>, Path(id): Path<String>) -> ApiRes
         .into_response())
 }
 
-fn batch_xlsx(b: &FundBatch, rows: &[FundPayment]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
-    let mut wb = rust_xlsxwriter::Workbook::new();
-    let ws = wb.add_worksheet();
-    ws.set_name("payments")?;
-    let head = [
-        "批次 batch",
-        "申请 application",
-        "条款 clause",
-        "受益方 beneficiary",
-        "统一社会信用代码 USCC",
-        "核定(分) approved fen",
-        "抵扣(分) offset fen",
-        "实付(分) paid fen",
-        "实付(元) paid yuan",
-        "支付凭证 payment reference",
-    ];
-    for (c, h) in head.iter().enumerate() {
-        ws.write_string(0, u16::try_from(c).unwrap_or_default(), *h)?;
-    }
-    for (i, r) in rows.iter().enumerate() {
-        let row = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        ws.write_string(row, 0, &b.reference)?;
-        ws.write_string(row, 1, &r.application_id)?;
-        ws.write_string(row, 2, &r.clause)?;
-        ws.write_string(row, 3, &r.beneficiary_name)?;
-        ws.write_string(row, 4, r.uscc.as_deref().unwrap_or(""))?;
-        // Integers in fen are exact in a spreadsheet number up to 2^53.
-        ws.write_number(row, 5, r.approved_fen as f64)?;
-        ws.write_number(row, 6, r.offset_fen as f64)?;
-        ws.write_number(row, 7, r.paid_fen as f64)?;
-        ws.write_string(row, 8, opchub_domain::Money::from_fen(r.paid_fen).to_string())?;
-        ws.write_string(row, 9, &r.payment_reference)?;
-    }
-    wb.save_to_buffer()
-}
-
 // ---------------------------------------------------------------- recovery
-
-#[derive(Deserialize, ToSchema)]
-pub struct RecoveryRequest {
-    /// `false_evidence` (F2: name the files) or `violation` (S5).
-    pub kind: String,
-    #[serde(default)]
-    pub file_ids: Vec<String>,
-    pub reason: String,
-}
 
 #[utoipa::path(post, path = "/api/v1/applications/{id}/recovery", tag = "applications", request_body = RecoveryRequest,
     responses((status = 201, body = RecoveryOrder), (status = 404), (status = 409), (status = 422)))]
@@ -900,95 +219,6 @@ pub async fn open_recovery(
     Ok((StatusCode::CREATED, Json(o)).into_response())
 }
 
-pub async fn recovery_for(s: &AppState, p: &Principal, id: &str, r: &RecoveryRequest) -> ApiResult<RecoveryOrder> {
-    let a = s.store.application(id).await?;
-    let pol = policy(s)?;
-    let spec = spec_of(&pol, &a.clause)?;
-    if r.reason.trim().is_empty() {
-        return Err(ApiError::field("reason", "reason_required"));
-    }
-    let files = s.store.application_files(&a.id).await?;
-    let violation = match r.kind.as_str() {
-        "false_evidence" => false,
-        "violation" => true,
-        _ => return Err(ApiError::field("kind", "unknown_kind")),
-    };
-    if !violation && r.file_ids.is_empty() {
-        return Err(ApiError::field("file_ids", "required"));
-    }
-    let mut slots = vec![];
-    for fid in &r.file_ids {
-        let f = files
-            .iter()
-            .find(|f| &f.id == fid)
-            .ok_or_else(|| ApiError::field("file_ids", "not_found"))?;
-        if f.false_at.is_some() {
-            return Err(ApiError::field("file_ids", "already_false"));
-        }
-        slots.push(usize::try_from(f.slot).unwrap_or(usize::MAX));
-    }
-    // Earlier false findings stay false.
-    slots.extend(
-        files
-            .iter()
-            .filter(|f| f.false_at.is_some())
-            .filter_map(|f| usize::try_from(f.slot).ok()),
-    );
-    let (recomputed, decision) = if spec.computes_amount {
-        let d = evaluate(
-            s,
-            &pol,
-            &spec,
-            &a,
-            a.decided_fen.filter(|_| spec.amount_decided_in_review),
-            &slots,
-            violation,
-        )
-        .await?;
-        (
-            d.amount_fen.min(a.decided_fen.unwrap_or(d.amount_fen)),
-            serde_json::to_string(&d).unwrap_or_default(),
-        )
-    } else {
-        (0, "{}".to_string())
-    };
-    let today = today();
-    let due = today
-        .checked_add_days(Days::new(u64::from(days_param(&pol, "recovery_due_days", 30))))
-        .unwrap_or(today);
-    let years = days_param(&pol, "no_support_years", 3);
-    let until = today
-        .with_year(today.year() + i32::try_from(years).unwrap_or(3))
-        .or_else(|| NaiveDate::from_ymd_opt(today.year() + i32::try_from(years).unwrap_or(3), 3, 1))
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc().timestamp_millis())
-        .unwrap_or(i64::MAX);
-    let party_key = a.uscc.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| a.beneficiary.clone());
-    Ok(s.store
-        .open_recovery(
-            &p.actor(),
-            &NewRecovery {
-                application_id: a.id.clone(),
-                kind: r.kind.clone(),
-                reason: r.reason.trim().to_string(),
-                false_files: r.file_ids.clone(),
-                recomputed_fen: recomputed,
-                decision,
-                due_on: due.to_string(),
-                party_key,
-                no_support_until_ms: until,
-            },
-        )
-        .await?)
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct RepayRequest {
-    pub amount_fen: i64,
-    /// The bank reference of the repayment (unique).
-    pub reference: String,
-}
-
 #[utoipa::path(post, path = "/api/v1/recoveries/{id}/repay", tag = "applications", request_body = RepayRequest,
     responses((status = 200, body = RecoveryOrder), (status = 404), (status = 409), (status = 422)))]
 pub async fn repay(
@@ -998,56 +228,16 @@ pub async fn repay(
     ApiJson(r): ApiJson<RepayRequest>,
 ) -> ApiResult<Json<RecoveryOrder>> {
     let p = caller.require()?;
-    Ok(Json(s.store.repay_recovery(&p.actor(), &id, r.amount_fen, &r.reference).await?))
+    Ok(Json(app::repay_for(&s, p, &id, &r).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/recoveries", tag = "applications", responses((status = 200, body = [RecoveryOrder])))]
 pub async fn recoveries(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<RecoveryOrder>>> {
     let p = caller.require()?;
-    // A beneficiary sees its own orders; staff see all.
-    let own = match p.role() {
-        Role::Committee | Role::Finance | Role::Auditor => None,
-        role => Some(
-            app_facts::party_of(&s.store, role, &p.user.id)
-                .await
-                .map_err(settle_error)?
-                .map(|x| x.id)
-                .unwrap_or_default(),
-        ),
-    };
-    Ok(Json(s.store.recovery_orders(own.as_deref(), None).await?))
+    Ok(Json(app::recoveries_for(&s, p).await?))
 }
 
 // ---------------------------------------------------------------- dashboard
-
-#[derive(Serialize, ToSchema)]
-pub struct ClauseSummary {
-    pub clause: String,
-    pub title_zh: String,
-    pub submitted: i64,
-    pub in_review: i64,
-    pub approved: i64,
-    pub paid: i64,
-    pub rejected: i64,
-    pub approved_fen: i64,
-    pub paid_fen: i64,
-    /// F1: the clause's yearly budget, when the policy file sets one.
-    pub budget_fen: Option<i64>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Dashboard {
-    pub year: i32,
-    pub clauses: Vec<ClauseSummary>,
-    /// Applications under review per stage.
-    pub by_stage: Vec<(String, i64)>,
-    pub overdue: i64,
-    pub approved_fen: i64,
-    pub paid_fen: i64,
-    pub recovered_fen: i64,
-    pub recovery_open_fen: i64,
-    pub stats: Vec<ClauseStat>,
-}
 
 #[derive(Deserialize, IntoParams)]
 pub struct DashQuery {
@@ -1056,83 +246,17 @@ pub struct DashQuery {
 
 #[utoipa::path(get, path = "/api/v1/funds/dashboard", tag = "applications", params(DashQuery), responses((status = 200, body = Dashboard)))]
 pub async fn dashboard(State(s): State<AppState>, Query(q): Query<DashQuery>) -> ApiResult<Json<Dashboard>> {
-    Ok(Json(dashboard_for(&s, q.year.unwrap_or_else(|| today().year())).await?))
-}
-
-pub async fn dashboard_for(s: &AppState, year: i32) -> ApiResult<Dashboard> {
-    let pol: Arc<Policy> = policy(s)?;
-    let stats = s.store.application_stats(Some(i64::from(year))).await?;
-    let as_of = opchub_settle::run::default_as_of(year);
-    let mut clauses = vec![];
-    for c in opchub_funds::APPLICATION_CLAUSES {
-        let rows: Vec<&ClauseStat> = stats.iter().filter(|r| r.clause == *c).collect();
-        let count = |st: &[&str]| {
-            rows.iter()
-                .filter(|r| st.contains(&r.status.as_str()))
-                .map(|r| r.count)
-                .sum::<i64>()
-        };
-        let clause = pol.clause(c);
-        clauses.push(ClauseSummary {
-            clause: c.to_string(),
-            title_zh: clause.map(|x| x.title_zh.clone()).unwrap_or_default(),
-            submitted: count(&["in_review", "returned", "approved", "granted", "paid", "rejected"]),
-            in_review: count(&["in_review", "returned"]),
-            approved: count(&["approved", "granted", "paid"]),
-            paid: count(&["paid"]),
-            rejected: count(&["rejected"]),
-            approved_fen: rows
-                .iter()
-                .filter(|r| r.status == "approved" || r.status == "paid")
-                .map(|r| r.decided_fen)
-                .sum(),
-            paid_fen: rows.iter().map(|r| r.paid_fen).sum(),
-            budget_fen: clause.and_then(|x| match x.param("yearly_budget", as_of).map(|p| &p.value) {
-                Some(ParamValue::Fen(f)) => Some(*f),
-                _ => None,
-            }),
-        });
-    }
-    let mut by_stage: Vec<(String, i64)> = vec![];
-    for r in stats.iter().filter(|r| r.status == "in_review") {
-        let st = r.stage.clone().unwrap_or_default();
-        match by_stage.iter_mut().find(|(k, _)| *k == st) {
-            Some((_, n)) => *n += r.count,
-            None => by_stage.push((st, r.count)),
-        }
-    }
-    // Overdue as `stage_age` counts it: whole days at the stage above the deadline.
-    let deadline_days = i64::from(days_param(&pol, "review_stage_days", 15));
-    let cutoff = opchub_store::now_ms() - (deadline_days + 1) * 86_400_000;
-    let overdue = s.store.overdue_in_review(i64::from(year), cutoff).await?;
-    let (recovered, open) = s.store.recovery_totals().await?;
-    Ok(Dashboard {
-        year,
-        approved_fen: clauses.iter().map(|c| c.approved_fen).sum(),
-        paid_fen: clauses.iter().map(|c| c.paid_fen).sum(),
-        clauses,
-        by_stage,
-        overdue,
-        recovered_fen: recovered,
-        recovery_open_fen: open,
-        stats,
-    })
+    let year = q.year.unwrap_or_else(|| chrono::Datelike::year(&opchub_app::settlement::today()));
+    Ok(Json(dashboard_for(&s, year).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/funds/dashboard/export", tag = "applications", params(DashQuery),
     responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))]
 pub async fn dashboard_export(State(s): State<AppState>, Query(q): Query<DashQuery>) -> ApiResult<Response> {
-    let d = dashboard_for(&s, q.year.unwrap_or_else(|| today().year())).await?;
-    let bytes = dashboard_xlsx(&d).map_err(|e| {
-        tracing::error!(error = %e, "xlsx export failed");
-        ApiError::internal()
-    })?;
+    let (d, bytes) = app::dashboard_export(&s, q.year).await?;
     Ok((
         [
-            (
-                header::CONTENT_TYPE,
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string(),
-            ),
+            (header::CONTENT_TYPE, XLSX.to_string()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"funds-{}.xlsx\"", d.year),
@@ -1141,40 +265,4 @@ pub async fn dashboard_export(State(s): State<AppState>, Query(q): Query<DashQue
         bytes,
     )
         .into_response())
-}
-
-fn dashboard_xlsx(d: &Dashboard) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
-    let mut wb = rust_xlsxwriter::Workbook::new();
-    let ws = wb.add_worksheet();
-    ws.set_name("clauses")?;
-    let head = [
-        "条款 clause",
-        "名称 title",
-        "申报 submitted",
-        "审核中 in review",
-        "批准 approved",
-        "拨付 paid",
-        "未通过 rejected",
-        "批准金额(分) approved fen",
-        "拨付金额(分) paid fen",
-        "年度预算(分) budget fen",
-    ];
-    for (c, h) in head.iter().enumerate() {
-        ws.write_string(0, u16::try_from(c).unwrap_or_default(), *h)?;
-    }
-    for (i, c) in d.clauses.iter().enumerate() {
-        let row = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        ws.write_string(row, 0, &c.clause)?;
-        ws.write_string(row, 1, &c.title_zh)?;
-        for (col, v) in [c.submitted, c.in_review, c.approved, c.paid, c.rejected, c.approved_fen, c.paid_fen]
-            .iter()
-            .enumerate()
-        {
-            ws.write_number(row, u16::try_from(col + 2).unwrap_or_default(), *v as f64)?;
-        }
-        if let Some(b) = c.budget_fen {
-            ws.write_number(row, 9, b as f64)?;
-        }
-    }
-    wb.save_to_buffer()
 }

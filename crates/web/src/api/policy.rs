@@ -1,12 +1,12 @@
 //! Policy API: a beneficiary's year-to-date headroom under every cap it has used (the cap
-//! ledger of issue 6). Beneficiaries see their own; staff who decide or audit see anyone's.
+//! ledger of issue 6). Beneficiaries see their own; staff who decide or audit see anyone's
+//! (`opchub_app::policy`).
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::Json;
-use opchub_domain::Role;
 use opchub_store::caps::CapUse;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -20,14 +20,5 @@ pub struct HeadroomQuery {
 #[utoipa::path(get, path = "/api/v1/policy/headroom", tag = "policy", params(HeadroomQuery), responses((status = 200, body = [CapUse]), (status = 404)))]
 pub async fn headroom(State(s): State<AppState>, caller: Caller, Query(q): Query<HeadroomQuery>) -> ApiResult<Json<Vec<CapUse>>> {
     let p = caller.require()?;
-    let own = match s.store.opc_of_founder(&p.user.id).await? {
-        Some(o) => o.id,
-        None => p.user.id.clone(),
-    };
-    let beneficiary = q.beneficiary.filter(|b| !b.is_empty()).unwrap_or_else(|| own.clone());
-    let staff = matches!(p.role(), Role::Committee | Role::Auditor | Role::Finance | Role::PlatformOperator);
-    if beneficiary != own && !staff {
-        return Err(ApiError::not_found());
-    }
-    Ok(Json(s.store.caps_of(&beneficiary).await?))
+    Ok(Json(opchub_app::policy::headroom_for(&s, p, q.beneficiary).await?))
 }

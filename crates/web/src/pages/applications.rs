@@ -1,11 +1,11 @@
 //! Application pages (issue 8): the applicant's list and forms (generated from the policy file,
 //! amounts typed in yuan), one application's page (evidence upload, submission, timeline, the
 //! engine's amount and trace, the reviewer's actions, recovery), the finance bureau's payment
-//! page and the committee's dashboard. Validation and rules are the JSON API's; handlers
-//! translate forms and show errors next to the form.
+//! page and the committee's dashboard. Validation and rules are `opchub_app::applications`'s
+//! (the same functions the JSON API calls); handlers translate forms and show errors next to
+//! the form.
 
 use super::{error_text, fen_of, form_pairs, form_value, page_error, render};
-use crate::api::applications::{self as api, ListQuery, NewApplicationRequest, PayItem, PayRequest, RecoveryRequest, ReviewRequest};
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
 use crate::AppState;
@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use minijinja::context;
+use opchub_app::applications::{self as api, ListQuery, NewApplicationRequest, PayItem, PayRequest, RecoveryRequest, ReviewRequest};
 use opchub_domain::Role;
 use opchub_funds::{Action, FieldKind};
 use serde::Deserialize;
@@ -44,18 +45,13 @@ pub async fn list(State(s): State<AppState>, caller: Caller, Extension(csrf): Ex
         return page_error(&s, None, ApiError::unauthorized());
     };
     let res = async {
-        let pol = crate::api::settlement::policy(&s)?;
         let lq = ListQuery {
             overdue: q.overdue.as_deref().map(|v| v == "1"),
             ..ListQuery::default()
         };
         let items = api::list_for(&s, p, &lq).await?;
-        let types: Vec<_> = opchub_funds::APPLICATION_CLAUSES
-            .iter()
-            .filter_map(|c| opchub_funds::form_spec(&pol, c))
-            .filter(|f| f.beneficiary.as_deref() == Some(p.role().as_str()))
-            .collect();
-        let reviewer = matches!(p.role(), Role::Committee | Role::Agency | Role::Finance | Role::Auditor);
+        let types = api::types_for(&s, p)?;
+        let reviewer = api::is_reviewer(p);
         Ok::<_, ApiError>(context! { items => items, types => types, reviewer => reviewer, overdue => q.overdue.is_some(), done => q.done })
     }
     .await;
@@ -89,9 +85,9 @@ pub async fn new_form(
             &csrf.0,
             "application_new.html",
             StatusCode::OK,
-            context! { pre => pre, rows => (0..ROWS).collect::<Vec<_>>(), error => Option::<String>::None, year => crate::api::settlement::today().format("%Y").to_string() },
+            context! { pre => pre, rows => (0..ROWS).collect::<Vec<_>>(), error => Option::<String>::None, year => opchub_app::settlement::today().format("%Y").to_string() },
         ),
-        Err(e) => page_error(&s, Some(p), e),
+        Err(e) => page_error(&s, Some(p), e.into()),
     }
 }
 
@@ -153,7 +149,7 @@ pub async fn create(State(s): State<AppState>, caller: Caller, Extension(csrf): 
     let clause = form_value(&pairs, "clause").to_string();
     let pre = match api::prefill_for(&s, p, &clause, None).await {
         Ok(pre) => pre,
-        Err(e) => return page_error(&s, Some(p), e),
+        Err(e) => return page_error(&s, Some(p), e.into()),
     };
     let req = NewApplicationRequest {
         clause: clause.clone(),
@@ -168,7 +164,7 @@ pub async fn create(State(s): State<AppState>, caller: Caller, Extension(csrf): 
             &csrf.0,
             "application_new.html",
             StatusCode::UNPROCESSABLE_ENTITY,
-            context! { pre => pre, rows => (0..ROWS).collect::<Vec<_>>(), error => error_text(&e), year => form_value(&pairs, "year") },
+            context! { pre => pre, rows => (0..ROWS).collect::<Vec<_>>(), error => error_text(&e.into()), year => form_value(&pairs, "year") },
         ),
     }
 }
@@ -189,20 +185,7 @@ async fn show_with(
 ) -> Response {
     match api::view_for(s, p, id).await {
         Ok(v) => {
-            let agency = s.store.agency_of(&p.user.id).await.ok().flatten();
-            let reviewer = opchub_funds::workflow::Reviewer {
-                user_id: &p.user.id,
-                role: p.role(),
-                agency: agency.as_deref(),
-            };
-            let declined: Vec<String> = v.declines.iter().map(|d| d.user_id.clone()).collect();
-            let can_act = v.application.status == "in_review"
-                && v.application
-                    .stage
-                    .as_deref()
-                    .is_some_and(|st| opchub_funds::workflow::may_act(&reviewer, st, v.application.agency.as_deref(), &declined).is_ok());
-            let mine = v.application.applicant_user_id == p.user.id;
-            let editable = mine && matches!(v.application.status.as_str(), "draft" | "returned");
+            let api::Actions { can_act, mine, editable } = api::actions_for(s, p, &v).await;
             let decision: Value = v
                 .application
                 .decision
@@ -221,7 +204,7 @@ async fn show_with(
                 },
             )
         }
-        Err(e) => page_error(s, Some(p), e),
+        Err(e) => page_error(s, Some(p), e.into()),
     }
 }
 
@@ -251,7 +234,10 @@ pub async fn submit(
     let pairs = form_pairs(&body);
     match api::submit_for(&s, p, &id, form_value(&pairs, "version").parse().unwrap_or(-1)).await {
         Ok(_) => Redirect::to(&format!("/applications/{id}?done=submitted")).into_response(),
-        Err(e) => show_with(&s, p, &csrf.0, &id, e.status, Some(error_text(&e)), None).await,
+        Err(e) => {
+            let e = ApiError::from(e);
+            show_with(&s, p, &csrf.0, &id, e.status, Some(error_text(&e)), None).await
+        }
     }
 }
 
@@ -291,7 +277,10 @@ pub async fn review(
     };
     match api::review_for(&s, p, &id, &req).await {
         Ok(_) => Redirect::to(&format!("/applications/{id}?done=reviewed")).into_response(),
-        Err(e) => show_with(&s, p, &csrf.0, &id, e.status, Some(error_text(&e)), None).await,
+        Err(e) => {
+            let e = ApiError::from(e);
+            show_with(&s, p, &csrf.0, &id, e.status, Some(error_text(&e)), None).await
+        }
     }
 }
 
@@ -313,7 +302,10 @@ pub async fn recovery(
     };
     match api::recovery_for(&s, p, &id, &req).await {
         Ok(_) => Redirect::to(&format!("/applications/{id}?done=recovery")).into_response(),
-        Err(e) => show_with(&s, p, &csrf.0, &id, e.status, Some(error_text(&e)), None).await,
+        Err(e) => {
+            let e = ApiError::from(e);
+            show_with(&s, p, &csrf.0, &id, e.status, Some(error_text(&e)), None).await
+        }
     }
 }
 
@@ -338,7 +330,7 @@ async fn payments_page(
             },
         )
         .await?;
-        let batches = s.store.fund_batches().await?;
+        let batches = api::batches(s).await?;
         Ok::<_, ApiError>(
             context! { approved => approved, batches => batches, error => error, done => done, finance => p.role() == Role::Finance },
         )
@@ -381,7 +373,10 @@ pub async fn pay(State(s): State<AppState>, caller: Caller, Extension(csrf): Ext
     };
     match api::pay_for(&s, p, &req).await {
         Ok(_) => Redirect::to("/finance/payments?done=paid").into_response(),
-        Err(e) => payments_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
+        Err(e) => {
+            let e = ApiError::from(e);
+            payments_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await
+        }
     }
 }
 
@@ -391,7 +386,7 @@ pub async fn dashboard(State(s): State<AppState>, caller: Caller, Extension(csrf
     let Ok(p) = need(&caller) else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let year = chrono::Datelike::year(&crate::api::settlement::today());
+    let year = chrono::Datelike::year(&opchub_app::settlement::today());
     match api::dashboard_for(&s, year).await {
         Ok(d) => {
             // Bars: paid against approved per clause, scaled to the largest approved amount.
@@ -403,10 +398,7 @@ pub async fn dashboard(State(s): State<AppState>, caller: Caller, Extension(csrf
                 .collect();
             // M8.1: how many OPCs reached each growth milestone.
             let ms = s.store.milestones(None).await.unwrap_or_default();
-            let milestones: Vec<(String, usize)> = opchub_funds::forms::MILESTONES
-                .iter()
-                .map(|k| (k.to_string(), ms.iter().filter(|m| m.kind == *k).count()))
-                .collect();
+            let milestones = opchub_app::records::milestone_counts(&ms);
             render(
                 &s,
                 Some(p),
@@ -416,6 +408,6 @@ pub async fn dashboard(State(s): State<AppState>, caller: Caller, Extension(csrf
                 context! { d => d, bars => bars, milestones => milestones },
             )
         }
-        Err(e) => page_error(&s, Some(p), e),
+        Err(e) => page_error(&s, Some(p), e.into()),
     }
 }

@@ -1,11 +1,9 @@
 //! Record pages (issue 8): the OPC's loans with their monthly M6.3 claims, its talent-apartment
 //! rent schedule and growth milestones (/my/records); the apartment inventory and assignments for
-//! the committee and the human-resources agency (/housing). The JSON API does the work; these
-//! handlers translate forms (amounts typed in yuan) and show errors next to the form.
+//! the committee and the human-resources agency (/housing). `opchub_app::records` does the work (the
+//! same functions the JSON API calls); these handlers translate forms (amounts typed in yuan) and show errors next to the form.
 
 use super::{error_text, fen_of, form_pairs, form_value, page_error, render};
-use crate::api::records::{self as api, MoveOut, NewApartment, NewAssignment, NewClaim, NewLoan, NewLoanEntry, YearQuery};
-use crate::api::ApiJson;
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
 use crate::AppState;
@@ -15,16 +13,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use minijinja::context;
+use opchub_app::records::{self as api, MoveOut, NewApartment, NewAssignment, NewClaim, NewLoan, NewLoanEntry};
 use serde::Deserialize;
-use serde_json::Value;
 
 /// An amount typed in yuan, in fen (empty = 0, which the API refuses where it must be positive).
 fn amount(f: &[(String, String)], name: &str, field: &str) -> Result<i64, ApiError> {
     Ok(fen_of(field, Some(form_value(f, name)))?.unwrap_or(0))
-}
-
-fn caller_of(p: &Principal) -> Caller {
-    Caller(Some(p.clone()))
 }
 
 #[derive(Deserialize, Default)]
@@ -34,28 +28,9 @@ pub struct Done {
 
 async fn mine_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, error: Option<String>, done: Option<String>) -> Response {
     let res = async {
-        let year = chrono::Datelike::year(&crate::api::settlement::today());
-        let loans = api::loans(State(s.clone()), caller_of(p)).await?.0;
-        let claims = api::claims(State(s.clone()), caller_of(p), Query(YearQuery { year: Some(year) }))
-            .await?
-            .0;
-        let opc = s.store.opc_of_founder(&p.user.id).await?.map(|o| o.id).unwrap_or_default();
-        let mut housing = vec![];
-        for a in s.store.assignments(Some(&opc)).await? {
-            housing.push(
-                api::rent_schedule(
-                    State(s.clone()),
-                    caller_of(p),
-                    Path(a.id.clone()),
-                    Query(YearQuery { year: Some(year) }),
-                )
-                .await?
-                .0,
-            );
-        }
-        let milestones = s.store.milestones(Some(&opc)).await?;
+        let r = api::my_records(s, p).await?;
         Ok::<_, ApiError>(
-            context! { loans => loans, claims => claims, housing => housing, milestones => milestones, error => error, done => done },
+            context! { loans => r.loans, claims => r.claims, housing => r.housing, milestones => r.milestones, error => error, done => done },
         )
     }
     .await;
@@ -86,9 +61,12 @@ pub async fn add_loan(State(s): State<AppState>, caller: Caller, Extension(csrf)
         contract_no: form_value(&f, "contract_no").into(),
         principal_fen,
     };
-    match api::create_loan(State(s.clone()), caller_of(p), ApiJson(req)).await {
+    match api::create_loan_for(&s, p, &req).await {
         Ok(_) => Redirect::to("/my/records?done=loan").into_response(),
-        Err(e) => mine_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
+        Err(e) => {
+            let e = ApiError::from(e);
+            mine_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await
+        }
     }
 }
 
@@ -114,9 +92,12 @@ pub async fn add_entry(
         month: (!month.is_empty()).then(|| month.to_string()),
         amount_fen,
     };
-    match api::add_entry(State(s.clone()), caller_of(p), Path(id), ApiJson(req)).await {
+    match api::add_entry_for(&s, p, &id, &req).await {
         Ok(_) => Redirect::to("/my/records?done=entry").into_response(),
-        Err(e) => mine_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
+        Err(e) => {
+            let e = ApiError::from(e);
+            mine_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await
+        }
     }
 }
 
@@ -128,13 +109,12 @@ pub async fn claim(State(s): State<AppState>, caller: Caller, Extension(csrf): E
     let req = NewClaim {
         month: form_value(&f, "month").into(),
     };
-    match api::create_claim(State(s.clone()), caller_of(p), ApiJson(req)).await {
-        Ok(resp) => {
-            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap_or_default();
-            let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            Redirect::to(&format!("/applications/{}", v["id"].as_str().unwrap_or_default())).into_response()
+    match api::create_claim_for(&s, p, &req).await {
+        Ok(a) => Redirect::to(&format!("/applications/{}", a.id)).into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            mine_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await
         }
-        Err(e) => mine_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
     }
 }
 
@@ -149,22 +129,9 @@ async fn housing_page(
     done: Option<String>,
 ) -> Response {
     let res = async {
-        let apartments = s.store.apartments().await?;
-        let assignments = s.store.assignments(None).await?;
-        let granted = s
-            .store
-            .applications(&opchub_store::applications::AppFilter {
-                status: Some("granted".into()),
-                clause: Some("M7.2".into()),
-                limit: 500,
-                ..Default::default()
-            })
-            .await?
-            .into_iter()
-            .filter(|a| !assignments.iter().any(|h| h.application_id == a.id))
-            .collect::<Vec<_>>();
+        let h = api::housing_overview(s).await?;
         Ok::<_, ApiError>(
-            context! { apartments => apartments, assignments => assignments, granted => granted, error => error, done => done },
+            context! { apartments => h.apartments, assignments => h.assignments, granted => h.granted, error => error, done => done },
         )
     }
     .await;
@@ -197,9 +164,12 @@ pub async fn add_apartment(State(s): State<AppState>, caller: Caller, Extension(
         monthly_rent_fen,
         daily_rent_fen,
     };
-    match api::create_apartment(State(s.clone()), caller_of(p), ApiJson(req)).await {
+    match api::create_apartment_for(&s, p, &req).await {
         Ok(_) => Redirect::to("/housing?done=apartment").into_response(),
-        Err(e) => housing_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
+        Err(e) => {
+            let e = ApiError::from(e);
+            housing_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await
+        }
     }
 }
 
@@ -213,9 +183,12 @@ pub async fn assign(State(s): State<AppState>, caller: Caller, Extension(csrf): 
         application_id: form_value(&f, "application_id").into(),
         move_in: form_value(&f, "move_in").into(),
     };
-    match api::assign(State(s.clone()), caller_of(p), ApiJson(req)).await {
+    match api::assign_for(&s, p, &req).await {
         Ok(_) => Redirect::to("/housing?done=assigned").into_response(),
-        Err(e) => housing_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
+        Err(e) => {
+            let e = ApiError::from(e);
+            housing_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await
+        }
     }
 }
 
@@ -233,8 +206,11 @@ pub async fn move_out(
     let req = MoveOut {
         move_out: form_value(&f, "move_out").into(),
     };
-    match api::move_out(State(s.clone()), caller_of(p), Path(id), ApiJson(req)).await {
+    match api::move_out_for(&s, p, &id, &req).await {
         Ok(_) => Redirect::to("/housing?done=moved_out").into_response(),
-        Err(e) => housing_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await,
+        Err(e) => {
+            let e = ApiError::from(e);
+            housing_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), None).await
+        }
     }
 }

@@ -2,10 +2,10 @@
 //! their sources), the "what can I get" calculator (政策计算器) from the caller's own platform
 //! data, the beneficiary's confirmation page (意愿确认), and the committee's settlement pages —
 //! draft a batch, what-if, import F3 lists, read lines with their traces, approve, export.
-//! Validation and computation are the JSON API's; handlers translate forms.
+//! Validation and computation are `opchub_app::settlement`'s (the same functions the JSON
+//! API calls); handlers translate forms.
 
 use super::{error_text, fen_of, field_messages, page_error, render};
-use crate::api::settlement::{self as api, NewSettlement, WhatIf};
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
 use crate::{i18n, AppState};
@@ -14,8 +14,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use minijinja::{context, Value};
+use opchub_app::settlement::{self as api, Confirm, NewOverlap, NewSettlement, WhatIf};
 use opchub_domain::Role;
-use opchub_store::settlement::{LineFilter, EXCLUSION_KINDS};
+use opchub_store::settlement::EXCLUSION_KINDS;
 use serde::Deserialize;
 
 fn decision_view(json: &str) -> serde_json::Value {
@@ -36,7 +37,7 @@ pub async fn policy_browser(
     let p = caller.0.as_ref();
     let pol = match api::policy(&s) {
         Ok(p) => p,
-        Err(e) => return page_error(&s, caller.0.as_ref(), e),
+        Err(e) => return page_error(&s, caller.0.as_ref(), e.into()),
     };
     let as_of = api::today();
     let window = pol
@@ -70,15 +71,14 @@ pub async fn calculator(
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let year = q.year.unwrap_or_else(|| opchub_settle::run::year_of(api::today()));
-    let estimates = match api::estimate_for(&s, p, year).await {
-        Ok(e) => e,
-        Err(e) => return page_error(&s, Some(p), e),
-    };
-    let total: i64 = estimates.iter().map(|e| e.amount_fen).sum();
-    let caps = match api::beneficiary_of(&s, p).await {
-        Ok(Some(me)) => s.store.caps_of(&me).await.unwrap_or_default(),
-        _ => vec![],
+    let year = q.year.unwrap_or_else(api::this_year);
+    let api::Calculator {
+        estimates,
+        total_fen: total,
+        caps,
+    } = match api::calculator_for(&s, p, year).await {
+        Ok(c) => c,
+        Err(e) => return page_error(&s, Some(p), e.into()),
     };
     render(
         &s,
@@ -98,15 +98,15 @@ pub struct DoneQuery {
 }
 
 async fn mine_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, error: Option<String>, done: Option<String>) -> Response {
-    let rows = match s.store.settlement_lines_of_owner(&p.user.id).await {
+    let rows = match api::mine(s, p).await {
         Ok(r) => r,
         Err(e) => return page_error(s, Some(p), e.into()),
     };
     let rows: Vec<Value> = rows
         .into_iter()
-        .map(|(b, l)| {
-            let d = decision_view(&l.decision);
-            context! { batch => b, line => l, decision => d }
+        .map(|api::MyLine { batch, line }| {
+            let d = decision_view(&line.decision);
+            context! { batch => batch, line => line, decision => d }
         })
         .collect();
     render(
@@ -150,11 +150,13 @@ pub async fn confirm(
         return page_error(&s, None, ApiError::unauthorized());
     };
     let accept = f.accept == "yes";
-    match s
-        .store
-        .confirm_settlement_line(&p.actor(), &f.batch, &f.clause, &f.beneficiary, accept)
-        .await
-    {
+    let req = Confirm {
+        batch: f.batch,
+        clause: f.clause,
+        beneficiary: f.beneficiary,
+        accept,
+    };
+    match api::confirm_for(&s, p, &req).await {
         Ok(_) => Redirect::to(if accept {
             "/my/settlements?done=confirmed"
         } else {
@@ -180,13 +182,13 @@ struct Extra {
 }
 
 async fn batches_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, x: Extra) -> Response {
-    let batches = match s.store.settlement_batches().await {
+    let batches = match api::batches(s).await {
         Ok(b) => b,
         Err(e) => return page_error(s, Some(p), e.into()),
     };
-    let lists = s.store.exclusion_lists().await.unwrap_or_default();
+    let lists = api::exclusion_lists(s).await.unwrap_or_default();
     let kinds: Vec<&str> = EXCLUSION_KINDS.iter().map(|(k, _)| *k).collect();
-    let year = opchub_settle::run::year_of(api::today());
+    let year = api::this_year();
     render(
         s,
         Some(p),
@@ -267,7 +269,10 @@ pub async fn create(
     let clauses = super::gateway::split_list(f.clauses.as_deref().unwrap_or(""));
     match api::create_for(&s, p, NewSettlement { year, clauses, as_of }).await {
         Ok(c) => Redirect::to(&format!("/committee/settlements/{}", c.batch.id)).into_response(),
-        Err(e) => batches_page(&s, p, &csrf.0, e.status, fail(e, form)).await,
+        Err(e) => {
+            let e = ApiError::from(e);
+            batches_page(&s, p, &csrf.0, e.status, fail(e, form)).await
+        }
     }
 }
 
@@ -327,6 +332,7 @@ pub async fn what_if(
             batches_page(&s, p, &csrf.0, StatusCode::OK, x).await
         }
         Err(e) => {
+            let e = ApiError::from(e);
             let x = Extra {
                 error: Some(message(&e)),
                 form,
@@ -366,6 +372,7 @@ pub async fn import(
             batches_page(&s, p, &csrf.0, StatusCode::OK, x).await
         }
         Err(e) => {
+            let e = ApiError::from(e);
             let x = Extra {
                 error: Some(message(&e)),
                 form: context! { kind => f.kind.clone(), csv => f.csv.clone() },
@@ -391,24 +398,9 @@ pub async fn batch(
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let b = match s.store.settlement_batch(&id).await {
-        Ok(b) => b,
-        Err(e) => return page_error(&s, Some(p), e.into()),
-    };
     let clause = q.clause.filter(|c| !c.is_empty());
-    let lines = match s
-        .store
-        .settlement_lines(
-            &id,
-            &LineFilter {
-                clause: clause.clone(),
-                payable: false,
-                limit: Some(api::MAX_LINES),
-            },
-        )
-        .await
-    {
-        Ok(l) => l,
+    let api::BatchView { batch: b, lines } = match api::batch_view(&s, &id, clause.clone(), false).await {
+        Ok(v) => v,
         Err(e) => return page_error(&s, Some(p), e.into()),
     };
     let confirmed = lines.iter().filter(|l| l.confirmation == "confirmed").count();
@@ -434,7 +426,7 @@ pub async fn approve(State(s): State<AppState>, caller: Caller, Path(id): Path<S
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    match s.store.approve_settlement(&p.actor(), &id).await {
+    match api::approve_for(&s, p, &id).await {
         Ok(_) => Redirect::to(&format!("/committee/settlements/{id}")).into_response(),
         Err(e) => page_error(&s, Some(p), e.into()),
     }
@@ -446,10 +438,8 @@ async fn overlaps_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCo
     let year = chrono::Datelike::year(&api::today());
     let res = async {
         let pol = api::policy(s)?;
-        let grants = s.store.overlap_grants(i64::from(year)).await?;
-        let mut groups: Vec<String> = pol.clauses.iter().filter_map(|c| c.overlap_group.clone()).collect();
-        groups.sort();
-        groups.dedup();
+        let grants = api::overlaps(s, Some(year)).await?;
+        let groups = api::overlap_groups(&pol);
         Ok::<_, ApiError>(context! {
             grants => grants, groups => groups, levels => api::OVERLAP_LEVELS, year => year, error => error, done => done,
             committee => p.role() == Role::Committee,
@@ -499,7 +489,7 @@ pub async fn add_overlap(
         Ok(v) => v.unwrap_or(-1),
         Err(e) => return overlaps_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), false).await,
     };
-    let req = crate::api::settlement::NewOverlap {
+    let req = NewOverlap {
         beneficiary: f.beneficiary.unwrap_or_default(),
         overlap_group: f.overlap_group.unwrap_or_default(),
         year: f.year.as_deref().unwrap_or("").trim().parse().unwrap_or(0),
@@ -508,8 +498,11 @@ pub async fn add_overlap(
         item_key: f.item_key,
         amount_fen,
     };
-    match api::add_overlap(State(s.clone()), Caller(Some(p.clone())), crate::api::ApiJson(req)).await {
+    match api::add_overlap_for(&s, p, req).await {
         Ok(_) => Redirect::to("/committee/overlaps?done=1").into_response(),
-        Err(e) => overlaps_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), false).await,
+        Err(e) => {
+            let e = ApiError::from(e);
+            overlaps_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), false).await
+        }
     }
 }

@@ -1,0 +1,497 @@
+//! 免申即享 settlement (issue 6): the policy's clauses, a beneficiary's own "what can I get"
+//! calculation, settlement batches (draft from the ledger, beneficiary confirmation, committee
+//! approval consuming the cap ledger, CSV/XLSX export for finance), what-if runs that save
+//! nothing, F3 exclusion list imports and the S3 register of other grants. The computation is
+//! `opchub_settle`'s; this module checks input and callers and orchestrates it over the store.
+
+use crate::{App, AppError, AppResult, ErrorKind, Principal};
+use chrono::NaiveDate;
+use opchub_domain::Role;
+use opchub_policy::Policy;
+use opchub_settle::{ClauseDiff, ClauseTotal, SettleError};
+use opchub_store::settlement::{Batch, ExclusionList, Line, LineFilter, OverlapGrant};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// At most this many lines in one batch response (the export has them all).
+pub const MAX_LINES: i64 = 2000;
+
+/// The measures in force (an internal error when none is loaded).
+pub fn policy(app: &App) -> AppResult<Arc<Policy>> {
+    app.policy.clone().ok_or_else(AppError::internal)
+}
+
+/// How a settlement or application error reaches the caller.
+pub fn settle_error(e: SettleError) -> AppError {
+    match e {
+        SettleError::Store(e) => e.into(),
+        SettleError::Policy(e) => AppError::bad_request("policy_input").with_detail(e.to_string()),
+        SettleError::Bad { field, message } => AppError::field(field, "invalid").with_detail(message),
+    }
+}
+
+/// Today in Beijing.
+pub fn today() -> NaiveDate {
+    opchub_domain::time::beijing_today()
+}
+
+fn default_as_of(year: i32) -> NaiveDate {
+    opchub_settle::run::default_as_of(year)
+}
+
+fn expand(clauses: &[String]) -> Vec<String> {
+    opchub_settle::run::expand_clauses(clauses)
+}
+
+// ---------------------------------------------------------------- clauses
+
+#[derive(Serialize, ToSchema)]
+pub struct ParamView {
+    pub name: String,
+    pub value: String,
+    pub source: String,
+    pub version: String,
+    pub valid_from: String,
+    pub cite: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClauseView {
+    pub id: String,
+    pub title_zh: String,
+    pub title_en: String,
+    pub summary: String,
+    pub summary_zh: String,
+    pub kind: String,
+    pub beneficiary: Option<String>,
+    pub basis: Option<String>,
+    pub cap_scope: Option<String>,
+    pub overlap_group: Option<String>,
+    pub pays: bool,
+    /// Settled from platform data without an application (免申即享).
+    pub settled: bool,
+    /// The values in force today (or at the window's start before it opens).
+    pub params: Vec<ParamView>,
+}
+
+pub fn clause_views(p: &Policy, as_of: NaiveDate) -> Vec<ClauseView> {
+    p.clauses
+        .iter()
+        .map(|c| ClauseView {
+            id: c.id.clone(),
+            title_zh: c.title_zh.clone(),
+            title_en: c.title_en.clone(),
+            summary: c.summary.clone(),
+            summary_zh: c.summary_zh.clone(),
+            kind: c.kind.clone(),
+            beneficiary: c.beneficiary.map(|r| r.as_str().to_string()),
+            basis: c.basis.clone(),
+            cap_scope: c.cap_scope.map(|s| s.as_str().to_string()),
+            overlap_group: c.overlap_group.clone(),
+            pays: c.pays(),
+            settled: opchub_settle::SETTLED_CLAUSES.contains(&c.id.as_str()),
+            params: c
+                .param_names()
+                .into_iter()
+                .filter_map(|n| c.param(n, as_of).or_else(|| c.params.iter().find(|x| x.name == n)))
+                .map(|x| ParamView {
+                    name: x.name.clone(),
+                    value: x.value.to_string(),
+                    source: x.source.as_str().to_string(),
+                    version: x.version.clone(),
+                    valid_from: x.valid_from.to_string(),
+                    cite: x.cite.clone(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Every clause with the values in force today.
+pub fn clauses(app: &App) -> AppResult<Vec<ClauseView>> {
+    let p = policy(app)?;
+    Ok(clause_views(&p, today()))
+}
+
+/// The S3 overlap groups the policy names, sorted, each once.
+pub fn overlap_groups(p: &Policy) -> Vec<String> {
+    let mut groups: Vec<String> = p.clauses.iter().filter_map(|c| c.overlap_group.clone()).collect();
+    groups.sort();
+    groups.dedup();
+    groups
+}
+
+// ---------------------------------------------------------------- calculator
+
+#[derive(Serialize, ToSchema)]
+pub struct Estimate {
+    pub clause: String,
+    pub eligible: Option<bool>,
+    pub amount_fen: i64,
+    /// The engine's decision: reasons, missing facts, trace.
+    #[schema(value_type = Object)]
+    pub decision: serde_json::Value,
+}
+
+/// Who the caller is as a beneficiary: its OPC, the communities it operates, its company.
+pub async fn beneficiary_of(app: &App, p: &Principal) -> AppResult<Option<String>> {
+    Ok(match p.role() {
+        Role::OpcFounder => app.store.opc_of_founder(&p.user.id).await?.map(|o| o.id),
+        Role::CommunityOperator => Some(p.user.id.clone()),
+        Role::Enterprise => app.store.enterprise_of_owner(&p.user.id).await?.map(|e| e.id),
+        _ => None,
+    })
+}
+
+/// 政策计算器: what the caller would get this year from its own platform data, saving nothing.
+pub async fn estimate_for(app: &App, p: &Principal, year: i32) -> AppResult<Vec<Estimate>> {
+    let pol = policy(app)?;
+    let Some(me) = beneficiary_of(app, p).await? else {
+        return Ok(vec![]);
+    };
+    let as_of = default_as_of(year);
+    if opchub_settle::check_request(&pol, year, &[], as_of).is_err() {
+        return Ok(vec![]);
+    }
+    let inputs = opchub_settle::run::load_inputs_for(&app.store, &pol, year, as_of, &me)
+        .await
+        .map_err(settle_error)?;
+    let cands: Vec<_> = opchub_settle::run::candidates(&pol, &inputs, year, as_of, &[])
+        .into_iter()
+        .filter(|c| c.party.id == me)
+        .collect();
+    let computed = opchub_settle::compute(&pol, &cands, year, as_of, &|_| {}).map_err(settle_error)?;
+    Ok(computed
+        .lines
+        .into_iter()
+        .map(|l| Estimate {
+            clause: l.clause,
+            eligible: match l.eligible.as_str() {
+                "yes" => Some(true),
+                "no" => Some(false),
+                _ => None,
+            },
+            amount_fen: l.amount_fen,
+            decision: serde_json::from_str(&l.decision).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// The calculator's view: the estimates, their total, and the caller's cap headroom.
+pub struct Calculator {
+    pub estimates: Vec<Estimate>,
+    pub total_fen: i64,
+    pub caps: Vec<opchub_store::caps::CapUse>,
+}
+
+pub async fn calculator_for(app: &App, p: &Principal, year: i32) -> AppResult<Calculator> {
+    let estimates = estimate_for(app, p, year).await?;
+    let total_fen = estimates.iter().map(|e| e.amount_fen).sum();
+    let caps = match beneficiary_of(app, p).await {
+        Ok(Some(me)) => app.store.caps_of(&me).await.unwrap_or_default(),
+        _ => vec![],
+    };
+    Ok(Calculator {
+        estimates,
+        total_fen,
+        caps,
+    })
+}
+
+/// The year a calculation is for by default: this year in Beijing.
+pub fn this_year() -> i32 {
+    opchub_settle::run::year_of(today())
+}
+
+// ---------------------------------------------------------------- batches
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewSettlement {
+    pub year: i32,
+    /// Clause IDs (empty = all settled clauses; `M2.3` = publisher and invoker).
+    #[serde(default)]
+    pub clauses: Vec<String>,
+    /// `YYYY-MM-DD`; default today (or the year's last day).
+    #[schema(value_type = Option<String>, format = Date)]
+    pub as_of: Option<NaiveDate>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SettlementCreated {
+    pub batch: Batch,
+    #[schema(value_type = Object)]
+    pub per_clause: BTreeMap<String, ClauseTotal>,
+}
+
+pub async fn create_for(app: &App, p: &Principal, r: NewSettlement) -> AppResult<SettlementCreated> {
+    let pol = policy(app)?;
+    let clauses = expand(&r.clauses);
+    let as_of = r.as_of.unwrap_or_else(|| default_as_of(r.year));
+    let settled = opchub_settle::settle(&app.store, &p.actor(), &pol, r.year, &clauses, as_of, &|_, _, _| {})
+        .await
+        .map_err(settle_error)?;
+    Ok(SettlementCreated {
+        batch: settled.batch,
+        per_clause: settled.per_clause,
+    })
+}
+
+pub async fn batches(app: &App) -> AppResult<Vec<Batch>> {
+    Ok(app.store.settlement_batches().await?)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchView {
+    pub batch: Batch,
+    /// At most 2,000 lines (filter by clause, or export for all).
+    pub lines: Vec<Line>,
+}
+
+/// A batch with at most [`MAX_LINES`] of its lines (of one clause; only payable ones).
+pub async fn batch_view(app: &App, id: &str, clause: Option<String>, payable: bool) -> AppResult<BatchView> {
+    let batch = app.store.settlement_batch(id).await?;
+    let lines = app
+        .store
+        .settlement_lines(
+            id,
+            &LineFilter {
+                clause: clause.filter(|c| !c.is_empty()),
+                payable,
+                limit: Some(MAX_LINES),
+            },
+        )
+        .await?;
+    Ok(BatchView { batch, lines })
+}
+
+pub async fn approve_for(app: &App, p: &Principal, id: &str) -> AppResult<Batch> {
+    Ok(app.store.approve_settlement(&p.actor(), id).await?)
+}
+
+/// An approved batch exported for finance.
+pub struct Export {
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+    pub file_name: String,
+}
+
+/// The export of an approved batch: `csv` (default) or `xlsx`.
+pub async fn export_for(app: &App, id: &str, format: Option<&str>) -> AppResult<Export> {
+    let batch = app.store.settlement_batch(id).await?;
+    if batch.status != "approved" {
+        return Err(AppError::conflict("batch_not_approved"));
+    }
+    let lines = app.store.settlement_lines(id, &LineFilter::default()).await?;
+    let (bytes, content_type, ext) = match format.unwrap_or("csv") {
+        "csv" => (
+            opchub_settle::export::csv(&batch, &lines).map_err(|_| AppError::internal())?,
+            "text/csv; charset=utf-8",
+            "csv",
+        ),
+        "xlsx" => (
+            opchub_settle::export::xlsx(&batch, &lines).map_err(|_| AppError::internal())?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        ),
+        _ => return Err(AppError::field("format", "invalid")),
+    };
+    Ok(Export {
+        bytes,
+        content_type,
+        file_name: format!("settlement-{}-{}.{ext}", batch.year, batch.id),
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct WhatIf {
+    pub year: i32,
+    #[serde(default)]
+    pub clauses: Vec<String>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub as_of: Option<NaiveDate>,
+    /// Changes such as `M2.3-publisher.revenue_rate=0.30`.
+    pub set: Vec<String>,
+}
+
+pub async fn what_if_for(app: &App, r: WhatIf) -> AppResult<Vec<ClauseDiff>> {
+    if r.set.is_empty() {
+        return Err(AppError::field("set", "required"));
+    }
+    let pol = policy(app)?;
+    let as_of = r.as_of.unwrap_or_else(|| default_as_of(r.year));
+    opchub_settle::what_if_live(&app.store, &pol, &r.set, r.year, &expand(&r.clauses), as_of)
+        .await
+        .map_err(settle_error)
+}
+
+// ---------------------------------------------------------------- confirmation (意愿确认)
+
+#[derive(Serialize, ToSchema)]
+pub struct MyLine {
+    pub batch: Batch,
+    pub line: Line,
+}
+
+/// The settlement lines of the caller's own parties.
+pub async fn mine(app: &App, p: &Principal) -> AppResult<Vec<MyLine>> {
+    let rows = app.store.settlement_lines_of_owner(&p.user.id).await?;
+    Ok(rows.into_iter().map(|(batch, line)| MyLine { batch, line }).collect())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct Confirm {
+    pub batch: String,
+    pub clause: String,
+    pub beneficiary: String,
+    /// `true` accepts, `false` declines.
+    pub accept: bool,
+}
+
+pub async fn confirm_for(app: &App, p: &Principal, r: &Confirm) -> AppResult<Line> {
+    Ok(app
+        .store
+        .confirm_settlement_line(&p.actor(), &r.batch, &r.clause, &r.beneficiary, r.accept)
+        .await?)
+}
+
+// ---------------------------------------------------------------- F3 lists, S3 register
+
+pub async fn exclusion_lists(app: &App) -> AppResult<Vec<ExclusionList>> {
+    Ok(app.store.exclusion_lists().await?)
+}
+
+/// F3: imports a new version of an exclusion list from its CSV.
+pub async fn import_for(app: &App, p: &Principal, kind: &str, file_name: &str, body: &[u8]) -> AppResult<ExclusionList> {
+    let (rows, sha) = opchub_settle::lists::parse(kind, body).map_err(|e| {
+        let field = if e.line > 0 {
+            format!("line {}: {}", e.line, e.field)
+        } else {
+            e.field.clone()
+        };
+        AppError::new(ErrorKind::Invalid, e.code).with_detail(format!("{field}: {}", e.message))
+    })?;
+    Ok(app.store.import_exclusions(&p.actor(), kind, file_name, &sha, &rows).await?)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct IndustryCodeChange {
+    /// GB/T 4754-2017 code (`I6513`, `6513`, `C25`…); null or empty clears it.
+    pub industry_code: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IndustryCodeSet {
+    pub kind: String,
+    pub id: String,
+    /// The normalised code (section letter + digits), or null.
+    pub industry_code: Option<String>,
+}
+
+/// Records a party's main industry, checked against its licence by the committee or the platform
+/// operator. F3's restricted-industry catalogue is matched by it (a party without one is
+/// "information missing" while a catalogue by code is in force).
+pub async fn set_industry_code_for(
+    app: &App,
+    p: &Principal,
+    kind: String,
+    id: String,
+    r: &IndustryCodeChange,
+) -> AppResult<IndustryCodeSet> {
+    let mut c = opchub_domain::input::Checker::default();
+    let code = c.industry_code("industry_code", r.industry_code.as_deref());
+    if !c.ok() {
+        return Err(AppError::checked(c));
+    }
+    let code = code.map(|c| c.to_string());
+    app.store.set_industry_code(&p.actor(), &kind, &id, code.as_deref()).await?;
+    Ok(IndustryCodeSet {
+        kind,
+        id,
+        industry_code: code,
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewOverlap {
+    pub beneficiary: String,
+    pub overlap_group: String,
+    pub year: i64,
+    /// The other policy (e.g. "市级算力券").
+    pub policy: String,
+    /// `national`, `municipal`, `district` or `other` (default).
+    #[serde(default)]
+    pub level: Option<String>,
+    /// The item the other policy paid for: invoice or contract number.
+    #[serde(default)]
+    pub item_key: Option<String>,
+    pub amount_fen: i64,
+}
+
+/// S3 register levels.
+pub const OVERLAP_LEVELS: &[&str] = &["national", "municipal", "district", "other"];
+
+/// S3: records a grant from another policy in an overlap group.
+pub async fn add_overlap_for(app: &App, p: &Principal, r: NewOverlap) -> AppResult<OverlapGrant> {
+    let pol = policy(app)?;
+    let mut c = opchub_domain::input::Checker::default();
+    if r.beneficiary.trim().is_empty() {
+        c.fail("beneficiary", "required");
+    }
+    if !pol
+        .clauses
+        .iter()
+        .any(|cl| cl.overlap_group.as_deref() == Some(r.overlap_group.as_str()))
+    {
+        c.fail("overlap_group", "invalid");
+    }
+    if r.policy.trim().is_empty() || r.policy.chars().count() > 200 {
+        c.fail("policy", "required");
+    }
+    if r.amount_fen < 0 {
+        c.fail("amount_fen", "out_of_range");
+    }
+    if !(2000..=2100).contains(&r.year) {
+        c.fail("year", "out_of_range");
+    }
+    let level = r
+        .level
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .unwrap_or("other")
+        .to_string();
+    if !OVERLAP_LEVELS.contains(&level.as_str()) {
+        c.fail("level", "not_an_option");
+    }
+    let item_key = r.item_key.as_deref().map(str::trim).filter(|k| !k.is_empty()).map(str::to_string);
+    if item_key
+        .as_ref()
+        .is_some_and(|k| k.chars().count() > 64 || k.chars().any(char::is_control))
+    {
+        c.fail("item_key", "bad_text");
+    }
+    if !c.ok() {
+        return Err(AppError::checked(c));
+    }
+    let g = OverlapGrant {
+        id: String::new(),
+        beneficiary: r.beneficiary.trim().to_string(),
+        overlap_group: r.overlap_group,
+        year: r.year,
+        policy: r.policy.trim().to_string(),
+        level,
+        item_key,
+        amount_fen: r.amount_fen,
+        recorded_by: None,
+        created_at: 0,
+    };
+    Ok(app.store.record_overlap_grant(&p.actor(), &g).await?)
+}
+
+/// The S3 register of one year (default this year).
+pub async fn overlaps(app: &App, year: Option<i32>) -> AppResult<Vec<OverlapGrant>> {
+    let year = year.unwrap_or_else(this_year);
+    Ok(app.store.overlap_grants(i64::from(year)).await?)
+}
