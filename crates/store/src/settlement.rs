@@ -5,7 +5,8 @@
 //! approval, concurrent or not, can push a beneficiary past a cap.
 
 use crate::audit::{record, Actor, Change};
-use crate::ledger::{multi_insert, pow2_chunks};
+use crate::dialect::multi_insert;
+use crate::ledger::pow2_chunks;
 use crate::{is_unique_violation, new_id, now_ms, Result, Store, StoreError, Tx};
 use sqlx::any::AnyRow;
 use sqlx::Row;
