@@ -5,7 +5,7 @@
 //! in-app notifications; an action names the application version it saw, so of two reviewers
 //! acting at once one wins and the other gets `application_changed`.
 
-use crate::audit::{record, record_after, Actor, Change};
+use crate::audit::{record_after, Actor};
 use crate::caps::CapKey;
 use crate::demands::notify;
 use crate::{new_id, now_ms, Result, Store, StoreError, Tx};
@@ -418,17 +418,14 @@ impl Store {
         if n != 1 {
             return Err(StoreError::NotFound);
         }
-        record(
+        record_after(
             &mut tx,
             actor,
-            Change {
-                action: "user.agency",
-                object_kind: "user",
-                object_id: user_id,
-                before: None,
-                after: Some(&serde_json::json!({ "agency": agency })),
-                summary: format!("agency {agency}"),
-            },
+            "user.agency",
+            "user",
+            user_id,
+            serde_json::json!({ "agency": agency }),
+            format!("agency {agency}"),
         )
         .await?;
         tx.commit().await?;
@@ -838,18 +835,7 @@ impl Store {
             .bind(&batch_id)
             .execute(&mut *tx)
             .await?;
-        record(
-            &mut tx,
-            actor,
-            Change {
-                action: "funds.pay",
-                object_kind: "fund_batch",
-                object_id: &batch_id,
-                before: None,
-                after: Some(&serde_json::json!({ "reference": reference, "approved_fen": approved_total, "offset_fen": offset_total, "paid_fen": paid_total })),
-                summary: format!("{} applications, {paid_total} fen paid", items.len()),
-            },
-        )
+        record_after(&mut tx, actor, "funds.pay", "fund_batch", &batch_id, serde_json::json!({ "reference": reference, "approved_fen": approved_total, "offset_fen": offset_total, "paid_fen": paid_total }), format!("{} applications, {paid_total} fen paid", items.len()))
         .await?;
         tx.commit().await?;
         self.fund_batch(&batch_id).await

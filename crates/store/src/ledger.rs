@@ -4,7 +4,7 @@
 //! which rebuilds everything from the raw rows. The tree math and the event rules live in
 //! the pure `opchub-ledger` crate; the group-commit writer is [`LedgerWriter`].
 
-use crate::audit::{record, Actor, Change};
+use crate::audit::{record_after, Actor};
 use crate::dialect::{self, multi_insert};
 use crate::{is_unique_violation, new_id, now_ms, Backend, Result, Store, StoreError, Tx};
 use opchub_ledger::checkpoint::{verify_checkpoint, LedgerKey};
@@ -951,17 +951,14 @@ impl Store {
         }
         let cp = checkpoint_tx(&mut tx, key, origin, size, &format!("period {period} sealed")).await?;
         let after = serde_json::json!({ "period": period, "tree_size": size, "root": cp.root });
-        record(
+        record_after(
             &mut tx,
             actor,
-            Change {
-                action: "ledger.close_period",
-                object_kind: "ledger_period",
-                object_id: period,
-                before: None,
-                after: Some(&after),
-                summary: format!("{period} @ {size}"),
-            },
+            "ledger.close_period",
+            "ledger_period",
+            period,
+            after,
+            format!("{period} @ {size}"),
         )
         .await?;
         tx.commit().await?;
@@ -1109,17 +1106,14 @@ impl Store {
             return Err(e.into());
         }
         let after = serde_json::json!({ "id": id, "name": name, "owner": owner_user_id, "rate_per_minute": rate_per_minute });
-        record(
+        record_after(
             &mut tx,
             actor,
-            Change {
-                action: "ledger.source.create",
-                object_kind: "ledger_source",
-                object_id: &id,
-                before: None,
-                after: Some(&after),
-                summary: name.to_string(),
-            },
+            "ledger.source.create",
+            "ledger_source",
+            &id,
+            after,
+            name.to_string(),
         )
         .await?;
         tx.commit().await?;
