@@ -1,7 +1,7 @@
 //! Accounts: users with one role each, browser sessions and API keys. Secrets never reach
 //! this module in clear: it stores and looks up hashes computed by the web layer.
 
-use crate::audit::{record, Actor, Change};
+use crate::audit::{record_after, Actor};
 use crate::{is_unique_violation, new_id, now_ms, Result, Store, StoreError};
 use opchub_domain::Role;
 use sqlx::any::AnyRow;
@@ -134,17 +134,14 @@ impl Store {
                 .await?;
         }
         let after = serde_json::json!({ "id": id, "disabled": disabled });
-        record(
+        record_after(
             &mut tx,
             actor,
-            Change {
-                action: if disabled { "user.disable" } else { "user.enable" },
-                object_kind: "user",
-                object_id: id,
-                before: None,
-                after: Some(&after),
-                summary: format!("disabled={disabled}"),
-            },
+            if disabled { "user.disable" } else { "user.enable" },
+            "user",
+            id,
+            after,
+            format!("disabled={disabled}"),
         )
         .await?;
         tx.commit().await?;
@@ -210,17 +207,14 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let after = serde_json::json!({ "id": id, "name": k.name, "prefix": k.prefix, "scopes": k.scopes, "expires_at": k.expires_at });
-        record(
+        record_after(
             &mut tx,
             actor,
-            Change {
-                action: "api_key.create",
-                object_kind: "api_key",
-                object_id: &id,
-                before: None,
-                after: Some(&after),
-                summary: format!("{} ({})", k.name, k.prefix),
-            },
+            "api_key.create",
+            "api_key",
+            &id,
+            after,
+            format!("{} ({})", k.name, k.prefix),
         )
         .await?;
         tx.commit().await?;
@@ -297,19 +291,7 @@ impl Store {
             });
         }
         let after = serde_json::json!({ "id": key_id, "revoked": true });
-        record(
-            &mut tx,
-            actor,
-            Change {
-                action: "api_key.revoke",
-                object_kind: "api_key",
-                object_id: key_id,
-                before: None,
-                after: Some(&after),
-                summary: "revoked".into(),
-            },
-        )
-        .await?;
+        record_after(&mut tx, actor, "api_key.revoke", "api_key", key_id, after, "revoked".into()).await?;
         tx.commit().await?;
         self.api_key(key_id).await
     }
@@ -336,17 +318,14 @@ pub(crate) async fn insert_user(tx: &mut crate::Tx, actor: &Actor, u: NewUser<'_
         return Err(e.into());
     }
     let after = serde_json::json!({ "id": id, "username": u.username, "role": u.role.as_str() });
-    record(
+    record_after(
         tx,
         actor,
-        Change {
-            action: "user.create",
-            object_kind: "user",
-            object_id: &id,
-            before: None,
-            after: Some(&after),
-            summary: format!("{} ({})", u.username, u.role.as_str()),
-        },
+        "user.create",
+        "user",
+        &id,
+        after,
+        format!("{} ({})", u.username, u.role.as_str()),
     )
     .await?;
     Ok(User {

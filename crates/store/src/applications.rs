@@ -5,7 +5,7 @@
 //! in-app notifications; an action names the application version it saw, so of two reviewers
 //! acting at once one wins and the other gets `application_changed`.
 
-use crate::audit::{record, Actor, Change};
+use crate::audit::{record_after, Actor};
 use crate::caps::CapKey;
 use crate::demands::notify;
 use crate::{new_id, now_ms, Result, Store, StoreError, Tx};
@@ -308,22 +308,6 @@ async fn event(
     Ok(())
 }
 
-async fn audit(tx: &mut Tx, actor: &Actor, action: &'static str, id: &str, after: serde_json::Value, summary: String) -> Result<()> {
-    record(
-        tx,
-        actor,
-        Change {
-            action,
-            object_kind: "application",
-            object_id: id,
-            before: None,
-            after: Some(&after),
-            summary,
-        },
-    )
-    .await
-}
-
 /// Notifies every enabled user of `role` (and `agency`, for agency users).
 async fn notify_role(tx: &mut Tx, role: &str, agency: Option<&str>, kind: &str, object_kind: &str, id: &str, title: &str) -> Result<()> {
     let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM users WHERE role = $1 AND disabled = 0 AND ($2 IS NULL OR agency = $2)")
@@ -434,17 +418,14 @@ impl Store {
         if n != 1 {
             return Err(StoreError::NotFound);
         }
-        record(
+        record_after(
             &mut tx,
             actor,
-            Change {
-                action: "user.agency",
-                object_kind: "user",
-                object_id: user_id,
-                before: None,
-                after: Some(&serde_json::json!({ "agency": agency })),
-                summary: format!("agency {agency}"),
-            },
+            "user.agency",
+            "user",
+            user_id,
+            serde_json::json!({ "agency": agency }),
+            format!("agency {agency}"),
         )
         .await?;
         tx.commit().await?;
@@ -474,10 +455,11 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         event(&mut tx, &id, actor, None, "created", "draft", None, None).await?;
-        audit(
+        record_after(
             &mut tx,
             actor,
             "application.create",
+            "application",
             &id,
             serde_json::json!({ "clause": a.clause, "year": a.year }),
             format!("{} draft", a.clause),
@@ -514,10 +496,11 @@ impl Store {
             self.application(id).await?;
             return Err(StoreError::Conflict("application_not_editable"));
         }
-        audit(
+        record_after(
             &mut tx,
             actor,
             "application.update",
+            "application",
             id,
             serde_json::json!({ "year": year }),
             "answers changed".into(),
@@ -567,10 +550,11 @@ impl Store {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-        audit(
+        record_after(
             &mut tx,
             actor,
             "application.file",
+            "application",
             app_id,
             serde_json::json!({ "slot": slot, "sha256": sha256, "size": size }),
             format!("evidence {name}"),
@@ -647,14 +631,7 @@ impl Store {
             step.decided_fen,
         )
         .await?;
-        audit(
-            &mut tx,
-            actor,
-            "application.review",
-            id,
-            serde_json::json!({ "action": step.action, "stage": step.stage, "status": step.status_after, "next_stage": step.stage_after, "decided_fen": step.decided_fen }),
-            format!("{} at {} → {}", step.action, step.stage, step.status_after),
-        )
+        record_after(&mut tx, actor, "application.review", "application", id, serde_json::json!({ "action": step.action, "stage": step.stage, "status": step.status_after, "next_stage": step.stage_after, "decided_fen": step.decided_fen }), format!("{} at {} → {}", step.action, step.stage, step.status_after))
         .await?;
         let (applicant, clause): (String, String) = {
             let r = sqlx::query("SELECT applicant_user_id, clause FROM applications WHERE id = $1")
@@ -710,10 +687,11 @@ impl Store {
             return Err(e.into());
         }
         event(&mut tx, id, actor, Some(stage), "decline", "in_review", Some(reason), None).await?;
-        audit(
+        record_after(
             &mut tx,
             actor,
             "application.decline",
+            "application",
             id,
             serde_json::json!({ "stage": stage }),
             "conflict of interest".into(),
@@ -857,18 +835,7 @@ impl Store {
             .bind(&batch_id)
             .execute(&mut *tx)
             .await?;
-        record(
-            &mut tx,
-            actor,
-            Change {
-                action: "funds.pay",
-                object_kind: "fund_batch",
-                object_id: &batch_id,
-                before: None,
-                after: Some(&serde_json::json!({ "reference": reference, "approved_fen": approved_total, "offset_fen": offset_total, "paid_fen": paid_total })),
-                summary: format!("{} applications, {paid_total} fen paid", items.len()),
-            },
-        )
+        record_after(&mut tx, actor, "funds.pay", "fund_batch", &batch_id, serde_json::json!({ "reference": reference, "approved_fen": approved_total, "offset_fen": offset_total, "paid_fen": paid_total }), format!("{} applications, {paid_total} fen paid", items.len()))
         .await?;
         tx.commit().await?;
         self.fund_batch(&batch_id).await
@@ -1014,10 +981,11 @@ impl Store {
             Some(amount),
         )
         .await?;
-        audit(
+        record_after(
             &mut tx,
             actor,
             "application.recovery",
+            "application",
             &r.application_id,
             serde_json::json!({ "order": id, "kind": r.kind, "amount_fen": amount, "files": r.false_files }),
             format!("recovery {amount} fen"),
@@ -1088,10 +1056,11 @@ impl Store {
             });
         }
         settle_order(&mut tx, order_id, "repay", amount_fen, reference.trim(), &by, now_ms()).await?;
-        audit(
+        record_after(
             &mut tx,
             actor,
             "recovery.repay",
+            "application",
             order_id,
             serde_json::json!({ "amount_fen": amount_fen, "reference": reference }),
             format!("repaid {amount_fen} fen"),

@@ -62,6 +62,58 @@ pub async fn record(tx: &mut Tx, actor: &Actor, change: Change<'_>) -> Result<()
     Ok(())
 }
 
+/// Records a change that has only an "after" state (a creation, or a change whose before is
+/// not digested): [`record`] with `before: None`.
+pub(crate) async fn record_after(
+    tx: &mut Tx,
+    actor: &Actor,
+    action: &str,
+    object_kind: &str,
+    object_id: &str,
+    after: serde_json::Value,
+    summary: String,
+) -> Result<()> {
+    record(
+        tx,
+        actor,
+        Change {
+            action,
+            object_kind,
+            object_id,
+            before: None,
+            after: Some(&after),
+            summary,
+        },
+    )
+    .await
+}
+
+/// Records a change from `before` to `after`: [`record`] with both digests.
+pub(crate) async fn record_before_after(
+    tx: &mut Tx,
+    actor: &Actor,
+    action: &str,
+    object_kind: &str,
+    object_id: &str,
+    before: serde_json::Value,
+    after: serde_json::Value,
+    summary: String,
+) -> Result<()> {
+    record(
+        tx,
+        actor,
+        Change {
+            action,
+            object_kind,
+            object_id,
+            before: Some(&before),
+            after: Some(&after),
+            summary,
+        },
+    )
+    .await
+}
+
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: String,

@@ -4,7 +4,7 @@
 //! on several replicas — can never exceed a cap; each consumption carries a unique reference
 //! so a retried approval is not counted twice.
 
-use crate::audit::{record, Actor, Change};
+use crate::audit::{record_after, Actor};
 use crate::{is_unique_violation, now_ms, Result, Store, StoreError};
 use sqlx::Row;
 
@@ -90,17 +90,14 @@ impl Store {
             return Err(StoreError::Conflict("cap_exceeded"));
         }
         let after = serde_json::json!({ "key": key, "amount_fen": amount_fen, "cap_fen": cap_fen, "reference": reference });
-        record(
+        record_after(
             &mut tx,
             actor,
-            Change {
-                action: "cap.consume",
-                object_kind: "cap",
-                object_id: &format!("{}/{}/{}/{}", key.clause, key.beneficiary, key.scope, key.period_key),
-                before: None,
-                after: Some(&after),
-                summary: format!("{amount_fen} fen ({reference})"),
-            },
+            "cap.consume",
+            "cap",
+            &format!("{}/{}/{}/{}", key.clause, key.beneficiary, key.scope, key.period_key),
+            after,
+            format!("{amount_fen} fen ({reference})"),
         )
         .await?;
         tx.commit().await?;

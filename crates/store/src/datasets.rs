@@ -4,7 +4,7 @@
 //! been billed for (advanced with a compare-and-set, so concurrent downloads on several
 //! replicas never bill one byte twice). No HTTP and no file access here.
 
-use crate::audit::{record, Actor, Change};
+use crate::audit::{record_after, record_before_after, Actor};
 use crate::{new_id, now_ms, Result, Store, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -102,19 +102,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let after = serde_json::json!({ "id": id, "item": d.item, "name_zh": d.name_zh, "name_en": d.name_en });
-        record(
-            &mut tx,
-            actor,
-            Change {
-                action: "dataset.create",
-                object_kind: "dataset",
-                object_id: &id,
-                before: None,
-                after: Some(&after),
-                summary: d.name_zh.to_string(),
-            },
-        )
-        .await?;
+        record_after(&mut tx, actor, "dataset.create", "dataset", &id, after, d.name_zh.to_string()).await?;
         tx.commit().await?;
         self.dataset(&id).await
     }
@@ -144,17 +132,15 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        record(
+        record_before_after(
             &mut tx,
             actor,
-            Change {
-                action: "dataset.file",
-                object_kind: "dataset",
-                object_id: id,
-                before: Some(&serde_json::json!({ "sha256": before.sha256, "version": before.version })),
-                after: Some(&serde_json::json!({ "sha256": sha256, "size_bytes": size_bytes, "version": before.version + 1 })),
-                summary: format!("{file_name} ({size_bytes} B)"),
-            },
+            "dataset.file",
+            "dataset",
+            id,
+            serde_json::json!({ "sha256": before.sha256, "version": before.version }),
+            serde_json::json!({ "sha256": sha256, "size_bytes": size_bytes, "version": before.version + 1 }),
+            format!("{file_name} ({size_bytes} B)"),
         )
         .await?;
         tx.commit().await?;
@@ -180,17 +166,15 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        record(
+        record_before_after(
             &mut tx,
             actor,
-            Change {
-                action: "dataset.set_status",
-                object_kind: "dataset",
-                object_id: id,
-                before: Some(&serde_json::json!({ "status": before.status })),
-                after: Some(&serde_json::json!({ "status": status })),
-                summary: format!("{} → {status}", before.status),
-            },
+            "dataset.set_status",
+            "dataset",
+            id,
+            serde_json::json!({ "status": before.status }),
+            serde_json::json!({ "status": status }),
+            format!("{} → {status}", before.status),
         )
         .await?;
         tx.commit().await?;

@@ -3,7 +3,7 @@
 //! (hold → settle/release, one conditional UPDATE each, safe across replicas), and request
 //! outcomes. No HTTP and no crypto here.
 
-use crate::audit::{record, Actor, Change};
+use crate::audit::{record_after, record_before_after, Actor};
 use crate::{new_id, now_ms, Result, Store, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -186,19 +186,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let after = serde_json::json!({ "id": id, "name": c.name, "base_url": c.base_url, "models": c.models });
-        record(
-            &mut tx,
-            actor,
-            Change {
-                action: "channel.create",
-                object_kind: "channel",
-                object_id: &id,
-                before: None,
-                after: Some(&after),
-                summary: c.name.to_string(),
-            },
-        )
-        .await?;
+        record_after(&mut tx, actor, "channel.create", "channel", &id, after, c.name.to_string()).await?;
         tx.commit().await?;
         self.channel(&id).await
     }
@@ -247,17 +235,15 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        record(
+        record_before_after(
             &mut tx,
             actor,
-            Change {
-                action: "channel.set_status",
-                object_kind: "channel",
-                object_id: id,
-                before: Some(&serde_json::json!({ "status": before.status })),
-                after: Some(&serde_json::json!({ "status": status })),
-                summary: format!("{} → {status}", before.status),
-            },
+            "channel.set_status",
+            "channel",
+            id,
+            serde_json::json!({ "status": before.status }),
+            serde_json::json!({ "status": status }),
+            format!("{} → {status}", before.status),
         )
         .await?;
         tx.commit().await?;
@@ -350,17 +336,14 @@ impl Store {
             }
         }
         let after = serde_json::json!({ "version": version, "effective_from": effective_from, "prices": prices, "items": items });
-        record(
+        record_after(
             &mut tx,
             actor,
-            Change {
-                action: "price_table.create",
-                object_kind: "price_table",
-                object_id: version,
-                before: None,
-                after: Some(&after),
-                summary: version.to_string(),
-            },
+            "price_table.create",
+            "price_table",
+            version,
+            after,
+            version.to_string(),
         )
         .await?;
         tx.commit().await?;
@@ -463,19 +446,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let after = serde_json::to_value(l).unwrap_or_default();
-        record(
-            &mut tx,
-            actor,
-            Change {
-                action: "api_key.set_limits",
-                object_kind: "api_key",
-                object_id: api_key_id,
-                before: None,
-                after: Some(&after),
-                summary: "limits".into(),
-            },
-        )
-        .await?;
+        record_after(&mut tx, actor, "api_key.set_limits", "api_key", api_key_id, after, "limits".into()).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -4,7 +4,8 @@
 //! which rebuilds everything from the raw rows. The tree math and the event rules live in
 //! the pure `opchub-ledger` crate; the group-commit writer is [`LedgerWriter`].
 
-use crate::audit::{record, Actor, Change};
+use crate::audit::{record_after, Actor};
+use crate::dialect::{self, multi_insert};
 use crate::{is_unique_violation, new_id, now_ms, Backend, Result, Store, StoreError, Tx};
 use opchub_ledger::checkpoint::{verify_checkpoint, LedgerKey};
 use opchub_ledger::event::{canonical_bytes, content_hash_of, day_of, leaf_bytes, period_of, Booking, EventError, NewEvent, Origin};
@@ -241,37 +242,6 @@ fn hex_hash(s: &str) -> Result<Hash> {
 
 fn merkle_err(e: merkle::MerkleError) -> StoreError {
     StoreError::Catalog(format!("merkle: {e}"))
-}
-
-/// Builds `INSERT INTO table (cols) VALUES (...), (...)` for `rows` rows. The one dialect
-/// difference of the hot path: SQLite gets anonymous `?` placeholders, because resolving
-/// thousands of numbered `$n` names costs it time quadratic in their number; PostgreSQL
-/// needs `$n`. Both bind in the same order.
-pub(crate) fn multi_insert(backend: Backend, table: &str, cols: &str, ncols: usize, rows: usize, suffix: &str) -> String {
-    let mut s = format!("INSERT INTO {table} ({cols}) VALUES ");
-    let mut p = 1;
-    for r in 0..rows {
-        if r > 0 {
-            s.push(',');
-        }
-        s.push('(');
-        for c in 0..ncols {
-            if c > 0 {
-                s.push(',');
-            }
-            match backend {
-                Backend::Sqlite => s.push('?'),
-                Backend::Postgres => {
-                    s.push('$');
-                    s.push_str(&p.to_string());
-                }
-            }
-            p += 1;
-        }
-        s.push(')');
-    }
-    s.push_str(suffix);
-    s
 }
 
 /// Splits `items` into chunks whose lengths are powers of two (at most `max`), so that
@@ -595,11 +565,8 @@ impl Store {
         let mut known: HashMap<(String, String), Receipt> = HashMap::new();
         for (source, ids) in &by_source {
             for chunk in pow2_chunks(ids, 256) {
-                let ph = match self.backend {
-                    Backend::Sqlite => vec!["?"; chunk.len()].join(","),
-                    Backend::Postgres => (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(","),
-                };
-                let first = if self.backend == Backend::Sqlite { "?" } else { "$1" };
+                let ph = dialect::placeholder_list(self.backend, 2, chunk.len());
+                let first = dialect::placeholder(self.backend, 1);
                 let sql = format!(
                     "SELECT leaf_index, source, source_event_id, content_hash, leaf_hash, received_at, period, late FROM ledger_events WHERE source = {first} AND source_event_id IN ({ph})"
                 );
@@ -984,17 +951,14 @@ impl Store {
         }
         let cp = checkpoint_tx(&mut tx, key, origin, size, &format!("period {period} sealed")).await?;
         let after = serde_json::json!({ "period": period, "tree_size": size, "root": cp.root });
-        record(
+        record_after(
             &mut tx,
             actor,
-            Change {
-                action: "ledger.close_period",
-                object_kind: "ledger_period",
-                object_id: period,
-                before: None,
-                after: Some(&after),
-                summary: format!("{period} @ {size}"),
-            },
+            "ledger.close_period",
+            "ledger_period",
+            period,
+            after,
+            format!("{period} @ {size}"),
         )
         .await?;
         tx.commit().await?;
@@ -1142,17 +1106,14 @@ impl Store {
             return Err(e.into());
         }
         let after = serde_json::json!({ "id": id, "name": name, "owner": owner_user_id, "rate_per_minute": rate_per_minute });
-        record(
+        record_after(
             &mut tx,
             actor,
-            Change {
-                action: "ledger.source.create",
-                object_kind: "ledger_source",
-                object_id: &id,
-                before: None,
-                after: Some(&after),
-                summary: name.to_string(),
-            },
+            "ledger.source.create",
+            "ledger_source",
+            &id,
+            after,
+            name.to_string(),
         )
         .await?;
         tx.commit().await?;
@@ -1748,21 +1709,6 @@ impl Store {
 /// Rows per page when `verify` reads the ledger.
 const VERIFY_PAGE: i64 = 20_000;
 
-/// Reads `SELECT <json array of pages>` for a leaf-index (or hash-index) range: one row per
-/// page. Row-by-row reading cost verify most of its time in the SQLite driver's per-row
-/// hand-off between threads; aggregating in the database avoids it. This is the one
-/// dialect-specific query outside the connection setup.
-fn page_sql(backend: Backend, table: &str, key: &str, cols: &str) -> String {
-    match backend {
-        Backend::Sqlite => format!(
-            "SELECT COALESCE(json_group_array(json_array({cols})), '[]') AS page FROM (SELECT {cols} FROM {table} WHERE {key} >= $1 AND {key} < $2 ORDER BY {key})"
-        ),
-        Backend::Postgres => format!(
-            "SELECT COALESCE(json_agg(json_build_array({cols}) ORDER BY {key}), '[]'::json)::text AS page FROM {table} WHERE {key} >= $1 AND {key} < $2"
-        ),
-    }
-}
-
 async fn key_range(store: &Store, table: &str, key: &str) -> Result<(i64, i64)> {
     let row = sqlx::query(&format!(
         "SELECT COALESCE(MIN({key}), 0) AS lo, COALESCE(MAX({key}), -1) AS hi FROM {table}"
@@ -1775,7 +1721,7 @@ async fn key_range(store: &Store, table: &str, key: &str) -> Result<(i64, i64)> 
 async fn read_event_pages(store: Store, tx: mpsc::Sender<Result<Vec<StoredEvent>>>) {
     let res = async {
         let (lo, hi) = key_range(&store, "ledger_events", "leaf_index").await?;
-        let sql = page_sql(store.backend, "ledger_events", "leaf_index", EVENT_COLS);
+        let sql = dialect::json_page_sql(store.backend, "ledger_events", "leaf_index", EVENT_COLS);
         let mut start = lo;
         while start <= hi {
             let page: String = sqlx::query_scalar(&sql)
@@ -1802,7 +1748,7 @@ async fn read_event_pages(store: Store, tx: mpsc::Sender<Result<Vec<StoredEvent>
 async fn read_hash_pages(store: Store, tx: mpsc::Sender<Result<Vec<(i64, String)>>>) {
     let res = async {
         let (lo, hi) = key_range(&store, "ledger_hashes", "idx").await?;
-        let sql = page_sql(store.backend, "ledger_hashes", "idx", "idx, hash");
+        let sql = dialect::json_page_sql(store.backend, "ledger_hashes", "idx", "idx, hash");
         let mut start = lo;
         while start <= hi {
             let page: String = sqlx::query_scalar(&sql)

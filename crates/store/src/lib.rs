@@ -1,7 +1,8 @@
 //! OPC Hub storage: one code path for SQLite (embedded default) and PostgreSQL (production).
 //! Every query is portable SQL run through `sqlx::Any` with `$n` parameters; the only
-//! per-backend differences (connection pragmas, how a write transaction begins) live in
-//! [`Store::begin`] and [`Store::connect`]. This crate knows nothing about HTTP.
+//! per-backend differences (connection pragmas, how a write transaction begins, placeholder
+//! lists on the hot path, row locks, JSON aggregation) live in `dialect.rs`. This crate
+//! knows nothing about HTTP.
 
 pub mod accounts;
 pub mod applications;
@@ -9,6 +10,7 @@ pub mod audit;
 pub mod cache;
 pub mod caps;
 pub mod datasets;
+mod dialect;
 pub mod gateway;
 pub mod ledger;
 pub mod records;
@@ -20,7 +22,7 @@ pub mod matching;
 pub mod skills;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, Transaction};
 use std::time::Duration;
 
 pub use audit::{Actor, AuditEntry, AuditFilter, Change};
@@ -53,18 +55,7 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// True when `err` is a unique-constraint violation whose constraint or message mentions `needle`
-/// (PostgreSQL names the constraint, SQLite names the table.column).
-pub(crate) fn is_unique_violation(err: &sqlx::Error, needle: &str) -> bool {
-    if let sqlx::Error::Database(db) = err {
-        if db.is_unique_violation() {
-            let msg = db.message();
-            let constraint = db.constraint().unwrap_or("");
-            return msg.contains(needle) || constraint.contains(needle);
-        }
-    }
-    false
-}
+pub(crate) use dialect::is_unique_violation;
 
 #[derive(Clone)]
 pub struct Store {
@@ -100,50 +91,15 @@ impl Store {
 
     async fn connect_sized(url: &str, max_connections: Option<u32>) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("postgres") {
-            Backend::Postgres
-        } else if url.starts_with("sqlite") {
-            Backend::Sqlite
-        } else {
+        let Some(backend) = dialect::backend_of(url) else {
             return Err(StoreError::Catalog(format!(
                 "unsupported database url (expected sqlite:// or postgres://): {}",
                 redact(url)
             )));
         };
-        let url = if backend == Backend::Sqlite && !url.contains("mode=") {
-            let sep = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{sep}mode=rwc")
-        } else {
-            url.to_string()
-        };
-        let mut opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
-        opts = match backend {
-            Backend::Sqlite => opts.max_connections(max_connections.unwrap_or(8)).after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode=WAL").await?;
-                    conn.execute("PRAGMA busy_timeout=10000").await?;
-                    conn.execute("PRAGMA foreign_keys=ON").await?;
-                    conn.execute("PRAGMA synchronous=NORMAL").await?;
-                    // Ledger appends touch the same index and rollup pages batch after batch: keep
-                    // them in memory (32 MiB per connection, used only when needed). The WAL is
-                    // copied back every 1000 pages (SQLite's default, explicit here): measured, an
-                    // 8192-page checkpoint gave ingestion a few percent more but stalled gateway
-                    // answers for hundreds of milliseconds while it ran on the same core.
-                    conn.execute("PRAGMA cache_size=-32768").await?;
-                    conn.execute("PRAGMA wal_autocheckpoint=1000").await?;
-                    conn.execute("PRAGMA temp_store=MEMORY").await?;
-                    Ok(())
-                })
-            }),
-            // Plan each execution with its real parameters and current table size: a generic plan
-            // cached while the ledger was still empty would keep scanning it whole as it grows.
-            Backend::Postgres => opts.max_connections(max_connections.unwrap_or(16)).after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("SET plan_cache_mode = force_custom_plan").await?;
-                    Ok(())
-                })
-            }),
-        };
+        let url = dialect::connect_url(backend, url);
+        let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let opts = dialect::pool_options(backend, opts, max_connections);
         let pool = opts.connect(&url).await?;
         Ok(Store {
             pool,
@@ -179,10 +135,7 @@ impl Store {
     /// Begins a write transaction. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`) so that read-then-write transactions wait instead of failing.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
+        Ok(dialect::begin_write(&self.pool, self.backend).await?)
     }
 
     /// `/readyz`: the database answers.

@@ -3,7 +3,7 @@
 //! per apartment, enforced by a unique index, so two concurrent assignments cannot both win);
 //! growth milestones recorded when an M8.1 application is granted.
 
-use crate::audit::{record, Actor, Change};
+use crate::audit::{record_after, Actor};
 use crate::{is_unique_violation, new_id, now_ms, Result, Store, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -64,30 +64,6 @@ pub struct MilestoneRow {
 }
 
 /// The audit entry of a record change (one per transaction).
-async fn audit(
-    tx: &mut crate::Tx,
-    actor: &Actor,
-    action: &'static str,
-    kind: &'static str,
-    id: &str,
-    after: serde_json::Value,
-    summary: String,
-) -> Result<()> {
-    record(
-        tx,
-        actor,
-        Change {
-            action,
-            object_kind: kind,
-            object_id: id,
-            before: None,
-            after: Some(&after),
-            summary,
-        },
-    )
-    .await
-}
-
 fn assignment_from(r: &AnyRow) -> Result<Assignment> {
     Ok(Assignment {
         id: r.try_get("id")?,
@@ -136,7 +112,7 @@ impl Store {
             }
             return Err(e.into());
         }
-        audit(
+        record_after(
             &mut tx,
             actor,
             "loan.create",
@@ -223,7 +199,7 @@ impl Store {
             }
             return Err(e.into());
         }
-        audit(
+        record_after(
             &mut tx,
             actor,
             "loan.entry",
@@ -265,7 +241,7 @@ impl Store {
             }
             return Err(e.into());
         }
-        audit(
+        record_after(
             &mut tx,
             actor,
             "apartment.create",
@@ -338,7 +314,7 @@ impl Store {
             }
             return Err(e.into());
         }
-        audit(
+        record_after(
             &mut tx,
             actor,
             "housing.assign",
@@ -365,7 +341,7 @@ impl Store {
             self.assignment(id).await?;
             return Err(StoreError::Conflict("assignment_not_active"));
         }
-        audit(
+        record_after(
             &mut tx,
             actor,
             "housing.move_out",

@@ -3,7 +3,7 @@
 //! Every mutation runs in one transaction together with its audit entry.
 
 use crate::accounts::{insert_user, NewUser, User};
-use crate::audit::{record, Actor, Change};
+use crate::audit::{record_after, record_before_after, Actor};
 use crate::{is_unique_violation, new_id, now_ms, Result, Store, StoreError, Tx};
 use opchub_domain::{Role, Uscc, WorkstationStatus, Zone};
 use sqlx::any::AnyRow;
@@ -266,31 +266,6 @@ pub struct Counts {
     pub enterprises: i64,
 }
 
-async fn audit_json(
-    tx: &mut Tx,
-    actor: &Actor,
-    action: &str,
-    kind: &str,
-    id: &str,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-    summary: String,
-) -> Result<()> {
-    record(
-        tx,
-        actor,
-        Change {
-            action,
-            object_kind: kind,
-            object_id: id,
-            before: before.as_ref(),
-            after: after.as_ref(),
-            summary,
-        },
-    )
-    .await
-}
-
 impl Store {
     pub async fn theme_packages(&self) -> Result<Vec<ThemePackage>> {
         let rows = sqlx::query(
@@ -356,14 +331,13 @@ impl Store {
             .await?;
         insert_workstations(&mut tx, &id, 0, c.workstations).await?;
         let after = serde_json::json!({ "id": id, "name": c.name, "company": c.company_name, "uscc": c.company_uscc.as_str(), "zone": c.zone.as_str(), "address": c.address, "workstations": c.workstations });
-        audit_json(
+        record_after(
             &mut tx,
             actor,
             "community.create",
             "community",
             &id,
-            None,
-            Some(after),
+            after,
             format!("{} · {} 个工位", c.name, c.workstations),
         )
         .await?;
@@ -415,14 +389,13 @@ impl Store {
             .await?;
         insert_workstations(&mut tx, community_id, existing as u32, count).await?;
         let after = serde_json::json!({ "community_id": community_id, "workstations": existing + count as i64 });
-        audit_json(
+        record_after(
             &mut tx,
             actor,
             "community.add_workstations",
             "community",
             community_id,
-            None,
-            Some(after),
+            after,
             format!("+{count}"),
         )
         .await?;
@@ -451,14 +424,14 @@ impl Store {
         if n == 0 {
             return Err(StoreError::Conflict("workstation_occupied"));
         }
-        audit_json(
+        record_before_after(
             &mut tx,
             actor,
             "workstation.set_status",
             "workstation",
             id,
-            Some(serde_json::json!({ "status": before.status.as_str() })),
-            Some(serde_json::json!({ "status": status.as_str() })),
+            serde_json::json!({ "status": before.status.as_str() }),
+            serde_json::json!({ "status": status.as_str() }),
             format!("{} {} → {}", before.number, before.status.as_str(), status.as_str()),
         )
         .await?;
@@ -552,14 +525,13 @@ impl Store {
             return Err(StoreError::Conflict("workstation_taken"));
         }
         let after = serde_json::json!({ "id": id, "name": r.name, "uscc": r.uscc.map(|u| u.as_str()), "zone": r.zone.as_str(), "theme_package": r.theme_package, "workstation": r.workstation_id });
-        audit_json(
+        record_after(
             &mut tx,
             actor,
             "opc.register",
             "opc",
             &id,
-            None,
-            Some(after),
+            after,
             format!("{} @ {}", r.name, number),
         )
         .await?;
@@ -627,14 +599,14 @@ impl Store {
             .bind(opc_id)
             .execute(&mut *tx)
             .await?;
-        audit_json(
+        record_before_after(
             &mut tx,
             actor,
             "opc.assign_specialist",
             "opc",
             opc_id,
-            Some(serde_json::json!({ "specialist": before.specialist_user_id })),
-            Some(serde_json::json!({ "specialist": specialist_user_id })),
+            serde_json::json!({ "specialist": before.specialist_user_id }),
+            serde_json::json!({ "specialist": specialist_user_id }),
             format!("{} ← {}", before.name, specialist_user_id),
         )
         .await?;
@@ -671,17 +643,7 @@ impl Store {
             return Err(e.into());
         }
         let after = serde_json::json!({ "id": id, "name": name, "uscc": uscc.as_str(), "zone": zone.as_str() });
-        audit_json(
-            &mut tx,
-            actor,
-            "enterprise.create",
-            "enterprise",
-            &id,
-            None,
-            Some(after),
-            name.to_string(),
-        )
-        .await?;
+        record_after(&mut tx, actor, "enterprise.create", "enterprise", &id, after, name.to_string()).await?;
         tx.commit().await?;
         Ok((self.enterprise(&id).await?, user))
     }
@@ -804,14 +766,14 @@ impl Store {
             .bind(ticket_id)
             .execute(&mut *tx)
             .await?;
-        audit_json(
+        record_before_after(
             &mut tx,
             actor,
             "ticket.reply",
             "ticket",
             ticket_id,
-            Some(serde_json::json!({ "status": status })),
-            Some(serde_json::json!({ "status": new_status, "body": body })),
+            serde_json::json!({ "status": status }),
+            serde_json::json!({ "status": new_status, "body": body }),
             new_status.to_string(),
         )
         .await?;
@@ -838,14 +800,13 @@ impl Store {
                 StoreError::NotFound
             });
         }
-        audit_json(
+        record_after(
             &mut tx,
             actor,
             "ticket.close",
             "ticket",
             ticket_id,
-            None,
-            Some(serde_json::json!({ "status": "closed" })),
+            serde_json::json!({ "status": "closed" }),
             "closed".into(),
         )
         .await?;
@@ -904,14 +865,13 @@ async fn create_ticket_tx(
         .bind(now)
         .execute(&mut **tx)
         .await?;
-    audit_json(
+    record_after(
         tx,
         actor,
         "ticket.create",
         "ticket",
         &id,
-        None,
-        Some(serde_json::json!({ "opc": opc_id, "kind": kind, "subject": subject })),
+        serde_json::json!({ "opc": opc_id, "kind": kind, "subject": subject }),
         subject.to_string(),
     )
     .await?;

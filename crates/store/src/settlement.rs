@@ -4,8 +4,9 @@
 //! same transaction that marks the batch approved — so a batch is approved once, and no
 //! approval, concurrent or not, can push a beneficiary past a cap.
 
-use crate::audit::{record, Actor, Change};
-use crate::ledger::{multi_insert, pow2_chunks};
+use crate::audit::{record_after, record_before_after, Actor};
+use crate::dialect::multi_insert;
+use crate::ledger::pow2_chunks;
 use crate::{is_unique_violation, new_id, now_ms, Result, Store, StoreError, Tx};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -264,17 +265,14 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         let after = serde_json::json!({ "kind": kind, "version": list.version, "sha256": sha256, "entries": list.entries });
-        record(
+        record_after(
             &mut tx,
             actor,
-            Change {
-                action: "exclusions.import",
-                object_kind: "exclusion_list",
-                object_id: &list.id,
-                before: None,
-                after: Some(&after),
-                summary: format!("{kind} v{} ({} entries, {file_name})", list.version, list.entries),
-            },
+            "exclusions.import",
+            "exclusion_list",
+            &list.id,
+            after,
+            format!("{kind} v{} ({} entries, {file_name})", list.version, list.entries),
         )
         .await?;
         tx.commit().await?;
@@ -383,17 +381,14 @@ impl Store {
             return Err(e.into());
         }
         let after = serde_json::to_value(&g).unwrap_or_default();
-        record(
+        record_after(
             &mut tx,
             actor,
-            Change {
-                action: "overlap.record",
-                object_kind: "overlap_grant",
-                object_id: &g.id,
-                before: None,
-                after: Some(&after),
-                summary: format!("{} {} {} fen ({})", g.beneficiary, g.overlap_group, g.amount_fen, g.policy),
-            },
+            "overlap.record",
+            "overlap_grant",
+            &g.id,
+            after,
+            format!("{} {} {} fen ({})", g.beneficiary, g.overlap_group, g.amount_fen, g.policy),
         )
         .await?;
         tx.commit().await?;
@@ -489,17 +484,14 @@ impl Store {
         }
         let after =
             serde_json::json!({ "year": batch.year, "clauses": batch.clauses, "total_fen": batch.total_fen, "lines": batch.line_count });
-        record(
+        record_after(
             &mut tx,
             actor,
-            Change {
-                action: "settlement.create",
-                object_kind: "settlement",
-                object_id: &batch.id,
-                before: None,
-                after: Some(&after),
-                summary: format!("{} {} lines, {} fen", batch.year, batch.line_count, batch.total_fen),
-            },
+            "settlement.create",
+            "settlement",
+            &batch.id,
+            after,
+            format!("{} {} lines, {} fen", batch.year, batch.line_count, batch.total_fen),
         )
         .await?;
         tx.commit().await?;
@@ -620,17 +612,14 @@ impl Store {
             return Err(StoreError::Conflict("already_confirmed"));
         }
         let after = serde_json::json!({ "batch": batch_id, "clause": clause, "beneficiary": beneficiary, "confirmation": to });
-        record(
+        record_after(
             &mut tx,
             actor,
-            Change {
-                action: "settlement.confirm",
-                object_kind: "settlement_line",
-                object_id: &format!("{batch_id}/{clause}/{beneficiary}"),
-                before: None,
-                after: Some(&after),
-                summary: format!("{clause} {beneficiary}: {to}"),
-            },
+            "settlement.confirm",
+            "settlement_line",
+            &format!("{batch_id}/{clause}/{beneficiary}"),
+            after,
+            format!("{clause} {beneficiary}: {to}"),
         )
         .await?;
         tx.commit().await?;
@@ -709,17 +698,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let after = serde_json::json!({ "status": "approved", "paid_fen": paid_total });
-        record(
+        record_after(
             &mut tx,
             actor,
-            Change {
-                action: "settlement.approve",
-                object_kind: "settlement",
-                object_id: batch_id,
-                before: None,
-                after: Some(&after),
-                summary: format!("approved, {paid_total} fen to pay"),
-            },
+            "settlement.approve",
+            "settlement",
+            batch_id,
+            after,
+            format!("approved, {paid_total} fen to pay"),
         )
         .await?;
         tx.commit().await?;
@@ -1065,17 +1051,15 @@ impl Store {
             serde_json::json!({ "industry_code": before }),
             serde_json::json!({ "industry_code": code }),
         );
-        record(
+        record_before_after(
             &mut tx,
             actor,
-            Change {
-                action: "company.industry_code",
-                object_kind: kind,
-                object_id: id,
-                before: Some(&b),
-                after: Some(&a),
-                summary: format!("industry_code = {}", code.unwrap_or("—")),
-            },
+            "company.industry_code",
+            kind,
+            id,
+            b,
+            a,
+            format!("industry_code = {}", code.unwrap_or("—")),
         )
         .await?;
         tx.commit().await?;
@@ -1105,17 +1089,14 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         let after = serde_json::json!({ "tax_registered": registered });
-        record(
+        record_after(
             &mut tx,
             actor,
-            Change {
-                action: "company.tax_registered",
-                object_kind: table_kind,
-                object_id: id,
-                before: None,
-                after: Some(&after),
-                summary: format!("tax_registered = {registered}"),
-            },
+            "company.tax_registered",
+            table_kind,
+            id,
+            after,
+            format!("tax_registered = {registered}"),
         )
         .await?;
         tx.commit().await?;

@@ -4,7 +4,7 @@
 //! ledger's `skill.call` events, with the qualified flag), installs and ratings. Tool lists
 //! and reports are stored as JSON; their meaning lives in the `opchub-skills` crate.
 
-use crate::audit::{record, Actor, Change};
+use crate::audit::{record_after, Actor};
 use crate::{is_unique_violation, new_id, now_ms, Result, Store, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -256,22 +256,6 @@ fn day_of_ms(ms: i64) -> String {
     opchub_ledger::event::day_of(ms)
 }
 
-async fn audit(tx: &mut crate::Tx, actor: &Actor, action: &str, id: &str, after: serde_json::Value, summary: String) -> Result<()> {
-    record(
-        tx,
-        actor,
-        Change {
-            action,
-            object_kind: "skill",
-            object_id: id,
-            before: None,
-            after: Some(&after),
-            summary,
-        },
-    )
-    .await
-}
-
 async fn insert_version(tx: &mut crate::Tx, skill_id: &str, v: &NewVersion<'_>) -> Result<String> {
     let id = new_id();
     let res = sqlx::query(
@@ -331,7 +315,16 @@ impl Store {
         }
         let vid = insert_version(&mut tx, &id, &v).await?;
         let after = serde_json::json!({ "id": id, "slug": s.slug, "kind": s.kind, "version": v.version, "content_hash": v.content_hash });
-        audit(&mut tx, actor, "skill.create", &id, after, format!("{} {}", s.slug, v.version)).await?;
+        record_after(
+            &mut tx,
+            actor,
+            "skill.create",
+            "skill",
+            &id,
+            after,
+            format!("{} {}", s.slug, v.version),
+        )
+        .await?;
         tx.commit().await?;
         Ok((self.skill(&id).await?, self.skill_version(&vid).await?))
     }
@@ -345,7 +338,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let after = serde_json::json!({ "version": v.version, "content_hash": v.content_hash });
-        audit(&mut tx, actor, "skill.version", skill_id, after, v.version.to_string()).await?;
+        record_after(&mut tx, actor, "skill.version", "skill", skill_id, after, v.version.to_string()).await?;
         tx.commit().await?;
         self.skill_version(&vid).await
     }
@@ -435,10 +428,11 @@ impl Store {
         if n == 0 {
             return Err(StoreError::Conflict("skill_not_draft"));
         }
-        audit(
+        record_after(
             &mut tx,
             actor,
             "skill.submit",
+            "skill",
             version_id,
             serde_json::json!({ "status": "submitted" }),
             "submitted".into(),
@@ -485,10 +479,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        audit(
+        record_after(
             &mut tx,
             actor,
             "skill.review",
+            "skill",
             version_id,
             serde_json::json!({ "decision": decision, "comment": comment }),
             decision.to_string(),
@@ -537,10 +532,11 @@ impl Store {
             .bind(skill_id)
             .execute(&mut *tx)
             .await?;
-        audit(
+        record_after(
             &mut tx,
             actor,
             "skill.delist",
+            "skill",
             skill_id,
             serde_json::json!({ "version_id": live, "reason": reason }),
             reason.to_string(),
@@ -561,10 +557,11 @@ impl Store {
             .await?
             .rows_affected();
         if n > 0 {
-            audit(
+            record_after(
                 &mut tx,
                 &Actor::system(),
                 "skill.drift",
+                "skill",
                 skill_id,
                 serde_json::json!({ "remote_tools_hash": remote_hash }),
                 "remote tool list changed from the pinned hash".into(),
