@@ -893,7 +893,7 @@ pub struct NewPaymentRequest {
 }
 
 pub async fn record_payment_for(app: &App, p: &Principal, coop_id: &str, r: &NewPaymentRequest) -> AppResult<Payment> {
-    party_cooperation(app, p, coop_id, "company").await?;
+    let coop = party_cooperation(app, p, coop_id, "company").await?;
     let np = check_payment(&r.payment).map_err(AppError::validation)?;
     let bytes = r.invoice.as_ref().map(decode).transpose()?;
     let file = match (&r.invoice, &bytes) {
@@ -904,6 +904,14 @@ pub async fn record_payment_for(app: &App, p: &Principal, coop_id: &str, r: &New
         }),
         _ => None,
     };
+    // The store refuses a payment on an inactive cooperation; that answer comes before the
+    // invoice file's own (as it always did).
+    if coop.status != "active" {
+        return Err(AppError::conflict("cooperation_not_active"));
+    }
+    if let Some(f) = &file {
+        check_file(f)?;
+    }
     Ok(app.store.record_payment(&p.actor(), coop_id, &np, file).await?)
 }
 
@@ -919,7 +927,7 @@ pub async fn payment_cooperation(app: &App, payment_id: &str) -> AppResult<Strin
     Ok(app.store.payment(payment_id).await?.cooperation_id)
 }
 
-/// A payment of a cooperation the caller is a party to on `side`; anything else is 404.
+/// A payment of a cooperation the caller is a party to on `side`; anything else is not found.
 async fn party_payment(app: &App, p: &Principal, id: &str, side: Option<&str>) -> AppResult<Payment> {
     let pay = app.store.payment(id).await?;
     let c = app.store.cooperation(&pay.cooperation_id).await?;

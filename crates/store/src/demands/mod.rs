@@ -9,7 +9,6 @@
 //! committee reviewer upholds it after a dispute) becomes one `cooperation.payment` ledger
 //! event; [`Store::post_payment`] appends it with the payment id as the source event id, so
 //! the event exists exactly once however often posting is retried.
-
 //!
 //! One file per aggregate: [`demand`] (demands and who may publish), [`attachment`] (stored
 //! files), [`proposal`] (proposals and acceptance), [`thread`] (question threads),
