@@ -870,6 +870,29 @@ pub async fn cooperation_detail(app: &App, p: &Principal, id: &str) -> AppResult
     })
 }
 
+/// What the cooperation page shows: the detail, what may still be recorded, today (Beijing,
+/// the latest payment date), which sides rated and the amendment awaiting the OPC.
+#[derive(serde::Serialize)]
+pub struct CooperationView {
+    pub detail: CooperationDetail,
+    /// The agreed amount less the payments recorded and not void.
+    pub remaining: i64,
+    pub today: String,
+    pub rated: Vec<String>,
+    pub pending_amendment: Option<Amendment>,
+}
+
+pub async fn cooperation_view(app: &App, p: &Principal, id: &str) -> AppResult<CooperationView> {
+    let detail = cooperation_detail(app, p, id).await?;
+    Ok(CooperationView {
+        remaining: detail.cooperation.agreed_fen - detail.cooperation.recorded_fen,
+        today: opchub_ledger::event::day_of(opchub_store::now_ms()),
+        rated: detail.ratings.iter().map(|r| r.rater_side.clone()).collect(),
+        pending_amendment: detail.amendments.iter().find(|a| a.status == "proposed").cloned(),
+        detail,
+    })
+}
+
 pub async fn cooperations_for(app: &App, p: &Principal) -> AppResult<Vec<Cooperation>> {
     Ok(match p.role() {
         Role::Enterprise => {
@@ -1228,5 +1251,34 @@ mod tests {
         .unwrap_or_default();
         assert_eq!(e["paid_on"], "date_in_future");
         assert_eq!(e["invoice_number"], "invalid_invoice_number");
+    }
+
+    #[test]
+    fn files_acceptances_and_ratings_are_checked_with_the_store_codes() {
+        let f = |name: &'static str, ct: &'static str, bytes: &'static [u8]| FileIn {
+            name,
+            content_type: ct,
+            bytes,
+        };
+        let code = |r: AppResult<()>| r.err().and_then(|e| e.fields.get("file").cloned()).unwrap_or_default();
+        assert!(check_file(&f("a.pdf", "application/pdf", b"%PDF")).is_ok());
+        assert_eq!(code(check_file(&f("a.pdf", "application/pdf", b""))), "empty_file");
+        assert_eq!(
+            code(check_file(&f("a.exe", "application/x-msdownload", b"MZ"))),
+            "file_type_not_allowed"
+        );
+        assert_eq!(code(check_file(&f("a/b.txt", "text/plain", b"x"))), "invalid_file_name");
+        let m = |amount_fen| Milestone {
+            title: "交付".into(),
+            amount_fen,
+            due: None,
+        };
+        assert!(check_acceptance(100, &[m(60), m(40)]).is_ok());
+        let e = check_acceptance(100, &[m(60), m(50)]).err().unwrap_or_else(AppError::internal);
+        assert_eq!(e.fields["milestones"], "milestones_above_agreed");
+        let e = check_acceptance(0, &[]).err().unwrap_or_else(AppError::internal);
+        assert_eq!(e.fields["agreed_fen"], "required");
+        let e = check_rating(6, "").err().unwrap_or_else(AppError::internal);
+        assert_eq!(e.fields["score"], "score_out_of_range");
     }
 }

@@ -388,24 +388,15 @@ pub async fn cooperations(State(s): State<AppState>, caller: Caller, Extension(c
 }
 
 async fn coop_page(s: &AppState, p: &Principal, csrf: &str, id: &str, e: Option<&ApiError>) -> Response {
-    match d::cooperation_detail(s, p, id).await {
-        Ok(detail) => {
-            let remaining = detail.cooperation.agreed_fen - detail.cooperation.recorded_fen;
-            let today = opchub_ledger::event::day_of(opchub_store::now_ms());
-            let rated: Vec<String> = detail.ratings.iter().map(|r| r.rater_side.clone()).collect();
-            let pending_amendment = detail.amendments.iter().find(|a| a.status == "proposed").cloned();
-            render(
-                s,
-                Some(p),
-                csrf,
-                "cooperation.html",
-                e.map(|e| e.status).unwrap_or(StatusCode::OK),
-                context! {
-                    detail => detail, remaining => remaining, today => today, rated => rated,
-                    pending_amendment => pending_amendment, errors => errors_ctx(e),
-                },
-            )
-        }
+    match d::cooperation_view(s, p, id).await {
+        Ok(view) => render(
+            s,
+            Some(p),
+            csrf,
+            "cooperation.html",
+            e.map(|e| e.status).unwrap_or(StatusCode::OK),
+            context! { errors => errors_ctx(e), ..Value::from_serialize(&view) },
+        ),
         Err(err) => page_error(s, Some(p), err.into()),
     }
 }
