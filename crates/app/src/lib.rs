@@ -9,9 +9,11 @@
 pub mod access;
 pub mod applications;
 pub mod crypto;
+pub mod demands;
 pub mod error;
 pub mod files;
 pub mod keys;
+pub mod matching;
 pub mod policy;
 pub mod principal;
 pub mod records;
@@ -32,7 +34,7 @@ pub struct App {
     /// The measures in force (the built-in file, or one the committee adopted).
     pub policy: Option<Arc<opchub_policy::Policy>>,
     /// Demand-board matching indexes (M2.4), rebuilt when their data changes.
-    pub matching: Arc<opchub_store::matching::MatchingCache>,
+    pub matching: Arc<matching::MatchingCache>,
     /// Where application evidence and demand attachments are stored, content-addressed (F2).
     pub evidence: Arc<files::FileStore>,
     /// Where published datasets are stored, content-addressed (M2.2).
@@ -48,9 +50,9 @@ impl App {
             ledger: None,
             policy: opchub_policy::Policy::embedded().ok().map(Arc::new),
             matching: {
-                let m: Arc<opchub_store::matching::MatchingCache> = Arc::default();
+                let m: Arc<matching::MatchingCache> = Arc::default();
                 // Published skills and their qualified users feed the demand board's matching.
-                m.set_enricher(Arc::new(opchub_store::skills::SkillEnricher));
+                m.set_enricher(Arc::new(matching::SkillEnricher));
                 m
             },
             keys: Arc::default(),

@@ -5,7 +5,7 @@
 //! of OPC profiles and open demands. Deterministic (fixed seed); prints a table.
 
 use anyhow::{Context, Result};
-use opchub_store::matching::{DemandDoc, DemandIndex, OpcIndex, OpcProfile, SearchFilter};
+use opchub_app::matching::{DemandDoc, DemandIndex, OpcIndex, OpcProfile, SearchFilter};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

@@ -4,7 +4,8 @@
 //! database already has demands.
 
 use anyhow::{anyhow, Context, Result};
-use opchub_store::demands::{check_demand, check_payment, DemandInput, Eligibility, PaymentInput};
+use opchub_app::demands::{check_demand, check_payment, DemandInput, PaymentInput};
+use opchub_store::demands::Eligibility;
 use opchub_store::ledger::Item;
 use opchub_store::{Actor, Store};
 

@@ -13,12 +13,12 @@ pub mod datasets;
 mod dialect;
 pub mod gateway;
 pub mod ledger;
+pub mod notifications;
 pub mod records;
 pub mod registry;
 pub mod settlement;
 // Demand board (M2.4)
 pub mod demands;
-pub mod matching;
 pub mod skills;
 
 use sqlx::any::AnyPoolOptions;

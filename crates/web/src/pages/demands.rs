@@ -1,11 +1,11 @@
 //! Demand-board pages (M2.4), Chinese first, usable without JavaScript. Companies publish
 //! demands, see recommended OPCs with the reason, handle proposals and record payments; OPCs
 //! browse, see "demands for you", propose, confirm or dispute payments; both rate; committee
-//! reviewers resolve disputes and see S3 flags. Validation and rules are the JSON API's
-//! (`api::demands::*_for`); a refused form comes back on the same page with the messages.
+//! reviewers resolve disputes and see S3 flags. Validation and rules are the use cases of
+//! `opchub_app::demands`, the same the JSON API calls; a refused form comes back on the same
+//! page with the messages.
 
 use super::{fen_of, page_error, render};
-use crate::api::demands::{self as d, FileBytes, NewPaymentRequest, SearchQuery};
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
 use crate::{i18n, upload, AppState};
@@ -14,8 +14,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use minijinja::{context, Value};
+use opchub_app::demands::{self as d, DemandInput, FileBytes, NewPaymentRequest, PaymentInput, SearchQuery, CATEGORIES};
 use opchub_domain::Role;
-use opchub_store::demands::{DemandInput, PaymentInput, CATEGORIES};
 use serde::Deserialize;
 
 fn errors_ctx(e: Option<&ApiError>) -> Value {
@@ -51,7 +51,7 @@ pub async fn browse(
     let p = caller.0.as_ref();
     let results = match d::search_for(&s, &q).await {
         Ok(r) => r,
-        Err(e) => return page_error(&s, p, e),
+        Err(e) => return page_error(&s, p, e.into()),
     };
     let for_me = match p {
         Some(p) if p.role() == Role::OpcFounder => d::for_me_for(&s, p, 10).await.unwrap_or_default(),
@@ -105,7 +105,7 @@ pub async fn new_demand(State(s): State<AppState>, caller: Caller, Extension(csr
         Err(e) => return page_error(&s, None, e),
     };
     if let Err(e) = d::publisher_of(&s, p).await {
-        return page_error(&s, Some(p), e);
+        return page_error(&s, Some(p), e.into());
     }
     new_form(&s, p, &csrf.0, &DemandForm::default(), None)
 }
@@ -179,7 +179,7 @@ pub async fn create_demand(State(s): State<AppState>, caller: Caller, Extension(
             deadline: f.deadline.clone(),
             publish: f.action.as_deref() != Some("draft"),
         };
-        d::create_demand_with_files(&s, p, &demand, &files).await
+        Ok::<_, ApiError>(d::create_demand_with_files(&s, p, &demand, &files).await?)
     }
     .await;
     match res {
@@ -194,76 +194,22 @@ pub async fn mine(State(s): State<AppState>, caller: Caller, Extension(csrf): Ex
         Ok(p) => p,
         Err(e) => return page_error(&s, None, e),
     };
-    let res = async {
-        let pb = d::publisher_of(&s, p).await?;
-        s.store.expire_demands().await?;
-        let demands = s
-            .store
-            .demands(&opchub_store::demands::DemandFilter {
-                enterprise_id: Some(pb.enterprise_id.clone()),
-                limit: 500,
-                ..Default::default()
-            })
-            .await?;
-        let summary = d::summary_for(&s, p, None).await?;
-        let coops = d::cooperations_for(&s, p).await?;
-        Ok::<_, ApiError>(context! { company => pb, demands => demands, summary => summary, cooperations => coops })
-    }
-    .await;
+    let res = d::company_board(&s, p).await.map(|b| Value::from_serialize(&b));
     match res {
         Ok(ctx) => render(&s, Some(p), &csrf.0, "demands_mine.html", StatusCode::OK, ctx),
-        Err(e) => page_error(&s, Some(p), e),
+        Err(e) => page_error(&s, Some(p), e.into()),
     }
 }
 
 // ---------------------------------------------------------------- one demand
 
 async fn demand_page(s: &AppState, p: Option<&Principal>, csrf: &str, id: &str, e: Option<&ApiError>) -> Response {
-    let res = async {
-        s.store.expire_demands().await?;
-        let dm = d::visible_demand(s, p, id).await?;
-        let attachments = s.store.demand_attachments(id).await?;
-        let mut owner = false;
-        let mut recommendations = Vec::new();
-        let mut proposals = Vec::new();
-        let mut my_proposal = None;
-        let mut can_propose = false;
-        if let Some(p) = p {
-            match p.role() {
-                Role::Enterprise if d::own_demand(s, p, id).await.is_ok() => {
-                    owner = true;
-                    proposals = s.store.proposals_of_demand(id).await?;
-                    if dm.status == "open" || dm.status == "draft" {
-                        recommendations = d::recommendations_for(s, p, id, 10).await?;
-                    }
-                }
-                Role::OpcFounder => {
-                    if let Ok(opc) = d::opc_of(s, p).await {
-                        my_proposal = s.store.proposals_of_demand(id).await?.into_iter().find(|x| x.opc_id == opc.id);
-                        can_propose = my_proposal.is_none() && dm.status == "open";
-                    }
-                }
-                _ => {}
-            }
-        }
-        let coop = if owner || my_proposal.as_ref().is_some_and(|x| x.status == "accepted") {
-            s.store
-                .cooperations_of(Some(&dm.enterprise_id), None)
-                .await?
-                .into_iter()
-                .find(|c| c.demand_id == dm.id)
-        } else {
-            None
-        };
-        Ok::<_, ApiError>(context! {
-            demand => dm, attachments => attachments, owner => owner, recommendations => recommendations, proposals => proposals,
-            my_proposal => my_proposal, can_propose => can_propose, cooperation => coop, errors => errors_ctx(e),
-        })
-    }
-    .await;
+    let res = d::demand_view(s, p, id)
+        .await
+        .map(|v| context! { errors => errors_ctx(e), ..Value::from_serialize(&v) });
     match res {
         Ok(ctx) => render(s, p, csrf, "demand.html", e.map(|e| e.status).unwrap_or(StatusCode::OK), ctx),
-        Err(err) => page_error(s, p, err),
+        Err(err) => page_error(s, p, err.into()),
     }
 }
 
@@ -275,7 +221,7 @@ pub async fn publish(State(s): State<AppState>, caller: Caller, Extension(csrf):
     let Ok(p) = need(&caller) else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    match d::publish_for(&s, p, &id).await {
+    match d::publish_for(&s, p, &id).await.map_err(ApiError::from) {
         Ok(_) => Redirect::to(&format!("/demands/{id}")).into_response(),
         Err(e) => demand_page(&s, Some(p), &csrf.0, &id, Some(&e)).await,
     }
@@ -285,7 +231,7 @@ pub async fn cancel(State(s): State<AppState>, caller: Caller, Extension(csrf): 
     let Ok(p) = need(&caller) else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    match d::cancel_for(&s, p, &id).await {
+    match d::cancel_for(&s, p, &id).await.map_err(ApiError::from) {
         Ok(_) => Redirect::to(&format!("/demands/{id}")).into_response(),
         Err(e) => demand_page(&s, Some(p), &csrf.0, &id, Some(&e)).await,
     }
@@ -320,7 +266,7 @@ pub async fn propose(
             timeline_days,
             message: f.message.clone(),
         };
-        d::propose_for(&s, p, &id, &r).await
+        Ok::<_, ApiError>(d::propose_for(&s, p, &id, &r).await?)
     }
     .await;
     match res {
@@ -345,16 +291,23 @@ pub async fn proposal_action(
     let Ok(p) = need(&caller) else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let demand_id = match s.store.proposal(&id).await {
-        Ok(x) => x.demand_id,
+    let demand_id = match d::proposal_demand(&s, &id).await {
+        Ok(x) => x,
         Err(e) => return page_error(&s, Some(p), e.into()),
     };
-    let res = match f.action.as_deref() {
-        Some("shortlist") => d::shortlist_for(&s, p, &id).await.map(|_| format!("/demands/{demand_id}")),
-        Some("decline") => d::decline_for(&s, p, &id).await.map(|_| format!("/demands/{demand_id}")),
+    let res: Result<String, ApiError> = match f.action.as_deref() {
+        Some("shortlist") => d::shortlist_for(&s, p, &id)
+            .await
+            .map(|_| format!("/demands/{demand_id}"))
+            .map_err(Into::into),
+        Some("decline") => d::decline_for(&s, p, &id)
+            .await
+            .map(|_| format!("/demands/{demand_id}"))
+            .map_err(Into::into),
         Some("accept") => d::accept_for(&s, p, &id, &d::AcceptRequest::default())
             .await
-            .map(|c| format!("/cooperations/{}", c.id)),
+            .map(|c| format!("/cooperations/{}", c.id))
+            .map_err(Into::into),
         _ => Err(ApiError::field("action", "unknown_status")),
     };
     match res {
@@ -367,8 +320,7 @@ pub async fn proposal_action(
 
 async fn thread_page(s: &AppState, p: &Principal, csrf: &str, id: &str, e: Option<&ApiError>) -> Response {
     let res = async {
-        let messages = d::messages_for(s, p, id).await?;
-        let proposal = s.store.proposal(id).await?;
+        let (proposal, messages) = d::thread_for(s, p, id).await?;
         Ok::<_, ApiError>(context! { proposal => proposal, messages => messages, errors => errors_ctx(e) })
     }
     .await;
@@ -407,7 +359,10 @@ pub async fn post_message(
     let Ok(p) = need(&caller) else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    match d::post_message_for(&s, p, &id, &d::NewMessageRequest { body: f.body }).await {
+    match d::post_message_for(&s, p, &id, &d::NewMessageRequest { body: f.body })
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(_) => Redirect::to(&format!("/demands/proposals/{id}")).into_response(),
         Err(e) => thread_page(&s, p, &csrf.0, &id, Some(&e)).await,
     }
@@ -428,30 +383,21 @@ pub async fn cooperations(State(s): State<AppState>, caller: Caller, Extension(c
             StatusCode::OK,
             context! { cooperations => list },
         ),
-        Err(e) => page_error(&s, Some(p), e),
+        Err(e) => page_error(&s, Some(p), e.into()),
     }
 }
 
 async fn coop_page(s: &AppState, p: &Principal, csrf: &str, id: &str, e: Option<&ApiError>) -> Response {
-    match d::cooperation_detail(s, p, id).await {
-        Ok(detail) => {
-            let remaining = detail.cooperation.agreed_fen - detail.cooperation.recorded_fen;
-            let today = opchub_ledger::event::day_of(opchub_store::now_ms());
-            let rated: Vec<String> = detail.ratings.iter().map(|r| r.rater_side.clone()).collect();
-            let pending_amendment = detail.amendments.iter().find(|a| a.status == "proposed").cloned();
-            render(
-                s,
-                Some(p),
-                csrf,
-                "cooperation.html",
-                e.map(|e| e.status).unwrap_or(StatusCode::OK),
-                context! {
-                    detail => detail, remaining => remaining, today => today, rated => rated,
-                    pending_amendment => pending_amendment, errors => errors_ctx(e),
-                },
-            )
-        }
-        Err(err) => page_error(s, Some(p), err),
+    match d::cooperation_view(s, p, id).await {
+        Ok(view) => render(
+            s,
+            Some(p),
+            csrf,
+            "cooperation.html",
+            e.map(|e| e.status).unwrap_or(StatusCode::OK),
+            context! { errors => errors_ctx(e), ..Value::from_serialize(&view) },
+        ),
+        Err(err) => page_error(s, Some(p), err.into()),
     }
 }
 
@@ -495,7 +441,7 @@ pub async fn record_payment(
             },
             invoice: None,
         };
-        d::record_payment_for(&s, p, &id, &r).await
+        Ok::<_, ApiError>(d::record_payment_for(&s, p, &id, &r).await?)
     }
     .await;
     match res {
@@ -521,15 +467,16 @@ pub async fn payment_action(
     let Ok(p) = need(&caller) else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let coop_id = match s.store.payment(&id).await {
-        Ok(x) => x.cooperation_id,
+    let coop_id = match d::payment_cooperation(&s, &id).await {
+        Ok(x) => x,
         Err(e) => return page_error(&s, Some(p), e.into()),
     };
-    let res = match f.action.as_deref() {
-        Some("confirm") => d::confirm_for(&s, p, &id).await.map(|_| ()),
+    let res: Result<(), ApiError> = match f.action.as_deref() {
+        Some("confirm") => d::confirm_for(&s, p, &id).await.map(|_| ()).map_err(Into::into),
         Some("dispute") => d::dispute_for(&s, p, &id, &d::ReasonRequest { reason: f.reason.clone() })
             .await
-            .map(|_| ()),
+            .map(|_| ())
+            .map_err(Into::into),
         _ => Err(ApiError::field("action", "unknown_status")),
     };
     match res {
@@ -574,25 +521,26 @@ pub async fn coop_action(
                         reason: f.reason.clone(),
                     },
                 )
-                .await
-                .map(|_| ())
+                .await?;
+                Ok(())
             }
-            Some("complete") => d::complete_for(&s, p, &id).await.map(|_| ()),
+            Some("complete") => {
+                d::complete_for(&s, p, &id).await?;
+                Ok(())
+            }
             Some("rate") => {
                 let score = f.score.as_deref().and_then(|v| v.trim().parse::<i64>().ok());
                 let r = d::RateRequest {
                     score,
                     comment: f.comment.clone().unwrap_or_default(),
                 };
-                d::rate_for(&s, p, &id, &r).await.map(|_| ())
+                d::rate_for(&s, p, &id, &r).await?;
+                Ok(())
             }
             Some(a @ ("accept_amendment" | "reject_amendment")) => {
                 let aid = f.amendment_id.clone().unwrap_or_default();
-                let am = s.store.amendment(&aid).await?;
-                if am.cooperation_id != id {
-                    return Err(ApiError::not_found());
-                }
-                d::decide_for(&s, p, &aid, a == "accept_amendment").await.map(|_| ())
+                d::decide_in_cooperation(&s, p, &id, &aid, a == "accept_amendment").await?;
+                Ok(())
             }
             _ => Err(ApiError::field("action", "unknown_status")),
         }
@@ -611,18 +559,10 @@ pub async fn review(State(s): State<AppState>, caller: Caller, Extension(csrf): 
     let Ok(p) = need(&caller) else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let res = async {
-        let open = s.store.disputes(true).await?;
-        let all = s.store.disputes(false).await?;
-        let flags = s.store.flags().await?;
-        Ok::<_, ApiError>(
-            context! { open => open, resolved => all.into_iter().filter(|x| x.status != "open").collect::<Vec<_>>(), flags => flags },
-        )
-    }
-    .await;
+    let res = d::review_board(&s).await.map(|b| Value::from_serialize(&b));
     match res {
         Ok(ctx) => render(&s, Some(p), &csrf.0, "demand_review.html", StatusCode::OK, ctx),
-        Err(e) => page_error(&s, Some(p), e),
+        Err(e) => page_error(&s, Some(p), e.into()),
     }
 }
 
@@ -642,7 +582,7 @@ pub async fn resolve(State(s): State<AppState>, caller: Caller, Path(id): Path<S
     };
     match d::resolve_for(&s, p, &id, &r).await {
         Ok(_) => Redirect::to("/cooperations/review").into_response(),
-        Err(e) => page_error(&s, Some(p), e),
+        Err(e) => page_error(&s, Some(p), e.into()),
     }
 }
 
@@ -653,8 +593,7 @@ pub async fn notifications(State(s): State<AppState>, caller: Caller, Extension(
         return page_error(&s, None, ApiError::unauthorized());
     };
     let res = async {
-        let items = s.store.notifications(&p.user.id, 100).await?;
-        let unread = s.store.unread_notifications(&p.user.id).await?;
+        let d::Notifications { unread, items } = d::notifications_for(&s, p).await?;
         let lang = i18n::current_lang();
         let items: Vec<Value> = items
             .into_iter()
@@ -687,7 +626,7 @@ pub async fn mark_read(State(s): State<AppState>, caller: Caller, Form(f): Form<
         return page_error(&s, None, ApiError::unauthorized());
     };
     let id = f.id.filter(|v| !v.is_empty());
-    match s.store.mark_notifications_read(&p.user.id, id.as_deref()).await {
+    match d::mark_read_for(&s, p, id.as_deref()).await {
         Ok(_) => Redirect::to("/notifications").into_response(),
         Err(e) => page_error(&s, Some(p), e.into()),
     }

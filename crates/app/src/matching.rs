@@ -10,11 +10,11 @@
 //! Every recommendation carries a human-readable reason in Chinese and English. The indexes
 //! are rebuilt from the database when what they were built from changes (a cheap fingerprint
 //! query), so a request normally only scores. Tokens come from `opchub_domain::text::tokens`,
-//! the tokenizer the Skill Store search uses too.
+//! the tokenizer the Skill Store search uses too. What the indexes are built from is read by the
+//! store (`opchub_store::demands::matching_input`).
 
-use crate::{Result, Store};
 use opchub_domain::text::tokens;
-use sqlx::Row;
+use opchub_store::{Result, Store, StoreError};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -31,63 +31,25 @@ const W_REP: f32 = 0.15;
 /// usage in the ledger changes all the time and is not part of the fingerprint).
 const MAX_AGE: Duration = Duration::from_secs(60);
 
-/// A published skill of an OPC and how many distinct OPCs used it (qualified usage).
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct SkillSignal {
-    pub name: String,
-    pub users: i64,
-}
+pub use opchub_store::demands::{DemandDoc, OpcProfile, SkillSignal};
 
-/// Everything matching knows about one OPC.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct OpcProfile {
-    #[serde(alias = "id")]
-    pub opc_id: String,
-    pub name: String,
-    pub theme_package: String,
-    /// The theme package's name and business scope (M4.2).
-    #[serde(default)]
-    pub theme_text: String,
-    /// Titles of past cooperations.
-    #[serde(default)]
-    pub past_work: Vec<String>,
-    /// Tags of the demands of past cooperations and any self-declared capabilities.
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// Published skills (filled by a [`ProfileEnricher`], e.g. the Skill Store).
-    #[serde(default)]
-    pub skills: Vec<SkillSignal>,
-    #[serde(default)]
-    pub completed: i64,
-    #[serde(default)]
-    pub ratings: i64,
-    /// Average rating × 100 (0..=500).
-    #[serde(default)]
-    pub rating_avg_x100: i64,
-    /// Distinct OPCs that called this OPC's skills (`skill.call` events with this OPC as
-    /// counterparty, from the ledger rollups).
-    #[serde(default)]
-    pub skill_users: i64,
-}
-
-impl OpcProfile {
-    fn text(&self) -> String {
-        // The theme package's code is not text (codes share "opc"); theme fit is scored apart.
-        let mut s = format!("{} {}", self.name, self.theme_text);
-        for w in &self.past_work {
-            s.push(' ');
-            s.push_str(w);
-        }
-        for t in &self.tags {
-            s.push(' ');
-            s.push_str(t);
-        }
-        for k in &self.skills {
-            s.push(' ');
-            s.push_str(&k.name);
-        }
-        s
+/// The text of a profile that BM25 scores.
+fn opc_text(p: &OpcProfile) -> String {
+    // The theme package's code is not text (codes share "opc"); theme fit is scored apart.
+    let mut s = format!("{} {}", p.name, p.theme_text);
+    for w in &p.past_work {
+        s.push(' ');
+        s.push_str(w);
     }
+    for t in &p.tags {
+        s.push(' ');
+        s.push_str(t);
+    }
+    for k in &p.skills {
+        s.push(' ');
+        s.push_str(&k.name);
+    }
+    s
 }
 
 /// Adds to profiles what this crate cannot see (published skills and their qualified usage).
@@ -96,26 +58,9 @@ pub trait ProfileEnricher: Send + Sync {
     fn enrich<'a>(&'a self, store: &'a Store, profiles: &'a mut [OpcProfile]) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 }
 
-/// A demand as matching sees it.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct DemandDoc {
-    pub id: String,
-    pub title: String,
-    pub description: String,
-    pub category: String,
-    pub tags: Vec<String>,
-    #[serde(default)]
-    pub budget_min_fen: i64,
-    #[serde(default)]
-    pub budget_max_fen: i64,
-    #[serde(default)]
-    pub published_at: i64,
-}
-
-impl DemandDoc {
-    fn text(&self) -> String {
-        format!("{} {} {}", self.title, self.tags.join(" "), self.description)
-    }
+/// The text of a demand that BM25 scores.
+fn demand_text(d: &DemandDoc) -> String {
+    format!("{} {} {}", d.title, d.tags.join(" "), d.description)
 }
 
 /// BM25 over token lists; postings are sorted by document number.
@@ -289,7 +234,7 @@ fn reasons(matched: &[String], completed: i64, ratings: i64, avg_x100: i64, skil
 
 impl OpcIndex {
     pub fn build(profiles: Vec<OpcProfile>) -> OpcIndex {
-        let docs: Vec<Vec<String>> = profiles.iter().map(|p| tokens(&p.text())).collect();
+        let docs: Vec<Vec<String>> = profiles.iter().map(|p| tokens(&opc_text(p))).collect();
         let by_id = profiles.iter().enumerate().map(|(i, p)| (p.opc_id.clone(), i as u32)).collect();
         let mut theme_codes: HashMap<String, u16> = HashMap::new();
         let theme_ids = profiles
@@ -326,7 +271,7 @@ impl OpcIndex {
         let dtags = tag_tokens(&d.tags);
         // Tag tokens first, so that they get the low mask bits.
         let mut q: Vec<String> = dtags.iter().flat_map(|(_, ts)| ts.iter().cloned()).collect();
-        q.extend(tokens(&d.text()));
+        q.extend(tokens(&demand_text(d)));
         let terms = self.text.query_terms(&q);
         let pos: HashMap<&str, usize> = terms.iter().enumerate().map(|(i, t)| (t.2.as_str(), i)).collect();
         // Per tag: the mask bits all its tokens need (None: no profile can cover it).
@@ -427,7 +372,7 @@ impl SearchFilter {
 
 impl DemandIndex {
     pub fn build(docs: Vec<DemandDoc>) -> DemandIndex {
-        let toks: Vec<Vec<String>> = docs.iter().map(|d| tokens(&d.text())).collect();
+        let toks: Vec<Vec<String>> = docs.iter().map(|d| tokens(&demand_text(d))).collect();
         let text = TextIndex::build(&toks);
         let tag_ids = docs
             .iter()
@@ -474,7 +419,7 @@ impl DemandIndex {
 
     /// Open demands for an OPC, from the same signals as [`OpcIndex::recommend`].
     pub fn for_opc(&self, p: &OpcProfile, exclude: &BTreeSet<String>, k: usize) -> Vec<Ranked> {
-        let toks = tokens(&p.text());
+        let toks = tokens(&opc_text(p));
         let terms = self.text.query_terms(&toks);
         let qset: HashSet<u32> = terms.iter().map(|t| t.0).collect();
         let n = self.docs.len();
@@ -619,125 +564,41 @@ impl MatchingCache {
 async fn build_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| crate::StoreError::Catalog(format!("index build failed: {e}")))
+        .map_err(|e| StoreError::Catalog(format!("index build failed: {e}")))
 }
 
-impl Store {
-    async fn opc_fingerprint(&self) -> Result<Fingerprint> {
-        let r = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM opcs) AS a, (SELECT CAST(COALESCE(MAX(created_at), 0) AS BIGINT) FROM opcs) AS b, \
-             (SELECT COUNT(*) FROM cooperations) AS c, (SELECT COUNT(*) FROM cooperations WHERE status = 'completed') AS d, \
-             (SELECT COUNT(*) FROM cooperation_ratings) AS e",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(vec![
-            r.try_get("a")?,
-            r.try_get("b")?,
-            r.try_get("c")?,
-            r.try_get("d")?,
-            r.try_get("e")?,
-        ])
-    }
+/// The Skill Store's part of demand matching (M2.4 × M2.3): each OPC's listed skills, with
+/// how many distinct OPCs called each one in qualified calls, so that a recommendation can
+/// say "skill 发票助手 used by 41 OPCs" and rank by it.
+pub struct SkillEnricher;
 
-    async fn demand_fingerprint(&self) -> Result<Fingerprint> {
-        let r = sqlx::query("SELECT COUNT(*) AS a, CAST(COALESCE(MAX(updated_at), 0) AS BIGINT) AS b FROM demands WHERE status = 'open'")
-            .fetch_one(&self.pool)
-            .await?;
-        let all: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(updated_at), 0) AS BIGINT) FROM demands")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(vec![r.try_get("a")?, r.try_get("b")?, all])
-    }
-
-    /// Profiles of every OPC from the registry, past cooperations, ratings and the ledger.
-    pub async fn opc_profiles(&self) -> Result<Vec<OpcProfile>> {
-        let rows = sqlx::query(
-            "SELECT o.id, o.name, o.theme_package, t.name_zh, t.name_en, t.business_scope FROM opcs o JOIN theme_packages t ON t.code = o.theme_package ORDER BY o.id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        let mut pos = HashMap::new();
-        for r in rows {
-            let scope: String = r.try_get("business_scope")?;
-            let scope: Vec<String> = serde_json::from_str(&scope).unwrap_or_default();
-            let name_zh: String = r.try_get("name_zh")?;
-            let name_en: String = r.try_get("name_en")?;
-            let p = OpcProfile {
-                opc_id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                theme_package: r.try_get("theme_package")?,
-                theme_text: format!("{name_zh} {name_en} {}", scope.join(" ")),
-                ..Default::default()
-            };
-            pos.insert(p.opc_id.clone(), out.len());
-            out.push(p);
-        }
-        let coops = sqlx::query("SELECT c.opc_id, c.title, c.status, d.tags FROM cooperations c JOIN demands d ON d.id = c.demand_id")
-            .fetch_all(&self.pool)
-            .await?;
-        for r in coops {
-            let opc: String = r.try_get("opc_id")?;
-            let Some(&i) = pos.get(&opc) else { continue };
-            let status: String = r.try_get("status")?;
-            let tags: String = r.try_get("tags")?;
-            let p = &mut out[i];
-            p.past_work.push(r.try_get("title")?);
-            p.tags.extend(serde_json::from_str::<Vec<String>>(&tags).unwrap_or_default());
-            if status == "completed" {
-                p.completed += 1;
+impl ProfileEnricher for SkillEnricher {
+    fn enrich<'a>(
+        &'a self,
+        store: &'a Store,
+        profiles: &'a mut [OpcProfile],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + 'a>> {
+        Box::pin(async move {
+            let skills = store.skills(true).await?;
+            if skills.is_empty() {
+                return Ok(());
             }
-        }
-        let ratings = sqlx::query(
-            "SELECT c.opc_id, COUNT(*) AS n, CAST(SUM(r.score) AS BIGINT) AS total FROM cooperation_ratings r JOIN cooperations c ON c.id = r.cooperation_id \
-             WHERE r.rater_side = 'company' GROUP BY c.opc_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for r in ratings {
-            let opc: String = r.try_get("opc_id")?;
-            let Some(&i) = pos.get(&opc) else { continue };
-            let n: i64 = r.try_get("n")?;
-            let total: i64 = r.try_get("total")?;
-            out[i].ratings = n;
-            out[i].rating_avg_x100 = if n > 0 { total * 100 / n } else { 0 };
-        }
-        let usage = sqlx::query(
-            "SELECT counterparty, COUNT(DISTINCT subject) AS users FROM ledger_rollups WHERE kind = 'skill.call' GROUP BY counterparty",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for r in usage {
-            let opc: String = r.try_get("counterparty")?;
-            let Some(&i) = pos.get(&opc) else { continue };
-            out[i].skill_users = r.try_get("users")?;
-        }
-        Ok(out)
-    }
-
-    /// Open demands as matching documents.
-    pub async fn open_demand_docs(&self) -> Result<Vec<DemandDoc>> {
-        let rows = sqlx::query(
-            "SELECT id, title, description, category, tags, budget_min_fen, budget_max_fen, published_at FROM demands WHERE status = 'open'",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let tags: String = r.try_get("tags")?;
-                Ok(DemandDoc {
-                    id: r.try_get("id")?,
-                    title: r.try_get("title")?,
-                    description: r.try_get("description")?,
-                    category: r.try_get("category")?,
-                    tags: serde_json::from_str(&tags).unwrap_or_default(),
-                    budget_min_fen: r.try_get("budget_min_fen")?,
-                    budget_max_fen: r.try_get("budget_max_fen")?,
-                    published_at: r.try_get::<Option<i64>, _>("published_at")?.unwrap_or(0),
-                })
-            })
-            .collect()
+            let counts = store.skill_counts().await?;
+            let mut by_party: HashMap<&str, Vec<SkillSignal>> = HashMap::new();
+            for s in &skills {
+                let users = counts.get(&s.id).map_or(0, |c| c.distinct_qualified_invokers);
+                by_party.entry(s.publisher_party.as_str()).or_default().push(SkillSignal {
+                    name: s.name.clone(),
+                    users,
+                });
+            }
+            for p in profiles.iter_mut() {
+                if let Some(list) = by_party.get(p.opc_id.as_str()) {
+                    p.skills = list.clone();
+                }
+            }
+            Ok(())
+        })
     }
 }
 
