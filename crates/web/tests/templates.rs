@@ -12,7 +12,8 @@ fn every_template_compiles_and_form_errors_render_through_the_shared_macros() {
         assert!(env.get_template(name).is_ok(), "{name} compiles");
     }
     let forms = env.get_template("forms.html").unwrap();
-    let state = forms.eval_to_state(context! {}).unwrap();
+    let captured = forms.render_captured(context! {}).unwrap();
+    let state = captured.state();
     let fe = context! { version => "版本已存在" };
     let err = state.call_macro("field_error", &[fe.clone(), "version".into()]).unwrap();
     assert_eq!(err, r#"<p class="field-error" id="error-version">版本已存在</p>"#);
