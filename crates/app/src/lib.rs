@@ -7,11 +7,13 @@
 //! crate depends on no HTTP framework (a test in `tests/layering.rs` holds that).
 
 pub mod access;
+pub mod accounts;
 pub mod crypto;
 pub mod error;
 pub mod files;
 pub mod keys;
 pub mod principal;
+pub mod registry;
 
 pub use error::{AppError, AppResult, Coded, ErrorKind};
 pub use principal::{Principal, Via};
