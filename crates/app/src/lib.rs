@@ -7,6 +7,7 @@
 //! crate depends on no HTTP framework (a test in `tests/layering.rs` holds that).
 
 pub mod access;
+pub mod accounts;
 pub mod applications;
 pub mod crypto;
 pub mod demands;
@@ -17,6 +18,7 @@ pub mod matching;
 pub mod policy;
 pub mod principal;
 pub mod records;
+pub mod registry;
 pub mod settlement;
 
 pub use error::{AppError, AppResult, Coded, ErrorKind};

@@ -15,9 +15,7 @@ pub const SESSION_COOKIE: &str = "opchub_session";
 pub const CSRF_COOKIE: &str = "opchub_csrf";
 pub const CSRF_FIELD: &str = "_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
-pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
-/// API key scopes: `read` allows GET; `write` allows everything the role allows.
-pub const SCOPES: [&str; 2] = ["read", "write"];
+pub use opchub_app::accounts::{SCOPES, SESSION_TTL_MS};
 
 pub use opchub_app::crypto::{hash_password, new_api_key, random_token, sha256_hex, verify_password};
 
@@ -29,6 +27,9 @@ pub enum Access {
     Roles(&'static [Role]),
     /// Anonymous visitors and the listed roles (e.g. the registration wizard).
     AnonymousOr(&'static [Role]),
+    /// The usage ledger's ingestion: the listed roles, and the only route a ledger source key
+    /// (`ols_…`, whose owner must have one of these roles) may call.
+    LedgerSource(&'static [Role]),
 }
 
 impl Access {
@@ -39,8 +40,13 @@ impl Access {
             (Access::AnonymousOr(rs), Some(r)) => rs.contains(&r),
             (_, None) => false,
             (Access::Authenticated, Some(_)) => true,
-            (Access::Roles(rs), Some(r)) => rs.contains(&r),
+            (Access::Roles(rs) | Access::LedgerSource(rs), Some(r)) => rs.contains(&r),
         }
+    }
+
+    /// Whether a ledger source key may call the route.
+    pub fn admits_source_keys(&self) -> bool {
+        matches!(self, Access::LedgerSource(_))
     }
 }
 
@@ -209,7 +215,7 @@ async fn enforce_inner(
             via: Via::Source { .. },
             ..
         })
-    ) && req.uri().path() != crate::api::ledger::INGEST_PATH
+    ) && !access.admits_source_keys()
     {
         return Err(reject(
             ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope").with_detail("source keys only submit events"),

@@ -96,39 +96,62 @@ impl ApiError {
     }
 }
 
-/// `section.code` from the catalog; feature catalogs (e.g. `[demand.error]`) are looked up
-/// when the shared section has no such key.
+/// A feature whose catalog has its own `[<table>.error]` (and maybe `[<table>.field]`) section.
+struct FeatureCatalog {
+    /// The feature's table in the catalogs (`skill` → `[skill.error]`).
+    table: &'static str,
+    /// The prefix the feature's codes carry, if they carry one (`skill_…`, M2.3).
+    code_prefix: Option<&'static str>,
+}
+
+/// The features whose error messages live in their own catalog table. (`[ledger.error]` is
+/// not one of them: it holds the per-event messages of a ledger batch's answer, which
+/// `api::ledger` reads itself.)
+const FEATURE_CATALOGS: &[FeatureCatalog] = &[
+    FeatureCatalog {
+        table: "skill",
+        code_prefix: Some("skill_"),
+    },
+    FeatureCatalog {
+        table: "demand",
+        code_prefix: None,
+    },
+];
+
+/// The message of `code` in `section` (`error` for an error's code, `field` for a field's),
+/// by one rule for every feature of [`FEATURE_CATALOGS`]:
+/// 1. a code carrying a feature's prefix (`skill_secret_aws_access_key`) is that feature's:
+///    `<table>.error.<rest>`, else its family `<table>.error.<first word of rest>`
+///    (`skill.error.secret`), else the shared `error.<code>` — for a field's code too;
+/// 2. any other code: the shared `<section>.<code>`, else the first feature without a prefix
+///    that has `<table>.<section>.<code>` (`demand.error.…`, `demand.field.…`);
+/// 3. else the catalog's fallback for the shared key (Chinese, then the key itself).
 fn catalog_text(lang: &str, section: &str, code: &str) -> String {
-    if code.starts_with("skill_") {
-        return i18n::text(lang, &message_key(code));
+    for f in FEATURE_CATALOGS {
+        if let Some(rest) = f.code_prefix.and_then(|p| code.strip_prefix(p)) {
+            let exact = format!("{}.error.{rest}", f.table);
+            if i18n::has("zh", &exact) {
+                return i18n::text(lang, &exact);
+            }
+            if let Some((family, _)) = rest.split_once('_') {
+                let k = format!("{}.error.{family}", f.table);
+                if i18n::has("zh", &k) {
+                    return i18n::text(lang, &k);
+                }
+            }
+            return i18n::text(lang, &format!("error.{code}"));
+        }
     }
     let key = format!("{section}.{code}");
     if !i18n::has(lang, &key) {
-        let feature = format!("demand.{key}");
-        if i18n::has(lang, &feature) {
-            return i18n::text(lang, &feature);
-        }
-    }
-    i18n::text(lang, &key)
-}
-
-/// The catalog key of an error code. Skill Store codes (`skill_…`, M2.3) live in the
-/// `[skill.error]` table: the exact code, else its family (`skill_secret_aws_access_key` →
-/// `skill.error.secret`).
-fn message_key(code: &str) -> String {
-    if let Some(rest) = code.strip_prefix("skill_") {
-        let exact = format!("skill.error.{rest}");
-        if i18n::has("zh", &exact) {
-            return exact;
-        }
-        if let Some((family, _)) = rest.split_once('_') {
-            let k = format!("skill.error.{family}");
-            if i18n::has("zh", &k) {
-                return k;
+        for f in FEATURE_CATALOGS.iter().filter(|f| f.code_prefix.is_none()) {
+            let feature = format!("{}.{key}", f.table);
+            if i18n::has(lang, &feature) {
+                return i18n::text(lang, &feature);
             }
         }
     }
-    format!("error.{code}")
+    i18n::text(lang, &key)
 }
 
 impl From<StoreError> for ApiError {

@@ -5,8 +5,9 @@
 use crate::auth::{enforce, Access, Surface};
 use crate::{api, ops, pages, AppState};
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::http::Method;
-use axum::routing::{delete, get, post, put, MethodRouter};
+use axum::routing::{self, MethodRouter};
 use axum::Router;
 use opchub_domain::Role;
 use Role::*;
@@ -74,9 +75,15 @@ impl Route {
         self.handler = self.handler.layer(DefaultBodyLimit::max(limit));
         self
     }
+
+    /// A body limit other than the configured one (large uploads, ledger batches).
+    fn limit(mut self, limit: DefaultBodyLimit) -> Route {
+        self.handler = self.handler.layer(limit);
+        self
+    }
 }
 
-fn r(method: Method, path: &'static str, access: Access, surface: Surface, handler: MethodRouter<AppState>) -> Route {
+fn route(method: Method, path: &'static str, access: Access, surface: Surface, handler: MethodRouter<AppState>) -> Route {
     Route {
         method,
         path,
@@ -87,1281 +94,610 @@ fn r(method: Method, path: &'static str, access: Access, surface: Surface, handl
     }
 }
 
-/// Every route. Keep grouped by surface; the order does not matter.
+fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, access: Access, surface: Surface, h: H) -> Route {
+    route(Method::GET, path, access, surface, routing::get(h))
+}
+
+fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, access: Access, surface: Surface, h: H) -> Route {
+    route(Method::POST, path, access, surface, routing::post(h))
+}
+
+fn put<H: Handler<T, AppState>, T: 'static>(path: &'static str, access: Access, surface: Surface, h: H) -> Route {
+    route(Method::PUT, path, access, surface, routing::put(h))
+}
+
+fn delete<H: Handler<T, AppState>, T: 'static>(path: &'static str, access: Access, surface: Surface, h: H) -> Route {
+    route(Method::DELETE, path, access, surface, routing::delete(h))
+}
+
+/// Every route: one list assembled from one function per feature. Each route states its
+/// method once (the helper it is built with) and its access rule beside it.
 pub fn table() -> Vec<Route> {
-    use Access::{Authenticated as Auth, Public, Roles};
-    use Surface::{Api, OpenAi, Page};
-    let (g, p) = (Method::GET, Method::POST);
+    [
+        ops(),
+        site(),
+        registry(),
+        accounts(),
+        audit(),
+        ledger(),
+        settlement(),
+        gateway(),
+        datasets(),
+        demands(),
+        skills(),
+        applications(),
+        records(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Operations: health, readiness, metrics and the OpenAPI document.
+fn ops() -> Vec<Route> {
+    use Access::Public;
+    use Surface::Api;
     vec![
-        // operations
-        r(g.clone(), "/healthz", Public, Api, get(ops::healthz)),
-        r(g.clone(), "/readyz", Public, Api, get(ops::readyz)),
-        r(g.clone(), "/metrics", Public, Api, get(ops::metrics)),
-        r(g.clone(), "/api/openapi.json", Public, Api, get(crate::openapi::serve)),
-        // JSON API
-        r(g.clone(), "/api/v1/stats", Public, Api, get(api::stats)),
-        r(g.clone(), "/api/v1/zones", Public, Api, get(api::zones)),
-        r(g.clone(), "/api/v1/theme-packages", Public, Api, get(api::theme_packages)),
-        r(g.clone(), "/api/v1/communities", Public, Api, get(api::communities)),
-        r(
-            p.clone(),
-            "/api/v1/communities",
-            Roles(COMMUNITY_ADMIN),
-            Api,
-            post(api::create_community),
-        ),
-        r(g.clone(), "/api/v1/communities/{id}", Public, Api, get(api::community)),
-        r(
-            p.clone(),
+        get("/healthz", Public, Api, ops::healthz),
+        get("/readyz", Public, Api, ops::readyz),
+        get("/metrics", Public, Api, ops::metrics),
+        get("/api/openapi.json", Public, Api, crate::openapi::serve),
+    ]
+}
+
+/// The site itself: home page, style sheet, language switch.
+fn site() -> Vec<Route> {
+    use Access::Public;
+    use Surface::Page;
+    vec![
+        get("/", Public, Page, pages::home),
+        get("/static/site.css", Public, Page, pages::css),
+        get("/lang/{code}", Public, Page, pages::set_lang),
+    ]
+}
+
+/// The registry (M1, M4): communities and workstations, the registration wizard, OPCs and
+/// their specialists, enterprises, service tickets (M4.3).
+fn registry() -> Vec<Route> {
+    use Access::{Authenticated as Auth, Public, Roles};
+    use Surface::{Api, Page};
+    vec![
+        get("/api/v1/stats", Public, Api, api::stats),
+        get("/api/v1/zones", Public, Api, api::zones),
+        get("/api/v1/theme-packages", Public, Api, api::theme_packages),
+        get("/api/v1/communities", Public, Api, api::communities),
+        post("/api/v1/communities", Roles(COMMUNITY_ADMIN), Api, api::create_community),
+        get("/api/v1/communities/{id}", Public, Api, api::community),
+        post(
             "/api/v1/communities/{id}/workstations",
             Roles(COMMUNITY_ADMIN),
             Api,
-            post(api::add_workstations),
-        ),
-        r(
-            Method::PUT,
-            "/api/v1/workstations/{id}",
-            Roles(COMMUNITY_ADMIN),
-            Api,
-            put(api::set_workstation),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/registrations",
-            FOUNDER_OR_ANON,
-            Api,
-            post(api::create_registration),
-        ),
-        r(g.clone(), "/api/v1/me", Auth, Api, get(api::me)),
-        r(g.clone(), "/api/v1/me/api-keys", Auth, Api, get(api::list_keys)),
-        r(p.clone(), "/api/v1/me/api-keys", Auth, Api, post(api::create_key)),
-        r(Method::DELETE, "/api/v1/me/api-keys/{id}", Auth, Api, delete(api::revoke_key)),
-        r(g.clone(), "/api/v1/my/opc", Roles(FOUNDER), Api, get(api::my_opc)),
-        r(g.clone(), "/api/v1/opcs", Roles(OPC_LISTERS), Api, get(api::opcs)),
-        r(g.clone(), "/api/v1/opcs/{id}", Roles(OPC_VIEWERS), Api, get(api::opc)),
-        r(
-            Method::PUT,
-            "/api/v1/opcs/{id}/specialist",
-            Roles(COMMITTEE),
-            Api,
-            put(api::assign_specialist),
-        ),
-        r(g.clone(), "/api/v1/enterprises", Auth, Api, get(api::enterprises)),
-        r(p.clone(), "/api/v1/enterprises", Roles(PLATFORM), Api, post(api::create_enterprise)),
-        r(g.clone(), "/api/v1/users", Roles(USER_LISTERS), Api, get(api::users)),
-        r(p.clone(), "/api/v1/users", Roles(PLATFORM), Api, post(api::create_user)),
-        r(
-            Method::PUT,
-            "/api/v1/users/{id}/disabled",
-            Roles(PLATFORM),
-            Api,
-            put(api::set_user_disabled),
-        ),
-        r(g.clone(), "/api/v1/tickets", Roles(TICKET_USERS), Api, get(api::tickets)),
-        r(p.clone(), "/api/v1/tickets", Roles(FOUNDER), Api, post(api::create_ticket)),
-        r(g.clone(), "/api/v1/tickets/{id}", Roles(TICKET_READERS), Api, get(api::ticket)),
-        r(
-            p.clone(),
-            "/api/v1/tickets/{id}/replies",
-            Roles(TICKET_USERS),
-            Api,
-            post(api::reply_ticket),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/tickets/{id}/close",
-            Roles(TICKET_USERS),
-            Api,
-            post(api::close_ticket),
-        ),
-        r(g.clone(), "/api/v1/audit", Roles(AUDIT), Api, get(api::audit)),
-        // usage ledger
-        r(
-            p.clone(),
-            "/api/v1/ledger/events",
-            Roles(SOURCE_OWNERS),
-            Api,
-            post(api::ledger::ingest).layer(DefaultBodyLimit::max(api::ledger::MAX_BATCH_BYTES)),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/ledger/events/{leaf_index}",
-            Roles(LEDGER_STAFF),
-            Api,
-            get(api::ledger::event),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/ledger/corrections",
-            Roles(COMMITTEE),
-            Api,
-            post(api::ledger::correct),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/ledger/sources",
-            Roles(LEDGER_STAFF),
-            Api,
-            get(api::ledger::sources),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/ledger/sources",
-            Roles(PLATFORM),
-            Api,
-            post(api::ledger::create_source),
-        ),
-        r(g.clone(), "/api/v1/ledger/checkpoints", Public, Api, get(api::ledger::checkpoints)),
-        r(
-            g.clone(),
-            "/api/v1/ledger/checkpoint",
-            Public,
-            Api,
-            get(api::ledger::latest_checkpoint),
-        ),
-        r(
-            g.clone(),
-            "/.well-known/opchub-ledger-key",
-            Public,
-            Api,
-            get(api::ledger::public_key),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/ledger/proofs/inclusion",
-            Public,
-            Api,
-            get(api::ledger::inclusion),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/ledger/proofs/consistency",
-            Public,
-            Api,
-            get(api::ledger::consistency),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/ledger/periods/{period}/close",
-            Roles(COMMITTEE),
-            Api,
-            post(api::ledger::close_period),
-        ),
-        // factor gateway (M2.2): OpenAI-compatible endpoints, then its management API
-        r(g.clone(), "/v1/models", Roles(FOUNDER), OpenAi, get(api::gateway::models)),
-        r(
-            p.clone(),
-            "/v1/chat/completions",
-            Roles(FOUNDER),
-            OpenAi,
-            post(api::gateway::chat_completions).layer(DefaultBodyLimit::disable()),
-        ),
-        r(
-            p.clone(),
-            "/v1/embeddings",
-            Roles(FOUNDER),
-            OpenAi,
-            post(api::gateway::embeddings).layer(DefaultBodyLimit::disable()),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/gateway/channels",
-            Roles(&[CommunityOperator]),
-            Api,
-            post(api::gateway::create_channel),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/gateway/channels",
-            Roles(COMMUNITY_ADMIN),
-            Api,
-            get(api::gateway::channels),
-        ),
-        r(
-            Method::PUT,
-            "/api/v1/gateway/channels/{id}/status",
-            Roles(PLATFORM),
-            Api,
-            put(api::gateway::set_channel_status),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/gateway/prices",
-            Roles(&[CommunityOperator]),
-            Api,
-            post(api::gateway::create_prices),
-        ),
-        r(
-            Method::PUT,
-            "/api/v1/me/api-keys/{id}/limits",
-            Auth,
-            Api,
-            put(api::gateway::set_key_limits),
-        ),
-        r(g.clone(), "/api/v1/gateway/requests", Auth, Api, get(api::gateway::requests)),
-        // datasets (M2.2): operators publish, OPCs download with their API key, metered by bytes
-        r(
-            p.clone(),
-            "/api/v1/datasets",
-            Roles(&[CommunityOperator]),
-            Api,
-            post(api::datasets::create),
-        ),
-        r(g.clone(), "/api/v1/datasets", Auth, Api, get(api::datasets::list)),
-        r(
-            Method::PUT,
-            "/api/v1/datasets/{id}/file",
-            Roles(&[CommunityOperator]),
-            Api,
-            put(api::datasets::upload).layer(DefaultBodyLimit::disable()),
-        ),
-        r(
-            Method::PUT,
-            "/api/v1/datasets/{id}/status",
-            Roles(&[CommunityOperator]),
-            Api,
-            put(api::datasets::set_status),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/datasets/{id}/download",
-            Roles(FOUNDER),
-            Api,
-            get(api::datasets::download),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/datasets/{id}/downloads",
-            Roles(DATASET_READERS),
-            Api,
-            get(api::datasets::downloads),
-        ),
-        r(g.clone(), "/api/v1/policy/headroom", Auth, Api, get(api::policy::headroom)),
-        // applications and funds (issue 8)
-        r(g.clone(), "/api/v1/application-types", Public, Api, get(api::applications::types)),
-        r(
-            g.clone(),
-            "/api/v1/applications/prefill",
-            Roles(APPLICANTS),
-            Api,
-            get(api::applications::prefill),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/applications",
-            Roles(APP_READERS),
-            Api,
-            get(api::applications::list),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/applications",
-            Roles(APPLICANTS),
-            Api,
-            post(api::applications::create),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/applications/{id}",
-            Roles(APP_READERS),
-            Api,
-            get(api::applications::show),
-        ),
-        r(
-            Method::PUT,
-            "/api/v1/applications/{id}",
-            Roles(APPLICANTS),
-            Api,
-            put(api::applications::update),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/applications/{id}/files",
-            Roles(APPLICANTS),
-            Api,
-            post(api::applications::upload).layer(DefaultBodyLimit::disable()),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/applications/{id}/files/{file_id}",
-            Roles(APP_READERS),
-            Api,
-            get(api::applications::download),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/applications/{id}/submit",
-            Roles(APPLICANTS),
-            Api,
-            post(api::applications::submit),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/applications/{id}/review",
-            Roles(APP_REVIEWERS),
-            Api,
-            post(api::applications::review),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/applications/{id}/recovery",
-            Roles(COMMITTEE),
-            Api,
-            post(api::applications::open_recovery),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/recoveries",
-            Roles(APP_READERS),
-            Api,
-            get(api::applications::recoveries),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/recoveries/{id}/repay",
-            Roles(FINANCE),
-            Api,
-            post(api::applications::repay),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/fund-batches",
-            Roles(FUNDS_READERS),
-            Api,
-            get(api::applications::batches),
-        ),
-        r(p.clone(), "/api/v1/fund-batches", Roles(FINANCE), Api, post(api::applications::pay)),
-        r(
-            g.clone(),
-            "/api/v1/fund-batches/{id}",
-            Roles(FUNDS_READERS),
-            Api,
-            get(api::applications::batch),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/fund-batches/{id}/export",
-            Roles(FUNDS_READERS),
-            Api,
-            get(api::applications::export),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/funds/dashboard",
-            Roles(FUNDS_READERS),
-            Api,
-            get(api::applications::dashboard),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/funds/dashboard/export",
-            Roles(FUNDS_READERS),
-            Api,
-            get(api::applications::dashboard_export),
-        ),
-        // records behind M6.3, M7.2, M8.1 (issue 8)
-        r(p.clone(), "/api/v1/loans", Roles(FOUNDER), Api, post(api::records::create_loan)),
-        r(g.clone(), "/api/v1/loans", Roles(FOUNDER), Api, get(api::records::loans)),
-        r(
-            p.clone(),
-            "/api/v1/loans/{id}/entries",
-            Roles(FOUNDER),
-            Api,
-            post(api::records::add_entry),
-        ),
-        r(g.clone(), "/api/v1/loans/claims", Roles(FOUNDER), Api, get(api::records::claims)),
-        r(
-            p.clone(),
-            "/api/v1/loans/claims",
-            Roles(FOUNDER),
-            Api,
-            post(api::records::create_claim),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/apartments",
-            Roles(HOUSING_STAFF),
-            Api,
-            post(api::records::create_apartment),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/apartments",
-            Roles(HOUSING_READERS),
-            Api,
-            get(api::records::apartments),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/housing/assignments",
-            Roles(HOUSING_STAFF),
-            Api,
-            post(api::records::assign),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/housing/assignments/{id}/move-out",
-            Roles(HOUSING_STAFF),
-            Api,
-            post(api::records::move_out),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/housing/assignments/{id}/schedule",
-            Roles(HOUSING_VIEWERS),
-            Api,
-            get(api::records::rent_schedule),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/milestones",
-            Roles(MILESTONE_READERS),
-            Api,
-            get(api::records::milestones),
-        ),
-        // 免申即享 settlement (issue 6)
-        r(g.clone(), "/api/v1/policy/clauses", Public, Api, get(api::settlement::clauses)),
-        r(
-            g.clone(),
-            "/api/v1/policy/calculator",
-            Roles(BENEFICIARIES),
-            Api,
-            get(api::settlement::calculator),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/settlements",
-            Roles(SETTLE_READERS),
-            Api,
-            get(api::settlement::list),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/settlements",
-            Roles(COMMITTEE),
-            Api,
-            post(api::settlement::create),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/settlements/what-if",
-            Roles(COMMITTEE),
-            Api,
-            post(api::settlement::what_if),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/settlements/{id}",
-            Roles(SETTLE_READERS),
-            Api,
-            get(api::settlement::show),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/settlements/{id}/approve",
-            Roles(COMMITTEE),
-            Api,
-            post(api::settlement::approve),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/settlements/{id}/export",
-            Roles(SETTLE_READERS),
-            Api,
-            get(api::settlement::export),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/my/settlements",
-            Roles(BENEFICIARIES),
-            Api,
-            get(api::settlement::mine),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/my/settlements/confirm",
-            Roles(BENEFICIARIES),
-            Api,
-            post(api::settlement::confirm),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/exclusions",
-            Roles(AUDIT),
-            Api,
-            get(api::settlement::exclusion_lists),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/exclusions/{kind}",
-            Roles(COMMITTEE),
-            Api,
-            post(api::settlement::import),
-        ),
-        r(
-            Method::PUT,
-            "/api/v1/parties/{kind}/{id}/industry-code",
-            Roles(&[Committee, PlatformOperator]),
-            Api,
-            put(api::settlement::set_industry_code),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/overlap-grants",
-            Roles(AUDIT),
-            Api,
-            get(api::settlement::overlaps),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/overlap-grants",
-            Roles(COMMITTEE),
-            Api,
-            post(api::settlement::add_overlap),
-        ),
-        r(g.clone(), "/api/v1/ledger/statement", Auth, Api, get(api::ledger::statement)),
-        r(
-            g.clone(),
-            "/api/v1/ledger/statement.csv",
-            Auth,
-            Api,
-            get(api::ledger::statement_csv),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/ledger/statement.xlsx",
-            Auth,
-            Api,
-            get(api::ledger::statement_xlsx),
-        ),
-        // demand board (M2.4): demands, matching, proposals, cooperations, notifications
-        r(g.clone(), "/api/v1/demands", Public, Api, get(api::demands::search)),
-        r(
-            p.clone(),
-            "/api/v1/demands",
-            Roles(COMPANY),
-            Api,
-            post(api::demands::create_demand).layer(DefaultBodyLimit::max(api::demands::MAX_FILE_BODY)),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/demands/mine",
-            Roles(COMPANY),
-            Api,
-            get(api::demands::my_demands),
-        ),
-        r(g.clone(), "/api/v1/demands/for-me", Roles(FOUNDER), Api, get(api::demands::for_me)),
-        r(g.clone(), "/api/v1/demands/files/{sha256}", Auth, Api, get(api::demands::file)),
-        r(g.clone(), "/api/v1/demands/{id}", Public, Api, get(api::demands::demand)),
-        r(
-            p.clone(),
-            "/api/v1/demands/{id}/publish",
-            Roles(COMPANY),
-            Api,
-            post(api::demands::publish),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/demands/{id}/cancel",
-            Roles(COMPANY),
-            Api,
-            post(api::demands::cancel),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/demands/{id}/recommendations",
-            Roles(RECOMMENDERS),
-            Api,
-            get(api::demands::recommendations),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/demands/{id}/proposals",
-            Roles(DEMAND_READERS),
-            Api,
-            get(api::demands::proposals),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/demands/{id}/proposals",
-            Roles(FOUNDER),
-            Api,
-            post(api::demands::propose),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/demands/proposals/mine",
-            Roles(FOUNDER),
-            Api,
-            get(api::demands::my_proposals),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/demands/proposals/{id}/shortlist",
-            Roles(COMPANY),
-            Api,
-            post(api::demands::shortlist),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/demands/proposals/{id}/decline",
-            Roles(COMPANY),
-            Api,
-            post(api::demands::decline),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/demands/proposals/{id}/accept",
-            Roles(COMPANY),
-            Api,
-            post(api::demands::accept),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/demands/proposals/{id}/messages",
-            Roles(PARTIES),
-            Api,
-            get(api::demands::messages),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/demands/proposals/{id}/messages",
-            Roles(PARTIES),
-            Api,
-            post(api::demands::post_message),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/cooperations",
-            Roles(DEMAND_READERS),
-            Api,
-            get(api::demands::cooperations),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/cooperations/summary",
-            Roles(COMPANY),
-            Api,
-            get(api::demands::summary),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/cooperations/disputes",
-            Roles(REVIEWERS),
-            Api,
-            get(api::demands::disputes),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/cooperations/disputes/{id}/resolve",
-            Roles(COMMITTEE),
-            Api,
-            post(api::demands::resolve),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/cooperations/flags",
-            Roles(REVIEWERS),
-            Api,
-            get(api::demands::flags),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/cooperations/{id}",
-            Roles(DEMAND_READERS),
-            Api,
-            get(api::demands::cooperation),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/cooperations/{id}/payments",
-            Roles(COMPANY),
-            Api,
-            post(api::demands::record_payment).layer(DefaultBodyLimit::max(api::demands::MAX_FILE_BODY)),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/cooperations/payments/{id}/confirm",
-            Roles(FOUNDER),
-            Api,
-            post(api::demands::confirm),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/cooperations/payments/{id}/dispute",
-            Roles(PARTIES),
-            Api,
-            post(api::demands::dispute),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/cooperations/{id}/amendments",
-            Roles(COMPANY),
-            Api,
-            post(api::demands::amend),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/cooperations/amendments/{id}/decide",
-            Roles(FOUNDER),
-            Api,
-            post(api::demands::decide),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/cooperations/{id}/complete",
-            Roles(COMPANY),
-            Api,
-            post(api::demands::complete),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/cooperations/{id}/ratings",
-            Roles(PARTIES),
-            Api,
-            post(api::demands::rate),
-        ),
-        r(g.clone(), "/api/v1/notifications", Auth, Api, get(api::demands::notifications)),
-        r(p.clone(), "/api/v1/notifications/read", Auth, Api, post(api::demands::mark_read)),
-        // Skill Store (M2.3): API, the `/mcp` endpoint, pages
-        r(g.clone(), "/api/v1/skills", Public, Api, get(api::skills::search)),
-        r(
-            p.clone(),
-            "/api/v1/skills",
-            Roles(FOUNDER),
-            Api,
-            post(api::skills::publish).layer(DefaultBodyLimit::max(api::skills::MAX_PUBLISH_BODY)),
-        ),
-        r(g.clone(), "/api/v1/skills/{id}", Public, Api, get(api::skills::detail)),
-        r(
-            p.clone(),
-            "/api/v1/skills/{id}/versions",
-            Roles(FOUNDER),
-            Api,
-            post(api::skills::add_version).layer(DefaultBodyLimit::max(api::skills::MAX_PUBLISH_BODY)),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/skill-versions/{id}/submit",
-            Roles(FOUNDER),
-            Api,
-            post(api::skills::submit),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/skill-reviews",
-            Roles(PLATFORM),
-            Api,
-            get(api::skills::review_queue),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/skill-versions/{id}/review",
-            Roles(PLATFORM),
-            Api,
-            post(api::skills::review),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/skills/{id}/delist",
-            Roles(SKILL_DELISTERS),
-            Api,
-            post(api::skills::delist),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/skills/{id}/refresh",
-            Roles(PLATFORM),
-            Api,
-            post(api::skills::refresh),
-        ),
-        r(
-            Method::PUT,
-            "/api/v1/skills/{id}/enabled",
-            Roles(FOUNDER),
-            Api,
-            put(api::skills::set_enabled),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/skills/{id}/invoke",
-            Roles(FOUNDER),
-            Api,
-            post(api::skills::invoke),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/skills/{id}/package",
-            Roles(FOUNDER),
-            Api,
-            get(api::skills::package),
-        ),
-        r(
-            p.clone(),
-            "/api/v1/skills/{id}/ratings",
-            Roles(FOUNDER),
-            Api,
-            post(api::skills::rate),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/my/skills",
-            Roles(FOUNDER),
-            Api,
-            get(api::skills::publisher_dashboard),
-        ),
-        r(
-            g.clone(),
-            "/api/v1/my/skill-usage",
-            Roles(FOUNDER),
-            Api,
-            get(api::skills::invoker_dashboard),
-        ),
-        r(p.clone(), "/mcp", Roles(FOUNDER), Api, post(crate::mcp::handle)),
-        r(g.clone(), "/mcp", Roles(FOUNDER), Api, get(crate::mcp::handle)),
-        r(Method::DELETE, "/mcp", Roles(FOUNDER), Api, delete(crate::mcp::handle)),
-        // pages
-        r(g.clone(), "/", Public, Page, get(pages::home)),
-        r(g.clone(), "/static/site.css", Public, Page, get(pages::css)),
-        r(g.clone(), "/lang/{code}", Public, Page, get(pages::set_lang)),
-        r(g.clone(), "/login", Public, Page, get(pages::login_form)),
-        r(p.clone(), "/login", Public, Page, post(pages::login)),
-        r(p.clone(), "/logout", Auth, Page, post(pages::logout)),
-        r(g.clone(), "/register", FOUNDER_OR_ANON, Page, get(pages::register_form)),
-        r(p.clone(), "/register", FOUNDER_OR_ANON, Page, post(pages::register)),
-        r(g.clone(), "/communities", Public, Page, get(pages::communities)),
-        r(g.clone(), "/communities/{id}", Public, Page, get(pages::community)),
-        r(g.clone(), "/my/company", Roles(FOUNDER), Page, get(pages::my_company)),
-        r(p.clone(), "/my/tickets", Roles(FOUNDER), Page, post(pages::create_ticket)),
-        r(g.clone(), "/tickets/{id}", Roles(TICKET_READERS), Page, get(pages::ticket)),
-        r(
-            p.clone(),
-            "/tickets/{id}/reply",
-            Roles(TICKET_USERS),
-            Page,
-            post(pages::reply_ticket),
-        ),
-        r(
-            p.clone(),
-            "/tickets/{id}/close",
-            Roles(TICKET_USERS),
-            Page,
-            post(pages::close_ticket),
-        ),
-        r(
-            g.clone(),
-            "/specialist/queue",
-            Roles(SPECIALIST),
-            Page,
-            get(pages::specialist_queue),
-        ),
-        // applications and funds (issue 8)
-        r(g.clone(), "/applications", Roles(APP_READERS), Page, get(pages::applications::list)),
-        r(
-            g.clone(),
-            "/applications/new",
-            Roles(APPLICANTS),
-            Page,
-            get(pages::applications::new_form),
-        ),
-        r(
-            p.clone(),
-            "/applications/new",
-            Roles(APPLICANTS),
-            Page,
-            post(pages::applications::create),
-        ),
-        r(
-            g.clone(),
-            "/applications/{id}",
-            Roles(APP_READERS),
-            Page,
-            get(pages::applications::show),
-        ),
-        r(
-            p.clone(),
-            "/applications/{id}/submit",
-            Roles(APPLICANTS),
-            Page,
-            post(pages::applications::submit),
-        ),
-        r(
-            p.clone(),
-            "/applications/{id}/review",
-            Roles(APP_REVIEWERS),
-            Page,
-            post(pages::applications::review),
-        ),
-        r(
-            p.clone(),
-            "/applications/{id}/recovery",
-            Roles(COMMITTEE),
-            Page,
-            post(pages::applications::recovery),
-        ),
-        r(
-            g.clone(),
-            "/finance/payments",
-            Roles(FUNDS_READERS),
-            Page,
-            get(pages::applications::payments),
-        ),
-        r(p.clone(), "/finance/payments", Roles(FINANCE), Page, post(pages::applications::pay)),
-        r(
-            g.clone(),
-            "/committee/funds",
-            Roles(FUNDS_READERS),
-            Page,
-            get(pages::applications::dashboard),
-        ),
-        r(g.clone(), "/my/records", Roles(FOUNDER), Page, get(pages::records::mine)),
-        r(p.clone(), "/my/records/loans", Roles(FOUNDER), Page, post(pages::records::add_loan)),
-        r(
-            p.clone(),
-            "/my/records/loans/{id}/entries",
-            Roles(FOUNDER),
-            Page,
-            post(pages::records::add_entry),
-        ),
-        r(p.clone(), "/my/records/claims", Roles(FOUNDER), Page, post(pages::records::claim)),
-        r(g.clone(), "/housing", Roles(HOUSING_READERS), Page, get(pages::records::housing)),
-        r(
-            p.clone(),
-            "/housing/apartments",
-            Roles(HOUSING_STAFF),
-            Page,
-            post(pages::records::add_apartment),
-        ),
-        r(
-            p.clone(),
-            "/housing/assignments",
-            Roles(HOUSING_STAFF),
-            Page,
-            post(pages::records::assign),
-        ),
-        r(
-            p.clone(),
-            "/housing/assignments/{id}/move-out",
-            Roles(HOUSING_STAFF),
-            Page,
-            post(pages::records::move_out),
-        ),
-        r(
-            g.clone(),
-            "/committee/overlaps",
-            Roles(SETTLE_READERS),
-            Page,
-            get(pages::settlement::overlaps),
-        ),
-        r(
-            p.clone(),
-            "/committee/overlaps",
-            Roles(COMMITTEE),
-            Page,
-            post(pages::settlement::add_overlap),
-        ),
-        r(g.clone(), "/policy", Public, Page, get(pages::settlement::policy_browser)),
-        r(
-            g.clone(),
-            "/policy/calculator",
-            Roles(BENEFICIARIES),
-            Page,
-            get(pages::settlement::calculator),
-        ),
-        r(
-            g.clone(),
-            "/my/settlements",
-            Roles(BENEFICIARIES),
-            Page,
-            get(pages::settlement::mine),
-        ),
-        r(
-            p.clone(),
-            "/my/settlements/confirm",
-            Roles(BENEFICIARIES),
-            Page,
-            post(pages::settlement::confirm),
-        ),
-        r(
-            g.clone(),
-            "/committee/settlements",
-            Roles(SETTLE_READERS),
-            Page,
-            get(pages::settlement::batches),
-        ),
-        r(
-            p.clone(),
-            "/committee/settlements",
-            Roles(COMMITTEE),
-            Page,
-            post(pages::settlement::create),
-        ),
-        r(
-            p.clone(),
-            "/committee/settlements/what-if",
-            Roles(COMMITTEE),
-            Page,
-            post(pages::settlement::what_if),
-        ),
-        r(
-            p.clone(),
-            "/committee/exclusions",
-            Roles(COMMITTEE),
-            Page,
-            post(pages::settlement::import),
-        ),
-        r(
-            g.clone(),
-            "/committee/settlements/{id}",
-            Roles(SETTLE_READERS),
-            Page,
-            get(pages::settlement::batch),
-        ),
-        r(
-            p.clone(),
-            "/committee/settlements/{id}/approve",
-            Roles(COMMITTEE),
-            Page,
-            post(pages::settlement::approve),
-        ),
-        r(g.clone(), "/my/keys", Auth, Page, get(pages::keys)),
-        r(p.clone(), "/my/keys", Auth, Page, post(pages::create_key)),
-        r(p.clone(), "/my/keys/{id}/revoke", Auth, Page, post(pages::revoke_key)),
-        r(g.clone(), "/admin/users", Roles(PLATFORM), Page, get(pages::admin_users)),
-        r(p.clone(), "/admin/users", Roles(PLATFORM), Page, post(pages::admin_create_user)),
-        r(
-            g.clone(),
-            "/admin/communities",
-            Roles(COMMUNITY_ADMIN),
-            Page,
-            get(pages::admin_communities),
-        ),
-        r(
-            p.clone(),
-            "/admin/communities",
-            Roles(COMMUNITY_ADMIN),
-            Page,
-            post(pages::admin_create_community),
-        ),
-        r(
-            p.clone(),
+            api::add_workstations,
+        ),
+        put("/api/v1/workstations/{id}", Roles(COMMUNITY_ADMIN), Api, api::set_workstation),
+        post("/api/v1/registrations", FOUNDER_OR_ANON, Api, api::create_registration),
+        get("/api/v1/my/opc", Roles(FOUNDER), Api, api::my_opc),
+        get("/api/v1/opcs", Roles(OPC_LISTERS), Api, api::opcs),
+        get("/api/v1/opcs/{id}", Roles(OPC_VIEWERS), Api, api::opc),
+        put("/api/v1/opcs/{id}/specialist", Roles(COMMITTEE), Api, api::assign_specialist),
+        get("/api/v1/enterprises", Auth, Api, api::enterprises),
+        post("/api/v1/enterprises", Roles(PLATFORM), Api, api::create_enterprise),
+        get("/api/v1/tickets", Roles(TICKET_USERS), Api, api::tickets),
+        post("/api/v1/tickets", Roles(FOUNDER), Api, api::create_ticket),
+        get("/api/v1/tickets/{id}", Roles(TICKET_READERS), Api, api::ticket),
+        post("/api/v1/tickets/{id}/replies", Roles(TICKET_USERS), Api, api::reply_ticket),
+        post("/api/v1/tickets/{id}/close", Roles(TICKET_USERS), Api, api::close_ticket),
+        get("/register", FOUNDER_OR_ANON, Page, pages::register_form),
+        post("/register", FOUNDER_OR_ANON, Page, pages::register),
+        get("/communities", Public, Page, pages::communities),
+        get("/communities/{id}", Public, Page, pages::community),
+        get("/my/company", Roles(FOUNDER), Page, pages::my_company),
+        post("/my/tickets", Roles(FOUNDER), Page, pages::create_ticket),
+        get("/tickets/{id}", Roles(TICKET_READERS), Page, pages::ticket),
+        post("/tickets/{id}/reply", Roles(TICKET_USERS), Page, pages::reply_ticket),
+        post("/tickets/{id}/close", Roles(TICKET_USERS), Page, pages::close_ticket),
+        get("/specialist/queue", Roles(SPECIALIST), Page, pages::specialist_queue),
+        get("/admin/communities", Roles(COMMUNITY_ADMIN), Page, pages::admin_communities),
+        post("/admin/communities", Roles(COMMUNITY_ADMIN), Page, pages::admin_create_community),
+        post(
             "/admin/workstations/{id}",
             Roles(COMMUNITY_ADMIN),
             Page,
-            post(pages::admin_set_workstation),
+            pages::admin_set_workstation,
         ),
-        r(g.clone(), "/admin/opcs", Roles(COMMITTEE), Page, get(pages::admin_opcs)),
-        r(
-            p.clone(),
+        get("/admin/opcs", Roles(COMMITTEE), Page, pages::admin_opcs),
+        post(
             "/admin/opcs/{id}/specialist",
             Roles(COMMITTEE),
             Page,
-            post(pages::admin_assign_specialist),
+            pages::admin_assign_specialist,
         ),
-        r(g.clone(), "/audit", Roles(AUDIT), Page, get(pages::audit)),
-        r(g.clone(), "/gateway", Roles(FOUNDER), Page, get(pages::gateway::opc)),
-        r(
-            p.clone(),
-            "/gateway/keys/{id}/limits",
-            Roles(FOUNDER),
+    ]
+}
+
+/// Accounts: who I am, sign-in and sessions, API keys, users (the platform operator).
+fn accounts() -> Vec<Route> {
+    use Access::{Authenticated as Auth, Public, Roles};
+    use Surface::{Api, Page};
+    vec![
+        get("/api/v1/me", Auth, Api, api::me),
+        get("/api/v1/me/api-keys", Auth, Api, api::list_keys),
+        post("/api/v1/me/api-keys", Auth, Api, api::create_key),
+        delete("/api/v1/me/api-keys/{id}", Auth, Api, api::revoke_key),
+        get("/api/v1/users", Roles(USER_LISTERS), Api, api::users),
+        post("/api/v1/users", Roles(PLATFORM), Api, api::create_user),
+        put("/api/v1/users/{id}/disabled", Roles(PLATFORM), Api, api::set_user_disabled),
+        get("/login", Public, Page, pages::login_form),
+        post("/login", Public, Page, pages::login),
+        post("/logout", Auth, Page, pages::logout),
+        get("/my/keys", Auth, Page, pages::keys),
+        post("/my/keys", Auth, Page, pages::create_key),
+        post("/my/keys/{id}/revoke", Auth, Page, pages::revoke_key),
+        get("/admin/users", Roles(PLATFORM), Page, pages::admin_users),
+        post("/admin/users", Roles(PLATFORM), Page, pages::admin_create_user),
+    ]
+}
+
+/// The audit trail.
+fn audit() -> Vec<Route> {
+    use Access::Roles;
+    use Surface::{Api, Page};
+    vec![
+        get("/api/v1/audit", Roles(AUDIT), Api, api::audit),
+        get("/audit", Roles(AUDIT), Page, pages::audit),
+    ]
+}
+
+/// The usage ledger: ingestion by source keys, corrections, checkpoints and proofs, statements.
+fn ledger() -> Vec<Route> {
+    use Access::{Authenticated as Auth, LedgerSource, Public, Roles};
+    use Surface::{Api, Page};
+    vec![
+        post(api::ledger::INGEST_PATH, LedgerSource(SOURCE_OWNERS), Api, api::ledger::ingest)
+            .limit(DefaultBodyLimit::max(api::ledger::MAX_BATCH_BYTES)),
+        get("/api/v1/ledger/events/{leaf_index}", Roles(LEDGER_STAFF), Api, api::ledger::event),
+        post("/api/v1/ledger/corrections", Roles(COMMITTEE), Api, api::ledger::correct),
+        get("/api/v1/ledger/sources", Roles(LEDGER_STAFF), Api, api::ledger::sources),
+        post("/api/v1/ledger/sources", Roles(PLATFORM), Api, api::ledger::create_source),
+        get("/api/v1/ledger/checkpoints", Public, Api, api::ledger::checkpoints),
+        get("/api/v1/ledger/checkpoint", Public, Api, api::ledger::latest_checkpoint),
+        get("/.well-known/opchub-ledger-key", Public, Api, api::ledger::public_key),
+        get("/api/v1/ledger/proofs/inclusion", Public, Api, api::ledger::inclusion),
+        get("/api/v1/ledger/proofs/consistency", Public, Api, api::ledger::consistency),
+        post(
+            "/api/v1/ledger/periods/{period}/close",
+            Roles(COMMITTEE),
+            Api,
+            api::ledger::close_period,
+        ),
+        get("/api/v1/ledger/statement", Auth, Api, api::ledger::statement),
+        get("/api/v1/ledger/statement.csv", Auth, Api, api::ledger::statement_csv),
+        get("/api/v1/ledger/statement.xlsx", Auth, Api, api::ledger::statement_xlsx),
+        get("/ledger/statement", Auth, Page, pages::ledger::statement),
+        get("/ledger/checkpoints", Public, Page, pages::ledger::checkpoints),
+        get("/ledger/proof", Public, Page, pages::ledger::proof),
+    ]
+}
+
+/// Measures and settlement (免申即享): clauses, the calculator, batches, exclusions, overlaps.
+fn settlement() -> Vec<Route> {
+    use Access::{Authenticated as Auth, Public, Roles};
+    use Surface::{Api, Page};
+    vec![
+        get("/api/v1/policy/headroom", Auth, Api, api::policy::headroom),
+        // 免申即享 settlement (issue 6)
+        get("/api/v1/policy/clauses", Public, Api, api::settlement::clauses),
+        get("/api/v1/policy/calculator", Roles(BENEFICIARIES), Api, api::settlement::calculator),
+        get("/api/v1/settlements", Roles(SETTLE_READERS), Api, api::settlement::list),
+        post("/api/v1/settlements", Roles(COMMITTEE), Api, api::settlement::create),
+        post("/api/v1/settlements/what-if", Roles(COMMITTEE), Api, api::settlement::what_if),
+        get("/api/v1/settlements/{id}", Roles(SETTLE_READERS), Api, api::settlement::show),
+        post("/api/v1/settlements/{id}/approve", Roles(COMMITTEE), Api, api::settlement::approve),
+        get(
+            "/api/v1/settlements/{id}/export",
+            Roles(SETTLE_READERS),
+            Api,
+            api::settlement::export,
+        ),
+        get("/api/v1/my/settlements", Roles(BENEFICIARIES), Api, api::settlement::mine),
+        post(
+            "/api/v1/my/settlements/confirm",
+            Roles(BENEFICIARIES),
+            Api,
+            api::settlement::confirm,
+        ),
+        get("/api/v1/exclusions", Roles(AUDIT), Api, api::settlement::exclusion_lists),
+        post("/api/v1/exclusions/{kind}", Roles(COMMITTEE), Api, api::settlement::import),
+        put(
+            "/api/v1/parties/{kind}/{id}/industry-code",
+            Roles(&[Committee, PlatformOperator]),
+            Api,
+            api::settlement::set_industry_code,
+        ),
+        get("/api/v1/overlap-grants", Roles(AUDIT), Api, api::settlement::overlaps),
+        post("/api/v1/overlap-grants", Roles(COMMITTEE), Api, api::settlement::add_overlap),
+        get("/committee/overlaps", Roles(SETTLE_READERS), Page, pages::settlement::overlaps),
+        post("/committee/overlaps", Roles(COMMITTEE), Page, pages::settlement::add_overlap),
+        get("/policy", Public, Page, pages::settlement::policy_browser),
+        get("/policy/calculator", Roles(BENEFICIARIES), Page, pages::settlement::calculator),
+        get("/my/settlements", Roles(BENEFICIARIES), Page, pages::settlement::mine),
+        post("/my/settlements/confirm", Roles(BENEFICIARIES), Page, pages::settlement::confirm),
+        get("/committee/settlements", Roles(SETTLE_READERS), Page, pages::settlement::batches),
+        post("/committee/settlements", Roles(COMMITTEE), Page, pages::settlement::create),
+        post("/committee/settlements/what-if", Roles(COMMITTEE), Page, pages::settlement::what_if),
+        post("/committee/exclusions", Roles(COMMITTEE), Page, pages::settlement::import),
+        get("/committee/settlements/{id}", Roles(SETTLE_READERS), Page, pages::settlement::batch),
+        post(
+            "/committee/settlements/{id}/approve",
+            Roles(COMMITTEE),
             Page,
-            post(pages::gateway::set_limits),
+            pages::settlement::approve,
         ),
-        r(
-            g.clone(),
-            "/gateway/channels",
-            Roles(COMMUNITY_ADMIN),
-            Page,
-            get(pages::gateway::channels),
+    ]
+}
+
+/// The compute gateway (M2.2): the OpenAI-compatible `/v1` routes, channels, prices, key limits.
+fn gateway() -> Vec<Route> {
+    use Access::{Authenticated as Auth, Roles};
+    use Surface::{Api, OpenAi, Page};
+    vec![
+        // factor gateway (M2.2): OpenAI-compatible endpoints, then its management API
+        get("/v1/models", Roles(FOUNDER), OpenAi, api::gateway::models),
+        post("/v1/chat/completions", Roles(FOUNDER), OpenAi, api::gateway::chat_completions).limit(DefaultBodyLimit::disable()),
+        post("/v1/embeddings", Roles(FOUNDER), OpenAi, api::gateway::embeddings).limit(DefaultBodyLimit::disable()),
+        post(
+            "/api/v1/gateway/channels",
+            Roles(&[CommunityOperator]),
+            Api,
+            api::gateway::create_channel,
         ),
-        r(
-            p.clone(),
+        get("/api/v1/gateway/channels", Roles(COMMUNITY_ADMIN), Api, api::gateway::channels),
+        put(
+            "/api/v1/gateway/channels/{id}/status",
+            Roles(PLATFORM),
+            Api,
+            api::gateway::set_channel_status,
+        ),
+        post(
+            "/api/v1/gateway/prices",
+            Roles(&[CommunityOperator]),
+            Api,
+            api::gateway::create_prices,
+        ),
+        put("/api/v1/me/api-keys/{id}/limits", Auth, Api, api::gateway::set_key_limits),
+        get("/api/v1/gateway/requests", Auth, Api, api::gateway::requests),
+        get("/gateway", Roles(FOUNDER), Page, pages::gateway::opc),
+        post("/gateway/keys/{id}/limits", Roles(FOUNDER), Page, pages::gateway::set_limits),
+        get("/gateway/channels", Roles(COMMUNITY_ADMIN), Page, pages::gateway::channels),
+        post(
             "/gateway/channels",
             Roles(&[CommunityOperator]),
             Page,
-            post(pages::gateway::create_channel),
+            pages::gateway::create_channel,
         ),
-        r(
-            p.clone(),
+        post(
             "/gateway/channels/{id}/status",
             Roles(PLATFORM),
             Page,
-            post(pages::gateway::set_channel_status),
+            pages::gateway::set_channel_status,
         ),
-        r(
-            p.clone(),
-            "/gateway/prices",
+        post("/gateway/prices", Roles(&[CommunityOperator]), Page, pages::gateway::create_prices),
+    ]
+}
+
+/// Datasets (M2.2): publishing, files, downloads.
+fn datasets() -> Vec<Route> {
+    use Access::{Authenticated as Auth, Roles};
+    use Surface::{Api, Page};
+    vec![
+        // datasets (M2.2): operators publish, OPCs download with their API key, metered by bytes
+        post("/api/v1/datasets", Roles(&[CommunityOperator]), Api, api::datasets::create),
+        get("/api/v1/datasets", Auth, Api, api::datasets::list),
+        put(
+            "/api/v1/datasets/{id}/file",
+            Roles(&[CommunityOperator]),
+            Api,
+            api::datasets::upload,
+        )
+        .limit(DefaultBodyLimit::disable()),
+        put(
+            "/api/v1/datasets/{id}/status",
+            Roles(&[CommunityOperator]),
+            Api,
+            api::datasets::set_status,
+        ),
+        get("/api/v1/datasets/{id}/download", Roles(FOUNDER), Api, api::datasets::download),
+        get(
+            "/api/v1/datasets/{id}/downloads",
+            Roles(DATASET_READERS),
+            Api,
+            api::datasets::downloads,
+        ),
+        // pages
+        get("/gateway/datasets", Roles(DATASET_USERS), Page, pages::datasets::show),
+        post(
+            "/gateway/datasets",
             Roles(&[CommunityOperator]),
             Page,
-            post(pages::gateway::create_prices),
-        ),
-        // compute and data (M2.2)
-        r(
-            g.clone(),
-            "/gateway/datasets",
-            Roles(DATASET_USERS),
-            Page,
-            get(pages::datasets::show),
-        ),
-        r(
-            p.clone(),
-            "/gateway/datasets",
-            Roles(&[CommunityOperator]),
-            Page,
-            post(pages::datasets::create_dataset),
+            pages::datasets::create_dataset,
         )
         .upload(pages::datasets::PAGE_DATASET_BODY),
-        r(
-            p.clone(),
-            "/gateway/items",
-            Roles(&[CommunityOperator]),
-            Page,
-            post(pages::datasets::create_items),
+        post("/gateway/items", Roles(&[CommunityOperator]), Page, pages::datasets::create_items),
+    ]
+}
+
+/// The demand board (M2.4): demands, proposals, cooperations, payments, disputes, notifications.
+fn demands() -> Vec<Route> {
+    use Access::{Authenticated as Auth, Public, Roles};
+    use Surface::{Api, Page};
+    vec![
+        // demand board (M2.4): demands, matching, proposals, cooperations, notifications
+        get("/api/v1/demands", Public, Api, api::demands::search),
+        post("/api/v1/demands", Roles(COMPANY), Api, api::demands::create_demand).limit(DefaultBodyLimit::max(api::demands::MAX_FILE_BODY)),
+        get("/api/v1/demands/mine", Roles(COMPANY), Api, api::demands::my_demands),
+        get("/api/v1/demands/for-me", Roles(FOUNDER), Api, api::demands::for_me),
+        get("/api/v1/demands/files/{sha256}", Auth, Api, api::demands::file),
+        get("/api/v1/demands/{id}", Public, Api, api::demands::demand),
+        post("/api/v1/demands/{id}/publish", Roles(COMPANY), Api, api::demands::publish),
+        post("/api/v1/demands/{id}/cancel", Roles(COMPANY), Api, api::demands::cancel),
+        get(
+            "/api/v1/demands/{id}/recommendations",
+            Roles(RECOMMENDERS),
+            Api,
+            api::demands::recommendations,
         ),
-        // demand board pages (M2.4)
-        r(g.clone(), "/demands", Public, Page, get(pages::demands::browse)),
-        r(p.clone(), "/demands", Roles(COMPANY), Page, post(pages::demands::create_demand)).upload(crate::upload::PAGE_UPLOAD_BODY),
-        r(g.clone(), "/demands/new", Roles(COMPANY), Page, get(pages::demands::new_demand)),
-        r(g.clone(), "/demands/mine", Roles(COMPANY), Page, get(pages::demands::mine)),
-        r(g.clone(), "/demands/{id}", Public, Page, get(pages::demands::show)),
-        r(
-            p.clone(),
-            "/demands/{id}/publish",
+        get(
+            "/api/v1/demands/{id}/proposals",
+            Roles(DEMAND_READERS),
+            Api,
+            api::demands::proposals,
+        ),
+        post("/api/v1/demands/{id}/proposals", Roles(FOUNDER), Api, api::demands::propose),
+        get("/api/v1/demands/proposals/mine", Roles(FOUNDER), Api, api::demands::my_proposals),
+        post(
+            "/api/v1/demands/proposals/{id}/shortlist",
             Roles(COMPANY),
-            Page,
-            post(pages::demands::publish),
+            Api,
+            api::demands::shortlist,
         ),
-        r(
-            p.clone(),
-            "/demands/{id}/cancel",
-            Roles(COMPANY),
-            Page,
-            post(pages::demands::cancel),
-        ),
-        r(
-            p.clone(),
-            "/demands/{id}/proposals",
-            Roles(FOUNDER),
-            Page,
-            post(pages::demands::propose),
-        ),
-        r(
-            p.clone(),
-            "/demands/proposals/{id}",
-            Roles(COMPANY),
-            Page,
-            post(pages::demands::proposal_action),
-        ),
-        r(
-            g.clone(),
-            "/demands/proposals/{id}",
+        post("/api/v1/demands/proposals/{id}/decline", Roles(COMPANY), Api, api::demands::decline),
+        post("/api/v1/demands/proposals/{id}/accept", Roles(COMPANY), Api, api::demands::accept),
+        get(
+            "/api/v1/demands/proposals/{id}/messages",
             Roles(PARTIES),
-            Page,
-            get(pages::demands::thread),
+            Api,
+            api::demands::messages,
         ),
-        r(
-            p.clone(),
+        post(
+            "/api/v1/demands/proposals/{id}/messages",
+            Roles(PARTIES),
+            Api,
+            api::demands::post_message,
+        ),
+        get("/api/v1/cooperations", Roles(DEMAND_READERS), Api, api::demands::cooperations),
+        get("/api/v1/cooperations/summary", Roles(COMPANY), Api, api::demands::summary),
+        get("/api/v1/cooperations/disputes", Roles(REVIEWERS), Api, api::demands::disputes),
+        post(
+            "/api/v1/cooperations/disputes/{id}/resolve",
+            Roles(COMMITTEE),
+            Api,
+            api::demands::resolve,
+        ),
+        get("/api/v1/cooperations/flags", Roles(REVIEWERS), Api, api::demands::flags),
+        get("/api/v1/cooperations/{id}", Roles(DEMAND_READERS), Api, api::demands::cooperation),
+        post(
+            "/api/v1/cooperations/{id}/payments",
+            Roles(COMPANY),
+            Api,
+            api::demands::record_payment,
+        )
+        .limit(DefaultBodyLimit::max(api::demands::MAX_FILE_BODY)),
+        post(
+            "/api/v1/cooperations/payments/{id}/confirm",
+            Roles(FOUNDER),
+            Api,
+            api::demands::confirm,
+        ),
+        post(
+            "/api/v1/cooperations/payments/{id}/dispute",
+            Roles(PARTIES),
+            Api,
+            api::demands::dispute,
+        ),
+        post("/api/v1/cooperations/{id}/amendments", Roles(COMPANY), Api, api::demands::amend),
+        post(
+            "/api/v1/cooperations/amendments/{id}/decide",
+            Roles(FOUNDER),
+            Api,
+            api::demands::decide,
+        ),
+        post("/api/v1/cooperations/{id}/complete", Roles(COMPANY), Api, api::demands::complete),
+        post("/api/v1/cooperations/{id}/ratings", Roles(PARTIES), Api, api::demands::rate),
+        get("/api/v1/notifications", Auth, Api, api::demands::notifications),
+        post("/api/v1/notifications/read", Auth, Api, api::demands::mark_read),
+        // demand board pages (M2.4)
+        get("/demands", Public, Page, pages::demands::browse),
+        post("/demands", Roles(COMPANY), Page, pages::demands::create_demand).upload(crate::upload::PAGE_UPLOAD_BODY),
+        get("/demands/new", Roles(COMPANY), Page, pages::demands::new_demand),
+        get("/demands/mine", Roles(COMPANY), Page, pages::demands::mine),
+        get("/demands/{id}", Public, Page, pages::demands::show),
+        post("/demands/{id}/publish", Roles(COMPANY), Page, pages::demands::publish),
+        post("/demands/{id}/cancel", Roles(COMPANY), Page, pages::demands::cancel),
+        post("/demands/{id}/proposals", Roles(FOUNDER), Page, pages::demands::propose),
+        post("/demands/proposals/{id}", Roles(COMPANY), Page, pages::demands::proposal_action),
+        get("/demands/proposals/{id}", Roles(PARTIES), Page, pages::demands::thread),
+        post(
             "/demands/proposals/{id}/messages",
             Roles(PARTIES),
             Page,
-            post(pages::demands::post_message),
+            pages::demands::post_message,
         ),
-        r(
-            g.clone(),
-            "/cooperations",
-            Roles(DEMAND_READERS),
-            Page,
-            get(pages::demands::cooperations),
-        ),
-        r(
-            g.clone(),
-            "/cooperations/review",
-            Roles(REVIEWERS),
-            Page,
-            get(pages::demands::review),
-        ),
-        r(
-            p.clone(),
+        get("/cooperations", Roles(DEMAND_READERS), Page, pages::demands::cooperations),
+        get("/cooperations/review", Roles(REVIEWERS), Page, pages::demands::review),
+        post(
             "/cooperations/disputes/{id}/resolve",
             Roles(COMMITTEE),
             Page,
-            post(pages::demands::resolve),
+            pages::demands::resolve,
         ),
-        r(
-            g.clone(),
-            "/cooperations/{id}",
-            Roles(DEMAND_READERS),
+        get("/cooperations/{id}", Roles(DEMAND_READERS), Page, pages::demands::cooperation),
+        post("/cooperations/{id}", Roles(PARTIES), Page, pages::demands::coop_action),
+        post("/cooperations/{id}/payments", Roles(COMPANY), Page, pages::demands::record_payment),
+        post("/cooperations/payments/{id}", Roles(PARTIES), Page, pages::demands::payment_action),
+        get("/notifications", Auth, Page, pages::demands::notifications),
+        post("/notifications/read", Auth, Page, pages::demands::mark_read),
+    ]
+}
+
+/// The Skill Store (M2.3): publishing, review, invocation (also through `/mcp`), dashboards.
+fn skills() -> Vec<Route> {
+    use Access::{Public, Roles};
+    use Surface::{Api, Page};
+    vec![
+        // Skill Store (M2.3): API, the `/mcp` endpoint, pages
+        get("/api/v1/skills", Public, Api, api::skills::search),
+        post("/api/v1/skills", Roles(FOUNDER), Api, api::skills::publish).limit(DefaultBodyLimit::max(api::skills::MAX_PUBLISH_BODY)),
+        get("/api/v1/skills/{id}", Public, Api, api::skills::detail),
+        post("/api/v1/skills/{id}/versions", Roles(FOUNDER), Api, api::skills::add_version)
+            .limit(DefaultBodyLimit::max(api::skills::MAX_PUBLISH_BODY)),
+        post("/api/v1/skill-versions/{id}/submit", Roles(FOUNDER), Api, api::skills::submit),
+        get("/api/v1/skill-reviews", Roles(PLATFORM), Api, api::skills::review_queue),
+        post("/api/v1/skill-versions/{id}/review", Roles(PLATFORM), Api, api::skills::review),
+        post("/api/v1/skills/{id}/delist", Roles(SKILL_DELISTERS), Api, api::skills::delist),
+        post("/api/v1/skills/{id}/refresh", Roles(PLATFORM), Api, api::skills::refresh),
+        put("/api/v1/skills/{id}/enabled", Roles(FOUNDER), Api, api::skills::set_enabled),
+        post("/api/v1/skills/{id}/invoke", Roles(FOUNDER), Api, api::skills::invoke),
+        get("/api/v1/skills/{id}/package", Roles(FOUNDER), Api, api::skills::package),
+        post("/api/v1/skills/{id}/ratings", Roles(FOUNDER), Api, api::skills::rate),
+        get("/api/v1/my/skills", Roles(FOUNDER), Api, api::skills::publisher_dashboard),
+        get("/api/v1/my/skill-usage", Roles(FOUNDER), Api, api::skills::invoker_dashboard),
+        post("/mcp", Roles(FOUNDER), Api, crate::mcp::handle),
+        get("/mcp", Roles(FOUNDER), Api, crate::mcp::handle),
+        delete("/mcp", Roles(FOUNDER), Api, crate::mcp::handle),
+        get("/skills", Public, Page, pages::skills::store),
+        get("/skills/{id}", Public, Page, pages::skills::detail),
+        post("/skills/{id}/enabled", Roles(FOUNDER), Page, pages::skills::set_enabled),
+        post("/skills/{id}/rate", Roles(FOUNDER), Page, pages::skills::rate),
+        get("/my/skills", Roles(FOUNDER), Page, pages::skills::mine),
+        post("/my/skills", Roles(FOUNDER), Page, pages::skills::publish).upload(pages::skills::PAGE_PUBLISH_BODY),
+        post("/my/skills/versions/{id}/submit", Roles(FOUNDER), Page, pages::skills::submit),
+        get("/my/skills/usage", Roles(FOUNDER), Page, pages::skills::usage),
+        get("/admin/skills", Roles(PLATFORM), Page, pages::skills::review_queue),
+        post("/admin/skills/versions/{id}/review", Roles(PLATFORM), Page, pages::skills::review),
+        post("/admin/skills/{id}/refresh", Roles(PLATFORM), Page, pages::skills::refresh),
+        post("/skills/{id}/delist", Roles(SKILL_DELISTERS), Page, pages::skills::delist),
+    ]
+}
+
+/// Applications and funds (issue 8): application types, files, review, payment batches, recoveries.
+fn applications() -> Vec<Route> {
+    use Access::{Public, Roles};
+    use Surface::{Api, Page};
+    vec![
+        // applications and funds (issue 8)
+        get("/api/v1/application-types", Public, Api, api::applications::types),
+        get("/api/v1/applications/prefill", Roles(APPLICANTS), Api, api::applications::prefill),
+        get("/api/v1/applications", Roles(APP_READERS), Api, api::applications::list),
+        post("/api/v1/applications", Roles(APPLICANTS), Api, api::applications::create),
+        get("/api/v1/applications/{id}", Roles(APP_READERS), Api, api::applications::show),
+        put("/api/v1/applications/{id}", Roles(APPLICANTS), Api, api::applications::update),
+        post("/api/v1/applications/{id}/files", Roles(APPLICANTS), Api, api::applications::upload).limit(DefaultBodyLimit::disable()),
+        get(
+            "/api/v1/applications/{id}/files/{file_id}",
+            Roles(APP_READERS),
+            Api,
+            api::applications::download,
+        ),
+        post(
+            "/api/v1/applications/{id}/submit",
+            Roles(APPLICANTS),
+            Api,
+            api::applications::submit,
+        ),
+        post(
+            "/api/v1/applications/{id}/review",
+            Roles(APP_REVIEWERS),
+            Api,
+            api::applications::review,
+        ),
+        post(
+            "/api/v1/applications/{id}/recovery",
+            Roles(COMMITTEE),
+            Api,
+            api::applications::open_recovery,
+        ),
+        get("/api/v1/recoveries", Roles(APP_READERS), Api, api::applications::recoveries),
+        post("/api/v1/recoveries/{id}/repay", Roles(FINANCE), Api, api::applications::repay),
+        get("/api/v1/fund-batches", Roles(FUNDS_READERS), Api, api::applications::batches),
+        post("/api/v1/fund-batches", Roles(FINANCE), Api, api::applications::pay),
+        get("/api/v1/fund-batches/{id}", Roles(FUNDS_READERS), Api, api::applications::batch),
+        get(
+            "/api/v1/fund-batches/{id}/export",
+            Roles(FUNDS_READERS),
+            Api,
+            api::applications::export,
+        ),
+        get("/api/v1/funds/dashboard", Roles(FUNDS_READERS), Api, api::applications::dashboard),
+        get(
+            "/api/v1/funds/dashboard/export",
+            Roles(FUNDS_READERS),
+            Api,
+            api::applications::dashboard_export,
+        ),
+        // pages
+        get("/applications", Roles(APP_READERS), Page, pages::applications::list),
+        get("/applications/new", Roles(APPLICANTS), Page, pages::applications::new_form),
+        post("/applications/new", Roles(APPLICANTS), Page, pages::applications::create),
+        get("/applications/{id}", Roles(APP_READERS), Page, pages::applications::show),
+        post("/applications/{id}/submit", Roles(APPLICANTS), Page, pages::applications::submit),
+        post("/applications/{id}/review", Roles(APP_REVIEWERS), Page, pages::applications::review),
+        post("/applications/{id}/recovery", Roles(COMMITTEE), Page, pages::applications::recovery),
+        get("/finance/payments", Roles(FUNDS_READERS), Page, pages::applications::payments),
+        post("/finance/payments", Roles(FINANCE), Page, pages::applications::pay),
+        get("/committee/funds", Roles(FUNDS_READERS), Page, pages::applications::dashboard),
+    ]
+}
+
+/// Records: loans, claims, talent housing (M7), milestones (M8.1).
+fn records() -> Vec<Route> {
+    use Access::Roles;
+    use Surface::{Api, Page};
+    vec![
+        // records behind M6.3, M7.2, M8.1 (issue 8)
+        post("/api/v1/loans", Roles(FOUNDER), Api, api::records::create_loan),
+        get("/api/v1/loans", Roles(FOUNDER), Api, api::records::loans),
+        post("/api/v1/loans/{id}/entries", Roles(FOUNDER), Api, api::records::add_entry),
+        get("/api/v1/loans/claims", Roles(FOUNDER), Api, api::records::claims),
+        post("/api/v1/loans/claims", Roles(FOUNDER), Api, api::records::create_claim),
+        post("/api/v1/apartments", Roles(HOUSING_STAFF), Api, api::records::create_apartment),
+        get("/api/v1/apartments", Roles(HOUSING_READERS), Api, api::records::apartments),
+        post("/api/v1/housing/assignments", Roles(HOUSING_STAFF), Api, api::records::assign),
+        post(
+            "/api/v1/housing/assignments/{id}/move-out",
+            Roles(HOUSING_STAFF),
+            Api,
+            api::records::move_out,
+        ),
+        get(
+            "/api/v1/housing/assignments/{id}/schedule",
+            Roles(HOUSING_VIEWERS),
+            Api,
+            api::records::rent_schedule,
+        ),
+        get("/api/v1/milestones", Roles(MILESTONE_READERS), Api, api::records::milestones),
+        get("/my/records", Roles(FOUNDER), Page, pages::records::mine),
+        post("/my/records/loans", Roles(FOUNDER), Page, pages::records::add_loan),
+        post("/my/records/loans/{id}/entries", Roles(FOUNDER), Page, pages::records::add_entry),
+        post("/my/records/claims", Roles(FOUNDER), Page, pages::records::claim),
+        get("/housing", Roles(HOUSING_READERS), Page, pages::records::housing),
+        post("/housing/apartments", Roles(HOUSING_STAFF), Page, pages::records::add_apartment),
+        post("/housing/assignments", Roles(HOUSING_STAFF), Page, pages::records::assign),
+        post(
+            "/housing/assignments/{id}/move-out",
+            Roles(HOUSING_STAFF),
             Page,
-            get(pages::demands::cooperation),
+            pages::records::move_out,
         ),
-        r(
-            p.clone(),
-            "/cooperations/{id}",
-            Roles(PARTIES),
-            Page,
-            post(pages::demands::coop_action),
-        ),
-        r(
-            p.clone(),
-            "/cooperations/{id}/payments",
-            Roles(COMPANY),
-            Page,
-            post(pages::demands::record_payment),
-        ),
-        r(
-            p.clone(),
-            "/cooperations/payments/{id}",
-            Roles(PARTIES),
-            Page,
-            post(pages::demands::payment_action),
-        ),
-        r(g.clone(), "/notifications", Auth, Page, get(pages::demands::notifications)),
-        r(p.clone(), "/notifications/read", Auth, Page, post(pages::demands::mark_read)),
-        r(g.clone(), "/skills", Public, Page, get(pages::skills::store)),
-        r(g.clone(), "/skills/{id}", Public, Page, get(pages::skills::detail)),
-        r(
-            p.clone(),
-            "/skills/{id}/enabled",
-            Roles(FOUNDER),
-            Page,
-            post(pages::skills::set_enabled),
-        ),
-        r(p.clone(), "/skills/{id}/rate", Roles(FOUNDER), Page, post(pages::skills::rate)),
-        r(g.clone(), "/my/skills", Roles(FOUNDER), Page, get(pages::skills::mine)),
-        r(p.clone(), "/my/skills", Roles(FOUNDER), Page, post(pages::skills::publish)).upload(pages::skills::PAGE_PUBLISH_BODY),
-        r(
-            p.clone(),
-            "/my/skills/versions/{id}/submit",
-            Roles(FOUNDER),
-            Page,
-            post(pages::skills::submit),
-        ),
-        r(g.clone(), "/my/skills/usage", Roles(FOUNDER), Page, get(pages::skills::usage)),
-        r(g.clone(), "/admin/skills", Roles(PLATFORM), Page, get(pages::skills::review_queue)),
-        r(
-            p.clone(),
-            "/admin/skills/versions/{id}/review",
-            Roles(PLATFORM),
-            Page,
-            post(pages::skills::review),
-        ),
-        r(
-            p.clone(),
-            "/admin/skills/{id}/refresh",
-            Roles(PLATFORM),
-            Page,
-            post(pages::skills::refresh),
-        ),
-        r(
-            p.clone(),
-            "/skills/{id}/delist",
-            Roles(SKILL_DELISTERS),
-            Page,
-            post(pages::skills::delist),
-        ),
-        r(g.clone(), "/ledger/statement", Auth, Page, get(pages::ledger::statement)),
-        r(g.clone(), "/ledger/checkpoints", Public, Page, get(pages::ledger::checkpoints)),
-        r(g, "/ledger/proof", Public, Page, get(pages::ledger::proof)),
     ]
 }
 

@@ -1,10 +1,10 @@
 //! Server-rendered pages: Chinese first, English on request, usable without JavaScript.
-//! Handlers call the same app functions as the API and render templates from
+//! Handlers call the same use cases as the API (`opchub_app`) and render templates from
 //! `templates/<feature>/` (the base layout, the error page and the form macros of
 //! `shared/forms.html` in `templates/shared/`); texts come from the message catalogs through
 //! `t("key")`.
 
-use crate::api::{self, NewCommunityRequest, NewKeyRequest, NewTicketRequest, NewUserRequest, RegistrationRequest};
+use crate::api;
 use crate::auth::{self, Caller, CsrfToken, Principal};
 use crate::error::ApiError;
 use crate::{i18n, AppState};
@@ -13,6 +13,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Extension;
 use minijinja::{context, Environment, Value};
+use opchub_app::accounts::{self, NewKeyRequest, NewUserRequest};
+use opchub_app::registry::{self, NewCommunityRequest, NewTicketRequest, RegistrationRequest};
 use opchub_domain::{Role, Zone};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -316,11 +318,7 @@ fn home_of(role: Role) -> &'static str {
 
 /// Starts a session: a new random token (only its hash is stored) and a new CSRF token.
 async fn start_session(s: &AppState, user_id: &str, to: &str) -> Result<Response, ApiError> {
-    let token = auth::random_token(32);
-    let csrf = auth::random_token(16);
-    s.store
-        .create_session(user_id, &auth::sha256_hex(&token), &csrf, auth::SESSION_TTL_MS)
-        .await?;
+    let accounts::NewSession { token, csrf } = accounts::start_session(s, user_id).await?;
     let mut resp = Redirect::to(to).into_response();
     let secure = s.config.cookie_secure;
     for c in [
@@ -338,12 +336,12 @@ pub async fn login(State(s): State<AppState>, caller: Caller, Extension(csrf): E
     let username = f.username.unwrap_or_default().trim().to_string();
     let password = f.password.unwrap_or_default();
     let next = safe_next(f.next.as_deref());
-    let user = match s.store.user_by_username(&username).await {
+    let user = match accounts::check_password(&s, &username, &password).await {
         Ok(u) => u,
         Err(e) => return page_error(&s, None, e.into()),
     };
     match user {
-        Some(u) if !u.disabled && auth::verify_password(&password, &u.password_hash) => {
+        Some(u) => {
             let to = if next.is_empty() { home_of(u.role).to_string() } else { next };
             start_session(&s, &u.id, &to).await.unwrap_or_else(|e| page_error(&s, None, e))
         }
@@ -368,7 +366,7 @@ pub async fn login(State(s): State<AppState>, caller: Caller, Extension(csrf): E
 
 pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(tok) = auth::cookie(&headers, auth::SESSION_COOKIE) {
-        if let Err(e) = s.store.delete_session(&auth::sha256_hex(tok)).await {
+        if let Err(e) = accounts::end_session(&s, tok).await {
             return page_error(&s, None, e.into());
         }
     }
@@ -514,7 +512,7 @@ pub async fn register(
         theme_package: f.theme_package.clone(),
         workstation_id: f.workstation_id.clone(),
     };
-    match api::register(&s, caller.0.as_ref(), &req).await {
+    match registry::register(&s, caller.0.as_ref(), &req).await.map_err(ApiError::from) {
         Ok((_, user)) => {
             if caller.0.is_some() {
                 Redirect::to("/my/company").into_response()
@@ -643,7 +641,7 @@ pub async fn create_ticket(State(s): State<AppState>, caller: Caller, Form(f): F
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    match api::open_ticket(
+    match registry::open_ticket(
         &s,
         p,
         &NewTicketRequest {
@@ -652,6 +650,7 @@ pub async fn create_ticket(State(s): State<AppState>, caller: Caller, Form(f): F
         },
     )
     .await
+    .map_err(ApiError::from)
     {
         Ok(t) => Redirect::to(&format!("/tickets/{}", t.id)).into_response(),
         Err(e) => page_error(&s, Some(p), e),
@@ -687,7 +686,7 @@ pub async fn reply_ticket(State(s): State<AppState>, caller: Caller, Path(id): P
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    match api::reply(&s, p, &id, f.body.as_deref()).await {
+    match registry::reply(&s, p, &id, f.body.as_deref()).await.map_err(ApiError::from) {
         Ok(_) => Redirect::to(&format!("/tickets/{id}")).into_response(),
         Err(e) => page_error(&s, Some(p), e),
     }
@@ -697,12 +696,7 @@ pub async fn close_ticket(State(s): State<AppState>, caller: Caller, Path(id): P
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let res = async {
-        opchub_app::access::ticket_for_writer(&s, p, &id).await?;
-        Ok::<_, ApiError>(s.store.close_ticket(&p.actor(), &id).await?)
-    }
-    .await;
-    match res {
+    match registry::close_ticket(&s, p, &id).await.map_err(ApiError::from) {
         Ok(_) => Redirect::to(&format!("/tickets/{id}")).into_response(),
         Err(e) => page_error(&s, Some(p), e),
     }
@@ -772,7 +766,7 @@ pub async fn create_key(
     } else {
         vec!["read".to_string(), "write".to_string()]
     };
-    match api::create_key_for(
+    match accounts::create_key(
         &s,
         p,
         &NewKeyRequest {
@@ -782,6 +776,7 @@ pub async fn create_key(
         },
     )
     .await
+    .map_err(ApiError::from)
     {
         Ok(k) => keys_page(&s, p, &csrf.0, Some(k.secret), StatusCode::OK, None).await,
         Err(e) => {
@@ -796,11 +791,8 @@ pub async fn revoke_key(State(s): State<AppState>, caller: Caller, Path(id): Pat
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    match s.store.revoke_api_key(&p.actor(), &p.user.id, &id).await {
-        Ok(_) => {
-            s.keys.forget_all();
-            Redirect::to("/my/keys").into_response()
-        }
+    match accounts::revoke_key(&s, p, &id).await {
+        Ok(_) => Redirect::to("/my/keys").into_response(),
         Err(e) => page_error(&s, Some(p), e.into()),
     }
 }
@@ -839,7 +831,7 @@ pub async fn admin_create_user(
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    match api::create_user_for(&s, p, &f).await {
+    match accounts::create_user(&s, p, &f).await.map_err(ApiError::from) {
         Ok(_) => Redirect::to("/admin/users").into_response(),
         Err(e) => {
             let (message, fields) = field_messages(&e);
@@ -906,7 +898,7 @@ pub async fn admin_create_community(
         workstations: f.workstations.as_deref().map(|v| v.trim().parse::<i64>().unwrap_or(-1)),
         operator_user_id: f.operator_user_id,
     };
-    match api::create_community_for(&s, p, &req).await {
+    match registry::create_community(&s, p, &req).await.map_err(ApiError::from) {
         Ok(c) => Redirect::to(&format!("/communities/{}", c.id)).into_response(),
         Err(e) => {
             let (message, fields) = field_messages(&e);
@@ -929,19 +921,11 @@ pub async fn admin_set_workstation(
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let res = async {
-        let ws = s.store.workstation(&id).await?;
-        opchub_app::access::manage_community(&s, p, &ws.community_id).await?;
-        let status = f
-            .status
-            .unwrap_or_default()
-            .parse()
-            .map_err(|_| ApiError::field("status", "unknown_status"))?;
-        s.store.set_workstation_status(&p.actor(), &id, status).await?;
-        Ok::<_, ApiError>(ws.community_id)
-    }
-    .await;
-    match res {
+    match registry::set_workstation(&s, p, &id, f.status.as_deref().unwrap_or_default())
+        .await
+        .map(|ws| ws.community_id)
+        .map_err(ApiError::from)
+    {
         Ok(cid) => Redirect::to(&format!("/communities/{cid}")).into_response(),
         Err(e) => page_error(&s, Some(p), e),
     }
@@ -983,11 +967,7 @@ pub async fn admin_assign_specialist(
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    match s
-        .store
-        .assign_specialist(&p.actor(), &id, f.specialist_user_id.as_deref().unwrap_or(""))
-        .await
-    {
+    match registry::assign_specialist(&s, p, &id, f.specialist_user_id.as_deref().unwrap_or("")).await {
         Ok(_) => Redirect::to("/admin/opcs").into_response(),
         Err(e) => page_error(&s, Some(p), e.into()),
     }

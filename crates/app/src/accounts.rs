@@ -1,0 +1,213 @@
+//! Accounts: who I am, users (created and disabled by the platform operator), API keys (shown
+//! once, stored as SHA-256, scoped, expiring, revocable) and browser sessions. Every write that
+//! changes what a key may do or whom it bills forgets the key cache itself ([`crate::keys`]),
+//! so no caller has to remember it.
+
+use crate::crypto;
+use crate::error::{AppError, AppResult};
+use crate::{App, Principal};
+use opchub_domain::input::Checker;
+use opchub_domain::Role;
+use opchub_store::accounts::{ApiKey, NewApiKey, NewUser, User};
+use opchub_store::registry::{Community, Enterprise, Opc};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// API key scopes: `read` allows GET; `write` allows everything the role allows.
+pub const SCOPES: [&str; 2] = ["read", "write"];
+/// How long a browser session lasts.
+pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
+
+// ---------------------------------------------------------------- me
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct Me {
+    pub user: User,
+    pub opc: Option<Opc>,
+    pub enterprise: Option<Enterprise>,
+    pub communities: Vec<Community>,
+}
+
+/// The caller's account with the OPC, enterprise or communities it runs.
+pub async fn me(app: &App, p: &Principal) -> AppResult<Me> {
+    let opc = app.store.opc_of_founder(&p.user.id).await?;
+    let enterprise = app.store.enterprise_of_owner(&p.user.id).await?;
+    let communities = if p.role() == Role::CommunityOperator {
+        app.store.communities(None, Some(&p.user.id)).await?
+    } else {
+        vec![]
+    };
+    Ok(Me {
+        user: p.user.clone(),
+        opc,
+        enterprise,
+        communities,
+    })
+}
+
+// ---------------------------------------------------------------- API keys
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewKeyRequest {
+    pub name: Option<String>,
+    /// `read` and/or `write`; default `["read", "write"]`.
+    pub scopes: Option<Vec<String>>,
+    /// Days until the key expires (1–730); omit for no expiry.
+    pub expires_in_days: Option<i64>,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct CreatedKey {
+    pub key: ApiKey,
+    /// The secret, shown this once. Only its SHA-256 is stored.
+    pub secret: String,
+}
+
+/// The caller's API keys (never their secrets).
+pub async fn keys_of(app: &App, p: &Principal) -> AppResult<Vec<ApiKey>> {
+    Ok(app.store.api_keys_of(&p.user.id).await?)
+}
+
+pub async fn create_key(app: &App, p: &Principal, r: &NewKeyRequest) -> AppResult<CreatedKey> {
+    let mut c = Checker::new();
+    let name = c.text("name", r.name.as_deref(), 1, 64);
+    let scopes = r.scopes.clone().unwrap_or_else(|| vec!["read".into(), "write".into()]);
+    if scopes.is_empty() || scopes.iter().any(|sc| !SCOPES.contains(&sc.as_str())) {
+        c.errors.insert("scopes".into(), "unknown_scope".into());
+    }
+    if let Some(d) = r.expires_in_days {
+        if !(1..=730).contains(&d) {
+            c.errors.insert("expires_in_days".into(), "out_of_range".into());
+        }
+    }
+    if !c.ok() {
+        return Err(AppError::checked(c));
+    }
+    let (secret, prefix, hash) = crypto::new_api_key();
+    let expires_at = r.expires_in_days.map(|d| opchub_store::now_ms() + d * 86_400_000);
+    let key = app
+        .store
+        .create_api_key(
+            &p.actor(),
+            NewApiKey {
+                user_id: &p.user.id,
+                name: &name,
+                prefix: &prefix,
+                key_hash: &hash,
+                scopes: &scopes,
+                expires_at,
+            },
+        )
+        .await?;
+    Ok(CreatedKey { key, secret })
+}
+
+/// Revokes one of the caller's keys; it stops working at once in this process (the key cache
+/// is forgotten here), within the cache's `MAX_AGE` elsewhere.
+pub async fn revoke_key(app: &App, p: &Principal, id: &str) -> AppResult<ApiKey> {
+    let key = app.store.revoke_api_key(&p.actor(), &p.user.id, id).await?;
+    app.keys.forget_all();
+    Ok(key)
+}
+
+// ---------------------------------------------------------------- users (admin)
+
+/// Users, optionally of one role (`role` is a role code; empty means all).
+pub async fn users(app: &App, role: Option<&str>) -> AppResult<Vec<User>> {
+    let role = match role.filter(|r| !r.is_empty()) {
+        None => None,
+        Some(r) => Some(r.parse::<Role>().map_err(|_| AppError::field("role", "unknown_role"))?),
+    };
+    Ok(app.store.users(role).await?)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewUserRequest {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub display_name: Option<String>,
+    pub role: Option<String>,
+}
+
+pub async fn create_user(app: &App, p: &Principal, r: &NewUserRequest) -> AppResult<User> {
+    let mut c = Checker::new();
+    let username = c.username("username", r.username.as_deref());
+    let password = c.password("password", r.password.as_deref());
+    let display = c.text("display_name", r.display_name.as_deref(), 1, 50);
+    let role = r.role.as_deref().unwrap_or("").parse::<Role>().ok();
+    if role.is_none() {
+        c.errors.insert("role".into(), "unknown_role".into());
+    }
+    let (Some(role), true) = (role, c.ok()) else {
+        return Err(AppError::checked(c));
+    };
+    let hash = crypto::hash_password(&password)?;
+    let res = app
+        .store
+        .create_user(
+            &p.actor(),
+            NewUser {
+                username: &username,
+                display_name: &display,
+                role,
+                password_hash: &hash,
+            },
+        )
+        .await;
+    match res {
+        Err(opchub_store::StoreError::Conflict(code)) => {
+            let mut e = AppError::conflict(code);
+            e.fields.insert("username".into(), code.into());
+            Err(e)
+        }
+        other => Ok(other?),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SetDisabled {
+    pub disabled: bool,
+}
+
+/// Disables or re-enables a user (not oneself); a disabled user's keys stop working at once in
+/// this process (the key cache is forgotten here).
+pub async fn set_user_disabled(app: &App, p: &Principal, id: &str, disabled: bool) -> AppResult<User> {
+    if p.user.id == id {
+        return Err(AppError::conflict("cannot_disable_self"));
+    }
+    let user = app.store.set_user_disabled(&p.actor(), id, disabled).await?;
+    app.keys.forget_all();
+    Ok(user)
+}
+
+// ---------------------------------------------------------------- sessions
+
+/// The user whose password this is, if the account exists and is not disabled.
+pub async fn check_password(app: &App, username: &str, password: &str) -> AppResult<Option<User>> {
+    let user = app.store.user_by_username(username).await?;
+    Ok(user.filter(|u| !u.disabled && crypto::verify_password(password, &u.password_hash)))
+}
+
+/// A new browser session's secrets.
+pub struct NewSession {
+    /// The session cookie's value (only its SHA-256 is stored).
+    pub token: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+}
+
+/// Starts a session: a new random token (only its hash is stored) and a new CSRF token.
+pub async fn start_session(app: &App, user_id: &str) -> AppResult<NewSession> {
+    let token = crypto::random_token(32);
+    let csrf = crypto::random_token(16);
+    app.store
+        .create_session(user_id, &crypto::sha256_hex(&token), &csrf, SESSION_TTL_MS)
+        .await?;
+    Ok(NewSession { token, csrf })
+}
+
+/// Ends the session of this cookie value.
+pub async fn end_session(app: &App, token: &str) -> AppResult<()> {
+    app.store.delete_session(&crypto::sha256_hex(token)).await?;
+    Ok(())
+}
