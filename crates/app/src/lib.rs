@@ -12,6 +12,7 @@ pub mod error;
 pub mod files;
 pub mod keys;
 pub mod principal;
+pub mod skills;
 
 pub use error::{AppError, AppResult, Coded, ErrorKind};
 pub use principal::{Principal, Via};
@@ -35,6 +36,8 @@ pub struct App {
     pub datasets: Arc<files::FileStore>,
     /// API-key authentications of the last seconds (the gateway's and /mcp's hot path).
     pub keys: Arc<keys::KeyCache>,
+    /// The Skill Store's runtime (M2.3): upstream clients, the search index, cached counts.
+    pub skills: Arc<skills::SkillHub>,
 }
 
 impl App {
@@ -50,6 +53,7 @@ impl App {
                 m
             },
             keys: Arc::default(),
+            skills: Arc::new(skills::SkillHub::new(skills::SkillsConfig::default())),
             // Tools and tests without a data directory keep files in a per-process temp dir;
             // `serve` puts them under the data directory (`with_evidence_dir`).
             evidence: Arc::new(files::FileStore::local(
@@ -59,5 +63,11 @@ impl App {
                 std::env::temp_dir().join(format!("opchub-datasets-{}", std::process::id())),
             )),
         }
+    }
+
+    /// The Skill Store with these settings (a fresh runtime: no clients, caches or index yet).
+    pub fn with_skills(mut self, config: skills::SkillsConfig) -> Self {
+        self.skills = Arc::new(skills::SkillHub::new(config));
+        self
     }
 }
