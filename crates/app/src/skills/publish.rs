@@ -369,8 +369,8 @@ pub async fn review_queue_for(s: &App) -> AppResult<Vec<QueueEntry>> {
     Ok(out)
 }
 
-/// Named `SkillReviewRequest` in the OpenAPI document: the applications' review body is
-/// `ReviewRequest` there.
+// `SkillReviewRequest` in the OpenAPI document: the applications' review body is the schema
+// named `ReviewRequest` there (before, this route was documented with that body).
 #[derive(Deserialize, ToSchema)]
 #[schema(as = SkillReviewRequest)]
 pub struct ReviewRequest {
