@@ -20,6 +20,7 @@ pub mod principal;
 pub mod records;
 pub mod registry;
 pub mod settlement;
+pub mod skills;
 
 pub use error::{AppError, AppResult, Coded, ErrorKind};
 pub use principal::{Principal, Via};
@@ -43,6 +44,8 @@ pub struct App {
     pub datasets: Arc<files::FileStore>,
     /// API-key authentications of the last seconds (the gateway's and /mcp's hot path).
     pub keys: Arc<keys::KeyCache>,
+    /// The Skill Store's runtime (M2.3): upstream clients, the search index, cached counts.
+    pub skills: Arc<skills::SkillHub>,
 }
 
 impl App {
@@ -58,6 +61,7 @@ impl App {
                 m
             },
             keys: Arc::default(),
+            skills: Arc::new(skills::SkillHub::new(skills::SkillsConfig::default())),
             // Tools and tests without a data directory keep files in a per-process temp dir;
             // `serve` puts them under the data directory (`with_evidence_dir`).
             evidence: Arc::new(files::FileStore::local(
@@ -67,5 +71,11 @@ impl App {
                 std::env::temp_dir().join(format!("opchub-datasets-{}", std::process::id())),
             )),
         }
+    }
+
+    /// The Skill Store with these settings (a fresh runtime: no clients, caches or index yet).
+    pub fn with_skills(mut self, config: skills::SkillsConfig) -> Self {
+        self.skills = Arc::new(skills::SkillHub::new(config));
+        self
     }
 }

@@ -9,11 +9,11 @@
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use opchub_app::skills::{SearchQuery, SkillHub, SkillsConfig};
 use opchub_domain::Role;
 use opchub_store::accounts::NewUser;
 use opchub_store::skills::{NewSkill, NewVersion, KINDS};
 use opchub_store::{Actor, Store};
-use opchub_web::skills::{SearchQuery, SkillHub, SkillsConfig};
 use std::time::{Duration, Instant};
 
 /// (Chinese, English) topics; names and summaries combine them.

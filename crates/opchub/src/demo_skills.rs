@@ -16,18 +16,16 @@
 //!   tool server instead.
 
 use anyhow::{anyhow, Result};
+use opchub_app::skills::{publish_for, review_for, PublishRequest, ReviewRequest, VersionRequest};
+use opchub_app::{App, AppError, Principal};
 use opchub_ledger::event::{NewEvent, Origin};
 use opchub_skills::tools::{HttpOperation, Tool};
 use opchub_store::ledger::{Item, Outcome};
 use opchub_store::skills::{NewSkill, NewVersion, SkillCall};
-use opchub_web::api::skills::{publish_for, review_for, PublishRequest, ReviewRequest, VersionRequest};
-use opchub_web::auth::{Principal, Via};
-use opchub_web::error::ApiError;
-use opchub_web::AppState;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-fn api(e: ApiError) -> anyhow::Error {
+fn api(e: AppError) -> anyhow::Error {
     anyhow!("demo skill: {} {:?} {:?}", e.code, e.detail, e.fields)
 }
 
@@ -35,17 +33,14 @@ fn st(e: opchub_store::StoreError) -> anyhow::Error {
     anyhow!("demo skill: {e}")
 }
 
-async fn who(s: &AppState, username: &str) -> Result<Principal> {
+async fn who(s: &App, username: &str) -> Result<Principal> {
     let user = s
         .store
         .user_by_username(username)
         .await
         .map_err(st)?
         .ok_or_else(|| anyhow!("demo user {username} missing"))?;
-    Ok(Principal {
-        user,
-        via: Via::Session { csrf: String::new() },
-    })
+    Ok(Principal::cli(user))
 }
 
 /// An Agent Skill package: SKILL.md and its folders.
@@ -69,13 +64,7 @@ struct Published {
 }
 
 /// Publishes through the API's function and approves through the review function.
-async fn publish_and_approve(
-    s: &AppState,
-    publisher: &Principal,
-    platform: &Principal,
-    r: PublishRequest,
-    tool: &str,
-) -> Result<Published> {
+async fn publish_and_approve(s: &App, publisher: &Principal, platform: &Principal, r: PublishRequest, tool: &str) -> Result<Published> {
     let out = publish_for(s, publisher, &r).await.map_err(api)?;
     let v = review_for(
         s,
@@ -183,11 +172,11 @@ fn remotes() -> Vec<Remote> {
 }
 
 /// A listed remote skill written as a reviewed version holds it (see the module comment).
-async fn remote(s: &AppState, platform: &Principal, r: &Remote) -> Result<Published> {
+async fn remote(s: &App, platform: &Principal, r: &Remote) -> Result<Published> {
     let store = &s.store;
     let principal = who(s, r.publisher).await?;
     let publisher = principal.user.clone();
-    let party = opchub_web::skills::party_of(s, &publisher.id).await.map_err(api)?;
+    let party = opchub_app::skills::party_of(s, &publisher.id).await.map_err(api)?;
     let (canonical, tools_hash) = opchub_skills::tools::canonical(&r.tools);
     let content_hash =
         opchub_skills::sha256_hex(opchub_skills::tools::canonical_json(&json!({"endpoint": r.endpoint, "tools": canonical})).as_bytes());
@@ -247,7 +236,7 @@ async fn remote(s: &AppState, platform: &Principal, r: &Remote) -> Result<Publis
 
 /// Loads the demo skills once (nothing when any skill exists). Returns how many were listed.
 /// Run before the ledger writer starts: the demo calls are appended to the ledger directly.
-pub async fn load(s: &AppState) -> Result<usize> {
+pub async fn load(s: &App) -> Result<usize> {
     if !s.store.skills(false).await.map_err(st)?.is_empty() {
         return Ok(0);
     }
@@ -350,7 +339,7 @@ pub async fn load(s: &AppState) -> Result<usize> {
     for (k, p) in listed.iter().enumerate() {
         for (j, user) in invokers.iter().enumerate().take(5 - k % 3) {
             let u = who(s, user).await?;
-            let party = opchub_web::skills::party_of(s, &u.user.id).await.map_err(api)?;
+            let party = opchub_app::skills::party_of(s, &u.user.id).await.map_err(api)?;
             for n in 0..(1 + (k + j) % 4) {
                 let at = now - ((k * 7 + j * 3 + n) as i64 % 20 + 1) * 86_400_000 / 2;
                 let key = opchub_skills::sha256_hex(format!("demo\n{}\n{}\n{n}", u.user.id, p.slug).as_bytes());
@@ -369,7 +358,7 @@ pub async fn load(s: &AppState) -> Result<usize> {
                     attributes.insert(a.to_string(), v.to_string());
                 }
                 items.push(Item::Event(NewEvent {
-                    source: opchub_web::skills::SOURCE.into(),
+                    source: opchub_app::skills::SOURCE.into(),
                     source_event_id: key.clone(),
                     kind: "skill.call".into(),
                     subject: party.clone(),

@@ -516,7 +516,7 @@ async fn main() -> Result<()> {
                 .with_evidence_dir(data_dir.join("evidence"))
                 // Published datasets, content-addressed by SHA-256 (M2.2).
                 .with_dataset_dir(data_dir.join("datasets"))
-                .with_skills(opchub_web::skills::SkillsConfig {
+                .with_skills(opchub_app::skills::SkillsConfig {
                     allow_private_upstreams,
                     ..Default::default()
                 });
@@ -533,7 +533,7 @@ async fn main() -> Result<()> {
                 }
             }
             // The Skill Store's periodic rug-pull check (M2.3).
-            let refresh = opchub_web::skills::spawn_refresh(state.clone());
+            let refresh = opchub_app::skills::spawn_refresh(state.app.clone());
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
@@ -560,12 +560,11 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// The demo Skill Store (M2.3), once: published and reviewed through the API's functions on a
-/// state of its own (publisher addresses checked as in production).
+/// The demo Skill Store (M2.3), once: published and reviewed through the application's use
+/// cases on an application context of its own (publisher addresses checked as in production).
 async fn load_demo_skills(store: &Store) -> Result<()> {
-    let state = opchub_web::AppState::new(store.clone(), opchub_web::WebConfig::default(), None)
-        .with_skills(opchub_web::skills::SkillsConfig::default());
-    let n = demo_skills::load(&state).await?;
+    let app = opchub_app::App::new(store.clone()).with_skills(opchub_app::skills::SkillsConfig::default());
+    let n = demo_skills::load(&app).await?;
     if n > 0 {
         println!("demo data: {n} skills listed in the Skill Store (/skills)");
     }

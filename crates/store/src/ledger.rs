@@ -40,6 +40,11 @@ pub enum SideWrite {
         held: i64,
         actual: i64,
     },
+    /// A Skill Store call's row (`skill_calls`, M2.3), committed with its `skill.call` event:
+    /// its `leaf_index` is set to the leaf of the event of source [`crate::skills::SOURCE`]
+    /// keyed by its `call_key` in this append (stored or duplicate; none when refused). A row
+    /// whose key exists is left as it is (the first attempt's counts stand).
+    SkillCall(Box<crate::skills::SkillCall>),
 }
 
 /// An event's canonical content JSON and content hash, computed before the writer books it:
@@ -479,12 +484,14 @@ pub(crate) async fn write_rollups(tx: &mut Tx, backend: Backend, daily: BTreeMap
     Ok(())
 }
 
-async fn write_side(tx: &mut Tx, backend: Backend, side: Vec<SideWrite>) -> Result<()> {
+async fn write_side(tx: &mut Tx, backend: Backend, side: Vec<SideWrite>, outcomes: &[Outcome]) -> Result<()> {
     let mut requests = vec![];
     let mut budgets: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    let mut calls = vec![];
     for s in side {
         match s {
             SideWrite::Request(o) => requests.push(o),
+            SideWrite::SkillCall(c) => calls.push(c),
             SideWrite::SettleBudget {
                 api_key_id,
                 month,
@@ -514,6 +521,23 @@ async fn write_side(tx: &mut Tx, backend: Backend, side: Vec<SideWrite>) -> Resu
             .bind(month)
             .execute(&mut **tx)
             .await?;
+    }
+    if !calls.is_empty() {
+        let leaves: HashMap<&str, i64> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Stored(r) | Outcome::Duplicate(r) if r.source == crate::skills::SOURCE => {
+                    Some((r.source_event_id.as_str(), r.leaf_index))
+                }
+                _ => None,
+            })
+            .collect();
+        for mut c in calls {
+            c.leaf_index = leaves.get(c.call_key.as_str()).copied();
+            crate::skills::bind_call(sqlx::query(crate::skills::INSERT_CALL), &c)
+                .execute(&mut **tx)
+                .await?;
+        }
     }
     Ok(())
 }
@@ -779,7 +803,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        write_side(&mut tx, self.backend, side).await?;
+        write_side(&mut tx, self.backend, side, &outcomes).await?;
         tx.commit().await?;
         Ok((outcomes, new_size))
     }

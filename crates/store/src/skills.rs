@@ -10,6 +10,9 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::HashMap;
 
+/// The ledger source of the Skill Store's events (`skill.call`, `skill.install`, M2.3).
+pub const SOURCE: &str = "skills";
+
 pub const KINDS: [&str; 4] = ["mcp_server", "http_tool", "agent_skill", "aigc_app"];
 pub const CATEGORIES: [&str; 3] = ["agent_tool", "aigc_production", "vertical_plugin"];
 
@@ -178,6 +181,33 @@ pub struct SkillCall {
 const CALL_COLS: &str =
     "call_key, skill_id, version_id, version_hash, tool, publisher_party, invoker_party, invoker_user_id, outcome, qualified, \
     not_qualified_reason, charged_fen, latency_ms, request_digest, response_digest, leaf_index, day, created_at";
+
+/// Inserts a call row; a row whose key exists is kept.
+pub(crate) const INSERT_CALL: &str = "INSERT INTO skill_calls (call_key, skill_id, version_id, version_hash, tool, publisher_party, invoker_party, invoker_user_id, outcome, qualified, not_qualified_reason, charged_fen, latency_ms, request_digest, response_digest, leaf_index, day, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (call_key) DO NOTHING";
+
+pub(crate) fn bind_call<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    c: &SkillCall,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(c.call_key.clone())
+        .bind(c.skill_id.clone())
+        .bind(c.version_id.clone())
+        .bind(c.version_hash.clone())
+        .bind(c.tool.clone())
+        .bind(c.publisher_party.clone())
+        .bind(c.invoker_party.clone())
+        .bind(c.invoker_user_id.clone())
+        .bind(c.outcome.clone())
+        .bind(c.qualified as i64)
+        .bind(c.not_qualified_reason.clone())
+        .bind(c.charged_fen)
+        .bind(c.latency_ms)
+        .bind(c.request_digest.clone())
+        .bind(c.response_digest.clone())
+        .bind(c.leaf_index)
+        .bind(c.day.clone())
+        .bind(c.created_at)
+}
 
 fn call_from(r: &AnyRow) -> Result<SkillCall> {
     Ok(SkillCall {
@@ -631,32 +661,10 @@ impl Store {
     // ---- calls, installs, ratings ----
 
     /// Records a counted call once per key; false when the key was recorded before.
+    /// Records a call row alone (the Skill Store's calls commit theirs with their ledger event,
+    /// `ledger::SideWrite::SkillCall`). False when a row with its key exists.
     pub async fn record_skill_call(&self, c: &SkillCall) -> Result<bool> {
-        let n = sqlx::query(&format!(
-            "INSERT INTO skill_calls ({CALL_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-             ON CONFLICT (call_key) DO NOTHING"
-        ))
-        .bind(&c.call_key)
-        .bind(&c.skill_id)
-        .bind(&c.version_id)
-        .bind(&c.version_hash)
-        .bind(&c.tool)
-        .bind(&c.publisher_party)
-        .bind(&c.invoker_party)
-        .bind(&c.invoker_user_id)
-        .bind(&c.outcome)
-        .bind(c.qualified as i64)
-        .bind(c.not_qualified_reason.clone())
-        .bind(c.charged_fen)
-        .bind(c.latency_ms)
-        .bind(&c.request_digest)
-        .bind(&c.response_digest)
-        .bind(c.leaf_index)
-        .bind(&c.day)
-        .bind(c.created_at)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let n = bind_call(sqlx::query(INSERT_CALL), c).execute(&self.pool).await?.rows_affected();
         Ok(n > 0)
     }
 

@@ -68,8 +68,9 @@ pub struct State {
     pub rate: Arc<ratelimit::RateLimiter>,
     /// The OpenAI-compatible factor gateway (M2.2).
     pub gateway: Option<Arc<opchub_gateway::Gateway>>,
-    /// The Skill Store's runtime (M2.3).
-    pub skills: Arc<skills::SkillHub>,
+    /// The rmcp service behind `/mcp` (M2.3; its sessions), made on the first request. The Skill
+    /// Store's runtime is the application's (`app.skills`).
+    pub mcp: Arc<std::sync::OnceLock<mcp::Service>>,
 }
 
 impl std::ops::Deref for State {
@@ -88,7 +89,7 @@ impl AppState {
             metrics,
             rate: Arc::default(),
             gateway: None,
-            skills: Arc::new(skills::SkillHub::new(skills::SkillsConfig::default())),
+            mcp: Arc::default(),
         }))
     }
 
@@ -113,7 +114,9 @@ impl AppState {
     }
 
     pub fn with_skills(mut self, config: skills::SkillsConfig) -> Self {
-        self.fields().skills = Arc::new(skills::SkillHub::new(config));
+        let f = self.fields();
+        f.app.skills = Arc::new(skills::SkillHub::new(config));
+        f.mcp = Arc::default();
         self
     }
 

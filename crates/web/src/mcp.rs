@@ -4,28 +4,24 @@
 //! `tools/call` is proxied to the publisher's MCP server (rmcp client) or HTTP tool and
 //! counted once per (invoker, session, JSON-RPC id). Authentication is the route table's:
 //! the invoker's `Authorization: Bearer opk_…`; the caller and the application state reach
-//! the handler through the HTTP request's extensions.
-//!
-//! Also here: [`Upstreams`], the rmcp clients to publishers' servers.
+//! the handler through the HTTP request's extensions. A thin adapter: listing and calling are
+//! the application's (`opchub_app::skills`, where the rmcp clients to publishers' servers live).
 
 use crate::auth::{Caller, Principal};
-use crate::skills::{self, text_block, UpstreamError, UpstreamResult, NS};
+use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use opchub_skills::tools::Tool;
-use opchub_skills::Finding;
+use opchub_app::skills::{self, NS};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
     ServerConfig,
 };
-use rmcp::service::{RequestContext, RunningService};
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::{StreamableHttpClientTransport, StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{ErrorData, RoleClient, RoleServer, ServerHandler, ServiceExt};
-use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt as _;
@@ -46,7 +42,7 @@ pub fn service() -> Service {
 /// Route handler: hands the request (with the application state attached) to rmcp.
 pub async fn handle(State(s): State<AppState>, mut req: Request) -> Response {
     req.extensions_mut().insert(s.clone());
-    match s.skills.mcp_service().oneshot(req).await {
+    match s.mcp.get_or_init(service).clone().oneshot(req).await {
         Ok(r) => r.into_response(),
         Err(never) => match never {},
     }
@@ -172,110 +168,10 @@ impl ServerHandler for Hub {
             }
             // Refused before anything was called or counted: a protocol error for the client.
             Err(e) => {
+                let e = ApiError::from(e);
                 let (message, _) = e.messages("en");
                 Err(ErrorData::invalid_params(message, Some(json!({ "code": e.code }))))
             }
         }
-    }
-}
-
-// ---------------------------------------------------------------- upstream clients
-
-type Client = RunningService<RoleClient, ()>;
-
-/// rmcp clients to publishers' MCP servers, one session per URL, reconnected on failure.
-/// Every connection goes through the publisher HTTP client (rustls for https, the guarded
-/// resolver, no redirects).
-pub struct Upstreams {
-    http: Result<reqwest_publisher::Client, Finding>,
-    clients: tokio::sync::Mutex<HashMap<String, Arc<Client>>>,
-}
-
-impl Upstreams {
-    pub fn new(http: Result<reqwest_publisher::Client, Finding>) -> Self {
-        Upstreams {
-            http,
-            clients: tokio::sync::Mutex::default(),
-        }
-    }
-}
-
-async fn connect(http: &Result<reqwest_publisher::Client, Finding>, url: &str, timeout: Duration) -> Result<Client, Finding> {
-    let http = http.as_ref().map_err(Clone::clone)?;
-    let transport =
-        StreamableHttpClientTransport::with_client(http.clone(), StreamableHttpClientTransportConfig::with_uri(url.to_string()));
-    match tokio::time::timeout(timeout, ().serve(transport)).await {
-        Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(Finding::new("upstream_unreachable", e.to_string())),
-        Err(_) => Err(Finding::new("upstream_unreachable", "timeout")),
-    }
-}
-
-fn tool_of(t: rmcp::model::Tool) -> Tool {
-    Tool {
-        name: t.name.to_string(),
-        description: t.description.map(|d| d.to_string()).unwrap_or_default(),
-        input_schema: Value::Object((*t.input_schema).clone()),
-        http: None,
-    }
-}
-
-impl Upstreams {
-    /// The server's current tool list, on a fresh session (no cached list).
-    pub async fn list_tools(&self, url: &str, timeout: Duration) -> Result<Vec<Tool>, Finding> {
-        let client = connect(&self.http, url, timeout).await?;
-        let listed = tokio::time::timeout(timeout, client.list_all_tools()).await;
-        let _ = client.cancel().await;
-        match listed {
-            Ok(Ok(tools)) => Ok(tools.into_iter().map(tool_of).collect()),
-            Ok(Err(e)) => Err(Finding::new("upstream_unreachable", e.to_string())),
-            Err(_) => Err(Finding::new("upstream_unreachable", "timeout")),
-        }
-    }
-
-    async fn client(&self, url: &str, timeout: Duration) -> Result<Arc<Client>, UpstreamError> {
-        let mut map = self.clients.lock().await;
-        if let Some(c) = map.get(url) {
-            if !c.is_closed() {
-                return Ok(c.clone());
-            }
-        }
-        let c = Arc::new(
-            connect(&self.http, url, timeout)
-                .await
-                .map_err(|f| UpstreamError::Failed(f.detail))?,
-        );
-        map.insert(url.to_string(), c.clone());
-        Ok(c)
-    }
-
-    async fn forget(&self, url: &str) {
-        self.clients.lock().await.remove(url);
-    }
-
-    pub async fn call_tool(
-        &self,
-        url: &str,
-        name: &str,
-        args: Map<String, Value>,
-        timeout: Duration,
-    ) -> Result<UpstreamResult, UpstreamError> {
-        let client = self.client(url, timeout).await?;
-        let params = CallToolRequestParams::new(name.to_string()).with_arguments(args);
-        let res = match tokio::time::timeout(timeout, client.peer().call_tool(params)).await {
-            Err(_) => return Err(UpstreamError::Timeout),
-            Ok(Err(e)) => {
-                self.forget(url).await;
-                return Err(UpstreamError::Failed(e.to_string()));
-            }
-            Ok(Ok(r)) => r,
-        };
-        let v = serde_json::to_value(&res).unwrap_or(Value::Null);
-        let content = v["content"].as_array().cloned().unwrap_or_else(|| vec![text_block("")]);
-        Ok(UpstreamResult {
-            is_error: res.is_error.unwrap_or(false),
-            content,
-            structured: res.structured_content.clone(),
-        })
     }
 }

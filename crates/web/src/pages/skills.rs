@@ -4,15 +4,13 @@
 //! (publish form, versions with review decisions, calls / distinct invokers / revenue /
 //! qualified vs not with a daily chart), the invoker's page (spend, skills used, the `/mcp`
 //! quick start) and the platform operator's review queue. Validation and effects are the
-//! JSON API's (`api::skills::*_for`).
+//! JSON API's: both call the use cases of `opchub_app::skills`.
 
 use super::chart::{daily_bars, days_in_month, Bar, Labels};
 use super::ledger::money;
 use super::{field_messages, page_error, render};
-use crate::api::skills::{self as api, PublishRequest, RateRequest, ReviewRequest, VersionRequest};
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
-use crate::skills::SearchQuery;
 use crate::{i18n, upload, AppState};
 use axum::extract::{Form, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -20,6 +18,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use base64::Engine;
 use minijinja::{context, Value};
+use opchub_app::skills::{self as api, PublishRequest, RateRequest, ReviewRequest, SearchQuery, VersionRequest};
 use opchub_store::skills::{DailyCalls, CATEGORIES, KINDS};
 use serde::Deserialize;
 
@@ -72,7 +71,7 @@ pub async fn store(
     Extension(csrf): Extension<CsrfToken>,
     Query(q): Query<SearchQuery>,
 ) -> Response {
-    let results = match api::search_for(&s, &q).await {
+    let results = match api::search_for(&s, &q).await.map_err(ApiError::from) {
         Ok(r) => r,
         Err(e) => return page_error(&s, caller.0.as_ref(), e),
     };
@@ -116,11 +115,11 @@ async fn detail_page(
     errors: Value,
     done: Option<String>,
 ) -> Response {
-    let d = match api::detail_for(s, p, id).await {
+    let d = match api::detail_for(s, p, id).await.map_err(ApiError::from) {
         Ok(d) => d,
         Err(e) => return page_error(s, p, e),
     };
-    let tools: Vec<opchub_skills::tools::Tool> = d.live_version.as_ref().map(crate::skills::pinned_tools).unwrap_or_default();
+    let tools: Vec<opchub_skills::tools::Tool> = d.live_version.as_ref().map(api::pinned_tools).unwrap_or_default();
     render(
         s,
         p,
@@ -166,7 +165,7 @@ pub async fn set_enabled(
         return page_error(&s, None, ApiError::unauthorized());
     };
     let on = f.enabled.as_deref() == Some("1");
-    match api::set_enabled_for(&s, p, &id, on).await {
+    match api::set_enabled_for(&s, p, &id, on).await.map_err(ApiError::from) {
         Ok(()) => Redirect::to(&format!("/skills/{id}?done={}", if on { "enabled" } else { "disabled" })).into_response(),
         Err(e) => detail_page(&s, Some(p), &csrf.0, &id, e.status, errors_ctx(&e), None).await,
     }
@@ -192,7 +191,7 @@ pub async fn rate(
         stars: f.stars.as_deref().and_then(|v| v.trim().parse().ok()),
         comment: f.comment,
     };
-    match api::rate_for(&s, p, &id, &r).await {
+    match api::rate_for(&s, p, &id, &r).await.map_err(ApiError::from) {
         Ok(_) => Redirect::to(&format!("/skills/{id}?done=rated")).into_response(),
         Err(e) => detail_page(&s, Some(p), &csrf.0, &id, e.status, errors_ctx(&e), None).await,
     }
@@ -209,7 +208,7 @@ async fn mine_page(
     errors: Value,
     done: Option<String>,
 ) -> Response {
-    let d = match api::publisher_dashboard_for(s, p).await {
+    let d = match api::publisher_dashboard_for(s, p).await.map_err(ApiError::from) {
         Ok(d) => d,
         Err(e) => return page_error(s, Some(p), e),
     };
@@ -323,7 +322,7 @@ fn fen_of(v: Option<&str>) -> Option<i64> {
 }
 
 /// Publishes from the page: the same validation and automated checks as the JSON API
-/// (`api::skills::publish_for`), an Agent Skill package uploaded as a file (M2.3).
+/// (`opchub_app::skills::publish_for`), an Agent Skill package uploaded as a file (M2.3).
 pub async fn publish(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, req: Request) -> Response {
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
@@ -361,7 +360,7 @@ pub async fn publish(State(s): State<AppState>, caller: Caller, Extension(csrf):
             submit: true,
         },
     };
-    match api::publish_for(&s, p, &r).await {
+    match api::publish_for(&s, p, &r).await.map_err(ApiError::from) {
         Ok(_) => Redirect::to("/my/skills?done=published").into_response(),
         Err(e) => mine_page(&s, p, &csrf.0, e.status, form, errors_ctx(&e), None).await,
     }
@@ -371,7 +370,7 @@ pub async fn submit(State(s): State<AppState>, caller: Caller, Extension(csrf): 
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    match api::submit_for(&s, p, &id).await {
+    match api::submit_for(&s, p, &id).await.map_err(ApiError::from) {
         Ok(_) => Redirect::to("/my/skills?done=submitted").into_response(),
         Err(e) => mine_page(&s, p, &csrf.0, e.status, Value::from(()), errors_ctx(&e), None).await,
     }
@@ -383,7 +382,7 @@ pub async fn usage(State(s): State<AppState>, caller: Caller, Extension(csrf): E
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let d = match api::invoker_dashboard_for(&s, p).await {
+    let d = match api::invoker_dashboard_for(&s, p).await.map_err(ApiError::from) {
         Ok(d) => d,
         Err(e) => return page_error(&s, Some(p), e),
     };
@@ -406,7 +405,7 @@ pub async fn usage(State(s): State<AppState>, caller: Caller, Extension(csrf): E
 // ---------------------------------------------------------------- platform operator
 
 async fn review_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, errors: Value, done: Option<String>) -> Response {
-    let queue = match api::review_queue_for(s).await {
+    let queue = match api::review_queue_for(s).await.map_err(ApiError::from) {
         Ok(q) => q,
         Err(e) => return page_error(s, Some(p), e),
     };
@@ -418,6 +417,7 @@ async fn review_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode
         },
     )
     .await
+    .map_err(ApiError::from)
     {
         Ok(l) => l,
         Err(e) => return page_error(s, Some(p), e),
@@ -464,7 +464,7 @@ pub async fn review(
         decision: f.decision,
         comment: f.comment,
     };
-    match api::review_for(&s, p, &id, &r).await {
+    match api::review_for(&s, p, &id, &r).await.map_err(ApiError::from) {
         Ok(_) => Redirect::to("/admin/skills?done=reviewed").into_response(),
         Err(e) => review_page(&s, p, &csrf.0, e.status, errors_ctx(&e), None).await,
     }
@@ -474,11 +474,7 @@ pub async fn refresh(State(s): State<AppState>, caller: Caller, Extension(csrf):
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let res = match api::find_skill(&s, &id).await {
-        Ok(sk) => crate::skills::refresh_skill(&s, &sk).await,
-        Err(e) => Err(e),
-    };
-    match res {
+    match api::refresh_for(&s, &id).await.map_err(ApiError::from) {
         Ok(_) => Redirect::to("/admin/skills?done=refreshed").into_response(),
         Err(e) => review_page(&s, p, &csrf.0, e.status, errors_ctx(&e), None).await,
     }
@@ -500,7 +496,7 @@ pub async fn delist(
         return page_error(&s, None, ApiError::unauthorized());
     };
     let reason = f.reason.unwrap_or_default();
-    match api::delist_for(&s, p, &id, reason.trim()).await {
+    match api::delist_for(&s, p, &id, reason.trim()).await.map_err(ApiError::from) {
         Ok(_) if p.role() == opchub_domain::Role::PlatformOperator => Redirect::to("/admin/skills?done=delisted").into_response(),
         Ok(_) => Redirect::to("/my/skills?done=delisted").into_response(),
         Err(e) => review_page(&s, p, &csrf.0, e.status, errors_ctx(&e), None).await,

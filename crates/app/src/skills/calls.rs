@@ -1,0 +1,226 @@
+//! Invocation and counting (M2.3): one `skill.call` event per (invoker, request, JSON-RPC id),
+//! committed with the call's row in one ledger transaction (`SideWrite::SkillCall`).
+
+use super::upstream::{http_call, text_block, UpstreamError};
+use super::{party_of, refusal, validate_with, SOURCE};
+use crate::{App, AppError, AppResult, ErrorKind, Principal};
+use opchub_ledger::event::{NewEvent, Origin};
+use opchub_store::ledger::{Item, Outcome, SideWrite};
+use opchub_store::skills::{Skill, SkillCall};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// One call as the caller made it.
+pub struct CallRequest<'a> {
+    pub skill: &'a Skill,
+    pub tool: &'a str,
+    pub arguments: Map<String, Value>,
+    /// What makes a retry the same call: (request, JSON-RPC id).
+    pub request: String,
+    pub rpc_id: String,
+}
+
+/// What the caller gets back.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct CallResult {
+    /// `ok`, `tool_error`, `upstream_error`, `timeout`.
+    pub outcome: String,
+    pub is_error: bool,
+    /// The publisher's content blocks (MCP shape).
+    #[schema(value_type = Vec<Object>)]
+    pub content: Vec<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub structured_content: Option<Value>,
+    /// Whether the call counts toward M2.3 statistics.
+    pub qualified: bool,
+    pub not_qualified_reason: Option<String>,
+    pub charged_fen: i64,
+    /// The ledger leaf of the `skill.call` event.
+    pub leaf_index: Option<i64>,
+    /// True when this was a retry of a call already counted.
+    pub duplicate: bool,
+}
+
+fn digest(v: &Value) -> String {
+    opchub_skills::sha256_hex(opchub_skills::tools::canonical_json(v).as_bytes())
+}
+
+/// Calls a tool of a listed skill for `p`, and counts the call: one `skill.call` event per
+/// (invoker, request, JSON-RPC id), so a retry is not counted twice (M2.3). Refusals (unknown
+/// tool, arguments failing the schema, a delisted skill) happen before the upstream is
+/// called and count nothing.
+pub async fn call(s: &App, p: &Principal, req: CallRequest<'_>) -> AppResult<CallResult> {
+    let live = s.skills.live_version(&s.store, req.skill).await?;
+    let version = &live.version;
+    let Some((tool, validator)) = live.tool(req.tool) else {
+        return Err(AppError::new(ErrorKind::NotFound, "skill_unknown_tool").with_detail(req.tool.to_string()));
+    };
+    validator
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|v| validate_with(v, &req.arguments))
+        .map_err(|f| refusal(ErrorKind::Invalid, &f))?;
+    let endpoint = version
+        .endpoint_url
+        .clone()
+        .ok_or_else(|| AppError::new(ErrorKind::Conflict, "skill_not_callable"))?;
+    // IP literals here; host names when the connection is made (the guarded resolver).
+    opchub_skills::net::check_literal(&endpoint, s.skills.config.allow_private_upstreams).map_err(|f| refusal(ErrorKind::Upstream, &f))?;
+    let ledger = s
+        .ledger
+        .clone()
+        .ok_or_else(|| AppError::new(ErrorKind::Unavailable, "ledger_unavailable"))?;
+
+    let started_ms = opchub_store::now_ms();
+    let started = Instant::now();
+    let args_value = Value::Object(req.arguments.clone());
+    let upstream = match &tool.http {
+        Some(op) => http_call(s, &endpoint, op, &req.arguments).await,
+        None => {
+            s.skills
+                .upstreams()
+                .call_tool(&endpoint, &tool.name, req.arguments.clone(), s.skills.config.call_timeout)
+                .await
+        }
+    };
+    let latency_ms = started.elapsed().as_millis() as i64;
+    // A host name that now resolves only to non-public addresses (DNS rebinding): refused
+    // like a private URL at publish time; the publisher was not reached, nothing is counted.
+    let upstream = match (upstream, s.skills.resolver.refused(&endpoint)) {
+        (Err(UpstreamError::Failed(_)), Some(p)) => Err(UpstreamError::Refused(p.finding())),
+        (other, _) => other,
+    };
+    let (outcome, content, structured) = match upstream {
+        Err(UpstreamError::Refused(f)) => return Err(refusal(ErrorKind::Upstream, &f)),
+        Ok(r) => (if r.is_error { "tool_error" } else { "ok" }.to_string(), r.content, r.structured),
+        Err(UpstreamError::Timeout) => ("timeout".to_string(), vec![text_block("upstream timeout")], None),
+        Err(UpstreamError::Failed(m)) => (
+            "upstream_error".to_string(),
+            vec![text_block(&format!("upstream error: {m}"))],
+            None,
+        ),
+    };
+    let is_error = outcome != "ok";
+
+    // Who is paid and who used: M2.3 subsidises both, so self-dealing and failures do not qualify.
+    let invoker_party = party_of(s, &p.user.id).await?;
+    let skill = req.skill;
+    let self_dealing = invoker_party == skill.publisher_party || p.user.id == skill.publisher_user_id;
+    let reason = if is_error {
+        Some("failed")
+    } else if self_dealing {
+        Some("self_dealing")
+    } else if skill.drifted_at.is_some() {
+        Some("drifted")
+    } else {
+        None
+    };
+    let qualified = reason.is_none();
+    let charged = if is_error { 0 } else { version.price_fen };
+    let call_key = opchub_skills::sha256_hex(format!("{}\n{}\n{}", p.user.id, req.request, req.rpc_id).as_bytes());
+    let response_value = Value::Array(content.clone());
+    let request_digest = digest(&serde_json::json!({"skill": skill.slug, "tool": tool.name, "arguments": args_value}));
+    let response_digest = digest(&response_value);
+    let mut attributes = BTreeMap::new();
+    attributes.insert("skill".to_string(), skill.slug.clone());
+    attributes.insert("version".to_string(), version.version.clone());
+    attributes.insert("version_hash".to_string(), version.content_hash.clone());
+    attributes.insert("tool".to_string(), tool.name.clone());
+    attributes.insert("publisher".to_string(), skill.publisher_party.clone());
+    attributes.insert("invoker".to_string(), invoker_party.clone());
+    attributes.insert("outcome".to_string(), outcome.clone());
+    attributes.insert("latency_ms".to_string(), latency_ms.to_string());
+    attributes.insert("request_digest".to_string(), request_digest.clone());
+    attributes.insert("response_digest".to_string(), response_digest.clone());
+    attributes.insert("qualified".to_string(), qualified.to_string());
+    if let Some(r) = reason {
+        attributes.insert("not_qualified_reason".to_string(), r.to_string());
+    }
+    let event = NewEvent {
+        source: SOURCE.into(),
+        source_event_id: call_key.clone(),
+        kind: "skill.call".into(),
+        subject: invoker_party.clone(),
+        counterparty: skill.publisher_party.clone(),
+        quantity: 1,
+        unit: "call".into(),
+        list_fen: charged,
+        charged_fen: charged,
+        price_version: format!("skill:{}@{}", skill.slug, version.version).chars().take(120).collect(),
+        occurred_at_ms: started_ms,
+        origin: Origin::Observed,
+        attributes,
+        corrects_leaf_index: None,
+        correction_reason: None,
+        requested_by: None,
+        approved_by: None,
+    };
+    let mut row = SkillCall {
+        call_key: call_key.clone(),
+        skill_id: skill.id.clone(),
+        version_id: version.id.clone(),
+        version_hash: version.content_hash.clone(),
+        tool: tool.name.clone(),
+        publisher_party: skill.publisher_party.clone(),
+        invoker_party,
+        invoker_user_id: p.user.id.clone(),
+        outcome: outcome.clone(),
+        qualified,
+        not_qualified_reason: reason.map(str::to_string),
+        charged_fen: charged,
+        latency_ms,
+        request_digest,
+        response_digest,
+        // Set by the ledger to the leaf of the event, in the same transaction.
+        leaf_index: None,
+        day: opchub_store::skills::call_day(started_ms),
+        created_at: started_ms,
+    };
+    // The event and the call row commit in one transaction: a call is never counted in one
+    // and missing from the other.
+    let side = vec![SideWrite::SkillCall(Box::new(row.clone()))];
+    let appended = ledger.append_with(vec![Item::Event(event)], side).await?;
+    let (inserted, duplicate) = match appended.into_iter().next() {
+        Some(Outcome::Stored(r)) => {
+            row.leaf_index = Some(r.leaf_index);
+            (true, false)
+        }
+        Some(Outcome::Duplicate(_)) => (false, true),
+        Some(Outcome::Rejected(e)) => {
+            tracing::error!(code = %e.code, "skill call event refused by the ledger");
+            (false, false)
+        }
+        None => (false, false),
+    };
+    // A retry reports what was counted the first time. A refused event (a retry whose content
+    // differs) left the row of the first attempt, or wrote this one if there was none.
+    let (inserted, counted) = if inserted {
+        (true, row)
+    } else {
+        match s.store.skill_call(&call_key).await? {
+            Some(found) => {
+                let ours = !duplicate
+                    && found.created_at == row.created_at
+                    && found.latency_ms == row.latency_ms
+                    && found.response_digest == row.response_digest;
+                (ours, found)
+            }
+            None => (false, row),
+        }
+    };
+    if inserted {
+        s.skills.invalidate_counts();
+    }
+    Ok(CallResult {
+        outcome,
+        is_error,
+        content,
+        structured_content: structured,
+        qualified: counted.qualified,
+        not_qualified_reason: counted.not_qualified_reason,
+        charged_fen: counted.charged_fen,
+        leaf_index: counted.leaf_index,
+        duplicate: duplicate || !inserted,
+    })
+}
