@@ -4,8 +4,8 @@
 //! so no caller has to remember it.
 
 use crate::crypto;
-use crate::error::{AppError, AppResult};
-use crate::{App, Principal};
+use crate::error::{AppError, AppResult, ErrorKind};
+use crate::{App, Principal, Via};
 use opchub_domain::input::Checker;
 use opchub_domain::Role;
 use opchub_store::accounts::{ApiKey, NewApiKey, NewUser, User};
@@ -210,4 +210,57 @@ pub async fn start_session(app: &App, user_id: &str) -> AppResult<NewSession> {
 pub async fn end_session(app: &App, token: &str) -> AppResult<()> {
     app.store.delete_session(&crypto::sha256_hex(token)).await?;
     Ok(())
+}
+
+// ---------------------------------------------------------------- who is calling
+
+/// The caller behind a ledger source key (`ols_…`): the source's owner, acting as the source.
+/// A key that names no source, or a disabled owner, is `invalid_source_key`.
+pub async fn source_principal(app: &App, secret: &str) -> AppResult<Principal> {
+    let invalid = || AppError::new(ErrorKind::Unauthenticated, "invalid_source_key");
+    let src = app.store.source_by_key(&crypto::sha256_hex(secret)).await?.ok_or_else(invalid)?;
+    let user = app.store.user(&src.owner_user_id).await?;
+    if user.disabled {
+        return Err(invalid());
+    }
+    Ok(Principal {
+        user,
+        via: Via::Source {
+            name: src.name,
+            rate_per_minute: src.rate_per_minute,
+        },
+    })
+}
+
+/// The caller behind an API key (`opk_…`), through the key cache; an unknown, revoked or
+/// expired key is `invalid_api_key`.
+pub async fn api_key_principal(app: &App, secret: &str) -> AppResult<Principal> {
+    match crate::keys::authenticate(app, &crypto::sha256_hex(secret)).await? {
+        Some((key, user)) => Ok(Principal {
+            user,
+            via: Via::ApiKey {
+                key_id: key.id,
+                scopes: key.scopes,
+            },
+        }),
+        None => Err(AppError::new(ErrorKind::Unauthenticated, "invalid_api_key")),
+    }
+}
+
+/// The caller behind a session token, if the session is live.
+pub async fn session_principal(app: &App, token: &str) -> AppResult<Option<Principal>> {
+    Ok(app.store.session(&crypto::sha256_hex(token)).await?.map(|(user, csrf)| Principal {
+        user,
+        via: Via::Session { csrf },
+    }))
+}
+
+/// Every user, for the administrators' list.
+pub async fn all_users(app: &App) -> AppResult<Vec<User>> {
+    Ok(app.store.users(None).await?)
+}
+
+/// The audit log, filtered (committee, auditor).
+pub async fn audit_entries(app: &App, f: &opchub_store::AuditFilter) -> AppResult<Vec<opchub_store::AuditEntry>> {
+    Ok(app.store.audit_entries(f).await?)
 }

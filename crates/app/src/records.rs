@@ -384,6 +384,12 @@ pub fn milestone_counts(items: &[MilestoneRow]) -> Vec<(String, i64)> {
     counts
 }
 
+/// Per milestone kind (M8.1), how many OPCs of the whole district reached it (the committee's
+/// dashboard; a failed read shows no milestones).
+pub async fn milestone_counts_all(app: &App) -> Vec<(String, i64)> {
+    milestone_counts(&app.store.milestones(None).await.unwrap_or_default())
+}
+
 // ---------------------------------------------------------------- the OPC's records page
 
 /// Everything /my/records shows: the OPC's loans and this year's M6.3 claims, the rent schedule

@@ -349,3 +349,160 @@ pub async fn close_ticket(app: &App, p: &Principal, id: &str) -> AppResult<Ticke
     access::ticket_for_writer(app, p, id).await?;
     Ok(app.store.close_ticket(&p.actor(), id).await?)
 }
+
+// ---------------------------------------------------------------- what the pages show
+
+/// The home page's live counts.
+pub async fn counts(app: &App) -> AppResult<opchub_store::registry::Counts> {
+    Ok(app.store.counts().await?)
+}
+
+/// The M4.2 theme packages.
+pub async fn theme_packages(app: &App) -> AppResult<Vec<opchub_store::registry::ThemePackage>> {
+    Ok(app.store.theme_packages().await?)
+}
+
+/// The district companies (M2.4).
+pub async fn enterprises(app: &App) -> AppResult<Vec<Enterprise>> {
+    Ok(app.store.enterprises().await?)
+}
+
+/// The OPC a founder registered, if any.
+pub async fn opc_of_founder(app: &App, user_id: &str) -> AppResult<Option<Opc>> {
+    Ok(app.store.opc_of_founder(user_id).await?)
+}
+
+/// Communities, optionally in one zone (a zone that does not parse is no filter, as on the pages).
+pub async fn communities_in(app: &App, zone: Option<Zone>) -> AppResult<Vec<Community>> {
+    Ok(app.store.communities(zone, None).await?)
+}
+
+/// What the registration wizard offers in a zone (M4.1): each community with free workstations,
+/// with those workstations; and the theme packages (M4.2).
+pub struct WizardChoices {
+    pub communities: Vec<(Community, Vec<Workstation>)>,
+    pub packages: Vec<opchub_store::registry::ThemePackage>,
+}
+
+pub async fn wizard_choices(app: &App, zone: Zone) -> AppResult<WizardChoices> {
+    let mut communities = Vec::new();
+    for c in app
+        .store
+        .communities(Some(zone), None)
+        .await?
+        .into_iter()
+        .filter(|c| c.workstations_free > 0)
+    {
+        let free: Vec<Workstation> = app
+            .store
+            .workstations(&c.id)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|w| w.status == WorkstationStatus::Free)
+            .collect();
+        communities.push((c, free));
+    }
+    let packages = app.store.theme_packages().await.unwrap_or_default();
+    Ok(WizardChoices { communities, packages })
+}
+
+/// A community's page: its workstations, whether the caller manages it, and its occupants for
+/// those who may see them (the community's operator and staff).
+pub struct CommunityPage {
+    pub community: Community,
+    pub workstations: Vec<Workstation>,
+    pub manage: bool,
+    pub occupants: Vec<Opc>,
+}
+
+pub async fn community_page(app: &App, caller: Option<&Principal>, id: &str) -> AppResult<CommunityPage> {
+    let community = app.store.community(id).await?;
+    let workstations = app.store.workstations(id).await.unwrap_or_default();
+    let manage = caller.is_some_and(|p| p.role() == Role::PlatformOperator || p.user.id == community.operator_user_id);
+    let occupants = if access::sees_occupants(caller, &community) {
+        app.store.opcs(Some(id), None, None).await.unwrap_or_default()
+    } else {
+        vec![]
+    };
+    Ok(CommunityPage {
+        community,
+        workstations,
+        manage,
+        occupants,
+    })
+}
+
+/// A founder's company page: the OPC, its theme package, its tickets and its M8.1 milestones.
+pub struct MyCompany {
+    pub opc: Opc,
+    pub package: Option<opchub_store::registry::ThemePackage>,
+    pub tickets: Vec<Ticket>,
+    pub milestones: Vec<opchub_store::records::MilestoneRow>,
+}
+
+/// `None` when the founder has not registered a company yet.
+pub async fn my_company(app: &App, p: &Principal) -> AppResult<Option<MyCompany>> {
+    let Some(opc) = app.store.opc_of_founder(&p.user.id).await? else {
+        return Ok(None);
+    };
+    let package = app
+        .store
+        .theme_packages()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .find(|t| t.code == opc.theme_package);
+    let tickets = app.store.tickets_of_opc(&opc.id).await.unwrap_or_default();
+    let milestones = app.store.milestones(Some(&opc.id)).await.unwrap_or_default();
+    Ok(Some(MyCompany {
+        opc,
+        package,
+        tickets,
+        milestones,
+    }))
+}
+
+/// Whether the caller may still write in a ticket's thread (its founder or a specialist, until closed).
+pub fn may_write_ticket(p: &Principal, t: &Ticket) -> bool {
+    matches!(p.role(), Role::OpcFounder | Role::Specialist) && t.status != "closed"
+}
+
+/// A specialist's queue (M4.3): open tickets, and the OPCs assigned to them.
+pub async fn specialist_queue(app: &App, p: &Principal) -> AppResult<(Vec<Ticket>, Vec<Opc>)> {
+    let queue = app.store.ticket_queue(&p.user.id).await.unwrap_or_default();
+    let mine = app.store.opcs(None, None, Some(&p.user.id)).await.unwrap_or_default();
+    Ok((queue, mine))
+}
+
+/// The communities an administrator manages (all for the platform operator, else their own) and,
+/// for the platform operator, the community operators a new community may be given to.
+pub async fn managed_communities(app: &App, p: &Principal) -> AppResult<(Vec<Community>, Vec<User>)> {
+    let platform = p.role() == Role::PlatformOperator;
+    let mine = (!platform).then_some(p.user.id.as_str());
+    let list = app.store.communities(None, mine).await.unwrap_or_default();
+    let operators = if platform {
+        app.store.users(Some(Role::CommunityOperator)).await.unwrap_or_default()
+    } else {
+        vec![]
+    };
+    Ok((list, operators))
+}
+
+/// The OPCs of a zone (or all) with the specialists they may be assigned to (M4.3).
+pub async fn opcs_and_specialists(app: &App, zone: Option<Zone>) -> AppResult<(Vec<Opc>, Vec<User>)> {
+    let opcs = app.store.opcs(None, zone, None).await.unwrap_or_default();
+    let specialists = app.store.users(Some(Role::Specialist)).await.unwrap_or_default();
+    Ok((opcs, specialists))
+}
+
+/// Whether the database answers (`/readyz`); a failure is logged.
+pub async fn ready(app: &App) -> bool {
+    match app.store.ping().await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            false
+        }
+    }
+}

@@ -9,6 +9,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use opchub_app::accounts;
 use opchub_domain::Role;
 
 pub const SESSION_COOKIE: &str = "opchub_session";
@@ -108,40 +109,13 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Pri
             return Err(ApiError::unauthorized().with_detail("Authorization: Bearer <key>"));
         };
         if token.starts_with("ols_") {
-            let Some(src) = state.store.source_by_key(&sha256_hex(token)).await? else {
-                return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_source_key"));
-            };
-            let user = state.store.user(&src.owner_user_id).await?;
-            if user.disabled {
-                return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_source_key"));
-            }
-            return Ok(Some(Principal {
-                user,
-                via: Via::Source {
-                    name: src.name,
-                    rate_per_minute: src.rate_per_minute,
-                },
-            }));
+            return Ok(Some(accounts::source_principal(state, token).await?));
         }
-        let hash = sha256_hex(token);
-        let found = opchub_app::keys::authenticate(state, &hash).await?;
-        return match found {
-            Some((key, user)) => Ok(Some(Principal {
-                user,
-                via: Via::ApiKey {
-                    key_id: key.id,
-                    scopes: key.scopes,
-                },
-            })),
-            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key")),
-        };
+        return Ok(Some(accounts::api_key_principal(state, token).await?));
     }
     if let Some(tok) = cookie(headers, SESSION_COOKIE) {
-        if let Some((user, csrf)) = state.store.session(&sha256_hex(tok)).await? {
-            return Ok(Some(Principal {
-                user,
-                via: Via::Session { csrf },
-            }));
+        if let Some(p) = accounts::session_principal(state, tok).await? {
+            return Ok(Some(p));
         }
     }
     Ok(None)

@@ -104,21 +104,12 @@ impl ServerHandler for Hub {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let (s, p, _) = from_ctx(&ctx)?;
-        let mut tools = Vec::new();
-        for (skill, version) in s.store.enabled_skills(&p.user.id).await.map_err(internal)? {
-            for t in skills::pinned_tools(&version) {
-                let mut description = t.description.clone();
-                if skill.drifted_at.is_some() {
-                    description.push_str("\n[OPC Hub: the publisher's server changed since review; calls are not counted as qualified]");
-                }
-                tools.push(json!({
-                    "name": format!("{}{NS}{}", skill.slug, t.name),
-                    "title": format!("{} · {}", skill.name, t.name),
-                    "description": description,
-                    "inputSchema": t.input_schema,
-                }));
-            }
-        }
+        let tools: Vec<serde_json::Value> = skills::enabled_tools(&s, &p)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|t| json!({ "name": t.name, "title": t.title, "description": t.description, "inputSchema": t.input_schema }))
+            .collect();
         serde_json::from_value(json!({ "tools": tools, "resultType": "complete" })).map_err(internal)
     }
 
@@ -128,14 +119,9 @@ impl ServerHandler for Hub {
         let Some((slug, tool)) = request.name.split_once(NS) else {
             return Err(unknown());
         };
-        let skill = match s.store.skill_by_slug(slug).await.map_err(internal)? {
-            Some(sk) => sk,
-            None => return Err(unknown()),
-        };
-        let enabled = s.store.skill_enabled_ids(&p.user.id).await.map_err(internal)?;
-        if !enabled.contains(&skill.id) {
+        let Some(skill) = skills::enabled_skill(&s, &p, slug).await.map_err(internal)? else {
             return Err(unknown());
-        }
+        };
         let rpc_id = serde_json::to_string(&ctx.id).unwrap_or_default();
         let res = skills::call(
             &s,

@@ -10,18 +10,16 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready"),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
-        }
+    if opchub_app::registry::ready(&state).await {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
     }
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut body = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
-    if let Ok(c) = state.store.counts().await {
+    if let Ok(c) = opchub_app::registry::counts(&state).await {
         body.push_str(&format!(
             "# TYPE opchub_registry_opcs gauge\nopchub_registry_opcs {}\n# TYPE opchub_registry_communities gauge\nopchub_registry_communities {}\n# TYPE opchub_registry_workstations_free gauge\nopchub_registry_workstations_free {}\n",
             c.opcs, c.communities, c.workstations_free

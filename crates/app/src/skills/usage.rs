@@ -325,3 +325,43 @@ pub async fn package_for(s: &App, p: &Principal, id: &str) -> AppResult<Package>
         bytes,
     })
 }
+
+// ---------------------------------------------------------------- the invoker's /mcp endpoint
+
+/// One tool of an enabled skill as `/mcp` lists it: `{skill}__{tool}`.
+pub struct EnabledTool {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub input_schema: Value,
+}
+
+/// The tools of every skill the caller enabled, each version's pinned tools; a skill whose
+/// publisher's server changed since review says so, as its calls are not qualified (M2.3).
+pub async fn enabled_tools(app: &App, p: &Principal) -> AppResult<Vec<EnabledTool>> {
+    let mut tools = Vec::new();
+    for (skill, version) in app.store.enabled_skills(&p.user.id).await? {
+        for t in super::pinned_tools(&version) {
+            let mut description = t.description.clone();
+            if skill.drifted_at.is_some() {
+                description.push_str("\n[OPC Hub: the publisher's server changed since review; calls are not counted as qualified]");
+            }
+            tools.push(EnabledTool {
+                name: format!("{}{}{}", skill.slug, super::NS, t.name),
+                title: format!("{} · {}", skill.name, t.name),
+                description,
+                input_schema: t.input_schema,
+            });
+        }
+    }
+    Ok(tools)
+}
+
+/// The skill of a slug, if the caller enabled it (`None` otherwise: an unknown tool to them).
+pub async fn enabled_skill(app: &App, p: &Principal, slug: &str) -> AppResult<Option<Skill>> {
+    let Some(skill) = app.store.skill_by_slug(slug).await? else {
+        return Ok(None);
+    };
+    let enabled = app.store.skill_enabled_ids(&p.user.id).await?;
+    Ok(enabled.contains(&skill.id).then_some(skill))
+}

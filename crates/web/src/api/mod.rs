@@ -66,7 +66,7 @@ fn created<T: serde::Serialize>(v: T) -> Response {
 
 #[utoipa::path(get, path = "/api/v1/stats", tag = "registry", responses((status = 200, body = Counts)))]
 pub async fn stats(State(s): State<AppState>) -> ApiResult<Json<Counts>> {
-    Ok(Json(s.store.counts().await?))
+    Ok(Json(registry::counts(&s).await?))
 }
 
 #[derive(serde::Serialize, ToSchema)]
@@ -92,7 +92,7 @@ pub async fn zones() -> Json<Vec<ZoneInfo>> {
 
 #[utoipa::path(get, path = "/api/v1/theme-packages", tag = "registry", responses((status = 200, body = [ThemePackage])))]
 pub async fn theme_packages(State(s): State<AppState>) -> ApiResult<Json<Vec<ThemePackage>>> {
-    Ok(Json(s.store.theme_packages().await?))
+    Ok(Json(registry::theme_packages(&s).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -222,7 +222,7 @@ pub async fn set_workstation(
 
 #[utoipa::path(get, path = "/api/v1/enterprises", tag = "registry", responses((status = 200, body = [Enterprise])))]
 pub async fn enterprises(State(s): State<AppState>) -> ApiResult<Json<Vec<Enterprise>>> {
-    Ok(Json(s.store.enterprises().await?))
+    Ok(Json(registry::enterprises(&s).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/enterprises", tag = "registry", request_body = NewEnterpriseRequest,
@@ -331,5 +331,5 @@ impl AuditQuery {
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = [AuditEntry])))]
 pub async fn audit(State(s): State<AppState>, Query(q): Query<AuditQuery>) -> ApiResult<Json<Vec<AuditEntry>>> {
-    Ok(Json(s.store.audit_entries(&q.filter()).await?))
+    Ok(Json(accounts::audit_entries(&s, &q.filter()).await?))
 }

@@ -397,8 +397,7 @@ pub async fn dashboard(State(s): State<AppState>, caller: Caller, Extension(csrf
                 .map(|c| json!({ "clause": c.clause, "approved": c.approved_fen * 100 / max, "paid": c.paid_fen * 100 / max }))
                 .collect();
             // M8.1: how many OPCs reached each growth milestone.
-            let ms = s.store.milestones(None).await.unwrap_or_default();
-            let milestones = opchub_app::records::milestone_counts(&ms);
+            let milestones = opchub_app::records::milestone_counts_all(&s).await;
             render(
                 &s,
                 Some(p),

@@ -238,11 +238,11 @@ fn zones_ctx() -> Vec<Value> {
 }
 
 pub async fn home(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
-    let counts = match s.store.counts().await {
+    let counts = match registry::counts(&s).await {
         Ok(c) => c,
         Err(e) => return page_error(&s, caller.0.as_ref(), e.into()),
     };
-    let packages = s.store.theme_packages().await.unwrap_or_default();
+    let packages = registry::theme_packages(&s).await.unwrap_or_default();
     render(
         &s,
         caller.0.as_ref(),
@@ -397,32 +397,22 @@ async fn wizard(
         if p.role() != Role::OpcFounder {
             return page_error(s, caller, ApiError::forbidden());
         }
-        if let Ok(Some(_)) = s.store.opc_of_founder(&p.user.id).await {
+        if let Ok(Some(_)) = registry::opc_of_founder(s, &p.user.id).await {
             return Redirect::to("/my/company").into_response();
         }
     }
     let zone = zone.and_then(|z| z.parse::<Zone>().ok());
     let (communities, packages) = match zone {
-        Some(z) => {
-            let mut list = Vec::new();
-            match s.store.communities(Some(z), None).await {
-                Ok(cs) => {
-                    for c in cs.into_iter().filter(|c| c.workstations_free > 0) {
-                        let free: Vec<_> = s
-                            .store
-                            .workstations(&c.id)
-                            .await
-                            .unwrap_or_default()
-                            .into_iter()
-                            .filter(|w| w.status == opchub_domain::WorkstationStatus::Free)
-                            .collect();
-                        list.push(context! { community => c, workstations => free });
-                    }
-                }
-                Err(e) => return page_error(s, caller, e.into()),
-            }
-            (list, s.store.theme_packages().await.unwrap_or_default())
-        }
+        Some(z) => match registry::wizard_choices(s, z).await {
+            Ok(w) => (
+                w.communities
+                    .into_iter()
+                    .map(|(c, free)| context! { community => c, workstations => free })
+                    .collect(),
+                w.packages,
+            ),
+            Err(e) => return page_error(s, caller, e.into()),
+        },
         None => (vec![], vec![]),
     };
     render(
@@ -553,7 +543,7 @@ pub async fn communities(
     Query(q): Query<WizardQuery>,
 ) -> Response {
     let zone = q.zone.as_deref().and_then(|z| z.parse::<Zone>().ok());
-    match s.store.communities(zone, None).await {
+    match registry::communities_in(&s, zone).await {
         Ok(list) => {
             let free: i64 = list.iter().map(|c| c.workstations_free).sum();
             render(
@@ -575,20 +565,11 @@ pub async fn community(
     Extension(csrf): Extension<CsrfToken>,
     Path(id): Path<String>,
 ) -> Response {
-    let c = match s.store.community(&id).await {
+    let page = match registry::community_page(&s, caller.0.as_ref(), &id).await {
         Ok(c) => c,
         Err(e) => return page_error(&s, caller.0.as_ref(), e.into()),
     };
-    let ws = s.store.workstations(&id).await.unwrap_or_default();
-    let manage = caller
-        .0
-        .as_ref()
-        .is_some_and(|p| p.role() == Role::PlatformOperator || p.user.id == c.operator_user_id);
-    let occupants = if opchub_app::access::sees_occupants(caller.0.as_ref(), &c) {
-        s.store.opcs(Some(&id), None, None).await.unwrap_or_default()
-    } else {
-        vec![]
-    };
+    let (c, ws, manage, occupants) = (page.community, page.workstations, page.manage, page.occupants);
     render(
         &s,
         caller.0.as_ref(),
@@ -605,21 +586,13 @@ pub async fn my_company(State(s): State<AppState>, caller: Caller, Extension(csr
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let opc = match s.store.opc_of_founder(&p.user.id).await {
-        Ok(Some(o)) => o,
+    let company = match registry::my_company(&s, p).await {
+        Ok(Some(c)) => c,
         Ok(None) => return Redirect::to("/register").into_response(),
         Err(e) => return page_error(&s, Some(p), e.into()),
     };
-    let package = s
-        .store
-        .theme_packages()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .find(|t| t.code == opc.theme_package);
-    let tickets = s.store.tickets_of_opc(&opc.id).await.unwrap_or_default();
     // M8.1: growth milestones granted to this OPC.
-    let milestones = s.store.milestones(Some(&opc.id)).await.unwrap_or_default();
+    let (opc, package, tickets, milestones) = (company.opc, company.package, company.tickets, company.milestones);
     let zone_name = i18n::text(&i18n::current_lang(), &format!("zone.{}", opc.zone.as_str()));
     render(
         &s,
@@ -661,12 +634,11 @@ pub async fn ticket(State(s): State<AppState>, caller: Caller, Extension(csrf): 
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let t = match opchub_app::access::ticket_for(&s, p, &id).await {
-        Ok(t) => t,
+    let (t, messages) = match registry::ticket(&s, p, &id).await {
+        Ok(thread) => (thread.ticket, thread.messages),
         Err(e) => return page_error(&s, Some(p), e.into()),
     };
-    let messages = s.store.ticket_messages(&id).await.unwrap_or_default();
-    let can_write = matches!(p.role(), Role::OpcFounder | Role::Specialist) && t.status != "closed";
+    let can_write = registry::may_write_ticket(p, &t);
     render(
         &s,
         Some(p),
@@ -706,8 +678,7 @@ pub async fn specialist_queue(State(s): State<AppState>, caller: Caller, Extensi
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let queue = s.store.ticket_queue(&p.user.id).await.unwrap_or_default();
-    let mine = s.store.opcs(None, None, Some(&p.user.id)).await.unwrap_or_default();
+    let (queue, mine) = registry::specialist_queue(&s, p).await.unwrap_or_default();
     render(
         &s,
         Some(p),
@@ -721,7 +692,7 @@ pub async fn specialist_queue(State(s): State<AppState>, caller: Caller, Extensi
 // ---------------------------------------------------------------- API keys
 
 async fn keys_page(s: &AppState, p: &Principal, csrf: &str, secret: Option<String>, status: StatusCode, error: Option<String>) -> Response {
-    let keys = s.store.api_keys_of(&p.user.id).await.unwrap_or_default();
+    let keys = accounts::keys_of(s, p).await.unwrap_or_default();
     render(
         s,
         Some(p),
@@ -800,7 +771,7 @@ pub async fn revoke_key(State(s): State<AppState>, caller: Caller, Path(id): Pat
 // ---------------------------------------------------------------- admin
 
 async fn users_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, errors: Value) -> Response {
-    let users = s.store.users(None).await.unwrap_or_default();
+    let users = accounts::all_users(s).await.unwrap_or_default();
     let roles: Vec<Value> = Role::ALL
         .iter()
         .map(|r| context! { code => r.as_str(), name => i18n::text(&i18n::current_lang(), &format!("role.{}", r.as_str())) })
@@ -841,17 +812,7 @@ pub async fn admin_create_user(
 }
 
 async fn communities_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, errors: Value) -> Response {
-    let mine = if p.role() == Role::PlatformOperator {
-        None
-    } else {
-        Some(p.user.id.as_str())
-    };
-    let list = s.store.communities(None, mine).await.unwrap_or_default();
-    let operators = if p.role() == Role::PlatformOperator {
-        s.store.users(Some(Role::CommunityOperator)).await.unwrap_or_default()
-    } else {
-        vec![]
-    };
+    let (list, operators) = registry::managed_communities(s, p).await.unwrap_or_default();
     render(
         s,
         Some(p),
@@ -941,8 +902,7 @@ pub async fn admin_opcs(
         return page_error(&s, None, ApiError::unauthorized());
     };
     let zone = q.zone.as_deref().and_then(|z| z.parse::<Zone>().ok());
-    let opcs = s.store.opcs(None, zone, None).await.unwrap_or_default();
-    let specialists = s.store.users(Some(Role::Specialist)).await.unwrap_or_default();
+    let (opcs, specialists) = registry::opcs_and_specialists(&s, zone).await.unwrap_or_default();
     render(
         &s,
         Some(p),
@@ -982,7 +942,7 @@ pub async fn audit(
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let entries = s.store.audit_entries(&q.filter()).await.unwrap_or_default();
+    let entries = accounts::audit_entries(&s, &q.filter()).await.unwrap_or_default();
     let f = q.filter();
     render(
         &s,
