@@ -8,9 +8,12 @@
 
 pub mod access;
 pub mod crypto;
+pub mod datasets;
 pub mod error;
 pub mod files;
+pub mod gateway;
 pub mod keys;
+pub mod ledger;
 pub mod principal;
 
 pub use error::{AppError, AppResult, Coded, ErrorKind};
