@@ -1,6 +1,6 @@
 //! Usage-ledger pages: a party's monthly statement (totals by kind, a daily chart drawn as
-//! inline SVG, the events, CSV/XLSX downloads) through the application layer's `statement_for` (as the API), so who
-//! sees what is decided in one place; and the public transparency view — the signed
+//! inline SVG, the events, CSV/XLSX downloads) through `opchub_app::ledger::statement_for`
+//! (as the API), so who sees what is decided in one place; and the public transparency view — the signed
 //! checkpoints with their conservation counters, the public key, and an inclusion proof
 //! that the server verifies against the signed checkpoint before showing its verdict.
 
