@@ -15,14 +15,13 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use opchub_ledger::event::{NewEvent, Origin};
+use opchub_ledger::metering::{self, TokenKind};
 use opchub_store::cache::SwrCache;
 use opchub_store::gateway::{Channel, KeyLimits, ModelPrice, RequestOutcome};
 use opchub_store::ledger::{Item, LedgerWriter, SideWrite};
 use opchub_store::{now_ms, Store};
 use rand::Rng;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -734,10 +733,22 @@ impl Gateway {
         if let Some(b) = b {
             let fresh = (u.prompt - u.cached).max(0);
             let parts = [
-                ("token.input", fresh, b.price.list_input, b.price.opc_input),
-                ("token.cached_input", u.cached, b.price.list_cached, b.price.opc_cached),
-                ("token.output", u.completion, b.price.list_output, b.price.opc_output),
+                (TokenKind::Input, fresh, b.price.list_input, b.price.opc_input),
+                (TokenKind::CachedInput, u.cached, b.price.list_cached, b.price.opc_cached),
+                (TokenKind::Output, u.completion, b.price.list_output, b.price.opc_output),
             ];
+            let request = metering::GatewayRequest {
+                request_id: &p.request_id,
+                subject: &p.caller.subject,
+                operator_user_id: &b.channel.operator_user_id,
+                channel_id: &b.channel.id,
+                model: &p.model,
+                endpoint: p.endpoint,
+                price_version: &b.price_version,
+                estimated,
+                outcome,
+                started_ms: p.started,
+            };
             for (kind, q, list_p, opc_p) in parts {
                 if q <= 0 {
                     continue;
@@ -745,31 +756,7 @@ impl Gateway {
                 let (list, charged) = (cost_fen(q, list_p), cost_fen(q, opc_p).min(cost_fen(q, list_p)));
                 list_total += list;
                 charged_total += charged;
-                let mut attributes = BTreeMap::new();
-                attributes.insert("channel".to_string(), b.channel.id.clone());
-                attributes.insert("model".to_string(), p.model.clone());
-                attributes.insert("endpoint".to_string(), p.endpoint.to_string());
-                attributes.insert("estimated".to_string(), estimated.to_string());
-                attributes.insert("outcome".to_string(), outcome.to_string());
-                items.push(Item::Event(NewEvent {
-                    source: "gateway".into(),
-                    source_event_id: format!("{}:{kind}", p.request_id),
-                    kind: kind.into(),
-                    subject: p.caller.subject.clone(),
-                    counterparty: b.channel.operator_user_id.clone(),
-                    quantity: q,
-                    unit: "token".into(),
-                    list_fen: list,
-                    charged_fen: charged,
-                    price_version: b.price_version.clone(),
-                    occurred_at_ms: p.started,
-                    origin: Origin::Observed,
-                    attributes,
-                    corrects_leaf_index: None,
-                    correction_reason: None,
-                    requested_by: None,
-                    approved_by: None,
-                }));
+                items.push(Item::Event(metering::token(&request, kind, q, list, charged)));
             }
         }
         let o = RequestOutcome {

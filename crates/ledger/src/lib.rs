@@ -3,4 +3,6 @@
 
 pub mod checkpoint;
 pub mod event;
+pub mod items;
 pub mod merkle;
+pub mod metering;

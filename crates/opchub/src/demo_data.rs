@@ -4,18 +4,14 @@
 //! priced by the same rule the ingestion API checks. Made through the API's own functions.
 
 use anyhow::{anyhow, Result};
-use opchub_gateway::items;
-use opchub_ledger::event::{NewEvent, Origin};
+use opchub_app::datasets::{create_dataset_for, store_bytes, NewDatasetRequest};
+use opchub_app::gateway::{create_prices_for, NewPriceTable, NoGateway};
+use opchub_app::{App, AppError, Principal};
+use opchub_ledger::{items, metering};
 use opchub_store::gateway::ItemPrice;
 use opchub_store::ledger::Item;
-use opchub_web::api::datasets::{create_dataset_for, store_bytes, NewDatasetRequest};
-use opchub_web::api::gateway::{create_prices_for, NewPriceTable};
-use opchub_web::auth::{Principal, Via};
-use opchub_web::error::ApiError;
-use opchub_web::AppState;
-use std::collections::BTreeMap;
 
-fn api(e: ApiError) -> anyhow::Error {
+fn api(e: AppError) -> anyhow::Error {
     anyhow!("demo compute/data: {} {:?}", e.code, e.fields)
 }
 
@@ -40,17 +36,17 @@ fn item(code: &str, unit: &str, list_fen: i64, opc_fen: i64, zh: &str, en: &str)
 
 /// Loads once (nothing when the demo operator already has items). Returns the number of GPU
 /// events booked.
-pub async fn load(s: &AppState) -> Result<usize> {
+///
+/// It runs at start-up, before the gateway serves (so no gateway cache needs dropping:
+/// [`NoGateway`]).
+pub async fn load(s: &App) -> Result<usize> {
     let Some(user) = s.store.user_by_username("operator").await? else {
         return Ok(0);
     };
     if !s.store.item_prices_of(&user.id).await?.is_empty() {
         return Ok(0);
     }
-    let op = Principal {
-        user,
-        via: Via::Session { csrf: String::new() },
-    };
+    let op = Principal::cli(user);
     let table = vec![
         item("a100-80g", "gpu_hour", 1_200, 800, "A100 80G 算力", "A100 80G GPU-hour"),
         item("h800", "gpu_hour", 3_000, 1_800, "H800 算力", "H800 GPU-hour"),
@@ -68,6 +64,7 @@ pub async fn load(s: &AppState) -> Result<usize> {
     let effective_from = "2020-01-01T00:00:00+08:00";
     create_prices_for(
         s,
+        &NoGateway,
         &op,
         &NewPriceTable {
             version: Some(version.into()),
@@ -107,28 +104,20 @@ pub async fn load(s: &AppState) -> Result<usize> {
     let mut events = vec![];
     for day in 0..7i64 {
         for (p, seconds) in [(&table[0], 3_600 + day * 900), (&table[1], 1_200 + day * 300)] {
-            let mut attributes = BTreeMap::new();
-            attributes.insert("item".to_string(), p.item.clone());
-            attributes.insert("cluster".to_string(), "demo-cluster".to_string());
-            events.push(Item::Event(NewEvent {
-                source: "demo-gpu-cluster".into(),
-                source_event_id: format!("job-{day}-{}", p.item),
-                kind: "compute.gpu_second".into(),
-                subject: opc.id.clone(),
-                counterparty: op.user.id.clone(),
-                quantity: seconds,
-                unit: "gpu_second".into(),
+            let source_event_id = format!("job-{day}-{}", p.item);
+            events.push(Item::Event(metering::compute(&metering::ComputeUse {
+                source: "demo-gpu-cluster",
+                source_event_id: &source_event_id,
+                subject: &opc.id,
+                counterparty: &op.user.id,
+                item: &p.item,
+                cluster: "demo-cluster",
+                gpu_seconds: seconds,
                 list_fen: items::amount(&p.unit, seconds, p.list_fen).unwrap_or(0),
                 charged_fen: items::amount(&p.unit, seconds, p.opc_fen).unwrap_or(0),
-                price_version: version.into(),
+                price_version: version,
                 occurred_at_ms: now - day * 86_400_000 - 3_600_000,
-                origin: Origin::Reported,
-                attributes,
-                corrects_leaf_index: None,
-                correction_reason: None,
-                requested_by: None,
-                approved_by: None,
-            }));
+            })));
         }
     }
     let n = events.len();

@@ -1,39 +1,31 @@
-//! Usage-ledger API: ingestion from outside sources (per-source keys, batches ≤ 1,000,
-//! per-event results), corrections, period close, checkpoints and proofs (public, as a
-//! transparency log is), and statements with CSV and XLSX export.
+//! Usage-ledger API, the HTTP side of `opchub_app::ledger`: ingestion from outside sources
+//! (per-source keys, batches ≤ 1,000, per-event results signed here), corrections, period
+//! close, checkpoints and proofs (public, as a transparency log is), and statements with CSV
+//! and XLSX export.
 
 use super::ApiJson;
-use crate::auth::{self, Caller, Principal, Via};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use opchub_domain::input::Checker;
-use opchub_domain::Role;
-use opchub_ledger::event::{parse_period, EventError, EventInput, Origin};
-use opchub_store::ledger::{Checkpoint, DailyUsage, Item, Outcome, Receipt, Source, StoredEvent, UsageTotal};
+use opchub_app::ledger as app;
+use opchub_ledger::event::EventError;
+use opchub_store::ledger::{Checkpoint, Outcome, Receipt, Source, StoredEvent};
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-pub const MAX_BATCH: usize = 1000;
+pub use opchub_app::ledger::{
+    create_source_for, inclusion_for, price_reported, statement_for, ConsistencyProof, CorrectionRequest, CreatedSource, EventBatch,
+    InclusionProof, NewSourceRequest, Statement, StatementQuery, MAX_BATCH,
+};
+
 /// A full batch of events with attributes fits well inside this (the API default is 64 KiB).
 pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 pub const INGEST_PATH: &str = "/api/v1/ledger/events";
-
-fn writer(s: &AppState) -> ApiResult<&opchub_store::ledger::LedgerWriter> {
-    s.ledger
-        .as_ref()
-        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ledger_unavailable"))
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct EventBatch {
-    /// Up to 1,000 events.
-    pub events: Vec<serde_json::Value>,
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct EventResult {
@@ -110,122 +102,13 @@ fn to_results(s: &AppState, outcomes: Vec<Outcome>) -> BatchResult {
     r
 }
 
-/// Parses and validates each raw event; a malformed one is a per-event rejection, not a 400.
-fn items_from(raw: &[serde_json::Value], source: &str, origin: Origin, requested_by: Option<&str>) -> Vec<Item> {
-    let now = opchub_store::now_ms();
-    raw.iter()
-        .map(|v| match serde_json::from_value::<EventInput>(v.clone()) {
-            Ok(input) => match input.validate(source, origin, requested_by, now) {
-                Ok(e) => Item::Event(e),
-                Err(error) => Item::Rejected {
-                    source: source.to_string(),
-                    error,
-                },
-            },
-            Err(_) => Item::Rejected {
-                source: source.to_string(),
-                error: EventError::new("invalid_event", None),
-            },
-        })
-        .collect()
-}
-
 #[utoipa::path(post, path = "/api/v1/ledger/events", tag = "ledger", request_body = EventBatch,
     responses((status = 200, body = BatchResult), (status = 401), (status = 403), (status = 422), (status = 429)))]
 pub async fn ingest(State(s): State<AppState>, caller: Caller, ApiJson(b): ApiJson<EventBatch>) -> ApiResult<Json<BatchResult>> {
     let p = caller.require()?;
-    let Via::Source { name, rate_per_minute } = &p.via else {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "source_key_required"));
-    };
-    if b.events.is_empty() || b.events.len() > MAX_BATCH {
-        return Err(ApiError::field("events", "batch_size"));
-    }
-    if let Err(wait) = s.rate.check(name, *rate_per_minute, b.events.len() as u32) {
-        let mut resp = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
-        resp.detail = Some(format!("{wait}s"));
-        return Err(resp);
-    }
-    let mut items = items_from(&b.events, name, Origin::Reported, None);
-    price_reported(&s, &p.user.id, &mut items).await?;
-    let outcomes = writer(&s)?.append(items).await?;
+    let admit = |name: &str, rate: i64, n: u32| s.rate.check(name, rate, n).map_err(|wait| format!("{wait}s"));
+    let outcomes = app::ingest_for(&s, p, &b.events, admit).await?;
     Ok(Json(to_results(&s, outcomes)))
-}
-
-/// Prices reported compute and data events against the price table of the source's operator
-/// (M2.2; issue 3 "amounts that don't match the price table"). Each `compute.gpu_second` or
-/// `data.byte` event names its item in the attribute `item`; the item's version in force at
-/// the event's `occurred_at` gives the expected list and charged amounts
-/// (`opchub_gateway::items`: round half up to the fen; a per-dataset item costs its unit price
-/// per event — one event is one whole dataset delivered). An event whose amounts differ, whose
-/// item is missing, unknown, of the other kind or not yet in force, or that names another
-/// price version is refused on its own; the rest of the batch is stored. An event without a
-/// price version gets the one in force, so every stored event records it.
-pub async fn price_reported(s: &AppState, operator_user_id: &str, items: &mut [Item]) -> ApiResult<()> {
-    let priced = |k: &str| k == "compute.gpu_second" || k == "data.byte";
-    if !items.iter().any(|it| matches!(it, Item::Event(e) if priced(&e.kind))) {
-        return Ok(());
-    }
-    let table = s.store.item_prices_of(operator_user_id).await?;
-    for it in items.iter_mut() {
-        let Item::Event(e) = it else { continue };
-        if !priced(&e.kind) {
-            continue;
-        }
-        match price_event(&table, e) {
-            Ok(version) => e.price_version = version,
-            Err(error) => {
-                *it = Item::Rejected {
-                    source: e.source.clone(),
-                    error,
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn price_event(table: &[opchub_store::gateway::ItemPriceVersion], e: &opchub_ledger::event::NewEvent) -> Result<String, EventError> {
-    use opchub_gateway::items;
-    use opchub_store::gateway::{lookup_item, ItemLookup};
-    let item = e.attributes.get("item").map(|v| v.trim()).unwrap_or("");
-    if item.is_empty() {
-        return Err(EventError::new("price_item_required", Some("attributes.item")));
-    }
-    let p = match lookup_item(table, item, e.occurred_at_ms) {
-        ItemLookup::Found(p) => p,
-        ItemLookup::NotYetEffective => return Err(EventError::new("price_not_effective", Some("occurred_at"))),
-        ItemLookup::Unknown => return Err(EventError::new("unknown_price_item", Some("attributes.item"))),
-    };
-    if items::kind_of(&p.price.unit) != Some(e.kind.as_str()) {
-        return Err(EventError::new("item_kind_mismatch", Some("attributes.item")));
-    }
-    if !e.price_version.is_empty() && e.price_version != p.version {
-        return Err(EventError::new("price_version_mismatch", Some("price_version")));
-    }
-    let (list, charged) = if p.price.unit == "dataset" {
-        (Some(p.price.list_fen), Some(p.price.opc_fen))
-    } else {
-        (
-            items::amount(&p.price.unit, e.quantity, p.price.list_fen),
-            items::amount(&p.price.unit, e.quantity, p.price.opc_fen),
-        )
-    };
-    let (Some(list), Some(charged)) = (list, charged) else {
-        return Err(EventError::new("amount_out_of_range", Some("quantity")));
-    };
-    if e.list_fen != list {
-        return Err(EventError::new("amount_mismatch", Some("list_amount_fen")));
-    }
-    if e.charged_fen != charged {
-        return Err(EventError::new("amount_mismatch", Some("charged_amount_fen")));
-    }
-    Ok(p.version.clone())
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct CorrectionRequest {
-    /// The correcting event; `corrects_leaf_index`, `correction_reason` and `approved_by` are required.
-    pub event: serde_json::Value,
 }
 
 /// Corrections are new events that reference the corrected one (never rewrites). The
@@ -234,59 +117,8 @@ pub struct CorrectionRequest {
     responses((status = 200, body = BatchResult), (status = 422)))]
 pub async fn correct(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJson<CorrectionRequest>) -> ApiResult<Json<BatchResult>> {
     let p = caller.require()?;
-    let approver = r.event.get("approved_by").and_then(|v| v.as_str()).unwrap_or("");
-    match s.store.user_by_username(approver).await? {
-        Some(u) if u.role == Role::Committee && !u.disabled => {}
-        _ => return Err(ApiError::field("approved_by", "not_a_committee_member")),
-    }
-    let items = items_from(
-        std::slice::from_ref(&r.event),
-        "corrections",
-        Origin::Correction,
-        Some(&p.user.username),
-    );
-    if let Some(Item::Rejected { error, .. }) = items.first() {
-        let mut e = ApiError::field(error.field.as_deref().unwrap_or("event"), &format!("ledger_{}", error.code));
-        e.detail = Some(error.code.clone());
-        return Err(e);
-    }
-    let outcomes = writer(&s)?.append(items).await?;
+    let outcomes = app::correct_for(&s, p, &r).await?;
     Ok(Json(to_results(&s, outcomes)))
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct NewSourceRequest {
-    pub name: Option<String>,
-    /// The account that runs the source (e.g. a community operator).
-    pub owner_user_id: Option<String>,
-    /// Events per minute (1–1,000,000); default 60,000.
-    pub rate_per_minute: Option<i64>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CreatedSource {
-    pub source: Source,
-    /// The source key, shown this once (only its SHA-256 is stored).
-    pub key: String,
-}
-
-pub async fn create_source_for(s: &AppState, p: &Principal, r: &NewSourceRequest) -> ApiResult<CreatedSource> {
-    let mut c = Checker::new();
-    let name = c.username("name", r.name.as_deref());
-    let owner = c.text("owner_user_id", r.owner_user_id.as_deref(), 1, 64);
-    let rate = r.rate_per_minute.unwrap_or(60_000);
-    if !(1..=1_000_000).contains(&rate) {
-        c.errors.insert("rate_per_minute".into(), "out_of_range".into());
-    }
-    if !c.ok() {
-        return Err(ApiError::checked(c));
-    }
-    let key = format!("ols_{}", auth::random_token(24));
-    let source = s
-        .store
-        .create_source(&p.actor(), &name, &owner, &auth::sha256_hex(&key), &key[..12], rate)
-        .await?;
-    Ok(CreatedSource { source, key })
 }
 
 #[utoipa::path(post, path = "/api/v1/ledger/sources", tag = "ledger", request_body = NewSourceRequest,
@@ -298,36 +130,31 @@ pub async fn create_source(State(s): State<AppState>, caller: Caller, ApiJson(r)
 
 #[utoipa::path(get, path = "/api/v1/ledger/sources", tag = "ledger", responses((status = 200, body = [Source])))]
 pub async fn sources(State(s): State<AppState>) -> ApiResult<Json<Vec<Source>>> {
-    Ok(Json(s.store.sources().await?))
+    Ok(Json(app::sources_for(&s).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/ledger/events/{leaf_index}", tag = "ledger", params(("leaf_index" = i64, Path)),
     responses((status = 200, body = StoredEvent), (status = 404)))]
 pub async fn event(State(s): State<AppState>, Path(leaf_index): Path<String>) -> ApiResult<Json<StoredEvent>> {
-    let i: i64 = leaf_index.parse().map_err(|_| ApiError::not_found())?;
-    Ok(Json(s.store.ledger_event(i).await?))
+    Ok(Json(app::event_for(&s, &leaf_index).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/ledger/checkpoints", tag = "ledger", responses((status = 200, body = [Checkpoint])))]
 pub async fn checkpoints(State(s): State<AppState>) -> ApiResult<Json<Vec<Checkpoint>>> {
-    Ok(Json(s.store.ledger_checkpoints().await?))
+    Ok(Json(app::checkpoints_for(&s).await?))
 }
 
 /// The latest signed checkpoint as a C2SP signed note (text/plain).
 #[utoipa::path(get, path = "/api/v1/ledger/checkpoint", tag = "ledger", responses((status = 200, body = String, content_type = "text/plain"), (status = 404)))]
 pub async fn latest_checkpoint(State(s): State<AppState>) -> ApiResult<Response> {
-    let cp = s.store.ledger_latest_checkpoint().await?.ok_or_else(ApiError::not_found)?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], cp.note).into_response())
+    let note = app::latest_checkpoint_note(&s).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }
 
 /// The ledger's public key in signed-note verifier format.
 pub async fn public_key(State(s): State<AppState>) -> ApiResult<Response> {
-    let w = writer(&s)?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("{}\n", w.key.verifier_key()),
-    )
-        .into_response())
+    let key = app::public_key(&s)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], key).into_response())
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -335,41 +162,6 @@ pub struct InclusionQuery {
     pub leaf_index: i64,
     /// A checkpoint's tree size; default the latest checkpoint.
     pub tree_size: Option<i64>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct InclusionProof {
-    pub leaf_index: i64,
-    pub tree_size: i64,
-    pub leaf_hash: String,
-    pub root: String,
-    /// Audit path, hex, leaf to root (RFC 6962).
-    pub proof: Vec<String>,
-    /// The signed checkpoint at `tree_size`, when one exists.
-    pub checkpoint: Option<String>,
-}
-
-pub async fn inclusion_for(s: &AppState, leaf_index: i64, tree_size: Option<i64>) -> ApiResult<InclusionProof> {
-    let tree_size = match tree_size {
-        Some(t) => t,
-        None => s
-            .store
-            .ledger_latest_checkpoint()
-            .await?
-            .map(|c| c.tree_size)
-            .ok_or_else(|| ApiError::conflict("no_checkpoint_yet"))?,
-    };
-    let (leaf, root, proof) = s.store.ledger_inclusion(leaf_index, tree_size).await?;
-    // One row, not the whole checkpoint list: a long-lived ledger has thousands.
-    let checkpoint = s.store.ledger_checkpoint_at(tree_size).await?.map(|c| c.note);
-    Ok(InclusionProof {
-        leaf_index,
-        tree_size,
-        leaf_hash: hex::encode(leaf),
-        root: hex::encode(root),
-        proof: proof.iter().map(hex::encode).collect(),
-        checkpoint,
-    })
 }
 
 #[utoipa::path(get, path = "/api/v1/ledger/proofs/inclusion", tag = "ledger", params(InclusionQuery),
@@ -384,97 +176,17 @@ pub struct ConsistencyQuery {
     pub to: i64,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ConsistencyProof {
-    pub from: i64,
-    pub to: i64,
-    pub from_root: String,
-    pub to_root: String,
-    pub proof: Vec<String>,
-}
-
 #[utoipa::path(get, path = "/api/v1/ledger/proofs/consistency", tag = "ledger", params(ConsistencyQuery),
     responses((status = 200, body = ConsistencyProof), (status = 422)))]
 pub async fn consistency(State(s): State<AppState>, Query(q): Query<ConsistencyQuery>) -> ApiResult<Json<ConsistencyProof>> {
-    let (a, b, proof) = s.store.ledger_consistency(q.from, q.to).await?;
-    Ok(Json(ConsistencyProof {
-        from: q.from,
-        to: q.to,
-        from_root: hex::encode(a),
-        to_root: hex::encode(b),
-        proof: proof.iter().map(hex::encode).collect(),
-    }))
+    Ok(Json(app::consistency_for(&s, q.from, q.to).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/ledger/periods/{period}/close", tag = "ledger", params(("period" = String, Path, description = "YYYY-MM")),
     responses((status = 200, body = Checkpoint), (status = 409), (status = 422)))]
 pub async fn close_period(State(s): State<AppState>, caller: Caller, Path(period): Path<String>) -> ApiResult<Json<Checkpoint>> {
     let p = caller.require()?;
-    let period = parse_period(&period).ok_or_else(|| ApiError::field("period", "invalid_period"))?;
-    let w = writer(&s)?;
-    Ok(Json(
-        s.store.ledger_close_period(&p.actor(), &w.key, &w.config.origin, &period).await?,
-    ))
-}
-
-#[derive(Deserialize, IntoParams)]
-pub struct StatementQuery {
-    /// The party: an OPC id, a community id or a user id. Default: the caller's own OPC or user.
-    pub party: Option<String>,
-    /// `YYYY-MM`; default the current month.
-    pub period: Option<String>,
-    /// `subject` (what the party used or paid) or `counterparty` (what it served or was paid).
-    pub role: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Statement {
-    pub party: String,
-    pub period: String,
-    pub role: String,
-    pub totals: Vec<UsageTotal>,
-    pub daily: Vec<DailyUsage>,
-    /// The first 500 events (see `/api/v1/ledger/events/{leaf_index}` and the inclusion proof for each).
-    pub events: Vec<StoredEvent>,
-}
-
-/// Which parties a caller may see statements of: staff any; an OPC founder its OPC; a
-/// community operator itself and its communities.
-pub async fn statement_for(s: &AppState, p: &Principal, q: &StatementQuery) -> ApiResult<Statement> {
-    let period = match q.period.as_deref().filter(|v| !v.is_empty()) {
-        Some(v) => parse_period(v).ok_or_else(|| ApiError::field("period", "invalid_period"))?,
-        None => opchub_ledger::event::period_of(opchub_store::now_ms()),
-    };
-    let as_counterparty = match q.role.as_deref().unwrap_or("subject") {
-        "subject" => false,
-        "counterparty" => true,
-        _ => return Err(ApiError::field("role", "unknown_role")),
-    };
-    let own_opc = s.store.opc_of_founder(&p.user.id).await?;
-    let party = match q.party.clone().filter(|v| !v.is_empty()) {
-        Some(v) => v,
-        None => own_opc.as_ref().map(|o| o.id.clone()).unwrap_or_else(|| p.user.id.clone()),
-    };
-    let allowed = match p.role() {
-        Role::Committee | Role::Auditor | Role::PlatformOperator | Role::Finance => true,
-        Role::OpcFounder => own_opc.as_ref().is_some_and(|o| o.id == party),
-        Role::CommunityOperator => party == p.user.id || s.store.communities(None, Some(&p.user.id)).await?.iter().any(|c| c.id == party),
-        _ => party == p.user.id,
-    };
-    if !allowed {
-        return Err(ApiError::not_found());
-    }
-    let totals = s.store.usage_totals(&party, as_counterparty, &period).await?;
-    let daily = s.store.usage_daily(&party, as_counterparty, &period).await?;
-    let events = s.store.ledger_events_of(&party, as_counterparty, &period, 500, 0).await?;
-    Ok(Statement {
-        party,
-        period,
-        role: if as_counterparty { "counterparty".into() } else { "subject".into() },
-        totals,
-        daily,
-        events,
-    })
+    Ok(Json(app::close_period_for(&s, p, &period).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/ledger/statement", tag = "ledger", params(StatementQuery), responses((status = 200, body = Statement), (status = 404)))]

@@ -2,12 +2,11 @@
 //! and data price items in force, publish a new version of them, and publish datasets (a
 //! form with the file; larger files through `PUT /api/v1/datasets/{id}/file`). OPC founders
 //! see the published datasets with their prices and a copy-paste download command. Validation
-//! is the JSON API's (`api::gateway::create_prices_for`, `api::datasets::*`).
+//! is the application layer's, shared with the JSON API (`opchub_app::gateway::create_prices_for`,
+//! `opchub_app::datasets::*`).
 
 use super::gateway::{base_url, effective_from};
 use super::{field_messages, page_error, render};
-use crate::api::datasets::{create_dataset_for, list_for, store_bytes, NewDatasetRequest};
-use crate::api::gateway::{create_prices_for, NewPriceTable};
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
 use crate::{i18n, upload, AppState};
@@ -16,6 +15,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use minijinja::{context, Value};
+use opchub_app::datasets::{list_for, publish_with_file_for, NewDatasetRequest};
+use opchub_app::gateway::{create_prices_for, NewPriceTable};
 use opchub_domain::Role;
 use opchub_store::gateway::ItemPrice;
 use serde::Deserialize;
@@ -210,7 +211,7 @@ pub async fn create_items(
     let res = if bad_line.is_some() || req.items.is_empty() {
         Err(ApiError::field("items", "invalid_items"))
     } else {
-        create_prices_for(&s, p, &req).await
+        create_prices_for(&s, &s, p, &req).await.map_err(ApiError::from)
     };
     match res {
         Ok(_) => Redirect::to("/gateway/datasets?done=items").into_response(),
@@ -272,22 +273,13 @@ pub async fn create_dataset(State(s): State<AppState>, caller: Caller, Extension
         if file_name.chars().count() > 200 || file_name.chars().any(|c| c.is_control() || c == '"') {
             return Err(ApiError::field("file", "file_name"));
         }
-        let d = create_dataset_for(
-            &s,
-            p,
-            &NewDatasetRequest {
-                name_zh: f.name_zh.clone(),
-                name_en: f.name_en.clone(),
-                description: f.description.clone(),
-                item: f.item.clone(),
-            },
-        )
-        .await?;
-        let (sha, size) = store_bytes(&s, &bytes).await?;
-        let ct = content_type
-            .filter(|c| !c.is_empty() && c.len() <= 100)
-            .unwrap_or_else(|| "application/octet-stream".into());
-        s.store.set_dataset_file(&p.actor(), &d.id, &file_name, &ct, size, &sha).await?;
+        let req = NewDatasetRequest {
+            name_zh: f.name_zh.clone(),
+            name_en: f.name_en.clone(),
+            description: f.description.clone(),
+            item: f.item.clone(),
+        };
+        publish_with_file_for(&s, p, &req, &file_name, content_type, &bytes).await?;
         Ok::<_, ApiError>(())
     }
     .await;

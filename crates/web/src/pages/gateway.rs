@@ -2,12 +2,11 @@
 //! approve/disable buttons), forms to add a channel and publish a price table, the prices in
 //! force and this month's usage served. OPCs: their keys with limits, budget use and recent
 //! requests, what the discount saved them this month, and a quick start for the official
-//! OpenAI SDK. Validation is the JSON API's (`api::gateway::*_for`); handlers only translate
+//! OpenAI SDK. Validation is the application layer's, shared with the JSON API (`opchub_app::gateway::*_for`); handlers only translate
 //! form fields.
 
 use super::ledger::daily_chart;
 use super::{field_messages, page_error, render};
-use crate::api::gateway::{create_channel_for, create_prices_for, set_key_limits_for, NewChannelRequest, NewPriceTable};
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
 use crate::{i18n, AppState};
@@ -16,6 +15,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use minijinja::{context, Value};
+use opchub_app::gateway::{
+    create_channel_for, create_prices_for, set_channel_status_for, set_key_limits_for, NewChannelRequest, NewPriceTable,
+};
 use opchub_domain::{Money, Role};
 use opchub_store::gateway::{KeyLimits, ModelPrice};
 use serde::Deserialize;
@@ -319,7 +321,7 @@ pub async fn create_channel(
             weight,
             timeout_ms,
         };
-        create_channel_for(&s, p, &req).await
+        create_channel_for(&s, &s, p, &req).await.map_err(ApiError::from)
     }
     .await;
     match res {
@@ -362,7 +364,7 @@ pub async fn create_prices(
         prices,
         items: vec![],
     };
-    match create_prices_for(&s, p, &req).await {
+    match create_prices_for(&s, &s, p, &req).await.map_err(ApiError::from) {
         Ok(_) => Redirect::to("/gateway/channels?done=prices").into_response(),
         Err(mut e) => {
             if let Some(n) = bad_line {
@@ -385,15 +387,8 @@ pub async fn set_channel_status(State(s): State<AppState>, caller: Caller, Path(
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    match s
-        .store
-        .set_channel_status(&p.actor(), &id, f.status.as_deref().unwrap_or("").trim())
-        .await
-    {
-        Ok(_) => {
-            crate::api::gateway::changed(&s);
-            Redirect::to("/gateway/channels?done=status").into_response()
-        }
+    match set_channel_status_for(&s, &s, p, &id, f.status.as_deref().unwrap_or("").trim()).await {
+        Ok(_) => Redirect::to("/gateway/channels?done=status").into_response(),
         Err(e) => page_error(&s, Some(p), e.into()),
     }
 }
@@ -531,7 +526,7 @@ pub async fn set_limits(
             tpm,
             monthly_budget_fen: budget,
         };
-        set_key_limits_for(&s, p, &id, &limits).await
+        set_key_limits_for(&s, &s, p, &id, &limits).await.map_err(ApiError::from)
     }
     .await;
     match res {

@@ -1,12 +1,11 @@
 //! Usage-ledger pages: a party's monthly statement (totals by kind, a daily chart drawn as
-//! inline SVG, the events, CSV/XLSX downloads) through the API's `statement_for`, so who
-//! sees what is decided in one place; and the public transparency view — the signed
+//! inline SVG, the events, CSV/XLSX downloads) through `opchub_app::ledger::statement_for`
+//! (as the API), so who sees what is decided in one place; and the public transparency view — the signed
 //! checkpoints with their conservation counters, the public key, and an inclusion proof
 //! that the server verifies against the signed checkpoint before showing its verdict.
 
 use super::chart::{self, Bar, Labels};
 use super::{page_error, render};
-use crate::api::ledger::{inclusion_for, statement_for, InclusionProof, Statement, StatementQuery};
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
 use crate::{i18n, AppState};
@@ -15,6 +14,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
 use minijinja::{context, Value};
+use opchub_app::ledger::{inclusion_for, statement_for, InclusionProof, Statement, StatementQuery};
 use opchub_domain::{Money, Role};
 use opchub_ledger::checkpoint::verify_checkpoint;
 use opchub_ledger::merkle::{verify_inclusion, Hash};
@@ -131,7 +131,7 @@ pub async fn statement(
     };
     let st = match statement_for(&s, p, &q).await {
         Ok(st) => st,
-        Err(e) => return page_error(&s, Some(p), e),
+        Err(e) => return page_error(&s, Some(p), e.into()),
     };
     statement_page(&s, p, &csrf.0, &st).await
 }
