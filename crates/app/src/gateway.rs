@@ -222,3 +222,171 @@ pub async fn requests_for(s: &App, p: &Principal, key_id: &str) -> AppResult<Vec
     own_key(s, p, key_id).await?;
     Ok(s.store.requests_of_key(key_id, 200).await?)
 }
+
+// ---------------------------------------------------------------- what the gateway pages show
+
+/// At most this many rows of "prices in force" are looked up for one page.
+pub const MAX_PRICE_ROWS: usize = 200;
+/// Recent requests shown per key.
+pub const RECENT_REQUESTS: i64 = 20;
+
+/// The open ledger period (`YYYY-MM`, Asia/Shanghai).
+pub fn period_now() -> String {
+    opchub_ledger::event::period_of(opchub_store::now_ms())
+}
+
+/// Sums of list and charged amounts (checked: `None` when they do not fit).
+pub fn sums(rows: impl Iterator<Item = (i64, i64)>) -> (Option<i64>, Option<i64>) {
+    rows.fold((Some(0i64), Some(0i64)), |(l, c), (list, charged)| {
+        (l.and_then(|a| a.checked_add(list)), c.and_then(|a| a.checked_add(charged)))
+    })
+}
+
+/// A model price in force for one operator's model (`None`: no table covers it yet).
+pub struct PriceInForce {
+    pub operator_user_id: String,
+    pub model: String,
+    pub price: Option<(String, ModelPrice)>,
+}
+
+/// What a community operator's usage this month was (they are the counterparty of their
+/// channels' events, M2.2).
+pub struct ServedUsage {
+    pub totals: Vec<opchub_store::ledger::UsageTotal>,
+    pub daily: Vec<opchub_store::ledger::DailyUsage>,
+}
+
+/// The channel console: the caller's channels (all for the platform operator, with their
+/// operators' names), the model prices in force for them, and for a community operator the
+/// usage served this month.
+pub struct ChannelConsole {
+    pub channels: Vec<Channel>,
+    pub operator_names: std::collections::BTreeMap<String, String>,
+    pub prices: Vec<PriceInForce>,
+    pub usage: Option<ServedUsage>,
+}
+
+pub async fn channel_console(app: &App, p: &Principal, period: &str) -> AppResult<ChannelConsole> {
+    let platform = p.role() == Role::PlatformOperator;
+    let mine = (!platform).then_some(p.user.id.as_str());
+    let channels = app.store.channels(mine).await?;
+    let mut operator_names = std::collections::BTreeMap::new();
+    if platform {
+        for c in &channels {
+            if !operator_names.contains_key(&c.operator_user_id) {
+                let name = app
+                    .store
+                    .user(&c.operator_user_id)
+                    .await
+                    .map(|u| u.display_name)
+                    .unwrap_or_else(|_| c.operator_user_id.clone());
+                operator_names.insert(c.operator_user_id.clone(), name);
+            }
+        }
+    }
+    let now = opchub_store::now_ms();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut prices = Vec::new();
+    for c in &channels {
+        for m in &c.models {
+            if prices.len() >= MAX_PRICE_ROWS || !seen.insert((c.operator_user_id.clone(), m.clone())) {
+                continue;
+            }
+            let price = app.store.price_at(&c.operator_user_id, m, now).await.ok().flatten();
+            prices.push(PriceInForce {
+                operator_user_id: c.operator_user_id.clone(),
+                model: m.clone(),
+                price,
+            });
+        }
+    }
+    let usage = if p.role() == Role::CommunityOperator {
+        Some(ServedUsage {
+            totals: app.store.usage_totals(&p.user.id, true, period).await.unwrap_or_default(),
+            daily: app.store.usage_daily(&p.user.id, true, period).await.unwrap_or_default(),
+        })
+    } else {
+        None
+    };
+    Ok(ChannelConsole {
+        channels,
+        operator_names,
+        prices,
+        usage,
+    })
+}
+
+/// One of an OPC founder's keys on the gateway page: its limits, this month's budget use and
+/// what is left of it, and its recent requests.
+pub struct KeyUse {
+    pub key: opchub_store::accounts::ApiKey,
+    pub active: bool,
+    pub limits: KeyLimits,
+    pub spent: i64,
+    pub held: i64,
+    /// `None` when the key has no monthly budget.
+    pub remaining: Option<i64>,
+    pub requests: Vec<RequestOutcome>,
+}
+
+/// The OPC's gateway page: its company, its keys, this month's list and charged amounts of what
+/// the M2.2 discount covers (tokens, compute and data) and what it saved, and the models offered.
+pub struct OpcGateway {
+    pub opc: Option<opchub_store::registry::Opc>,
+    pub keys: Vec<KeyUse>,
+    pub list_fen: Option<i64>,
+    pub charged_fen: Option<i64>,
+    pub saved_fen: Option<i64>,
+    pub models: std::collections::BTreeSet<String>,
+}
+
+pub async fn opc_gateway(app: &App, p: &Principal, period: &str) -> AppResult<OpcGateway> {
+    let opc = app.store.opc_of_founder(&p.user.id).await?;
+    // The party the gateway bills: the founder's OPC, else the user.
+    let subject = opc.as_ref().map(|o| o.id.clone()).unwrap_or_else(|| p.user.id.clone());
+    let now = opchub_store::now_ms();
+    let mut keys = Vec::new();
+    for key in app.store.api_keys_of(&p.user.id).await? {
+        let limits = app.store.key_limits(&key.id).await?;
+        let (spent, held) = app.store.budget_use(&key.id, period).await?;
+        let requests = app.store.requests_of_key(&key.id, RECENT_REQUESTS).await?;
+        let active = key.revoked_at.is_none() && key.expires_at.is_none_or(|e| e > now);
+        let remaining =
+            (limits.monthly_budget_fen > 0).then(|| limits.monthly_budget_fen.saturating_sub(spent).saturating_sub(held).max(0));
+        keys.push(KeyUse {
+            key,
+            active,
+            limits,
+            spent,
+            held,
+            remaining,
+            requests,
+        });
+    }
+    let totals = app.store.usage_totals(&subject, false, period).await?;
+    let (list_fen, charged_fen) = sums(
+        totals
+            .iter()
+            // What the M2.2 discount covers: tokens, compute and data.
+            .filter(|t| t.kind.starts_with("token.") || t.kind.starts_with("compute.") || t.kind.starts_with("data."))
+            .map(|t| (t.list_fen, t.charged_fen)),
+    );
+    let saved_fen = list_fen.zip(charged_fen).and_then(|(l, c)| l.checked_sub(c));
+    let mut models = std::collections::BTreeSet::new();
+    for c in app.store.approved_channels().await? {
+        models.extend(c.models);
+    }
+    Ok(OpcGateway {
+        opc,
+        keys,
+        list_fen,
+        charged_fen,
+        saved_fen,
+        models,
+    })
+}
+
+/// A community operator's compute and data items in force now (M2.2).
+pub async fn items_in_force(app: &App, p: &Principal) -> AppResult<Vec<opchub_store::gateway::ItemPriceVersion>> {
+    Ok(app.store.item_prices_in_force(&p.user.id, opchub_store::now_ms()).await?)
+}

@@ -353,3 +353,30 @@ pub async fn statement_for(s: &App, p: &Principal, q: &StatementQuery) -> AppRes
         events,
     })
 }
+
+// ---------------------------------------------------------------- what the ledger pages show
+
+/// A readable name for a statement's party: an OPC, a community or a user; else its id.
+pub async fn party_name(s: &App, party: &str) -> String {
+    if let Ok(o) = s.store.opc(party).await {
+        return o.name;
+    }
+    if let Ok(c) = s.store.community(party).await {
+        return c.name;
+    }
+    if let Ok(u) = s.store.user(party).await {
+        return u.display_name;
+    }
+    party.to_string()
+}
+
+/// The sealed periods: (period, tree size at its close, when).
+pub async fn sealed_periods(s: &App) -> Vec<(String, i64, i64)> {
+    s.store.ledger_sealed_periods().await.unwrap_or_default()
+}
+
+/// The leaf hash recomputed from a stored event's content (for checking a proof against what
+/// the database holds now, F2); `None` when no such event.
+pub async fn recomputed_leaf_hash(s: &App, leaf_index: i64) -> Option<String> {
+    s.store.ledger_event(leaf_index).await.ok().map(|e| e.recomputed_leaf_hash())
+}

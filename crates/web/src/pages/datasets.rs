@@ -99,7 +99,7 @@ async fn page(
     let data = async {
         let datasets = list_for(s, p).await?;
         let items = if operator {
-            s.store.item_prices_in_force(&p.user.id, opchub_store::now_ms()).await?
+            opchub_app::gateway::items_in_force(s, p).await?
         } else {
             vec![]
         };

@@ -21,16 +21,9 @@ use opchub_app::gateway::{
 use opchub_domain::{Money, Role};
 use opchub_store::gateway::{KeyLimits, ModelPrice};
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-/// At most this many rows of "prices in force" are looked up for one page.
-const MAX_PRICE_ROWS: usize = 200;
-/// Recent requests shown per key.
-const RECENT_REQUESTS: i64 = 20;
-
-fn period_now() -> String {
-    opchub_ledger::event::period_of(opchub_store::now_ms())
-}
+use opchub_app::gateway::{self, period_now, sums};
 
 /// Items of a comma-separated list (ASCII or full-width commas, or line breaks), trimmed,
 /// empty items dropped.
@@ -166,13 +159,6 @@ fn done_key(v: Option<&str>) -> Option<&'static str> {
     }
 }
 
-/// Sums of list and charged amounts (checked: `None` when they do not fit).
-fn sums<'a>(rows: impl Iterator<Item = (i64, i64)> + 'a) -> (Option<i64>, Option<i64>) {
-    rows.fold((Some(0i64), Some(0i64)), |(l, c), (list, charged)| {
-        (l.and_then(|a| a.checked_add(list)), c.and_then(|a| a.checked_add(charged)))
-    })
-}
-
 async fn channels_page(
     s: &AppState,
     p: &Principal,
@@ -183,57 +169,37 @@ async fn channels_page(
     done: Option<&str>,
 ) -> Response {
     let lang = i18n::current_lang();
-    let platform = p.role() == Role::PlatformOperator;
-    let mine = (!platform).then_some(p.user.id.as_str());
-    let list = match s.store.channels(mine).await {
-        Ok(l) => l,
+    let period = period_now();
+    let console = match gateway::channel_console(s, p, &period).await {
+        Ok(c) => c,
         Err(e) => return page_error(s, Some(p), e.into()),
     };
-    let mut names: BTreeMap<String, String> = BTreeMap::new();
-    if platform {
-        for c in &list {
-            if !names.contains_key(&c.operator_user_id) {
-                let name = s
-                    .store
-                    .user(&c.operator_user_id)
-                    .await
-                    .map(|u| u.display_name)
-                    .unwrap_or_else(|_| c.operator_user_id.clone());
-                names.insert(c.operator_user_id.clone(), name);
+    let names = &console.operator_names;
+    let prices: Vec<Value> = console
+        .prices
+        .iter()
+        .map(|r| {
+            context! {
+                operator => names.get(&r.operator_user_id), model => r.model,
+                version => r.price.as_ref().map(|(v, _)| v.clone()), price => r.price.as_ref().map(|(_, p)| p.clone()),
             }
-        }
-    }
-    let now = opchub_store::now_ms();
-    let mut seen = BTreeSet::new();
-    let mut prices = Vec::new();
-    for c in &list {
-        for m in &c.models {
-            if prices.len() >= MAX_PRICE_ROWS || !seen.insert((c.operator_user_id.clone(), m.clone())) {
-                continue;
-            }
-            let found = s.store.price_at(&c.operator_user_id, m, now).await.ok().flatten();
-            prices.push(context! {
-                operator => names.get(&c.operator_user_id), model => m,
-                version => found.as_ref().map(|(v, _)| v.clone()), price => found.map(|(_, p)| p),
-            });
-        }
-    }
+        })
+        .collect();
+    let list = &console.channels;
     let channels: Vec<Value> = list
         .iter()
         .map(|c| context! { c => c, operator => names.get(&c.operator_user_id) })
         .collect();
     // Usage served this month (community operators are the counterparty of their channels' events).
-    let period = period_now();
-    let usage = if p.role() == Role::CommunityOperator {
-        let totals = s.store.usage_totals(&p.user.id, true, &period).await.unwrap_or_default();
-        let daily = s.store.usage_daily(&p.user.id, true, &period).await.unwrap_or_default();
+    let usage = if let Some(served) = &console.usage {
+        let (totals, daily) = (&served.totals, &served.daily);
         let (list_fen, charged_fen) = sums(totals.iter().map(|t| (t.list_fen, t.charged_fen)));
         let statement_qs =
             serde_urlencoded::to_string([("party", p.user.id.as_str()), ("period", period.as_str()), ("role", "counterparty")])
                 .unwrap_or_default();
         Some(context! {
             totals => totals, total_list_fen => list_fen, total_charged_fen => charged_fen,
-            chart => Value::from_safe_string(daily_chart(&lang, &period, &daily)), statement_qs => statement_qs,
+            chart => Value::from_safe_string(daily_chart(&lang, &period, daily)), statement_qs => statement_qs,
         })
     } else {
         None
@@ -245,7 +211,7 @@ async fn channels_page(
         "gateway_channels.html",
         status,
         context! {
-            platform => platform, operator => p.role() == Role::CommunityOperator,
+            platform => p.role() == Role::PlatformOperator, operator => p.role() == Role::CommunityOperator,
             channels => channels, prices => prices, usage => usage, period => period,
             errors => errors, form => form, done => done_key(done).map(|k| i18n::text(&lang, k)),
         },
@@ -406,44 +372,22 @@ async fn opc_page(
 ) -> Response {
     let lang = i18n::current_lang();
     let period = period_now();
-    let data = async {
-        let opc = s.store.opc_of_founder(&p.user.id).await?;
-        // The party the gateway bills: the founder's OPC, else the user.
-        let subject = opc.as_ref().map(|o| o.id.clone()).unwrap_or_else(|| p.user.id.clone());
-        let now = opchub_store::now_ms();
-        let mut keys = Vec::new();
-        for k in s.store.api_keys_of(&p.user.id).await? {
-            let limits = s.store.key_limits(&k.id).await?;
-            let (spent, held) = s.store.budget_use(&k.id, &period).await?;
-            let requests = s.store.requests_of_key(&k.id, RECENT_REQUESTS).await?;
-            let active = k.revoked_at.is_none() && k.expires_at.is_none_or(|e| e > now);
-            let remaining =
-                (limits.monthly_budget_fen > 0).then(|| limits.monthly_budget_fen.saturating_sub(spent).saturating_sub(held).max(0));
-            keys.push(context! {
-                key => k, active => active, limits => limits,
-                models_input => limits.allowed_models.join(", "), budget_input => yuan_input(limits.monthly_budget_fen),
-                spent => spent, held => held, remaining => remaining, requests => requests,
-            });
+    let (opc, keys, list, charged, saved, models) = match gateway::opc_gateway(s, p, &period).await {
+        Ok(g) => {
+            let keys: Vec<Value> = g
+                .keys
+                .into_iter()
+                .map(|k| {
+                    context! {
+                        key => k.key, active => k.active, limits => k.limits,
+                        models_input => k.limits.allowed_models.join(", "), budget_input => yuan_input(k.limits.monthly_budget_fen),
+                        spent => k.spent, held => k.held, remaining => k.remaining, requests => k.requests,
+                    }
+                })
+                .collect();
+            (g.opc, keys, g.list_fen, g.charged_fen, g.saved_fen, g.models)
         }
-        let totals = s.store.usage_totals(&subject, false, &period).await?;
-        let (list, charged) = sums(
-            totals
-                .iter()
-                // What the M2.2 discount covers: tokens, compute and data.
-                .filter(|t| t.kind.starts_with("token.") || t.kind.starts_with("compute.") || t.kind.starts_with("data."))
-                .map(|t| (t.list_fen, t.charged_fen)),
-        );
-        let saved = list.zip(charged).and_then(|(l, c)| l.checked_sub(c));
-        let mut models = BTreeSet::new();
-        for c in s.store.approved_channels().await? {
-            models.extend(c.models);
-        }
-        Ok::<_, ApiError>((opc, keys, list, charged, saved, models))
-    }
-    .await;
-    let (opc, keys, list, charged, saved, models) = match data {
-        Ok(d) => d,
-        Err(e) => return page_error(s, Some(p), e),
+        Err(e) => return page_error(s, Some(p), e.into()),
     };
     let base = base_url(headers);
     let example_model = models.iter().next().cloned().unwrap_or_else(|| "MODEL".into());

@@ -59,20 +59,6 @@ fn query_string(party: &str, period: &str, role: &str) -> String {
     serde_urlencoded::to_string([("party", party), ("period", period), ("role", role)]).unwrap_or_default()
 }
 
-/// A readable name for a statement's party: an OPC, a community or a user; else its id.
-async fn party_name(s: &AppState, party: &str) -> String {
-    if let Ok(o) = s.store.opc(party).await {
-        return o.name;
-    }
-    if let Ok(c) = s.store.community(party).await {
-        return c.name;
-    }
-    if let Ok(u) = s.store.user(party).await {
-        return u.display_name;
-    }
-    party.to_string()
-}
-
 /// The daily chart: one bar per day with usage, its height the amount charged that day, its
 /// title the day, the amount and the quantities by kind.
 pub(super) fn daily_chart(lang: &str, period: &str, daily: &[DailyUsage]) -> String {
@@ -163,7 +149,7 @@ async fn statement_page(s: &AppState, p: &Principal, csrf: &str, st: &Statement)
         "ledger_statement.html",
         StatusCode::OK,
         context! {
-            party => st.party, party_name => party_name(s, &st.party).await, period => st.period, role => st.role,
+            party => st.party, party_name => opchub_app::ledger::party_name(s, &st.party).await, period => st.period, role => st.role,
             choose_party => p.role() != Role::OpcFounder,
             prev_qs => query_string(&st.party, &prev, &st.role), prev => prev,
             next_qs => query_string(&st.party, &next, &st.role), next => next,
@@ -183,11 +169,11 @@ fn verifier_key(s: &AppState) -> Option<String> {
 
 /// `GET /ledger/checkpoints` (public): every signed checkpoint, newest first.
 pub async fn checkpoints(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
-    let list = match s.store.ledger_checkpoints().await {
+    let list = match opchub_app::ledger::checkpoints_for(&s).await {
         Ok(l) => l,
         Err(e) => return page_error(&s, caller.0.as_ref(), e.into()),
     };
-    let sealed = s.store.ledger_sealed_periods().await.unwrap_or_default();
+    let sealed = opchub_app::ledger::sealed_periods(&s).await;
     let rows: Vec<Value> = list
         .iter()
         .map(|c| {
@@ -309,7 +295,7 @@ pub async fn proof(
         };
         let tree_size = parse_index(q.tree_size.as_deref(), "tree_size")?;
         let p = inclusion_for(&s, leaf, tree_size).await?;
-        let recomputed = s.store.ledger_event(leaf).await.ok().map(|e| e.recomputed_leaf_hash());
+        let recomputed = opchub_app::ledger::recomputed_leaf_hash(&s, leaf).await;
         let checks = verify_proof(&p, verifier_key(&s).as_deref(), recomputed.as_deref());
         Ok::<_, ApiError>(Some((p, checks)))
     }
