@@ -74,9 +74,8 @@ pub(crate) async fn begin_write(pool: &AnyPool, backend: Backend) -> sqlx::Resul
 /// What follows a `SELECT` that reads a row the transaction goes on to write against
 /// (e.g. a sum that must not pass the row's amount): PostgreSQL locks the row
 /// (` FOR UPDATE`); SQLite needs nothing, because [`begin_write`] already holds the write lock.
-/// For the cooperation row read before a payment in `demands.rs`.
-// Until demands.rs (being split) calls it instead of its own `Backend::Postgres` test.
-#[allow(dead_code)]
+/// A row lock for the rest of the write transaction: PostgreSQL locks the row; SQLite's write
+/// transaction already holds the database's write lock (the cooperation read before a payment).
 pub(crate) fn for_update(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => "",

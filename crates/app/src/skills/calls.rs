@@ -2,13 +2,12 @@
 //! committed with the call's row in one ledger transaction (`SideWrite::SkillCall`).
 
 use super::upstream::{http_call, text_block, UpstreamError};
-use super::{party_of, refusal, validate_with, SOURCE};
+use super::{party_of, refusal, validate_with};
 use crate::{App, AppError, AppResult, ErrorKind, Principal};
-use opchub_ledger::event::{NewEvent, Origin};
+use opchub_ledger::metering;
 use opchub_store::ledger::{Item, Outcome, SideWrite};
 use opchub_store::skills::{Skill, SkillCall};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// One call as the caller made it.
@@ -106,56 +105,30 @@ pub async fn call(s: &App, p: &Principal, req: CallRequest<'_>) -> AppResult<Cal
     // Who is paid and who used: M2.3 subsidises both, so self-dealing and failures do not qualify.
     let invoker_party = party_of(s, &p.user.id).await?;
     let skill = req.skill;
-    let self_dealing = invoker_party == skill.publisher_party || p.user.id == skill.publisher_user_id;
-    let reason = if is_error {
-        Some("failed")
-    } else if self_dealing {
-        Some("self_dealing")
-    } else if skill.drifted_at.is_some() {
-        Some("drifted")
-    } else {
-        None
-    };
+    let self_dealing = metering::self_dealing(&invoker_party, &p.user.id, &skill.publisher_party, &skill.publisher_user_id);
+    let reason = metering::skill_call_not_qualified(is_error, self_dealing, skill.drifted_at.is_some());
     let qualified = reason.is_none();
     let charged = if is_error { 0 } else { version.price_fen };
     let call_key = opchub_skills::sha256_hex(format!("{}\n{}\n{}", p.user.id, req.request, req.rpc_id).as_bytes());
     let response_value = Value::Array(content.clone());
     let request_digest = digest(&serde_json::json!({"skill": skill.slug, "tool": tool.name, "arguments": args_value}));
     let response_digest = digest(&response_value);
-    let mut attributes = BTreeMap::new();
-    attributes.insert("skill".to_string(), skill.slug.clone());
-    attributes.insert("version".to_string(), version.version.clone());
-    attributes.insert("version_hash".to_string(), version.content_hash.clone());
-    attributes.insert("tool".to_string(), tool.name.clone());
-    attributes.insert("publisher".to_string(), skill.publisher_party.clone());
-    attributes.insert("invoker".to_string(), invoker_party.clone());
-    attributes.insert("outcome".to_string(), outcome.clone());
-    attributes.insert("latency_ms".to_string(), latency_ms.to_string());
-    attributes.insert("request_digest".to_string(), request_digest.clone());
-    attributes.insert("response_digest".to_string(), response_digest.clone());
-    attributes.insert("qualified".to_string(), qualified.to_string());
-    if let Some(r) = reason {
-        attributes.insert("not_qualified_reason".to_string(), r.to_string());
-    }
-    let event = NewEvent {
-        source: SOURCE.into(),
-        source_event_id: call_key.clone(),
-        kind: "skill.call".into(),
-        subject: invoker_party.clone(),
-        counterparty: skill.publisher_party.clone(),
-        quantity: 1,
-        unit: "call".into(),
-        list_fen: charged,
+    let event = metering::skill_call(&metering::SkillCall {
+        call_key: &call_key,
+        invoker_party: &invoker_party,
+        publisher_party: &skill.publisher_party,
+        skill_slug: &skill.slug,
+        version: &version.version,
+        version_hash: &version.content_hash,
+        tool: &tool.name,
+        outcome: &outcome,
+        latency_ms,
+        request_digest: &request_digest,
+        response_digest: &response_digest,
         charged_fen: charged,
-        price_version: format!("skill:{}@{}", skill.slug, version.version).chars().take(120).collect(),
-        occurred_at_ms: started_ms,
-        origin: Origin::Observed,
-        attributes,
-        corrects_leaf_index: None,
-        correction_reason: None,
-        requested_by: None,
-        approved_by: None,
-    };
+        started_ms,
+        not_qualified_reason: reason,
+    });
     let mut row = SkillCall {
         call_key: call_key.clone(),
         skill_id: skill.id.clone(),

@@ -7,7 +7,6 @@ use super::{CallRequest, CallResult, RefreshResult, SearchQuery};
 use crate::{App, AppError, AppResult, ErrorKind, Principal};
 use base64::Engine;
 use opchub_domain::Role;
-use opchub_ledger::event::{NewEvent, Origin};
 use opchub_store::ledger::{Item, Outcome};
 use opchub_store::skills::{CallTotals, DailyCalls, Rating, Review, Skill, SkillCounts, SkillUse, SkillVersion};
 use serde::Deserialize;
@@ -286,33 +285,17 @@ pub async fn package_for(s: &App, p: &Principal, id: &str) -> AppResult<Package>
         .clone()
         .ok_or_else(|| AppError::new(ErrorKind::Unavailable, "ledger_unavailable"))?;
     let key = opchub_skills::sha256_hex(format!("install\n{}\n{}", p.user.id, v.id).as_bytes());
-    let self_dealing = party == skill.publisher_party || p.user.id == skill.publisher_user_id;
-    let mut attributes = std::collections::BTreeMap::new();
-    attributes.insert("skill".to_string(), skill.slug.clone());
-    attributes.insert("version".to_string(), v.version.clone());
-    attributes.insert("version_hash".to_string(), v.content_hash.clone());
-    attributes.insert("publisher".to_string(), skill.publisher_party.clone());
-    attributes.insert("invoker".to_string(), party.clone());
-    attributes.insert("qualified".to_string(), (!self_dealing && skill.drifted_at.is_none()).to_string());
-    let event = NewEvent {
-        source: super::SOURCE.into(),
-        source_event_id: key,
-        kind: "skill.install".into(),
-        subject: party.clone(),
-        counterparty: skill.publisher_party.clone(),
-        quantity: 1,
-        unit: "install".into(),
-        list_fen: 0,
-        charged_fen: 0,
-        price_version: String::new(),
+    let event = opchub_ledger::metering::skill_install(&opchub_ledger::metering::SkillInstall {
+        install_key: &key,
+        invoker_party: &party,
+        publisher_party: &skill.publisher_party,
+        skill_slug: &skill.slug,
+        version: &v.version,
+        version_hash: &v.content_hash,
+        self_dealing: opchub_ledger::metering::self_dealing(&party, &p.user.id, &skill.publisher_party, &skill.publisher_user_id),
+        drifted: skill.drifted_at.is_some(),
         occurred_at_ms: opchub_store::now_ms(),
-        origin: Origin::Observed,
-        attributes,
-        corrects_leaf_index: None,
-        correction_reason: None,
-        requested_by: None,
-        approved_by: None,
-    };
+    });
     let leaf = match ledger.append(vec![Item::Event(event)]).await?.into_iter().next() {
         Some(Outcome::Stored(r)) | Some(Outcome::Duplicate(r)) => Some(r.leaf_index),
         _ => None,

@@ -40,11 +40,12 @@ pub use proposal::Proposal;
 pub use rating::{Rating, Reputation};
 pub use thread::Message;
 
-use crate::audit::{record, Actor, Change};
-use crate::{now_ms, Result, StoreError, Tx};
+// Every demand-board state change writes its audit entry through the one helper.
+use crate::audit::record_after as audit;
+use crate::{now_ms, StoreError};
 
 /// The ledger source of cooperation payments.
-pub const LEDGER_SOURCE: &str = "cooperation";
+pub const LEDGER_SOURCE: &str = opchub_ledger::metering::COOPERATION_SOURCE;
 
 /// Demand categories: the Skill Store's categories and the three theme packages (M4.2).
 pub const CATEGORIES: [&str; 6] = [
@@ -74,20 +75,4 @@ fn invalid(field: &'static str, code: &'static str) -> StoreError {
 /// A calendar date `YYYY-MM-DD`.
 pub fn parse_date(v: &str) -> Option<chrono::NaiveDate> {
     chrono::NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").ok()
-}
-
-async fn audit(tx: &mut Tx, actor: &Actor, action: &str, kind: &str, id: &str, after: serde_json::Value, summary: String) -> Result<()> {
-    record(
-        tx,
-        actor,
-        Change {
-            action,
-            object_kind: kind,
-            object_id: id,
-            before: None,
-            after: Some(&after),
-            summary,
-        },
-    )
-    .await
 }

@@ -2,15 +2,14 @@
 //! `cooperation.payment` event (M2.4); a reused invoice number is refused and flagged (S3).
 
 use super::attachment::{put_file, sha_of};
-use super::{audit, invalid, parse_date, Cooperation, FileIn, LEDGER_SOURCE};
+use super::{audit, invalid, parse_date, Cooperation, FileIn};
 use crate::audit::Actor;
 use crate::ledger::{Item, LedgerWriter, Outcome};
 use crate::notifications::notify;
 use crate::{is_unique_violation, new_id, now_ms, Result, Store, StoreError};
-use opchub_ledger::event::{NewEvent, Origin};
+use opchub_ledger::event::NewEvent;
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Payment {
@@ -149,11 +148,10 @@ impl Store {
         // Read the agreed amount and the sum inside the write transaction (SQLite holds the
         // write lock; PostgreSQL locks the cooperation row), so two concurrent payments cannot
         // together pass the agreed amount.
-        let agreed: i64 = sqlx::query_scalar(if self.backend == crate::Backend::Postgres {
-            "SELECT agreed_fen FROM cooperations WHERE id = $1 FOR UPDATE"
-        } else {
-            "SELECT agreed_fen FROM cooperations WHERE id = $1"
-        })
+        let agreed: i64 = sqlx::query_scalar(&format!(
+            "SELECT agreed_fen FROM cooperations WHERE id = $1{}",
+            crate::dialect::for_update(self.backend)
+        ))
         .bind(cooperation_id)
         .fetch_one(&mut *tx)
         .await?;
@@ -275,35 +273,23 @@ impl Store {
         let coop = self.cooperation(&p.cooperation_id).await?;
         let occurred_at_ms = parse_date(&p.paid_on)
             .and_then(|d| d.and_hms_opt(12, 0, 0))
-            .map(|t| t.and_utc().timestamp_millis() - 8 * 3600 * 1000)
+            .map(|t| t.and_utc().timestamp_millis() - i64::from(opchub_domain::time::BEIJING_OFFSET_S) * 1000)
             .unwrap_or(p.created_at)
             .min(now_ms());
-        let mut attributes = BTreeMap::new();
-        attributes.insert("cooperation".to_string(), coop.id.clone());
-        attributes.insert("demand".to_string(), coop.demand_id.clone());
-        attributes.insert("invoice_number".to_string(), p.invoice_number.clone());
-        if let Some(sha) = &p.invoice_sha256 {
-            attributes.insert("invoice_sha256".to_string(), sha.clone());
-        }
-        Ok(NewEvent {
-            source: LEDGER_SOURCE.into(),
-            source_event_id: p.id.clone(),
-            kind: "cooperation.payment".into(),
-            subject: coop.enterprise_id.clone(),
-            counterparty: coop.opc_id.clone(),
-            quantity: p.amount_fen,
-            unit: "fen".into(),
-            list_fen: p.amount_fen,
-            charged_fen: p.amount_fen,
-            price_version: String::new(),
-            occurred_at_ms,
-            origin: Origin::Observed,
-            attributes,
-            corrects_leaf_index: None,
-            correction_reason: None,
-            requested_by: None,
-            approved_by: p.confirmed_by.clone(),
-        })
+        Ok(opchub_ledger::metering::cooperation_payment(
+            &opchub_ledger::metering::CooperationPayment {
+                payment_id: &p.id,
+                cooperation_id: &coop.id,
+                demand_id: &coop.demand_id,
+                enterprise_id: &coop.enterprise_id,
+                opc_id: &coop.opc_id,
+                amount_fen: p.amount_fen,
+                invoice_number: &p.invoice_number,
+                invoice_sha256: p.invoice_sha256.as_deref(),
+                occurred_at_ms,
+                confirmed_by: p.confirmed_by.as_deref(),
+            },
+        ))
     }
 
     /// Records the ledger leaf of a posted payment.
