@@ -92,6 +92,9 @@ enum Command {
         /// A policy file adopted by the committee instead of the built-in measures.
         #[arg(long = "policy", env = "OPCHUB_POLICY")]
         policy_file: Option<PathBuf>,
+        /// Where uploaded files are kept: a directory or `s3://bucket/prefix` (default: the data directory).
+        #[arg(long, env = "OPCHUB_FILES_URL")]
+        files_url: Option<String>,
     },
     /// 免申即享: settle a year from the ledger into a draft batch (or a what-if with --set; nothing saved).
     Settle(settle_cli::SettleArgs),
@@ -214,6 +217,7 @@ struct FileConfig {
     body_limit: Option<usize>,
     ledger_origin: Option<String>,
     gateway_max_in_flight: Option<usize>,
+    files_url: Option<String>,
 }
 
 /// The ledger signing key: `OPCHUB_LEDGER_KEY` (32-byte seed, hex) or `<data dir>/ledger.key`,
@@ -459,6 +463,7 @@ async fn main() -> Result<()> {
             insecure_cookies,
             policy_file,
             allow_private_upstreams,
+            files_url,
         } => {
             let listen = listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
             let store = open_store(&database_url).await?;
@@ -508,14 +513,17 @@ async fn main() -> Result<()> {
                     policy = preview.0;
                 }
             }
+            // Evidence and attachments (issue 8, F2) and datasets (M2.2), content-addressed by SHA-256.
+            let files = match files_url.or(file.files_url.clone()) {
+                Some(url) => opchub_app::files::FileStore::from_url(&url)?.with_spool_dir(data_dir.join("spool")),
+                None => opchub_app::files::FileStore::local(data_dir.clone()),
+            };
+            tracing::info!(files = %files.location(), "file store");
             let state = opchub_web::AppState::new(store.clone(), config, opchub_web::metrics_handle())
                 .with_ledger(writer)
                 .with_gateway(gateway)
                 .with_policy(policy)
-                // Application evidence, content-addressed by SHA-256 (issue 8, F2).
-                .with_evidence_dir(data_dir.join("evidence"))
-                // Published datasets, content-addressed by SHA-256 (M2.2).
-                .with_dataset_dir(data_dir.join("datasets"))
+                .with_file_stores(files.join("evidence"), files.join("datasets"))
                 .with_skills(opchub_app::skills::SkillsConfig {
                     allow_private_upstreams,
                     ..Default::default()

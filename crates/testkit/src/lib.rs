@@ -25,6 +25,7 @@
 
 pub mod db;
 pub mod mcp_server;
+pub mod s3;
 mod server;
 pub mod tool_server;
 

@@ -108,6 +108,15 @@ impl AppState {
         self
     }
 
+    /// The file stores (evidence and demand attachments; datasets) on any backend (a local
+    /// directory, S3-compatible object storage shared by replicas).
+    pub fn with_file_stores(mut self, evidence: opchub_app::files::FileStore, datasets: opchub_app::files::FileStore) -> Self {
+        let app = &mut self.fields().app;
+        app.evidence = Arc::new(evidence);
+        app.datasets = Arc::new(datasets);
+        self
+    }
+
     pub fn with_policy(mut self, policy: opchub_policy::Policy) -> Self {
         self.fields().app.policy = Some(Arc::new(policy));
         self
