@@ -24,13 +24,11 @@ use opchub_store::gateway::ItemPriceVersion;
 use opchub_store::ledger::{Item, SideWrite};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
 
 /// Largest dataset file accepted through the API (streamed to disk, never held in memory).
 pub const MAX_DATASET_BYTES: u64 = 8 * 1024 * 1024 * 1024;
-/// Bytes read from disk and handed to the connection at a time.
-const CHUNK: usize = 64 * 1024;
 /// The ledger source of platform-metered downloads.
 pub const SOURCE: &str = metering::DATASETS_SOURCE;
 
@@ -454,7 +452,7 @@ pub struct Streaming {
     pub start: u64,
     pub len: u64,
     pub size: u64,
-    file: tokio::fs::File,
+    file: crate::files::ByteStream,
     meter: Meter,
 }
 
@@ -493,18 +491,18 @@ pub async fn prepare_download(s: &App, p: &Principal, id: &str, range: Option<&s
     };
     // The file must be the one published: same size (the content hash is checked at upload;
     // rehashing gigabytes per download is not done).
-    let path = s.datasets.path(&d.sha256);
-    let mut file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(_) => return Err(AppError::new(ErrorKind::Gone, "dataset_missing")),
+    // Through the file store, so a replica serves what another stored (a local directory or
+    // S3-compatible object storage).
+    match s.datasets.size(&d.sha256).await? {
+        None => return Err(AppError::new(ErrorKind::Gone, "dataset_missing")),
+        Some(n) if n != size => return Err(AppError::conflict("dataset_changed")),
+        Some(_) => {}
+    }
+    let file = if len == 0 {
+        Box::pin(futures_util::stream::empty()) as crate::files::ByteStream
+    } else {
+        s.datasets.read_range(&d.sha256, start..start + len).await?
     };
-    match file.metadata().await {
-        Ok(m) if m.len() == size => {}
-        _ => return Err(AppError::conflict("dataset_changed")),
-    }
-    if start > 0 && file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
-        return Err(AppError::internal());
-    }
     let subject = match s.store.opc_of_founder(&p.user.id).await? {
         Some(o) => o.id,
         None => p.user.id.clone(),
@@ -555,18 +553,15 @@ impl Streaming {
             if remaining == 0 {
                 return None;
             }
-            let want = remaining.min(CHUNK as u64) as usize;
-            let mut buf = vec![0u8; want];
-            match file.read(&mut buf).await {
-                Ok(0) | Err(_) => None,
-                Ok(n) => {
-                    buf.truncate(n);
+            match file.next().await {
+                Some(Ok(chunk)) if !chunk.is_empty() => {
+                    // Never more than the range, whatever the backend hands over.
+                    let n = chunk.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                    let chunk = chunk.slice(..n);
                     meter.sent += n as i64;
-                    Some((
-                        Ok::<_, std::io::Error>(bytes::Bytes::from(buf)),
-                        (file, remaining - n as u64, meter),
-                    ))
+                    Some((Ok::<_, std::io::Error>(chunk), (file, remaining - n as u64, meter)))
                 }
+                _ => None,
             }
         })
     }
