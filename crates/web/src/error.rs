@@ -31,43 +31,34 @@ impl ApiError {
             field_details: BTreeMap::new(),
         }
     }
+    // The common errors are the application's (`opchub_app::AppError`), mapped here.
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized")
+        AppError::unauthorized().into()
     }
     pub fn forbidden() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden")
+        AppError::forbidden().into()
     }
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found")
+        AppError::not_found().into()
     }
     pub fn conflict(code: &str) -> Self {
-        Self::new(StatusCode::CONFLICT, code)
+        AppError::conflict(code).into()
     }
     pub fn bad_request(code: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code)
+        AppError::bad_request(code).into()
     }
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        AppError::internal().into()
     }
     pub fn validation(fields: BTreeMap<String, String>) -> Self {
-        ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "validation_failed".into(),
-            fields,
-            detail: None,
-            field_details: BTreeMap::new(),
-        }
+        AppError::validation(fields).into()
     }
     /// A validation error from a [`Checker`](opchub_domain::input::Checker), with its details.
     pub fn checked(c: opchub_domain::input::Checker) -> Self {
-        let mut e = Self::validation(c.errors);
-        e.field_details = c.details;
-        e
+        AppError::checked(c).into()
     }
     pub fn field(field: &str, code: &str) -> Self {
-        let mut f = BTreeMap::new();
-        f.insert(field.to_string(), code.to_string());
-        Self::validation(f)
+        AppError::field(field, code).into()
     }
     pub fn with_detail(mut self, d: impl Into<String>) -> Self {
         self.detail = Some(d.into());

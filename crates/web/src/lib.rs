@@ -1,7 +1,9 @@
 //! The HTTP layer of OPC Hub: the route table (`routes.rs`), JSON API handlers (`api/`),
 //! server-rendered pages (`pages/`), authentication (`auth.rs`), message catalogs
-//! (`i18n.rs`) and operations endpoints (`ops.rs`). Handlers are thin: they parse input,
-//! call the store or domain, and map errors in one place (`error.rs`).
+//! (`i18n.rs`), operations endpoints (`ops.rs`) and `/mcp` (`mcp.rs`, a thin rmcp server over the
+//! Skill Store's use cases). HTTP only: a handler extracts its input, calls one use case of
+//! `opchub_app` and maps the answer; an error's HTTP status is chosen in one place (`error.rs`).
+//! The store is touched only to build the state (`AppState::new`).
 
 pub mod api;
 pub mod auth;

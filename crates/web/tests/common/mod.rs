@@ -99,14 +99,30 @@ impl TestApp {
             drain_timeout: std::time::Duration::from_secs(10),
             ..Default::default()
         };
-        Self::start_gateway(db, key, policy, skills, gateway_config).await
+        Self::start_gateway(db, key, policy, skills, gateway_config, None).await
+    }
+
+    /// A replica on `db` keeping evidence and datasets in `files` (a local directory or an
+    /// S3-compatible bucket), with the measures previewed as in force this year.
+    #[allow(dead_code)]
+    pub async fn start_files(
+        db: Arc<TestDb>,
+        key: Arc<opchub_ledger::checkpoint::LedgerKey>,
+        files: opchub_app::files::FileStore,
+    ) -> TestApp {
+        let gateway_config = opchub_gateway::GatewayConfig {
+            drain_timeout: std::time::Duration::from_secs(10),
+            ..Default::default()
+        };
+        let skills = opchub_web::skills::SkillsConfig::testing();
+        Self::start_gateway(db, key, Some(preview_policy()), skills, gateway_config, Some(files)).await
     }
 
     /// A server on a fresh database whose gateway has the given settings.
     pub async fn start_with_gateway(gateway_config: opchub_gateway::GatewayConfig) -> TestApp {
         let key = Arc::new(opchub_ledger::checkpoint::LedgerKey::generate("opchub.test"));
         let db = Arc::new(fresh_db().await);
-        Self::start_gateway(db, key, None, opchub_web::skills::SkillsConfig::testing(), gateway_config).await
+        Self::start_gateway(db, key, None, opchub_web::skills::SkillsConfig::testing(), gateway_config, None).await
     }
 
     async fn start_gateway(
@@ -115,6 +131,7 @@ impl TestApp {
         policy: Option<opchub_policy::Policy>,
         skills: opchub_web::skills::SkillsConfig,
         gateway_config: opchub_gateway::GatewayConfig,
+        files: Option<opchub_app::files::FileStore>,
     ) -> TestApp {
         let store = Store::connect(&db.url).await.unwrap();
         store.migrate().await.unwrap();
@@ -142,6 +159,10 @@ impl TestApp {
             .with_skills(skills);
         let state = match policy {
             Some(p) => state.with_policy(p),
+            None => state,
+        };
+        let state = match files {
+            Some(f) => state.with_file_stores(f.join("evidence"), f.join("datasets")),
             None => state,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
