@@ -109,7 +109,7 @@ pub async fn prefill_for(app: &App, p: &Principal, clause: &str, year: Option<i3
     // Answers the platform's own records suggest: M6.3 loans from the loan records.
     let mut suggested = Map::new();
     if spec.clause == "M6.3" {
-        let loans = crate::records::loan_facts(&app.store.loans_of(&party.id).await?);
+        let loans = loan_facts(&app.store.loans_of(&party.id).await?);
         if !loans.is_empty() {
             suggested.insert("loans".into(), Value::Array(loans));
         }
@@ -1035,4 +1035,23 @@ fn dashboard_xlsx(d: &Dashboard) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> 
         }
     }
     wb.save_to_buffer()
+}
+
+/// Loans (M6.3 records) as the engine reads them: drawn amount (counted principal), first drawdown, interest.
+pub fn loan_facts(loans: &[opchub_store::records::Loan]) -> Vec<Value> {
+    loans
+        .iter()
+        .filter_map(|l| {
+            let draws: Vec<_> = l.entries.iter().filter(|e| e.kind == "drawdown").collect();
+            let first = draws.iter().map(|e| e.day.clone()).min()?;
+            let principal: i64 = draws.iter().map(|e| e.amount_fen).sum();
+            let interest: Vec<Value> = l
+                .entries
+                .iter()
+                .filter(|e| e.kind == "interest")
+                .filter_map(|e| Some(serde_json::json!({ "month": e.month.clone()?, "amount_fen": e.amount_fen })))
+                .collect();
+            Some(serde_json::json!({ "id": l.contract_no, "principal_fen": principal, "first_drawdown": first, "qualified": true, "interest": interest }))
+        })
+        .collect()
 }

@@ -3,7 +3,7 @@
 //! inventory, assignments of granted M7.2 applications and each month's rent due; growth
 //! milestones (M8.1). Schedules are computed in `opchub_funds::schedule` (pure).
 
-use crate::applications::{create_for, NewApplicationRequest};
+use crate::applications::{create_for, loan_facts, NewApplicationRequest};
 use crate::settlement::{policy, settle_error, today};
 use crate::{App, AppError, AppResult, ErrorKind, Principal};
 use chrono::{Datelike, NaiveDate};
@@ -14,7 +14,7 @@ use opchub_store::applications::{AppFilter, Application};
 use opchub_store::records::{Apartment, Assignment, Loan, MilestoneRow};
 use opchub_store::settlement::Party;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 async fn my_opc(app: &App, p: &Principal) -> AppResult<Party> {
@@ -111,25 +111,6 @@ pub async fn add_entry_for(app: &App, p: &Principal, id: &str, r: &NewLoanEntry)
         .store
         .add_loan_entry(&p.actor(), id, &r.kind, &d.to_string(), month.as_deref(), amount)
         .await?)
-}
-
-/// Loans as the engine reads them: drawn amount (counted principal), first drawdown, interest.
-pub fn loan_facts(loans: &[Loan]) -> Vec<Value> {
-    loans
-        .iter()
-        .filter_map(|l| {
-            let draws: Vec<_> = l.entries.iter().filter(|e| e.kind == "drawdown").collect();
-            let first = draws.iter().map(|e| e.day.clone()).min()?;
-            let principal: i64 = draws.iter().map(|e| e.amount_fen).sum();
-            let interest: Vec<Value> = l
-                .entries
-                .iter()
-                .filter(|e| e.kind == "interest")
-                .filter_map(|e| Some(json!({ "month": e.month.clone()?, "amount_fen": e.amount_fen })))
-                .collect();
-            Some(json!({ "id": l.contract_no, "principal_fen": principal, "first_drawdown": first, "qualified": true, "interest": interest }))
-        })
-        .collect()
 }
 
 #[derive(Serialize, ToSchema)]
