@@ -24,16 +24,18 @@ test('an application goes through every stage with the right role at each', { ti
   const { url, child } = await startServer(server);
   const browser = await launch();
   try {
-    const year = new Date().getFullYear();
+    // A fee paid today (Beijing): inside the measures' validity window (S2) whether the demo
+    // previews them (before their publication date) or they are in force.
+    const today = new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 10);
     const opc = await signIn(browser, url, 'opc');
     await opc.goto(url + '/applications');
     await Promise.all([opc.waitForLoadState('load'), opc.click('a[data-clause="M5.1"]')]);
     // A negative fee is explained on the form.
-    await opc.fill('#compliance_fees-0-date', `${year}-03-01`);
+    await opc.fill('#compliance_fees-0-date', today);
     await opc.fill('#compliance_fees-0-amount', '-20000');
     await Promise.all([opc.waitForLoadState('load'), opc.click('#save-draft')]);
     assert.match(await opc.textContent('#form-error'), /compliance_fees\[0\]\.amount_fen/);
-    await opc.fill('#compliance_fees-0-date', `${year}-03-01`);
+    await opc.fill('#compliance_fees-0-date', today);
     await opc.fill('#compliance_fees-0-amount', '20000');
     await Promise.all([opc.waitForURL(/\/applications\/[0-9a-f]{32}$/), opc.click('#save-draft')]);
     const appUrl = opc.url();

@@ -17,8 +17,9 @@ use opchub_store::records::{Apartment, Assignment, Loan};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+pub use opchub_app::applications::loan_facts;
 pub use opchub_app::records::{
-    loan_facts, LoanClaims, Milestones, MoveOut, NewApartment, NewAssignment, NewClaim, NewLoan, NewLoanEntry, RentSchedule,
+    LoanClaims, Milestones, MoveOut, NewApartment, NewAssignment, NewClaim, NewLoan, NewLoanEntry, RentSchedule,
 };
 
 // ---------------------------------------------------------------- loans (M6.3)
