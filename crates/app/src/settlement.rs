@@ -32,10 +32,8 @@ pub fn settle_error(e: SettleError) -> AppError {
     }
 }
 
-/// Today in Beijing.
-pub fn today() -> NaiveDate {
-    opchub_domain::time::beijing_today()
-}
+/// Today in Beijing (the one definition, in `opchub_domain::time`).
+pub use opchub_domain::time::beijing_today as today;
 
 fn default_as_of(year: i32) -> NaiveDate {
     opchub_settle::run::default_as_of(year)

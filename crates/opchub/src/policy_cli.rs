@@ -92,9 +92,7 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, BadInput> {
 }
 
 /// Today in Asia/Shanghai (UTC+8, no daylight saving): the policy's calendar.
-fn today() -> NaiveDate {
-    opchub_domain::time::beijing_today()
-}
+use opchub_domain::time::beijing_today as today;
 
 fn parse_as_of(s: &str) -> Result<NaiveDate, BadInput> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| BadInput(format!("--as-of: expected a date YYYY-MM-DD, got {s:?}")))

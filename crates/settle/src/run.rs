@@ -536,9 +536,7 @@ pub fn lists_used(inputs: &Inputs) -> String {
 }
 
 /// Today in Beijing (Asia/Shanghai has no daylight saving: UTC+8).
-pub fn today() -> NaiveDate {
-    opchub_domain::time::beijing_today()
-}
+pub use opchub_domain::time::beijing_today as today;
 
 /// The default as-of date of a settlement of `year`: today, or the year's last day if earlier.
 pub fn default_as_of(year: i32) -> NaiveDate {
