@@ -380,7 +380,7 @@ pub async fn actions_for(app: &App, p: &Principal, v: &ApplicationView) -> Actio
     Actions { can_act, mine, editable }
 }
 
-fn days_param(pol: &Policy, name: &str, default: u32) -> u32 {
+pub(crate) fn days_param(pol: &Policy, name: &str, default: u32) -> u32 {
     match pol.param(name, today()).map(|p| &p.value) {
         Some(ParamValue::Count(n)) => *n,
         _ => default,

@@ -17,8 +17,9 @@ pub const COLUMNS: [&str; 9] = [
 ];
 
 fn rows<'a>(batch: &'a Batch, lines: &'a [Line]) -> impl Iterator<Item = [String; 9]> + 'a {
-    lines.iter().filter(|l| l.paid_fen.unwrap_or(0) > 0).map(move |l| {
-        let paid = l.paid_fen.unwrap_or(0);
+    // Approved lines (what finance is to pay); what it paid is on the line once it pays.
+    lines.iter().filter(|l| l.approved_fen.unwrap_or(0) > 0).map(move |l| {
+        let paid = l.paid_fen.or(l.approved_fen).unwrap_or(0);
         [
             batch.id.clone(),
             l.clause.clone(),

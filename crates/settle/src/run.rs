@@ -517,8 +517,7 @@ pub fn compute(
             cap_fen: cap_of(policy, &c.clause, as_of),
             decision: serde_json::to_string(&d).unwrap_or_default(),
             confirmation: "pending".into(),
-            confirmed_at: None,
-            paid_fen: None,
+            ..Default::default()
         });
     }
     Ok(out)

@@ -770,25 +770,12 @@ impl Store {
                 return Err(StoreError::Conflict("application_two_person_rule"));
             }
             let amount = decided_fen.unwrap_or(0);
-            // F2, S5: offset open recovery orders of this beneficiary, oldest first.
-            let open = sqlx::query("SELECT id, amount_fen - settled_fen AS outstanding FROM recovery_orders WHERE beneficiary = $1 AND status = 'open' ORDER BY created_at, id")
-                .bind(&beneficiary)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get::<String, _>("id")?, r.try_get::<i64, _>("outstanding")?)))
-                .collect::<Result<Vec<_>>>()?;
-            let mut left = amount;
-            let mut offset = 0i64;
-            for (order, outstanding) in open {
-                let take = left.min(outstanding.max(0));
-                if take == 0 {
-                    continue;
-                }
-                settle_order(&mut tx, &order, "offset", take, &format!("offset:{batch_id}:{app_id}"), &payer, now).await?;
-                left -= take;
-                offset += take;
-            }
+            // F2, S5: offset open recovery orders of this beneficiary (settlement ones, then
+            // application ones), oldest first.
+            let offset =
+                crate::grants::offset_open_recoveries(&mut tx, &beneficiary, amount, &format!("offset:{batch_id}:{app_id}"), &payer, now)
+                    .await?;
+            let left = amount - offset;
             let n = sqlx::query("UPDATE applications SET status = 'paid', paid_fen = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND status = 'approved'")
                 .bind(amount)
                 .bind(now)
@@ -1138,7 +1125,7 @@ fn batch_from(r: &AnyRow) -> Result<FundBatch> {
     })
 }
 
-async fn settle_order(tx: &mut Tx, order: &str, kind: &str, amount: i64, reference: &str, by: &str, now: i64) -> Result<()> {
+pub(crate) async fn settle_order(tx: &mut Tx, order: &str, kind: &str, amount: i64, reference: &str, by: &str, now: i64) -> Result<()> {
     let n = sqlx::query(
         "UPDATE recovery_orders SET settled_fen = settled_fen + $1, status = CASE WHEN settled_fen + $1 >= amount_fen THEN 'settled' ELSE 'open' END \
          WHERE id = $2 AND status = 'open' AND settled_fen + $1 <= amount_fen",
