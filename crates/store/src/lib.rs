@@ -14,6 +14,8 @@ mod dialect;
 pub mod gateway;
 pub mod ledger;
 pub mod notifications;
+// Party facts: registrations, in-district, bank accounts (issue 17)
+pub mod party_facts;
 pub mod records;
 pub mod registry;
 pub mod settlement;
