@@ -127,9 +127,18 @@ pub struct NewUserRequest {
     pub password: Option<String>,
     pub display_name: Option<String>,
     pub role: Option<String>,
+    /// Agency users: the district agency they review for (F1; required for the `agency` role).
+    #[serde(default)]
+    pub agency: Option<String>,
 }
 
 pub async fn create_user(app: &App, p: &Principal, r: &NewUserRequest) -> AppResult<User> {
+    create_user_as(app, &p.actor(), r).await
+}
+
+/// Creates a user as `actor` (the platform operator through the API and pages, or the CLI as
+/// the system): the same checks either way.
+pub async fn create_user_as(app: &App, actor: &opchub_store::Actor, r: &NewUserRequest) -> AppResult<User> {
     let mut c = Checker::new();
     let username = c.username("username", r.username.as_deref());
     let password = c.password("password", r.password.as_deref());
@@ -138,22 +147,29 @@ pub async fn create_user(app: &App, p: &Principal, r: &NewUserRequest) -> AppRes
     if role.is_none() {
         c.errors.insert("role".into(), "unknown_role".into());
     }
+    let agency = match role {
+        Some(Role::Agency) => Some(crate::party_facts::check_agency(app, &mut c, r.agency.as_deref())),
+        _ => {
+            if r.agency.as_deref().is_some_and(|a| !a.trim().is_empty()) {
+                c.fail("agency", "not_applicable");
+            }
+            None
+        }
+    };
     let (Some(role), true) = (role, c.ok()) else {
         return Err(AppError::checked(c));
     };
     let hash = crypto::hash_password(&password)?;
-    let res = app
-        .store
-        .create_user(
-            &p.actor(),
-            NewUser {
-                username: &username,
-                display_name: &display,
-                role,
-                password_hash: &hash,
-            },
-        )
-        .await;
+    let new = NewUser {
+        username: &username,
+        display_name: &display,
+        role,
+        password_hash: &hash,
+    };
+    let res = match &agency {
+        Some(a) => app.store.create_agency_user(actor, new, a).await,
+        None => app.store.create_user(actor, new).await,
+    };
     match res {
         Err(opchub_store::StoreError::Conflict(code)) => {
             let mut e = AppError::conflict(code);

@@ -18,6 +18,8 @@ pub mod gateway;
 pub mod keys;
 pub mod ledger;
 pub mod matching;
+// Party facts: registrations, agency membership, bank accounts (issue 17)
+pub mod party_facts;
 pub mod policy;
 pub mod principal;
 pub mod records;

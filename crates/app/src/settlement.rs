@@ -369,30 +369,36 @@ pub struct Export {
     pub file_name: String,
 }
 
-/// The export of an approved batch: `csv` (default) or `xlsx`.
-pub async fn export_for(app: &App, id: &str, format: Option<&str>) -> AppResult<Export> {
+/// The export of an approved batch for finance: `csv` (default) or `xlsx`, with the headers and
+/// labels of the reader's language, each payable line's beneficiary name, USCC and bank account
+/// (as set now by its owner), and a totals row.
+pub async fn export_for(app: &App, id: &str, format: Option<&str>, labels: &opchub_settle::export::Labels) -> AppResult<Export> {
+    let format = format.unwrap_or("csv");
+    if !["csv", "xlsx"].contains(&format) {
+        return Err(AppError::field("format", "invalid"));
+    }
     let batch = app.store.settlement_batch(id).await?;
     if batch.status == "draft" {
         return Err(AppError::conflict("batch_not_approved"));
     }
     let lines = app.store.settlement_lines(id, &LineFilter::default()).await?;
-    let (bytes, content_type, ext) = match format.unwrap_or("csv") {
-        "csv" => (
-            opchub_settle::export::csv(&batch, &lines).map_err(|_| AppError::internal())?,
+    let banks = app.store.settlement_bank_accounts().await?;
+    let rows = opchub_settle::export::rows(&batch, &lines, &banks);
+    let (bytes, content_type) = if format == "csv" {
+        (
+            opchub_settle::export::csv(&rows, labels).map_err(|e| AppError::internal_from("csv export", e))?,
             "text/csv; charset=utf-8",
-            "csv",
-        ),
-        "xlsx" => (
-            opchub_settle::export::xlsx(&batch, &lines).map_err(|_| AppError::internal())?,
+        )
+    } else {
+        (
+            opchub_settle::export::xlsx(&rows, labels).map_err(|e| AppError::internal_from("xlsx export", e))?,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "xlsx",
-        ),
-        _ => return Err(AppError::field("format", "invalid")),
+        )
     };
     Ok(Export {
         bytes,
         content_type,
-        file_name: format!("settlement-{}-{}.{ext}", batch.year, batch.id),
+        file_name: format!("{}-{}-{}.{format}", labels.file, batch.year, batch.id),
     })
 }
 

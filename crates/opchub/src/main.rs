@@ -13,6 +13,8 @@ mod demo_data;
 mod demo_demands;
 mod demo_skills;
 mod ledger;
+// Party facts: registrations, bank accounts, agencies (issue 17)
+mod party_cli;
 mod policy_cli;
 mod settle_cli;
 
@@ -39,11 +41,9 @@ fn command_to_op(c: LedgerCommand) -> ledger::Op {
     }
 }
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use opchub_domain::Role;
-use opchub_store::accounts::NewUser;
 use opchub_store::{Actor, Store};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -123,6 +123,11 @@ enum Command {
     Migrate,
     /// Load demo data into the database (skipped if it already has OPCs).
     Demo,
+    /// Party facts: G2 registrations and in-district of companies, bank accounts of beneficiaries.
+    Party {
+        #[command(subcommand)]
+        command: party_cli::PartyCommand,
+    },
     /// Manage user accounts.
     User {
         #[command(subcommand)]
@@ -202,6 +207,16 @@ enum UserCommand {
         /// Password (min. 8 characters); generated and printed when omitted.
         #[arg(long, env = "OPCHUB_NEW_USER_PASSWORD")]
         password: Option<String>,
+        /// Agency users (required for them): the district agency they review for (F1), e.g. science_technology.
+        #[arg(long)]
+        agency: Option<String>,
+    },
+    /// Move an agency user to another district agency (F1); audited.
+    SetAgency {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        agency: String,
     },
 }
 
@@ -417,6 +432,24 @@ async fn main() -> Result<()> {
             load_demo_skills(&store).await?;
             store.close().await;
         }
+        Command::Party { command } => {
+            let store = open_store(&database_url).await?;
+            let code = party_cli::run(&store, command).await?;
+            store.close().await;
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }
+        Command::User {
+            command: UserCommand::SetAgency { username, agency },
+        } => {
+            let store = open_store(&database_url).await?;
+            let code = party_cli::set_agency(&store, &username, &agency).await?;
+            store.close().await;
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }
         Command::User {
             command:
                 UserCommand::Create {
@@ -424,33 +457,31 @@ async fn main() -> Result<()> {
                     role,
                     display_name,
                     password,
+                    agency,
                 },
         } => {
             let store = open_store(&database_url).await?;
-            let role: Role = role
-                .parse()
-                .map_err(|e: opchub_domain::UnknownRole| anyhow::anyhow!(e.to_string()))?;
             let (password, generated) = match password {
                 Some(p) => (p, false),
                 None => (opchub_app::crypto::random_token(9), true),
             };
-            if password.chars().count() < 8 {
-                bail!("password must have at least 8 characters");
-            }
-            let hash = opchub_app::crypto::hash_password(&password).map_err(|e| anyhow::anyhow!("{}", e.code))?;
             let display = display_name.unwrap_or_else(|| username.clone());
-            let user = store
-                .create_user(
-                    &Actor::system(),
-                    NewUser {
-                        username: &username,
-                        display_name: &display,
-                        role,
-                        password_hash: &hash,
-                    },
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            // The same checks as the API's user creation (an agency user names its agency, F1).
+            let app = opchub_app::App::new(store.clone());
+            let req = opchub_app::accounts::NewUserRequest {
+                username: Some(username),
+                password: Some(password.clone()),
+                display_name: Some(display),
+                role: Some(role),
+                agency,
+            };
+            let user = match opchub_app::accounts::create_user_as(&app, &Actor::system(), &req).await {
+                Ok(u) => u,
+                Err(e) => {
+                    store.close().await;
+                    std::process::exit(party_cli::report(&e));
+                }
+            };
             println!("created {} ({}) id={}", user.username, user.role, user.id);
             if generated {
                 println!("password: {password}");

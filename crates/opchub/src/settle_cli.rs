@@ -8,7 +8,6 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use opchub_domain::Money;
 use opchub_policy::Policy;
-use opchub_store::settlement::LineFilter;
 use opchub_store::{Actor, Store};
 use std::path::PathBuf;
 
@@ -57,6 +56,9 @@ pub enum SettlementCommand {
         csv: Option<PathBuf>,
         #[arg(long)]
         xlsx: Option<PathBuf>,
+        /// Headers and labels: `zh` (default) or `en`.
+        #[arg(long, default_value = "zh", value_parser = ["zh", "en"])]
+        lang: String,
     },
     /// List batches.
     List,
@@ -297,7 +299,7 @@ pub async fn settlement(store: &Store, cmd: SettlementCommand) -> Result<i32> {
             }
             Ok(0)
         }
-        SettlementCommand::Export { id, csv, xlsx } => {
+        SettlementCommand::Export { id, csv, xlsx, lang } => {
             let batch = store.settlement_batch(&id).await.map_err(|e| anyhow::anyhow!("batch {id}: {e}"))?;
             if batch.status != "approved" {
                 eprintln!("error: batch {id} is {}; only an approved batch is exported", batch.status);
@@ -306,17 +308,16 @@ pub async fn settlement(store: &Store, cmd: SettlementCommand) -> Result<i32> {
             if csv.is_none() && xlsx.is_none() {
                 bail!("give --csv FILE and/or --xlsx FILE");
             }
-            let lines = store
-                .settlement_lines(&id, &LineFilter::default())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            if let Some(p) = csv {
-                std::fs::write(&p, opchub_settle::export::csv(&batch, &lines)?)?;
-                println!("wrote {}", p.display());
-            }
-            if let Some(p) = xlsx {
-                std::fs::write(&p, opchub_settle::export::xlsx(&batch, &lines)?)?;
-                println!("wrote {}", p.display());
+            let app = opchub_app::App::new(store.clone());
+            let labels = opchub_web::api::settlement::export_labels(Some(&lang));
+            for (path, format) in [(csv, "csv"), (xlsx, "xlsx")] {
+                if let Some(p) = path {
+                    let x = opchub_app::settlement::export_for(&app, &id, Some(format), &labels)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{}", e.code))?;
+                    std::fs::write(&p, x.bytes)?;
+                    println!("wrote {}", p.display());
+                }
             }
             Ok(0)
         }

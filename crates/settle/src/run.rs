@@ -353,7 +353,11 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                     Role::Enterprise,
                     p,
                     vec![
-                        ("in_district", json!(p.zone.parse::<opchub_domain::Zone>().is_ok())),
+                        // M2.4: a company in the district, as recorded (else: its zone is a G2 zone).
+                        (
+                            "in_district",
+                            json!(p.in_district.unwrap_or_else(|| p.zone.parse::<opchub_domain::Zone>().is_ok())),
+                        ),
                         ("cooperation_payments", entries(Some(c), "date", "amount_fen")),
                     ],
                 );

@@ -15,6 +15,8 @@ pub mod gateway;
 pub mod grants;
 pub mod ledger;
 pub mod notifications;
+// Party facts: registrations, in-district, bank accounts (issue 17)
+pub mod party_facts;
 pub mod records;
 pub mod registry;
 pub mod settlement;

@@ -750,6 +750,8 @@ pub struct Party {
     pub zone: String,
     pub market_registered: bool,
     pub tax_registered: Option<bool>,
+    /// M2.4: a company in the district (enterprises; `None` for others).
+    pub in_district: Option<bool>,
     /// Main industry (GB/T 4754-2017), matched against F3's restricted-industry catalogue.
     pub industry_code: Option<String>,
     pub owner_user_id: String,
@@ -1096,8 +1098,10 @@ impl Store {
 const OPC_PARTY: &str =
     "SELECT id, name, uscc, registration_status, zone, tax_registered, industry_code, founder_user_id, created_at FROM opcs";
 const OPERATOR_PARTY: &str =
-    "SELECT c.id, c.company_name, c.company_uscc, c.zone, c.operator_user_id, c.tax_registered, c.industry_code, c.created_at FROM communities c";
-const ENTERPRISE_PARTY: &str = "SELECT id, name, uscc, zone, owner_user_id, tax_registered, industry_code, created_at FROM enterprises";
+    "SELECT c.id, c.company_name, c.company_uscc, c.zone, c.operator_user_id, c.market_registered, c.tax_registered, \
+                              c.industry_code, c.created_at FROM communities c";
+const ENTERPRISE_PARTY: &str =
+    "SELECT id, name, uscc, zone, owner_user_id, market_registered, tax_registered, in_district, industry_code, created_at FROM enterprises";
 
 fn opc_party(r: &AnyRow) -> Result<Party> {
     let status: String = r.try_get("registration_status")?;
@@ -1109,6 +1113,7 @@ fn opc_party(r: &AnyRow) -> Result<Party> {
         zone: r.try_get("zone")?,
         market_registered: status == "registered",
         tax_registered: Some(tax != 0),
+        in_district: None,
         owner_user_id: r.try_get("founder_user_id")?,
         industry_code: r.try_get("industry_code")?,
         created_at: r.try_get("created_at")?,
@@ -1119,13 +1124,15 @@ fn opc_party(r: &AnyRow) -> Result<Party> {
 fn operator_party(r: &AnyRow) -> Result<Party> {
     let op: String = r.try_get("operator_user_id")?;
     let tax: Option<i64> = r.try_get("tax_registered")?;
+    let market: i64 = r.try_get("market_registered")?;
     Ok(Party {
         id: op.clone(),
         name: r.try_get("company_name")?,
         uscc: Some(r.try_get("company_uscc")?),
         zone: r.try_get("zone")?,
-        market_registered: true,
+        market_registered: market != 0,
         tax_registered: tax.map(|t| t != 0),
+        in_district: None,
         owner_user_id: op,
         industry_code: r.try_get("industry_code")?,
         created_at: r.try_get("created_at")?,
@@ -1134,13 +1141,16 @@ fn operator_party(r: &AnyRow) -> Result<Party> {
 
 fn enterprise_party(r: &AnyRow) -> Result<Party> {
     let tax: Option<i64> = r.try_get("tax_registered")?;
+    let market: i64 = r.try_get("market_registered")?;
+    let in_district: i64 = r.try_get("in_district")?;
     Ok(Party {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         uscc: Some(r.try_get("uscc")?),
         zone: r.try_get("zone")?,
-        market_registered: true,
+        market_registered: market != 0,
         tax_registered: tax.map(|t| t != 0),
+        in_district: Some(in_district != 0),
         owner_user_id: r.try_get("owner_user_id")?,
         industry_code: r.try_get("industry_code")?,
         created_at: r.try_get("created_at")?,

@@ -107,6 +107,11 @@ const FEATURE_CATALOGS: &[FeatureCatalog] = &[
         table: "demand",
         code_prefix: None,
     },
+    // party facts (issue 17)
+    FeatureCatalog {
+        table: "facts",
+        code_prefix: None,
+    },
 ];
 
 /// The message of `code` in `section` (`error` for an error's code, `field` for a field's),

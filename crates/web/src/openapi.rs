@@ -37,6 +37,9 @@ impl Modify for Security {
         api::settlement::what_if, api::settlement::show, api::settlement::approve, api::settlement::pay, api::settlement::recoveries, api::settlement::repay, api::settlement::my_grants, api::settlement::export, api::settlement::mine,
         api::settlement::confirm, api::settlement::exclusion_lists, api::settlement::import, api::settlement::overlaps,
         api::settlement::add_overlap, api::settlement::set_industry_code,
+        // party facts (issue 17)
+        api::party_facts::registrations, api::party_facts::set_registration, api::party_facts::set_agency,
+        api::party_facts::my_bank_accounts, api::party_facts::set_bank_account,
         api::gateway::create_channel, api::gateway::channels, api::gateway::set_channel_status, api::gateway::create_prices,
         api::gateway::set_key_limits, api::gateway::requests,
         // compute and data (M2.2)

@@ -121,6 +121,7 @@ pub fn table() -> Vec<Route> {
         audit(),
         ledger(),
         settlement(),
+        party_facts(),
         gateway(),
         datasets(),
         demands(),
@@ -348,6 +349,56 @@ fn settlement() -> Vec<Route> {
             pages::settlement::approve,
         ),
         post("/committee/settlements/{id}/pay", Roles(FINANCE), Page, pages::settlement::pay),
+    ]
+}
+
+/// Party facts (issue 17): G2 registrations and M2.4's in-district (the committee or the platform
+/// operator), agency membership (the platform operator, F1), bank accounts (the beneficiary's owner).
+fn party_facts() -> Vec<Route> {
+    use Access::Roles;
+    use Surface::{Api, Page};
+    const FACT_KEEPERS: &[Role] = &[Committee, PlatformOperator];
+    vec![
+        get(
+            "/api/v1/parties/registrations",
+            Roles(&[Committee, PlatformOperator, Finance, Auditor]),
+            Api,
+            api::party_facts::registrations,
+        ),
+        put(
+            "/api/v1/parties/{kind}/{id}/registration",
+            Roles(FACT_KEEPERS),
+            Api,
+            api::party_facts::set_registration,
+        ),
+        put("/api/v1/users/{id}/agency", Roles(PLATFORM), Api, api::party_facts::set_agency),
+        get(
+            "/api/v1/my/bank-accounts",
+            Roles(BENEFICIARIES),
+            Api,
+            api::party_facts::my_bank_accounts,
+        ),
+        put(
+            "/api/v1/parties/{kind}/{id}/bank-account",
+            Roles(BENEFICIARIES),
+            Api,
+            api::party_facts::set_bank_account,
+        ),
+        get("/admin/parties", Roles(FACT_KEEPERS), Page, pages::party_facts::registrations),
+        post(
+            "/admin/parties/{kind}/{id}/registration",
+            Roles(FACT_KEEPERS),
+            Page,
+            pages::party_facts::set_registration,
+        ),
+        post("/admin/users/{id}/agency", Roles(PLATFORM), Page, pages::party_facts::set_agency),
+        get("/my/bank-account", Roles(BENEFICIARIES), Page, pages::party_facts::bank_accounts),
+        post(
+            "/my/bank-account/{kind}/{id}",
+            Roles(BENEFICIARIES),
+            Page,
+            pages::party_facts::set_bank_account,
+        ),
     ]
 }
 

@@ -65,6 +65,23 @@ fn event(
     })
 }
 
+/// The first sheet of an XLSX, cell by cell (read back with calamine).
+fn xlsx_rows(bytes: Vec<u8>) -> Vec<Vec<calamine::Data>> {
+    use calamine::Reader;
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let range = wb.worksheet_range_at(0).unwrap().unwrap();
+    range.rows().map(|r| r.to_vec()).collect()
+}
+
+/// A numeric cell's value; any other cell fails the test (amounts must be numbers).
+fn number(d: &calamine::Data) -> f64 {
+    match d {
+        calamine::Data::Float(f) => *f,
+        calamine::Data::Int(i) => *i as f64,
+        other => panic!("not a number cell: {other:?}"),
+    }
+}
+
 fn yesterday(mut item: Item) -> Item {
     if let Item::Event(e) = &mut item {
         e.occurred_at_ms -= 86_400_000;
@@ -119,15 +136,17 @@ async fn world_with(policy: opchub_policy::Policy) -> World {
     let enterprise_id = e.json()["id"].as_str().unwrap().to_string();
     let company = app.client();
     company.login("compy", PASSWORD).await;
-    // G2 for the non-OPC companies (the platform knows their tax registration).
-    app.store
-        .set_company_tax_registered(&Actor::system(), "community", &community, true)
-        .await
-        .unwrap();
-    app.store
-        .set_company_tax_registered(&Actor::system(), "enterprise", &enterprise_id, true)
-        .await
-        .unwrap();
+    // G2 for the non-OPC companies: the platform operator records their tax registration (issue 17).
+    for (kind, id) in [("community", &community), ("enterprise", &enterprise_id)] {
+        let r = platform
+            .put_json(
+                &format!("/api/v1/parties/{kind}/{id}/registration"),
+                json!({"tax_registered": true}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+        assert_eq!(r.json()["tax_registered"], true);
+    }
 
     let (pubr, invk) = (publisher_opc.as_str(), invoker_opc.as_str());
     app.store
@@ -412,6 +431,21 @@ async fn settle_confirm_approve_export_end_to_end() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
 
+    // The publisher says where it is paid (its owner only; bad numbers change nothing).
+    let path = format!("/api/v1/parties/opc/{}/bank-account", w.publisher_opc);
+    let account = json!({"account_name": "测试", "bank": "中国工商银行北京丰台支行", "account_number": "6222 0202 0001 2345 678"});
+    assert_eq!(w.invoker.put_json(&path, account.clone()).await.code(), "not_owner");
+    let bad = w
+        .publisher
+        .put_json(&path, json!({"account_name": "测试", "bank": "工行", "account_number": "62220x"}))
+        .await;
+    assert_eq!(
+        (bad.status, bad.json()["error"]["field_codes"]["account_number"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("not_digits"))
+    );
+    let r = w.publisher.put_json(&path, account).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert_eq!(r.json()["bank_account"]["account_number"], "6222020200012345678");
     // Export before approval is refused; inside the confirmation window the committee waits
     // for every payable line to be answered; the drafter cannot approve its own batch.
     let r = w.committee.get(&format!("/api/v1/settlements/{id}/export?format=csv")).await;
@@ -457,15 +491,56 @@ async fn settle_confirm_approve_export_end_to_end() {
         "a declined line consumes nothing"
     );
 
+    // Finance's export (F1): Chinese headers, the beneficiary's name, USCC and bank account,
+    // yuan with two decimals and fen, a totals row.
     let csv = w.committee.get(&format!("/api/v1/settlements/{id}/export?format=csv")).await;
     assert_eq!(csv.status, StatusCode::OK);
-    let text = csv.text.clone();
-    assert!(text.starts_with("batch,clause,beneficiary_id"), "{text}");
-    assert!(text.contains("¥150,000.00") && text.contains("15000000"), "{text}");
-    assert_eq!(text.lines().count(), 3, "header + two paid lines: {text}");
-    let xlsx = w.committee.get(&format!("/api/v1/settlements/{id}/export?format=xlsx")).await;
-    assert_eq!(xlsx.status, StatusCode::OK);
-    assert!(xlsx.text.starts_with("PK"), "an XLSX is a zip file");
+    let text = csv.text.trim_start_matches('\u{feff}').to_string();
+    assert!(
+        text.starts_with("批次,条款,受益对象编号,受益对象名称,统一社会信用代码,户名,开户行,账号,金额（元）,金额（分）"),
+        "{text}"
+    );
+    assert!(
+        text.contains("150000.00,15000000") && text.contains("6222020200012345678"),
+        "{text}"
+    );
+    assert!(text.contains("中国工商银行北京丰台支行"), "{text}");
+    assert_eq!(text.lines().count(), 4, "header + two paid lines + total: {text}");
+    assert!(
+        text.lines().last().unwrap().starts_with("合计,") && text.contains("150800.00,15080000"),
+        "{text}"
+    );
+    let (status, headers, bytes) = w.committee.get_bytes(&format!("/api/v1/settlements/{id}/export?format=xlsx")).await;
+    assert_eq!(status, StatusCode::OK);
+    let disposition = headers["content-disposition"].to_str().unwrap().to_string();
+    assert!(
+        disposition.contains(&format!("filename=\"settlement-{}-{id}.xlsx\"", w.year))
+            && disposition.contains("filename*=UTF-8''%E5%85%8D"),
+        "{disposition}"
+    );
+    // Read back: the amount cells are numbers, and they add up to what approval paid.
+    let rows = xlsx_rows(bytes);
+    assert_eq!(rows[0][8], calamine::Data::String("金额（元）".into()));
+    let body = &rows[1..rows.len() - 1];
+    assert_eq!(body.len(), 2);
+    let yuan: f64 = body.iter().map(|r| number(&r[8])).sum();
+    let fen: f64 = body.iter().map(|r| number(&r[9])).sum();
+    assert_eq!((fen as i64, (yuan * 100.0).round() as i64), (15_080_000, 15_080_000));
+    let total = rows.last().unwrap();
+    assert_eq!((number(&total[8]), number(&total[9])), (150_800.0, 15_080_000.0));
+    let publisher_row = body
+        .iter()
+        .find(|r| r[1] == calamine::Data::String("M2.3-publisher".into()))
+        .unwrap();
+    assert_eq!(publisher_row[7], calamine::Data::String("6222020200012345678".into()));
+    // The English page asks for English headers.
+    let (_, _, en) = w
+        .committee
+        .get_bytes(&format!("/api/v1/settlements/{id}/export?format=xlsx&lang=en"))
+        .await;
+    assert_eq!(xlsx_rows(en)[0][8], calamine::Data::String("Amount (yuan)".into()));
+    let bad = w.committee.get(&format!("/api/v1/settlements/{id}/export?format=pdf")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // The calculator now shows the publisher's remaining headroom and the next batch sees what was consumed.
     let est = w.publisher.get(&format!("/api/v1/policy/calculator?year={}", w.year)).await.json();

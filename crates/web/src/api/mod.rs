@@ -9,6 +9,7 @@ pub mod datasets;
 pub mod demands;
 pub mod gateway;
 pub mod ledger;
+pub mod party_facts;
 pub mod policy;
 pub mod records;
 pub mod settlement;

@@ -138,16 +138,31 @@ pub async fn my_grants(State(s): State<AppState>, caller: Caller) -> ApiResult<J
 pub struct ExportQuery {
     /// `csv` (default) or `xlsx`.
     pub format: Option<String>,
+    /// Headers and labels: `zh` (default) or `en`.
+    pub lang: Option<String>,
+}
+
+/// The export's headers and labels in `lang` (Chinese unless `en`), from the message catalogs.
+pub fn export_labels(lang: Option<&str>) -> opchub_settle::export::Labels {
+    let lang = match lang {
+        Some("en") => "en",
+        _ => "zh",
+    };
+    opchub_settle::export::Labels::from_lookup(|k| crate::i18n::text(lang, k))
 }
 
 #[utoipa::path(get, path = "/api/v1/settlements/{id}/export", tag = "settlement", params(("id" = String, Path), ExportQuery),
-    responses((status = 200, description = "CSV or XLSX attachment"), (status = 404), (status = 409)))]
+    responses((status = 200, description = "CSV or XLSX attachment: one row per payable line with the beneficiary's name, USCC and bank account, and a totals row"),
+        (status = 404), (status = 409), (status = 422)))]
 pub async fn export(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<ExportQuery>) -> ApiResult<Response> {
-    let x = app::export_for(&s, &id, q.format.as_deref()).await?;
+    let x = app::export_for(&s, &id, q.format.as_deref(), &export_labels(q.lang.as_deref())).await?;
     Ok((
         [
             (header::CONTENT_TYPE, x.content_type.to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", x.file_name)),
+            (
+                header::CONTENT_DISPOSITION,
+                opchub_settle::export::content_disposition(&x.file_name),
+            ),
         ],
         x.bytes,
     )

@@ -26,6 +26,8 @@ pub mod datasets;
 pub mod demands;
 pub mod gateway;
 pub mod ledger;
+// Party facts: registrations, agency membership, bank accounts (issue 17)
+pub mod party_facts;
 pub mod records;
 pub mod settlement;
 pub mod skills;
@@ -93,6 +95,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("settlements.html", include_str!("../../templates/settlement/settlements.html")),
     ("settlement.html", include_str!("../../templates/settlement/settlement.html")),
     ("error.html", include_str!("../../templates/shared/error.html")),
+    // party facts (issue 17)
+    (
+        "party_registrations.html",
+        include_str!("../../templates/party_facts/party_registrations.html"),
+    ),
+    ("bank_accounts.html", include_str!("../../templates/party_facts/bank_accounts.html")),
     // demand board (M2.4)
     ("demands.html", include_str!("../../templates/demands/demands.html")),
     ("demand_new.html", include_str!("../../templates/demands/demand_new.html")),
@@ -770,8 +778,14 @@ pub async fn revoke_key(State(s): State<AppState>, caller: Caller, Path(id): Pat
 
 // ---------------------------------------------------------------- admin
 
-async fn users_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, errors: Value) -> Response {
+pub(crate) async fn users_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, errors: Value) -> Response {
     let users = accounts::all_users(s).await.unwrap_or_default();
+    // F1: which agency each agency user reviews for, and the agencies the measures name.
+    let agency_of = opchub_app::party_facts::user_agencies(s).await.unwrap_or_default();
+    let agencies: Vec<Value> = opchub_app::party_facts::agencies(s)
+        .into_iter()
+        .map(|a| context! { code => a.clone(), name => i18n::text(&i18n::current_lang(), &format!("facts.agency_name.{a}")) })
+        .collect();
     let roles: Vec<Value> = Role::ALL
         .iter()
         .map(|r| context! { code => r.as_str(), name => i18n::text(&i18n::current_lang(), &format!("role.{}", r.as_str())) })
@@ -782,7 +796,7 @@ async fn users_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode,
         csrf,
         "admin_users.html",
         status,
-        context! { users => users, roles => roles, errors => errors },
+        context! { users => users, roles => roles, errors => errors, agency_of => agency_of, agencies => agencies },
     )
 }
 

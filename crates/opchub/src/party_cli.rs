@@ -1,0 +1,158 @@
+//! `opchub party …` and `opchub user set-agency` (issue 17): the facts a deployment sets —
+//! G2 market and tax registration and M2.4 in-district of community companies and district
+//! enterprises, bank accounts of beneficiaries, agency membership of agency users — through the
+//! same use cases (checks, audit) as the API and pages; the CLI acts as the system.
+
+use anyhow::Result;
+use clap::Subcommand;
+use opchub_app::party_facts::{self as facts, AgencyChange, BankAccountChange, RegistrationFacts};
+use opchub_app::App;
+use opchub_store::{Actor, Store};
+
+#[derive(Subcommand)]
+pub enum PartyCommand {
+    /// List community companies and district enterprises with their registrations (and ids).
+    List,
+    /// Record G2 registrations (and M2.4 in-district of an enterprise); only the flags given change.
+    Registration {
+        /// community or enterprise.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        id: String,
+        /// yes or no.
+        #[arg(long, value_parser = ["yes", "no"])]
+        market_registered: Option<String>,
+        /// yes, no or unknown.
+        #[arg(long, value_parser = ["yes", "no", "unknown"])]
+        tax_registered: Option<String>,
+        /// yes or no (enterprises only).
+        #[arg(long, value_parser = ["yes", "no"])]
+        in_district: Option<String>,
+    },
+    /// Set the bank account a beneficiary (opc, community, enterprise) is paid to.
+    BankAccount {
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        account_name: String,
+        #[arg(long)]
+        bank: String,
+        #[arg(long)]
+        account_number: String,
+    },
+}
+
+fn yes(v: Option<&str>) -> Option<bool> {
+    v.map(|v| v == "yes")
+}
+
+/// Prints an application error as `error: <code> (field: code, …)`; exit code 2.
+pub fn report(e: &opchub_app::AppError) -> i32 {
+    let fields: Vec<String> = e.fields.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    if fields.is_empty() {
+        eprintln!("error: {}", e.code);
+    } else {
+        eprintln!("error: {} ({})", e.code, fields.join(", "));
+    }
+    2
+}
+
+/// Returns the exit code: 0 done, 2 bad input.
+pub async fn run(store: &Store, c: PartyCommand) -> Result<i32> {
+    let app = App::new(store.clone());
+    let actor = Actor::system();
+    match c {
+        PartyCommand::List => {
+            let list = facts::registrations(&app).await.map_err(|e| anyhow::anyhow!("{}", e.code))?;
+            println!(
+                "{:<11} {:<26} {:<20} {:<7} {:<8} {:<8} name",
+                "kind", "id", "uscc", "market", "tax", "district"
+            );
+            let show = |v: Option<bool>| v.map_or("-".to_string(), |b| if b { "yes" } else { "no" }.to_string());
+            for p in list {
+                println!(
+                    "{:<11} {:<26} {:<20} {:<7} {:<8} {:<8} {}",
+                    p.kind,
+                    p.id,
+                    p.uscc,
+                    show(Some(p.market_registered)),
+                    show(p.tax_registered),
+                    show(p.in_district),
+                    p.name
+                );
+            }
+            Ok(0)
+        }
+        PartyCommand::Registration {
+            kind,
+            id,
+            market_registered,
+            tax_registered,
+            in_district,
+        } => {
+            let r = RegistrationFacts {
+                market_registered: yes(market_registered.as_deref()),
+                tax_registered: tax_registered
+                    .as_deref()
+                    .map(|t| if t == "unknown" { None } else { Some(t == "yes") }),
+                in_district: yes(in_district.as_deref()),
+            };
+            match facts::set_registration_as(&app, &actor, &kind, &id, &r).await {
+                Ok(p) => {
+                    println!(
+                        "{} {}: market_registered={} tax_registered={} in_district={}",
+                        p.kind,
+                        p.id,
+                        p.market_registered,
+                        p.tax_registered.map_or("unknown".into(), |t| t.to_string()),
+                        p.in_district.map_or("-".into(), |t| t.to_string())
+                    );
+                    Ok(0)
+                }
+                Err(e) => Ok(report(&e)),
+            }
+        }
+        PartyCommand::BankAccount {
+            kind,
+            id,
+            account_name,
+            bank,
+            account_number,
+        } => {
+            let r = BankAccountChange {
+                account_name: Some(account_name),
+                bank: Some(bank),
+                account_number: Some(account_number),
+            };
+            match facts::set_bank_account_as(&app, &actor, &kind, &id, &r).await {
+                Ok(p) => {
+                    println!("{} {}: bank account set", p.kind, p.id);
+                    Ok(0)
+                }
+                Err(e) => Ok(report(&e)),
+            }
+        }
+    }
+}
+
+/// `opchub user set-agency`: moves an agency user (by username) to an agency (F1).
+pub async fn set_agency(store: &Store, username: &str, agency: &str) -> Result<i32> {
+    let app = App::new(store.clone());
+    let Some(user) = store.user_by_username(username).await.map_err(|e| anyhow::anyhow!("{e}"))? else {
+        eprintln!("error: no user {username}");
+        return Ok(2);
+    };
+    let r = AgencyChange {
+        agency: Some(agency.to_string()),
+    };
+    match facts::set_agency_as(&app, &Actor::system(), &user.id, &r).await {
+        Ok(s) => {
+            println!("{username}: agency {}", s.agency);
+            Ok(0)
+        }
+        Err(e) => Ok(report(&e)),
+    }
+}

@@ -1,0 +1,483 @@
+//! A fresh deployment finished through the public API and the command line only — no demo
+//! loader, no SQL (issue 17): the accounts (two committee members, finance, an agency user in
+//! its agency, the platform operator), a community and an OPC at one of its free workstations,
+//! a district enterprise; the facts settlement reads (G2 tax registration of the community's
+//! company — "information missing" until recorded —, bank accounts); usage reported through a
+//! ledger source; F3 lists imported; a settlement batch drafted by one committee member,
+//! confirmed by the beneficiary, approved by the other, and exported for finance with the bank
+//! account; and an M3.2 application through agency review to the finance bureau's payment.
+//! Runs on SQLite, or on PostgreSQL when `OPCHUB_TEST_DATABASE_URL` is set.
+//!
+//! The settlement walk stops at approval and export: the payment step of settlement lines is
+//! not part of the platform yet.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chrono::Datelike;
+use serde_json::{json, Value};
+use std::path::Path;
+
+mod common;
+
+use common::{opchub, serve};
+
+const PASSWORD: &str = "fresh-deploy-9";
+
+fn cookies(r: &reqwest::Response, jar: &mut Vec<(String, String)>) {
+    for v in r.headers().get_all("set-cookie") {
+        let pair = v.to_str().unwrap().split(';').next().unwrap();
+        let (k, val) = pair.split_once('=').unwrap();
+        jar.retain(|(n, _)| n != k);
+        jar.push((k.to_string(), val.to_string()));
+    }
+}
+
+/// A signed-in caller using an API key made through its browser session.
+struct Api {
+    base: String,
+    key: String,
+    http: reqwest::Client,
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+    bytes: Vec<u8>,
+    disposition: String,
+}
+
+impl Answer {
+    fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl Api {
+    async fn login(base: &str, username: &str) -> Api {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut jar = vec![];
+        cookies(&http.get(format!("{base}/login")).send().await.unwrap(), &mut jar);
+        let csrf = jar.iter().find(|(k, _)| k == "opchub_csrf").unwrap().1.clone();
+        let header = |jar: &[(String, String)]| jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let r = http
+            .post(format!("{base}/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", header(&jar))
+            .body(format!("username={username}&password={PASSWORD}&_csrf={csrf}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "login of {username}");
+        cookies(&r, &mut jar);
+        let csrf = jar.iter().find(|(k, _)| k == "opchub_csrf").unwrap().1.clone();
+        let r = http
+            .post(format!("{base}/api/v1/me/api-keys"))
+            .header("cookie", header(&jar))
+            .header("x-csrf-token", csrf)
+            .json(&json!({"name": "fresh"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let key = r.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
+        Api {
+            base: base.to_string(),
+            key,
+            http,
+        }
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>, bearer: Option<&str>) -> Answer {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(bearer.unwrap_or(&self.key));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let disposition = r
+            .headers()
+            .get("content-disposition")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let bytes = r.bytes().await.unwrap().to_vec();
+        Answer {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            bytes,
+            disposition,
+        }
+    }
+    async fn get(&self, path: &str) -> Answer {
+        self.send(reqwest::Method::GET, path, None, None).await
+    }
+    async fn post(&self, path: &str, body: Value) -> Answer {
+        self.send(reqwest::Method::POST, path, Some(body), None).await
+    }
+    async fn put(&self, path: &str, body: Value) -> Answer {
+        self.send(reqwest::Method::PUT, path, Some(body), None).await
+    }
+    async fn upload(&self, path: &str, bytes: &[u8]) -> Answer {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/pdf")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body = r.json::<Value>().await.unwrap_or(Value::Null);
+        Answer {
+            status,
+            body,
+            bytes: vec![],
+            disposition: String::new(),
+        }
+    }
+}
+
+fn ok(a: &Answer, what: &str) -> Value {
+    assert!((200..300).contains(&a.status), "{what}: {} {:#}", a.status, a.body);
+    a.body.clone()
+}
+
+fn create_user(dir: &Path, db: &str, username: &str, role: &str, extra: &[&str]) -> String {
+    let mut args = vec!["user", "create", "--username", username, "--role", role, "--password", PASSWORD];
+    args.extend_from_slice(extra);
+    let (code, out) = opchub(dir, db, &args);
+    assert_eq!(code, 0, "{out}");
+    out.split("id=").nth(1).unwrap().trim().to_string()
+}
+
+/// A valid USCC (check character computed) from a number.
+fn uscc(n: u32) -> String {
+    let alphabet = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+    let mut tail = String::new();
+    let mut v = n;
+    for _ in 0..6 {
+        tail.insert(0, alphabet[(v % 31) as usize] as char);
+        v /= 31;
+    }
+    opchub_domain::Uscc::complete(&format!("91110106MA0{tail}")).unwrap().to_string()
+}
+
+const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_deployment_settles_and_pays_through_the_api_and_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = opchub_testkit::db::fresh_database_url(dir.path()).await.unwrap();
+    let d = dir.path();
+
+    // Accounts, from the command line. An agency user names its agency (F1).
+    create_user(d, &db, "platform", "platform_operator", &[]);
+    create_user(d, &db, "cmte1", "committee", &[]);
+    create_user(d, &db, "cmte2", "committee", &[]);
+    create_user(d, &db, "finance", "finance", &[]);
+    create_user(d, &db, "operator", "community_operator", &[]);
+    let (code, out) = opchub(
+        d,
+        &db,
+        &["user", "create", "--username", "sci", "--role", "agency", "--password", PASSWORD],
+    );
+    assert_eq!(code, 2, "an agency user without an agency is refused: {out}");
+    assert!(out.contains("agency: required"), "{out}");
+    let (code, out) = opchub(
+        d,
+        &db,
+        &[
+            "user",
+            "create",
+            "--username",
+            "sci",
+            "--role",
+            "agency",
+            "--password",
+            PASSWORD,
+            "--agency",
+            "nowhere",
+        ],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("agency: unknown_agency"), "{out}");
+    create_user(d, &db, "sci", "agency", &["--agency", "commerce"]);
+    // Moved to the agency that reviews M3.2 (the policy's review_agency), audited.
+    let (code, out) = opchub(
+        d,
+        &db,
+        &["user", "set-agency", "--username", "sci", "--agency", "science_technology"],
+    );
+    assert_eq!(code, 0, "{out}");
+
+    // F3: every list imported (empty), so no fact stays unknown for want of a list.
+    let empty = d.join("empty.csv");
+    std::fs::write(&empty, "uscc,name,reason\n").unwrap();
+    for kind in [
+        "restricted_industry",
+        "no_support_sanction",
+        "safety_accident",
+        "excluded_by_review",
+    ] {
+        let (code, out) = opchub(d, &db, &["exclusions", "import", "--kind", kind, empty.to_str().unwrap()]);
+        assert_eq!(code, 0, "{kind}: {out}");
+    }
+
+    let (mut child, base) = serve(d, &db);
+    let platform = Api::login(&base, "platform").await;
+    let operator = Api::login(&base, "operator").await;
+    let cmte1 = Api::login(&base, "cmte1").await;
+    let cmte2 = Api::login(&base, "cmte2").await;
+    let finance = Api::login(&base, "finance").await;
+    let sci = Api::login(&base, "sci").await;
+
+    // The operator's community with free workstations (M1.1), and an OPC registered at one.
+    let community = ok(
+        &operator
+            .post(
+                "/api/v1/communities",
+                json!({"name": "丰台新生OPC社区", "company_name": "北京新生园区运营有限公司", "company_uscc": uscc(901),
+                       "zone": "hexi_area", "address": "丰台区河西路1号", "workstations": 3}),
+            )
+            .await,
+        "community",
+    );
+    let community_id = community["id"].as_str().unwrap().to_string();
+    let detail = ok(
+        &operator.get(&format!("/api/v1/communities/{community_id}")).await,
+        "community detail",
+    );
+    let ws = detail["workstations"][0]["id"].as_str().unwrap().to_string();
+    let reg = reqwest::Client::new()
+        .post(format!("{base}/api/v1/registrations"))
+        .json(&json!({
+            "username": "founder", "password": PASSWORD, "founder_name": "王小明", "company_name": "北京新生智能科技有限公司",
+            "uscc": uscc(902), "tax_registered": true, "zone": "hexi_area", "theme_package": "opc_agent_dev", "workstation_id": ws,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reg.status(), 201);
+    let opc_id = reg.json::<Value>().await.unwrap()["opc"]["id"].as_str().unwrap().to_string();
+    let founder = Api::login(&base, "founder").await;
+    let enterprise = ok(
+        &platform
+            .post(
+                "/api/v1/enterprises",
+                json!({"name": "北京丰台新生制造有限公司", "uscc": uscc(903), "zone": "hexi_area", "username": "company",
+                       "password": PASSWORD, "contact_name": "李经理"}),
+            )
+            .await,
+        "enterprise",
+    );
+    let enterprise_id = enterprise["id"].as_str().unwrap().to_string();
+
+    // Usage through the API: a ledger source the platform registers for the operator reports
+    // tokens the OPC used at the operator's discount (M2.2).
+    let source = ok(
+        &platform
+            .post(
+                "/api/v1/ledger/sources",
+                json!({"name": "community-tokens", "owner_user_id": community["operator_user_id"], "rate_per_minute": 1000}),
+            )
+            .await,
+        "source",
+    );
+    let source_key = source["key"].as_str().unwrap().to_string();
+    let r = operator
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/ledger/events",
+            Some(json!({"events": [{
+                "source_event_id": "tok-1", "kind": "token.input", "unit": "token", "subject": opc_id,
+                "counterparty": community_id, "quantity": 1_000_000, "list_amount_fen": 20_000, "charged_amount_fen": 10_000,
+                "price_version": "t-1", "occurred_at": chrono::Utc::now().to_rfc3339(), "attributes": {}
+            }]})),
+            Some(&source_key),
+        )
+        .await;
+    let results = ok(&r, "ingest");
+    assert!(results["results"][0]["receipt"].is_object(), "{results:#}");
+
+    // The community's company has no recorded tax registration yet: its M1.1 estimate is
+    // "information missing" (G2).
+    let year = (chrono::Utc::now() + chrono::Duration::hours(8)).year();
+    let m11 = |e: &Value| e.as_array().unwrap().iter().find(|x| x["clause"] == "M1.1").cloned().unwrap();
+    let before = m11(&ok(
+        &operator.get(&format!("/api/v1/policy/calculator?year={year}")).await,
+        "calculator",
+    ));
+    assert!(before["eligible"].is_null(), "{before:#}");
+    assert!(before["decision"].to_string().contains("tax_registered"), "{before:#}");
+    // Only the committee or the platform operator records it; bad input changes nothing.
+    let path = format!("/api/v1/parties/community/{community_id}/registration");
+    assert_eq!(operator.put(&path, json!({"tax_registered": true})).await.status, 403);
+    assert_eq!(cmte1.put(&path, json!({})).await.code(), "no_change");
+    let r = cmte1.put(&path, json!({"in_district": true})).await;
+    assert_eq!(r.body["error"]["field_codes"]["in_district"], "not_applicable");
+    let set = ok(&cmte1.put(&path, json!({"tax_registered": true})).await, "tax registration");
+    assert_eq!(
+        (set["tax_registered"].as_bool(), set["market_registered"].as_bool()),
+        (Some(true), Some(true))
+    );
+    ok(
+        &platform
+            .put(
+                &format!("/api/v1/parties/enterprise/{enterprise_id}/registration"),
+                json!({"tax_registered": true, "in_district": true}),
+            )
+            .await,
+        "enterprise registration",
+    );
+    let after = m11(&ok(
+        &operator.get(&format!("/api/v1/policy/calculator?year={year}")).await,
+        "calculator",
+    ));
+    assert_eq!(after["eligible"], true, "{after:#}");
+    // The CLI lists the recorded facts.
+    let (code, out) = opchub(d, &db, &["party", "list"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.lines().any(|l| l.contains(&community_id) && l.contains(" yes ")), "{out}");
+
+    // Bank accounts: the operator through the API for its community; the OPC's from the CLI.
+    let bank = json!({"account_name": "北京新生园区运营有限公司", "bank": "北京银行丰台支行", "account_number": "20000012345678901"});
+    assert_eq!(
+        founder
+            .put(&format!("/api/v1/parties/community/{community_id}/bank-account"), bank.clone())
+            .await
+            .code(),
+        "not_owner"
+    );
+    ok(
+        &operator
+            .put(&format!("/api/v1/parties/community/{community_id}/bank-account"), bank)
+            .await,
+        "bank account",
+    );
+    let (code, out) = opchub(
+        d,
+        &db,
+        &[
+            "party",
+            "bank-account",
+            "--kind",
+            "opc",
+            "--id",
+            &opc_id,
+            "--account-name",
+            "北京新生智能科技有限公司",
+            "--bank",
+            "工行",
+            "--account-number",
+            "12ab",
+        ],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("account_number: not_digits"), "{out}");
+
+    // Settlement: drafted by one committee member, confirmed by the beneficiary, approved by another.
+    let created = ok(
+        &cmte1
+            .post("/api/v1/settlements", json!({"year": year, "clauses": ["M1.1", "M2.2"]}))
+            .await,
+        "draft",
+    );
+    let batch = created["batch"]["id"].as_str().unwrap().to_string();
+    let view = ok(&cmte1.get(&format!("/api/v1/settlements/{batch}")).await, "batch");
+    let lines = view["lines"].as_array().unwrap();
+    for clause in ["M1.1", "M2.2"] {
+        let l = lines
+            .iter()
+            .find(|l| l["clause"] == clause)
+            .unwrap_or_else(|| panic!("no {clause} line: {view:#}"));
+        assert_eq!(l["eligible"], "yes", "{clause}: {l:#}");
+        assert!(l["amount_fen"].as_i64().unwrap() > 0, "{clause}: {l:#}");
+        ok(
+            &operator
+                .post(
+                    "/api/v1/my/settlements/confirm",
+                    json!({"batch": batch, "clause": clause, "beneficiary": l["beneficiary"], "accept": true}),
+                )
+                .await,
+            "confirm",
+        );
+    }
+    let approved = ok(
+        &cmte2.post(&format!("/api/v1/settlements/{batch}/approve"), json!({})).await,
+        "approve",
+    );
+    let paid = approved["paid_fen"].as_i64().unwrap();
+    assert!(paid > 0, "{approved:#}");
+    // Finance's export names where to pay, and its amounts add up.
+    let x = finance.get(&format!("/api/v1/settlements/{batch}/export?format=csv")).await;
+    assert_eq!(x.status, 200);
+    let text = String::from_utf8(x.bytes).unwrap();
+    assert!(text.contains("北京银行丰台支行") && text.contains("20000012345678901"), "{text}");
+    let total = text.lines().last().unwrap();
+    assert!(total.starts_with("合计") && total.contains(&format!(",{paid},")), "{total}");
+    assert!(
+        x.disposition.contains("filename=\"settlement-") && x.disposition.contains("filename*=UTF-8''"),
+        "{}",
+        x.disposition
+    );
+
+    // M3.2 (joint R&D): applied for by the OPC, through intake, the science and technology
+    // agency's review and the committee's decision, to the finance bureau's payment.
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive().to_string();
+    let a = ok(
+        &founder
+            .post(
+                "/api/v1/applications",
+                json!({"clause": "M3.2", "year": year, "answers": {"partner_is_university_or_institute": true, "project_id": "RD-1",
+                       "rd_spend": [{"date": today, "amount_fen": 10_000_000, "note": "联合实验室"}]}}),
+            )
+            .await,
+        "application",
+    );
+    let app_id = a["id"].as_str().unwrap().to_string();
+    let spec = ok(&founder.get(&format!("/api/v1/applications/{app_id}")).await, "application");
+    for slot in 0..spec["form"]["evidence"].as_array().unwrap().len() {
+        ok(
+            &founder
+                .upload(&format!("/api/v1/applications/{app_id}/files?slot={slot}&name=e.pdf"), PDF)
+                .await,
+            "evidence",
+        );
+    }
+    let version = ok(&founder.get(&format!("/api/v1/applications/{app_id}")).await, "application")["application"]["version"].clone();
+    ok(
+        &founder
+            .post(&format!("/api/v1/applications/{app_id}/submit"), json!({"version": version}))
+            .await,
+        "submit",
+    );
+    for (who, action) in [(&cmte1, "pass"), (&sci, "pass"), (&cmte1, "approve")] {
+        let v = ok(&who.get(&format!("/api/v1/applications/{app_id}")).await, "application")["application"]["version"].clone();
+        ok(
+            &who.post(
+                &format!("/api/v1/applications/{app_id}/review"),
+                json!({"version": v, "action": action}),
+            )
+            .await,
+            action,
+        );
+    }
+    let b = ok(
+        &finance
+            .post(
+                "/api/v1/fund-batches",
+                json!({"reference": "FB-FRESH-1", "items": [{"application_id": app_id, "payment_reference": "BANK-1"}]}),
+            )
+            .await,
+        "payment",
+    );
+    assert_eq!(b["paid_fen"], 1_000_000, "10% of ¥100,000 of R&D spend (M3.2): {b:#}");
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

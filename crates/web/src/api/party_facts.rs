@@ -1,0 +1,74 @@
+//! Party facts API (issue 17): G2 registrations and M2.4's in-district of companies (the
+//! committee or the platform operator), agency membership of agency users (the platform
+//! operator, F1), and the bank account a beneficiary is paid to (its owner). The use cases are
+//! `opchub_app::party_facts`'s; handlers extract, call and answer.
+
+use super::ApiJson;
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::Json;
+use opchub_app::party_facts as app;
+use opchub_store::party_facts::{PartyBankAccount, PartyRegistration};
+
+pub use opchub_app::party_facts::{AgencyChange, AgencySet, BankAccountChange, RegistrationFacts};
+
+#[utoipa::path(get, path = "/api/v1/parties/registrations", tag = "settlement",
+    responses((status = 200, body = [PartyRegistration])))]
+pub async fn registrations(State(s): State<AppState>) -> ApiResult<Json<Vec<PartyRegistration>>> {
+    Ok(Json(app::registrations(&s).await?))
+}
+
+/// G2: records a community's company's or a district enterprise's market and tax registration,
+/// and (enterprises) M2.4's in-district; only the fields given change; audited.
+#[utoipa::path(put, path = "/api/v1/parties/{kind}/{id}/registration", tag = "settlement",
+    params(("kind" = String, Path, description = "community or enterprise"), ("id" = String, Path)),
+    request_body = RegistrationFacts,
+    responses((status = 200, body = PartyRegistration), (status = 400, description = "no_change"), (status = 404), (status = 422)))]
+pub async fn set_registration(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((kind, id)): Path<(String, String)>,
+    ApiJson(r): ApiJson<RegistrationFacts>,
+) -> ApiResult<Json<PartyRegistration>> {
+    let p = caller.require()?;
+    Ok(Json(app::set_registration_for(&s, p, &kind, &id, &r).await?))
+}
+
+/// F1: the district agency an agency user reviews for; audited with the agency before.
+#[utoipa::path(put, path = "/api/v1/users/{id}/agency", tag = "accounts", params(("id" = String, Path)),
+    request_body = AgencyChange,
+    responses((status = 200, body = AgencySet), (status = 404), (status = 422, description = "unknown_agency / not_an_agency_user")))]
+pub async fn set_agency(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<AgencyChange>,
+) -> ApiResult<Json<AgencySet>> {
+    let p = caller.require()?;
+    Ok(Json(app::set_agency_for(&s, p, &id, &r).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/my/bank-accounts", tag = "settlement",
+    responses((status = 200, body = [PartyBankAccount])))]
+pub async fn my_bank_accounts(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<PartyBankAccount>>> {
+    let p = caller.require()?;
+    Ok(Json(app::my_bank_accounts(&s, p).await?))
+}
+
+/// Where a beneficiary is paid, set by its owner (the founder, the operator, the enterprise's
+/// owner); finance reads it in the settlement exports. Audited.
+#[utoipa::path(put, path = "/api/v1/parties/{kind}/{id}/bank-account", tag = "settlement",
+    params(("kind" = String, Path, description = "opc, community or enterprise"), ("id" = String, Path)),
+    request_body = BankAccountChange,
+    responses((status = 200, body = PartyBankAccount), (status = 403, description = "not_owner"), (status = 404), (status = 422)))]
+pub async fn set_bank_account(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((kind, id)): Path<(String, String)>,
+    ApiJson(r): ApiJson<BankAccountChange>,
+) -> ApiResult<Json<PartyBankAccount>> {
+    let p = caller.require()?;
+    Ok(Json(app::set_bank_account_for(&s, p, &kind, &id, &r).await?))
+}

@@ -1,0 +1,171 @@
+//! Party facts pages (issue 17): the committee's and platform operator's list of companies with
+//! their G2 registrations and M2.4 in-district, each with a form; the agency form on the users
+//! page (F1); and the beneficiary's own bank-account page. Validation is
+//! `opchub_app::party_facts`'s (the same functions the JSON API calls); handlers translate forms.
+
+use super::{error_text, page_error, render};
+use crate::auth::{Caller, CsrfToken, Principal};
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use minijinja::context;
+use opchub_app::party_facts::{self as app, AgencyChange, BankAccountChange, RegistrationFacts};
+use serde::Deserialize;
+
+#[derive(Deserialize, Default)]
+pub struct DoneQuery {
+    pub done: Option<String>,
+}
+
+async fn registrations_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, error: Option<String>, done: bool) -> Response {
+    match app::registrations(s).await {
+        Ok(list) => render(
+            s,
+            Some(p),
+            csrf,
+            "party_registrations.html",
+            status,
+            context! { parties => list, error => error, done => done },
+        ),
+        Err(e) => page_error(s, Some(p), e.into()),
+    }
+}
+
+/// Every community's company and district enterprise with its registrations, each with a form.
+pub async fn registrations(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    registrations_page(&s, p, &csrf.0, StatusCode::OK, None, q.done.is_some()).await
+}
+
+/// The form's selects: `yes`, `no`, and (tax) `unknown`.
+#[derive(Deserialize, Default)]
+pub struct RegistrationForm {
+    pub market_registered: Option<String>,
+    pub tax_registered: Option<String>,
+    pub in_district: Option<String>,
+}
+
+fn yes_no(v: Option<&str>) -> Result<Option<bool>, ()> {
+    match v.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some("yes") => Ok(Some(true)),
+        Some("no") => Ok(Some(false)),
+        Some(_) => Err(()),
+    }
+}
+
+pub async fn set_registration(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path((kind, id)): Path<(String, String)>,
+    Form(f): Form<RegistrationForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let parsed = (|| {
+        let market = yes_no(f.market_registered.as_deref()).map_err(|_| "market_registered")?;
+        let tax = match f.tax_registered.as_deref().map(str::trim) {
+            Some("unknown") => Some(None),
+            v => yes_no(v).map_err(|_| "tax_registered")?.map(Some),
+        };
+        let in_district = yes_no(f.in_district.as_deref()).map_err(|_| "in_district")?;
+        Ok::<_, &str>(RegistrationFacts {
+            market_registered: market,
+            tax_registered: tax,
+            in_district,
+        })
+    })();
+    let r = match parsed {
+        Ok(r) => r,
+        Err(field) => {
+            let e = ApiError::from(opchub_app::AppError::field(field, "not_an_option"));
+            return registrations_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), false).await;
+        }
+    };
+    match app::set_registration_for(&s, p, &kind, &id, &r).await {
+        Ok(_) => Redirect::to("/admin/parties?done=1").into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            registrations_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), false).await
+        }
+    }
+}
+
+/// F1: moves an agency user to another agency (the users page's per-row form).
+pub async fn set_agency(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(id): Path<String>,
+    Form(f): Form<AgencyChange>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    match app::set_agency_for(&s, p, &id, &f).await {
+        Ok(_) => Redirect::to("/admin/users").into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            let (message, fields) = super::field_messages(&e);
+            super::users_page(&s, p, &csrf.0, e.status, context! { message => message, fields => fields }).await
+        }
+    }
+}
+
+async fn bank_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, error: Option<String>, done: bool) -> Response {
+    match app::my_bank_accounts(s, p).await {
+        Ok(list) => render(
+            s,
+            Some(p),
+            csrf,
+            "bank_accounts.html",
+            status,
+            context! { parties => list, error => error, done => done },
+        ),
+        Err(e) => page_error(s, Some(p), e.into()),
+    }
+}
+
+/// The caller's own OPC, communities or enterprise, each with where it is paid.
+pub async fn bank_accounts(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    bank_page(&s, p, &csrf.0, StatusCode::OK, None, q.done.is_some()).await
+}
+
+pub async fn set_bank_account(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path((kind, id)): Path<(String, String)>,
+    Form(f): Form<BankAccountChange>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    match app::set_bank_account_for(&s, p, &kind, &id, &f).await {
+        Ok(_) => Redirect::to("/my/bank-account?done=1").into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            bank_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), false).await
+        }
+    }
+}

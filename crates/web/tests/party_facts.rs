@@ -1,0 +1,148 @@
+//! Party facts through the pages (issue 17): the committee records a community company's tax
+//! registration and an enterprise's in-district on /admin/parties; the platform operator creates
+//! an agency user in its agency and moves it on /admin/users; a founder sets where its OPC is
+//! paid on /my/bank-account. Each change is audited; bad input is explained and changes nothing.
+//! Runs on SQLite, and on PostgreSQL when OPCHUB_TEST_DATABASE_URL is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use opchub_domain::{Role, Zone};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn facts_are_set_on_their_pages_and_audited() {
+    let app = TestApp::start_preview().await;
+    let (community, ws) = app.community(Zone::HexiArea, 1).await;
+    let (committee, _) = app.user("cmte", Role::Committee).await;
+    let (platform, _) = app.user("plat", Role::PlatformOperator).await;
+    let (auditor, _) = app.user("audi", Role::Auditor).await;
+
+    // Registrations (G2): "unknown" until the committee records them.
+    let page = committee.get("/admin/parties").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains(&format!("id=\"party-{community}\"")), "{}", page.text);
+    let path = format!("/admin/parties/community/{community}/registration");
+    let bad = committee.post_form(&path, &[("tax_registered", "maybe")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text.contains("id=\"form-error\""));
+    let r = committee
+        .post_form(&path, &[("market_registered", "yes"), ("tax_registered", "yes")])
+        .await;
+    assert_eq!(
+        (r.status, r.location()),
+        (StatusCode::SEE_OTHER, "/admin/parties?done=1".to_string())
+    );
+    let list = committee.get("/api/v1/parties/registrations").await.json();
+    let c = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == community.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!((c["tax_registered"].as_bool(), c["in_district"].is_null()), (Some(true), true));
+    let audit = auditor.get("/api/v1/audit?action=company.registration").await.json();
+    assert!(audit.to_string().contains(&community), "{audit:#}");
+
+    // Agency membership (F1): required for an agency user, chosen from the agencies the measures name.
+    let r = platform
+        .post_form(
+            "/admin/users",
+            &[
+                ("username", "sci1"),
+                ("password", PASSWORD),
+                ("display_name", "科委"),
+                ("role", "agency"),
+                ("agency", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!platform.get("/api/v1/users").await.text.contains("sci1"));
+    let r = platform
+        .post_form(
+            "/admin/users",
+            &[
+                ("username", "sci1"),
+                ("password", PASSWORD),
+                ("display_name", "科委"),
+                ("role", "agency"),
+                ("agency", "commerce"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let users = platform.get("/api/v1/users").await.json();
+    let id = users.as_array().unwrap().iter().find(|u| u["username"] == "sci1").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(app.store.agency_of(&id).await.unwrap().as_deref(), Some("commerce"));
+    let r = platform
+        .post_form(&format!("/admin/users/{id}/agency"), &[("agency", "science_technology")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert_eq!(app.store.agency_of(&id).await.unwrap().as_deref(), Some("science_technology"));
+    let r = platform
+        .put_json(&format!("/api/v1/users/{id}/agency"), json!({"agency": "nowhere"}))
+        .await;
+    assert_eq!(r.json()["error"]["field_codes"]["agency"], "unknown_agency");
+    let (_, cid) = app.user("notagency", Role::Committee).await;
+    let r = platform
+        .put_json(&format!("/api/v1/users/{cid}/agency"), json!({"agency": "commerce"}))
+        .await;
+    assert_eq!(r.json()["error"]["field_codes"]["user"], "not_an_agency_user");
+    let audit = auditor.get("/api/v1/audit?action=user.agency").await.json();
+    assert!(
+        audit.to_string().contains("commerce") && audit.to_string().contains("science_technology"),
+        "{audit:#}"
+    );
+
+    // Bank account: the founder's own page.
+    let r = app
+        .client()
+        .post_json("/api/v1/registrations", registration("fndr", &uscc(801), "hexi_area", &ws[0]))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let opc = r.json()["opc"]["id"].as_str().unwrap().to_string();
+    let founder = app.client();
+    founder.login("fndr", PASSWORD).await;
+    let page = founder.get("/my/bank-account").await;
+    assert!(page.text.contains(&format!("id=\"bank-{opc}\"")), "{}", page.text);
+    let form = format!("/my/bank-account/opc/{opc}");
+    let bad = founder
+        .post_form(
+            &form,
+            &[
+                ("account_name", "北京fndr智能科技有限公司"),
+                ("bank", "工行丰台支行"),
+                ("account_number", "1234"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text.contains("8至30位数字"), "{}", bad.text);
+    let r = founder
+        .post_form(
+            &form,
+            &[
+                ("account_name", "北京fndr智能科技有限公司"),
+                ("bank", "工行丰台支行"),
+                ("account_number", "6222 0202 0001 2345"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location()),
+        (StatusCode::SEE_OTHER, "/my/bank-account?done=1".to_string())
+    );
+    let mine = founder.get("/api/v1/my/bank-accounts").await.json();
+    assert_eq!(mine[0]["bank_account"]["account_number"], "6222020200012345");
+    assert!(founder.get("/my/bank-account").await.text.contains("6222020200012345"));
+    let audit = auditor.get("/api/v1/audit?action=party.bank_account").await.json();
+    assert!(audit.to_string().contains(&opc), "{audit:#}");
+}
