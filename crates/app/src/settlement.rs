@@ -127,7 +127,8 @@ pub fn overlap_groups(p: &Policy) -> Vec<String> {
 pub struct Estimate {
     pub clause: String,
     pub eligible: Option<bool>,
-    pub amount_fen: i64,
+    /// `null` when undetermined (facts missing): such an answer has no amount (issue 17).
+    pub amount_fen: Option<i64>,
     /// The engine's decision: reasons, missing facts, trace.
     #[schema(value_type = Object)]
     pub decision: serde_json::Value,
@@ -171,7 +172,7 @@ pub async fn estimate_for(app: &App, p: &Principal, year: i32) -> AppResult<Vec<
                 "no" => Some(false),
                 _ => None,
             },
-            amount_fen: l.amount_fen,
+            amount_fen: (l.eligible != "unknown").then_some(l.amount_fen),
             decision: serde_json::from_str(&l.decision).unwrap_or_default(),
         })
         .collect())
@@ -186,7 +187,7 @@ pub struct Calculator {
 
 pub async fn calculator_for(app: &App, p: &Principal, year: i32) -> AppResult<Calculator> {
     let estimates = estimate_for(app, p, year).await?;
-    let total_fen = estimates.iter().map(|e| e.amount_fen).sum();
+    let total_fen = estimates.iter().filter_map(|e| e.amount_fen).sum();
     let caps = match beneficiary_of(app, p).await {
         Ok(Some(me)) => app.store.caps_of(&me).await.unwrap_or_default(),
         _ => vec![],

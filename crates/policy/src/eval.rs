@@ -334,7 +334,12 @@ impl<'a> Run<'a> {
             };
             self.facts.enter_project(&prefix, project);
             let _ = self.facts.shown("project_id");
-            self.step(id, "project", format!("project {name} ({prefix})"), vec![("project_id".into(), name.clone())]);
+            self.step(
+                id,
+                "project",
+                format!("project {name} ({prefix})"),
+                vec![("project_id".into(), name.clone())],
+            );
             let (was_ineligible, missing_before) = (self.ineligible, self.missing.clone());
             self.ineligible = false;
             let step = (|| -> Result<Decimal, PolicyError> {
@@ -358,7 +363,11 @@ impl<'a> Run<'a> {
             for m in &added {
                 self.missing.remove(m);
                 if !project_ineligible {
-                    let named = if m.starts_with("projects[") { m.clone() } else { format!("{prefix}.{m}") };
+                    let named = if m.starts_with("projects[") {
+                        m.clone()
+                    } else {
+                        format!("{prefix}.{m}")
+                    };
                     self.missing.insert(named);
                 }
             }
@@ -736,7 +745,9 @@ impl<'a> Run<'a> {
                 format!("{n} × {days}/{month_days} days = {} workstation-months{why}", short(wm)),
             ));
             if counted {
-                total = total.checked_add(share).ok_or_else(|| PolicyError::Overflow(basis_fact.to_string()))?;
+                total = total
+                    .checked_add(share)
+                    .ok_or_else(|| PolicyError::Overflow(basis_fact.to_string()))?;
             }
         }
         let total_num = Decimal::try_from_i128_with_scale(total, 0).map_err(|_| PolicyError::Overflow(basis_fact.to_string()))?;
@@ -750,12 +761,7 @@ impl<'a> Run<'a> {
             format!("{basis_fact}: {} workstation-months counted", short(months)),
             values,
         );
-        self.step(
-            id,
-            "rate",
-            format!("{} × {} = {}", short(months), yuan(rate), yuan(gross)),
-            vec![],
-        );
+        self.step(id, "rate", format!("{} × {} = {}", short(months), yuan(rate), yuan(gross)), vec![]);
         Ok(gross)
     }
 
