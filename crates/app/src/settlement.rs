@@ -128,10 +128,11 @@ pub struct Estimate {
     pub clause: String,
     pub eligible: Option<bool>,
     /// What is still to come this year: the entitlement less what was already approved
-    /// (negative when a lowered entitlement will be recovered).
-    pub amount_fen: i64,
-    /// The year-to-date entitlement.
-    pub entitlement_fen: i64,
+    /// (negative when a lowered entitlement will be recovered); `null` when undetermined (facts
+    /// missing): such an answer has no amount (issue 17).
+    pub amount_fen: Option<i64>,
+    /// The year-to-date entitlement (`null` when undetermined).
+    pub entitlement_fen: Option<i64>,
     /// What batches already approved for this clause this year.
     pub approved_fen: i64,
     /// The engine's decision: reasons, missing facts, trace.
@@ -182,14 +183,15 @@ pub async fn estimate_for(app: &App, p: &Principal, year: i32) -> AppResult<Vec<
         .map(|l| {
             let approved = granted.get(&l.clause).copied().unwrap_or(0);
             let answer = opchub_domain::grant::Answer::from_code(&l.eligible);
+            let known = answer != opchub_domain::grant::Answer::Undetermined;
             Estimate {
                 eligible: match answer {
                     opchub_domain::grant::Answer::Eligible => Some(true),
                     opchub_domain::grant::Answer::NotEligible => Some(false),
                     opchub_domain::grant::Answer::Undetermined => None,
                 },
-                amount_fen: opchub_domain::grant::draft_delta(l.amount_fen, answer, approved),
-                entitlement_fen: l.amount_fen,
+                amount_fen: known.then(|| opchub_domain::grant::draft_delta(l.amount_fen, answer, approved)),
+                entitlement_fen: known.then_some(l.amount_fen),
                 approved_fen: approved,
                 clause: l.clause,
                 decision: serde_json::from_str(&l.decision).unwrap_or_default(),
@@ -207,7 +209,7 @@ pub struct Calculator {
 
 pub async fn calculator_for(app: &App, p: &Principal, year: i32) -> AppResult<Calculator> {
     let estimates = estimate_for(app, p, year).await?;
-    let total_fen = estimates.iter().map(|e| e.amount_fen).sum();
+    let total_fen = estimates.iter().filter_map(|e| e.amount_fen).sum();
     let caps = match beneficiary_of(app, p).await {
         Ok(Some(me)) => app.store.caps_of(&me).await.unwrap_or_default(),
         _ => vec![],

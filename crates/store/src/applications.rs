@@ -163,7 +163,21 @@ pub struct ReviewStep {
     pub next_agency: Option<String>,
     /// M8.1: the growth milestone (kind, day) recorded when the step grants the application.
     pub milestone: Option<(String, String)>,
+    /// F1: the clause's yearly budget an approved amount must fit in, with the year's other
+    /// approvals of the clause (`clause_budget_exceeded` otherwise, nothing written).
+    pub budget: Option<ClauseBudget>,
 }
+
+/// F1: a clause's yearly budget, bounding what its applications are approved for in a year.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClauseBudget {
+    pub clause: String,
+    pub year: i64,
+    pub budget_fen: i64,
+}
+
+/// Statuses whose decided amount counts against a clause's yearly budget (F1).
+const APPROVED_STATUSES: &str = "('approved', 'paid')";
 
 #[derive(Debug, Clone, Default)]
 pub struct AppFilter {
@@ -605,6 +619,11 @@ impl Store {
         if let (Some((key, cap_fen)), Some(amount)) = (&step.cap, step.decided_fen) {
             if amount > 0 {
                 consume_exact(&mut tx, actor, key, *cap_fen, amount, &format!("application:{id}"), now).await?;
+            }
+        }
+        if let (Some(budget), Some(amount)) = (&step.budget, step.decided_fen) {
+            if amount > 0 {
+                within_budget(&mut tx, budget, id, amount, now).await?;
             }
         }
         if let (Some((kind, day)), "granted") = (&step.milestone, step.status_after.as_str()) {
@@ -1156,6 +1175,68 @@ pub(crate) async fn settle_order(tx: &mut Tx, order: &str, kind: &str, amount: i
         }
         return Err(e.into());
     }
+    Ok(())
+}
+
+impl Store {
+    /// F1: what applications of `clause` were approved for in `year` (approved or paid).
+    pub async fn approved_in_year(&self, clause: &str, year: i64) -> Result<i64> {
+        let row = sqlx::query(&format!(
+            "SELECT CAST(COALESCE(SUM(decided_fen), 0) AS BIGINT) AS total FROM applications WHERE clause = $1 AND year = $2 AND status IN {APPROVED_STATUSES}"
+        ))
+        .bind(clause)
+        .bind(year)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("total")?)
+    }
+}
+
+/// F1 inside the approval's transaction: the year's approved total of the clause, this approval
+/// included, must fit in the budget. The budget's row in the cap ledger (beneficiary `*`, scope
+/// `budget`) is written first, so concurrent approvals of one clause and year queue on it and
+/// each sees the others' committed approvals; it keeps the approved total.
+async fn within_budget(tx: &mut Tx, b: &ClauseBudget, id: &str, amount: i64, now: i64) -> Result<()> {
+    let period = b.year.to_string();
+    sqlx::query(
+        "INSERT INTO cap_ledger (clause, beneficiary, scope, period_key, cap_fen, consumed_fen, updated_at) VALUES ($1, '*', 'budget', $2, $3, 0, $4) \
+         ON CONFLICT (clause, beneficiary, scope, period_key) DO NOTHING",
+    )
+    .bind(&b.clause)
+    .bind(&period)
+    .bind(b.budget_fen)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE cap_ledger SET updated_at = $1 WHERE clause = $2 AND beneficiary = '*' AND scope = 'budget' AND period_key = $3")
+        .bind(now)
+        .bind(&b.clause)
+        .bind(&period)
+        .execute(&mut **tx)
+        .await?;
+    let others: i64 = sqlx::query(&format!(
+        "SELECT CAST(COALESCE(SUM(decided_fen), 0) AS BIGINT) AS total FROM applications WHERE clause = $1 AND year = $2 AND id <> $3 AND status IN {APPROVED_STATUSES}"
+    ))
+    .bind(&b.clause)
+    .bind(b.year)
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("total")?;
+    let total = others.saturating_add(amount);
+    if total > b.budget_fen {
+        return Err(StoreError::Conflict("clause_budget_exceeded"));
+    }
+    sqlx::query(
+        "UPDATE cap_ledger SET consumed_fen = $1, cap_fen = $2, updated_at = $3 WHERE clause = $4 AND beneficiary = '*' AND scope = 'budget' AND period_key = $5",
+    )
+    .bind(total)
+    .bind(b.budget_fen)
+    .bind(now)
+    .bind(&b.clause)
+    .bind(&period)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
