@@ -202,6 +202,9 @@ fn entries(map: Option<&BTreeMap<(String, bool), i64>>, key: &str, value: &str) 
 }
 
 /// Builds the facts of every beneficiary of `clauses` (pure).
+/// One M1.1 entry of a month: (month, first day, last day, OPC eligible) → workstations.
+type OccupancyDays = (String, String, String, bool);
+
 pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate, clauses: &[String]) -> Vec<Candidate> {
     let wanted = |c: &str| clauses.is_empty() || clauses.iter().any(|x| x == c);
     let window = policy.window(as_of).map(|(w, _, _)| w);
@@ -258,7 +261,7 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
     // month's first day) to the month's last day (or the as-of date) is that many days of a
     // workstation-month; the engine keeps the fraction exact. Workstations occupied over the
     // same days of a month are one entry; the OPC's eligibility is read on the last day counted.
-    let mut months: BTreeMap<String, BTreeMap<(String, String, String, bool), i64>> = BTreeMap::new();
+    let mut months: BTreeMap<String, BTreeMap<OccupancyDays, i64>> = BTreeMap::new();
     for (op, occ) in &inputs.parties.occupancy {
         for m in 1..=12u32 {
             let Some(first) = NaiveDate::from_ymd_opt(year, m, 1) else {
@@ -757,6 +760,7 @@ mod tests {
             market_registered: true,
             tax_registered: Some(true),
             industry_code: None,
+            in_district: Some(true),
             owner_user_id: format!("u-{id}"),
             created_at: created.and_hms_opt(12, 0, 0).unwrap().and_utc().timestamp_millis() - 8 * 3_600_000,
         }
