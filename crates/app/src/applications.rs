@@ -14,7 +14,7 @@ use opchub_funds::{evidence, forms, recovery, Action, FormSpec};
 use opchub_policy::{Decision, ParamValue, Policy};
 use opchub_settle::apply as app_facts;
 use opchub_store::applications::{
-    AppEvent, AppFilter, Application, ClauseStat, Decline, EvidenceFile, FundBatch, FundPayment, NewApplication, NewRecovery,
+    AppEvent, AppFilter, Application, ClauseBudget, ClauseStat, Decline, EvidenceFile, FundBatch, FundPayment, NewApplication, NewRecovery,
     RecoveryOrder, ReviewStep,
 };
 use opchub_store::settlement::Party;
@@ -380,7 +380,7 @@ pub async fn actions_for(app: &App, p: &Principal, v: &ApplicationView) -> Actio
     Actions { can_act, mine, editable }
 }
 
-fn days_param(pol: &Policy, name: &str, default: u32) -> u32 {
+pub(crate) fn days_param(pol: &Policy, name: &str, default: u32) -> u32 {
     match pol.param(name, today()).map(|p| &p.value) {
         Some(ParamValue::Count(n)) => *n,
         _ => default,
@@ -556,7 +556,7 @@ pub async fn submit_for(app: &App, p: &Principal, id: &str, version: i64) -> App
         reason: String::new(),
         status_after: "in_review".into(),
         stage_after: first.clone(),
-        engine_fen: decision.as_ref().map(|d| d.amount_fen),
+        engine_fen: decision.as_ref().map(|d| d.amount_fen.unwrap_or(0)),
         decision: decision.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default()),
         decided_fen: None,
         cap: None,
@@ -566,6 +566,7 @@ pub async fn submit_for(app: &App, p: &Principal, id: &str, version: i64) -> App
             .and(spec.agency.clone()),
         next_role,
         milestone: None,
+        budget: None,
     };
     Ok(app.store.apply_review(&p.actor(), id, &step).await?)
 }
@@ -622,11 +623,13 @@ pub async fn review_for(app: &App, p: &Principal, id: &str, r: &ReviewRequest) -
     } else {
         None
     };
-    let engine_fen = decision.as_ref().map(|d| d.amount_fen);
+    // An undetermined decision has no amount; the workflow reads it as nothing to approve (the
+    // stored column keeps 0, the stored decision says null).
+    let engine_fen = decision.as_ref().map(|d| d.amount_fen.unwrap_or(0));
     let (decision, adjusted) = match (requested, &decision) {
         (Some(amount), Some(_)) => {
             let d = evaluate(app, &pol, &spec, &a, Some(amount), &[], false).await?;
-            if d.amount_fen < amount {
+            if d.amount_fen.unwrap_or(0) < amount {
                 return Err(workflow_err(workflow::WorkflowError::AboveEntitlement));
             }
             (Some(d), Some(amount))
@@ -653,6 +656,10 @@ pub async fn review_for(app: &App, p: &Principal, id: &str, r: &ReviewRequest) -
         .as_deref()
         .filter(|st| workflow::actor_role(st) == Role::Agency)
         .and(spec.agency.clone());
+    let budget = match outcome.decided_fen.filter(|f| *f > 0) {
+        Some(amount) => check_budget(app, &pol, &a, amount).await?,
+        None => None,
+    };
     let step = ReviewStep {
         expected_version: r.version,
         stage: stage.clone(),
@@ -663,15 +670,55 @@ pub async fn review_for(app: &App, p: &Principal, id: &str, r: &ReviewRequest) -
         reason: r.reason.trim().to_string(),
         status_after,
         stage_after,
-        engine_fen: decision.as_ref().map(|d| d.amount_fen),
+        engine_fen: decision.as_ref().map(|d| d.amount_fen.unwrap_or(0)),
         decision: decision.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default()),
         decided_fen: outcome.decided_fen,
         cap: outcome.decided_fen.filter(|f| *f > 0).and_then(|_| cap_of(&pol, &a)),
         next_role,
         next_agency,
         milestone: milestone_of(&a),
+        budget,
     };
     Ok(app.store.apply_review(&p.actor(), &a.id, &step).await?)
+}
+
+/// F1: a clause's own yearly budget bounds what its applications are approved for in the year.
+/// An approval that would take the year's approved total past it is refused with
+/// `clause_budget_exceeded`, the headroom in the detail and in `field_details.amount_fen`; the store
+/// checks the same inside the approval's transaction (concurrent approvals queue on it).
+async fn check_budget(app: &App, pol: &Policy, a: &Application, amount: i64) -> AppResult<Option<ClauseBudget>> {
+    let year = i32::try_from(a.year).unwrap_or_default();
+    let as_of = opchub_settle::run::default_as_of(year);
+    let Some(ParamValue::Fen(budget)) = pol
+        .clause(&a.clause)
+        .and_then(|c| c.param("yearly_budget", as_of))
+        .map(|p| p.value.clone())
+    else {
+        return Ok(None);
+    };
+    let approved = app.store.approved_in_year(&a.clause, a.year).await?;
+    let headroom = budget.saturating_sub(approved).max(0);
+    if amount > headroom {
+        let money = opchub_domain::Money::from_fen;
+        let detail = format!(
+            "{} yearly budget {} (F1): {} already approved in {}, headroom {}, this approval {}",
+            a.clause,
+            money(budget),
+            money(approved),
+            a.year,
+            money(headroom),
+            money(amount)
+        );
+        let mut e = AppError::new(ErrorKind::Conflict, "clause_budget_exceeded").with_detail(detail);
+        e.fields.insert("amount_fen".into(), "clause_budget_exceeded".into());
+        e.field_details.insert("amount_fen".into(), money(headroom).to_string());
+        return Err(e);
+    }
+    Ok(Some(ClauseBudget {
+        clause: a.clause.clone(),
+        year: a.year,
+        budget_fen: budget,
+    }))
 }
 
 /// M8.1: the milestone an application records when granted.
@@ -840,7 +887,10 @@ pub async fn recovery_for(app: &App, p: &Principal, id: &str, r: &RecoveryReques
         )
         .await?;
         (
-            d.amount_fen.min(a.decided_fen.unwrap_or(d.amount_fen)),
+            {
+                let now = d.amount_fen.unwrap_or(0);
+                now.min(a.decided_fen.unwrap_or(now))
+            },
             serde_json::to_string(&d).unwrap_or_default(),
         )
     } else {

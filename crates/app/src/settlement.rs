@@ -127,7 +127,14 @@ pub fn overlap_groups(p: &Policy) -> Vec<String> {
 pub struct Estimate {
     pub clause: String,
     pub eligible: Option<bool>,
-    pub amount_fen: i64,
+    /// What is still to come this year: the entitlement less what was already approved
+    /// (negative when a lowered entitlement will be recovered); `null` when undetermined (facts
+    /// missing): such an answer has no amount (issue 17).
+    pub amount_fen: Option<i64>,
+    /// The year-to-date entitlement (`null` when undetermined).
+    pub entitlement_fen: Option<i64>,
+    /// What batches already approved for this clause this year.
+    pub approved_fen: i64,
     /// The engine's decision: reasons, missing facts, trace.
     #[schema(value_type = Object)]
     pub decision: serde_json::Value,
@@ -155,7 +162,16 @@ pub async fn estimate_for(app: &App, p: &Principal, year: i32) -> AppResult<Vec<
     }
     let inputs = opchub_settle::run::load_inputs_for(&app.store, &pol, year, as_of, &me)
         .await
+        .map(opchub_settle::entitlement_inputs)
         .map_err(settle_error)?;
+    let granted: BTreeMap<String, i64> = app
+        .store
+        .settlement_grants_of(&me)
+        .await?
+        .into_iter()
+        .filter(|g| g.year == i64::from(year))
+        .map(|g| (g.clause, g.approved_fen))
+        .collect();
     let cands: Vec<_> = opchub_settle::run::candidates(&pol, &inputs, year, as_of, &[])
         .into_iter()
         .filter(|c| c.party.id == me)
@@ -164,15 +180,22 @@ pub async fn estimate_for(app: &App, p: &Principal, year: i32) -> AppResult<Vec<
     Ok(computed
         .lines
         .into_iter()
-        .map(|l| Estimate {
-            clause: l.clause,
-            eligible: match l.eligible.as_str() {
-                "yes" => Some(true),
-                "no" => Some(false),
-                _ => None,
-            },
-            amount_fen: l.amount_fen,
-            decision: serde_json::from_str(&l.decision).unwrap_or_default(),
+        .map(|l| {
+            let approved = granted.get(&l.clause).copied().unwrap_or(0);
+            let answer = opchub_domain::grant::Answer::from_code(&l.eligible);
+            let known = answer != opchub_domain::grant::Answer::Undetermined;
+            Estimate {
+                eligible: match answer {
+                    opchub_domain::grant::Answer::Eligible => Some(true),
+                    opchub_domain::grant::Answer::NotEligible => Some(false),
+                    opchub_domain::grant::Answer::Undetermined => None,
+                },
+                amount_fen: known.then(|| opchub_domain::grant::draft_delta(l.amount_fen, answer, approved)),
+                entitlement_fen: known.then_some(l.amount_fen),
+                approved_fen: approved,
+                clause: l.clause,
+                decision: serde_json::from_str(&l.decision).unwrap_or_default(),
+            }
         })
         .collect())
 }
@@ -186,7 +209,7 @@ pub struct Calculator {
 
 pub async fn calculator_for(app: &App, p: &Principal, year: i32) -> AppResult<Calculator> {
     let estimates = estimate_for(app, p, year).await?;
-    let total_fen = estimates.iter().map(|e| e.amount_fen).sum();
+    let total_fen = estimates.iter().filter_map(|e| e.amount_fen).sum();
     let caps = match beneficiary_of(app, p).await {
         Ok(Some(me)) => app.store.caps_of(&me).await.unwrap_or_default(),
         _ => vec![],
@@ -264,8 +287,81 @@ pub async fn batch_view(app: &App, id: &str, clause: Option<String>, payable: bo
     Ok(BatchView { batch, lines })
 }
 
+/// The second signature: a committee member other than the drafter approves a draft (issue 17).
+/// A draft whose basis changed since (a new policy version, exclusion list, ledger correction or
+/// finding) is refused as `batch_stale` — it may overstate what is due; draft again.
 pub async fn approve_for(app: &App, p: &Principal, id: &str) -> AppResult<Batch> {
-    Ok(app.store.approve_settlement(&p.actor(), id).await?)
+    let pol = policy(app)?;
+    let batch = app.store.settlement_batch(id).await?;
+    if batch.status == "draft" {
+        let now = opchub_settle::basis_mark(&app.store, &pol).await.map_err(settle_error)?;
+        if batch.basis_mark.as_deref().is_some_and(|m| m != now) {
+            return Err(AppError::conflict("batch_stale"));
+        }
+    }
+    let today = today();
+    let days = crate::applications::days_param(&pol, "recovery_due_days", 30);
+    let due = today.checked_add_days(chrono::Days::new(u64::from(days))).unwrap_or(today);
+    Ok(app.store.approve_settlement(&p.actor(), id, &due.to_string()).await?)
+}
+
+/// One line finance pays, with its bank reference.
+#[derive(Deserialize, ToSchema)]
+pub struct PayLine {
+    pub clause: String,
+    pub beneficiary: String,
+    /// The bank's reference of the transfer (流水号).
+    pub payment_reference: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PaySettlement {
+    /// Finance's payment batch reference (unique across all payment batches).
+    pub reference: String,
+    /// The approved lines paid now (each once).
+    pub lines: Vec<PayLine>,
+}
+
+/// Finance pays approved lines of an approved batch (issue 17): approver ≠ payer, a bank
+/// reference per line; only then does a line read 已拨付.
+pub async fn pay_for(app: &App, p: &Principal, id: &str, r: PaySettlement) -> AppResult<Batch> {
+    let items: Vec<opchub_store::grants::LinePayment> = r
+        .lines
+        .into_iter()
+        .map(|l| opchub_store::grants::LinePayment {
+            clause: l.clause,
+            beneficiary: l.beneficiary,
+            payment_reference: l.payment_reference,
+        })
+        .collect();
+    Ok(app.store.pay_settlement(&p.actor(), id, &r.reference, &items).await?)
+}
+
+/// Recovery orders of settlement keys: all of them for the committee and finance, the caller's
+/// own for a beneficiary.
+pub async fn recoveries_for(app: &App, p: &Principal) -> AppResult<Vec<opchub_store::grants::SettlementRecovery>> {
+    match p.role() {
+        Role::Committee | Role::Finance | Role::PlatformOperator => Ok(app.store.settlement_recoveries(None).await?),
+        _ => match beneficiary_of(app, p).await? {
+            Some(me) => Ok(app.store.settlement_recoveries(Some(&me)).await?),
+            None => Ok(vec![]),
+        },
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct Repay {
+    pub amount_fen: i64,
+    /// The bank reference of the repayment.
+    pub reference: String,
+}
+
+/// Finance records a beneficiary's repayment of a settlement recovery order (F2, S5).
+pub async fn repay_for(app: &App, p: &Principal, id: &str, r: Repay) -> AppResult<opchub_store::grants::SettlementRecovery> {
+    Ok(app
+        .store
+        .repay_settlement_recovery(&p.actor(), id, r.amount_fen, &r.reference)
+        .await?)
 }
 
 /// An approved batch exported for finance.
@@ -284,7 +380,7 @@ pub async fn export_for(app: &App, id: &str, format: Option<&str>, labels: &opch
         return Err(AppError::field("format", "invalid"));
     }
     let batch = app.store.settlement_batch(id).await?;
-    if batch.status != "approved" {
+    if batch.status == "draft" {
         return Err(AppError::conflict("batch_not_approved"));
     }
     let lines = app.store.settlement_lines(id, &LineFilter::default()).await?;
@@ -336,6 +432,14 @@ pub async fn what_if_for(app: &App, r: WhatIf) -> AppResult<Vec<ClauseDiff>> {
 pub struct MyLine {
     pub batch: Batch,
     pub line: Line,
+}
+
+/// What the caller's party was granted per clause and year (approved, paid, recovered).
+pub async fn my_grants(app: &App, p: &Principal) -> AppResult<Vec<opchub_store::grants::GrantView>> {
+    match beneficiary_of(app, p).await? {
+        Some(me) => Ok(app.store.settlement_grants_of(&me).await?),
+        None => Ok(vec![]),
+    }
 }
 
 /// The settlement lines of the caller's own parties.

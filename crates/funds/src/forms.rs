@@ -16,6 +16,7 @@ pub const PLATFORM_FACTS: &[&str] = &[
     "restricted_industry",
     "no_support_sanction",
     "safety_accident_in_window",
+    "safety_accidents",
     "excluded_by_review",
     "other_grants",
     "consumed_fen",

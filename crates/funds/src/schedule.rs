@@ -36,7 +36,10 @@ fn amount(
     facts: &Map<String, Value>,
     as_of: NaiveDate,
 ) -> Result<i64, PolicyError> {
-    Ok(evaluate(policy, clause, who, year, &Facts::from_map(facts.clone()), as_of)?.amount_fen)
+    // An undetermined answer has no amount; a schedule month then counts nothing (as before).
+    Ok(evaluate(policy, clause, who, year, &Facts::from_map(facts.clone()), as_of)?
+        .amount_fen
+        .unwrap_or(0))
 }
 
 /// M6.3 per month of `year`: `base` holds the platform facts (G2, F3); `loans` the loan facts

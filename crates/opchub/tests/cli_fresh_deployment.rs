@@ -411,8 +411,33 @@ async fn a_fresh_deployment_settles_and_pays_through_the_api_and_the_command_lin
         &cmte2.post(&format!("/api/v1/settlements/{batch}/approve"), json!({})).await,
         "approve",
     );
-    let paid = approved["paid_fen"].as_i64().unwrap();
+    let paid = approved["approved_fen"].as_i64().unwrap();
     assert!(paid > 0, "{approved:#}");
+    assert!(
+        approved["paid_fen"].is_null(),
+        "nothing reads as paid before finance pays: {approved:#}"
+    );
+    // Finance pays each approved line with its bank reference; only then is the batch 已拨付.
+    let pay_lines: Vec<serde_json::Value> = lines
+        .iter()
+        .filter(|l| ["M1.1", "M2.2"].contains(&l["clause"].as_str().unwrap_or_default()))
+        .enumerate()
+        .map(|(i, l)| json!({"clause": l["clause"], "beneficiary": l["beneficiary"], "payment_reference": format!("BANK-{i}")}))
+        .collect();
+    let done = ok(
+        &finance
+            .post(
+                &format!("/api/v1/settlements/{batch}/pay"),
+                json!({"reference": "FIN-2026-001", "lines": pay_lines}),
+            )
+            .await,
+        "pay",
+    );
+    assert_eq!(
+        (done["status"].as_str(), done["paid_fen"].as_i64()),
+        (Some("paid"), Some(paid)),
+        "{done:#}"
+    );
     // Finance's export names where to pay, and its amounts add up.
     let x = finance.get(&format!("/api/v1/settlements/{batch}/export?format=csv")).await;
     assert_eq!(x.status, 200);

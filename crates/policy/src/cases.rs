@@ -89,7 +89,8 @@ struct Amend {
 struct Expect {
     /// true, false or "unknown".
     eligible: Option<toml::Value>,
-    amount_fen: Option<i64>,
+    /// Fen, or `"none"` for an undetermined answer (which has no amount).
+    amount_fen: Option<toml::Value>,
     /// Each must be among the decision's missing facts.
     #[serde(default)]
     missing_facts: Vec<String>,
@@ -194,7 +195,7 @@ fn compare(expect: &Expect, outcome: Result<Decision, PolicyError>) -> Vec<Strin
         }
         (Ok(d), Some(want)) => {
             failures.push(format!(
-                "expected an error containing {want:?}, got a decision ({:?}, {})",
+                "expected an error containing {want:?}, got a decision ({:?}, {:?})",
                 d.eligible, d.amount_fen
             ));
             return failures;
@@ -218,10 +219,22 @@ fn compare(expect: &Expect, outcome: Result<Decision, PolicyError>) -> Vec<Strin
             failures.push(format!("eligible: expected {want:?}, got {:?}", decision.eligible));
         }
     }
-    match expect.amount_fen {
-        Some(a) if a != decision.amount_fen => failures.push(format!("amount_fen: expected {a}, got {}", decision.amount_fen)),
-        Some(_) => {}
-        None => failures.push("expect.amount_fen is required".into()),
+    let want_amount = match &expect.amount_fen {
+        Some(toml::Value::Integer(a)) => Some(Some(*a)),
+        Some(toml::Value::String(s)) if s == "none" => Some(None),
+        Some(other) => {
+            failures.push(format!("expect.amount_fen must be fen or \"none\", got {other}"));
+            None
+        }
+        None => {
+            failures.push("expect.amount_fen is required".into());
+            None
+        }
+    };
+    if let Some(want) = want_amount {
+        if want != decision.amount_fen {
+            failures.push(format!("amount_fen: expected {want:?}, got {:?}", decision.amount_fen));
+        }
     }
     for m in &expect.missing_facts {
         if !decision.missing_facts.contains(m) {

@@ -36,10 +36,11 @@ pub struct Decision {
     pub versions_used: Vec<String>,
     /// `Some(true)` eligible, `Some(false)` not eligible, `None` undetermined (see `missing_facts`).
     pub eligible: Option<bool>,
-    /// What to pay, in fen; 0 unless eligible.
-    pub amount_fen: i64,
-    /// `amount_fen` for people: `¥500,000.00`.
-    pub amount: String,
+    /// What to pay, in fen: 0 when not eligible; `None` (JSON `null`) when undetermined — an
+    /// answer blocked by missing facts has no amount, not ¥0.00.
+    pub amount_fen: Option<i64>,
+    /// `amount_fen` for people: `¥500,000.00`; `None` when undetermined.
+    pub amount: Option<String>,
     pub reasons: Vec<String>,
     /// Unknown facts that block the answer; never taken as zero.
     pub missing_facts: Vec<String>,
@@ -107,6 +108,34 @@ pub fn budget_factor(budget_fen: i64, total_entitlements_fen: i64) -> Decimal {
         .checked_div(Decimal::from(total_entitlements_fen))
         .unwrap_or(Decimal::ZERO);
     f.round_dp_with_strategy(8, rust_decimal::RoundingStrategy::ToZero)
+}
+
+/// F1: shares `budget_fen` out over `amounts` pro rata, to the fen, by largest remainder: each
+/// line gets ⌊amount × budget ÷ total⌋ and the fen left over go one each to the lines with the
+/// largest remainders (the earlier line first on a tie). The shares add up to exactly the
+/// budget — never a fen over — and none exceeds its own amount. When the amounts fit, they are
+/// returned unchanged.
+pub fn largest_remainder(amounts: &[i64], budget_fen: i64) -> Vec<i64> {
+    let amounts: Vec<i64> = amounts.iter().map(|a| (*a).max(0)).collect();
+    let total: i128 = amounts.iter().map(|a| i128::from(*a)).sum();
+    let budget = i128::from(budget_fen.max(0));
+    if total <= budget {
+        return amounts;
+    }
+    let mut shares: Vec<i64> = Vec::with_capacity(amounts.len());
+    let mut remainders: Vec<(i128, usize)> = Vec::with_capacity(amounts.len());
+    for (i, a) in amounts.iter().enumerate() {
+        let x = i128::from(*a) * budget;
+        shares.push(i64::try_from(x / total).unwrap_or(i64::MAX));
+        remainders.push((x % total, i));
+    }
+    let given: i128 = shares.iter().map(|s| i128::from(*s)).sum();
+    let left = usize::try_from(budget - given).unwrap_or(0);
+    remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, i) in remainders.into_iter().take(left) {
+        shares[i] += 1;
+    }
+    shares
 }
 
 struct Run<'a> {
@@ -192,6 +221,10 @@ impl<'a> Run<'a> {
                 if !w.contains(self.as_of) {
                     let reason = format!("S2: as-of date {} is outside the validity window {w}", self.as_of);
                     self.reject("S2", "validity_window", reason);
+                } else if self.counting_span().days() == 0 {
+                    // S2: nothing of the year is inside the window, so nothing of it can count.
+                    let reason = format!("S2: no day of {} falls inside the validity window {w}", self.year);
+                    self.reject("S2", "validity_window", reason);
                 }
             }
         }
@@ -205,10 +238,20 @@ impl<'a> Run<'a> {
             );
             self.reject(self.id(), "beneficiary_role", reason);
         }
-        for id in &self.clause.conditions {
-            if let Some(c) = self.policy.condition(id) {
-                self.condition(c)?;
-            }
+        let per_project = self.per_project();
+        let projects = if per_project { self.facts.projects()? } else { Fact::Unknown };
+        let projects = match projects {
+            Fact::Known(list) => Some(list),
+            Fact::Absent => Some(Vec::new()),
+            Fact::Unknown => None,
+        };
+        // With a `projects` list the clause's own conditions are the project's (M3.1 a
+        // high-value patent, M3.2 a university partner, …): each project is decided on its own.
+        let (clause, policy, has_projects) = (self.clause, self.policy, projects.is_some());
+        let own_condition = |c: &&Condition| has_projects && c.clause == clause.id;
+        let conditions: Vec<&'a Condition> = clause.conditions.iter().filter_map(|id| policy.condition(id)).collect();
+        for c in conditions.iter().filter(|c| !own_condition(c)) {
+            self.condition(c)?;
         }
         for id in &self.clause.exclusions {
             if let Some(c) = self.policy.exclusion(id) {
@@ -219,19 +262,141 @@ impl<'a> Run<'a> {
         if self.clause.param_names().iter().any(|n| !params.contains_key(*n)) {
             return Ok(Decimal::ZERO);
         }
-        // Even when a step above already made the beneficiary ineligible, the amount is computed
-        // (and the facts checked) for the explanation; `finish` pays nothing then.
-        let gross = match rule {
-            Rule::RateOfAmounts { basis_fact } => self.rate_of_amounts(basis_fact, &params)?,
-            Rule::WorkstationMonths { basis_fact } => self.workstation_months(basis_fact, &params)?,
-            Rule::SkillPublisher => self.skill_publisher(&params)?,
-            Rule::ReviewAmount { amount_fact, date_fact } => self.review_amount(amount_fact, date_fact)?,
-            Rule::LoanInterest { basis_fact } => self.loan_interest(basis_fact, &params)?,
-            Rule::HousingSchedule => self.housing(&params)?,
+        let own = match projects {
+            None => self.project_amount(rule, &params)?,
+            Some(list) => {
+                let own_conditions: Vec<&Condition> = conditions.into_iter().filter(|c| c.clause == clause.id).collect();
+                self.projects_amount(rule, &params, list, &own_conditions)?
+            }
         };
-        let capped = self.cap(gross, &params)?;
-        let own = self.overlap(capped)?;
         self.budget(own)
+    }
+
+    /// Whether the clause's cap counts per project (M3.1, M3.2, M3.3, M6.1).
+    fn per_project(&self) -> bool {
+        matches!(
+            self.clause.cap_scope,
+            Some(CapScope::PerProjectPerYear | CapScope::OncePerProject | CapScope::PerProject)
+        )
+    }
+
+    /// Basis, cap and overlap of one item (the whole facts file, or one project of it).
+    /// Even when a step before already made the beneficiary ineligible, the amount is computed
+    /// (and the facts checked) for the explanation; `finish` pays nothing then.
+    fn project_amount(&mut self, rule: &Rule, params: &BTreeMap<String, Param>) -> Result<Decimal, PolicyError> {
+        let gross = match rule {
+            Rule::RateOfAmounts { basis_fact } => self.rate_of_amounts(basis_fact, params)?,
+            Rule::WorkstationMonths { basis_fact } => self.workstation_months(basis_fact, params)?,
+            Rule::SkillPublisher => self.skill_publisher(params)?,
+            Rule::ReviewAmount { amount_fact, date_fact } => self.review_amount(amount_fact, date_fact)?,
+            Rule::LoanInterest { basis_fact } => self.loan_interest(basis_fact, params)?,
+            Rule::HousingSchedule => self.housing(params)?,
+        };
+        let capped = self.cap(gross, params)?;
+        self.overlap(capped)
+    }
+
+    /// M3.1, M3.2, M3.3, M6.1 with a `projects` list: every project is decided on its own — its
+    /// conditions, basis, its own cap (less its own `consumed_fen`) and overlap — and the
+    /// amounts add up. A project's facts are read first, then the file's. The beneficiary is
+    /// not eligible when no project is; a project's unknown facts are named `projects[i].…`.
+    fn projects_amount(
+        &mut self,
+        rule: &Rule,
+        params: &BTreeMap<String, Param>,
+        list: Vec<serde_json::Map<String, serde_json::Value>>,
+        conditions: &[&Condition],
+    ) -> Result<Decimal, PolicyError> {
+        let id = self.id();
+        if list.is_empty() {
+            self.note(id, "projects", format!("{id}: no project in the facts; nothing to pay"));
+            return Ok(Decimal::ZERO);
+        }
+        let mut total = Decimal::ZERO;
+        let mut eligible_projects = 0usize;
+        let mut unread = Vec::new();
+        let mut values = Vec::new();
+        for (i, mut project) in list.into_iter().enumerate() {
+            let prefix = format!("projects[{i}]");
+            // A project's cap is counted with what was paid for that project: the file's
+            // `consumed_fen` is not taken for it.
+            project
+                .entry("consumed_fen")
+                .or_insert_with(|| serde_json::Value::String("unknown".into()));
+            let name = match project.get("project_id") {
+                Some(serde_json::Value::String(s)) if !s.trim().is_empty() => s.clone(),
+                _ => {
+                    return Err(PolicyError::bad(
+                        format!("facts.{prefix}.project_id"),
+                        "required: each project names its project_id",
+                    ))
+                }
+            };
+            self.facts.enter_project(&prefix, project);
+            let _ = self.facts.shown("project_id");
+            self.step(
+                id,
+                "project",
+                format!("project {name} ({prefix})"),
+                vec![("project_id".into(), name.clone())],
+            );
+            let (was_ineligible, missing_before) = (self.ineligible, self.missing.clone());
+            self.ineligible = false;
+            let step = (|| -> Result<Decimal, PolicyError> {
+                for c in conditions {
+                    self.condition(c)?;
+                }
+                self.project_amount(rule, params)
+            })();
+            let amount = match step {
+                Ok(a) => a,
+                Err(e) => {
+                    self.facts.leave_project();
+                    return Err(e);
+                }
+            };
+            unread.extend(self.facts.leave_project());
+            let project_ineligible = self.ineligible;
+            self.ineligible = was_ineligible;
+            // What this project left unknown, named with its project.
+            let added: Vec<String> = self.missing.difference(&missing_before).cloned().collect();
+            for m in &added {
+                self.missing.remove(m);
+                if !project_ineligible {
+                    let named = if m.starts_with("projects[") {
+                        m.clone()
+                    } else {
+                        format!("{prefix}.{m}")
+                    };
+                    self.missing.insert(named);
+                }
+            }
+            if project_ineligible {
+                values.push((name, format!("not eligible: {}", yuan(Decimal::ZERO))));
+                continue;
+            }
+            eligible_projects += 1;
+            values.push((name, yuan(amount)));
+            total = add(total, amount, "projects")?;
+        }
+        if !unread.is_empty() {
+            self.step(
+                id,
+                "unused_facts",
+                format!("project facts given but not read: {}", unread.join(", ")),
+                vec![],
+            );
+        }
+        if eligible_projects == 0 {
+            self.reject(id, "projects", format!("{id}: no project in the facts is eligible"));
+        }
+        self.step(
+            id,
+            "projects",
+            format!("{id}: {} projects, each capped on its own: {}", values.len(), yuan(total)),
+            values,
+        );
+        Ok(total)
     }
 
     fn condition(&mut self, c: &Condition) -> Result<(), PolicyError> {
@@ -269,7 +434,13 @@ impl<'a> Run<'a> {
     }
 
     fn exclusion(&mut self, c: &Condition) -> Result<(), PolicyError> {
-        match self.facts.flag(&c.fact)? {
+        let flag = self.facts.flag(&c.fact)?;
+        if let (Fact::Unknown, Some(dated)) = (&flag, &c.dated_fact) {
+            if !matches!(self.facts.entries(dated)?, Fact::Unknown) {
+                return self.dated_exclusion(c, dated);
+            }
+        }
+        match flag {
             Fact::Known(true) => self.reject(&c.clause, &c.id, format!("{}: excluded — {}", c.clause, c.text_en)),
             Fact::Known(false) | Fact::Absent => self.step(
                 &c.clause,
@@ -286,6 +457,49 @@ impl<'a> Run<'a> {
                     vec![],
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// F3 from dated events (`safety_accidents`): only an event dated inside the validity window
+    /// and on or before the as-of date excludes; others are named in the trace and do not.
+    fn dated_exclusion(&mut self, c: &Condition, dated: &str) -> Result<(), PolicyError> {
+        let entries = match self.facts.entries(dated)? {
+            Fact::Known(v) => v,
+            _ => Vec::new(),
+        };
+        let mut inside = Vec::new();
+        let mut values = Vec::new();
+        for e in &entries {
+            let date = e
+                .date
+                .ok_or_else(|| PolicyError::bad(format!("{}.date", e.field), "required (YYYY-MM-DD): an accident has a date"))?;
+            let label = e.id.clone().unwrap_or_else(|| e.field.trim_start_matches("facts.").to_string());
+            let counts = self.window.is_some_and(|w| w.contains(date)) && date <= self.as_of;
+            let why = if counts {
+                "inside the validity window, on or before the as-of date: excludes".to_string()
+            } else if date > self.as_of {
+                format!("after the as-of date {}: does not count", self.as_of)
+            } else {
+                format!("outside the validity window {}: does not count", self.window_text())
+            };
+            values.push((label, format!("{date}: {why}")));
+            if counts {
+                inside.push(date);
+            }
+        }
+        if let Some(first) = inside.first() {
+            let reason = format!("{}: excluded — {} (on {first})", c.clause, c.text_en);
+            self.ineligible = true;
+            self.step(&c.clause, &c.id, format!("not eligible: {reason}"), values);
+            self.reasons.push(reason);
+        } else {
+            let text = if entries.is_empty() {
+                format!("does not apply: {} (none recorded)", c.text_en)
+            } else {
+                format!("does not apply: {} (no accident inside the window up to {})", c.text_en, self.as_of)
+            };
+            self.step(&c.clause, &c.id, text, values);
         }
         Ok(())
     }
@@ -459,15 +673,21 @@ impl<'a> Run<'a> {
         Ok(gross)
     }
 
-    /// M1.1: qualified free workstation-months (months partly outside the window count pro rata by
-    /// day) × the rate per workstation-month.
+    /// M1.1: qualified free workstation-months × the rate per workstation-month. A month counts
+    /// by day: `quantity` workstations occupied from `first_day` to `last_day` (inclusive, both
+    /// optional: the whole month) are quantity × days ÷ days-in-month workstation-months, and only
+    /// the days inside the year and the validity window count. The sum stays an exact fraction
+    /// (over the least common multiple of the month lengths) until the one rounding.
     fn workstation_months(&mut self, basis_fact: &str, params: &BTreeMap<String, Param>) -> Result<Decimal, PolicyError> {
+        /// lcm(28, 29, 30, 31): every month's length divides it.
+        const MONTH_LCM: i64 = 377_580;
         let rate = Decimal::from(self.fen_param(params, "rate_per_workstation_month")?);
         let Some(entries) = self.list(basis_fact)? else {
             return Ok(Decimal::ZERO);
         };
         let span = self.counting_span();
-        let mut total = Decimal::ZERO;
+        // Workstation-months × MONTH_LCM, exact.
+        let mut total: i128 = 0;
         let mut values = Vec::new();
         for e in &entries {
             let month = e
@@ -477,8 +697,17 @@ impl<'a> Run<'a> {
                 .quantity
                 .ok_or_else(|| PolicyError::bad(format!("{}.quantity", e.field), "required (workstations)"))?;
             let period = month_span(month, &e.field)?;
-            let days = period.intersect(span).days();
-            let label = format!("{}", month.format("%Y-%m"));
+            let occupied = self.occupied_days(e, period)?;
+            let days = occupied.intersect(span).days();
+            let label = match (e.extra.contains_key("first_day"), e.extra.contains_key("last_day")) {
+                (false, false) => format!("{}", month.format("%Y-%m")),
+                _ => format!(
+                    "{} ({}..{})",
+                    month.format("%Y-%m"),
+                    occupied.start,
+                    occupied.end.pred_opt().unwrap_or(occupied.end)
+                ),
+            };
             let counted = match e.qualified {
                 Fact::Known(true) => true,
                 Fact::Known(false) | Fact::Absent => {
@@ -492,38 +721,78 @@ impl<'a> Run<'a> {
                     false
                 }
             };
-            let fraction = div(Decimal::from(days), Decimal::from(period.days()), basis_fact)?;
-            let wm = mul(Decimal::from(n), fraction, basis_fact)?;
-            let why = if days == period.days() {
+            let month_days = period.days();
+            let share = i128::from(n)
+                .checked_mul(i128::from(days))
+                .and_then(|x| x.checked_mul(i128::from(MONTH_LCM / month_days.max(1))))
+                .ok_or_else(|| PolicyError::Overflow(basis_fact.to_string()))?;
+            let wm = div(
+                Decimal::try_from_i128_with_scale(share, 0).map_err(|_| PolicyError::Overflow(basis_fact.to_string()))?,
+                Decimal::from(MONTH_LCM),
+                basis_fact,
+            )?;
+            let why = if days == month_days {
                 String::new()
             } else if days == 0 {
                 " (outside the year or the validity window)".to_string()
+            } else if occupied.days() < month_days && days == occupied.days() {
+                " (occupied for part of the month: counted by day)".to_string()
             } else {
                 " (S2: only the days inside the validity window count)".to_string()
             };
             values.push((
                 label,
-                format!("{n} × {days}/{} days = {} workstation-months{why}", period.days(), short(wm)),
+                format!("{n} × {days}/{month_days} days = {} workstation-months{why}", short(wm)),
             ));
             if counted {
-                total = add(total, wm, basis_fact)?;
+                total = total
+                    .checked_add(share)
+                    .ok_or_else(|| PolicyError::Overflow(basis_fact.to_string()))?;
             }
         }
-        let gross = mul(total, rate, basis_fact)?;
+        let total_num = Decimal::try_from_i128_with_scale(total, 0).map_err(|_| PolicyError::Overflow(basis_fact.to_string()))?;
+        let months = div(total_num, Decimal::from(MONTH_LCM), basis_fact)?;
+        // One division, last: workstation-days weighted × rate ÷ the common denominator.
+        let gross = div(mul(total_num, rate, basis_fact)?, Decimal::from(MONTH_LCM), basis_fact)?;
         let id = self.id();
         self.step(
             id,
             "basis",
-            format!("{basis_fact}: {} workstation-months counted", short(total)),
+            format!("{basis_fact}: {} workstation-months counted", short(months)),
             values,
         );
-        self.step(
-            id,
-            "rate",
-            format!("{} × {} = {}", total.normalize(), yuan(rate), yuan(gross)),
-            vec![],
-        );
+        self.step(id, "rate", format!("{} × {} = {}", short(months), yuan(rate), yuan(gross)), vec![]);
         Ok(gross)
+    }
+
+    /// The days of `period` (a month) an M1.1 entry's workstations were occupied.
+    fn occupied_days(&self, e: &Entry, period: Span) -> Result<Span, PolicyError> {
+        let day = |key: &str| -> Result<Option<NaiveDate>, PolicyError> {
+            match e.extra.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_str()
+                    .and_then(crate::facts::parse_date)
+                    .map(Some)
+                    .ok_or_else(|| PolicyError::bad(format!("{}.{key}", e.field), format!("expected a date YYYY-MM-DD, got {v}"))),
+            }
+        };
+        let first = day("first_day")?.unwrap_or(period.start);
+        let last = day("last_day")?;
+        let end = match last {
+            Some(l) => l.succ_opt().unwrap_or(l),
+            None => period.end,
+        };
+        if !period.contains(first) || end <= first || end > period.end {
+            return Err(PolicyError::bad(
+                format!("{}.first_day", e.field),
+                format!(
+                    "first_day..last_day must be days of the entry's month {}, first_day not after last_day",
+                    period.start.format("%Y-%m")
+                ),
+            ));
+        }
+        Ok(Span::new(first, end))
     }
 
     /// M2.3 publisher: revenue of qualified paid calls × rate + qualified free calls × amount per call.
@@ -918,12 +1187,17 @@ impl<'a> Run<'a> {
             ("consumed_fen".to_string(), yuan_fen(consumed)),
             ("headroom".to_string(), yuan(headroom)),
         ];
-        if matches!(scope, CapScope::PerProjectPerYear | CapScope::OncePerProject | CapScope::PerProject) {
-            values.push(("project_id".to_string(), self.facts.shown("project_id")));
-        }
+        // M3.1, M3.2, M3.3, M6.1: the cap is this project's.
+        let project = if matches!(scope, CapScope::PerProjectPerYear | CapScope::OncePerProject | CapScope::PerProject) {
+            let shown = self.facts.shown("project_id");
+            values.push(("project_id".to_string(), shown.clone()));
+            format!(" for project {shown}")
+        } else {
+            String::new()
+        };
         let rule = format!("{}_cap", scope.as_str());
         if gross > headroom {
-            let mut text = format!("{id} {}: {} → {}", scope.words(), yuan(gross), yuan(headroom));
+            let mut text = format!("{id} {}: {} → {}{project}", scope.words(), yuan(gross), yuan(headroom));
             if consumed > 0 {
                 text.push_str(&format!(" (cap {} less {} already paid)", yuan_fen(cap), yuan_fen(consumed)));
             }
@@ -934,7 +1208,7 @@ impl<'a> Run<'a> {
             self.step(
                 id,
                 &rule,
-                format!("{id} {}: {} is within {}", scope.words(), yuan(gross), yuan(headroom)),
+                format!("{id} {}: {} is within {}{project}", scope.words(), yuan(gross), yuan(headroom)),
                 values,
             );
             Ok(gross)
@@ -1010,11 +1284,21 @@ impl<'a> Run<'a> {
         Ok(pay)
     }
 
-    /// F1: the batch's budget factor (`budget_factor`, 1 when not given).
+    /// F1: the batch's budget factor (`budget_factor`, 1 when not given). A batch that shares a
+    /// budget out to the fen (largest remainder, never a fen over) also gives this line's share
+    /// (`budget_allocated_fen`) and says how the factor came about (`budget_basis`).
     fn budget(&mut self, own: Decimal) -> Result<Decimal, PolicyError> {
         let factor = match self.facts.ratio("budget_factor")? {
             Fact::Known(f) => f,
             Fact::Absent | Fact::Unknown => return Ok(own),
+        };
+        let allocated = match self.facts.fen("budget_allocated_fen")? {
+            Fact::Known(a) => Some(a),
+            Fact::Absent | Fact::Unknown => None,
+        };
+        let basis = match self.facts.text("budget_basis")? {
+            Fact::Known(b) => Some(b),
+            Fact::Absent | Fact::Unknown => None,
         };
         if factor < Decimal::ZERO || factor > Decimal::ONE {
             return Err(PolicyError::bad(
@@ -1031,21 +1315,44 @@ impl<'a> Run<'a> {
         if let Some(p) = self.policy.clause_param(self.clause, "yearly_budget", self.as_of) {
             values.push(("yearly_budget".into(), p.describe()));
         }
-        let text = format!(
+        if let Some(b) = basis {
+            values.push(("budget_basis".into(), b));
+        }
+        let mut text = format!(
             "F1 budget pro-rating: entitlements exceed the yearly budget; {} × {} = {}",
             yuan(own),
             factor.normalize(),
             yuan(scaled)
         );
+        let out = match allocated {
+            Some(a) => {
+                // The batch's share to the fen; it never exceeds this line's own amount.
+                if Decimal::from(a) > own.ceil() {
+                    return Err(PolicyError::bad(
+                        "facts.budget_allocated_fen",
+                        format!("{} is more than the line's own amount {}", yuan_fen(a), yuan(own)),
+                    ));
+                }
+                text.push_str(&format!(
+                    "; shared out to the fen by largest remainder across the batch: {}",
+                    yuan_fen(a)
+                ));
+                values.push(("budget_allocated_fen".into(), yuan_fen(a)));
+                Decimal::from(a)
+            }
+            None => scaled,
+        };
         self.step("F1", "budget", text.clone(), values);
         self.reasons.push(text);
-        Ok(scaled)
+        Ok(out)
     }
 
     fn finish(mut self, beneficiary: &Beneficiary, amount: Decimal) -> Result<Decision, PolicyError> {
         let rounded = round_half_up(amount.max(Decimal::ZERO))?;
         let id = self.id();
-        let rounding = if Decimal::from(rounded) == amount {
+        let rounding = if !self.ineligible && !self.missing.is_empty() {
+            "no rounding: the amount is undetermined".to_string()
+        } else if Decimal::from(rounded) == amount {
             format!("{} is exact to the fen", yuan(amount))
         } else {
             format!("half-up to the fen: {} → {}", yuan(amount), yuan_fen(rounded))
@@ -1079,21 +1386,22 @@ impl<'a> Run<'a> {
                 self.step(id, "missing_facts", text, vec![]);
                 self.missing.clear();
             }
-            (Some(false), 0)
+            (Some(false), Some(0))
         } else if !self.missing.is_empty() {
+            // No amount at all: what the known facts alone give is not what would be paid.
             let list = self.missing.iter().cloned().collect::<Vec<_>>().join(", ");
             self.step(
                 id,
                 "missing_facts",
-                format!("undetermined: {} would be paid if the missing facts allow it", yuan_fen(rounded)),
-                vec![],
+                format!("undetermined: no amount until these facts are known: {list}"),
+                vec![("missing_facts".into(), list.clone())],
             );
             self.reasons.push(format!("undetermined: unknown facts {list}"));
-            (None, 0)
+            (None, None)
         } else {
-            (Some(true), rounded)
+            (Some(true), Some(rounded))
         };
-        if eligible == Some(true) && amount_fen == 0 && self.reasons.is_empty() {
+        if eligible == Some(true) && amount_fen == Some(0) && self.reasons.is_empty() {
             self.reasons.push(format!("{id}: nothing counts in {}", self.year));
         }
         Ok(Decision {
@@ -1105,7 +1413,7 @@ impl<'a> Run<'a> {
             versions_used: self.versions.into_iter().collect(),
             eligible,
             amount_fen,
-            amount: yuan_fen(amount_fen),
+            amount: amount_fen.map(yuan_fen),
             reasons: self.reasons,
             missing_facts: self.missing.into_iter().collect(),
             trace: self.trace,
@@ -1149,6 +1457,40 @@ mod tests {
         assert_eq!(budget_factor(80, 100), Decimal::new(8, 1));
         assert_eq!(budget_factor(1, 3), Decimal::new(33_333_333, 8));
         assert_eq!(budget_factor(-5, 3), Decimal::ZERO);
+    }
+
+    /// F1 (issue 17): the shares add up to the budget exactly, none above its own amount.
+    #[test]
+    fn largest_remainder_shares_a_budget_to_the_fen_never_a_fen_over() {
+        assert_eq!(largest_remainder(&[33_333, 50_000, 30_652], 28_080), vec![8_212, 12_317, 7_551]);
+        assert_eq!(largest_remainder(&[100, 200], 1_000), vec![100, 200], "fits: unchanged");
+        assert_eq!(largest_remainder(&[1, 1, 1], 2), vec![1, 1, 0], "a tie goes to the earlier line");
+        assert_eq!(largest_remainder(&[0, 5], 3), vec![0, 3]);
+        for budget in [0, 1, 7, 999, 12_345] {
+            let amounts = [1_234, 5_678, 9, 0, 4_321, 777];
+            let s = largest_remainder(&amounts, budget);
+            assert_eq!(s.iter().sum::<i64>(), budget.min(amounts.iter().sum()));
+            assert!(s.iter().zip(amounts).all(|(x, a)| *x <= a && *x >= 0));
+        }
+    }
+
+    /// Issue 17: an undetermined answer has no amount (`null`), and says what is missing.
+    #[test]
+    fn an_undetermined_decision_has_a_null_amount() {
+        let policy = Policy::embedded().unwrap();
+        let who = Beneficiary {
+            id: "o".into(),
+            role: opchub_domain::Role::OpcFounder,
+        };
+        let as_of = NaiveDate::from_ymd_opt(2027, 3, 1).unwrap();
+        let facts = Facts::from_json(r#"{"compliance_fees": [{"date": "2027-01-05", "amount_fen": 100000, "qualified": true}]}"#).unwrap();
+        let d = evaluate(&policy, "M5.1", &who, 2027, &facts, as_of).unwrap();
+        assert_eq!((d.eligible, d.amount_fen, d.amount.clone()), (None, None, None));
+        let v = serde_json::to_value(&d).unwrap();
+        assert!(v["amount_fen"].is_null() && v["amount"].is_null(), "{v}");
+        let text = serde_json::to_string(&d.trace).unwrap();
+        assert!(!text.contains("would be paid"), "{text}");
+        assert!(text.contains("no amount until these facts are known: "), "{text}");
     }
 
     #[test]

@@ -34,6 +34,16 @@ pub struct Beneficiary {
 pub struct Facts {
     values: BTreeMap<String, Value>,
     read: RefCell<BTreeSet<String>>,
+    /// While one project of a `projects` list is evaluated: its facts (read first, falling back
+    /// to the top-level ones), its prefix (`projects[1]`) and which of its facts were read.
+    scope: RefCell<Option<Scope>>,
+}
+
+#[derive(Debug)]
+struct Scope {
+    prefix: String,
+    values: Map<String, Value>,
+    read: BTreeSet<String>,
 }
 
 /// A dated (or monthly) entry of a list fact: usage, spend, fees, interest.
@@ -196,6 +206,69 @@ impl Facts {
         Facts {
             values: map.into_iter().collect(),
             read: RefCell::new(BTreeSet::new()),
+            scope: RefCell::new(None),
+        }
+    }
+
+    /// The raw `projects` list (M3.1, M3.2, M3.3, M6.1: one facts file may carry several
+    /// projects, each capped on its own): `Known` objects, in order.
+    pub fn projects(&self) -> Result<Fact<Vec<Map<String, Value>>>, PolicyError> {
+        match state(self.values.get("projects")) {
+            Fact::Unknown => Ok(Fact::Unknown),
+            Fact::Absent => {
+                self.read.borrow_mut().insert("projects".into());
+                Ok(Fact::Absent)
+            }
+            Fact::Known(Value::Array(items)) => {
+                self.read.borrow_mut().insert("projects".into());
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| match v {
+                        Value::Object(m) => Ok(m.clone()),
+                        other => Err(PolicyError::bad(
+                            format!("facts.projects[{i}]"),
+                            format!("expected an object of the project's facts, got {other}"),
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Fact::Known)
+            }
+            Fact::Known(other) => Err(PolicyError::bad(
+                "facts.projects",
+                format!("expected a list of projects (objects with project_id and the project's facts), got {other}"),
+            )),
+        }
+    }
+
+    /// Reads the facts of one project first (until `leave_project`); other names fall back to
+    /// the top-level facts.
+    pub fn enter_project(&self, prefix: &str, values: Map<String, Value>) {
+        *self.scope.borrow_mut() = Some(Scope {
+            prefix: prefix.to_string(),
+            values,
+            read: BTreeSet::new(),
+        });
+    }
+
+    /// Ends the project scope; returns the project's facts no step read (`projects[1].x`).
+    pub fn leave_project(&self) -> Vec<String> {
+        match self.scope.borrow_mut().take() {
+            Some(s) => s
+                .values
+                .keys()
+                .filter(|k| !s.read.contains(*k))
+                .map(|k| format!("{}.{k}", s.prefix))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// `facts.rd_spend`, or `facts.projects[1].rd_spend` while a project's own fact is read.
+    fn field(&self, name: &str) -> String {
+        match &*self.scope.borrow() {
+            Some(s) if s.values.contains_key(name) => format!("facts.{}.{name}", s.prefix),
+            _ => format!("facts.{name}"),
         }
     }
 
@@ -217,16 +290,22 @@ impl Facts {
         self.values.insert(name.to_string(), value);
     }
 
-    fn raw(&self, name: &str) -> Option<&Value> {
+    fn raw(&self, name: &str) -> Option<Value> {
+        if let Some(s) = self.scope.borrow_mut().as_mut() {
+            if let Some(v) = s.values.get(name) {
+                s.read.insert(name.to_string());
+                return Some(v.clone());
+            }
+        }
         self.read.borrow_mut().insert(name.to_string());
-        self.values.get(name)
+        self.values.get(name).cloned()
     }
 
-    /// The input value as given, for the trace.
+    /// The input value as given, for the trace (the fact counts as read).
     pub fn shown(&self, name: &str) -> String {
-        match self.values.get(name) {
+        match self.raw(name) {
             None => "unknown (not given)".into(),
-            Some(Value::String(s)) => s.clone(),
+            Some(Value::String(s)) => s,
             Some(v) => v.to_string(),
         }
     }
@@ -238,36 +317,36 @@ impl Facts {
     }
 
     pub fn flag(&self, name: &str) -> Result<Fact<bool>, PolicyError> {
-        boolean(self.raw(name), &format!("facts.{name}"))
+        boolean(self.raw(name).as_ref(), &self.field(name))
     }
 
     pub fn text(&self, name: &str) -> Result<Fact<String>, PolicyError> {
-        match state(self.raw(name)) {
+        match state(self.raw(name).as_ref()) {
             Fact::Unknown => Ok(Fact::Unknown),
             Fact::Absent => Ok(Fact::Absent),
             Fact::Known(Value::String(s)) => Ok(Fact::Known(s.clone())),
-            Fact::Known(other) => Err(PolicyError::bad(format!("facts.{name}"), format!("expected a string, got {other}"))),
+            Fact::Known(other) => Err(PolicyError::bad(self.field(name), format!("expected a string, got {other}"))),
         }
     }
 
     /// A whole number of fen, never negative.
     pub fn fen(&self, name: &str) -> Result<Fact<i64>, PolicyError> {
-        match state(self.raw(name)) {
+        match state(self.raw(name).as_ref()) {
             Fact::Unknown => Ok(Fact::Unknown),
             Fact::Absent => Ok(Fact::Absent),
-            Fact::Known(v) => Ok(Fact::Known(money(v, &format!("facts.{name}"))?)),
+            Fact::Known(v) => Ok(Fact::Known(money(v, &self.field(name))?)),
         }
     }
 
     pub fn date(&self, name: &str) -> Result<Fact<NaiveDate>, PolicyError> {
-        match state(self.raw(name)) {
+        match state(self.raw(name).as_ref()) {
             Fact::Unknown => Ok(Fact::Unknown),
             Fact::Absent => Ok(Fact::Absent),
             Fact::Known(Value::String(s)) => parse_date(s)
                 .map(Fact::Known)
-                .ok_or_else(|| PolicyError::bad(format!("facts.{name}"), format!("expected a date YYYY-MM-DD, got {s:?}"))),
+                .ok_or_else(|| PolicyError::bad(self.field(name), format!("expected a date YYYY-MM-DD, got {s:?}"))),
             Fact::Known(other) => Err(PolicyError::bad(
-                format!("facts.{name}"),
+                self.field(name),
                 format!("expected a date YYYY-MM-DD, got {other}"),
             )),
         }
@@ -275,8 +354,8 @@ impl Facts {
 
     /// A ratio written as a decimal string (`"0.85"`) or a JSON number.
     pub fn ratio(&self, name: &str) -> Result<Fact<Decimal>, PolicyError> {
-        let field = format!("facts.{name}");
-        match state(self.raw(name)) {
+        let field = self.field(name);
+        match state(self.raw(name).as_ref()) {
             Fact::Unknown => Ok(Fact::Unknown),
             Fact::Absent => Ok(Fact::Absent),
             Fact::Known(v) => {
@@ -294,8 +373,8 @@ impl Facts {
 
     /// A list of entries (see `Entry`).
     pub fn entries(&self, name: &str) -> Result<Fact<Vec<Entry>>, PolicyError> {
-        let field = format!("facts.{name}");
-        match state(self.raw(name)) {
+        let field = self.field(name);
+        match state(self.raw(name).as_ref()) {
             Fact::Unknown => Ok(Fact::Unknown),
             Fact::Absent => Ok(Fact::Absent),
             Fact::Known(Value::Array(items)) => items

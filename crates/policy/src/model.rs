@@ -139,6 +139,10 @@ pub struct Condition {
     pub clause: String,
     pub fact: String,
     pub test: Test,
+    /// F3 (exclusions only): a list of dated events that decides the flag when the flag itself is
+    /// not given — an event inside the validity window, on or before the as-of date, excludes
+    /// (`safety_accidents` for `safety_accident_in_window`).
+    pub dated_fact: Option<String>,
     pub text_zh: String,
     pub text_en: String,
 }
@@ -548,6 +552,7 @@ mod raw {
         fact: String,
         test: Option<String>,
         values: Option<Vec<String>>,
+        dated_fact: Option<String>,
         text_zh: String,
         text_en: String,
     }
@@ -675,11 +680,15 @@ mod raw {
             (Some("one_of"), Some(values)) if !values.is_empty() => Test::OneOf(values),
             _ => return Err(PolicyError::invalid(field, "test must be \"is_true\", or \"one_of\" with values")),
         };
+        if c.dated_fact.is_some() && !exclusion {
+            return Err(PolicyError::invalid(field, "dated_fact is for exclusions (F3)"));
+        }
         Ok(Condition {
             id: c.id,
             clause: c.clause,
             fact: c.fact,
             test,
+            dated_fact: c.dated_fact,
             text_zh: c.text_zh,
             text_en: c.text_en,
         })

@@ -64,6 +64,18 @@ pub async fn application_facts(
     for (k, v) in answers {
         facts.insert(k.clone(), v.clone());
     }
+    // Several projects in one application (M3.1, M3.2, M3.3, M6.1): each project's cap is
+    // counted with what was already paid for that project (the platform's, never the answer's).
+    if let Some(Value::Array(projects)) = facts.get_mut("projects") {
+        for p in projects.iter_mut() {
+            let Value::Object(p) = p else { continue };
+            let id = p.get("project_id").and_then(Value::as_str).map(str::to_string);
+            if let Some(key) = cap_key(policy, clause, &party.id, year, id.as_deref()) {
+                let consumed = store.cap_use(&key).await?.map(|u| u.consumed_fen).unwrap_or(0);
+                p.insert("consumed_fen".into(), json!(consumed));
+            }
+        }
+    }
     Ok(facts)
 }
 

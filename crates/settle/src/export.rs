@@ -53,7 +53,7 @@ impl Labels {
             total: t("export.total"),
             sheet: t("export.sheet"),
             file: t("export.file"),
-            confirmation: ["confirmed", "pending", "declined"]
+            confirmation: ["confirmed", "pending", "declined", "lapsed"]
                 .iter()
                 .map(|s| (s.to_string(), t(&format!("export.conf_{s}"))))
                 .collect(),
@@ -81,11 +81,12 @@ pub struct Row {
     pub policy_version: String,
 }
 
-/// The payable lines of `batch` (paid more than zero), each with its beneficiary's bank account.
+/// The payable lines of `batch` (approved more than zero), each with its beneficiary's bank
+/// account; the amount is what finance paid once it paid, else what approval granted.
 pub fn rows(batch: &Batch, lines: &[Line], banks: &BTreeMap<String, BankAccount>) -> Vec<Row> {
     lines
         .iter()
-        .filter(|l| l.paid_fen.unwrap_or(0) > 0)
+        .filter(|l| l.approved_fen.unwrap_or(0) > 0)
         .map(|l| Row {
             batch: batch.id.clone(),
             clause: l.clause.clone(),
@@ -93,7 +94,7 @@ pub fn rows(batch: &Batch, lines: &[Line], banks: &BTreeMap<String, BankAccount>
             beneficiary_name: l.beneficiary_name.clone(),
             uscc: l.uscc.clone().unwrap_or_default(),
             bank: banks.get(&l.beneficiary).cloned(),
-            amount_fen: l.paid_fen.unwrap_or(0),
+            amount_fen: l.paid_fen.or(l.approved_fen).unwrap_or(0),
             confirmation: l.confirmation.clone(),
             policy_version: batch.policy_version.clone(),
         })

@@ -35,7 +35,10 @@ pub async fn settle(
 ) -> Result<Settled, SettleError> {
     check_request(policy, year, clauses, as_of)?;
     progress("read", 0, 1);
-    let inputs = load_inputs(store, policy, year, as_of).await?;
+    // What the draft is based on, read before the inputs: anything that changes it afterwards
+    // makes the draft stale at approval.
+    let mark = basis_mark(store, policy).await?;
+    let inputs = entitlement_inputs(load_inputs(store, policy, year, as_of).await?);
     let cands = run::candidates(policy, &inputs, year, as_of, clauses);
     let n = cands.len() as u64;
     progress("decide", 0, n);
@@ -57,6 +60,8 @@ pub async fn settle(
                 policy_version: policy.version.clone(),
                 lists: run::lists_used(&inputs),
                 lines: computed.lines,
+                confirm_until_ms: opchub_store::now_ms() + confirmation_days(policy, as_of) * 86_400_000,
+                basis_mark: mark,
             },
         )
         .await?;
@@ -65,6 +70,43 @@ pub async fn settle(
         batch,
         per_clause: computed.per_clause,
     })
+}
+
+/// The inputs for a year-to-date entitlement: settled clauses are measured against what was
+/// approved for each key when a batch is stored (`opchub_domain::grant`), not by shrinking the
+/// cap here — shrinking both would let each new batch pay the same basis again (issue 17).
+pub fn entitlement_inputs(mut inputs: run::Inputs) -> run::Inputs {
+    inputs.consumed.clear();
+    inputs
+}
+
+/// Days the beneficiaries have to confirm a batch's lines (意愿确认), from the policy file
+/// (`confirmation_days`; 15 when the file has none).
+pub fn confirmation_days(policy: &Policy, as_of: NaiveDate) -> i64 {
+    match policy.param("confirmation_days", as_of).map(|p| &p.value) {
+        Some(opchub_policy::ParamValue::Count(n)) => i64::from(*n),
+        _ => 15,
+    }
+}
+
+/// What a draft is based on beyond the ledger's new usage: the policy version, the exclusion
+/// lists in force, the ledger's corrections and the platform's no-support findings. New usage
+/// only raises entitlements (a later batch pays the difference); any of these may lower them, so
+/// approval refuses a draft whose mark changed (`batch_stale`).
+pub async fn basis_mark(store: &Store, policy: &Policy) -> Result<String, SettleError> {
+    let now = opchub_store::now_ms();
+    let lists = store.exclusions_in_force(now).await?;
+    let ids: Vec<&String> = lists.lists.values().map(|l| &l.id).collect();
+    let corrections = store.ledger_correction_count().await?;
+    let mut no_support = store.no_support_in_force(now).await?;
+    no_support.sort();
+    Ok(serde_json::json!({
+        "policy": policy.version,
+        "lists": ids,
+        "corrections": corrections,
+        "no_support": no_support,
+    })
+    .to_string())
 }
 
 /// What-if over the live data: nothing is saved.
@@ -78,7 +120,7 @@ pub async fn what_if_live(
 ) -> Result<Vec<ClauseDiff>, SettleError> {
     check_request(base, year, clauses, as_of)?;
     let changed = amend_all(base, changes, as_of)?;
-    let inputs = load_inputs(store, base, year, as_of).await?;
+    let inputs = entitlement_inputs(load_inputs(store, base, year, as_of).await?);
     what_if(base, &changed, &inputs, year, as_of, clauses)
 }
 
@@ -128,7 +170,7 @@ pub async fn replay(store: &Store, policy: &Policy, batch_id: &str) -> Result<Re
     });
     let recorded: BTreeMap<String, serde_json::Value> = serde_json::from_str(&batch.lists).unwrap_or_default();
     let ids: Vec<String> = recorded.values().filter_map(|v| v["id"].as_str().map(str::to_string)).collect();
-    let mut inputs = load_inputs(store, policy, year, as_of).await?;
+    let mut inputs = entitlement_inputs(load_inputs(store, policy, year, as_of).await?);
     inputs.lists = store.exclusions_by_ids(&ids, batch.created_at).await?;
     let cands = run::candidates(policy, &inputs, year, as_of, &clauses);
     let computed = compute(policy, &cands, year, as_of, &|_| {})?;
@@ -141,11 +183,11 @@ pub async fn replay(store: &Store, policy: &Policy, batch_id: &str) -> Result<Re
     let mut same = 0;
     for l in &stored {
         match replayed.remove(&(l.clause.clone(), l.beneficiary.clone())) {
-            Some((fen, eligible)) if fen == l.amount_fen && eligible == l.eligible => same += 1,
+            Some((fen, eligible)) if fen == l.entitlement_fen && eligible == l.eligible => same += 1,
             other => differences.push(ReplayDiff {
                 clause: l.clause.clone(),
                 beneficiary: l.beneficiary.clone(),
-                stored_fen: Some(l.amount_fen),
+                stored_fen: Some(l.entitlement_fen),
                 replayed_fen: other.as_ref().map(|o| o.0),
                 stored_eligible: Some(l.eligible.clone()),
                 replayed_eligible: other.map(|o| o.1),

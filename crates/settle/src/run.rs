@@ -253,10 +253,12 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
             }
         }
     }
-    // M1.1: free workstations occupied by eligible OPCs, per month of the year up to the as-of
-    // date: a workstation counts for a month when it is occupied at the month's end (or on the
-    // as-of date, for the running month).
-    let mut months = Tally::new();
+    // M1.1: free workstations occupied by eligible OPCs, counted by day (issue 17): in each month
+    // of the year up to the as-of date, a workstation occupied from its occupation day (or the
+    // month's first day) to the month's last day (or the as-of date) is that many days of a
+    // workstation-month; the engine keeps the fraction exact. Workstations occupied over the
+    // same days of a month are one entry; the OPC's eligibility is read on the last day counted.
+    let mut months: BTreeMap<String, BTreeMap<(String, String, String, bool), i64>> = BTreeMap::new();
     for (op, occ) in &inputs.parties.occupancy {
         for m in 1..=12u32 {
             let Some(first) = NaiveDate::from_ymd_opt(year, m, 1) else {
@@ -269,15 +271,41 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                 .checked_add_months(chrono::Months::new(1))
                 .and_then(|d| d.pred_opt())
                 .unwrap_or(first);
-            let check = month_end.min(as_of).to_string();
+            let last = month_end.min(as_of).to_string();
             let key = format!("{year:04}-{m:02}");
             for (opc, since_ms) in occ {
-                if day_of(*since_ms) <= check {
-                    add(&mut months, op, &key, opc_ok(opc, &check), 1);
+                let since = day_of(*since_ms).max(first.to_string());
+                if since > last {
+                    continue;
                 }
+                *months
+                    .entry(op.clone())
+                    .or_default()
+                    .entry((key.clone(), since, last.clone(), opc_ok(opc, &last)))
+                    .or_default() += 1;
             }
         }
     }
+    let workstation_entries = |m: &BTreeMap<(String, String, String, bool), i64>| -> Value {
+        Value::Array(
+            m.iter()
+                .map(|((month, from, to, q), n)| {
+                    let mut e = json!({ "month": month, "quantity": n, "qualified": q });
+                    let whole_from = format!("{month}-01");
+                    let whole = from == &whole_from
+                        && NaiveDate::parse_from_str(to, "%Y-%m-%d")
+                            .ok()
+                            .and_then(|d| d.succ_opt())
+                            .is_some_and(|next| next.day() == 1);
+                    if !whole {
+                        e["first_day"] = json!(from);
+                        e["last_day"] = json!(to);
+                    }
+                    e
+                })
+                .collect(),
+        )
+    };
 
     let mut out = vec![];
     let mut push = |clause: &str, role: Role, party: &Party, specific: Vec<(&str, Value)>| {
@@ -299,10 +327,7 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                     "M1.1",
                     Role::CommunityOperator,
                     p,
-                    vec![
-                        ("runs_opc_community", json!(true)),
-                        ("workstation_months", entries(Some(m), "month", "quantity")),
-                    ],
+                    vec![("runs_opc_community", json!(true)), ("workstation_months", workstation_entries(m))],
                 );
             }
         }
@@ -375,8 +400,8 @@ pub(crate) fn common_facts(
     clause: &str,
     p: &Party,
     year: i32,
-    as_of: NaiveDate,
-    window: Option<opchub_policy::Window>,
+    _as_of: NaiveDate,
+    _window: Option<opchub_policy::Window>,
 ) -> Map<String, Value> {
     let mut f = Map::new();
     f.insert("zone".into(), json!(p.zone));
@@ -400,15 +425,24 @@ pub(crate) fn common_facts(
             (Some(codes), Some(own)) => Some(codes.iter().filter_map(|c| IndustryCode::parse(c).ok()).any(|c| c.covers(&own))),
             (Some(_), None) => None,
         };
-        let v = match (*kind, hit) {
-            (_, None) => match by_code {
+        if *kind == "safety_accident" {
+            // F3: an accident has a date; the engine counts only one inside the validity window
+            // and on or before the as-of date (`safety_accidents`, dated).
+            // An entry without a date leaves the fact unknown (never "not excluded").
+            let dates: Vec<&String> = hit.into_iter().flatten().collect();
+            if dates.iter().any(|d| d.is_empty()) {
+                continue;
+            }
+            let dated = dates.into_iter().map(|d| json!({ "date": d })).collect();
+            f.insert("safety_accidents".into(), Value::Array(dated));
+            continue;
+        }
+        let v = match hit {
+            None => match by_code {
                 Some(v) => v,
                 None => continue,
             },
-            ("safety_accident", Some(dates)) => dates
-                .iter()
-                .any(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok_and(|d| window.is_some_and(|w| w.start <= d) && d <= as_of)),
-            (_, Some(_)) => true,
+            Some(_) => true,
         };
         f.insert((*fact).into(), json!(v));
     }
@@ -439,7 +473,43 @@ fn cap_of(policy: &Policy, clause: &str, as_of: NaiveDate) -> i64 {
     }
 }
 
-/// Decides every candidate; applies each clause's yearly budget (F1) when entitlements exceed it.
+fn budget_of(p: Option<&opchub_policy::Param>) -> Option<i64> {
+    match p.map(|p| &p.value) {
+        Some(ParamValue::Fen(f)) => Some(*f),
+        _ => None,
+    }
+}
+
+/// F1: bounds the lines `idx` by `budget` when their amounts (`shares`, as bounded so far) exceed
+/// it; returns the factor (`budget ÷ total`, 8 decimals rounded down, for the trace — the fen
+/// come from the largest-remainder shares) and notes the budget on every line it cut.
+fn bound(idx: &[usize], budget: i64, what: &str, shares: &mut [i64], basis: &mut [Vec<String>]) -> Option<rust_decimal::Decimal> {
+    let amounts: Vec<i64> = idx.iter().map(|i| shares[*i]).collect();
+    let total: i64 = amounts.iter().sum();
+    if total <= budget {
+        return None;
+    }
+    let f = budget_factor(budget, total);
+    let note = format!(
+        "{what} {} for {} of entitlements: factor {}",
+        opchub_domain::Money::from_fen(budget),
+        opchub_domain::Money::from_fen(total),
+        f.normalize()
+    );
+    for ((i, s), a) in idx.iter().zip(opchub_policy::largest_remainder(&amounts, budget)).zip(&amounts) {
+        shares[*i] = s;
+        if *a > 0 {
+            basis[*i].push(note.clone());
+        }
+    }
+    Some(f)
+}
+
+/// Decides every candidate; each line's `amount_fen` is its year-to-date entitlement after caps
+/// and the yearly budgets (F1): a clause's own `yearly_budget` bounds that clause's lines, then a
+/// policy-wide `yearly_budget` bounds the whole batch across its clauses. Each budget is shared
+/// out pro rata over the lines it bounds, to the fen by largest remainder, so a batch never
+/// exceeds a budget by a fen; the lines' traces say the factor and the share.
 pub fn compute(
     policy: &Policy,
     cands: &[Candidate],
@@ -447,10 +517,12 @@ pub fn compute(
     as_of: NaiveDate,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Computed, SettleError> {
-    let decide = |c: &Candidate, factor: Option<&str>| -> Result<Decision, SettleError> {
+    let decide = |c: &Candidate, share: Option<&BudgetShare>| -> Result<Decision, SettleError> {
         let mut map = c.facts.clone();
-        if let Some(f) = factor {
-            map.insert("budget_factor".into(), json!(f));
+        if let Some(s) = share {
+            map.insert("budget_factor".into(), json!(s.factor.to_string()));
+            map.insert("budget_allocated_fen".into(), json!(s.allocated_fen));
+            map.insert("budget_basis".into(), json!(s.basis.join("; ")));
         }
         let facts = Facts::from_map(map);
         Ok(evaluate(
@@ -472,26 +544,50 @@ pub fn compute(
             progress(i as u64);
         }
     }
-    // F1: a clause's yearly budget scales its batch down when entitlements exceed it.
-    let mut factors: BTreeMap<String, String> = BTreeMap::new();
-    for clause in SETTLED_CLAUSES {
-        let Some(c) = policy.clause(clause) else { continue };
-        let Some(ParamValue::Fen(budget)) = policy.clause_param(c, "yearly_budget", as_of).map(|p| p.value.clone()) else {
+    // F1: what each line is entitled to before budgets (only eligible lines have an amount).
+    let own: Vec<i64> = decisions
+        .iter()
+        .map(|d| if d.eligible == Some(true) { d.amount_fen.unwrap_or(0) } else { 0 })
+        .collect();
+    let mut shares = own.clone();
+    let mut basis: Vec<Vec<String>> = vec![Vec::new(); cands.len()];
+    let mut clause_factor: BTreeMap<String, rust_decimal::Decimal> = BTreeMap::new();
+    // A clause's own budget first (not the policy-wide one: that bounds the batch as a whole).
+    let in_batch: Vec<&str> = SETTLED_CLAUSES
+        .iter()
+        .copied()
+        .filter(|id| cands.iter().any(|c| c.clause == *id))
+        .collect();
+    for clause in &in_batch {
+        let Some(budget) = budget_of(policy.clause(clause).and_then(|c| c.param("yearly_budget", as_of))) else {
             continue;
         };
-        let total: i64 = decisions.iter().filter(|d| d.clause == *clause).map(|d| d.amount_fen).sum();
-        let f = budget_factor(budget, total);
-        if f < rust_decimal::Decimal::ONE {
-            factors.insert(clause.to_string(), f.to_string());
+        let idx: Vec<usize> = (0..cands.len()).filter(|i| cands[*i].clause == *clause).collect();
+        if let Some(f) = bound(&idx, budget, &format!("{clause} yearly budget"), &mut shares, &mut basis) {
+            clause_factor.insert(clause.to_string(), f);
         }
     }
-    if !factors.is_empty() {
-        for (c, d) in cands.iter().zip(decisions.iter_mut()) {
-            if let Some(f) = factors.get(&c.clause) {
-                *d = decide(c, Some(f))?;
+    if let Some(budget) = budget_of(policy.param("yearly_budget", as_of)) {
+        let idx: Vec<usize> = (0..cands.len()).collect();
+        if let Some(f) = bound(&idx, budget, "policy-wide yearly budget", &mut shares, &mut basis) {
+            for clause in &in_batch {
+                let e = clause_factor.entry(clause.to_string()).or_insert(rust_decimal::Decimal::ONE);
+                *e = (*e * f).round_dp_with_strategy(8, rust_decimal::RoundingStrategy::ToZero);
             }
         }
     }
+    for i in 0..cands.len() {
+        if own[i] > 0 && !basis[i].is_empty() {
+            let factor = clause_factor.get(&cands[i].clause).copied().unwrap_or(rust_decimal::Decimal::ONE);
+            let share = BudgetShare {
+                factor: factor.normalize(),
+                allocated_fen: shares[i],
+                basis: std::mem::take(&mut basis[i]),
+            };
+            decisions[i] = decide(&cands[i], Some(&share))?;
+        }
+    }
+    let factors: BTreeMap<String, String> = clause_factor.iter().map(|(k, v)| (k.clone(), v.normalize().to_string())).collect();
     let mut out = Computed::default();
     for (c, d) in cands.iter().zip(decisions) {
         let t = out.per_clause.entry(c.clause.clone()).or_default();
@@ -501,7 +597,9 @@ pub fn compute(
             None => t.undetermined += 1,
             Some(false) => {}
         }
-        t.total_fen += d.amount_fen;
+        // The stored line keeps 0 for an undetermined answer; its decision says `null`.
+        let amount_fen = d.amount_fen.unwrap_or(0);
+        t.total_fen += amount_fen;
         t.budget_factor = factors.get(&c.clause).cloned().unwrap_or_else(|| "1".into());
         out.lines.push(Line {
             batch_id: String::new(),
@@ -517,15 +615,21 @@ pub fn compute(
                 None => "unknown",
             }
             .into(),
-            amount_fen: d.amount_fen,
+            amount_fen,
             cap_fen: cap_of(policy, &c.clause, as_of),
             decision: serde_json::to_string(&d).unwrap_or_default(),
             confirmation: "pending".into(),
-            confirmed_at: None,
-            paid_fen: None,
+            ..Default::default()
         });
     }
     Ok(out)
+}
+
+/// F1: one line's part of the batch's budgets.
+struct BudgetShare {
+    factor: rust_decimal::Decimal,
+    allocated_fen: i64,
+    basis: Vec<String>,
 }
 
 /// The list versions a batch used, as JSON for the batch record (S4: replayable).
@@ -632,4 +736,250 @@ pub fn amend_all(base: &Policy, changes: &[String], valid_from: NaiveDate) -> Re
         p = p.amend("what-if", valid_from, clause, name, &tv, "what-if, not saved")?;
     }
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use opchub_store::settlement::ExclusionList;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    fn party(id: &str, created: NaiveDate) -> Party {
+        Party {
+            id: id.into(),
+            name: id.into(),
+            uscc: Some(format!("USCC-{id}")),
+            zone: "hexi_area".into(),
+            market_registered: true,
+            tax_registered: Some(true),
+            industry_code: None,
+            owner_user_id: format!("u-{id}"),
+            created_at: created.and_hms_opt(12, 0, 0).unwrap().and_utc().timestamp_millis() - 8 * 3_600_000,
+        }
+    }
+
+    /// Every F3 list imported and naming nobody: the lines are decided, not left unknown.
+    fn empty_lists() -> ListsInForce {
+        let mut l = ListsInForce::default();
+        for (kind, _) in EXCLUSION_KINDS {
+            l.lists.insert(
+                kind.to_string(),
+                ExclusionList {
+                    id: format!("l-{kind}"),
+                    kind: kind.to_string(),
+                    version: 1,
+                    file_name: "list.csv".into(),
+                    sha256: "x".into(),
+                    entries: 0,
+                    imported_by: None,
+                    imported_at: 0,
+                },
+            );
+        }
+        l
+    }
+
+    fn cand(
+        policy: &Policy,
+        inputs: &Inputs,
+        clause: &str,
+        role: Role,
+        p: &Party,
+        year: i32,
+        as_of: NaiveDate,
+        specific: Value,
+    ) -> Candidate {
+        let mut facts = common_facts(policy, inputs, clause, p, year, as_of, None);
+        if let Value::Object(m) = specific {
+            facts.extend(m);
+        }
+        Candidate {
+            clause: clause.into(),
+            role,
+            party: p.clone(),
+            facts,
+        }
+    }
+
+    fn calls(fen: i64) -> Value {
+        json!({ "paid_calls": [{ "date": "2027-03-01", "amount_fen": fen, "qualified": true }], "free_calls": [] })
+    }
+
+    /// F1 (issue 17): a policy-wide yearly budget bounds the whole batch across its clauses —
+    /// not each clause on its own — shared out to the fen, never a fen over.
+    #[test]
+    fn a_policy_wide_budget_bounds_the_whole_batch_to_the_fen() {
+        let base = Policy::embedded().unwrap();
+        let as_of = d(2027, 6, 30);
+        let policy = amend_all(&base, &["yearly_budget=280.80".to_string()], d(2026, 12, 1)).unwrap();
+        let inputs = Inputs {
+            lists: empty_lists(),
+            ..Inputs::default()
+        };
+        let (a, b, c) = (party("a", d(2027, 1, 1)), party("b", d(2027, 1, 1)), party("c", d(2027, 1, 1)));
+        // Entitlements: ¥333.33 + ¥500.00 (publisher) and ¥306.52 (invoker) = ¥1,139.85.
+        let cands = vec![
+            cand(&policy, &inputs, "M2.3-publisher", Role::OpcFounder, &a, 2027, as_of, calls(66_666)),
+            cand(
+                &policy,
+                &inputs,
+                "M2.3-publisher",
+                Role::OpcFounder,
+                &b,
+                2027,
+                as_of,
+                calls(100_000),
+            ),
+            cand(
+                &policy,
+                &inputs,
+                "M2.3-invoker",
+                Role::OpcFounder,
+                &c,
+                2027,
+                as_of,
+                json!({ "paid_calls": [{ "date": "2027-03-01", "amount_fen": 61_304, "qualified": true }] }),
+            ),
+        ];
+        let unbounded = compute(&base, &cands, 2027, as_of, &|_| {}).unwrap();
+        let total: i64 = unbounded.lines.iter().map(|l| l.amount_fen).sum();
+        assert_eq!(total, 113_985, "{:#?}", unbounded.lines);
+        let out = compute(&policy, &cands, 2027, as_of, &|_| {}).unwrap();
+        let amounts: Vec<i64> = out.lines.iter().map(|l| l.amount_fen).collect();
+        assert_eq!(amounts.iter().sum::<i64>(), 28_080, "the whole batch is ¥280.80: {amounts:?}");
+        // Pro rata: 28,080 × (33,333; 50,000; 30,652) ÷ 113,985 = 8,211.6…; 12,317.4…; 7,550.9…
+        assert_eq!(amounts, vec![8_212, 12_317, 7_551]);
+        let d0: Value = serde_json::from_str(&out.lines[0].decision).unwrap();
+        let trace = d0["trace"].to_string();
+        assert!(
+            trace.contains("policy-wide yearly budget ¥280.80 for ¥1,139.85 of entitlements: factor 0.2463482"),
+            "{trace}"
+        );
+        assert!(trace.contains("largest remainder"), "{trace}");
+        assert_eq!(out.per_clause["M2.3-invoker"].budget_factor, "0.2463482");
+    }
+
+    /// F1: a clause's own budget bounds that clause only; the policy-wide one then bounds the batch.
+    #[test]
+    fn a_clause_budget_bounds_its_clause_then_the_policy_budget_the_batch() {
+        let base = Policy::embedded().unwrap();
+        let as_of = d(2027, 6, 30);
+        let policy = amend_all(&base, &["M2.3-publisher.yearly_budget=100.00".to_string()], d(2026, 12, 1)).unwrap();
+        let inputs = Inputs {
+            lists: empty_lists(),
+            ..Inputs::default()
+        };
+        let (a, b, c) = (party("a", d(2027, 1, 1)), party("b", d(2027, 1, 1)), party("c", d(2027, 1, 1)));
+        let cands = vec![
+            cand(&policy, &inputs, "M2.3-publisher", Role::OpcFounder, &a, 2027, as_of, calls(10_000)),
+            cand(&policy, &inputs, "M2.3-publisher", Role::OpcFounder, &b, 2027, as_of, calls(20_000)),
+            cand(
+                &policy,
+                &inputs,
+                "M2.3-invoker",
+                Role::OpcFounder,
+                &c,
+                2027,
+                as_of,
+                json!({ "paid_calls": [{ "date": "2027-03-01", "amount_fen": 100_000, "qualified": true }] }),
+            ),
+        ];
+        let out = compute(&policy, &cands, 2027, as_of, &|_| {}).unwrap();
+        let amounts: Vec<i64> = out.lines.iter().map(|l| l.amount_fen).collect();
+        // Publisher ¥50 + ¥100 against ¥100: 3,333 + 6,667; the invoker's ¥500 is not touched.
+        assert_eq!(amounts, vec![3_333, 6_667, 50_000]);
+        let both = amend_all(&policy, &["yearly_budget=300.00".to_string()], d(2026, 12, 1)).unwrap();
+        let out = compute(&both, &cands, 2027, as_of, &|_| {}).unwrap();
+        let amounts: Vec<i64> = out.lines.iter().map(|l| l.amount_fen).collect();
+        assert_eq!(amounts.iter().sum::<i64>(), 30_000, "{amounts:?}");
+        assert!(amounts[0] + amounts[1] <= 10_000);
+    }
+
+    /// M1.1 (issue 17): a workstation occupied from the 22nd of a 31-day month is 10/31 of a
+    /// workstation-month, not a whole one; the running month counts up to the as-of date.
+    #[test]
+    fn workstation_months_count_by_day() {
+        let policy = Policy::embedded().unwrap();
+        let as_of = d(2027, 2, 14);
+        let op = party("op", d(2026, 12, 1));
+        let opc = party("opc", d(2027, 1, 22));
+        let mut inputs = Inputs {
+            lists: empty_lists(),
+            ..Inputs::default()
+        };
+        inputs.parties.operators = vec![op.clone()];
+        inputs.parties.opcs = vec![opc.clone()];
+        inputs.parties.occupancy.insert("op".into(), vec![("opc".into(), opc.created_at)]);
+        let cands = candidates(&policy, &inputs, 2027, as_of, &["M1.1".to_string()]);
+        assert_eq!(cands.len(), 1);
+        assert_eq!(
+            cands[0].facts["workstation_months"],
+            json!([
+                { "month": "2027-01", "quantity": 1, "qualified": true, "first_day": "2027-01-22", "last_day": "2027-01-31" },
+                { "month": "2027-02", "quantity": 1, "qualified": true, "first_day": "2027-02-01", "last_day": "2027-02-14" },
+            ])
+        );
+        let out = compute(&policy, &cands, 2027, as_of, &|_| {}).unwrap();
+        // ¥1,000 × (10/31 + 14/28) = ¥822.58
+        assert_eq!(out.lines[0].amount_fen, 82_258, "{}", out.lines[0].decision);
+    }
+
+    /// F3 (issue 17): the settlement passes the accidents' dates; only one inside the window and
+    /// on or before the as-of date excludes.
+    #[test]
+    fn only_an_accident_inside_the_window_up_to_the_as_of_date_excludes() {
+        let policy = Policy::embedded().unwrap();
+        let as_of = d(2027, 6, 30);
+        let p = party("a", d(2027, 1, 1));
+        let decide = |dates: &[&str]| {
+            let mut inputs = Inputs {
+                lists: empty_lists(),
+                ..Inputs::default()
+            };
+            inputs.lists.entries.insert(
+                "safety_accident".into(),
+                [("USCC-a".to_string(), dates.iter().map(|s| s.to_string()).collect())]
+                    .into_iter()
+                    .collect(),
+            );
+            let c = cand(&policy, &inputs, "M2.3-publisher", Role::OpcFounder, &p, 2027, as_of, calls(10_000));
+            compute(&policy, &[c], 2027, as_of, &|_| {}).unwrap().lines.remove(0).eligible
+        };
+        assert_eq!(decide(&["2026-05-01", "2027-07-01"]), "yes");
+        assert_eq!(decide(&["2027-03-01"]), "no");
+        assert_eq!(decide(&[""]), "unknown", "an accident without a date leaves F3 unknown");
+    }
+
+    /// An undetermined line stores 0 but its decision says `null`, and the trace names what is missing.
+    #[test]
+    fn an_undetermined_line_has_no_amount_in_its_decision() {
+        let policy = Policy::embedded().unwrap();
+        let as_of = d(2027, 6, 30);
+        let p = party("a", d(2027, 1, 1));
+        let c = cand(
+            &policy,
+            &Inputs::default(),
+            "M2.3-publisher",
+            Role::OpcFounder,
+            &p,
+            2027,
+            as_of,
+            calls(10_000),
+        );
+        let out = compute(&policy, &[c], 2027, as_of, &|_| {}).unwrap();
+        let l = &out.lines[0];
+        assert_eq!((l.eligible.as_str(), l.amount_fen), ("unknown", 0));
+        let d: Value = serde_json::from_str(&l.decision).unwrap();
+        assert_eq!((d["amount_fen"].clone(), d["amount"].clone()), (Value::Null, Value::Null));
+        let trace = d["trace"].to_string();
+        assert!(!trace.contains("would be paid"), "{trace}");
+        assert!(
+            trace.contains("no amount until these facts are known: excluded_by_review"),
+            "{trace}"
+        );
+    }
 }

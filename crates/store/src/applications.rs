@@ -163,7 +163,21 @@ pub struct ReviewStep {
     pub next_agency: Option<String>,
     /// M8.1: the growth milestone (kind, day) recorded when the step grants the application.
     pub milestone: Option<(String, String)>,
+    /// F1: the clause's yearly budget an approved amount must fit in, with the year's other
+    /// approvals of the clause (`clause_budget_exceeded` otherwise, nothing written).
+    pub budget: Option<ClauseBudget>,
 }
+
+/// F1: a clause's yearly budget, bounding what its applications are approved for in a year.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClauseBudget {
+    pub clause: String,
+    pub year: i64,
+    pub budget_fen: i64,
+}
+
+/// Statuses whose decided amount counts against a clause's yearly budget (F1).
+const APPROVED_STATUSES: &str = "('approved', 'paid')";
 
 #[derive(Debug, Clone, Default)]
 pub struct AppFilter {
@@ -607,6 +621,11 @@ impl Store {
                 consume_exact(&mut tx, actor, key, *cap_fen, amount, &format!("application:{id}"), now).await?;
             }
         }
+        if let (Some(budget), Some(amount)) = (&step.budget, step.decided_fen) {
+            if amount > 0 {
+                within_budget(&mut tx, budget, id, amount, now).await?;
+            }
+        }
         if let (Some((kind, day)), "granted") = (&step.milestone, step.status_after.as_str()) {
             sqlx::query(
                 "INSERT INTO milestones (id, opc_id, kind, day, application_id, created_at) SELECT $1, beneficiary, $2, $3, id, $4 FROM applications WHERE id = $5",
@@ -770,25 +789,12 @@ impl Store {
                 return Err(StoreError::Conflict("application_two_person_rule"));
             }
             let amount = decided_fen.unwrap_or(0);
-            // F2, S5: offset open recovery orders of this beneficiary, oldest first.
-            let open = sqlx::query("SELECT id, amount_fen - settled_fen AS outstanding FROM recovery_orders WHERE beneficiary = $1 AND status = 'open' ORDER BY created_at, id")
-                .bind(&beneficiary)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get::<String, _>("id")?, r.try_get::<i64, _>("outstanding")?)))
-                .collect::<Result<Vec<_>>>()?;
-            let mut left = amount;
-            let mut offset = 0i64;
-            for (order, outstanding) in open {
-                let take = left.min(outstanding.max(0));
-                if take == 0 {
-                    continue;
-                }
-                settle_order(&mut tx, &order, "offset", take, &format!("offset:{batch_id}:{app_id}"), &payer, now).await?;
-                left -= take;
-                offset += take;
-            }
+            // F2, S5: offset open recovery orders of this beneficiary (settlement ones, then
+            // application ones), oldest first.
+            let offset =
+                crate::grants::offset_open_recoveries(&mut tx, &beneficiary, amount, &format!("offset:{batch_id}:{app_id}"), &payer, now)
+                    .await?;
+            let left = amount - offset;
             let n = sqlx::query("UPDATE applications SET status = 'paid', paid_fen = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND status = 'approved'")
                 .bind(amount)
                 .bind(now)
@@ -1138,7 +1144,7 @@ fn batch_from(r: &AnyRow) -> Result<FundBatch> {
     })
 }
 
-async fn settle_order(tx: &mut Tx, order: &str, kind: &str, amount: i64, reference: &str, by: &str, now: i64) -> Result<()> {
+pub(crate) async fn settle_order(tx: &mut Tx, order: &str, kind: &str, amount: i64, reference: &str, by: &str, now: i64) -> Result<()> {
     let n = sqlx::query(
         "UPDATE recovery_orders SET settled_fen = settled_fen + $1, status = CASE WHEN settled_fen + $1 >= amount_fen THEN 'settled' ELSE 'open' END \
          WHERE id = $2 AND status = 'open' AND settled_fen + $1 <= amount_fen",
@@ -1169,6 +1175,68 @@ async fn settle_order(tx: &mut Tx, order: &str, kind: &str, amount: i64, referen
         }
         return Err(e.into());
     }
+    Ok(())
+}
+
+impl Store {
+    /// F1: what applications of `clause` were approved for in `year` (approved or paid).
+    pub async fn approved_in_year(&self, clause: &str, year: i64) -> Result<i64> {
+        let row = sqlx::query(&format!(
+            "SELECT CAST(COALESCE(SUM(decided_fen), 0) AS BIGINT) AS total FROM applications WHERE clause = $1 AND year = $2 AND status IN {APPROVED_STATUSES}"
+        ))
+        .bind(clause)
+        .bind(year)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("total")?)
+    }
+}
+
+/// F1 inside the approval's transaction: the year's approved total of the clause, this approval
+/// included, must fit in the budget. The budget's row in the cap ledger (beneficiary `*`, scope
+/// `budget`) is written first, so concurrent approvals of one clause and year queue on it and
+/// each sees the others' committed approvals; it keeps the approved total.
+async fn within_budget(tx: &mut Tx, b: &ClauseBudget, id: &str, amount: i64, now: i64) -> Result<()> {
+    let period = b.year.to_string();
+    sqlx::query(
+        "INSERT INTO cap_ledger (clause, beneficiary, scope, period_key, cap_fen, consumed_fen, updated_at) VALUES ($1, '*', 'budget', $2, $3, 0, $4) \
+         ON CONFLICT (clause, beneficiary, scope, period_key) DO NOTHING",
+    )
+    .bind(&b.clause)
+    .bind(&period)
+    .bind(b.budget_fen)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE cap_ledger SET updated_at = $1 WHERE clause = $2 AND beneficiary = '*' AND scope = 'budget' AND period_key = $3")
+        .bind(now)
+        .bind(&b.clause)
+        .bind(&period)
+        .execute(&mut **tx)
+        .await?;
+    let others: i64 = sqlx::query(&format!(
+        "SELECT CAST(COALESCE(SUM(decided_fen), 0) AS BIGINT) AS total FROM applications WHERE clause = $1 AND year = $2 AND id <> $3 AND status IN {APPROVED_STATUSES}"
+    ))
+    .bind(&b.clause)
+    .bind(b.year)
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("total")?;
+    let total = others.saturating_add(amount);
+    if total > b.budget_fen {
+        return Err(StoreError::Conflict("clause_budget_exceeded"));
+    }
+    sqlx::query(
+        "UPDATE cap_ledger SET consumed_fen = $1, cap_fen = $2, updated_at = $3 WHERE clause = $4 AND beneficiary = '*' AND scope = 'budget' AND period_key = $5",
+    )
+    .bind(total)
+    .bind(b.budget_fen)
+    .bind(now)
+    .bind(&b.clause)
+    .bind(&period)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ pub mod caps;
 pub mod datasets;
 mod dialect;
 pub mod gateway;
+pub mod grants;
 pub mod ledger;
 pub mod notifications;
 // Party facts: registrations, in-district, bank accounts (issue 17)

@@ -7,7 +7,7 @@
 use crate::audit::{record_after, record_before_after, Actor};
 use crate::dialect::multi_insert;
 use crate::ledger::pow2_chunks;
-use crate::{is_unique_violation, new_id, now_ms, Result, Store, StoreError, Tx};
+use crate::{is_unique_violation, new_id, now_ms, Result, Store, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -96,18 +96,31 @@ pub struct Batch {
     pub policy_version: String,
     /// JSON: the exclusion list versions used, by kind.
     pub lists: String,
-    /// `draft` → `approved`.
+    /// `draft` → `approved` (second signature) → `paid` (finance paid every approved line).
     pub status: String,
+    /// What the draft offers: the sum of its positive lines (differences to what was approved).
     pub total_fen: i64,
     pub line_count: i64,
     pub created_by: Option<String>,
     pub created_at: i64,
     pub approved_by: Option<String>,
     pub approved_at: Option<i64>,
+    /// What finance paid (credited, offsets included); `None` until finance pays.
     pub paid_fen: Option<i64>,
+    /// 意愿确认 closes at this instant (ms); lines not confirmed by then lapse at approval.
+    pub confirm_until_ms: Option<i64>,
+    /// What the draft was based on (policy version, lists, corrections, findings): approval
+    /// refuses a draft whose basis changed since.
+    pub basis_mark: Option<String>,
+    /// What approval granted: the positive differences it approved.
+    pub approved_fen: Option<i64>,
+    /// What approval turned into recovery orders (lowered keys already paid).
+    pub recovery_fen: Option<i64>,
+    /// When finance paid the last approved line.
+    pub paid_at: Option<i64>,
 }
 
-fn batch_from(r: &AnyRow) -> Result<Batch> {
+pub(crate) fn batch_from(r: &AnyRow) -> Result<Batch> {
     Ok(Batch {
         id: r.try_get("id")?,
         year: r.try_get("year")?,
@@ -123,13 +136,19 @@ fn batch_from(r: &AnyRow) -> Result<Batch> {
         approved_by: r.try_get("approved_by")?,
         approved_at: r.try_get("approved_at")?,
         paid_fen: r.try_get("paid_fen")?,
+        confirm_until_ms: r.try_get("confirm_until_ms")?,
+        basis_mark: r.try_get("basis_mark")?,
+        approved_fen: r.try_get("approved_fen")?,
+        recovery_fen: r.try_get("recovery_fen")?,
+        paid_at: r.try_get("paid_at")?,
     })
 }
 
-const BATCH_COLS: &str = "id, year, clauses, as_of, policy_version, lists, status, total_fen, line_count, created_by, created_at, approved_by, approved_at, paid_fen";
+pub(crate) const BATCH_COLS: &str = "id, year, clauses, as_of, policy_version, lists, status, total_fen, line_count, created_by, created_at, approved_by, approved_at, paid_fen, \
+                                     confirm_until_ms, basis_mark, approved_fen, recovery_fen, paid_at";
 
 /// One beneficiary's line in a batch, as computed (the engine's decision is kept whole).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Line {
     pub batch_id: String,
     pub clause: String,
@@ -141,19 +160,36 @@ pub struct Line {
     pub owner_user_id: Option<String>,
     /// `yes`, `no`, `unknown` (facts missing).
     pub eligible: String,
+    /// The difference this line pays: the year-to-date entitlement less what was approved for
+    /// the key before the draft (补发 when positive; negative when the entitlement was lowered).
+    /// Computed lines (before storing) carry the entitlement here.
     pub amount_fen: i64,
     /// The clause's cap for the scope (what approval consumes against).
     pub cap_fen: i64,
     /// The engine's decision as JSON: reasons, missing facts, trace.
     pub decision: String,
-    /// `pending` → `confirmed` / `declined` (意愿确认).
+    /// `pending` → `confirmed` / `declined` (意愿确认), or `lapsed` when the window closed first.
     pub confirmation: String,
     pub confirmed_at: Option<i64>,
-    /// What approval paid (consumed from the cap ledger); `None` before approval.
+    /// What finance paid for the line (credited, offsets included); `None` until paid.
     pub paid_fen: Option<i64>,
+    /// The year-to-date entitlement the engine computed (after caps and budgets).
+    pub entitlement_fen: i64,
+    /// What was approved for the key (clause, beneficiary, year) before this draft.
+    pub prior_fen: i64,
+    /// What approval granted (the difference actually approved); `None` before approval.
+    pub approved_fen: Option<i64>,
+    /// The part of the payment offset against open recovery orders (抵扣).
+    pub offset_fen: Option<i64>,
+    /// Finance's bank reference for the transfer.
+    pub payment_reference: Option<String>,
+    pub paid_by: Option<String>,
+    pub paid_at: Option<i64>,
+    /// Why the line was not approved (`not_confirmed_in_time`).
+    pub lapse_reason: Option<String>,
 }
 
-fn line_from(r: &AnyRow) -> Result<Line> {
+pub(crate) fn line_from(r: &AnyRow) -> Result<Line> {
     Ok(Line {
         batch_id: r.try_get("batch_id")?,
         clause: r.try_get("clause")?,
@@ -169,12 +205,26 @@ fn line_from(r: &AnyRow) -> Result<Line> {
         confirmation: r.try_get("confirmation")?,
         confirmed_at: r.try_get("confirmed_at")?,
         paid_fen: r.try_get("paid_fen")?,
+        entitlement_fen: r.try_get("entitlement_fen")?,
+        prior_fen: r.try_get("prior_fen")?,
+        approved_fen: r.try_get("approved_fen")?,
+        offset_fen: r.try_get("offset_fen")?,
+        payment_reference: r.try_get("payment_reference")?,
+        paid_by: r.try_get("paid_by")?,
+        paid_at: r.try_get("paid_at")?,
+        lapse_reason: r.try_get("lapse_reason")?,
     })
 }
 
-const LINE_COLS: &str =
+/// The columns a draft writes.
+const LINE_INSERT_COLS: &str =
     "batch_id, clause, beneficiary, beneficiary_role, beneficiary_name, uscc, owner_user_id, eligible, amount_fen, cap_fen, \
-                         decision, confirmation, confirmed_at, paid_fen";
+                                decision, confirmation, confirmed_at, paid_fen, entitlement_fen, prior_fen";
+
+pub(crate) const LINE_COLS: &str =
+    "batch_id, clause, beneficiary, beneficiary_role, beneficiary_name, uscc, owner_user_id, eligible, amount_fen, cap_fen, \
+                         decision, confirmation, confirmed_at, paid_fen, entitlement_fen, prior_fen, approved_fen, offset_fen, payment_reference, \
+                         paid_by, paid_at, lapse_reason";
 
 /// What a new batch is made of.
 pub struct NewBatch {
@@ -183,7 +233,11 @@ pub struct NewBatch {
     pub as_of: String,
     pub policy_version: String,
     pub lists: String,
+    /// Lines as computed: `amount_fen` holds the year-to-date entitlement; the store turns it
+    /// into the difference against what was approved for the key.
     pub lines: Vec<Line>,
+    pub confirm_until_ms: i64,
+    pub basis_mark: String,
 }
 
 /// Which lines to list.
@@ -422,8 +476,28 @@ impl Store {
 
     // ------------------------------------------------------------ batches
 
-    /// Stores a draft batch with all its lines in one transaction.
+    /// Stores a draft batch with all its lines in one transaction. Each computed line carries its
+    /// year-to-date entitlement; the store reads what was approved for its key (clause,
+    /// beneficiary, year) in the same transaction and keeps the difference as the line's amount,
+    /// so a second batch of a year offers only what the first did not approve (issue 17).
     pub async fn create_settlement(&self, actor: &Actor, b: NewBatch) -> Result<Batch> {
+        let mut tx = self.begin().await?;
+        let approved = crate::grants::approved_in_year(&mut tx, b.year).await?;
+        let lines: Vec<Line> = b
+            .lines
+            .into_iter()
+            .map(|l| {
+                let prior = approved.get(&(l.clause.clone(), l.beneficiary.clone())).copied().unwrap_or(0);
+                let entitlement = l.amount_fen.max(0);
+                let answer = opchub_domain::grant::Answer::from_code(&l.eligible);
+                Line {
+                    amount_fen: opchub_domain::grant::draft_delta(entitlement, answer, prior),
+                    entitlement_fen: entitlement,
+                    prior_fen: prior,
+                    ..l
+                }
+            })
+            .collect();
         let batch = Batch {
             id: new_id(),
             year: b.year,
@@ -432,17 +506,21 @@ impl Store {
             policy_version: b.policy_version,
             lists: b.lists,
             status: "draft".into(),
-            total_fen: b.lines.iter().map(|l| l.amount_fen).sum(),
-            line_count: b.lines.len() as i64,
+            total_fen: lines.iter().map(|l| l.amount_fen.max(0)).sum(),
+            line_count: lines.len() as i64,
             created_by: actor.user_id.clone(),
             created_at: now_ms(),
             approved_by: None,
             approved_at: None,
             paid_fen: None,
+            confirm_until_ms: Some(b.confirm_until_ms),
+            basis_mark: Some(b.basis_mark),
+            approved_fen: None,
+            recovery_fen: None,
+            paid_at: None,
         };
-        let mut tx = self.begin().await?;
         sqlx::query(&format!(
-            "INSERT INTO settlement_batches ({BATCH_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            "INSERT INTO settlement_batches ({BATCH_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         ))
         .bind(&batch.id)
         .bind(batch.year)
@@ -458,10 +536,15 @@ impl Store {
         .bind(None::<String>)
         .bind(None::<i64>)
         .bind(None::<i64>)
+        .bind(batch.confirm_until_ms)
+        .bind(batch.basis_mark.clone())
+        .bind(None::<i64>)
+        .bind(None::<i64>)
+        .bind(None::<i64>)
         .execute(&mut *tx)
         .await?;
-        for chunk in pow2_chunks(&b.lines, 64) {
-            let sql = multi_insert(self.backend, "settlement_lines", LINE_COLS, 14, chunk.len(), "");
+        for chunk in pow2_chunks(&lines, 64) {
+            let sql = multi_insert(self.backend, "settlement_lines", LINE_INSERT_COLS, 16, chunk.len(), "");
             let mut q = sqlx::query(&sql);
             for l in chunk {
                 q = q
@@ -478,7 +561,9 @@ impl Store {
                     .bind(&l.decision)
                     .bind("pending")
                     .bind(None::<i64>)
-                    .bind(None::<i64>);
+                    .bind(None::<i64>)
+                    .bind(l.entitlement_fen)
+                    .bind(l.prior_fen);
             }
             q.execute(&mut *tx).await?;
         }
@@ -537,7 +622,7 @@ impl Store {
     /// Lines a user confirms for (their OPC's, their community's, their company's), newest batch first.
     pub async fn settlement_lines_of_owner(&self, user_id: &str) -> Result<Vec<(Batch, Line)>> {
         let rows = sqlx::query(&format!(
-            "SELECT {LINE_COLS} FROM settlement_lines WHERE owner_user_id = $1 AND (amount_fen > 0 OR eligible = 'unknown')"
+            "SELECT {LINE_COLS} FROM settlement_lines WHERE owner_user_id = $1 AND (amount_fen <> 0 OR eligible = 'unknown' OR paid_fen IS NOT NULL)"
         ))
         .bind(user_id)
         .fetch_all(&self.pool)
@@ -585,10 +670,11 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound)?;
         let line = line_from(&row)?;
-        let status: String = sqlx::query_scalar("SELECT status FROM settlement_batches WHERE id = $1")
+        let b = sqlx::query("SELECT status, confirm_until_ms FROM settlement_batches WHERE id = $1")
             .bind(batch_id)
             .fetch_one(&mut *tx)
             .await?;
+        let (status, until): (String, Option<i64>) = (b.try_get("status")?, b.try_get("confirm_until_ms")?);
         if status != "draft" {
             return Err(StoreError::Conflict("batch_not_draft"));
         }
@@ -596,6 +682,9 @@ impl Store {
             return Err(StoreError::Conflict("nothing_to_confirm"));
         }
         let now = now_ms();
+        if until.is_some_and(|u| now > u) {
+            return Err(StoreError::Conflict("confirmation_closed"));
+        }
         let to = if accept { "confirmed" } else { "declined" };
         let n = sqlx::query(
             "UPDATE settlement_lines SET confirmation = $1, confirmed_at = $2 WHERE batch_id = $3 AND clause = $4 AND beneficiary = $5 AND confirmation = 'pending'",
@@ -629,136 +718,6 @@ impl Store {
             ..line
         })
     }
-
-    /// The committee approves a draft batch: in one transaction the batch becomes `approved` (only
-    /// once — a concurrent second approval gets `batch_not_draft`) and every confirmed line with an
-    /// amount consumes its per-year cap in the cap ledger. A line whose cap headroom shrank since
-    /// the draft (another approval in between) is paid only the headroom left; lines not confirmed
-    /// are paid nothing.
-    pub async fn approve_settlement(&self, actor: &Actor, batch_id: &str) -> Result<Batch> {
-        let mut tx = self.begin().await?;
-        let now = now_ms();
-        let n = sqlx::query(
-            "UPDATE settlement_batches SET status = 'approved', approved_by = $1, approved_at = $2 WHERE id = $3 AND status = 'draft'",
-        )
-        .bind(actor.user_id.clone())
-        .bind(now)
-        .bind(batch_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n != 1 {
-            drop(tx);
-            self.settlement_batch(batch_id).await?;
-            return Err(StoreError::Conflict("batch_not_draft"));
-        }
-        let year: i64 = sqlx::query_scalar("SELECT year FROM settlement_batches WHERE id = $1")
-            .bind(batch_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let rows = sqlx::query(&format!("SELECT {LINE_COLS} FROM settlement_lines WHERE batch_id = $1"))
-            .bind(batch_id)
-            .fetch_all(&mut *tx)
-            .await?;
-        let lines: Vec<Line> = rows.iter().map(line_from).collect::<Result<_>>()?;
-        let mut paid_total = 0i64;
-        for l in &lines {
-            let paid = if l.confirmation == "confirmed" && l.amount_fen > 0 {
-                consume_up_to(&mut tx, &l.clause, &l.beneficiary, &year.to_string(), l.cap_fen, l.amount_fen, now).await?
-            } else {
-                0
-            };
-            if paid > 0 {
-                sqlx::query(
-                    "INSERT INTO cap_consumptions (reference, clause, beneficiary, scope, period_key, amount_fen, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(format!("settlement:{batch_id}:{}:{}", l.clause, l.beneficiary))
-                .bind(&l.clause)
-                .bind(&l.beneficiary)
-                .bind("year")
-                .bind(year.to_string())
-                .bind(paid)
-                .bind(actor.user_id.clone())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            paid_total += paid;
-            sqlx::query("UPDATE settlement_lines SET paid_fen = $1 WHERE batch_id = $2 AND clause = $3 AND beneficiary = $4")
-                .bind(paid)
-                .bind(batch_id)
-                .bind(&l.clause)
-                .bind(&l.beneficiary)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query("UPDATE settlement_batches SET paid_fen = $1 WHERE id = $2")
-            .bind(paid_total)
-            .bind(batch_id)
-            .execute(&mut *tx)
-            .await?;
-        let after = serde_json::json!({ "status": "approved", "paid_fen": paid_total });
-        record_after(
-            &mut tx,
-            actor,
-            "settlement.approve",
-            "settlement",
-            batch_id,
-            after,
-            format!("approved, {paid_total} fen to pay"),
-        )
-        .await?;
-        tx.commit().await?;
-        self.settlement_batch(batch_id).await
-    }
-}
-
-/// Consumes as much of `amount` as the per-year cap still allows, inside `tx`; returns what it
-/// consumed. The conditional UPDATE is retried when a concurrent approval (another replica)
-/// committed in between, so the cap holds without locks held across statements.
-async fn consume_up_to(tx: &mut Tx, clause: &str, beneficiary: &str, year: &str, cap_fen: i64, amount: i64, now: i64) -> Result<i64> {
-    sqlx::query(
-        "INSERT INTO cap_ledger (clause, beneficiary, scope, period_key, cap_fen, consumed_fen, updated_at) VALUES ($1, $2, 'year', $3, $4, 0, $5) \
-         ON CONFLICT (clause, beneficiary, scope, period_key) DO NOTHING",
-    )
-    .bind(clause)
-    .bind(beneficiary)
-    .bind(year)
-    .bind(cap_fen)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    for _ in 0..8 {
-        let consumed: i64 = sqlx::query_scalar(
-            "SELECT consumed_fen FROM cap_ledger WHERE clause = $1 AND beneficiary = $2 AND scope = 'year' AND period_key = $3",
-        )
-        .bind(clause)
-        .bind(beneficiary)
-        .bind(year)
-        .fetch_one(&mut **tx)
-        .await?;
-        let pay = amount.min((cap_fen - consumed).max(0));
-        if pay == 0 {
-            return Ok(0);
-        }
-        let n = sqlx::query(
-            "UPDATE cap_ledger SET consumed_fen = consumed_fen + $1, cap_fen = $2, updated_at = $3 \
-             WHERE clause = $4 AND beneficiary = $5 AND scope = 'year' AND period_key = $6 AND consumed_fen + $1 <= $2",
-        )
-        .bind(pay)
-        .bind(cap_fen)
-        .bind(now)
-        .bind(clause)
-        .bind(beneficiary)
-        .bind(year)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if n == 1 {
-            return Ok(pay);
-        }
-    }
-    Err(StoreError::Conflict("cap_contended"))
 }
 
 // ------------------------------------------------------------ inputs of a settlement

@@ -34,7 +34,7 @@ impl Modify for Security {
         api::ledger::close_period, api::ledger::statement, api::ledger::statement_csv, api::ledger::statement_xlsx,
         api::policy::headroom,
         api::settlement::clauses, api::settlement::calculator, api::settlement::list, api::settlement::create,
-        api::settlement::what_if, api::settlement::show, api::settlement::approve, api::settlement::export, api::settlement::mine,
+        api::settlement::what_if, api::settlement::show, api::settlement::approve, api::settlement::pay, api::settlement::recoveries, api::settlement::repay, api::settlement::my_grants, api::settlement::export, api::settlement::mine,
         api::settlement::confirm, api::settlement::exclusion_lists, api::settlement::import, api::settlement::overlaps,
         api::settlement::add_overlap, api::settlement::set_industry_code,
         // party facts (issue 17)

@@ -294,6 +294,20 @@ fn settlement() -> Vec<Route> {
         post("/api/v1/settlements/what-if", Roles(COMMITTEE), Api, api::settlement::what_if),
         get("/api/v1/settlements/{id}", Roles(SETTLE_READERS), Api, api::settlement::show),
         post("/api/v1/settlements/{id}/approve", Roles(COMMITTEE), Api, api::settlement::approve),
+        post("/api/v1/settlements/{id}/pay", Roles(FINANCE), Api, api::settlement::pay),
+        get(
+            "/api/v1/settlement-recoveries",
+            Roles(APP_READERS),
+            Api,
+            api::settlement::recoveries,
+        ),
+        post(
+            "/api/v1/settlement-recoveries/{id}/repay",
+            Roles(FINANCE),
+            Api,
+            api::settlement::repay,
+        ),
+        get("/api/v1/my/grants", Roles(BENEFICIARIES), Api, api::settlement::my_grants),
         get(
             "/api/v1/settlements/{id}/export",
             Roles(SETTLE_READERS),
@@ -334,6 +348,7 @@ fn settlement() -> Vec<Route> {
             Page,
             pages::settlement::approve,
         ),
+        post("/committee/settlements/{id}/pay", Roles(FINANCE), Page, pages::settlement::pay),
     ]
 }
 

@@ -151,6 +151,14 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/settlements/what-if", "committee"),
     ("GET", "/api/v1/settlements/{id}", "committee finance auditor"),
     ("POST", "/api/v1/settlements/{id}/approve", "committee"),
+    ("POST", "/api/v1/settlements/{id}/pay", "finance"),
+    (
+        "GET",
+        "/api/v1/settlement-recoveries",
+        "opc_founder community_operator enterprise committee agency finance auditor",
+    ),
+    ("POST", "/api/v1/settlement-recoveries/{id}/repay", "finance"),
+    ("GET", "/api/v1/my/grants", "opc_founder community_operator enterprise"),
     ("GET", "/api/v1/settlements/{id}/export", "committee finance auditor"),
     ("GET", "/api/v1/my/settlements", "opc_founder community_operator enterprise"),
     (
@@ -192,6 +200,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/committee/exclusions", "committee"),
     ("GET", "/committee/settlements/{id}", "committee finance auditor"),
     ("POST", "/committee/settlements/{id}/approve", "committee"),
+    ("POST", "/committee/settlements/{id}/pay", "finance"),
     ("GET", "/api/v1/ledger/events/{leaf_index}", "platform_operator committee auditor"),
     ("POST", "/api/v1/ledger/corrections", "committee"),
     ("GET", "/api/v1/ledger/sources", "platform_operator committee auditor"),

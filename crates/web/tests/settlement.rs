@@ -12,6 +12,7 @@ use common::*;
 use opchub_domain::{Role, Zone};
 use opchub_ledger::event::{NewEvent, Origin};
 use opchub_store::ledger::Item;
+use opchub_store::Actor;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -93,7 +94,19 @@ fn yesterday(mut item: Item) -> Item {
 /// marked not qualified (M2.3); ¥100 of token discount through the community (M2.2); the company
 /// paid the publisher ¥8,000 for confirmed cooperation (M2.4).
 async fn world() -> World {
-    let app = TestApp::start_preview().await;
+    world_with(preview_policy()).await
+}
+
+/// The world under given measures (e.g. a confirmation window of zero days).
+async fn world_with(policy: opchub_policy::Policy) -> World {
+    let key = std::sync::Arc::new(opchub_ledger::checkpoint::LedgerKey::generate("opchub.test"));
+    let app = TestApp::start_full(
+        std::sync::Arc::new(fresh_db().await),
+        key,
+        Some(policy),
+        opchub_web::skills::SkillsConfig::testing(),
+    )
+    .await;
     let (community, ws) = app.community(Zone::HexiArea, 3).await;
     let operator_id = app.store.community(&community).await.unwrap().operator_user_id;
     let anon = app.client();
@@ -233,6 +246,25 @@ fn line<'a>(lines: &'a [Value], clause: &str, who: &str) -> &'a Value {
         .iter()
         .find(|l| l["clause"] == clause && l["beneficiary"] == who)
         .unwrap_or_else(|| panic!("no {clause} line for {who} in {lines:#?}"))
+}
+
+/// Every payable line still pending is answered by its owner (accepting), so the committee
+/// may approve inside the confirmation window.
+async fn answer_the_rest(w: &World, id: &str) {
+    let lines = w
+        .app
+        .store
+        .settlement_lines(id, &opchub_store::settlement::LineFilter::default())
+        .await
+        .unwrap();
+    for l in lines.iter().filter(|l| l.amount_fen > 0 && l.confirmation == "pending") {
+        let owner = l.owner_user_id.clone().unwrap();
+        w.app
+            .store
+            .confirm_settlement_line(&Actor::user(&owner, &l.beneficiary_role), id, &l.clause, &l.beneficiary, true)
+            .await
+            .unwrap();
+    }
 }
 
 async fn settle(w: &World) -> (String, Vec<Value>) {
@@ -414,14 +446,42 @@ async fn settle_confirm_approve_export_end_to_end() {
     let r = w.publisher.put_json(&path, account).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
     assert_eq!(r.json()["bank_account"]["account_number"], "6222020200012345678");
-
-    // Export before approval is refused; approval pays confirmed lines only and consumes caps.
+    // Export before approval is refused; inside the confirmation window the committee waits
+    // for every payable line to be answered; the drafter cannot approve its own batch.
     let r = w.committee.get(&format!("/api/v1/settlements/{id}/export?format=csv")).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    let a = w.committee.post_json(&format!("/api/v1/settlements/{id}/approve"), json!({})).await;
+    let (second, _) = w.app.user("cmte2", Role::Committee).await;
+    let early = second.post_json(&format!("/api/v1/settlements/{id}/approve"), json!({})).await;
+    assert_eq!(
+        (early.status, early.code()),
+        (StatusCode::CONFLICT, "confirmation_open".to_string())
+    );
+    // The operator declines its lines (M1.1, M2.2): the rest of the batch can be approved.
+    let lines = w.app.store.settlement_lines(&id, &Default::default()).await.unwrap();
+    for l in lines.iter().filter(|l| l.amount_fen > 0 && l.confirmation == "pending") {
+        w.app
+            .store
+            .confirm_settlement_line(
+                &Actor::user(&w.operator_id, "community_operator"),
+                &id,
+                &l.clause,
+                &l.beneficiary,
+                false,
+            )
+            .await
+            .unwrap();
+    }
+    let own = w.committee.post_json(&format!("/api/v1/settlements/{id}/approve"), json!({})).await;
+    assert_eq!(
+        (own.status, own.code()),
+        (StatusCode::CONFLICT, "drafter_cannot_approve".to_string())
+    );
+    let a = second.post_json(&format!("/api/v1/settlements/{id}/approve"), json!({})).await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.json());
-    assert_eq!(a.json()["paid_fen"], 15_000_000 + 80_000);
-    let again = w.committee.post_json(&format!("/api/v1/settlements/{id}/approve"), json!({})).await;
+    assert_eq!(a.json()["approved_fen"], 15_000_000 + 80_000);
+    assert_eq!(a.json()["paid_fen"], Value::Null, "nothing is paid before finance pays");
+    assert_eq!(a.json()["status"], "approved");
+    let again = second.post_json(&format!("/api/v1/settlements/{id}/approve"), json!({})).await;
     assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "batch_not_draft".to_string()));
     let caps = w.app.store.caps_of(&w.publisher_opc).await.unwrap();
     assert_eq!(caps.len(), 1);
@@ -491,32 +551,29 @@ async fn settle_confirm_approve_export_end_to_end() {
         .find(|e| e["clause"] == "M2.3-publisher")
         .unwrap()
         .clone();
-    assert_eq!(e["amount_fen"], 5_000_000, "cap ¥200,000 less ¥150,000 already paid: {e:#?}");
+    assert_eq!(
+        (e["entitlement_fen"].as_i64(), e["approved_fen"].as_i64(), e["amount_fen"].as_i64()),
+        (Some(15_000_000), Some(15_000_000), Some(0)),
+        "the year's ¥150,000 is approved already: nothing more to come from the same basis: {e:#?}"
+    );
 }
 
 #[tokio::test]
-async fn concurrent_approvals_never_pay_past_a_cap() {
+async fn concurrent_approvals_of_two_drafts_pay_the_year_once() {
     let w = world().await;
     import_lists(&w, None).await;
-    // Two drafts, each paying the publisher ¥150,000 of its ¥200,000 yearly cap.
+    // Two drafts of the same year, each offering the publisher its ¥150,000 (of a ¥200,000 cap).
     let (a, _) = settle(&w).await;
     let (b, _) = settle(&w).await;
     for id in [&a, &b] {
-        let r = w
-            .publisher
-            .post_json(
-                "/api/v1/my/settlements/confirm",
-                json!({"batch": id, "clause": "M2.3-publisher", "beneficiary": w.publisher_opc, "accept": true}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK);
+        answer_the_rest(&w, id).await;
     }
     let (c2, _) = w.app.user("cmte2", Role::Committee).await;
     let (pa, pb) = (
         format!("/api/v1/settlements/{a}/approve"),
         format!("/api/v1/settlements/{b}/approve"),
     );
-    let (ra, rb) = tokio::join!(w.committee.post_json(&pa, json!({})), c2.post_json(&pb, json!({})));
+    let (ra, rb) = tokio::join!(c2.post_json(&pa, json!({})), c2.post_json(&pb, json!({})));
     assert_eq!(
         (ra.status, rb.status),
         (StatusCode::OK, StatusCode::OK),
@@ -524,10 +581,24 @@ async fn concurrent_approvals_never_pay_past_a_cap() {
         ra.json(),
         rb.json()
     );
-    let paid = ra.json()["paid_fen"].as_i64().unwrap() + rb.json()["paid_fen"].as_i64().unwrap();
-    assert_eq!(paid, 20_000_000, "¥150,000 + the ¥50,000 left under the cap");
+    let granted: Vec<i64> = w
+        .app
+        .store
+        .settlement_lines(&a, &Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .chain(w.app.store.settlement_lines(&b, &Default::default()).await.unwrap())
+        .filter(|l| l.clause == "M2.3-publisher")
+        .map(|l| l.approved_fen.unwrap())
+        .collect();
+    assert_eq!(
+        granted.iter().sum::<i64>(),
+        15_000_000,
+        "the year's ¥150,000 once, whichever approval came first: {granted:?}"
+    );
     let caps = w.app.store.caps_of(&w.publisher_opc).await.unwrap();
-    assert_eq!((caps[0].cap_fen, caps[0].consumed_fen), (20_000_000, 20_000_000));
+    assert_eq!((caps[0].cap_fen, caps[0].consumed_fen), (20_000_000, 15_000_000));
 }
 
 #[tokio::test]
@@ -652,15 +723,330 @@ async fn pages_walk_the_settlement() {
     assert!(w.publisher.get("/my/settlements?done=confirmed").await.text.contains("已确认"));
     let calc = w.publisher.get("/policy/calculator").await.text;
     assert!(calc.contains("M2.3-publisher") && calc.contains("¥150,000.00"), "{calc}");
-    // Approval from the page; the export links appear.
+    // The drafter's approval is refused on the page with the reason; a second member approves;
+    // the export links appear, and nothing reads 已拨付 yet.
+    answer_the_rest(&w, &id).await;
     let r = w.committee.post_form(&format!("/committee/settlements/{id}/approve"), &[]).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.text.contains("双人签批"), "{}", r.text);
+    let (second, _) = w.app.user("cmte2", Role::Committee).await;
+    let r = second.post_form(&format!("/committee/settlements/{id}/approve"), &[]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let after = w.committee.get(&format!("/committee/settlements/{id}")).await.text;
-    assert!(after.contains("export?format=xlsx") && after.contains("已审批"), "{after}");
+    assert!(after.contains("export?format=xlsx") && after.contains("已审批待拨付"), "{after}");
+    assert!(!after.contains("class=\"paid-mark\""), "{after}");
     // A bad what-if on the page shows the error and saves nothing.
     let r = w
         .committee
         .post_form("/committee/settlements/what-if", &[("year", "abc"), ("set", "x=1")])
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+// ---------------------------------------------------------------- every yuan once (issue 17)
+
+async fn draft(w: &World, clauses: &[&str]) -> (String, Vec<Value>) {
+    let r = w
+        .committee
+        .post_json("/api/v1/settlements", json!({ "year": w.year, "clauses": clauses }))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let id = r.json()["batch"]["id"].as_str().unwrap().to_string();
+    let b = w.committee.get(&format!("/api/v1/settlements/{id}")).await.json();
+    (id, b["lines"].as_array().unwrap().clone())
+}
+
+async fn confirm_m24(w: &World, id: &str) {
+    let r = w
+        .company
+        .post_json(
+            "/api/v1/my/settlements/confirm",
+            json!({"batch": id, "clause": "M2.4", "beneficiary": w.enterprise_id, "accept": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+}
+
+async fn pay_m24(w: &World, finance: &Client, id: &str, reference: &str) -> reqwest::StatusCode {
+    let r = finance
+        .post_json(
+            &format!("/api/v1/settlements/{id}/pay"),
+            json!({"reference": reference, "lines": [{"clause": "M2.4", "beneficiary": w.enterprise_id, "payment_reference": format!("{reference}-1")}]}),
+        )
+        .await;
+    assert!(r.status == StatusCode::OK || r.status.is_client_error(), "{:?}", r.json());
+    r.status
+}
+
+fn coop(id: &str, w: &World, fen: i64) -> Item {
+    event(
+        id,
+        "cooperation.payment",
+        "fen",
+        &w.enterprise_id,
+        &w.publisher_opc,
+        fen,
+        fen,
+        fen,
+        &[],
+    )
+}
+
+/// M2.4 (10% of confirmed cooperation payments): a second batch of the same year offers nothing
+/// for the same ¥8,000; more cooperation later in the year is paid as the difference (补发); only
+/// finance's payment makes a line read 已拨付, with its bank reference and date.
+#[tokio::test]
+async fn a_second_batch_pays_only_the_difference_and_only_finance_pays() {
+    let w = world().await;
+    import_lists(&w, None).await;
+    let (second, _) = w.app.user("cmte2", Role::Committee).await;
+    let (finance, _) = w.app.user("fin", Role::Finance).await;
+
+    let (a, lines) = draft(&w, &["M2.4"]).await;
+    let l = line(&lines, "M2.4", &w.enterprise_id);
+    assert_eq!(
+        (l["entitlement_fen"].as_i64(), l["prior_fen"].as_i64(), l["amount_fen"].as_i64()),
+        (Some(80_000), Some(0), Some(80_000))
+    );
+    confirm_m24(&w, &a).await;
+    // Finance cannot pay a draft; the committee cannot pay at all.
+    assert_eq!(pay_m24(&w, &finance, &a, "PAY-0").await, StatusCode::CONFLICT);
+    assert_eq!(pay_m24(&w, &second, &a, "PAY-0").await, StatusCode::FORBIDDEN);
+    let ok = second.post_json(&format!("/api/v1/settlements/{a}/approve"), json!({})).await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.json());
+    assert_eq!(
+        (ok.json()["approved_fen"].as_i64(), ok.json()["paid_fen"].as_i64()),
+        (Some(80_000), None)
+    );
+
+    // Approved is not paid: the company's view and the batch page say so.
+    let mine = w.company.get("/api/v1/my/settlements").await.json();
+    let m = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["batch"]["id"] == a.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (m["line"]["approved_fen"].as_i64(), m["line"]["paid_at"].as_i64()),
+        (Some(80_000), None)
+    );
+    assert!(!w.company.get("/my/settlements").await.text.contains("paid-mark"));
+
+    // A second batch of the same year offers nothing more for the same basis.
+    let (b, lines) = draft(&w, &["M2.4"]).await;
+    let l = line(&lines, "M2.4", &w.enterprise_id);
+    assert_eq!(
+        (l["entitlement_fen"].as_i64(), l["prior_fen"].as_i64(), l["amount_fen"].as_i64()),
+        (Some(80_000), Some(80_000), Some(0))
+    );
+    let ok = second.post_json(&format!("/api/v1/settlements/{b}/approve"), json!({})).await;
+    assert_eq!(
+        (ok.status, ok.json()["approved_fen"].as_i64(), ok.json()["status"].as_str()),
+        (StatusCode::OK, Some(0), Some("closed"))
+    );
+
+    // Finance pays the first batch: bank reference per line; the payment is recorded once.
+    assert_eq!(pay_m24(&w, &finance, &a, "PAY-1").await, StatusCode::OK);
+    let shown = finance.get(&format!("/api/v1/settlements/{a}")).await.json();
+    assert_eq!(shown["batch"]["status"], "paid");
+    assert_eq!(shown["batch"]["paid_fen"], 80_000);
+    let l = line(shown["lines"].as_array().unwrap(), "M2.4", &w.enterprise_id);
+    assert_eq!(
+        (l["paid_fen"].as_i64(), l["payment_reference"].as_str()),
+        (Some(80_000), Some("PAY-1-1"))
+    );
+    assert!(l["paid_at"].as_i64().is_some());
+    assert_eq!(pay_m24(&w, &finance, &a, "PAY-2").await, StatusCode::CONFLICT, "paid once");
+    let page = w.company.get("/my/settlements").await.text;
+    assert!(page.contains("paid-mark") && page.contains("已拨付"), "{page}");
+
+    // ¥2,000 more cooperation later in the year: the next batch pays exactly ¥200 more.
+    w.app.store.ledger_append(vec![coop("coop-2", &w, 200_000)]).await.unwrap();
+    let (c, lines) = draft(&w, &["M2.4"]).await;
+    let l = line(&lines, "M2.4", &w.enterprise_id);
+    assert_eq!(
+        (l["entitlement_fen"].as_i64(), l["amount_fen"].as_i64()),
+        (Some(100_000), Some(20_000))
+    );
+    confirm_m24(&w, &c).await;
+    assert_eq!(
+        second
+            .post_json(&format!("/api/v1/settlements/{c}/approve"), json!({}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(pay_m24(&w, &finance, &c, "PAY-3").await, StatusCode::OK);
+    let grants = w.company.get("/api/v1/my/grants").await.json();
+    let g = grants.as_array().unwrap().iter().find(|g| g["clause"] == "M2.4").unwrap().clone();
+    assert_eq!(
+        (g["approved_fen"].as_i64(), g["paid_fen"].as_i64()),
+        (Some(100_000), Some(100_000)),
+        "10% of ¥10,000, paid once: {g:#?}"
+    );
+}
+
+/// F2, S5: when a new exclusion list lowers a paid line, a draft made before it is stale, and
+/// the next batch's negative line becomes a recovery order with the old, new and difference;
+/// finance records the repayment.
+#[tokio::test]
+async fn a_lowered_paid_line_becomes_a_recovery_order() {
+    let w = world().await;
+    import_lists(&w, None).await;
+    let (second, _) = w.app.user("cmte2", Role::Committee).await;
+    let (finance, _) = w.app.user("fin", Role::Finance).await;
+    let (a, _) = draft(&w, &["M2.4"]).await;
+    confirm_m24(&w, &a).await;
+    assert_eq!(
+        second
+            .post_json(&format!("/api/v1/settlements/{a}/approve"), json!({}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(pay_m24(&w, &finance, &a, "PAY-1").await, StatusCode::OK);
+
+    // A draft, then the company appears on the "no support" list: the draft is stale.
+    let (stale, _) = draft(&w, &["M2.4"]).await;
+    import_lists(&w, Some(&uscc(503))).await;
+    let r = second.post_json(&format!("/api/v1/settlements/{stale}/approve"), json!({})).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "batch_stale".to_string()));
+
+    let (b, lines) = draft(&w, &["M2.4"]).await;
+    let l = line(&lines, "M2.4", &w.enterprise_id);
+    assert_eq!(
+        (l["eligible"].as_str(), l["prior_fen"].as_i64(), l["amount_fen"].as_i64()),
+        (Some("no"), Some(80_000), Some(-80_000))
+    );
+    // A lowering needs no confirmation (there is nothing to confirm).
+    let r = w
+        .company
+        .post_json(
+            "/api/v1/my/settlements/confirm",
+            json!({"batch": b, "clause": "M2.4", "beneficiary": w.enterprise_id, "accept": true}),
+        )
+        .await;
+    assert_eq!(r.code(), "nothing_to_confirm");
+    let ok = second.post_json(&format!("/api/v1/settlements/{b}/approve"), json!({})).await;
+    assert_eq!(
+        (ok.status, ok.json()["recovery_fen"].as_i64()),
+        (StatusCode::OK, Some(80_000)),
+        "{:?}",
+        ok.json()
+    );
+    let orders = w.company.get("/api/v1/settlement-recoveries").await.json();
+    let o = orders.as_array().unwrap()[0].clone();
+    assert_eq!(
+        (
+            o["approved_before_fen"].as_i64(),
+            o["entitlement_fen"].as_i64(),
+            o["amount_fen"].as_i64(),
+            o["status"].as_str()
+        ),
+        (Some(80_000), Some(0), Some(80_000), Some("open"))
+    );
+    // The beneficiary repays ¥300 now; the rest stays open.
+    let id = o["id"].as_str().unwrap();
+    let r = finance
+        .post_json(
+            &format!("/api/v1/settlement-recoveries/{id}/repay"),
+            json!({"amount_fen": 30_000, "reference": "BACK-1"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["settled_fen"].as_i64(), r.json()["status"].as_str()),
+        (StatusCode::OK, Some(30_000), Some("open"))
+    );
+    let r = finance
+        .post_json(
+            &format!("/api/v1/settlement-recoveries/{id}/repay"),
+            json!({"amount_fen": 60_000, "reference": "BACK-2"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains("above_outstanding"), "{}", r.text);
+    let g = w.app.store.settlement_grants_of(&w.enterprise_id).await.unwrap();
+    assert_eq!((g[0].approved_fen, g[0].paid_fen, g[0].recovery_fen), (0, 80_000, 80_000));
+    // A third batch changes nothing more.
+    let (_, lines) = draft(&w, &["M2.4"]).await;
+    assert_eq!(line(&lines, "M2.4", &w.enterprise_id)["amount_fen"], 0);
+}
+
+/// 意愿确认 has a deadline from the policy file: with a window of zero days, nobody can confirm,
+/// approval lapses the lines with the reason, and they come back in the next batch.
+#[tokio::test]
+async fn lines_not_confirmed_in_time_lapse_and_come_back() {
+    let mut pol = preview_policy();
+    for p in pol.params.iter_mut().filter(|p| p.name == "confirmation_days") {
+        p.value = opchub_policy::ParamValue::Count(0);
+    }
+    let w = world_with(pol).await;
+    import_lists(&w, None).await;
+    let (second, _) = w.app.user("cmte2", Role::Committee).await;
+    let (a, _) = draft(&w, &["M2.4"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let r = w
+        .company
+        .post_json(
+            "/api/v1/my/settlements/confirm",
+            json!({"batch": a, "clause": "M2.4", "beneficiary": w.enterprise_id, "accept": true}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "confirmation_closed".to_string()));
+    let ok = second.post_json(&format!("/api/v1/settlements/{a}/approve"), json!({})).await;
+    assert_eq!((ok.status, ok.json()["approved_fen"].as_i64()), (StatusCode::OK, Some(0)));
+    let shown = w.committee.get(&format!("/api/v1/settlements/{a}")).await.json();
+    let l = line(shown["lines"].as_array().unwrap(), "M2.4", &w.enterprise_id);
+    assert_eq!(
+        (l["confirmation"].as_str(), l["lapse_reason"].as_str()),
+        (Some("lapsed"), Some("not_confirmed_in_time"))
+    );
+    let page = w.committee.get(&format!("/committee/settlements/{a}")).await.text;
+    assert!(page.contains("逾期未确认") && page.contains("下一批次重新计算"), "{page}");
+    let (_, lines) = draft(&w, &["M2.4"]).await;
+    assert_eq!(
+        line(&lines, "M2.4", &w.enterprise_id)["amount_fen"],
+        80_000,
+        "back in the next batch"
+    );
+}
+
+/// Two replicas approve two drafts of the same year at the same moment: the year is paid once.
+#[tokio::test]
+async fn two_replicas_racing_approve_the_year_once() {
+    let w = world().await;
+    import_lists(&w, None).await;
+    w.app.user("cmte2", Role::Committee).await;
+    let replica = TestApp::start_full(
+        w.app.db.clone(),
+        w.app.key.clone(),
+        Some(preview_policy()),
+        opchub_web::skills::SkillsConfig::testing(),
+    )
+    .await;
+    let c2 = replica.client();
+    c2.login("cmte2", PASSWORD).await;
+    let (c1, _) = w.app.user("cmte3", Role::Committee).await;
+    let (a, _) = draft(&w, &["M2.4"]).await;
+    let (b, _) = draft(&w, &["M2.4"]).await;
+    confirm_m24(&w, &a).await;
+    confirm_m24(&w, &b).await;
+    let (pa, pb) = (
+        format!("/api/v1/settlements/{a}/approve"),
+        format!("/api/v1/settlements/{b}/approve"),
+    );
+    let (ra, rb) = tokio::join!(c1.post_json(&pa, json!({})), c2.post_json(&pb, json!({})));
+    assert_eq!(
+        (ra.status, rb.status),
+        (StatusCode::OK, StatusCode::OK),
+        "{:?} {:?}",
+        ra.json(),
+        rb.json()
+    );
+    let total = ra.json()["approved_fen"].as_i64().unwrap() + rb.json()["approved_fen"].as_i64().unwrap();
+    assert_eq!(total, 80_000, "¥800 once across both batches");
+    let g = w.app.store.settlement_grants_of(&w.enterprise_id).await.unwrap();
+    assert_eq!(g[0].approved_fen, 80_000);
 }

@@ -91,6 +91,49 @@ pub async fn approve(State(s): State<AppState>, caller: Caller, Path(id): Path<S
     Ok(Json(app::approve_for(&s, p, &id).await?))
 }
 
+/// Finance pays approved lines of an approved batch, a bank reference per line (issue 17).
+#[utoipa::path(post, path = "/api/v1/settlements/{id}/pay", tag = "settlement", params(("id" = String, Path)),
+    request_body = app::PaySettlement,
+    responses((status = 200, body = Batch), (status = 404), (status = 409), (status = 422)))]
+pub async fn pay(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<app::PaySettlement>,
+) -> ApiResult<Json<Batch>> {
+    let p = caller.require()?;
+    Ok(Json(app::pay_for(&s, p, &id, r).await?))
+}
+
+/// Recovery orders of lowered settlement keys (all for the committee and finance, one's own otherwise).
+#[utoipa::path(get, path = "/api/v1/settlement-recoveries", tag = "settlement",
+    responses((status = 200, body = [opchub_store::grants::SettlementRecovery])))]
+pub async fn recoveries(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<opchub_store::grants::SettlementRecovery>>> {
+    let p = caller.require()?;
+    Ok(Json(app::recoveries_for(&s, p).await?))
+}
+
+/// Finance records a repayment of a settlement recovery order (F2, S5).
+#[utoipa::path(post, path = "/api/v1/settlement-recoveries/{id}/repay", tag = "settlement", params(("id" = String, Path)),
+    request_body = app::Repay,
+    responses((status = 200, body = opchub_store::grants::SettlementRecovery), (status = 404), (status = 409), (status = 422)))]
+pub async fn repay(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<app::Repay>,
+) -> ApiResult<Json<opchub_store::grants::SettlementRecovery>> {
+    let p = caller.require()?;
+    Ok(Json(app::repay_for(&s, p, &id, r).await?))
+}
+
+/// What the caller's party was granted per clause and year: approved, paid, recovered.
+#[utoipa::path(get, path = "/api/v1/my/grants", tag = "settlement", responses((status = 200, body = [opchub_store::grants::GrantView])))]
+pub async fn my_grants(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<opchub_store::grants::GrantView>>> {
+    let p = caller.require()?;
+    Ok(Json(app::my_grants(&s, p).await?))
+}
+
 #[derive(Deserialize, IntoParams)]
 pub struct ExportQuery {
     /// `csv` (default) or `xlsx`.

@@ -601,6 +601,8 @@ pub async fn notifications(State(s): State<AppState>, caller: Caller, Extension(
                 let href = match n.object_kind.as_str() {
                     "cooperation" => format!("/cooperations/{}", n.object_id),
                     "dispute" => format!("/cooperations/review#dispute-{}", n.object_id),
+                    "settlement" => "/my/settlements".to_string(),
+                    "application" => format!("/applications/{}", n.object_id),
                     _ => format!("/demands/{}", n.object_id),
                 };
                 let text = i18n::text(&lang, &format!("demand.notify.{}", n.kind));

@@ -198,7 +198,7 @@ async fn batches_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCod
         context! {
             batches => batches, lists => lists, kinds => kinds, clauses => opchub_settle::SETTLED_CLAUSES,
             year => year, committee => p.role() == Role::Committee, error => x.error, diffs => x.diffs,
-            imported => x.imported, form => x.form,
+            imported => x.imported, form => if x.form.is_undefined() { context! {} } else { x.form },
         },
     )
 }
@@ -386,6 +386,8 @@ pub async fn import(
 #[derive(Deserialize, Default)]
 pub struct BatchQuery {
     pub clause: Option<String>,
+    /// `approved` / `paid` after a step succeeded.
+    pub done: Option<String>,
 }
 
 pub async fn batch(
@@ -398,12 +400,32 @@ pub async fn batch(
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
-    let clause = q.clause.filter(|c| !c.is_empty());
-    let api::BatchView { batch: b, lines } = match api::batch_view(&s, &id, clause.clone(), false).await {
+    batch_page(&s, p, &csrf.0, &id, q.clause, StatusCode::OK, None, q.done).await
+}
+
+/// A batch with its lines; the committee's approval form on a draft, finance's payment form
+/// (a bank reference per approved line) on an approved batch; a refused step shows its reason.
+#[allow(clippy::too_many_arguments)]
+async fn batch_page(
+    s: &AppState,
+    p: &Principal,
+    csrf: &str,
+    id: &str,
+    clause: Option<String>,
+    status: StatusCode,
+    error: Option<String>,
+    done: Option<String>,
+) -> Response {
+    let clause = clause.filter(|c| !c.is_empty());
+    let api::BatchView { batch: b, lines } = match api::batch_view(s, id, clause.clone(), false).await {
         Ok(v) => v,
-        Err(e) => return page_error(&s, Some(p), e.into()),
+        Err(e) => return page_error(s, Some(p), e.into()),
     };
     let confirmed = lines.iter().filter(|l| l.confirmation == "confirmed").count();
+    let payable = lines
+        .iter()
+        .filter(|l| l.approved_fen.unwrap_or(0) > 0 && l.paid_at.is_none())
+        .count();
     let rows: Vec<Value> = lines
         .into_iter()
         .map(|l| {
@@ -412,23 +434,69 @@ pub async fn batch(
         })
         .collect();
     let committee = p.role() == Role::Committee;
+    let finance = p.role() == Role::Finance;
+    let window_open = b.confirm_until_ms.is_some_and(|u| opchub_store::now_ms() <= u);
     render(
-        &s,
+        s,
         Some(p),
-        &csrf.0,
+        csrf,
         "settlement.html",
-        StatusCode::OK,
-        context! { batch => b, rows => rows, clause => clause, committee => committee, confirmed => confirmed, clauses => opchub_settle::SETTLED_CLAUSES },
+        status,
+        context! {
+            batch => b, rows => rows, clause => clause, committee => committee, finance => finance, confirmed => confirmed,
+            payable => payable, window_open => window_open, error => error, done => done, clauses => opchub_settle::SETTLED_CLAUSES,
+        },
     )
 }
 
-pub async fn approve(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Response {
+pub async fn approve(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Path(id): Path<String>) -> Response {
     let Some(p) = caller.0.as_ref() else {
         return page_error(&s, None, ApiError::unauthorized());
     };
     match api::approve_for(&s, p, &id).await {
-        Ok(_) => Redirect::to(&format!("/committee/settlements/{id}")).into_response(),
-        Err(e) => page_error(&s, Some(p), e.into()),
+        Ok(_) => Redirect::to(&format!("/committee/settlements/{id}?done=approved")).into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            batch_page(&s, p, &csrf.0, &id, None, e.status, Some(message(&e)), None).await
+        }
+    }
+}
+
+/// Finance's payment form: the batch reference and one bank reference per approved line, as
+/// `ref:<clause>:<beneficiary>` fields; lines left blank are not paid now.
+pub async fn pay(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(id): Path<String>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let mut reference = String::new();
+    let mut lines = vec![];
+    for (k, v) in f {
+        if k == "reference" {
+            reference = v;
+        } else if let Some(rest) = k.strip_prefix("ref:") {
+            if let Some((clause, beneficiary)) = rest.split_once(':') {
+                if !v.trim().is_empty() {
+                    lines.push(api::PayLine {
+                        clause: clause.to_string(),
+                        beneficiary: beneficiary.to_string(),
+                        payment_reference: v,
+                    });
+                }
+            }
+        }
+    }
+    match api::pay_for(&s, p, &id, api::PaySettlement { reference, lines }).await {
+        Ok(_) => Redirect::to(&format!("/committee/settlements/{id}?done=paid")).into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            batch_page(&s, p, &csrf.0, &id, None, e.status, Some(message(&e)), None).await
+        }
     }
 }
 

@@ -1,0 +1,288 @@
+//! Engine fidelity through the HTTP API (issue 17): M1.1 counts occupied workstations by day
+//! (10 days of a 31-day month are 10/31 of a workstation-month); F1 yearly budgets bound a
+//! settlement batch as a whole, to the fen, and bound the approvals of a clause paid on
+//! application (`clause_budget_exceeded`, with the headroom).
+//! Runs on SQLite, and on PostgreSQL when OPCHUB_TEST_DATABASE_URL is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use chrono::NaiveDate;
+use common::*;
+use opchub_domain::{Role, Zone};
+use opchub_store::Actor;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n";
+
+async fn start(policy: opchub_policy::Policy) -> TestApp {
+    let key = Arc::new(opchub_ledger::checkpoint::LedgerKey::generate("opchub.test"));
+    TestApp::start_full(
+        Arc::new(fresh_db().await),
+        key,
+        Some(policy),
+        opchub_web::skills::SkillsConfig::testing(),
+    )
+    .await
+}
+
+fn jan(day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(this_year(), 1, day).unwrap()
+}
+
+/// Milliseconds of noon (Beijing) on `d`.
+fn noon_ms(d: NaiveDate) -> i64 {
+    d.and_hms_opt(12, 0, 0).unwrap().and_utc().timestamp_millis() - 8 * 3_600_000
+}
+
+async fn import_empty_lists(committee: &Client) {
+    for kind in [
+        "restricted_industry",
+        "no_support_sanction",
+        "safety_accident",
+        "excluded_by_review",
+    ] {
+        let r = committee
+            .send(
+                Method::POST,
+                &format!("/api/v1/exclusions/{kind}"),
+                Some(Body::Raw("text/csv", b"uscc,name,reason\n".to_vec())),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{kind}: {:?}", r.json());
+    }
+}
+
+/// A community whose one free workstation an OPC has occupied since `since` (a day this year);
+/// returns the operator's account id.
+async fn community_occupied_since(app: &TestApp, n: u32, since: NaiveDate) -> String {
+    let (community, ws) = app.community(Zone::HexiArea, 1).await;
+    let operator_id = app.store.community(&community).await.unwrap().operator_user_id;
+    app.store
+        .set_company_tax_registered(&Actor::system(), "community", &community, true)
+        .await
+        .unwrap();
+    let r = app
+        .client()
+        .post_json(
+            "/api/v1/registrations",
+            registration(&format!("ws{n}"), &uscc(800 + n), "hexi_area", &ws[0]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let opc = r.json()["opc"]["id"].as_str().unwrap().to_string();
+    // The OPC took its workstation when it registered: on `since`.
+    sqlx::query("UPDATE opcs SET created_at = $1 WHERE id = $2")
+        .bind(noon_ms(since))
+        .bind(&opc)
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    operator_id
+}
+
+async fn settle_m1_1(committee: &Client, as_of: NaiveDate) -> Vec<Value> {
+    let r = committee
+        .post_json(
+            "/api/v1/settlements",
+            json!({ "year": this_year(), "clauses": ["M1.1"], "as_of": as_of.to_string() }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let id = r.json()["batch"]["id"].as_str().unwrap().to_string();
+    committee.get(&format!("/api/v1/settlements/{id}")).await.json()["lines"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn line<'a>(lines: &'a [Value], who: &str) -> &'a Value {
+    lines
+        .iter()
+        .find(|l| l["beneficiary"] == who)
+        .unwrap_or_else(|| panic!("no line for {who} in {lines:#?}"))
+}
+
+#[tokio::test]
+async fn m1_1_counts_a_workstation_occupied_ten_days_of_january_as_ten_31sts() {
+    let app = start(preview_policy()).await;
+    let (committee, _) = app.user("cmte", Role::Committee).await;
+    import_empty_lists(&committee).await;
+    let op = community_occupied_since(&app, 1, jan(22)).await;
+    let lines = settle_m1_1(&committee, jan(31)).await;
+    let l = line(&lines, &op);
+    // ¥1,000 (default) × 10/31 = ¥322.5806… → ¥322.58, not a whole ¥1,000 month.
+    assert_eq!(
+        (l["eligible"].as_str(), l["amount_fen"].as_i64()),
+        (Some("yes"), Some(32_258)),
+        "{l:#?}"
+    );
+    let d: Value = serde_json::from_str(l["decision"].as_str().unwrap()).unwrap();
+    let trace = d["trace"].to_string();
+    assert!(trace.contains("1 × 10/31 days"), "{trace}");
+}
+
+#[tokio::test]
+async fn a_policy_wide_budget_bounds_the_batch_to_the_fen_and_the_trace_says_the_factor() {
+    let year = this_year();
+    let policy = preview_policy()
+        .amend(
+            "budget-test",
+            jan(1),
+            None,
+            "yearly_budget",
+            &toml::Value::String("500.00".into()),
+            "test",
+        )
+        .unwrap();
+    let app = start(policy).await;
+    let (committee, _) = app.user("cmte", Role::Committee).await;
+    import_empty_lists(&committee).await;
+    // Entitlements ¥322.58 (10/31) and ¥1,000.00 (the whole month): ¥1,322.58 against ¥500.00.
+    let a = community_occupied_since(&app, 1, jan(22)).await;
+    let b = community_occupied_since(&app, 2, jan(1)).await;
+    let lines = settle_m1_1(&committee, jan(31)).await;
+    let (la, lb) = (line(&lines, &a), line(&lines, &b));
+    let (fa, fb) = (la["amount_fen"].as_i64().unwrap(), lb["amount_fen"].as_i64().unwrap());
+    assert_eq!(fa + fb, 50_000, "the whole batch is the budget, never a fen over: {fa} + {fb}");
+    // 50,000 × 32,258 ÷ 132,258 = 12,195.0…; 50,000 × 100,000 ÷ 132,258 = 37,804.9… → 12,195 + 37,805.
+    assert_eq!((fa, fb), (12_195, 37_805));
+    let d: Value = serde_json::from_str(lb["decision"].as_str().unwrap()).unwrap();
+    let trace = d["trace"].to_string();
+    assert!(
+        trace.contains("policy-wide yearly budget ¥500.00 for ¥1,322.58 of entitlements: factor 0.37804896"),
+        "{trace}"
+    );
+    let _ = year;
+}
+
+#[tokio::test]
+async fn an_approval_past_a_clauses_yearly_budget_is_refused_with_the_headroom() {
+    let policy = preview_policy()
+        .amend(
+            "budget-test",
+            jan(1),
+            Some("M3.2"),
+            "yearly_budget",
+            &toml::Value::String("150000".into()),
+            "test",
+        )
+        .unwrap();
+    let app = start(policy).await;
+    let (committee, _) = app.user("cmte", Role::Committee).await;
+    import_empty_lists(&committee).await;
+    let (agency, agency_id) = app.user("ag-sci", Role::Agency).await;
+    app.store
+        .set_user_agency(&Actor::system(), &agency_id, "science_technology")
+        .await
+        .unwrap();
+    let (community, ws) = app.community(Zone::HexiArea, 2).await;
+    app.store
+        .set_company_tax_registered(&Actor::system(), "community", &community, true)
+        .await
+        .unwrap();
+    let mut opcs = vec![];
+    for (i, name) in ["rda", "rdb"].into_iter().enumerate() {
+        let r = app
+            .client()
+            .post_json(
+                "/api/v1/registrations",
+                registration(name, &uscc(900 + i as u32), "hexi_area", &ws[i]),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+        let c = app.client();
+        c.login(name, PASSWORD).await;
+        opcs.push(c);
+    }
+    let year = this_year();
+    // Each applies for M3.2 on ¥1,000,000 of joint R&D spend: ¥100,000 each, ¥200,000 together.
+    let mut ids = vec![];
+    for (i, who) in opcs.iter().enumerate() {
+        let r = who
+            .post_json(
+                "/api/v1/applications",
+                json!({ "clause": "M3.2", "year": year, "answers": {
+                    "partner_is_university_or_institute": true, "project_id": format!("RD-{i}"),
+                    "rd_spend": [{ "date": format!("{year}-01-10"), "amount_fen": 100_000_000 }] } }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        let spec = who.get(&format!("/api/v1/applications/{id}")).await.json()["form"].clone();
+        for slot in 0..spec["evidence"].as_array().unwrap().len() {
+            let u = who
+                .send(
+                    Method::POST,
+                    &format!("/api/v1/applications/{id}/files?slot={slot}&name=e.pdf"),
+                    Some(Body::Raw("application/pdf", PDF.to_vec())),
+                )
+                .await;
+            assert_eq!(u.status, StatusCode::CREATED, "{}", u.text);
+        }
+        let v = who.get(&format!("/api/v1/applications/{id}")).await.json()["application"]["version"].clone();
+        let s = who
+            .post_json(&format!("/api/v1/applications/{id}/submit"), json!({ "version": v }))
+            .await;
+        assert_eq!(s.status, StatusCode::OK, "{:?}", s.json());
+        assert_eq!(s.json()["engine_fen"], 10_000_000);
+        ids.push(id);
+    }
+    let act = |who: &Client, id: &str, action: &'static str| {
+        let (who, id) = (who.clone(), id.to_string());
+        async move {
+            let v = who.get(&format!("/api/v1/applications/{id}")).await.json()["application"]["version"].clone();
+            who.post_json(
+                &format!("/api/v1/applications/{id}/review"),
+                json!({ "version": v, "action": action }),
+            )
+            .await
+        }
+    };
+    let walk_to_decision = |id: String| {
+        let (committee, agency) = (committee.clone(), agency.clone());
+        async move {
+            for _ in 0..6 {
+                let a = committee.get(&format!("/api/v1/applications/{id}")).await.json()["application"].clone();
+                if a["stage"] == "committee_decision" {
+                    return;
+                }
+                let who = if a["stage"] == "agency_review" { &agency } else { &committee };
+                let v = a["version"].clone();
+                let r = who
+                    .post_json(
+                        &format!("/api/v1/applications/{id}/review"),
+                        json!({ "version": v, "action": "pass" }),
+                    )
+                    .await;
+                assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+            }
+            panic!("{id} never reached the committee decision");
+        }
+    };
+    for id in &ids {
+        walk_to_decision(id.clone()).await;
+    }
+    let first = act(&committee, &ids[0], "approve").await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.json());
+    assert_eq!(first.json()["decided_fen"], 10_000_000);
+    // The second ¥100,000 would take M3.2's approved total to ¥200,000, past its ¥150,000 budget.
+    let before = committee.get(&format!("/api/v1/applications/{}", ids[1])).await.json()["application"].clone();
+    let second = act(&committee, &ids[1], "approve").await;
+    assert_eq!(
+        (second.status, second.code()),
+        (StatusCode::CONFLICT, "clause_budget_exceeded".to_string()),
+        "{:?}",
+        second.json()
+    );
+    let err = second.json()["error"].clone();
+    assert_eq!(err["field_codes"]["amount_fen"], "clause_budget_exceeded");
+    let message = err["message"].as_str().unwrap();
+    assert!(message.contains("¥50,000.00"), "the headroom is shown: {message}");
+    assert!(err["fields"]["amount_fen"].as_str().unwrap().contains("¥50,000.00"), "{err}");
+    let after = committee.get(&format!("/api/v1/applications/{}", ids[1])).await.json()["application"].clone();
+    assert_eq!(before, after, "a refused approval changes nothing");
+}
