@@ -317,7 +317,8 @@ pub async fn settlement(store: &Store, cmd: SettlementCommand) -> Result<i32> {
         }
         SettlementCommand::Export { id, csv, xlsx, lang } => {
             let batch = store.settlement_batch(&id).await.map_err(|e| anyhow::anyhow!("batch {id}: {e}"))?;
-            if batch.status != "approved" {
+            // As the API: an approved batch, or one finance has paid; never a draft.
+            if batch.status == "draft" {
                 eprintln!("error: batch {id} is {}; only an approved batch is exported", batch.status);
                 return Ok(2);
             }
