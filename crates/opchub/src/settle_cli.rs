@@ -99,6 +99,22 @@ pub fn demo_preview(policy: &Policy) -> Option<(Policy, NaiveDate)> {
 
 pub use opchub_settle::run::{default_as_of, expand_clauses};
 
+/// The export's headers and labels in `lang` from the site's message catalogs (their `[export]`
+/// table, compiled in), so that the command line writes what the API serves.
+fn export_labels(lang: &str) -> opchub_settle::export::Labels {
+    let text = if lang == "en" {
+        include_str!("../../web/i18n/en.toml")
+    } else {
+        include_str!("../../web/i18n/zh.toml")
+    };
+    let catalog: toml::Table = text.parse().unwrap_or_default();
+    let export = catalog.get("export").and_then(|v| v.as_table()).cloned().unwrap_or_default();
+    opchub_settle::export::Labels::from_lookup(|key| {
+        let k = key.trim_start_matches("export.");
+        export.get(k).and_then(|v| v.as_str()).unwrap_or(k).to_string()
+    })
+}
+
 /// Returns the exit code: 0 done, 2 bad input.
 pub async fn settle(store: &Store, args: SettleArgs) -> Result<i32> {
     let mut policy = load_policy(args.policy.as_ref())?;
@@ -301,7 +317,8 @@ pub async fn settlement(store: &Store, cmd: SettlementCommand) -> Result<i32> {
         }
         SettlementCommand::Export { id, csv, xlsx, lang } => {
             let batch = store.settlement_batch(&id).await.map_err(|e| anyhow::anyhow!("batch {id}: {e}"))?;
-            if batch.status != "approved" {
+            // As the API: an approved batch, or one finance has paid; never a draft.
+            if batch.status == "draft" {
                 eprintln!("error: batch {id} is {}; only an approved batch is exported", batch.status);
                 return Ok(2);
             }
@@ -309,7 +326,7 @@ pub async fn settlement(store: &Store, cmd: SettlementCommand) -> Result<i32> {
                 bail!("give --csv FILE and/or --xlsx FILE");
             }
             let app = opchub_app::App::new(store.clone());
-            let labels = opchub_web::api::settlement::export_labels(Some(&lang));
+            let labels = export_labels(&lang);
             for (path, format) in [(csv, "csv"), (xlsx, "xlsx")] {
                 if let Some(p) = path {
                     let x = opchub_app::settlement::export_for(&app, &id, Some(format), &labels)

@@ -451,6 +451,24 @@ async fn a_fresh_deployment_settles_and_pays_through_the_api_and_the_command_lin
         x.disposition
     );
 
+    // The command line writes the same export, here with English headers.
+    let out_csv = d.join("batch.csv");
+    let (code, out) = opchub(
+        d,
+        &db,
+        &["settlement", "export", &batch, "--csv", out_csv.to_str().unwrap(), "--lang", "en"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let cli = std::fs::read_to_string(&out_csv).unwrap();
+    assert!(
+        cli.trim_start_matches('\u{feff}').starts_with("Batch,Clause,Beneficiary ID"),
+        "{cli}"
+    );
+    assert!(
+        cli.contains("20000012345678901") && cli.lines().last().unwrap().starts_with("Total,"),
+        "{cli}"
+    );
+
     // M3.2 (joint R&D): applied for by the OPC, through intake, the science and technology
     // agency's review and the committee's decision, to the finance bureau's payment.
     let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive().to_string();
