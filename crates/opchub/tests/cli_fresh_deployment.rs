@@ -4,12 +4,9 @@
 //! a district enterprise; the facts settlement reads (G2 tax registration of the community's
 //! company — "information missing" until recorded —, bank accounts); usage reported through a
 //! ledger source; F3 lists imported; a settlement batch drafted by one committee member,
-//! confirmed by the beneficiary, approved by the other, and exported for finance with the bank
-//! account; and an M3.2 application through agency review to the finance bureau's payment.
+//! confirmed by the beneficiary, approved by the other, paid by finance with a bank reference
+//! per line and exported with the bank account; and an M3.2 application through agency review to the finance bureau's payment.
 //! Runs on SQLite, or on PostgreSQL when `OPCHUB_TEST_DATABASE_URL` is set.
-//!
-//! The settlement walk stops at approval and export: the payment step of settlement lines is
-//! not part of the platform yet.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::Datelike;
