@@ -35,23 +35,9 @@ pub fn recovery_fen(paid_fen: i64, recomputed_fen: i64) -> i64 {
     (paid_fen - recomputed_fen.max(0)).max(0)
 }
 
-/// Offsets a payment against open recovery orders, oldest first: `(order, amount offset)` and
-/// what is left to pay out.
-pub fn offset(payment_fen: i64, open_orders: &[(String, i64)]) -> (Vec<(String, i64)>, i64) {
-    let mut left = payment_fen.max(0);
-    let mut used = vec![];
-    for (id, outstanding) in open_orders {
-        if left == 0 {
-            break;
-        }
-        let take = left.min((*outstanding).max(0));
-        if take > 0 {
-            used.push((id.clone(), take));
-            left -= take;
-        }
-    }
-    (used, left)
-}
+/// Offsets a payment against open recovery orders, oldest first (the one rule, shared with
+/// settlement payments): `opchub_domain::grant::offset`.
+pub use opchub_domain::grant::offset;
 
 #[cfg(test)]
 mod tests {

@@ -1145,37 +1145,7 @@ fn batch_from(r: &AnyRow) -> Result<FundBatch> {
 }
 
 pub(crate) async fn settle_order(tx: &mut Tx, order: &str, kind: &str, amount: i64, reference: &str, by: &str, now: i64) -> Result<()> {
-    let n = sqlx::query(
-        "UPDATE recovery_orders SET settled_fen = settled_fen + $1, status = CASE WHEN settled_fen + $1 >= amount_fen THEN 'settled' ELSE 'open' END \
-         WHERE id = $2 AND status = 'open' AND settled_fen + $1 <= amount_fen",
-    )
-    .bind(amount)
-    .bind(order)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if n != 1 {
-        return Err(StoreError::Conflict("recovery_changed"));
-    }
-    let res = sqlx::query(
-        "INSERT INTO recovery_settlements (id, order_id, kind, amount_fen, reference, recorded_by, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(new_id())
-    .bind(order)
-    .bind(kind)
-    .bind(amount)
-    .bind(reference)
-    .bind(by)
-    .bind(now)
-    .execute(&mut **tx)
-    .await;
-    if let Err(e) = res {
-        if crate::is_unique_violation(&e, "reference") || crate::is_unique_violation(&e, "recovery_settlements") {
-            return Err(StoreError::Conflict("reference_taken"));
-        }
-        return Err(e.into());
-    }
-    Ok(())
+    crate::grants::settle_part(tx, &crate::grants::APPLICATION_ORDERS, order, kind, amount, reference, by, now).await
 }
 
 impl Store {

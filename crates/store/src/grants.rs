@@ -575,12 +575,45 @@ impl Store {
     }
 }
 
-/// Settles part of a settlement recovery order (repayment or offset), conditionally.
-async fn settle_recovery(tx: &mut Tx, id: &str, kind: &str, amount: i64, reference: &str, by: &str, now: i64) -> Result<()> {
-    let n = sqlx::query(
-        "UPDATE settlement_recoveries SET settled_fen = settled_fen + $1, status = CASE WHEN settled_fen + $1 >= amount_fen THEN 'settled' ELSE 'open' END \
+/// Where a kind of recovery order and its repayments/offsets are kept.
+pub(crate) struct OrderTables {
+    orders: &'static str,
+    entries: &'static str,
+    order_column: &'static str,
+}
+
+/// Recovery orders of applications (F2, S5).
+pub(crate) const APPLICATION_ORDERS: OrderTables = OrderTables {
+    orders: "recovery_orders",
+    entries: "recovery_settlements",
+    order_column: "order_id",
+};
+
+/// Recovery orders of lowered settlement keys.
+const SETTLEMENT_ORDERS: OrderTables = OrderTables {
+    orders: "settlement_recoveries",
+    entries: "settlement_recovery_entries",
+    order_column: "recovery_id",
+};
+
+/// Settles part of a recovery order (repayment or offset) conditionally — never past what is
+/// outstanding, once per reference — for either kind of order.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn settle_part(
+    tx: &mut Tx,
+    t: &OrderTables,
+    id: &str,
+    kind: &str,
+    amount: i64,
+    reference: &str,
+    by: &str,
+    now: i64,
+) -> Result<()> {
+    let n = sqlx::query(&format!(
+        "UPDATE {} SET settled_fen = settled_fen + $1, status = CASE WHEN settled_fen + $1 >= amount_fen THEN 'settled' ELSE 'open' END \
          WHERE id = $2 AND status = 'open' AND settled_fen + $1 <= amount_fen",
-    )
+        t.orders
+    ))
     .bind(amount)
     .bind(id)
     .execute(&mut **tx)
@@ -589,9 +622,10 @@ async fn settle_recovery(tx: &mut Tx, id: &str, kind: &str, amount: i64, referen
     if n != 1 {
         return Err(StoreError::Conflict("recovery_changed"));
     }
-    let res = sqlx::query(
-        "INSERT INTO settlement_recovery_entries (id, recovery_id, kind, amount_fen, reference, recorded_by, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
+    let res = sqlx::query(&format!(
+        "INSERT INTO {} (id, {}, kind, amount_fen, reference, recorded_by, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        t.entries, t.order_column
+    ))
     .bind(new_id())
     .bind(id)
     .bind(kind)
@@ -602,12 +636,17 @@ async fn settle_recovery(tx: &mut Tx, id: &str, kind: &str, amount: i64, referen
     .execute(&mut **tx)
     .await;
     if let Err(e) = res {
-        if crate::is_unique_violation(&e, "reference") || crate::is_unique_violation(&e, "settlement_recovery_entries") {
+        if crate::is_unique_violation(&e, "reference") || crate::is_unique_violation(&e, t.entries) {
             return Err(StoreError::Conflict("reference_taken"));
         }
         return Err(e.into());
     }
     Ok(())
+}
+
+/// Settles part of a settlement recovery order (repayment or offset), conditionally.
+async fn settle_recovery(tx: &mut Tx, id: &str, kind: &str, amount: i64, reference: &str, by: &str, now: i64) -> Result<()> {
+    settle_part(tx, &SETTLEMENT_ORDERS, id, kind, amount, reference, by, now).await
 }
 
 /// Offsets `amount` against the beneficiary's open recovery orders — settlement ones first,
