@@ -38,7 +38,9 @@ fn noon_ms(d: NaiveDate) -> i64 {
     d.and_hms_opt(12, 0, 0).unwrap().and_utc().timestamp_millis() - 8 * 3_600_000
 }
 
-async fn import_empty_lists(committee: &Client) {
+/// Imports empty F3 lists, dated the 1st of January: a settlement as of a past day uses the list
+/// versions imported by then.
+async fn import_empty_lists(app: &TestApp, committee: &Client) {
     for kind in [
         "restricted_industry",
         "no_support_sanction",
@@ -54,6 +56,11 @@ async fn import_empty_lists(committee: &Client) {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{kind}: {:?}", r.json());
     }
+    sqlx::query("UPDATE exclusion_lists SET imported_at = $1")
+        .bind(noon_ms(jan(1)))
+        .execute(app.store.pool())
+        .await
+        .unwrap();
 }
 
 /// A community whose one free workstation an OPC has occupied since `since` (a day this year);
@@ -62,7 +69,15 @@ async fn community_occupied_since(app: &TestApp, n: u32, since: NaiveDate) -> St
     let (community, ws) = app.community(Zone::HexiArea, 1).await;
     let operator_id = app.store.community(&community).await.unwrap().operator_user_id;
     app.store
-        .set_company_tax_registered(&Actor::system(), "community", &community, true)
+        .set_party_registration(
+            &Actor::system(),
+            "community",
+            &community,
+            &opchub_store::party_facts::RegistrationChange {
+                tax_registered: Some(Some(true)),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let r = app
@@ -110,7 +125,7 @@ fn line<'a>(lines: &'a [Value], who: &str) -> &'a Value {
 async fn m1_1_counts_a_workstation_occupied_ten_days_of_january_as_ten_31sts() {
     let app = start(preview_policy()).await;
     let (committee, _) = app.user("cmte", Role::Committee).await;
-    import_empty_lists(&committee).await;
+    import_empty_lists(&app, &committee).await;
     let op = community_occupied_since(&app, 1, jan(22)).await;
     let lines = settle_m1_1(&committee, jan(31)).await;
     let l = line(&lines, &op);
@@ -140,7 +155,7 @@ async fn a_policy_wide_budget_bounds_the_batch_to_the_fen_and_the_trace_says_the
         .unwrap();
     let app = start(policy).await;
     let (committee, _) = app.user("cmte", Role::Committee).await;
-    import_empty_lists(&committee).await;
+    import_empty_lists(&app, &committee).await;
     // Entitlements ¥322.58 (10/31) and ¥1,000.00 (the whole month): ¥1,322.58 against ¥500.00.
     let a = community_occupied_since(&app, 1, jan(22)).await;
     let b = community_occupied_since(&app, 2, jan(1)).await;
@@ -173,7 +188,7 @@ async fn an_approval_past_a_clauses_yearly_budget_is_refused_with_the_headroom()
         .unwrap();
     let app = start(policy).await;
     let (committee, _) = app.user("cmte", Role::Committee).await;
-    import_empty_lists(&committee).await;
+    import_empty_lists(&app, &committee).await;
     let (agency, agency_id) = app.user("ag-sci", Role::Agency).await;
     app.store
         .set_user_agency(&Actor::system(), &agency_id, "science_technology")
@@ -181,7 +196,15 @@ async fn an_approval_past_a_clauses_yearly_budget_is_refused_with_the_headroom()
         .unwrap();
     let (community, ws) = app.community(Zone::HexiArea, 2).await;
     app.store
-        .set_company_tax_registered(&Actor::system(), "community", &community, true)
+        .set_party_registration(
+            &Actor::system(),
+            "community",
+            &community,
+            &opchub_store::party_facts::RegistrationChange {
+                tax_registered: Some(Some(true)),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let mut opcs = vec![];
