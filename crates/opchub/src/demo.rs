@@ -37,11 +37,13 @@ const SEED: u64 = 0x0FC_2025_1106;
 
 /// Role accounts and extra staff created as plain users (the `opc` and `enterprise` accounts are
 /// created with their company). (role, username, display name)
-const STAFF: [(Role, &str, &str); 15] = [
+const STAFF: [(Role, &str, &str); 16] = [
     (Role::PlatformOperator, "platform", "周子墨"),
     (Role::Specialist, "specialist", "刘静"),
     (Role::Specialist, "specialist2", "陈思远"),
     (Role::Committee, "committee", "丰台园管委会 · 郑国强"),
+    // The second signature (issue 17): a batch is approved by a committee member other than its drafter.
+    (Role::Committee, "committee2", "丰台园管委会 · 林晓彤"),
     (Role::Agency, "agency", "区科信局 · 何建华"),
     (Role::Agency, "agency-commerce", "区商务局 · 杜宏伟"),
     (Role::Agency, "agency-hr", "区人力社保局 · 吕晓燕"),
@@ -814,9 +816,13 @@ const DEMO_OPC_INDUSTRIES: &[&str] = &["I6513", "I6519", "I6531", "I6550", "I657
 async fn load_demo_settlement_inputs(store: &Store, parties: &opchub_store::settlement::Parties) -> anyhow::Result<()> {
     let actor = Actor::system();
     let err = |e: opchub_store::StoreError| anyhow::anyhow!("{e}");
+    let tax_registered = opchub_store::party_facts::RegistrationChange {
+        tax_registered: Some(Some(true)),
+        ..Default::default()
+    };
     for community in parties.community_operator.keys() {
         store
-            .set_company_tax_registered(&actor, "community", community, true)
+            .set_party_registration(&actor, "community", community, &tax_registered)
             .await
             .map_err(err)?;
         // L72 商务服务业 (park and incubator management).
@@ -827,7 +833,7 @@ async fn load_demo_settlement_inputs(store: &Store, parties: &opchub_store::sett
     }
     for e in &parties.enterprises {
         store
-            .set_company_tax_registered(&actor, "enterprise", &e.id, true)
+            .set_party_registration(&actor, "enterprise", &e.id, &tax_registered)
             .await
             .map_err(err)?;
         // C39 计算机、通信和其他电子设备制造业.

@@ -1026,43 +1026,6 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
-
-    /// Records whether a community operator's or enterprise's company is tax-registered (G2).
-    pub async fn set_company_tax_registered(&self, actor: &Actor, table_kind: &str, id: &str, registered: bool) -> Result<()> {
-        let table = match table_kind {
-            "community" => "communities",
-            "enterprise" => "enterprises",
-            _ => {
-                return Err(StoreError::Invalid {
-                    field: "kind",
-                    code: "unknown_kind",
-                })
-            }
-        };
-        let mut tx = self.begin().await?;
-        let n = sqlx::query(&format!("UPDATE {table} SET tax_registered = $1 WHERE id = $2"))
-            .bind(i64::from(registered))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n != 1 {
-            return Err(StoreError::NotFound);
-        }
-        let after = serde_json::json!({ "tax_registered": registered });
-        record_after(
-            &mut tx,
-            actor,
-            "company.tax_registered",
-            table_kind,
-            id,
-            after,
-            format!("tax_registered = {registered}"),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
 }
 
 impl Store {

@@ -38,7 +38,15 @@ async fn world() -> World {
     let operator_user = app.store.community(&community).await.unwrap().operator_user_id;
     let operator_name = app.store.user(&operator_user).await.unwrap().username;
     app.store
-        .set_company_tax_registered(&Actor::system(), "community", &community, true)
+        .set_party_registration(
+            &Actor::system(),
+            "community",
+            &community,
+            &opchub_store::party_facts::RegistrationChange {
+                tax_registered: Some(Some(true)),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let r = app
