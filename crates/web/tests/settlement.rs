@@ -1050,3 +1050,77 @@ async fn two_replicas_racing_approve_the_year_once() {
     let g = w.app.store.settlement_grants_of(&w.enterprise_id).await.unwrap();
     assert_eq!(g[0].approved_fen, 80_000);
 }
+
+/// F2, S5 抵扣: an open recovery order is offset against the beneficiary's next payment — finance
+/// transfers only the rest, the order is settled, and what the company holds is its entitlement.
+#[tokio::test]
+async fn an_open_recovery_is_offset_against_the_next_payment() {
+    let w = world().await;
+    import_lists(&w, None).await;
+    let (second, _) = w.app.user("cmte2", Role::Committee).await;
+    let (finance, _) = w.app.user("fin", Role::Finance).await;
+    let approve = |id: String| {
+        let second = &second;
+        async move {
+            let r = second.post_json(&format!("/api/v1/settlements/{id}/approve"), json!({})).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+            r.json()
+        }
+    };
+    // ¥800 approved and paid, then the company is listed: ¥800 to recover; it repays ¥300.
+    let (a, _) = draft(&w, &["M2.4"]).await;
+    confirm_m24(&w, &a).await;
+    approve(a.clone()).await;
+    assert_eq!(pay_m24(&w, &finance, &a, "PAY-1").await, StatusCode::OK);
+    import_lists(&w, Some(&uscc(503))).await;
+    let (b, _) = draft(&w, &["M2.4"]).await;
+    assert_eq!(approve(b).await["recovery_fen"], 80_000);
+    let orders = finance.get("/api/v1/settlement-recoveries").await.json();
+    let order = orders.as_array().unwrap()[0]["id"].as_str().unwrap().to_string();
+    let r = finance
+        .post_json(
+            &format!("/api/v1/settlement-recoveries/{order}/repay"),
+            json!({"amount_fen": 30_000, "reference": "BACK-1"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+
+    // Taken off the list, with ¥2,000 more cooperation: ¥1,000 is approved again and paid —
+    // ¥500 of it offset against the open order, ¥500 transferred.
+    import_lists(&w, None).await;
+    w.app.store.ledger_append(vec![coop("coop-2", &w, 200_000)]).await.unwrap();
+    let (c, lines) = draft(&w, &["M2.4"]).await;
+    let l = line(&lines, "M2.4", &w.enterprise_id);
+    assert_eq!(
+        (l["entitlement_fen"].as_i64(), l["prior_fen"].as_i64(), l["amount_fen"].as_i64()),
+        (Some(100_000), Some(0), Some(100_000))
+    );
+    confirm_m24(&w, &c).await;
+    approve(c.clone()).await;
+    assert_eq!(pay_m24(&w, &finance, &c, "PAY-2").await, StatusCode::OK);
+    let shown = finance.get(&format!("/api/v1/settlements/{c}")).await.json();
+    let l = line(shown["lines"].as_array().unwrap(), "M2.4", &w.enterprise_id);
+    assert_eq!(
+        (l["paid_fen"].as_i64(), l["offset_fen"].as_i64()),
+        (Some(100_000), Some(50_000)),
+        "{l:#?}"
+    );
+    let orders = w.company.get("/api/v1/settlement-recoveries").await.json();
+    let o = orders
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == order.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (o["settled_fen"].as_i64(), o["status"].as_str()),
+        (Some(80_000), Some("settled")),
+        "{o:#?}"
+    );
+    // Held: ¥800 paid − ¥300 repaid + ¥500 transferred = ¥1,000, the entitlement; the key agrees.
+    let g = w.app.store.settlement_grants_of(&w.enterprise_id).await.unwrap();
+    assert_eq!((g[0].approved_fen, g[0].paid_fen, g[0].recovery_fen), (100_000, 180_000, 80_000));
+    // Nothing is offset twice: a further payment has nothing left to pay.
+    assert_eq!(pay_m24(&w, &finance, &c, "PAY-3").await, StatusCode::CONFLICT);
+}
