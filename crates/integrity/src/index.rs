@@ -87,15 +87,38 @@ pub struct Index<'a> {
     pub(crate) links: Vec<Link>,
 }
 
-fn intern<'a>(names: &mut Vec<&'a str>) -> FastMap<&'a str, u32> {
-    names.sort_unstable();
-    names.dedup();
-    let mut map = FastMap::default();
-    map.reserve(names.len());
-    for (i, n) in names.iter().enumerate() {
-        map.insert(*n, i as u32);
+/// Interns names by first appearance, then renumbers them in sorted order.
+struct Interner<'a> {
+    map: FastMap<&'a str, u32>,
+    names: Vec<&'a str>,
+}
+
+impl<'a> Interner<'a> {
+    fn with_capacity(n: usize) -> Self {
+        let mut map = FastMap::default();
+        map.reserve(n);
+        Interner {
+            map,
+            names: Vec::with_capacity(n),
+        }
     }
-    map
+    fn id(&mut self, name: &'a str) -> u32 {
+        let names = &mut self.names;
+        *self.map.entry(name).or_insert_with(|| {
+            names.push(name);
+            (names.len() - 1) as u32
+        })
+    }
+    /// Sorted names, and the sorted rank of each provisional id.
+    fn finish(self) -> (Vec<&'a str>, Vec<u32>) {
+        let mut order: Vec<u32> = (0..self.names.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| self.names[i as usize]);
+        let mut rank = vec![0u32; order.len()];
+        for (k, &i) in order.iter().enumerate() {
+            rank[i as usize] = k as u32;
+        }
+        (order.iter().map(|&i| self.names[i as usize]).collect(), rank)
+    }
 }
 
 pub(crate) struct UnionFind {
@@ -143,53 +166,59 @@ impl UnionFind {
 
 impl<'a> Index<'a> {
     pub fn build(input: &'a Input, th: &Thresholds) -> Index<'a> {
-        let mut party_names: Vec<&'a str> = Vec::with_capacity(input.edges.len() / 4 + input.signals.len() + input.timings.len());
-        let mut skill_names: Vec<&'a str> = Vec::with_capacity(input.edges.len() / 8);
-        {
-            // Dedup through a set first: far fewer names than rows.
-            let mut seen_p: FastMap<&'a str, ()> = FastMap::default();
-            let mut seen_s: FastMap<&'a str, ()> = FastMap::default();
-            for e in &input.edges {
-                seen_p.insert(e.invoker.0.as_str(), ());
-                seen_p.insert(e.publisher.0.as_str(), ());
-                seen_s.insert(e.skill.0.as_str(), ());
-            }
-            for s in &input.signals {
-                seen_p.insert(s.party.0.as_str(), ());
-            }
-            for t in &input.timings {
-                seen_p.insert(t.party.0.as_str(), ());
-            }
-            party_names.extend(seen_p.into_keys());
-            skill_names.extend(seen_s.into_keys());
-        }
-        let pmap = intern(&mut party_names);
-        let smap = intern(&mut skill_names);
-        let np = party_names.len();
-        let ns = skill_names.len();
-
-        let mut skill_pub = vec![u32::MAX; ns];
+        let mut pi = Interner::with_capacity(input.edges.len() / 4 + 16);
+        let mut si = Interner::with_capacity(input.edges.len() / 8 + 16);
         let mut edges: Vec<BiEdge> = Vec::with_capacity(input.edges.len());
+        let mut publ_of: Vec<u32> = Vec::with_capacity(input.edges.len());
         for e in &input.edges {
-            let (Some(&inv), Some(&publ), Some(&skill)) = (
-                pmap.get(e.invoker.0.as_str()),
-                pmap.get(e.publisher.0.as_str()),
-                smap.get(e.skill.0.as_str()),
-            ) else {
-                continue;
-            };
-            // The first publisher named for a skill, in sorted order, wins (deterministic).
-            let slot = &mut skill_pub[skill as usize];
-            if *slot == u32::MAX || publ < *slot {
-                *slot = publ;
-            }
+            let inv = pi.id(&e.invoker.0);
+            publ_of.push(pi.id(&e.publisher.0));
             edges.push(BiEdge {
                 inv,
-                skill,
+                skill: si.id(&e.skill.0),
                 calls: e.calls,
                 fen: e.paid_fen.max(0),
             });
         }
+        // Identity signals, grouped by value; only values held by two or more parties matter.
+        let mut first: FastMap<(SignalKind, &'a str), u32> = FastMap::default();
+        let mut more: Vec<((SignalKind, &'a str), u32)> = Vec::new();
+        for s in &input.signals {
+            if s.value_hash.is_empty() {
+                continue;
+            }
+            let p = pi.id(&s.party.0);
+            let key = (s.kind, s.value_hash.as_str());
+            match first.get(&key) {
+                Some(&q) => {
+                    if q != p {
+                        more.push((key, p));
+                    }
+                }
+                None => {
+                    first.insert(key, p);
+                }
+            }
+        }
+        for t in &input.timings {
+            pi.id(&t.party.0);
+        }
+        let (party_names, prank) = pi.finish();
+        let (skill_names, srank) = si.finish();
+        let np = party_names.len();
+        let ns = skill_names.len();
+        let mut skill_pub = vec![u32::MAX; ns];
+        for (e, &publ) in edges.iter_mut().zip(&publ_of) {
+            e.inv = prank[e.inv as usize];
+            e.skill = srank[e.skill as usize];
+            let publ = prank[publ as usize];
+            // The first publisher named for a skill in sorted order wins (deterministic).
+            let slot = &mut skill_pub[e.skill as usize];
+            if *slot == u32::MAX || publ < *slot {
+                *slot = publ;
+            }
+        }
+        drop(publ_of);
         edges.sort_unstable_by_key(|e| (e.inv, e.skill));
         edges.dedup_by(|later, kept| {
             if later.inv == kept.inv && later.skill == kept.skill {
@@ -241,16 +270,14 @@ impl<'a> Index<'a> {
         }
 
         // Related-party clusters.
-        let mut by_value: FastMap<(SignalKind, &'a str), Vec<u32>> = FastMap::default();
-        for s in &input.signals {
-            if s.value_hash.is_empty() {
-                continue;
-            }
-            if let Some(&p) = pmap.get(s.party.0.as_str()) {
-                by_value.entry((s.kind, s.value_hash.as_str())).or_default().push(p);
+        let mut groups: FastMap<(SignalKind, &'a str), Vec<u32>> = FastMap::default();
+        for (key, p) in more {
+            if let Some(&q) = first.get(&key) {
+                groups.entry(key).or_insert_with(|| vec![prank[q as usize]]).push(prank[p as usize]);
             }
         }
-        let mut groups: Vec<((SignalKind, &'a str), Vec<u32>)> = by_value.into_iter().collect();
+        drop(first);
+        let mut groups: Vec<((SignalKind, &'a str), Vec<u32>)> = groups.into_iter().collect();
         groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut uf = UnionFind::new(np);
         let mut links = Vec::new();
