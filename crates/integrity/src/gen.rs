@@ -9,8 +9,8 @@
 //! Planted: rings of 2 to 6 members (a mutual pair, a directed cycle, or everyone calling
 //! everyone), related-party clusters (a shared person, phone, bank account, client or host,
 //! chained), dense blocks of sock-puppet invokers calling the same skills camouflaged with
-//! honest calls, pumped skills (one invoker paying a skill almost all its revenue) and
-//! scripts calling on a timer. Each planted pattern also gets honest-looking camouflage.
+//! honest calls, pumped skills (one invoker paying a skill almost all its revenue), scripts
+//! calling on a timer, and rings topping up their usage in a burst at the end of the period. Each planted pattern also gets honest-looking camouflage.
 //!
 //! Party and skill names are shuffled so that they say nothing about the pattern.
 //! Everything is driven by a seeded xorshift generator: the same config gives the same data.
@@ -376,6 +376,15 @@ pub fn generate(cfg: &Config) -> Generated {
             }
         }
         camouflage(&mut b, &members, &skills, &honest, &honest_skills);
+        // every fourth ring tops up its usage in a burst at the end of the period
+        if cfg.timings && k % 4 == 1 {
+            let (m, s) = (members[0], skills[1]);
+            let n = b.calls.get(&(m, s)).copied().unwrap_or(0) as usize;
+            let ts = bursty(&mut b.rng, n);
+            b.timings.push((m, Some(s), format!("key-{}", b.next_value), ts));
+            b.next_value += 1;
+            truth_idx.timed.push((m, members[1]));
+        }
         truth_idx.rings.push((members, complete));
         truth_idx.skills.extend(skills);
     }
@@ -521,6 +530,21 @@ pub fn generate(cfg: &Config) -> Generated {
     }
 
     finish(b, cfg, truth_idx)
+}
+
+/// A fifth of the calls spread over 30 days, the rest within five minutes at the end.
+fn bursty(rng: &mut Rng, n: usize) -> Vec<i64> {
+    let start = 1_767_225_600_000i64;
+    let day = 86_400_000i64;
+    (0..n)
+        .map(|i| {
+            if i < n / 5 {
+                start + rng.range(0, 30 * day as u64) as i64
+            } else {
+                start + 30 * day + rng.range(0, 300_000) as i64
+            }
+        })
+        .collect()
 }
 
 /// A script on a timer: a fixed period with ±2% jitter.

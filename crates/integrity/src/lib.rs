@@ -46,7 +46,7 @@
 //!    reciprocal pair; rings of three or more with one direction per edge are found only here.
 //! 3. **Dense blocks** ([`Detector::DenseBlock`]). Sock-puppet invokers calling the same
 //!    skills, camouflaged with calls to popular honest skills. Edges of at least
-//!    `dense_min_edge_calls` (default 2) calls. FRAUDAR's greedy peeling (Hooi et al., KDD 2016) with
+//!    `dense_min_edge_calls` (default 1) calls. FRAUDAR's greedy peeling (Hooi et al., KDD 2016) with
 //!    column weights `1 / ln(deg + 5)` (deg: the skill's distinct invokers) repeatedly removes
 //!    the node of least weighted degree and keeps the prefix of greatest density
 //!    `f(S) / |S|`; camouflage edges to popular skills weigh little, so they neither hide a
@@ -84,8 +84,12 @@
 //! 6. **Timing** ([`Detector::Timing`]). For a key's call timestamps with at least
 //!    `timing_min_calls` (default 30) calls, the coefficient of variation of the intervals between
 //!    calls; organic traffic is bursty (about 1 or more), a script on a timer is nearly
-//!    constant. Flagged when it is at most `timing_max_cv` (default 0.1). Score: `1 − cv`. At stake:
-//!    the fen of the key's (party, skill) edge when the series names a skill.
+//!    constant. Flagged when it is at most `timing_max_cv` (default 0.1); score `1 − cv`. Also a
+//!    *burst*: at least `timing_burst_min_calls` (default 50) calls within any
+//!    `timing_burst_window_ms` (default 10 min), at least `timing_burst_factor` (default 20) ×
+//!    what the key's average rate over its whole span puts in such a window; score
+//!    `1 − 1/√factor`. At stake: the fen of the key's (party, skill) edge when the series names
+//!    a skill.
 //!
 //! Each finding keeps at most `max_evidence_rows` (default 200) evidence rows (the heaviest).
 //! Not covered yet (issue 18): spikes at period ends, volume jumps after a price rise, price
@@ -367,6 +371,9 @@ pub struct Thresholds {
 
     pub timing_min_calls: usize,
     pub timing_max_cv: f64,
+    pub timing_burst_window_ms: i64,
+    pub timing_burst_min_calls: usize,
+    pub timing_burst_factor: f64,
 
     /// At most this many evidence rows per finding (the heaviest are kept).
     pub max_evidence_rows: usize,
@@ -384,7 +391,7 @@ impl Default for Thresholds {
             cycle_min_inside_share: 0.5,
             cycle_min_inside_calls: 40,
             cycle_min_inside_fen: 50_000,
-            dense_min_edge_calls: 2,
+            dense_min_edge_calls: 1,
             dense_max_row_degree: 64,
             dense_min_overlap: 0.5,
             dense_min_density_ratio: 5.0,
@@ -400,6 +407,9 @@ impl Default for Thresholds {
             concentration_min_fen: 200_000,
             timing_min_calls: 30,
             timing_max_cv: 0.1,
+            timing_burst_window_ms: 600_000,
+            timing_burst_min_calls: 50,
+            timing_burst_factor: 20.0,
             max_evidence_rows: 200,
         }
     }

@@ -338,6 +338,48 @@ fn timing_flags_a_timer_not_organic_traffic() {
 }
 
 #[test]
+fn timing_flags_a_burst_not_a_busy_day() {
+    let mut rng = Rng::new(8);
+    let day = 86_400_000i64;
+    // 20 calls spread over 30 days, then 150 calls in five minutes
+    let mut burst: Vec<i64> = (0..20).map(|i| i * day * 3 / 2).collect();
+    burst.extend((0..150).map(|i| 30 * day + i * 2_000));
+    // organic: steady Poisson traffic for 30 days, 800 calls
+    let mut t = 0i64;
+    let organic: Vec<i64> = (0..800)
+        .map(|_| {
+            t += (-(rng.f64().max(1e-9)).ln() * (30.0 * day as f64 / 800.0)) as i64 + 1;
+            t
+        })
+        .collect();
+    let input = Input {
+        timings: vec![
+            TimingSeries {
+                party: "pump".into(),
+                skill: None,
+                key: "k1".into(),
+                timestamps_ms: burst,
+            },
+            TimingSeries {
+                party: "human".into(),
+                skill: None,
+                key: "k2".into(),
+                timestamps_ms: organic,
+            },
+        ],
+        ..Input::default()
+    };
+    let f = only(&input, Detector::Timing);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(names(&f[0]), ["pump"]);
+    assert!(
+        f[0].explanation_zh.contains("150 次集中在 10.0 分钟之内"),
+        "{}",
+        f[0].explanation_zh
+    );
+}
+
+#[test]
 fn output_does_not_depend_on_input_order() {
     let g = crate::gen::generate(&crate::gen::Config {
         honest_parties: 400,
@@ -440,6 +482,9 @@ proptest! {
                 concentration_min_focus: 0.0,
                 timing_min_calls: 0,
                 timing_max_cv: 10.0,
+                timing_burst_window_ms: 0,
+                timing_burst_min_calls: 0,
+                timing_burst_factor: 0.0,
                 ..Thresholds::default()
             }
         } else {

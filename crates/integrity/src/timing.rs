@@ -21,6 +21,27 @@ pub(crate) fn interval_cv(ts: &[i64]) -> Option<(f64, f64)> {
     Some((var.sqrt() / mean, mean))
 }
 
+/// The most calls in any window of `timing_burst_window_ms`, and how many times the key's
+/// average rate over its whole span that is, when it is a burst.
+pub(crate) fn burst(ts: &[i64], th: &Thresholds) -> Option<(usize, f64)> {
+    let w = th.timing_burst_window_ms.max(1);
+    let mut t = ts.to_vec();
+    t.sort_unstable();
+    let (first, last) = (*t.first()?, *t.last()?);
+    let span = last.saturating_sub(first).max(w) as f64;
+    let mut best = 0usize;
+    let mut lo = 0usize;
+    for hi in 0..t.len() {
+        while t[hi].saturating_sub(t[lo]) >= w {
+            lo += 1;
+        }
+        best = best.max(hi - lo + 1);
+    }
+    let expected = t.len() as f64 * w as f64 / span;
+    let factor = best as f64 / expected.max(1e-9);
+    (best >= th.timing_burst_min_calls && factor >= th.timing_burst_factor).then_some((best, factor))
+}
+
 fn human_interval(ms: f64) -> (String, String) {
     let s = ms / 1000.0;
     if s < 120.0 {
@@ -41,7 +62,9 @@ pub(crate) fn detect(ix: &Index<'_>, th: &Thresholds) -> Vec<Finding> {
         let Some((cv, mean)) = interval_cv(&t.timestamps_ms) else {
             continue;
         };
-        if cv > th.timing_max_cv {
+        let regular = cv <= th.timing_max_cv;
+        let burst = if regular { None } else { burst(&t.timestamps_ms, th) };
+        if !regular && burst.is_none() {
             continue;
         }
         let p = ix.party_index(&t.party.0);
@@ -73,6 +96,27 @@ pub(crate) fn detect(ix: &Index<'_>, th: &Thresholds) -> Vec<Finding> {
         } else {
             (String::new(), String::new())
         };
+        if let Some((in_window, factor)) = burst {
+            let n = t.timestamps_ms.len();
+            let (w_zh, w_en) = human_interval(th.timing_burst_window_ms as f64);
+            out.push(Finding {
+                detector: Detector::Timing,
+                parties,
+                skills: t.skill.iter().cloned().collect(),
+                score: 1.0 - 1.0 / factor.max(1.0).sqrt(),
+                amount_at_stake_fen: fen,
+                explanation_zh: format!(
+                    "{} 的密钥 {}{on_zh} {n} 次调用中有 {in_window} 次集中在 {w_zh}之内，是该密钥平均速率的 {factor:.0} 倍：像是为凑用量而突击调用{amt_zh}。",
+                    t.party, t.key
+                ),
+                explanation_en: format!(
+                    "Of the {n} calls{on_en} by key {} of {}, {in_window} fall within {w_en}, {factor:.0} times the key's average rate: this looks like a burst to inflate usage{amt_en}.",
+                    t.key, t.party
+                ),
+                evidence,
+            });
+            continue;
+        }
         out.push(Finding {
             detector: Detector::Timing,
             parties,
