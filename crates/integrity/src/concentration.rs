@@ -75,9 +75,15 @@ pub(crate) fn detect(ix: &Index<'_>, th: &Thresholds) -> Vec<Finding> {
         // Spending on this skill over the group's spending outside itself (plus this skill).
         let inside = group_of_pub(s as u32) == g;
         let focus = if by_fen {
-            ratio(g_fen as f64, (spend_fen[g as usize] + if inside { g_fen } else { 0 }) as f64)
+            ratio(
+                g_fen as f64,
+                spend_fen[g as usize].saturating_add(if inside { g_fen } else { 0 }) as f64,
+            )
         } else {
-            ratio(g_calls as f64, (spend_calls[g as usize] + if inside { g_calls } else { 0 }) as f64)
+            ratio(
+                g_calls as f64,
+                spend_calls[g as usize].saturating_add(if inside { g_calls } else { 0 }) as f64,
+            )
         };
         if share < th.concentration_min_share || focus < th.concentration_min_focus {
             continue;

@@ -110,7 +110,7 @@ pub(crate) fn detect(ix: &Index<'_>, th: &Thresholds) -> Vec<Finding> {
             .iter()
             .map(|&p| ix.out_fen[p as usize].saturating_add(ix.in_fen[p as usize]))
             .fold(0, i64::saturating_add)
-            - in_fen;
+            .saturating_sub(in_fen);
         let touch_calls: u64 = comp
             .iter()
             .map(|&p| ix.out_calls[p as usize].saturating_add(ix.in_calls[p as usize]))

@@ -47,7 +47,7 @@ pub(crate) fn detect(ix: &Index<'_>, th: &Thresholds) -> Vec<Finding> {
             let tc: u64 = members
                 .iter()
                 .map(|&p| ix.out_calls[p as usize].saturating_add(ix.in_calls[p as usize]))
-                .sum::<u64>();
+                .fold(0u64, u64::saturating_add);
             ratio(in_calls as f64, tc.saturating_sub(in_calls) as f64)
         };
         let mut links = links_by.remove(&rep).unwrap_or_default();
