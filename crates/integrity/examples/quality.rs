@@ -1,6 +1,7 @@
 //! Precision and recall of every detector on synthetic scenarios with planted patterns.
 //!
-//! `cargo run -p opchub-integrity --example quality --release [-- SEED...]`
+//! `cargo run -p opchub-integrity --example quality --release [-- [--hard] SEED...]`
+//! (`--hard`: five times the camouflage around planted patterns)
 
 use std::time::Instant;
 
@@ -8,12 +9,13 @@ use opchub_integrity::gen::{evaluate, generate, table, Config};
 use opchub_integrity::{scan, Thresholds};
 
 fn main() {
+    let hard = std::env::args().any(|a| a == "--hard");
     let seeds: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let seeds = if seeds.is_empty() { vec![1, 2, 3, 4, 5] } else { seeds };
     let th = Thresholds::default();
     let mut reports = Vec::new();
     for &seed in &seeds {
-        let g = generate(&Config::quality(seed));
+        let g = generate(&if hard { Config::hard(seed) } else { Config::quality(seed) });
         let t = Instant::now();
         let findings = scan(&g.input, &th);
         let ms = t.elapsed().as_secs_f64() * 1000.0;

@@ -110,6 +110,8 @@ pub struct Config {
     pub honest_timings: usize,
     /// Whether to emit timing series at all.
     pub timings: bool,
+    /// Multiplies the honest-looking calls around planted patterns (1.0: a few).
+    pub camouflage: f64,
 }
 
 impl Config {
@@ -132,6 +134,16 @@ impl Config {
             pumped: 10,
             honest_timings: 300,
             timings: true,
+            camouflage: 1.0,
+        }
+    }
+
+    /// Like [`Config::quality`], with five times the camouflage around every planted pattern
+    /// (planted parties call more honest skills, more honest parties call planted skills).
+    pub fn hard(seed: u64) -> Self {
+        Config {
+            camouflage: 5.0,
+            ..Config::quality(seed)
         }
     }
 
@@ -375,7 +387,7 @@ pub fn generate(cfg: &Config) -> Generated {
                 b.call(m, s, n);
             }
         }
-        camouflage(&mut b, &members, &skills, &honest, &honest_skills);
+        camouflage(&mut b, cfg.camouflage, &members, &skills, &honest, &honest_skills);
         // every fourth ring tops up its usage in a burst at the end of the period
         if cfg.timings && k % 4 == 1 {
             let (m, s) = (members[0], skills[1]);
@@ -421,7 +433,7 @@ pub fn generate(cfg: &Config) -> Generated {
             let n = b.rng.range(20, 150);
             b.call(m, skills[j], n);
         }
-        camouflage(&mut b, &members, &skills, &honest, &honest_skills);
+        camouflage(&mut b, cfg.camouflage, &members, &skills, &honest, &honest_skills);
         truth_idx.clusters.push(members);
         truth_idx.skills.extend(skills);
     }
@@ -448,7 +460,7 @@ pub fn generate(cfg: &Config) -> Generated {
                 }
             }
             // camouflage: honest popular skills
-            for _ in 0..b.rng.range(3, 10) {
+            for _ in 0..((b.rng.range(3, 10) as f64 * cfg.camouflage).round() as u64) {
                 if let Some(s) = popular(&mut b.rng, &honest_skills) {
                     let n = b.rng.range(1, 5);
                     b.call(p, s, n);
@@ -561,9 +573,10 @@ fn regular(rng: &mut Rng, n: usize) -> Vec<i64> {
 
 /// Honest-looking activity around planted parties: they call a few popular skills, and a few
 /// honest parties try their skills.
-fn camouflage(b: &mut Builder, members: &[usize], skills: &[usize], honest: &[usize], honest_skills: &[usize]) {
+fn camouflage(b: &mut Builder, c: f64, members: &[usize], skills: &[usize], honest: &[usize], honest_skills: &[usize]) {
+    let times = |n: u64| ((n as f64) * c).round().max(1.0) as u64;
     for &m in members {
-        for _ in 0..b.rng.range(2, 6) {
+        for _ in 0..times(b.rng.range(2, 6)) {
             if let Some(&s) = honest_skills.get(b.rng.below(honest_skills.len().min(200))) {
                 let n = b.rng.range(1, 8);
                 b.call(m, s, n);
@@ -571,7 +584,7 @@ fn camouflage(b: &mut Builder, members: &[usize], skills: &[usize], honest: &[us
         }
     }
     for &s in skills {
-        for _ in 0..b.rng.range(1, 4) {
+        for _ in 0..times(b.rng.range(1, 4)) {
             if let Some(&h) = honest.get(b.rng.below(honest.len())) {
                 let n = b.rng.range(1, 5);
                 b.call(h, s, n);

@@ -408,8 +408,13 @@ fn output_does_not_depend_on_input_order() {
 
 #[test]
 fn the_generator_scenarios_are_found_with_precision_and_recall_of_at_least_0_9() {
-    for seed in [1, 2, 3] {
-        let g = crate::gen::generate(&crate::gen::Config::quality(seed));
+    let configs = [1, 2, 3]
+        .map(crate::gen::Config::quality)
+        .into_iter()
+        .chain([crate::gen::Config::hard(4)]);
+    for cfg in configs {
+        let seed = cfg.seed;
+        let g = crate::gen::generate(&cfg);
         let findings = scan(&g.input, &Thresholds::default());
         let r = crate::gen::evaluate(&findings, &g.truth);
         for q in &r.per_detector {
