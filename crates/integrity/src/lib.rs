@@ -85,7 +85,7 @@
 //!    `timing_min_calls` (default 30) calls, the coefficient of variation of the intervals between
 //!    calls; organic traffic is bursty (about 1 or more), a script on a timer is nearly
 //!    constant. Flagged when it is at most `timing_max_cv` (default 0.1); score `1 − cv`. Also a
-//!    *burst*: at least `timing_burst_min_calls` (default 50) calls within any
+//!    *burst*: at least `timing_burst_min_calls` (default 40) calls within any
 //!    `timing_burst_window_ms` (default 10 min), at least `timing_burst_factor` (default 20) ×
 //!    what the key's average rate over its whole span puts in such a window; score
 //!    `1 − 1/√factor`. At stake: the fen of the key's (party, skill) edge when the series names
@@ -408,7 +408,7 @@ impl Default for Thresholds {
             timing_min_calls: 30,
             timing_max_cv: 0.1,
             timing_burst_window_ms: 600_000,
-            timing_burst_min_calls: 50,
+            timing_burst_min_calls: 40,
             timing_burst_factor: 20.0,
             max_evidence_rows: 200,
         }
