@@ -111,6 +111,11 @@ pub(crate) fn detect(ix: &Index<'_>, th: &Thresholds) -> Vec<Finding> {
                 format!("{} related invokers ({})", callers.len(), names(&caller_names, ", ", 8)),
             )
         };
+        let (spender_zh, spender_en) = if group.len() == 1 {
+            ("该调用方全部", "that invoker")
+        } else {
+            ("这组关联方在圈外的全部", "that group of related parties outside itself")
+        };
         let (rel_zh, rel_en) = if related_pub {
             ("；调用方与发布方是关联方", "; the invokers are related to the publisher")
         } else {
@@ -136,7 +141,7 @@ pub(crate) fn detect(ix: &Index<'_>, th: &Thresholds) -> Vec<Finding> {
             score: share,
             amount_at_stake_fen: if by_fen { g_fen } else { 0 },
             explanation_zh: format!(
-                "{pub_name} 的技能 {} 共收到 {} 次付费调用、{}，其中 {} 来自{who_zh}（{} 次、{}）；这也占该调用方全部付费支出的 {}{rel_zh}。",
+                "{pub_name} 的技能 {} 共收到 {} 次付费调用、{}，其中 {} 来自{who_zh}（{} 次、{}）；这也占{spender_zh}付费支出的 {}{rel_zh}。",
                 ix.sname(s),
                 calls,
                 yuan(fen),
@@ -146,7 +151,7 @@ pub(crate) fn detect(ix: &Index<'_>, th: &Thresholds) -> Vec<Finding> {
                 pct(focus)
             ),
             explanation_en: format!(
-                "Skill {} of {pub_name} received {} paid calls, {}; {} of it comes from {who_en} ({} calls, {}), which is also {} of everything that invoker spends{rel_en}.",
+                "Skill {} of {pub_name} received {} paid calls, {}; {} of it comes from {who_en} ({} calls, {}), which is also {} of what {spender_en} spends{rel_en}.",
                 ix.sname(s),
                 calls,
                 yuan(fen),
