@@ -15,6 +15,7 @@ pub mod demands;
 pub mod error;
 pub mod files;
 pub mod gateway;
+pub mod integrity;
 pub mod keys;
 pub mod ledger;
 pub mod matching;

@@ -13,6 +13,7 @@ pub mod datasets;
 mod dialect;
 pub mod gateway;
 pub mod grants;
+pub mod integrity;
 pub mod ledger;
 pub mod notifications;
 // Party facts: registrations, in-district, bank accounts (issue 17)

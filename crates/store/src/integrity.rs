@@ -1,0 +1,418 @@
+//! Integrity findings (issue 18): the paid-call graph of a year read from the rollups, the
+//! identity signals the platform holds, and findings with their review (uphold or dismiss, by
+//! the committee) and the flagged parties' statements.
+
+use crate::audit::{record_after, record_before_after, Actor};
+use crate::notifications::notify;
+use crate::{new_id, now_ms, Result, Store, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// One (invoker, publisher) pair of the year's paid skill calls (M2.3's basis).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallEdge {
+    pub invoker: String,
+    pub publisher: String,
+    pub calls: i64,
+    pub paid_fen: i64,
+}
+
+/// A party and a value it shares with others (a payout bank account, …), as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartySignal {
+    pub party: String,
+    /// `bank_account`.
+    pub kind: String,
+    pub value: String,
+}
+
+/// A finding as a scan produced it, before it is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFinding {
+    pub year: i32,
+    pub detector: String,
+    /// Sorted.
+    pub parties: Vec<String>,
+    pub skills: Vec<String>,
+    /// 0..=1_000_000.
+    pub score_ppm: i64,
+    pub amount_at_stake_fen: i64,
+    pub explanation_zh: String,
+    pub explanation_en: String,
+    /// (invoker, publisher, calls, fen).
+    pub evidence: Vec<(String, String, i64, i64)>,
+}
+
+/// A stored finding.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Finding {
+    pub id: String,
+    pub year: i64,
+    /// `reciprocity`, `cycle`, `dense_block`, `related_parties`, `concentration`, `timing`.
+    pub detector: String,
+    pub parties: Vec<String>,
+    pub skills: Vec<String>,
+    /// 0..=1_000_000 (parts per million).
+    pub score_ppm: i64,
+    pub amount_at_stake_fen: i64,
+    pub explanation_zh: String,
+    pub explanation_en: String,
+    /// Rows of (invoker, publisher, calls, fen).
+    #[schema(value_type = Vec<Vec<serde_json::Value>>)]
+    pub evidence: Vec<(String, String, i64, i64)>,
+    /// `open` → `upheld` / `dismissed`.
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    pub decision_reason: Option<String>,
+    /// The flagged party's answer (申辩), if any.
+    pub statement: Option<String>,
+    pub statement_by: Option<String>,
+    pub statement_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a scan did to the stored findings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ScanStored {
+    /// New open findings.
+    pub opened: i64,
+    /// Open findings whose numbers were refreshed.
+    pub refreshed: i64,
+    /// Findings already decided, left as they were.
+    pub decided: i64,
+}
+
+const COLS: &str = "id, year, detector, parties, skills, score_ppm, amount_at_stake_fen, explanation_zh, explanation_en, evidence, \
+                    status, decided_by, decided_at, decision_reason, statement, statement_by, statement_at, created_at, updated_at";
+
+fn finding_from(r: &AnyRow) -> Result<Finding> {
+    let json = |c: &str| -> Result<String> { Ok(r.try_get::<String, _>(c)?) };
+    Ok(Finding {
+        id: r.try_get("id")?,
+        year: r.try_get("year")?,
+        detector: r.try_get("detector")?,
+        parties: serde_json::from_str(&json("parties")?).unwrap_or_default(),
+        skills: serde_json::from_str(&json("skills")?).unwrap_or_default(),
+        score_ppm: r.try_get("score_ppm")?,
+        amount_at_stake_fen: r.try_get("amount_at_stake_fen")?,
+        explanation_zh: r.try_get("explanation_zh")?,
+        explanation_en: r.try_get("explanation_en")?,
+        evidence: serde_json::from_str(&json("evidence")?).unwrap_or_default(),
+        status: r.try_get("status")?,
+        decided_by: r.try_get("decided_by")?,
+        decided_at: r.try_get("decided_at")?,
+        decision_reason: r.try_get("decision_reason")?,
+        statement: r.try_get("statement")?,
+        statement_by: r.try_get("statement_by")?,
+        statement_at: r.try_get("statement_at")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn fingerprint(f: &NewFinding) -> String {
+    format!("{}:{}:{}", f.year, f.detector, f.parties.join(","))
+}
+
+impl Store {
+    /// The year's paid skill calls per (invoker, publisher), from the monthly rollups (both the
+    /// qualified and the not-qualified part: a ring is a ring whatever the platform marked).
+    pub async fn integrity_call_edges(&self, year: i32) -> Result<Vec<CallEdge>> {
+        let rows = sqlx::query(
+            "SELECT subject, counterparty, SUM(quantity) AS calls, SUM(charged_fen) AS paid FROM ledger_rollups_monthly \
+             WHERE kind = 'skill.call' AND month >= $1 AND month <= $2 GROUP BY subject, counterparty",
+        )
+        .bind(format!("{year:04}-01"))
+        .bind(format!("{year:04}-12"))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CallEdge {
+                    invoker: r.try_get("subject")?,
+                    publisher: r.try_get("counterparty")?,
+                    calls: r.try_get("calls")?,
+                    paid_fen: r.try_get("paid")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The identity signals the platform holds: the payout bank account of every OPC, community
+    /// company and enterprise that recorded one (normalised: digits and letters only).
+    pub async fn integrity_signals(&self) -> Result<Vec<PartySignal>> {
+        let mut out = vec![];
+        for table in ["opcs", "communities", "enterprises"] {
+            let rows = sqlx::query(&format!(
+                "SELECT id, bank_account_number FROM {table} WHERE bank_account_number IS NOT NULL"
+            ))
+            .fetch_all(&self.pool)
+            .await?;
+            for r in rows {
+                let number: String = r.try_get("bank_account_number")?;
+                let value: String = number.chars().filter(char::is_ascii_alphanumeric).collect();
+                if !value.is_empty() {
+                    out.push(PartySignal {
+                        party: r.try_get("id")?,
+                        kind: "bank_account".into(),
+                        value,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores a scan's findings for `year`: a new one opens (its parties' owners are notified),
+    /// an open one is refreshed with the new numbers, a decided one is left as decided.
+    pub async fn store_integrity_findings(&self, actor: &Actor, year: i32, found: &[NewFinding]) -> Result<ScanStored> {
+        let mut tx = self.begin().await?;
+        let now = now_ms();
+        let mut out = ScanStored::default();
+        for f in found.iter().filter(|f| f.year == year) {
+            let fp = fingerprint(f);
+            let existing: Option<(String, String)> = sqlx::query("SELECT id, status FROM integrity_findings WHERE fingerprint = $1")
+                .bind(&fp)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| Ok::<_, sqlx::Error>((r.try_get("id")?, r.try_get("status")?)))
+                .transpose()?;
+            let evidence = serde_json::to_string(&f.evidence).unwrap_or_else(|_| "[]".into());
+            match existing {
+                Some((_, status)) if status != "open" => out.decided += 1,
+                Some((id, _)) => {
+                    sqlx::query(
+                        "UPDATE integrity_findings SET score_ppm = $1, amount_at_stake_fen = $2, explanation_zh = $3, explanation_en = $4, \
+                         evidence = $5, skills = $6, updated_at = $7 WHERE id = $8 AND status = 'open'",
+                    )
+                    .bind(f.score_ppm)
+                    .bind(f.amount_at_stake_fen)
+                    .bind(&f.explanation_zh)
+                    .bind(&f.explanation_en)
+                    .bind(&evidence)
+                    .bind(serde_json::to_string(&f.skills).unwrap_or_else(|_| "[]".into()))
+                    .bind(now)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                    out.refreshed += 1;
+                }
+                None => {
+                    let id = new_id();
+                    sqlx::query(&format!(
+                        "INSERT INTO integrity_findings (id, year, detector, fingerprint, parties, skills, score_ppm, amount_at_stake_fen, \
+                         explanation_zh, explanation_en, evidence, status, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open', $12, $12)"
+                    ))
+                    .bind(&id)
+                    .bind(i64::from(year))
+                    .bind(&f.detector)
+                    .bind(&fp)
+                    .bind(serde_json::to_string(&f.parties).unwrap_or_else(|_| "[]".into()))
+                    .bind(serde_json::to_string(&f.skills).unwrap_or_else(|_| "[]".into()))
+                    .bind(f.score_ppm)
+                    .bind(f.amount_at_stake_fen)
+                    .bind(&f.explanation_zh)
+                    .bind(&f.explanation_en)
+                    .bind(&evidence)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    for owner in owners_of(&mut tx, &f.parties).await? {
+                        notify(&mut tx, &owner, "integrity_finding", "integrity_finding", &id, &f.detector).await?;
+                    }
+                    record_after(
+                        &mut tx,
+                        actor,
+                        "integrity.finding_opened",
+                        "integrity_finding",
+                        &id,
+                        serde_json::json!({ "detector": f.detector, "parties": f.parties, "amount_at_stake_fen": f.amount_at_stake_fen }),
+                        format!("{} {}", f.detector, f.parties.join(" ↔ ")),
+                    )
+                    .await?;
+                    out.opened += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Findings of `year` (all years when `None`), largest amount at stake first.
+    pub async fn integrity_findings(&self, year: Option<i32>) -> Result<Vec<Finding>> {
+        let rows = match year {
+            Some(y) => {
+                sqlx::query(&format!(
+                    "SELECT {COLS} FROM integrity_findings WHERE year = $1 ORDER BY amount_at_stake_fen DESC, id"
+                ))
+                .bind(i64::from(y))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {COLS} FROM integrity_findings ORDER BY year DESC, amount_at_stake_fen DESC, id"
+                ))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(finding_from).collect()
+    }
+
+    pub async fn integrity_finding(&self, id: &str) -> Result<Finding> {
+        let r = sqlx::query(&format!("SELECT {COLS} FROM integrity_findings WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        finding_from(&r)
+    }
+
+    /// The committee decides an open finding: `upheld` (the usage it names stops qualifying) or
+    /// `dismissed`, with a reason; once only (`finding_decided`).
+    pub async fn decide_integrity_finding(&self, actor: &Actor, id: &str, uphold: bool, reason: &str) -> Result<Finding> {
+        let by = actor.user_id.clone().ok_or(StoreError::Invalid {
+            field: "actor",
+            code: "required",
+        })?;
+        let mut tx = self.begin().await?;
+        let now = now_ms();
+        let status = if uphold { "upheld" } else { "dismissed" };
+        let n = sqlx::query(
+            "UPDATE integrity_findings SET status = $1, decided_by = $2, decided_at = $3, decision_reason = $4, updated_at = $3 \
+             WHERE id = $5 AND status = 'open'",
+        )
+        .bind(status)
+        .bind(&by)
+        .bind(now)
+        .bind(reason)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            let exists: Option<String> = sqlx::query_scalar("SELECT status FROM integrity_findings WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            return Err(match exists {
+                None => StoreError::NotFound,
+                Some(_) => StoreError::Conflict("finding_decided"),
+            });
+        }
+        let r = sqlx::query(&format!("SELECT {COLS} FROM integrity_findings WHERE id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let f = finding_from(&r)?;
+        for owner in owners_of(&mut tx, &f.parties).await? {
+            notify(&mut tx, &owner, "integrity_decided", "integrity_finding", id, status).await?;
+        }
+        record_before_after(
+            &mut tx,
+            actor,
+            "integrity.finding_decided",
+            "integrity_finding",
+            id,
+            serde_json::json!({ "status": "open" }),
+            serde_json::json!({ "status": status, "reason": reason }),
+            format!("{status}: {reason}"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(f)
+    }
+
+    /// A flagged party's answer (申辩) to an open finding, by the owner of one of its parties;
+    /// a later statement replaces the earlier one.
+    pub async fn answer_integrity_finding(&self, actor: &Actor, id: &str, statement: &str) -> Result<Finding> {
+        let by = actor.user_id.clone().ok_or(StoreError::Invalid {
+            field: "actor",
+            code: "required",
+        })?;
+        let mut tx = self.begin().await?;
+        let r = sqlx::query(&format!("SELECT {COLS} FROM integrity_findings WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let f = finding_from(&r)?;
+        if !owners_of(&mut tx, &f.parties).await?.contains(&by) {
+            return Err(StoreError::NotFound);
+        }
+        if f.status != "open" {
+            return Err(StoreError::Conflict("finding_decided"));
+        }
+        let now = now_ms();
+        sqlx::query("UPDATE integrity_findings SET statement = $1, statement_by = $2, statement_at = $3, updated_at = $3 WHERE id = $4")
+            .bind(statement)
+            .bind(&by)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        record_before_after(
+            &mut tx,
+            actor,
+            "integrity.statement",
+            "integrity_finding",
+            id,
+            serde_json::json!({ "statement": f.statement }),
+            serde_json::json!({ "statement": statement }),
+            format!("statement on {}", f.detector),
+        )
+        .await?;
+        let r = sqlx::query(&format!("SELECT {COLS} FROM integrity_findings WHERE id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let out = finding_from(&r)?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The parties `user_id` owns (as founder, operator or enterprise owner).
+    pub async fn parties_owned_by(&self, user_id: &str) -> Result<Vec<String>> {
+        let mut out = vec![];
+        for (table, col) in [
+            ("opcs", "founder_user_id"),
+            ("communities", "operator_user_id"),
+            ("enterprises", "owner_user_id"),
+        ] {
+            let ids: Vec<String> = sqlx::query_scalar(&format!("SELECT id FROM {table} WHERE {col} = $1"))
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+            out.extend(ids);
+        }
+        Ok(out)
+    }
+}
+
+/// The owners (founder, operator, enterprise owner) of `parties`; a party id is an OPC, a
+/// community or an enterprise id — or, for M2.2/M1.1 lines, the operator's user id itself.
+async fn owners_of(tx: &mut crate::Tx, parties: &[String]) -> Result<Vec<String>> {
+    let mut out = vec![];
+    for p in parties {
+        for (table, col) in [
+            ("opcs", "founder_user_id"),
+            ("communities", "operator_user_id"),
+            ("enterprises", "owner_user_id"),
+        ] {
+            let o: Option<String> = sqlx::query_scalar(&format!("SELECT {col} FROM {table} WHERE id = $1"))
+                .bind(p)
+                .fetch_optional(&mut **tx)
+                .await?;
+            if let Some(o) = o {
+                out.push(o);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
