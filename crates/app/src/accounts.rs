@@ -3,14 +3,16 @@
 //! changes what a key may do or whom it bills forgets the key cache itself ([`crate::keys`]),
 //! so no caller has to remember it.
 
-use crate::crypto;
 use crate::error::{AppError, AppResult, ErrorKind};
+use crate::{crypto, throttle};
 use crate::{App, Principal, Via};
 use opchub_domain::input::Checker;
 use opchub_domain::Role;
 use opchub_store::accounts::{ApiKey, NewApiKey, NewUser, User};
 use opchub_store::registry::{Community, Enterprise, Opc};
 use serde::Deserialize;
+use std::net::IpAddr;
+use std::time::Instant;
 use utoipa::ToSchema;
 
 /// API key scopes: `read` allows GET; `write` allows everything the role allows.
@@ -198,10 +200,35 @@ pub async fn set_user_disabled(app: &App, p: &Principal, id: &str, disabled: boo
 
 // ---------------------------------------------------------------- sessions
 
-/// The user whose password this is, if the account exists and is not disabled.
-pub async fn check_password(app: &App, username: &str, password: &str) -> AppResult<Option<User>> {
+/// A hash of the kind stored, for a password no account has: an unknown username is checked
+/// against it, so that it takes as long as a known one (no telling which usernames exist).
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| crypto::hash_password(&crypto::random_token(16)).unwrap_or_default())
+}
+
+/// The user whose password this is, if the account exists and is not disabled. Failed
+/// attempts are throttled per account and per client address (`too_many_attempts`, 429, see
+/// [`crate::throttle`]); while an attempt must wait, no password is checked, the right one
+/// included. The hash is checked off the async workers, for unknown usernames too.
+pub async fn check_password(app: &App, username: &str, password: &str, client: Option<IpAddr>) -> AppResult<Option<User>> {
+    let keys = throttle::keys(username, client);
+    if let Some(wait) = app.login_throttle.wait(&keys, Instant::now()) {
+        return Err(AppError::new(ErrorKind::RateLimited, "too_many_attempts").with_detail(format!("retry in {} s", wait.as_secs().max(1))));
+    }
     let user = app.store.user_by_username(username).await?;
-    Ok(user.filter(|u| !u.disabled && crypto::verify_password(password, &u.password_hash)))
+    let hash = user.as_ref().map_or_else(|| dummy_hash().to_string(), |u| u.password_hash.clone());
+    let typed = password.to_string();
+    let matches = tokio::task::spawn_blocking(move || crypto::verify_password(&typed, &hash))
+        .await
+        .map_err(|_| AppError::internal())?;
+    let user = user.filter(|u| matches && !u.disabled);
+    if user.is_some() {
+        app.login_throttle.succeeded(&keys);
+    } else {
+        app.login_throttle.failed(&keys, Instant::now());
+    }
+    Ok(user)
 }
 
 /// A new browser session's secrets.

@@ -26,9 +26,13 @@ pub use opchub_store::demands::{
 
 // ---------------------------------------------------------------- input validation
 
-/// Today in Beijing, `YYYY-MM-DD`.
-fn beijing_today() -> String {
-    opchub_domain::time::beijing_today().format("%Y-%m-%d").to_string()
+/// A day typed in a demand's form, exactly `YYYY-MM-DD` in the platform's years (issue 20):
+/// the field code of a refusal (`invalid_date`, `date_out_of_range`).
+fn typed_day(v: &str) -> Result<opchub_domain::time::Day, &'static str> {
+    opchub_domain::time::Day::parse(v).map_err(|e| match e {
+        opchub_domain::time::DateError::OutOfRange => "date_out_of_range",
+        _ => "invalid_date",
+    })
 }
 
 /// A demand as typed by the company (unvalidated).
@@ -121,11 +125,11 @@ pub fn check_demand(i: &DemandInput) -> Result<NewDemand, FieldErrors> {
         }
     }
     let deadline = i.deadline.as_deref().unwrap_or("").trim().to_string();
-    match parse_date(&deadline) {
-        None if deadline.is_empty() => fail(&mut c, "deadline", "required"),
-        None => fail(&mut c, "deadline", "invalid_date"),
-        Some(d) => {
-            if d.format("%Y-%m-%d").to_string() < beijing_today() {
+    match typed_day(&deadline) {
+        Err(_) if deadline.is_empty() => fail(&mut c, "deadline", "required"),
+        Err(code) => fail(&mut c, "deadline", code),
+        Ok(d) => {
+            if d.date() < opchub_domain::time::beijing_today() {
                 fail(&mut c, "deadline", "deadline_in_past");
             }
         }
@@ -169,11 +173,11 @@ pub fn check_payment(i: &PaymentInput) -> Result<NewPayment, FieldErrors> {
         _ => {}
     }
     let paid_on = i.paid_on.as_deref().unwrap_or("").trim().to_string();
-    match parse_date(&paid_on) {
-        None if paid_on.is_empty() => fail(&mut c, "paid_on", "required"),
-        None => fail(&mut c, "paid_on", "invalid_date"),
-        Some(d) if d.format("%Y-%m-%d").to_string() > beijing_today() => fail(&mut c, "paid_on", "date_in_future"),
-        Some(_) => {}
+    match typed_day(&paid_on) {
+        Err(_) if paid_on.is_empty() => fail(&mut c, "paid_on", "required"),
+        Err(code) => fail(&mut c, "paid_on", code),
+        Ok(d) if d.date() > opchub_domain::time::beijing_today() => fail(&mut c, "paid_on", "date_in_future"),
+        Ok(_) => {}
     }
     let raw = c.text("invoice_number", i.invoice_number.as_deref(), 1, 64);
     let invoice_number = normalize_invoice(&raw);
@@ -223,9 +227,7 @@ pub fn check_acceptance(agreed: i64, milestones: &[Milestone]) -> AppResult<()> 
             return Err(AppError::field("milestones", "negative_amount"));
         }
         if let Some(due) = &m.due {
-            if parse_date(due).is_none() {
-                return Err(AppError::field("milestones", "invalid_date"));
-            }
+            typed_day(due).map_err(|code| AppError::field("milestones", code))?;
         }
         sum = sum.saturating_add(m.amount_fen);
     }

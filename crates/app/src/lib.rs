@@ -27,6 +27,7 @@ pub mod records;
 pub mod registry;
 pub mod settlement;
 pub mod skills;
+pub mod throttle;
 
 pub use error::{AppError, AppResult, Coded, ErrorKind};
 pub use principal::{Principal, Via};
@@ -52,6 +53,8 @@ pub struct App {
     pub keys: Arc<keys::KeyCache>,
     /// The Skill Store's runtime (M2.3): upstream clients, the search index, cached counts.
     pub skills: Arc<skills::SkillHub>,
+    /// Failed sign-ins per account and client address (in memory, issue 20).
+    pub login_throttle: Arc<throttle::LoginThrottle>,
 }
 
 impl App {
@@ -68,6 +71,7 @@ impl App {
             },
             keys: Arc::default(),
             skills: Arc::new(skills::SkillHub::new(skills::SkillsConfig::default())),
+            login_throttle: Arc::default(),
             // Tools and tests without a data directory keep files in a per-process temp dir;
             // `serve` puts them under the data directory (`with_evidence_dir`).
             evidence: Arc::new(files::FileStore::local(

@@ -7,6 +7,7 @@ use crate::applications::{create_for, loan_facts, NewApplicationRequest};
 use crate::settlement::{policy, settle_error, today};
 use crate::{App, AppError, AppResult, ErrorKind, Principal};
 use chrono::{Datelike, NaiveDate};
+use opchub_domain::time::{Day, Month};
 use opchub_domain::Role;
 use opchub_funds::schedule::{self, LoanMonth, RentMonth};
 use opchub_settle::apply as app_facts;
@@ -24,8 +25,14 @@ async fn my_opc(app: &App, p: &Principal) -> AppResult<Party> {
         .ok_or_else(|| AppError::new(ErrorKind::Forbidden, "no_company"))
 }
 
+/// A day typed by the user: exactly `YYYY-MM-DD`, in the platform's years (issue 20).
 fn day(field: &str, v: &str) -> AppResult<NaiveDate> {
-    NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").map_err(|_| AppError::field(field, "not_a_date"))
+    Day::parse(v).map(Day::date).map_err(|e| AppError::field(field, e.code()))
+}
+
+/// A month typed by the user: exactly `YYYY-MM`, in the platform's years (issue 20).
+fn month(field: &str, v: &str) -> AppResult<Month> {
+    Month::parse(v).map_err(|e| AppError::field(field, e.code()))
 }
 
 fn text(field: &str, v: &str, max: usize) -> AppResult<String> {
@@ -92,10 +99,7 @@ pub async fn add_entry_for(app: &App, p: &Principal, id: &str, r: &NewLoanEntry)
     let d = day("day", &r.day)?;
     let amount = positive("amount_fen", r.amount_fen)?;
     let month = match (r.kind.as_str(), r.month.as_deref()) {
-        ("interest", Some(m)) => {
-            NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").map_err(|_| AppError::field("month", "not_a_month"))?;
-            Some(m.to_string())
-        }
+        ("interest", Some(m)) => Some(month("month", m)?.to_string()),
         ("interest", None) => return Err(AppError::field("month", "required")),
         _ => None,
     };
@@ -150,8 +154,7 @@ pub struct NewClaim {
 /// bank statements to and submit).
 pub async fn create_claim_for(app: &App, p: &Principal, r: &NewClaim) -> AppResult<Application> {
     let opc = my_opc(app, p).await?;
-    let first =
-        NaiveDate::parse_from_str(&format!("{}-01", r.month.trim()), "%Y-%m-%d").map_err(|_| AppError::field("month", "not_a_month"))?;
+    let claimed = month("month", &r.month)?;
     let mut loans = loan_facts(&app.store.loans_of(&opc.id).await?);
     for l in &mut loans {
         let kept: Vec<Value> = l["interest"]
@@ -159,7 +162,7 @@ pub async fn create_claim_for(app: &App, p: &Principal, r: &NewClaim) -> AppResu
             .cloned()
             .unwrap_or_default()
             .into_iter()
-            .filter(|i| i["month"] == r.month.trim())
+            .filter(|i| i["month"] == claimed.to_string().as_str())
             .collect();
         l["interest"] = Value::Array(kept);
     }
@@ -174,7 +177,7 @@ pub async fn create_claim_for(app: &App, p: &Principal, r: &NewClaim) -> AppResu
         p,
         &NewApplicationRequest {
             clause: "M6.3".into(),
-            year: Some(first.year()),
+            year: Some(claimed.year()),
             answers,
         },
     )
@@ -279,8 +282,10 @@ pub async fn rent_schedule_for(app: &App, p: &Principal, id: &str, year: Option<
     let base = app_facts::application_facts(&app.store, &pol, "M7.2", &party, year, as_of, &Map::new())
         .await
         .map_err(settle_error)?;
-    let move_in = day("move_in", &a.move_in)?;
-    let move_out = a.move_out.as_deref().map(|d| day("move_out", d)).transpose()?;
+    // Stored days were checked when typed; read them as stored.
+    let stored = |field: &str, v: &str| NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| AppError::field(field, "not_a_date"));
+    let move_in = stored("move_in", &a.move_in)?;
+    let move_out = a.move_out.as_deref().map(|d| stored("move_out", d)).transpose()?;
     let months = schedule::rent_months(
         &pol,
         &schedule::opc(&a.opc_id),

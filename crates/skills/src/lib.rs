@@ -12,6 +12,7 @@
 //! and, through its guarded resolver, at connect time).
 
 pub mod manifest;
+pub mod nesting;
 pub mod net;
 pub mod openapi;
 pub mod package;

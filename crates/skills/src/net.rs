@@ -33,8 +33,28 @@ pub fn is_public_v4(ip: Ipv4Addr) -> bool {
         || o[0] >= 240)
 }
 
-pub fn is_public_v6(ip: Ipv6Addr) -> bool {
+/// The IPv4 address a v6 address carries for a v4 host, if any: IPv4-mapped (`::ffff:a.b.c.d`),
+/// IPv4-translated (`::ffff:0:a.b.c.d`, RFC 2765), IPv4-compatible (`::a.b.c.d`, deprecated)
+/// and 6to4 (`2002:AABB:CCDD::/48`, RFC 3056). A stack or relay may deliver such an address
+/// to the v4 host, so it is judged by that host.
+pub fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = ip.segments();
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match s {
+        [0, 0, 0, 0, 0xffff, 0, hi, lo] => Some(v4(hi, lo)),
+        [0, 0, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        _ => None,
+    }
+}
+
+pub fn is_public_v6(ip: Ipv6Addr) -> bool {
+    if let Some(v4) = embedded_v4(ip) {
+        // `::` and `::1` are in the IPv4-compatible range; they embed 0.0.0.0 and 0.0.0.1,
+        // which are not public either.
         return is_public_v4(v4);
     }
     let s = ip.segments();
@@ -43,7 +63,10 @@ pub fn is_public_v6(ip: Ipv6Addr) -> bool {
         || ip.is_multicast()
         || (s[0] & 0xfe00) == 0xfc00
         || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] & 0xffc0) == 0xfec0
         || (s[0] == 0x2001 && s[1] == 0x0db8)
+        // Teredo (2001::/32): the v4 ends of the tunnel are not visible to this check.
+        || (s[0] == 0x2001 && s[1] == 0)
         || (s[0] == 0x64 && s[1] == 0xff9b))
 }
 
@@ -303,6 +326,40 @@ mod tests {
             "172.32.0.1",
         ] {
             assert!(is_public(a.parse().unwrap()), "{a} is public");
+        }
+    }
+
+    #[test]
+    fn v6_forms_embedding_a_private_v4_address_are_not_public() {
+        for a in [
+            // IPv4-compatible, IPv4-translated, IPv4-mapped and 6to4 forms of 127.0.0.1
+            "::127.0.0.1",
+            "::ffff:0:7f00:1",
+            "::ffff:0:127.0.0.1",
+            "::ffff:7f00:1",
+            "2002:7f00:1::",
+            "2002:7f00:1::1",
+            // the same of private, link-local and unspecified addresses
+            "::10.0.0.1",
+            "::ffff:0:a9fe:a9fe",
+            "2002:a9fe:a9fe::",
+            "2002:c0a8:101::1",
+            "2002::",
+            // Teredo, site-local
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "fec0::1",
+        ] {
+            assert!(!is_public(a.parse().unwrap()), "{a} must not be public");
+        }
+        for a in ["2002:808:808::1", "::ffff:0:808:808", "2606:4700::1111"] {
+            assert!(is_public(a.parse().unwrap()), "{a} is public");
+        }
+        for url in [
+            "http://[::127.0.0.1]:8080/",
+            "http://[::ffff:0:7f00:1]/",
+            "http://[2002:7f00:1::]/x",
+        ] {
+            assert_eq!(check_literal(url, false).unwrap_err().code, "upstream_private_address", "{url}");
         }
     }
 

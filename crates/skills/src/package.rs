@@ -74,6 +74,17 @@ pub fn inspect(bytes: &[u8], limits: Limits) -> Result<Package, Finding> {
         if unsafe_name(&name) || f.enclosed_name().is_none() {
             return Err(Finding::new("package_path_traversal", name));
         }
+        // Only regular files and folders: a symbolic link (`assets/link -> /etc/passwd`), a
+        // device or a pipe would be served as is to every invoker who unpacks the package.
+        let kind = f.unix_mode().map_or(0, |m| m & 0o170000);
+        if f.is_symlink() || !matches!(kind, 0 | 0o100000 | 0o040000) {
+            let what = if f.is_symlink() || kind == 0o120000 {
+                "a symbolic link"
+            } else {
+                "a special file"
+            };
+            return Err(Finding::new("package_special_entry", format!("{name} is {what}")));
+        }
         if f.is_dir() {
             continue;
         }
@@ -201,6 +212,41 @@ mod tests {
         let z = build_zip(&[("README.md", b"hi")]);
         assert_eq!(inspect(&z, Limits::default()).unwrap_err().code, "package_no_skill_md");
         assert_eq!(inspect(b"not a zip", Limits::default()).unwrap_err().code, "package_not_zip");
+    }
+
+    /// A zip with a symbolic link entry, or an entry of another unix file type.
+    fn zip_with_special(name: &str, mode: Option<u32>) -> Vec<u8> {
+        use std::io::Write;
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default();
+        w.start_file("SKILL.md", opts).unwrap();
+        w.write_all(MD).unwrap();
+        match mode {
+            None => w.add_symlink(name, "/etc/passwd", opts).unwrap(),
+            Some(m) => {
+                w.start_file(name, opts.external_attributes(m << 16)).unwrap();
+                w.write_all(b"x").unwrap();
+            }
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn symlinks_and_special_entries_are_refused() {
+        let err = inspect(&zip_with_special("assets/link", None), Limits::default()).unwrap_err();
+        assert_eq!(err.code, "package_special_entry");
+        assert!(err.detail.contains("assets/link"), "{}", err.detail);
+        // A FIFO and a character device by their unix mode.
+        for mode in [0o010644, 0o020644] {
+            let z = zip_with_special("assets/odd", Some(mode));
+            assert_eq!(
+                inspect(&z, Limits::default()).unwrap_err().code,
+                "package_special_entry",
+                "{mode:o}"
+            );
+        }
+        // Regular files with a unix mode are fine.
+        assert!(inspect(&zip_with_special("assets/ok.txt", Some(0o100644)), Limits::default()).is_ok());
     }
 
     #[test]

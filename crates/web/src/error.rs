@@ -112,12 +112,18 @@ const FEATURE_CATALOGS: &[FeatureCatalog] = &[
         table: "facts",
         code_prefix: None,
     },
+    // security fixes (issue 20)
+    FeatureCatalog {
+        table: "sec",
+        code_prefix: None,
+    },
 ];
 
 /// The message of `code` in `section` (`error` for an error's code, `field` for a field's),
 /// by one rule for every feature of [`FEATURE_CATALOGS`]:
 /// 1. a code carrying a feature's prefix (`skill_secret_aws_access_key`) is that feature's:
-///    `<table>.error.<rest>`, else its family `<table>.error.<first word of rest>`
+///    `<table>.error.<rest>`, else a feature without a prefix that has `<t>.error.<code>`,
+///    else its family `<table>.error.<first word of rest>`
 ///    (`skill.error.secret`), else the shared `error.<code>` — for a field's code too;
 /// 2. any other code: the shared `<section>.<code>`, else the first feature without a prefix
 ///    that has `<table>.<section>.<code>` (`demand.error.…`, `demand.field.…`);
@@ -128,6 +134,13 @@ fn catalog_text(lang: &str, section: &str, code: &str) -> String {
             let exact = format!("{}.error.{rest}", f.table);
             if i18n::has("zh", &exact) {
                 return i18n::text(lang, &exact);
+            }
+            // A feature without a prefix may hold the whole code (`sec.error.skill_…`).
+            for g in FEATURE_CATALOGS.iter().filter(|g| g.code_prefix.is_none()) {
+                let k = format!("{}.error.{code}", g.table);
+                if i18n::has("zh", &k) {
+                    return i18n::text(lang, &k);
+                }
             }
             if let Some((family, _)) = rest.split_once('_') {
                 let k = format!("{}.error.{family}", f.table);

@@ -91,6 +91,8 @@ pub async fn call(s: &App, p: &Principal, req: CallRequest<'_>) -> AppResult<Cal
         (other, _) => other,
     };
     let (outcome, content, structured) = match upstream {
+        // An argument that is no path segment (`..`) is the caller's mistake; the rest are refusals of the upstream.
+        Err(UpstreamError::Refused(f)) if f.code == "argument_invalid" => return Err(refusal(ErrorKind::Invalid, &f)),
         Err(UpstreamError::Refused(f)) => return Err(refusal(ErrorKind::Upstream, &f)),
         Ok(r) => (if r.is_error { "tool_error" } else { "ok" }.to_string(), r.content, r.structured),
         Err(UpstreamError::Timeout) => ("timeout".to_string(), vec![text_block("upstream timeout")], None),

@@ -16,7 +16,7 @@ pub use calls::{call, CallRequest, CallResult};
 pub use publish::*;
 pub use refresh::{refresh_all, refresh_skill, spawn_refresh, RefreshResult};
 pub use search::{SearchIndex, SearchQuery};
-pub use upstream::{fetch_mcp_tools, fetch_openapi, text_block, UpstreamError, UpstreamResult, Upstreams};
+pub use upstream::{fetch_mcp_tools, fetch_openapi, parse_openapi, text_block, UpstreamError, UpstreamResult, Upstreams};
 pub use usage::*;
 
 use crate::{App, AppError, AppResult, ErrorKind};

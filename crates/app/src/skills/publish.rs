@@ -124,7 +124,9 @@ pub async fn prepare_version(s: &App, kind: &str, homepage: Option<&str>, r: &Ve
             }
             Some((doc, url)) => {
                 openapi_url = url;
-                let d = opchub_skills::openapi::parse(&doc, r.operations.as_deref().unwrap_or(&[])).map_err(|f| unprocessable(&f))?;
+                let d = super::parse_openapi(doc, r.operations.clone().unwrap_or_default())
+                    .await
+                    .map_err(|f| unprocessable(&f))?;
                 passed.push("openapi_parsed");
                 opchub_skills::net::check_resolved(&d.base_url, s.skills.config.allow_private_upstreams)
                     .await

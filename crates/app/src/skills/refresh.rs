@@ -1,7 +1,7 @@
 //! Rug-pull refresh (M2.3): re-fetches what listed remote skills serve and marks a skill whose
 //! tools changed from the pinned (reviewed) list.
 
-use super::upstream::{fetch_mcp_tools, fetch_openapi};
+use super::upstream::{fetch_mcp_tools, fetch_openapi, parse_openapi};
 use super::{live_version, pinned_tools};
 use crate::{App, AppResult};
 use opchub_skills::tools::Tool;
@@ -27,7 +27,7 @@ async fn remote_tools(s: &App, skill: &Skill, version: &SkillVersion) -> Option<
         ("http_tool" | "aigc_app", _, Some(doc_url)) => {
             let pinned: Vec<String> = pinned_tools(version).into_iter().map(|t| t.name).collect();
             Some(match fetch_openapi(s, doc_url).await {
-                Ok(text) => opchub_skills::openapi::parse(&text, &pinned).map(|d| d.tools),
+                Ok(text) => parse_openapi(text, pinned).await.map(|d| d.tools),
                 Err(f) => Err(f),
             })
         }

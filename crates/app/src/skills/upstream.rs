@@ -53,6 +53,34 @@ pub async fn fetch_openapi(app: &App, url: &str) -> Result<String, Finding> {
     String::from_utf8(body).map_err(|_| Finding::new("openapi_unparseable", "the document is not UTF-8"))
 }
 
+/// At most this many OpenAPI documents are parsed at once (on blocking threads).
+static PARSES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+/// The time one OpenAPI document may take to be parsed, waiting for a parser included.
+const PARSE_BUDGET: Duration = Duration::from_secs(10);
+
+/// Parses an OpenAPI document (issue 20): size and nesting depth are checked first, in one
+/// linear pass on the caller's task; the parse itself runs on a blocking thread (never on the
+/// async workers that serve requests), at most [`PARSES`] at once, within [`PARSE_BUDGET`].
+pub async fn parse_openapi(text: String, only: Vec<String>) -> Result<opchub_skills::openapi::Document, Finding> {
+    opchub_skills::openapi::precheck(&text)?;
+    let too_slow = || {
+        Finding::new(
+            "openapi_too_complex",
+            format!("the document was not parsed within {} s", PARSE_BUDGET.as_secs()),
+        )
+    };
+    let work = async {
+        let permit = PARSES.acquire().await.map_err(|_| too_slow())?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            opchub_skills::openapi::parse(&text, &only)
+        })
+        .await
+        .map_err(|_| Finding::new("openapi_unparseable", "the parser failed"))?
+    };
+    tokio::time::timeout(PARSE_BUDGET, work).await.unwrap_or_else(|_| Err(too_slow()))
+}
+
 pub fn text_block(t: &str) -> Value {
     serde_json::json!({"type": "text", "text": t})
 }
@@ -111,10 +139,14 @@ pub(crate) async fn http_call(
     op: &opchub_skills::tools::HttpOperation,
     args: &Map<String, Value>,
 ) -> Result<UpstreamResult, UpstreamError> {
-    let (url, body) = opchub_skills::openapi::request_of(base, op, args);
+    // Built structurally on the base (no path or argument changes its host), and the final
+    // URL's host checked like the base's: IP literals here, names by the guarded resolver
+    // when the connection is made (M2.3).
+    let (url, body) = opchub_skills::openapi::request_of(base, op, args).map_err(UpstreamError::Refused)?;
+    opchub_skills::net::check_literal(url.as_str(), app.skills.config.allow_private_upstreams).map_err(UpstreamError::Refused)?;
     let method = reqwest_publisher::Method::from_bytes(op.method.as_bytes()).map_err(|e| UpstreamError::Failed(e.to_string()))?;
     let http = app.skills.http.as_ref().map_err(|f| UpstreamError::Failed(f.detail.clone()))?;
-    let mut rb = http.request(method, &url);
+    let mut rb = http.request(method, url.as_str());
     if let Some(b) = body {
         rb = rb.json(&b);
     }

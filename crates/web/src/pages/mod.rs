@@ -263,10 +263,15 @@ pub async fn home(State(s): State<AppState>, caller: Caller, Extension(csrf): Ex
 
 pub async fn set_lang(Path(code): Path<String>, headers: HeaderMap) -> Response {
     let code = if i18n::LANGS.contains(&code.as_str()) { code } else { "zh".into() };
+    // Back to the page the switch was made on: the Referer's path, on this site (a path such
+    // as `//evil.example/p` would leave it).
     let back = headers
         .get(header::REFERER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|r| r.find("://").and_then(|i| r[i + 3..].find('/').map(|j| r[i + 3 + j..].to_string())))
+        .and_then(|r| url::Url::parse(r).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .map(|u| u[url::Position::BeforePath..url::Position::AfterQuery].to_string())
+        .filter(|p| same_origin_path(p).is_some())
         .unwrap_or_else(|| "/".into());
     let mut resp = Redirect::to(&back).into_response();
     if let Ok(v) = format!("lang={code}; Path=/; SameSite=Lax; Max-Age=31536000").parse() {
@@ -282,11 +287,21 @@ pub struct NextQuery {
     pub next: Option<String>,
 }
 
+/// A path on this site to send a browser back to, or `None`: it starts with one `/` (not `//`
+/// or `/\\`, which browsers read as another host) and holds only visible ASCII without
+/// backslashes — browsers drop tabs and line breaks before reading a URL (`/\t/evil.example`
+/// is `//evil.example`), and a line break in a header is refused by the HTTP stack.
+pub fn same_origin_path(p: &str) -> Option<&str> {
+    let ok = p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.starts_with("/\\")
+        && p.len() <= 2048
+        && p.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'\\');
+    ok.then_some(p)
+}
+
 fn safe_next(n: Option<&str>) -> String {
-    match n {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_string(),
-        _ => String::new(),
-    }
+    n.and_then(same_origin_path).unwrap_or_default().to_string()
 }
 
 pub async fn login_form(
@@ -340,12 +355,31 @@ async fn start_session(s: &AppState, user_id: &str, to: &str) -> Result<Response
     Ok(resp)
 }
 
-pub async fn login(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Form(f): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    peer: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let username = f.username.unwrap_or_default().trim().to_string();
     let password = f.password.unwrap_or_default();
     let next = safe_next(f.next.as_deref());
-    let user = match accounts::check_password(&s, &username, &password).await {
+    // The connection's peer (behind a reverse proxy: the proxy; the per-account count still holds).
+    let client = peer.map(|Extension(axum::extract::ConnectInfo(a))| a.ip());
+    let user = match accounts::check_password(&s, &username, &password, client).await {
         Ok(u) => u,
+        Err(e) if e.code == "too_many_attempts" => {
+            let message = i18n::text(&i18n::current_lang(), "sec.error.too_many_attempts");
+            return render(
+                &s,
+                caller.0.as_ref(),
+                &csrf.0,
+                "login.html",
+                StatusCode::TOO_MANY_REQUESTS,
+                context! { next => next, username => username, error => message },
+            );
+        }
         Err(e) => return page_error(&s, None, e.into()),
     };
     match user {
