@@ -14,7 +14,7 @@ use crate::{App, AppError, AppResult, ErrorKind, Principal};
 use opchub_domain::input::Checker;
 use opchub_domain::Role;
 use opchub_ledger::items;
-use opchub_store::gateway::{Channel, ItemPrice, KeyLimits, ModelPrice, NewChannel, PriceTable, RequestOutcome};
+use opchub_store::gateway::{Channel, ItemPrice, KeyLimits, ModelPrice, NewChannel, PriceTable, PriceTableSummary, RequestOutcome};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -146,14 +146,26 @@ pub fn item_code_ok(v: &str) -> bool {
     !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// Validates and publishes a price table of the calling operator (JSON API and pages).
+/// How far behind the server's clock a price table's `effective_from` may be and still count
+/// as "now" (the submitter's clock, the time a form takes to send).
+pub const PAST_TOLERANCE_MS: i64 = 5 * 60 * 1000;
+
+/// Validates and submits a price table of the calling operator (JSON API and pages): it is
+/// `pending` and prices nothing until the platform operator approves it (issue 18 item 3).
 pub async fn create_prices_for(s: &App, gw: &dyn GatewayPort, p: &Principal, r: &NewPriceTable) -> AppResult<PriceTable> {
     let mut c = Checker::new();
     let version = c.text("version", r.version.as_deref(), 1, 64);
+    let now = opchub_store::now_ms();
     let effective_from = match r.effective_from.as_deref() {
-        None => opchub_store::now_ms(),
+        None => now,
         Some(t) => match chrono::DateTime::parse_from_rfc3339(t) {
-            Ok(d) => d.timestamp_millis(),
+            // Never back-dated (issue 18 item 3): a table prices usage from now on, not usage
+            // already metered under another (a clock a little behind ours is tolerated).
+            Ok(d) if d.timestamp_millis() < now - PAST_TOLERANCE_MS => {
+                c.errors.insert("effective_from".into(), "effective_from_past".into());
+                0
+            }
+            Ok(d) => d.timestamp_millis().max(now),
             Err(_) => {
                 c.errors.insert("effective_from".into(), "invalid_time".into());
                 0
@@ -192,6 +204,37 @@ pub async fn create_prices_for(s: &App, gw: &dyn GatewayPort, p: &Principal, r: 
     let t = s
         .store
         .create_price_table(&p.actor(), &p.user.id, &version, effective_from, &r.prices, &r.items)
+        .await?;
+    gw.invalidate();
+    Ok(t)
+}
+
+/// The price tables a caller sees: a community operator its own, the platform operator all.
+pub async fn price_tables_for(s: &App, p: &Principal) -> AppResult<Vec<PriceTableSummary>> {
+    let mine = (p.role() == Role::CommunityOperator).then_some(p.user.id.as_str());
+    Ok(s.store.price_tables(mine).await?)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PriceTableStatus {
+    /// `approved`, `disabled` or `pending`.
+    pub status: String,
+}
+
+/// Approves, disables or resets a price table (the platform operator, as for channels): only
+/// approved tables price usage, and an approved table takes effect no earlier than its
+/// approval. Then drops the gateway's cached prices.
+pub async fn set_price_table_status_for(
+    s: &App,
+    gw: &dyn GatewayPort,
+    p: &Principal,
+    operator_user_id: &str,
+    version: &str,
+    status: &str,
+) -> AppResult<PriceTableSummary> {
+    let t = s
+        .store
+        .set_price_table_status(&p.actor(), operator_user_id, version, status, Some(opchub_store::now_ms()))
         .await?;
     gw.invalidate();
     Ok(t)
