@@ -212,7 +212,23 @@ pub async fn create_prices_for(s: &App, gw: &dyn GatewayPort, p: &Principal, r: 
 /// The price tables a caller sees: a community operator its own, the platform operator all.
 pub async fn price_tables_for(s: &App, p: &Principal) -> AppResult<Vec<PriceTableSummary>> {
     let mine = (p.role() == Role::CommunityOperator).then_some(p.user.id.as_str());
-    Ok(s.store.price_tables(mine).await?)
+    let mut tables = s.store.price_tables(mine).await?;
+    // A list price above the reference in force is flagged (issue 18 item 3).
+    let now = opchub_store::now_ms();
+    let mut refs: std::collections::BTreeMap<String, Option<ModelPrice>> = std::collections::BTreeMap::new();
+    for t in &mut tables {
+        for m in &t.prices {
+            if !refs.contains_key(&m.model) {
+                refs.insert(m.model.clone(), s.store.reference_price_at(&m.model, now).await?);
+            }
+            if let Some(Some(rf)) = refs.get(&m.model) {
+                if m.list_input > rf.list_input || m.list_cached > rf.list_cached || m.list_output > rf.list_output {
+                    t.above_reference.push(m.model.clone());
+                }
+            }
+        }
+    }
+    Ok(tables)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -238,6 +254,69 @@ pub async fn set_price_table_status_for(
         .await?;
     gw.invalidate();
     Ok(t)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewReferencePrices {
+    pub version: Option<String>,
+    /// RFC 3339; default now; never in the past.
+    pub effective_from: Option<String>,
+    /// Per model, the vendor's public list prices in fen per million tokens (`list_input`,
+    /// `list_cached`, `list_output`; the OPC fields are ignored).
+    #[serde(default)]
+    pub prices: Vec<ModelPrice>,
+}
+
+/// The platform operator publishes a version of the reference price list (M2.2, issue 18 item
+/// 3): from then on an operator's list price counts for the discount basis at most up to the
+/// reference. Drops the gateway's cached prices.
+pub async fn create_reference_prices_for(
+    s: &App,
+    gw: &dyn GatewayPort,
+    p: &Principal,
+    r: &NewReferencePrices,
+) -> AppResult<NewReferenceOutcome> {
+    let mut c = Checker::new();
+    let version = c.text("version", r.version.as_deref(), 1, 64);
+    let now = opchub_store::now_ms();
+    let effective_from = match r.effective_from.as_deref() {
+        None => now,
+        Some(t) => match chrono::DateTime::parse_from_rfc3339(t) {
+            Ok(d) if d.timestamp_millis() < now - PAST_TOLERANCE_MS => {
+                c.errors.insert("effective_from".into(), "effective_from_past".into());
+                0
+            }
+            Ok(d) => d.timestamp_millis().max(now),
+            Err(_) => {
+                c.errors.insert("effective_from".into(), "invalid_time".into());
+                0
+            }
+        },
+    };
+    let bad = |m: &ModelPrice| {
+        m.model.trim().is_empty()
+            || [m.list_input, m.list_cached, m.list_output]
+                .iter()
+                .any(|v| *v < 0 || *v > 100_000_000)
+    };
+    let mut models = std::collections::BTreeSet::new();
+    if r.prices.is_empty() || r.prices.iter().any(bad) || !r.prices.iter().all(|m| models.insert(m.model.as_str())) {
+        c.errors.insert("prices".into(), "invalid_prices".into());
+    }
+    if !c.ok() {
+        return Err(AppError::checked(c));
+    }
+    s.store
+        .create_reference_prices(&p.actor(), &version, effective_from, &r.prices)
+        .await?;
+    gw.invalidate();
+    Ok(NewReferenceOutcome { version, effective_from })
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct NewReferenceOutcome {
+    pub version: String,
+    pub effective_from: i64,
 }
 
 /// Sets the limits of one of the caller's own keys (JSON API and pages); another user's key

@@ -8,3 +8,19 @@ ALTER TABLE gateway_prices ADD COLUMN status TEXT NOT NULL DEFAULT 'approved';
 ALTER TABLE gateway_prices ADD COLUMN reviewed_by TEXT;
 ALTER TABLE gateway_item_prices ADD COLUMN status TEXT NOT NULL DEFAULT 'approved';
 ALTER TABLE gateway_item_prices ADD COLUMN reviewed_by TEXT;
+
+-- Reference prices (item 3, M2.2): the platform operator's versioned list of vendors' public
+-- list prices per model, fen per million tokens. The discount basis counts an operator's list
+-- price at most up to the reference in force.
+CREATE TABLE gateway_reference_prices (
+    version TEXT NOT NULL,
+    effective_from BIGINT NOT NULL,
+    model TEXT NOT NULL,
+    list_input BIGINT NOT NULL,
+    list_cached BIGINT NOT NULL,
+    list_output BIGINT NOT NULL,
+    created_by TEXT,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (version, model)
+);
+CREATE INDEX gateway_reference_prices_model ON gateway_reference_prices(model, effective_from);

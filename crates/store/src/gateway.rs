@@ -124,6 +124,9 @@ pub struct PriceTableSummary {
     pub prices: Vec<ModelPrice>,
     pub items: Vec<ItemPrice>,
     pub created_at: i64,
+    /// Models whose list price is above the platform's reference in force now (flagged; the
+    /// discount basis counts at most the reference).
+    pub above_reference: Vec<String>,
 }
 
 /// The statuses of a price table.
@@ -472,6 +475,7 @@ impl Store {
                         prices: vec![],
                         items: vec![],
                         created_at: r.try_get("created_at")?,
+                        above_reference: vec![],
                     },
                 );
             }
@@ -579,21 +583,89 @@ impl Store {
         .bind(at_ms)
         .fetch_optional(&self.pool)
         .await?;
-        match row {
-            None => Ok(None),
-            Some(r) => Ok(Some((
-                r.try_get("version")?,
-                ModelPrice {
-                    model: r.try_get("model")?,
-                    list_input: r.try_get("list_input")?,
-                    opc_input: r.try_get("opc_input")?,
-                    list_cached: r.try_get("list_cached")?,
-                    opc_cached: r.try_get("opc_cached")?,
-                    list_output: r.try_get("list_output")?,
-                    opc_output: r.try_get("opc_output")?,
-                },
-            ))),
+        let Some(r) = row else { return Ok(None) };
+        let mut price = ModelPrice {
+            model: r.try_get("model")?,
+            list_input: r.try_get("list_input")?,
+            opc_input: r.try_get("opc_input")?,
+            list_cached: r.try_get("list_cached")?,
+            opc_cached: r.try_get("opc_cached")?,
+            list_output: r.try_get("list_output")?,
+            opc_output: r.try_get("opc_output")?,
+        };
+        // The discount basis counts the list price at most up to the platform's reference in
+        // force (M2.2, issue 18 item 3); never below what the OPC is charged.
+        if let Some(rf) = self.reference_price_at(model, at_ms).await? {
+            price.list_input = price.list_input.min(rf.list_input).max(price.opc_input);
+            price.list_cached = price.list_cached.min(rf.list_cached).max(price.opc_cached);
+            price.list_output = price.list_output.min(rf.list_output).max(price.opc_output);
         }
+        Ok(Some((r.try_get("version")?, price)))
+    }
+
+    /// Publishes a version of the platform's reference price list (vendors' public list prices
+    /// per model, fen per million tokens; the OPC fields of each row are ignored).
+    pub async fn create_reference_prices(&self, actor: &Actor, version: &str, effective_from: i64, prices: &[ModelPrice]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for p in prices {
+            let res = sqlx::query(
+                "INSERT INTO gateway_reference_prices (version, effective_from, model, list_input, list_cached, list_output, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(version)
+            .bind(effective_from)
+            .bind(&p.model)
+            .bind(p.list_input)
+            .bind(p.list_cached)
+            .bind(p.list_output)
+            .bind(actor.user_id.clone())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await;
+            if let Err(e) = res {
+                if crate::is_unique_violation(&e, "") {
+                    return Err(StoreError::Conflict("price_version_exists"));
+                }
+                return Err(e.into());
+            }
+        }
+        let after = serde_json::json!({ "version": version, "effective_from": effective_from, "prices": prices });
+        record_after(
+            &mut tx,
+            actor,
+            "reference_prices.create",
+            "reference_prices",
+            version,
+            after,
+            version.to_string(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The reference price of `model` in force at `at_ms` (list prices only).
+    pub async fn reference_price_at(&self, model: &str, at_ms: i64) -> Result<Option<ModelPrice>> {
+        let row = sqlx::query(
+            "SELECT model, list_input, list_cached, list_output FROM gateway_reference_prices \
+             WHERE model = $1 AND effective_from <= $2 ORDER BY effective_from DESC, created_at DESC LIMIT 1",
+        )
+        .bind(model)
+        .bind(at_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(ModelPrice {
+                model: r.try_get("model")?,
+                list_input: r.try_get("list_input")?,
+                opc_input: 0,
+                list_cached: r.try_get("list_cached")?,
+                opc_cached: 0,
+                list_output: r.try_get("list_output")?,
+                opc_output: 0,
+            })
+        })
+        .transpose()
     }
 
     // ---- key limits and budgets ----

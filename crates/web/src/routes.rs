@@ -438,6 +438,12 @@ fn gateway() -> Vec<Route> {
             Api,
             api::gateway::set_price_table_status,
         ),
+        post(
+            "/api/v1/gateway/reference-prices",
+            Roles(PLATFORM),
+            Api,
+            api::gateway::create_reference_prices,
+        ),
         put("/api/v1/me/api-keys/{id}/limits", Auth, Api, api::gateway::set_key_limits),
         get("/api/v1/gateway/requests", Auth, Api, api::gateway::requests),
         get("/gateway", Roles(FOUNDER), Page, pages::gateway::opc),

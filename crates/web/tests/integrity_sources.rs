@@ -581,6 +581,74 @@ async fn price_tables_are_never_back_dated_and_price_nothing_until_approved() {
     assert!(priced > 0, "the approved table priced the call");
     assert_eq!(estimate(&w.op_a, "M2.2").await, before.map(|b| b + priced));
 
+    // The platform operator's reference list: the vendor lists the models at ¥0.01 per million
+    // tokens, 1/100,000 of the operator's list. The next call counts at most the reference.
+    let refs: Vec<Value> = MODELS
+        .iter()
+        .map(|m| json!({"model": m, "list_input": 1_000, "opc_input": 0, "list_cached": 1_000, "opc_cached": 0, "list_output": 1_000, "opc_output": 0}))
+        .collect();
+    let r = w
+        .op_a
+        .post_json(
+            "/api/v1/gateway/reference-prices",
+            json!({"version": "ref-1", "prices": refs.clone()}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "only the platform operator keeps the reference list"
+    );
+    let r = w
+        .platform
+        .post_json(
+            "/api/v1/gateway/reference-prices",
+            json!({"version": "ref-0", "effective_from": "2020-01-01T00:00:00+08:00", "prices": refs.clone()}),
+        )
+        .await;
+    assert_eq!(r.json()["error"]["field_codes"]["effective_from"], "effective_from_past");
+    let r = w
+        .platform
+        .post_json("/api/v1/gateway/reference-prices", json!({"version": "ref-1", "prices": refs}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let listed = priced + listed_before;
+    let r = sdk
+        .post_json(
+            "/v1/chat/completions",
+            json!({"model": "fake-final", "messages": [{"role": "user", "content": "hello hello"}], "max_tokens": 3}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mut events = 0;
+    let mut capped = 0;
+    for _ in 0..100 {
+        let totals = w.app.store.usage_totals(&w.opc_a, false, &period).await.unwrap();
+        events = totals
+            .iter()
+            .filter(|t| t.kind.starts_with("token."))
+            .map(|t| t.events)
+            .sum::<i64>();
+        capped = tokens(&totals) - listed;
+        if events >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(events >= 5, "the third call was metered");
+    let listed = w.platform.get("/api/v1/gateway/prices").await.json();
+    assert_eq!(listed[0]["above_reference"].as_array().unwrap().len(), MODELS.len(), "{listed}");
+    let page = w.platform.get("/gateway/channels").await.text;
+    assert!(
+        page.contains("data-above-reference=\"true\"") && page.contains("高于参考价"),
+        "the list above the reference is flagged"
+    );
+    assert!(
+        capped * 1_000 < priced,
+        "the same call counts at the reference: {capped} fen against {priced} fen at the operator's list"
+    );
+    assert_eq!(estimate(&w.op_a, "M2.2").await, before.map(|b| b + priced + capped));
+
     // Disabled: it prices nothing again.
     let r = w
         .platform

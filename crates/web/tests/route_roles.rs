@@ -219,6 +219,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("PUT", "/api/v1/gateway/channels/{id}/status", "platform_operator"),
     ("POST", "/api/v1/gateway/prices", "community_operator"),
     ("GET", "/api/v1/gateway/prices", "community_operator platform_operator"),
+    ("POST", "/api/v1/gateway/reference-prices", "platform_operator"),
     (
         "PUT",
         "/api/v1/gateway/prices/{operator_user_id}/{version}/status",

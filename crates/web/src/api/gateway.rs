@@ -195,6 +195,20 @@ pub async fn set_price_table_status(
     ))
 }
 
+/// The platform operator's reference price list (vendors' public list prices, M2.2): an
+/// operator's list price counts for the discount basis at most up to it.
+#[utoipa::path(post, path = "/api/v1/gateway/reference-prices", tag = "gateway", request_body = app::NewReferencePrices,
+    responses((status = 201, body = app::NewReferenceOutcome), (status = 409), (status = 422)))]
+pub async fn create_reference_prices(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(r): ApiJson<app::NewReferencePrices>,
+) -> ApiResult<Response> {
+    let p = caller.require()?;
+    let t = app::create_reference_prices_for(&s, &s, p, &r).await?;
+    Ok((StatusCode::CREATED, Json(t)).into_response())
+}
+
 #[utoipa::path(put, path = "/api/v1/me/api-keys/{id}/limits", tag = "gateway", params(("id" = String, Path)), request_body = KeyLimits,
     responses((status = 200, body = KeyLimits), (status = 404), (status = 422)))]
 pub async fn set_key_limits(
