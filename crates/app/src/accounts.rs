@@ -271,6 +271,7 @@ pub async fn source_principal(app: &App, secret: &str) -> AppResult<Principal> {
         via: Via::Source {
             name: src.name,
             rate_per_minute: src.rate_per_minute,
+            kinds: src.kinds,
         },
     })
 }

@@ -14,7 +14,7 @@ use crate::{App, AppError, AppResult, ErrorKind, Principal};
 use opchub_domain::input::Checker;
 use opchub_domain::Role;
 use opchub_ledger::items;
-use opchub_store::gateway::{Channel, ItemPrice, KeyLimits, ModelPrice, NewChannel, PriceTable, RequestOutcome};
+use opchub_store::gateway::{Channel, ItemPrice, KeyLimits, ModelPrice, NewChannel, PriceTable, PriceTableSummary, RequestOutcome};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -146,14 +146,26 @@ pub fn item_code_ok(v: &str) -> bool {
     !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// Validates and publishes a price table of the calling operator (JSON API and pages).
+/// How far behind the server's clock a price table's `effective_from` may be and still count
+/// as "now" (the submitter's clock, the time a form takes to send).
+pub const PAST_TOLERANCE_MS: i64 = 5 * 60 * 1000;
+
+/// Validates and submits a price table of the calling operator (JSON API and pages): it is
+/// `pending` and prices nothing until the platform operator approves it (issue 18 item 3).
 pub async fn create_prices_for(s: &App, gw: &dyn GatewayPort, p: &Principal, r: &NewPriceTable) -> AppResult<PriceTable> {
     let mut c = Checker::new();
     let version = c.text("version", r.version.as_deref(), 1, 64);
+    let now = opchub_store::now_ms();
     let effective_from = match r.effective_from.as_deref() {
-        None => opchub_store::now_ms(),
+        None => now,
         Some(t) => match chrono::DateTime::parse_from_rfc3339(t) {
-            Ok(d) => d.timestamp_millis(),
+            // Never back-dated (issue 18 item 3): a table prices usage from now on, not usage
+            // already metered under another (a clock a little behind ours is tolerated).
+            Ok(d) if d.timestamp_millis() < now - PAST_TOLERANCE_MS => {
+                c.errors.insert("effective_from".into(), "effective_from_past".into());
+                0
+            }
+            Ok(d) => d.timestamp_millis().max(now),
             Err(_) => {
                 c.errors.insert("effective_from".into(), "invalid_time".into());
                 0
@@ -195,6 +207,116 @@ pub async fn create_prices_for(s: &App, gw: &dyn GatewayPort, p: &Principal, r: 
         .await?;
     gw.invalidate();
     Ok(t)
+}
+
+/// The price tables a caller sees: a community operator its own, the platform operator all.
+pub async fn price_tables_for(s: &App, p: &Principal) -> AppResult<Vec<PriceTableSummary>> {
+    let mine = (p.role() == Role::CommunityOperator).then_some(p.user.id.as_str());
+    let mut tables = s.store.price_tables(mine).await?;
+    // A list price above the reference in force is flagged (issue 18 item 3).
+    let now = opchub_store::now_ms();
+    let mut refs: std::collections::BTreeMap<String, Option<ModelPrice>> = std::collections::BTreeMap::new();
+    for t in &mut tables {
+        for m in &t.prices {
+            if !refs.contains_key(&m.model) {
+                refs.insert(m.model.clone(), s.store.reference_price_at(&m.model, now).await?);
+            }
+            if let Some(Some(rf)) = refs.get(&m.model) {
+                if m.list_input > rf.list_input || m.list_cached > rf.list_cached || m.list_output > rf.list_output {
+                    t.above_reference.push(m.model.clone());
+                }
+            }
+        }
+    }
+    Ok(tables)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PriceTableStatus {
+    /// `approved`, `disabled` or `pending`.
+    pub status: String,
+}
+
+/// Approves, disables or resets a price table (the platform operator, as for channels): only
+/// approved tables price usage, and an approved table takes effect no earlier than its
+/// approval. Then drops the gateway's cached prices.
+pub async fn set_price_table_status_for(
+    s: &App,
+    gw: &dyn GatewayPort,
+    p: &Principal,
+    operator_user_id: &str,
+    version: &str,
+    status: &str,
+) -> AppResult<PriceTableSummary> {
+    let t = s
+        .store
+        .set_price_table_status(&p.actor(), operator_user_id, version, status, Some(opchub_store::now_ms()))
+        .await?;
+    gw.invalidate();
+    Ok(t)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewReferencePrices {
+    pub version: Option<String>,
+    /// RFC 3339; default now; never in the past.
+    pub effective_from: Option<String>,
+    /// Per model, the vendor's public list prices in fen per million tokens (`list_input`,
+    /// `list_cached`, `list_output`; the OPC fields are ignored).
+    #[serde(default)]
+    pub prices: Vec<ModelPrice>,
+}
+
+/// The platform operator publishes a version of the reference price list (M2.2, issue 18 item
+/// 3): from then on an operator's list price counts for the discount basis at most up to the
+/// reference. Drops the gateway's cached prices.
+pub async fn create_reference_prices_for(
+    s: &App,
+    gw: &dyn GatewayPort,
+    p: &Principal,
+    r: &NewReferencePrices,
+) -> AppResult<NewReferenceOutcome> {
+    let mut c = Checker::new();
+    let version = c.text("version", r.version.as_deref(), 1, 64);
+    let now = opchub_store::now_ms();
+    let effective_from = match r.effective_from.as_deref() {
+        None => now,
+        Some(t) => match chrono::DateTime::parse_from_rfc3339(t) {
+            Ok(d) if d.timestamp_millis() < now - PAST_TOLERANCE_MS => {
+                c.errors.insert("effective_from".into(), "effective_from_past".into());
+                0
+            }
+            Ok(d) => d.timestamp_millis().max(now),
+            Err(_) => {
+                c.errors.insert("effective_from".into(), "invalid_time".into());
+                0
+            }
+        },
+    };
+    let bad = |m: &ModelPrice| {
+        m.model.trim().is_empty()
+            || [m.list_input, m.list_cached, m.list_output]
+                .iter()
+                .any(|v| *v < 0 || *v > 100_000_000)
+    };
+    let mut models = std::collections::BTreeSet::new();
+    if r.prices.is_empty() || r.prices.iter().any(bad) || !r.prices.iter().all(|m| models.insert(m.model.as_str())) {
+        c.errors.insert("prices".into(), "invalid_prices".into());
+    }
+    if !c.ok() {
+        return Err(AppError::checked(c));
+    }
+    s.store
+        .create_reference_prices(&p.actor(), &version, effective_from, &r.prices)
+        .await?;
+    gw.invalidate();
+    Ok(NewReferenceOutcome { version, effective_from })
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct NewReferenceOutcome {
+    pub version: String,
+    pub effective_from: i64,
 }
 
 /// Sets the limits of one of the caller's own keys (JSON API and pages); another user's key

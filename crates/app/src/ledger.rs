@@ -58,7 +58,12 @@ pub async fn ingest_for(
     events: &[serde_json::Value],
     admit: impl FnOnce(&str, i64, u32) -> Result<(), String>,
 ) -> AppResult<Vec<Outcome>> {
-    let Via::Source { name, rate_per_minute } = &p.via else {
+    let Via::Source {
+        name,
+        rate_per_minute,
+        kinds,
+    } = &p.via
+    else {
         return Err(AppError::new(ErrorKind::Forbidden, "source_key_required"));
     };
     if events.is_empty() || events.len() > MAX_BATCH {
@@ -68,8 +73,40 @@ pub async fn ingest_for(
         return Err(AppError::new(ErrorKind::RateLimited, "rate_limited").with_detail(wait));
     }
     let mut items = items_from(events, name, Origin::Reported, None);
+    scope_reported(s, &p.user.id, kinds, &mut items).await?;
     price_reported(s, &p.user.id, &mut items).await?;
     Ok(writer(s)?.append(items).await?)
+}
+
+/// Keeps a source to its scope (issue 18 item 4): it reports only the kinds it is registered
+/// for (`kind_not_allowed`), only for OPCs in its owner's communities as the subject, and only
+/// with its owner — the operator's account or one of its communities — as the counterparty
+/// (`party_not_served`). Each out-of-scope event is refused on its own, with its code, as every
+/// other per-event refusal is; the rest of the batch is stored (the API answers per event).
+pub async fn scope_reported(s: &App, owner_user_id: &str, kinds: &[String], items: &mut [Item]) -> AppResult<()> {
+    if !items.iter().any(|it| matches!(it, Item::Event(_))) {
+        return Ok(());
+    }
+    let (communities, opcs) = s.store.parties_served_by(owner_user_id).await?;
+    for it in items.iter_mut() {
+        let Item::Event(e) = it else { continue };
+        let refusal = if !kinds.contains(&e.kind) {
+            Some(EventError::new("kind_not_allowed", Some("kind")))
+        } else if !opcs.contains(&e.subject) {
+            Some(EventError::new("party_not_served", Some("subject")))
+        } else if e.counterparty != owner_user_id && !communities.contains(&e.counterparty) {
+            Some(EventError::new("party_not_served", Some("counterparty")))
+        } else {
+            None
+        };
+        if let Some(error) = refusal {
+            *it = Item::Rejected {
+                source: e.source.clone(),
+                error,
+            };
+        }
+    }
+    Ok(())
 }
 
 /// Prices reported compute and data events against the price table of the source's operator
@@ -158,7 +195,7 @@ pub async fn correct_for(s: &App, p: &Principal, r: &CorrectionRequest) -> AppRe
     }
     let items = items_from(
         std::slice::from_ref(&r.event),
-        "corrections",
+        opchub_ledger::metering::CORRECTIONS_SOURCE,
         Origin::Correction,
         Some(&p.user.username),
     );
@@ -176,6 +213,8 @@ pub struct NewSourceRequest {
     pub owner_user_id: Option<String>,
     /// Events per minute (1–1,000,000); default 60,000.
     pub rate_per_minute: Option<i64>,
+    /// The kinds the source may report: `compute.gpu_second` and/or `data.byte` (default both).
+    pub kinds: Option<Vec<String>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -194,13 +233,32 @@ pub async fn create_source_for(s: &App, p: &Principal, r: &NewSourceRequest) -> 
     if !(1..=1_000_000).contains(&rate) {
         c.errors.insert("rate_per_minute".into(), "out_of_range".into());
     }
+    if opchub_ledger::metering::reserved_source(&name) {
+        c.errors.insert("name".into(), "source_name_reserved".into());
+    }
+    let kinds = match &r.kinds {
+        None => opchub_ledger::metering::REPORTABLE_KINDS.iter().map(|k| k.to_string()).collect(),
+        Some(k) => {
+            let mut k = k.clone();
+            k.sort();
+            k.dedup();
+            k
+        }
+    };
+    if kinds.is_empty()
+        || kinds
+            .iter()
+            .any(|k| !opchub_ledger::metering::REPORTABLE_KINDS.contains(&k.as_str()))
+    {
+        c.errors.insert("kinds".into(), "kind_not_allowed".into());
+    }
     if !c.ok() {
         return Err(AppError::checked(c));
     }
     let (key, hash) = crate::crypto::new_source_key();
     let source = s
         .store
-        .create_source(&p.actor(), &name, &owner, &hash, key.get(..12).unwrap_or(&key), rate)
+        .create_source(&p.actor(), &name, &owner, &hash, key.get(..12).unwrap_or(&key), rate, &kinds)
         .await?;
     Ok(CreatedSource { source, key })
 }

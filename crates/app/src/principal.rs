@@ -18,6 +18,8 @@ pub enum Via {
     Source {
         name: String,
         rate_per_minute: i64,
+        /// The kinds the source is registered to report (issue 18 item 4).
+        kinds: Vec<String>,
     },
 }
 

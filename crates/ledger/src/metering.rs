@@ -24,6 +24,28 @@ pub const SKILLS_SOURCE: &str = "skills";
 pub const DATASETS_SOURCE: &str = "datasets";
 /// The source of confirmed cooperation payments.
 pub const COOPERATION_SOURCE: &str = "cooperation";
+/// The source of committee-approved corrections.
+pub const CORRECTIONS_SOURCE: &str = "corrections";
+
+/// The platform's own source names: no outside source may be registered under one (issue 18
+/// item 4), so a reported event can never pass for a metered one.
+pub const RESERVED_SOURCES: &[&str] = &[
+    GATEWAY_SOURCE,
+    SKILLS_SOURCE,
+    DATASETS_SOURCE,
+    COOPERATION_SOURCE,
+    CORRECTIONS_SOURCE,
+];
+
+/// Whether `name` is (case-insensitively) one of the platform's own source names.
+pub fn reserved_source(name: &str) -> bool {
+    RESERVED_SOURCES.iter().any(|r| r.eq_ignore_ascii_case(name.trim()))
+}
+
+/// The kinds an outside source may be registered for: compute and data that a community
+/// operator serves its OPCs (M2.2). Tokens, skill calls and cooperation payments are metered by
+/// the platform itself and never reported.
+pub const REPORTABLE_KINDS: &[&str] = &["compute.gpu_second", "data.byte"];
 
 /// M2.3: a use is self-dealing when the user's party is the party paid for it, or the user is
 /// the one who published what is used. Self-dealing usage is recorded but never qualifies.

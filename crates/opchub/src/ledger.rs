@@ -89,6 +89,10 @@ pub async fn run(store: &Store, key: &LedgerKey, origin: &str, op: Op) -> Result
                     &opchub_app::crypto::sha256_hex(&secret),
                     &secret[..12],
                     rate_per_minute,
+                    &opchub_ledger::metering::REPORTABLE_KINDS
+                        .iter()
+                        .map(|k| k.to_string())
+                        .collect::<Vec<_>>(),
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -95,6 +95,9 @@ enum Command {
         /// Where uploaded files are kept: a directory or `s3://bucket/prefix` (default: the data directory).
         #[arg(long, env = "OPCHUB_FILES_URL")]
         files_url: Option<String>,
+        /// Seconds between the Skill Store's rug-pull checks of remote tool lists (default 600).
+        #[arg(long, env = "OPCHUB_SKILL_REFRESH_SECONDS")]
+        skill_refresh_seconds: Option<u64>,
     },
     /// 免申即享: settle a year from the ledger into a draft batch (or a what-if with --set; nothing saved).
     Settle(settle_cli::SettleArgs),
@@ -233,6 +236,7 @@ struct FileConfig {
     ledger_origin: Option<String>,
     gateway_max_in_flight: Option<usize>,
     files_url: Option<String>,
+    skill_refresh_seconds: Option<u64>,
 }
 
 /// The ledger signing key: `OPCHUB_LEDGER_KEY` (32-byte seed, hex) or `<data dir>/ledger.key`,
@@ -495,6 +499,7 @@ async fn main() -> Result<()> {
             policy_file,
             allow_private_upstreams,
             files_url,
+            skill_refresh_seconds,
         } => {
             let listen = listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
             let store = open_store(&database_url).await?;
@@ -557,6 +562,11 @@ async fn main() -> Result<()> {
                 .with_file_stores(files.join("evidence"), files.join("datasets"))
                 .with_skills(opchub_app::skills::SkillsConfig {
                     allow_private_upstreams,
+                    refresh_interval: skill_refresh_seconds
+                        .or(file.skill_refresh_seconds)
+                        .filter(|s| *s > 0)
+                        .map(std::time::Duration::from_secs)
+                        .unwrap_or(opchub_app::skills::DEFAULT_REFRESH_INTERVAL),
                     ..Default::default()
                 });
             if demo {

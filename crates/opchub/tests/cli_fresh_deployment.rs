@@ -274,13 +274,37 @@ async fn a_fresh_deployment_settles_and_pays_through_the_api_and_the_command_lin
     );
     let enterprise_id = enterprise["id"].as_str().unwrap().to_string();
 
-    // Usage through the API: a ledger source the platform registers for the operator reports
-    // tokens the OPC used at the operator's discount (M2.2).
+    // Usage through the API: the operator's compute item (¥200 list, ¥100 OPC price per
+    // GPU-hour), approved by the platform operator (issue 18: price tables are reviewed), and a
+    // ledger source the platform registers for the operator reporting an hour of GPU the OPC
+    // used at the operator's discount (M2.2).
+    ok(
+        &operator
+            .post(
+                "/api/v1/gateway/prices",
+                json!({"version": "gpu-1", "items": [{"item": "a100", "unit": "gpu_hour", "name_zh": "A100算力", "name_en": "A100",
+                        "list_fen": 20_000, "opc_fen": 10_000}]}),
+            )
+            .await,
+        "price table",
+    );
+    ok(
+        &platform
+            .put(
+                &format!(
+                    "/api/v1/gateway/prices/{}/gpu-1/status",
+                    community["operator_user_id"].as_str().unwrap()
+                ),
+                json!({"status": "approved"}),
+            )
+            .await,
+        "price review",
+    );
     let source = ok(
         &platform
             .post(
                 "/api/v1/ledger/sources",
-                json!({"name": "community-tokens", "owner_user_id": community["operator_user_id"], "rate_per_minute": 1000}),
+                json!({"name": "community-gpu", "owner_user_id": community["operator_user_id"], "rate_per_minute": 1000}),
             )
             .await,
         "source",
@@ -291,9 +315,9 @@ async fn a_fresh_deployment_settles_and_pays_through_the_api_and_the_command_lin
             reqwest::Method::POST,
             "/api/v1/ledger/events",
             Some(json!({"events": [{
-                "source_event_id": "tok-1", "kind": "token.input", "unit": "token", "subject": opc_id,
-                "counterparty": community_id, "quantity": 1_000_000, "list_amount_fen": 20_000, "charged_amount_fen": 10_000,
-                "price_version": "t-1", "occurred_at": chrono::Utc::now().to_rfc3339(), "attributes": {}
+                "source_event_id": "gpu-1", "kind": "compute.gpu_second", "unit": "gpu_second", "subject": opc_id,
+                "counterparty": community_id, "quantity": 3_600, "list_amount_fen": 20_000, "charged_amount_fen": 10_000,
+                "price_version": "gpu-1", "occurred_at": chrono::Utc::now().to_rfc3339(), "attributes": {"item": "a100"}
             }]})),
             Some(&source_key),
         )

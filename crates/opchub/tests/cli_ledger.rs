@@ -27,10 +27,12 @@ fn occurred_at() -> &'static str {
     AT.get_or_init(|| chrono::Utc::now().to_rfc3339())
 }
 
-fn event(id: &str) -> serde_json::Value {
+/// A GPU event of the OPC the cluster's operator serves (a source reports only for the OPCs of
+/// its owner's communities, with its owner as the counterparty).
+fn event(id: &str, opc: &str, operator: &str) -> serde_json::Value {
     json!({
-        "source_event_id": id, "kind": "compute.gpu_second", "unit": "gpu_second", "subject": "opc-crash",
-        "counterparty": "community-crash", "quantity": 60, "list_amount_fen": 90, "charged_amount_fen": 60,
+        "source_event_id": id, "kind": "compute.gpu_second", "unit": "gpu_second", "subject": opc,
+        "counterparty": operator, "quantity": 60, "list_amount_fen": 90, "charged_amount_fen": 60,
         "price_version": "gpu-1", "occurred_at": occurred_at(), "attributes": {"item": "a100"}
     })
 }
@@ -77,9 +79,26 @@ async fn sigkill_mid_load_loses_no_acknowledged_event_and_doubles_none() {
         .to_string();
     // The operator's compute item the events are priced by (M2.2): 60 GPU-seconds at ¥54 list
     // and ¥36 OPC price per GPU-hour are 90 and 60 fen.
-    {
+    let (operator, workstation) = {
         let store = Store::connect(&db).await.unwrap();
         let owner = store.user_by_username("gpuops").await.unwrap().unwrap();
+        let uscc = opchub_domain::Uscc::complete("91110106MA01ABCDE").unwrap();
+        let community = store
+            .create_community(
+                &opchub_store::Actor::system(),
+                opchub_store::registry::NewCommunity {
+                    name: "算力社区",
+                    company_name: "北京算力园区运营有限公司",
+                    company_uscc: &uscc,
+                    zone: opchub_domain::Zone::HexiArea,
+                    address: "北京市丰台区汽车博物馆东路1号",
+                    operator_user_id: &owner.id,
+                    workstations: 1,
+                },
+            )
+            .await
+            .unwrap();
+        let ws = store.workstations(&community.id).await.unwrap()[0].id.clone();
         let item = opchub_store::gateway::ItemPrice {
             item: "a100".into(),
             unit: "gpu_hour".into(),
@@ -92,15 +111,38 @@ async fn sigkill_mid_load_loses_no_acknowledged_event_and_doubles_none() {
             .create_price_table(&opchub_store::Actor::system(), &owner.id, "gpu-1", 0, &[], &[item])
             .await
             .unwrap();
+        // Only an approved table prices usage (issue 18).
+        store
+            .set_price_table_status(&opchub_store::Actor::system(), &owner.id, "gpu-1", "approved", None)
+            .await
+            .unwrap();
         store.close().await;
-    }
+        (owner.id, ws)
+    };
 
     let (mut child, base) = serve(dir.path(), &db);
+    let uscc = opchub_domain::Uscc::complete("91110106MA01CRAWH").unwrap().to_string();
+    let reg = reqwest::Client::new()
+        .post(format!("{base}/api/v1/registrations"))
+        .json(&json!({
+            "username": "crashopc", "password": "crash-opc-pass", "founder_name": "王小明",
+            "company_name": "北京崩溃测试智能科技有限公司", "uscc": uscc, "tax_registered": true,
+            "zone": "hexi_area", "theme_package": "opc_agent_dev", "workstation_id": workstation,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(reg.status().is_success(), "{}", reg.text().await.unwrap());
+    let opc = reg.json::<serde_json::Value>().await.unwrap()["opc"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut loaders = tokio::task::JoinSet::new();
     for w in 0..8 {
         let (acked, stop, base, key) = (acked.clone(), stop.clone(), base.clone(), key.clone());
+        let (opc, operator) = (opc.clone(), operator.clone());
         loaders.spawn(async move {
             let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
             // Bounded: at most 400 batches per loader; it stops when the server dies.
@@ -109,7 +151,7 @@ async fn sigkill_mid_load_loses_no_acknowledged_event_and_doubles_none() {
                     break;
                 }
                 let ids: Vec<String> = (0..25).map(|i| format!("w{w}-b{b}-{i}")).collect();
-                let body = json!({ "events": ids.iter().map(|i| event(i)).collect::<Vec<_>>() });
+                let body = json!({ "events": ids.iter().map(|i| event(i, &opc, &operator)).collect::<Vec<_>>() });
                 let Ok(resp) = http
                     .post(format!("{base}/api/v1/ledger/events"))
                     .bearer_auth(&key)
@@ -164,7 +206,7 @@ async fn sigkill_mid_load_loses_no_acknowledged_event_and_doubles_none() {
     // Sending everything acknowledged again after the crash: all duplicates, nothing new.
     let http = reqwest::Client::new();
     let ids: Vec<&String> = acked.iter().take(1000).collect();
-    let body = json!({ "events": ids.iter().map(|i| event(i)).collect::<Vec<_>>() });
+    let body = json!({ "events": ids.iter().map(|i| event(i, &opc, &operator)).collect::<Vec<_>>() });
     let v: serde_json::Value = http
         .post(format!("{base}/api/v1/ledger/events"))
         .bearer_auth(&key)

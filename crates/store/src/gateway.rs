@@ -103,10 +103,34 @@ pub struct PriceTable {
     pub operator_user_id: String,
     pub version: String,
     pub effective_from: i64,
+    /// `pending` (awaiting the platform operator), `approved` (prices usage), `disabled`.
+    pub status: String,
     pub prices: Vec<ModelPrice>,
     /// Compute and data items of this version.
     pub items: Vec<ItemPrice>,
 }
+
+/// One price table version as the review lists it (issue 18 item 3: tables are reviewed as
+/// channels are).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct PriceTableSummary {
+    pub operator_user_id: String,
+    pub version: String,
+    pub effective_from: i64,
+    /// `pending`, `approved` or `disabled`.
+    pub status: String,
+    /// Who last reviewed it (a platform operator's user id).
+    pub reviewed_by: Option<String>,
+    pub prices: Vec<ModelPrice>,
+    pub items: Vec<ItemPrice>,
+    pub created_at: i64,
+    /// Models whose list price is above the platform's reference in force now (flagged; the
+    /// discount basis counts at most the reference).
+    pub above_reference: Vec<String>,
+}
+
+/// The statuses of a price table.
+pub const PRICE_TABLE_STATUSES: &[&str] = &["pending", "approved", "disabled"];
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct KeyLimits {
@@ -288,8 +312,8 @@ impl Store {
         }
         for it in items {
             let res = sqlx::query(
-                "INSERT INTO gateway_item_prices (operator_user_id, version, effective_from, item, unit, name_zh, name_en, list_fen, opc_fen, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO gateway_item_prices (operator_user_id, version, effective_from, item, unit, name_zh, name_en, list_fen, opc_fen, created_at, status) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending')",
             )
             .bind(operator_user_id)
             .bind(version)
@@ -312,8 +336,8 @@ impl Store {
         }
         for p in prices {
             let res = sqlx::query(
-                "INSERT INTO gateway_prices (operator_user_id, version, effective_from, model, list_input, opc_input, list_cached, opc_cached, list_output, opc_output, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                "INSERT INTO gateway_prices (operator_user_id, version, effective_from, model, list_input, opc_input, list_cached, opc_cached, list_output, opc_output, created_at, status) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')",
             )
             .bind(operator_user_id)
             .bind(version)
@@ -351,17 +375,163 @@ impl Store {
             operator_user_id: operator_user_id.to_string(),
             version: version.to_string(),
             effective_from,
+            status: "pending".into(),
             prices: prices.to_vec(),
             items: items.to_vec(),
         })
     }
 
-    /// Every item price row of an operator, newest effective first (ingestion loads them once
-    /// per batch and picks per event with [`item_price_at`]).
+    /// Sets the status of an operator's price table version (the platform operator's review,
+    /// issue 18 item 3), both its model and its item rows, in one transaction. On approval a
+    /// table takes effect no earlier than `not_before` (the approval time): a table is never in
+    /// force before it was approved, so usage already priced by the previous table stays so.
+    pub async fn set_price_table_status(
+        &self,
+        actor: &Actor,
+        operator_user_id: &str,
+        version: &str,
+        status: &str,
+        not_before: Option<i64>,
+    ) -> Result<PriceTableSummary> {
+        if !PRICE_TABLE_STATUSES.contains(&status) {
+            return Err(StoreError::Invalid {
+                field: "status",
+                code: "unknown_status",
+            });
+        }
+        let before = self.price_table(operator_user_id, version).await?.ok_or(StoreError::NotFound)?;
+        let floor = if status == "approved" {
+            not_before.unwrap_or(i64::MIN)
+        } else {
+            i64::MIN
+        };
+        let mut tx = self.begin().await?;
+        for table in ["gateway_prices", "gateway_item_prices"] {
+            sqlx::query(&format!(
+                "UPDATE {table} SET status = $1, reviewed_by = $2, effective_from = CASE WHEN effective_from < $3 THEN $3 ELSE effective_from END \
+                 WHERE operator_user_id = $4 AND version = $5"
+            ))
+            .bind(status)
+            .bind(actor.user_id.clone())
+            .bind(floor)
+            .bind(operator_user_id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        }
+        record_before_after(
+            &mut tx,
+            actor,
+            "price_table.set_status",
+            "price_table",
+            &format!("{operator_user_id}/{version}"),
+            serde_json::json!({ "status": before.status, "effective_from": before.effective_from }),
+            serde_json::json!({ "status": status, "effective_from": before.effective_from.max(floor) }),
+            format!("{version}: {} → {status}", before.status),
+        )
+        .await?;
+        tx.commit().await?;
+        self.price_table(operator_user_id, version).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// One price table version of an operator, whatever its status.
+    pub async fn price_table(&self, operator_user_id: &str, version: &str) -> Result<Option<PriceTableSummary>> {
+        Ok(self
+            .price_tables(Some(operator_user_id))
+            .await?
+            .into_iter()
+            .find(|t| t.version == version))
+    }
+
+    /// Every price table version, of one operator or of all, newest first, with its status.
+    pub async fn price_tables(&self, operator_user_id: Option<&str>) -> Result<Vec<PriceTableSummary>> {
+        let op = operator_user_id.map(str::to_string);
+        let models = sqlx::query(
+            "SELECT operator_user_id, version, effective_from, status, reviewed_by, created_at, model, list_input, opc_input, list_cached, opc_cached, \
+             list_output, opc_output FROM gateway_prices WHERE ($1 IS NULL OR operator_user_id = $1) ORDER BY model",
+        )
+        .bind(op.clone())
+        .fetch_all(&self.pool)
+        .await?;
+        let items = sqlx::query(
+            "SELECT operator_user_id, version, effective_from, status, reviewed_by, created_at, item, unit, name_zh, name_en, list_fen, opc_fen \
+             FROM gateway_item_prices WHERE ($1 IS NULL OR operator_user_id = $1) ORDER BY item",
+        )
+        .bind(op)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: std::collections::BTreeMap<(String, String), PriceTableSummary> = std::collections::BTreeMap::new();
+        let mut entry = |r: &AnyRow| -> Result<(String, String)> {
+            let key: (String, String) = (r.try_get("operator_user_id")?, r.try_get("version")?);
+            if !out.contains_key(&key) {
+                out.insert(
+                    key.clone(),
+                    PriceTableSummary {
+                        operator_user_id: key.0.clone(),
+                        version: key.1.clone(),
+                        effective_from: r.try_get("effective_from")?,
+                        status: r.try_get("status")?,
+                        reviewed_by: r.try_get("reviewed_by")?,
+                        prices: vec![],
+                        items: vec![],
+                        created_at: r.try_get("created_at")?,
+                        above_reference: vec![],
+                    },
+                );
+            }
+            Ok(key)
+        };
+        let mut keyed_models = vec![];
+        for r in &models {
+            keyed_models.push((
+                entry(r)?,
+                ModelPrice {
+                    model: r.try_get("model")?,
+                    list_input: r.try_get("list_input")?,
+                    opc_input: r.try_get("opc_input")?,
+                    list_cached: r.try_get("list_cached")?,
+                    opc_cached: r.try_get("opc_cached")?,
+                    list_output: r.try_get("list_output")?,
+                    opc_output: r.try_get("opc_output")?,
+                },
+            ));
+        }
+        let mut keyed_items = vec![];
+        for r in &items {
+            keyed_items.push((
+                entry(r)?,
+                ItemPrice {
+                    item: r.try_get("item")?,
+                    unit: r.try_get("unit")?,
+                    name_zh: r.try_get("name_zh")?,
+                    name_en: r.try_get("name_en")?,
+                    list_fen: r.try_get("list_fen")?,
+                    opc_fen: r.try_get("opc_fen")?,
+                },
+            ));
+        }
+        for (k, m) in keyed_models {
+            if let Some(t) = out.get_mut(&k) {
+                t.prices.push(m);
+            }
+        }
+        for (k, i) in keyed_items {
+            if let Some(t) = out.get_mut(&k) {
+                t.items.push(i);
+            }
+        }
+        let mut v: Vec<PriceTableSummary> = out.into_values().collect();
+        v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.version.cmp(&b.version)));
+        Ok(v)
+    }
+
+    /// Every approved item price row of an operator, newest effective first (ingestion loads
+    /// them once per batch and picks per event with [`item_price_at`]). Only approved tables
+    /// price usage (issue 18 item 3).
     pub async fn item_prices_of(&self, operator_user_id: &str) -> Result<Vec<ItemPriceVersion>> {
         let rows = sqlx::query(
             "SELECT version, effective_from, item, unit, name_zh, name_en, list_fen, opc_fen FROM gateway_item_prices \
-             WHERE operator_user_id = $1 ORDER BY effective_from DESC, created_at DESC",
+             WHERE operator_user_id = $1 AND status = 'approved' ORDER BY effective_from DESC, created_at DESC",
         )
         .bind(operator_user_id)
         .fetch_all(&self.pool)
@@ -402,32 +572,100 @@ impl Store {
         Ok(item_price_at(&self.item_prices_of(operator_user_id).await?, item, at_ms).cloned())
     }
 
-    /// The price of `model` in the operator's table in force at `at_ms`, with its version.
+    /// The price of `model` in the operator's approved table in force at `at_ms`, with its version.
     pub async fn price_at(&self, operator_user_id: &str, model: &str, at_ms: i64) -> Result<Option<(String, ModelPrice)>> {
         let row = sqlx::query(
             "SELECT version, model, list_input, opc_input, list_cached, opc_cached, list_output, opc_output FROM gateway_prices \
-             WHERE operator_user_id = $1 AND model = $2 AND effective_from <= $3 ORDER BY effective_from DESC, created_at DESC LIMIT 1",
+             WHERE operator_user_id = $1 AND model = $2 AND effective_from <= $3 AND status = 'approved' ORDER BY effective_from DESC, created_at DESC LIMIT 1",
         )
         .bind(operator_user_id)
         .bind(model)
         .bind(at_ms)
         .fetch_optional(&self.pool)
         .await?;
-        match row {
-            None => Ok(None),
-            Some(r) => Ok(Some((
-                r.try_get("version")?,
-                ModelPrice {
-                    model: r.try_get("model")?,
-                    list_input: r.try_get("list_input")?,
-                    opc_input: r.try_get("opc_input")?,
-                    list_cached: r.try_get("list_cached")?,
-                    opc_cached: r.try_get("opc_cached")?,
-                    list_output: r.try_get("list_output")?,
-                    opc_output: r.try_get("opc_output")?,
-                },
-            ))),
+        let Some(r) = row else { return Ok(None) };
+        let mut price = ModelPrice {
+            model: r.try_get("model")?,
+            list_input: r.try_get("list_input")?,
+            opc_input: r.try_get("opc_input")?,
+            list_cached: r.try_get("list_cached")?,
+            opc_cached: r.try_get("opc_cached")?,
+            list_output: r.try_get("list_output")?,
+            opc_output: r.try_get("opc_output")?,
+        };
+        // The discount basis counts the list price at most up to the platform's reference in
+        // force (M2.2, issue 18 item 3); never below what the OPC is charged.
+        if let Some(rf) = self.reference_price_at(model, at_ms).await? {
+            price.list_input = price.list_input.min(rf.list_input).max(price.opc_input);
+            price.list_cached = price.list_cached.min(rf.list_cached).max(price.opc_cached);
+            price.list_output = price.list_output.min(rf.list_output).max(price.opc_output);
         }
+        Ok(Some((r.try_get("version")?, price)))
+    }
+
+    /// Publishes a version of the platform's reference price list (vendors' public list prices
+    /// per model, fen per million tokens; the OPC fields of each row are ignored).
+    pub async fn create_reference_prices(&self, actor: &Actor, version: &str, effective_from: i64, prices: &[ModelPrice]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for p in prices {
+            let res = sqlx::query(
+                "INSERT INTO gateway_reference_prices (version, effective_from, model, list_input, list_cached, list_output, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(version)
+            .bind(effective_from)
+            .bind(&p.model)
+            .bind(p.list_input)
+            .bind(p.list_cached)
+            .bind(p.list_output)
+            .bind(actor.user_id.clone())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await;
+            if let Err(e) = res {
+                if crate::is_unique_violation(&e, "") {
+                    return Err(StoreError::Conflict("price_version_exists"));
+                }
+                return Err(e.into());
+            }
+        }
+        let after = serde_json::json!({ "version": version, "effective_from": effective_from, "prices": prices });
+        record_after(
+            &mut tx,
+            actor,
+            "reference_prices.create",
+            "reference_prices",
+            version,
+            after,
+            version.to_string(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The reference price of `model` in force at `at_ms` (list prices only).
+    pub async fn reference_price_at(&self, model: &str, at_ms: i64) -> Result<Option<ModelPrice>> {
+        let row = sqlx::query(
+            "SELECT model, list_input, list_cached, list_output FROM gateway_reference_prices \
+             WHERE model = $1 AND effective_from <= $2 ORDER BY effective_from DESC, created_at DESC LIMIT 1",
+        )
+        .bind(model)
+        .bind(at_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(ModelPrice {
+                model: r.try_get("model")?,
+                list_input: r.try_get("list_input")?,
+                opc_input: 0,
+                list_cached: r.try_get("list_cached")?,
+                opc_cached: 0,
+                list_output: r.try_get("list_output")?,
+                opc_output: 0,
+            })
+        })
+        .transpose()
     }
 
     // ---- key limits and budgets ----

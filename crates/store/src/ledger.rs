@@ -12,7 +12,7 @@ use opchub_ledger::event::{canonical_bytes, content_hash_of, day_of, leaf_bytes,
 use opchub_ledger::merkle::{self, Hash, MemoryTree};
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -1077,12 +1077,20 @@ pub struct Source {
     pub owner_user_id: String,
     pub key_prefix: String,
     pub rate_per_minute: i64,
+    /// The kinds this source may report (issue 18 item 4): a subset of
+    /// `opchub_ledger::metering::REPORTABLE_KINDS`.
+    pub kinds: Vec<String>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
 }
 
+/// The columns of a [`Source`].
+const SOURCE_COLS: &str = "id, name, owner_user_id, key_prefix, rate_per_minute, kinds, created_at, revoked_at";
+
 fn source_from(r: &AnyRow) -> Result<Source> {
+    let kinds: String = r.try_get("kinds")?;
     Ok(Source {
+        kinds: serde_json::from_str(&kinds).unwrap_or_default(),
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         owner_user_id: r.try_get("owner_user_id")?,
@@ -1102,16 +1110,35 @@ impl Store {
         key_hash: &str,
         key_prefix: &str,
         rate_per_minute: i64,
+        kinds: &[String],
     ) -> Result<Source> {
+        // The platform's own source names are never an outside source's (issue 18 item 4).
+        if opchub_ledger::metering::reserved_source(name) {
+            return Err(StoreError::Invalid {
+                field: "name",
+                code: "source_name_reserved",
+            });
+        }
+        if kinds.is_empty()
+            || kinds
+                .iter()
+                .any(|k| !opchub_ledger::metering::REPORTABLE_KINDS.contains(&k.as_str()))
+        {
+            return Err(StoreError::Invalid {
+                field: "kinds",
+                code: "kind_not_allowed",
+            });
+        }
         let id = new_id();
         let mut tx = self.begin().await?;
-        let res = sqlx::query("INSERT INTO ledger_sources (id, name, owner_user_id, key_hash, key_prefix, rate_per_minute, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        let res = sqlx::query("INSERT INTO ledger_sources (id, name, owner_user_id, key_hash, key_prefix, rate_per_minute, kinds, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(&id)
             .bind(name)
             .bind(owner_user_id)
             .bind(key_hash)
             .bind(key_prefix)
             .bind(rate_per_minute)
+            .bind(serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into()))
             .bind(now_ms())
             .execute(&mut *tx)
             .await;
@@ -1129,7 +1156,8 @@ impl Store {
             }
             return Err(e.into());
         }
-        let after = serde_json::json!({ "id": id, "name": name, "owner": owner_user_id, "rate_per_minute": rate_per_minute });
+        let after =
+            serde_json::json!({ "id": id, "name": name, "owner": owner_user_id, "rate_per_minute": rate_per_minute, "kinds": kinds });
         record_after(
             &mut tx,
             actor,
@@ -1145,30 +1173,44 @@ impl Store {
     }
 
     pub async fn source_by_name(&self, name: &str) -> Result<Option<Source>> {
-        let row = sqlx::query(
-            "SELECT id, name, owner_user_id, key_prefix, rate_per_minute, created_at, revoked_at FROM ledger_sources WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(source_from).transpose()
-    }
-
-    /// A live (not revoked) source by the hash of its key.
-    pub async fn source_by_key(&self, key_hash: &str) -> Result<Option<Source>> {
-        let row = sqlx::query("SELECT id, name, owner_user_id, key_prefix, rate_per_minute, created_at, revoked_at FROM ledger_sources WHERE key_hash = $1 AND revoked_at IS NULL")
-            .bind(key_hash)
+        let row = sqlx::query(&format!("SELECT {SOURCE_COLS} FROM ledger_sources WHERE name = $1"))
+            .bind(name)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(source_from).transpose()
     }
 
-    pub async fn sources(&self) -> Result<Vec<Source>> {
-        let rows = sqlx::query(
-            "SELECT id, name, owner_user_id, key_prefix, rate_per_minute, created_at, revoked_at FROM ledger_sources ORDER BY name",
+    /// A live (not revoked) source by the hash of its key.
+    pub async fn source_by_key(&self, key_hash: &str) -> Result<Option<Source>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SOURCE_COLS} FROM ledger_sources WHERE key_hash = $1 AND revoked_at IS NULL"
+        ))
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(source_from).transpose()
+    }
+
+    /// The parties a source's owner serves (issue 18 item 4): its communities, and the OPCs in
+    /// them.
+    pub async fn parties_served_by(&self, owner_user_id: &str) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
+        let communities = sqlx::query_scalar::<_, String>("SELECT id FROM communities WHERE operator_user_id = $1")
+            .bind(owner_user_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let opcs = sqlx::query_scalar::<_, String>(
+            "SELECT o.id FROM opcs o JOIN communities c ON c.id = o.community_id WHERE c.operator_user_id = $1",
         )
+        .bind(owner_user_id)
         .fetch_all(&self.pool)
         .await?;
+        Ok((communities.into_iter().collect(), opcs.into_iter().collect()))
+    }
+
+    pub async fn sources(&self) -> Result<Vec<Source>> {
+        let rows = sqlx::query(&format!("SELECT {SOURCE_COLS} FROM ledger_sources ORDER BY name"))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(source_from).collect()
     }
 }

@@ -117,6 +117,11 @@ const FEATURE_CATALOGS: &[FeatureCatalog] = &[
         table: "sec",
         code_prefix: None,
     },
+    // integrity (issue 18)
+    FeatureCatalog {
+        table: "integrity",
+        code_prefix: None,
+    },
 ];
 
 /// The message of `code` in `section` (`error` for an error's code, `field` for a field's),

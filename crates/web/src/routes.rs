@@ -430,6 +430,20 @@ fn gateway() -> Vec<Route> {
             Api,
             api::gateway::create_prices,
         ),
+        // price tables under platform review (issue 18 item 3)
+        get("/api/v1/gateway/prices", Roles(COMMUNITY_ADMIN), Api, api::gateway::price_tables),
+        put(
+            "/api/v1/gateway/prices/{operator_user_id}/{version}/status",
+            Roles(PLATFORM),
+            Api,
+            api::gateway::set_price_table_status,
+        ),
+        post(
+            "/api/v1/gateway/reference-prices",
+            Roles(PLATFORM),
+            Api,
+            api::gateway::create_reference_prices,
+        ),
         put("/api/v1/me/api-keys/{id}/limits", Auth, Api, api::gateway::set_key_limits),
         get("/api/v1/gateway/requests", Auth, Api, api::gateway::requests),
         get("/gateway", Roles(FOUNDER), Page, pages::gateway::opc),
@@ -448,6 +462,12 @@ fn gateway() -> Vec<Route> {
             pages::gateway::set_channel_status,
         ),
         post("/gateway/prices", Roles(&[CommunityOperator]), Page, pages::gateway::create_prices),
+        post(
+            "/gateway/prices/{operator_user_id}/{version}/status",
+            Roles(PLATFORM),
+            Page,
+            pages::gateway::set_price_table_status,
+        ),
     ]
 }
 

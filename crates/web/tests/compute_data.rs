@@ -49,6 +49,10 @@ async fn publish(op: &Client, version: &str, from: &str, items: Vec<Value>) -> V
 async fn reported_compute_and_data_events_are_priced_one_by_one() {
     let app = TestApp::start().await;
     let (op, op_id) = app.user("gpu_operator", Role::CommunityOperator).await;
+    // The OPC the cluster serves, in the operator's community (issue 18: a source reports only
+    // for the parties it serves).
+    let (community, ws) = app.community_of(&op_id, Zone::HexiArea, 1).await;
+    let opc = app.opc_at("gpu_user", 4_242, &ws[0]).await;
     // Bad tables are refused whole.
     for bad in [
         json!([item("a100", "gpu_minute", 100, 50)]),
@@ -64,28 +68,29 @@ async fn reported_compute_and_data_events_are_priced_one_by_one() {
             (StatusCode::UNPROCESSABLE_ENTITY, json!("invalid_items"))
         );
     }
-    // v1 from 2020; v2 re-prices a100 from 2024; h100 only from tomorrow.
-    let t = publish(
-        &op,
+    // v1 from 2020; v2 re-prices a100 from 2024 (both history, approved); h100 only from
+    // tomorrow, published and approved now.
+    app.seed_prices(
+        &op_id,
         "items-v1",
         "2020-01-01T00:00:00+08:00",
-        vec![
+        json!([
             item("a100", "gpu_hour", 1_000, 600),
             item("traffic", "gb", 50, 30),
             item("corpus", "dataset", 5_000, 3_000),
-        ],
+        ]),
     )
     .await;
-    assert_eq!(t["items"].as_array().unwrap().len(), 3);
-    publish(
-        &op,
+    app.seed_prices(
+        &op_id,
         "items-v2",
         "2024-01-01T00:00:00+08:00",
-        vec![item("a100", "gpu_hour", 3_600, 1_800)],
+        json!([item("a100", "gpu_hour", 3_600, 1_800)]),
     )
     .await;
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
-    publish(&op, "items-v3", &tomorrow, vec![item("h100", "gpu_hour", 9_000, 6_000)]).await;
+    let t = publish(&op, "items-v3", &tomorrow, vec![item("h100", "gpu_hour", 9_000, 6_000)]).await;
+    assert_eq!((t["items"].as_array().unwrap().len(), t["status"].as_str()), (1, Some("pending")));
     let again = op
         .post_json(
             "/api/v1/gateway/prices",
@@ -95,6 +100,7 @@ async fn reported_compute_and_data_events_are_priced_one_by_one() {
     assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "price_version_exists".into()));
 
     let (platform, _) = app.user("gpu_platform", Role::PlatformOperator).await;
+    approve_prices(&platform, &op_id, "items-v3").await;
     let r = platform
         .post_json("/api/v1/ledger/sources", json!({"name": "cluster-x", "owner_user_id": op_id}))
         .await;
@@ -103,7 +109,7 @@ async fn reported_compute_and_data_events_are_priced_one_by_one() {
     let old = "2023-06-01T10:00:00+08:00";
     let now = chrono::Utc::now().to_rfc3339();
     let c = "compute.gpu_second";
-    let events = vec![
+    let mut events = vec![
         // 9 s at ¥10/h list, ¥6/h OPC (v1): 2.5 → 3 fen and 1.5 → 2 fen (half up).
         reported("v1-ok", c, Some("a100"), 9, 3, 2, "items-v1", old),
         // 1 h at v2's ¥36/¥18.
@@ -123,6 +129,10 @@ async fn reported_compute_and_data_events_are_priced_one_by_one() {
         reported("dataset-ok", "data.byte", Some("corpus"), 123_456, 5_000, 3_000, "items-v1", &now),
         reported("dataset-off", "data.byte", Some("corpus"), 123_456, 2_500, 1_500, "items-v1", &now),
     ];
+    for e in &mut events {
+        e["subject"] = json!(opc);
+        e["counterparty"] = json!(community);
+    }
     let r = gpu.post_json("/api/v1/ledger/events", json!({ "events": events })).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let res = r.json();
@@ -176,7 +186,7 @@ async fn reported_compute_and_data_events_are_priced_one_by_one() {
     assert_eq!((c.received, c.stored, c.duplicates, c.rejected), (12, 4, 0, 8));
     // This month's totals for the subject: exact sums.
     let period = opchub_ledger::event::period_of(opchub_store::now_ms());
-    let totals = app.store.usage_totals("opc-x", false, &period).await.unwrap();
+    let totals = app.store.usage_totals(&opc, false, &period).await.unwrap();
     let of = |k: &str| {
         totals
             .iter()
@@ -227,11 +237,11 @@ struct Setup {
 async fn setup() -> Setup {
     let app = TestApp::start().await;
     let (op, op_id) = app.user("data_operator", Role::CommunityOperator).await;
-    publish(
-        &op,
+    app.seed_prices(
+        &op_id,
         "data-v1",
         "2020-01-01T00:00:00+08:00",
-        vec![item("traffic", "gb", 1_000_000, 600_000), item("corpus", "dataset", 5_000, 3_000)],
+        json!([item("traffic", "gb", 1_000_000, 600_000), item("corpus", "dataset", 5_000, 3_000)]),
     )
     .await;
     let (_, ws) = app.community(Zone::HexiArea, 1).await;
@@ -553,7 +563,7 @@ async fn pages_show_items_datasets_and_the_download_command() {
             "/gateway/items",
             &[
                 ("version", "page-v1"),
-                ("effective_from", "2020-01-01T00:00"),
+                ("effective_from", ""),
                 ("items", "h100 gpu_hour 2,000 1500 H100算力 H100 hour"),
             ],
         )
@@ -564,6 +574,9 @@ async fn pages_show_items_datasets_and_the_download_command() {
             .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.text.contains("第 1 行"));
+    // Priced once the platform operator approved it (issue 18).
+    let (platform, _) = s.app.user("data_platform", Role::PlatformOperator).await;
+    approve_prices(&platform, &s.op_id, "page-v1").await;
     let page = s.op.get("/gateway/datasets").await;
     assert_eq!(page.status, StatusCode::OK);
     for want in [

@@ -52,6 +52,8 @@ async fn channel(app: &TestApp, name: &str, base_url: &str, priority: i64, price
         .post_json("/api/v1/gateway/prices", json!({"version": format!("{name}-v1"), "prices": prices}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // Priced once the platform operator approved the table, as the channel (issue 18).
+    approve_prices(&platform, &op_id, &format!("{name}-v1")).await;
     op_id
 }
 

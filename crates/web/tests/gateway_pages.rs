@@ -138,6 +138,27 @@ async fn operators_and_opcs_run_the_gateway_through_pages() {
         .post_form("/gateway/prices", &[("version", "p1"), ("effective_from", ""), ("prices", table)])
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    // Pending until the platform operator approves it with the button next to the channels'
+    // (issue 18): until then it prices nothing.
+    assert!(app
+        .store
+        .price_at(&op_id, "fake-final", opchub_store::now_ms())
+        .await
+        .unwrap()
+        .is_none());
+    let mine = op.get("/gateway/channels").await.text;
+    assert!(mine.contains(r#"id="price-table-p1" data-status="pending""#), "{mine}");
+    assert!(!mine.contains("/gateway/prices/"), "the operator does not review its own table");
+    let (reviewer, _) = app.user("gwpricereview", Role::PlatformOperator).await;
+    let review = format!("/gateway/prices/{op_id}/p1/status");
+    assert!(reviewer
+        .get("/gateway/channels")
+        .await
+        .text
+        .contains(&format!(r#"action="{review}""#)));
+    assert_eq!(op.post_form(&review, &[("status", "approved")]).await.status, StatusCode::FORBIDDEN);
+    let r = reviewer.post_form(&review, &[("status", "approved")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
     let now = opchub_store::now_ms();
     let (version, price) = app.store.price_at(&op_id, "fake-final", now).await.unwrap().unwrap();
     assert_eq!((version.as_str(), price.list_input, price.opc_output), ("p1", 4_000_000, 3_000_000));
@@ -150,6 +171,10 @@ async fn operators_and_opcs_run_the_gateway_through_pages() {
             "/gateway/prices",
             &[("version", "p2"), ("effective_from", "2099-01-01T00:00"), ("prices", table)],
         )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let r = reviewer
+        .post_form(&format!("/gateway/prices/{op_id}/p2/status"), &[("status", "approved")])
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
     let from = chrono::DateTime::parse_from_rfc3339("2099-01-01T00:00:00+08:00")

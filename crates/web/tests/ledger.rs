@@ -18,33 +18,51 @@ fn h(s: &str) -> Hash {
     hex::decode(s).unwrap().try_into().unwrap()
 }
 
-fn event(id: &str, quantity: i64) -> Value {
+/// A compute event of an OPC served by the source's owner (a source reports only for the OPCs
+/// of its owner's communities, issue 18).
+fn event_of(p: &Served, id: &str, quantity: i64) -> Value {
     json!({
         "source_event_id": id, "kind": "compute.gpu_second", "unit": "gpu_second",
-        "subject": "opc-a", "counterparty": "community-1", "quantity": quantity,
+        "subject": p.opc, "counterparty": p.community, "quantity": quantity,
         "list_amount_fen": quantity * 3, "charged_amount_fen": quantity * 2, "price_version": "gpu-2026-11",
         "occurred_at": chrono::Utc::now().to_rfc3339(), "attributes": {"cluster": "A100-01", "item": "a100"}
     })
 }
 
 /// The owner's compute item the events are priced by (M2.2): ¥108 list and ¥72 OPC price per
-/// GPU-hour — 3 and 2 fen per GPU-second exactly.
-async fn gpu_prices(owner: &Client) {
-    let r = owner
-        .post_json(
-            "/api/v1/gateway/prices",
-            json!({"version": "gpu-2026-11", "effective_from": "2020-01-01T00:00:00+08:00",
-                   "items": [{"item": "a100", "unit": "gpu_hour", "name_zh": "A100算力", "name_en": "A100", "list_fen": 10_800, "opc_fen": 7_200}]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+/// GPU-hour — 3 and 2 fen per GPU-second exactly; approved, in force since 2020 (seeded as
+/// history: the API never back-dates a table).
+async fn gpu_prices(app: &TestApp, owner: &str) {
+    app.seed_prices(
+        owner,
+        "gpu-2026-11",
+        "2020-01-01T00:00:00+08:00",
+        json!([{"item": "a100", "unit": "gpu_hour", "name_zh": "A100算力", "name_en": "A100", "list_fen": 10_800, "opc_fen": 7_200}]),
+    )
+    .await;
 }
 
-/// A ledger source run by a new community operator; returns a client holding its key.
-async fn source(app: &TestApp, name: &str, rate: i64) -> Client {
+/// The parties a source serves: an OPC in its owner's community.
+#[derive(Clone)]
+struct Served {
+    opc: String,
+    community: String,
+}
+
+/// A ledger source run by a new community operator with a community and an OPC in it; returns
+/// a client holding its key and the parties it serves.
+async fn source(app: &TestApp, name: &str, rate: i64) -> (Client, Served) {
+    let (_, owner) = app.user(&format!("owner_{name}"), Role::CommunityOperator).await;
+    let (community, ws) = app.community_of(&owner, Zone::HexiArea, 1).await;
+    let n = name.bytes().fold(100u32, |a, b| a * 7 + u32::from(b)) % 100_000;
+    let opc = app.opc_at(&format!("opc_{name}"), n, &ws[0]).await;
+    (source_for(app, name, rate, &owner).await, Served { opc, community })
+}
+
+/// A ledger source run by the given community operator.
+async fn source_for(app: &TestApp, name: &str, rate: i64, owner: &str) -> Client {
     let (platform, _) = app.user(&format!("plat_{name}"), Role::PlatformOperator).await;
-    let (owner_client, owner) = app.user(&format!("owner_{name}"), Role::CommunityOperator).await;
-    gpu_prices(&owner_client).await;
+    gpu_prices(app, owner).await;
     let r = platform
         .post_json(
             "/api/v1/ledger/sources",
@@ -67,7 +85,8 @@ async fn verify(app: &TestApp) -> Vec<String> {
 #[tokio::test]
 async fn events_are_stored_exactly_once_with_signed_receipts() {
     let app = TestApp::start().await;
-    let gpu = source(&app, "gpu1", 600_000).await;
+    let (gpu, served) = source(&app, "gpu1", 600_000).await;
+    let event = |id: &str, q: i64| event_of(&served, id, q);
     let batch = json!({"events": [event("job-1", 3600), event("job-2", 120), event("job-3", 7)]});
     let r = gpu.post_json("/api/v1/ledger/events", batch.clone()).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -128,7 +147,8 @@ async fn events_are_stored_exactly_once_with_signed_receipts() {
 #[tokio::test]
 async fn bad_events_are_refused_one_by_one_and_nothing_partial_is_written() {
     let app = TestApp::start().await;
-    let gpu = source(&app, "gpu2", 600_000).await;
+    let (gpu, served) = source(&app, "gpu2", 600_000).await;
+    let event = |id: &str, q: i64| event_of(&served, id, q);
     let mut negative = event("neg", 10);
     negative["quantity"] = json!(-5);
     let mut overflow = event("big", 10);
@@ -210,7 +230,8 @@ async fn bad_events_are_refused_one_by_one_and_nothing_partial_is_written() {
 #[tokio::test]
 async fn each_source_is_rate_limited() {
     let app = TestApp::start().await;
-    let gpu = source(&app, "gpu3", 10).await;
+    let (gpu, served) = source(&app, "gpu3", 10).await;
+    let event = |id: &str, q: i64| event_of(&served, id, q);
     let eight: Vec<Value> = (0..8).map(|i| event(&format!("r{i}"), 1)).collect();
     assert_eq!(
         gpu.post_json("/api/v1/ledger/events", json!({ "events": eight })).await.status,
@@ -225,7 +246,8 @@ async fn each_source_is_rate_limited() {
 #[tokio::test]
 async fn inclusion_and_consistency_proofs_verify_against_signed_checkpoints() {
     let app = TestApp::start().await;
-    let gpu = source(&app, "gpu4", 600_000).await;
+    let (gpu, served) = source(&app, "gpu4", 600_000).await;
+    let event = |id: &str, q: i64| event_of(&served, id, q);
     for b in 0..4 {
         let events: Vec<Value> = (0..10).map(|i| event(&format!("p{b}-{i}"), 1 + i)).collect();
         let r = gpu.post_json("/api/v1/ledger/events", json!({ "events": events })).await;
@@ -275,7 +297,8 @@ async fn inclusion_and_consistency_proofs_verify_against_signed_checkpoints() {
 
 async fn filled(name: &str) -> TestApp {
     let app = TestApp::start().await;
-    let gpu = source(&app, name, 600_000).await;
+    let (gpu, served) = source(&app, name, 600_000).await;
+    let event = |id: &str, q: i64| event_of(&served, id, q);
     let events: Vec<Value> = (0..20).map(|i| event(&format!("t{i}"), 100 + i)).collect();
     gpu.post_json("/api/v1/ledger/events", json!({ "events": events })).await;
     app.store.ledger_checkpoint(&app.key, "opchub.test/ledger", "test").await.unwrap();
@@ -365,7 +388,8 @@ async fn verify_names_a_changed_quantity_a_deleted_event_and_a_swapped_pair() {
 #[tokio::test]
 async fn a_sealed_month_is_never_changed_late_events_are_booked_now() {
     let app = TestApp::start().await;
-    let gpu = source(&app, "gpu9", 600_000).await;
+    let (gpu, served) = source(&app, "gpu9", 600_000).await;
+    let event = |id: &str, q: i64| event_of(&served, id, q);
     let last_month_ms = opchub_store::now_ms() - 35 * 86_400_000;
     let last_month = opchub_ledger::event::period_of(last_month_ms);
     let at = chrono::DateTime::from_timestamp_millis(last_month_ms).unwrap().to_rfc3339();
@@ -405,7 +429,7 @@ async fn a_sealed_month_is_never_changed_late_events_are_booked_now() {
         chrono::DateTime::parse_from_rfc3339(&at).unwrap().to_utc().to_rfc3339(),
         "occurred_at is kept"
     );
-    let sealed = app.store.usage_totals("opc-a", false, &last_month).await.unwrap();
+    let sealed = app.store.usage_totals(&served.opc, false, &last_month).await.unwrap();
     assert_eq!(sealed[0].quantity, 10, "the sealed month's totals did not change");
     assert!(verify(&app).await.is_empty());
 }
@@ -413,7 +437,8 @@ async fn a_sealed_month_is_never_changed_late_events_are_booked_now() {
 #[tokio::test]
 async fn corrections_are_new_events_approved_by_someone_else() {
     let app = TestApp::start().await;
-    let gpu = source(&app, "gpu10", 600_000).await;
+    let (gpu, served) = source(&app, "gpu10", 600_000).await;
+    let event = |id: &str, q: i64| event_of(&served, id, q);
     gpu.post_json("/api/v1/ledger/events", json!({"events": [event("double", 500)]}))
         .await;
     let (alice, _) = app.user("alice", Role::Committee).await;
@@ -436,7 +461,7 @@ async fn corrections_are_new_events_approved_by_someone_else() {
         ("correction", Some(0), Some("alice"))
     );
     assert_eq!(app.store.ledger_event(0).await.unwrap().quantity, 500, "history is not rewritten");
-    let totals = app.store.usage_totals("opc-a", false, &stored.period).await.unwrap();
+    let totals = app.store.usage_totals(&served.opc, false, &stored.period).await.unwrap();
     assert_eq!(totals[0].quantity, 0);
     fix["source_event_id"] = json!("fix-2");
     fix["corrects_leaf_index"] = json!(42);
@@ -448,7 +473,8 @@ async fn corrections_are_new_events_approved_by_someone_else() {
 #[tokio::test]
 async fn statements_come_from_rollups_and_belong_to_their_party() {
     let app = TestApp::start().await;
-    let (_, ws) = app.community(Zone::HexiArea, 2).await;
+    let (_, owner) = app.user("owner_gpu11", Role::CommunityOperator).await;
+    let (_, ws) = app.community_of(&owner, Zone::HexiArea, 2).await;
     let anon = app.client();
     let a = anon
         .post_json("/api/v1/registrations", registration("stmta", &uscc(70), "hexi_area", &ws[0]))
@@ -457,13 +483,12 @@ async fn statements_come_from_rollups_and_belong_to_their_party() {
     anon.post_json("/api/v1/registrations", registration("stmtb", &uscc(71), "hexi_area", &ws[1]))
         .await;
     let opc_a = a["opc"]["id"].as_str().unwrap().to_string();
-    let gpu = source(&app, "gpu11", 600_000).await;
-    let mut events = vec![];
-    for i in 0..5 {
-        let mut e = event(&format!("s{i}"), 60);
-        e["subject"] = json!(opc_a);
-        events.push(e);
-    }
+    let gpu = source_for(&app, "gpu11", 600_000, &owner).await;
+    let served = Served {
+        opc: opc_a.clone(),
+        community: owner.clone(),
+    };
+    let events: Vec<Value> = (0..5).map(|i| event_of(&served, &format!("s{i}"), 60)).collect();
     gpu.post_json("/api/v1/ledger/events", json!({ "events": events })).await;
     let ca = app.client();
     ca.login("stmta", PASSWORD).await;
@@ -490,13 +515,15 @@ async fn statements_come_from_rollups_and_belong_to_their_party() {
 async fn concurrent_writers_on_two_replicas_build_one_consistent_log() {
     let app = TestApp::start().await;
     let replica = TestApp::start_with(app.db.clone(), app.key.clone()).await;
-    let gpu = source(&app, "gpu12", 1_000_000).await;
+    let (gpu, served) = source(&app, "gpu12", 1_000_000).await;
     let key = gpu.bearer.clone().unwrap();
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..16 {
         let base = if w % 2 == 0 { app.base.clone() } else { replica.base.clone() };
         let key = key.clone();
+        let served = served.clone();
         tasks.spawn(async move {
+            let event = |id: &str, q: i64| event_of(&served, id, q);
             let c = Client::with_key(&base, &key);
             let mut leaves = vec![];
             for b in 0..5 {

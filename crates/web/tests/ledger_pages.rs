@@ -15,28 +15,39 @@ use std::collections::BTreeSet;
 
 const DAY_MS: i64 = 86_400_000;
 
-fn event(id: &str, subject: &str, kind: &str, unit: &str, quantity: i64, list: i64, charged: i64, at_ms: i64) -> Value {
+#[allow(clippy::too_many_arguments)]
+fn event(id: &str, subject: &str, counterparty: &str, kind: &str, unit: &str, quantity: i64, list: i64, charged: i64, at_ms: i64) -> Value {
     json!({
-        "source_event_id": id, "kind": kind, "unit": unit, "subject": subject, "counterparty": "community-1",
+        "source_event_id": id, "kind": kind, "unit": unit, "subject": subject, "counterparty": counterparty,
         "quantity": quantity, "list_amount_fen": list, "charged_amount_fen": charged, "price_version": "p-2026-11",
         "occurred_at": chrono::DateTime::from_timestamp_millis(at_ms).unwrap().to_rfc3339(),
         "attributes": {"item": "a100"},
     })
 }
 
-/// A ledger source created through the platform operator's API; returns a client holding its key.
-async fn source(app: &TestApp, name: &str) -> Client {
+/// A token event as the platform's gateway meters it (outside sources report only compute and
+/// data, issue 18), appended straight to the ledger.
+fn gateway_event(v: &Value) -> opchub_store::ledger::Item {
+    let input: opchub_ledger::event::EventInput = serde_json::from_value(v.clone()).unwrap();
+    let e = input
+        .validate("gateway", opchub_ledger::event::Origin::Observed, None, opchub_store::now_ms())
+        .unwrap();
+    opchub_store::ledger::Item::Event(e)
+}
+
+/// A ledger source run by `owner` created through the platform operator's API; returns a client
+/// holding its key.
+async fn source(app: &TestApp, name: &str, owner: &str) -> Client {
     let (platform, _) = app.user(&format!("plat_{name}"), Role::PlatformOperator).await;
-    let (owner_client, owner) = app.user(&format!("owner_{name}"), Role::CommunityOperator).await;
-    // The compute item GPU events are priced by (M2.2): 3 and 2 fen per GPU-second.
-    let r = owner_client
-        .post_json(
-            "/api/v1/gateway/prices",
-            json!({"version": "p-2026-11", "effective_from": "2020-01-01T00:00:00+08:00",
-                   "items": [{"item": "a100", "unit": "gpu_hour", "name_zh": "A100算力", "name_en": "A100", "list_fen": 10_800, "opc_fen": 7_200}]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // The compute item GPU events are priced by (M2.2): 3 and 2 fen per GPU-second, approved
+    // and in force since 2020 (history, seeded directly).
+    app.seed_prices(
+        owner,
+        "p-2026-11",
+        "2020-01-01T00:00:00+08:00",
+        json!([{"item": "a100", "unit": "gpu_hour", "name_zh": "A100算力", "name_en": "A100", "list_fen": 10_800, "opc_fen": 7_200}]),
+    )
+    .await;
     let r = platform
         .post_json(
             "/api/v1/ledger/sources",
@@ -77,7 +88,8 @@ async fn raw_get(app: &TestApp, c: &Client, path: &str) -> reqwest::Response {
 #[tokio::test]
 async fn statement_page_chart_downloads_and_verified_proofs() {
     let app = TestApp::start().await;
-    let (_, ws) = app.community(Zone::HexiArea, 2).await;
+    let (_, owner) = app.user("owner_gpu_pages", Role::CommunityOperator).await;
+    let (community, ws) = app.community_of(&owner, Zone::HexiArea, 2).await;
     let anon = app.client();
     let a = anon
         .post_json("/api/v1/registrations", registration("usagea", &uscc(80), "hexi_area", &ws[0]))
@@ -95,16 +107,33 @@ async fn statement_page_chart_downloads_and_verified_proofs() {
         .map(|t| if opchub_ledger::event::period_of(t) == period { t } else { now })
         .collect();
     let days: BTreeSet<String> = times.iter().map(|t| opchub_ledger::event::day_of(*t)).collect();
-    let mut events: Vec<Value> = times
+    let events: Vec<Value> = times
         .iter()
         .enumerate()
-        .map(|(i, t)| event(&format!("g{i}"), &opc_a, "compute.gpu_second", "gpu_second", 60, 180, 120, *t))
+        .map(|(i, t)| {
+            event(
+                &format!("g{i}"),
+                &opc_a,
+                &community,
+                "compute.gpu_second",
+                "gpu_second",
+                60,
+                180,
+                120,
+                *t,
+            )
+        })
         .collect();
-    events.push(event("t0", &opc_a, "token.input", "token", 1000, 200, 150, now));
-    events.push(event("other", "someone-else", "token.input", "token", 5, 1, 1, now));
-    let gpu = source(&app, "gpu-pages").await;
+    let gpu = source(&app, "gpu-pages", &owner).await;
     let r = gpu.post_json("/api/v1/ledger/events", json!({ "events": events })).await;
-    assert_eq!(r.json()["stored"], 5, "{}", r.text);
+    assert_eq!(r.json()["stored"], 3, "{}", r.text);
+    app.store
+        .ledger_append(vec![
+            gateway_event(&event("t0", &opc_a, &community, "token.input", "token", 1000, 200, 150, now)),
+            gateway_event(&event("other", "someone-else", &community, "token.input", "token", 5, 1, 1, now)),
+        ])
+        .await
+        .unwrap();
 
     // The founder's statement page.
     let founder = app.client();
@@ -230,7 +259,7 @@ async fn statement_page_chart_downloads_and_verified_proofs() {
     assert!(r.text.contains(&format!(">{}…<", &cp.root[..16])));
     assert!(unescape(&r.text).contains(&app.key.verifier_key()));
     assert!(r.text.contains("gpu-pages"));
-    assert!(r.text.contains("收到 5 = 入账 5 + 重复 0 + 拒收 0"), "{}", r.text);
+    assert!(r.text.contains("收到 3 = 入账 3 + 重复 0 + 拒收 0"), "{}", r.text);
     assert!(r.text.contains("✓ 守恒"));
 
     // A changed event no longer matches its leaf: the page says so.

@@ -218,6 +218,13 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/gateway/channels", "community_operator platform_operator"),
     ("PUT", "/api/v1/gateway/channels/{id}/status", "platform_operator"),
     ("POST", "/api/v1/gateway/prices", "community_operator"),
+    ("GET", "/api/v1/gateway/prices", "community_operator platform_operator"),
+    ("POST", "/api/v1/gateway/reference-prices", "platform_operator"),
+    (
+        "PUT",
+        "/api/v1/gateway/prices/{operator_user_id}/{version}/status",
+        "platform_operator",
+    ),
     ("PUT", "/api/v1/me/api-keys/{id}/limits", "auth"),
     ("GET", "/api/v1/gateway/requests", "auth"),
     ("POST", "/api/v1/datasets", "community_operator"),
@@ -296,6 +303,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/gateway/channels", "community_operator"),
     ("POST", "/gateway/channels/{id}/status", "platform_operator"),
     ("POST", "/gateway/prices", "community_operator"),
+    ("POST", "/gateway/prices/{operator_user_id}/{version}/status", "platform_operator"),
     ("GET", "/gateway/datasets", "opc_founder community_operator"),
     ("POST", "/gateway/datasets", "community_operator"),
     ("POST", "/gateway/items", "community_operator"),
@@ -426,7 +434,9 @@ async fn every_route_times_every_role() {
             .replace("{id}", "no-such-id")
             .replace("{code}", "en")
             .replace("{leaf_index}", "999999")
-            .replace("{period}", "1999-13");
+            .replace("{period}", "1999-13")
+            .replace("{operator_user_id}", "no-such-user")
+            .replace("{version}", "no-such-version");
         let method: Method = method.parse().unwrap();
         for (role, session, keyed) in &clients {
             let keyed_route =

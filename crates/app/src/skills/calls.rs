@@ -108,9 +108,12 @@ pub async fn call(s: &App, p: &Principal, req: CallRequest<'_>) -> AppResult<Cal
     let invoker_party = party_of(s, &p.user.id).await?;
     let skill = req.skill;
     let self_dealing = metering::self_dealing(&invoker_party, &p.user.id, &skill.publisher_party, &skill.publisher_user_id);
-    let reason = metering::skill_call_not_qualified(is_error, self_dealing, skill.drifted_at.is_some());
+    let drifted = skill.drifted_at.is_some();
+    let reason = metering::skill_call_not_qualified(is_error, self_dealing, drifted);
     let qualified = reason.is_none();
-    let charged = if is_error { 0 } else { version.price_fen };
+    // A failed call is free; so is a call to a skill whose tools changed from the reviewed ones
+    // (a rug pull, issue 18 item 6): the invoker did not get what it was priced for.
+    let charged = if is_error || drifted { 0 } else { version.price_fen };
     let call_key = opchub_skills::sha256_hex(format!("{}\n{}\n{}", p.user.id, req.request, req.rpc_id).as_bytes());
     let response_value = Value::Array(content.clone());
     let request_digest = digest(&serde_json::json!({"skill": skill.slug, "tool": tool.name, "arguments": args_value}));

@@ -41,16 +41,21 @@ pub struct SkillsConfig {
     pub allow_private_upstreams: bool,
     /// Time allowed for one upstream call.
     pub call_timeout: Duration,
-    /// How often the background task re-fetches remote tool lists (rug-pull check).
+    /// How often the background task re-fetches remote tool lists (rug-pull check, M2.3; a
+    /// setting of `serve`, default [`DEFAULT_REFRESH_INTERVAL`]).
     pub refresh_interval: Duration,
 }
+
+/// The rug-pull check's default period (issue 18 item 6): ten minutes, so a changed tool list
+/// is noticed within minutes rather than an hour.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(600);
 
 impl Default for SkillsConfig {
     fn default() -> Self {
         SkillsConfig {
             allow_private_upstreams: false,
             call_timeout: Duration::from_secs(30),
-            refresh_interval: Duration::from_secs(3600),
+            refresh_interval: DEFAULT_REFRESH_INTERVAL,
         }
     }
 }

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use opchub_app::gateway::{self as app, GatewayPort};
 use opchub_gateway::openai_error;
-use opchub_store::gateway::{Channel, KeyLimits, PriceTable, RequestOutcome};
+use opchub_store::gateway::{Channel, KeyLimits, PriceTable, PriceTableSummary, RequestOutcome};
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::IntoParams;
@@ -119,6 +119,7 @@ pub async fn embeddings(State(s): State<AppState>, caller: Caller, body: Body) -
 
 pub use opchub_app::gateway::{
     create_channel_for, create_prices_for, item_code_ok, set_key_limits_for, ChannelStatus, NewChannelRequest, NewPriceTable,
+    PriceTableStatus,
 };
 
 /// The gateway running in this process, as the administration use cases see it: its box seals
@@ -166,6 +167,45 @@ pub async fn set_channel_status(
 pub async fn create_prices(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJson<NewPriceTable>) -> ApiResult<Response> {
     let p = caller.require()?;
     let t = create_prices_for(&s, &s, p, &r).await?;
+    Ok((StatusCode::CREATED, Json(t)).into_response())
+}
+
+/// The price tables a caller sees, with their review status (a community operator its own,
+/// the platform operator all).
+#[utoipa::path(get, path = "/api/v1/gateway/prices", tag = "gateway", responses((status = 200, body = [PriceTableSummary])))]
+pub async fn price_tables(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<PriceTableSummary>>> {
+    let p = caller.require()?;
+    Ok(Json(app::price_tables_for(&s, p).await?))
+}
+
+/// The platform operator's review of a price table (as of a channel): only approved tables
+/// price usage.
+#[utoipa::path(put, path = "/api/v1/gateway/prices/{operator_user_id}/{version}/status", tag = "gateway",
+    params(("operator_user_id" = String, Path), ("version" = String, Path)), request_body = PriceTableStatus,
+    responses((status = 200, body = PriceTableSummary), (status = 404), (status = 422)))]
+pub async fn set_price_table_status(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((operator_user_id, version)): Path<(String, String)>,
+    ApiJson(r): ApiJson<PriceTableStatus>,
+) -> ApiResult<Json<PriceTableSummary>> {
+    let p = caller.require()?;
+    Ok(Json(
+        app::set_price_table_status_for(&s, &s, p, &operator_user_id, &version, &r.status).await?,
+    ))
+}
+
+/// The platform operator's reference price list (vendors' public list prices, M2.2): an
+/// operator's list price counts for the discount basis at most up to it.
+#[utoipa::path(post, path = "/api/v1/gateway/reference-prices", tag = "gateway", request_body = app::NewReferencePrices,
+    responses((status = 201, body = app::NewReferenceOutcome), (status = 409), (status = 422)))]
+pub async fn create_reference_prices(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(r): ApiJson<app::NewReferencePrices>,
+) -> ApiResult<Response> {
+    let p = caller.require()?;
+    let t = app::create_reference_prices_for(&s, &s, p, &r).await?;
     Ok((StatusCode::CREATED, Json(t)).into_response())
 }
 

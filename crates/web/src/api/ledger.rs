@@ -61,7 +61,15 @@ fn error_body(e: &EventError) -> EventErrorBody {
     EventErrorBody {
         code: e.code.clone(),
         field: e.field.clone(),
-        message: crate::i18n::text(&lang, &format!("ledger.error.{}", e.code)),
+        message: {
+            // Scope refusals (issue 18) have their messages in the integrity table.
+            let scoped = format!("integrity.event.{}", e.code);
+            if crate::i18n::has(&lang, &scoped) {
+                crate::i18n::text(&lang, &scoped)
+            } else {
+                crate::i18n::text(&lang, &format!("ledger.error.{}", e.code))
+            }
+        },
     }
 }
 

@@ -78,7 +78,7 @@ pub struct DoneQuery {
 
 fn done_key(v: Option<&str>) -> Option<&'static str> {
     match v? {
-        "items" => Some("datasets.done_items"),
+        "items" => Some("integrity.done_prices_submitted"),
         "dataset" => Some("datasets.done_dataset"),
         _ => None,
     }

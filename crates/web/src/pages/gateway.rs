@@ -152,7 +152,8 @@ pub struct DoneQuery {
 fn done_key(v: Option<&str>) -> Option<&'static str> {
     match v? {
         "channel" => Some("gateway.done_channel"),
-        "prices" => Some("gateway.done_prices"),
+        "prices" => Some("integrity.done_prices_submitted"),
+        "price_status" => Some("integrity.done_price_status"),
         "status" => Some("gateway.done_status"),
         "limits" => Some("gateway.done_limits"),
         _ => None,
@@ -185,6 +186,15 @@ async fn channels_page(
             }
         })
         .collect();
+    // Price tables under review (issue 18 item 3), next to the channels' review.
+    let price_tables: Vec<Value> = match gateway::price_tables_for(s, p).await {
+        Ok(v) => v
+            .iter()
+            .take(gateway::MAX_PRICE_ROWS)
+            .map(|t| context! { t => t, operator => names.get(&t.operator_user_id).cloned().unwrap_or_else(|| t.operator_user_id.clone()) })
+            .collect(),
+        Err(e) => return page_error(s, Some(p), e.into()),
+    };
     let list = &console.channels;
     let channels: Vec<Value> = list
         .iter()
@@ -212,7 +222,7 @@ async fn channels_page(
         status,
         context! {
             platform => p.role() == Role::PlatformOperator, operator => p.role() == Role::CommunityOperator,
-            channels => channels, prices => prices, usage => usage, period => period,
+            channels => channels, prices => prices, price_tables => price_tables, usage => usage, period => period,
             errors => errors, form => form, done => done_key(done).map(|k| i18n::text(&lang, k)),
         },
     )
@@ -355,6 +365,24 @@ pub async fn set_channel_status(State(s): State<AppState>, caller: Caller, Path(
     };
     match set_channel_status_for(&s, &s, p, &id, f.status.as_deref().unwrap_or("").trim()).await {
         Ok(_) => Redirect::to("/gateway/channels?done=status").into_response(),
+        Err(e) => page_error(&s, Some(p), e.into()),
+    }
+}
+
+/// `POST /gateway/prices/{operator_user_id}/{version}/status` (platform operator): approve,
+/// disable or reset a price table, as a channel.
+pub async fn set_price_table_status(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((operator_user_id, version)): Path<(String, String)>,
+    Form(f): Form<StatusForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let status = f.status.as_deref().unwrap_or("").trim();
+    match gateway::set_price_table_status_for(&s, &s, p, &operator_user_id, &version, status).await {
+        Ok(_) => Redirect::to("/gateway/channels?done=price_status").into_response(),
         Err(e) => page_error(&s, Some(p), e.into()),
     }
 }

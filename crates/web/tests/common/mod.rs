@@ -496,3 +496,70 @@ pub enum Body {
 pub async fn audit_count(store: &Store) -> usize {
     store.audit_entries(&Default::default()).await.unwrap().len()
 }
+
+// integ (issue 18): ledger sources serve only their owner's communities and their OPCs.
+impl TestApp {
+    /// A community of `n` free workstations in `zone` run by the given operator.
+    pub async fn community_of(&self, operator_user_id: &str, zone: Zone, n: u32) -> (String, Vec<String>) {
+        let uscc = Uscc::complete("91110106MA01ABCDE").unwrap();
+        let c = self
+            .store
+            .create_community(
+                &Actor::system(),
+                NewCommunity {
+                    name: "测试OPC社区",
+                    company_name: "北京测试园区运营有限公司",
+                    company_uscc: &uscc,
+                    zone,
+                    address: "北京市丰台区汽车博物馆东路1号",
+                    operator_user_id,
+                    workstations: n,
+                },
+            )
+            .await
+            .unwrap();
+        let ws = self.store.workstations(&c.id).await.unwrap().into_iter().map(|w| w.id).collect();
+        (c.id, ws)
+    }
+
+    /// An OPC registered through the wizard at a Hexi-area workstation; its id.
+    pub async fn opc_at(&self, username: &str, uscc_n: u32, ws: &str) -> String {
+        let r = self
+            .client()
+            .post_json("/api/v1/registrations", registration(username, &uscc(uscc_n), "hexi_area", ws))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.json()["opc"]["id"].as_str().unwrap().to_string()
+    }
+}
+
+// integ (issue 18): price tables are never back-dated through the API and price usage only
+// once approved; a test that needs usage priced in the past seeds the history directly.
+impl TestApp {
+    /// An approved price table of `operator_user_id` effective from `from` (RFC 3339), written
+    /// straight to the store as history (`items`: compute and data items as JSON).
+    pub async fn seed_prices(&self, operator_user_id: &str, version: &str, from: &str, items: Value) {
+        let items: Vec<opchub_store::gateway::ItemPrice> = serde_json::from_value(items).unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339(from).unwrap().timestamp_millis();
+        self.store
+            .create_price_table(&Actor::system(), operator_user_id, version, at, &[], &items)
+            .await
+            .unwrap();
+        self.store
+            .set_price_table_status(&Actor::system(), operator_user_id, version, "approved", None)
+            .await
+            .unwrap();
+    }
+}
+
+/// The platform operator approves a price table (issue 18: tables are reviewed as channels are).
+pub async fn approve_prices(platform: &Client, operator_user_id: &str, version: &str) -> Value {
+    let r = platform
+        .put_json(
+            &format!("/api/v1/gateway/prices/{operator_user_id}/{version}/status"),
+            serde_json::json!({"status": "approved"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.json()
+}
