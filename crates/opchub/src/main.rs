@@ -12,6 +12,7 @@ mod demo_applications;
 mod demo_data;
 mod demo_demands;
 mod demo_skills;
+mod integrity_cli;
 mod ledger;
 // Party facts: registrations, bank accounts, agencies (issue 17)
 mod party_cli;
@@ -130,6 +131,11 @@ enum Command {
     Party {
         #[command(subcommand)]
         command: party_cli::PartyCommand,
+    },
+    /// Integrity: scan a year's paid skill calls for rings and related parties; list findings.
+    Integrity {
+        #[command(subcommand)]
+        command: integrity_cli::IntegrityCommand,
     },
     /// Manage user accounts.
     User {
@@ -435,6 +441,14 @@ async fn main() -> Result<()> {
             demo_demands::load(&store).await?;
             load_demo_skills(&store).await?;
             store.close().await;
+        }
+        Command::Integrity { command } => {
+            let store = open_store(&database_url).await?;
+            let code = integrity_cli::run(&store, command).await?;
+            store.close().await;
+            if code != 0 {
+                std::process::exit(code);
+            }
         }
         Command::Party { command } => {
             let store = open_store(&database_url).await?;

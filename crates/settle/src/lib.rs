@@ -100,11 +100,19 @@ pub async fn basis_mark(store: &Store, policy: &Policy) -> Result<String, Settle
     let corrections = store.ledger_correction_count().await?;
     let mut no_support = store.no_support_in_force(now).await?;
     no_support.sort();
+    // Issue 18: a finding opened, upheld or dismissed after the draft changes what it may pay.
+    let findings: Vec<String> = store
+        .integrity_findings(None)
+        .await?
+        .into_iter()
+        .map(|f| format!("{}:{}", f.id, f.status))
+        .collect();
     Ok(serde_json::json!({
         "policy": policy.version,
         "lists": ids,
         "corrections": corrections,
         "no_support": no_support,
+        "findings": findings,
     })
     .to_string())
 }

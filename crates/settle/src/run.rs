@@ -8,7 +8,7 @@
 use chrono::{Datelike, NaiveDate};
 use opchub_domain::{IndustryCode, Role};
 use opchub_ledger::event::day_of;
-use opchub_policy::{budget_factor, evaluate, Beneficiary, Decision, Facts, ParamValue, Policy, PolicyError};
+use opchub_policy::{budget_factor, evaluate, Beneficiary, Decision, Facts, ParamValue, Policy, PolicyError, TraceStep};
 use opchub_store::settlement::{Line, ListsInForce, OverlapGrant, Parties, Party, RollupRow, EXCLUSION_KINDS};
 use opchub_store::Store;
 use serde_json::{json, Map, Value};
@@ -53,6 +53,19 @@ pub struct Inputs {
     pub overlaps: Vec<OverlapGrant>,
     /// (clause, beneficiary) → consumed this year (per-year caps).
     pub consumed: BTreeMap<(String, String), i64>,
+    /// Integrity findings of the year that are open or upheld (issue 18; M2.3 only).
+    pub findings: Vec<IntegrityMark>,
+}
+
+/// An integrity finding as settlement sees it (issue 18): while `open`, the M2.3 lines of its
+/// parties are held (undetermined); once `upheld`, paid calls among its parties do not qualify.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IntegrityMark {
+    pub id: String,
+    /// `open` or `upheld` (dismissed findings are not loaded).
+    pub status: String,
+    pub detector: String,
+    pub parties: Vec<String>,
 }
 
 /// One beneficiary to decide for one clause.
@@ -62,6 +75,10 @@ pub struct Candidate {
     pub role: Role,
     pub party: Party,
     pub facts: Map<String, Value>,
+    /// Open integrity findings naming the party (issue 18): the line is held until decided.
+    pub held_by: Vec<String>,
+    /// Upheld findings whose calls no longer qualify for this party: (finding, detector, fen).
+    pub upheld: Vec<(String, String, i64)>,
 }
 
 /// A computed batch before it is stored.
@@ -177,6 +194,18 @@ async fn load(store: &Store, policy: &Policy, year: i32, as_of: NaiveDate, only:
         lists: store.exclusions_in_force(end_of_as_of).await?,
         overlaps: store.overlap_grants(i64::from(year)).await?,
         consumed: store.caps_consumed_in(i64::from(year)).await?,
+        findings: store
+            .integrity_findings(Some(year))
+            .await?
+            .into_iter()
+            .filter(|f| f.status == "open" || f.status == "upheld")
+            .map(|f| IntegrityMark {
+                id: f.id,
+                status: f.status,
+                detector: f.detector,
+                parties: f.parties,
+            })
+            .collect(),
     })
 }
 
@@ -224,14 +253,28 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
         }
     };
 
+    let upheld_between = |a: &str, b: &str| -> Option<&IntegrityMark> {
+        inputs
+            .findings
+            .iter()
+            .find(|f| f.status == "upheld" && f.parties.iter().any(|p| p == a) && f.parties.iter().any(|p| p == b))
+    };
+    let mut voided: BTreeMap<(String, String, String), i64> = BTreeMap::new();
     let (mut discounts, mut published, mut free_calls, mut invoked, mut cooperation) =
         (Tally::new(), Tally::new(), Tally::new(), Tally::new(), Tally::new());
     for r in &inputs.rollups {
         match r.kind.as_str() {
             "skill.call" => {
                 // M2.3: the platform marks self-dealing, failed and unreviewed calls not qualified;
-                // a call also counts only between OPCs eligible that day.
-                let both = opc_ok(&r.subject, &r.day) && opc_ok(&r.counterparty, &r.day);
+                // a call also counts only between OPCs eligible that day — and not among the
+                // parties of an upheld integrity finding (issue 18).
+                let ring = upheld_between(&r.subject, &r.counterparty);
+                if let Some(f) = ring {
+                    for who in [&r.subject, &r.counterparty] {
+                        *voided.entry((who.clone(), f.id.clone(), f.detector.clone())).or_default() += r.charged_fen;
+                    }
+                }
+                let both = ring.is_none() && opc_ok(&r.subject, &r.day) && opc_ok(&r.counterparty, &r.day);
                 let (q_fen, uq_fen) = (r.charged_fen - r.uq_charged_fen, r.uq_charged_fen);
                 add(&mut published, &r.counterparty, &r.day, both, q_fen);
                 add(&mut published, &r.counterparty, &r.day, false, uq_fen);
@@ -316,11 +359,31 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
         for (k, v) in specific {
             f.insert(k.to_string(), v);
         }
+        let m23 = clause.starts_with("M2.3");
         out.push(Candidate {
             clause: clause.to_string(),
             role,
             party: party.clone(),
             facts: f,
+            held_by: if m23 {
+                inputs
+                    .findings
+                    .iter()
+                    .filter(|x| x.status == "open" && x.parties.contains(&party.id))
+                    .map(|x| x.id.clone())
+                    .collect()
+            } else {
+                vec![]
+            },
+            upheld: if m23 {
+                voided
+                    .iter()
+                    .filter(|((who, _, _), _)| *who == party.id)
+                    .map(|((_, id, detector), fen)| (id.clone(), detector.clone(), *fen))
+                    .collect()
+            } else {
+                vec![]
+            },
         });
     };
     if wanted("M1.1") {
@@ -528,7 +591,7 @@ pub fn compute(
             map.insert("budget_basis".into(), json!(s.basis.join("; ")));
         }
         let facts = Facts::from_map(map);
-        Ok(evaluate(
+        let d = evaluate(
             policy,
             &c.clause,
             &Beneficiary {
@@ -538,7 +601,8 @@ pub fn compute(
             year,
             &facts,
             as_of,
-        )?)
+        )?;
+        Ok(integrity_marks(d, c))
     };
     let mut decisions = Vec::with_capacity(cands.len());
     for (i, c) in cands.iter().enumerate() {
@@ -626,6 +690,38 @@ pub fn compute(
         });
     }
     Ok(out)
+}
+
+/// Issue 18: an upheld finding's calls are named in the trace; an open finding holds the line —
+/// undetermined, no amount — until the committee decides it.
+fn integrity_marks(mut d: Decision, c: &Candidate) -> Decision {
+    for (id, detector, fen) in &c.upheld {
+        d.trace.push(TraceStep {
+            clause: c.clause.clone(),
+            rule: "integrity_upheld".into(),
+            text: format!(
+                "upheld integrity finding {id} ({detector}): {} of paid calls among its parties do not qualify",
+                opchub_domain::money::Money::from_fen(*fen)
+            ),
+            values: BTreeMap::from([("finding".to_string(), id.clone())]),
+        });
+    }
+    if !c.held_by.is_empty() {
+        let ids = c.held_by.join(", ");
+        d.eligible = None;
+        d.amount_fen = None;
+        d.amount = None;
+        d.reasons
+            .push(format!("held: integrity finding {ids} is under the committee's review"));
+        d.missing_facts.push("integrity_review".into());
+        d.trace.push(TraceStep {
+            clause: c.clause.clone(),
+            rule: "integrity_hold".into(),
+            text: format!("held: open integrity finding {ids} names this party; not payable until the committee decides it"),
+            values: BTreeMap::from([("findings".to_string(), ids)]),
+        });
+    }
+    d
 }
 
 /// F1: one line's part of the batch's budgets.
@@ -806,6 +902,8 @@ mod tests {
             role,
             party: p.clone(),
             facts,
+            held_by: vec![],
+            upheld: vec![],
         }
     }
 

@@ -201,11 +201,11 @@ impl Store {
                 }
                 None => {
                     let id = new_id();
-                    sqlx::query(&format!(
+                    sqlx::query(
                         "INSERT INTO integrity_findings (id, year, detector, fingerprint, parties, skills, score_ppm, amount_at_stake_fen, \
                          explanation_zh, explanation_en, evidence, status, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open', $12, $12)"
-                    ))
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open', $12, $12)",
+                    )
                     .bind(&id)
                     .bind(i64::from(year))
                     .bind(&f.detector)

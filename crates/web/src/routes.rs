@@ -122,6 +122,7 @@ pub fn table() -> Vec<Route> {
         ledger(),
         settlement(),
         party_facts(),
+        integrity(),
         gateway(),
         datasets(),
         demands(),
@@ -349,6 +350,31 @@ fn settlement() -> Vec<Route> {
             pages::settlement::approve,
         ),
         post("/committee/settlements/{id}/pay", Roles(FINANCE), Page, pages::settlement::pay),
+    ]
+}
+
+/// Integrity (issue 18): the committee scans and decides findings, the auditor reads them, a
+/// flagged beneficiary reads its own and answers.
+fn integrity() -> Vec<Route> {
+    use Access::Roles;
+    use Surface::Api;
+    const READERS: &[Role] = &[Committee, Auditor, OpcFounder, CommunityOperator, Enterprise];
+    vec![
+        post("/api/v1/integrity/scan", Roles(COMMITTEE), Api, api::integrity::scan),
+        get("/api/v1/integrity/findings", Roles(READERS), Api, api::integrity::findings),
+        get("/api/v1/integrity/findings/{id}", Roles(READERS), Api, api::integrity::finding),
+        post(
+            "/api/v1/integrity/findings/{id}/decide",
+            Roles(COMMITTEE),
+            Api,
+            api::integrity::decide,
+        ),
+        post(
+            "/api/v1/integrity/findings/{id}/answer",
+            Roles(BENEFICIARIES),
+            Api,
+            api::integrity::answer,
+        ),
     ]
 }
 

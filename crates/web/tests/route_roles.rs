@@ -171,6 +171,24 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/overlap-grants", "committee auditor"),
     ("POST", "/api/v1/overlap-grants", "committee"),
     ("PUT", "/api/v1/parties/{kind}/{id}/industry-code", "committee platform_operator"),
+    // integrity (issue 18)
+    ("POST", "/api/v1/integrity/scan", "committee"),
+    (
+        "GET",
+        "/api/v1/integrity/findings",
+        "opc_founder community_operator enterprise committee auditor",
+    ),
+    (
+        "GET",
+        "/api/v1/integrity/findings/{id}",
+        "opc_founder community_operator enterprise committee auditor",
+    ),
+    ("POST", "/api/v1/integrity/findings/{id}/decide", "committee"),
+    (
+        "POST",
+        "/api/v1/integrity/findings/{id}/answer",
+        "opc_founder community_operator enterprise",
+    ),
     // party facts (issue 17)
     (
         "GET",

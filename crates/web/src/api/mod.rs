@@ -8,6 +8,7 @@ pub mod datasets;
 // Demand board (M2.4)
 pub mod demands;
 pub mod gateway;
+pub mod integrity;
 pub mod ledger;
 pub mod party_facts;
 pub mod policy;

@@ -1,0 +1,330 @@
+//! Integrity findings through the HTTP API (issue 18): two OPCs calling each other's paid skills
+//! (M2.3 pays publisher and invoker, so a ring collects on both sides) are flagged by a scan;
+//! while the finding is open their M2.3 lines are held; the flagged party answers; once the
+//! committee upholds it the ring's calls stop qualifying and what was already paid comes back
+//! through a recovery order. Others cannot read the finding; bad decisions change nothing.
+//! Runs on SQLite, and on PostgreSQL when OPCHUB_TEST_DATABASE_URL is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use opchub_domain::{Role, Zone};
+use opchub_ledger::event::{NewEvent, Origin};
+use opchub_store::ledger::Item;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+fn call(id: &str, invoker: &str, publisher: &str, calls: i64, fen: i64) -> Item {
+    Item::Event(NewEvent {
+        source: "test".into(),
+        source_event_id: id.into(),
+        kind: "skill.call".into(),
+        subject: invoker.into(),
+        counterparty: publisher.into(),
+        quantity: calls,
+        unit: "call".into(),
+        list_fen: fen,
+        charged_fen: fen,
+        price_version: "t-1".into(),
+        occurred_at_ms: opchub_store::now_ms() - 60_000,
+        origin: Origin::Observed,
+        attributes: BTreeMap::from([("qualified".to_string(), "true".to_string())]),
+        corrects_leaf_index: None,
+        correction_reason: None,
+        requested_by: None,
+        approved_by: None,
+    })
+}
+
+struct Ring {
+    app: TestApp,
+    committee: Client,
+    second: Client,
+    finance: Client,
+    x: Client,
+    y: Client,
+    z: Client,
+    x_opc: String,
+    y_opc: String,
+    year: i32,
+}
+
+async fn ring() -> Ring {
+    let app = TestApp::start_preview().await;
+    let (community, ws) = app.community(Zone::HexiArea, 3).await;
+    let (platform, _) = app.user("plat", Role::PlatformOperator).await;
+    let r = platform
+        .put_json(
+            &format!("/api/v1/parties/community/{community}/registration"),
+            json!({"tax_registered": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let mut ids = vec![];
+    let mut clients = vec![];
+    for (i, name) in ["ringx", "ringy", "honestz"].into_iter().enumerate() {
+        let r = app
+            .client()
+            .post_json(
+                "/api/v1/registrations",
+                registration(name, &uscc(700 + i as u32), "hexi_area", &ws[i]),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+        ids.push(r.json()["opc"]["id"].as_str().unwrap().to_string());
+        let c = app.client();
+        c.login(name, PASSWORD).await;
+        clients.push(c);
+    }
+    let (x_opc, y_opc) = (ids[0].clone(), ids[1].clone());
+    // X's skill re-priced to ¥2,000 a call, called 200 times by Y; X calls Y's ¥0.50 skill 200 times.
+    app.store
+        .ledger_append(vec![
+            call("ring-1", &y_opc, &x_opc, 200, 40_000_000),
+            call("ring-2", &x_opc, &y_opc, 200, 10_000),
+        ])
+        .await
+        .unwrap();
+    let (committee, _) = app.user("cmte", Role::Committee).await;
+    for kind in [
+        "restricted_industry",
+        "no_support_sanction",
+        "safety_accident",
+        "excluded_by_review",
+    ] {
+        let r = committee
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/v1/exclusions/{kind}"),
+                Some(Body::Raw("text/csv", b"uscc,name,reason\n".to_vec())),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{kind}: {:?}", r.json());
+    }
+    let (second, _) = app.user("cmte2", Role::Committee).await;
+    let (finance, _) = app.user("fin", Role::Finance).await;
+    let z = clients.pop().unwrap();
+    let y = clients.pop().unwrap();
+    let x = clients.pop().unwrap();
+    Ring {
+        year: this_year(),
+        app,
+        committee,
+        second,
+        finance,
+        x,
+        y,
+        z,
+        x_opc,
+        y_opc,
+    }
+}
+
+async fn draft(w: &Ring) -> (String, Vec<Value>) {
+    let r = w
+        .committee
+        .post_json("/api/v1/settlements", json!({ "year": w.year, "clauses": ["M2.3"] }))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let id = r.json()["batch"]["id"].as_str().unwrap().to_string();
+    let b = w.committee.get(&format!("/api/v1/settlements/{id}")).await.json();
+    (id, b["lines"].as_array().unwrap().clone())
+}
+
+fn line<'a>(lines: &'a [Value], clause: &str, who: &str) -> &'a Value {
+    lines
+        .iter()
+        .find(|l| l["clause"] == clause && l["beneficiary"] == who)
+        .unwrap_or_else(|| panic!("no {clause} line for {who} in {lines:#?}"))
+}
+
+fn trace(l: &Value) -> String {
+    let d: Value = serde_json::from_str(l["decision"].as_str().unwrap()).unwrap();
+    d["trace"].to_string()
+}
+
+#[tokio::test]
+async fn a_ring_of_two_is_flagged_held_and_once_upheld_not_paid_and_recovered() {
+    let w = ring().await;
+    // Before any scan, the ring would collect on both sides: approve and pay that batch.
+    let (a, lines) = draft(&w).await;
+    let x_pub = line(&lines, "M2.3-publisher", &w.x_opc)["amount_fen"].as_i64().unwrap();
+    let y_inv = line(&lines, "M2.3-invoker", &w.y_opc)["amount_fen"].as_i64().unwrap();
+    assert!(x_pub > 0 && y_inv > 0, "{lines:#?}");
+    for (c, who) in [(&w.x, &w.x_opc), (&w.y, &w.y_opc)] {
+        for l in lines
+            .iter()
+            .filter(|l| l["beneficiary"] == who.as_str() && l["amount_fen"].as_i64() > Some(0))
+        {
+            let r = c
+                .post_json(
+                    "/api/v1/my/settlements/confirm",
+                    json!({"batch": a, "clause": l["clause"], "beneficiary": who, "accept": true}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+        }
+    }
+    let r = w.second.post_json(&format!("/api/v1/settlements/{a}/approve"), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let shown = w.finance.get(&format!("/api/v1/settlements/{a}")).await.json();
+    let pay: Vec<Value> = shown["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["approved_fen"].as_i64() > Some(0))
+        .enumerate()
+        .map(|(i, l)| json!({"clause": l["clause"], "beneficiary": l["beneficiary"], "payment_reference": format!("B-{i}")}))
+        .collect();
+    let r = w
+        .finance
+        .post_json(
+            &format!("/api/v1/settlements/{a}/pay"),
+            json!({"reference": "RING-1", "lines": pay}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+
+    // The scan flags the pair, with the numbers in Chinese.
+    let r = w.committee.post_json("/api/v1/integrity/scan", json!({"year": w.year})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert!(r.json()["stored"]["opened"].as_i64().unwrap() >= 1, "{:?}", r.json());
+    let all = w.committee.get(&format!("/api/v1/integrity/findings?year={}", w.year)).await.json();
+    let f = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["detector"] == "reciprocity")
+        .unwrap_or_else(|| panic!("no reciprocity finding: {all:#?}"))
+        .clone();
+    let mut pair = vec![w.x_opc.clone(), w.y_opc.clone()];
+    pair.sort();
+    assert_eq!(f["parties"], json!(pair));
+    assert_eq!(f["status"], "open");
+    assert!(f["explanation_zh"].as_str().unwrap().contains("互相调用"), "{f:#?}");
+    let id = f["id"].as_str().unwrap().to_string();
+    // A rescan opens nothing new.
+    let r = w.committee.post_json("/api/v1/integrity/scan", json!({"year": w.year})).await;
+    assert_eq!(r.json()["stored"]["opened"], 0, "{:?}", r.json());
+
+    // The flagged party sees it; an unrelated OPC does not.
+    let mine = w.x.get("/api/v1/integrity/findings").await.json();
+    assert!(mine.as_array().unwrap().iter().any(|m| m["id"] == id.as_str()));
+    assert!(w.z.get("/api/v1/integrity/findings").await.json().as_array().unwrap().is_empty());
+    assert_eq!(
+        w.z.get(&format!("/api/v1/integrity/findings/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r =
+        w.z.post_json(&format!("/api/v1/integrity/findings/{id}/answer"), json!({"statement": "not me"}))
+            .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // While open, the M2.3 lines of both are held: undetermined, nothing more approved.
+    let (_, lines) = draft(&w).await;
+    for (clause, who) in [("M2.3-publisher", &w.x_opc), ("M2.3-invoker", &w.y_opc)] {
+        let l = line(&lines, clause, who);
+        assert_eq!(
+            (l["eligible"].as_str(), l["amount_fen"].as_i64()),
+            (Some("unknown"), Some(0)),
+            "{l:#?}"
+        );
+        assert!(trace(l).contains("integrity_hold"), "{}", trace(l));
+    }
+
+    // X answers; a decision needs a known verdict and a reason; the committee upholds it once.
+    let r =
+        w.x.post_json(
+            &format!("/api/v1/integrity/findings/{id}/answer"),
+            json!({"statement": "我们是真实的业务合作伙伴"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert_eq!(r.json()["statement"], "我们是真实的业务合作伙伴");
+    let bad = w
+        .committee
+        .post_json(
+            &format!("/api/v1/integrity/findings/{id}/decide"),
+            json!({"decision": "maybe", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let bad = w
+        .committee
+        .post_json(
+            &format!("/api/v1/integrity/findings/{id}/decide"),
+            json!({"decision": "uphold", "reason": " "}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let by_x =
+        w.x.post_json(
+            &format!("/api/v1/integrity/findings/{id}/decide"),
+            json!({"decision": "dismiss", "reason": "no"}),
+        )
+        .await;
+    assert_eq!(by_x.status, StatusCode::FORBIDDEN);
+    let r = w
+        .committee
+        .post_json(
+            &format!("/api/v1/integrity/findings/{id}/decide"),
+            json!({"decision": "uphold", "reason": "双方互刷调用量，无真实业务"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["status"].as_str()),
+        (StatusCode::OK, Some("upheld")),
+        "{:?}",
+        r.json()
+    );
+    let again = w
+        .second
+        .post_json(
+            &format!("/api/v1/integrity/findings/{id}/decide"),
+            json!({"decision": "dismiss", "reason": "x"}),
+        )
+        .await;
+    assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "finding_decided".to_string()));
+
+    // The same pair may be named by other detectors too (a cycle, concentration): each finding
+    // holds the lines until it is decided; the committee upholds them as well.
+    let rest = w.committee.get(&format!("/api/v1/integrity/findings?year={}", w.year)).await.json();
+    for f in rest.as_array().unwrap().iter().filter(|f| f["status"] == "open") {
+        let r = w
+            .second
+            .post_json(
+                &format!("/api/v1/integrity/findings/{}/decide", f["id"].as_str().unwrap()),
+                json!({"decision": "uphold", "reason": "同一对互刷"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    }
+
+    // Upheld: the ring's calls do not qualify; the paid lines come back as recovery orders.
+    let (c, lines) = draft(&w).await;
+    for (clause, who, paid) in [("M2.3-publisher", &w.x_opc, x_pub), ("M2.3-invoker", &w.y_opc, y_inv)] {
+        let l = line(&lines, clause, who);
+        assert_eq!(
+            (l["entitlement_fen"].as_i64(), l["amount_fen"].as_i64()),
+            (Some(0), Some(-paid)),
+            "{l:#?}"
+        );
+        assert!(trace(l).contains(&format!("upheld integrity finding {id}")), "{}", trace(l));
+    }
+    let r = w.second.post_json(&format!("/api/v1/settlements/{c}/approve"), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert!(r.json()["recovery_fen"].as_i64().unwrap() >= x_pub + y_inv, "{:?}", r.json());
+    let orders = w.finance.get("/api/v1/settlement-recoveries").await.json();
+    let open: i64 = orders
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["status"] == "open")
+        .map(|o| o["amount_fen"].as_i64().unwrap())
+        .sum();
+    assert!(open >= x_pub + y_inv, "{orders:#?}");
+    let _ = &w.app;
+}
