@@ -180,6 +180,17 @@ pub async fn answer_for(app: &App, p: &Principal, id: &str, a: &Answer) -> AppRe
     Ok(app.store.answer_integrity_finding(&p.actor(), id, s).await?)
 }
 
+/// Names of the parties findings can name (OPCs, community operators, enterprises), by id.
+pub async fn party_names(app: &App) -> AppResult<BTreeMap<String, String>> {
+    let p = app.store.settlement_parties().await?;
+    Ok(p.opcs
+        .iter()
+        .chain(p.operators.iter())
+        .chain(p.enterprises.iter())
+        .map(|x| (x.id.clone(), x.name.clone()))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

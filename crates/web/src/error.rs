@@ -122,6 +122,11 @@ const FEATURE_CATALOGS: &[FeatureCatalog] = &[
         table: "integrity",
         code_prefix: None,
     },
+    // integrity findings (issue 18)
+    FeatureCatalog {
+        table: "findings",
+        code_prefix: None,
+    },
 ];
 
 /// The message of `code` in `section` (`error` for an error's code, `field` for a field's),

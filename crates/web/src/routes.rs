@@ -357,7 +357,7 @@ fn settlement() -> Vec<Route> {
 /// flagged beneficiary reads its own and answers.
 fn integrity() -> Vec<Route> {
     use Access::Roles;
-    use Surface::Api;
+    use Surface::{Api, Page};
     const READERS: &[Role] = &[Committee, Auditor, OpcFounder, CommunityOperator, Enterprise];
     vec![
         post("/api/v1/integrity/scan", Roles(COMMITTEE), Api, api::integrity::scan),
@@ -375,6 +375,10 @@ fn integrity() -> Vec<Route> {
             Api,
             api::integrity::answer,
         ),
+        get("/integrity", Roles(READERS), Page, pages::integrity::findings),
+        post("/integrity/scan", Roles(COMMITTEE), Page, pages::integrity::scan),
+        post("/integrity/{id}/decide", Roles(COMMITTEE), Page, pages::integrity::decide),
+        post("/integrity/{id}/answer", Roles(BENEFICIARIES), Page, pages::integrity::answer),
     ]
 }
 

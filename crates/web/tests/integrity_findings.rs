@@ -223,6 +223,21 @@ async fn a_ring_of_two_is_flagged_held_and_once_upheld_not_paid_and_recovered() 
             .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
+    // The pages: the committee sees the finding with its graph, in Chinese, and the decision
+    // form; X sees its finding with an answer form; Z sees none.
+    let page = w.committee.get("/integrity").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains(&format!("id=\"finding-{id}\"")), "{}", page.text);
+    assert!(page.text.contains("互相调用（互刷）") && page.text.contains("<svg class=\"ring-graph\""));
+    assert!(page.text.contains("ringx") || page.text.contains("class=\"rg-node\""));
+    assert!(page.text.contains(&format!("/integrity/{id}/decide")));
+    let mine = w.x.get("/integrity").await.text;
+    assert!(
+        mine.contains(&format!("/integrity/{id}/answer")) && !mine.contains("/decide"),
+        "{mine}"
+    );
+    assert!(w.z.get("/integrity").await.text.contains("id=\"no-findings\""));
+
     // While open, the M2.3 lines of both are held: undetermined, nothing more approved.
     let (_, lines) = draft(&w).await;
     for (clause, who) in [("M2.3-publisher", &w.x_opc), ("M2.3-invoker", &w.y_opc)] {

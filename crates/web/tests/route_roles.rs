@@ -189,6 +189,10 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "/api/v1/integrity/findings/{id}/answer",
         "opc_founder community_operator enterprise",
     ),
+    ("GET", "/integrity", "opc_founder community_operator enterprise committee auditor"),
+    ("POST", "/integrity/scan", "committee"),
+    ("POST", "/integrity/{id}/decide", "committee"),
+    ("POST", "/integrity/{id}/answer", "opc_founder community_operator enterprise"),
     // party facts (issue 17)
     (
         "GET",

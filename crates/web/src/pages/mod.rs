@@ -27,12 +27,18 @@ pub mod demands;
 pub mod gateway;
 pub mod ledger;
 // Party facts: registrations, agency membership, bank accounts (issue 17)
+pub mod integrity;
 pub mod party_facts;
 pub mod records;
+pub mod ring_graph;
 pub mod settlement;
 pub mod skills;
 
 const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "integrity_findings.html",
+        include_str!("../../templates/integrity/integrity_findings.html"),
+    ),
     ("base.html", include_str!("../../templates/shared/base.html")),
     ("forms.html", include_str!("../../templates/shared/forms.html")),
     ("applications.html", include_str!("../../templates/applications/applications.html")),
