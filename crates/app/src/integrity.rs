@@ -191,6 +191,161 @@ pub async fn party_names(app: &App) -> AppResult<BTreeMap<String, String>> {
         .collect())
 }
 
+/// One exported row of a finding (names resolved, amounts in fen and yuan).
+struct ExportRow {
+    id: String,
+    year: i64,
+    detector: String,
+    parties: String,
+    status: String,
+    fen: i64,
+    score: f64,
+    explanation: String,
+    reason: String,
+    statement: String,
+}
+
+fn csv_cell(v: &str) -> String {
+    // A leading =, +, - or @ would be a formula in a spreadsheet: quote it as text.
+    let v = if v.starts_with(['=', '+', '-', '@']) {
+        format!("'{v}")
+    } else {
+        v.to_string()
+    };
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
+}
+
+/// The findings the caller may read as CSV (default) or XLSX, one row per finding with the
+/// detector, the parties by name, the status, the amount at stake in yuan (a number cell in
+/// the XLSX) and in fen, the score, the explanation, the decision's reason and the statement.
+/// `t` looks texts up in the caller's language (headers, detector and status names).
+pub async fn export_for(
+    app: &App,
+    p: &Principal,
+    year: Option<i32>,
+    format: Option<&str>,
+    t: &(dyn Fn(&str) -> String + Sync),
+) -> AppResult<crate::settlement::Export> {
+    let format = format.unwrap_or("csv");
+    if !["csv", "xlsx"].contains(&format) {
+        return Err(AppError::field("format", "invalid"));
+    }
+    let list = findings_for(app, p, year).await?;
+    let names = party_names(app).await?;
+    let en = t("findings.lang") == "en";
+    let rows: Vec<ExportRow> = list
+        .into_iter()
+        .map(|f| ExportRow {
+            parties: f
+                .parties
+                .iter()
+                .map(|x| names.get(x).cloned().unwrap_or_else(|| x.clone()))
+                .collect::<Vec<_>>()
+                .join(" ↔ "),
+            detector: t(&format!("findings.detector_{}", f.detector)),
+            status: t(&format!("findings.status_{}", f.status)),
+            fen: f.amount_at_stake_fen,
+            score: f.score_ppm as f64 / 1_000_000.0,
+            explanation: if en { f.explanation_en } else { f.explanation_zh },
+            reason: f.decision_reason.unwrap_or_default(),
+            statement: f.statement.unwrap_or_default(),
+            id: f.id,
+            year: f.year,
+        })
+        .collect();
+    let head: Vec<String> = [
+        "findings.id",
+        "settle.year",
+        "findings.detector",
+        "findings.parties",
+        "settle.status",
+        "findings.at_stake",
+        "findings.at_stake_fen",
+        "findings.score",
+        "findings.explanation",
+        "findings.reason",
+        "findings.statement",
+    ]
+    .iter()
+    .map(|k| t(k))
+    .collect();
+    let total: i64 = rows.iter().map(|r| r.fen).sum();
+    let (bytes, content_type) = if format == "csv" {
+        let mut out = String::from("\u{feff}");
+        out.push_str(&head.iter().map(|h| csv_cell(h)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+        for r in &rows {
+            let cells = [
+                r.id.clone(),
+                r.year.to_string(),
+                r.detector.clone(),
+                r.parties.clone(),
+                r.status.clone(),
+                opchub_domain::Money::from_fen(r.fen).to_string(),
+                r.fen.to_string(),
+                format!("{:.2}", r.score),
+                r.explanation.clone(),
+                r.reason.clone(),
+                r.statement.clone(),
+            ];
+            out.push_str(&cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
+            out.push_str("\r\n");
+        }
+        out.push_str(&format!(
+            "{},,,,,{},{},,,,\r\n",
+            csv_cell(&t("findings.total")),
+            csv_cell(&opchub_domain::Money::from_fen(total).to_string()),
+            total
+        ));
+        (out.into_bytes(), "text/csv; charset=utf-8")
+    } else {
+        let x = (|| -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+            let mut wb = rust_xlsxwriter::Workbook::new();
+            let ws = wb.add_worksheet();
+            ws.set_name("findings")?;
+            let yuan = rust_xlsxwriter::Format::new().set_num_format("#,##0.00");
+            for (c, h) in head.iter().enumerate() {
+                ws.write_string(0, u16::try_from(c).unwrap_or_default(), h)?;
+            }
+            for (i, r) in rows.iter().enumerate() {
+                let row = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                ws.write_string(row, 0, &r.id)?;
+                ws.write_number(row, 1, r.year as f64)?;
+                ws.write_string(row, 2, &r.detector)?;
+                ws.write_string(row, 3, &r.parties)?;
+                ws.write_string(row, 4, &r.status)?;
+                // Yuan from integer fen, rounded once here; the fen column is exact.
+                ws.write_number_with_format(row, 5, r.fen as f64 / 100.0, &yuan)?;
+                ws.write_number(row, 6, r.fen as f64)?;
+                ws.write_number(row, 7, (r.score * 100.0).round() / 100.0)?;
+                ws.write_string(row, 8, &r.explanation)?;
+                ws.write_string(row, 9, &r.reason)?;
+                ws.write_string(row, 10, &r.statement)?;
+            }
+            let last = u32::try_from(rows.len() + 1).unwrap_or(u32::MAX);
+            ws.write_string(last, 0, t("findings.total"))?;
+            ws.write_number_with_format(last, 5, total as f64 / 100.0, &yuan)?;
+            ws.write_number(last, 6, total as f64)?;
+            wb.save_to_buffer()
+        })()
+        .map_err(|e| AppError::internal_from("xlsx export", e))?;
+        (x, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    };
+    Ok(crate::settlement::Export {
+        bytes,
+        content_type,
+        file_name: format!(
+            "{}-{}.{format}",
+            t("findings.file"),
+            year.map(|y| y.to_string()).unwrap_or_else(|| "all".into())
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -41,7 +41,7 @@ impl Modify for Security {
         api::party_facts::registrations, api::party_facts::set_registration, api::party_facts::set_agency,
         api::party_facts::my_bank_accounts, api::party_facts::set_bank_account,
         // integrity (issue 18)
-        api::integrity::scan, api::integrity::findings, api::integrity::finding, api::integrity::decide, api::integrity::answer,
+        api::integrity::scan, api::integrity::findings, api::integrity::export, api::integrity::finding, api::integrity::decide, api::integrity::answer,
         api::gateway::create_channel, api::gateway::channels, api::gateway::set_channel_status, api::gateway::create_prices,
         api::gateway::price_tables, api::gateway::set_price_table_status, api::gateway::create_reference_prices,
         api::gateway::set_key_limits, api::gateway::requests,

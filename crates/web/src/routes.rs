@@ -362,6 +362,7 @@ fn integrity() -> Vec<Route> {
     vec![
         post("/api/v1/integrity/scan", Roles(COMMITTEE), Api, api::integrity::scan),
         get("/api/v1/integrity/findings", Roles(READERS), Api, api::integrity::findings),
+        get("/api/v1/integrity/findings/export", Roles(READERS), Api, api::integrity::export),
         get("/api/v1/integrity/findings/{id}", Roles(READERS), Api, api::integrity::finding),
         post(
             "/api/v1/integrity/findings/{id}/decide",

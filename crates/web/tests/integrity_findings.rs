@@ -341,5 +341,54 @@ async fn a_ring_of_two_is_flagged_held_and_once_upheld_not_paid_and_recovered() 
         .map(|o| o["amount_fen"].as_i64().unwrap())
         .sum();
     assert!(open >= x_pub + y_inv, "{orders:#?}");
+
+    // The committee's export, read back with a spreadsheet reader: Chinese headers, one row per
+    // finding, the amount at stake as numbers (yuan and fen) and a total row.
+    let (status, headers, bytes) = w
+        .committee
+        .get_bytes(&format!("/api/v1/integrity/findings/export?format=xlsx&year={}", w.year))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-disposition"].to_str().unwrap().contains(".xlsx"));
+    let rows = xlsx_rows(bytes);
+    let head: Vec<String> = rows[0].iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        (head[2].as_str(), head[5].as_str(), head[6].as_str()),
+        ("核查类型", "涉及金额", "涉及金额（分）")
+    );
+    let all = w.committee.get(&format!("/api/v1/integrity/findings?year={}", w.year)).await.json();
+    let all = all.as_array().unwrap();
+    assert_eq!(rows.len(), all.len() + 2, "header, one row per finding, total");
+    let recip = rows.iter().find(|r| r[2] == "互相调用（互刷）").expect("the reciprocity row");
+    let fen = all.iter().find(|f| f["detector"] == "reciprocity").unwrap()["amount_at_stake_fen"]
+        .as_i64()
+        .unwrap();
+    assert_eq!((number(&recip[6]), number(&recip[5])), (fen as f64, fen as f64 / 100.0));
+    assert_eq!(recip[4].to_string(), "已认定");
+    let total: i64 = all.iter().map(|f| f["amount_at_stake_fen"].as_i64().unwrap()).sum();
+    assert_eq!(number(&rows.last().unwrap()[6]), total as f64);
+    // A flagged party exports only its own findings, in English when asked; an unrelated one none.
+    let (_, _, csv) = w.x.get_bytes("/api/v1/integrity/findings/export?format=csv&lang=en").await;
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.contains("Mutual calls") && csv.contains("Upheld"), "{csv}");
+    let (_, _, none) = w.z.get_bytes("/api/v1/integrity/findings/export?format=csv").await;
+    assert_eq!(String::from_utf8(none).unwrap().lines().count(), 2, "header and total only");
+    let bad = w.committee.get("/api/v1/integrity/findings/export?format=pdf").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     let _ = &w.app;
+}
+
+fn xlsx_rows(bytes: Vec<u8>) -> Vec<Vec<calamine::Data>> {
+    use calamine::Reader;
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let range = wb.worksheet_range_at(0).unwrap().unwrap();
+    range.rows().map(|r| r.to_vec()).collect()
+}
+
+fn number(d: &calamine::Data) -> f64 {
+    match d {
+        calamine::Data::Float(f) => *f,
+        calamine::Data::Int(i) => *i as f64,
+        other => panic!("not a number cell: {other:?}"),
+    }
 }

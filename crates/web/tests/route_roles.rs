@@ -180,6 +180,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/api/v1/integrity/findings/export",
+        "opc_founder community_operator enterprise committee auditor",
+    ),
+    (
+        "GET",
         "/api/v1/integrity/findings/{id}",
         "opc_founder community_operator enterprise committee auditor",
     ),

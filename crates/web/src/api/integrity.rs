@@ -79,3 +79,37 @@ pub async fn answer(
     let p = caller.require()?;
     Ok(Json(app::answer_for(&s, p, &id, &a).await?))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    pub year: Option<i32>,
+    /// `csv` (default) or `xlsx`.
+    pub format: Option<String>,
+    /// `zh` (default) or `en`: the headers' and names' language.
+    pub lang: Option<String>,
+}
+
+/// The findings the caller may read as a CSV or XLSX attachment: detector, parties, status,
+/// amount at stake in yuan and in fen, score, explanation, decision and statement, and a total.
+#[utoipa::path(get, path = "/api/v1/integrity/findings/export", tag = "settlement", params(ExportQuery),
+    responses((status = 200, description = "CSV or XLSX attachment, one row per finding and a totals row"), (status = 422)))]
+pub async fn export(State(s): State<AppState>, caller: Caller, Query(q): Query<ExportQuery>) -> ApiResult<axum::response::Response> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let p = caller.require()?;
+    let lang = if q.lang.as_deref() == Some("en") { "en" } else { "zh" };
+    let t = |k: &str| crate::i18n::text(lang, k);
+    let x = app::export_for(&s, p, q.year, q.format.as_deref(), &t).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, x.content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                opchub_settle::export::content_disposition(&x.file_name),
+            ),
+        ],
+        x.bytes,
+    )
+        .into_response())
+}
