@@ -102,6 +102,24 @@ pub async fn scan_as(app: &App, actor: &Actor, year: i32) -> AppResult<ScanRepor
     })
 }
 
+/// The scheduled scan inside `serve`: every `every`, this year (Beijing) is scanned as the
+/// system, until the process ends. Findings are stored once per (year, detector, parties), so
+/// replicas scanning at the same time cannot open a finding twice (the loser's scan fails on
+/// the unique fingerprint and is logged; the next round refreshes).
+pub fn spawn_scheduled_scan(app: App, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let year = chrono::Datelike::year(&opchub_domain::time::beijing_today());
+            match scan_as(&app, &Actor::system(), year).await {
+                Ok(r) if r.stored.opened > 0 => tracing::warn!(year, opened = r.stored.opened, "integrity scan opened findings"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(code = %e.code, "scheduled integrity scan failed"),
+            }
+        }
+    })
+}
+
 pub async fn scan_for(app: &App, p: &Principal, year: i32) -> AppResult<ScanReport> {
     scan_as(app, &p.actor(), year).await
 }

@@ -99,6 +99,9 @@ enum Command {
         /// Seconds between the Skill Store's rug-pull checks of remote tool lists (default 600).
         #[arg(long, env = "OPCHUB_SKILL_REFRESH_SECONDS")]
         skill_refresh_seconds: Option<u64>,
+        /// Seconds between scheduled integrity scans of this year's paid skill calls (default 3600; 0 turns them off).
+        #[arg(long, env = "OPCHUB_INTEGRITY_SCAN_SECONDS", default_value_t = 3600)]
+        integrity_scan_seconds: u64,
     },
     /// 免申即享: settle a year from the ledger into a draft batch (or a what-if with --set; nothing saved).
     Settle(settle_cli::SettleArgs),
@@ -514,6 +517,7 @@ async fn main() -> Result<()> {
             allow_private_upstreams,
             files_url,
             skill_refresh_seconds,
+            integrity_scan_seconds,
         } => {
             let listen = listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
             let store = open_store(&database_url).await?;
@@ -597,6 +601,10 @@ async fn main() -> Result<()> {
             }
             // The Skill Store's periodic rug-pull check (M2.3).
             let refresh = opchub_app::skills::spawn_refresh(state.app.clone());
+            // The scheduled integrity scan (issue 18): rings and related parties of this year.
+            let integrity_scan = (integrity_scan_seconds > 0).then(|| {
+                opchub_app::integrity::spawn_scheduled_scan(state.app.clone(), std::time::Duration::from_secs(integrity_scan_seconds))
+            });
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
@@ -616,6 +624,9 @@ async fn main() -> Result<()> {
                 }
             }
             refresh.abort();
+            if let Some(t) = integrity_scan {
+                t.abort();
+            }
             store.close().await;
             tracing::info!("stopped");
         }
