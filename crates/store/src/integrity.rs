@@ -121,7 +121,7 @@ impl Store {
     /// qualified and the not-qualified part: a ring is a ring whatever the platform marked).
     pub async fn integrity_call_edges(&self, year: i32) -> Result<Vec<CallEdge>> {
         let rows = sqlx::query(
-            "SELECT subject, counterparty, SUM(quantity) AS calls, SUM(charged_fen) AS paid FROM ledger_rollups_monthly \
+            "SELECT subject, counterparty, CAST(SUM(quantity) AS BIGINT) AS calls, CAST(SUM(charged_fen) AS BIGINT) AS paid FROM ledger_rollups_monthly \
              WHERE kind = 'skill.call' AND month >= $1 AND month <= $2 GROUP BY subject, counterparty",
         )
         .bind(format!("{year:04}-01"))
