@@ -44,6 +44,9 @@ def platform():
         prices = [{"model": m, "list_input": 400, "opc_input": 200, "list_cached": 100, "opc_cached": 50,
                    "list_output": 1200, "opc_output": 600} for m in models]
         op.call("POST", "/api/v1/gateway/prices", {"version": "sdk-v1", "prices": prices})
+        # A price table prices nothing until the platform operator approves it (issue 18).
+        op_id = op.call("GET", "/api/v1/me")["user"]["id"]
+        Session(base, "sdkplatform", PASSWORD).call("PUT", f"/api/v1/gateway/prices/{op_id}/sdk-v1/status", {"status": "approved"})
         opc = Session(base, "sdkopc", PASSWORD)
         key = opc.call("POST", "/api/v1/me/api-keys", {"name": "sdk"})
         me = opc.call("GET", "/api/v1/me")
