@@ -190,6 +190,31 @@ pub(crate) fn bind_request<'q>(
         .bind(o.created_at)
 }
 
+/// A model's prices from a `gateway_prices` row.
+fn model_price_from(r: &AnyRow) -> Result<ModelPrice> {
+    Ok(ModelPrice {
+        model: r.try_get("model")?,
+        list_input: r.try_get("list_input")?,
+        opc_input: r.try_get("opc_input")?,
+        list_cached: r.try_get("list_cached")?,
+        opc_cached: r.try_get("opc_cached")?,
+        list_output: r.try_get("list_output")?,
+        opc_output: r.try_get("opc_output")?,
+    })
+}
+
+/// An item's prices from a `gateway_item_prices` row.
+fn item_price_from(r: &AnyRow) -> Result<ItemPrice> {
+    Ok(ItemPrice {
+        item: r.try_get("item")?,
+        unit: r.try_get("unit")?,
+        name_zh: r.try_get("name_zh")?,
+        name_en: r.try_get("name_en")?,
+        list_fen: r.try_get("list_fen")?,
+        opc_fen: r.try_get("opc_fen")?,
+    })
+}
+
 impl Store {
     pub async fn create_channel(&self, actor: &Actor, c: NewChannel<'_>) -> Result<Channel> {
         let id = new_id();
@@ -483,32 +508,11 @@ impl Store {
         };
         let mut keyed_models = vec![];
         for r in &models {
-            keyed_models.push((
-                entry(r)?,
-                ModelPrice {
-                    model: r.try_get("model")?,
-                    list_input: r.try_get("list_input")?,
-                    opc_input: r.try_get("opc_input")?,
-                    list_cached: r.try_get("list_cached")?,
-                    opc_cached: r.try_get("opc_cached")?,
-                    list_output: r.try_get("list_output")?,
-                    opc_output: r.try_get("opc_output")?,
-                },
-            ));
+            keyed_models.push((entry(r)?, model_price_from(r)?));
         }
         let mut keyed_items = vec![];
         for r in &items {
-            keyed_items.push((
-                entry(r)?,
-                ItemPrice {
-                    item: r.try_get("item")?,
-                    unit: r.try_get("unit")?,
-                    name_zh: r.try_get("name_zh")?,
-                    name_en: r.try_get("name_en")?,
-                    list_fen: r.try_get("list_fen")?,
-                    opc_fen: r.try_get("opc_fen")?,
-                },
-            ));
+            keyed_items.push((entry(r)?, item_price_from(r)?));
         }
         for (k, m) in keyed_models {
             if let Some(t) = out.get_mut(&k) {
@@ -541,14 +545,7 @@ impl Store {
                 Ok(ItemPriceVersion {
                     version: r.try_get("version")?,
                     effective_from: r.try_get("effective_from")?,
-                    price: ItemPrice {
-                        item: r.try_get("item")?,
-                        unit: r.try_get("unit")?,
-                        name_zh: r.try_get("name_zh")?,
-                        name_en: r.try_get("name_en")?,
-                        list_fen: r.try_get("list_fen")?,
-                        opc_fen: r.try_get("opc_fen")?,
-                    },
+                    price: item_price_from(r)?,
                 })
             })
             .collect()
@@ -584,15 +581,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         let Some(r) = row else { return Ok(None) };
-        let mut price = ModelPrice {
-            model: r.try_get("model")?,
-            list_input: r.try_get("list_input")?,
-            opc_input: r.try_get("opc_input")?,
-            list_cached: r.try_get("list_cached")?,
-            opc_cached: r.try_get("opc_cached")?,
-            list_output: r.try_get("list_output")?,
-            opc_output: r.try_get("opc_output")?,
-        };
+        let mut price = model_price_from(&r)?;
         // The discount basis counts the list price at most up to the platform's reference in
         // force (M2.2, issue 18 item 3); never below what the OPC is charged.
         if let Some(rf) = self.reference_price_at(model, at_ms).await? {
