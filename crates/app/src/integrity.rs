@@ -124,32 +124,34 @@ pub async fn scan_for(app: &App, p: &Principal, year: i32) -> AppResult<ScanRepo
     scan_as(app, &p.actor(), year).await
 }
 
+/// Whether the caller reads every finding (the committee, the auditor) or only those naming
+/// one of its own parties (`Some(parties)`).
+async fn own_parties(app: &App, p: &Principal) -> AppResult<Option<Vec<String>>> {
+    match p.role() {
+        Role::Committee | Role::Auditor => Ok(None),
+        _ => Ok(Some(app.store.parties_owned_by(&p.user.id).await?)),
+    }
+}
+
+fn names_one_of(f: &Finding, mine: &Option<Vec<String>>) -> bool {
+    mine.as_ref().is_none_or(|m| f.parties.iter().any(|x| m.contains(x)))
+}
+
 /// Findings the caller may read: all of them for the committee and the auditor; a party's own
 /// (where it is named) for a beneficiary.
 pub async fn findings_for(app: &App, p: &Principal, year: Option<i32>) -> AppResult<Vec<Finding>> {
+    let mine = own_parties(app, p).await?;
     let all = app.store.integrity_findings(year).await?;
-    match p.role() {
-        Role::Committee | Role::Auditor => Ok(all),
-        _ => {
-            let mine = app.store.parties_owned_by(&p.user.id).await?;
-            Ok(all.into_iter().filter(|f| f.parties.iter().any(|x| mine.contains(x))).collect())
-        }
-    }
+    Ok(all.into_iter().filter(|f| names_one_of(f, &mine)).collect())
 }
 
 /// One finding, if the caller may read it (others get `not_found`).
 pub async fn finding_for(app: &App, p: &Principal, id: &str) -> AppResult<Finding> {
     let f = app.store.integrity_finding(id).await?;
-    match p.role() {
-        Role::Committee | Role::Auditor => Ok(f),
-        _ => {
-            let mine = app.store.parties_owned_by(&p.user.id).await?;
-            if f.parties.iter().any(|x| mine.contains(x)) {
-                Ok(f)
-            } else {
-                Err(AppError::not_found())
-            }
-        }
+    if names_one_of(&f, &own_parties(app, p).await?) {
+        Ok(f)
+    } else {
+        Err(AppError::not_found())
     }
 }
 
@@ -223,17 +225,12 @@ struct ExportRow {
     statement: String,
 }
 
-fn csv_cell(v: &str) -> String {
-    // A leading =, +, - or @ would be a formula in a spreadsheet: quote it as text.
-    let v = if v.starts_with(['=', '+', '-', '@']) {
+/// A leading =, +, - or @ would make a cell a formula in a spreadsheet: such text gets a quote.
+fn as_text(v: &str) -> String {
+    if v.starts_with(['=', '+', '-', '@']) {
         format!("'{v}")
     } else {
         v.to_string()
-    };
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v
     }
 }
 
@@ -293,33 +290,33 @@ pub async fn export_for(
     .collect();
     let total: i64 = rows.iter().map(|r| r.fen).sum();
     let (bytes, content_type) = if format == "csv" {
-        let mut out = String::from("\u{feff}");
-        out.push_str(&head.iter().map(|h| csv_cell(h)).collect::<Vec<_>>().join(","));
-        out.push_str("\r\n");
-        for r in &rows {
-            let cells = [
-                r.id.clone(),
-                r.year.to_string(),
-                r.detector.clone(),
-                r.parties.clone(),
-                r.status.clone(),
-                opchub_domain::Money::from_fen(r.fen).to_string(),
-                r.fen.to_string(),
-                format!("{:.2}", r.score),
-                r.explanation.clone(),
-                r.reason.clone(),
-                r.statement.clone(),
-            ];
-            out.push_str(&cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
-            out.push_str("\r\n");
-        }
-        out.push_str(&format!(
-            "{},,,,,{},{},,,,\r\n",
-            csv_cell(&t("findings.total")),
-            csv_cell(&opchub_domain::Money::from_fen(total).to_string()),
-            total
-        ));
-        (out.into_bytes(), "text/csv; charset=utf-8")
+        let csv = (|| -> Result<Vec<u8>, csv::Error> {
+            let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+            w.write_record(&head)?;
+            for r in &rows {
+                w.write_record([
+                    r.id.clone(),
+                    r.year.to_string(),
+                    r.detector.clone(),
+                    as_text(&r.parties),
+                    r.status.clone(),
+                    opchub_domain::Money::from_fen(r.fen).to_string(),
+                    r.fen.to_string(),
+                    format!("{:.2}", r.score),
+                    as_text(&r.explanation),
+                    as_text(&r.reason),
+                    as_text(&r.statement),
+                ])?;
+            }
+            let mut last = vec![String::new(); head.len()];
+            last[0] = t("findings.total");
+            last[5] = opchub_domain::Money::from_fen(total).to_string();
+            last[6] = total.to_string();
+            w.write_record(&last)?;
+            w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+        })()
+        .map_err(|e| AppError::internal_from("csv export", e))?;
+        (csv, "text/csv; charset=utf-8")
     } else {
         let x = (|| -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
             let mut wb = rust_xlsxwriter::Workbook::new();

@@ -112,6 +112,13 @@ fn finding_from(r: &AnyRow) -> Result<Finding> {
     })
 }
 
+/// Where a party's owner is kept: (table, owner column) for OPCs, communities and enterprises.
+const OWNERS: [(&str, &str); 3] = [
+    ("opcs", "founder_user_id"),
+    ("communities", "operator_user_id"),
+    ("enterprises", "owner_user_id"),
+];
+
 fn fingerprint(f: &NewFinding) -> String {
     format!("{}:{}:{}", f.year, f.detector, f.parties.join(","))
 }
@@ -378,11 +385,7 @@ impl Store {
     /// The parties `user_id` owns (as founder, operator or enterprise owner).
     pub async fn parties_owned_by(&self, user_id: &str) -> Result<Vec<String>> {
         let mut out = vec![];
-        for (table, col) in [
-            ("opcs", "founder_user_id"),
-            ("communities", "operator_user_id"),
-            ("enterprises", "owner_user_id"),
-        ] {
+        for (table, col) in OWNERS {
             let ids: Vec<String> = sqlx::query_scalar(&format!("SELECT id FROM {table} WHERE {col} = $1"))
                 .bind(user_id)
                 .fetch_all(&self.pool)
@@ -398,11 +401,7 @@ impl Store {
 async fn owners_of(tx: &mut crate::Tx, parties: &[String]) -> Result<Vec<String>> {
     let mut out = vec![];
     for p in parties {
-        for (table, col) in [
-            ("opcs", "founder_user_id"),
-            ("communities", "operator_user_id"),
-            ("enterprises", "owner_user_id"),
-        ] {
+        for (table, col) in OWNERS {
             let o: Option<String> = sqlx::query_scalar(&format!("SELECT {col} FROM {table} WHERE id = $1"))
                 .bind(p)
                 .fetch_optional(&mut **tx)

@@ -229,7 +229,12 @@ async fn a_ring_of_two_is_flagged_held_and_once_upheld_not_paid_and_recovered() 
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     assert!(page.text.contains(&format!("id=\"finding-{id}\"")), "{}", page.text);
     assert!(page.text.contains("互相调用（互刷）") && page.text.contains("<svg class=\"ring-graph\""));
-    assert!(page.text.contains("ringx") || page.text.contains("class=\"rg-node\""));
+    // The evidence: Y's 200 calls of X's skill, ¥400,000.00, drawn as an arrow with its title.
+    assert!(
+        page.text.contains("class=\"rg-node\"") && page.text.contains("200 × ¥400,000.00"),
+        "{}",
+        page.text
+    );
     assert!(page.text.contains(&format!("/integrity/{id}/decide")));
     let mine = w.x.get("/integrity").await.text;
     assert!(
