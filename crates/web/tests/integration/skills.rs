@@ -6,10 +6,8 @@
 //! not qualified, rug pulls noticed by the refresh, and bad input refused with nothing counted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use opchub_domain::{Role, Zone};
 use opchub_testkit::mcp_server::FakeMcp;
 use opchub_testkit::tool_server::ToolServer;

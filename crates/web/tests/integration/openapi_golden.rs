@@ -1,7 +1,7 @@
 //! The OpenAPI document is a contract: it is generated from the code and must equal the
 //! committed golden file. Regenerate deliberately with `UPDATE_GOLDEN=1 cargo test`.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 
@@ -18,7 +18,7 @@ fn openapi_document_matches_the_golden_file() {
     let golden = std::fs::read_to_string(golden_path()).unwrap_or_default();
     assert!(
         generated == golden,
-        "the OpenAPI document changed; review the diff and run `UPDATE_GOLDEN=1 cargo test -p opchub-web --test openapi_golden`"
+        "the OpenAPI document changed; review the diff and run `UPDATE_GOLDEN=1 cargo test -p opchub-web --test integration openapi_golden`"
     );
     let v: serde_json::Value = serde_json::from_str(&generated).unwrap();
     assert_eq!(v["openapi"], "3.1.0");

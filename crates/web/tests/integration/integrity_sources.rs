@@ -7,9 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use opchub_domain::{Role, Zone};
 use opchub_ledger::event::{NewEvent, Origin};
 use opchub_store::ledger::Item;

@@ -5,9 +5,7 @@
 //! channel and usage, never the upstream secret. Other operators and OPCs are refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use opchub_domain::{Money, Role, Zone};
 use opchub_testkit::FakeUpstream;
 use reqwest::StatusCode;

@@ -4,9 +4,7 @@
 //! in Chinese by default and in English.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use opchub_domain::{Role, Zone};
 use opchub_testkit::mcp_server::FakeMcp;
 use reqwest::StatusCode;

@@ -3,9 +3,7 @@
 //! table without an expectation here (or the other way round) fails the test, so no route
 //! can be added without deciding who may call it.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use opchub_domain::Role;
 use reqwest::{Method, StatusCode};
 use std::collections::BTreeSet;

@@ -6,9 +6,7 @@
 //! bytes it was sent — with exact ledger totals.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use opchub_domain::{Role, Zone};
 use opchub_gateway::items::amount;
 use reqwest::{Method, StatusCode};

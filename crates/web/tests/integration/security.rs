@@ -5,10 +5,8 @@
 //! and password guessing without a brake.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use opchub_domain::{Role, Uscc, Zone};
 use opchub_store::accounts::NewUser;
 use opchub_store::Actor;

@@ -3,9 +3,7 @@
 //! its own, the other replica has no such file (`evidence_missing`) — what sharing the bucket
 //! prevents.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use opchub_app::files::{FileStore, S3Config};
 use opchub_domain::Zone;
 use opchub_testkit::s3::{FakeS3, ACCESS_KEY, SECRET_KEY};

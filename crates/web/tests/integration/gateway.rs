@@ -5,9 +5,7 @@
 //! without charging anything, and requests beyond capacity refused at once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use opchub_domain::{Role, Zone};
 use opchub_testkit::{FakeUpstream, MODELS};
 use reqwest::StatusCode;

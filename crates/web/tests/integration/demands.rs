@@ -5,10 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use opchub_domain::{Role, Uscc, Zone};
 use opchub_store::accounts::NewUser;
 use opchub_store::Actor;

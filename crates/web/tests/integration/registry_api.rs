@@ -1,9 +1,7 @@
 //! The registry through the JSON API, as a new user meets it: registration (M4.1, M4.2, G2),
 //! bad input that must change nothing, API keys, and ownership between OPCs.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use opchub_domain::{Role, Zone};
 use reqwest::StatusCode;
 use serde_json::json;

@@ -2,9 +2,7 @@
 //! replicas sharing one database. Exactly one wins; every other gets 409 `workstation_taken`
 //! and leaves nothing behind (no account, no company, no audit entry).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use opchub_domain::Zone;
 use reqwest::StatusCode;
 use std::sync::Arc;

@@ -5,9 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use opchub_domain::{Role, Zone};
 use opchub_ledger::checkpoint::{verify_bytes, verify_checkpoint};
 use opchub_ledger::merkle::{verify_consistency, verify_inclusion, Hash};

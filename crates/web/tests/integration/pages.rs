@@ -1,9 +1,7 @@
 //! Pages as a visitor sees them: Chinese by default, live counts, the wizard through plain
 //! forms (no JavaScript), CSRF protection, the English switch, and role home pages.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use opchub_domain::{Role, Zone};
 use reqwest::StatusCode;
 

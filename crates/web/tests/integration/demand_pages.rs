@@ -5,9 +5,7 @@
 //! Chinese by default, English on request.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use opchub_domain::{Role, Uscc, Zone};
 use opchub_store::accounts::NewUser;
 use opchub_store::Actor;

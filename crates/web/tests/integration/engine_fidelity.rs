@@ -6,10 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use chrono::NaiveDate;
-use common::*;
 use opchub_domain::{Role, Zone};
 use opchub_store::Actor;
 use reqwest::{Method, StatusCode};

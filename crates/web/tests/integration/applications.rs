@@ -6,9 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use opchub_domain::{Role, Zone};
 use opchub_store::Actor;
 use reqwest::{Method, StatusCode};
