@@ -298,6 +298,7 @@ async fn meter(ctx: MeterCtx, sent: i64) {
             month: ctx.month.clone(),
             held: ctx.held,
             actual: charged,
+            only_if_stored: None,
         });
     }
     match s.ledger.as_ref() {

@@ -6,6 +6,7 @@ pub mod grant;
 pub mod industry;
 pub mod input;
 pub mod money;
+pub mod ratelimit;
 pub mod registry;
 pub mod role;
 pub mod text;

@@ -5,7 +5,7 @@
 
 pub mod items;
 pub mod proxy;
-pub mod ratelimit;
+pub use opchub_domain::ratelimit;
 pub mod secret;
 pub mod usage;
 

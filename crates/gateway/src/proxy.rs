@@ -785,6 +785,7 @@ impl Gateway {
                 month: p.month.clone(),
                 held: p.held,
                 actual: charged_total,
+                only_if_stored: None,
             });
         }
         // Nobody waits on this commit (the answer has left): queued for the writer, which

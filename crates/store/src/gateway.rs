@@ -140,8 +140,12 @@ pub struct KeyLimits {
     pub rpm: i64,
     /// Tokens per minute (0 = unlimited).
     pub tpm: i64,
-    /// Monthly budget in fen (0 = unlimited).
+    /// Monthly budget in fen (0 = unlimited); model and paid skill calls both draw on it.
     pub monthly_budget_fen: i64,
+    /// Skill slugs the key may call through `/mcp` and the invoke API (empty: every skill the
+    /// key's owner enabled). Optional in requests.
+    #[serde(default)]
+    pub allowed_skills: Vec<String>,
 }
 
 /// The outcome of one caller-visible request.
@@ -662,14 +666,16 @@ impl Store {
     pub async fn set_key_limits(&self, actor: &Actor, api_key_id: &str, l: &KeyLimits) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "INSERT INTO gateway_key_limits (api_key_id, allowed_models, rpm, tpm, monthly_budget_fen) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (api_key_id) DO UPDATE SET allowed_models = excluded.allowed_models, rpm = excluded.rpm, tpm = excluded.tpm, monthly_budget_fen = excluded.monthly_budget_fen",
+            "INSERT INTO gateway_key_limits (api_key_id, allowed_models, rpm, tpm, monthly_budget_fen, allowed_skills) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (api_key_id) DO UPDATE SET allowed_models = excluded.allowed_models, rpm = excluded.rpm, tpm = excluded.tpm, \
+             monthly_budget_fen = excluded.monthly_budget_fen, allowed_skills = excluded.allowed_skills",
         )
         .bind(api_key_id)
         .bind(serde_json::to_string(&l.allowed_models).unwrap_or_else(|_| "[]".into()))
         .bind(l.rpm)
         .bind(l.tpm)
         .bind(l.monthly_budget_fen)
+        .bind(serde_json::to_string(&l.allowed_skills).unwrap_or_else(|_| "[]".into()))
         .execute(&mut *tx)
         .await?;
         let after = serde_json::to_value(l).unwrap_or_default();
@@ -679,24 +685,29 @@ impl Store {
     }
 
     pub async fn key_limits(&self, api_key_id: &str) -> Result<KeyLimits> {
-        let row = sqlx::query("SELECT allowed_models, rpm, tpm, monthly_budget_fen FROM gateway_key_limits WHERE api_key_id = $1")
-            .bind(api_key_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT allowed_models, rpm, tpm, monthly_budget_fen, allowed_skills FROM gateway_key_limits WHERE api_key_id = $1",
+        )
+        .bind(api_key_id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(match row {
             None => KeyLimits {
                 allowed_models: vec![],
                 rpm: 0,
                 tpm: 0,
                 monthly_budget_fen: 0,
+                allowed_skills: vec![],
             },
             Some(r) => {
                 let m: String = r.try_get("allowed_models")?;
+                let sk: String = r.try_get("allowed_skills")?;
                 KeyLimits {
                     allowed_models: serde_json::from_str(&m).unwrap_or_default(),
                     rpm: r.try_get("rpm")?,
                     tpm: r.try_get("tpm")?,
                     monthly_budget_fen: r.try_get("monthly_budget_fen")?,
+                    allowed_skills: serde_json::from_str(&sk).unwrap_or_default(),
                 }
             }
         })
@@ -720,6 +731,18 @@ impl Store {
         .await?
         .rows_affected();
         Ok(n == 1)
+    }
+
+    /// Releases a hold that was never settled (the call it was for failed before the ledger
+    /// booked anything).
+    pub async fn release_budget(&self, api_key_id: &str, month: &str, amount: i64) -> Result<()> {
+        sqlx::query("UPDATE gateway_budgets SET held_fen = held_fen - $1 WHERE api_key_id = $2 AND month = $3")
+            .bind(amount)
+            .bind(api_key_id)
+            .bind(month)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// (spent, held) this month.

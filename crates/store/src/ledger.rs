@@ -39,6 +39,10 @@ pub enum SideWrite {
         month: String,
         held: i64,
         actual: i64,
+        /// When set, `actual` is spent only if this append stored the Skill Store event with
+        /// this source event id (the call key): a retry the ledger finds a duplicate of, or a
+        /// refused one, only releases its hold, so a call is paid once.
+        only_if_stored: Option<String>,
     },
     /// A Skill Store call's row (`skill_calls`, M2.3), committed with its `skill.call` event:
     /// its `leaf_index` is set to the leaf of the event of source [`crate::skills::SOURCE`]
@@ -488,6 +492,11 @@ async fn write_side(tx: &mut Tx, backend: Backend, side: Vec<SideWrite>, outcome
     let mut requests = vec![];
     let mut budgets: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
     let mut calls = vec![];
+    let stored_skill_event = |key: &str| {
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Stored(r) if r.source == crate::skills::SOURCE && r.source_event_id == key))
+    };
     for s in side {
         match s {
             SideWrite::Request(o) => requests.push(o),
@@ -497,10 +506,13 @@ async fn write_side(tx: &mut Tx, backend: Backend, side: Vec<SideWrite>, outcome
                 month,
                 held,
                 actual,
+                only_if_stored,
             } => {
                 let b = budgets.entry((api_key_id, month)).or_default();
                 b.0 += held;
-                b.1 += actual;
+                if only_if_stored.as_deref().is_none_or(stored_skill_event) {
+                    b.1 += actual;
+                }
             }
         }
     }

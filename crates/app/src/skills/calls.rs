@@ -1,9 +1,15 @@
 //! Invocation and counting (M2.3): one `skill.call` event per (invoker, request, JSON-RPC id),
 //! committed with the call's row in one ledger transaction (`SideWrite::SkillCall`).
+//!
+//! A call made with an API key is charged like a model call (issue 19 item 1): the key's limits
+//! (skills allowed, calls per minute) are checked, the price is held against the key's monthly
+//! budget before the publisher is called (one conditional update, safe across replicas), and
+//! the hold settles to what the call cost in the same commit as its event and row. A refused
+//! call counts nothing; a failed or drifted call costs nothing; a retry is paid once.
 
 use super::upstream::{http_call, text_block, UpstreamError};
 use super::{party_of, refusal, validate_with};
-use crate::{App, AppError, AppResult, ErrorKind, Principal};
+use crate::{App, AppError, AppResult, ErrorKind, Principal, Via};
 use opchub_ledger::metering;
 use opchub_store::ledger::{Item, Outcome, SideWrite};
 use opchub_store::skills::{Skill, SkillCall};
@@ -41,6 +47,53 @@ pub struct CallResult {
     pub duplicate: bool,
 }
 
+/// What a call holds of its key's monthly budget until its commit settles it.
+struct Hold {
+    key_id: String,
+    month: String,
+    amount: i64,
+}
+
+/// The key's limits for this call (issue 19 item 1): the skills it may call, its calls per
+/// minute, and its monthly budget, from which `price` is held. Session callers (the pages)
+/// have no key and no key limits.
+async fn admit(s: &App, p: &Principal, skill: &Skill, price: i64) -> AppResult<Option<Hold>> {
+    let Via::ApiKey { key_id, .. } = &p.via else {
+        return Ok(None);
+    };
+    let limits = s.store.key_limits(key_id).await?;
+    if !limits.allowed_skills.is_empty() && !limits.allowed_skills.contains(&skill.slug) {
+        return Err(AppError::new(ErrorKind::Forbidden, "skill_not_allowed").with_detail(skill.slug.clone()));
+    }
+    if limits.rpm > 0 {
+        if let Err(wait) = s.skills.rate.check(key_id, limits.rpm, 1) {
+            return Err(AppError::new(ErrorKind::RateLimited, "rate_limit_exceeded").with_detail(format!("{wait} s")));
+        }
+    }
+    if limits.monthly_budget_fen <= 0 || price <= 0 {
+        return Ok(None);
+    }
+    let month = opchub_ledger::event::period_of(opchub_store::now_ms());
+    if !s.store.hold_budget(key_id, &month, limits.monthly_budget_fen, price).await? {
+        return Err(AppError::new(ErrorKind::RateLimited, "budget_exceeded"));
+    }
+    Ok(Some(Hold {
+        key_id: key_id.clone(),
+        month,
+        amount: price,
+    }))
+}
+
+/// Gives a hold back when the call ends before its commit (refused by the upstream checks, or
+/// the ledger failed): nothing was booked, so nothing is spent.
+async fn release(s: &App, hold: &Option<Hold>) {
+    if let Some(h) = hold {
+        if let Err(e) = s.store.release_budget(&h.key_id, &h.month, h.amount).await {
+            tracing::error!(key = %h.key_id, error = %e, "budget hold not released");
+        }
+    }
+}
+
 fn digest(v: &Value) -> String {
     opchub_skills::sha256_hex(opchub_skills::tools::canonical_json(v).as_bytes())
 }
@@ -71,22 +124,46 @@ pub async fn call(s: &App, p: &Principal, req: CallRequest<'_>) -> AppResult<Cal
         .clone()
         .ok_or_else(|| AppError::new(ErrorKind::Unavailable, "ledger_unavailable"))?;
 
+    // A drifted skill's calls are free (below), so nothing is held for them.
+    let price = if req.skill.drifted_at.is_some() { 0 } else { version.price_fen };
+    let hold = admit(s, p, req.skill, price).await?;
+    let out = call_held(s, p, &req, &live, tool, &endpoint, &ledger, &hold).await;
+    if out.is_err() {
+        release(s, &hold).await;
+    }
+    out
+}
+
+/// The call once admitted: the upstream, the event, the row and the budget in one commit.
+/// Returns an error only when nothing was committed (so the caller releases the hold).
+#[allow(clippy::too_many_arguments)]
+async fn call_held(
+    s: &App,
+    p: &Principal,
+    req: &CallRequest<'_>,
+    live: &super::LiveVersion,
+    tool: &opchub_skills::tools::Tool,
+    endpoint: &str,
+    ledger: &opchub_store::ledger::LedgerWriter,
+    hold: &Option<Hold>,
+) -> AppResult<CallResult> {
+    let version = &live.version;
     let started_ms = opchub_store::now_ms();
     let started = Instant::now();
     let args_value = Value::Object(req.arguments.clone());
     let upstream = match &tool.http {
-        Some(op) => http_call(s, &endpoint, op, &req.arguments).await,
+        Some(op) => http_call(s, endpoint, op, &req.arguments).await,
         None => {
             s.skills
                 .upstreams()
-                .call_tool(&endpoint, &tool.name, req.arguments.clone(), s.skills.config.call_timeout)
+                .call_tool(endpoint, &tool.name, req.arguments.clone(), s.skills.config.call_timeout)
                 .await
         }
     };
     let latency_ms = started.elapsed().as_millis() as i64;
     // A host name that now resolves only to non-public addresses (DNS rebinding): refused
     // like a private URL at publish time; the publisher was not reached, nothing is counted.
-    let upstream = match (upstream, s.skills.resolver.refused(&endpoint)) {
+    let upstream = match (upstream, s.skills.resolver.refused(endpoint)) {
         (Err(UpstreamError::Failed(_)), Some(p)) => Err(UpstreamError::Refused(p.finding())),
         (other, _) => other,
     };
@@ -157,8 +234,22 @@ pub async fn call(s: &App, p: &Principal, req: CallRequest<'_>) -> AppResult<Cal
     };
     // The event and the call row commit in one transaction: a call is never counted in one
     // and missing from the other.
-    let side = vec![SideWrite::SkillCall(Box::new(row.clone()))];
-    let appended = ledger.append_with(vec![Item::Event(event)], side).await?;
+    let mut side = vec![SideWrite::SkillCall(Box::new(row.clone()))];
+    // The hold settles in the same commit, to what the call cost, and only if this call's event
+    // is the one stored (a retry the ledger already has is paid once, by its first attempt).
+    if let Some(h) = hold {
+        side.push(SideWrite::SettleBudget {
+            api_key_id: h.key_id.clone(),
+            month: h.month.clone(),
+            held: h.amount,
+            actual: charged,
+            only_if_stored: Some(call_key.clone()),
+        });
+    }
+    let appended = match ledger.append_with(vec![Item::Event(event)], side).await {
+        Ok(a) => a,
+        Err(e) => return Err(e.into()),
+    };
     let (inserted, duplicate) = match appended.into_iter().next() {
         Some(Outcome::Stored(r)) => {
             row.leaf_index = Some(r.leaf_index);
@@ -176,7 +267,9 @@ pub async fn call(s: &App, p: &Principal, req: CallRequest<'_>) -> AppResult<Cal
     let (inserted, counted) = if inserted {
         (true, row)
     } else {
-        match s.store.skill_call(&call_key).await? {
+        // After the commit nothing may fail the call (its hold is settled): a failed read
+        // reports this attempt.
+        match s.store.skill_call(&call_key).await.ok().flatten() {
             Some(found) => {
                 let ours = !duplicate
                     && found.created_at == row.created_at

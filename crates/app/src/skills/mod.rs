@@ -95,6 +95,8 @@ pub struct SkillHub {
     /// uses of a version (tools, endpoint, price, hashes) never changes once it is created, and
     /// whether it is live is read from the skill on every call, so entries need no invalidation.
     versions: Mutex<HashMap<String, Arc<LiveVersion>>>,
+    /// Skill calls per API key per minute (the key's `rpm` limit, issue 19 item 1).
+    pub(crate) rate: opchub_domain::ratelimit::RateLimiter,
 }
 
 /// Most versions [`SkillHub::live_version`] keeps (cleared when full).
@@ -145,6 +147,7 @@ impl SkillHub {
             prices: RwLock::new(None),
             counts: RwLock::new(None),
             versions: Mutex::new(HashMap::new()),
+            rate: Default::default(),
         }
     }
 

@@ -323,7 +323,15 @@ pub struct EnabledTool {
 /// publisher's server changed since review says so, as its calls are not qualified (M2.3).
 pub async fn enabled_tools(app: &App, p: &Principal) -> AppResult<Vec<EnabledTool>> {
     let mut tools = Vec::new();
+    // A key limited to some skills lists only those (issue 19 item 1).
+    let allowed = match &p.via {
+        crate::Via::ApiKey { key_id, .. } => app.store.key_limits(key_id).await?.allowed_skills,
+        _ => vec![],
+    };
     for (skill, version) in app.store.enabled_skills(&p.user.id).await? {
+        if !allowed.is_empty() && !allowed.contains(&skill.slug) {
+            continue;
+        }
         for t in super::pinned_tools(&version) {
             let mut description = t.description.clone();
             if skill.drifted_at.is_some() {

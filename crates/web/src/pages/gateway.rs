@@ -408,7 +408,7 @@ async fn opc_page(
                 .map(|k| {
                     context! {
                         key => k.key, active => k.active, limits => k.limits,
-                        models_input => k.limits.allowed_models.join(", "), budget_input => yuan_input(k.limits.monthly_budget_fen),
+                        models_input => k.limits.allowed_models.join(", "), skills_input => k.limits.allowed_skills.join(", "), budget_input => yuan_input(k.limits.monthly_budget_fen),
                         spent => k.spent, held => k.held, remaining => k.remaining, requests => k.requests,
                     }
                 })
@@ -452,6 +452,8 @@ pub async fn opc(
 #[derive(Deserialize)]
 pub struct LimitsForm {
     pub allowed_models: Option<String>,
+    /// Skill slugs, comma or space separated; empty: every enabled skill (issue 19 item 1).
+    pub allowed_skills: Option<String>,
     pub rpm: Option<String>,
     pub tpm: Option<String>,
     /// Yuan, at most two decimals; empty or 0 is no budget.
@@ -497,6 +499,7 @@ pub async fn set_limits(
             rpm,
             tpm,
             monthly_budget_fen: budget,
+            allowed_skills: split_list(f.allowed_skills.as_deref().unwrap_or("")),
         };
         set_key_limits_for(&s, &s, p, &id, &limits).await.map_err(ApiError::from)
     }

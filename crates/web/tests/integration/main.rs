@@ -24,6 +24,7 @@ mod replica_files;
 mod route_roles;
 mod security;
 mod settlement;
+mod skill_budget;
 mod skills;
 mod skills_pages;
 mod templates;

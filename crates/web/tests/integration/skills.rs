@@ -14,20 +14,20 @@ use opchub_testkit::tool_server::ToolServer;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-struct World {
-    app: TestApp,
-    mcp: FakeMcp,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
+    pub(crate) mcp: FakeMcp,
     /// Publisher OPC founder (browser session).
-    publisher: Client,
-    publisher_party: String,
+    pub(crate) publisher: Client,
+    pub(crate) publisher_party: String,
     /// Invoker OPC founder: browser session and API key.
-    invoker: Client,
-    invoker_key: String,
-    invoker_party: String,
-    platform: Client,
+    pub(crate) invoker: Client,
+    pub(crate) invoker_key: String,
+    pub(crate) invoker_party: String,
+    pub(crate) platform: Client,
 }
 
-async fn opc(app: &TestApp, name: &str, n: u32, ws: &str) -> (Client, String) {
+pub(crate) async fn opc(app: &TestApp, name: &str, n: u32, ws: &str) -> (Client, String) {
     let reg = app
         .client()
         .post_json("/api/v1/registrations", registration(name, &uscc(n), "hexi_area", ws))
@@ -38,13 +38,13 @@ async fn opc(app: &TestApp, name: &str, n: u32, ws: &str) -> (Client, String) {
     (c, reg.json()["opc"]["id"].as_str().unwrap().to_string())
 }
 
-async fn key(c: &Client) -> String {
+pub(crate) async fn key(c: &Client) -> String {
     let k = c.post_json("/api/v1/me/api-keys", json!({"name": "agent"})).await;
     assert_eq!(k.status, StatusCode::CREATED, "{}", k.text);
     k.json()["secret"].as_str().unwrap().to_string()
 }
 
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     let app = TestApp::start().await;
     let mcp = FakeMcp::start().await.unwrap();
     let (_, ws) = app.community(Zone::HexiArea, 3).await;
@@ -65,7 +65,7 @@ async fn world() -> World {
 }
 
 /// Publishes an MCP skill, submits and approves it; returns its id.
-async fn listed_mcp_skill(w: &World, slug: &str, price_fen: i64) -> String {
+pub(crate) async fn listed_mcp_skill(w: &World, slug: &str, price_fen: i64) -> String {
     let r = w
         .publisher
         .post_json(
@@ -85,7 +85,7 @@ async fn listed_mcp_skill(w: &World, slug: &str, price_fen: i64) -> String {
     id
 }
 
-async fn approve(w: &World, version_id: &str) {
+pub(crate) async fn approve(w: &World, version_id: &str) {
     let r = w
         .platform
         .post_json(
@@ -98,7 +98,7 @@ async fn approve(w: &World, version_id: &str) {
 }
 
 /// A minimal MCP Streamable HTTP client speaking raw JSON-RPC (to control ids and retries).
-struct RawMcp {
+pub(crate) struct RawMcp {
     http: reqwest::Client,
     url: String,
     key: String,
@@ -106,7 +106,7 @@ struct RawMcp {
 }
 
 impl RawMcp {
-    async fn connect(base: &str, key: &str) -> RawMcp {
+    pub(crate) async fn connect(base: &str, key: &str) -> RawMcp {
         let mut m = RawMcp {
             http: reqwest::Client::new(),
             url: format!("{base}/mcp"),
@@ -125,7 +125,7 @@ impl RawMcp {
         m
     }
 
-    async fn post(&self, body: Value) -> (StatusCode, Value, Option<String>) {
+    pub(crate) async fn post(&self, body: Value) -> (StatusCode, Value, Option<String>) {
         let mut req = self
             .http
             .post(&self.url)
@@ -161,7 +161,7 @@ impl RawMcp {
         (status, v, sid)
     }
 
-    async fn call(&self, id: i64, name: &str, args: Value) -> Value {
+    pub(crate) async fn call(&self, id: i64, name: &str, args: Value) -> Value {
         let (status, v, _) = self
             .post(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": args}}))
             .await;
@@ -169,7 +169,7 @@ impl RawMcp {
         v
     }
 
-    async fn tools(&self) -> Vec<String> {
+    pub(crate) async fn tools(&self) -> Vec<String> {
         let (_, v, _) = self.post(json!({"jsonrpc": "2.0", "id": 9999, "method": "tools/list"})).await;
         v["result"]["tools"]
             .as_array()
@@ -180,11 +180,11 @@ impl RawMcp {
     }
 }
 
-async fn calls_of(w: &World, skill_id: &str) -> Vec<opchub_store::skills::SkillCall> {
+pub(crate) async fn calls_of(w: &World, skill_id: &str) -> Vec<opchub_store::skills::SkillCall> {
     w.app.store.skill_calls_of(skill_id, 1000).await.unwrap()
 }
 
-async fn ledger_calls(w: &World, party: &str) -> Vec<opchub_store::ledger::StoredEvent> {
+pub(crate) async fn ledger_calls(w: &World, party: &str) -> Vec<opchub_store::ledger::StoredEvent> {
     let period = opchub_ledger::event::period_of(opchub_store::now_ms());
     w.app
         .store

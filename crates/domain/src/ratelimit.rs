@@ -1,5 +1,6 @@
-//! Per-source rate limiting for ledger ingestion: a token bucket per source, refilled at the
-//! source's events-per-minute rate; a batch takes as many tokens as it has events.
+//! Per-minute rate limiting in memory: a token bucket per key (a ledger source, an API key),
+//! refilled at its per-minute rate; a batch takes as many tokens as it has items. Used by the
+//! ledger ingestion, the gateway and the Skill Store's calls; no I/O.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
