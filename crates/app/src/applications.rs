@@ -682,42 +682,69 @@ pub async fn review_for(app: &App, p: &Principal, id: &str, r: &ReviewRequest) -
     Ok(app.store.apply_review(&p.actor(), &a.id, &step).await?)
 }
 
-/// F1: a clause's own yearly budget bounds what its applications are approved for in the year.
-/// An approval that would take the year's approved total past it is refused with
-/// `clause_budget_exceeded`, the headroom in the detail and in `field_details.amount_fen`; the store
-/// checks the same inside the approval's transaction (concurrent approvals queue on it).
+/// F1: a clause's own yearly budget bounds what its applications are approved for in the year,
+/// and a policy-wide yearly budget what every clause's applications and the year's 免申即享
+/// settlement grants add up to. Money recovered from an approved application (S5) gives its
+/// budget back. An approval that would take a total past a budget is refused with
+/// `clause_budget_exceeded` or `policy_budget_exceeded`, the headroom in the detail and in
+/// `field_details.amount_fen`; the store checks the same inside the approval's transaction
+/// (concurrent approvals queue on it).
 async fn check_budget(app: &App, pol: &Policy, a: &Application, amount: i64) -> AppResult<Option<ClauseBudget>> {
     let year = i32::try_from(a.year).unwrap_or_default();
     let as_of = opchub_settle::run::default_as_of(year);
-    let Some(ParamValue::Fen(budget)) = pol
-        .clause(&a.clause)
-        .and_then(|c| c.param("yearly_budget", as_of))
-        .map(|p| p.value.clone())
-    else {
-        return Ok(None);
+    let fen = |p: Option<&opchub_policy::Param>| match p.map(|p| &p.value) {
+        Some(ParamValue::Fen(b)) => Some(*b),
+        _ => None,
     };
-    let approved = app.store.approved_in_year(&a.clause, a.year).await?;
-    let headroom = budget.saturating_sub(approved).max(0);
-    if amount > headroom {
-        let money = opchub_domain::Money::from_fen;
+    let clause_budget = fen(pol.clause(&a.clause).and_then(|c| c.param("yearly_budget", as_of)));
+    let policy_budget = fen(pol.param("yearly_budget", as_of));
+    if clause_budget.is_none() && policy_budget.is_none() {
+        return Ok(None);
+    }
+    let money = opchub_domain::Money::from_fen;
+    let refuse = |code: &str, what: String, budget: i64, committed: i64| {
+        let headroom = budget.saturating_sub(committed).max(0);
         let detail = format!(
-            "{} yearly budget {} (F1): {} already approved in {}, headroom {}, this approval {}",
-            a.clause,
+            "{what} {} (F1): {} already committed in {}, headroom {}, this approval {}",
             money(budget),
-            money(approved),
+            money(committed),
             a.year,
             money(headroom),
             money(amount)
         );
-        let mut e = AppError::new(ErrorKind::Conflict, "clause_budget_exceeded").with_detail(detail);
-        e.fields.insert("amount_fen".into(), "clause_budget_exceeded".into());
+        let mut e = AppError::new(ErrorKind::Conflict, code).with_detail(detail);
+        e.fields.insert("amount_fen".into(), code.into());
         e.field_details.insert("amount_fen".into(), money(headroom).to_string());
-        return Err(e);
+        e
+    };
+    if let Some(budget) = clause_budget {
+        let approved = app.store.approved_in_year(&a.clause, a.year).await?;
+        if amount > budget.saturating_sub(approved).max(0) {
+            return Err(refuse(
+                "clause_budget_exceeded",
+                format!("{} yearly budget", a.clause),
+                budget,
+                approved,
+            ));
+        }
+    }
+    if let Some(budget) = policy_budget {
+        let (apps, settled) = app.store.committed_in_year(a.year).await?;
+        let committed = apps.saturating_add(settled);
+        if amount > budget.saturating_sub(committed).max(0) {
+            return Err(refuse(
+                "policy_budget_exceeded",
+                "policy-wide yearly budget".into(),
+                budget,
+                committed,
+            ));
+        }
     }
     Ok(Some(ClauseBudget {
         clause: a.clause.clone(),
         year: a.year,
-        budget_fen: budget,
+        budget_fen: clause_budget,
+        policy_budget_fen: policy_budget,
     }))
 }
 

@@ -176,7 +176,7 @@ pub async fn estimate_for(app: &App, p: &Principal, year: i32) -> AppResult<Vec<
         .into_iter()
         .filter(|c| c.party.id == me)
         .collect();
-    let computed = opchub_settle::compute(&pol, &cands, year, as_of, &|_| {}).map_err(settle_error)?;
+    let computed = opchub_settle::compute_with(&pol, &cands, year, as_of, inputs.applications_fen, &|_| {}).map_err(settle_error)?;
     Ok(computed
         .lines
         .into_iter()
@@ -294,7 +294,9 @@ pub async fn approve_for(app: &App, p: &Principal, id: &str) -> AppResult<Batch>
     let pol = policy(app)?;
     let batch = app.store.settlement_batch(id).await?;
     if batch.status == "draft" {
-        let now = opchub_settle::basis_mark(&app.store, &pol).await.map_err(settle_error)?;
+        let now = opchub_settle::basis_mark(&app.store, &pol, i32::try_from(batch.year).unwrap_or_default())
+            .await
+            .map_err(settle_error)?;
         if batch.basis_mark.as_deref().is_some_and(|m| m != now) {
             return Err(AppError::conflict("batch_stale"));
         }

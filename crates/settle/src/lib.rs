@@ -8,7 +8,9 @@ pub mod export;
 pub mod lists;
 pub mod run;
 
-pub use run::{amend_all, check_request, compute, load_inputs, what_if, ClauseDiff, ClauseTotal, Computed, SettleError, SETTLED_CLAUSES};
+pub use run::{
+    amend_all, check_request, compute, compute_with, load_inputs, what_if, ClauseDiff, ClauseTotal, Computed, SettleError, SETTLED_CLAUSES,
+};
 
 use chrono::NaiveDate;
 use opchub_policy::Policy;
@@ -37,12 +39,12 @@ pub async fn settle(
     progress("read", 0, 1);
     // What the draft is based on, read before the inputs: anything that changes it afterwards
     // makes the draft stale at approval.
-    let mark = basis_mark(store, policy).await?;
+    let mark = basis_mark(store, policy, year).await?;
     let inputs = entitlement_inputs(load_inputs(store, policy, year, as_of).await?);
     let cands = run::candidates(policy, &inputs, year, as_of, clauses);
     let n = cands.len() as u64;
     progress("decide", 0, n);
-    let computed = compute(policy, &cands, year, as_of, &|i| progress("decide", i, n))?;
+    let computed = compute_with(policy, &cands, year, as_of, inputs.applications_fen, &|i| progress("decide", i, n))?;
     progress("decide", n, n);
     progress("store", 0, 1);
     let chosen: Vec<String> = if clauses.is_empty() {
@@ -89,11 +91,12 @@ pub fn confirmation_days(policy: &Policy, as_of: NaiveDate) -> i64 {
     }
 }
 
-/// What a draft is based on beyond the ledger's new usage: the policy version, the exclusion
-/// lists in force, the ledger's corrections and the platform's no-support findings. New usage
-/// only raises entitlements (a later batch pays the difference); any of these may lower them, so
-/// approval refuses a draft whose mark changed (`batch_stale`).
-pub async fn basis_mark(store: &Store, policy: &Policy) -> Result<String, SettleError> {
+/// What a draft of `year` is based on beyond the ledger's new usage: the policy version, the
+/// exclusion lists in force, the ledger's corrections, the platform's no-support findings, the
+/// integrity findings and what the year's approved applications committed of a policy-wide
+/// budget (F1). New usage only raises entitlements (a later batch pays the difference); any of
+/// these may lower them, so approval refuses a draft whose mark changed (`batch_stale`).
+pub async fn basis_mark(store: &Store, policy: &Policy, year: i32) -> Result<String, SettleError> {
     let now = opchub_store::now_ms();
     let lists = store.exclusions_in_force(now).await?;
     let ids: Vec<&String> = lists.lists.values().map(|l| &l.id).collect();
@@ -113,6 +116,11 @@ pub async fn basis_mark(store: &Store, policy: &Policy) -> Result<String, Settle
         "corrections": corrections,
         "no_support": no_support,
         "findings": findings,
+        // Only a policy-wide budget makes the applications matter to the batch.
+        "applications_fen": match policy.param("yearly_budget", run::default_as_of(year)) {
+            Some(_) => Some(store.committed_in_year(i64::from(year)).await?.0),
+            None => None,
+        },
     })
     .to_string())
 }
@@ -181,7 +189,14 @@ pub async fn replay(store: &Store, policy: &Policy, batch_id: &str) -> Result<Re
     let mut inputs = entitlement_inputs(load_inputs(store, policy, year, as_of).await?);
     inputs.lists = store.exclusions_by_ids(&ids, batch.created_at).await?;
     let cands = run::candidates(policy, &inputs, year, as_of, &clauses);
-    let computed = compute(policy, &cands, year, as_of, &|_| {})?;
+    // The applications' share of the policy-wide budget as the draft saw it (its basis mark).
+    let outside = batch
+        .basis_mark
+        .as_deref()
+        .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+        .and_then(|m| m["applications_fen"].as_i64())
+        .unwrap_or(0);
+    let computed = compute_with(policy, &cands, year, as_of, outside, &|_| {})?;
     let mut replayed: BTreeMap<(String, String), (i64, String)> = computed
         .lines
         .into_iter()

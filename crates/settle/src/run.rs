@@ -55,6 +55,9 @@ pub struct Inputs {
     pub consumed: BTreeMap<(String, String), i64>,
     /// Integrity findings of the year that are open or upheld (issue 18; M2.3 only).
     pub findings: Vec<IntegrityMark>,
+    /// F1: what the year's approved applications (every clause, net of recovered money) have
+    /// already committed of a policy-wide yearly budget; the batch shares out what is left.
+    pub applications_fen: i64,
 }
 
 /// An integrity finding as settlement sees it (issue 18): while `open`, the M2.3 lines of its
@@ -206,6 +209,7 @@ async fn load(store: &Store, policy: &Policy, year: i32, as_of: NaiveDate, only:
                 parties: f.parties,
             })
             .collect(),
+        applications_fen: store.committed_in_year(i64::from(year)).await?.0,
     })
 }
 
@@ -583,6 +587,20 @@ pub fn compute(
     as_of: NaiveDate,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Computed, SettleError> {
+    compute_with(policy, cands, year, as_of, 0, progress)
+}
+
+/// [`compute`] when `outside_fen` of a policy-wide yearly budget is already committed outside
+/// the batch (the year's approved applications, [`Inputs::applications_fen`]): the batch shares
+/// out only what is left, and the lines it cut say so (F1).
+pub fn compute_with(
+    policy: &Policy,
+    cands: &[Candidate],
+    year: i32,
+    as_of: NaiveDate,
+    outside_fen: i64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Computed, SettleError> {
     let decide = |c: &Candidate, share: Option<&BudgetShare>| -> Result<Decision, SettleError> {
         let mut map = c.facts.clone();
         if let Some(s) = share {
@@ -636,7 +654,19 @@ pub fn compute(
     }
     if let Some(budget) = budget_of(policy.param("yearly_budget", as_of)) {
         let idx: Vec<usize> = (0..cands.len()).collect();
-        if let Some(f) = bound(&idx, budget, "policy-wide yearly budget", &mut shares, &mut basis) {
+        let outside = outside_fen.max(0);
+        let (left, what) = if outside > 0 {
+            let left = budget.saturating_sub(outside).max(0);
+            let what = format!(
+                "policy-wide yearly budget {} less {} approved on applications this year, leaving",
+                opchub_domain::Money::from_fen(budget),
+                opchub_domain::Money::from_fen(outside)
+            );
+            (left, what)
+        } else {
+            (budget, "policy-wide yearly budget".to_string())
+        };
+        if let Some(f) = bound(&idx, left, &what, &mut shares, &mut basis) {
             for clause in &in_batch {
                 let e = clause_factor.entry(clause.to_string()).or_insert(rust_decimal::Decimal::ONE);
                 *e = (*e * f).round_dp_with_strategy(8, rust_decimal::RoundingStrategy::ToZero);
@@ -789,8 +819,16 @@ pub fn what_if(
     as_of: NaiveDate,
     clauses: &[String],
 ) -> Result<Vec<ClauseDiff>, SettleError> {
-    let a = compute(base, &candidates(base, inputs, year, as_of, clauses), year, as_of, &|_| {})?;
-    let b = compute(changed, &candidates(changed, inputs, year, as_of, clauses), year, as_of, &|_| {})?;
+    let outside = inputs.applications_fen;
+    let a = compute_with(base, &candidates(base, inputs, year, as_of, clauses), year, as_of, outside, &|_| {})?;
+    let b = compute_with(
+        changed,
+        &candidates(changed, inputs, year, as_of, clauses),
+        year,
+        as_of,
+        outside,
+        &|_| {},
+    )?;
     let mut out = vec![];
     for clause in SETTLED_CLAUSES {
         let (x, y) = (a.per_clause.get(*clause), b.per_clause.get(*clause));

@@ -163,21 +163,33 @@ pub struct ReviewStep {
     pub next_agency: Option<String>,
     /// M8.1: the growth milestone (kind, day) recorded when the step grants the application.
     pub milestone: Option<(String, String)>,
-    /// F1: the clause's yearly budget an approved amount must fit in, with the year's other
-    /// approvals of the clause (`clause_budget_exceeded` otherwise, nothing written).
+    /// F1: the yearly budgets an approved amount must fit in — the clause's, with the year's
+    /// other approvals of the clause (`clause_budget_exceeded` otherwise), and the policy-wide
+    /// one, with every clause's approvals and the year's settlement grants
+    /// (`policy_budget_exceeded`); nothing is written when either is exceeded.
     pub budget: Option<ClauseBudget>,
 }
 
-/// F1: a clause's yearly budget, bounding what its applications are approved for in a year.
+/// F1: the yearly budgets bounding what a clause's applications are approved for in a year.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClauseBudget {
     pub clause: String,
     pub year: i64,
-    pub budget_fen: i64,
+    /// The clause's own yearly budget, when it has one.
+    pub budget_fen: Option<i64>,
+    /// The policy-wide yearly budget, when the policy has one (shared with the 免申即享
+    /// settlement of the same year).
+    pub policy_budget_fen: Option<i64>,
 }
 
-/// Statuses whose decided amount counts against a clause's yearly budget (F1).
-const APPROVED_STATUSES: &str = "('approved', 'paid')";
+/// What the approved applications of a year add up to, net of the money recovered from them
+/// (F1, S5: a repaid or offset recovery order gives its budget back). `$1` year, `$2` clause or
+/// NULL for every clause, `$3` an application id left out (the one being decided) or ''.
+const APPROVED_NET_SQL: &str = "SELECT CAST(COALESCE(SUM(a.decided_fen - COALESCE((SELECT SUM(r.settled_fen) FROM recovery_orders r WHERE r.application_id = a.id), 0)), 0) AS BIGINT) AS total \
+     FROM applications a WHERE a.year = $1 AND ($2 IS NULL OR a.clause = $2) AND a.id <> $3 AND a.status IN ('approved', 'paid')";
+
+/// What the year's 免申即享 settlement has granted (approved, net of lowered keys), all clauses.
+const SETTLED_IN_YEAR_SQL: &str = "SELECT CAST(COALESCE(SUM(approved_fen), 0) AS BIGINT) AS total FROM settlement_grants WHERE year = $1";
 
 #[derive(Debug, Clone, Default)]
 pub struct AppFilter {
@@ -1150,61 +1162,121 @@ pub(crate) async fn settle_order(tx: &mut Tx, order: &str, kind: &str, amount: i
 
 impl Store {
     /// F1: what applications of `clause` were approved for in `year` (approved or paid).
+    /// F1: the clause's approved applications of `year`, net of recovered money.
     pub async fn approved_in_year(&self, clause: &str, year: i64) -> Result<i64> {
-        let row = sqlx::query(&format!(
-            "SELECT CAST(COALESCE(SUM(decided_fen), 0) AS BIGINT) AS total FROM applications WHERE clause = $1 AND year = $2 AND status IN {APPROVED_STATUSES}"
-        ))
-        .bind(clause)
-        .bind(year)
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query(APPROVED_NET_SQL)
+            .bind(year)
+            .bind(Some(clause))
+            .bind("")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get("total")?)
+    }
+
+    /// F1: what the year has committed against the policy-wide budget: (approved applications of
+    /// every clause net of recovered money, settlement grants approved).
+    pub async fn committed_in_year(&self, year: i64) -> Result<(i64, i64)> {
+        let apps: i64 = sqlx::query(APPROVED_NET_SQL)
+            .bind(year)
+            .bind(None::<String>)
+            .bind("")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("total")?;
+        let settled: i64 = sqlx::query(SETTLED_IN_YEAR_SQL)
+            .bind(year)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("total")?;
+        Ok((apps, settled))
     }
 }
 
 /// F1 inside the approval's transaction: the year's approved total of the clause, this approval
-/// included, must fit in the budget. The budget's row in the cap ledger (beneficiary `*`, scope
-/// `budget`) is written first, so concurrent approvals of one clause and year queue on it and
-/// each sees the others' committed approvals; it keeps the approved total.
+/// included, must fit in the clause's budget, and with every other clause's approvals and the
+/// year's settlement grants in the policy-wide one. Each budget's row in the cap ledger
+/// (beneficiary `*`, scope `budget`; clause `*` for the policy-wide one) is written first, so
+/// concurrent approvals queue on it and each sees the others' committed approvals; it keeps the
+/// approved total.
 async fn within_budget(tx: &mut Tx, b: &ClauseBudget, id: &str, amount: i64, now: i64) -> Result<()> {
-    let period = b.year.to_string();
+    if let Some(budget) = b.budget_fen {
+        let others: i64 = queue_on_budget(
+            tx,
+            &b.clause,
+            b.year,
+            budget,
+            now,
+            sqlx::query(APPROVED_NET_SQL).bind(b.year).bind(Some(&b.clause)).bind(id),
+        )
+        .await?;
+        let total = others.saturating_add(amount);
+        if total > budget {
+            return Err(StoreError::Conflict("clause_budget_exceeded"));
+        }
+        record_budget(tx, &b.clause, b.year, budget, total, now).await?;
+    }
+    if let Some(budget) = b.policy_budget_fen {
+        let apps: i64 = queue_on_budget(
+            tx,
+            "*",
+            b.year,
+            budget,
+            now,
+            sqlx::query(APPROVED_NET_SQL).bind(b.year).bind(None::<String>).bind(id),
+        )
+        .await?;
+        let settled: i64 = sqlx::query(SETTLED_IN_YEAR_SQL)
+            .bind(b.year)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("total")?;
+        let total = apps.saturating_add(settled).saturating_add(amount);
+        if total > budget {
+            return Err(StoreError::Conflict("policy_budget_exceeded"));
+        }
+        record_budget(tx, "*", b.year, budget, total, now).await?;
+    }
+    Ok(())
+}
+
+/// Takes the budget row of (clause, year) for this transaction, then runs `sum` (a total).
+async fn queue_on_budget<'q>(
+    tx: &mut Tx,
+    clause: &str,
+    year: i64,
+    budget: i64,
+    now: i64,
+    sum: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+) -> Result<i64> {
+    let period = year.to_string();
     sqlx::query(
         "INSERT INTO cap_ledger (clause, beneficiary, scope, period_key, cap_fen, consumed_fen, updated_at) VALUES ($1, '*', 'budget', $2, $3, 0, $4) \
          ON CONFLICT (clause, beneficiary, scope, period_key) DO NOTHING",
     )
-    .bind(&b.clause)
+    .bind(clause)
     .bind(&period)
-    .bind(b.budget_fen)
+    .bind(budget)
     .bind(now)
     .execute(&mut **tx)
     .await?;
     sqlx::query("UPDATE cap_ledger SET updated_at = $1 WHERE clause = $2 AND beneficiary = '*' AND scope = 'budget' AND period_key = $3")
         .bind(now)
-        .bind(&b.clause)
+        .bind(clause)
         .bind(&period)
         .execute(&mut **tx)
         .await?;
-    let others: i64 = sqlx::query(&format!(
-        "SELECT CAST(COALESCE(SUM(decided_fen), 0) AS BIGINT) AS total FROM applications WHERE clause = $1 AND year = $2 AND id <> $3 AND status IN {APPROVED_STATUSES}"
-    ))
-    .bind(&b.clause)
-    .bind(b.year)
-    .bind(id)
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get("total")?;
-    let total = others.saturating_add(amount);
-    if total > b.budget_fen {
-        return Err(StoreError::Conflict("clause_budget_exceeded"));
-    }
+    Ok(sum.fetch_one(&mut **tx).await?.try_get("total")?)
+}
+
+async fn record_budget(tx: &mut Tx, clause: &str, year: i64, budget: i64, total: i64, now: i64) -> Result<()> {
     sqlx::query(
         "UPDATE cap_ledger SET consumed_fen = $1, cap_fen = $2, updated_at = $3 WHERE clause = $4 AND beneficiary = '*' AND scope = 'budget' AND period_key = $5",
     )
     .bind(total)
-    .bind(b.budget_fen)
+    .bind(budget)
     .bind(now)
-    .bind(&b.clause)
-    .bind(&period)
+    .bind(clause)
+    .bind(year.to_string())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -443,6 +443,11 @@ async fn false_evidence_is_recovered_by_repayment_and_offset_and_bars_future_sup
     let o = w.committee.get("/api/v1/recoveries").await.json();
     let o = o.as_array().unwrap().iter().find(|x| x["id"] == oid).unwrap().clone();
     assert_eq!((o["settled_fen"].as_i64(), o["status"].as_str()), (Some(1_700_000), Some("open")));
+    // F1, S5: recovered money gives its budget back — ¥20,000 + ¥5,000 approved, ¥17,000 of it
+    // recovered (repaid and offset), so M5.1 has ¥8,000 committed against its yearly budget.
+    let year = i64::from(w.year);
+    assert_eq!(w.app.store.approved_in_year("M5.1", year).await.unwrap(), 800_000);
+    assert_eq!(w.app.store.committed_in_year(year).await.unwrap().0, 800_000);
     // The beneficiary is now on the platform's no-support list: a new application is ineligible.
     let third = apply(&w, &w.opc, "M5.1", fees(1_000_000, "06-01")).await;
     assert_eq!(third["engine_fen"], 0);

@@ -1,7 +1,9 @@
 //! Engine fidelity through the HTTP API (issue 17): M1.1 counts occupied workstations by day
 //! (10 days of a 31-day month are 10/31 of a workstation-month); F1 yearly budgets bound a
 //! settlement batch as a whole, to the fen, and bound the approvals of a clause paid on
-//! application (`clause_budget_exceeded`, with the headroom).
+//! application (`clause_budget_exceeded`, with the headroom); a policy-wide budget is shared by
+//! the applications and the settlement of the same year (`policy_budget_exceeded`, the batch
+//! shares out what the applications left, and a change in them makes a draft stale).
 //! Runs on SQLite, and on PostgreSQL when OPCHUB_TEST_DATABASE_URL is set.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -172,21 +174,11 @@ async fn a_policy_wide_budget_bounds_the_batch_to_the_fen_and_the_trace_says_the
     let _ = year;
 }
 
-#[tokio::test]
-async fn an_approval_past_a_clauses_yearly_budget_is_refused_with_the_headroom() {
-    let policy = preview_policy()
-        .amend(
-            "budget-test",
-            jan(1),
-            Some("M3.2"),
-            "yearly_budget",
-            &toml::Value::String("150000".into()),
-            "test",
-        )
-        .unwrap();
-    let app = start(policy).await;
+/// Two OPCs in a tax-registered community each apply for M3.2 on ¥1,000,000 of joint R&D spend
+/// (¥100,000 each), walked to the committee's decision; returns the committee and the ids.
+async fn rd_applications_at_decision(app: &TestApp) -> (Client, Vec<String>) {
     let (committee, _) = app.user("cmte", Role::Committee).await;
-    import_empty_lists(&app, &committee).await;
+    import_empty_lists(app, &committee).await;
     let (agency, agency_id) = app.user("ag-sci", Role::Agency).await;
     app.store
         .set_user_agency(&Actor::system(), &agency_id, "science_technology")
@@ -252,17 +244,6 @@ async fn an_approval_past_a_clauses_yearly_budget_is_refused_with_the_headroom()
         assert_eq!(s.json()["engine_fen"], 10_000_000);
         ids.push(id);
     }
-    let act = |who: &Client, id: &str, action: &'static str| {
-        let (who, id) = (who.clone(), id.to_string());
-        async move {
-            let v = who.get(&format!("/api/v1/applications/{id}")).await.json()["application"]["version"].clone();
-            who.post_json(
-                &format!("/api/v1/applications/{id}/review"),
-                json!({ "version": v, "action": action }),
-            )
-            .await
-        }
-    };
     let walk_to_decision = |id: String| {
         let (committee, agency) = (committee.clone(), agency.clone());
         async move {
@@ -287,6 +268,37 @@ async fn an_approval_past_a_clauses_yearly_budget_is_refused_with_the_headroom()
     for id in &ids {
         walk_to_decision(id.clone()).await;
     }
+    (committee, ids)
+}
+
+async fn decide(committee: &Client, id: &str, action: &str) -> Resp {
+    let v = committee.get(&format!("/api/v1/applications/{id}")).await.json()["application"]["version"].clone();
+    committee
+        .post_json(
+            &format!("/api/v1/applications/{id}/review"),
+            json!({ "version": v, "action": action }),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn an_approval_past_a_clauses_yearly_budget_is_refused_with_the_headroom() {
+    let policy = preview_policy()
+        .amend(
+            "budget-test",
+            jan(1),
+            Some("M3.2"),
+            "yearly_budget",
+            &toml::Value::String("150000".into()),
+            "test",
+        )
+        .unwrap();
+    let app = start(policy).await;
+    let (committee, ids) = rd_applications_at_decision(&app).await;
+    let act = |who: &Client, id: &str, action: &'static str| {
+        let (who, id) = (who.clone(), id.to_string());
+        async move { decide(&who, &id, action).await }
+    };
     let first = act(&committee, &ids[0], "approve").await;
     assert_eq!(first.status, StatusCode::OK, "{:?}", first.json());
     assert_eq!(first.json()["decided_fen"], 10_000_000);
@@ -306,4 +318,87 @@ async fn an_approval_past_a_clauses_yearly_budget_is_refused_with_the_headroom()
     assert!(err["fields"]["amount_fen"].as_str().unwrap().contains("¥50,000.00"), "{err}");
     let after = committee.get(&format!("/api/v1/applications/{}", ids[1])).await.json()["application"].clone();
     assert_eq!(before, after, "a refused approval changes nothing");
+}
+
+/// F1 across the two ways money goes out: a policy-wide yearly budget of ¥100,500 with one
+/// ¥100,000 M3.2 approval leaves ¥500 — a second ¥100,000 approval is refused with the headroom,
+/// and the 免申即享 batch shares out only the ¥500 left, saying so in the trace. When the approved
+/// application is stopped by a recovery order (S5), its budget comes back: the draft is stale
+/// (it was cut for a budget that is no longer spent) and the second approval now fits.
+#[tokio::test]
+async fn a_policy_wide_budget_is_shared_by_applications_and_the_settlement_batch() {
+    let policy = preview_policy()
+        .amend(
+            "budget-test",
+            jan(1),
+            None,
+            "yearly_budget",
+            &toml::Value::String("100500.00".into()),
+            "test",
+        )
+        .unwrap();
+    let app = start(policy).await;
+    let (committee, ids) = rd_applications_at_decision(&app).await;
+    let first = decide(&committee, &ids[0], "approve").await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.json());
+    let before = committee.get(&format!("/api/v1/applications/{}", ids[1])).await.json()["application"].clone();
+    let second = decide(&committee, &ids[1], "approve").await;
+    assert_eq!(
+        (second.status, second.code()),
+        (StatusCode::CONFLICT, "policy_budget_exceeded".to_string()),
+        "{:?}",
+        second.json()
+    );
+    let err = second.json()["error"].clone();
+    assert!(err["message"].as_str().unwrap().contains("¥500.00"), "the headroom is shown: {err}");
+    assert!(err["message"].as_str().unwrap().contains("总预算"), "Chinese first: {err}");
+    let after = committee.get(&format!("/api/v1/applications/{}", ids[1])).await.json()["application"].clone();
+    assert_eq!(before, after, "a refused approval changes nothing");
+
+    // The batch: ¥322.58 + ¥1,000.00 of entitlements share the ¥500.00 the application left.
+    let a = community_occupied_since(&app, 1, jan(22)).await;
+    let b = community_occupied_since(&app, 2, jan(1)).await;
+    let r = committee
+        .post_json(
+            "/api/v1/settlements",
+            json!({ "year": this_year(), "clauses": ["M1.1"], "as_of": jan(31).to_string() }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let batch = r.json()["batch"]["id"].as_str().unwrap().to_string();
+    let lines = committee.get(&format!("/api/v1/settlements/{batch}")).await.json()["lines"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let (la, lb) = (line(&lines, &a), line(&lines, &b));
+    assert_eq!((la["amount_fen"].as_i64(), lb["amount_fen"].as_i64()), (Some(12_195), Some(37_805)));
+    let d: Value = serde_json::from_str(lb["decision"].as_str().unwrap()).unwrap();
+    let trace = d["trace"].to_string();
+    assert!(
+        trace.contains("policy-wide yearly budget ¥100,500.00 less ¥100,000.00 approved on applications this year, leaving ¥500.00 for ¥1,322.58 of entitlements"),
+        "{trace}"
+    );
+
+    // S5: the committee stops the approved application (a violation): its ¥100,000 is no longer
+    // committed, so the draft cut for it is stale, and the second application fits.
+    let r = committee
+        .post_json(
+            &format!("/api/v1/applications/{}/recovery", ids[0]),
+            json!({ "kind": "violation", "reason": "项目与申报不符" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let (second_member, _) = app.user("cmte2", Role::Committee).await;
+    let stale = second_member
+        .post_json(&format!("/api/v1/settlements/{batch}/approve"), json!({}))
+        .await;
+    assert_eq!(
+        (stale.status, stale.code()),
+        (StatusCode::CONFLICT, "batch_stale".to_string()),
+        "{:?}",
+        stale.json()
+    );
+    let again = decide(&committee, &ids[1], "approve").await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.json());
+    assert_eq!(again.json()["decided_fen"], 10_000_000);
 }
