@@ -6,9 +6,11 @@ publisher is allowed), both pinned to CPU 0; publishes and approves an MCP skill
 for an invoker. Then, for each rate and repetition, the open-loop Rust generator
 (`opchub-loadgen --mcp`, pinned to CPU 1) sends `tools/call` requests on one MCP session:
 first straight to the publisher's server, then through OPC Hub's `/mcp` (key auth, schema
-validation, the rmcp client to the publisher, one ledger event per call). Prints p50/p99 of both
-and the difference (the latency `/mcp` adds), then checks that the ledger holds exactly one
-`skill.call` event (and one counted call row) per successful call through `/mcp`.
+validation, the key's budget hold, the rmcp client to the publisher, one ledger event, call row and
+budget settlement per call in one commit). Prints p50/p99 of both and the difference (the latency
+`/mcp` adds), then checks that the ledger holds exactly one `skill.call` event (and one counted
+call row) per successful call through `/mcp`, and that the key's budget spent exactly the price of
+each (issue 19 item 1; `--budget-fen 0` benchmarks a key without a budget).
 
 Optionally (`--skills N`, default 0 = skip) it also inserts N listed skills and times search
 through `GET /api/v1/skills` over HTTP; `opchub bench search` measures the search itself.
@@ -112,6 +114,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=2, help="runs per rate (default 2)")
     ap.add_argument("--skills", type=int, default=0, help="also time HTTP search over this many inserted skills (default 0: skip)")
     ap.add_argument("--searches", type=int, default=2000)
+    ap.add_argument("--budget-fen", type=int, default=10**12,
+                    help="the invoker key's monthly budget in fen (default: ample, so every call holds and settles; 0: no budget)")
     a = ap.parse_args()
     rates = [int(r) for r in a.rate.split(",") if r.strip()]
     for b in (BIN, FAKE_MCP, LOADGEN):
@@ -140,7 +144,11 @@ def main():
                                                   {"decision": "approve", "comment": "bench"})
         u = Session(base, "benchuser", PASSWORD)
         u.call("PUT", f"/api/v1/skills/{out['skill']['id']}/enabled", {"enabled": True})
-        key = u.call("POST", "/api/v1/me/api-keys", {"name": "bench"})["secret"]
+        k = u.call("POST", "/api/v1/me/api-keys", {"name": "bench"})
+        key, key_id = k["secret"], k["key"]["id"]
+        if a.budget_fen:
+            u.call("PUT", f"/api/v1/me/api-keys/{key_id}/limits",
+                   {"allowed_models": [], "rpm": 0, "tpm": 0, "monthly_budget_fen": a.budget_fen})
 
         print(f"hub {base}  publisher {pub_url}  {a.duration} s per run, {a.repeat} run(s) per rate"
               f"{'' if TASKSET else '  (no taskset: not pinned)'}", flush=True)
@@ -180,8 +188,16 @@ def main():
         ok_events = con.execute("SELECT COUNT(*) FROM ledger_events WHERE kind = 'skill.call' "
                                 "AND attributes LIKE '%\"outcome\":\"ok\"%'").fetchone()[0]
         calls = con.execute("SELECT COUNT(*) FROM skill_calls WHERE outcome = 'ok'").fetchone()[0]
+        spent, held = con.execute("SELECT COALESCE(SUM(spent_fen), 0), COALESCE(SUM(held_fen), 0) FROM gateway_budgets "
+                                  "WHERE api_key_id = ?", (key_id,)).fetchone()
         con.close()
         ok = events == distinct == ok_events == calls == mcp_ok
+        if a.budget_fen:
+            # 1 fen per call: the budget spent what the calls were charged, nothing left held.
+            budget_ok = spent == mcp_ok and held == 0
+            print(f"budget: spent {spent} fen, held {held} fen for {mcp_ok} calls at 1 fen -> "
+                  f"{'exact' if budget_ok else 'MISMATCH'}")
+            ok = ok and budget_ok
         print()
         print(f"ledger: {events} skill.call events ({distinct} distinct keys, {ok_events} with outcome ok), {calls} ok call rows; "
               f"successful calls through /mcp: {mcp_ok} -> {'exactly one event per call' if ok else 'MISMATCH'}")
