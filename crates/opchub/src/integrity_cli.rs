@@ -1,6 +1,6 @@
 //! `opchub integrity …` (issue 18): scan a year's paid skill calls for rings, cycles, dense
 //! blocks, related parties and concentration (the same use case as `POST /api/v1/integrity/scan`,
-//! acting as the system), and list the findings.
+//! acting as the system), list the findings, and decide one as a named committee member.
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -21,6 +21,20 @@ pub enum IntegrityCommand {
     List {
         #[arg(long)]
         year: Option<i32>,
+    },
+    /// Uphold or dismiss an open finding, as a committee member (`--as`, their username).
+    Decide {
+        #[arg(long)]
+        id: String,
+        /// `uphold` or `dismiss`.
+        #[arg(long)]
+        decision: String,
+        /// Why (shown to the parties, kept in the audit log).
+        #[arg(long)]
+        reason: String,
+        /// The committee member deciding.
+        #[arg(long = "as")]
+        as_user: String,
     },
 }
 
@@ -71,6 +85,35 @@ pub async fn run(store: &Store, c: IntegrityCommand) -> Result<i32> {
                 );
             }
             println!("{} findings", all.len());
+        }
+        IntegrityCommand::Decide {
+            id,
+            decision,
+            reason,
+            as_user,
+        } => {
+            let user = match store.user_by_username(&as_user).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                Some(u) if u.role == opchub_domain::Role::Committee => u,
+                Some(_) => {
+                    eprintln!("error: not_committee ({as_user} is not a committee member)");
+                    return Ok(2);
+                }
+                None => {
+                    eprintln!("error: unknown_user ({as_user})");
+                    return Ok(2);
+                }
+            };
+            let d = integrity::Decide { decision, reason };
+            match integrity::decide_for(&app, &opchub_app::Principal::cli(user), &id, &d).await {
+                Ok(f) => println!(
+                    "{:<32} {:<16} {:<10} {:>16}",
+                    f.id,
+                    f.detector,
+                    f.status,
+                    yuan(f.amount_at_stake_fen)
+                ),
+                Err(e) => return Ok(crate::party_cli::report(&e)),
+            }
         }
     }
     Ok(0)
