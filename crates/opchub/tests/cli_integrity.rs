@@ -1,6 +1,7 @@
 //! `opchub integrity scan | list | decide` with the real binary on demo data (issue 18): the scan
 //! of the demo year opens findings with a summary table, the list shows them open, and a named
-//! committee member upholds one (only a committee member may; a second decision is refused).
+//! committee member proposes upholding one and a second confirms it (two signatures; only
+//! committee members may; a decided finding is not decided again).
 //! Runs on SQLite, or on PostgreSQL when `OPCHUB_TEST_DATABASE_URL` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -66,7 +67,14 @@ async fn scan_list_and_decide_a_finding_from_the_command_line() {
     let (_, still) = opchub(dir.path(), &db, &["integrity", "list", "--year", &year]);
     assert!(still.lines().any(|l| l.starts_with(&id) && l.contains(" open ")), "{still}");
 
+    // Two signatures: the first decision is a proposal, the proposer cannot confirm it alone.
     let (code, out) = decide("committee", "uphold", "双方互相调用对方技能，资金回流");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(" open "), "{out}");
+    let (code, out) = decide("committee", "uphold", "再次确认");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("second_member_required"), "{out}");
+    let (code, out) = decide("committee2", "uphold", "同意");
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("upheld"), "{out}");
     let (code, out) = decide("committee2", "dismiss", "改判");

@@ -60,8 +60,14 @@ pub struct Finding {
     /// Rows of (invoker, publisher, calls, fen).
     #[schema(value_type = Vec<Vec<serde_json::Value>>)]
     pub evidence: Vec<(String, String, i64, i64)>,
-    /// `open` → `upheld` / `dismissed`.
+    /// `open` → `upheld` / `dismissed` (two committee members: a proposal, then a confirmation).
     pub status: String,
+    /// While open: the decision a first committee member proposed (`uphold` / `dismiss`), by
+    /// whom, why and when; a different member confirming it decides the finding.
+    pub proposed_decision: Option<String>,
+    pub proposed_by: Option<String>,
+    pub proposed_reason: Option<String>,
+    pub proposed_at: Option<i64>,
     pub decided_by: Option<String>,
     pub decided_at: Option<i64>,
     pub decision_reason: Option<String>,
@@ -85,7 +91,8 @@ pub struct ScanStored {
 }
 
 const COLS: &str = "id, year, detector, parties, skills, score_ppm, amount_at_stake_fen, explanation_zh, explanation_en, evidence, \
-                    status, decided_by, decided_at, decision_reason, statement, statement_by, statement_at, created_at, updated_at";
+                    status, decided_by, decided_at, decision_reason, statement, statement_by, statement_at, created_at, updated_at, \
+                    proposed_decision, proposed_by, proposed_reason, proposed_at";
 
 fn finding_from(r: &AnyRow) -> Result<Finding> {
     let json = |c: &str| -> Result<String> { Ok(r.try_get::<String, _>(c)?) };
@@ -101,6 +108,10 @@ fn finding_from(r: &AnyRow) -> Result<Finding> {
         explanation_en: r.try_get("explanation_en")?,
         evidence: serde_json::from_str(&json("evidence")?).unwrap_or_default(),
         status: r.try_get("status")?,
+        proposed_decision: r.try_get("proposed_decision")?,
+        proposed_by: r.try_get("proposed_by")?,
+        proposed_reason: r.try_get("proposed_reason")?,
+        proposed_at: r.try_get("proposed_at")?,
         decided_by: r.try_get("decided_by")?,
         decided_at: r.try_get("decided_at")?,
         decision_reason: r.try_get("decision_reason")?,
@@ -279,8 +290,12 @@ impl Store {
         finding_from(&r)
     }
 
-    /// The committee decides an open finding: `upheld` (the usage it names stops qualifying) or
-    /// `dismissed`, with a reason; once only (`finding_decided`).
+    /// A committee member's decision on an open finding (two signatures): the first proposes
+    /// (the finding stays open and its lines held); a different member giving the same decision
+    /// decides it (`upheld` / `dismissed`, notified to the parties' owners). The proposer
+    /// confirming their own proposal is `second_member_required`; another member giving the
+    /// other decision replaces the proposal. Every step is conditional on what was read, so two
+    /// members acting at once cannot both decide; a decided finding is `finding_decided`.
     pub async fn decide_integrity_finding(&self, actor: &Actor, id: &str, uphold: bool, reason: &str) -> Result<Finding> {
         let by = actor.user_id.clone().ok_or(StoreError::Invalid {
             field: "actor",
@@ -288,46 +303,94 @@ impl Store {
         })?;
         let mut tx = self.begin().await?;
         let now = now_ms();
-        let status = if uphold { "upheld" } else { "dismissed" };
-        let n = sqlx::query(
-            "UPDATE integrity_findings SET status = $1, decided_by = $2, decided_at = $3, decision_reason = $4, updated_at = $3 \
-             WHERE id = $5 AND status = 'open'",
-        )
-        .bind(status)
-        .bind(&by)
-        .bind(now)
-        .bind(reason)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n != 1 {
-            let exists: Option<String> = sqlx::query_scalar("SELECT status FROM integrity_findings WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            return Err(match exists {
-                None => StoreError::NotFound,
-                Some(_) => StoreError::Conflict("finding_decided"),
-            });
+        let decision = if uphold { "uphold" } else { "dismiss" };
+        let Some(row) = sqlx::query("SELECT status, proposed_decision, proposed_by, proposed_reason FROM integrity_findings WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Err(StoreError::NotFound);
+        };
+        let status: String = row.try_get("status")?;
+        let proposed: Option<String> = row.try_get("proposed_decision")?;
+        let proposer: Option<String> = row.try_get("proposed_by")?;
+        let proposed_reason: Option<String> = row.try_get("proposed_reason")?;
+        if status != "open" {
+            return Err(StoreError::Conflict("finding_decided"));
         }
+        let confirms = proposed.as_deref() == Some(decision);
+        if confirms && proposer.as_deref() == Some(by.as_str()) {
+            return Err(StoreError::Conflict("second_member_required"));
+        }
+        let (action, after, summary) = if confirms {
+            let final_status = if uphold { "upheld" } else { "dismissed" };
+            // The proposer's reason is the decision's; the confirmer's is kept in the audit log.
+            let decided_reason = proposed_reason.clone().unwrap_or_else(|| reason.to_string());
+            let n = sqlx::query(
+                "UPDATE integrity_findings SET status = $1, decided_by = $2, decided_at = $3, decision_reason = $4, updated_at = $3 \
+                 WHERE id = $5 AND status = 'open' AND proposed_decision = $6 AND proposed_by = $7",
+            )
+            .bind(final_status)
+            .bind(&by)
+            .bind(now)
+            .bind(&decided_reason)
+            .bind(id)
+            .bind(decision)
+            .bind(proposer.clone().unwrap_or_default())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n != 1 {
+                return Err(StoreError::Conflict("finding_changed"));
+            }
+            (
+                "integrity.finding_decided",
+                serde_json::json!({ "status": final_status, "reason": decided_reason, "proposed_by": proposer, "confirmed_by": by, "confirmation": reason }),
+                format!("{final_status}: {decided_reason}"),
+            )
+        } else {
+            let n = sqlx::query(
+                "UPDATE integrity_findings SET proposed_decision = $1, proposed_by = $2, proposed_reason = $3, proposed_at = $4, updated_at = $4 \
+                 WHERE id = $5 AND status = 'open' AND COALESCE(proposed_decision, '') = $6 AND COALESCE(proposed_by, '') = $7",
+            )
+            .bind(decision)
+            .bind(&by)
+            .bind(reason)
+            .bind(now)
+            .bind(id)
+            .bind(proposed.clone().unwrap_or_default())
+            .bind(proposer.clone().unwrap_or_default())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n != 1 {
+                return Err(StoreError::Conflict("finding_changed"));
+            }
+            (
+                "integrity.finding_proposed",
+                serde_json::json!({ "status": "open", "proposed_decision": decision, "reason": reason }),
+                format!("proposed {decision}: {reason}"),
+            )
+        };
         let r = sqlx::query(&format!("SELECT {COLS} FROM integrity_findings WHERE id = $1"))
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
         let f = finding_from(&r)?;
-        for owner in owners_of(&mut tx, &f.parties).await? {
-            notify(&mut tx, &owner, "integrity_decided", "integrity_finding", id, status).await?;
+        if confirms {
+            for owner in owners_of(&mut tx, &f.parties).await? {
+                notify(&mut tx, &owner, "integrity_decided", "integrity_finding", id, &f.status).await?;
+            }
         }
         record_before_after(
             &mut tx,
             actor,
-            "integrity.finding_decided",
+            action,
             "integrity_finding",
             id,
-            serde_json::json!({ "status": "open" }),
-            serde_json::json!({ "status": status, "reason": reason }),
-            format!("{status}: {reason}"),
+            serde_json::json!({ "status": "open", "proposed_decision": proposed, "proposed_by": proposer }),
+            after,
+            summary,
         )
         .await?;
         tx.commit().await?;

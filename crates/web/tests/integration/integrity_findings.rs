@@ -285,19 +285,40 @@ async fn a_ring_of_two_is_flagged_held_and_once_upheld_not_paid_and_recovered() 
         )
         .await;
     assert_eq!(by_x.status, StatusCode::FORBIDDEN);
+    // Two signatures: the first member's decision is a proposal (the lines stay held), the
+    // proposer cannot confirm it, a second member confirming it decides the finding.
+    let uphold = json!({"decision": "uphold", "reason": "双方互刷调用量，无真实业务"});
     let r = w
         .committee
-        .post_json(
-            &format!("/api/v1/integrity/findings/{id}/decide"),
-            json!({"decision": "uphold", "reason": "双方互刷调用量，无真实业务"}),
-        )
+        .post_json(&format!("/api/v1/integrity/findings/{id}/decide"), uphold.clone())
         .await;
+    assert_eq!(
+        (r.status, r.json()["status"].as_str(), r.json()["proposed_decision"].as_str()),
+        (StatusCode::OK, Some("open"), Some("uphold")),
+        "{:?}",
+        r.json()
+    );
+    let page = w.committee.get("/integrity").await;
+    assert!(
+        page.text.contains("待另一位委员确认"),
+        "the page shows the proposal awaiting a second member"
+    );
+    let alone = w
+        .committee
+        .post_json(&format!("/api/v1/integrity/findings/{id}/decide"), uphold.clone())
+        .await;
+    assert_eq!(
+        (alone.status, alone.code()),
+        (StatusCode::CONFLICT, "second_member_required".to_string())
+    );
+    let r = w.second.post_json(&format!("/api/v1/integrity/findings/{id}/decide"), uphold).await;
     assert_eq!(
         (r.status, r.json()["status"].as_str()),
         (StatusCode::OK, Some("upheld")),
         "{:?}",
         r.json()
     );
+    assert_eq!(r.json()["decision_reason"], "双方互刷调用量，无真实业务");
     let again = w
         .second
         .post_json(
@@ -311,14 +332,15 @@ async fn a_ring_of_two_is_flagged_held_and_once_upheld_not_paid_and_recovered() 
     // holds the lines until it is decided; the committee upholds them as well.
     let rest = w.committee.get(&format!("/api/v1/integrity/findings?year={}", w.year)).await.json();
     for f in rest.as_array().unwrap().iter().filter(|f| f["status"] == "open") {
-        let r = w
-            .second
-            .post_json(
-                &format!("/api/v1/integrity/findings/{}/decide", f["id"].as_str().unwrap()),
-                json!({"decision": "uphold", "reason": "同一对互刷"}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+        for who in [&w.second, &w.committee] {
+            let r = who
+                .post_json(
+                    &format!("/api/v1/integrity/findings/{}/decide", f["id"].as_str().unwrap()),
+                    json!({"decision": "uphold", "reason": "同一对互刷"}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+        }
     }
 
     // Upheld: the ring's calls do not qualify; the paid lines come back as recovery orders.
