@@ -18,3 +18,6 @@ pub use money::{Money, MoneyError};
 pub use registry::{UnknownZone, WorkstationStatus, Zone};
 pub use role::{Role, UnknownRole};
 pub use uscc::{Uscc, UsccError};
+
+#[cfg(test)]
+mod fuzz_tests;

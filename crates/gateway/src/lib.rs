@@ -9,5 +9,8 @@ pub use opchub_domain::ratelimit;
 pub mod secret;
 pub mod usage;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use proxy::{openai_error, Caller, Gateway, GatewayConfig};
 pub use secret::SecretBox;

@@ -16,3 +16,6 @@ pub use model::{CapScope, Clause, OverlapMode, Param, ParamValue, Policy, Rule, 
 
 /// The policy file shipped with this build.
 pub const EMBEDDED_MEASURES: &str = include_str!("../../../policy/measures.toml");
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -742,6 +742,11 @@ mod raw {
             let mut clauses: Vec<Clause> = Vec::new();
             for c in self.clauses {
                 let field = format!("clauses.{}", c.id);
+                // A clause is named in traces, caps and settlement lines by its id (found by the
+                // policy-file fuzzer: an empty id was accepted).
+                if c.id.trim().is_empty() || c.id.trim() != c.id || c.id.chars().any(char::is_control) {
+                    return Err(PolicyError::invalid(field, "a clause needs an id without surrounding spaces"));
+                }
                 if clauses.iter().any(|d| d.id == c.id) {
                     return Err(PolicyError::invalid(field, "clause listed twice"));
                 }

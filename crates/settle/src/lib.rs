@@ -8,6 +8,9 @@ pub mod export;
 pub mod lists;
 pub mod run;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use run::{
     amend_all, check_request, compute, compute_with, load_inputs, what_if, ClauseDiff, ClauseTotal, Computed, SettleError, SETTLED_CLAUSES,
 };

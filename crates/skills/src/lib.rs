@@ -46,3 +46,6 @@ pub fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
 }
+
+#[cfg(test)]
+mod fuzz_tests;
