@@ -73,7 +73,10 @@ pub async fn keys_of(app: &App, p: &Principal) -> AppResult<Vec<ApiKey>> {
 pub async fn create_key(app: &App, p: &Principal, r: &NewKeyRequest) -> AppResult<CreatedKey> {
     let mut c = Checker::new();
     let name = c.text("name", r.name.as_deref(), 1, 64);
-    let scopes = r.scopes.clone().unwrap_or_else(|| vec!["read".into(), "write".into()]);
+    let mut scopes = r.scopes.clone().unwrap_or_else(|| vec!["read".into(), "write".into()]);
+    // Each scope once, in the order of [`SCOPES`] (`["write","read","write"]` is `read write`).
+    scopes.sort_by_key(|sc| SCOPES.iter().position(|k| k == sc).unwrap_or(SCOPES.len()));
+    scopes.dedup();
     if scopes.is_empty() || scopes.iter().any(|sc| !SCOPES.contains(&sc.as_str())) {
         c.errors.insert("scopes".into(), "unknown_scope".into());
     }
@@ -143,7 +146,7 @@ pub async fn create_user(app: &App, p: &Principal, r: &NewUserRequest) -> AppRes
 pub async fn create_user_as(app: &App, actor: &opchub_store::Actor, r: &NewUserRequest) -> AppResult<User> {
     let mut c = Checker::new();
     let username = c.username("username", r.username.as_deref());
-    let password = c.password("password", r.password.as_deref());
+    let password = c.password("password", r.password.as_deref(), &username);
     let display = c.text("display_name", r.display_name.as_deref(), 1, 50);
     let role = r.role.as_deref().unwrap_or("").parse::<Role>().ok();
     if role.is_none() {
@@ -196,6 +199,55 @@ pub async fn set_user_disabled(app: &App, p: &Principal, id: &str, disabled: boo
     let user = app.store.set_user_disabled(&p.actor(), id, disabled).await?;
     app.keys.forget_all();
     Ok(user)
+}
+
+// ---------------------------------------------------------------- password change
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChange {
+    /// The password the account has now.
+    pub current_password: Option<String>,
+    /// The new password (at least 10 characters, not only spaces, not a common password, not
+    /// the username).
+    pub new_password: Option<String>,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct PasswordChanged {
+    /// Other browser sessions of the account that were ended (this one stays signed in).
+    pub sessions_ended: u64,
+}
+
+/// Changes the caller's password: the current one must be right (a wrong one counts towards
+/// the sign-in throttle, like a failed sign-in), the new one must satisfy the password policy
+/// and differ from the current one. Every other session of the account ends; the caller's own
+/// (`session_token`, the cookie's value) stays.
+pub async fn change_password(
+    app: &App,
+    p: &Principal,
+    r: &PasswordChange,
+    session_token: Option<&str>,
+    client: Option<IpAddr>,
+) -> AppResult<PasswordChanged> {
+    let mut c = Checker::new();
+    let current = r.current_password.clone().unwrap_or_default();
+    if current.is_empty() {
+        c.fail("current_password", "required");
+    }
+    let new = c.password("new_password", r.new_password.as_deref(), &p.user.username);
+    if !c.ok() {
+        return Err(AppError::checked(c));
+    }
+    if check_password(app, &p.user.username, &current, client).await?.is_none() {
+        return Err(AppError::field("current_password", "wrong_password"));
+    }
+    if new == current {
+        return Err(AppError::field("new_password", "password_unchanged"));
+    }
+    let hash = crypto::hash_password(&new)?;
+    let keep = session_token.map(crypto::sha256_hex);
+    let sessions_ended = app.store.set_password(&p.actor(), &p.user.id, &hash, keep.as_deref()).await?;
+    Ok(PasswordChanged { sessions_ended })
 }
 
 // ---------------------------------------------------------------- sessions

@@ -398,6 +398,7 @@ pub fn stage_age(pol: &Policy, a: &Application) -> (Option<i64>, bool) {
 }
 
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub status: Option<String>,
     pub stage: Option<String>,

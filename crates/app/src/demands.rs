@@ -210,7 +210,22 @@ pub fn check_file(f: &FileIn<'_>) -> AppResult<()> {
     if n == 0 || n > 200 || f.name.chars().any(|c| c.is_control() || c == '/' || c == '\\') {
         return Err(AppError::field("file", "invalid_file_name"));
     }
+    if !content_matches(f.content_type, f.bytes) {
+        return Err(AppError::field("file", "file_content_mismatch"));
+    }
     Ok(())
+}
+
+/// Whether the bytes are what the declared type says, by their signature (the `infer` crate):
+/// a PDF, PNG or JPEG must carry its own signature (SVG or HTML bytes declared as PNG are
+/// refused); plain text must have no NUL byte and no binary signature (an ELF, PE or Mach-O
+/// executable, an archive, an image declared as text is refused). Text in any encoding passes.
+fn content_matches(declared: &str, bytes: &[u8]) -> bool {
+    let sniffed = infer::get(bytes).map(|t| t.mime_type());
+    match declared {
+        "text/plain" => !bytes.contains(&0) && sniffed.is_none(),
+        other => sniffed == Some(other),
+    }
 }
 
 /// The agreed amount and milestones of an acceptance (`agreed` defaults to the proposal's
@@ -426,6 +441,7 @@ pub async fn create_demand_with_files(app: &App, p: &Principal, input: &DemandIn
 }
 
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// Words to look for (Chinese is segmented); empty: newest first.
     pub q: Option<String>,
@@ -641,6 +657,7 @@ pub async fn recommendations_for(app: &App, p: &Principal, id: &str, k: usize) -
 }
 
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 pub struct LimitQuery {
     pub limit: Option<usize>,
 }
@@ -993,6 +1010,7 @@ pub async fn dispute_for(app: &App, p: &Principal, id: &str, r: &ReasonRequest) 
 }
 
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 pub struct DisputeQuery {
     /// Only open disputes (default true).
     pub open: Option<bool>,
@@ -1151,6 +1169,7 @@ pub struct CooperationSummary {
 }
 
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 pub struct YearQuery {
     pub year: Option<i32>,
 }
@@ -1270,6 +1289,24 @@ mod tests {
             "file_type_not_allowed"
         );
         assert_eq!(code(check_file(&f("a/b.txt", "text/plain", b"x"))), "invalid_file_name");
+        // The content must be what the type says (issue 20, finding 10).
+        let svg: &[u8] = b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>";
+        assert_eq!(code(check_file(&f("a.png", "image/png", svg))), "file_content_mismatch");
+        assert_eq!(
+            code(check_file(&f("a.txt", "text/plain", b"\x7fELF\x02\x01\x01\x00"))),
+            "file_content_mismatch"
+        );
+        assert_eq!(
+            code(check_file(&f("a.txt", "text/plain", b"MZ\x90\x00\x03\x00"))),
+            "file_content_mismatch"
+        );
+        assert!(check_file(&f("a.txt", "text/plain", "说明：交付物清单\n".as_bytes())).is_ok());
+        assert!(check_file(&f(
+            "a.png",
+            "image/png",
+            &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13]
+        ))
+        .is_ok());
         let m = |amount_fen| Milestone {
             title: "交付".into(),
             amount_fen,

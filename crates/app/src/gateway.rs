@@ -79,6 +79,20 @@ pub async fn create_channel_for(s: &App, gw: &dyn GatewayPort, p: &Principal, r:
     if !c.ok() {
         return Err(AppError::checked(c));
     }
+    // Outside test mode (`--allow-private-upstreams`) a channel may not point the gateway at
+    // the platform's own network: loopback, private, link-local, … (v4, v6 and the v6 forms
+    // that embed a v4 address), by the Skill Store's address rule. A name that does not
+    // resolve now is not refused here (it fails over at call time like any dead channel).
+    if let Err(f) = opchub_skills::net::check_resolved(&base_url, s.skills.config.allow_private_upstreams).await {
+        if f.code != "upstream_unreachable" {
+            let code = if f.code == "upstream_private_address" {
+                "channel_private_address"
+            } else {
+                "invalid_url"
+            };
+            return Err(AppError::field("base_url", code).with_detail(f.detail));
+        }
+    }
     let sealed = gw
         .seal(&secret)
         .ok_or_else(|| AppError::new(ErrorKind::Unavailable, "gateway_unavailable"))?;

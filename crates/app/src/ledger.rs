@@ -33,20 +33,39 @@ pub struct EventBatch {
 pub fn items_from(raw: &[serde_json::Value], source: &str, origin: Origin, requested_by: Option<&str>) -> Vec<Item> {
     let now = opchub_store::now_ms();
     raw.iter()
-        .map(|v| match serde_json::from_value::<EventInput>(v.clone()) {
-            Ok(input) => match input.validate(source, origin, requested_by, now) {
+        .map(|v| match strict_event(v) {
+            Err(field) => Item::Rejected {
+                source: source.to_string(),
+                error: EventError::new("unknown_field", Some(&field)),
+            },
+            Ok(None) => Item::Rejected {
+                source: source.to_string(),
+                error: EventError::new("invalid_event", None),
+            },
+            Ok(Some(input)) => match input.validate(source, origin, requested_by, now) {
                 Ok(e) => Item::Event(e),
                 Err(error) => Item::Rejected {
                     source: source.to_string(),
                     error,
                 },
             },
-            Err(_) => Item::Rejected {
-                source: source.to_string(),
-                error: EventError::new("invalid_event", None),
-            },
         })
         .collect()
+}
+
+/// One raw event as an [`EventInput`]: `Err(field)` for the first field the format does not
+/// have (a misspelt `list_amount` would otherwise be dropped silently; `attributes` is the
+/// place for anything else), `Ok(None)` when it does not parse.
+fn strict_event(v: &serde_json::Value) -> Result<Option<EventInput>, String> {
+    let mut unknown: Option<String> = None;
+    let parsed = serde_ignored::deserialize(v, |path: serde_ignored::Path<'_>| {
+        unknown.get_or_insert_with(|| path.to_string());
+    });
+    match (parsed, unknown) {
+        (_, Some(field)) => Err(field),
+        (Ok(input), None) => Ok(Some(input)),
+        (Err(_), None) => Ok(None),
+    }
 }
 
 /// Ingests a batch from the source whose key the caller holds: checks the batch's size, asks
@@ -353,6 +372,7 @@ pub async fn close_period_for(s: &App, p: &Principal, period: &str) -> AppResult
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatementQuery {
     /// The party: an OPC id, a community id or a user id. Default: the caller's own OPC or user.
     pub party: Option<String>,

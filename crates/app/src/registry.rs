@@ -165,10 +165,9 @@ pub async fn register(app: &App, caller: Option<&Principal>, r: &RegistrationReq
         }
     }
     let (username, password) = if existing.is_none() {
-        (
-            c.username("username", r.username.as_deref()),
-            c.password("password", r.password.as_deref()),
-        )
+        let username = c.username("username", r.username.as_deref());
+        let password = c.password("password", r.password.as_deref(), &username);
+        (username, password)
     } else {
         (String::new(), String::new())
     };
@@ -274,7 +273,7 @@ pub async fn create_enterprise(app: &App, p: &Principal, r: &NewEnterpriseReques
     let uscc = c.uscc("uscc", r.uscc.as_deref());
     let zone = c.zone("zone", r.zone.as_deref());
     let username = c.username("username", r.username.as_deref());
-    let password = c.password("password", r.password.as_deref());
+    let password = c.password("password", r.password.as_deref(), &username);
     let contact = c.text("contact_name", r.contact_name.as_deref(), 2, 50);
     let (Some(uscc), Some(zone), true) = (uscc, zone, c.ok()) else {
         return Err(AppError::checked(c));

@@ -65,14 +65,11 @@ impl Checker {
     }
 
     /// At least 8 characters; not trimmed.
-    pub fn password(&mut self, field: &str, v: Option<&str>) -> String {
+    /// A new password for the account `username`, by [`password_problem`]'s policy.
+    pub fn password(&mut self, field: &str, v: Option<&str>, username: &str) -> String {
         let t = v.unwrap_or("").to_string();
-        if t.is_empty() {
-            self.fail(field, "required");
-        } else if t.chars().count() < 8 {
-            self.fail(field, "password_too_short");
-        } else if t.len() > 256 {
-            self.fail(field, "too_long");
+        if let Some(code) = password_problem(&t, username) {
+            self.fail(field, code);
         }
         t
     }
@@ -140,7 +137,7 @@ mod tests {
         c.text("name", Some("  "), 1, 10);
         c.text("long", Some("一二三四五六"), 1, 5);
         c.username("username", Some("Bad Name"));
-        c.password("password", Some("short"));
+        c.password("password", Some("short"), "badname");
         c.uscc("uscc", Some("91110000802100433C"));
         c.zone("zone", Some("chaoyang"));
         let e = &c.errors;
@@ -159,5 +156,106 @@ mod tests {
         assert!(c.uscc("uscc", Some("91110000802100433B")).is_some());
         assert_eq!(c.zone("zone", Some("hexi_area")), Some(Zone::HexiArea));
         assert!(c.ok());
+    }
+}
+
+/// The shortest password accepted (characters).
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+/// Passwords of at least [`MIN_PASSWORD_CHARS`] characters that are among the first tried by
+/// anyone guessing (leaked-password top lists, keyboard walks, the Chinese favourites); compared
+/// without regard to case.
+const COMMON_PASSWORDS: &[&str] = &[
+    "1234567890",
+    "12345678910",
+    "123456789a",
+    "1234567890a",
+    "123456789abc",
+    "0987654321",
+    "9876543210",
+    "1111111111",
+    "0000000000",
+    "1122334455",
+    "1234512345",
+    "123123123123",
+    "qwertyuiop",
+    "qwerty12345",
+    "qwerty123456",
+    "qwertyuiop123",
+    "asdfghjkl1",
+    "1q2w3e4r5t",
+    "1qaz2wsx3edc",
+    "zaq1xsw2cde3",
+    "1234qwer!@#$",
+    "password123",
+    "password1234",
+    "password@123",
+    "passw0rd123",
+    "p@ssw0rd123",
+    "p@ssword123",
+    "admin123456",
+    "administrator",
+    "welcome123",
+    "letmein123",
+    "changeme123",
+    "iloveyou123",
+    "abcdefghij",
+    "abc1234567",
+    "abc123456789",
+    "a123456789",
+    "aa123456789",
+    "qq123456789",
+    "woaini1314",
+    "woaini520",
+    "5201314520",
+    "1314520520",
+    "wodemima123",
+    "zhang123456",
+    "football123",
+    "baseball123",
+    "sunshine123",
+    "princess123",
+];
+
+/// Why `password` may not be the password of `username`, as a field code: empty (`required`),
+/// shorter than [`MIN_PASSWORD_CHARS`] (`password_too_short`), longer than 256 bytes
+/// (`too_long`), only white space (`password_blank`), a common password (`password_common`) or
+/// the username itself (`password_is_username`).
+pub fn password_problem(password: &str, username: &str) -> Option<&'static str> {
+    let lower = password.trim().to_lowercase();
+    if password.is_empty() {
+        Some("required")
+    } else if password.trim().is_empty() {
+        Some("password_blank")
+    } else if password.chars().count() < MIN_PASSWORD_CHARS {
+        Some("password_too_short")
+    } else if password.len() > 256 {
+        Some("too_long")
+    } else if COMMON_PASSWORDS.contains(&lower.as_str()) {
+        Some("password_common")
+    } else if !username.trim().is_empty() && lower == username.trim().to_lowercase() {
+        Some("password_is_username")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod password_tests {
+    use super::password_problem;
+
+    #[test]
+    fn the_password_policy_refuses_short_blank_common_and_username_passwords() {
+        assert_eq!(password_problem("", "alice"), Some("required"));
+        assert_eq!(password_problem("12345678", "alice"), Some("password_too_short"));
+        assert_eq!(password_problem("        ", "alice"), Some("password_blank"));
+        assert_eq!(password_problem("            ", "alice"), Some("password_blank"));
+        assert_eq!(password_problem("Password123", "alice"), Some("password_common"));
+        assert_eq!(password_problem("woaini1314", "alice"), Some("password_common"));
+        assert_eq!(password_problem("Alice.Founder", "alice.founder"), Some("password_is_username"));
+        assert_eq!(password_problem(&"x".repeat(257), "alice"), Some("too_long"));
+        // What the demo and the tests use passes.
+        assert_eq!(password_problem("opchub-demo", "opc"), None);
+        assert_eq!(password_problem("correct-horse-9", "founder"), None);
     }
 }

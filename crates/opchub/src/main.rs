@@ -102,6 +102,9 @@ enum Command {
         /// Seconds between scheduled integrity scans of this year's paid skill calls (default 3600; 0 turns them off).
         #[arg(long, env = "OPCHUB_INTEGRITY_SCAN_SECONDS", default_value_t = 3600)]
         integrity_scan_seconds: u64,
+        /// `/metrics` answers only `Authorization: Bearer <token>`; unset, only callers on loopback.
+        #[arg(long, env = "OPCHUB_METRICS_TOKEN", hide_env_values = true)]
+        metrics_token: Option<String>,
     },
     /// 免申即享: settle a year from the ledger into a draft batch (or a what-if with --set; nothing saved).
     Settle(settle_cli::SettleArgs),
@@ -246,6 +249,7 @@ struct FileConfig {
     gateway_max_in_flight: Option<usize>,
     files_url: Option<String>,
     skill_refresh_seconds: Option<u64>,
+    metrics_token: Option<String>,
 }
 
 /// The ledger signing key: `OPCHUB_LEDGER_KEY` (32-byte seed, hex) or `<data dir>/ledger.key`,
@@ -518,6 +522,7 @@ async fn main() -> Result<()> {
             files_url,
             skill_refresh_seconds,
             integrity_scan_seconds,
+            metrics_token,
         } => {
             let listen = listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
             let store = open_store(&database_url).await?;
@@ -544,6 +549,7 @@ async fn main() -> Result<()> {
             let config = opchub_web::WebConfig {
                 cookie_secure: !(insecure_cookies || file.insecure_cookies.unwrap_or(false)),
                 body_limit: file.body_limit.unwrap_or(64 * 1024),
+                metrics_token: metrics_token.or(file.metrics_token).filter(|t| !t.trim().is_empty()),
             };
             let secrets = secret_box(&data_dir)?;
             let gateway = std::sync::Arc::new(opchub_gateway::Gateway::new(

@@ -148,6 +148,40 @@ impl Store {
         self.user(id).await
     }
 
+    /// Sets the user's password hash and ends every other session of the user (all of them
+    /// when `keep_session` is None), in one transaction, audited (without the hash).
+    pub async fn set_password(&self, actor: &Actor, user_id: &str, password_hash: &str, keep_session: Option<&str>) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id)
+            .bind(keep_session.unwrap_or(""))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let after = serde_json::json!({ "id": user_id, "sessions_ended": ended });
+        record_after(
+            &mut tx,
+            actor,
+            "user.password_change",
+            "user",
+            user_id,
+            after,
+            format!("sessions_ended={ended}"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
     // ---- sessions ----
 
     pub async fn create_session(&self, user_id: &str, token_hash: &str, csrf: &str, ttl_ms: i64) -> Result<()> {

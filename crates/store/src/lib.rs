@@ -79,6 +79,48 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
 
+/// The file of a SQLite URL (`sqlite://data/opchub.db?mode=rwc`, `sqlite:x.db`), if it names
+/// one (not `:memory:`).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    (!path.is_empty() && !path.starts_with(':')).then(|| std::path::PathBuf::from(path))
+}
+
+/// Creates the database file readable and writable by its owner only (0600) before SQLite does
+/// (SQLite gives its `-wal` and `-shm` files the database file's mode). An existing file is left
+/// to [`make_private`].
+fn create_private(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// The database file and its `-wal` and `-shm` files: owner only (0600), also for a file made
+/// before this rule (it held every account's password hash and the ledger, readable by all).
+fn make_private(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let p = std::path::PathBuf::from(p);
+            if let Ok(meta) = std::fs::metadata(&p) {
+                if meta.permissions().mode() & 0o077 != 0 {
+                    let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
 impl Store {
     /// Connects to `url` (`sqlite://path` or `postgres://…`). SQLite files are created if
     /// missing and run in WAL mode.
@@ -102,9 +144,16 @@ impl Store {
             )));
         };
         let url = dialect::connect_url(backend, url);
+        let file = (backend == Backend::Sqlite).then(|| sqlite_file(&url)).flatten();
+        if let Some(f) = &file {
+            create_private(f);
+        }
         let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         let opts = dialect::pool_options(backend, opts, max_connections);
         let pool = opts.connect(&url).await?;
+        if let Some(f) = &file {
+            make_private(f);
+        }
         Ok(Store {
             pool,
             backend,

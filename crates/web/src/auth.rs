@@ -31,12 +31,15 @@ pub enum Access {
     /// The usage ledger's ingestion: the listed roles, and the only route a ledger source key
     /// (`ols_…`, whose owner must have one of these roles) may call.
     LedgerSource(&'static [Role]),
+    /// A route that checks its own bearer token (`/metrics`, for the scraper's token): anyone
+    /// reaches the handler, and `Authorization` is not read as an API key or a session.
+    OwnToken,
 }
 
 impl Access {
     pub fn allows(&self, role: Option<Role>) -> bool {
         match (self, role) {
-            (Access::Public, _) => true,
+            (Access::Public | Access::OwnToken, _) => true,
             (Access::AnonymousOr(_), None) => true,
             (Access::AnonymousOr(rs), Some(r)) => rs.contains(&r),
             (_, None) => false,
@@ -135,6 +138,11 @@ pub async fn enforce(
     match enforce_inner(&state, access, surface, upload, req).await {
         Ok((req, new_csrf)) => {
             let mut resp = next.run(req).await;
+            if crate::error::is_plain_error(&resp) {
+                // axum's own rejections: in the surface's error shape like every other error.
+                let e = crate::error::plain_to_api_error(resp).await;
+                resp = reject_in(&state, surface, e);
+            }
             if let Some(tok) = new_csrf {
                 let c = set_cookie(CSRF_COOKIE, &tok, 30 * 24 * 3600, "Strict", state.config.cookie_secure);
                 if let Ok(v) = c.parse() {
@@ -147,6 +155,24 @@ pub async fn enforce(
     }
 }
 
+/// An error in the shape of the surface: the JSON error shape, an error page, or OpenAI's.
+fn reject_in(state: &AppState, surface: Surface, e: ApiError) -> Response {
+    match surface {
+        Surface::Api => e.into_response(),
+        Surface::Page => crate::pages::error_page(state, &e),
+        Surface::OpenAi => {
+            let (message, _) = e.messages("en");
+            let kind = match e.status {
+                StatusCode::UNAUTHORIZED => "invalid_request_error",
+                StatusCode::FORBIDDEN => "permission_error",
+                s if s.is_server_error() => "api_error",
+                _ => "invalid_request_error",
+            };
+            opchub_gateway::openai_error(e.status, kind, &e.code, &message)
+        }
+    }
+}
+
 async fn enforce_inner(
     state: &AppState,
     access: Access,
@@ -154,22 +180,12 @@ async fn enforce_inner(
     upload: Option<usize>,
     req: Request,
 ) -> Result<(Request, Option<String>), Response> {
-    let reject = |e: ApiError| -> Response {
-        match surface {
-            Surface::Api => e.into_response(),
-            Surface::Page => crate::pages::error_page(state, &e),
-            Surface::OpenAi => {
-                let (message, _) = e.messages("en");
-                let kind = if e.status == StatusCode::UNAUTHORIZED {
-                    "invalid_request_error"
-                } else {
-                    "permission_error"
-                };
-                opchub_gateway::openai_error(e.status, kind, &e.code, &message)
-            }
-        }
+    let reject = |e: ApiError| -> Response { reject_in(state, surface, e) };
+    let principal = if matches!(access, Access::OwnToken) {
+        None
+    } else {
+        resolve(state, req.headers()).await.map_err(reject)?
     };
-    let principal = resolve(state, req.headers()).await.map_err(reject)?;
     let role = principal.as_ref().map(|p| p.role());
     if !access.allows(role) {
         if principal.is_none() {

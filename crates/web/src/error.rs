@@ -127,6 +127,11 @@ const FEATURE_CATALOGS: &[FeatureCatalog] = &[
         table: "findings",
         code_prefix: None,
     },
+    // security hardening (issue 20, items 8–10)
+    FeatureCatalog {
+        table: "seclow",
+        code_prefix: None,
+    },
 ];
 
 /// The message of `code` in `section` (`error` for an error's code, `field` for a field's),
@@ -227,3 +232,50 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Whether `resp` is an error answer that did not come through [`ApiError`]: one of axum's
+/// rejections (a query string, path or body that did not parse, a body over the limit, a
+/// method the route does not have) is `text/plain` (or empty for 405).
+pub fn is_plain_error(resp: &Response) -> bool {
+    use axum::http::header::CONTENT_TYPE;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return false;
+    }
+    match resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        Some(ct) => ct.starts_with("text/plain"),
+        None => status == StatusCode::METHOD_NOT_ALLOWED,
+    }
+}
+
+/// The stable code of a plain error answer, by its status.
+fn plain_code(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "invalid_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+        StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "request_failed",
+    }
+}
+
+/// A plain error answer as an [`ApiError`] of the same status, with a stable code and axum's
+/// text as the detail (a rejection's text names what did not parse; a 500's text is dropped).
+pub async fn plain_to_api_error(resp: Response) -> ApiError {
+    let status = resp.status();
+    let code = plain_code(status);
+    let mut e = ApiError::new(status, code);
+    if status != StatusCode::INTERNAL_SERVER_ERROR {
+        if let Ok(bytes) = axum::body::to_bytes(resp.into_body(), 4096).await {
+            let text = String::from_utf8_lossy(&bytes).trim().to_string();
+            if !text.is_empty() {
+                e.detail = Some(text.chars().take(300).collect());
+            }
+        }
+    }
+    e
+}

@@ -26,7 +26,7 @@ impl Modify for Security {
     paths(
         api::stats, api::zones, api::theme_packages, api::communities, api::create_community, api::community,
         api::add_workstations, api::set_workstation, api::create_registration, api::me, api::list_keys, api::create_key,
-        api::revoke_key, api::my_opc, api::opcs, api::opc, api::assign_specialist, api::enterprises, api::create_enterprise,
+        api::revoke_key, api::change_password, api::my_opc, api::opcs, api::opc, api::assign_specialist, api::enterprises, api::create_enterprise,
         api::users, api::create_user, api::set_user_disabled, api::tickets, api::create_ticket, api::ticket, api::reply_ticket,
         api::close_ticket, api::audit,
         api::ledger::ingest, api::ledger::correct, api::ledger::create_source, api::ledger::sources, api::ledger::event,

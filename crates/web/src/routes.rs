@@ -142,7 +142,7 @@ fn ops() -> Vec<Route> {
     vec![
         get("/healthz", Public, Api, ops::healthz),
         get("/readyz", Public, Api, ops::readyz),
-        get("/metrics", Public, Api, ops::metrics),
+        get("/metrics", Access::OwnToken, Api, ops::metrics),
         get("/api/openapi.json", Public, Api, crate::openapi::serve),
     ]
 }
@@ -154,6 +154,7 @@ fn site() -> Vec<Route> {
     vec![
         get("/", Public, Page, pages::home),
         get("/static/site.css", Public, Page, pages::css),
+        get("/static/evidence.js", Public, Page, pages::evidence_js),
         get("/lang/{code}", Public, Page, pages::set_lang),
     ]
 }
@@ -226,6 +227,7 @@ fn accounts() -> Vec<Route> {
         get("/api/v1/me/api-keys", Auth, Api, api::list_keys),
         post("/api/v1/me/api-keys", Auth, Api, api::create_key),
         delete("/api/v1/me/api-keys/{id}", Auth, Api, api::revoke_key),
+        post("/api/v1/account/password", Auth, Api, api::change_password),
         get("/api/v1/users", Roles(USER_LISTERS), Api, api::users),
         post("/api/v1/users", Roles(PLATFORM), Api, api::create_user),
         put("/api/v1/users/{id}/disabled", Roles(PLATFORM), Api, api::set_user_disabled),
@@ -235,6 +237,7 @@ fn accounts() -> Vec<Route> {
         get("/my/keys", Auth, Page, pages::keys),
         post("/my/keys", Auth, Page, pages::create_key),
         post("/my/keys/{id}/revoke", Auth, Page, pages::revoke_key),
+        post("/my/password", Auth, Page, pages::change_password),
         get("/admin/users", Roles(PLATFORM), Page, pages::admin_users),
         post("/admin/users", Roles(PLATFORM), Page, pages::admin_create_user),
     ]

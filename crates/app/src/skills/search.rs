@@ -81,6 +81,7 @@ fn nonempty(f: &Option<String>) -> Option<&str> {
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// Words in Chinese or English.
     pub q: Option<String>,

@@ -5,12 +5,12 @@
 //! (F2, S5) and the committee's dashboard. The use cases are `opchub_app::applications`'s;
 //! handlers extract, call and answer.
 
-use super::ApiJson;
+use super::{ApiJson, ApiQuery};
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::AppState;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -39,13 +39,14 @@ pub async fn types(State(s): State<AppState>) -> ApiResult<Json<Vec<FormSpec>>> 
 // ---------------------------------------------------------------- prefill
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ClauseQuery {
     pub clause: String,
     pub year: Option<i32>,
 }
 
 #[utoipa::path(get, path = "/api/v1/applications/prefill", tag = "applications", params(ClauseQuery), responses((status = 200, body = Prefill), (status = 403)))]
-pub async fn prefill(State(s): State<AppState>, caller: Caller, Query(q): Query<ClauseQuery>) -> ApiResult<Json<Prefill>> {
+pub async fn prefill(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ClauseQuery>) -> ApiResult<Json<Prefill>> {
     let p = caller.require()?;
     Ok(Json(prefill_for(&s, p, &q.clause, q.year).await?))
 }
@@ -75,6 +76,7 @@ pub async fn update(
 // ---------------------------------------------------------------- evidence
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// The evidence item (index in the form's `evidence`).
     pub slot: usize,
@@ -89,7 +91,7 @@ pub async fn upload(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(q): Query<UploadQuery>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
@@ -136,7 +138,7 @@ pub async fn show(State(s): State<AppState>, caller: Caller, Path(id): Path<Stri
 }
 
 #[utoipa::path(get, path = "/api/v1/applications", tag = "applications", params(ListQuery), responses((status = 200, body = [ListedApplication])))]
-pub async fn list(State(s): State<AppState>, caller: Caller, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<ListedApplication>>> {
+pub async fn list(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Json<Vec<ListedApplication>>> {
     let p = caller.require()?;
     Ok(Json(list_for(&s, p, &q).await?))
 }
@@ -240,19 +242,20 @@ pub async fn recoveries(State(s): State<AppState>, caller: Caller) -> ApiResult<
 // ---------------------------------------------------------------- dashboard
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DashQuery {
     pub year: Option<i32>,
 }
 
 #[utoipa::path(get, path = "/api/v1/funds/dashboard", tag = "applications", params(DashQuery), responses((status = 200, body = Dashboard)))]
-pub async fn dashboard(State(s): State<AppState>, Query(q): Query<DashQuery>) -> ApiResult<Json<Dashboard>> {
+pub async fn dashboard(State(s): State<AppState>, ApiQuery(q): ApiQuery<DashQuery>) -> ApiResult<Json<Dashboard>> {
     let year = q.year.unwrap_or_else(|| chrono::Datelike::year(&opchub_app::settlement::today()));
     Ok(Json(dashboard_for(&s, year).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/funds/dashboard/export", tag = "applications", params(DashQuery),
     responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))]
-pub async fn dashboard_export(State(s): State<AppState>, Query(q): Query<DashQuery>) -> ApiResult<Response> {
+pub async fn dashboard_export(State(s): State<AppState>, ApiQuery(q): ApiQuery<DashQuery>) -> ApiResult<Response> {
     let (d, bytes) = app::dashboard_export(&s, q.year).await?;
     Ok((
         [

@@ -4,11 +4,12 @@
 //! `206` with `Content-Range` for one range, `416` with `Content-Range: bytes */size` when
 //! unsatisfiable, the file streamed from disk.
 
+use super::ApiQuery;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -42,6 +43,7 @@ pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<V
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FileQuery {
     /// The file name offered to downloaders (default `<id>.bin`).
     pub file_name: Option<String>,
@@ -61,7 +63,7 @@ pub async fn upload(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(q): Query<FileQuery>,
+    ApiQuery(q): ApiQuery<FileQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Dataset>> {
@@ -138,6 +140,7 @@ pub async fn download(State(s): State<AppState>, caller: Caller, Path(id): Path<
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DownloadsQuery {
     /// At most this many, newest first (default 100, at most 1,000).
     pub limit: Option<i64>,
@@ -150,7 +153,7 @@ pub async fn downloads(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(q): Query<DownloadsQuery>,
+    ApiQuery(q): ApiQuery<DownloadsQuery>,
 ) -> ApiResult<Json<Vec<Download>>> {
     let p = caller.require()?;
     Ok(Json(app::downloads_for(&s, p, &id, q.limit).await?))

@@ -3,11 +3,11 @@
 //! The use cases are `opchub_app::demands` (shared with the pages); handlers only extract,
 //! call them and answer.
 
-use super::ApiJson;
+use super::{ApiJson, ApiQuery};
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -34,7 +34,7 @@ pub async fn create_demand(State(s): State<AppState>, caller: Caller, ApiJson(r)
 }
 
 #[utoipa::path(get, path = "/api/v1/demands", tag = "demands", params(SearchQuery), responses((status = 200, body = [Demand])))]
-pub async fn search(State(s): State<AppState>, Query(q): Query<SearchQuery>) -> ApiResult<Json<Vec<Demand>>> {
+pub async fn search(State(s): State<AppState>, ApiQuery(q): ApiQuery<SearchQuery>) -> ApiResult<Json<Vec<Demand>>> {
     Ok(Json(app::search_for(&s, &q).await?))
 }
 
@@ -78,7 +78,7 @@ pub async fn recommendations(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(q): Query<LimitQuery>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> ApiResult<Json<Vec<Ranked>>> {
     let p = caller.require()?;
     Ok(Json(
@@ -87,7 +87,7 @@ pub async fn recommendations(
 }
 
 #[utoipa::path(get, path = "/api/v1/demands/for-me", tag = "demands", params(LimitQuery), responses((status = 200, body = [Ranked]), (status = 403)))]
-pub async fn for_me(State(s): State<AppState>, caller: Caller, Query(q): Query<LimitQuery>) -> ApiResult<Json<Vec<Ranked>>> {
+pub async fn for_me(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<LimitQuery>) -> ApiResult<Json<Vec<Ranked>>> {
     let p = caller.require()?;
     Ok(Json(app::for_me_for(&s, p, q.limit.unwrap_or(10).clamp(1, 50)).await?))
 }
@@ -190,7 +190,7 @@ pub async fn dispute(
 }
 
 #[utoipa::path(get, path = "/api/v1/cooperations/disputes", tag = "cooperations", params(DisputeQuery), responses((status = 200, body = [Dispute])))]
-pub async fn disputes(State(s): State<AppState>, Query(q): Query<DisputeQuery>) -> ApiResult<Json<Vec<Dispute>>> {
+pub async fn disputes(State(s): State<AppState>, ApiQuery(q): ApiQuery<DisputeQuery>) -> ApiResult<Json<Vec<Dispute>>> {
     Ok(Json(app::disputes_for(&s, q.open.unwrap_or(true)).await?))
 }
 
@@ -250,7 +250,7 @@ pub async fn rate(
 }
 
 #[utoipa::path(get, path = "/api/v1/cooperations/summary", tag = "cooperations", params(YearQuery), responses((status = 200, body = CooperationSummary), (status = 403)))]
-pub async fn summary(State(s): State<AppState>, caller: Caller, Query(q): Query<YearQuery>) -> ApiResult<Json<CooperationSummary>> {
+pub async fn summary(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<YearQuery>) -> ApiResult<Json<CooperationSummary>> {
     Ok(Json(app::summary_for(&s, caller.require()?, q.year).await?))
 }
 

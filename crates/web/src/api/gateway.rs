@@ -4,12 +4,12 @@
 // Helpers here fail with the finished HTTP response (returned once, never propagated far).
 #![allow(clippy::result_large_err)]
 
-use super::ApiJson;
+use super::{ApiJson, ApiQuery};
 use crate::auth::{Caller, Via};
 use crate::error::ApiResult;
 use crate::AppState;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -222,12 +222,17 @@ pub async fn set_key_limits(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RequestsQuery {
     pub key_id: String,
 }
 
 #[utoipa::path(get, path = "/api/v1/gateway/requests", tag = "gateway", params(RequestsQuery), responses((status = 200, body = [RequestOutcome]), (status = 404)))]
-pub async fn requests(State(s): State<AppState>, caller: Caller, Query(q): Query<RequestsQuery>) -> ApiResult<Json<Vec<RequestOutcome>>> {
+pub async fn requests(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<RequestsQuery>,
+) -> ApiResult<Json<Vec<RequestOutcome>>> {
     let p = caller.require()?;
     Ok(Json(app::requests_for(&s, p, &q.key_id).await?))
 }

@@ -2,11 +2,11 @@
 //! decision and the flagged party's statement. The use cases are `opchub_app::integrity`'s;
 //! handlers extract, call and answer.
 
-use super::ApiJson;
+use super::{ApiJson, ApiQuery};
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::Json;
 use opchub_app::integrity as app;
 use opchub_store::integrity::Finding;
@@ -16,6 +16,7 @@ use utoipa::IntoParams;
 pub use opchub_app::integrity::{Answer, Decide, ScanReport};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FindingsQuery {
     /// Only this year's findings.
@@ -40,7 +41,7 @@ pub async fn scan(State(s): State<AppState>, caller: Caller, ApiJson(r): ApiJson
 /// Findings: all of them for the committee and the auditor; the caller's own for a beneficiary.
 #[utoipa::path(get, path = "/api/v1/integrity/findings", tag = "settlement", params(FindingsQuery),
     responses((status = 200, body = [Finding])))]
-pub async fn findings(State(s): State<AppState>, caller: Caller, Query(q): Query<FindingsQuery>) -> ApiResult<Json<Vec<Finding>>> {
+pub async fn findings(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<FindingsQuery>) -> ApiResult<Json<Vec<Finding>>> {
     let p = caller.require()?;
     Ok(Json(app::findings_for(&s, p, q.year).await?))
 }
@@ -81,6 +82,7 @@ pub async fn answer(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     pub year: Option<i32>,
@@ -94,7 +96,7 @@ pub struct ExportQuery {
 /// amount at stake in yuan and in fen, score, explanation, decision and statement, and a total.
 #[utoipa::path(get, path = "/api/v1/integrity/findings/export", tag = "settlement", params(ExportQuery),
     responses((status = 200, description = "CSV or XLSX attachment, one row per finding and a totals row"), (status = 422)))]
-pub async fn export(State(s): State<AppState>, caller: Caller, Query(q): Query<ExportQuery>) -> ApiResult<axum::response::Response> {
+pub async fn export(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ExportQuery>) -> ApiResult<axum::response::Response> {
     use axum::http::header;
     use axum::response::IntoResponse;
     let p = caller.require()?;

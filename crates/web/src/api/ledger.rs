@@ -3,11 +3,11 @@
 //! close, checkpoints and proofs (public, as a transparency log is), and statements with CSV
 //! and XLSX export.
 
-use super::ApiJson;
+use super::{ApiJson, ApiQuery};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -64,8 +64,11 @@ fn error_body(e: &EventError) -> EventErrorBody {
         message: {
             // Scope refusals (issue 18) have their messages in the integrity table.
             let scoped = format!("integrity.event.{}", e.code);
+            let strict = format!("seclow.event.{}", e.code);
             if crate::i18n::has(&lang, &scoped) {
                 crate::i18n::text(&lang, &scoped)
+            } else if crate::i18n::has(&lang, &strict) {
+                crate::i18n::text(&lang, &strict)
             } else {
                 crate::i18n::text(&lang, &format!("ledger.error.{}", e.code))
             }
@@ -166,6 +169,7 @@ pub async fn public_key(State(s): State<AppState>) -> ApiResult<Response> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InclusionQuery {
     pub leaf_index: i64,
     /// A checkpoint's tree size; default the latest checkpoint.
@@ -174,11 +178,12 @@ pub struct InclusionQuery {
 
 #[utoipa::path(get, path = "/api/v1/ledger/proofs/inclusion", tag = "ledger", params(InclusionQuery),
     responses((status = 200, body = InclusionProof), (status = 409), (status = 422)))]
-pub async fn inclusion(State(s): State<AppState>, Query(q): Query<InclusionQuery>) -> ApiResult<Json<InclusionProof>> {
+pub async fn inclusion(State(s): State<AppState>, ApiQuery(q): ApiQuery<InclusionQuery>) -> ApiResult<Json<InclusionProof>> {
     Ok(Json(inclusion_for(&s, q.leaf_index, q.tree_size).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
     pub from: i64,
     pub to: i64,
@@ -186,7 +191,7 @@ pub struct ConsistencyQuery {
 
 #[utoipa::path(get, path = "/api/v1/ledger/proofs/consistency", tag = "ledger", params(ConsistencyQuery),
     responses((status = 200, body = ConsistencyProof), (status = 422)))]
-pub async fn consistency(State(s): State<AppState>, Query(q): Query<ConsistencyQuery>) -> ApiResult<Json<ConsistencyProof>> {
+pub async fn consistency(State(s): State<AppState>, ApiQuery(q): ApiQuery<ConsistencyQuery>) -> ApiResult<Json<ConsistencyProof>> {
     Ok(Json(app::consistency_for(&s, q.from, q.to).await?))
 }
 
@@ -198,14 +203,14 @@ pub async fn close_period(State(s): State<AppState>, caller: Caller, Path(period
 }
 
 #[utoipa::path(get, path = "/api/v1/ledger/statement", tag = "ledger", params(StatementQuery), responses((status = 200, body = Statement), (status = 404)))]
-pub async fn statement(State(s): State<AppState>, caller: Caller, Query(q): Query<StatementQuery>) -> ApiResult<Json<Statement>> {
+pub async fn statement(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<StatementQuery>) -> ApiResult<Json<Statement>> {
     let p = caller.require()?;
     Ok(Json(statement_for(&s, p, &q).await?))
 }
 
 /// The statement's events as CSV (UTF-8 with BOM, so spreadsheet programs read Chinese).
 #[utoipa::path(get, path = "/api/v1/ledger/statement.csv", tag = "ledger", params(StatementQuery), responses((status = 200, body = String, content_type = "text/csv")))]
-pub async fn statement_csv(State(s): State<AppState>, caller: Caller, Query(q): Query<StatementQuery>) -> ApiResult<Response> {
+pub async fn statement_csv(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<StatementQuery>) -> ApiResult<Response> {
     let p = caller.require()?;
     let st = statement_for(&s, p, &q).await?;
     let mut out = String::from(
@@ -256,7 +261,7 @@ pub struct BinaryFile(pub Vec<u8>);
 /// events: the CSV's columns, then the amounts in yuan).
 #[utoipa::path(get, path = "/api/v1/ledger/statement.xlsx", tag = "ledger", params(StatementQuery),
     responses((status = 200, description = "The workbook (attachment).", body = inline(BinaryFile), content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (status = 404)))]
-pub async fn statement_xlsx(State(s): State<AppState>, caller: Caller, Query(q): Query<StatementQuery>) -> ApiResult<Response> {
+pub async fn statement_xlsx(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<StatementQuery>) -> ApiResult<Response> {
     let p = caller.require()?;
     let st = statement_for(&s, p, &q).await?;
     let bytes = statement_workbook(&st).map_err(|e| {

@@ -18,7 +18,7 @@ pub mod skills;
 
 // The registry's and the accounts' request and answer types live with their use cases; the
 // OpenAPI document names them from here.
-pub use opchub_app::accounts::{CreatedKey, Me, NewKeyRequest, NewUserRequest, SetDisabled};
+pub use opchub_app::accounts::{CreatedKey, Me, NewKeyRequest, NewUserRequest, PasswordChange, PasswordChanged, SetDisabled};
 pub use opchub_app::registry::{
     AddWorkstations, AssignSpecialist, CommunityDetail, NewCommunityRequest, NewEnterpriseRequest, NewTicketRequest, RegistrationRequest,
     RegistrationResult, ReplyRequest, SetWorkstationStatus, TicketThread,
@@ -27,8 +27,7 @@ pub use opchub_app::registry::{
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -40,24 +39,117 @@ use opchub_store::{AuditEntry, AuditFilter};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-/// JSON body extractor whose rejections use our error shape: malformed JSON → 400,
-/// wrong types or missing fields → 422, too large → 413, wrong content type → 415.
+/// JSON body extractor whose rejections use our error shape: malformed JSON → 400
+/// `malformed_json`, wrong types or missing fields → 422 `invalid_body`, a field the request
+/// type does not have → 422 `unknown_field` (naming it, nested ones as `items.0.name`), too
+/// large → 413 `body_too_large`, wrong content type → 415 `json_required`. Unknown fields are
+/// refused here, at the one door every JSON body of the API comes through, rather than on each
+/// request type: a new type cannot forget it, and nested types are covered too. Fields kept
+/// open on purpose are maps or `serde_json::Value` (nothing of them is ignored).
 pub struct ApiJson<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::bad_request("malformed_json").with_detail(e.body_text())),
-            Err(JsonRejection::JsonDataError(e)) => {
-                Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").with_detail(e.body_text()))
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "json_required"));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+            } else {
+                ApiError::bad_request("malformed_json")
             }
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "json_required")),
-            Err(JsonRejection::BytesRejection(_)) => Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")),
-            Err(_) => Err(ApiError::bad_request("malformed_json")),
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// `application/json` or any `application/*+json`, as axum's `Json` accepts.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Parses a JSON request body strictly: see [`ApiJson`].
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut unknown: Vec<String> = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed: Result<T, _> = {
+        let mut note = |path: serde_ignored::Path<'_>| unknown.push(field_path(&path.to_string()));
+        let ignoring = serde_ignored::Deserializer::new(&mut de, &mut note);
+        serde_path_to_error::deserialize(ignoring)
+    };
+    match parsed {
+        Ok(v) => {
+            de.end()
+                .map_err(|e| ApiError::bad_request("malformed_json").with_detail(e.to_string()))?;
+            if unknown.is_empty() {
+                return Ok(v);
+            }
+            Err(unknown_fields(unknown))
+        }
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Data => {
+                    let detail = if path == "." {
+                        inner.to_string()
+                    } else {
+                        format!("{path}: {inner}")
+                    };
+                    Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").with_detail(detail))
+                }
+                _ => Err(ApiError::bad_request("malformed_json").with_detail(inner.to_string())),
+            }
         }
     }
+}
+
+/// 422 `unknown_field`, each unknown field named (field code `unknown_field`).
+pub fn unknown_fields(names: Vec<String>) -> ApiError {
+    let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_field").with_detail(names.join(", "));
+    for n in names {
+        e.fields.insert(n, "unknown_field".into());
+    }
+    e
+}
+
+/// `items.?.0.name` (serde_ignored's path, `?` for an `Option`) → `items.0.name`.
+fn field_path(p: &str) -> String {
+    p.split('.').filter(|s| *s != "?" && !s.is_empty()).collect::<Vec<_>>().join(".")
+}
+
+/// Query-string extractor whose rejection is our error shape: 400 `invalid_query`, naming the
+/// parameter that did not parse (field code `invalid_query_value`).
+pub struct ApiQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(ApiQuery)
+    }
+}
+
+/// Parses a query string into `T`: see [`ApiQuery`].
+pub fn parse_query<T: serde::de::DeserializeOwned>(q: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let mut err = ApiError::bad_request("invalid_query");
+        if path != "." && !path.is_empty() {
+            err.fields.insert(path.clone(), "invalid_query_value".into());
+            err.detail = Some(format!("{path}: {inner}"));
+        } else {
+            err.detail = Some(inner);
+        }
+        err
+    })
 }
 
 fn created<T: serde::Serialize>(v: T) -> Response {
@@ -98,13 +190,14 @@ pub async fn theme_packages(State(s): State<AppState>) -> ApiResult<Json<Vec<The
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CommunityQuery {
     /// Only communities in this G2 zone.
     pub zone: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/communities", tag = "registry", params(CommunityQuery), responses((status = 200, body = [Community]), (status = 422)))]
-pub async fn communities(State(s): State<AppState>, Query(q): Query<CommunityQuery>) -> ApiResult<Json<Vec<Community>>> {
+pub async fn communities(State(s): State<AppState>, ApiQuery(q): ApiQuery<CommunityQuery>) -> ApiResult<Json<Vec<Community>>> {
     Ok(Json(registry::communities(&s, q.zone.as_deref()).await?))
 }
 
@@ -150,6 +243,21 @@ pub async fn revoke_key(State(s): State<AppState>, caller: Caller, Path(id): Pat
     Ok(Json(accounts::revoke_key(&s, p, &id).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/account/password", tag = "accounts", request_body = PasswordChange,
+    responses((status = 200, body = PasswordChanged), (status = 401), (status = 422), (status = 429)))]
+pub async fn change_password(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    ApiJson(r): ApiJson<PasswordChange>,
+) -> ApiResult<Json<PasswordChanged>> {
+    let p = caller.require()?;
+    let session = crate::auth::cookie(&headers, crate::auth::SESSION_COOKIE).filter(|_| matches!(p.via, crate::auth::Via::Session { .. }));
+    let client = peer.map(|axum::Extension(axum::extract::ConnectInfo(a))| a.ip());
+    Ok(Json(accounts::change_password(&s, p, &r, session, client).await?))
+}
+
 // ---------------------------------------------------------------- OPCs
 
 #[utoipa::path(get, path = "/api/v1/my/opc", tag = "registry", responses((status = 200, body = Opc), (status = 404)))]
@@ -159,13 +267,14 @@ pub async fn my_opc(State(s): State<AppState>, caller: Caller) -> ApiResult<Json
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OpcQuery {
     pub zone: Option<String>,
     pub community_id: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/opcs", tag = "registry", params(OpcQuery), responses((status = 200, body = [Opc])))]
-pub async fn opcs(State(s): State<AppState>, caller: Caller, Query(q): Query<OpcQuery>) -> ApiResult<Json<Vec<Opc>>> {
+pub async fn opcs(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<OpcQuery>) -> ApiResult<Json<Vec<Opc>>> {
     let p = caller.require()?;
     Ok(Json(registry::opcs(&s, p, q.zone.as_deref(), q.community_id.as_deref()).await?))
 }
@@ -241,12 +350,13 @@ pub async fn create_enterprise(
 // ---------------------------------------------------------------- users (admin)
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserQuery {
     pub role: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "accounts", params(UserQuery), responses((status = 200, body = [User])))]
-pub async fn users(State(s): State<AppState>, Query(q): Query<UserQuery>) -> ApiResult<Json<Vec<User>>> {
+pub async fn users(State(s): State<AppState>, ApiQuery(q): ApiQuery<UserQuery>) -> ApiResult<Json<Vec<User>>> {
     Ok(Json(accounts::users(&s, q.role.as_deref()).await?))
 }
 
@@ -308,6 +418,7 @@ pub async fn close_ticket(State(s): State<AppState>, caller: Caller, Path(id): P
 // ---------------------------------------------------------------- audit
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     pub actor_user_id: Option<String>,
     pub action: Option<String>,
@@ -332,6 +443,6 @@ impl AuditQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = [AuditEntry])))]
-pub async fn audit(State(s): State<AppState>, Query(q): Query<AuditQuery>) -> ApiResult<Json<Vec<AuditEntry>>> {
+pub async fn audit(State(s): State<AppState>, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<Json<Vec<AuditEntry>>> {
     Ok(Json(accounts::audit_entries(&s, &q.filter()).await?))
 }

@@ -3,11 +3,11 @@
 //! inventory, assignments of granted M7.2 applications and each month's rent due; growth
 //! milestones (M8.1). The use cases are `opchub_app::records`'s; handlers extract, call, answer.
 
-use super::ApiJson;
+use super::{ApiJson, ApiQuery};
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -51,12 +51,13 @@ pub async fn add_entry(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct YearQuery {
     pub year: Option<i32>,
 }
 
 #[utoipa::path(get, path = "/api/v1/loans/claims", tag = "records", params(YearQuery), responses((status = 200, body = LoanClaims)))]
-pub async fn claims(State(s): State<AppState>, caller: Caller, Query(q): Query<YearQuery>) -> ApiResult<Json<LoanClaims>> {
+pub async fn claims(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<YearQuery>) -> ApiResult<Json<LoanClaims>> {
     let p = caller.require()?;
     Ok(Json(app::claims_for(&s, p, q.year).await?))
 }
@@ -111,7 +112,7 @@ pub async fn rent_schedule(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(q): Query<YearQuery>,
+    ApiQuery(q): ApiQuery<YearQuery>,
 ) -> ApiResult<Json<RentSchedule>> {
     let p = caller.require()?;
     Ok(Json(app::rent_schedule_for(&s, p, &id, q.year).await?))

@@ -4,12 +4,12 @@
 //! nothing, F3 exclusion list imports and the S3 register of other grants. The use cases are
 //! `opchub_app::settlement`'s; handlers extract, call and answer.
 
-use super::ApiJson;
+use super::{ApiJson, ApiQuery};
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -41,13 +41,14 @@ pub async fn clauses(State(s): State<AppState>) -> ApiResult<Json<Vec<ClauseView
 // ---------------------------------------------------------------- calculator
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct YearQuery {
     /// Calendar year (default: this year).
     pub year: Option<i32>,
 }
 
 #[utoipa::path(get, path = "/api/v1/policy/calculator", tag = "policy", params(YearQuery), responses((status = 200, body = [Estimate])))]
-pub async fn calculator(State(s): State<AppState>, caller: Caller, Query(q): Query<YearQuery>) -> ApiResult<Json<Vec<Estimate>>> {
+pub async fn calculator(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<YearQuery>) -> ApiResult<Json<Vec<Estimate>>> {
     let p = caller.require()?;
     let year = q.year.unwrap_or_else(app::this_year);
     Ok(Json(estimate_for(&s, p, year).await?))
@@ -72,6 +73,7 @@ pub async fn list(State(s): State<AppState>) -> ApiResult<Json<Vec<Batch>>> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LinesQuery {
     pub clause: Option<String>,
     /// Only lines with an amount.
@@ -80,7 +82,7 @@ pub struct LinesQuery {
 
 #[utoipa::path(get, path = "/api/v1/settlements/{id}", tag = "settlement", params(("id" = String, Path), LinesQuery),
     responses((status = 200, body = BatchView), (status = 404)))]
-pub async fn show(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<LinesQuery>) -> ApiResult<Json<BatchView>> {
+pub async fn show(State(s): State<AppState>, Path(id): Path<String>, ApiQuery(q): ApiQuery<LinesQuery>) -> ApiResult<Json<BatchView>> {
     Ok(Json(app::batch_view(&s, &id, q.clause, q.payable.unwrap_or(false)).await?))
 }
 
@@ -135,6 +137,7 @@ pub async fn my_grants(State(s): State<AppState>, caller: Caller) -> ApiResult<J
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `csv` (default) or `xlsx`.
     pub format: Option<String>,
@@ -154,7 +157,7 @@ pub fn export_labels(lang: Option<&str>) -> opchub_settle::export::Labels {
 #[utoipa::path(get, path = "/api/v1/settlements/{id}/export", tag = "settlement", params(("id" = String, Path), ExportQuery),
     responses((status = 200, description = "CSV or XLSX attachment: one row per payable line with the beneficiary's name, USCC and bank account, and a totals row"),
         (status = 404), (status = 409), (status = 422)))]
-pub async fn export(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<ExportQuery>) -> ApiResult<Response> {
+pub async fn export(State(s): State<AppState>, Path(id): Path<String>, ApiQuery(q): ApiQuery<ExportQuery>) -> ApiResult<Response> {
     let x = app::export_for(&s, &id, q.format.as_deref(), &export_labels(q.lang.as_deref())).await?;
     Ok((
         [
@@ -242,6 +245,6 @@ pub async fn add_overlap(
 }
 
 #[utoipa::path(get, path = "/api/v1/overlap-grants", tag = "settlement", params(YearQuery), responses((status = 200, body = [OverlapGrant])))]
-pub async fn overlaps(State(s): State<AppState>, Query(q): Query<YearQuery>) -> ApiResult<Json<Vec<OverlapGrant>>> {
+pub async fn overlaps(State(s): State<AppState>, ApiQuery(q): ApiQuery<YearQuery>) -> ApiResult<Json<Vec<OverlapGrant>>> {
     Ok(Json(app::overlaps(&s, q.year).await?))
 }

@@ -5,11 +5,11 @@
 //! rate what they used; dashboards for publishers and invokers. Thin handlers: the use cases
 //! and their types are the application's (`opchub_app::skills`).
 
-use super::ApiJson;
+use super::{ApiJson, ApiQuery};
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -88,7 +88,7 @@ pub async fn refresh(State(s): State<AppState>, Path(id): Path<String>) -> ApiRe
 }
 
 #[utoipa::path(get, path = "/api/v1/skills", tag = "skills", params(SearchQuery), responses((status = 200, body = [Listing])))]
-pub async fn search(State(s): State<AppState>, Query(q): Query<SearchQuery>) -> ApiResult<Json<Vec<Listing>>> {
+pub async fn search(State(s): State<AppState>, ApiQuery(q): ApiQuery<SearchQuery>) -> ApiResult<Json<Vec<Listing>>> {
     Ok(Json(search_for(&s, &q).await?))
 }
 

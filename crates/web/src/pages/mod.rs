@@ -125,6 +125,8 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 const CSS: &str = include_str!("../../templates/shared/site.css");
+/// The one script of the pages (evidence uploads), served from the site: no inline scripts.
+const EVIDENCE_JS: &str = include_str!("../../templates/shared/evidence.js");
 
 pub fn templates() -> Environment<'static> {
     let mut env = Environment::new();
@@ -231,6 +233,16 @@ pub async fn not_found(State(s): State<AppState>, uri: axum::http::Uri) -> Respo
         return ApiError::not_found().into_response();
     }
     error_page(&s, &ApiError::not_found())
+}
+
+pub async fn evidence_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        EVIDENCE_JS,
+    )
 }
 
 pub async fn css() -> impl IntoResponse {
@@ -740,6 +752,20 @@ pub async fn specialist_queue(State(s): State<AppState>, caller: Caller, Extensi
 // ---------------------------------------------------------------- API keys
 
 async fn keys_page(s: &AppState, p: &Principal, csrf: &str, secret: Option<String>, status: StatusCode, error: Option<String>) -> Response {
+    account_page(s, p, csrf, secret, status, error, (None, None)).await
+}
+
+/// The caller's own page (`/my/keys`): API keys and the password form, with the password form's
+/// notice or error.
+async fn account_page(
+    s: &AppState,
+    p: &Principal,
+    csrf: &str,
+    secret: Option<String>,
+    status: StatusCode,
+    error: Option<String>,
+    (password_notice, password_error): (Option<String>, Option<String>),
+) -> Response {
     let keys = accounts::keys_of(s, p).await.unwrap_or_default();
     render(
         s,
@@ -747,8 +773,51 @@ async fn keys_page(s: &AppState, p: &Principal, csrf: &str, secret: Option<Strin
         csrf,
         "keys.html",
         status,
-        context! { keys => keys, secret => secret, error => error, now => opchub_store::now_ms() },
+        context! { keys => keys, secret => secret, error => error, now => opchub_store::now_ms(),
+        password_notice => password_notice, password_error => password_error },
     )
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    pub current_password: Option<String>,
+    pub new_password: Option<String>,
+}
+
+/// The password form of `/my/keys`: the same use case as `POST /api/v1/account/password`; this
+/// browser stays signed in, every other session of the account ends.
+pub async fn change_password(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    headers: axum::http::HeaderMap,
+    peer: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let session = crate::auth::cookie(&headers, crate::auth::SESSION_COOKIE);
+    let client = peer.map(|Extension(axum::extract::ConnectInfo(a))| a.ip());
+    let req = accounts::PasswordChange {
+        current_password: f.current_password,
+        new_password: f.new_password,
+    };
+    match accounts::change_password(&s, p, &req, session, client)
+        .await
+        .map_err(ApiError::from)
+    {
+        Ok(_) => {
+            let notice = i18n::text(&i18n::current_lang(), "seclow.page.password_changed");
+            account_page(&s, p, &csrf.0, None, StatusCode::OK, None, (Some(notice), None)).await
+        }
+        Err(e) => {
+            let (m, fields) = field_messages(&e);
+            let detail = fields.values().cloned().collect::<Vec<_>>().join("；");
+            let msg = if detail.is_empty() { m } else { detail };
+            account_page(&s, p, &csrf.0, None, e.status, None, (None, Some(msg))).await
+        }
+    }
 }
 
 pub async fn keys(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {

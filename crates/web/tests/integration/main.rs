@@ -23,6 +23,7 @@ mod registry_api;
 mod replica_files;
 mod route_roles;
 mod security;
+mod security_low;
 mod settlement;
 mod skill_budget;
 mod skills;

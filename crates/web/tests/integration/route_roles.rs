@@ -32,6 +32,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/me/api-keys", "auth"),
     ("POST", "/api/v1/me/api-keys", "auth"),
     ("DELETE", "/api/v1/me/api-keys/{id}", "auth"),
+    ("POST", "/api/v1/account/password", "auth"),
     ("GET", "/api/v1/my/opc", "opc_founder"),
     (
         "GET",
@@ -298,6 +299,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/skills/{id}/delist", "opc_founder platform_operator"),
     ("GET", "/", "*"),
     ("GET", "/static/site.css", "*"),
+    ("GET", "/static/evidence.js", "*"),
     ("GET", "/lang/{code}", "*"),
     ("GET", "/login", "*"),
     ("POST", "/login", "*"),
@@ -314,6 +316,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/my/keys", "auth"),
     ("POST", "/my/keys", "auth"),
     ("POST", "/my/keys/{id}/revoke", "auth"),
+    ("POST", "/my/password", "auth"),
     ("GET", "/admin/users", "platform_operator"),
     ("POST", "/admin/users", "platform_operator"),
     ("GET", "/admin/communities", "community_operator platform_operator"),

@@ -133,6 +133,27 @@ impl TestApp {
         gateway_config: opchub_gateway::GatewayConfig,
         files: Option<opchub_app::files::FileStore>,
     ) -> TestApp {
+        Self::start_web(db, key, policy, skills, gateway_config, files, None).await
+    }
+
+    /// A server on a fresh database whose `/metrics` asks for this bearer token.
+    pub async fn start_with_metrics_token(token: &str) -> TestApp {
+        let key = Arc::new(opchub_ledger::checkpoint::LedgerKey::generate("opchub.test"));
+        let db = Arc::new(fresh_db().await);
+        let skills = opchub_web::skills::SkillsConfig::testing();
+        Self::start_web(db, key, None, skills, Default::default(), None, Some(token.to_string())).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start_web(
+        db: Arc<TestDb>,
+        key: Arc<opchub_ledger::checkpoint::LedgerKey>,
+        policy: Option<opchub_policy::Policy>,
+        skills: opchub_web::skills::SkillsConfig,
+        gateway_config: opchub_gateway::GatewayConfig,
+        files: Option<opchub_app::files::FileStore>,
+        metrics_token: Option<String>,
+    ) -> TestApp {
         let store = Store::connect(&db.url).await.unwrap();
         store.migrate().await.unwrap();
         // Checkpoints only when a test asks (no timing-dependent checkpoints).
@@ -150,6 +171,7 @@ impl TestApp {
         let config = WebConfig {
             cookie_secure: true,
             body_limit: 64 * 1024,
+            metrics_token,
         };
         let secrets = opchub_gateway::SecretBox::from_hex(&db.secret_hex).unwrap();
         let gateway = Arc::new(opchub_gateway::Gateway::new(store.clone(), writer.clone(), secrets, gateway_config));
