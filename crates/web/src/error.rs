@@ -127,6 +127,11 @@ const FEATURE_CATALOGS: &[FeatureCatalog] = &[
         table: "findings",
         code_prefix: None,
     },
+    // monthly bills (issue 19)
+    FeatureCatalog {
+        table: "bills",
+        code_prefix: None,
+    },
 ];
 
 /// The message of `code` in `section` (`error` for an error's code, `field` for a field's),
