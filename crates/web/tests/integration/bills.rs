@@ -792,3 +792,26 @@ async fn the_bill_pages_list_show_and_take_a_payment_and_the_csv_has_the_lines()
     let (_, _, bytes) = w.opc.get_bytes(&format!("/api/v1/bills/{id}/export.csv?lang=en")).await;
     assert!(String::from_utf8(bytes).unwrap().contains("line,kind,item,price version"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_payments_never_pass_the_bills_total() {
+    let w = world().await;
+    let (_, id, total) = issued(&w, "c").await;
+    let quarter = total / 4;
+    let mut tasks = vec![];
+    for i in 0..10 {
+        let (c, id) = (w.opc.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            pay(&c, &id, quarter, &today(), &format!("C-{i}")).await.status
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap() == StatusCode::CREATED {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 4, "four quarters fit the bill, no more");
+    let recorded: i64 = w.app.store.bill_payments(&id).await.unwrap().iter().map(|p| p.amount_fen).sum();
+    assert!(recorded <= total);
+}
