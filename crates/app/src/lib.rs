@@ -9,6 +9,8 @@
 pub mod access;
 pub mod accounts;
 pub mod applications;
+// Monthly bills and their payments (issue 19)
+pub mod bills;
 pub mod crypto;
 pub mod datasets;
 pub mod demands;

@@ -17,6 +17,8 @@ pub const KINDS: &[(&str, &str)] = &[
     ("compute.gpu_second", "gpu_second"),
     ("data.byte", "byte"),
     ("cooperation.payment", "fen"),
+    // A confirmed payment of a monthly bill (issue 19): money, never usage.
+    ("bill.payment", "fen"),
 ];
 
 pub fn unit_of(kind: &str) -> Option<&'static str> {

@@ -26,6 +26,8 @@ pub const DATASETS_SOURCE: &str = "datasets";
 pub const COOPERATION_SOURCE: &str = "cooperation";
 /// The source of committee-approved corrections.
 pub const CORRECTIONS_SOURCE: &str = "corrections";
+/// The source of confirmed payments of monthly bills (issue 19).
+pub const BILLS_SOURCE: &str = "bills";
 
 /// The platform's own source names: no outside source may be registered under one (issue 18
 /// item 4), so a reported event can never pass for a metered one.
@@ -35,6 +37,7 @@ pub const RESERVED_SOURCES: &[&str] = &[
     DATASETS_SOURCE,
     COOPERATION_SOURCE,
     CORRECTIONS_SOURCE,
+    BILLS_SOURCE,
 ];
 
 /// Whether `name` is (case-insensitively) one of the platform's own source names.
@@ -411,6 +414,55 @@ pub fn cooperation_payment(p: &CooperationPayment<'_>) -> NewEvent {
     }
 }
 
+/// A confirmed payment of a monthly bill (issue 19 item 3).
+#[derive(Debug, Clone, Copy)]
+pub struct BillPayment<'a> {
+    pub payment_id: &'a str,
+    pub bill_id: &'a str,
+    /// The bill's month (`YYYY-MM`).
+    pub month: &'a str,
+    /// The paying OPC.
+    pub payer: &'a str,
+    /// Who was paid (operator or publisher).
+    pub payee: &'a str,
+    pub amount_fen: i64,
+    pub reference: &'a str,
+    /// `payer` (recorded by the OPC, confirmed by the payee) or `payee` (a receipt recorded by
+    /// the payee).
+    pub recorded_side: &'a str,
+    pub occurred_at_ms: i64,
+    pub confirmed_by: Option<&'a str>,
+}
+
+/// The `bill.payment` event of a confirmed receipt: subject the payer, counterparty the payee,
+/// quantity = list = charged = the amount in fen, the payment id as source event id (stored
+/// exactly once), the bill, its month and the reference as attributes. It is money, not usage:
+/// no settlement reads its kind, and bills never bill it ([`crate::bills::BILLED_KINDS`]).
+pub fn bill_payment(p: &BillPayment<'_>) -> NewEvent {
+    NewEvent {
+        approved_by: p.confirmed_by.map(str::to_string),
+        ..observed(
+            BILLS_SOURCE,
+            p.payment_id.to_string(),
+            "bill.payment",
+            "fen",
+            p.payer,
+            p.payee,
+            p.amount_fen,
+            p.amount_fen,
+            p.amount_fen,
+            String::new(),
+            p.occurred_at_ms,
+            attrs([
+                ("bill", p.bill_id.to_string()),
+                ("month", p.month.to_string()),
+                ("reference", p.reference.to_string()),
+                ("recorded_side", p.recorded_side.to_string()),
+            ]),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -473,5 +525,26 @@ mod tests {
         });
         assert_eq!((p.quantity, p.charged_fen, p.approved_by.as_deref()), (100, 100, Some("u")));
         assert_eq!(crate::event::unit_of(&p.kind), Some(p.unit.as_str()));
+        let b = bill_payment(&BillPayment {
+            payment_id: "bp",
+            bill_id: "2027-01.o.op",
+            month: "2027-01",
+            payer: "o",
+            payee: "op",
+            amount_fen: 250,
+            reference: "R1",
+            recorded_side: "payer",
+            occurred_at_ms: 1,
+            confirmed_by: Some("op"),
+        });
+        assert_eq!(
+            (b.source.as_str(), b.kind.as_str(), b.charged_fen),
+            (BILLS_SOURCE, "bill.payment", 250)
+        );
+        assert_eq!(crate::event::unit_of(&b.kind), Some(b.unit.as_str()));
+        assert!(
+            !crate::bills::billed(&b.kind, b.list_fen, b.charged_fen),
+            "a payment is never billed as usage"
+        );
     }
 }

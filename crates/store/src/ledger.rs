@@ -1033,11 +1033,12 @@ pub struct DailyUsage {
 
 impl Store {
     /// Totals by kind for a party (as user, or as counterparty) in a `YYYY-MM` period, from rollups.
+    /// Usage only: payments of bills (`bill.payment`, issue 19) are money and not counted.
     pub async fn usage_totals(&self, party: &str, as_counterparty: bool, period: &str) -> Result<Vec<UsageTotal>> {
         let col = if as_counterparty { "counterparty" } else { "subject" };
         let rows = sqlx::query(&format!(
             "SELECT kind, unit, CAST(SUM(quantity) AS BIGINT) AS q, CAST(SUM(list_fen) AS BIGINT) AS l, CAST(SUM(charged_fen) AS BIGINT) AS c, \
-             CAST(SUM(events) AS BIGINT) AS n FROM ledger_rollups WHERE {col} = $1 AND day LIKE $2 GROUP BY kind, unit ORDER BY kind"
+             CAST(SUM(events) AS BIGINT) AS n FROM ledger_rollups WHERE {col} = $1 AND day LIKE $2 AND kind <> 'bill.payment' GROUP BY kind, unit ORDER BY kind"
         ))
         .bind(party)
         .bind(format!("{period}-%"))
@@ -1061,7 +1062,7 @@ impl Store {
         let col = if as_counterparty { "counterparty" } else { "subject" };
         let rows = sqlx::query(&format!(
             "SELECT day, kind, CAST(SUM(quantity) AS BIGINT) AS q, CAST(SUM(charged_fen) AS BIGINT) AS c FROM ledger_rollups \
-             WHERE {col} = $1 AND day LIKE $2 GROUP BY day, kind ORDER BY day, kind"
+             WHERE {col} = $1 AND day LIKE $2 AND kind <> 'bill.payment' GROUP BY day, kind ORDER BY day, kind"
         ))
         .bind(party)
         .bind(format!("{period}-%"))

@@ -7,6 +7,8 @@
 pub mod accounts;
 pub mod applications;
 pub mod audit;
+// Monthly bills and their payments (issue 19)
+pub mod bills;
 pub mod cache;
 pub mod caps;
 pub mod datasets;

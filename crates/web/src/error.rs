@@ -132,6 +132,11 @@ const FEATURE_CATALOGS: &[FeatureCatalog] = &[
         table: "seclow",
         code_prefix: None,
     },
+    // monthly bills (issue 19)
+    FeatureCatalog {
+        table: "bills",
+        code_prefix: None,
+    },
 ];
 
 /// The message of `code` in `section` (`error` for an error's code, `field` for a field's),

@@ -56,6 +56,10 @@ const SKILL_DELISTERS: &[Role] = &[OpcFounder, PlatformOperator];
 const DATASET_READERS: &[Role] = &[OpcFounder, CommunityOperator, PlatformOperator, Committee, Auditor];
 /// The datasets page: OPCs download, community operators publish (M2.2).
 const DATASET_USERS: &[Role] = &[OpcFounder, CommunityOperator];
+/// Monthly bills (issue 19): OPCs pay them (and, as publishers, are paid), community operators
+/// are paid; the committee and the auditor read every bill.
+const BILL_READERS: &[Role] = &[OpcFounder, CommunityOperator, Committee, Auditor];
+const BILL_PARTIES: &[Role] = &[OpcFounder, CommunityOperator];
 
 pub struct Route {
     pub method: Method,
@@ -129,6 +133,7 @@ pub fn table() -> Vec<Route> {
         skills(),
         applications(),
         records(),
+        bills(),
     ]
     .into_iter()
     .flatten()
@@ -833,4 +838,27 @@ pub fn router(state: AppState) -> Router {
         router = router.route(route.path, route.handler.layer(layer));
     }
     router.fallback(pages::not_found).with_state(state)
+}
+
+/// Monthly bills and their payments (issue 19): the payer records paying, the payee confirms
+/// or records a receipt, either disputes, the committee decides.
+fn bills() -> Vec<Route> {
+    use Access::Roles;
+    use Surface::{Api, Page};
+    vec![
+        get("/api/v1/bills", Roles(BILL_READERS), Api, api::bills::list),
+        get("/api/v1/bills/disputes", Roles(REVIEWERS), Api, api::bills::disputes),
+        post("/api/v1/bills/disputes/{id}/resolve", Roles(COMMITTEE), Api, api::bills::resolve),
+        post("/api/v1/bills/payments/{id}/confirm", Roles(BILL_PARTIES), Api, api::bills::confirm),
+        post("/api/v1/bills/payments/{id}/dispute", Roles(BILL_PARTIES), Api, api::bills::dispute),
+        get("/api/v1/bills/{id}", Roles(BILL_READERS), Api, api::bills::show),
+        get("/api/v1/bills/{id}/export.csv", Roles(BILL_READERS), Api, api::bills::export_csv),
+        post("/api/v1/bills/{id}/payments", Roles(FOUNDER), Api, api::bills::record_payment),
+        post("/api/v1/bills/{id}/receipts", Roles(BILL_PARTIES), Api, api::bills::record_receipt),
+        get("/my/bills", Roles(BILL_READERS), Page, pages::bills::list),
+        get("/my/bills/{id}", Roles(BILL_READERS), Page, pages::bills::show),
+        post("/my/bills/{id}/payments", Roles(BILL_PARTIES), Page, pages::bills::record),
+        post("/my/bills/payments/{id}", Roles(BILL_PARTIES), Page, pages::bills::payment_action),
+        post("/my/bills/disputes/{id}/resolve", Roles(COMMITTEE), Page, pages::bills::resolve),
+    ]
 }

@@ -4,6 +4,8 @@
 
 pub use opchub_app::access;
 pub mod applications;
+// Monthly bills and their payments (issue 19)
+pub mod bills;
 pub mod datasets;
 // Demand board (M2.4)
 pub mod demands;

@@ -20,6 +20,8 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 pub mod applications;
+// Monthly bills (issue 19)
+pub mod bills;
 pub mod chart;
 pub mod datasets;
 // Demand board (M2.4)
@@ -122,6 +124,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("skills_mine.html", include_str!("../../templates/skills/skills_mine.html")),
     ("skills_usage.html", include_str!("../../templates/skills/skills_usage.html")),
     ("skills_review.html", include_str!("../../templates/skills/skills_review.html")),
+    // monthly bills (issue 19)
+    ("bills.html", include_str!("../../templates/bills/bills.html")),
+    ("bill.html", include_str!("../../templates/bills/bill.html")),
 ];
 
 const CSS: &str = include_str!("../../templates/shared/site.css");

@@ -5,6 +5,7 @@
 //! Run one area with `cargo test -p opchub-web --test integration settlement::`.
 
 mod applications;
+mod bills;
 mod common;
 mod compute_data;
 mod demand_pages;

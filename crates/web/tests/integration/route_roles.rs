@@ -411,6 +411,25 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/cooperations/payments/{id}", "enterprise opc_founder"),
     ("GET", "/notifications", "auth"),
     ("POST", "/notifications/read", "auth"),
+    // monthly bills (issue 19)
+    ("GET", "/api/v1/bills", "opc_founder community_operator committee auditor"),
+    ("GET", "/api/v1/bills/disputes", "committee auditor"),
+    ("POST", "/api/v1/bills/disputes/{id}/resolve", "committee"),
+    ("POST", "/api/v1/bills/payments/{id}/confirm", "opc_founder community_operator"),
+    ("POST", "/api/v1/bills/payments/{id}/dispute", "opc_founder community_operator"),
+    ("GET", "/api/v1/bills/{id}", "opc_founder community_operator committee auditor"),
+    (
+        "GET",
+        "/api/v1/bills/{id}/export.csv",
+        "opc_founder community_operator committee auditor",
+    ),
+    ("POST", "/api/v1/bills/{id}/payments", "opc_founder"),
+    ("POST", "/api/v1/bills/{id}/receipts", "opc_founder community_operator"),
+    ("GET", "/my/bills", "opc_founder community_operator committee auditor"),
+    ("GET", "/my/bills/{id}", "opc_founder community_operator committee auditor"),
+    ("POST", "/my/bills/{id}/payments", "opc_founder community_operator"),
+    ("POST", "/my/bills/payments/{id}", "opc_founder community_operator"),
+    ("POST", "/my/bills/disputes/{id}/resolve", "committee"),
     // Last: it ends the session of the client that calls it.
     ("POST", "/logout", "auth"),
 ];

@@ -1,0 +1,539 @@
+//! Monthly bills (对账单) and their payments, the use cases (issue 19 items 2 and 3).
+//!
+//! One bill per (OPC payer, payee, month in Asia/Shanghai), built from the ledger's billed
+//! events (`opchub_ledger::bills`): the payee is the community operator for models, compute
+//! and data (M2.2) and the publisher for its paid skills (M2.3). An open month's bill is
+//! running (未出账) and computed live; a month's bills are issued when its ledger period is
+//! sealed (at the close, or on the first read after a close made elsewhere, e.g. the CLI) and
+//! never change after.
+//!
+//! Payments mirror cooperation payments (M2.4): the payer records paying an issued bill, the
+//! payee confirms it — or records a receipt itself; either side may dispute a pending payment
+//! and a committee member decides. Two-party control: whoever records a payment cannot be the
+//! one who confirms it. A bill is paid when its confirmed receipts reach its total; every
+//! confirmed receipt is one `bill.payment` ledger event naming the bill.
+//!
+//! Who sees what: the payer and the payee their bills (an operator also those billed to its
+//! communities); the committee and the auditor every bill.
+
+use crate::{App, AppError, AppResult, ErrorKind, Principal};
+use opchub_domain::input::Checker;
+use opchub_domain::Role;
+use opchub_ledger::bills::parse_bill_id;
+use opchub_store::bills::{running_bill, Bill, BillDispute, BillLine, BillPayment, BillScope, NewBillPayment};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Largest payment accepted: 100 million yuan.
+pub const MAX_AMOUNT_FEN: i64 = 10_000_000_000;
+
+/// The statuses a bill may have.
+pub const STATUSES: [&str; 4] = ["running", "issued", "partially_paid", "paid"];
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+pub struct BillQuery {
+    /// `YYYY-MM`; default every month.
+    pub month: Option<String>,
+    /// `running`, `issued`, `partially_paid` or `paid`.
+    pub status: Option<String>,
+    /// `payer` (what I owe) or `payee` (what I am owed); default both.
+    pub side: Option<String>,
+}
+
+/// A bill with its lines, payments and disputes, and the caller's side.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BillDetail {
+    pub bill: Bill,
+    pub lines: Vec<BillLine>,
+    pub payments: Vec<BillPayment>,
+    pub disputes: Vec<BillDispute>,
+    /// `payer`, `payee`, or absent for the committee and the auditor.
+    pub my_side: Option<String>,
+}
+
+/// The parties a caller acts for: the account itself and its OPC (the party the gateway and
+/// the Skill Store bill).
+pub async fn parties_of(app: &App, p: &Principal) -> AppResult<Vec<String>> {
+    let mut v = vec![p.user.id.clone()];
+    let party = crate::keys::billing_party(app, &p.user.id).await?;
+    if !v.contains(&party) {
+        v.push(party);
+    }
+    Ok(v)
+}
+
+fn staff(p: &Principal) -> bool {
+    matches!(p.role(), Role::Committee | Role::Auditor)
+}
+
+/// Issues the bills of every sealed month not issued yet (the close through the CLI does not
+/// pass here; the first read after it does).
+pub async fn issue_sealed(app: &App, p: Option<&Principal>) -> AppResult<()> {
+    let actor = p.map(|p| p.actor()).unwrap_or_else(opchub_store::Actor::system);
+    for month in app.store.bill_months_to_issue().await? {
+        app.store.issue_bills(&actor, &month).await?;
+    }
+    Ok(())
+}
+
+fn month_of(q: Option<&str>) -> AppResult<Option<String>> {
+    match q.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => opchub_ledger::event::parse_period(v)
+            .filter(|m| m == v)
+            .map(Some)
+            .ok_or_else(|| AppError::field("month", "invalid_period")),
+    }
+}
+
+/// Running bills of the open months: of the payers (or, with `as_payee`, the payees) given, or
+/// everyone's with `None`.
+async fn running(app: &App, month: Option<&str>, parties: Option<&[String]>, as_payee: bool) -> AppResult<Vec<(Bill, Vec<BillLine>)>> {
+    let mut counterparties: Vec<String> = parties.map(<[String]>::to_vec).unwrap_or_default();
+    if as_payee {
+        if let Some(ps) = parties {
+            for x in ps {
+                counterparties.extend(app.store.bill_communities_of(x).await?);
+            }
+        }
+    }
+    let months = match month {
+        Some(m) => vec![m.to_string()],
+        None => {
+            let who = parties.map(|_| counterparties.as_slice());
+            app.store.bill_usage_months(who, as_payee).await?
+        }
+    };
+    let mut out = vec![];
+    for m in months {
+        if app.store.bill_month_sealed(&m).await? {
+            continue;
+        }
+        let scope = match parties {
+            None => BillScope::All,
+            Some(_) if as_payee => BillScope::Counterparties(&counterparties),
+            Some(ps) => BillScope::Payers(ps),
+        };
+        let acc = app.store.bill_sums(&m, scope).await?;
+        for ((month, payer, payee), lines) in &acc.bills {
+            let keep = match parties {
+                None => true,
+                Some(ps) if as_payee => ps.contains(payee),
+                Some(ps) => ps.contains(payer),
+            };
+            if keep {
+                out.push(running_bill(month, payer, payee, lines));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The caller's bills (as payer, payee or both), or every bill for the committee and the
+/// auditor; filtered by month and status; newest month first.
+pub async fn list_for(app: &App, p: &Principal, q: &BillQuery) -> AppResult<Vec<Bill>> {
+    let month = month_of(q.month.as_deref())?;
+    if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
+        if !STATUSES.contains(&s) {
+            return Err(AppError::field("status", "unknown_status"));
+        }
+    }
+    let (payer, payee) = match q.side.as_deref().unwrap_or("") {
+        "" => (true, true),
+        "payer" => (true, false),
+        "payee" => (false, true),
+        _ => return Err(AppError::field("side", "unknown_side")),
+    };
+    issue_sealed(app, Some(p)).await?;
+    let mut bills: Vec<Bill> = vec![];
+    if staff(p) {
+        bills.extend(app.store.issued_bills(month.as_deref(), None, None).await?);
+        bills.extend(running(app, month.as_deref(), None, false).await?.into_iter().map(|(b, _)| b));
+    } else {
+        let parties = parties_of(app, p).await?;
+        bills.extend(
+            app.store
+                .issued_bills(month.as_deref(), payer.then_some(&parties[..]), payee.then_some(&parties[..]))
+                .await?,
+        );
+        if payer {
+            bills.extend(
+                running(app, month.as_deref(), Some(&parties), false)
+                    .await?
+                    .into_iter()
+                    .map(|(b, _)| b),
+            );
+        }
+        if payee {
+            for (b, _) in running(app, month.as_deref(), Some(&parties), true).await? {
+                if !bills.iter().any(|x| x.id == b.id) {
+                    bills.push(b);
+                }
+            }
+        }
+    }
+    if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
+        bills.retain(|b| b.status == s);
+    }
+    bills.sort_by(|a, b| b.month.cmp(&a.month).then(a.payer.cmp(&b.payer)).then(a.payee.cmp(&b.payee)));
+    bills.dedup_by(|a, b| a.id == b.id);
+    Ok(bills)
+}
+
+/// The caller's side of a bill; `None` for staff; not found for anyone else.
+async fn side_of(app: &App, p: &Principal, payer: &str, payee: &str) -> AppResult<Option<&'static str>> {
+    let parties = parties_of(app, p).await?;
+    if parties.iter().any(|x| x == payer) {
+        return Ok(Some("payer"));
+    }
+    if parties.iter().any(|x| x == payee) {
+        return Ok(Some("payee"));
+    }
+    if staff(p) {
+        return Ok(None);
+    }
+    Err(AppError::not_found())
+}
+
+/// One bill: issued (stored) when its month is sealed, else running (computed now).
+pub async fn bill_for(app: &App, p: &Principal, id: &str) -> AppResult<BillDetail> {
+    let (month, payer, payee) = parse_bill_id(id).ok_or_else(AppError::not_found)?;
+    let side = side_of(app, p, &payer, &payee).await?;
+    issue_sealed(app, Some(p)).await?;
+    let (bill, lines, payments, disputes) = if app.store.bill_month_sealed(&month).await? {
+        let (bill, lines) = app.store.issued_bill(id).await?;
+        // Repair: a confirmed payment whose ledger append did not finish (crash) is posted now.
+        for pay in app.store.bill_payments(id).await? {
+            if pay.status == "confirmed" && pay.ledger_leaf_index.is_none() {
+                post(app, &pay.id).await?;
+            }
+        }
+        (
+            bill,
+            lines,
+            app.store.bill_payments(id).await?,
+            app.store.bill_disputes_of(id).await?,
+        )
+    } else {
+        let payers = [payer.clone()];
+        let acc = app.store.bill_sums(&month, BillScope::Payers(&payers)).await?;
+        let lines = acc
+            .bills
+            .get(&(month.clone(), payer.clone(), payee.clone()))
+            .ok_or_else(AppError::not_found)?;
+        let (bill, lines) = running_bill(&month, &payer, &payee, lines);
+        (bill, lines, vec![], vec![])
+    };
+    Ok(BillDetail {
+        bill,
+        lines,
+        payments,
+        disputes,
+        my_side: side.map(str::to_string),
+    })
+}
+
+/// A payment as typed (unvalidated).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct PaymentInput {
+    pub amount_fen: Option<i64>,
+    /// `YYYY-MM-DD`: after the bill's month, not in the future.
+    pub paid_on: Option<String>,
+    /// The transfer's reference (bank serial, receipt number); used once per payee.
+    pub reference: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Upper-cased, spaces removed: `ab 12` and `AB12` are the same reference.
+pub fn normalize_reference(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_uppercase).collect()
+}
+
+/// Validates a payment of a bill of `month` (paid on or after the first day after the month,
+/// not after today in Beijing).
+pub fn check_payment(month: &str, i: &PaymentInput, side: &'static str) -> AppResult<NewBillPayment> {
+    let mut c = Checker::new();
+    match i.amount_fen {
+        None | Some(0) => c.fail("amount_fen", "required"),
+        Some(a) if a < 0 => c.fail("amount_fen", "negative_amount"),
+        Some(a) if a > MAX_AMOUNT_FEN => c.fail("amount_fen", "amount_out_of_range"),
+        _ => {}
+    }
+    let paid_on = i.paid_on.as_deref().unwrap_or("").trim().to_string();
+    let earliest = opchub_ledger::bills::day_after_month(month).unwrap_or_default();
+    match opchub_domain::time::Day::parse(&paid_on) {
+        Err(_) if paid_on.is_empty() => c.fail("paid_on", "required"),
+        Err(opchub_domain::time::DateError::OutOfRange) => c.fail("paid_on", "date_out_of_range"),
+        Err(_) => c.fail("paid_on", "invalid_date"),
+        Ok(d) if d.date() > opchub_domain::time::beijing_today() => c.fail("paid_on", "date_in_future"),
+        Ok(_) if paid_on < earliest => c.fail("paid_on", "paid_before_bill_month_end"),
+        Ok(_) => {}
+    }
+    let raw = c.text("reference", i.reference.as_deref(), 1, 64);
+    let reference = normalize_reference(&raw);
+    if !raw.is_empty() && !reference.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_./".contains(ch)) {
+        c.fail("reference", "invalid_reference");
+    }
+    let note = match i.note.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        None => String::new(),
+        Some(n) => c.text("note", Some(&n.replace(['\n', '\r'], " ")), 1, 500),
+    };
+    if !c.ok() {
+        return Err(AppError::checked(c));
+    }
+    Ok(NewBillPayment {
+        amount_fen: i.amount_fen.unwrap_or(0),
+        paid_on,
+        reference,
+        note,
+        side,
+    })
+}
+
+/// The bill of `id` if the caller is on `side` of it (else not found, or `not_payer` /
+/// `not_payee` for the other party), refused with `bill_not_issued` while it runs.
+async fn issued_on_side(app: &App, p: &Principal, id: &str, side: &str) -> AppResult<String> {
+    let (month, payer, payee) = parse_bill_id(id).ok_or_else(AppError::not_found)?;
+    match side_of(app, p, &payer, &payee).await? {
+        Some(s) if s == side => {}
+        Some(_) | None => return Err(AppError::new(ErrorKind::Forbidden, &format!("not_{side}"))),
+    }
+    issue_sealed(app, Some(p)).await?;
+    if !app.store.bill_month_sealed(&month).await? {
+        return Err(AppError::conflict("bill_not_issued"));
+    }
+    match app.store.issued_bill(id).await {
+        Ok(_) => Ok(month),
+        Err(opchub_store::StoreError::NotFound) => Err(AppError::not_found()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The payer records paying an issued bill (pending until the payee confirms).
+pub async fn record_payment_for(app: &App, p: &Principal, id: &str, i: &PaymentInput) -> AppResult<BillPayment> {
+    let month = issued_on_side(app, p, id, "payer").await?;
+    let np = check_payment(&month, i, "payer")?;
+    Ok(app.store.record_bill_payment(&p.actor(), id, &np).await?)
+}
+
+/// The payee records a receipt directly: confirmed at once and posted to the ledger.
+pub async fn record_receipt_for(app: &App, p: &Principal, id: &str, i: &PaymentInput) -> AppResult<BillPayment> {
+    let month = issued_on_side(app, p, id, "payee").await?;
+    let np = check_payment(&month, i, "payee")?;
+    let pay = app.store.record_bill_payment(&p.actor(), id, &np).await?;
+    post(app, &pay.id).await?;
+    Ok(app.store.bill_payment(&pay.id).await?)
+}
+
+async fn post(app: &App, payment_id: &str) -> AppResult<i64> {
+    let w = crate::ledger::writer(app)?;
+    Ok(app.store.post_bill_payment(w, payment_id).await?)
+}
+
+/// A payment of a bill the caller is a party to, and the caller's side; anyone else: not found.
+async fn party_payment(app: &App, p: &Principal, payment_id: &str) -> AppResult<(BillPayment, &'static str)> {
+    let pay = app.store.bill_payment(payment_id).await?;
+    let (_, payer, payee) = parse_bill_id(&pay.bill_id).ok_or_else(AppError::not_found)?;
+    match side_of(app, p, &payer, &payee).await? {
+        Some(side) => Ok((pay, side)),
+        None => Err(AppError::not_found()),
+    }
+}
+
+/// The payee confirms a payment the payer recorded; the confirmed payment becomes one
+/// `bill.payment` ledger event. The payer cannot confirm its own payment (`not_payee`).
+pub async fn confirm_for(app: &App, p: &Principal, payment_id: &str) -> AppResult<BillPayment> {
+    let (_, side) = party_payment(app, p, payment_id).await?;
+    if side != "payee" {
+        return Err(AppError::new(ErrorKind::Forbidden, "not_payee"));
+    }
+    app.store.confirm_bill_payment(&p.actor(), payment_id).await?;
+    post(app, payment_id).await?;
+    Ok(app.store.bill_payment(payment_id).await?)
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct ReasonRequest {
+    pub reason: Option<String>,
+}
+
+/// Either side disputes a pending payment (a confirmed one cannot be: `payment_not_pending`).
+pub async fn dispute_for(app: &App, p: &Principal, payment_id: &str, r: &ReasonRequest) -> AppResult<BillDispute> {
+    party_payment(app, p, payment_id).await?;
+    let mut c = Checker::new();
+    let reason = c.text(
+        "reason",
+        r.reason.as_deref().map(|m| m.replace(['\n', '\r'], " ")).as_deref(),
+        2,
+        1000,
+    );
+    if !c.ok() {
+        return Err(AppError::checked(c));
+    }
+    Ok(app.store.dispute_bill_payment(&p.actor(), payment_id, &reason).await?)
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+pub struct DisputeQuery {
+    /// Only open disputes (default true).
+    pub open: Option<bool>,
+}
+
+/// Disputes over bill payments, for the committee and the auditor.
+pub async fn disputes_for(app: &App, open_only: bool) -> AppResult<Vec<BillDispute>> {
+    Ok(app.store.bill_disputes(open_only).await?)
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct ResolveRequest {
+    /// `upheld` (the payment counts) or `rejected` (void).
+    pub resolution: Option<String>,
+    pub note: Option<String>,
+}
+
+/// A committee member decides a dispute; an upheld payment is posted to the ledger.
+pub async fn resolve_for(app: &App, p: &Principal, dispute_id: &str, r: &ResolveRequest) -> AppResult<BillDispute> {
+    let mut c = Checker::new();
+    let note = c.text("note", r.note.as_deref().map(|m| m.replace(['\n', '\r'], " ")).as_deref(), 2, 1000);
+    let resolution = r.resolution.as_deref().unwrap_or("").trim().to_string();
+    if !matches!(resolution.as_str(), "upheld" | "rejected") {
+        c.fail("resolution", "unknown_resolution");
+    }
+    if !c.ok() {
+        return Err(AppError::checked(c));
+    }
+    let d = app.store.resolve_bill_dispute(&p.actor(), dispute_id, &resolution, &note).await?;
+    if resolution == "upheld" {
+        post(app, &d.payment_id).await?;
+    }
+    Ok(d)
+}
+
+/// The bill a payment belongs to (the pages go back to it).
+pub async fn payment_bill(app: &App, payment_id: &str) -> AppResult<String> {
+    Ok(app.store.bill_payment(payment_id).await?.bill_id)
+}
+
+/// The bill a dispute is about.
+pub async fn dispute_bill(app: &App, dispute_id: &str) -> AppResult<String> {
+    Ok(app.store.bill_dispute(dispute_id).await?.bill_id)
+}
+
+/// Today in Beijing (`YYYY-MM-DD`): the latest date a payment may carry.
+pub fn today() -> String {
+    opchub_ledger::event::day_of(opchub_store::now_ms())
+}
+
+/// Issues a month's bills right after its ledger period was sealed (`close_period_for`).
+pub async fn issue_after_close(app: &App, p: &Principal, month: &str) -> AppResult<usize> {
+    Ok(app.store.issue_bills(&p.actor(), month).await?)
+}
+
+/// One bill as CSV (the csv crate): a header of the bill, its lines and the total; Chinese
+/// headers by default, English with `en`.
+pub fn csv_of(d: &BillDetail, en: bool) -> AppResult<Vec<u8>> {
+    let h: [&str; 9] = if en {
+        [
+            "line",
+            "kind",
+            "item",
+            "price version",
+            "unit",
+            "quantity",
+            "list (fen)",
+            "charged (fen)",
+            "corrects leaf",
+        ]
+    } else {
+        [
+            "行号",
+            "类型",
+            "项目",
+            "价格版本",
+            "单位",
+            "数量",
+            "标价（分）",
+            "应付（分）",
+            "更正的事件",
+        ]
+    };
+    // The bill's header rows have two cells, the lines nine.
+    let mut w = csv::WriterBuilder::new().flexible(true).from_writer(vec![]);
+    let err = |e: csv::Error| AppError::internal_from("bill csv", e);
+    let b = &d.bill;
+    let meta: [(&str, &str, String); 6] = [
+        ("bill", "对账单", b.id.clone()),
+        ("month", "月份", b.month.clone()),
+        ("payer", "付款方", b.payer.clone()),
+        ("payee", "收款方", b.payee.clone()),
+        ("status", "状态", b.status.clone()),
+        ("paid (fen)", "已确认收款（分）", b.paid_fen.to_string()),
+    ];
+    for (e, z, v) in meta {
+        w.write_record([if en { e } else { z }, v.as_str()]).map_err(err)?;
+    }
+    w.write_record(h).map_err(err)?;
+    for l in &d.lines {
+        w.write_record([
+            l.line_no.to_string(),
+            l.kind.clone(),
+            l.item.clone(),
+            l.price_version.clone(),
+            l.unit.clone(),
+            l.quantity.to_string(),
+            l.list_fen.to_string(),
+            l.charged_fen.to_string(),
+            l.corrects_leaf_index.map(|i| i.to_string()).unwrap_or_default(),
+        ])
+        .map_err(err)?;
+    }
+    let total = if en { "total" } else { "合计" };
+    w.write_record([
+        total.to_string(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        b.list_fen.to_string(),
+        b.total_fen.to_string(),
+        String::new(),
+    ])
+    .map_err(err)?;
+    w.into_inner().map_err(|e| AppError::internal_from("bill csv", e))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn input(amount: i64, paid_on: &str, reference: &str) -> PaymentInput {
+        PaymentInput {
+            amount_fen: Some(amount),
+            paid_on: Some(paid_on.into()),
+            reference: Some(reference.into()),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn a_payment_is_dated_after_its_month_and_not_in_the_future() {
+        let e = check_payment("2026-01", &input(100, "2026-01-31", "R1"), "payer").err().unwrap();
+        assert_eq!(e.fields["paid_on"], "paid_before_bill_month_end");
+        assert!(check_payment("2026-01", &input(100, "2026-02-01", "r 1"), "payer").is_ok());
+        let tomorrow = (opchub_domain::time::beijing_today() + chrono::Days::new(1))
+            .format("%Y-%m-%d")
+            .to_string();
+        let e = check_payment("2026-01", &input(100, &tomorrow, "R1"), "payer").err().unwrap();
+        assert_eq!(e.fields["paid_on"], "date_in_future");
+        let e = check_payment("2026-01", &input(0, "2026-02-01", "R1"), "payer").err().unwrap();
+        assert_eq!(e.fields["amount_fen"], "required");
+        assert_eq!(
+            check_payment("2026-01", &input(5, "2026-02-01", "ab 12"), "payer")
+                .unwrap()
+                .reference,
+            "AB12"
+        );
+    }
+}
