@@ -111,7 +111,8 @@ def main():
             subprocess.run([BIN, "--data-dir", data, "user", "create", "--username", user, "--role", role, "--password", PASSWORD],
                            check=True, env=env, stdout=subprocess.DEVNULL)
         # httpx (unlike browsers) will not send Secure cookies to plain-HTTP loopback.
-        server, base = start(pinned(0, [BIN, "--data-dir", data, "serve", "--listen", "127.0.0.1:0", "--insecure-cookies"]),
+        server, base = start(pinned(0, [BIN, "--data-dir", data, "serve", "--listen", "127.0.0.1:0", "--insecure-cookies",
+                                        "--allow-private-upstreams"]),
                              r"open (http://[\d.:]+)/", env)
         procs.append(server)
 

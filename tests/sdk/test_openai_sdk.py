@@ -34,7 +34,10 @@ def platform():
         subprocess.run([BIN, "--data-dir", data, "user", "create", "--username", user, "--role", role, "--password", PASSWORD],
                        check=True, env=env, stdout=subprocess.DEVNULL)
     # httpx (unlike browsers) will not send Secure cookies to plain-HTTP loopback.
-    server, base = start([BIN, "--data-dir", data, "serve", "--listen", "127.0.0.1:0", "--insecure-cookies"], r"open (http://[\d.:]+)/", env)
+    # Test mode (--allow-private-upstreams): the fake upstream listens on loopback, which a
+    # gateway channel may not point at in production.
+    server, base = start([BIN, "--data-dir", data, "serve", "--listen", "127.0.0.1:0", "--insecure-cookies",
+                          "--allow-private-upstreams"], r"open (http://[\d.:]+)/", env)
     try:
         op = Session(base, "sdkop", PASSWORD)
         models = ["fake-final", "fake-cumulative", "fake-no-usage", "fake-embed"]

@@ -86,8 +86,9 @@ enum Command {
         /// Do not mark cookies `Secure` (only for plain-HTTP deployments off loopback).
         #[arg(long, env = "OPCHUB_INSECURE_COOKIES")]
         insecure_cookies: bool,
-        /// Test mode only: let Skill Store publishers point at loopback and private addresses
-        /// (refused otherwise, so the platform cannot be used to reach its own network).
+        /// Test mode only: let Skill Store publishers and gateway channels point at loopback and
+        /// private addresses (refused otherwise, so the platform cannot be used to reach its own
+        /// network).
         #[arg(long, env = "OPCHUB_ALLOW_PRIVATE_UPSTREAMS")]
         allow_private_upstreams: bool,
         /// A policy file adopted by the committee instead of the built-in measures.
