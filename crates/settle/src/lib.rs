@@ -113,19 +113,19 @@ pub async fn basis_mark(store: &Store, policy: &Policy, year: i32) -> Result<Str
         .into_iter()
         .map(|f| format!("{}:{}", f.id, f.status))
         .collect();
-    Ok(serde_json::json!({
+    let mut mark = serde_json::json!({
         "policy": policy.version,
         "lists": ids,
         "corrections": corrections,
         "no_support": no_support,
         "findings": findings,
-        // Only a policy-wide budget makes the applications matter to the batch.
-        "applications_fen": match policy.param("yearly_budget", run::default_as_of(year)) {
-            Some(_) => Some(store.committed_in_year(i64::from(year)).await?.0),
-            None => None,
-        },
-    })
-    .to_string())
+    });
+    // Only a policy-wide budget makes the applications matter to the batch (and only then is
+    // the key there, so drafts made before it existed keep their mark).
+    if policy.param("yearly_budget", run::default_as_of(year)).is_some() {
+        mark["applications_fen"] = serde_json::json!(store.committed_in_year(i64::from(year)).await?.0);
+    }
+    Ok(mark.to_string())
 }
 
 /// What-if over the live data: nothing is saved.
