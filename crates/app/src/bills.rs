@@ -66,8 +66,8 @@ fn staff(p: &Principal) -> bool {
     matches!(p.role(), Role::Committee | Role::Auditor)
 }
 
-/// Issues the bills of every sealed month not issued yet (the close through the CLI does not
-/// pass here; the first read after it does).
+/// Issues the bills of every sealed month not issued yet: months sealed before bills existed,
+/// or a close whose issuing failed after the seal (closing issues them itself, in the store).
 pub async fn issue_sealed(app: &App, p: Option<&Principal>) -> AppResult<()> {
     let actor = p.map(|p| p.actor()).unwrap_or_else(opchub_store::Actor::system);
     for month in app.store.bill_months_to_issue().await? {
@@ -417,16 +417,6 @@ pub async fn payment_bill(app: &App, payment_id: &str) -> AppResult<String> {
 /// The bill a dispute is about.
 pub async fn dispute_bill(app: &App, dispute_id: &str) -> AppResult<String> {
     Ok(app.store.bill_dispute(dispute_id).await?.bill_id)
-}
-
-/// Today in Beijing (`YYYY-MM-DD`): the latest date a payment may carry.
-pub fn today() -> String {
-    opchub_ledger::event::day_of(opchub_store::now_ms())
-}
-
-/// Issues a month's bills right after its ledger period was sealed (`close_period_for`).
-pub async fn issue_after_close(app: &App, p: &Principal, month: &str) -> AppResult<usize> {
-    Ok(app.store.issue_bills(&p.actor(), month).await?)
 }
 
 /// One bill as CSV (the csv crate): a header of the bill, its lines and the total; Chinese

@@ -368,9 +368,8 @@ pub async fn consistency_for(s: &App, from: i64, to: i64) -> AppResult<Consisten
 pub async fn close_period_for(s: &App, p: &Principal, period: &str) -> AppResult<Checkpoint> {
     let period = parse_period(period).ok_or_else(|| AppError::field("period", "invalid_period"))?;
     let w = writer(s)?;
-    let cp = s.store.ledger_close_period(&p.actor(), &w.key, &w.config.origin, &period).await?;
-    // The month's bills are issued with its close (issue 19), then never change.
-    crate::bills::issue_after_close(s, p, &period).await?;
+    // The store issues the month's bills with the close (issue 19).
+    let (cp, _bills) = s.store.ledger_close_period(&p.actor(), &w.key, &w.config.origin, &period).await?;
     Ok(cp)
 }
 

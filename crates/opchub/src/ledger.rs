@@ -52,16 +52,12 @@ pub async fn run(store: &Store, key: &LedgerKey, origin: &str, op: Op) -> Result
             let Some(period) = opchub_ledger::event::parse_period(&period) else {
                 bail!("period must be YYYY-MM")
             };
-            let cp = store
+            // The month's bills are issued with its close (issue 19), then never change.
+            let (cp, bills) = store
                 .ledger_close_period(&Actor::system(), key, origin, &period)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("sealed {period} at tree size {} (root {})", cp.tree_size, cp.root);
-            // The month's bills are issued with its close (issue 19), then never change.
-            let bills = store
-                .issue_bills(&Actor::system(), &period)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("issued {bills} bills for {period}");
             print!("{}", cp.note);
             Ok(0)

@@ -962,8 +962,11 @@ impl Store {
     }
 
     /// Seals a month that has ended: later events for it are booked into the open month
-    /// and marked late. Takes a checkpoint at the seal.
-    pub async fn ledger_close_period(&self, actor: &Actor, key: &LedgerKey, origin: &str, period: &str) -> Result<Checkpoint> {
+    /// and marked late. Takes a checkpoint at the seal, then issues the month's bills (issue 19:
+    /// from then on they never change); returns the checkpoint and how many bills were issued.
+    /// Every way of closing (API, page, CLI) comes through here, so none has to remember the
+    /// bills; a close whose bills failed to issue is caught up by the next read of the bills.
+    pub async fn ledger_close_period(&self, actor: &Actor, key: &LedgerKey, origin: &str, period: &str) -> Result<(Checkpoint, usize)> {
         if period >= period_of(now_ms()).as_str() {
             return Err(StoreError::Invalid {
                 field: "period",
@@ -998,7 +1001,8 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(cp)
+        let bills = self.issue_bills(actor, period).await?;
+        Ok((cp, bills))
     }
 
     pub async fn ledger_sealed_periods(&self) -> Result<Vec<(String, i64, i64)>> {

@@ -95,7 +95,7 @@ async fn bill_page(s: &AppState, p: &Principal, csrf: &str, id: &str, e: Option<
                 e.map(|e| e.status).unwrap_or(StatusCode::OK),
                 context! {
                     d => d, names => names, errors => errors_ctx(e),
-                    today => b::today(),
+                    today => opchub_domain::time::beijing_today().to_string(),
                 },
             )
         }
