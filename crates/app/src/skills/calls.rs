@@ -126,12 +126,32 @@ pub async fn call(s: &App, p: &Principal, req: CallRequest<'_>) -> AppResult<Cal
 
     // A drifted skill's calls are free (below), so nothing is held for them.
     let price = if req.skill.drifted_at.is_some() { 0 } else { version.price_fen };
-    let hold = admit(s, p, req.skill, price).await?;
-    let out = call_held(s, p, &req, &live, tool, &endpoint, &ledger, &hold).await;
-    if out.is_err() {
-        release(s, &hold).await;
-    }
-    out
+    let Some(hold) = admit(s, p, req.skill, price).await? else {
+        return call_held(s, p, &req, &live, tool, &endpoint, &ledger, &None).await;
+    };
+    // A call holding budget runs to its commit in its own task: if the caller goes away
+    // mid-call (a dropped request future), the hold is still settled or released, never left.
+    let (app, principal, skill, tool_name) = (s.clone(), p.clone(), req.skill.clone(), tool.name.clone());
+    let (arguments, request, rpc_id) = (req.arguments, req.request, req.rpc_id);
+    let task = tokio::spawn(async move {
+        let req = CallRequest {
+            skill: &skill,
+            tool: &tool_name,
+            arguments,
+            request,
+            rpc_id,
+        };
+        let hold = Some(hold);
+        let out = match live.tool(&tool_name) {
+            Some((tool, _)) => call_held(&app, &principal, &req, &live, tool, &endpoint, &ledger, &hold).await,
+            None => Err(AppError::new(ErrorKind::NotFound, "skill_unknown_tool")),
+        };
+        if out.is_err() {
+            release(&app, &hold).await;
+        }
+        out
+    });
+    task.await.map_err(|e| AppError::internal_from("skill call task", e))?
 }
 
 /// The call once admitted: the upstream, the event, the row and the budget in one commit.
