@@ -706,6 +706,15 @@ pub async fn load_demo_usage(store: &Store, key: &opchub_ledger::checkpoint::Led
         }
     }
     let now = opchub_store::now_ms();
+    // The demo's history spans the last two months and this one, so closed months have bills
+    // (issue 19 item 6): its OPCs registered before it began.
+    const HISTORY_DAYS: i64 = 56;
+    for o in &opcs {
+        store
+            .set_opc_registered_at(&Actor::system(), &o.id, now - (HISTORY_DAYS + 7) * 86_400_000)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     let mut rng = StdRng::seed_from_u64(2026);
     let mut items = vec![];
     let ev = |id: String, kind: &str, unit: &str, subject: &str, counterparty: &str, q: i64, list: i64, charged: i64, at: i64| {
@@ -730,7 +739,7 @@ pub async fn load_demo_usage(store: &Store, key: &opchub_ledger::checkpoint::Led
         })
     };
     for (i, o) in opcs.iter().take(20).enumerate() {
-        for day in 0..14i64 {
+        for day in (0..HISTORY_DAYS).step_by(2) {
             let at = now - day * 86_400_000 - rng.gen_range(0..3_600_000);
             let input = rng.gen_range(20_000..400_000i64);
             let output = input / rng.gen_range(2..6i64);
@@ -800,12 +809,95 @@ pub async fn load_demo_usage(store: &Store, key: &opchub_ledger::checkpoint::Led
     let n = items.len();
     store.ledger_append(items).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     load_demo_settlement_inputs(store, &parties).await?;
+    let (months, bills) = load_demo_bills(store, key, origin, &opcs, now - HISTORY_DAYS * 86_400_000).await?;
+    println!("demo bills: {bills} issued for {months} closed months");
     store
         .ledger_checkpoint(key, origin, "demo")
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("demo usage: {n} ledger events, checkpoint signed");
     Ok(())
+}
+
+/// Closes the demo history's ended months (their bills are issued) and pays them as people
+/// would (issue 19 item 6): the older months in full; in the last closed month the demo founder
+/// `opc` still owes its skill bill, a third OPC has paid nothing (its community operator's M2.2
+/// line and its M2.3 lines wait on it), a fifth recorded paying and awaits its payees'
+/// confirmation, a sixth paid half; everyone else paid. Returns (months closed, bills issued).
+async fn load_demo_bills(
+    store: &Store,
+    key: &opchub_ledger::checkpoint::LedgerKey,
+    origin: &str,
+    opcs: &[opchub_store::registry::Opc],
+    since_ms: i64,
+) -> anyhow::Result<(usize, usize)> {
+    use opchub_store::bills::NewBillPayment;
+    let err = |e: opchub_store::StoreError| anyhow::anyhow!("{e}");
+    let system = Actor::system();
+    let this_month = opchub_ledger::event::period_of(opchub_store::now_ms());
+    let mut months = vec![];
+    let mut m = opchub_ledger::event::period_of(since_ms);
+    while m < this_month {
+        months.push(m.clone());
+        let Some(next) = opchub_ledger::bills::day_after_month(&m) else {
+            break;
+        };
+        m = next.get(..7).unwrap_or_default().to_string();
+    }
+    let founder = |i: usize| opcs.get(i).map(|o| o.id.as_str()).unwrap_or_default();
+    let mut issued = 0;
+    for (n, month) in months.iter().enumerate() {
+        issued += store.ledger_close_period(&system, key, origin, month).await.map_err(err)?.1;
+        let latest = n + 1 == months.len();
+        let paid_on = opchub_ledger::bills::day_after_month(month).unwrap_or_default();
+        for (k, b) in store
+            .issued_bills(Some(month), None, None)
+            .await
+            .map_err(err)?
+            .into_iter()
+            .enumerate()
+        {
+            if b.total_fen == 0 {
+                continue;
+            }
+            let is_skill = opcs.iter().any(|o| o.id == b.payee);
+            let (amount, side) = match () {
+                _ if !latest => (b.total_fen, "payee"),
+                _ if b.payer == founder(0) && is_skill => continue,
+                _ if b.payer == founder(2) => continue,
+                _ if b.payer == founder(4) => (b.total_fen, "payer"),
+                _ if b.payer == founder(5) => ((b.total_fen / 2).max(1), "payee"),
+                _ => (b.total_fen, if k % 2 == 0 { "payer" } else { "payee" }),
+            };
+            let reference = format!("DEMO{}{:04}", month.replace('-', ""), k);
+            let payment = NewBillPayment {
+                amount_fen: amount,
+                paid_on: paid_on.clone(),
+                reference,
+                note: "银行转账".into(),
+                side,
+            };
+            // Who acts: the paying OPC's founder, and the payee (an operator, or the
+            // publisher's founder).
+            let founder_of = |party: &str| {
+                opcs.iter()
+                    .find(|o| o.id == party)
+                    .map(|o| Actor::user(&o.founder_user_id, Role::OpcFounder.as_str()))
+            };
+            let payer = founder_of(&b.payer).unwrap_or_else(Actor::system);
+            let payee = founder_of(&b.payee).unwrap_or_else(|| Actor::user(&b.payee, Role::CommunityOperator.as_str()));
+            let by = if side == "payer" { &payer } else { &payee };
+            let p = store.record_bill_payment(by, &b.id, &payment).await.map_err(err)?;
+            // The fifth OPC's payments wait on its payees; every other payer's is confirmed.
+            if side == "payer" && b.payer != founder(4) {
+                store.confirm_bill_payment(&payee, &p.id).await.map_err(err)?;
+            }
+            if store.bill_payment(&p.id).await.map_err(err)?.status == "confirmed" {
+                store.post_bill_payment_direct(&p.id).await.map_err(err)?;
+            }
+        }
+    }
+    Ok((months.len(), issued))
 }
 
 const DEMO_OPC_INDUSTRIES: &[&str] = &["I6513", "I6519", "I6531", "I6550", "I6579"];

@@ -411,7 +411,25 @@ async fn a_fresh_deployment_settles_and_pays_through_the_api_and_the_command_lin
     let batch = created["batch"]["id"].as_str().unwrap().to_string();
     let view = ok(&cmte1.get(&format!("/api/v1/settlements/{batch}")).await, "batch");
     let lines = view["lines"].as_array().unwrap();
-    for clause in ["M1.1", "M2.2"] {
+    // M2.2 counts usage on bills paid and confirmed (issue 19 item 4): this month's compute is
+    // on the running bill, so the line counts nothing yet and its trace says what waits.
+    let m22 = lines
+        .iter()
+        .find(|l| l["clause"] == "M2.2")
+        .unwrap_or_else(|| panic!("no M2.2 line: {view:#}"));
+    assert_eq!(m22["amount_fen"], 0, "{m22:#}");
+    let decision: Value = serde_json::from_str(m22["decision"].as_str().unwrap()).unwrap();
+    let waits = decision["trace"].as_array().unwrap().iter().find(|s| s["rule"] == "bill_running");
+    let month = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .format("%Y-%m")
+        .to_string();
+    assert_eq!(
+        waits.map(|s| s["values"]["month"].clone()),
+        Some(json!(month)),
+        "the running bill is named: {decision:#}"
+    );
+    for clause in ["M1.1"] {
         let l = lines
             .iter()
             .find(|l| l["clause"] == clause)
@@ -441,7 +459,7 @@ async fn a_fresh_deployment_settles_and_pays_through_the_api_and_the_command_lin
     // Finance pays each approved line with its bank reference; only then is the batch 已拨付.
     let pay_lines: Vec<serde_json::Value> = lines
         .iter()
-        .filter(|l| ["M1.1", "M2.2"].contains(&l["clause"].as_str().unwrap_or_default()))
+        .filter(|l| l["clause"] == "M1.1")
         .enumerate()
         .map(|(i, l)| json!({"clause": l["clause"], "beneficiary": l["beneficiary"], "payment_reference": format!("BANK-{i}")}))
         .collect();

@@ -40,6 +40,11 @@ pub async fn settle(
 ) -> Result<Settled, SettleError> {
     check_request(policy, year, clauses, as_of)?;
     progress("read", 0, 1);
+    // Issue 19 item 4: M2.2 and M2.3 read the bills; a sealed month whose bills were never
+    // issued (sealed before bills existed, or issuing failed after the seal) is issued first.
+    for month in store.bill_months_to_issue().await? {
+        store.issue_bills(actor, &month).await?;
+    }
     // What the draft is based on, read before the inputs: anything that changes it afterwards
     // makes the draft stale at approval.
     let mark = basis_mark(store, policy, year).await?;

@@ -9,6 +9,7 @@ use chrono::{Datelike, NaiveDate};
 use opchub_domain::{IndustryCode, Role};
 use opchub_ledger::event::day_of;
 use opchub_policy::{budget_factor, evaluate, Beneficiary, Decision, Facts, ParamValue, Policy, PolicyError, TraceStep};
+use opchub_store::bills::BillMarks;
 use opchub_store::settlement::{Line, ListsInForce, OverlapGrant, Parties, Party, RollupRow, EXCLUSION_KINDS};
 use opchub_store::Store;
 use serde_json::{json, Map, Value};
@@ -17,14 +18,14 @@ use std::collections::{BTreeMap, HashMap};
 /// The clauses settled from platform data, in the order a batch lists them.
 pub const SETTLED_CLAUSES: &[&str] = &["M1.1", "M2.2", "M2.3-publisher", "M2.3-invoker", "M2.4"];
 
-/// Ledger kinds whose list − charged difference is the M2.2 discount.
+/// Ledger kinds whose list − charged difference is the M2.2 discount: the billed factor kinds
+/// (issue 19 item 4: what is never billed is never paid, so it is no basis).
 const FACTOR_KINDS: &[&str] = &[
     "token.input",
     "token.cached_input",
     "token.output",
     "compute.gpu_second",
     "data.byte",
-    "data.download",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,9 @@ pub struct Inputs {
     /// F1: what the year's approved applications (every clause, net of recovered money) have
     /// already committed of a policy-wide yearly budget; the batch shares out what is left.
     pub applications_fen: i64,
+    /// The year's issued bills (issue 19 item 4): M2.2 and M2.3 count only usage on bills that
+    /// are paid and confirmed; usage on an issued bill not yet paid holds the line.
+    pub bills: BillMarks,
 }
 
 /// An integrity finding as settlement sees it (issue 18): while `open`, the M2.3 lines of its
@@ -82,6 +86,12 @@ pub struct Candidate {
     pub held_by: Vec<String>,
     /// Upheld findings whose calls no longer qualify for this party: (finding, detector, fen).
     pub upheld: Vec<(String, String, i64)>,
+    /// Issued bills not yet paid and confirmed that carry this line's usage (issue 19 item 4):
+    /// (bill id, total fen, confirmed fen). The line is held until they are paid.
+    pub unpaid_bills: Vec<(String, i64, i64)>,
+    /// Usage of months whose bills are not issued yet (the running bill, 未出账): (month, fen).
+    /// Not counted yet; it counts once its bill is issued, paid and confirmed.
+    pub unbilled: Vec<(String, i64)>,
 }
 
 /// A computed batch before it is stored.
@@ -210,6 +220,7 @@ async fn load(store: &Store, policy: &Policy, year: i32, as_of: NaiveDate, only:
             })
             .collect(),
         applications_fen: store.committed_in_year(i64::from(year)).await?.0,
+        bills: store.bill_marks(&from, &to).await?,
     })
 }
 
@@ -232,6 +243,19 @@ fn entries(map: Option<&BTreeMap<(String, bool), i64>>, key: &str, value: &str) 
             .map(|((when, q), v)| json!({ key: when, value: v, "qualified": q }))
             .collect(),
     )
+}
+
+/// A line's unpaid bills: bill id → (total fen, confirmed fen).
+type UnpaidBills = BTreeMap<String, (i64, i64)>;
+
+/// Where a row's usage stands on its bill (issue 19 item 4).
+enum OnBill {
+    /// Paid and confirmed, or nothing to pay: it counts.
+    Paid,
+    /// On an issued bill not yet paid and confirmed: (bill id, total fen, confirmed fen).
+    Unpaid(String, i64, i64),
+    /// The month's bills are not issued yet (the running bill of this month).
+    Unbilled(String),
 }
 
 /// Builds the facts of every beneficiary of `clauses` (pure).
@@ -263,6 +287,22 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
             .iter()
             .find(|f| f.status == "upheld" && f.parties.iter().any(|p| p == a) && f.parties.iter().any(|p| p == b))
     };
+    // Issue 19 item 4: M2.2 and M2.3 count usage only on a bill paid and confirmed. A month
+    // whose bills are not issued is the running bill (not counted yet); in an issued month, a
+    // pair without a bill had nothing to pay (self-dealing is not billed, a free call lists 0).
+    let on_bill = |day: &str, payer: &str, payee: &str| -> OnBill {
+        let month = day.get(..7).unwrap_or_default();
+        if !inputs.bills.issued_months.contains(month) {
+            return OnBill::Unbilled(month.to_string());
+        }
+        let id = opchub_ledger::bills::bill_id(month, payer, payee);
+        match inputs.bills.bills.get(&id) {
+            Some((total, paid)) if paid < total => OnBill::Unpaid(id, *total, *paid),
+            _ => OnBill::Paid,
+        }
+    };
+    let mut unpaid: BTreeMap<(&str, String), UnpaidBills> = BTreeMap::new();
+    let mut unbilled: BTreeMap<(&str, String), BTreeMap<String, i64>> = BTreeMap::new();
     let mut voided: BTreeMap<(String, String, String), i64> = BTreeMap::new();
     let (mut discounts, mut published, mut free_calls, mut invoked, mut cooperation) =
         (Tally::new(), Tally::new(), Tally::new(), Tally::new(), Tally::new());
@@ -280,9 +320,32 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                 }
                 let both = ring.is_none() && opc_ok(&r.subject, &r.day) && opc_ok(&r.counterparty, &r.day);
                 let (q_fen, uq_fen) = (r.charged_fen - r.uq_charged_fen, r.uq_charged_fen);
-                add(&mut published, &r.counterparty, &r.day, both, q_fen);
+                // The publisher's revenue and the invoker's spend count once the invoker's bill
+                // to the publisher is paid and confirmed (issue 19 item 4).
+                let counts = if both && q_fen > 0 {
+                    match on_bill(&r.day, &r.subject, &r.counterparty) {
+                        OnBill::Paid => true,
+                        OnBill::Unpaid(id, total, paid) => {
+                            for key in [("M2.3-publisher", r.counterparty.clone()), ("M2.3-invoker", r.subject.clone())] {
+                                unpaid.entry(key).or_default().insert(id.clone(), (total, paid));
+                            }
+                            false
+                        }
+                        OnBill::Unbilled(month) => {
+                            for key in [("M2.3-publisher", r.counterparty.clone()), ("M2.3-invoker", r.subject.clone())] {
+                                *unbilled.entry(key).or_default().entry(month.clone()).or_default() += q_fen;
+                            }
+                            false
+                        }
+                    }
+                } else {
+                    true
+                };
+                if counts {
+                    add(&mut published, &r.counterparty, &r.day, both, q_fen);
+                    add(&mut invoked, &r.subject, &r.day, both, q_fen);
+                }
                 add(&mut published, &r.counterparty, &r.day, false, uq_fen);
-                add(&mut invoked, &r.subject, &r.day, both, q_fen);
                 add(&mut invoked, &r.subject, &r.day, false, uq_fen);
                 add(&mut free_calls, &r.counterparty, &r.day, both, r.free_events);
             }
@@ -297,7 +360,27 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                 if let Some(op) = operator_of(&r.counterparty) {
                     let ok = opc_ok(&r.subject, &r.day);
                     let (all, uq) = (r.list_fen - r.charged_fen, r.uq_list_fen - r.uq_charged_fen);
-                    add(&mut discounts, &op, &r.day, ok, all - uq);
+                    // The discount counts once the OPC's bill to the operator is paid and
+                    // confirmed: an operator that never collects its OPC price gave no
+                    // discount it can show (issue 19 item 4).
+                    let counts = if ok && all - uq > 0 {
+                        match on_bill(&r.day, &r.subject, &op) {
+                            OnBill::Paid => true,
+                            OnBill::Unpaid(id, total, paid) => {
+                                unpaid.entry(("M2.2", op.clone())).or_default().insert(id, (total, paid));
+                                false
+                            }
+                            OnBill::Unbilled(month) => {
+                                *unbilled.entry(("M2.2", op.clone())).or_default().entry(month).or_default() += all - uq;
+                                false
+                            }
+                        }
+                    } else {
+                        true
+                    };
+                    if counts {
+                        add(&mut discounts, &op, &r.day, ok, all - uq);
+                    }
                     add(&mut discounts, &op, &r.day, false, uq);
                 }
             }
@@ -388,7 +471,25 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
             } else {
                 vec![]
             },
+            unpaid_bills: unpaid
+                .get(&(clause, party.id.clone()))
+                .into_iter()
+                .flatten()
+                .map(|(id, (total, paid))| (id.clone(), *total, *paid))
+                .collect(),
+            unbilled: unbilled
+                .get(&(clause, party.id.clone()))
+                .into_iter()
+                .flatten()
+                .map(|(m, fen)| (m.clone(), *fen))
+                .collect(),
         });
+    };
+    // A party whose usage is all on unpaid or running bills still gets its line: held, or
+    // with nothing counted yet and the trace saying what waits on which bill.
+    let held = |clause: &str, id: &str| {
+        let k = (clause, id.to_string());
+        unpaid.contains_key(&k) || unbilled.contains_key(&k)
     };
     if wanted("M1.1") {
         for p in &inputs.parties.operators {
@@ -404,21 +505,22 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
     }
     if wanted("M2.2") {
         for p in &inputs.parties.operators {
-            if let Some(d) = discounts.get(&p.id) {
+            if discounts.contains_key(&p.id) || held("M2.2", &p.id) {
+                let d = discounts.get(&p.id);
                 push(
                     "M2.2",
                     Role::CommunityOperator,
                     p,
                     vec![
                         ("operates_community_on_platform", json!(true)),
-                        ("discounts", entries(Some(d), "date", "amount_fen")),
+                        ("discounts", entries(d, "date", "amount_fen")),
                     ],
                 );
             }
         }
     }
     for p in &inputs.parties.opcs {
-        if wanted("M2.3-publisher") && (published.contains_key(&p.id) || free_calls.contains_key(&p.id)) {
+        if wanted("M2.3-publisher") && (published.contains_key(&p.id) || free_calls.contains_key(&p.id) || held("M2.3-publisher", &p.id)) {
             push(
                 "M2.3-publisher",
                 Role::OpcFounder,
@@ -429,15 +531,13 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                 ],
             );
         }
-        if wanted("M2.3-invoker") {
-            if let Some(i) = invoked.get(&p.id) {
-                push(
-                    "M2.3-invoker",
-                    Role::OpcFounder,
-                    p,
-                    vec![("paid_calls", entries(Some(i), "date", "amount_fen"))],
-                );
-            }
+        if wanted("M2.3-invoker") && (invoked.contains_key(&p.id) || held("M2.3-invoker", &p.id)) {
+            push(
+                "M2.3-invoker",
+                Role::OpcFounder,
+                p,
+                vec![("paid_calls", entries(invoked.get(&p.id), "date", "amount_fen"))],
+            );
         }
     }
     if wanted("M2.4") {
@@ -620,7 +720,7 @@ pub fn compute_with(
             &facts,
             as_of,
         )?;
-        Ok(integrity_marks(d, c))
+        Ok(bill_marks(integrity_marks(d, c), c))
     };
     let mut decisions = Vec::with_capacity(cands.len());
     for (i, c) in cands.iter().enumerate() {
@@ -749,6 +849,48 @@ fn integrity_marks(mut d: Decision, c: &Candidate) -> Decision {
             rule: "integrity_hold".into(),
             text: format!("held: open integrity finding {ids} names this party; not payable until the committee decides it"),
             values: BTreeMap::from([("findings".to_string(), ids)]),
+        });
+    }
+    d
+}
+
+/// Issue 19 item 4: usage on a running bill is not counted yet (the trace says how much and of
+/// which month); usage on an issued bill not paid and confirmed holds the line — undetermined,
+/// no amount — and the trace names the bills, what they total and what is confirmed of them.
+fn bill_marks(mut d: Decision, c: &Candidate) -> Decision {
+    use opchub_domain::money::Money;
+    for (month, fen) in &c.unbilled {
+        d.trace.push(TraceStep {
+            clause: c.clause.clone(),
+            rule: "bill_running".into(),
+            text: format!(
+                "not counted yet: {} of usage in {month} is on the running bill; it counts once the month's bill is issued, paid and confirmed",
+                Money::from_fen(*fen)
+            ),
+            values: BTreeMap::from([("month".to_string(), month.clone()), ("amount_fen".to_string(), fen.to_string())]),
+        });
+    }
+    if !c.unpaid_bills.is_empty() {
+        let ids: Vec<&str> = c.unpaid_bills.iter().map(|(id, _, _)| id.as_str()).collect();
+        let ids = ids.join(", ");
+        let what: Vec<String> = c
+            .unpaid_bills
+            .iter()
+            .map(|(id, total, paid)| format!("{id} ({} billed, {} confirmed)", Money::from_fen(*total), Money::from_fen(*paid)))
+            .collect();
+        d.eligible = None;
+        d.amount_fen = None;
+        d.amount = None;
+        d.reasons.push(format!("held: bill {ids} is not paid and confirmed"));
+        d.missing_facts.push("bill_payment".into());
+        d.trace.push(TraceStep {
+            clause: c.clause.clone(),
+            rule: "bill_unpaid".into(),
+            text: format!(
+                "held: usage on bill {} is not paid and confirmed; the line is payable once the payee confirms receipt",
+                what.join("; ")
+            ),
+            values: BTreeMap::from([("bills".to_string(), ids)]),
         });
     }
     d
@@ -942,6 +1084,8 @@ mod tests {
             facts,
             held_by: vec![],
             upheld: vec![],
+            unpaid_bills: vec![],
+            unbilled: vec![],
         }
     }
 
@@ -1037,6 +1181,88 @@ mod tests {
         let amounts: Vec<i64> = out.lines.iter().map(|l| l.amount_fen).collect();
         assert_eq!(amounts.iter().sum::<i64>(), 30_000, "{amounts:?}");
         assert!(amounts[0] + amounts[1] <= 10_000);
+    }
+
+    fn row(day: &str, kind: &str, subject: &str, counterparty: &str, list: i64, charged: i64) -> RollupRow {
+        RollupRow {
+            day: day.into(),
+            subject: subject.into(),
+            counterparty: counterparty.into(),
+            kind: kind.into(),
+            quantity: 1,
+            list_fen: list,
+            charged_fen: charged,
+            events: 1,
+            uq_quantity: 0,
+            uq_list_fen: 0,
+            uq_charged_fen: 0,
+            uq_events: 0,
+            free_events: 0,
+        }
+    }
+
+    /// Issue 19 item 4: M2.2's discount and M2.3's revenue and spend count only on bills paid
+    /// and confirmed. March is issued: the token bill is paid, the skill bill is not (both M2.3
+    /// lines are held, the M2.2 line is not); April is running (not counted, named in the
+    /// trace). Paying the skill bill in part still holds; in full, it counts.
+    #[test]
+    fn only_usage_on_paid_bills_counts_and_an_unpaid_bill_holds_its_lines() {
+        let policy = Policy::embedded().unwrap();
+        let as_of = d(2027, 4, 20);
+        let (op, a, b) = (party("op", d(2026, 12, 1)), party("a", d(2027, 1, 1)), party("b", d(2027, 1, 1)));
+        let mut inputs = Inputs {
+            lists: empty_lists(),
+            ..Inputs::default()
+        };
+        inputs.parties.operators = vec![op.clone()];
+        inputs.parties.opcs = vec![a.clone(), b.clone()];
+        inputs.rollups = vec![
+            row("2027-03-05", "token.input", "a", "op", 1_000, 400),
+            row("2027-04-02", "token.input", "a", "op", 500, 200),
+            row("2027-03-06", "skill.call", "a", "b", 2_000, 2_000),
+            row("2027-04-03", "skill.call", "a", "b", 300, 300),
+        ];
+        inputs.bills.issued_months.insert("2027-03".into());
+        inputs.bills.bills.insert("2027-03.a.op".into(), (400, 400));
+        inputs.bills.bills.insert("2027-03.a.b".into(), (2_000, 0));
+        let decide = |inputs: &Inputs| {
+            let cands = candidates(&policy, inputs, 2027, as_of, &[]);
+            let out = compute(&policy, &cands, 2027, as_of, &|_| {}).unwrap();
+            out.lines
+                .into_iter()
+                .map(|l| {
+                    (
+                        (l.clause.clone(), l.beneficiary.clone()),
+                        (l.eligible.clone(), l.amount_fen, l.decision),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        let lines = decide(&inputs);
+        // M2.2: March's paid discount of ¥6.00 at 100%; April's ¥3.00 waits on the running bill.
+        let (e, fen, dec) = &lines[&("M2.2".to_string(), "op".to_string())];
+        assert_eq!((e.as_str(), *fen), ("yes", 600));
+        assert!(dec.contains("bill_running") && dec.contains("2027-04"), "{dec}");
+        for (clause, who) in [("M2.3-publisher", "b"), ("M2.3-invoker", "a")] {
+            let (e, fen, dec) = &lines[&(clause.to_string(), who.to_string())];
+            assert_eq!((e.as_str(), *fen), ("unknown", 0), "{clause}");
+            assert!(dec.contains("bill_unpaid") && dec.contains("2027-03.a.b"), "{clause}: {dec}");
+        }
+        inputs.bills.bills.insert("2027-03.a.b".into(), (2_000, 1_999));
+        let lines = decide(&inputs);
+        assert_eq!(
+            lines[&("M2.3-invoker".to_string(), "a".to_string())].0,
+            "unknown",
+            "a fen short still holds"
+        );
+        inputs.bills.bills.insert("2027-03.a.b".into(), (2_000, 2_000));
+        let lines = decide(&inputs);
+        for (clause, who) in [("M2.3-publisher", "b"), ("M2.3-invoker", "a")] {
+            let (e, fen, dec) = &lines[&(clause.to_string(), who.to_string())];
+            // 50% of the ¥20.00 paid in March; April's ¥3.00 is not counted yet.
+            assert_eq!((e.as_str(), *fen), ("yes", 1_000), "{clause}: {dec}");
+            assert!(!dec.contains("bill_unpaid"), "{clause}: {dec}");
+        }
     }
 
     /// M1.1 (issue 17): a workstation occupied from the 22nd of a 31-day month is 10/31 of a

@@ -786,6 +786,22 @@ impl Store {
         }
         let event = self.bill_payment_event(payment_id).await?;
         let out = writer.append(vec![Item::Event(event)]).await?;
+        self.payment_posted(payment_id, out).await
+    }
+
+    /// [`Store::post_bill_payment`] without a writer, appending in this connection pool: for
+    /// loaders (the demo), which run before the server and its writer start.
+    pub async fn post_bill_payment_direct(&self, payment_id: &str) -> Result<i64> {
+        if let Some(leaf) = self.bill_payment(payment_id).await?.ledger_leaf_index {
+            return Ok(leaf);
+        }
+        let event = self.bill_payment_event(payment_id).await?;
+        let out = self.ledger_append(vec![Item::Event(event)]).await?;
+        self.payment_posted(payment_id, out).await
+    }
+
+    /// Records the leaf of a payment's appended event.
+    async fn payment_posted(&self, payment_id: &str, out: Vec<Outcome>) -> Result<i64> {
         let leaf = match out.into_iter().next() {
             Some(Outcome::Stored(r)) | Some(Outcome::Duplicate(r)) => r.leaf_index,
             Some(Outcome::Rejected(e)) => return Err(StoreError::Catalog(format!("ledger refused bill payment {payment_id}: {}", e.code))),
@@ -810,6 +826,43 @@ impl Store {
                 .collect(),
         )
     }
+
+    /// What settlement reads of the bills of the months `from..to` (`YYYY-MM`, `to` excluded;
+    /// issue 19 item 4): the months whose bills are issued, and every issued bill's total and
+    /// confirmed receipts. One row per bill, no lines.
+    pub async fn bill_marks(&self, from: &str, to: &str) -> Result<BillMarks> {
+        let months: Vec<String> = sqlx::query_scalar("SELECT month FROM bill_months WHERE month >= $1 AND month < $2")
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT b.id, b.total_fen, \
+             CAST(COALESCE((SELECT SUM(p.amount_fen) FROM bill_payments p WHERE p.bill_id = b.id AND p.status = 'confirmed'), 0) AS BIGINT) AS paid_fen \
+             FROM bills b WHERE b.month >= $1 AND b.month < $2",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut bills = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            bills.insert(r.try_get::<String, _>("id")?, (r.try_get("total_fen")?, r.try_get("paid_fen")?));
+        }
+        Ok(BillMarks {
+            issued_months: months.into_iter().collect(),
+            bills,
+        })
+    }
+}
+
+/// The issued bills of a span of months as settlement sees them (issue 19 item 4).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BillMarks {
+    /// Months whose bills are issued (their ledger period is sealed).
+    pub issued_months: BTreeSet<String>,
+    /// Bill id → (total fen, confirmed receipts fen).
+    pub bills: HashMap<String, (i64, i64)>,
 }
 
 /// `count` placeholders `$first, $first+1, …`.

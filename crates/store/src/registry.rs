@@ -614,6 +614,33 @@ impl Store {
         self.opc(opc_id).await
     }
 
+    /// Sets when an OPC registered (its workstation occupied since then): for loaders only —
+    /// the demo's history, or OPCs registered at a workstation before the platform kept them.
+    /// Eligibility (M1.1, M2.x) is read from this instant, so no route or page calls it; the
+    /// change is audited with the instant it replaced.
+    pub async fn set_opc_registered_at(&self, actor: &Actor, opc_id: &str, at_ms: i64) -> Result<Opc> {
+        let before = self.opc(opc_id).await?;
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE opcs SET created_at = $1 WHERE id = $2")
+            .bind(at_ms)
+            .bind(opc_id)
+            .execute(&mut *tx)
+            .await?;
+        record_before_after(
+            &mut tx,
+            actor,
+            "opc.registered_at",
+            "opc",
+            opc_id,
+            serde_json::json!({ "created_at": before.created_at }),
+            serde_json::json!({ "created_at": at_ms }),
+            format!("{} registered at {at_ms}", before.name),
+        )
+        .await?;
+        tx.commit().await?;
+        self.opc(opc_id).await
+    }
+
     // ---- enterprises ----
 
     pub async fn create_enterprise(

@@ -69,8 +69,27 @@ fn last_day_of(month: &str) -> String {
     d.pred_opt().unwrap().format("%Y-%m-%d").to_string()
 }
 
+/// The measures in force since January 1st of last month's year, so last month can be settled.
+fn policy_for_last_month() -> opchub_policy::Policy {
+    use chrono::Datelike;
+    let (_, at) = last_month();
+    let year = chrono::DateTime::from_timestamp_millis(at)
+        .unwrap()
+        .with_timezone(&beijing())
+        .year();
+    let start = chrono::NaiveDate::from_ymd_opt(year, 1, 1).unwrap();
+    opchub_policy::Policy::embedded().unwrap().preview_from(start)
+}
+
 async fn world() -> World {
-    let app = TestApp::start().await;
+    let key = std::sync::Arc::new(opchub_ledger::checkpoint::LedgerKey::generate("opchub.test"));
+    let app = TestApp::start_full(
+        std::sync::Arc::new(fresh_db().await),
+        key,
+        Some(policy_for_last_month()),
+        opchub_web::skills::SkillsConfig::testing(),
+    )
+    .await;
     let upstream = FakeUpstream::start().await;
     let mcp = FakeMcp::start().await.unwrap();
     // The operator's approved channel and price table: 1 fen per input token for OPCs (2 listed),
@@ -814,4 +833,174 @@ async fn concurrent_payments_never_pass_the_bills_total() {
     assert_eq!(ok, 4, "four quarters fit the bill, no more");
     let recorded: i64 = w.app.store.bill_payments(&id).await.unwrap().iter().map(|p| p.amount_fen).sum();
     assert!(recorded <= total);
+}
+
+/// A settlement draft of last month's year for M2.2 and M2.3: its lines by (clause, beneficiary).
+async fn settle_last_month(w: &World) -> BTreeMap<(String, String), Value> {
+    use chrono::Datelike;
+    let (_, at) = last_month();
+    let year = chrono::DateTime::from_timestamp_millis(at)
+        .unwrap()
+        .with_timezone(&beijing())
+        .year();
+    let r = w
+        .committee
+        .post_json("/api/v1/settlements", json!({"year": year, "clauses": ["M2.2", "M2.3"]}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.json()["batch"]["id"].as_str().unwrap().to_string();
+    let b = w.committee.get(&format!("/api/v1/settlements/{id}")).await.json();
+    b["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                (
+                    l["clause"].as_str().unwrap().to_string(),
+                    l["beneficiary"].as_str().unwrap().to_string(),
+                ),
+                l.clone(),
+            )
+        })
+        .collect()
+}
+
+fn decision(l: &Value) -> Value {
+    serde_json::from_str(l["decision"].as_str().unwrap()).unwrap()
+}
+
+/// Issue 19 item 4: M2.2's discount and M2.3's publisher revenue and invoker spend count only
+/// usage on bills paid and confirmed. A closed month's unpaid bills hold the operator's M2.2
+/// line and both M2.3 lines, and their traces name the bill; a payment recorded but not yet
+/// confirmed releases nothing; the payee's confirmation (or its own receipt) releases the line
+/// with the whole month's basis; the running month is not counted yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpaid_bill_holds_its_m22_and_m23_lines_and_paying_and_confirming_releases_them() {
+    let w = world().await;
+    let (month, at) = last_month();
+    // Both OPCs registered before last month's usage (a loader's history), so it qualifies.
+    for id in [&w.opc_id, &w.publisher_id] {
+        w.app
+            .store
+            .set_opc_registered_at(&opchub_store::Actor::system(), id, at - 5 * 86_400_000)
+            .await
+            .unwrap();
+    }
+    // What M2.2 and M2.3 read besides usage: the community's tax registration (G2) and every
+    // F3 list, so the only open question is the bills.
+    let (platform, _) = w.app.user("billplat2", Role::PlatformOperator).await;
+    let r = platform
+        .put_json(
+            &format!("/api/v1/parties/community/{}/registration", w.community_id),
+            json!({"tax_registered": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    for kind in [
+        "restricted_industry",
+        "no_support_sanction",
+        "safety_accident",
+        "excluded_by_review",
+    ] {
+        let body = if kind == "safety_accident" {
+            "uscc,name,reason,event_date\n"
+        } else {
+            "uscc,name,reason\n"
+        };
+        let r = w
+            .committee
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/v1/exclusions/{kind}"),
+                Some(Body::Raw("text/csv", body.as_bytes().to_vec())),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{kind}: {}", r.text);
+    }
+    seed_month(&w, at, "h").await;
+    close(&w, &month).await;
+    // This month's usage is on the running bill: not counted, and it holds nothing.
+    skill_call(&w, 1).await;
+
+    let op_bill = bill_id(&month, &w.opc_id, &w.operator_id);
+    let skill_bill = bill_id(&month, &w.opc_id, &w.publisher_id);
+    let lines = settle_last_month(&w).await;
+    let held = [
+        ("M2.2", &w.operator_id, &op_bill),
+        ("M2.3-publisher", &w.publisher_id, &skill_bill),
+        ("M2.3-invoker", &w.opc_id, &skill_bill),
+    ];
+    for (clause, who, bill) in held {
+        let l = &lines[&(clause.to_string(), who.clone())];
+        assert_eq!(
+            (l["eligible"].as_str(), l["amount_fen"].as_i64()),
+            (Some("unknown"), Some(0)),
+            "{clause}: {l}"
+        );
+        let d = decision(l);
+        assert!(d["missing_facts"].to_string().contains("bill_payment"), "{clause}: {d}");
+        let hold = d["trace"].as_array().unwrap().iter().find(|s| s["rule"] == "bill_unpaid");
+        let hold = hold.unwrap_or_else(|| panic!("{clause}: no bill hold in {d}"));
+        assert!(hold["text"].as_str().unwrap().contains(bill.as_str()), "{clause}: {hold}");
+    }
+    // The running month is named as not counted yet on the M2.3 lines.
+    let d = decision(&lines[&("M2.3-invoker".to_string(), w.opc_id.clone())]);
+    assert!(d["trace"].as_array().unwrap().iter().any(|s| s["rule"] == "bill_running"), "{d}");
+
+    // The operator records receiving its bill in full: confirmed at once, M2.2 released.
+    let op_total = w.opc.get(&format!("/api/v1/bills/{op_bill}")).await.json()["bill"]["total_fen"]
+        .as_i64()
+        .unwrap();
+    let r = w
+        .operator
+        .post_json(
+            &format!("/api/v1/bills/{op_bill}/receipts"),
+            json!({"amount_fen": op_total, "paid_on": today(), "reference": "OP-RCV-1"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // The OPC records paying the publisher: pending until the publisher confirms.
+    let skill_total = w.opc.get(&format!("/api/v1/bills/{skill_bill}")).await.json()["bill"]["total_fen"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(skill_total, 15);
+    let r = pay(&w.opc, &skill_bill, skill_total, &today(), "SK-PAY-1").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let pid = r.json()["id"].as_str().unwrap().to_string();
+
+    let lines = settle_last_month(&w).await;
+    let m22 = &lines[&("M2.2".to_string(), w.operator_id.clone())];
+    // M2.2 pays 100% of the discount given (list − charged) on the paid bill.
+    let sums = ledger_sums(&w, &month).await;
+    let (list, charged) = sums[&w.operator_id];
+    assert_eq!(
+        (m22["eligible"].as_str(), m22["amount_fen"].as_i64()),
+        (Some("yes"), Some(list - charged)),
+        "{m22}"
+    );
+    assert!(!decision(m22)["trace"].to_string().contains("bill_unpaid"));
+    for (clause, who) in [("M2.3-publisher", &w.publisher_id), ("M2.3-invoker", &w.opc_id)] {
+        let l = &lines[&(clause.to_string(), who.clone())];
+        assert_eq!(l["eligible"], "unknown", "a pending payment releases nothing: {clause} {l}");
+        assert!(decision(l)["trace"].to_string().contains(&skill_bill));
+    }
+
+    // The publisher confirms: both M2.3 lines are payable at 50% of the 15 fen paid (¥0.075,
+    // half-up once to ¥0.08), and this month's running usage still is not counted.
+    let r = w
+        .publisher
+        .post_json(&format!("/api/v1/bills/payments/{pid}/confirm"), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let lines = settle_last_month(&w).await;
+    for (clause, who) in [("M2.3-publisher", &w.publisher_id), ("M2.3-invoker", &w.opc_id)] {
+        let l = &lines[&(clause.to_string(), who.clone())];
+        assert_eq!(
+            (l["eligible"].as_str(), l["amount_fen"].as_i64()),
+            (Some("yes"), Some(8)),
+            "{clause}: {l}"
+        );
+        assert!(!decision(l)["trace"].to_string().contains("bill_unpaid"));
+    }
 }

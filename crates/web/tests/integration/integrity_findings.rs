@@ -27,7 +27,8 @@ fn call(id: &str, invoker: &str, publisher: &str, calls: i64, fen: i64) -> Item 
         list_fen: fen,
         charged_fen: fen,
         price_version: "t-1".into(),
-        occurred_at_ms: opchub_store::now_ms() - 60_000,
+        // Last month, billed and paid by the ring world (issue 19 item 4).
+        occurred_at_ms: last_month().1,
         origin: Origin::Observed,
         attributes: BTreeMap::from([("qualified".to_string(), "true".to_string())]),
         corrects_leaf_index: None,
@@ -51,7 +52,15 @@ struct Ring {
 }
 
 async fn ring() -> Ring {
-    let app = TestApp::start_preview().await;
+    let (month, at, year) = last_month();
+    let key = std::sync::Arc::new(opchub_ledger::checkpoint::LedgerKey::generate("opchub.test"));
+    let app = TestApp::start_full(
+        std::sync::Arc::new(fresh_db().await),
+        key,
+        Some(policy_for_year(year)),
+        opchub_web::skills::SkillsConfig::testing(),
+    )
+    .await;
     let (community, ws) = app.community(Zone::HexiArea, 3).await;
     let (platform, _) = app.user("plat", Role::PlatformOperator).await;
     let r = platform
@@ -86,6 +95,9 @@ async fn ring() -> Ring {
         ])
         .await
         .unwrap();
+    // Registered before the calls; the month closed and its bills paid, so they count.
+    app.registered_at(&[&x_opc, &y_opc, &ids[2]], at - 3_600_000).await;
+    app.close_and_pay(&month).await;
     let (committee, _) = app.user("cmte", Role::Committee).await;
     for kind in [
         "restricted_industry",
@@ -108,7 +120,7 @@ async fn ring() -> Ring {
     let y = clients.pop().unwrap();
     let x = clients.pop().unwrap();
     Ring {
-        year: this_year(),
+        year,
         app,
         committee,
         second,

@@ -105,32 +105,45 @@ async fn world() -> World {
         assert_eq!(r.status, StatusCode::CREATED, "{kind}: {}", r.text);
     }
     app.store
-        .ledger_append(vec![
-            observed(
-                "cooperation",
-                "coop-1",
-                "cooperation.payment",
-                "fen",
-                &enterprise,
-                &opc_a,
-                2_000_000,
-                2_000_000,
-                2_000_000,
-            ),
-            observed(
-                "gateway",
-                "tok-1",
-                "token.input",
-                "token",
-                &opc_a,
-                &community_a,
-                1_000_000,
-                20_000,
-                10_000,
-            ),
-        ])
+        .ledger_append(
+            vec![
+                observed(
+                    "cooperation",
+                    "coop-1",
+                    "cooperation.payment",
+                    "fen",
+                    &enterprise,
+                    &opc_a,
+                    2_000_000,
+                    2_000_000,
+                    2_000_000,
+                ),
+                observed(
+                    "gateway",
+                    "tok-1",
+                    "token.input",
+                    "token",
+                    &opc_a,
+                    &community_a,
+                    1_000_000,
+                    20_000,
+                    10_000,
+                ),
+            ]
+            .into_iter()
+            .map(|mut it| {
+                // The platform-metered baseline is last month's, billed and paid (issue 19 item 4).
+                if let Item::Event(e) = &mut it {
+                    e.occurred_at_ms = last_month().1;
+                }
+                it
+            })
+            .collect(),
+        )
         .await
         .unwrap();
+    app.registered_at(&[&opc_a, &opc_b], last_month().1 - 3_600_000).await;
+    app.close_and_pay(&last_month().0).await;
     World {
         app,
         platform,
@@ -156,6 +169,23 @@ async fn estimate(c: &Client, clause: &str) -> Option<i64> {
         .find(|e| e["clause"] == clause)
         .unwrap_or_else(|| panic!("no {clause} estimate in {}", est.text))["amount_fen"]
         .as_i64()
+}
+
+/// What of the caller's `clause` basis waits on this month's running bill (issue 19 item 4:
+/// counted once the bill is issued, paid and confirmed), in fen, from the estimate's trace.
+async fn running(c: &Client, clause: &str) -> i64 {
+    let est = c.get(&format!("/api/v1/policy/calculator?year={}", this_year())).await;
+    assert_eq!(est.status, StatusCode::OK, "{}", est.text);
+    let month = opchub_ledger::event::period_of(opchub_store::now_ms());
+    est.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["clause"] == clause)
+        .flat_map(|e| e["decision"]["trace"].as_array().cloned().unwrap_or_default())
+        .filter(|s| s["rule"] == "bill_running" && s["values"]["month"] == month.as_str())
+        .map(|s| s["values"]["amount_fen"].as_str().unwrap().parse::<i64>().unwrap())
+        .sum()
 }
 
 /// Operator A's compute item: ¥108 list and ¥72 OPC price per GPU-hour (3 and 2 fen a second).
@@ -322,6 +352,7 @@ async fn a_source_reports_only_its_kinds_for_the_parties_it_serves() {
         before_m22,
         "the operator's M2.2 estimate is unchanged"
     );
+    assert_eq!(running(&w.op_a, "M2.2").await, 0, "nor is anything waiting on a bill");
 
     // In scope, the same source is heard: an hour of A100 for A's OPC, billed by A's community
     // or by A itself: ¥36 of discount each (M2.2).
@@ -349,7 +380,9 @@ async fn a_source_reports_only_its_kinds_for_the_parties_it_serves() {
     ];
     let r = src.post_json("/api/v1/ledger/events", json!({ "events": ok })).await.json();
     assert_eq!(r["stored"], 2, "{r}");
-    assert_eq!(estimate(&w.op_a, "M2.2").await, Some(10_000 + 2 * 3_600));
+    // This month's: on the running bill, counted once it is paid (issue 19 item 4).
+    assert_eq!(estimate(&w.op_a, "M2.2").await, before_m22);
+    assert_eq!(running(&w.op_a, "M2.2").await, 2 * 3_600);
     assert_eq!(estimate(&w.firm, "M2.4").await, before_m24);
 
     // A source registered for data only may not report compute.
@@ -559,8 +592,9 @@ async fn price_tables_are_never_back_dated_and_price_nothing_until_approved() {
             .sum::<i64>()
     };
     let listed_before = tokens(&w.app.store.usage_totals(&w.opc_a, false, &period).await.unwrap());
-    assert_eq!(listed_before, 20_000, "only the baseline's tokens");
+    assert_eq!(listed_before, 0, "nothing this month (the baseline is last month's)");
     assert_eq!(estimate(&w.op_a, "M2.2").await, before);
+    assert_eq!(running(&w.op_a, "M2.2").await, 0);
 
     // Approved: it prices usage from then on.
     let t = approve_prices(&w.platform, &w.op_a_id, "inflated").await;
@@ -577,7 +611,9 @@ async fn price_tables_are_never_back_dated_and_price_nothing_until_approved() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(priced > 0, "the approved table priced the call");
-    assert_eq!(estimate(&w.op_a, "M2.2").await, before.map(|b| b + priced));
+    // This month's usage waits on its running bill (issue 19 item 4); the basis it will add:
+    assert_eq!(estimate(&w.op_a, "M2.2").await, before);
+    assert_eq!(running(&w.op_a, "M2.2").await, priced);
 
     // The platform operator's reference list: the vendor lists the models at ¥0.01 per million
     // tokens, 1/100,000 of the operator's list. The next call counts at most the reference.
@@ -628,12 +664,13 @@ async fn price_tables_are_never_back_dated_and_price_nothing_until_approved() {
             .map(|t| t.events)
             .sum::<i64>();
         capped = tokens(&totals) - listed;
-        if events >= 5 {
+        // Two priced calls this month, input and output each (the baseline is last month's).
+        if events >= 4 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(events >= 5, "the third call was metered");
+    assert!(events >= 4, "the third call was metered");
     let listed = w.platform.get("/api/v1/gateway/prices").await.json();
     assert_eq!(listed[0]["above_reference"].as_array().unwrap().len(), MODELS.len(), "{listed}");
     let page = w.platform.get("/gateway/channels").await.text;
@@ -645,7 +682,7 @@ async fn price_tables_are_never_back_dated_and_price_nothing_until_approved() {
         capped * 1_000 < priced,
         "the same call counts at the reference: {capped} fen against {priced} fen at the operator's list"
     );
-    assert_eq!(estimate(&w.op_a, "M2.2").await, before.map(|b| b + priced + capped));
+    assert_eq!(running(&w.op_a, "M2.2").await, priced + capped);
 
     // Disabled: it prices nothing again.
     let r = w

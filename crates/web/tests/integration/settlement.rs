@@ -50,7 +50,8 @@ fn event(
         list_fen: list,
         charged_fen: charged,
         price_version: "t-1".into(),
-        occurred_at_ms: opchub_store::now_ms() - 60_000,
+        // Last month: billed, paid and confirmed by the world (issue 19 item 4).
+        occurred_at_ms: last_month().1,
         origin: Origin::Observed,
         attributes: attrs
             .iter()
@@ -92,7 +93,7 @@ fn yesterday(mut item: Item) -> Item {
 /// marked not qualified (M2.3); ¥100 of token discount through the community (M2.2); the company
 /// paid the publisher ¥8,000 for confirmed cooperation (M2.4).
 async fn world() -> World {
-    world_with(preview_policy()).await
+    world_with(policy_for_year(last_month().2)).await
 }
 
 /// The world under given measures (e.g. a confirmation window of zero days).
@@ -198,9 +199,14 @@ async fn world_with(policy: opchub_policy::Policy) -> World {
         ])
         .await
         .unwrap();
+    // The OPCs registered an hour before last month's usage (after the "yesterday" event); the
+    // month is closed and its bills paid, so its usage counts (issue 19 item 4).
+    let (month, at, year) = last_month();
+    app.registered_at(&[pubr, invk], at - 3_600_000).await;
+    app.close_and_pay(&month).await;
     let (committee, _) = app.user("cmte", Role::Committee).await;
     World {
-        year: this_year(),
+        year,
         app,
         committee,
         publisher,
@@ -976,7 +982,7 @@ async fn a_lowered_paid_line_becomes_a_recovery_order() {
 /// approval lapses the lines with the reason, and they come back in the next batch.
 #[tokio::test]
 async fn lines_not_confirmed_in_time_lapse_and_come_back() {
-    let mut pol = preview_policy();
+    let mut pol = policy_for_year(last_month().2);
     for p in pol.params.iter_mut().filter(|p| p.name == "confirmation_days") {
         p.value = opchub_policy::ParamValue::Count(0);
     }
@@ -1020,7 +1026,7 @@ async fn two_replicas_racing_approve_the_year_once() {
     let replica = TestApp::start_full(
         w.app.db.clone(),
         w.app.key.clone(),
-        Some(preview_policy()),
+        Some(policy_for_year(w.year)),
         opchub_web::skills::SkillsConfig::testing(),
     )
     .await;

@@ -585,3 +585,58 @@ pub async fn approve_prices(platform: &Client, operator_user_id: &str, version: 
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     r.json()
 }
+
+// Issue 19 item 4: M2.2 and M2.3 count only usage on bills paid and confirmed, and only a month
+// that has ended can be closed and billed; tests that settle usage date it last month.
+
+/// Last month in Beijing: (`YYYY-MM`, noon on its 10th in ms, its year).
+pub fn last_month() -> (String, i64, i32) {
+    use chrono::{Datelike, TimeZone};
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let today = chrono::Utc::now().with_timezone(&beijing).date_naive();
+    let day = today.with_day(1).unwrap().pred_opt().unwrap().with_day(10).unwrap();
+    let at = beijing
+        .from_local_datetime(&day.and_hms_opt(12, 0, 0).unwrap())
+        .unwrap()
+        .timestamp_millis();
+    (opchub_ledger::event::period_of(at), at, day.year())
+}
+
+/// The measures as if in force since January 1st of `year` (a preview of the published policy).
+pub fn policy_for_year(year: i32) -> opchub_policy::Policy {
+    let start = chrono::NaiveDate::from_ymd_opt(year, 1, 1).unwrap();
+    opchub_policy::Policy::embedded().unwrap().preview_from(start)
+}
+
+impl TestApp {
+    /// The OPCs registered at `at_ms` (a loader's history): usage after it qualifies.
+    pub async fn registered_at(&self, opcs: &[&str], at_ms: i64) {
+        for id in opcs {
+            self.store.set_opc_registered_at(&Actor::system(), id, at_ms).await.unwrap();
+        }
+    }
+
+    /// Closes `month` (its bills are issued) and has every payee record receiving each bill in
+    /// full (a receipt recorded by the payee is confirmed at once), so the month's usage counts
+    /// for M2.2 and M2.3.
+    pub async fn close_and_pay(&self, month: &str) {
+        self.store
+            .ledger_close_period(&Actor::system(), &self.key, "opchub.test", month)
+            .await
+            .unwrap();
+        for b in self.store.issued_bills(Some(month), None, None).await.unwrap() {
+            if b.total_fen == 0 {
+                continue;
+            }
+            let receipt = opchub_store::bills::NewBillPayment {
+                amount_fen: b.total_fen,
+                paid_on: opchub_ledger::bills::day_after_month(month).unwrap(),
+                reference: format!("RCV-{}", b.id.replace('.', "-")).to_uppercase(),
+                note: String::new(),
+                side: "payee",
+            };
+            let p = self.store.record_bill_payment(&Actor::system(), &b.id, &receipt).await.unwrap();
+            assert_eq!(p.status, "confirmed");
+        }
+    }
+}
