@@ -527,3 +527,147 @@ mod tests {
         );
     }
 }
+
+// ---------------------------------------------------------------- receivables and ageing
+
+/// Days after its month ends that an issued bill is due (the policy is silent; a month, as
+/// commercial invoices in Beijing usually are).
+pub const DUE_DAYS: i64 = 30;
+
+/// What a payee is owed for one month (issue 19 item 5): its issued bills of that month, what
+/// they total, what is confirmed received, and how overdue the rest is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Receivable {
+    pub payee: String,
+    pub month: String,
+    pub bills: i64,
+    /// Bills not yet paid and confirmed.
+    pub unpaid_bills: i64,
+    pub billed_fen: i64,
+    /// Confirmed receipts: what counts for M2.2 and M2.3 (usage on paid bills only).
+    pub paid_fen: i64,
+    /// Billed and not confirmed received: its usage does not count yet.
+    pub outstanding_fen: i64,
+    /// `YYYY-MM-DD`: the month's last day plus [`DUE_DAYS`].
+    pub due_on: String,
+    /// Days past `due_on` while something is outstanding (0 when not due or settled).
+    pub days_overdue: i64,
+    /// `settled`, `not_due`, `overdue_30` (1–30 days), `overdue_60` (31–60), `overdue_more`.
+    pub ageing: String,
+}
+
+/// Groups issued bills by (payee, month), newest month first, aged at `today` (pure).
+pub fn receivables(bills: &[Bill], today: chrono::NaiveDate) -> Vec<Receivable> {
+    use std::collections::BTreeMap;
+    let mut groups: BTreeMap<(String, String), Vec<&Bill>> = BTreeMap::new();
+    for b in bills.iter().filter(|b| b.status != "running") {
+        groups.entry((b.payee.clone(), b.month.clone())).or_default().push(b);
+    }
+    let mut out: Vec<Receivable> = groups
+        .into_iter()
+        .map(|((payee, month), bs)| {
+            let billed_fen: i64 = bs.iter().map(|b| b.total_fen).sum();
+            let paid_fen: i64 = bs.iter().map(|b| b.paid_fen.min(b.total_fen)).sum();
+            let outstanding_fen = billed_fen - paid_fen;
+            let due = opchub_ledger::bills::day_after_month(&month)
+                .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+                .and_then(|d| d.pred_opt())
+                .map(|last| last + chrono::Duration::days(DUE_DAYS));
+            let days_overdue = match due {
+                Some(due) if outstanding_fen > 0 && today > due => (today - due).num_days(),
+                _ => 0,
+            };
+            let ageing = match (outstanding_fen, days_overdue) {
+                (0, _) => "settled",
+                (_, 0) => "not_due",
+                (_, 1..=30) => "overdue_30",
+                (_, 31..=60) => "overdue_60",
+                _ => "overdue_more",
+            };
+            Receivable {
+                payee,
+                month,
+                bills: bs.len() as i64,
+                unpaid_bills: bs.iter().filter(|b| b.paid_fen < b.total_fen).count() as i64,
+                billed_fen,
+                paid_fen,
+                outstanding_fen,
+                due_on: due.map(|d| d.to_string()).unwrap_or_default(),
+                days_overdue,
+                ageing: ageing.to_string(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.month.cmp(&a.month).then(a.payee.cmp(&b.payee)));
+    out
+}
+
+/// The caller's receivables as payee (an operator's include its communities' bills), or every
+/// payee's for the committee and the auditor (paid against billed, per payee and month).
+pub async fn receivables_for(app: &App, p: &Principal) -> AppResult<Vec<Receivable>> {
+    let q = BillQuery {
+        side: (!staff(p)).then(|| "payee".to_string()),
+        ..Default::default()
+    };
+    let bills = list_for(app, p, &q).await?;
+    Ok(receivables(&bills, opchub_domain::time::beijing_today()))
+}
+
+#[cfg(test)]
+mod receivable_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn bill(month: &str, payer: &str, payee: &str, total: i64, paid: i64, issued: bool) -> Bill {
+        Bill {
+            id: opchub_ledger::bills::bill_id(month, payer, payee),
+            month: month.into(),
+            payer: payer.into(),
+            payee: payee.into(),
+            status: opchub_store::bills::bill_status(issued, total, paid).into(),
+            list_fen: total,
+            total_fen: total,
+            events: 1,
+            issued_at: issued.then_some(0),
+            paid_fen: paid,
+            recorded_fen: paid,
+            outstanding_fen: total - paid,
+        }
+    }
+
+    /// Issue 19 item 5: a payee's month sums its bills; what is unpaid 30 days after the month
+    /// ends is overdue, aged in buckets; running bills are not receivables yet.
+    #[test]
+    fn receivables_sum_per_payee_and_month_and_age_after_the_due_date() {
+        let bills = vec![
+            bill("2027-03", "a", "op", 1_000, 1_000, true),
+            bill("2027-03", "b", "op", 500, 200, true),
+            bill("2027-04", "a", "op", 700, 0, true),
+            bill("2027-05", "a", "op", 900, 0, false),
+            bill("2027-03", "a", "pub", 15, 15, true),
+        ];
+        let today = chrono::NaiveDate::from_ymd_opt(2027, 5, 20).unwrap();
+        let r = receivables(&bills, today);
+        let by = |payee: &str, month: &str| r.iter().find(|x| x.payee == payee && x.month == month).unwrap();
+        let m = by("op", "2027-03");
+        assert_eq!(
+            (m.bills, m.unpaid_bills, m.billed_fen, m.paid_fen, m.outstanding_fen),
+            (2, 1, 1_500, 1_200, 300)
+        );
+        // March ends on the 31st: due April 30th, 20 days overdue on May 20th.
+        assert_eq!(
+            (m.due_on.as_str(), m.days_overdue, m.ageing.as_str()),
+            ("2027-04-30", 20, "overdue_30")
+        );
+        let a = by("op", "2027-04");
+        assert_eq!((a.due_on.as_str(), a.days_overdue, a.ageing.as_str()), ("2027-05-30", 0, "not_due"));
+        assert_eq!(by("pub", "2027-03").ageing, "settled");
+        assert!(r.iter().all(|x| x.month != "2027-05"), "a running bill is no receivable");
+        let later = receivables(&bills, chrono::NaiveDate::from_ymd_opt(2027, 7, 15).unwrap());
+        assert_eq!(
+            later.iter().find(|x| x.month == "2027-03" && x.payee == "op").unwrap().ageing,
+            "overdue_more"
+        );
+        assert_eq!(later.iter().find(|x| x.month == "2027-04").unwrap().ageing, "overdue_60");
+    }
+}

@@ -70,7 +70,7 @@ impl Modify for Security {
         api::records::rent_schedule, api::records::milestones,
         // monthly bills (issue 19)
         api::bills::list, api::bills::show, api::bills::export_csv, api::bills::record_payment, api::bills::record_receipt,
-        api::bills::confirm, api::bills::dispute, api::bills::disputes, api::bills::resolve,
+        api::bills::confirm, api::bills::dispute, api::bills::disputes, api::bills::resolve, api::bills::receivables,
     )
 )]
 pub struct ApiDoc;

@@ -848,6 +848,7 @@ fn bills() -> Vec<Route> {
     vec![
         get("/api/v1/bills", Roles(BILL_READERS), Api, api::bills::list),
         get("/api/v1/bills/disputes", Roles(REVIEWERS), Api, api::bills::disputes),
+        get("/api/v1/bills/receivables", Roles(BILL_READERS), Api, api::bills::receivables),
         post("/api/v1/bills/disputes/{id}/resolve", Roles(COMMITTEE), Api, api::bills::resolve),
         post("/api/v1/bills/payments/{id}/confirm", Roles(BILL_PARTIES), Api, api::bills::confirm),
         post("/api/v1/bills/payments/{id}/dispute", Roles(BILL_PARTIES), Api, api::bills::dispute),

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use opchub_app::bills::{self as app, BillDetail, BillQuery, DisputeQuery, PaymentInput, ReasonRequest, ResolveRequest};
+use opchub_app::bills::{self as app, BillDetail, BillQuery, DisputeQuery, PaymentInput, ReasonRequest, Receivable, ResolveRequest};
 use opchub_store::bills::{Bill, BillDispute, BillPayment};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -22,6 +22,12 @@ fn created<T: serde::Serialize>(v: T) -> Response {
     responses((status = 200, body = [Bill], description = "the caller's bills as payer and payee (committee and auditor: all), running ones included"), (status = 422)))]
 pub async fn list(State(s): State<AppState>, caller: Caller, Query(q): Query<BillQuery>) -> ApiResult<Json<Vec<Bill>>> {
     Ok(Json(app::list_for(&s, caller.require()?, &q).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/bills/receivables", tag = "bills",
+    responses((status = 200, body = [Receivable], description = "what the caller is owed per month as payee — billed, confirmed received, outstanding and how overdue (committee and auditor: every payee's paid against billed)")))]
+pub async fn receivables(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Receivable>>> {
+    Ok(Json(app::receivables_for(&s, caller.require()?).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/bills/{id}", tag = "bills", params(("id" = String, Path, description = "`<month>.<payer>.<payee>`")),

@@ -68,7 +68,16 @@ pub async fn list(
         Ok(v) => (v, None),
         Err(e) => (vec![], Some(ApiError::from(e))),
     };
-    let names = names_of(&s, bills.iter().flat_map(|x| [&x.payer, &x.payee])).await;
+    // What the caller is owed as payee, aged (issue 19 item 5); none for a payer only.
+    let receivables = b::receivables_for(&s, p).await.unwrap_or_default();
+    let names = names_of(
+        &s,
+        bills
+            .iter()
+            .flat_map(|x| [&x.payer, &x.payee])
+            .chain(receivables.iter().map(|r| &r.payee)),
+    )
+    .await;
     render(
         &s,
         Some(p),
@@ -76,7 +85,7 @@ pub async fn list(
         "bills.html",
         err.as_ref().map(|e| e.status).unwrap_or(StatusCode::OK),
         context! {
-            bills => bills, names => names, statuses => b::STATUSES,
+            bills => bills, names => names, statuses => b::STATUSES, receivables => receivables,
             q => context! { month => q.month, status => q.status },
             errors => errors_ctx(err.as_ref()),
         },

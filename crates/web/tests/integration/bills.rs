@@ -952,6 +952,34 @@ async fn an_unpaid_bill_holds_its_m22_and_m23_lines_and_paying_and_confirming_re
     let op_total = w.opc.get(&format!("/api/v1/bills/{op_bill}")).await.json()["bill"]["total_fen"]
         .as_i64()
         .unwrap();
+    // Issue 19 item 5: the operator's receivables show the month billed and nothing received.
+    let recv = |c: &Client| {
+        let c = c.clone();
+        async move {
+            let r = c.get("/api/v1/bills/receivables").await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.json().as_array().unwrap().clone()
+        }
+    };
+    let mine = recv(&w.operator).await;
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(
+        (
+            mine[0]["month"].as_str(),
+            mine[0]["billed_fen"].as_i64(),
+            mine[0]["paid_fen"].as_i64(),
+            mine[0]["outstanding_fen"].as_i64()
+        ),
+        (Some(month.as_str()), Some(op_total), Some(0), Some(op_total))
+    );
+    assert_ne!(mine[0]["ageing"], "settled");
+    assert!(recv(&w.opc).await.is_empty(), "the paying OPC is owed nothing");
+    let all = recv(&w.committee).await;
+    let payees: Vec<&str> = all.iter().map(|r| r["payee"].as_str().unwrap()).collect();
+    assert!(
+        payees.contains(&w.operator_id.as_str()) && payees.contains(&w.publisher_id.as_str()),
+        "{all:?}"
+    );
     let r = w
         .operator
         .post_json(
@@ -969,6 +997,21 @@ async fn an_unpaid_bill_holds_its_m22_and_m23_lines_and_paying_and_confirming_re
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let pid = r.json()["id"].as_str().unwrap().to_string();
 
+    let mine = recv(&w.operator).await;
+    assert_eq!(
+        (
+            mine[0]["paid_fen"].as_i64(),
+            mine[0]["outstanding_fen"].as_i64(),
+            mine[0]["ageing"].as_str()
+        ),
+        (Some(op_total), Some(0), Some("settled"))
+    );
+    let page = w.operator.get("/my/bills").await;
+    assert!(
+        page.text.contains("应收账款与账龄") && page.text.contains("data-ageing=\"settled\""),
+        "{}",
+        page.text
+    );
     let lines = settle_last_month(&w).await;
     let m22 = &lines[&("M2.2".to_string(), w.operator_id.clone())];
     // M2.2 pays 100% of the discount given (list − charged) on the paid bill.

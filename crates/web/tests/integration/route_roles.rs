@@ -414,6 +414,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     // monthly bills (issue 19)
     ("GET", "/api/v1/bills", "opc_founder community_operator committee auditor"),
     ("GET", "/api/v1/bills/disputes", "committee auditor"),
+    (
+        "GET",
+        "/api/v1/bills/receivables",
+        "opc_founder community_operator committee auditor",
+    ),
     ("POST", "/api/v1/bills/disputes/{id}/resolve", "committee"),
     ("POST", "/api/v1/bills/payments/{id}/confirm", "opc_founder community_operator"),
     ("POST", "/api/v1/bills/payments/{id}/dispute", "opc_founder community_operator"),
