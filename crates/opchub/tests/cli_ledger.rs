@@ -258,3 +258,70 @@ async fn ledger_verify_on_a_demo_database_then_after_tampering() {
     assert_eq!(code, 0);
     assert!(out.starts_with("opchub.ledger+"), "{out}");
 }
+
+/// Issue 19: `opchub ledger close` seals an ended month and issues its bills — one per (OPC,
+/// payee), each equal to the month's ledger to the fen; a month sealed twice is refused.
+#[tokio::test]
+async fn ledger_close_from_the_command_line_issues_the_months_bills() {
+    use chrono::{Datelike, TimeZone};
+    use opchub_ledger::event::{NewEvent, Origin};
+    let dir = tempfile::tempdir().unwrap();
+    let db = database_url(dir.path()).await;
+    let store = Store::connect(&db).await.unwrap();
+    store.migrate().await.unwrap();
+    // Noon on the 10th of last month, Beijing.
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let today = chrono::Utc::now().with_timezone(&beijing).date_naive();
+    let day = today.with_day(1).unwrap().pred_opt().unwrap().with_day(10).unwrap();
+    let at = beijing
+        .from_local_datetime(&day.and_hms_opt(12, 0, 0).unwrap())
+        .unwrap()
+        .timestamp_millis();
+    let month = opchub_ledger::event::period_of(at);
+    let ev = |id: &str, subject: &str, list: i64, charged: i64| {
+        opchub_store::ledger::Item::Event(NewEvent {
+            source: "cluster".into(),
+            source_event_id: id.into(),
+            kind: "compute.gpu_second".into(),
+            subject: subject.into(),
+            counterparty: "operator-1".into(),
+            quantity: 60,
+            unit: "gpu_second".into(),
+            list_fen: list,
+            charged_fen: charged,
+            price_version: "gpu-1".into(),
+            occurred_at_ms: at,
+            origin: Origin::Observed,
+            attributes: [("item".to_string(), "a100".to_string())].into_iter().collect(),
+            corrects_leaf_index: None,
+            correction_reason: None,
+            requested_by: None,
+            approved_by: None,
+        })
+    };
+    store
+        .ledger_append(vec![
+            ev("a-1", "opc-a", 90, 60),
+            ev("a-2", "opc-a", 90, 61),
+            ev("b-1", "opc-b", 45, 30),
+        ])
+        .await
+        .unwrap();
+    store.close().await;
+
+    let (code, out) = opchub(dir.path(), &db, &["ledger", "close", "--period", &month]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("issued 2 bills for {month}")), "{out}");
+    let store = Store::connect(&db).await.unwrap();
+    let bills = store.issued_bills(Some(&month), None, None).await.unwrap();
+    let totals: Vec<(String, i64, i64)> = bills.iter().map(|b| (b.payer.clone(), b.list_fen, b.total_fen)).collect();
+    assert_eq!(
+        totals,
+        vec![("opc-a".to_string(), 180, 121), ("opc-b".to_string(), 45, 30)],
+        "each bill is its payer's events of the month, to the fen"
+    );
+    assert!(bills.iter().all(|b| b.status == "issued" && b.payee == "operator-1"));
+    store.close().await;
+    let (code, out) = opchub(dir.path(), &db, &["ledger", "close", "--period", &month]);
+    assert_ne!(code, 0, "a sealed month is not sealed again: {out}");
+}
