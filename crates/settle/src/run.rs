@@ -258,6 +258,31 @@ enum OnBill {
     Unbilled(String),
 }
 
+/// Whether a row's `fen` counts where it stands on its bill; if not, notes it for every line it
+/// feeds: the unpaid bill that holds them, or the running month it waits on.
+fn wait_on<'a>(
+    on: OnBill,
+    lines: &[(&'a str, String)],
+    fen: i64,
+    unpaid: &mut BTreeMap<(&'a str, String), UnpaidBills>,
+    unbilled: &mut BTreeMap<(&'a str, String), BTreeMap<String, i64>>,
+) -> bool {
+    match on {
+        OnBill::Paid => return true,
+        OnBill::Unpaid(id, total, paid) => {
+            for k in lines {
+                unpaid.entry(k.clone()).or_default().insert(id.clone(), (total, paid));
+            }
+        }
+        OnBill::Unbilled(month) => {
+            for k in lines {
+                *unbilled.entry(k.clone()).or_default().entry(month.clone()).or_default() += fen;
+            }
+        }
+    }
+    false
+}
+
 /// Builds the facts of every beneficiary of `clauses` (pure).
 /// One M1.1 entry of a month: (month, first day, last day, OPC eligible) → workstations.
 type OccupancyDays = (String, String, String, bool);
@@ -322,25 +347,15 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                 let (q_fen, uq_fen) = (r.charged_fen - r.uq_charged_fen, r.uq_charged_fen);
                 // The publisher's revenue and the invoker's spend count once the invoker's bill
                 // to the publisher is paid and confirmed (issue 19 item 4).
-                let counts = if both && q_fen > 0 {
-                    match on_bill(&r.day, &r.subject, &r.counterparty) {
-                        OnBill::Paid => true,
-                        OnBill::Unpaid(id, total, paid) => {
-                            for key in [("M2.3-publisher", r.counterparty.clone()), ("M2.3-invoker", r.subject.clone())] {
-                                unpaid.entry(key).or_default().insert(id.clone(), (total, paid));
-                            }
-                            false
-                        }
-                        OnBill::Unbilled(month) => {
-                            for key in [("M2.3-publisher", r.counterparty.clone()), ("M2.3-invoker", r.subject.clone())] {
-                                *unbilled.entry(key).or_default().entry(month.clone()).or_default() += q_fen;
-                            }
-                            false
-                        }
-                    }
-                } else {
-                    true
-                };
+                let lines = [("M2.3-publisher", r.counterparty.clone()), ("M2.3-invoker", r.subject.clone())];
+                let counts = !(both && q_fen > 0)
+                    || wait_on(
+                        on_bill(&r.day, &r.subject, &r.counterparty),
+                        &lines,
+                        q_fen,
+                        &mut unpaid,
+                        &mut unbilled,
+                    );
                 if counts {
                     add(&mut published, &r.counterparty, &r.day, both, q_fen);
                     add(&mut invoked, &r.subject, &r.day, both, q_fen);
@@ -363,21 +378,14 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                     // The discount counts once the OPC's bill to the operator is paid and
                     // confirmed: an operator that never collects its OPC price gave no
                     // discount it can show (issue 19 item 4).
-                    let counts = if ok && all - uq > 0 {
-                        match on_bill(&r.day, &r.subject, &op) {
-                            OnBill::Paid => true,
-                            OnBill::Unpaid(id, total, paid) => {
-                                unpaid.entry(("M2.2", op.clone())).or_default().insert(id, (total, paid));
-                                false
-                            }
-                            OnBill::Unbilled(month) => {
-                                *unbilled.entry(("M2.2", op.clone())).or_default().entry(month).or_default() += all - uq;
-                                false
-                            }
-                        }
-                    } else {
-                        true
-                    };
+                    let counts = !(ok && all - uq > 0)
+                        || wait_on(
+                            on_bill(&r.day, &r.subject, &op),
+                            &[("M2.2", op.clone())],
+                            all - uq,
+                            &mut unpaid,
+                            &mut unbilled,
+                        );
                     if counts {
                         add(&mut discounts, &op, &r.day, ok, all - uq);
                     }

@@ -43,15 +43,8 @@ fn beijing() -> chrono::FixedOffset {
 
 /// The month before this one (Beijing) and an instant at noon on its 10th.
 fn last_month() -> (String, i64) {
-    use chrono::{Datelike, TimeZone};
-    let today = chrono::Utc::now().with_timezone(&beijing()).date_naive();
-    let first = today.with_day(1).unwrap();
-    let prev = first.pred_opt().unwrap().with_day(10).unwrap();
-    let at = beijing()
-        .from_local_datetime(&prev.and_hms_opt(12, 0, 0).unwrap())
-        .unwrap()
-        .timestamp_millis();
-    (opchub_ledger::event::period_of(at), at)
+    let (month, at, _) = crate::common::last_month();
+    (month, at)
 }
 
 fn this_month() -> String {
@@ -69,24 +62,12 @@ fn last_day_of(month: &str) -> String {
     d.pred_opt().unwrap().format("%Y-%m-%d").to_string()
 }
 
-/// The measures in force since January 1st of last month's year, so last month can be settled.
-fn policy_for_last_month() -> opchub_policy::Policy {
-    use chrono::Datelike;
-    let (_, at) = last_month();
-    let year = chrono::DateTime::from_timestamp_millis(at)
-        .unwrap()
-        .with_timezone(&beijing())
-        .year();
-    let start = chrono::NaiveDate::from_ymd_opt(year, 1, 1).unwrap();
-    opchub_policy::Policy::embedded().unwrap().preview_from(start)
-}
-
 async fn world() -> World {
     let key = std::sync::Arc::new(opchub_ledger::checkpoint::LedgerKey::generate("opchub.test"));
     let app = TestApp::start_full(
         std::sync::Arc::new(fresh_db().await),
         key,
-        Some(policy_for_last_month()),
+        Some(policy_for_year(crate::common::last_month().2)),
         opchub_web::skills::SkillsConfig::testing(),
     )
     .await;
