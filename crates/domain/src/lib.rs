@@ -14,7 +14,7 @@ pub mod time;
 pub mod uscc;
 
 pub use industry::{IndustryCode, IndustryCodeError};
-pub use money::{Money, MoneyError};
+pub use money::{ExactFen, Money, MoneyError};
 pub use registry::{UnknownZone, WorkstationStatus, Zone};
 pub use role::{Role, UnknownRole};
 pub use uscc::{Uscc, UsccError};

@@ -170,3 +170,68 @@ mod input_tests {
         assert!(fen_of_input(Some("abc")).is_err());
     }
 }
+
+/// Millionths of a fen per fen. A token price is fen per million tokens, so tokens × price is
+/// an exact amount in millionths of a fen: usage money stays exact in this unit until the one
+/// rounding of a statement, bill or settlement line (PARAMETERS: round once, at the end; issue
+/// 17 item 6).
+pub const MICRO_PER_FEN: i64 = 1_000_000;
+
+/// An exact amount in millionths of a fen, as stored on a ledger event: the amount rounded
+/// half-up to the fen, and what the rounding left (`exact − fen × 10⁶`, in −500,000 < sub ≤
+/// 499,999 millionths). Old events and whole-fen amounts have `sub_micro` 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExactFen {
+    pub fen: i64,
+    pub sub_micro: i64,
+}
+
+impl ExactFen {
+    /// Splits an exact amount in millionths of a fen (saturating at the i64 range of fen).
+    pub fn from_micro(micro: i128) -> ExactFen {
+        let fen = round_micro(micro);
+        let sub = micro - fen as i128 * MICRO_PER_FEN as i128;
+        ExactFen {
+            fen,
+            sub_micro: sub.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+        }
+    }
+    /// `tokens` at `fen_per_million`, exactly.
+    pub fn of_tokens(tokens: i64, fen_per_million: i64) -> ExactFen {
+        ExactFen::from_micro(tokens.max(0) as i128 * fen_per_million.max(0) as i128)
+    }
+    /// The exact amount in millionths of a fen.
+    pub fn micro(self) -> i128 {
+        self.fen as i128 * MICRO_PER_FEN as i128 + self.sub_micro as i128
+    }
+}
+
+/// Half-up (away from zero) to the fen of an exact amount in millionths of a fen: the one
+/// rounding of a line.
+pub fn round_micro(micro: i128) -> i64 {
+    let m = MICRO_PER_FEN as i128;
+    let half = m / 2;
+    let fen = if micro >= 0 { (micro + half) / m } else { -((-micro + half) / m) };
+    fen.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+#[cfg(test)]
+mod exact_tests {
+    use super::*;
+
+    /// Issue 17 item 6: 100 requests of 500 input tokens at list ¥10/M and OPC price ¥4/M are
+    /// ¥0.50 list and ¥0.20 charged (a ¥0.30 discount), not 100 × (1 fen − 0 fen).
+    #[test]
+    fn sub_fen_amounts_add_up_exactly_and_round_once() {
+        let (list, opc) = (ExactFen::of_tokens(500, 1_000), ExactFen::of_tokens(500, 400));
+        assert_eq!((list.fen, list.sub_micro), (1, -500_000));
+        assert_eq!((opc.fen, opc.sub_micro), (0, 200_000));
+        let sum = |e: ExactFen| (0..100).map(|_| e.micro()).sum::<i128>();
+        assert_eq!((round_micro(sum(list)), round_micro(sum(opc))), (50, 20));
+        assert_eq!(round_micro(sum(list) - sum(opc)), 30);
+        assert_eq!(round_micro(1_500_000), 2);
+        assert_eq!(round_micro(-1_500_000), -2);
+        assert_eq!(round_micro(1_499_999), 1);
+        assert_eq!(ExactFen::from_micro(7 * MICRO_PER_FEN as i128), ExactFen { fen: 7, sub_micro: 0 });
+    }
+}

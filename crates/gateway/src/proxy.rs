@@ -753,10 +753,13 @@ impl Gateway {
                 if q <= 0 {
                     continue;
                 }
-                let (list, charged) = (cost_fen(q, list_p), cost_fen(q, opc_p).min(cost_fen(q, list_p)));
-                list_total += list;
-                charged_total += charged;
-                items.push(Item::Event(metering::token(&request, kind, q, list, charged)));
+                // Exact per event; the request's own totals (its log row, the key's budget)
+                // are the events' fen rounded per kind (issue 17 item 6: bills, statements
+                // and settlement add the exact amounts and round once per line).
+                let e = metering::token(&request, kind, q, list_p, opc_p);
+                list_total += e.list_fen;
+                charged_total += e.charged_fen;
+                items.push(Item::Event(e));
             }
         }
         let o = RequestOutcome {

@@ -10,6 +10,8 @@
 //! price table says: `opchub_ledger::items`), so a line is the exact sum of its events and the
 //! bill total the exact sum of its lines; nothing is rounded again here.
 
+use opchub_domain::money::round_micro;
+use opchub_domain::ExactFen;
 use std::collections::BTreeMap;
 
 /// The kinds that are billed: what an OPC is charged for (M2.2 models, compute and data; M2.3
@@ -26,7 +28,22 @@ pub const BILLED_KINDS: &[&str] = &[
 /// Whether an event of `kind` with these amounts is on a bill: a billed kind with something
 /// listed or charged (a failed skill call, charged nothing, is no line of a bill).
 pub fn billed(kind: &str, list_fen: i64, charged_fen: i64) -> bool {
-    BILLED_KINDS.contains(&kind) && (list_fen != 0 || charged_fen != 0)
+    billed_exact(
+        kind,
+        ExactFen {
+            fen: list_fen,
+            sub_micro: 0,
+        },
+        ExactFen {
+            fen: charged_fen,
+            sub_micro: 0,
+        },
+    )
+}
+
+/// [`billed`] of exact amounts: 400 tokens at ¥10 per million list 0.4 fen, and are on the bill.
+pub fn billed_exact(kind: &str, list: ExactFen, charged: ExactFen) -> bool {
+    BILLED_KINDS.contains(&kind) && (list.micro() != 0 || charged.micro() != 0)
 }
 
 /// What a line is of: the model of tokens, the skill of a call, the price item of compute
@@ -53,13 +70,17 @@ pub struct LineKey {
     pub corrects_leaf_index: Option<i64>,
 }
 
-/// A line's sums.
+/// A line's sums. Amounts add up exactly (in millionths of a fen) and the line's fen are
+/// rounded half-up once, from the exact sum (issue 17 item 6): 100 requests of 0.2 fen are a
+/// 20 fen line, not 100 × 0.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LineSums {
     pub quantity: i64,
     pub list_fen: i64,
     pub charged_fen: i64,
     pub events: i64,
+    list_micro: i128,
+    charged_micro: i128,
 }
 
 /// A bill's key: (month, payer, payee).
@@ -82,6 +103,9 @@ pub struct BilledEvent<'a> {
     pub unit: &'a str,
     pub list_fen: i64,
     pub charged_fen: i64,
+    /// What per-event rounding left, in millionths of a fen (0 for whole-fen kinds).
+    pub list_sub_micro: i64,
+    pub charged_sub_micro: i64,
     pub price_version: &'a str,
     pub attributes: &'a BTreeMap<String, String>,
     pub corrects_leaf_index: Option<i64>,
@@ -90,7 +114,15 @@ pub struct BilledEvent<'a> {
 impl Accumulator {
     /// Adds an event (ignored when it is not billed).
     pub fn add(&mut self, e: &BilledEvent<'_>) {
-        if !billed(e.kind, e.list_fen, e.charged_fen) {
+        let list = ExactFen {
+            fen: e.list_fen,
+            sub_micro: e.list_sub_micro,
+        };
+        let charged = ExactFen {
+            fen: e.charged_fen,
+            sub_micro: e.charged_sub_micro,
+        };
+        if !billed_exact(e.kind, list, charged) {
             return;
         }
         let key = LineKey {
@@ -106,8 +138,10 @@ impl Accumulator {
             .or_default();
         let l = bill.entry(key).or_default();
         l.quantity += e.quantity;
-        l.list_fen += e.list_fen;
-        l.charged_fen += e.charged_fen;
+        l.list_micro += list.micro();
+        l.charged_micro += charged.micro();
+        l.list_fen = round_micro(l.list_micro);
+        l.charged_fen = round_micro(l.charged_micro);
         l.events += 1;
     }
 }
@@ -155,6 +189,8 @@ mod tests {
                 unit: "token",
                 list_fen: l,
                 charged_fen: c,
+                list_sub_micro: 0,
+                charged_sub_micro: 0,
                 price_version: "v1",
                 attributes: attrs,
                 corrects_leaf_index: None,
@@ -172,6 +208,8 @@ mod tests {
                 unit: "call",
                 list_fen: if kind == "skill.call" { 0 } else { 100 },
                 charged_fen: if kind == "skill.call" { 0 } else { 100 },
+                list_sub_micro: 0,
+                charged_sub_micro: 0,
                 price_version: "",
                 attributes: &none,
                 corrects_leaf_index: None,
@@ -182,6 +220,40 @@ mod tests {
         let first = bill.values().next().unwrap();
         assert_eq!((first.quantity, first.list_fen, first.charged_fen, first.events), (15, 11, 5, 2));
         assert_eq!(bill.values().map(|l| l.charged_fen).sum::<i64>(), 6);
+    }
+
+    /// Issue 17 item 6: 100 requests of 500 input tokens at list ¥10/M and OPC price ¥4/M are
+    /// one line of ¥0.50 list and ¥0.20 charged — not ¥1.00 list and ¥0 charged.
+    #[test]
+    fn a_line_adds_exact_amounts_and_rounds_once() {
+        let mut acc = Accumulator::default();
+        let attrs = BTreeMap::from([("model".to_string(), "m".to_string())]);
+        let (list, charged) = (ExactFen::of_tokens(500, 1_000), ExactFen::of_tokens(500, 400));
+        for _ in 0..100 {
+            acc.add(&BilledEvent {
+                period: "2027-01",
+                kind: "token.input",
+                subject: "opc",
+                payee: "op",
+                quantity: 500,
+                unit: "token",
+                list_fen: list.fen,
+                charged_fen: charged.fen,
+                list_sub_micro: list.sub_micro,
+                charged_sub_micro: charged.sub_micro,
+                price_version: "v1",
+                attributes: &attrs,
+                corrects_leaf_index: None,
+            });
+        }
+        let line = acc.bills.values().next().unwrap().values().next().unwrap();
+        assert_eq!((line.quantity, line.list_fen, line.charged_fen, line.events), (50_000, 50, 20, 100));
+        // 400 tokens list 0.4 fen: on the bill although each event rounds to 0 fen.
+        assert!(billed_exact(
+            "token.input",
+            ExactFen::of_tokens(400, 1_000),
+            ExactFen::of_tokens(400, 0)
+        ));
     }
 
     #[test]

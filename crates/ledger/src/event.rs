@@ -101,8 +101,16 @@ pub struct NewEvent {
     pub counterparty: String,
     pub quantity: i64,
     pub unit: String,
+    /// List and charged amount rounded half-up to the fen …
     pub list_fen: i64,
     pub charged_fen: i64,
+    /// … and what that rounding left, in millionths of a fen (`exact − fen × 10⁶`): token
+    /// usage priced per million tokens is exact this way, so sums round once per line
+    /// (issue 17 item 6). 0 for whole-fen amounts (every kind but tokens).
+    #[serde(default)]
+    pub list_sub_micro: i64,
+    #[serde(default)]
+    pub charged_sub_micro: i64,
     pub price_version: String,
     pub occurred_at_ms: i64,
     pub origin: Origin,
@@ -248,6 +256,8 @@ impl EventInput {
             unit,
             list_fen,
             charged_fen,
+            list_sub_micro: 0,
+            charged_sub_micro: 0,
             price_version,
             occurred_at_ms,
             origin,
@@ -274,6 +284,12 @@ struct Content<'a> {
     unit: &'a str,
     list_fen: i64,
     charged_fen: i64,
+    /// Written only when not 0, so whole-fen events (and every event stored before exact
+    /// amounts) keep their bytes and hashes.
+    #[serde(skip_serializing_if = "is_zero")]
+    list_sub_micro: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    charged_sub_micro: i64,
     price_version: &'a str,
     occurred_at_ms: i64,
     origin: &'a str,
@@ -284,7 +300,25 @@ struct Content<'a> {
     approved_by: Option<&'a str>,
 }
 
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
 impl NewEvent {
+    /// The exact list and charged amounts.
+    pub fn list_exact(&self) -> opchub_domain::ExactFen {
+        opchub_domain::ExactFen {
+            fen: self.list_fen,
+            sub_micro: self.list_sub_micro,
+        }
+    }
+    pub fn charged_exact(&self) -> opchub_domain::ExactFen {
+        opchub_domain::ExactFen {
+            fen: self.charged_fen,
+            sub_micro: self.charged_sub_micro,
+        }
+    }
+
     fn content(&self) -> Content<'_> {
         Content {
             v: 1,
@@ -297,6 +331,8 @@ impl NewEvent {
             unit: &self.unit,
             list_fen: self.list_fen,
             charged_fen: self.charged_fen,
+            list_sub_micro: self.list_sub_micro,
+            charged_sub_micro: self.charged_sub_micro,
             price_version: &self.price_version,
             occurred_at_ms: self.occurred_at_ms,
             origin: self.origin.as_str(),

@@ -14,6 +14,7 @@
 //! (or by the user who published it) is never subsidised (M2.3).
 
 use crate::event::{NewEvent, Origin};
+use opchub_domain::ExactFen;
 use std::collections::BTreeMap;
 
 /// The source of the gateway's token events.
@@ -82,6 +83,8 @@ fn observed(
         unit: unit.into(),
         list_fen,
         charged_fen,
+        list_sub_micro: 0,
+        charged_sub_micro: 0,
         price_version,
         occurred_at_ms,
         origin: Origin::Observed,
@@ -135,11 +138,15 @@ pub struct GatewayRequest<'a> {
     pub started_ms: i64,
 }
 
-/// A `token.*` event of a gateway request: `quantity` tokens of `kind`, at the list and
-/// charged amounts the caller computed from the price table.
-pub fn token(r: &GatewayRequest<'_>, kind: TokenKind, quantity: i64, list_fen: i64, charged_fen: i64) -> NewEvent {
+/// A `token.*` event of a gateway request: `quantity` tokens of `kind` at the list and the
+/// OPC price per million tokens of the price table, exactly (the fen rounded half-up plus
+/// what the rounding left, issue 17 item 6). The charge never exceeds the list amount.
+pub fn token(r: &GatewayRequest<'_>, kind: TokenKind, quantity: i64, list_per_million: i64, opc_per_million: i64) -> NewEvent {
     let kind = kind.as_str();
-    observed(
+    let list = ExactFen::of_tokens(quantity, list_per_million);
+    let charged = ExactFen::of_tokens(quantity, opc_per_million.min(list_per_million));
+    let (list_fen, charged_fen) = (list.fen, charged.fen);
+    let e = observed(
         GATEWAY_SOURCE,
         format!("{}:{kind}", r.request_id),
         kind,
@@ -158,7 +165,12 @@ pub fn token(r: &GatewayRequest<'_>, kind: TokenKind, quantity: i64, list_fen: i
             ("estimated", r.estimated.to_string()),
             ("outcome", r.outcome.to_string()),
         ]),
-    )
+    );
+    NewEvent {
+        list_sub_micro: list.sub_micro,
+        charged_sub_micro: charged.sub_micro,
+        ..e
+    }
 }
 
 /// Why a skill call does not qualify for the subsidy (M2.3), or `None` when it does: failures

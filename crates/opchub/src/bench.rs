@@ -22,6 +22,8 @@ fn event(source: &str, id: usize) -> NewEvent {
         unit: "token".into(),
         list_fen: 20,
         charged_fen: 10,
+        list_sub_micro: 0,
+        charged_sub_micro: 0,
         price_version: "bench".into(),
         occurred_at_ms: opchub_store::now_ms() - (id % 86_400_000) as i64,
         origin: Origin::Observed,

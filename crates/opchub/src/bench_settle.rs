@@ -154,6 +154,10 @@ pub async fn run(store: &Store, beneficiaries: usize, events: u64, runs: usize) 
         uq_charged_fen: if uq { charged } else { 0 },
         uq_events: if uq { per_row } else { 0 },
         free_events: 0,
+        list_sub_micro: 0,
+        charged_sub_micro: 0,
+        uq_list_sub_micro: 0,
+        uq_charged_sub_micro: 0,
     };
     for i in 0..beneficiaries {
         for (d, day) in days.iter().enumerate() {

@@ -728,6 +728,8 @@ pub async fn load_demo_usage(store: &Store, key: &opchub_ledger::checkpoint::Led
             unit: unit.into(),
             list_fen: list,
             charged_fen: charged,
+            list_sub_micro: 0,
+            charged_sub_micro: 0,
             price_version: "demo-2026-11".into(),
             occurred_at_ms: at,
             origin: Origin::Observed,

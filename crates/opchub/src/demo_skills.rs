@@ -367,6 +367,8 @@ pub async fn load(s: &App) -> Result<usize> {
                     unit: "call".into(),
                     list_fen: p.price_fen,
                     charged_fen: p.price_fen,
+                    list_sub_micro: 0,
+                    charged_sub_micro: 0,
                     price_version: format!("skill:{}@1.0.0", p.slug),
                     occurred_at_ms: at,
                     origin: Origin::Observed,

@@ -289,6 +289,8 @@ async fn ledger_close_from_the_command_line_issues_the_months_bills() {
             unit: "gpu_second".into(),
             list_fen: list,
             charged_fen: charged,
+            list_sub_micro: 0,
+            charged_sub_micro: 0,
             price_version: "gpu-1".into(),
             occurred_at_ms: at,
             origin: Origin::Observed,

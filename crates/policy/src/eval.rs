@@ -585,14 +585,20 @@ impl<'a> Run<'a> {
                 .date
                 .ok_or_else(|| PolicyError::bad(format!("{}.date", e.field), "required (YYYY-MM-DD)"))?;
             let value = match measure {
-                Measure::Amount => e
-                    .amount_fen
-                    .ok_or_else(|| PolicyError::bad(format!("{}.amount_fen", e.field), "required (whole fen)"))?,
-                Measure::Quantity => e
-                    .quantity
-                    .ok_or_else(|| PolicyError::bad(format!("{}.quantity", e.field), "required (a count)"))?,
+                // Metered usage may be exact to a millionth of a fen (issue 17 item 6): the
+                // tally stays exact and the clause rounds once, at the end (PARAMETERS).
+                Measure::Amount => match (e.amount_micro_fen, e.amount_fen) {
+                    (Some(micro), _) => Decimal::new(micro, 6),
+                    (None, Some(fen)) => Decimal::from(fen),
+                    (None, None) => {
+                        return Err(PolicyError::bad(format!("{}.amount_fen", e.field), "required (whole fen)"));
+                    }
+                },
+                Measure::Quantity => Decimal::from(
+                    e.quantity
+                        .ok_or_else(|| PolicyError::bad(format!("{}.quantity", e.field), "required (a count)"))?,
+                ),
             };
-            let value = Decimal::from(value);
             let bucket = if !self.year_span.contains(date) {
                 &mut other_year
             } else if !span.contains(date) {

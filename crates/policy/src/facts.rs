@@ -56,6 +56,9 @@ pub struct Entry {
     /// First day of the month, for monthly entries.
     pub month: Option<NaiveDate>,
     pub amount_fen: Option<i64>,
+    /// An exact amount finer than the fen, in millionths of a fen (metered usage: issue 17
+    /// item 6); read instead of `amount_fen` where amounts are added up.
+    pub amount_micro_fen: Option<i64>,
     pub quantity: Option<i64>,
     pub qualified: Fact<bool>,
     pub note: Option<String>,
@@ -399,6 +402,7 @@ pub(crate) fn entry(v: &Value, field: &str) -> Result<Entry, PolicyError> {
         date: None,
         month: None,
         amount_fen: None,
+        amount_micro_fen: None,
         quantity: None,
         qualified: Fact::Unknown,
         note: None,
@@ -426,6 +430,14 @@ pub(crate) fn entry(v: &Value, field: &str) -> Result<Entry, PolicyError> {
                 e.month = Some(parse_month(s).ok_or_else(|| PolicyError::bad(&f, format!("expected a month YYYY-MM, got {v}")))?);
             }
             "amount_fen" => e.amount_fen = Some(money(v, &f)?),
+            "amount_micro_fen" => {
+                e.amount_micro_fen = Some(v.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
+                    PolicyError::bad(
+                        &f,
+                        format!("expected a whole number of millionths of a fen that is not negative, got {v}"),
+                    )
+                })?)
+            }
             "quantity" => match v.as_i64() {
                 Some(n) if n >= 0 => e.quantity = Some(n),
                 _ => {

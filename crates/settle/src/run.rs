@@ -6,6 +6,7 @@
 //! (`candidates`, `compute`); only `load_inputs` reads the store.
 
 use chrono::{Datelike, NaiveDate};
+use opchub_domain::money::{round_micro, MICRO_PER_FEN};
 use opchub_domain::{IndustryCode, Role};
 use opchub_ledger::event::day_of;
 use opchub_policy::{budget_factor, evaluate, Beneficiary, Decision, Facts, ParamValue, Policy, PolicyError, TraceStep};
@@ -245,6 +246,28 @@ fn entries(map: Option<&BTreeMap<(String, bool), i64>>, key: &str, value: &str) 
     )
 }
 
+/// Like [`entries`] for amounts kept in millionths of a fen (M2.2's discounts): a whole-fen
+/// amount is written as `amount_fen`, any other as `amount_micro_fen`, so the engine adds
+/// them exactly and rounds once (issue 17 item 6).
+fn micro_entries(map: Option<&BTreeMap<(String, bool), i64>>) -> Value {
+    Value::Array(
+        map.into_iter()
+            .flatten()
+            .map(|((when, q), v)| {
+                if v % MICRO_PER_FEN == 0 {
+                    json!({ "date": when, "amount_fen": v / MICRO_PER_FEN, "qualified": q })
+                } else {
+                    json!({ "date": when, "amount_micro_fen": v, "qualified": q })
+                }
+            })
+            .collect(),
+    )
+}
+
+fn saturate(v: i128) -> i64 {
+    v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
 /// A line's unpaid bills: bill id → (total fen, confirmed fen).
 type UnpaidBills = BTreeMap<String, (i64, i64)>;
 
@@ -374,7 +397,10 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                 // M2.2: the discount an operator gave = list − charged, used by eligible OPCs.
                 if let Some(op) = operator_of(&r.counterparty) {
                     let ok = opc_ok(&r.subject, &r.day);
-                    let (all, uq) = (r.list_fen - r.charged_fen, r.uq_list_fen - r.uq_charged_fen);
+                    // Exact, in millionths of a fen: rounded once, at the end of the clause's
+                    // computation (issue 17 item 6; PARAMETERS).
+                    let (all, uq) = r.discount_micro();
+                    let (all, uq) = (saturate(all), saturate(uq));
                     // The discount counts once the OPC's bill to the operator is paid and
                     // confirmed: an operator that never collects its OPC price gave no
                     // discount it can show (issue 19 item 4).
@@ -382,7 +408,7 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                         || wait_on(
                             on_bill(&r.day, &r.subject, &op),
                             &[("M2.2", op.clone())],
-                            all - uq,
+                            round_micro((all - uq) as i128),
                             &mut unpaid,
                             &mut unbilled,
                         );
@@ -519,10 +545,7 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                     "M2.2",
                     Role::CommunityOperator,
                     p,
-                    vec![
-                        ("operates_community_on_platform", json!(true)),
-                        ("discounts", entries(d, "date", "amount_fen")),
-                    ],
+                    vec![("operates_community_on_platform", json!(true)), ("discounts", micro_entries(d))],
                 );
             }
         }
@@ -1206,6 +1229,10 @@ mod tests {
             uq_charged_fen: 0,
             uq_events: 0,
             free_events: 0,
+            list_sub_micro: 0,
+            charged_sub_micro: 0,
+            uq_list_sub_micro: 0,
+            uq_charged_sub_micro: 0,
         }
     }
 

@@ -292,7 +292,8 @@ impl Store {
             return Ok(acc);
         }
         let sql = format!(
-            "SELECT leaf_index, kind, subject, counterparty, quantity, unit, list_fen, charged_fen, price_version, attributes, corrects_leaf_index \
+            "SELECT leaf_index, kind, subject, counterparty, quantity, unit, list_fen, charged_fen, list_sub_micro, charged_sub_micro, price_version, \
+             attributes, corrects_leaf_index \
              FROM ledger_events WHERE period = $1 AND leaf_index > $2 AND kind IN ({kinds}){filter} ORDER BY leaf_index LIMIT $3"
         );
         let mut after = -1i64;
@@ -324,6 +325,8 @@ impl Store {
                     unit: &unit,
                     list_fen: r.try_get("list_fen")?,
                     charged_fen: r.try_get("charged_fen")?,
+                    list_sub_micro: r.try_get("list_sub_micro")?,
+                    charged_sub_micro: r.try_get("charged_sub_micro")?,
                     price_version: &price_version,
                     attributes: &attributes,
                     corrects_leaf_index: r.try_get("corrects_leaf_index")?,

@@ -157,6 +157,10 @@ pub struct StoredEvent {
     pub unit: String,
     pub list_fen: i64,
     pub charged_fen: i64,
+    /// What rounding `list_fen` and `charged_fen` to the fen left, in millionths of a fen
+    /// (token usage; 0 otherwise): the exact amount is `fen × 10⁶ + sub_micro`.
+    pub list_sub_micro: i64,
+    pub charged_sub_micro: i64,
     pub price_version: String,
     pub occurred_at_ms: i64,
     pub received_at_ms: i64,
@@ -173,7 +177,8 @@ pub struct StoredEvent {
 }
 
 const EVENT_COLS: &str = "leaf_index, source, source_event_id, kind, subject, counterparty, quantity, unit, list_fen, charged_fen, price_version, \
-    occurred_at, received_at, origin, attributes, corrects_leaf_index, correction_reason, requested_by, approved_by, period, late, content_hash, leaf_hash";
+    occurred_at, received_at, origin, attributes, corrects_leaf_index, correction_reason, requested_by, approved_by, period, late, content_hash, leaf_hash, \
+    list_sub_micro, charged_sub_micro";
 
 fn event_from(r: &AnyRow) -> Result<StoredEvent> {
     let attrs: String = r.try_get("attributes")?;
@@ -188,6 +193,8 @@ fn event_from(r: &AnyRow) -> Result<StoredEvent> {
         unit: r.try_get("unit")?,
         list_fen: r.try_get("list_fen")?,
         charged_fen: r.try_get("charged_fen")?,
+        list_sub_micro: r.try_get("list_sub_micro")?,
+        charged_sub_micro: r.try_get("charged_sub_micro")?,
         price_version: r.try_get("price_version")?,
         occurred_at_ms: r.try_get("occurred_at")?,
         received_at_ms: r.try_get("received_at")?,
@@ -218,6 +225,8 @@ impl StoredEvent {
                 unit: self.unit,
                 list_fen: self.list_fen,
                 charged_fen: self.charged_fen,
+                list_sub_micro: self.list_sub_micro,
+                charged_sub_micro: self.charged_sub_micro,
                 price_version: self.price_version,
                 occurred_at_ms: self.occurred_at_ms,
                 origin: Origin::parse(&self.origin).unwrap_or(Origin::Reported),
@@ -393,6 +402,12 @@ pub(crate) struct RollupDelta {
     pub(crate) uq_events: i64,
     /// Qualified events with nothing charged (free skill calls, M2.3).
     pub(crate) free_events: i64,
+    /// What per-event rounding left of `list` and `charged` (and of their not-qualified
+    /// part), in millionths of a fen: the sums stay exact (issue 17 item 6).
+    pub(crate) list_sub: i64,
+    pub(crate) charged_sub: i64,
+    pub(crate) uq_list_sub: i64,
+    pub(crate) uq_charged_sub: i64,
 }
 
 impl RollupDelta {
@@ -406,11 +421,18 @@ impl RollupDelta {
         self.uq_charged += o.uq_charged;
         self.uq_events += o.uq_events;
         self.free_events += o.free_events;
+        self.list_sub += o.list_sub;
+        self.charged_sub += o.charged_sub;
+        self.uq_list_sub += o.uq_list_sub;
+        self.uq_charged_sub += o.uq_charged_sub;
     }
 }
 
 /// The sums a rollup row keeps, in [`ROLLUP_SUMS`] order.
-const ROLLUP_SUMS: &str = "quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, uq_charged_fen, uq_events, free_events";
+const ROLLUP_SUMS: &str = "quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, uq_charged_fen, uq_events, free_events, \
+    list_sub_micro, charged_sub_micro, uq_list_sub_micro, uq_charged_sub_micro";
+/// How many sums [`ROLLUP_SUMS`] names.
+const N_SUMS: usize = 13;
 
 /// `ON CONFLICT … DO UPDATE` adding every sum of `excluded` to `table`'s row.
 fn add_sums_on_conflict(table: &str, key: &str) -> String {
@@ -434,6 +456,10 @@ fn bind_sums<'q>(
         .bind(d.uq_charged)
         .bind(d.uq_events)
         .bind(d.free_events)
+        .bind(d.list_sub)
+        .bind(d.charged_sub)
+        .bind(d.uq_list_sub)
+        .bind(d.uq_charged_sub)
 }
 
 /// Adds a batch's daily rollup deltas to the daily and the monthly rollups (same transaction as
@@ -455,7 +481,7 @@ pub(crate) async fn write_rollups(tx: &mut Tx, backend: Backend, daily: BTreeMap
             backend,
             "ledger_rollups",
             &format!("day, subject, counterparty, kind, unit, {ROLLUP_SUMS}"),
-            14,
+            5 + N_SUMS,
             chunk.len(),
             &conflict,
         );
@@ -475,7 +501,7 @@ pub(crate) async fn write_rollups(tx: &mut Tx, backend: Backend, daily: BTreeMap
             backend,
             "ledger_rollups_monthly",
             &format!("month, subject, counterparty, kind, unit, first_day, {ROLLUP_SUMS}"),
-            15,
+            6 + N_SUMS,
             chunk.len(),
             &conflict,
         );
@@ -711,11 +737,15 @@ impl Store {
                     d.quantity += e.quantity;
                     d.list += e.list_fen;
                     d.charged += e.charged_fen;
+                    d.list_sub += e.list_sub_micro;
+                    d.charged_sub += e.charged_sub_micro;
                     d.events += 1;
                     if unqualified(&e) {
                         d.uq_quantity += e.quantity;
                         d.uq_list += e.list_fen;
                         d.uq_charged += e.charged_fen;
+                        d.uq_list_sub += e.list_sub_micro;
+                        d.uq_charged_sub += e.charged_sub_micro;
                         d.uq_events += 1;
                     } else if e.charged_fen == 0 {
                         d.free_events += 1;
@@ -751,7 +781,7 @@ impl Store {
                 }
             }
             for chunk in pow2_chunks(&rows, 256) {
-                let sql = multi_insert(self.backend, "ledger_events", EVENT_COLS, 23, chunk.len(), "");
+                let sql = multi_insert(self.backend, "ledger_events", EVENT_COLS, 25, chunk.len(), "");
                 let mut q = sqlx::query(&sql);
                 for (e, b, ch, lh) in chunk {
                     q = q
@@ -777,7 +807,9 @@ impl Store {
                         .bind(&b.period)
                         .bind(b.late as i64)
                         .bind(ch)
-                        .bind(lh);
+                        .bind(lh)
+                        .bind(e.list_sub_micro)
+                        .bind(e.charged_sub_micro);
                 }
                 q.execute(&mut *tx).await.map_err(|err| {
                     if is_unique_violation(&err, "source") {
@@ -1035,6 +1067,12 @@ pub struct DailyUsage {
     pub charged_fen: i64,
 }
 
+/// Fen of a sum of rounded fen and what the rounding left (millionths of a fen), rounded once.
+fn exact_fen(fen: i64, sub_micro: i64) -> i64 {
+    let exact = opchub_domain::ExactFen { fen, sub_micro }.micro();
+    opchub_domain::money::round_micro(exact)
+}
+
 impl Store {
     /// Totals by kind for a party (as user, or as counterparty) in a `YYYY-MM` period, from rollups.
     /// Usage only: payments of bills (`bill.payment`, issue 19) are money and not counted.
@@ -1042,6 +1080,7 @@ impl Store {
         let col = if as_counterparty { "counterparty" } else { "subject" };
         let rows = sqlx::query(&format!(
             "SELECT kind, unit, CAST(SUM(quantity) AS BIGINT) AS q, CAST(SUM(list_fen) AS BIGINT) AS l, CAST(SUM(charged_fen) AS BIGINT) AS c, \
+             CAST(SUM(list_sub_micro) AS BIGINT) AS ls, CAST(SUM(charged_sub_micro) AS BIGINT) AS cs, \
              CAST(SUM(events) AS BIGINT) AS n FROM ledger_rollups WHERE {col} = $1 AND day LIKE $2 AND kind <> 'bill.payment' GROUP BY kind, unit ORDER BY kind"
         ))
         .bind(party)
@@ -1054,8 +1093,9 @@ impl Store {
                     kind: r.try_get("kind")?,
                     unit: r.try_get("unit")?,
                     quantity: r.try_get("q")?,
-                    list_fen: r.try_get("l")?,
-                    charged_fen: r.try_get("c")?,
+                    // Exact sums, rounded once per line of the statement (issue 17 item 6).
+                    list_fen: exact_fen(r.try_get("l")?, r.try_get("ls")?),
+                    charged_fen: exact_fen(r.try_get("c")?, r.try_get("cs")?),
                     events: r.try_get("n")?,
                 })
             })
@@ -1065,7 +1105,8 @@ impl Store {
     pub async fn usage_daily(&self, party: &str, as_counterparty: bool, period: &str) -> Result<Vec<DailyUsage>> {
         let col = if as_counterparty { "counterparty" } else { "subject" };
         let rows = sqlx::query(&format!(
-            "SELECT day, kind, CAST(SUM(quantity) AS BIGINT) AS q, CAST(SUM(charged_fen) AS BIGINT) AS c FROM ledger_rollups \
+            "SELECT day, kind, CAST(SUM(quantity) AS BIGINT) AS q, CAST(SUM(charged_fen) AS BIGINT) AS c, \
+             CAST(SUM(charged_sub_micro) AS BIGINT) AS cs FROM ledger_rollups \
              WHERE {col} = $1 AND day LIKE $2 AND kind <> 'bill.payment' GROUP BY day, kind ORDER BY day, kind"
         ))
         .bind(party)
@@ -1078,7 +1119,7 @@ impl Store {
                     day: r.try_get("day")?,
                     kind: r.try_get("kind")?,
                     quantity: r.try_get("q")?,
-                    charged_fen: r.try_get("c")?,
+                    charged_fen: exact_fen(r.try_get("c")?, r.try_get("cs")?),
                 })
             })
             .collect()
@@ -1542,8 +1583,8 @@ fn schedule_in_background() {}
 // ---------------------------------------------------------------- verify
 
 /// A rollup row's sums, in [`ROLLUP_SUMS`] order.
-fn sums_of(r: &AnyRow) -> Result<[i64; 9]> {
-    let mut out = [0; 9];
+fn sums_of(r: &AnyRow) -> Result<[i64; N_SUMS]> {
+    let mut out = [0; N_SUMS];
     for (o, c) in out.iter_mut().zip(ROLLUP_SUMS.split(", ")) {
         *o = r.try_get(c)?;
     }
@@ -1571,7 +1612,7 @@ impl Store {
         };
         let mut tree = MemoryTree::new();
         let mut expected: i64 = 0;
-        let mut rollups: HashMap<RollupKey, [i64; 9]> = HashMap::new();
+        let mut rollups: HashMap<RollupKey, [i64; N_SUMS]> = HashMap::new();
         let mut stored_per_source: BTreeMap<String, i64> = BTreeMap::new();
         {
             // Pages are read by a second task while this one hashes (2 cores: both busy).
@@ -1619,6 +1660,12 @@ impl Store {
                     }
                     if !uq && e.charged_fen == 0 {
                         r[8] += 1;
+                    }
+                    for (i, v) in [e.list_sub_micro, e.charged_sub_micro].into_iter().enumerate() {
+                        r[9 + i] += v;
+                        if uq {
+                            r[11 + i] += v;
+                        }
                     }
                     *stored_per_source.entry(e.source).or_default() += 1;
                     expected += 1;
@@ -1691,11 +1738,11 @@ impl Store {
             }
         }
         // Rollups against raw sums: the monthly ones against the events' monthly sums.
-        let mut monthly: HashMap<RollupKey, ([i64; 9], String)> = HashMap::new();
+        let mut monthly: HashMap<RollupKey, ([i64; N_SUMS], String)> = HashMap::new();
         for ((day, s, c, k, u), v) in &rollups {
             let m = monthly
                 .entry((day.get(..7).unwrap_or(day).to_string(), s.clone(), c.clone(), k.clone(), u.clone()))
-                .or_insert_with(|| ([0; 9], day.clone()));
+                .or_insert_with(|| ([0; N_SUMS], day.clone()));
             for (a, b) in m.0.iter_mut().zip(v) {
                 *a += b;
             }
@@ -1872,6 +1919,8 @@ fn event_from_json(r: &[serde_json::Value]) -> Result<StoredEvent> {
         unit: s(7)?,
         list_fen: n(8)?,
         charged_fen: n(9)?,
+        list_sub_micro: n(23)?,
+        charged_sub_micro: n(24)?,
         price_version: s(10)?,
         occurred_at_ms: n(11)?,
         received_at_ms: n(12)?,

@@ -739,6 +739,24 @@ pub struct RollupRow {
     pub uq_events: i64,
     /// Qualified events with nothing charged (free calls, M2.3).
     pub free_events: i64,
+    /// What per-event rounding left of the list and charged amounts (and of their
+    /// not-qualified part), in millionths of a fen (issue 17 item 6).
+    pub list_sub_micro: i64,
+    pub charged_sub_micro: i64,
+    pub uq_list_sub_micro: i64,
+    pub uq_charged_sub_micro: i64,
+}
+
+impl RollupRow {
+    /// The exact list − charged of the row and of its not-qualified part, in millionths of a
+    /// fen: the discount an operator gave (M2.2), rounded only at the end of the clause.
+    pub fn discount_micro(&self) -> (i128, i128) {
+        let exact = |fen: i64, sub: i64| fen as i128 * opchub_domain::money::MICRO_PER_FEN as i128 + sub as i128;
+        (
+            exact(self.list_fen, self.list_sub_micro) - exact(self.charged_fen, self.charged_sub_micro),
+            exact(self.uq_list_fen, self.uq_list_sub_micro) - exact(self.uq_charged_fen, self.uq_charged_sub_micro),
+        )
+    }
 }
 
 /// A company or OPC as settlement sees it (G2 facts; `None` = not known to the platform).
@@ -783,7 +801,7 @@ impl Store {
         let mut out = vec![];
         for kind in kinds {
             let cols = "first_day AS day, subject, counterparty, quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, \
-                        uq_charged_fen, uq_events, free_events";
+                        uq_charged_fen, uq_events, free_events, list_sub_micro, charged_sub_micro, uq_list_sub_micro, uq_charged_sub_micro";
             let rows = match only {
                 None => {
                     sqlx::query(&format!(
@@ -842,6 +860,10 @@ impl Store {
                     uq_charged_fen: r.try_get("uq_charged_fen")?,
                     uq_events: r.try_get("uq_events")?,
                     free_events: r.try_get("free_events")?,
+                    list_sub_micro: r.try_get("list_sub_micro")?,
+                    charged_sub_micro: r.try_get("charged_sub_micro")?,
+                    uq_list_sub_micro: r.try_get("uq_list_sub_micro")?,
+                    uq_charged_sub_micro: r.try_get("uq_charged_sub_micro")?,
                 });
             }
         }
@@ -851,7 +873,8 @@ impl Store {
     /// One (subject, counterparty, kind)'s rollups in one month (`YYYY-MM`), day by day.
     pub async fn rollups_of_month(&self, month: &str, subject: &str, counterparty: &str, kind: &str) -> Result<Vec<RollupRow>> {
         let rows = sqlx::query(
-            "SELECT day, quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, uq_charged_fen, uq_events, free_events FROM ledger_rollups \
+            "SELECT day, quantity, list_fen, charged_fen, events, uq_quantity, uq_list_fen, uq_charged_fen, uq_events, free_events, \
+             list_sub_micro, charged_sub_micro, uq_list_sub_micro, uq_charged_sub_micro FROM ledger_rollups \
              WHERE kind = $1 AND subject = $2 AND counterparty = $3 AND day >= $4 AND day <= $5",
         )
         .bind(kind)
@@ -877,6 +900,10 @@ impl Store {
                     uq_charged_fen: r.try_get("uq_charged_fen")?,
                     uq_events: r.try_get("uq_events")?,
                     free_events: r.try_get("free_events")?,
+                    list_sub_micro: r.try_get("list_sub_micro")?,
+                    charged_sub_micro: r.try_get("charged_sub_micro")?,
+                    uq_list_sub_micro: r.try_get("uq_list_sub_micro")?,
+                    uq_charged_sub_micro: r.try_get("uq_charged_sub_micro")?,
                 })
             })
             .collect()
@@ -1050,6 +1077,10 @@ impl Store {
             d.uq_charged += r.uq_charged_fen;
             d.uq_events += r.uq_events;
             d.free_events += r.free_events;
+            d.list_sub += r.list_sub_micro;
+            d.charged_sub += r.charged_sub_micro;
+            d.uq_list_sub += r.uq_list_sub_micro;
+            d.uq_charged_sub += r.uq_charged_sub_micro;
         }
         let mut tx = self.begin().await?;
         write_rollups(&mut tx, self.backend, daily).await?;

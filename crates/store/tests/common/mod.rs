@@ -18,6 +18,8 @@ pub fn ev(id: usize) -> Item {
         unit: "call".into(),
         list_fen: 0,
         charged_fen: 0,
+        list_sub_micro: 0,
+        charged_sub_micro: 0,
         price_version: String::new(),
         occurred_at_ms: opchub_store::now_ms(),
         origin: Origin::Observed,

@@ -201,9 +201,9 @@ async fn seed_month(w: &World, at: i64, tag: &str) {
             outcome: "ok",
             started_ms: at,
         };
-        items.push(metering::token(&r, metering::TokenKind::Input, 120, 240, 120));
-        items.push(metering::token(&r, metering::TokenKind::CachedInput, 40, 40, 20));
-        items.push(metering::token(&r, metering::TokenKind::Output, 33, 198, 99));
+        items.push(metering::token(&r, metering::TokenKind::Input, 120, 2_000_000, 1_000_000));
+        items.push(metering::token(&r, metering::TokenKind::CachedInput, 40, 1_000_000, 500_000));
+        items.push(metering::token(&r, metering::TokenKind::Output, 33, 6_000_000, 3_000_000));
     }
     let src = format!("{tag}-cluster");
     items.push(metering::compute(&metering::ComputeUse {

@@ -26,6 +26,8 @@ fn call(id: &str, invoker: &str, publisher: &str, calls: i64, fen: i64) -> Item 
         unit: "call".into(),
         list_fen: fen,
         charged_fen: fen,
+        list_sub_micro: 0,
+        charged_sub_micro: 0,
         price_version: "t-1".into(),
         // Last month, billed and paid by the ring world (issue 19 item 4).
         occurred_at_ms: last_month().1,

@@ -44,6 +44,8 @@ fn observed(source: &str, id: &str, kind: &str, unit: &str, subject: &str, count
         unit: unit.into(),
         list_fen: list,
         charged_fen: charged,
+        list_sub_micro: 0,
+        charged_sub_micro: 0,
         price_version: "t-1".into(),
         occurred_at_ms: opchub_store::now_ms() - 60_000,
         origin: Origin::Observed,

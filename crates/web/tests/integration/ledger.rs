@@ -372,7 +372,7 @@ async fn verify_names_a_changed_quantity_a_deleted_event_and_a_swapped_pair() {
 
     // An event inserted beyond the tree, and a rewritten leaf hash together with its content.
     let app = filled("gpu8").await;
-    sqlx::query("INSERT INTO ledger_events SELECT 99, source, 'forged', kind, subject, counterparty, quantity, unit, list_fen, charged_fen, price_version, occurred_at, received_at, origin, attributes, corrects_leaf_index, correction_reason, requested_by, approved_by, period, late, content_hash, leaf_hash FROM ledger_events WHERE leaf_index = 0")
+    sqlx::query("INSERT INTO ledger_events SELECT 99, source, 'forged', kind, subject, counterparty, quantity, unit, list_fen, charged_fen, price_version, occurred_at, received_at, origin, attributes, corrects_leaf_index, correction_reason, requested_by, approved_by, period, late, content_hash, leaf_hash, list_sub_micro, charged_sub_micro FROM ledger_events WHERE leaf_index = 0")
         .execute(app.store.pool())
         .await
         .unwrap();

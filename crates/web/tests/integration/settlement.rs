@@ -49,6 +49,8 @@ fn event(
         unit: unit.into(),
         list_fen: list,
         charged_fen: charged,
+        list_sub_micro: 0,
+        charged_sub_micro: 0,
         price_version: "t-1".into(),
         // Last month: billed, paid and confirmed by the world (issue 19 item 4).
         occurred_at_ms: last_month().1,
@@ -98,6 +100,25 @@ async fn world() -> World {
 
 /// The world under given measures (e.g. a confirmation window of zero days).
 async fn world_with(policy: opchub_policy::Policy) -> World {
+    world_using(policy, |invoker, community| {
+        vec![event(
+            "tok-1",
+            "token.input",
+            "token",
+            invoker,
+            community,
+            1_000_000,
+            20_000,
+            10_000,
+            &[],
+        )]
+    })
+    .await
+}
+
+/// The world with other token usage: `tokens(invoker, community)` gives the invoker's token
+/// events through the community (the ¥100 discount of [`world`] by default).
+async fn world_using(policy: opchub_policy::Policy, tokens: impl FnOnce(&str, &str) -> Vec<Item>) -> World {
     let key = std::sync::Arc::new(opchub_ledger::checkpoint::LedgerKey::generate("opchub.test"));
     let app = TestApp::start_full(
         std::sync::Arc::new(fresh_db().await),
@@ -148,57 +169,55 @@ async fn world_with(policy: opchub_policy::Policy) -> World {
     }
 
     let (pubr, invk) = (publisher_opc.as_str(), invoker_opc.as_str());
-    app.store
-        .ledger_append(vec![
-            event(
-                "call-1",
-                "skill.call",
-                "call",
-                invk,
-                pubr,
-                300,
-                30_000_000,
-                30_000_000,
-                &[("qualified", "true")],
-            ),
-            event(
-                "call-2",
-                "skill.call",
-                "call",
-                pubr,
-                pubr,
-                5,
-                50_000,
-                50_000,
-                &[("qualified", "false")],
-            ),
-            event("tok-1", "token.input", "token", invk, &community, 1_000_000, 20_000, 10_000, &[]),
-            // Reported as used yesterday, before either OPC was registered: never qualified.
-            yesterday(event(
-                "call-0",
-                "skill.call",
-                "call",
-                invk,
-                pubr,
-                10,
-                7_000_000,
-                7_000_000,
-                &[("qualified", "true")],
-            )),
-            event(
-                "coop-1",
-                "cooperation.payment",
-                "fen",
-                &enterprise_id,
-                pubr,
-                800_000,
-                800_000,
-                800_000,
-                &[],
-            ),
-        ])
-        .await
-        .unwrap();
+    let mut usage = tokens(invk, &community);
+    usage.extend([
+        event(
+            "call-1",
+            "skill.call",
+            "call",
+            invk,
+            pubr,
+            300,
+            30_000_000,
+            30_000_000,
+            &[("qualified", "true")],
+        ),
+        event(
+            "call-2",
+            "skill.call",
+            "call",
+            pubr,
+            pubr,
+            5,
+            50_000,
+            50_000,
+            &[("qualified", "false")],
+        ),
+        // Reported as used yesterday, before either OPC was registered: never qualified.
+        yesterday(event(
+            "call-0",
+            "skill.call",
+            "call",
+            invk,
+            pubr,
+            10,
+            7_000_000,
+            7_000_000,
+            &[("qualified", "true")],
+        )),
+        event(
+            "coop-1",
+            "cooperation.payment",
+            "fen",
+            &enterprise_id,
+            pubr,
+            800_000,
+            800_000,
+            800_000,
+            &[],
+        ),
+    ]);
+    app.store.ledger_append(usage).await.unwrap();
     // The OPCs registered an hour before last month's usage (after the "yesterday" event); the
     // month is closed and its bills paid, so its usage counts (issue 19 item 4).
     let (month, at, year) = last_month();
@@ -1127,4 +1146,83 @@ async fn an_open_recovery_is_offset_against_the_next_payment() {
     assert_eq!((g[0].approved_fen, g[0].paid_fen, g[0].recovery_fen), (100_000, 180_000, 80_000));
     // Nothing is offset twice: a further payment has nothing left to pay.
     assert_eq!(pay_m24(&w, &finance, &c, "PAY-3").await, StatusCode::CONFLICT);
+}
+
+/// Issue 17 item 6 (PARAMETERS: round once, at the end): 100 gateway requests of 500 input
+/// tokens at list ¥10 and OPC price ¥4 per million tokens are ¥0.50 listed and ¥0.20 charged.
+/// Rounded per request they were ¥1.00 and ¥0 — a ¥1.00 M2.2 discount for ¥0.30 given, and an
+/// OPC that paid nothing. Now the statement, the bill and the M2.2 line agree on the exact sums.
+#[tokio::test]
+async fn sub_fen_usage_is_summed_exactly_and_rounded_once_per_line() {
+    let (month, at, year) = last_month();
+    let w = world_using(policy_for_year(year), |invoker, community| {
+        (0..100)
+            .map(|i| {
+                let id = format!("small-{i}");
+                let r = opchub_ledger::metering::GatewayRequest {
+                    request_id: &id,
+                    subject: invoker,
+                    operator_user_id: community,
+                    channel_id: "c1",
+                    model: "fake-final",
+                    endpoint: "/v1/chat/completions",
+                    price_version: "p-1",
+                    estimated: false,
+                    outcome: "ok",
+                    started_ms: at,
+                };
+                let e = opchub_ledger::metering::token(&r, opchub_ledger::metering::TokenKind::Input, 500, 1_000, 400);
+                // Each event alone rounds to 1 fen listed and 0 charged; it keeps the rest.
+                assert_eq!(
+                    (e.list_fen, e.charged_fen, e.list_sub_micro, e.charged_sub_micro),
+                    (1, 0, -500_000, 200_000)
+                );
+                Item::Event(e)
+            })
+            .collect()
+    })
+    .await;
+    import_lists(&w, None).await;
+
+    // The OPC's statement of the month: one line, exact.
+    let st = w.invoker.get(&format!("/api/v1/ledger/statement?period={month}")).await;
+    assert_eq!(st.status, StatusCode::OK, "{}", st.text);
+    let t = st.json()["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "token.input")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (t["quantity"].as_i64(), t["list_fen"].as_i64(), t["charged_fen"].as_i64()),
+        (Some(50_000), Some(50), Some(20)),
+        "{t}"
+    );
+
+    // The bill the OPC paid the operator: ¥0.20, on a line listing ¥0.50.
+    let bills = w.invoker.get(&format!("/api/v1/bills?month={month}")).await;
+    assert_eq!(bills.status, StatusCode::OK, "{}", bills.text);
+    let to_operator: Vec<Value> = bills
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["payee"] == w.operator_id.as_str())
+        .cloned()
+        .collect();
+    assert_eq!(to_operator.len(), 1, "{to_operator:#?}");
+    assert_eq!(
+        (to_operator[0]["list_fen"].as_i64(), to_operator[0]["total_fen"].as_i64()),
+        (Some(50), Some(20))
+    );
+
+    // M2.2 at 100% of the discount actually given: ¥0.30, not ¥1.00.
+    let (_, lines) = settle(&w).await;
+    let o = line(&lines, "M2.2", &w.operator_id);
+    assert_eq!(
+        (o["eligible"].as_str(), o["amount_fen"].as_i64()),
+        (Some("yes"), Some(30)),
+        "{o:#?}"
+    );
 }
