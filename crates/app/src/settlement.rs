@@ -304,7 +304,14 @@ pub async fn approve_for(app: &App, p: &Principal, id: &str) -> AppResult<Batch>
     let today = today();
     let days = crate::applications::days_param(&pol, "recovery_due_days", 30);
     let due = today.checked_add_days(chrono::Days::new(u64::from(days))).unwrap_or(today);
-    Ok(app.store.approve_settlement(&p.actor(), id, &due.to_string()).await?)
+    // F1: the policy-wide yearly budget, checked again inside the approval's transaction
+    // together with the year's application approvals (they queue on the same row).
+    let as_of = opchub_settle::run::default_as_of(i32::try_from(batch.year).unwrap_or_default());
+    let budget = match pol.param("yearly_budget", as_of).map(|p| &p.value) {
+        Some(opchub_policy::ParamValue::Fen(b)) => Some(*b),
+        _ => None,
+    };
+    Ok(app.store.approve_settlement(&p.actor(), id, &due.to_string(), budget).await?)
 }
 
 /// One line finance pays, with its bank reference.

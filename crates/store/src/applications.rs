@@ -185,11 +185,12 @@ pub struct ClauseBudget {
 /// What the approved applications of a year add up to, net of the money recovered from them
 /// (F1, S5: a repaid or offset recovery order gives its budget back). `$1` year, `$2` clause or
 /// NULL for every clause, `$3` an application id left out (the one being decided) or ''.
-const APPROVED_NET_SQL: &str = "SELECT CAST(COALESCE(SUM(a.decided_fen - COALESCE((SELECT SUM(r.settled_fen) FROM recovery_orders r WHERE r.application_id = a.id), 0)), 0) AS BIGINT) AS total \
+pub(crate) const APPROVED_NET_SQL: &str = "SELECT CAST(COALESCE(SUM(a.decided_fen - COALESCE((SELECT SUM(r.settled_fen) FROM recovery_orders r WHERE r.application_id = a.id), 0)), 0) AS BIGINT) AS total \
      FROM applications a WHERE a.year = $1 AND ($2 IS NULL OR a.clause = $2) AND a.id <> $3 AND a.status IN ('approved', 'paid')";
 
 /// What the year's 免申即享 settlement has granted (approved, net of lowered keys), all clauses.
-const SETTLED_IN_YEAR_SQL: &str = "SELECT CAST(COALESCE(SUM(approved_fen), 0) AS BIGINT) AS total FROM settlement_grants WHERE year = $1";
+pub(crate) const SETTLED_IN_YEAR_SQL: &str =
+    "SELECT CAST(COALESCE(SUM(approved_fen), 0) AS BIGINT) AS total FROM settlement_grants WHERE year = $1";
 
 #[derive(Debug, Clone, Default)]
 pub struct AppFilter {
@@ -1240,7 +1241,7 @@ async fn within_budget(tx: &mut Tx, b: &ClauseBudget, id: &str, amount: i64, now
 }
 
 /// Takes the budget row of (clause, year) for this transaction, then runs `sum` (a total).
-async fn queue_on_budget<'q>(
+pub(crate) async fn queue_on_budget<'q>(
     tx: &mut Tx,
     clause: &str,
     year: i64,
@@ -1268,7 +1269,7 @@ async fn queue_on_budget<'q>(
     Ok(sum.fetch_one(&mut **tx).await?.try_get("total")?)
 }
 
-async fn record_budget(tx: &mut Tx, clause: &str, year: i64, budget: i64, total: i64, now: i64) -> Result<()> {
+pub(crate) async fn record_budget(tx: &mut Tx, clause: &str, year: i64, budget: i64, total: i64, now: i64) -> Result<()> {
     sqlx::query(
         "UPDATE cap_ledger SET consumed_fen = $1, cap_fen = $2, updated_at = $3 WHERE clause = $4 AND beneficiary = '*' AND scope = 'budget' AND period_key = $5",
     )

@@ -197,7 +197,14 @@ impl Store {
     /// measured against the key as it is now, so a second batch of the same year approves only
     /// the difference, and a lowered key already paid opens a recovery order due on `due_on`.
     /// Nothing reads as paid here: finance pays approved lines with [`Store::pay_settlement`].
-    pub async fn approve_settlement(&self, actor: &Actor, batch_id: &str, due_on: &str) -> Result<Batch> {
+    ///
+    /// F1: with a policy-wide yearly budget (`policy_budget_fen`), the transaction first takes
+    /// the budget's cap-ledger row — the one application approvals queue on — and at the end
+    /// checks the year's approved applications and settlement grants, this batch's included,
+    /// against it (`policy_budget_exceeded`, nothing written). A batch and an application
+    /// approved at the same moment, also on two replicas, are serialised: the later one sees
+    /// the earlier and never pays past the budget.
+    pub async fn approve_settlement(&self, actor: &Actor, batch_id: &str, due_on: &str, policy_budget_fen: Option<i64>) -> Result<Batch> {
         let Some(approver) = actor.user_id.clone() else {
             return Err(StoreError::Conflict("approver_unknown"));
         };
@@ -226,6 +233,18 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let batch = batch_from(&b)?;
+        if let Some(budget) = policy_budget_fen {
+            // Queue with application approvals on the policy budget's row (F1).
+            crate::applications::queue_on_budget(
+                &mut tx,
+                "*",
+                batch.year,
+                budget,
+                now,
+                sqlx::query("SELECT CAST(0 AS BIGINT) AS total"),
+            )
+            .await?;
+        }
         let rows = sqlx::query(&format!("SELECT {LINE_COLS} FROM settlement_lines WHERE batch_id = $1"))
             .bind(batch_id)
             .fetch_all(&mut *tx)
@@ -290,6 +309,25 @@ impl Store {
             .bind(&l.beneficiary)
             .execute(&mut *tx)
             .await?;
+        }
+        if let Some(budget) = policy_budget_fen {
+            let apps: i64 = sqlx::query(crate::applications::APPROVED_NET_SQL)
+                .bind(batch.year)
+                .bind(None::<String>)
+                .bind("")
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("total")?;
+            let settled: i64 = sqlx::query(crate::applications::SETTLED_IN_YEAR_SQL)
+                .bind(batch.year)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("total")?;
+            let total = apps.saturating_add(settled);
+            if total > budget {
+                return Err(StoreError::Conflict("policy_budget_exceeded"));
+            }
+            crate::applications::record_budget(&mut tx, "*", batch.year, budget, total, now).await?;
         }
         // Nothing for finance to pay: the batch is closed at approval (never reads 已拨付).
         let status = if approved_total == 0 { "closed" } else { "approved" };

@@ -97,10 +97,10 @@ async fn random_sequences_never_pay_a_key_more_than_its_entitlement_and_cap() {
                 }
                 // The drafter can never approve alone.
                 assert!(matches!(
-                    store.approve_settlement(&drafter, &id, "2028-01-31").await,
+                    store.approve_settlement(&drafter, &id, "2028-01-31", None).await,
                     Err(StoreError::Conflict("drafter_cannot_approve"))
                 ));
-                let b = store.approve_settlement(&approver, &id, "2028-01-31").await.unwrap();
+                let b = store.approve_settlement(&approver, &id, "2028-01-31", None).await.unwrap();
                 let target = entitlement.min(CAP);
                 if eligible != "unknown" && (target < standing || (accept && target > standing)) {
                     standing = target;

@@ -402,3 +402,105 @@ async fn a_policy_wide_budget_is_shared_by_applications_and_the_settlement_batch
     assert_eq!(again.status, StatusCode::OK, "{:?}", again.json());
     assert_eq!(again.json()["decided_fen"], 10_000_000);
 }
+
+/// A policy budget of ¥100,500 that fits either a ¥100,000 M3.2 approval or the M1.1 batch's
+/// ¥1,322.58, not both: the app, the committee, the application ids, a second committee member
+/// (id) and a drafted batch whose lines both operators accepted.
+async fn budget_for_one_of_two() -> (TestApp, Client, Vec<String>, Client, String, String) {
+    let policy = preview_policy()
+        .amend(
+            "budget-test",
+            jan(1),
+            None,
+            "yearly_budget",
+            &toml::Value::String("100500.00".into()),
+            "test",
+        )
+        .unwrap();
+    let app = start(policy).await;
+    let (committee, ids) = rd_applications_at_decision(&app).await;
+    let a = community_occupied_since(&app, 1, jan(22)).await;
+    let b = community_occupied_since(&app, 2, jan(1)).await;
+    let r = committee
+        .post_json(
+            "/api/v1/settlements",
+            json!({ "year": this_year(), "clauses": ["M1.1"], "as_of": jan(31).to_string() }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let batch = r.json()["batch"]["id"].as_str().unwrap().to_string();
+    let lines = committee.get(&format!("/api/v1/settlements/{batch}")).await.json()["lines"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        line(&lines, &a)["amount_fen"].as_i64().unwrap() + line(&lines, &b)["amount_fen"].as_i64().unwrap(),
+        132_258,
+        "nothing approved yet: the whole entitlement fits"
+    );
+    // Each operator accepts its line (意愿确认), so the batch may be approved.
+    for op in [&a, &b] {
+        let user = app.store.user(op).await.unwrap();
+        let c = app.client();
+        c.login(&user.username, PASSWORD).await;
+        let r = c
+            .post_json(
+                "/api/v1/my/settlements/confirm",
+                json!({"batch": batch, "clause": "M1.1", "beneficiary": op, "accept": true}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    }
+    let (second, second_id) = app.user("cmte2", Role::Committee).await;
+    (app, committee, ids, second, second_id, batch)
+}
+
+const BUDGET_FEN: i64 = 10_050_000;
+
+/// F1 (issue 17): a 免申即享 batch and an application approved at the same moment are
+/// serialised on the policy budget. Interleaved the worst way — the batch's basis was checked
+/// before the application committed — the batch's own transaction still sees the application
+/// and refuses (`policy_budget_exceeded`); the batch stays a draft and nothing is granted.
+#[tokio::test]
+async fn a_batch_approved_after_an_application_slipped_in_is_refused_inside_its_transaction() {
+    let (app, committee, ids, _, second_id, batch) = budget_for_one_of_two().await;
+    let ok = decide(&committee, &ids[0], "approve").await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.json());
+    // The batch approval's transaction, as it runs right after its (passed) basis check.
+    let refused = app
+        .store
+        .approve_settlement(&Actor::user(&second_id, "committee"), &batch, "2099-01-31", Some(BUDGET_FEN))
+        .await;
+    assert!(
+        matches!(refused, Err(opchub_store::StoreError::Conflict("policy_budget_exceeded"))),
+        "{refused:?}"
+    );
+    let b = committee.get(&format!("/api/v1/settlements/{batch}")).await.json();
+    assert_eq!(b["batch"]["status"], "draft", "a refused approval changes nothing");
+    let (apps, settled) = app.store.committed_in_year(i64::from(this_year())).await.unwrap();
+    assert_eq!((apps, settled), (10_000_000, 0));
+}
+
+/// The same two approvals racing over HTTP: exactly one goes through and the year never
+/// approves past the budget.
+#[tokio::test]
+async fn a_batch_and_an_application_racing_never_pass_the_policy_budget() {
+    let (app, committee, ids, second, _, batch) = budget_for_one_of_two().await;
+    let approve = format!("/api/v1/settlements/{batch}/approve");
+    let (x, y) = tokio::join!(
+        second.post_json(&approve, json!({})),
+        decide(&committee, &ids[0], "approve"),
+    );
+    let (apps, settled) = app.store.committed_in_year(i64::from(this_year())).await.unwrap();
+    assert!(apps + settled <= BUDGET_FEN, "approved {apps} + {settled} past the budget");
+    assert!(
+        (x.status == StatusCode::OK) != (y.status == StatusCode::OK),
+        "exactly one goes through: {} {:?} / {} {:?}",
+        x.status,
+        x.json(),
+        y.status,
+        y.json()
+    );
+    let loser = if x.status == StatusCode::OK { y.code() } else { x.code() };
+    assert!(["policy_budget_exceeded", "batch_stale"].contains(&loser.as_str()), "{loser}");
+}
