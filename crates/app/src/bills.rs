@@ -419,10 +419,9 @@ pub async fn dispute_bill(app: &App, dispute_id: &str) -> AppResult<String> {
     Ok(app.store.bill_dispute(dispute_id).await?.bill_id)
 }
 
-/// One bill as CSV (the csv crate): a header of the bill, its lines and the total; Chinese
-/// headers by default, English with `en`.
-pub fn csv_of(d: &BillDetail, en: bool) -> AppResult<Vec<u8>> {
-    let h: [&str; 9] = if en {
+/// The column headers of a bill's lines (CSV and XLSX), Chinese by default.
+fn line_headers(en: bool) -> [&'static str; 9] {
+    if en {
         [
             "line",
             "kind",
@@ -446,11 +445,11 @@ pub fn csv_of(d: &BillDetail, en: bool) -> AppResult<Vec<u8>> {
             "应付（分）",
             "更正的事件",
         ]
-    };
-    // The bill's header rows have two cells, the lines nine.
-    let mut w = csv::WriterBuilder::new().flexible(true).from_writer(vec![]);
-    let err = |e: csv::Error| AppError::internal_from("bill csv", e);
-    let b = &d.bill;
+    }
+}
+
+/// The bill's header rows: (label, value).
+fn meta_rows(b: &Bill, en: bool) -> Vec<(&'static str, String)> {
     let meta: [(&str, &str, String); 6] = [
         ("bill", "对账单", b.id.clone()),
         ("month", "月份", b.month.clone()),
@@ -459,10 +458,20 @@ pub fn csv_of(d: &BillDetail, en: bool) -> AppResult<Vec<u8>> {
         ("status", "状态", b.status.clone()),
         ("paid (fen)", "已确认收款（分）", b.paid_fen.to_string()),
     ];
-    for (e, z, v) in meta {
-        w.write_record([if en { e } else { z }, v.as_str()]).map_err(err)?;
+    meta.into_iter().map(|(e, z, v)| (if en { e } else { z }, v)).collect()
+}
+
+/// One bill as CSV (the csv crate): a header of the bill, its lines and the total; Chinese
+/// headers by default, English with `en`.
+pub fn csv_of(d: &BillDetail, en: bool) -> AppResult<Vec<u8>> {
+    // The bill's header rows have two cells, the lines nine.
+    let mut w = csv::WriterBuilder::new().flexible(true).from_writer(vec![]);
+    let err = |e: csv::Error| AppError::internal_from("bill csv", e);
+    let b = &d.bill;
+    for (k, v) in meta_rows(b, en) {
+        w.write_record([k, v.as_str()]).map_err(err)?;
     }
-    w.write_record(h).map_err(err)?;
+    w.write_record(line_headers(en)).map_err(err)?;
     for l in &d.lines {
         w.write_record([
             l.line_no.to_string(),
@@ -491,6 +500,65 @@ pub fn csv_of(d: &BillDetail, en: bool) -> AppResult<Vec<u8>> {
     ])
     .map_err(err)?;
     w.into_inner().map_err(|e| AppError::internal_from("bill csv", e))
+}
+
+/// One bill as an Excel workbook (issue 19 item 5): the CSV's header rows and columns, the
+/// quantities and fen as numeric cells, then list and charged in yuan (numeric, two
+/// decimals), and a totals row; Chinese headers by default, English with `en`.
+pub fn xlsx_of(d: &BillDetail, en: bool) -> AppResult<Vec<u8>> {
+    use opchub_settle::export::{xlsx_int, xlsx_yuan};
+    use rust_xlsxwriter::{Format, Workbook};
+    let err = |e: rust_xlsxwriter::XlsxError| AppError::internal_from("bill xlsx", e);
+    let mut wb = Workbook::new();
+    let (bold, whole, yuan) = (
+        Format::new().set_bold(),
+        Format::new().set_num_format("0"),
+        Format::new().set_num_format("#,##0.00"),
+    );
+    let ws = wb.add_worksheet();
+    ws.set_name(if en { "bill" } else { "对账单" }).map_err(err)?;
+    let b = &d.bill;
+    let meta = meta_rows(b, en);
+    for (r, (k, v)) in (0u32..).zip(&meta) {
+        ws.write_string_with_format(r, 0, *k, &bold).map_err(err)?;
+        ws.write_string(r, 1, v.as_str()).map_err(err)?;
+    }
+    let head = meta.len() as u32 + 1;
+    let mut headers: Vec<&str> = line_headers(en).to_vec();
+    headers.extend(if en {
+        ["list (yuan)", "charged (yuan)"]
+    } else {
+        ["标价（元）", "应付（元）"]
+    });
+    for (c, h) in (0u16..).zip(&headers) {
+        ws.write_string_with_format(head, c, *h, &bold).map_err(err)?;
+    }
+    let mut row = head + 1;
+    for l in &d.lines {
+        xlsx_int(ws, row, 0, l.line_no, &whole).map_err(err)?;
+        for (c, v) in (1u16..).zip([&l.kind, &l.item, &l.price_version, &l.unit]) {
+            ws.write_string(row, c, v.as_str()).map_err(err)?;
+        }
+        xlsx_int(ws, row, 5, l.quantity, &whole).map_err(err)?;
+        xlsx_int(ws, row, 6, l.list_fen, &whole).map_err(err)?;
+        xlsx_int(ws, row, 7, l.charged_fen, &whole).map_err(err)?;
+        if let Some(i) = l.corrects_leaf_index {
+            xlsx_int(ws, row, 8, i, &whole).map_err(err)?;
+        }
+        xlsx_yuan(ws, row, 9, l.list_fen, &yuan).map_err(err)?;
+        xlsx_yuan(ws, row, 10, l.charged_fen, &yuan).map_err(err)?;
+        row += 1;
+    }
+    ws.write_string_with_format(row, 0, if en { "total" } else { "合计" }, &bold)
+        .map_err(err)?;
+    xlsx_int(ws, row, 6, b.list_fen, &whole).map_err(err)?;
+    xlsx_int(ws, row, 7, b.total_fen, &whole).map_err(err)?;
+    xlsx_yuan(ws, row, 9, b.list_fen, &yuan).map_err(err)?;
+    xlsx_yuan(ws, row, 10, b.total_fen, &yuan).map_err(err)?;
+    ws.set_column_width(0, 16).map_err(err)?;
+    ws.set_column_width(2, 24).map_err(err)?;
+    ws.set_freeze_panes(head + 1, 0).map_err(err)?;
+    wb.save_to_buffer().map_err(err)
 }
 
 #[cfg(test)]

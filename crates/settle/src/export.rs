@@ -185,6 +185,48 @@ pub fn xlsx(rows: &[Row], labels: &Labels) -> Result<Vec<u8>, rust_xlsxwriter::X
     wb.save_to_buffer()
 }
 
+/// Integers above 2^53 do not survive a spreadsheet's doubles; those are written as text.
+pub const EXACT_IN_F64: u128 = 1 << 53;
+
+pub fn xlsx_int(
+    ws: &mut rust_xlsxwriter::Worksheet,
+    row: u32,
+    col: u16,
+    v: impl Into<i128>,
+    f: &rust_xlsxwriter::Format,
+) -> Result<(), rust_xlsxwriter::XlsxError> {
+    let v: i128 = v.into();
+    if v.unsigned_abs() <= EXACT_IN_F64 {
+        ws.write_number_with_format(row, col, v as f64, f)?;
+    } else {
+        ws.write_string(row, col, v.to_string())?;
+    }
+    Ok(())
+}
+
+/// Yuan for display: the double nearest to fen/100, from an exactly representable fen
+/// count (the exact fen are in their own columns); beyond that, the exact decimal as text.
+pub fn xlsx_yuan(
+    ws: &mut rust_xlsxwriter::Worksheet,
+    row: u32,
+    col: u16,
+    fen: impl Into<i128>,
+    f: &rust_xlsxwriter::Format,
+) -> Result<(), rust_xlsxwriter::XlsxError> {
+    let fen: i128 = fen.into();
+    if fen.unsigned_abs() <= EXACT_IN_F64 {
+        ws.write_number_with_format(row, col, fen as f64 / 100.0, f)?;
+    } else {
+        let sign = if fen < 0 { "-" } else { "" };
+        ws.write_string(
+            row,
+            col,
+            format!("{sign}{}.{:02}", fen.unsigned_abs() / 100, fen.unsigned_abs() % 100),
+        )?;
+    }
+    Ok(())
+}
+
 /// `Content-Disposition` for a download named `name`: an ASCII `filename=` for old clients and
 /// `filename*=UTF-8''…` (RFC 5987/6266) with the full name.
 pub fn content_disposition(name: &str) -> String {

@@ -69,7 +69,7 @@ impl Modify for Security {
         api::records::create_apartment, api::records::apartments, api::records::assign, api::records::move_out,
         api::records::rent_schedule, api::records::milestones,
         // monthly bills (issue 19)
-        api::bills::list, api::bills::show, api::bills::export_csv, api::bills::record_payment, api::bills::record_receipt,
+        api::bills::list, api::bills::show, api::bills::export_csv, api::bills::export_xlsx, api::bills::record_payment, api::bills::record_receipt,
         api::bills::confirm, api::bills::dispute, api::bills::disputes, api::bills::resolve, api::bills::receivables,
     )
 )]

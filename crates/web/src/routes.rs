@@ -854,6 +854,7 @@ fn bills() -> Vec<Route> {
         post("/api/v1/bills/payments/{id}/dispute", Roles(BILL_PARTIES), Api, api::bills::dispute),
         get("/api/v1/bills/{id}", Roles(BILL_READERS), Api, api::bills::show),
         get("/api/v1/bills/{id}/export.csv", Roles(BILL_READERS), Api, api::bills::export_csv),
+        get("/api/v1/bills/{id}/export.xlsx", Roles(BILL_READERS), Api, api::bills::export_xlsx),
         post("/api/v1/bills/{id}/payments", Roles(FOUNDER), Api, api::bills::record_payment),
         post("/api/v1/bills/{id}/receipts", Roles(BILL_PARTIES), Api, api::bills::record_receipt),
         get("/my/bills", Roles(BILL_READERS), Page, pages::bills::list),

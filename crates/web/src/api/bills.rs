@@ -65,6 +65,30 @@ pub async fn export_csv(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/bills/{id}/export.xlsx", tag = "bills", params(("id" = String, Path), CsvQuery),
+    responses((status = 200, description = "Excel attachment: the bill, its lines (quantities and fen as numbers, list and charged also in yuan) and the total",
+        content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (status = 404)))]
+pub async fn export_xlsx(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<CsvQuery>,
+) -> ApiResult<Response> {
+    let d = app::bill_for(&s, caller.require()?, &id).await?;
+    let bytes = app::xlsx_of(&d, q.lang.as_deref() == Some("en"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, crate::api::ledger::XLSX_CONTENT_TYPE.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                opchub_settle::export::content_disposition(&format!("bill-{}.xlsx", d.bill.month)),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
 #[utoipa::path(post, path = "/api/v1/bills/{id}/payments", tag = "bills", params(("id" = String, Path)), request_body = PaymentInput,
     responses((status = 201, body = BillPayment), (status = 403, description = "not_payer"), (status = 404),
         (status = 409, description = "bill_not_issued, duplicate_reference"), (status = 422, description = "above_outstanding, paid_before_bill_month_end, date_in_future, …")))]

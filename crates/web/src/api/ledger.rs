@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use opchub_app::ledger as app;
 use opchub_ledger::event::EventError;
+use opchub_settle::export::{xlsx_int as write_int, xlsx_yuan as write_yuan};
 use opchub_store::ledger::{Checkpoint, Outcome, Receipt, Source, StoredEvent};
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use serde::{Deserialize, Serialize};
@@ -277,36 +278,6 @@ pub async fn statement_xlsx(State(s): State<AppState>, caller: Caller, ApiQuery(
         bytes,
     )
         .into_response())
-}
-
-/// Integers above 2^53 do not survive a spreadsheet's doubles; those are written as text.
-const EXACT_IN_F64: u128 = 1 << 53;
-
-fn write_int(ws: &mut Worksheet, row: u32, col: u16, v: impl Into<i128>, f: &Format) -> Result<(), XlsxError> {
-    let v: i128 = v.into();
-    if v.unsigned_abs() <= EXACT_IN_F64 {
-        ws.write_number_with_format(row, col, v as f64, f)?;
-    } else {
-        ws.write_string(row, col, v.to_string())?;
-    }
-    Ok(())
-}
-
-/// Yuan for display: the double nearest to fen/100, from an exactly representable fen
-/// count (the exact fen are in their own columns); beyond that, the exact decimal as text.
-fn write_yuan(ws: &mut Worksheet, row: u32, col: u16, fen: impl Into<i128>, f: &Format) -> Result<(), XlsxError> {
-    let fen: i128 = fen.into();
-    if fen.unsigned_abs() <= EXACT_IN_F64 {
-        ws.write_number_with_format(row, col, fen as f64 / 100.0, f)?;
-    } else {
-        let sign = if fen < 0 { "-" } else { "" };
-        ws.write_string(
-            row,
-            col,
-            format!("{sign}{}.{:02}", fen.unsigned_abs() / 100, fen.unsigned_abs() % 100),
-        )?;
-    }
-    Ok(())
 }
 
 fn write_header(ws: &mut Worksheet, row: u32, names: &[&str], bold: &Format) -> Result<(), XlsxError> {

@@ -791,6 +791,31 @@ async fn the_bill_pages_list_show_and_take_a_payment_and_the_csv_has_the_lines()
     );
     let (_, _, bytes) = w.opc.get_bytes(&format!("/api/v1/bills/{id}/export.csv?lang=en")).await;
     assert!(String::from_utf8(bytes).unwrap().contains("line,kind,item,price version"));
+
+    // XLSX (issue 19 item 5), read back with calamine: Chinese headers, numeric cells whose
+    // lines add up to the totals row, in fen and in yuan.
+    let (status, headers, bytes) = w.opc.get_bytes(&format!("/api/v1/bills/{id}/export.xlsx")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-disposition"].to_str().unwrap().contains("filename*=UTF-8''bill-"));
+    use calamine::Reader;
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    assert_eq!(wb.sheet_names(), vec!["对账单".to_string()]);
+    let rows: Vec<Vec<calamine::Data>> = wb.worksheet_range_at(0).unwrap().unwrap().rows().map(|r| r.to_vec()).collect();
+    let num = |d: &calamine::Data| match d {
+        calamine::Data::Float(f) => *f,
+        calamine::Data::Int(i) => *i as f64,
+        other => panic!("not a number cell: {other:?}"),
+    };
+    let head = rows.iter().position(|r| r[0] == calamine::Data::String("行号".into())).unwrap();
+    assert_eq!(rows[head][10], calamine::Data::String("应付（元）".into()));
+    let last = rows.len() - 1;
+    assert_eq!(rows[last][0], calamine::Data::String("合计".into()));
+    let lines = &rows[head + 1..last];
+    assert!(!lines.is_empty());
+    let fen: f64 = lines.iter().map(|r| num(&r[7])).sum();
+    let yuan: f64 = lines.iter().map(|r| num(&r[10])).sum();
+    assert_eq!((fen, num(&rows[last][7])), (total as f64, total as f64));
+    assert!((yuan - total as f64 / 100.0).abs() < 1e-9 && (num(&rows[last][10]) - total as f64 / 100.0).abs() < 1e-9);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

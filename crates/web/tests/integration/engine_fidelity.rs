@@ -487,10 +487,7 @@ async fn a_batch_approved_after_an_application_slipped_in_is_refused_inside_its_
 async fn a_batch_and_an_application_racing_never_pass_the_policy_budget() {
     let (app, committee, ids, second, _, batch) = budget_for_one_of_two().await;
     let approve = format!("/api/v1/settlements/{batch}/approve");
-    let (x, y) = tokio::join!(
-        second.post_json(&approve, json!({})),
-        decide(&committee, &ids[0], "approve"),
-    );
+    let (x, y) = tokio::join!(second.post_json(&approve, json!({})), decide(&committee, &ids[0], "approve"),);
     let (apps, settled) = app.store.committed_in_year(i64::from(this_year())).await.unwrap();
     assert!(apps + settled <= BUDGET_FEN, "approved {apps} + {settled} past the budget");
     assert!(

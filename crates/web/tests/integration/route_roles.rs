@@ -428,6 +428,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "/api/v1/bills/{id}/export.csv",
         "opc_founder community_operator committee auditor",
     ),
+    (
+        "GET",
+        "/api/v1/bills/{id}/export.xlsx",
+        "opc_founder community_operator committee auditor",
+    ),
     ("POST", "/api/v1/bills/{id}/payments", "opc_founder"),
     ("POST", "/api/v1/bills/{id}/receipts", "opc_founder community_operator"),
     ("GET", "/my/bills", "opc_founder community_operator committee auditor"),
