@@ -200,6 +200,86 @@ pub async fn estimate_for(app: &App, p: &Principal, year: i32) -> AppResult<Vec<
         .collect())
 }
 
+/// What of a publisher's skill revenue this year counts for M2.3 and what does not, and why
+/// (issue 19 item 5) — the settlement engine's own reading of the ledger and the bills.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct PublisherBasis {
+    pub year: i32,
+    /// Qualified revenue on bills paid and confirmed, between OPCs eligible that day: M2.3's basis.
+    pub counted_fen: i64,
+    /// Qualified revenue on issued bills not yet paid and confirmed (the line is held until then).
+    pub waiting_payment_fen: i64,
+    /// Those bills: (bill id, total fen, confirmed fen).
+    pub unpaid_bills: Vec<(String, i64, i64)>,
+    /// Revenue of months whose bills are not issued yet (the running bill): (month, fen).
+    pub running: Vec<(String, i64)>,
+    /// Calls the platform marked not qualified (failed, self-dealing, unreviewed version).
+    pub not_qualified: Vec<opchub_store::skills::NotQualifiedCalls>,
+    /// Revenue among the parties of an upheld integrity finding: (finding, detector, fen).
+    pub voided_by_findings: Vec<(String, String, i64)>,
+    /// Other revenue that does not count: the invoker or the publisher was not an eligible
+    /// OPC on the day of the call (not registered, or not yet on the platform).
+    pub not_eligible_fen: i64,
+}
+
+/// Splits a publisher's M2.3 candidate into what counts and what does not (pure).
+fn publisher_basis(
+    year: i32,
+    c: Option<&opchub_settle::run::Candidate>,
+    not_qualified: Vec<opchub_store::skills::NotQualifiedCalls>,
+) -> PublisherBasis {
+    let mut b = PublisherBasis {
+        year,
+        not_qualified,
+        ..Default::default()
+    };
+    let Some(c) = c else {
+        return b;
+    };
+    let (mut yes, mut no) = (0i64, 0i64);
+    for e in c.facts.get("paid_calls").and_then(|v| v.as_array()).into_iter().flatten() {
+        let fen = e["amount_fen"].as_i64().unwrap_or(0);
+        if e["qualified"] == true {
+            yes += fen;
+        } else {
+            no += fen;
+        }
+    }
+    b.counted_fen = yes;
+    b.waiting_payment_fen = c.unpaid_usage_fen;
+    b.unpaid_bills = c.unpaid_bills.clone();
+    b.running = c.unbilled.clone();
+    b.voided_by_findings = c.upheld.clone();
+    let marked: i64 = b.not_qualified.iter().map(|n| n.charged_fen).sum();
+    let voided: i64 = b.voided_by_findings.iter().map(|v| v.2).sum();
+    b.not_eligible_fen = (no - marked - voided).max(0);
+    b
+}
+
+/// [`PublisherBasis`] of the caller's OPC this year (none for a caller without an OPC).
+pub async fn publisher_basis_for(app: &App, p: &Principal, year: i32) -> AppResult<Option<PublisherBasis>> {
+    let pol = policy(app)?;
+    let Some(me) = app.store.opc_of_founder(&p.user.id).await?.map(|o| o.id) else {
+        return Ok(None);
+    };
+    let as_of = default_as_of(year);
+    if opchub_settle::check_request(&pol, year, &[], as_of).is_err() {
+        return Ok(Some(PublisherBasis {
+            year,
+            ..Default::default()
+        }));
+    }
+    let inputs = opchub_settle::run::load_inputs_for(&app.store, &pol, year, as_of, &me)
+        .await
+        .map_err(settle_error)?;
+    let cands = opchub_settle::run::candidates(&pol, &inputs, year, as_of, &["M2.3-publisher".to_string()]);
+    let not_qualified = app
+        .store
+        .skill_calls_not_qualified(&me, &format!("{year:04}-01-01"), &as_of.to_string())
+        .await?;
+    Ok(Some(publisher_basis(year, cands.iter().find(|c| c.party.id == me), not_qualified)))
+}
+
 /// The calculator's view: the estimates, their total, and the caller's cap headroom.
 pub struct Calculator {
     pub estimates: Vec<Estimate>,

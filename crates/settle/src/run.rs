@@ -90,6 +90,8 @@ pub struct Candidate {
     /// Issued bills not yet paid and confirmed that carry this line's usage (issue 19 item 4):
     /// (bill id, total fen, confirmed fen). The line is held until they are paid.
     pub unpaid_bills: Vec<(String, i64, i64)>,
+    /// This line's usage on those unpaid bills, in fen (what waits for their payment).
+    pub unpaid_usage_fen: i64,
     /// Usage of months whose bills are not issued yet (the running bill, 未出账): (month, fen).
     /// Not counted yet; it counts once its bill is issued, paid and confirmed.
     pub unbilled: Vec<(String, i64)>,
@@ -268,8 +270,8 @@ fn saturate(v: i128) -> i64 {
     v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
-/// A line's unpaid bills: bill id → (total fen, confirmed fen).
-type UnpaidBills = BTreeMap<String, (i64, i64)>;
+/// A line's unpaid bills: bill id → (total fen, confirmed fen, this line's usage on it in fen).
+type UnpaidBills = BTreeMap<String, (i64, i64, i64)>;
 
 /// Where a row's usage stands on its bill (issue 19 item 4).
 enum OnBill {
@@ -294,7 +296,8 @@ fn wait_on<'a>(
         OnBill::Paid => return true,
         OnBill::Unpaid(id, total, paid) => {
             for k in lines {
-                unpaid.entry(k.clone()).or_default().insert(id.clone(), (total, paid));
+                let e = unpaid.entry(k.clone()).or_default().entry(id.clone()).or_insert((total, paid, 0));
+                e.2 += fen;
             }
         }
         OnBill::Unbilled(month) => {
@@ -509,8 +512,14 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                 .get(&(clause, party.id.clone()))
                 .into_iter()
                 .flatten()
-                .map(|(id, (total, paid))| (id.clone(), *total, *paid))
+                .map(|(id, (total, paid, _))| (id.clone(), *total, *paid))
                 .collect(),
+            unpaid_usage_fen: unpaid
+                .get(&(clause, party.id.clone()))
+                .into_iter()
+                .flatten()
+                .map(|(_, (_, _, fen))| *fen)
+                .sum(),
             unbilled: unbilled
                 .get(&(clause, party.id.clone()))
                 .into_iter()
@@ -1116,6 +1125,7 @@ mod tests {
             held_by: vec![],
             upheld: vec![],
             unpaid_bills: vec![],
+            unpaid_usage_fen: 0,
             unbilled: vec![],
         }
     }

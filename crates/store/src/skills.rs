@@ -872,6 +872,41 @@ impl Store {
     }
 }
 
+/// Calls of a publisher the platform marked not qualified (M2.3), per reason.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct NotQualifiedCalls {
+    /// `failed`, `self_dealing` or `drifted`.
+    pub reason: String,
+    pub calls: i64,
+    /// What those calls charged (a failed call charges nothing).
+    pub charged_fen: i64,
+}
+
+impl Store {
+    /// A publisher's calls marked not qualified on days `from_day..=to_day`, by reason.
+    pub async fn skill_calls_not_qualified(&self, publisher_party: &str, from_day: &str, to_day: &str) -> Result<Vec<NotQualifiedCalls>> {
+        let rows = sqlx::query(
+            "SELECT COALESCE(not_qualified_reason, 'other') AS reason, COUNT(*) AS calls, CAST(COALESCE(SUM(charged_fen), 0) AS BIGINT) AS amount \
+             FROM skill_calls WHERE publisher_party = $1 AND qualified = 0 AND day >= $2 AND day <= $3 \
+             GROUP BY COALESCE(not_qualified_reason, 'other') ORDER BY reason",
+        )
+        .bind(publisher_party)
+        .bind(from_day)
+        .bind(to_day)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NotQualifiedCalls {
+                    reason: r.try_get("reason")?,
+                    calls: r.try_get("calls")?,
+                    charged_fen: r.try_get("amount")?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// The booking day of a time (Asia/Shanghai), as the ledger books it.
 pub fn call_day(ms: i64) -> String {
     day_of_ms(ms)

@@ -58,7 +58,7 @@ impl Modify for Security {
         api::demands::complete, api::demands::rate, api::demands::notifications, api::demands::mark_read,
         api::skills::search, api::skills::publish, api::skills::detail, api::skills::add_version, api::skills::submit,
         api::skills::review_queue, api::skills::review, api::skills::delist, api::skills::refresh, api::skills::set_enabled,
-        api::skills::invoke, api::skills::package, api::skills::rate, api::skills::publisher_dashboard, api::skills::invoker_dashboard,
+        api::skills::invoke, api::skills::package, api::skills::rate, api::skills::publisher_dashboard, api::skills::publisher_basis, api::skills::invoker_dashboard,
         // applications and funds (issue 8)
         api::applications::types, api::applications::prefill, api::applications::create, api::applications::update,
         api::applications::upload, api::applications::download, api::applications::show, api::applications::list,

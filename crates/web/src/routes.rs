@@ -695,6 +695,7 @@ fn skills() -> Vec<Route> {
         get("/api/v1/skills/{id}/package", Roles(FOUNDER), Api, api::skills::package),
         post("/api/v1/skills/{id}/ratings", Roles(FOUNDER), Api, api::skills::rate),
         get("/api/v1/my/skills", Roles(FOUNDER), Api, api::skills::publisher_dashboard),
+        get("/api/v1/my/skills/m23-basis", Roles(FOUNDER), Api, api::skills::publisher_basis),
         get("/api/v1/my/skill-usage", Roles(FOUNDER), Api, api::skills::invoker_dashboard),
         post("/mcp", Roles(FOUNDER), Api, crate::mcp::handle),
         get("/mcp", Roles(FOUNDER), Api, crate::mcp::handle),

@@ -158,6 +158,30 @@ pub async fn rate(
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct BasisQuery {
+    /// The year (default this year in Beijing).
+    pub year: Option<i32>,
+}
+
+/// What of the caller's skill revenue counts for M2.3 this year and what does not, and why:
+/// counted (paid and confirmed bills between eligible OPCs), waiting for payment, the running
+/// month, marked not qualified by reason, voided by an upheld finding, not eligible that day.
+#[utoipa::path(get, path = "/api/v1/my/skills/m23-basis", tag = "skills", params(BasisQuery),
+    responses((status = 200, body = opchub_app::settlement::PublisherBasis), (status = 404, description = "the caller has no OPC")))]
+pub async fn publisher_basis(
+    State(s): State<AppState>,
+    caller: Caller,
+    axum::extract::Query(q): axum::extract::Query<BasisQuery>,
+) -> ApiResult<Json<opchub_app::settlement::PublisherBasis>> {
+    let p = caller.require()?;
+    let year = q.year.unwrap_or_else(opchub_app::settlement::this_year);
+    opchub_app::settlement::publisher_basis_for(&s, p, year)
+        .await?
+        .map(Json)
+        .ok_or_else(crate::error::ApiError::not_found)
+}
+
 #[utoipa::path(get, path = "/api/v1/my/skills", tag = "skills", responses((status = 200, body = PublisherDashboard)))]
 pub async fn publisher_dashboard(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<PublisherDashboard>> {
     let p = caller.require()?;

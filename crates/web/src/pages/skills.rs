@@ -212,6 +212,12 @@ async fn mine_page(
         Ok(d) => d,
         Err(e) => return page_error(s, Some(p), e),
     };
+    // M2.3's reading of the revenue (issue 19 item 5); the page shows nothing of it without
+    // a policy file.
+    let basis = opchub_app::settlement::publisher_basis_for(s, p, opchub_app::settlement::this_year())
+        .await
+        .ok()
+        .flatten();
     let lang = i18n::current_lang();
     let chart = Value::from_safe_string(calls_chart(&lang, &d.daily));
     render(
@@ -220,7 +226,7 @@ async fn mine_page(
         csrf,
         "skills_mine.html",
         status,
-        context! { d => d, chart => chart, form => form, errors => errors, done => done,
+        context! { d => d, basis => basis, chart => chart, form => form, errors => errors, done => done,
         kinds => options("skill.kind", &KINDS), categories => options("skill.category", &CATEGORIES) },
     )
 }

@@ -931,6 +931,30 @@ async fn an_unpaid_bill_holds_its_m22_and_m23_lines_and_paying_and_confirming_re
 
     let op_bill = bill_id(&month, &w.opc_id, &w.operator_id);
     let skill_bill = bill_id(&month, &w.opc_id, &w.publisher_id);
+    // Issue 19 item 5: the publisher sees its revenue split the way M2.3 reads it — last
+    // month's 15 fen wait for the bill's payment, this month's 5 fen for the bill to be issued.
+    let basis = |c: &Client| {
+        let c = c.clone();
+        async move {
+            let r = c.get("/api/v1/my/skills/m23-basis").await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.json()
+        }
+    };
+    let b = basis(&w.publisher).await;
+    assert_eq!(
+        (b["counted_fen"].as_i64(), b["waiting_payment_fen"].as_i64()),
+        (Some(0), Some(15)),
+        "{b}"
+    );
+    assert_eq!(b["unpaid_bills"][0][0], skill_bill.as_str(), "{b}");
+    assert_eq!(b["running"], json!([[this_month(), 5]]), "{b}");
+    let page = w.publisher.get("/my/skills").await;
+    assert!(
+        page.text.contains("M2.3 补贴口径") && page.text.contains("待付款") && page.text.contains(&skill_bill),
+        "{}",
+        page.text
+    );
     let lines = settle_last_month(&w).await;
     let held = [
         ("M2.2", &w.operator_id, &op_bill),
@@ -1052,4 +1076,10 @@ async fn an_unpaid_bill_holds_its_m22_and_m23_lines_and_paying_and_confirming_re
         );
         assert!(!decision(l)["trace"].to_string().contains("bill_unpaid"));
     }
+    let b = basis(&w.publisher).await;
+    assert_eq!(
+        (b["counted_fen"].as_i64(), b["waiting_payment_fen"].as_i64()),
+        (Some(15), Some(0)),
+        "{b}"
+    );
 }

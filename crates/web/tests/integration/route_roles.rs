@@ -281,6 +281,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/skills/{id}/package", "opc_founder"),
     ("POST", "/api/v1/skills/{id}/ratings", "opc_founder"),
     ("GET", "/api/v1/my/skills", "opc_founder"),
+    ("GET", "/api/v1/my/skills/m23-basis", "opc_founder"),
     ("GET", "/api/v1/my/skill-usage", "opc_founder"),
     ("POST", "/mcp", "opc_founder"),
     ("GET", "/mcp", "opc_founder"),
