@@ -15,7 +15,8 @@
 
 use crate::audit::{record_after, Actor};
 use crate::ledger::{Item, LedgerWriter, Outcome};
-use crate::{dialect, is_unique_violation, new_id, now_ms, Result, Store, StoreError};
+use crate::notifications::notify;
+use crate::{dialect, is_unique_violation, new_id, now_ms, Result, Store, StoreError, Tx};
 use opchub_ledger::bills::{bill_id, Accumulator, BilledEvent, LineKey, LineSums, BILLED_KINDS};
 use opchub_ledger::event::NewEvent;
 use sqlx::any::AnyRow;
@@ -431,6 +432,11 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            // The payer hears its bill is issued (出账), with its total.
+            if let Some(user) = user_of_party(&mut tx, &bill.payer).await? {
+                let title = format!("{} · {}", bill.month, opchub_domain::Money::from_fen(bill.total_fen));
+                notify(&mut tx, &user, "bill_issued", "bill", &bill.id, &title).await?;
+            }
             for l in &lines {
                 sqlx::query(
                     "INSERT INTO bill_lines (bill_id, line_no, kind, item, price_version, unit, corrects_leaf_index, quantity, list_fen, charged_fen, events) \
@@ -543,7 +549,7 @@ impl Store {
         let now = now_ms();
         let mut tx = self.begin().await?;
         let row = sqlx::query(&format!(
-            "SELECT payee, total_fen FROM bills WHERE id = $1{}",
+            "SELECT payer, payee, total_fen FROM bills WHERE id = $1{}",
             dialect::for_update(self.backend)
         ))
         .bind(bill_id)
@@ -553,6 +559,7 @@ impl Store {
             return Err(StoreError::Conflict("bill_not_issued"));
         };
         let payee: String = row.try_get("payee")?;
+        let payer: String = row.try_get("payer")?;
         let total: i64 = row.try_get("total_fen")?;
         let used: i64 = sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM bill_payments WHERE bill_id = $1 AND status <> 'void'",
@@ -596,6 +603,17 @@ impl Store {
             }
             return Err(e.into());
         }
+        // The other side hears of it: the payee has a payment to confirm; the payer, that its
+        // payee recorded receiving it.
+        let (to, kind) = if confirmed {
+            (&payer, "bill_payment_confirmed")
+        } else {
+            (&payee, "bill_payment_to_confirm")
+        };
+        if let Some(user) = user_of_party(&mut tx, to).await? {
+            let title = format!("{bill_id} · {}", opchub_domain::Money::from_fen(p.amount_fen));
+            notify(&mut tx, &user, kind, "bill", bill_id, &title).await?;
+        }
         record_after(
             &mut tx,
             actor,
@@ -623,6 +641,15 @@ impl Store {
         .await?;
         if res.rows_affected() != 1 {
             return Err(StoreError::Conflict("payment_not_pending"));
+        }
+        let row = sqlx::query("SELECT b.id, b.payer, p.amount_fen FROM bill_payments p JOIN bills b ON b.id = p.bill_id WHERE p.id = $1")
+            .bind(payment_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let (bill, payer, amount): (String, String, i64) = (row.try_get("id")?, row.try_get("payer")?, row.try_get("amount_fen")?);
+        if let Some(user) = user_of_party(&mut tx, &payer).await? {
+            let title = format!("{bill} · {}", opchub_domain::Money::from_fen(amount));
+            notify(&mut tx, &user, "bill_payment_confirmed", "bill", &bill, &title).await?;
         }
         record_after(
             &mut tx,
@@ -871,6 +898,22 @@ pub struct BillMarks {
 /// `count` placeholders `$first, $first+1, …`.
 fn numbered(first: usize, count: usize) -> String {
     (0..count).map(|i| format!("${}", first + i)).collect::<Vec<_>>().join(",")
+}
+
+/// The account that acts for a bill's party: an OPC's founder, else the party itself (a
+/// community operator's account); `None` when neither exists.
+async fn user_of_party(tx: &mut Tx, party: &str) -> Result<Option<String>> {
+    let founder: Option<String> = sqlx::query_scalar("SELECT founder_user_id FROM opcs WHERE id = $1")
+        .bind(party)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if founder.is_some() {
+        return Ok(founder);
+    }
+    Ok(sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
+        .bind(party)
+        .fetch_optional(&mut **tx)
+        .await?)
 }
 
 #[cfg(test)]

@@ -603,6 +603,7 @@ pub async fn notifications(State(s): State<AppState>, caller: Caller, Extension(
                     "dispute" => format!("/cooperations/review#dispute-{}", n.object_id),
                     "settlement" => "/my/settlements".to_string(),
                     "application" => format!("/applications/{}", n.object_id),
+                    "bill" => format!("/my/bills/{}", n.object_id),
                     _ => format!("/demands/{}", n.object_id),
                 };
                 let text = i18n::text(&lang, &format!("demand.notify.{}", n.kind));

@@ -941,6 +941,32 @@ async fn an_unpaid_bill_holds_its_m22_and_m23_lines_and_paying_and_confirming_re
             r.json()
         }
     };
+    // The payer hears of each bill issued (出账), linked to the bill.
+    let heard = |c: &Client, kind: &'static str| {
+        let c = c.clone();
+        async move {
+            let r = c.get("/api/v1/notifications").await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.json()["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|n| n["kind"] == kind)
+                .map(|n| n["object_id"].as_str().unwrap().to_string())
+                .collect::<Vec<String>>()
+        }
+    };
+    let issued_to_opc = heard(&w.opc, "bill_issued").await;
+    assert!(
+        issued_to_opc.contains(&op_bill) && issued_to_opc.contains(&skill_bill),
+        "{issued_to_opc:?}"
+    );
+    let page = w.opc.get("/notifications").await;
+    assert!(
+        page.text.contains("月度对账单已出账") && page.text.contains(&format!("&#x2f;my&#x2f;bills&#x2f;{skill_bill}")),
+        "{}",
+        page.text
+    );
     let b = basis(&w.publisher).await;
     assert_eq!(
         (b["counted_fen"].as_i64(), b["waiting_payment_fen"].as_i64()),
@@ -1026,6 +1052,9 @@ async fn an_unpaid_bill_holds_its_m22_and_m23_lines_and_paying_and_confirming_re
     let r = pay(&w.opc, &skill_bill, skill_total, &today(), "SK-PAY-1").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let pid = r.json()["id"].as_str().unwrap().to_string();
+    // The publisher has a payment to confirm; the operator's own receipt told the OPC it was received.
+    assert_eq!(heard(&w.publisher, "bill_payment_to_confirm").await, vec![skill_bill.clone()]);
+    assert_eq!(heard(&w.opc, "bill_payment_confirmed").await, vec![op_bill.clone()]);
 
     let mine = recv(&w.operator).await;
     assert_eq!(
@@ -1082,4 +1111,6 @@ async fn an_unpaid_bill_holds_its_m22_and_m23_lines_and_paying_and_confirming_re
         (Some(15), Some(0)),
         "{b}"
     );
+    let confirmed = heard(&w.opc, "bill_payment_confirmed").await;
+    assert!(confirmed.contains(&skill_bill) && confirmed.contains(&op_bill), "{confirmed:?}");
 }
