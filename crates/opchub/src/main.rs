@@ -15,6 +15,7 @@ mod demo_skills;
 mod integrity_cli;
 mod ledger;
 // Party facts: registrations, bank accounts, agencies (issue 17)
+mod bills_cli;
 mod party_cli;
 mod policy_cli;
 mod settle_cli;
@@ -138,6 +139,11 @@ enum Command {
     Party {
         #[command(subcommand)]
         command: party_cli::PartyCommand,
+    },
+    /// Monthly bills: list, record a payment (payer) or a receipt, confirm a payment (payee).
+    Bills {
+        #[command(subcommand)]
+        command: bills_cli::BillsCommand,
     },
     /// Integrity: scan a year's paid skill calls for rings and related parties; list findings.
     Integrity {
@@ -453,6 +459,15 @@ async fn main() -> Result<()> {
         Command::Integrity { command } => {
             let store = open_store(&database_url).await?;
             let code = integrity_cli::run(&store, command).await?;
+            store.close().await;
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }
+        Command::Bills { command } => {
+            let store = open_store(&database_url).await?;
+            let key = ledger_key(&data_dir)?;
+            let code = bills_cli::run(&store, key, &origin, command).await?;
             store.close().await;
             if code != 0 {
                 std::process::exit(code);

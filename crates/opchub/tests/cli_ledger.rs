@@ -327,3 +327,161 @@ async fn ledger_close_from_the_command_line_issues_the_months_bills() {
     let (code, out) = opchub(dir.path(), &db, &["ledger", "close", "--period", &month]);
     assert_ne!(code, 0, "a sealed month is not sealed again: {out}");
 }
+
+/// Issue 19: bills from the command line. The OPC lists its issued bill and records paying
+/// it (pending); a reference used twice and an amount above the bill are refused and change
+/// nothing; the operator, not the OPC, confirms — and the confirmed payment is a `bill.payment`
+/// event in the ledger.
+#[tokio::test]
+async fn bills_are_paid_and_confirmed_from_the_command_line() {
+    use chrono::{Datelike, TimeZone};
+    use opchub_ledger::event::{NewEvent, Origin};
+    use opchub_store::registry::{Founder, NewCommunity, RegisterOpc};
+    let dir = tempfile::tempdir().unwrap();
+    let db = database_url(dir.path()).await;
+    for (user, role) in [("billops", "community_operator"), ("billopc", "opc_founder")] {
+        let (code, out) = opchub(
+            dir.path(),
+            &db,
+            &["user", "create", "--username", user, "--role", role, "--password", "bill-cli-pass"],
+        );
+        assert_eq!(code, 0, "{out}");
+    }
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let today = chrono::Utc::now().with_timezone(&beijing).date_naive();
+    let day = today.with_day(1).unwrap().pred_opt().unwrap().with_day(10).unwrap();
+    let at = beijing
+        .from_local_datetime(&day.and_hms_opt(12, 0, 0).unwrap())
+        .unwrap()
+        .timestamp_millis();
+    let month = opchub_ledger::event::period_of(at);
+    let (opc, operator) = {
+        let store = Store::connect(&db).await.unwrap();
+        let ops = store.user_by_username("billops").await.unwrap().unwrap();
+        let founder = store.user_by_username("billopc").await.unwrap().unwrap();
+        let uscc = opchub_domain::Uscc::complete("91110106MA01ABCDE").unwrap();
+        let community = store
+            .create_community(
+                &opchub_store::Actor::system(),
+                NewCommunity {
+                    name: "对账社区",
+                    company_name: "北京对账园区运营有限公司",
+                    company_uscc: &uscc,
+                    zone: opchub_domain::Zone::HexiArea,
+                    address: "北京市丰台区汽车博物馆东路1号",
+                    operator_user_id: &ops.id,
+                    workstations: 1,
+                },
+            )
+            .await
+            .unwrap();
+        let ws = store.workstations(&community.id).await.unwrap()[0].id.clone();
+        let opc_uscc = opchub_domain::Uscc::complete("91110106MA01BQCDE").unwrap();
+        let (opc, _) = store
+            .register_opc(
+                &opchub_store::Actor::system(),
+                RegisterOpc {
+                    founder: Founder::Existing(&founder),
+                    name: "北京对账智能科技有限公司",
+                    uscc: Some(&opc_uscc),
+                    founder_name: "赵六",
+                    zone: opchub_domain::Zone::HexiArea,
+                    theme_package: "opc_agent_dev",
+                    workstation_id: &ws,
+                    tax_registered: true,
+                    industry_code: None,
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .ledger_append(vec![opchub_store::ledger::Item::Event(NewEvent {
+                source: "cluster".into(),
+                source_event_id: "bill-cli-1".into(),
+                kind: "compute.gpu_second".into(),
+                subject: opc.id.clone(),
+                counterparty: ops.id.clone(),
+                quantity: 60,
+                unit: "gpu_second".into(),
+                list_fen: 90,
+                charged_fen: 60,
+                list_sub_micro: 0,
+                charged_sub_micro: 0,
+                price_version: "gpu-1".into(),
+                occurred_at_ms: at,
+                origin: Origin::Observed,
+                attributes: [("item".to_string(), "a100".to_string())].into_iter().collect(),
+                corrects_leaf_index: None,
+                correction_reason: None,
+                requested_by: None,
+                approved_by: None,
+            })])
+            .await
+            .unwrap();
+        store.close().await;
+        (opc.id, ops.id)
+    };
+    let (code, out) = opchub(dir.path(), &db, &["ledger", "close", "--period", &month]);
+    assert_eq!(code, 0, "{out}");
+    let bill = format!("{month}.{opc}.{operator}");
+
+    let (code, out) = opchub(dir.path(), &db, &["bills", "list", "--as", "billopc"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&bill) && out.contains("issued") && out.contains("1 bills · billed ¥0.60 · paid ¥0.00"),
+        "{out}"
+    );
+
+    let today = today.format("%Y-%m-%d").to_string();
+    let pay = |who: &'static str, amount: &'static str, reference: &'static str| {
+        let (dir, db, bill, today) = (dir.path().to_path_buf(), db.clone(), bill.clone(), today.clone());
+        move || {
+            opchub(
+                &dir,
+                &db,
+                &[
+                    "bills",
+                    "pay",
+                    &bill,
+                    "--as",
+                    who,
+                    "--amount-fen",
+                    amount,
+                    "--paid-on",
+                    &today,
+                    "--reference",
+                    reference,
+                ],
+            )
+        }
+    };
+    // Above the bill: refused with its code, nothing recorded.
+    let (code, out) = pay("billopc", "61", "CLI-1")();
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("above_outstanding"), "{out}");
+    // The operator is not the payer.
+    let (code, out) = pay("billops", "60", "CLI-1")();
+    assert_eq!(code, 2, "{out}");
+    let (code, out) = pay("billopc", "60", "CLI-1")();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("pending"), "{out}");
+    let payment = out.split_whitespace().nth(1).unwrap().to_string();
+    let (code, out) = pay("billopc", "1", "cli 1")();
+    assert_eq!(code, 2, "a reference is used once per payee (spaces and case aside): {out}");
+
+    // Only the payee confirms.
+    let (code, out) = opchub(dir.path(), &db, &["bills", "confirm", &payment, "--as", "billopc"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("not_payee"), "{out}");
+    let (code, out) = opchub(dir.path(), &db, &["bills", "confirm", &payment, "--as", "billops"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("confirmed"), "{out}");
+    let (code, out) = opchub(dir.path(), &db, &["bills", "list", "--as", "billops", "--month", &month]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("paid") && out.contains("billed ¥0.60 · paid ¥0.60"), "{out}");
+
+    let store = Store::connect(&db).await.unwrap();
+    let posted = store.ledger_event_by_key("bills", &payment).await.unwrap();
+    assert_eq!((posted.kind.as_str(), posted.charged_fen), ("bill.payment", 60), "{posted:?}");
+    store.close().await;
+}
