@@ -10,6 +10,24 @@ use chrono::{Datelike, Days, Months, NaiveDate};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// What a step or a reason says, as a message-catalog key (`trace.<key>`) and its values, so
+/// pages render it in the reader's language (Chinese first; issue 21). A value named `x` may
+/// come as `x_zh` and `x_en` (a condition's text, say); the page picks its language's.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Msg {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, String>,
+}
+
+/// A [`Msg`] from a key and its values.
+pub fn msg(key: &str, args: &[(&str, String)]) -> Msg {
+    Msg {
+        key: key.to_string(),
+        args: args.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+    }
+}
+
 /// One explained step of a decision.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TraceStep {
@@ -22,6 +40,9 @@ pub struct TraceStep {
     /// Parameter values (with version and source), input facts and intermediate amounts.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub values: BTreeMap<String, String>,
+    /// `text` for the message catalogs (none: pages show `text`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msg: Option<Msg>,
 }
 
 /// The answer for one clause, one beneficiary, one year, as of one date.
@@ -42,6 +63,8 @@ pub struct Decision {
     /// `amount_fen` for people: `¥500,000.00`; `None` when undetermined.
     pub amount: Option<String>,
     pub reasons: Vec<String>,
+    /// `reasons` for the message catalogs, one per reason (`null`: pages show the reason's text).
+    pub reason_msgs: Vec<Option<Msg>>,
     /// Unknown facts that block the answer; never taken as zero.
     pub missing_facts: Vec<String>,
     pub trace: Vec<TraceStep>,
@@ -80,11 +103,12 @@ pub fn evaluate(
         window: None,
         trace: Vec::new(),
         reasons: Vec::new(),
+        reason_msgs: Vec::new(),
         missing: BTreeSet::new(),
         ineligible: false,
         versions: BTreeSet::new(),
     };
-    run.step(
+    run.step_m(
         &clause.id,
         "clause",
         format!(
@@ -92,6 +116,17 @@ pub fn evaluate(
             clause.id, clause.title_en, clause.title_zh, beneficiary.id, beneficiary.role, policy.version
         ),
         vec![],
+        msg(
+            "clause",
+            &[
+                ("clause", clause.id.clone()),
+                ("title_zh", clause.title_zh.clone()),
+                ("title_en", clause.title_en.clone()),
+                ("year", year.to_string()),
+                ("as_of", as_of.to_string()),
+                ("version", policy.version.clone()),
+            ],
+        ),
     );
     let amount = run.decide(rule, beneficiary)?;
     run.finish(beneficiary, amount)
@@ -148,6 +183,7 @@ struct Run<'a> {
     window: Option<Window>,
     trace: Vec<TraceStep>,
     reasons: Vec<String>,
+    reason_msgs: Vec<Option<Msg>>,
     missing: BTreeSet<String>,
     ineligible: bool,
     versions: BTreeSet<String>,
@@ -167,18 +203,56 @@ impl<'a> Run<'a> {
             rule: rule.to_string(),
             text,
             values: values.into_iter().collect(),
+            msg: None,
         });
+    }
+
+    /// A step with its catalog message.
+    fn step_m(&mut self, clause: &str, rule: &str, text: String, values: Vec<(String, String)>, m: Msg) {
+        self.step(clause, rule, text, values);
+        if let Some(s) = self.trace.last_mut() {
+            s.msg = Some(m);
+        }
     }
 
     fn reject(&mut self, clause: &str, rule: &str, reason: String) {
         self.ineligible = true;
         self.step(clause, rule, format!("not eligible: {reason}"), vec![]);
         self.reasons.push(reason);
+        self.reason_msgs.push(None);
+    }
+
+    /// [`Run::reject`] with the reason's catalog message (the step says the same, marked not eligible).
+    fn reject_m(&mut self, clause: &str, rule: &str, reason: String, m: Msg) {
+        self.reject(clause, rule, reason);
+        self.said(m);
     }
 
     fn note(&mut self, clause: &str, rule: &str, reason: String) {
         self.step(clause, rule, reason.clone(), vec![]);
         self.reasons.push(reason);
+        self.reason_msgs.push(None);
+    }
+
+    fn note_m(&mut self, clause: &str, rule: &str, reason: String, m: Msg) {
+        self.note(clause, rule, reason);
+        self.said(m);
+    }
+
+    /// A reason without a step of its own.
+    fn reason(&mut self, text: String, m: Option<Msg>) {
+        self.reasons.push(text);
+        self.reason_msgs.push(m);
+    }
+
+    /// Gives the last step and the last reason their catalog message.
+    fn said(&mut self, m: Msg) {
+        if let Some(s) = self.trace.last_mut() {
+            s.msg = Some(m.clone());
+        }
+        if let Some(r) = self.reason_msgs.last_mut() {
+            *r = Some(m);
+        }
     }
 
     fn id(&self) -> &'a str {
@@ -202,13 +276,14 @@ impl<'a> Run<'a> {
         match self.policy.window(self.as_of) {
             None => {
                 let reason = format!("S2: the measures were not in force on {}", self.as_of);
-                self.reject("S2", "validity_window", reason);
+                let m = msg("s2_not_in_force", &[("as_of", self.as_of.to_string())]);
+                self.reject_m("S2", "validity_window", reason, m);
                 return Ok(Decimal::ZERO);
             }
             Some((w, publication, years)) => {
                 self.versions.insert(publication.version.clone());
                 self.versions.insert(years.version.clone());
-                self.step(
+                self.step_m(
                     "S2",
                     "validity_window",
                     format!("validity window {w}; usage and spend outside it do not count"),
@@ -216,15 +291,18 @@ impl<'a> Run<'a> {
                         ("publication_date".into(), publication.describe()),
                         ("validity_years".into(), years.describe()),
                     ],
+                    msg("s2_window", &[("window", w.to_string())]),
                 );
                 self.window = Some(w);
                 if !w.contains(self.as_of) {
                     let reason = format!("S2: as-of date {} is outside the validity window {w}", self.as_of);
-                    self.reject("S2", "validity_window", reason);
+                    let m = msg("s2_as_of_outside", &[("as_of", self.as_of.to_string()), ("window", w.to_string())]);
+                    self.reject_m("S2", "validity_window", reason, m);
                 } else if self.counting_span().days() == 0 {
                     // S2: nothing of the year is inside the window, so nothing of it can count.
                     let reason = format!("S2: no day of {} falls inside the validity window {w}", self.year);
-                    self.reject("S2", "validity_window", reason);
+                    let m = msg("s2_year_outside", &[("year", self.year.to_string()), ("window", w.to_string())]);
+                    self.reject_m("S2", "validity_window", reason, m);
                 }
             }
         }
@@ -236,7 +314,15 @@ impl<'a> Run<'a> {
                 beneficiary.id,
                 beneficiary.role
             );
-            self.reject(self.id(), "beneficiary_role", reason);
+            let m = msg(
+                "beneficiary_role",
+                &[
+                    ("clause", self.id().to_string()),
+                    ("expected_role", expected.clone()),
+                    ("role", beneficiary.role.to_string()),
+                ],
+            );
+            self.reject_m(self.id(), "beneficiary_role", reason, m);
         }
         let per_project = self.per_project();
         let projects = if per_project { self.facts.projects()? } else { Fact::Unknown };
@@ -309,7 +395,8 @@ impl<'a> Run<'a> {
     ) -> Result<Decimal, PolicyError> {
         let id = self.id();
         if list.is_empty() {
-            self.note(id, "projects", format!("{id}: no project in the facts; nothing to pay"));
+            let m = msg("no_projects", &[("clause", id.to_string())]);
+            self.note_m(id, "projects", format!("{id}: no project in the facts; nothing to pay"), m);
             return Ok(Decimal::ZERO);
         }
         let mut total = Decimal::ZERO;
@@ -334,11 +421,12 @@ impl<'a> Run<'a> {
             };
             self.facts.enter_project(&prefix, project);
             let _ = self.facts.shown("project_id");
-            self.step(
+            self.step_m(
                 id,
                 "project",
                 format!("project {name} ({prefix})"),
                 vec![("project_id".into(), name.clone())],
+                msg("project", &[("project", name.clone())]),
             );
             let (was_ineligible, missing_before) = (self.ineligible, self.missing.clone());
             self.ineligible = false;
@@ -380,21 +468,32 @@ impl<'a> Run<'a> {
             total = add(total, amount, "projects")?;
         }
         if !unread.is_empty() {
-            self.step(
+            self.step_m(
                 id,
                 "unused_facts",
                 format!("project facts given but not read: {}", unread.join(", ")),
                 vec![],
+                msg("unused_facts", &[("facts", unread.join(", "))]),
             );
         }
         if eligible_projects == 0 {
-            self.reject(id, "projects", format!("{id}: no project in the facts is eligible"));
+            let m = msg("no_eligible_project", &[("clause", id.to_string())]);
+            self.reject_m(id, "projects", format!("{id}: no project in the facts is eligible"), m);
         }
-        self.step(
+        let m = msg(
+            "projects_total",
+            &[
+                ("clause", id.to_string()),
+                ("projects", values.len().to_string()),
+                ("total", yuan(total)),
+            ],
+        );
+        self.step_m(
             id,
             "projects",
             format!("{id}: {} projects, each capped on its own: {}", values.len(), yuan(total)),
             values,
+            m,
         );
         Ok(total)
     }
@@ -414,19 +513,27 @@ impl<'a> Run<'a> {
         };
         let shown = self.facts.shown(&c.fact);
         match holds {
-            Some(true) => self.step(&c.clause, &c.id, format!("holds: {}", c.text_en), vec![(c.fact.clone(), shown)]),
-            Some(false) => self.reject(
+            Some(true) => self.step_m(
+                &c.clause,
+                &c.id,
+                format!("holds: {}", c.text_en),
+                vec![(c.fact.clone(), shown)],
+                cond_msg("cond_holds", c),
+            ),
+            Some(false) => self.reject_m(
                 &c.clause,
                 &c.id,
                 format!("{}: condition not met — {} ({} = {shown})", c.clause, c.text_en, c.fact),
+                cond_msg("cond_not_met", c),
             ),
             None => {
                 self.missing.insert(c.fact.clone());
-                self.step(
+                self.step_m(
                     &c.clause,
                     &c.id,
                     format!("unknown: {} (fact {} missing)", c.text_en, c.fact),
                     vec![],
+                    cond_msg("cond_unknown", c),
                 );
             }
         }
@@ -441,20 +548,27 @@ impl<'a> Run<'a> {
             }
         }
         match flag {
-            Fact::Known(true) => self.reject(&c.clause, &c.id, format!("{}: excluded — {}", c.clause, c.text_en)),
-            Fact::Known(false) | Fact::Absent => self.step(
+            Fact::Known(true) => self.reject_m(
+                &c.clause,
+                &c.id,
+                format!("{}: excluded — {}", c.clause, c.text_en),
+                cond_msg("excl_applies", c),
+            ),
+            Fact::Known(false) | Fact::Absent => self.step_m(
                 &c.clause,
                 &c.id,
                 format!("does not apply: {}", c.text_en),
                 vec![(c.fact.clone(), "false".into())],
+                cond_msg("excl_not_apply", c),
             ),
             Fact::Unknown => {
                 self.missing.insert(c.fact.clone());
-                self.step(
+                self.step_m(
                     &c.clause,
                     &c.id,
                     format!("unknown whether {} (fact {} missing)", c.text_en, c.fact),
                     vec![],
+                    cond_msg("excl_unknown", c),
                 );
             }
         }
@@ -492,14 +606,24 @@ impl<'a> Run<'a> {
             let reason = format!("{}: excluded — {} (on {first})", c.clause, c.text_en);
             self.ineligible = true;
             self.step(&c.clause, &c.id, format!("not eligible: {reason}"), values);
-            self.reasons.push(reason);
+            self.reason(reason, None);
+            let mut m = cond_msg("excl_dated", c);
+            m.args.insert("date".into(), first.to_string());
+            self.said(m);
         } else {
-            let text = if entries.is_empty() {
-                format!("does not apply: {} (none recorded)", c.text_en)
+            let (text, mut m) = if entries.is_empty() {
+                (
+                    format!("does not apply: {} (none recorded)", c.text_en),
+                    cond_msg("excl_none_recorded", c),
+                )
             } else {
-                format!("does not apply: {} (no accident inside the window up to {})", c.text_en, self.as_of)
+                (
+                    format!("does not apply: {} (no accident inside the window up to {})", c.text_en, self.as_of),
+                    cond_msg("excl_none_inside", c),
+                )
             };
-            self.step(&c.clause, &c.id, text, values);
+            m.args.insert("as_of".into(), self.as_of.to_string());
+            self.step_m(&c.clause, &c.id, text, values, m);
         }
         Ok(())
     }
@@ -517,16 +641,25 @@ impl<'a> Run<'a> {
                 }
                 None => {
                     let reason = format!("S4: no value of {} {name} is in force on {}", self.id(), self.as_of);
-                    self.reject("S4", "parameter_in_force", reason);
+                    let m = msg(
+                        "s4_no_value",
+                        &[
+                            ("clause", self.id().to_string()),
+                            ("param", name.to_string()),
+                            ("as_of", self.as_of.to_string()),
+                        ],
+                    );
+                    self.reject_m("S4", "parameter_in_force", reason, m);
                 }
             }
         }
         let id = self.id();
-        self.step(
+        self.step_m(
             id,
             "parameters",
             format!("{id} values in force on {} (rule {})", self.as_of, rule.name()),
             shown,
+            msg("parameters", &[("clause", id.to_string()), ("as_of", self.as_of.to_string())]),
         );
         Ok(out)
     }
@@ -566,7 +699,13 @@ impl<'a> Run<'a> {
             Fact::Unknown => {
                 self.missing.insert(name.to_string());
                 let id = self.id();
-                self.step(id, "basis", format!("{name} unknown: the basis cannot be computed"), vec![]);
+                self.step_m(
+                    id,
+                    "basis",
+                    format!("{name} unknown: the basis cannot be computed"),
+                    vec![],
+                    msg("basis_unknown", &[("fact", name.to_string())]),
+                );
                 None
             }
         })
@@ -637,31 +776,57 @@ impl<'a> Run<'a> {
                 "S2: {what} of {name} dated outside the validity window {} does not count",
                 self.window_text()
             );
-            self.reasons.push(reason);
+            let m = msg(
+                "s2_outside_amount",
+                &[("what", what), ("fact", name.to_string()), ("window", self.window_text())],
+            );
+            self.reason(reason, Some(m));
         }
         if unqualified.0 > 0 {
             values.push(("not qualified".into(), show(unqualified)));
+            let what = match measure {
+                Measure::Amount => yuan(unqualified.1),
+                Measure::Quantity => unqualified.1.to_string(),
+            };
             let reason = format!(
-                "{}: {} of {name} not qualified ({} {}) does not count",
+                "{}: {what} of {name} not qualified ({} {}) does not count",
                 self.id(),
-                match measure {
-                    Measure::Amount => yuan(unqualified.1),
-                    Measure::Quantity => unqualified.1.to_string(),
-                },
                 unqualified.0,
                 if unqualified.0 == 1 { "entry" } else { "entries" }
             );
-            self.reasons.push(reason);
+            let m = msg(
+                "not_qualified_amount",
+                &[
+                    ("clause", self.id().to_string()),
+                    ("what", what),
+                    ("fact", name.to_string()),
+                    ("entries", unqualified.0.to_string()),
+                ],
+            );
+            self.reason(reason, Some(m));
         }
         if unknown.0 > 0 {
             values.push(("qualification unknown".into(), show(unknown)));
         }
         let id = self.id();
-        self.step(
+        let counted_text = match measure {
+            Measure::Amount => yuan(counted.1),
+            Measure::Quantity => counted.1.to_string(),
+        };
+        self.step_m(
             id,
             "basis",
             format!("{name}: what counts in {} inside the validity window", self.year),
             values,
+            msg(
+                "basis_counted",
+                &[
+                    ("fact", name.to_string()),
+                    ("year", self.year.to_string()),
+                    ("entries", counted.0.to_string()),
+                    ("counted", counted_text),
+                ],
+            ),
         );
         Ok(counted.1)
     }
@@ -675,7 +840,14 @@ impl<'a> Run<'a> {
         let base = self.tally(basis_fact, &entries, Measure::Amount)?;
         let gross = mul(base, rate, basis_fact)?;
         let id = self.id();
-        self.step(id, "rate", format!("{} × {} = {}", yuan(base), percent(rate), yuan(gross)), vec![]);
+        let args = [("base", yuan(base)), ("rate", percent(rate)), ("gross", yuan(gross))];
+        self.step_m(
+            id,
+            "rate",
+            format!("{} × {} = {}", yuan(base), percent(rate), yuan(gross)),
+            vec![],
+            msg("rate_amounts", &args),
+        );
         Ok(gross)
     }
 
@@ -761,13 +933,26 @@ impl<'a> Run<'a> {
         // One division, last: workstation-days weighted × rate ÷ the common denominator.
         let gross = div(mul(total_num, rate, basis_fact)?, Decimal::from(MONTH_LCM), basis_fact)?;
         let id = self.id();
-        self.step(
+        self.step_m(
             id,
             "basis",
             format!("{basis_fact}: {} workstation-months counted", short(months)),
             values,
+            msg(
+                "basis_workstation_months",
+                &[("fact", basis_fact.to_string()), ("months", short(months))],
+            ),
         );
-        self.step(id, "rate", format!("{} × {} = {}", short(months), yuan(rate), yuan(gross)), vec![]);
+        self.step_m(
+            id,
+            "rate",
+            format!("{} × {} = {}", short(months), yuan(rate), yuan(gross)),
+            vec![],
+            msg(
+                "rate_workstation_months",
+                &[("months", short(months)), ("rate", yuan(rate)), ("gross", yuan(gross))],
+            ),
+        );
         Ok(gross)
     }
 
@@ -810,11 +995,15 @@ impl<'a> Run<'a> {
             Some(entries) => {
                 let revenue = self.tally("paid_calls", &entries, Measure::Amount)?;
                 let part = mul(revenue, rate, "paid_calls")?;
-                self.step(
+                self.step_m(
                     id,
                     "rate",
                     format!("paid calls: {} × {} = {}", yuan(revenue), percent(rate), yuan(part)),
                     vec![],
+                    msg(
+                        "rate_paid_calls",
+                        &[("base", yuan(revenue)), ("rate", percent(rate)), ("gross", yuan(part))],
+                    ),
                 );
                 part
             }
@@ -823,11 +1012,12 @@ impl<'a> Run<'a> {
         let free = if per_call.is_zero() {
             // Free calls pay nothing at ¥0.00 a call, so whether they are known does not matter.
             let _ = self.facts.entries("free_calls")?;
-            self.step(
+            self.step_m(
                 id,
                 "rate",
                 format!("free calls pay {} each: nothing to add", yuan(per_call)),
                 vec![],
+                msg("rate_free_calls_zero", &[("per_call", yuan(per_call))]),
             );
             Decimal::ZERO
         } else {
@@ -835,11 +1025,15 @@ impl<'a> Run<'a> {
                 Some(entries) => {
                     let calls = self.tally("free_calls", &entries, Measure::Quantity)?;
                     let part = mul(calls, per_call, "free_calls")?;
-                    self.step(
+                    self.step_m(
                         id,
                         "rate",
                         format!("free calls: {calls} × {} = {}", yuan(per_call), yuan(part)),
                         vec![],
+                        msg(
+                            "rate_free_calls",
+                            &[("calls", calls.to_string()), ("per_call", yuan(per_call)), ("gross", yuan(part))],
+                        ),
                     );
                     part
                 }
@@ -864,10 +1058,20 @@ impl<'a> Run<'a> {
         let span = self.counting_span();
         let counts = match date {
             Fact::Known(d) if !self.year_span.contains(d) => {
-                self.note(
+                let m = msg(
+                    "event_other_year",
+                    &[
+                        ("clause", id.to_string()),
+                        ("fact", date_fact.to_string()),
+                        ("date", d.to_string()),
+                        ("year", self.year.to_string()),
+                    ],
+                );
+                self.note_m(
                     id,
                     "event_date",
                     format!("{id}: {date_fact} {d} is not in {}; nothing counts this year", self.year),
+                    m,
                 );
                 false
             }
@@ -876,12 +1080,21 @@ impl<'a> Run<'a> {
                     "S2: {date_fact} {d} is outside the validity window {}; it does not count",
                     self.window_text()
                 );
-                self.note("S2", "validity_window", reason);
+                let m = msg(
+                    "event_outside_window",
+                    &[
+                        ("fact", date_fact.to_string()),
+                        ("date", d.to_string()),
+                        ("window", self.window_text()),
+                    ],
+                );
+                self.note_m("S2", "validity_window", reason, m);
                 false
             }
             Fact::Known(_) => true,
             Fact::Absent => {
-                self.note(id, "event_date", format!("{id}: no {date_fact}; nothing to pay"));
+                let m = msg("event_missing", &[("clause", id.to_string()), ("fact", date_fact.to_string())]);
+                self.note_m(id, "event_date", format!("{id}: no {date_fact}; nothing to pay"), m);
                 false
             }
             Fact::Unknown => {
@@ -893,7 +1106,7 @@ impl<'a> Run<'a> {
             (Some(a), true) => Decimal::from(a),
             _ => Decimal::ZERO,
         };
-        self.step(
+        self.step_m(
             id,
             "basis",
             format!("amount decided in review: {}", yuan(gross)),
@@ -901,6 +1114,7 @@ impl<'a> Run<'a> {
                 (amount_fact.to_string(), self.facts.shown(amount_fact)),
                 (date_fact.to_string(), self.facts.shown(date_fact)),
             ],
+            msg("basis_review_amount", &[("gross", yuan(gross))]),
         );
         Ok(gross)
     }
@@ -1163,11 +1377,12 @@ impl<'a> Run<'a> {
         let cap = self.fen_param(params, "cap")?;
         let id = self.id();
         if gross <= Decimal::ZERO {
-            self.step(
+            self.step_m(
                 id,
                 &format!("{}_cap", scope.as_str()),
                 format!("{id} {}: nothing to cap", scope.words()),
                 vec![],
+                msg("cap_nothing", &[("clause", id.to_string()), ("scope", scope.as_str().to_string())]),
             );
             return Ok(Decimal::ZERO);
         }
@@ -1184,7 +1399,8 @@ impl<'a> Run<'a> {
                 "{id} pays once per project: {} was already paid for this project",
                 yuan_fen(consumed)
             );
-            self.reject(id, "once_per_project_cap", reason);
+            let m = msg("cap_once_paid", &[("clause", id.to_string()), ("consumed", yuan_fen(consumed))]);
+            self.reject_m(id, "once_per_project_cap", reason, m);
             return Ok(Decimal::ZERO);
         }
         let headroom = Decimal::from(cap.saturating_sub(consumed).max(0));
@@ -1194,12 +1410,26 @@ impl<'a> Run<'a> {
             ("headroom".to_string(), yuan(headroom)),
         ];
         // M3.1, M3.2, M3.3, M6.1: the cap is this project's.
-        let project = if matches!(scope, CapScope::PerProjectPerYear | CapScope::OncePerProject | CapScope::PerProject) {
+        let (project, project_id) = if matches!(scope, CapScope::PerProjectPerYear | CapScope::OncePerProject | CapScope::PerProject) {
             let shown = self.facts.shown("project_id");
             values.push(("project_id".to_string(), shown.clone()));
-            format!(" for project {shown}")
+            (format!(" for project {shown}"), shown)
         } else {
-            String::new()
+            (String::new(), String::new())
+        };
+        let cap_args = |key: &str, gross: String, to: String| {
+            msg(
+                key,
+                &[
+                    ("clause", id.to_string()),
+                    ("scope", scope.as_str().to_string()),
+                    ("gross", gross),
+                    ("to", to),
+                    ("cap", yuan_fen(cap)),
+                    ("consumed", yuan_fen(consumed)),
+                    ("project", project_id.clone()),
+                ],
+            )
         };
         let rule = format!("{}_cap", scope.as_str());
         if gross > headroom {
@@ -1207,15 +1437,19 @@ impl<'a> Run<'a> {
             if consumed > 0 {
                 text.push_str(&format!(" (cap {} less {} already paid)", yuan_fen(cap), yuan_fen(consumed)));
             }
-            self.step(id, &rule, text.clone(), values);
-            self.reasons.push(text);
+            let key = if consumed > 0 { "cap_capped_consumed" } else { "cap_capped" };
+            let m = cap_args(key, yuan(gross), yuan(headroom));
+            self.step_m(id, &rule, text.clone(), values, m.clone());
+            self.reason(text, Some(m));
             Ok(headroom)
         } else {
-            self.step(
+            let m = cap_args("cap_within", yuan(gross), yuan(headroom));
+            self.step_m(
                 id,
                 &rule,
                 format!("{id} {}: {} is within {}{project}", scope.words(), yuan(gross), yuan(headroom)),
                 values,
+                m,
             );
             Ok(gross)
         }
@@ -1239,7 +1473,13 @@ impl<'a> Run<'a> {
             other = add(other, Decimal::from(a), "other_grants")?;
         }
         if other.is_zero() {
-            self.step("S3", "overlap", "no other policy paid for this item".into(), vec![]);
+            self.step_m(
+                "S3",
+                "overlap",
+                "no other policy paid for this item".into(),
+                vec![],
+                msg("s3_none", &[]),
+            );
             return Ok(own);
         }
         let mode_param = self.policy.clause_param(self.clause, "overlap_mode", self.as_of);
@@ -1261,8 +1501,9 @@ impl<'a> Run<'a> {
                     yuan(other),
                     yuan(pay)
                 );
-                self.step("S3", "overlap_top_up", text.clone(), values);
-                self.reasons.push(text);
+                let m = msg("s3_top_up", &[("own", yuan(own)), ("other", yuan(other)), ("pay", yuan(pay))]);
+                self.step_m("S3", "overlap_top_up", text.clone(), values, m.clone());
+                self.reason(text, Some(m));
                 pay
             }
             OverlapMode::Exclusive if other >= own => {
@@ -1272,8 +1513,9 @@ impl<'a> Run<'a> {
                     yuan(own),
                     yuan(Decimal::ZERO)
                 );
-                self.step("S3", "overlap_exclusive", text.clone(), values);
-                self.reasons.push(text);
+                let m = msg("s3_exclusive_other", &[("own", yuan(own)), ("other", yuan(other))]);
+                self.step_m("S3", "overlap_exclusive", text.clone(), values, m.clone());
+                self.reason(text, Some(m));
                 Decimal::ZERO
             }
             OverlapMode::Exclusive => {
@@ -1282,8 +1524,9 @@ impl<'a> Run<'a> {
                     yuan(own),
                     yuan(other)
                 );
-                self.step("S3", "overlap_exclusive", text.clone(), values);
-                self.reasons.push(text);
+                let m = msg("s3_exclusive_own", &[("own", yuan(own)), ("other", yuan(other))]);
+                self.step_m("S3", "overlap_exclusive", text.clone(), values, m.clone());
+                self.reason(text, Some(m));
                 own
             }
         };
@@ -1313,7 +1556,13 @@ impl<'a> Run<'a> {
             ));
         }
         if factor == Decimal::ONE {
-            self.step("F1", "budget", "budget factor 1: no pro-rating".into(), vec![]);
+            self.step_m(
+                "F1",
+                "budget",
+                "budget factor 1: no pro-rating".into(),
+                vec![],
+                msg("f1_no_prorating", &[]),
+            );
             return Ok(own);
         }
         let scaled = mul(own, factor, "budget_factor")?;
@@ -1330,6 +1579,14 @@ impl<'a> Run<'a> {
             factor.normalize(),
             yuan(scaled)
         );
+        let mut m = msg(
+            "f1_prorated",
+            &[
+                ("own", yuan(own)),
+                ("factor", factor.normalize().to_string()),
+                ("scaled", yuan(scaled)),
+            ],
+        );
         let out = match allocated {
             Some(a) => {
                 // The batch's share to the fen; it never exceeds this line's own amount.
@@ -1344,29 +1601,37 @@ impl<'a> Run<'a> {
                     yuan_fen(a)
                 ));
                 values.push(("budget_allocated_fen".into(), yuan_fen(a)));
+                m.key = "f1_prorated_shared".into();
+                m.args.insert("allocated".into(), yuan_fen(a));
                 Decimal::from(a)
             }
             None => scaled,
         };
-        self.step("F1", "budget", text.clone(), values);
-        self.reasons.push(text);
+        self.step_m("F1", "budget", text.clone(), values, m.clone());
+        self.reason(text, Some(m));
         Ok(out)
     }
 
     fn finish(mut self, beneficiary: &Beneficiary, amount: Decimal) -> Result<Decision, PolicyError> {
         let rounded = round_half_up(amount.max(Decimal::ZERO))?;
         let id = self.id();
-        let rounding = if !self.ineligible && !self.missing.is_empty() {
-            "no rounding: the amount is undetermined".to_string()
+        let (rounding, m) = if !self.ineligible && !self.missing.is_empty() {
+            ("no rounding: the amount is undetermined".to_string(), msg("rounding_none", &[]))
         } else if Decimal::from(rounded) == amount {
-            format!("{} is exact to the fen", yuan(amount))
+            (
+                format!("{} is exact to the fen", yuan(amount)),
+                msg("rounding_exact", &[("amount", yuan(amount))]),
+            )
         } else {
-            format!("half-up to the fen: {} → {}", yuan(amount), yuan_fen(rounded))
+            (
+                format!("half-up to the fen: {} → {}", yuan(amount), yuan_fen(rounded)),
+                msg("rounding_half_up", &[("amount", yuan(amount)), ("rounded", yuan_fen(rounded))]),
+            )
         };
-        self.step(id, "rounding", rounding, vec![]);
+        self.step_m(id, "rounding", rounding, vec![], m);
         let unread = self.facts.unread();
         if !unread.is_empty() {
-            self.step(
+            self.step_m(
                 id,
                 "unused_facts",
                 format!(
@@ -1374,6 +1639,7 @@ impl<'a> Run<'a> {
                     unread.join(", ")
                 ),
                 vec![],
+                msg("unused_facts", &[("facts", unread.join(", "))]),
             );
         }
         let (eligible, amount_fen) = if self.ineligible {
@@ -1382,33 +1648,43 @@ impl<'a> Run<'a> {
                     "not eligible: nothing is paid; {} above is what the facts alone would give",
                     yuan_fen(rounded)
                 );
-                self.step(id, "not_eligible", text, vec![]);
+                self.step_m(
+                    id,
+                    "not_eligible",
+                    text,
+                    vec![],
+                    msg("not_eligible_would_give", &[("amount", yuan_fen(rounded))]),
+                );
             }
             if !self.missing.is_empty() {
-                let text = format!(
-                    "not needed once ineligible: {}",
-                    self.missing.iter().cloned().collect::<Vec<_>>().join(", ")
-                );
-                self.step(id, "missing_facts", text, vec![]);
+                let list = self.missing.iter().cloned().collect::<Vec<_>>().join(", ");
+                let text = format!("not needed once ineligible: {list}");
+                self.step_m(id, "missing_facts", text, vec![], msg("missing_not_needed", &[("facts", list)]));
                 self.missing.clear();
             }
             (Some(false), Some(0))
         } else if !self.missing.is_empty() {
             // No amount at all: what the known facts alone give is not what would be paid.
             let list = self.missing.iter().cloned().collect::<Vec<_>>().join(", ");
-            self.step(
+            self.step_m(
                 id,
                 "missing_facts",
                 format!("undetermined: no amount until these facts are known: {list}"),
                 vec![("missing_facts".into(), list.clone())],
+                msg("missing_undetermined", &[("facts", list.clone())]),
             );
-            self.reasons.push(format!("undetermined: unknown facts {list}"));
+            let m = msg("reason_undetermined", &[("facts", list.clone())]);
+            self.reason(format!("undetermined: unknown facts {list}"), Some(m));
             (None, None)
         } else {
             (Some(true), Some(rounded))
         };
         if eligible == Some(true) && amount_fen == Some(0) && self.reasons.is_empty() {
-            self.reasons.push(format!("{id}: nothing counts in {}", self.year));
+            let m = msg(
+                "reason_nothing_counts",
+                &[("clause", id.to_string()), ("year", self.year.to_string())],
+            );
+            self.reason(format!("{id}: nothing counts in {}", self.year), Some(m));
         }
         Ok(Decision {
             clause: self.clause.id.clone(),
@@ -1421,6 +1697,7 @@ impl<'a> Run<'a> {
             amount_fen,
             amount: amount_fen.map(yuan_fen),
             reasons: self.reasons,
+            reason_msgs: self.reason_msgs,
             missing_facts: self.missing.into_iter().collect(),
             trace: self.trace,
         })
@@ -1450,6 +1727,19 @@ fn extra_date(e: &Entry, key: &str) -> Result<NaiveDate, PolicyError> {
         .and_then(|v| v.as_str())
         .and_then(crate::facts::parse_date)
         .ok_or_else(|| PolicyError::bad(field, "required (YYYY-MM-DD)"))
+}
+
+/// A condition's message: its clause, fact and text in both languages.
+fn cond_msg(key: &str, c: &Condition) -> Msg {
+    msg(
+        key,
+        &[
+            ("clause", c.clause.clone()),
+            ("fact", c.fact.clone()),
+            ("cond_zh", c.text_zh.clone()),
+            ("cond_en", c.text_en.clone()),
+        ],
+    )
 }
 
 #[cfg(test)]

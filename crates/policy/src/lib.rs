@@ -10,7 +10,7 @@ pub mod facts;
 pub mod model;
 
 pub use error::PolicyError;
-pub use eval::{budget_factor, evaluate, largest_remainder, Decision, TraceStep};
+pub use eval::{budget_factor, evaluate, largest_remainder, msg, Decision, Msg, TraceStep};
 pub use facts::{Beneficiary, EvalInput, Fact, Facts};
 pub use model::{CapScope, Clause, OverlapMode, Param, ParamValue, Policy, Rule, Source, Window};
 

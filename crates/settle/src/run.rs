@@ -9,7 +9,7 @@ use chrono::{Datelike, NaiveDate};
 use opchub_domain::money::{round_micro, MICRO_PER_FEN};
 use opchub_domain::{IndustryCode, Role};
 use opchub_ledger::event::day_of;
-use opchub_policy::{budget_factor, evaluate, Beneficiary, Decision, Facts, ParamValue, Policy, PolicyError, TraceStep};
+use opchub_policy::{budget_factor, evaluate, msg, Beneficiary, Decision, Facts, ParamValue, Policy, PolicyError, TraceStep};
 use opchub_store::bills::BillMarks;
 use opchub_store::settlement::{Line, ListsInForce, OverlapGrant, Parties, Party, RollupRow, EXCLUSION_KINDS};
 use opchub_store::Store;
@@ -874,6 +874,14 @@ fn integrity_marks(mut d: Decision, c: &Candidate) -> Decision {
                 opchub_domain::money::Money::from_fen(*fen)
             ),
             values: BTreeMap::from([("finding".to_string(), id.clone())]),
+            msg: Some(msg(
+                "integrity_upheld",
+                &[
+                    ("finding", id.clone()),
+                    ("detector", detector.clone()),
+                    ("amount", opchub_domain::money::Money::from_fen(*fen).to_string()),
+                ],
+            )),
         });
     }
     if !c.held_by.is_empty() {
@@ -883,12 +891,14 @@ fn integrity_marks(mut d: Decision, c: &Candidate) -> Decision {
         d.amount = None;
         d.reasons
             .push(format!("held: integrity finding {ids} is under the committee's review"));
+        d.reason_msgs.push(Some(msg("reason_integrity_hold", &[("findings", ids.clone())])));
         d.missing_facts.push("integrity_review".into());
         d.trace.push(TraceStep {
             clause: c.clause.clone(),
             rule: "integrity_hold".into(),
             text: format!("held: open integrity finding {ids} names this party; not payable until the committee decides it"),
-            values: BTreeMap::from([("findings".to_string(), ids)]),
+            values: BTreeMap::from([("findings".to_string(), ids.clone())]),
+            msg: Some(msg("integrity_hold", &[("findings", ids)])),
         });
     }
     d
@@ -908,6 +918,7 @@ fn bill_marks(mut d: Decision, c: &Candidate) -> Decision {
                 Money::from_fen(*fen)
             ),
             values: BTreeMap::from([("month".to_string(), month.clone()), ("amount_fen".to_string(), fen.to_string())]),
+            msg: Some(msg("bill_running", &[("month", month.clone()), ("amount", Money::from_fen(*fen).to_string())])),
         });
     }
     if !c.unpaid_bills.is_empty() {
@@ -922,6 +933,7 @@ fn bill_marks(mut d: Decision, c: &Candidate) -> Decision {
         d.amount_fen = None;
         d.amount = None;
         d.reasons.push(format!("held: bill {ids} is not paid and confirmed"));
+        d.reason_msgs.push(Some(msg("reason_bill_unpaid", &[("bills", ids.clone())])));
         d.missing_facts.push("bill_payment".into());
         d.trace.push(TraceStep {
             clause: c.clause.clone(),
@@ -931,6 +943,17 @@ fn bill_marks(mut d: Decision, c: &Candidate) -> Decision {
                 what.join("; ")
             ),
             values: BTreeMap::from([("bills".to_string(), ids)]),
+            msg: Some(msg(
+                "bill_unpaid",
+                &[(
+                    "bills",
+                    c.unpaid_bills
+                        .iter()
+                        .map(|(id, total, paid)| format!("{id} {} / {}", Money::from_fen(*paid), Money::from_fen(*total)))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )],
+            )),
         });
     }
     d

@@ -147,6 +147,16 @@ pub fn templates() -> Environment<'static> {
             .unwrap_or_else(|| "zh".into());
         i18n::text(&lang, &key)
     });
+    // A step or reason of the engine's trace in the reader's language (issue 21): `say(msg,
+    // fallback)` renders `trace.<key>` with its values, else shows the fallback (the engine's
+    // English text, for steps it has no message for).
+    env.add_function("say", |state: &minijinja::State, m: Value, fallback: Option<String>| -> String {
+        let lang = state
+            .lookup("lang")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "zh".into());
+        say(&lang, &m, fallback.unwrap_or_default())
+    });
     env.add_filter("dt", |ms: i64| -> String {
         chrono::DateTime::from_timestamp_millis(ms)
             .map(|d| {
@@ -1080,4 +1090,55 @@ pub async fn audit(
         StatusCode::OK,
         context! { entries => entries, action => f.action, object_kind => f.object_kind, object_id => f.object_id, actor_user_id => f.actor_user_id },
     )
+}
+
+/// [`i18n::text`] of `prefix.value` when the catalogs have it, else the value itself.
+fn label_or(lang: &str, prefix: &str, value: &str) -> String {
+    let key = format!("{prefix}.{value}");
+    if i18n::has(lang, &key) || i18n::has("zh", &key) {
+        i18n::text(lang, &key)
+    } else {
+        value.to_string()
+    }
+}
+
+/// Renders an engine message (`{key, args}`, see `opchub_policy::Msg`) from the `trace.` catalog
+/// block: `{name}` is the value `name_<lang>` when given, else `name`; facts, fact lists, cap
+/// scopes and roles read as their labels. Without a message (or a catalog entry) the fallback.
+pub fn say(lang: &str, m: &Value, fallback: String) -> String {
+    let Some(key) = m.get_attr("key").ok().and_then(|k| k.as_str().map(str::to_string)) else {
+        return fallback;
+    };
+    let catalog_key = format!("trace.{key}");
+    if !(i18n::has(lang, &catalog_key) || i18n::has("zh", &catalog_key)) {
+        return fallback;
+    }
+    let mut out = i18n::text(lang, &catalog_key);
+    let args = m.get_attr("args").ok();
+    let arg = |name: &str| -> Option<String> {
+        let a = args.as_ref()?;
+        let pick = |k: &str| a.get_attr(k).ok().and_then(|v| v.as_str().map(str::to_string));
+        pick(&format!("{name}_{lang}")).or_else(|| pick(name))
+    };
+    // Each `{name}` once, left to right.
+    let mut start = 0;
+    while let Some(open) = out[start..].find('{').map(|i| i + start) {
+        let Some(close) = out[open..].find('}').map(|i| i + open) else {
+            break;
+        };
+        let name = out[open + 1..close].to_string();
+        let value = match arg(&name) {
+            Some(v) => match name.as_str() {
+                "fact" => label_or(lang, "fact", &v),
+                "facts" => v.split(", ").map(|f| label_or(lang, "fact", f)).collect::<Vec<_>>().join("、"),
+                "scope" => label_or(lang, "cap_scope", &v),
+                "role" | "expected_role" => label_or(lang, "role", &v),
+                _ => v,
+            },
+            None => String::new(),
+        };
+        out.replace_range(open..=close, &value);
+        start = open + value.len();
+    }
+    out
 }

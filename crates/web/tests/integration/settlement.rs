@@ -726,6 +726,36 @@ async fn pages_walk_the_settlement() {
     let batch = w.committee.get(&loc).await.text;
     assert!(batch.contains("¥150,000.00") && batch.contains("M2.3-invoker"), "{batch}");
     assert!(!batch.contains("data-clause=\"M2.4\""), "only the chosen clauses");
+    // Issue 21: the trace reads in Chinese on the Chinese page — conditions, the basis, the
+    // rate and the rounding — and in English on the English one.
+    let trace = |html: &str| -> String {
+        html.split("<ol class=\"trace small\">")
+            .skip(1)
+            .filter_map(|t| t.split("</ol>").next())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let zh = trace(&batch);
+    for want in [
+        "满足条件：已工商注册",
+        "付费技能调用金额：",
+        "付费调用收入：¥300,000.00 × 50% = ¥150,000.00",
+        "已精确到分",
+        "有效期",
+    ] {
+        assert!(zh.contains(want), "{want} not in the Chinese trace: {zh}");
+    }
+    for english in ["holds:", "paid calls:", "is exact to the fen", "validity window", "values in force"] {
+        assert!(!zh.contains(english), "English {english:?} in the Chinese trace: {zh}");
+    }
+    let english = w.app.client();
+    english.login("cmte", PASSWORD).await;
+    english.get("/lang/en").await;
+    let en = trace(&english.get(&loc).await.text);
+    assert!(
+        en.contains("Holds: registered with the market regulator") && en.contains("Paid calls: ¥300,000.00 × 50%"),
+        "{en}"
+    );
     let id = loc.rsplit('/').next().unwrap().to_string();
     // The publisher confirms on its page; the calculator shows its estimate.
     let mine = w.publisher.get("/my/settlements").await.text;
