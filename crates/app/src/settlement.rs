@@ -65,6 +65,8 @@ pub struct ClauseView {
     pub kind: String,
     pub beneficiary: Option<String>,
     pub basis: Option<String>,
+    /// The fact the basis is read from (`discounts`, `paid_calls`, …): pages name it in their language.
+    pub basis_fact: Option<String>,
     pub cap_scope: Option<String>,
     pub overlap_group: Option<String>,
     pub pays: bool,
@@ -86,6 +88,7 @@ pub fn clause_views(p: &Policy, as_of: NaiveDate) -> Vec<ClauseView> {
             kind: c.kind.clone(),
             beneficiary: c.beneficiary.map(|r| r.as_str().to_string()),
             basis: c.basis.clone(),
+            basis_fact: c.rule.as_ref().and_then(|r| r.basis_fact()).map(str::to_string),
             cap_scope: c.cap_scope.map(|s| s.as_str().to_string()),
             overlap_group: c.overlap_group.clone(),
             pays: c.pays(),

@@ -1145,10 +1145,12 @@ impl<'a> Run<'a> {
             match e.qualified {
                 Fact::Known(true) => {}
                 Fact::Known(false) | Fact::Absent => {
-                    self.note(
+                    let m = msg("loan_not_eligible", &[("clause", id.to_string()), ("loan", name.clone())]);
+                    self.note_m(
                         id,
                         "loan",
                         format!("{id}: loan {name} is not an eligible loan; its interest does not count"),
+                        m,
                     );
                     continue;
                 }
@@ -1158,10 +1160,12 @@ impl<'a> Run<'a> {
                 }
             }
             if *principal == 0 {
-                self.note(
+                let m = msg("loan_no_principal", &[("clause", id.to_string()), ("loan", name.clone())]);
+                self.note_m(
                     id,
                     "loan",
                     format!("{id}: loan {name} has no principal; its interest does not count"),
+                    m,
                 );
                 continue;
             }
@@ -1175,7 +1179,17 @@ impl<'a> Run<'a> {
                     yuan_fen(counted_principal),
                     yuan_fen(principal_cap)
                 );
-                self.note(id, "principal_cap", reason);
+                let m = msg(
+                    "loan_principal_cap",
+                    &[
+                        ("clause", id.to_string()),
+                        ("loan", name.clone()),
+                        ("principal", yuan_fen(*principal)),
+                        ("counted", yuan_fen(counted_principal)),
+                        ("cap", yuan_fen(principal_cap)),
+                    ],
+                );
+                self.note_m(id, "principal_cap", reason, m);
             }
             let limit = drawdown
                 .checked_add_months(Months::new(months_cap))
@@ -1254,11 +1268,13 @@ impl<'a> Run<'a> {
                 ));
                 loan_total = add(loan_total, counted, basis_fact)?;
             }
-            self.step(
+            let m = msg("loan_interest", &[("loan", name.clone()), ("amount", yuan(loan_total))]);
+            self.step_m(
                 id,
                 "interest_schedule",
                 format!("loan {name}: interest counted {}", yuan(loan_total)),
                 values,
+                m,
             );
             total = add(total, loan_total, basis_fact)?;
         }
@@ -1277,7 +1293,8 @@ impl<'a> Run<'a> {
         let move_in = match self.facts.date("move_in")? {
             Fact::Known(d) => d,
             Fact::Absent => {
-                self.note(id, "stay", format!("{id}: no move-in date; nothing to subsidise"));
+                let m = msg("housing_no_move_in", &[("clause", id.to_string())]);
+                self.note_m(id, "stay", format!("{id}: no move-in date; nothing to subsidise"), m);
                 return Ok(Decimal::ZERO);
             }
             Fact::Unknown => {
@@ -1349,11 +1366,13 @@ impl<'a> Run<'a> {
             "rent months forgone".into(),
             format!("{} × {} = {}", short(rent_months), yuan(monthly), yuan(b)),
         ));
-        self.step(
+        let m = msg("housing_forgone", &[("year", self.year.to_string()), ("amount", yuan(gross))]);
+        self.step_m(
             id,
             "housing_schedule",
             format!("rent forgone in {}: {}", self.year, yuan(gross)),
             values,
+            m,
         );
         Ok(gross)
     }

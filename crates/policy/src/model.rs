@@ -176,6 +176,18 @@ impl Rule {
         }
     }
 
+    /// The fact the rule's basis is read from (`discounts`, `paid_calls`, `review_amount_fen`, …).
+    pub fn basis_fact(&self) -> Option<&str> {
+        match self {
+            Rule::WorkstationMonths { basis_fact } | Rule::RateOfAmounts { basis_fact } | Rule::LoanInterest { basis_fact } => {
+                Some(basis_fact)
+            }
+            Rule::SkillPublisher => Some("paid_calls"),
+            Rule::ReviewAmount { amount_fact, .. } => Some(amount_fact),
+            Rule::HousingSchedule => None,
+        }
+    }
+
     /// The parameters the rule reads; the policy file must define each.
     fn required_params(&self) -> &'static [&'static str] {
         match self {

@@ -716,6 +716,12 @@ async fn pages_walk_the_settlement() {
     assert!(
         html.contains("M2.3-publisher") && html.contains("revenue_rate") && html.contains("分别给予发布方和调用方每年最高20万元资金补贴")
     );
+    // Issue 21: the cap scope and the basis read in Chinese, not as codes or English.
+    assert!(html.contains("<dd>年度封顶</dd>") && !html.contains("<dd>per_year</dd>"), "{html}");
+    assert!(
+        html.contains("向OPC实际让利金额") && !html.contains("discount actually given"),
+        "{html}"
+    );
     // The committee drafts a batch from the page and lands on it, with traces.
     let r = w
         .committee
