@@ -157,6 +157,15 @@ pub fn templates() -> Environment<'static> {
             .unwrap_or_else(|| "zh".into());
         say(&lang, &m, fallback.unwrap_or_default())
     });
+    // An application's answers (a JSON object of facts) as rows a person reads: the fact's
+    // label, and its value — yes/no, a count of entries, amounts in yuan (issue 21).
+    env.add_function("fact_rows", |state: &minijinja::State, json: String| -> Value {
+        let lang = state
+            .lookup("lang")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "zh".into());
+        Value::from_serialize(fact_rows(&lang, &json))
+    });
     env.add_filter("dt", |ms: i64| -> String {
         chrono::DateTime::from_timestamp_millis(ms)
             .map(|d| {
@@ -1141,4 +1150,25 @@ pub fn say(lang: &str, m: &Value, fallback: String) -> String {
         start = open + value.len();
     }
     out
+}
+
+/// See the `fact_rows` template function.
+pub fn fact_rows(lang: &str, json: &str) -> Vec<(String, String)> {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(json) else {
+        return vec![];
+    };
+    map.iter()
+        .map(|(k, v)| {
+            let shown = match v {
+                serde_json::Value::Bool(b) => i18n::text(lang, if *b { "common.yes" } else { "common.no" }),
+                serde_json::Value::Null => i18n::text(lang, "common.none"),
+                serde_json::Value::Array(a) if a.is_empty() => i18n::text(lang, "common.none"),
+                serde_json::Value::Array(a) => i18n::text(lang, "app.entries").replace("{n}", &a.len().to_string()),
+                serde_json::Value::Number(n) if k.ends_with("_fen") => n.as_i64().map(ledger::money).unwrap_or_else(|| n.to_string()),
+                serde_json::Value::String(t) => label_or(lang, "zone", t),
+                other => other.to_string(),
+            };
+            (label_or(lang, "fact", k), shown)
+        })
+        .collect()
 }

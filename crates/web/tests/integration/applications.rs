@@ -678,6 +678,33 @@ async fn pages_generate_forms_explain_errors_and_show_each_role_its_part() {
     assert!(page.text.contains("class=\"evidence-file\"") && page.text.contains("id=\"submit-application\""));
     // 10% of ¥123,456.78, shown before submission.
     assert!(page.text.contains("¥12,345.68"), "engine amount on the page");
+    // Issue 21: the answers and the trace read in Chinese — labels and yes/no, not codes.
+    let facts = page
+        .text
+        .split("id=\"platform-facts\">")
+        .nth(1)
+        .unwrap()
+        .split("</dl>")
+        .next()
+        .unwrap();
+    assert!(
+        facts.contains("<dt>合作方为高校或科研院所</dt><dd>是</dd>") && facts.contains("<dt>研发投入</dt><dd>1 条</dd>"),
+        "{facts}"
+    );
+    assert!(
+        !facts.contains("partner_is_university_or_institute") && !facts.contains("true"),
+        "{facts}"
+    );
+    let trace = page.text.split("id=\"trace\">").nth(1).unwrap().split("</ol>").next().unwrap();
+    assert!(
+        trace.contains("研发投入：") && trace.contains("计入 1 条，合计 ¥123,456.78"),
+        "{trace}"
+    );
+    assert!(
+        trace.contains("¥123,456.78 × 10% = ¥12,345.678") && trace.contains("四舍五入到分"),
+        "{trace}"
+    );
+    assert!(!trace.contains("holds:") && !trace.contains("rounding"), "{trace}");
     // Submitting without the documents is explained on the page.
     let id = ok.location().rsplit('/').next().unwrap().to_string();
     let sub = w.opc.post_form(&format!("/applications/{id}/submit"), &[("version", "1")]).await;
