@@ -166,6 +166,27 @@ pub fn templates() -> Environment<'static> {
             .unwrap_or_else(|| "zh".into());
         Value::from_serialize(fact_rows(&lang, &json))
     });
+    // A batch's list versions (`{kind: {id, version, sha256}}`) as "名单 v1 · …" (issue 21).
+    env.add_filter("lists_used", |state: &minijinja::State, json: String| -> String {
+        let lang = state
+            .lookup("lang")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "zh".into());
+        let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(&json) else {
+            return json;
+        };
+        m.iter()
+            .map(|(kind, v)| {
+                let version = v
+                    .get("version")
+                    .and_then(serde_json::Value::as_i64)
+                    .map(|n| format!(" v{n}"))
+                    .unwrap_or_default();
+                format!("{}{version}", i18n::text(&lang, &format!("settle.kind_{kind}")))
+            })
+            .collect::<Vec<_>>()
+            .join(" · ")
+    });
     env.add_filter("dt", |ms: i64| -> String {
         chrono::DateTime::from_timestamp_millis(ms)
             .map(|d| {

@@ -741,6 +741,8 @@ async fn pages_walk_the_settlement() {
             .collect::<Vec<_>>()
             .join("\n")
     };
+    let lists = batch.split("id=\"lists-used\">").nth(1).unwrap().split("</span>").next().unwrap();
+    assert!(lists.contains("禁止和限制发展产业目录 v1") && !lists.contains("sha256"), "{lists}");
     let zh = trace(&batch);
     for want in [
         "满足条件：已工商注册",
