@@ -28,6 +28,11 @@ async fn home_is_chinese_with_live_counts() {
         .await;
     let home = c.get("/").await.text;
     assert_eq!((count(&home, "count-opcs"), count(&home, "count-free")), (1, 2));
+    // Signed-in staff are not invited to register an OPC (it would refuse them).
+    assert!(home.contains("href=\"/register\""));
+    let (staff, _) = app.user("homecmte", Role::Committee).await;
+    let staff_home = staff.get("/").await.text;
+    assert!(!staff_home.contains("href=\"/register\""), "{staff_home}");
 
     // English on request, remembered by cookie.
     let r = c.get("/lang/en").await;
