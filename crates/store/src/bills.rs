@@ -688,6 +688,18 @@ impl Store {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
+        // Both sides of the bill hear of the dispute (the raiser's side too: its own record).
+        let row = sqlx::query("SELECT b.id, b.payer, b.payee FROM bill_payments p JOIN bills b ON b.id = p.bill_id WHERE p.id = $1")
+            .bind(payment_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let (bill, payer, payee): (String, String, String) = (row.try_get("id")?, row.try_get("payer")?, row.try_get("payee")?);
+        let raiser = actor.user_id.clone().unwrap_or_default();
+        for party in [&payer, &payee] {
+            if let Some(user) = user_of_party(&mut tx, party).await?.filter(|u| *u != raiser) {
+                notify(&mut tx, &user, "bill_payment_disputed", "bill", &bill, reason).await?;
+            }
+        }
         record_after(
             &mut tx,
             actor,
@@ -766,6 +778,16 @@ impl Store {
         .bind(&d.payment_id)
         .execute(&mut *tx)
         .await?;
+        let row = sqlx::query("SELECT b.id, b.payer, b.payee FROM bill_payments p JOIN bills b ON b.id = p.bill_id WHERE p.id = $1")
+            .bind(&d.payment_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let (bill, payer, payee): (String, String, String) = (row.try_get("id")?, row.try_get("payer")?, row.try_get("payee")?);
+        for party in [&payer, &payee] {
+            if let Some(user) = user_of_party(&mut tx, party).await? {
+                notify(&mut tx, &user, "bill_dispute_resolved", "bill", &bill, resolution).await?;
+            }
+        }
         record_after(
             &mut tx,
             actor,

@@ -697,6 +697,29 @@ async fn either_side_disputes_and_the_committee_decides() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(w.app.store.bill_payment(&first).await.unwrap().status, "void");
     assert_eq!(w.app.store.ledger_size().await.unwrap(), size, "a void payment is no ledger event");
+    // The payer heard of the operator's dispute; both sides of the decision.
+    let kinds = |c: &Client| {
+        let (c, id) = (c.clone(), id.clone());
+        async move {
+            c.get("/api/v1/notifications").await.json()["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|n| n["object_id"] == id.as_str())
+                .map(|n| n["kind"].as_str().unwrap().to_string())
+                .collect::<Vec<String>>()
+        }
+    };
+    let opc_heard = kinds(&w.opc).await;
+    assert!(
+        opc_heard.contains(&"bill_payment_disputed".to_string()) && opc_heard.contains(&"bill_dispute_resolved".to_string()),
+        "{opc_heard:?}"
+    );
+    let op_heard = kinds(&w.operator).await;
+    assert!(
+        !op_heard.contains(&"bill_payment_disputed".to_string()) && op_heard.contains(&"bill_dispute_resolved".to_string()),
+        "{op_heard:?}"
+    );
     let r = w
         .committee
         .post_json(
