@@ -23,6 +23,23 @@ pub fn writer(s: &App) -> AppResult<&LedgerWriter> {
         .ok_or_else(|| AppError::new(ErrorKind::Unavailable, "ledger_unavailable"))
 }
 
+/// Confirmed payments — cooperation payments (M2.4) and bill payments (issue 19) — whose ledger
+/// event a crash kept out (the confirmation committed, the process stopped before its append):
+/// posted now, each exactly once (the event's key is the payment id). `serve` runs this at
+/// start. Returns how many of each were posted.
+pub async fn post_unposted_payments(s: &App) -> AppResult<(usize, usize)> {
+    let w = writer(s)?;
+    let coop = s.store.unposted_payments().await?;
+    for id in &coop {
+        s.store.post_payment(w, id).await?;
+    }
+    let bills = s.store.unposted_bill_payments().await?;
+    for id in &bills {
+        s.store.post_bill_payment(w, id).await?;
+    }
+    Ok((coop.len(), bills.len()))
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct EventBatch {
     /// Up to 1,000 events.

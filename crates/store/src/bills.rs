@@ -853,6 +853,16 @@ impl Store {
     }
 
     /// Records the leaf of a payment's appended event.
+    /// Confirmed bill payments whose `bill.payment` event is not in the ledger yet (a crash
+    /// between the confirmation's commit and its append); [`Store::post_bill_payment`] repairs each.
+    pub async fn unposted_bill_payments(&self) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM bill_payments WHERE status = 'confirmed' AND ledger_leaf_index IS NULL ORDER BY created_at")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     async fn payment_posted(&self, payment_id: &str, out: Vec<Outcome>) -> Result<i64> {
         let leaf = match out.into_iter().next() {
             Some(Outcome::Stored(r)) | Some(Outcome::Duplicate(r)) => r.leaf_index,

@@ -218,6 +218,18 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    // A confirmed payment whose ledger event a crash kept out is posted now (once: the event is
+    // keyed by the payment).
+    if state.app.ledger.is_some() {
+        let app = state.app.clone();
+        tokio::spawn(async move {
+            match opchub_app::ledger::post_unposted_payments(&app).await {
+                Ok((0, 0)) => {}
+                Ok((coop, bills)) => tracing::warn!(coop, bills, "posted confirmed payments a crash had kept out of the ledger"),
+                Err(e) => tracing::error!(error = %e.code, "posting unposted payments"),
+            }
+        });
+    }
     // With the peer's address (the sign-in throttle counts failures per client address).
     axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)

@@ -1137,3 +1137,40 @@ async fn an_unpaid_bill_holds_its_m22_and_m23_lines_and_paying_and_confirming_re
     let confirmed = heard(&w.opc, "bill_payment_confirmed").await;
     assert!(confirmed.contains(&skill_bill) && confirmed.contains(&op_bill), "{confirmed:?}");
 }
+
+/// A crash between a payment's confirmation and its ledger append (simulated: the store
+/// confirms, nothing posts) is repaired when the server next starts: the confirmed payment
+/// becomes its one `bill.payment` event; starting again posts nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_payment_a_crash_kept_out_of_the_ledger_is_posted_at_the_next_start() {
+    let w = world().await;
+    let (_, id, _) = issued(&w, "crash").await;
+    let r = pay(&w.opc, &id, 200, &today(), "CRASH-1").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let pid = r.json()["id"].as_str().unwrap().to_string();
+    let actor = opchub_store::Actor::user(&w.operator_id, "community_operator");
+    w.app.store.confirm_bill_payment(&actor, &pid).await.unwrap();
+    assert_eq!(w.app.store.bill_payment(&pid).await.unwrap().ledger_leaf_index, None);
+    assert_eq!(w.app.store.unposted_bill_payments().await.unwrap(), vec![pid.clone()]);
+
+    let restarted = TestApp::start_on(w.app.db.clone()).await;
+    let mut leaf = None;
+    for _ in 0..100 {
+        leaf = restarted.store.bill_payment(&pid).await.unwrap().ledger_leaf_index;
+        if leaf.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let leaf = leaf.expect("posted at start");
+    let e = restarted.store.ledger_event(leaf).await.unwrap();
+    assert_eq!(
+        (e.kind.as_str(), e.charged_fen, e.source_event_id.as_str()),
+        ("bill.payment", 200, pid.as_str())
+    );
+    let size = restarted.store.ledger_size().await.unwrap();
+    let again = TestApp::start_on(w.app.db.clone()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(again.store.ledger_size().await.unwrap(), size, "nothing is posted twice");
+    assert!(again.store.unposted_bill_payments().await.unwrap().is_empty());
+}
