@@ -622,6 +622,9 @@ pub struct Receivable {
     pub days_overdue: i64,
     /// `settled`, `not_due`, `overdue_30` (1–30 days), `overdue_60` (31–60), `overdue_more`.
     pub ageing: String,
+    /// The clause whose basis the paid part is: `M2.2` for a community operator (models,
+    /// compute, data), `M2.3` for a publisher OPC (paid skills).
+    pub clause: String,
 }
 
 /// Groups issued bills by (payee, month), newest month first, aged at `today` (pure).
@@ -663,6 +666,7 @@ pub fn receivables(bills: &[Bill], today: chrono::NaiveDate) -> Vec<Receivable> 
                 due_on: due.map(|d| d.to_string()).unwrap_or_default(),
                 days_overdue,
                 ageing: ageing.to_string(),
+                clause: String::new(),
             }
         })
         .collect();
@@ -678,7 +682,16 @@ pub async fn receivables_for(app: &App, p: &Principal) -> AppResult<Vec<Receivab
         ..Default::default()
     };
     let bills = list_for(app, p, &q).await?;
-    Ok(receivables(&bills, opchub_domain::time::beijing_today()))
+    let mut out = receivables(&bills, opchub_domain::time::beijing_today());
+    let mut clause_of: std::collections::BTreeMap<String, &'static str> = std::collections::BTreeMap::new();
+    for r in &mut out {
+        if !clause_of.contains_key(&r.payee) {
+            let publisher = app.store.opc(&r.payee).await.is_ok();
+            clause_of.insert(r.payee.clone(), if publisher { "M2.3" } else { "M2.2" });
+        }
+        r.clause = clause_of[&r.payee].to_string();
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

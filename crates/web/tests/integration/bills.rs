@@ -1059,6 +1059,11 @@ async fn an_unpaid_bill_holds_its_m22_and_m23_lines_and_paying_and_confirming_re
         payees.contains(&w.operator_id.as_str()) && payees.contains(&w.publisher_id.as_str()),
         "{all:?}"
     );
+    // Each payee's paid part is the basis of its clause: the operator's M2.2, the publisher's M2.3.
+    for r in &all {
+        let want = if r["payee"] == w.publisher_id.as_str() { "M2.3" } else { "M2.2" };
+        assert_eq!(r["clause"], want, "{r}");
+    }
     let r = w
         .operator
         .post_json(
