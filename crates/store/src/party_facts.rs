@@ -26,6 +26,8 @@ pub struct PartyRegistration {
     pub tax_registered: Option<bool>,
     /// M2.4: a company in the district (enterprises only; null for a community).
     pub in_district: Option<bool>,
+    /// F3: main industry (GB/T 4754-2017), matched against the restricted-industry catalogue.
+    pub industry_code: Option<String>,
 }
 
 /// A change of registration facts: only the fields given change.
@@ -73,9 +75,9 @@ fn table_of(kind: &str) -> Result<&'static str> {
 }
 
 const COMMUNITY_REG: &str = "SELECT 'community' AS kind, id, company_name AS name, company_uscc AS uscc, zone, market_registered, \
-                             tax_registered, CAST(NULL AS BIGINT) AS in_district FROM communities";
+                             tax_registered, CAST(NULL AS BIGINT) AS in_district, industry_code FROM communities";
 const ENTERPRISE_REG: &str =
-    "SELECT 'enterprise' AS kind, id, name, uscc, zone, market_registered, tax_registered, in_district FROM enterprises";
+    "SELECT 'enterprise' AS kind, id, name, uscc, zone, market_registered, tax_registered, in_district, industry_code FROM enterprises";
 
 fn registration_from(r: &AnyRow) -> Result<PartyRegistration> {
     let market: i64 = r.try_get("market_registered")?;
@@ -90,6 +92,7 @@ fn registration_from(r: &AnyRow) -> Result<PartyRegistration> {
         market_registered: market != 0,
         tax_registered: tax.map(|t| t != 0),
         in_district: in_district.map(|d| d != 0),
+        industry_code: r.try_get("industry_code")?,
     })
 }
 

@@ -430,6 +430,12 @@ fn party_facts() -> Vec<Route> {
             Page,
             pages::party_facts::set_registration,
         ),
+        post(
+            "/admin/parties/{kind}/{id}/industry-code",
+            Roles(FACT_KEEPERS),
+            Page,
+            pages::party_facts::set_industry_code,
+        ),
         post("/admin/users/{id}/agency", Roles(PLATFORM), Page, pages::party_facts::set_agency),
         get("/my/bank-account", Roles(BENEFICIARIES), Page, pages::party_facts::bank_accounts),
         post(

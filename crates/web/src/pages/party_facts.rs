@@ -103,6 +103,35 @@ pub async fn set_registration(
     }
 }
 
+#[derive(Deserialize, Default)]
+pub struct IndustryForm {
+    pub industry_code: Option<String>,
+}
+
+/// F3: records a company's main industry (GB/T 4754-2017) from the list's per-row form; an
+/// empty field clears it. Checked by the same use case as `PUT /api/v1/parties/{kind}/{id}/industry-code`.
+pub async fn set_industry_code(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path((kind, id)): Path<(String, String)>,
+    Form(f): Form<IndustryForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let r = opchub_app::settlement::IndustryCodeChange {
+        industry_code: f.industry_code.filter(|c| !c.trim().is_empty()),
+    };
+    match opchub_app::settlement::set_industry_code_for(&s, p, kind, id, &r).await {
+        Ok(_) => Redirect::to("/admin/parties?done=1").into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            registrations_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), false).await
+        }
+    }
+}
+
 /// F1: moves an agency user to another agency (the users page's per-row form).
 pub async fn set_agency(
     State(s): State<AppState>,

@@ -46,6 +46,27 @@ async fn facts_are_set_on_their_pages_and_audited() {
     let audit = auditor.get("/api/v1/audit?action=company.registration").await.json();
     assert!(audit.to_string().contains(&community), "{audit:#}");
 
+    // F3: the main industry from the same page — a malformed code is explained and changes
+    // nothing; a good one is normalised, listed and shown back in the form.
+    let path = format!("/admin/parties/community/{community}/industry-code");
+    let bad = committee.post_form(&path, &[("industry_code", "Z99x")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    assert!(bad.text.contains("id=\"form-error\""));
+    let code_of = |list: &serde_json::Value| {
+        list.as_array().unwrap().iter().find(|p| p["id"] == community.as_str()).unwrap()["industry_code"].clone()
+    };
+    assert!(code_of(&committee.get("/api/v1/parties/registrations").await.json()).is_null());
+    let r = platform.post_form(&path, &[("industry_code", " i6513 ")]).await;
+    assert_eq!(
+        (r.status, r.location()),
+        (StatusCode::SEE_OTHER, "/admin/parties?done=1".to_string()),
+        "{}",
+        r.text
+    );
+    assert_eq!(code_of(&committee.get("/api/v1/parties/registrations").await.json()), "I6513");
+    let page = committee.get("/admin/parties").await.text;
+    assert!(page.contains("name=\"industry_code\" value=\"I6513\""), "{page}");
+
     // Agency membership (F1): required for an agency user, chosen from the agencies the measures name.
     let r = platform
         .post_form(

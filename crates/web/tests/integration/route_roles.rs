@@ -213,6 +213,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ),
     ("GET", "/admin/parties", "committee platform_operator"),
     ("POST", "/admin/parties/{kind}/{id}/registration", "committee platform_operator"),
+    ("POST", "/admin/parties/{kind}/{id}/industry-code", "committee platform_operator"),
     ("POST", "/admin/users/{id}/agency", "platform_operator"),
     ("GET", "/my/bank-account", "opc_founder community_operator enterprise"),
     ("POST", "/my/bank-account/{kind}/{id}", "opc_founder community_operator enterprise"),
