@@ -141,37 +141,25 @@ pub fn templates() -> Environment<'static> {
         }
     }
     env.add_function("t", |state: &minijinja::State, key: String| -> String {
-        let lang = state
-            .lookup("lang")
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_else(|| "zh".into());
+        let lang = state_lang(state);
         i18n::text(&lang, &key)
     });
     // A step or reason of the engine's trace in the reader's language (issue 21): `say(msg,
     // fallback)` renders `trace.<key>` with its values, else shows the fallback (the engine's
     // English text, for steps it has no message for).
     env.add_function("say", |state: &minijinja::State, m: Value, fallback: Option<String>| -> String {
-        let lang = state
-            .lookup("lang")
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_else(|| "zh".into());
+        let lang = state_lang(state);
         say(&lang, &m, fallback.unwrap_or_default())
     });
     // An application's answers (a JSON object of facts) as rows a person reads: the fact's
     // label, and its value — yes/no, a count of entries, amounts in yuan (issue 21).
     env.add_function("fact_rows", |state: &minijinja::State, json: String| -> Value {
-        let lang = state
-            .lookup("lang")
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_else(|| "zh".into());
+        let lang = state_lang(state);
         Value::from_serialize(fact_rows(&lang, &json))
     });
     // A batch's list versions (`{kind: {id, version, sha256}}`) as "名单 v1 · …" (issue 21).
     env.add_filter("lists_used", |state: &minijinja::State, json: String| -> String {
-        let lang = state
-            .lookup("lang")
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_else(|| "zh".into());
+        let lang = state_lang(state);
         let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(&json) else {
             return json;
         };
@@ -1120,6 +1108,14 @@ pub async fn audit(
         StatusCode::OK,
         context! { entries => entries, action => f.action, object_kind => f.object_kind, object_id => f.object_id, actor_user_id => f.actor_user_id },
     )
+}
+
+/// The page's language (the context's `lang`; Chinese when absent).
+fn state_lang(state: &minijinja::State) -> String {
+    state
+        .lookup("lang")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "zh".into())
 }
 
 /// [`i18n::text`] of `prefix.value` when the catalogs have it, else the value itself.
