@@ -25,7 +25,7 @@ pub struct ScanReport {
     pub year: i32,
     /// (invoker, publisher) pairs with paid calls.
     pub edges: usize,
-    /// Identity signals (payout bank accounts) considered.
+    /// Identity signals considered (payout accounts, recorded people and phones, endpoint hosts).
     pub signals: usize,
     /// Findings per detector.
     pub by_detector: BTreeMap<String, usize>,
@@ -33,7 +33,11 @@ pub struct ScanReport {
 }
 
 /// Builds the detectors' input from the store (pure mapping; no scoring here).
-fn input_of(edges: &[opchub_store::integrity::CallEdge], signals: &[opchub_store::integrity::PartySignal]) -> det::Input {
+fn input_of(
+    edges: &[opchub_store::integrity::CallEdge],
+    signals: &[opchub_store::integrity::PartySignal],
+    times: Vec<opchub_store::integrity::CallTimes>,
+) -> det::Input {
     det::Input {
         edges: edges
             .iter()
@@ -46,16 +50,38 @@ fn input_of(edges: &[opchub_store::integrity::CallEdge], signals: &[opchub_store
                 paid_fen: e.paid_fen.max(0),
             })
             .collect(),
-        signals: signals
-            .iter()
-            .map(|s| det::IdentitySignal {
-                party: det::PartyId(s.party.clone()),
-                kind: det::SignalKind::BankAccount,
-                value_hash: crate::crypto::sha256_hex(&format!("{}:{}", s.kind, s.value)),
+        signals: signals.iter().filter_map(signal_of).collect(),
+        // Edges are by (invoker, publisher): a series is one account's calls to one publisher.
+        timings: times
+            .into_iter()
+            .map(|t| det::TimingSeries {
+                party: det::PartyId(t.invoker),
+                skill: Some(det::SkillId(t.publisher)),
+                key: t.account,
+                timestamps_ms: t.times_ms,
             })
             .collect(),
-        timings: vec![],
     }
+}
+
+/// One stored signal as the detectors read it: a payout account number, a recorded person's or
+/// phone's keyed hash (issue 18 item 1), or the host of a publisher's endpoint (a usage tie).
+fn signal_of(s: &opchub_store::integrity::PartySignal) -> Option<det::IdentitySignal> {
+    let (kind, value) = match s.kind.as_str() {
+        "bank_account" => (det::SignalKind::BankAccount, s.value.clone()),
+        "person" => (det::SignalKind::Person, s.value.clone()),
+        "phone" => (det::SignalKind::Phone, s.value.clone()),
+        "endpoint_url" => (
+            det::SignalKind::EndpointHost,
+            url::Url::parse(&s.value).ok()?.host_str()?.to_ascii_lowercase(),
+        ),
+        _ => return None,
+    };
+    Some(det::IdentitySignal {
+        party: det::PartyId(s.party.clone()),
+        kind,
+        value_hash: crate::crypto::sha256_hex(&format!("{}:{value}", kind.code())),
+    })
 }
 
 fn stored_of(year: i32, f: det::Finding) -> NewFinding {
@@ -83,8 +109,14 @@ pub async fn scan_as(app: &App, actor: &Actor, year: i32) -> AppResult<ScanRepor
     }
     let edges = app.store.integrity_call_edges(year).await?;
     let signals = app.store.integrity_signals().await?;
-    let input = input_of(&edges, &signals);
-    let found = tokio::task::spawn_blocking(move || det::scan(&input, &det::Thresholds::default()))
+    let th = det::Thresholds::default();
+    // Timing (issue 18 item 2): the 2,000 busiest series, each by its last 5,000 paid calls.
+    let times = app
+        .store
+        .integrity_call_times(year, th.timing_min_calls.max(3) as i64, 5_000, 2_000)
+        .await?;
+    let input = input_of(&edges, &signals, times);
+    let found = tokio::task::spawn_blocking(move || det::scan(&input, &th))
         .await
         .map_err(|_| AppError::internal())?;
     let mut by_detector = BTreeMap::new();
@@ -388,7 +420,7 @@ mod tests {
             kind: "bank_account".into(),
             value: "6222020200001234".into(),
         }];
-        let i = input_of(&edges, &signals);
+        let i = input_of(&edges, &signals, vec![]);
         assert_eq!(i.edges.len(), 1);
         assert!(!i.signals[0].value_hash.contains("6222020200001234"));
     }

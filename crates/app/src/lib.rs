@@ -23,6 +23,7 @@ pub mod ledger;
 pub mod matching;
 // Party facts: registrations, agency membership, bank accounts (issue 17)
 pub mod party_facts;
+pub mod persons;
 pub mod policy;
 pub mod principal;
 pub mod records;
@@ -57,6 +58,10 @@ pub struct App {
     pub skills: Arc<skills::SkillHub>,
     /// Failed sign-ins per account and client address (in memory, issue 20).
     pub login_throttle: Arc<throttle::LoginThrottle>,
+    /// The key of the identity hashes (issue 18 item 1); people cannot be recorded without it.
+    pub identity_key: Option<crypto::IdentityKey>,
+    /// Related-party answers of the last seconds (every skill call asks, M2.3).
+    pub related: Arc<persons::RelatedCache>,
 }
 
 impl App {
@@ -74,6 +79,8 @@ impl App {
             keys: Arc::default(),
             skills: Arc::new(skills::SkillHub::new(skills::SkillsConfig::default())),
             login_throttle: Arc::default(),
+            identity_key: None,
+            related: Arc::default(),
             // Tools and tests without a data directory keep files in a per-process temp dir;
             // `serve` puts them under the data directory (`with_evidence_dir`).
             evidence: Arc::new(files::FileStore::local(

@@ -176,7 +176,10 @@ pub async fn set_bank_account_as(app: &App, actor: &Actor, kind: &str, id: &str,
         return Err(AppError::field("kind", "unknown_kind"));
     }
     let account = check_bank_account(r)?;
-    Ok(app.store.set_bank_account(actor, kind, id, Some(&account)).await?)
+    let set = app.store.set_bank_account(actor, kind, id, Some(&account)).await?;
+    // A shared payout account relates two parties (issue 18 item 1).
+    app.related.forget_all();
+    Ok(set)
 }
 
 /// The beneficiary's owner sets where it is paid; anyone else is `not_owner`.

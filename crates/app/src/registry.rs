@@ -146,6 +146,11 @@ pub struct RegistrationRequest {
     pub zone: Option<String>,
     pub theme_package: Option<String>,
     pub workstation_id: Option<String>,
+    /// The founder's 公民身份号码 (GB 11643; optional here, recordable later on the record):
+    /// validated, kept only as a keyed hash, never shown (issue 18 item 1).
+    pub founder_id_number: Option<String>,
+    /// The founder's mobile number (optional; kept only as a keyed hash).
+    pub founder_phone: Option<String>,
 }
 
 #[derive(serde::Serialize, ToSchema)]
@@ -182,6 +187,15 @@ pub async fn register(app: &App, caller: Option<&Principal>, r: &RegistrationReq
     let industry_code = c.industry_code("industry_code", r.industry_code.as_deref());
     let theme = c.text("theme_package", r.theme_package.as_deref(), 1, 64);
     let ws = c.text("workstation_id", r.workstation_id.as_deref(), 1, 64);
+    // Who is who (issue 18 item 1): checked with the rest, recorded with the new OPC.
+    let id_given = r.founder_id_number.as_deref().is_some_and(|v| !v.trim().is_empty());
+    if id_given {
+        c.resident_id("founder_id_number", r.founder_id_number.as_deref());
+    }
+    c.mobile_phone("founder_phone", r.founder_phone.as_deref());
+    if !id_given && r.founder_phone.as_deref().is_some_and(|v| !v.trim().is_empty()) {
+        c.fail("founder_id_number", "required");
+    }
     let (Some(zone), true) = (zone, c.ok()) else {
         return Err(AppError::checked(c));
     };
@@ -227,7 +241,17 @@ pub async fn register(app: &App, caller: Option<&Principal>, r: &RegistrationReq
         }
         return Err(e);
     }
-    Ok(res?)
+    let (opc, user) = res?;
+    if id_given {
+        let person = crate::persons::PersonChange {
+            role: Some("founder".into()),
+            name: Some(founder_name),
+            id_number: r.founder_id_number.clone(),
+            phone: r.founder_phone.clone(),
+        };
+        crate::persons::add_person_as(app, &actor, "opc", &opc.id, &person).await?;
+    }
+    Ok((opc, user))
 }
 
 // ---------------------------------------------------------------- OPCs

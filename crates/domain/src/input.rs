@@ -122,6 +122,24 @@ impl Checker {
         }
     }
 
+    /// A founder's, beneficial owner's or controlling person's resident ID number (GB 11643,
+    /// issue 18 item 1): `required` or [`crate::ResidentId::parse`]'s code.
+    pub fn resident_id(&mut self, field: &str, v: Option<&str>) -> Option<crate::ResidentId> {
+        match v.map(str::trim).filter(|s| !s.is_empty()) {
+            None => {
+                self.fail(field, "required");
+                None
+            }
+            Some(s) => crate::ResidentId::parse(s).map_err(|code| self.fail(field, code)).ok(),
+        }
+    }
+
+    /// An optional mainland mobile number ([`crate::MobilePhone::parse`]'s codes).
+    pub fn mobile_phone(&mut self, field: &str, v: Option<&str>) -> Option<crate::MobilePhone> {
+        let s = v.map(str::trim).filter(|s| !s.is_empty())?;
+        crate::MobilePhone::parse(s).map_err(|code| self.fail(field, code)).ok()
+    }
+
     pub fn ok(&self) -> bool {
         self.errors.is_empty()
     }

@@ -3,6 +3,7 @@
 //! knows nothing of HTTP or databases.
 
 pub mod grant;
+pub mod identity;
 pub mod industry;
 pub mod input;
 pub mod money;
@@ -13,6 +14,7 @@ pub mod text;
 pub mod time;
 pub mod uscc;
 
+pub use identity::{MobilePhone, ResidentId};
 pub use industry::{IndustryCode, IndustryCodeError};
 pub use money::{ExactFen, Money, MoneyError};
 pub use registry::{UnknownZone, WorkstationStatus, Zone};

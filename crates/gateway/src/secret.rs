@@ -1,10 +1,17 @@
 //! Channel secrets at rest: XChaCha20-Poly1305 with a 32-byte key from configuration. A
 //! stored secret is `base64(nonce || ciphertext)`; the clear secret is never logged or shown.
+//!
+//! The same key also keys the identity hashes (issue 18 item 1): a resident ID number or a
+//! phone is stored only as HMAC-SHA256 under a key derived from this one, so equal numbers
+//! compare equal across replicas while a copy of the database alone cannot be searched for a
+//! number (the 18-digit space of ID numbers is small enough to enumerate without the key).
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -17,6 +24,7 @@ pub enum SecretError {
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
+    identity_key: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -31,8 +39,11 @@ impl SecretBox {
         if bytes.len() != 32 {
             return Err(SecretError::BadKey);
         }
+        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(&bytes).map_err(|_| SecretError::BadKey)?;
+        derive.update(b"opchub identity hash v1");
         Ok(SecretBox {
             cipher: XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| SecretError::BadKey)?,
+            identity_key: derive.finalize().into_bytes().into(),
         })
     }
 
@@ -47,6 +58,12 @@ impl SecretBox {
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
         B64.encode(out)
+    }
+
+    /// The key of the identity hashes (issue 18 item 1), derived from this one: replicas
+    /// sharing the secret key hash a resident ID number or a phone alike.
+    pub fn identity_key(&self) -> [u8; 32] {
+        self.identity_key
     }
 
     pub fn open(&self, sealed: &str) -> Result<String, SecretError> {
@@ -87,5 +104,15 @@ mod tests {
         let other = SecretBox::from_hex(&SecretBox::generate_hex()).unwrap();
         assert!(other.open(&sealed).is_err());
         assert!(SecretBox::from_hex("abcd").is_err());
+    }
+
+    #[test]
+    fn the_identity_key_is_derived_from_the_secret_key_and_differs_from_it() {
+        let hex = SecretBox::generate_hex();
+        let (a, b) = (SecretBox::from_hex(&hex).unwrap(), SecretBox::from_hex(&hex).unwrap());
+        assert_eq!(a.identity_key(), b.identity_key(), "replicas sharing a key agree");
+        assert_ne!(decode_hex(&hex).unwrap(), a.identity_key().to_vec());
+        let other = SecretBox::from_hex(&SecretBox::generate_hex()).unwrap();
+        assert_ne!(a.identity_key(), other.identity_key());
     }
 }

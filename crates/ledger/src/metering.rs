@@ -174,12 +174,16 @@ pub fn token(r: &GatewayRequest<'_>, kind: TokenKind, quantity: i64, list_per_mi
 }
 
 /// Why a skill call does not qualify for the subsidy (M2.3), or `None` when it does: failures
-/// first, then self-dealing, then a skill whose upstream drifted from its reviewed version.
-pub fn skill_call_not_qualified(failed: bool, self_dealing: bool, drifted: bool) -> Option<&'static str> {
+/// first, then self-dealing, then a call between related parties (issue 18 item 1: they share a
+/// person, a phone or a payout bank account), then a skill whose upstream drifted from its
+/// reviewed version.
+pub fn skill_call_not_qualified(failed: bool, self_dealing: bool, related: bool, drifted: bool) -> Option<&'static str> {
     if failed {
         Some("failed")
     } else if self_dealing {
         Some("self_dealing")
+    } else if related {
+        Some("related_party")
     } else if drifted {
         Some("drifted")
     } else {
@@ -518,7 +522,7 @@ mod tests {
             response_digest: "d2",
             charged_fen: 5,
             started_ms: 1,
-            not_qualified_reason: skill_call_not_qualified(false, true, false),
+            not_qualified_reason: skill_call_not_qualified(false, true, false, false),
         });
         assert_eq!(c.attributes["qualified"], "false");
         assert_eq!(c.attributes["not_qualified_reason"], "self_dealing");

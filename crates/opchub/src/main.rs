@@ -475,7 +475,9 @@ async fn main() -> Result<()> {
         }
         Command::Party { command } => {
             let store = open_store(&database_url).await?;
-            let code = party_cli::run(&store, command).await?;
+            // Recording a person hashes its numbers under the platform's key (issue 18 item 1).
+            let identity = opchub_app::crypto::IdentityKey::new(secret_box(&data_dir)?.identity_key());
+            let code = party_cli::run(&store, identity, command).await?;
             store.close().await;
             if code != 0 {
                 std::process::exit(code);

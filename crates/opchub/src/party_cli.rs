@@ -43,6 +43,32 @@ pub enum PartyCommand {
         #[arg(long)]
         account_number: String,
     },
+    /// Record a founder, beneficial owner or controlling person of a party (issue 18 item 1):
+    /// the ID number is checked (GB 11643) and kept only as a keyed hash.
+    PersonAdd {
+        /// opc, community or enterprise.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        id: String,
+        /// founder, beneficial_owner or controlling_person.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: String,
+        /// 公民身份号码 (18 characters).
+        #[arg(long)]
+        id_number: String,
+        #[arg(long)]
+        phone: Option<String>,
+    },
+    /// List the people recorded for a party (names and roles; numbers are never shown).
+    Persons {
+        #[arg(long)]
+        id: String,
+    },
+    /// List related parties: pairs sharing a person, a phone or a payout account.
+    Related,
 }
 
 fn yes(v: Option<&str>) -> Option<bool> {
@@ -61,8 +87,9 @@ pub fn report(e: &opchub_app::AppError) -> i32 {
 }
 
 /// Returns the exit code: 0 done, 2 bad input.
-pub async fn run(store: &Store, c: PartyCommand) -> Result<i32> {
-    let app = App::new(store.clone());
+pub async fn run(store: &Store, identity: opchub_app::crypto::IdentityKey, c: PartyCommand) -> Result<i32> {
+    let mut app = App::new(store.clone());
+    app.identity_key = Some(identity);
     let actor = Actor::system();
     match c {
         PartyCommand::List => {
@@ -134,6 +161,51 @@ pub async fn run(store: &Store, c: PartyCommand) -> Result<i32> {
                 }
                 Err(e) => Ok(report(&e)),
             }
+        }
+        PartyCommand::PersonAdd {
+            kind,
+            id,
+            role,
+            name,
+            id_number,
+            phone,
+        } => {
+            let r = opchub_app::persons::PersonChange {
+                role: Some(role),
+                name: Some(name),
+                id_number: Some(id_number),
+                phone,
+            };
+            match opchub_app::persons::add_person_as(&app, &actor, &kind, &id, &r).await {
+                Ok(p) => {
+                    println!("{} {}: {} recorded as {} ({})", p.party_kind, p.party_id, p.name, p.role, p.id);
+                    Ok(0)
+                }
+                Err(e) => Ok(report(&e)),
+            }
+        }
+        PartyCommand::Persons { id } => {
+            let list = store.party_persons(&id).await?;
+            println!("{:<34} {:<20} {:<6} name", "id", "role", "phone");
+            for p in list {
+                println!(
+                    "{:<34} {:<20} {:<6} {}",
+                    p.id,
+                    p.role,
+                    if p.phone_recorded { "yes" } else { "-" },
+                    p.name
+                );
+            }
+            Ok(0)
+        }
+        PartyCommand::Related => {
+            let pairs = store.related_pairs().await?;
+            println!("{:<34} {:<34} tie", "party", "party");
+            for ((a, b), tie) in &pairs {
+                println!("{a:<34} {b:<34} {tie}");
+            }
+            println!("{} related pairs", pairs.len());
+            Ok(0)
         }
     }
 }

@@ -401,6 +401,59 @@ async fn a_fresh_deployment_settles_and_pays_through_the_api_and_the_command_lin
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("account_number: not_digits"), "{out}");
 
+    // Who is who (issue 18 item 1): the desk records the founder from the CLI (a wrong check
+    // character is refused); the server hashes alike (the same person again is a conflict);
+    // the operator records its community's controlling person through the API.
+    let person = |n: &str| -> Vec<String> {
+        [
+            "party",
+            "person-add",
+            "--kind",
+            "opc",
+            "--id",
+            &opc_id,
+            "--role",
+            "founder",
+            "--name",
+            "孙八",
+            "--id-number",
+            n,
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect()
+    };
+    let args = person("110105198001010019");
+    let (code, out) = opchub(d, &db, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("id_number: id_bad_check_character"), "{out}");
+    let args = person("110105198001010016");
+    let (code, out) = opchub(d, &db, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("recorded as founder"), "{out}");
+    let again = founder
+        .post(
+            &format!("/api/v1/parties/opc/{opc_id}/persons"),
+            json!({"role": "founder", "name": "孙八", "id_number": "110105198001010016"}),
+        )
+        .await;
+    assert_eq!(again.code(), "person_already_recorded");
+    ok(
+        &operator
+            .post(
+                &format!("/api/v1/parties/community/{community_id}/persons"),
+                json!({"role": "controlling_person", "name": "周九", "id_number": "440524199003071236"}),
+            )
+            .await,
+        "controlling person",
+    );
+    let (code, out) = opchub(d, &db, &["party", "persons", "--id", &opc_id]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("孙八") && !out.contains("1101051980"), "{out}");
+    let (code, out) = opchub(d, &db, &["party", "related"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 related pairs"), "different people relate no one: {out}");
+
     // Settlement: drafted by one committee member, confirmed by the beneficiary, approved by another.
     let created = ok(
         &cmte1

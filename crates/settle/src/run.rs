@@ -63,6 +63,10 @@ pub struct Inputs {
     /// The year's issued bills (issue 19 item 4): M2.2 and M2.3 count only usage on bills that
     /// are paid and confirmed; usage on an issued bill not yet paid holds the line.
     pub bills: BillMarks,
+    /// Related parties (issue 18 item 1), by ordered pair (`a < b`) → the tie (`person`, `phone`,
+    /// `bank_account`). A community's ties are also its operator account's. Their dealings
+    /// with each other are not basis in any clause.
+    pub related: BTreeMap<(String, String), String>,
 }
 
 /// An integrity finding as settlement sees it (issue 18): while `open`, the M2.3 lines of its
@@ -95,6 +99,9 @@ pub struct Candidate {
     /// Usage of months whose bills are not issued yet (the running bill, 未出账): (month, fen).
     /// Not counted yet; it counts once its bill is issued, paid and confirmed.
     pub unbilled: Vec<(String, i64)>,
+    /// Dealings with related parties left out of the basis (issue 18 item 1): (the other
+    /// party's name, the tie, fen).
+    pub related: Vec<(String, String, i64)>,
 }
 
 /// A computed batch before it is stored.
@@ -204,8 +211,8 @@ async fn load(store: &Store, policy: &Policy, year: i32, as_of: NaiveDate, only:
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc().timestamp_millis() - 8 * 3_600_000)
         .unwrap_or(i64::MAX);
+    let parties_community_operator = parties.community_operator.clone();
     Ok(Inputs {
-        parties,
         rollups,
         lists: store.exclusions_in_force(end_of_as_of).await?,
         overlaps: store.overlap_grants(i64::from(year)).await?,
@@ -224,7 +231,30 @@ async fn load(store: &Store, policy: &Policy, year: i32, as_of: NaiveDate, only:
             .collect(),
         applications_fen: store.committed_in_year(i64::from(year)).await?.0,
         bills: store.bill_marks(&from, &to).await?,
+        related: related_of(store.related_pairs().await?, &parties_community_operator),
+        parties,
     })
+}
+
+/// Related pairs as settlement reads them: a community's ties are its operator account's too
+/// (M2.2 pays the operator for its communities).
+pub fn related_of(
+    pairs: BTreeMap<(String, String), &'static str>,
+    community_operator: &BTreeMap<String, String>,
+) -> BTreeMap<(String, String), String> {
+    let mut out = BTreeMap::new();
+    for ((a, b), kind) in pairs {
+        let a_all = std::iter::once(a.clone()).chain(community_operator.get(&a).cloned());
+        for x in a_all {
+            for y in std::iter::once(b.clone()).chain(community_operator.get(&b).cloned()) {
+                if x != y {
+                    let k = if x < y { (x.clone(), y) } else { (y, x.clone()) };
+                    out.entry(k).or_insert_with(|| kind.to_string());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Per beneficiary: (day or month, qualified) → amount or quantity.
@@ -332,6 +362,25 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
         }
     };
 
+    // Issue 18 item 1: dealings between related parties are no basis in any clause.
+    let related = |a: &str, b: &str| -> Option<&String> {
+        let k = if a < b {
+            (a.to_string(), b.to_string())
+        } else {
+            (b.to_string(), a.to_string())
+        };
+        inputs.related.get(&k)
+    };
+    let name_of: HashMap<&str, &str> = inputs
+        .parties
+        .opcs
+        .iter()
+        .chain(&inputs.parties.operators)
+        .chain(&inputs.parties.enterprises)
+        .map(|p| (p.id.as_str(), p.name.as_str()))
+        .collect();
+    // (clause, beneficiary, other party, tie) → fen (M2.2: millionths of a fen) left out.
+    let mut related_out: BTreeMap<(&str, String, String, String), i64> = BTreeMap::new();
     let upheld_between = |a: &str, b: &str| -> Option<&IntegrityMark> {
         inputs
             .findings
@@ -369,8 +418,18 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                         *voided.entry((who.clone(), f.id.clone(), f.detector.clone())).or_default() += r.charged_fen;
                     }
                 }
-                let both = ring.is_none() && opc_ok(&r.subject, &r.day) && opc_ok(&r.counterparty, &r.day);
+                let tie = related(&r.subject, &r.counterparty);
                 let (q_fen, uq_fen) = (r.charged_fen - r.uq_charged_fen, r.uq_charged_fen);
+                let eligible = ring.is_none() && opc_ok(&r.subject, &r.day) && opc_ok(&r.counterparty, &r.day);
+                if let (Some(tie), true) = (tie, eligible && q_fen > 0) {
+                    for (clause, who, other) in [
+                        ("M2.3-publisher", &r.counterparty, &r.subject),
+                        ("M2.3-invoker", &r.subject, &r.counterparty),
+                    ] {
+                        *related_out.entry((clause, who.clone(), other.clone(), tie.clone())).or_default() += q_fen;
+                    }
+                }
+                let both = eligible && tie.is_none();
                 // The publisher's revenue and the invoker's spend count once the invoker's bill
                 // to the publisher is paid and confirmed (issue 19 item 4).
                 let lines = [("M2.3-publisher", r.counterparty.clone()), ("M2.3-invoker", r.subject.clone())];
@@ -392,18 +451,32 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
             }
             "cooperation.payment" => {
                 // M2.4: only payments confirmed by both sides reach the ledger; the OPC must be eligible.
-                let ok = opc_ok(&r.counterparty, &r.day);
+                // Issue 18 item 1: a payment to a related OPC is a round trip, not cooperation.
+                let tie = related(&r.subject, &r.counterparty);
+                let eligible = opc_ok(&r.counterparty, &r.day);
+                if let (Some(tie), true) = (tie, eligible && r.charged_fen - r.uq_charged_fen > 0) {
+                    *related_out
+                        .entry(("M2.4", r.subject.clone(), r.counterparty.clone(), tie.clone()))
+                        .or_default() += r.charged_fen - r.uq_charged_fen;
+                }
+                let ok = tie.is_none() && eligible;
                 add(&mut cooperation, &r.subject, &r.day, ok, r.charged_fen - r.uq_charged_fen);
                 add(&mut cooperation, &r.subject, &r.day, false, r.uq_charged_fen);
             }
             _ => {
                 // M2.2: the discount an operator gave = list − charged, used by eligible OPCs.
                 if let Some(op) = operator_of(&r.counterparty) {
-                    let ok = opc_ok(&r.subject, &r.day);
+                    // Issue 18 item 1: an operator's discount to a related OPC is its own.
+                    let tie = related(&r.subject, &op).or_else(|| related(&r.subject, &r.counterparty));
+                    let eligible = opc_ok(&r.subject, &r.day);
+                    let ok = tie.is_none() && eligible;
                     // Exact, in millionths of a fen: rounded once, at the end of the clause's
                     // computation (issue 17 item 6; PARAMETERS).
                     let (all, uq) = r.discount_micro();
                     let (all, uq) = (saturate(all), saturate(uq));
+                    if let (Some(tie), true) = (tie, eligible && all - uq > 0) {
+                        *related_out.entry(("M2.2", op.clone(), r.subject.clone(), tie.clone())).or_default() += all - uq;
+                    }
                     // The discount counts once the OPC's bill to the operator is paid and
                     // confirmed: an operator that never collects its OPC price gave no
                     // discount it can show (issue 19 item 4).
@@ -525,6 +598,14 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                 .into_iter()
                 .flatten()
                 .map(|(m, fen)| (m.clone(), *fen))
+                .collect(),
+            related: related_out
+                .iter()
+                .filter(|((c, who, _, _), _)| *c == clause && *who == party.id)
+                .map(|((c, _, other, tie), v)| {
+                    let fen = if *c == "M2.2" { round_micro(i128::from(*v)) } else { *v };
+                    (name_of.get(other.as_str()).copied().unwrap_or(other).to_string(), tie.clone(), fen)
+                })
                 .collect(),
         });
     };
@@ -760,7 +841,7 @@ pub fn compute_with(
             &facts,
             as_of,
         )?;
-        Ok(bill_marks(integrity_marks(d, c), c))
+        Ok(bill_marks(integrity_marks(related_marks(d, c), c), c))
     };
     let mut decisions = Vec::with_capacity(cands.len());
     for (i, c) in cands.iter().enumerate() {
@@ -860,6 +941,25 @@ pub fn compute_with(
         });
     }
     Ok(out)
+}
+
+/// Issue 18 item 1: the trace names each related party whose dealings were left out, the tie
+/// and the amount.
+fn related_marks(mut d: Decision, c: &Candidate) -> Decision {
+    for (other, tie, fen) in &c.related {
+        let amount = opchub_domain::money::Money::from_fen(*fen).to_string();
+        d.trace.push(TraceStep {
+            clause: c.clause.clone(),
+            rule: "related_party".into(),
+            text: format!("{amount} with {other}, a related party (shared {tie}), is not counted"),
+            values: BTreeMap::from([("related_party".to_string(), other.clone()), ("tie".to_string(), tie.clone())]),
+            msg: Some(msg(
+                &format!("related_party_{tie}"),
+                &[("party", other.clone()), ("amount", amount.clone())],
+            )),
+        });
+    }
+    d
 }
 
 /// Issue 18: an upheld finding's calls are named in the trace; an open finding holds the line —
@@ -1150,6 +1250,7 @@ mod tests {
             unpaid_bills: vec![],
             unpaid_usage_fen: 0,
             unbilled: vec![],
+            related: vec![],
         }
     }
 

@@ -21,9 +21,20 @@ pub struct CallEdge {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartySignal {
     pub party: String,
-    /// `bank_account`.
+    /// `bank_account` (the number), `person` / `phone` (keyed hashes), `endpoint_url` (an
+    /// approved version's upstream URL).
     pub kind: String,
     pub value: String,
+}
+
+/// One account's paid calls to one publisher, by time (the timing detector's input).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallTimes {
+    pub invoker: String,
+    /// The invoking account's username.
+    pub account: String,
+    pub publisher: String,
+    pub times_ms: Vec<i64>,
 }
 
 /// A finding as a scan produced it, before it is stored.
@@ -158,6 +169,53 @@ impl Store {
             .collect()
     }
 
+    /// Paid calls' times for the timing detector (issue 18 item 2): per (invoker party,
+    /// invoker account, publisher) with at least `min_calls` paid calls in `year`, the most
+    /// recent `per_series` call times, oldest first. At most `max_series` series, the busiest
+    /// first — bounded, so a scan's cost does not grow with the year's volume of calls.
+    pub async fn integrity_call_times(&self, year: i32, min_calls: i64, per_series: i64, max_series: i64) -> Result<Vec<CallTimes>> {
+        let (from, to) = (format!("{year:04}-01-01"), format!("{:04}-01-01", year + 1));
+        let series = sqlx::query(
+            "SELECT c.invoker_party, c.invoker_user_id, c.publisher_party, u.username, CAST(COUNT(*) AS BIGINT) AS n \
+             FROM skill_calls c JOIN users u ON u.id = c.invoker_user_id \
+             WHERE c.day >= $1 AND c.day < $2 AND c.charged_fen > 0 AND c.invoker_party <> c.publisher_party \
+             GROUP BY c.invoker_party, c.invoker_user_id, c.publisher_party, u.username HAVING COUNT(*) >= $3 \
+             ORDER BY n DESC, c.invoker_party, c.publisher_party LIMIT $4",
+        )
+        .bind(&from)
+        .bind(&to)
+        .bind(min_calls)
+        .bind(max_series)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(series.len());
+        for r in series {
+            let invoker: String = r.try_get("invoker_party")?;
+            let user: String = r.try_get("invoker_user_id")?;
+            let publisher: String = r.try_get("publisher_party")?;
+            let mut times: Vec<i64> = sqlx::query_scalar(
+                "SELECT created_at FROM skill_calls WHERE invoker_party = $1 AND day >= $2 AND day < $3 \
+                 AND invoker_user_id = $4 AND publisher_party = $5 AND charged_fen > 0 ORDER BY created_at DESC LIMIT $6",
+            )
+            .bind(&invoker)
+            .bind(&from)
+            .bind(&to)
+            .bind(&user)
+            .bind(&publisher)
+            .bind(per_series)
+            .fetch_all(&self.pool)
+            .await?;
+            times.reverse();
+            out.push(CallTimes {
+                invoker,
+                account: r.try_get("username")?,
+                publisher,
+                times_ms: times,
+            });
+        }
+        Ok(out)
+    }
+
     /// The identity signals the platform holds: the payout bank account of every OPC, community
     /// company and enterprise that recorded one (normalised: digits and letters only).
     pub async fn integrity_signals(&self) -> Result<Vec<PartySignal>> {
@@ -179,6 +237,28 @@ impl Store {
                     });
                 }
             }
+        }
+        // Who is who (issue 18 item 1): recorded people and phones, by their keyed hashes.
+        for (party, kind, hash) in self.person_signals().await? {
+            out.push(PartySignal {
+                party,
+                kind: kind.into(),
+                value: hash,
+            });
+        }
+        // Usage ties: the endpoints publishers' approved versions call (the caller reads the host).
+        for r in sqlx::query(
+            "SELECT DISTINCT s.publisher_party AS party, v.endpoint_url AS url FROM skills s \
+             JOIN skill_versions v ON v.skill_id = s.id WHERE v.status = 'approved' AND v.endpoint_url IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            out.push(PartySignal {
+                party: r.try_get("party")?,
+                kind: "endpoint_url".into(),
+                value: r.try_get("url")?,
+            });
         }
         Ok(out)
     }

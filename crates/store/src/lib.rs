@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod notifications;
 // Party facts: registrations, in-district, bank accounts (issue 17)
 pub mod party_facts;
+pub mod persons;
 pub mod records;
 pub mod registry;
 pub mod settlement;

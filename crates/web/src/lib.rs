@@ -134,8 +134,11 @@ impl AppState {
         self
     }
 
+    /// The gateway, whose secret key also keys the identity hashes (issue 18 item 1).
     pub fn with_gateway(mut self, gateway: Arc<opchub_gateway::Gateway>) -> Self {
-        self.fields().gateway = Some(gateway);
+        let f = self.fields();
+        f.app.identity_key = Some(opchub_app::crypto::IdentityKey::new(gateway.secrets().identity_key()));
+        f.gateway = Some(gateway);
         self
     }
 

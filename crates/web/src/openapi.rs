@@ -40,6 +40,7 @@ impl Modify for Security {
         // party facts (issue 17)
         api::party_facts::registrations, api::party_facts::set_registration, api::party_facts::set_agency,
         api::party_facts::my_bank_accounts, api::party_facts::set_bank_account,
+        api::party_facts::persons, api::party_facts::add_person, api::party_facts::remove_person,
         // integrity (issue 18)
         api::integrity::scan, api::integrity::findings, api::integrity::export, api::integrity::finding, api::integrity::decide, api::integrity::answer,
         api::gateway::create_channel, api::gateway::channels, api::gateway::set_channel_status, api::gateway::create_prices,

@@ -30,6 +30,9 @@ const SOURCE_OWNERS: &[Role] = &[CommunityOperator, PlatformOperator];
 /// Who is paid without applying (免申即享) and confirms its settlement line: OPCs, community
 /// operators, district enterprises.
 const BENEFICIARIES: &[Role] = &[OpcFounder, CommunityOperator, Enterprise];
+/// Who records a party's people (issue 18 item 1): its owner, the committee, the platform operator.
+const PERSON_KEEPERS: &[Role] = &[OpcFounder, CommunityOperator, Enterprise, Committee, PlatformOperator];
+const PERSON_READERS: &[Role] = &[OpcFounder, CommunityOperator, Enterprise, Committee, PlatformOperator, Auditor];
 /// Who reads settlement batches: the committee decides, finance pays, audit checks.
 const SETTLE_READERS: &[Role] = &[Committee, Finance, Auditor];
 /// Demand board (M2.4): companies, OPCs, both parties, and who reads cooperations.
@@ -422,6 +425,36 @@ fn party_facts() -> Vec<Route> {
             Roles(BENEFICIARIES),
             Api,
             api::party_facts::set_bank_account,
+        ),
+        get(
+            "/api/v1/parties/{kind}/{id}/persons",
+            Roles(PERSON_READERS),
+            Api,
+            api::party_facts::persons,
+        ),
+        post(
+            "/api/v1/parties/{kind}/{id}/persons",
+            Roles(PERSON_KEEPERS),
+            Api,
+            api::party_facts::add_person,
+        ),
+        delete(
+            "/api/v1/parties/{kind}/{id}/persons/{person_id}",
+            Roles(PERSON_KEEPERS),
+            Api,
+            api::party_facts::remove_person,
+        ),
+        post(
+            "/my/persons/{kind}/{id}",
+            Roles(BENEFICIARIES),
+            Page,
+            pages::party_facts::add_person,
+        ),
+        post(
+            "/my/persons/{kind}/{id}/{person_id}/remove",
+            Roles(BENEFICIARIES),
+            Page,
+            pages::party_facts::remove_person,
         ),
         get("/admin/parties", Roles(FACT_KEEPERS), Page, pages::party_facts::registrations),
         post(

@@ -205,8 +205,14 @@ async fn call_held(
     let invoker_party = party_of(s, &p.user.id).await?;
     let skill = req.skill;
     let self_dealing = metering::self_dealing(&invoker_party, &p.user.id, &skill.publisher_party, &skill.publisher_user_id);
+    // Issue 18 item 1: related parties (a shared person, phone or payout account) deal with
+    // themselves too.
+    let related = !self_dealing
+        && crate::persons::related_between(s, &invoker_party, &skill.publisher_party)
+            .await?
+            .is_some();
     let drifted = skill.drifted_at.is_some();
-    let reason = metering::skill_call_not_qualified(is_error, self_dealing, drifted);
+    let reason = metering::skill_call_not_qualified(is_error, self_dealing, related, drifted);
     let qualified = reason.is_none();
     // A failed call is free; so is a call to a skill whose tools changed from the reviewed ones
     // (a rug pull, issue 18 item 6): the invoker did not get what it was priced for.

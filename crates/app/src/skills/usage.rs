@@ -292,7 +292,9 @@ pub async fn package_for(s: &App, p: &Principal, id: &str) -> AppResult<Package>
         skill_slug: &skill.slug,
         version: &v.version,
         version_hash: &v.content_hash,
-        self_dealing: opchub_ledger::metering::self_dealing(&party, &p.user.id, &skill.publisher_party, &skill.publisher_user_id),
+        // Related parties (issue 18 item 1) install from themselves too.
+        self_dealing: opchub_ledger::metering::self_dealing(&party, &p.user.id, &skill.publisher_party, &skill.publisher_user_id)
+            || crate::persons::related_between(s, &party, &skill.publisher_party).await?.is_some(),
         drifted: skill.drifted_at.is_some(),
         occurred_at_ms: opchub_store::now_ms(),
     });

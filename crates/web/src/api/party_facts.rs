@@ -8,9 +8,14 @@ use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::AppState;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
 use opchub_app::party_facts as app;
+use opchub_app::persons as persons_app;
 use opchub_store::party_facts::{PartyBankAccount, PartyRegistration};
+use opchub_store::persons::PartyPerson;
+
+pub use opchub_app::persons::PersonChange;
 
 pub use opchub_app::party_facts::{AgencyChange, AgencySet, BankAccountChange, RegistrationFacts};
 
@@ -71,4 +76,50 @@ pub async fn set_bank_account(
 ) -> ApiResult<Json<PartyBankAccount>> {
     let p = caller.require()?;
     Ok(Json(app::set_bank_account_for(&s, p, &kind, &id, &r).await?))
+}
+
+/// Who is who (issue 18 item 1): the people recorded for a party — names and roles; the ID
+/// numbers and phones are kept only as keyed hashes and never shown.
+#[utoipa::path(get, path = "/api/v1/parties/{kind}/{id}/persons", tag = "integrity",
+    params(("kind" = String, Path, description = "opc, community or enterprise"), ("id" = String, Path)),
+    responses((status = 200, body = [PartyPerson]), (status = 403, description = "not_owner"), (status = 404)))]
+pub async fn persons(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((kind, id)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<PartyPerson>>> {
+    let p = caller.require()?;
+    Ok(Json(persons_app::persons_for(&s, p, &kind, &id).await?))
+}
+
+/// Records a founder, beneficial owner or controlling person of a party (its owner, the
+/// committee or the platform operator); the resident ID number is validated (GB 11643) and
+/// kept only as a keyed hash. Parties sharing a person, a phone or a payout account are
+/// related: their dealings are not subsidy basis. Audited.
+#[utoipa::path(post, path = "/api/v1/parties/{kind}/{id}/persons", tag = "integrity",
+    params(("kind" = String, Path, description = "opc, community or enterprise"), ("id" = String, Path)),
+    request_body = PersonChange,
+    responses((status = 201, body = PartyPerson), (status = 403, description = "not_owner"), (status = 404),
+        (status = 409, description = "person_already_recorded"), (status = 422)))]
+pub async fn add_person(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((kind, id)): Path<(String, String)>,
+    ApiJson(r): ApiJson<PersonChange>,
+) -> ApiResult<(StatusCode, Json<PartyPerson>)> {
+    let p = caller.require()?;
+    Ok((StatusCode::CREATED, Json(persons_app::add_person_for(&s, p, &kind, &id, &r).await?)))
+}
+
+/// Removes a recorded person of a party. Audited.
+#[utoipa::path(delete, path = "/api/v1/parties/{kind}/{id}/persons/{person_id}", tag = "integrity",
+    params(("kind" = String, Path), ("id" = String, Path), ("person_id" = String, Path)),
+    responses((status = 200, body = PartyPerson), (status = 403, description = "not_owner"), (status = 404)))]
+pub async fn remove_person(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((kind, id, person_id)): Path<(String, String, String)>,
+) -> ApiResult<Json<PartyPerson>> {
+    let p = caller.require()?;
+    Ok(Json(persons_app::remove_person_for(&s, p, &kind, &id, &person_id).await?))
 }

@@ -574,6 +574,8 @@ pub struct RegisterForm {
     pub zone: Option<String>,
     pub theme_package: Option<String>,
     pub workstation_id: Option<String>,
+    pub founder_id_number: Option<String>,
+    pub founder_phone: Option<String>,
 }
 
 pub async fn register(
@@ -594,6 +596,8 @@ pub async fn register(
         zone: f.zone.clone(),
         theme_package: f.theme_package.clone(),
         workstation_id: f.workstation_id.clone(),
+        founder_id_number: f.founder_id_number.clone(),
+        founder_phone: f.founder_phone.clone(),
     };
     match registry::register(&s, caller.0.as_ref(), &req).await.map_err(ApiError::from) {
         Ok((_, user)) => {

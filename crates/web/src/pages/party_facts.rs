@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use minijinja::context;
 use opchub_app::party_facts::{self as app, AgencyChange, BankAccountChange, RegistrationFacts};
+use opchub_app::persons::PersonChange;
 use serde::Deserialize;
 
 #[derive(Deserialize, Default)]
@@ -154,6 +155,13 @@ pub async fn set_agency(
 }
 
 async fn bank_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, error: Option<String>, done: bool) -> Response {
+    let persons = match opchub_app::persons::my_persons(s, p).await {
+        Ok(v) => v
+            .into_iter()
+            .map(|(kind, id, list)| (id, context! { roles => opchub_app::persons::roles_for(&kind), list => list }))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+        Err(e) => return page_error(s, Some(p), e.into()),
+    };
     match app::my_bank_accounts(s, p).await {
         Ok(list) => render(
             s,
@@ -161,9 +169,48 @@ async fn bank_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, 
             csrf,
             "bank_accounts.html",
             status,
-            context! { parties => list, error => error, done => done },
+            context! { parties => list, persons => persons, error => error, done => done },
         ),
         Err(e) => page_error(s, Some(p), e.into()),
+    }
+}
+
+/// Who is who (issue 18 item 1): the owner records a founder, beneficial owner or controlling
+/// person of its party on the same page as where it is paid.
+pub async fn add_person(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path((kind, id)): Path<(String, String)>,
+    Form(f): Form<PersonChange>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    match opchub_app::persons::add_person_for(&s, p, &kind, &id, &f).await {
+        Ok(_) => Redirect::to("/my/bank-account?done=1").into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            bank_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), false).await
+        }
+    }
+}
+
+pub async fn remove_person(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path((kind, id, person_id)): Path<(String, String, String)>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    match opchub_app::persons::remove_person_for(&s, p, &kind, &id, &person_id).await {
+        Ok(_) => Redirect::to("/my/bank-account?done=1").into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            bank_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), false).await
+        }
     }
 }
 

@@ -165,3 +165,92 @@ async fn facts_are_set_on_their_pages_and_audited() {
     let audit = auditor.get("/api/v1/audit?action=party.bank_account").await.json();
     assert!(audit.to_string().contains(&opc), "{audit:#}");
 }
+
+/// Who is who (issue 18 item 1) through the pages: the registration wizard takes the founder's
+/// ID number (a bad one is explained and registers nothing); the founder's own page lists the
+/// people recorded — names and roles, never the numbers — and records and removes more, in
+/// Chinese and on the English pages.
+#[tokio::test]
+async fn people_are_recorded_at_registration_and_on_the_bank_account_page() {
+    let app = TestApp::start_preview().await;
+    let (_, ws) = app.community(Zone::HexiArea, 2).await;
+    let number = crate::skills::resident_id("11010519800101001");
+    let page = app.client().get("/register?zone=hexi_area").await;
+    assert!(page.text.contains("name=\"founder_id_number\""), "{}", page.text);
+    let w0 = ws[0].clone();
+    let u = uscc(811);
+    let form = |id: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("username", "idfounder".into()),
+            ("password", PASSWORD.into()),
+            ("founder_name", "赵六".into()),
+            ("company_name", "北京赵六智能科技有限公司".into()),
+            ("uscc", u.clone()),
+            ("zone", "hexi_area".into()),
+            ("theme_package", "opc_agent_dev".into()),
+            ("workstation_id", w0.clone()),
+            ("founder_id_number", id.into()),
+            ("founder_phone", "13900139000".into()),
+        ]
+    };
+    let refs = |v: &[(&'static str, String)]| v.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<(&str, String)>>();
+    let anon = app.client();
+    anon.get("/register?zone=hexi_area").await;
+    let bad = refs(&form("110105198001010019"));
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = anon.post_form("/register", &bad).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("校验码不正确"), "{}", r.text);
+    assert!(!r.text.contains("110105198001010019"), "the number is not echoed back");
+    let opc_named = || async {
+        app.store
+            .opcs(None, None, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|o| o.name == "北京赵六智能科技有限公司")
+    };
+    assert!(opc_named().await.is_none(), "nothing registered");
+    let good = refs(&form(&number));
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = anon.post_form("/register", &good).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let opc = opc_named().await.unwrap().id;
+
+    let page = anon.get("/my/bank-account").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains(&format!("id=\"persons-{opc}-title\"")), "{}", page.text);
+    assert!(page.text.contains("赵六") && page.text.contains("创始人") && page.text.contains("身份证号已加密保存"));
+    assert!(!page.text.contains(&number[..10]) && !page.text.contains("13900139000"));
+    // Another person on the page: a bad number is explained, a good one listed.
+    let path = format!("/my/persons/opc/{opc}");
+    let r = anon
+        .post_form(&path, &[("role", "beneficial_owner"), ("name", "钱七"), ("id_number", "1234")])
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains("公民身份号码应为18位"), "{}", r.text);
+    let second = crate::skills::resident_id("44052419900307123");
+    let r = anon
+        .post_form(&path, &[("role", "beneficial_owner"), ("name", "钱七"), ("id_number", &second)])
+        .await;
+    assert_eq!(
+        (r.status, r.location()),
+        (StatusCode::SEE_OTHER, "/my/bank-account?done=1".to_string())
+    );
+    let people = anon.get(&format!("/api/v1/parties/opc/{opc}/persons")).await.json();
+    assert_eq!(people.as_array().unwrap().len(), 2, "{people:#}");
+    assert_eq!(people[0]["role"], "founder");
+    assert_eq!(people[0]["phone_recorded"], true);
+    anon.get("/lang/en").await;
+    let en = anon.get("/my/bank-account").await;
+    assert!(
+        en.text.contains("Beneficial owner") && en.text.contains("ID number kept as a hash"),
+        "{}",
+        en.text
+    );
+    let pid = people[1]["id"].as_str().unwrap();
+    let r = anon.post_form(&format!("/my/persons/opc/{opc}/{pid}/remove"), &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let people = anon.get(&format!("/api/v1/parties/opc/{opc}/persons")).await.json();
+    assert_eq!(people.as_array().unwrap().len(), 1);
+}

@@ -211,6 +211,27 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "/api/v1/parties/{kind}/{id}/bank-account",
         "opc_founder community_operator enterprise",
     ),
+    (
+        "GET",
+        "/api/v1/parties/{kind}/{id}/persons",
+        "opc_founder community_operator enterprise committee platform_operator auditor",
+    ),
+    (
+        "POST",
+        "/api/v1/parties/{kind}/{id}/persons",
+        "opc_founder community_operator enterprise committee platform_operator",
+    ),
+    (
+        "DELETE",
+        "/api/v1/parties/{kind}/{id}/persons/{person_id}",
+        "opc_founder community_operator enterprise committee platform_operator",
+    ),
+    ("POST", "/my/persons/{kind}/{id}", "opc_founder community_operator enterprise"),
+    (
+        "POST",
+        "/my/persons/{kind}/{id}/{person_id}/remove",
+        "opc_founder community_operator enterprise",
+    ),
     ("GET", "/admin/parties", "committee platform_operator"),
     ("POST", "/admin/parties/{kind}/{id}/registration", "committee platform_operator"),
     ("POST", "/admin/parties/{kind}/{id}/industry-code", "committee platform_operator"),

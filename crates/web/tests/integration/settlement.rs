@@ -22,6 +22,7 @@ struct World {
     invoker: Client,
     company: Client,
     operator_id: String,
+    community: String,
     publisher_opc: String,
     invoker_opc: String,
     enterprise_id: String,
@@ -232,6 +233,7 @@ async fn world_using(policy: opchub_policy::Policy, tokens: impl FnOnce(&str, &s
         invoker,
         company,
         operator_id,
+        community,
         publisher_opc,
         invoker_opc,
         enterprise_id,
@@ -1263,4 +1265,103 @@ async fn sub_fen_usage_is_summed_exactly_and_rounded_once_per_line() {
         (Some("yes"), Some(30)),
         "{o:#?}"
     );
+}
+
+fn trace_of(l: &Value) -> Vec<Value> {
+    let d: Value = serde_json::from_str(l["decision"].as_str().unwrap()).unwrap();
+    d["trace"].as_array().unwrap().clone()
+}
+
+/// Issue 18 item 1: related parties deal with themselves, so in every clause their dealings are
+/// no basis — M2.3 invoker and publisher sharing a phone, M2.4 an enterprise whose beneficial
+/// owner is the paid OPC's founder (a round trip), M2.2 an operator whose community's
+/// controlling person founded the OPC it gave the discount to. Recorded after the usage: the
+/// batch reads who is related now, and each trace names the party, the tie and the amount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dealings_between_related_parties_are_no_basis_in_any_clause() {
+    let w = world().await;
+    import_lists(&w, None).await;
+    let a = crate::skills::resident_id("11010519800101001");
+    let b = crate::skills::resident_id("44052419900307123");
+    let add = |c: &Client, kind: &str, id: &str, body: Value| {
+        let path = format!("/api/v1/parties/{kind}/{id}/persons");
+        let c = c.clone();
+        async move {
+            let r = c.post_json(&path, body).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{path}: {}", r.text);
+        }
+    };
+    add(
+        &w.publisher,
+        "opc",
+        &w.publisher_opc,
+        json!({"role": "founder", "name": "王一", "id_number": a, "phone": "13800138000"}),
+    )
+    .await;
+    add(
+        &w.invoker,
+        "opc",
+        &w.invoker_opc,
+        json!({"role": "founder", "name": "李二", "id_number": b, "phone": "+86 138-0013-8000"}),
+    )
+    .await;
+    add(
+        &w.company,
+        "enterprise",
+        &w.enterprise_id,
+        json!({"role": "beneficial_owner", "name": "王一", "id_number": a.to_lowercase()}),
+    )
+    .await;
+    // The committee records the community company's controlling person (at the desk).
+    add(
+        &w.committee,
+        "community",
+        &w.community,
+        json!({"role": "controlling_person", "name": "李二", "id_number": b}),
+    )
+    .await;
+
+    let (_, lines) = settle(&w).await;
+    let paid = |l: &Value| l["amount_fen"].as_i64().unwrap_or(0);
+    let tie = |l: &Value, tie: &str| {
+        trace_of(l)
+            .into_iter()
+            .find(|s| s["rule"] == "related_party" && s["values"]["tie"] == tie)
+            .unwrap_or_else(|| panic!("no related_party {tie} step in {l:#?}"))
+    };
+    // M2.3: ¥300,000 of calls between the two OPCs (the same phone) count for neither.
+    for (clause, who, other) in [
+        ("M2.3-publisher", &w.publisher_opc, "invk"),
+        ("M2.3-invoker", &w.invoker_opc, "pubr"),
+    ] {
+        let l = line(&lines, clause, who);
+        assert_eq!(paid(l), 0, "{l:#?}");
+        let s = tie(l, "phone");
+        assert!(s["text"].as_str().unwrap().contains("¥300,000.00"), "{s:#?}");
+        assert!(s["values"]["related_party"].as_str().unwrap().len() > 1, "{other}: {s:#?}");
+    }
+    // M2.4: the ¥8,000 paid to an OPC its beneficial owner founded is a round trip.
+    let c = line(&lines, "M2.4", &w.enterprise_id);
+    assert_eq!(paid(c), 0, "{c:#?}");
+    assert!(tie(c, "person")["text"].as_str().unwrap().contains("¥8,000.00"));
+    // M2.2: the ¥100 discount went to the community's own controlling person's OPC.
+    let o = line(&lines, "M2.2", &w.operator_id);
+    assert_eq!(paid(o), 0, "{o:#?}");
+    assert!(tie(o, "person")["text"].as_str().unwrap().contains("¥100.00"));
+    // M1.1 (free workstations) is no dealing between parties: unchanged.
+    assert!(paid(line(&lines, "M1.1", &w.operator_id)) > 0);
+    // Related pairs as the platform sees them.
+    let pairs = w.app.store.related_pairs().await.unwrap();
+    let kind_of = |x: &str, y: &str| {
+        let k = if x < y {
+            (x.to_string(), y.to_string())
+        } else {
+            (y.to_string(), x.to_string())
+        };
+        pairs.get(&k).copied()
+    };
+    assert_eq!(kind_of(&w.publisher_opc, &w.invoker_opc), Some("phone"));
+    assert_eq!(kind_of(&w.publisher_opc, &w.enterprise_id), Some("person"));
+    assert_eq!(kind_of(&w.invoker_opc, &w.community), Some("person"));
+    assert_eq!(kind_of(&w.invoker_opc, &w.enterprise_id), None);
 }

@@ -999,3 +999,221 @@ async fn a_host_name_resolving_to_loopback_is_refused_at_call_time_outside_test_
     );
     assert_eq!(ledger_calls(&w, &w.invoker_party).await.len(), events);
 }
+
+/// A valid resident ID number (GB 11643) from its first 17 digits.
+pub(crate) fn resident_id(first17: &str) -> String {
+    format!("{first17}{}", opchub_domain::identity::check_character(first17) as char)
+}
+
+/// Issue 18 item 1: the invoker's company has the publisher's founder as its beneficial owner —
+/// a second company of the same person. Its calls are recorded and charged but not qualified
+/// (`related_party`); once the record is corrected, calls qualify again. The ID number is
+/// checked, never answered back and never stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_related_partys_calls_are_not_qualified_and_identity_numbers_are_never_shown() {
+    let w = world().await;
+    let id = listed_mcp_skill(&w, "related-calc", 4).await;
+    let api = Client::with_key(&w.app.base, &w.invoker_key);
+    let invoke = format!("/api/v1/skills/{id}/invoke");
+    let call = || api.post_json(&invoke, json!({"tool": "add", "arguments": {"a": 1, "b": 2}}));
+    let r = call().await;
+    assert_eq!(
+        (r.status, r.json()["qualified"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{}",
+        r.text
+    );
+
+    let number = resident_id("11010519800101001");
+    let pub_path = format!("/api/v1/parties/opc/{}/persons", w.publisher_party);
+    let inv_path = format!("/api/v1/parties/opc/{}/persons", w.invoker_party);
+    // Bad input: a wrong check character is named, nothing is recorded.
+    let mut wrong = number.clone();
+    wrong.pop();
+    wrong.push(if number.ends_with('1') { '2' } else { '1' });
+    let bad = w
+        .publisher
+        .post_json(
+            &pub_path,
+            json!({"role": "founder", "name": "王小明", "id_number": wrong, "phone": "12345"}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    assert_eq!(bad.json()["error"]["field_codes"]["id_number"], "id_bad_check_character");
+    assert_eq!(bad.json()["error"]["field_codes"]["phone"], "phone_bad_length");
+    let bad = w
+        .publisher
+        .post_json(
+            &pub_path,
+            json!({"role": "controlling_person", "name": "王小明", "id_number": number}),
+        )
+        .await;
+    assert_eq!(bad.json()["error"]["field_codes"]["role"], "role_not_for_kind", "{}", bad.text);
+    assert_eq!(w.publisher.get(&pub_path).await.json(), json!([]));
+    // Only the party's owner records its people.
+    let other = w
+        .invoker
+        .post_json(&pub_path, json!({"role": "founder", "name": "王小明", "id_number": number}))
+        .await;
+    assert_eq!((other.status, other.code()), (StatusCode::FORBIDDEN, "not_owner".to_string()));
+    assert_eq!(w.invoker.get(&pub_path).await.code(), "not_owner");
+
+    let r = w
+        .publisher
+        .post_json(
+            &pub_path,
+            json!({"role": "founder", "name": "王小明", "id_number": number, "phone": "138 0013 8000"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert!(!r.text.contains(&number[..10]) && !r.text.contains("13800138000"), "{}", r.text);
+    assert_eq!(r.json()["phone_recorded"], true);
+    let again = w
+        .publisher
+        .post_json(
+            &pub_path,
+            json!({"role": "founder", "name": "王小明", "id_number": number.to_lowercase()}),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.code()),
+        (StatusCode::CONFLICT, "person_already_recorded".to_string())
+    );
+    // The same person, typed with spaces, behind the invoker's company.
+    let spaced = format!("{} {} {}", &number[..6], &number[6..14], &number[14..]);
+    let owner = w
+        .invoker
+        .post_json(
+            &inv_path,
+            json!({"role": "beneficial_owner", "name": "王小明", "id_number": spaced}),
+        )
+        .await;
+    assert_eq!(owner.status, StatusCode::CREATED, "{}", owner.text);
+    let r = call().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["qualified"], false);
+    assert_eq!(r.json()["not_qualified_reason"], "related_party");
+    assert_eq!(r.json()["charged_fen"], 4, "the call is still the invoker's to pay");
+    let events = ledger_calls(&w, &w.invoker_party).await;
+    assert_eq!(events.len(), 2);
+    assert!(events
+        .iter()
+        .any(|e| e.attributes.get("not_qualified_reason").map(String::as_str) == Some("related_party")));
+    // The publisher's basis names it.
+    let basis = w.publisher.get("/api/v1/my/skills/m23-basis").await;
+    assert!(basis.text.contains("related_party"), "{}", basis.text);
+    // Nothing stored or audited carries the number.
+    let signals = w.app.store.person_signals().await.unwrap();
+    assert_eq!(signals.len(), 3, "two people, one phone: {signals:?}");
+    assert!(signals.iter().all(|(_, _, h)| h.len() == 64 && !h.contains(&number[..10])));
+    let audit = w.app.store.audit_entries(&Default::default()).await.unwrap();
+    assert!(audit.iter().any(|a| a.action == "party.person"));
+    assert!(!serde_json::to_string(&audit).unwrap().contains(&number[..10]));
+    // Corrected: the invoker's record is removed, and calls qualify again.
+    let person_id = owner.json()["id"].as_str().unwrap().to_string();
+    let r = w
+        .invoker
+        .send(reqwest::Method::DELETE, &format!("{inv_path}/{person_id}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = call().await;
+    assert_eq!(r.json()["qualified"], true, "{}", r.text);
+}
+
+/// Issue 18 item 2 (timing): an account whose paid calls to one publisher come at machine-regular
+/// intervals is flagged by the scan, naming both parties and the interval; an honest user whose
+/// calls come at irregular times is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn machine_regular_paid_calls_are_flagged_and_irregular_ones_are_not() {
+    let w = world().await;
+    let skill_id = listed_mcp_skill(&w, "timed-calc", 10).await;
+    let skill = w.app.store.skill(&skill_id).await.unwrap();
+    let version = skill.live_version_id.clone().unwrap();
+    let (_, ws) = w.app.community(Zone::HexiArea, 1).await;
+    let (_, honest_party) = opc(&w.app, "jitteruser", 503, &ws[0]).await;
+    let users = w.app.store.users(None).await.unwrap();
+    let user_of = |name: &str| users.iter().find(|u| u.username == name).unwrap().id.clone();
+    let now = opchub_store::now_ms();
+    let row = |n: usize, invoker: &str, user: &str, at: i64| opchub_store::skills::SkillCall {
+        call_key: format!("timed-{invoker}-{n}"),
+        skill_id: skill_id.clone(),
+        version_id: version.clone(),
+        version_hash: "h".into(),
+        tool: "add".into(),
+        publisher_party: w.publisher_party.clone(),
+        invoker_party: invoker.to_string(),
+        invoker_user_id: user.to_string(),
+        outcome: "ok".into(),
+        qualified: true,
+        not_qualified_reason: None,
+        charged_fen: 10,
+        latency_ms: 5,
+        request_digest: "r".into(),
+        response_digest: "s".into(),
+        leaf_index: None,
+        day: opchub_domain::time::beijing_date(chrono::DateTime::from_timestamp_millis(at).unwrap()).to_string(),
+        created_at: at,
+    };
+    // 60 calls exactly 90 s apart, ending a minute ago.
+    let bot = user_of("skilluser");
+    for n in 0..60 {
+        let at = now - 60_000 - (59 - n as i64) * 90_000;
+        assert!(w.app.store.record_skill_call(&row(n, &w.invoker_party, &bot, at)).await.unwrap());
+    }
+    // The ledger holds what the calls were charged (the paid-call graph's edge).
+    let event = |id: &str, invoker: &str| {
+        opchub_store::ledger::Item::Event(opchub_ledger::event::NewEvent {
+            source: "test".into(),
+            source_event_id: id.into(),
+            kind: "skill.call".into(),
+            subject: invoker.into(),
+            counterparty: w.publisher_party.clone(),
+            quantity: 60,
+            unit: "call".into(),
+            list_fen: 600,
+            charged_fen: 600,
+            list_sub_micro: 0,
+            charged_sub_micro: 0,
+            price_version: "t-1".into(),
+            occurred_at_ms: now - 60_000,
+            origin: opchub_ledger::event::Origin::Observed,
+            attributes: std::collections::BTreeMap::from([("qualified".to_string(), "true".to_string())]),
+            corrects_leaf_index: None,
+            correction_reason: None,
+            requested_by: None,
+            approved_by: None,
+        })
+    };
+    w.app.store.ledger_append(vec![event("timed-bot", &w.invoker_party)]).await.unwrap();
+    // 60 calls at human, irregular times over the same hours.
+    let person = user_of("jitteruser");
+    let gaps = [7_000i64, 250_000, 31_000, 900_000, 64_000, 3_000, 480_000, 120_000];
+    let mut at = now - 60_000;
+    for n in 0..60 {
+        assert!(w.app.store.record_skill_call(&row(n, &honest_party, &person, at)).await.unwrap());
+        at -= gaps[n % gaps.len()];
+    }
+    w.app.store.ledger_append(vec![event("timed-person", &honest_party)]).await.unwrap();
+    let (committee, _) = w.app.user("timecmte", Role::Committee).await;
+    let year = opchub_domain::time::beijing_today().format("%Y").to_string();
+    let r = committee
+        .post_json("/api/v1/integrity/scan", json!({"year": year.parse::<i32>().unwrap()}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let all = committee.get(&format!("/api/v1/integrity/findings?year={year}")).await.json();
+    let timing: Vec<&Value> = all.as_array().unwrap().iter().filter(|f| f["detector"] == "timing").collect();
+    assert_eq!(timing.len(), 1, "{all:#?}");
+    let f = timing[0];
+    let mut pair = vec![w.invoker_party.clone(), w.publisher_party.clone()];
+    pair.sort();
+    let mut got: Vec<String> = f["parties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    got.sort();
+    assert_eq!(got, pair, "{f:#?}");
+    assert!(f["explanation_zh"].as_str().unwrap().contains("90.0 秒"), "{f:#?}");
+    assert!(!f["parties"].to_string().contains(&honest_party), "{f:#?}");
+}

@@ -1,0 +1,254 @@
+//! Who is who (issue 18 item 1): the people recorded for a party and the related parties they
+//! make. A person is stored by name, role and keyed hashes of the resident ID number and the
+//! phone (the caller hashes; the numbers never reach this crate). Two parties are related when
+//! they share a person, a phone or a payout bank account.
+
+use crate::audit::{record_after, record_before_after, Actor};
+use crate::{is_unique_violation, new_id, now_ms, Result, Store, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// A person recorded for a party, as shown: no number and no hash leaves the store.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct PartyPerson {
+    pub id: String,
+    /// `opc`, `community` or `enterprise`.
+    pub party_kind: String,
+    pub party_id: String,
+    /// `founder`, `beneficial_owner` or `controlling_person`.
+    pub role: String,
+    pub name: String,
+    /// Whether a phone was recorded with the person (the number is not kept).
+    pub phone_recorded: bool,
+    pub created_at: i64,
+}
+
+/// A person to record (validated and hashed by the caller).
+#[derive(Debug, Clone)]
+pub struct NewPerson<'a> {
+    pub role: &'a str,
+    pub name: &'a str,
+    pub id_hash: &'a str,
+    pub phone_hash: Option<&'a str>,
+}
+
+/// Why two parties are related: `person`, `phone` or `bank_account` (the strongest found).
+pub type RelatedKind = &'static str;
+
+fn person_from(r: &AnyRow) -> Result<PartyPerson> {
+    let phone: Option<String> = r.try_get("phone_hash")?;
+    Ok(PartyPerson {
+        id: r.try_get("id")?,
+        party_kind: r.try_get("party_kind")?,
+        party_id: r.try_get("party_id")?,
+        role: r.try_get("role")?,
+        name: r.try_get("display_name")?,
+        phone_recorded: phone.is_some(),
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+const PERSON_COLS: &str = "id, party_kind, party_id, role, display_name, phone_hash, created_at";
+
+/// Every party's payout bank account number (digits), for the bank-account tie.
+const BANK_NUMBERS: &str = "SELECT id, bank_account_number FROM opcs WHERE bank_account_number IS NOT NULL \
+     UNION ALL SELECT id, bank_account_number FROM communities WHERE bank_account_number IS NOT NULL \
+     UNION ALL SELECT id, bank_account_number FROM enterprises WHERE bank_account_number IS NOT NULL";
+
+fn ordered(a: String, b: String) -> (String, String) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+impl Store {
+    /// The people recorded for a party, oldest first.
+    pub async fn party_persons(&self, party_id: &str) -> Result<Vec<PartyPerson>> {
+        sqlx::query(&format!(
+            "SELECT {PERSON_COLS} FROM party_persons WHERE party_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(party_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(person_from)
+        .collect()
+    }
+
+    /// Records a person for a party (the party must exist), audited as `party.person`.
+    /// The same person twice for one party is `person_already_recorded`.
+    pub async fn add_party_person(&self, actor: &Actor, kind: &str, party_id: &str, p: &NewPerson<'_>) -> Result<PartyPerson> {
+        // The party exists (and `kind` is known): read through the bank-account row.
+        self.party_bank_account(kind, party_id).await?;
+        let mut tx = self.begin().await?;
+        let id = new_id();
+        let now = now_ms();
+        let res = sqlx::query(
+            "INSERT INTO party_persons (id, party_kind, party_id, role, display_name, id_hash, phone_hash, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&id)
+        .bind(kind)
+        .bind(party_id)
+        .bind(p.role)
+        .bind(p.name)
+        .bind(p.id_hash)
+        .bind(p.phone_hash)
+        .bind(now)
+        .bind(actor.user_id.as_deref().unwrap_or("system"))
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = res {
+            if is_unique_violation(&e, "party_persons") {
+                return Err(StoreError::Conflict("person_already_recorded"));
+            }
+            return Err(e.into());
+        }
+        let person = PartyPerson {
+            id: id.clone(),
+            party_kind: kind.to_string(),
+            party_id: party_id.to_string(),
+            role: p.role.to_string(),
+            name: p.name.to_string(),
+            phone_recorded: p.phone_hash.is_some(),
+            created_at: now,
+        };
+        record_after(
+            &mut tx,
+            actor,
+            "party.person",
+            kind,
+            party_id,
+            serde_json::json!({ "person": &person }),
+            format!("person recorded: {} ({})", p.name, p.role),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(person)
+    }
+
+    /// Removes a recorded person of a party, audited as `party.person_removed`.
+    pub async fn remove_party_person(&self, actor: &Actor, party_id: &str, person_id: &str) -> Result<PartyPerson> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(&format!("SELECT {PERSON_COLS} FROM party_persons WHERE id = $1 AND party_id = $2"))
+            .bind(person_id)
+            .bind(party_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let person = person_from(&row)?;
+        sqlx::query("DELETE FROM party_persons WHERE id = $1")
+            .bind(person_id)
+            .execute(&mut *tx)
+            .await?;
+        record_before_after(
+            &mut tx,
+            actor,
+            "party.person_removed",
+            &person.party_kind,
+            party_id,
+            serde_json::json!({ "person": &person }),
+            serde_json::json!({ "person": null }),
+            format!("person removed: {} ({})", person.name, person.role),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(person)
+    }
+
+    /// Why parties `a` and `b` are related, if they are: they share a recorded person, a
+    /// phone or a payout bank account. Two indexed lookups; used on every skill call.
+    pub async fn related_between(&self, a: &str, b: &str) -> Result<Option<RelatedKind>> {
+        if a == b {
+            return Ok(None);
+        }
+        let r = sqlx::query(
+            "SELECT CAST(MAX(CASE WHEN x.id_hash = y.id_hash THEN 1 ELSE 0 END) AS BIGINT) AS person, \
+                    CAST(MAX(CASE WHEN x.phone_hash = y.phone_hash THEN 1 ELSE 0 END) AS BIGINT) AS phone \
+             FROM party_persons x JOIN party_persons y ON (x.id_hash = y.id_hash OR x.phone_hash = y.phone_hash) \
+             WHERE x.party_id = $1 AND y.party_id = $2",
+        )
+        .bind(a)
+        .bind(b)
+        .fetch_one(&self.pool)
+        .await?;
+        let person: Option<i64> = r.try_get("person")?;
+        let phone: Option<i64> = r.try_get("phone")?;
+        if person == Some(1) {
+            return Ok(Some("person"));
+        }
+        if phone == Some(1) {
+            return Ok(Some("phone"));
+        }
+        let numbers: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT bank_account_number FROM ({BANK_NUMBERS}) t WHERE id = $1 OR id = $2"
+        ))
+        .bind(a)
+        .bind(b)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((numbers.len() == 2 && numbers[0] == numbers[1]).then_some("bank_account"))
+    }
+
+    /// Every pair of related parties (`a < b`) with the strongest tie between them: a shared
+    /// person before a shared phone before a shared bank account. For settlement and scans.
+    pub async fn related_pairs(&self) -> Result<BTreeMap<(String, String), RelatedKind>> {
+        let mut out: BTreeMap<(String, String), RelatedKind> = BTreeMap::new();
+        for (col, kind) in [("bank", "bank_account"), ("phone_hash", "phone"), ("id_hash", "person")] {
+            let rows: Vec<(String, String)> = if col == "bank" {
+                let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for r in sqlx::query(BANK_NUMBERS).fetch_all(&self.pool).await? {
+                    by.entry(r.try_get("bank_account_number")?).or_default().push(r.try_get("id")?);
+                }
+                by.into_values()
+                    .flat_map(|ids| {
+                        let mut pairs = vec![];
+                        for (i, x) in ids.iter().enumerate() {
+                            for y in &ids[i + 1..] {
+                                pairs.push((x.clone(), y.clone()));
+                            }
+                        }
+                        pairs
+                    })
+                    .collect()
+            } else {
+                sqlx::query(&format!(
+                    "SELECT DISTINCT x.party_id AS a, y.party_id AS b FROM party_persons x \
+                     JOIN party_persons y ON x.{col} = y.{col} AND x.party_id < y.party_id"
+                ))
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| Ok::<_, sqlx::Error>((r.try_get("a")?, r.try_get("b")?)))
+                .collect::<std::result::Result<_, _>>()?
+            };
+            // Later kinds are stronger and overwrite.
+            for (a, b) in rows {
+                if a != b {
+                    out.insert(ordered(a, b), kind);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every recorded person's and phone's hash by party, for the integrity scan's signals:
+    /// (party id, `person` or `phone`, hash).
+    pub async fn person_signals(&self) -> Result<Vec<(String, &'static str, String)>> {
+        let mut out = vec![];
+        for r in sqlx::query("SELECT party_id, id_hash, phone_hash FROM party_persons ORDER BY party_id, id")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let party: String = r.try_get("party_id")?;
+            out.push((party.clone(), "person", r.try_get("id_hash")?));
+            if let Some(ph) = r.try_get::<Option<String>, _>("phone_hash")? {
+                out.push((party, "phone", ph));
+            }
+        }
+        Ok(out)
+    }
+}
