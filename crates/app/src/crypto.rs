@@ -89,7 +89,10 @@ mod identity_tests {
     fn the_padded_key_is_the_standard_hmac_of_the_32_byte_key() {
         let mut m = Hmac::<Sha256>::new_from_slice(&[7; 32]).unwrap();
         m.update(b"person\0x");
-        assert_eq!(IdentityKey::new([7; 32]).hash("person", "x"), hex::encode(m.finalize().into_bytes()));
+        assert_eq!(
+            IdentityKey::new([7; 32]).hash("person", "x"),
+            hex::encode(m.finalize().into_bytes())
+        );
     }
 
     #[test]

@@ -1118,6 +1118,20 @@ async fn a_related_partys_calls_are_not_qualified_and_identity_numbers_are_never
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let r = call().await;
     assert_eq!(r.json()["qualified"], true, "{}", r.text);
+    // One payout account for both companies relates them too, from the next call on.
+    for (c, party) in [(&w.publisher, &w.publisher_party), (&w.invoker, &w.invoker_party)] {
+        let r = c
+            .put_json(
+                &format!("/api/v1/parties/opc/{party}/bank-account"),
+                json!({"account_name": "王小明", "bank": "中国工商银行北京丰台支行", "account_number": "6222 0202 0001 2345 678"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let r = call().await;
+    assert_eq!(r.json()["not_qualified_reason"], "related_party", "{}", r.text);
+    let pairs = w.app.store.related_pairs().await.unwrap();
+    assert_eq!(pairs.values().collect::<Vec<_>>(), vec![&"bank_account"], "{pairs:?}");
 }
 
 /// Issue 18 item 2 (timing): an account whose paid calls to one publisher come at machine-regular
