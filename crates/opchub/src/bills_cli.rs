@@ -26,36 +26,9 @@ pub enum BillsCommand {
         month: Option<String>,
     },
     /// The payer records paying an issued bill (pending until the payee confirms).
-    Pay {
-        /// `<month>.<payer>.<payee>`.
-        bill: String,
-        #[arg(long = "as")]
-        as_user: String,
-        #[arg(long)]
-        amount_fen: i64,
-        /// `YYYY-MM-DD`: after the bill's month, not in the future.
-        #[arg(long)]
-        paid_on: String,
-        /// The bank's serial or receipt number (once per payee).
-        #[arg(long)]
-        reference: String,
-        #[arg(long)]
-        note: Option<String>,
-    },
+    Pay(PaymentArgs),
     /// The payee records receiving a payment of an issued bill (confirmed at once, posted to the ledger).
-    Receipt {
-        bill: String,
-        #[arg(long = "as")]
-        as_user: String,
-        #[arg(long)]
-        amount_fen: i64,
-        #[arg(long)]
-        paid_on: String,
-        #[arg(long)]
-        reference: String,
-        #[arg(long)]
-        note: Option<String>,
-    },
+    Receipt(PaymentArgs),
     /// The payee confirms a payment the payer recorded (posted to the ledger).
     Confirm {
         /// The payment's id.
@@ -63,6 +36,26 @@ pub enum BillsCommand {
         #[arg(long = "as")]
         as_user: String,
     },
+}
+
+/// A payment of a bill, as the payer records it (`pay`) or the payee its receipt (`receipt`).
+#[derive(clap::Args)]
+pub struct PaymentArgs {
+    /// `<month>.<payer>.<payee>`.
+    bill: String,
+    /// The account acting (its username).
+    #[arg(long = "as")]
+    as_user: String,
+    #[arg(long)]
+    amount_fen: i64,
+    /// `YYYY-MM-DD`: after the bill's month, not in the future.
+    #[arg(long)]
+    paid_on: String,
+    /// The bank's serial or receipt number (once per payee).
+    #[arg(long)]
+    reference: String,
+    #[arg(long)]
+    note: Option<String>,
 }
 
 async fn principal(store: &Store, username: &str) -> Result<Option<Principal>> {
@@ -81,8 +74,8 @@ fn yuan(fen: i64) -> String {
 pub async fn run(store: &Store, key: LedgerKey, origin: &str, c: BillsCommand) -> Result<i32> {
     let as_user = match &c {
         BillsCommand::List { as_user, .. }
-        | BillsCommand::Pay { as_user, .. }
-        | BillsCommand::Receipt { as_user, .. }
+        | BillsCommand::Pay(PaymentArgs { as_user, .. })
+        | BillsCommand::Receipt(PaymentArgs { as_user, .. })
         | BillsCommand::Confirm { as_user, .. } => as_user.clone(),
     };
     let Some(p) = principal(store, &as_user).await? else {
@@ -97,11 +90,11 @@ pub async fn run(store: &Store, key: LedgerKey, origin: &str, c: BillsCommand) -
         };
         app.ledger = Some(LedgerWriter::start(store, Arc::new(key), config).await?);
     }
-    let input = |amount_fen: i64, paid_on: String, reference: String, note: Option<String>| PaymentInput {
-        amount_fen: Some(amount_fen),
-        paid_on: Some(paid_on),
-        reference: Some(reference),
-        note,
+    let input = |a: &PaymentArgs| PaymentInput {
+        amount_fen: Some(a.amount_fen),
+        paid_on: Some(a.paid_on.clone()),
+        reference: Some(a.reference.clone()),
+        note: a.note.clone(),
     };
     let done = match c {
         BillsCommand::List { month, .. } => {
@@ -134,26 +127,12 @@ pub async fn run(store: &Store, key: LedgerKey, origin: &str, c: BillsCommand) -
                 Err(e) => Err(e),
             }
         }
-        BillsCommand::Pay {
-            bill,
-            amount_fen,
-            paid_on,
-            reference,
-            note,
-            ..
-        } => bills::record_payment_for(&app, &p, &bill, &input(amount_fen, paid_on, reference, note))
+        BillsCommand::Pay(a) => bills::record_payment_for(&app, &p, &a.bill, &input(&a))
             .await
-            .map(|pay| println!("payment {} of {} on {}: {}", pay.id, yuan(pay.amount_fen), bill, pay.status)),
-        BillsCommand::Receipt {
-            bill,
-            amount_fen,
-            paid_on,
-            reference,
-            note,
-            ..
-        } => bills::record_receipt_for(&app, &p, &bill, &input(amount_fen, paid_on, reference, note))
+            .map(|pay| println!("payment {} of {} on {}: {}", pay.id, yuan(pay.amount_fen), a.bill, pay.status)),
+        BillsCommand::Receipt(a) => bills::record_receipt_for(&app, &p, &a.bill, &input(&a))
             .await
-            .map(|pay| println!("receipt {} of {} on {}: {}", pay.id, yuan(pay.amount_fen), bill, pay.status)),
+            .map(|pay| println!("receipt {} of {} on {}: {}", pay.id, yuan(pay.amount_fen), a.bill, pay.status)),
         BillsCommand::Confirm { payment, .. } => bills::confirm_for(&app, &p, &payment)
             .await
             .map(|pay| println!("payment {} of {} on {}: {}", pay.id, yuan(pay.amount_fen), pay.bill_id, pay.status)),

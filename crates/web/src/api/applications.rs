@@ -193,17 +193,7 @@ pub async fn batch(State(s): State<AppState>, Path(id): Path<String>) -> ApiResu
     responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (status = 404)))]
 pub async fn export(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let (b, bytes) = app::batch_export(&s, &id).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, XLSX.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"funds-{}.xlsx\"", b.reference),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(super::attachment(XLSX, &format!("funds-{}.xlsx", b.reference), bytes))
 }
 
 // ---------------------------------------------------------------- recovery
@@ -257,15 +247,5 @@ pub async fn dashboard(State(s): State<AppState>, ApiQuery(q): ApiQuery<DashQuer
     responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))]
 pub async fn dashboard_export(State(s): State<AppState>, ApiQuery(q): ApiQuery<DashQuery>) -> ApiResult<Response> {
     let (d, bytes) = app::dashboard_export(&s, q.year).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, XLSX.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"funds-{}.xlsx\"", d.year),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(super::attachment(XLSX, &format!("funds-{}.xlsx", d.year), bytes))
 }

@@ -6,7 +6,7 @@ use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use opchub_app::bills::{self as app, BillDetail, BillQuery, DisputeQuery, PaymentInput, ReasonRequest, Receivable, ResolveRequest};
@@ -52,17 +52,11 @@ pub async fn export_csv(
 ) -> ApiResult<Response> {
     let d = app::bill_for(&s, caller.require()?, &id).await?;
     let bytes = app::csv_of(&d, q.lang.as_deref() == Some("en"))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                opchub_settle::export::content_disposition(&format!("bill-{}.csv", d.bill.month)),
-            ),
-        ],
+    Ok(super::attachment(
+        "text/csv; charset=utf-8",
+        &format!("bill-{}.csv", d.bill.month),
         bytes,
-    )
-        .into_response())
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/bills/{id}/export.xlsx", tag = "bills", params(("id" = String, Path), CsvQuery),
@@ -76,17 +70,11 @@ pub async fn export_xlsx(
 ) -> ApiResult<Response> {
     let d = app::bill_for(&s, caller.require()?, &id).await?;
     let bytes = app::xlsx_of(&d, q.lang.as_deref() == Some("en"))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, crate::api::ledger::XLSX_CONTENT_TYPE.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                opchub_settle::export::content_disposition(&format!("bill-{}.xlsx", d.bill.month)),
-            ),
-        ],
+    Ok(super::attachment(
+        crate::api::ledger::XLSX_CONTENT_TYPE,
+        &format!("bill-{}.xlsx", d.bill.month),
         bytes,
-    )
-        .into_response())
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/bills/{id}/payments", tag = "bills", params(("id" = String, Path)), request_body = PaymentInput,

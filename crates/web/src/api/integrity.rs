@@ -97,21 +97,9 @@ pub struct ExportQuery {
 #[utoipa::path(get, path = "/api/v1/integrity/findings/export", tag = "settlement", params(ExportQuery),
     responses((status = 200, description = "CSV or XLSX attachment, one row per finding and a totals row"), (status = 422)))]
 pub async fn export(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ExportQuery>) -> ApiResult<axum::response::Response> {
-    use axum::http::header;
-    use axum::response::IntoResponse;
     let p = caller.require()?;
     let lang = if q.lang.as_deref() == Some("en") { "en" } else { "zh" };
     let t = |k: &str| crate::i18n::text(lang, k);
     let x = app::export_for(&s, p, q.year, q.format.as_deref(), &t).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, x.content_type.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                opchub_settle::export::content_disposition(&x.file_name),
-            ),
-        ],
-        x.bytes,
-    )
-        .into_response())
+    Ok(super::attachment(x.content_type, &x.file_name, x.bytes))
 }

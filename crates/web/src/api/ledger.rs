@@ -241,14 +241,7 @@ pub async fn statement_csv(State(s): State<AppState>, caller: Caller, ApiQuery(q
         out.push('\n');
     }
     let filename = format!("statement-{}-{}.csv", st.party, st.period);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
-        ],
-        out,
-    )
-        .into_response())
+    Ok(super::attachment("text/csv; charset=utf-8", &filename, out))
 }
 
 pub const XLSX_CONTENT_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -270,14 +263,7 @@ pub async fn statement_xlsx(State(s): State<AppState>, caller: Caller, ApiQuery(
         ApiError::internal()
     })?;
     let filename = format!("statement-{}-{}.xlsx", st.party, st.period);
-    Ok((
-        [
-            (header::CONTENT_TYPE, XLSX_CONTENT_TYPE.to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(super::attachment(XLSX_CONTENT_TYPE, &filename, bytes))
 }
 
 fn write_header(ws: &mut Worksheet, row: u32, names: &[&str], bold: &Format) -> Result<(), XlsxError> {

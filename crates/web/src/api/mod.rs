@@ -41,6 +41,20 @@ use opchub_store::{AuditEntry, AuditFilter};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+/// A downloaded file: its content type and `Content-Disposition: attachment` with the name in
+/// ASCII and, for Chinese names, RFC 6266's `filename*` (one helper for every export).
+pub(crate) fn attachment(content_type: &str, file_name: &str, body: impl Into<axum::body::Body>) -> Response {
+    use axum::http::header;
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, opchub_settle::export::content_disposition(file_name)),
+        ],
+        body.into(),
+    )
+        .into_response()
+}
+
 /// JSON body extractor whose rejections use our error shape: malformed JSON → 400
 /// `malformed_json`, wrong types or missing fields → 422 `invalid_body`, a field the request
 /// type does not have → 422 `unknown_field` (naming it, nested ones as `items.0.name`), too

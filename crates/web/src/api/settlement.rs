@@ -10,8 +10,8 @@ use crate::error::ApiResult;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use opchub_app::settlement as app;
 use opchub_policy::Policy;
@@ -159,17 +159,7 @@ pub fn export_labels(lang: Option<&str>) -> opchub_settle::export::Labels {
         (status = 404), (status = 409), (status = 422)))]
 pub async fn export(State(s): State<AppState>, Path(id): Path<String>, ApiQuery(q): ApiQuery<ExportQuery>) -> ApiResult<Response> {
     let x = app::export_for(&s, &id, q.format.as_deref(), &export_labels(q.lang.as_deref())).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, x.content_type.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                opchub_settle::export::content_disposition(&x.file_name),
-            ),
-        ],
-        x.bytes,
-    )
-        .into_response())
+    Ok(super::attachment(x.content_type, &x.file_name, x.bytes))
 }
 
 #[utoipa::path(post, path = "/api/v1/settlements/what-if", tag = "settlement", request_body = WhatIf,
