@@ -364,6 +364,10 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
 
     // Issue 18 item 1: dealings between related parties are no basis in any clause.
     let related = |a: &str, b: &str| -> Option<&String> {
+        // Most deployments relate no one: no allocation per usage row then.
+        if inputs.related.is_empty() {
+            return None;
+        }
         let k = if a < b {
             (a.to_string(), b.to_string())
         } else {
@@ -1490,6 +1494,23 @@ mod tests {
     }
 
     /// An undetermined line stores 0 but its decision says `null`, and the trace names what is missing.
+    /// Issue 18 item 1: a community company's tie is its operator account's too (M2.2 pays the
+    /// operator), and each pair is keyed in order.
+    #[test]
+    fn a_communitys_ties_are_its_operators() {
+        let pairs = BTreeMap::from([
+            (("comm1".to_string(), "opc9".to_string()), "person"),
+            (("ent1".to_string(), "opc2".to_string()), "phone"),
+        ]);
+        let ops = BTreeMap::from([("comm1".to_string(), "op-user".to_string())]);
+        let r = related_of(pairs, &ops);
+        let get = |a: &str, b: &str| r.get(&(a.to_string(), b.to_string())).map(String::as_str);
+        assert_eq!(get("comm1", "opc9"), Some("person"));
+        assert_eq!(get("op-user", "opc9"), Some("person"));
+        assert_eq!(get("ent1", "opc2"), Some("phone"));
+        assert_eq!(r.len(), 3, "{r:?}");
+    }
+
     #[test]
     fn an_undetermined_line_has_no_amount_in_its_decision() {
         let policy = Policy::embedded().unwrap();
