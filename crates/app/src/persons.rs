@@ -52,7 +52,8 @@ fn check_kind(kind: &str) -> AppResult<()> {
     Ok(())
 }
 
-fn key(app: &App) -> AppResult<&crate::crypto::IdentityKey> {
+/// The identity key, or an internal error when the app was built without one.
+pub(crate) fn key(app: &App) -> AppResult<&crate::crypto::IdentityKey> {
     app.identity_key.as_ref().ok_or_else(|| {
         tracing::error!("no identity key: the app was built without the platform's secret key");
         AppError::internal()
@@ -102,17 +103,12 @@ pub async fn add_person_as(app: &App, actor: &Actor, kind: &str, id: &str, r: &P
 }
 
 /// May `p` record or read the people of this party? Its owner, the committee, the platform
-/// operator (and, reading, the auditor).
+/// operator (and, reading, the auditor). The party must exist either way.
 async fn may(app: &App, p: &Principal, kind: &str, id: &str, write: bool) -> AppResult<()> {
     check_kind(kind)?;
-    let staff = matches!(p.user.role, Role::Committee | Role::PlatformOperator) || (!write && p.user.role == Role::Auditor);
-    if staff {
-        // The party exists.
-        app.store.party_bank_account(kind, id).await?;
-        return Ok(());
-    }
     let party = app.store.party_bank_account(kind, id).await?;
-    if party.owner_user_id != p.user.id {
+    let staff = matches!(p.user.role, Role::Committee | Role::PlatformOperator) || (!write && p.user.role == Role::Auditor);
+    if !staff && party.owner_user_id != p.user.id {
         return Err(AppError::new(ErrorKind::Forbidden, "not_owner"));
     }
     Ok(())

@@ -199,6 +199,10 @@ pub async fn register(app: &App, caller: Option<&Principal>, r: &RegistrationReq
     let (Some(zone), true) = (zone, c.ok()) else {
         return Err(AppError::checked(c));
     };
+    if id_given {
+        // The founder is recorded after the OPC: fail before writing anything when it cannot be.
+        crate::persons::key(app)?;
+    }
     let password_hash = if existing.is_none() {
         crypto::hash_password(&password)?
     } else {
