@@ -13,10 +13,13 @@
 use crate::{App, AppError, AppResult, Principal};
 use opchub_domain::Role;
 use opchub_integrity as det;
+use opchub_ledger::bills::FACTOR_KINDS;
+use opchub_store::integrity::PairSum;
 use opchub_store::integrity::{Finding, NewFinding, ScanStored};
 use opchub_store::Actor;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
 use utoipa::ToSchema;
 
 /// What a scan looked at and did.
@@ -30,6 +33,85 @@ pub struct ScanReport {
     /// Findings per detector.
     pub by_detector: BTreeMap<String, usize>,
     pub stored: ScanStored,
+}
+
+/// What the money detectors read beside the paid-call graph (issue 18 item 2), as stored.
+#[derive(Debug, Default)]
+struct MoneyRows {
+    /// Factor kinds (tokens, compute, data) per (OPC, counterparty).
+    factor: Vec<PairSum>,
+    /// `cooperation.payment` per (enterprise, OPC).
+    payments: Vec<PairSum>,
+    /// Community → its operator's party (a community named as counterparty is its operator's).
+    community_operator: HashMap<String, String>,
+    /// (publisher, day, calls, fen).
+    daily: Vec<(String, String, i64, i64)>,
+    /// (skill, publisher, approved at ms, price fen).
+    prices: Vec<(String, String, i64, i64)>,
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date.
+fn epoch_day(day: &str) -> Option<i64> {
+    let d = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+    Some(d.signed_duration_since(chrono::NaiveDate::default()).num_days())
+}
+
+/// The detectors' money inputs: the M2.2 discount (list − charged, qualified part) each
+/// operator gave each OPC, the M2.4 payments (qualified part) of each enterprise to each OPC,
+/// each publisher's paid calls per day and the prices its skills went live at (Beijing days).
+fn money_input(rows: MoneyRows, input: &mut det::Input) {
+    let mut discounts: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for r in &rows.factor {
+        let op = rows.community_operator.get(&r.counterparty).unwrap_or(&r.counterparty);
+        let given = (r.list_fen - r.uq_list_fen) - (r.charged_fen - r.uq_charged_fen);
+        if given > 0 && op != &r.subject {
+            *discounts.entry((op.clone(), r.subject.clone())).or_default() += given;
+        }
+    }
+    input.discounts = discounts
+        .into_iter()
+        .map(|((operator, opc), discount_fen)| det::DiscountEdge {
+            operator: det::PartyId(operator),
+            opc: det::PartyId(opc),
+            discount_fen,
+        })
+        .collect();
+    input.payments = rows
+        .payments
+        .iter()
+        .filter(|r| r.charged_fen - r.uq_charged_fen > 0)
+        .map(|r| det::PaymentEdge {
+            enterprise: det::PartyId(r.subject.clone()),
+            opc: det::PartyId(r.counterparty.clone()),
+            payments: r.events.max(0) as u64,
+            paid_fen: r.charged_fen - r.uq_charged_fen,
+        })
+        .collect();
+    input.daily = rows
+        .daily
+        .into_iter()
+        .filter_map(|(publisher, day, calls, fen)| {
+            Some(det::DailyCalls {
+                publisher: det::PartyId(publisher),
+                day: epoch_day(&day)?,
+                calls: calls.max(0) as u64,
+                paid_fen: fen.max(0),
+            })
+        })
+        .collect();
+    input.prices = rows
+        .prices
+        .into_iter()
+        .filter_map(|(skill, publisher, at_ms, price_fen)| {
+            Some(det::PricePoint {
+                skill: det::SkillId(skill),
+                publisher: det::PartyId(publisher),
+                day: epoch_day(&opchub_ledger::event::day_of(at_ms))?,
+                at_ms,
+                price_fen,
+            })
+        })
+        .collect();
 }
 
 /// Builds the detectors' input from the store (pure mapping; no scoring here).
@@ -61,6 +143,7 @@ fn input_of(
                 timestamps_ms: t.times_ms,
             })
             .collect(),
+        ..det::Input::default()
     }
 }
 
@@ -115,7 +198,15 @@ pub async fn scan_as(app: &App, actor: &Actor, year: i32) -> AppResult<ScanRepor
         .store
         .integrity_call_times(year, th.timing_min_calls.max(3) as i64, 5_000, 2_000)
         .await?;
-    let input = input_of(&edges, &signals, times);
+    let mut input = input_of(&edges, &signals, times);
+    let money = MoneyRows {
+        factor: app.store.integrity_pair_sums(year, FACTOR_KINDS).await?,
+        payments: app.store.integrity_pair_sums(year, &["cooperation.payment"]).await?,
+        community_operator: app.store.bill_community_operators().await?,
+        daily: app.store.integrity_daily_calls(year).await?,
+        prices: app.store.integrity_price_points().await?,
+    };
+    money_input(money, &mut input);
     let found = tokio::task::spawn_blocking(move || det::scan(&input, &th))
         .await
         .map_err(|_| AppError::internal())?;

@@ -194,6 +194,35 @@ pub async fn set_bank_account_for(app: &App, p: &Principal, kind: &str, id: &str
     set_bank_account_as(app, &p.actor(), kind, id, r).await
 }
 
+/// Clears a party's bank account as `actor` (the CLI; owners go through
+/// [`clear_bank_account_for`]): a wrong account is removed rather than overwritten with
+/// another one. Until a new one is set, finance's payout export shows none. Audited.
+pub async fn clear_bank_account_as(app: &App, actor: &Actor, kind: &str, id: &str) -> AppResult<PartyBankAccount> {
+    if !["opc", "community", "enterprise"].contains(&kind) {
+        return Err(AppError::field("kind", "unknown_kind"));
+    }
+    let current = app.store.party_bank_account(kind, id).await?;
+    if current.bank_account.is_none() {
+        return Err(AppError::new(crate::ErrorKind::Conflict, "bank_account_not_set"));
+    }
+    let cleared = app.store.set_bank_account(actor, kind, id, None).await?;
+    // The account no longer relates this party to others (issue 18 item 1).
+    app.related.forget_all();
+    Ok(cleared)
+}
+
+/// The beneficiary's owner clears where it is paid; anyone else is `not_owner`.
+pub async fn clear_bank_account_for(app: &App, p: &Principal, kind: &str, id: &str) -> AppResult<PartyBankAccount> {
+    if !["opc", "community", "enterprise"].contains(&kind) {
+        return Err(AppError::field("kind", "unknown_kind"));
+    }
+    let current = app.store.party_bank_account(kind, id).await?;
+    if current.owner_user_id != p.user.id {
+        return Err(AppError::new(crate::ErrorKind::Forbidden, "not_owner"));
+    }
+    clear_bank_account_as(app, &p.actor(), kind, id).await
+}
+
 /// The caller's own parties with their bank accounts.
 pub async fn my_bank_accounts(app: &App, p: &Principal) -> AppResult<Vec<PartyBankAccount>> {
     Ok(app.store.bank_accounts_of_owner(&p.user.id).await?)

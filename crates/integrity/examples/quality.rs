@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use opchub_integrity::gen::{evaluate, generate, table, Config};
+use opchub_integrity::gen::{evaluate, generate, table, Config, DETECTORS};
 use opchub_integrity::{scan, Thresholds};
 
 fn main() {
@@ -37,7 +37,7 @@ fn main() {
     print!("{}", table(&reports));
     println!();
     println!("| detector | mean precision | mean recall | min precision | min recall |\n|---|---|---|---|---|");
-    for d in opchub_integrity::Detector::ALL {
+    for d in DETECTORS {
         let qs: Vec<_> = reports
             .iter()
             .filter_map(|(_, r)| r.per_detector.iter().find(|q| q.detector == d))

@@ -11,13 +11,27 @@
 //! chained), dense blocks of sock-puppet invokers calling the same skills camouflaged with
 //! honest calls, pumped skills (one invoker paying a skill almost all its revenue), scripts
 //! calling on a timer, and rings topping up their usage in a burst at the end of the period. Each planted pattern also gets honest-looking camouflage.
+//! M2.4 cooperation payments: each planted cluster's first member pays its last (a round trip),
+//! planted and honest enterprises pay unrelated OPCs.
 //!
 //! Party and skill names are shuffled so that they say nothing about the pattern.
 //! Everything is driven by a seeded xorshift generator: the same config gives the same data.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{Detector, Edge, Finding, IdentitySignal, Input, PartyId, SignalKind, SkillId, Thresholds, TimingSeries};
+use crate::{Detector, Edge, Finding, IdentitySignal, Input, PartyId, PaymentEdge, SignalKind, SkillId, Thresholds, TimingSeries};
+
+/// The detectors the generator plants patterns for (and [`evaluate`] measures). The discount,
+/// price and period-end detectors take inputs it does not generate; their tests are by hand.
+pub const DETECTORS: [Detector; 7] = [
+    Detector::Reciprocity,
+    Detector::Cycle,
+    Detector::DenseBlock,
+    Detector::RelatedParties,
+    Detector::Concentration,
+    Detector::Timing,
+    Detector::RoundTrip,
+];
 
 /// xorshift64* — small, fast, good enough for synthetic data.
 #[derive(Debug, Clone)]
@@ -185,6 +199,8 @@ pub struct Truth {
     pub heavy_users: Vec<PartyId>,
     pub light_pairs: Vec<(PartyId, PartyId)>,
     pub shared_address_pairs: Vec<(PartyId, PartyId)>,
+    /// M2.4 payments (enterprise, OPC) between related parties.
+    pub round_trips: Vec<(PartyId, PartyId)>,
     /// Every planted party and skill (for neutral counting).
     pub planted_parties: BTreeSet<PartyId>,
     pub planted_skills: BTreeSet<SkillId>,
@@ -210,6 +226,8 @@ struct Builder {
     group: BTreeMap<usize, usize>,
     signals: Vec<(usize, SignalKind, String)>,
     timings: Vec<(usize, Option<usize>, String, Vec<i64>)>,
+    /// (enterprise, OPC, payments, fen)
+    payments: Vec<(usize, usize, u64, i64)>,
     next_value: u64,
 }
 
@@ -263,6 +281,7 @@ pub fn generate(cfg: &Config) -> Generated {
         group: BTreeMap::new(),
         signals: Vec::new(),
         timings: Vec::new(),
+        payments: Vec::new(),
         next_value: cfg.seed.wrapping_mul(1_000_003),
     };
     let mut truth_idx = TruthIdx::default();
@@ -541,6 +560,35 @@ pub fn generate(cfg: &Config) -> Generated {
         }
     }
 
+    // ---- M2.4 payments, from a generator of their own (the usage above stays as it was)
+    let mut prng = Rng::new(cfg.seed ^ 0x0004_2024_0000_0000);
+    let pay = |prng: &mut Rng| {
+        let n = prng.range(1, 6);
+        (n, (n as i64).saturating_mul(prng.range(20_000, 500_000) as i64))
+    };
+    for m in &truth_idx.clusters {
+        if let (Some(&e), Some(&o)) = (m.first(), m.last()) {
+            let (n, fen) = pay(&mut prng);
+            b.payments.push((e, o, n, fen));
+            truth_idx.round_trips.push((e, o));
+            // and to an unrelated OPC
+            if let Some(&h) = prng.pick(&honest) {
+                let (n, fen) = pay(&mut prng);
+                b.payments.push((e, h, n, fen));
+            }
+        }
+    }
+    if honest.len() >= 2 {
+        for _ in 0..cfg.clusters * 10 {
+            let (x, y) = (honest[prng.below(honest.len())], honest[prng.below(honest.len())]);
+            if x == y || avoid.contains(&(x, y)) {
+                continue;
+            }
+            let (n, fen) = pay(&mut prng);
+            b.payments.push((x, y, n, fen));
+        }
+    }
+
     finish(b, cfg, truth_idx)
 }
 
@@ -603,6 +651,7 @@ struct TruthIdx {
     heavy: Vec<usize>,
     light_pairs: Vec<(usize, usize)>,
     shared_address_pairs: Vec<(usize, usize)>,
+    round_trips: Vec<(usize, usize)>,
     /// planted skills
     skills: Vec<usize>,
 }
@@ -684,6 +733,7 @@ fn finish(mut b: Builder, cfg: &Config, t: TruthIdx) -> Generated {
         heavy_users: t.heavy.iter().map(|&i| p(i)).collect(),
         light_pairs: t.light_pairs.iter().map(|&(x, y)| (p(x), p(y))).collect(),
         shared_address_pairs: t.shared_address_pairs.iter().map(|&(x, y)| (p(x), p(y))).collect(),
+        round_trips: t.round_trips.iter().map(|&(x, y)| (p(x), p(y))).collect(),
         planted_parties,
         planted_skills: t.skills.iter().map(|&i| s(i)).collect(),
     };
@@ -710,7 +760,22 @@ fn finish(mut b: Builder, cfg: &Config, t: TruthIdx) -> Generated {
         Vec::new()
     };
     Generated {
-        input: Input { edges, signals, timings },
+        input: Input {
+            edges,
+            signals,
+            timings,
+            payments: b
+                .payments
+                .iter()
+                .map(|&(e, o, n, fen)| PaymentEdge {
+                    enterprise: p(e),
+                    opc: p(o),
+                    payments: n,
+                    paid_fen: fen,
+                })
+                .collect(),
+            ..Input::default()
+        },
         truth,
     }
 }
@@ -758,8 +823,9 @@ pub struct Report {
     pub shared_address_flagged: Vec<PartyId>,
 }
 
-/// Parties (skills for concentration) each detector is meant to find.
-fn targets(truth: &Truth, d: Detector) -> (BTreeSet<String>, BTreeSet<String>) {
+/// Parties (skills for concentration) each detector is meant to find; `None` for the detectors
+/// the generator plants nothing for.
+fn targets(truth: &Truth, d: Detector) -> Option<(BTreeSet<String>, BTreeSet<String>)> {
     let mut t = BTreeSet::new();
     let planted: BTreeSet<String> = if d == Detector::Concentration {
         truth.planted_skills.iter().map(|s| s.0.clone()).collect()
@@ -796,15 +862,22 @@ fn targets(truth: &Truth, d: Detector) -> (BTreeSet<String>, BTreeSet<String>) {
                 t.insert(c.0.clone());
             }
         }
+        Detector::RoundTrip => {
+            for (e, o) in &truth.round_trips {
+                t.insert(e.0.clone());
+                t.insert(o.0.clone());
+            }
+        }
+        Detector::DiscountConcentration | Detector::PriceJump | Detector::VolumeAfterRise | Detector::PeriodEndSpike => return None,
     }
-    (t, planted)
+    Some((t, planted))
 }
 
 pub fn evaluate(findings: &[Finding], truth: &Truth) -> Report {
     let mut per_detector = Vec::new();
     let mut all_flagged: BTreeSet<&str> = BTreeSet::new();
     for d in Detector::ALL {
-        let (t, planted) = targets(truth, d);
+        let Some((t, planted)) = targets(truth, d) else { continue };
         let mut flagged: BTreeSet<String> = BTreeSet::new();
         let mut n = 0;
         for f in findings.iter().filter(|f| f.detector == d) {
@@ -846,7 +919,7 @@ pub fn evaluate(findings: &[Finding], truth: &Truth) -> Report {
 /// The per-detector table as Markdown.
 pub fn table(reports: &[(u64, Report)]) -> String {
     let mut s = String::from("| detector | seed | truth | flagged | TP | FP (honest) | other planted | precision | recall |\n|---|---|---|---|---|---|---|---|---|\n");
-    for d in Detector::ALL {
+    for d in DETECTORS {
         for (seed, r) in reports {
             if let Some(q) = r.per_detector.iter().find(|q| q.detector == d) {
                 s.push_str(&format!(

@@ -203,6 +203,22 @@ impl<'a> Index<'a> {
         for t in &input.timings {
             pi.id(&t.party.0);
         }
+        // Parties named only by the M2.2/M2.3/M2.4 inputs are indexed too, so that their
+        // signals cluster them (the round-trip detector looks their clusters up).
+        for d in &input.discounts {
+            pi.id(&d.operator.0);
+            pi.id(&d.opc.0);
+        }
+        for p in &input.payments {
+            pi.id(&p.enterprise.0);
+            pi.id(&p.opc.0);
+        }
+        for p in &input.prices {
+            pi.id(&p.publisher.0);
+        }
+        for d in &input.daily {
+            pi.id(&d.publisher.0);
+        }
         let (party_names, prank) = pi.finish();
         let (skill_names, srank) = si.finish();
         let np = party_names.len();

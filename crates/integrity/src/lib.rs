@@ -3,9 +3,13 @@
 //! M2.2 and M2.3 pay "by the platform's back-end usage statistics", and M2.3 pays both the
 //! publisher and the invoker of a paid skill call. Two colluding parties that call each other's
 //! paid skills pay each other nothing net and collect both subsidies. This crate looks for the
-//! shapes such usage leaves in the paid-call graph. It is pure: the caller aggregates the rollups
-//! (one [`Edge`] per (invoker, skill), the identity signals, optional timing series) and gets
-//! [`Finding`]s back; nothing here reads a database, a clock or the network.
+//! shapes such usage leaves in the paid-call graph, and a few more around the other subsidies:
+//! M2.2 pays an operator (community company) on the discount (list price − OPC price) it gave
+//! OPCs, M2.4 pays an enterprise 10% of its cooperation payments to OPCs. It is pure: the caller
+//! aggregates the rollups (one [`Edge`] per (invoker, skill), the identity signals, optional
+//! timing series, the M2.2 discounts per (operator, OPC), the M2.4 payments per (enterprise,
+//! OPC), skill price histories and paid calls per (publisher, day)) and gets [`Finding`]s back;
+//! nothing here reads a database, a clock or the network.
 //!
 //! Every finding names its detector, the parties and skills, a score in 0..=1, the amount at
 //! stake in fen, the evidence rows (party → party, calls, fen) and a plain-language explanation
@@ -21,7 +25,8 @@
 //! * The **bipartite graph** invoker → skill: one edge per (invoker, skill).
 //! * The **related-party clusters**: union–find over shared identity signals.
 //!
-//! Negative fen (refunds) count as 0.
+//! Negative fen (refunds, negative discounts or prices) count as 0. Days are days since
+//! 1970-01-01 (Beijing dates); rows with a day more than 100,000,000 days away are ignored.
 //!
 //! # Detectors and their thresholds ([`Thresholds`], with their defaults)
 //!
@@ -91,10 +96,54 @@
 //!    `1 − 1/√factor`. At stake: the fen of the key's (party, skill) edge when the series names
 //!    a skill.
 //!
+//! 7. **Discount concentration** ([`Detector::DiscountConcentration`]). An operator whose M2.2
+//!    discount ([`DiscountEdge`], summed per (operator, OPC)) goes to a handful of OPCs: its
+//!    total discount is at least `discount_min_fen` (default ¥2,000), at least
+//!    `discount_min_opcs` (default 10) OPCs got a discount, and the top `discount_handful`
+//!    (default 3) of them got at least `discount_min_share` (default 0.9) of it. Honest usage is
+//!    heavy-tailed but not that much: with a Zipf curve of exponent 1 the top 3 of 20 OPCs get
+//!    51%, of 10 OPCs 63%; exponent 1.5 over 10 OPCs gives 78%; an operator with fewer than 10
+//!    OPCs is naturally concentrated and left alone. Score: the share. At stake: the top
+//!    handful's discount. Evidence: (operator, OPC, 0, discount fen) per top OPC.
+//! 8. **Round trips** ([`Detector::RoundTrip`]). An M2.4 payment edge ([`PaymentEdge`], summed
+//!    per (enterprise, OPC)) with paid fen > 0 whose enterprise and OPC are in the same
+//!    related-party cluster (the clusters of detector 4, so `related_max_signal_parties`
+//!    applies; parties named only in payments or discounts are in the index and cluster by
+//!    their signals). Score: the weight of the strongest signal value the two share; when they
+//!    are tied only through other members, the weakest tie of the shortest chain (named in the
+//!    explanation); 1.0 when enterprise and OPC are the same party. At stake: the paid fen.
+//!    Evidence: (enterprise, OPC, payments, fen).
+//! 9. **Price jumps** ([`Detector::PriceJump`]). Consecutive price points of a skill
+//!    ([`PricePoint`], one series per (skill, publisher) in the order the prices went live, a
+//!    day read at its last price, the first day also at its first) old → new with old > 0, new ≥ `price_jump_factor` (default 5) × old and
+//!    new − old ≥ `price_jump_min_fen` (default ¥100), or old = 0 (free) and new ≥
+//!    `price_jump_min_fen`, flagged only when the publisher received paid calls ([`DailyCalls`])
+//!    from the change day until the skill's next price point (or the end). Score `1 − old/new`
+//!    (1 from free). At stake: the publisher's paid fen (all its skills) in that span.
+//! 10. **Volume after a price rise** ([`Detector::VolumeAfterRise`]). For every rise
+//!     (new > old) of a skill, the publisher's paid calls in the `price_window_days` (default 7)
+//!     days from the change day against the as many days before it: flagged when the calls after
+//!     are at least `price_volume_min_calls` (default 20) and at least `price_volume_factor`
+//!     (default 3) × max(calls before, 1). Organic demand holds or falls after a price rise; it
+//!     does not multiply. Score `1 − before/after` (before at least 1). At stake: the paid fen of
+//!     the window after.
+//! 11. **Period-end spikes** ([`Detector::PeriodEndSpike`]). For each calendar month a
+//!     publisher has daily calls in, the calls of its last `period_end_days` (default 3) days
+//!     against the publisher's mean calls per active day outside every month end: flagged when
+//!     they are at least `period_end_min_calls` (default 50) and at least `period_end_factor`
+//!     (default 5) × that mean × `period_end_days`. A publisher with no active day outside the
+//!     month ends has no baseline and is not flagged (a monthly tool, or too new to judge). One
+//!     finding per publisher: the worst month end (highest factor, then most calls, then the
+//!     earliest) explained, with how many month ends spiked and whether the December year-end
+//!     (settlement is yearly) is among them. Score `1 − 1/factor`. At stake: the paid fen of all
+//!     the spiking days.
+//!
+//! Detectors 9 to 11 see calls per publisher and day, not who called: their evidence is one
+//! row publisher → publisher with the calls and fen of the flagged days.
+//!
 //! Each finding keeps at most `max_evidence_rows` (default 200) evidence rows (the heaviest).
-//! Not covered yet (issue 18): spikes at period ends, volume jumps after a price rise, price
-//! jumps, list prices above the reference, M2.4 round trips, an operator's discount going to
-//! a handful of OPCs (those need inputs this crate does not take yet).
+//! Not covered yet (issue 18): list prices above the reference (that needs an input this crate
+//! does not take yet).
 //!
 //! The [`gen`] module builds synthetic usage with planted patterns and measures precision and
 //! recall (`cargo run -p opchub-integrity --example quality --release`); `examples/bench.rs`
@@ -102,12 +151,17 @@
 
 pub mod gen;
 
+mod civil;
 mod concentration;
 mod cycles;
 mod dense;
+mod discount;
 mod index;
+mod period;
+mod prices;
 mod reciprocity;
 mod related;
+mod roundtrip;
 mod text;
 mod timing;
 
@@ -254,12 +308,63 @@ pub struct TimingSeries {
     pub timestamps_ms: Vec<i64>,
 }
 
+/// The M2.2 discount (list − charged, in fen) an operator gave one OPC over the scanned period.
+/// Several rows for the same (operator, OPC) are summed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscountEdge {
+    pub operator: PartyId,
+    pub opc: PartyId,
+    pub discount_fen: i64,
+}
+
+/// Confirmed M2.4 cooperation payments of an enterprise to an OPC over the period. Several
+/// rows for the same (enterprise, OPC) are summed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentEdge {
+    pub enterprise: PartyId,
+    pub opc: PartyId,
+    pub payments: u64,
+    pub paid_fen: i64,
+}
+
+/// A skill's per-call price from `day` on (days since 1970-01-01, Beijing date), as versions
+/// went live, in that order (`day`, then `at_ms`, then the price). A day is read at its last
+/// price (that day's calls were paid at it); a skill's first day also keeps its first price, so
+/// a skill listed cheap and raised the same day is a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricePoint {
+    pub skill: SkillId,
+    pub publisher: PartyId,
+    pub day: i64,
+    /// When the price went live (ms since the epoch; orders the points of one day).
+    pub at_ms: i64,
+    pub price_fen: i64,
+}
+
+/// Paid calls received by one publisher (all its skills) on one day (days since 1970-01-01,
+/// Beijing date). Several rows for the same (publisher, day) are summed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyCalls {
+    pub publisher: PartyId,
+    pub day: i64,
+    pub calls: u64,
+    pub paid_fen: i64,
+}
+
 /// Everything a scan looks at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Input {
     pub edges: Vec<Edge>,
     pub signals: Vec<IdentitySignal>,
     pub timings: Vec<TimingSeries>,
+    /// M2.2 discounts per (operator, OPC), for [`Detector::DiscountConcentration`].
+    pub discounts: Vec<DiscountEdge>,
+    /// M2.4 cooperation payments per (enterprise, OPC), for [`Detector::RoundTrip`].
+    pub payments: Vec<PaymentEdge>,
+    /// Skill price history, for [`Detector::PriceJump`] and [`Detector::VolumeAfterRise`].
+    pub prices: Vec<PricePoint>,
+    /// Paid calls per (publisher, day), for the price detectors and [`Detector::PeriodEndSpike`].
+    pub daily: Vec<DailyCalls>,
 }
 
 /// Which detector produced a finding. The order is the output order of [`scan`].
@@ -271,16 +376,26 @@ pub enum Detector {
     RelatedParties,
     Concentration,
     Timing,
+    DiscountConcentration,
+    RoundTrip,
+    PriceJump,
+    VolumeAfterRise,
+    PeriodEndSpike,
 }
 
 impl Detector {
-    pub const ALL: [Detector; 6] = [
+    pub const ALL: [Detector; 11] = [
         Detector::Reciprocity,
         Detector::Cycle,
         Detector::DenseBlock,
         Detector::RelatedParties,
         Detector::Concentration,
         Detector::Timing,
+        Detector::DiscountConcentration,
+        Detector::RoundTrip,
+        Detector::PriceJump,
+        Detector::VolumeAfterRise,
+        Detector::PeriodEndSpike,
     ];
 
     /// Stable code, e.g. for storage and URLs.
@@ -292,6 +407,11 @@ impl Detector {
             Detector::RelatedParties => "related_parties",
             Detector::Concentration => "concentration",
             Detector::Timing => "timing",
+            Detector::DiscountConcentration => "discount_concentration",
+            Detector::RoundTrip => "round_trip",
+            Detector::PriceJump => "price_jump",
+            Detector::VolumeAfterRise => "volume_after_rise",
+            Detector::PeriodEndSpike => "period_end_spike",
         }
     }
 
@@ -303,6 +423,11 @@ impl Detector {
             Detector::RelatedParties => "关联方",
             Detector::Concentration => "收入集中",
             Detector::Timing => "机器节奏",
+            Detector::DiscountConcentration => "让利集中",
+            Detector::RoundTrip => "资金回流",
+            Detector::PriceJump => "价格跳涨",
+            Detector::VolumeAfterRise => "涨价后放量",
+            Detector::PeriodEndSpike => "期末突增",
         }
     }
 
@@ -314,6 +439,11 @@ impl Detector {
             Detector::RelatedParties => "Related parties",
             Detector::Concentration => "Concentration",
             Detector::Timing => "Machine timing",
+            Detector::DiscountConcentration => "Discount concentration",
+            Detector::RoundTrip => "Round trip",
+            Detector::PriceJump => "Price jump",
+            Detector::VolumeAfterRise => "Volume after a price rise",
+            Detector::PeriodEndSpike => "Period-end spike",
         }
     }
 }
@@ -334,7 +464,9 @@ pub struct Finding {
     pub amount_at_stake_fen: i64,
     pub explanation_zh: String,
     pub explanation_en: String,
-    /// Invoker → publisher rows, sorted.
+    /// Invoker → publisher rows (operator → OPC for discounts, enterprise → OPC for payments,
+    /// publisher → publisher with the flagged days' totals for the price and period-end
+    /// detectors), sorted.
     pub evidence: Vec<EvidenceRow>,
 }
 
@@ -375,6 +507,21 @@ pub struct Thresholds {
     pub timing_burst_min_calls: usize,
     pub timing_burst_factor: f64,
 
+    pub discount_min_fen: i64,
+    pub discount_min_opcs: usize,
+    pub discount_handful: usize,
+    pub discount_min_share: f64,
+
+    pub price_jump_factor: f64,
+    pub price_jump_min_fen: i64,
+    pub price_window_days: i64,
+    pub price_volume_min_calls: u64,
+    pub price_volume_factor: f64,
+
+    pub period_end_days: i64,
+    pub period_end_min_calls: u64,
+    pub period_end_factor: f64,
+
     /// At most this many evidence rows per finding (the heaviest are kept).
     pub max_evidence_rows: usize,
 }
@@ -410,6 +557,18 @@ impl Default for Thresholds {
             timing_burst_window_ms: 600_000,
             timing_burst_min_calls: 40,
             timing_burst_factor: 20.0,
+            discount_min_fen: 200_000,
+            discount_min_opcs: 10,
+            discount_handful: 3,
+            discount_min_share: 0.9,
+            price_jump_factor: 5.0,
+            price_jump_min_fen: 10_000,
+            price_window_days: 7,
+            price_volume_min_calls: 20,
+            price_volume_factor: 3.0,
+            period_end_days: 3,
+            period_end_min_calls: 50,
+            period_end_factor: 5.0,
             max_evidence_rows: 200,
         }
     }
@@ -424,6 +583,11 @@ pub fn run(detector: Detector, index: &Index<'_>, th: &Thresholds) -> Vec<Findin
         Detector::RelatedParties => related::detect(index, th),
         Detector::Concentration => concentration::detect(index, th),
         Detector::Timing => timing::detect(index, th),
+        Detector::DiscountConcentration => discount::detect(index, th),
+        Detector::RoundTrip => roundtrip::detect(index, th),
+        Detector::PriceJump => prices::detect_jumps(index, th),
+        Detector::VolumeAfterRise => prices::detect_volume(index, th),
+        Detector::PeriodEndSpike => period::detect(index, th),
     };
     for f in &mut out {
         f.parties.sort();

@@ -397,6 +397,7 @@ fn output_does_not_depend_on_input_order() {
     rng.shuffle(&mut shuffled.edges);
     rng.shuffle(&mut shuffled.signals);
     rng.shuffle(&mut shuffled.timings);
+    rng.shuffle(&mut shuffled.payments);
     let b = scan(&shuffled, &th);
     assert!(!a.is_empty());
     assert_eq!(a, b);
@@ -453,18 +454,56 @@ fn arb_input() -> impl Strategy<Value = Input> {
         .prop_map(|(i, p, s, c, f)| e(i, p, s, c % 1_000 + if c % 7 == 0 { u64::MAX - 1_000 } else { 0 }, f));
     let kind = prop::sample::select(SignalKind::ALL.to_vec());
     let signal = (party.clone(), kind, prop::sample::select(vec!["", "v1", "v2"])).prop_map(|(p, k, v)| sig(p, k, v));
-    let timing = (party, prop::collection::vec(any::<i64>(), 0..40)).prop_map(|(p, ts)| TimingSeries {
+    let timing = (party.clone(), prop::collection::vec(any::<i64>(), 0..40)).prop_map(|(p, ts)| TimingSeries {
         party: p.into(),
         skill: Some("s1".into()),
         key: "k".into(),
         timestamps_ms: ts,
     });
+    let day = prop_oneof![any::<i64>(), 20_400i64..20_500];
+    let discount = (party.clone(), party.clone(), any::<i64>()).prop_map(|(o, c, f)| DiscountEdge {
+        operator: o.into(),
+        opc: c.into(),
+        discount_fen: f,
+    });
+    let payment = (party.clone(), party.clone(), any::<u64>(), any::<i64>()).prop_map(|(e, o, n, f)| PaymentEdge {
+        enterprise: e.into(),
+        opc: o.into(),
+        payments: n,
+        paid_fen: f,
+    });
+    let price =
+        (prop::sample::select(vec!["s1", "s2", ""]), party.clone(), day.clone(), any::<i64>()).prop_map(|(s, p, d, f)| PricePoint {
+            skill: s.into(),
+            publisher: p.into(),
+            day: d,
+            at_ms: d.wrapping_mul(86_400_000) ^ f,
+            price_fen: f,
+        });
+    let daily = (party, day, any::<u64>(), any::<i64>()).prop_map(|(p, d, c, f)| DailyCalls {
+        publisher: p.into(),
+        day: d,
+        calls: c,
+        paid_fen: f,
+    });
     (
         prop::collection::vec(edge, 0..60),
         prop::collection::vec(signal, 0..20),
         prop::collection::vec(timing, 0..4),
+        prop::collection::vec(discount, 0..30),
+        prop::collection::vec(payment, 0..10),
+        prop::collection::vec(price, 0..12),
+        prop::collection::vec(daily, 0..60),
     )
-        .prop_map(|(edges, signals, timings)| Input { edges, signals, timings })
+        .prop_map(|(edges, signals, timings, discounts, payments, prices, daily)| Input {
+            edges,
+            signals,
+            timings,
+            discounts,
+            payments,
+            prices,
+            daily,
+        })
 }
 
 proptest! {
@@ -490,6 +529,18 @@ proptest! {
                 timing_burst_window_ms: 0,
                 timing_burst_min_calls: 0,
                 timing_burst_factor: 0.0,
+                discount_min_fen: 0,
+                discount_min_opcs: 0,
+                discount_handful: 0,
+                discount_min_share: 0.0,
+                price_jump_factor: 0.0,
+                price_jump_min_fen: 0,
+                price_window_days: 0,
+                price_volume_min_calls: 0,
+                price_volume_factor: 0.0,
+                period_end_days: 0,
+                period_end_min_calls: 0,
+                period_end_factor: 0.0,
                 ..Thresholds::default()
             }
         } else {
@@ -502,4 +553,399 @@ proptest! {
         }
         prop_assert_eq!(f, scan(&input, &th));
     }
+}
+
+// ---- issue 18 item 2: discounts, round trips, prices, period ends
+
+fn disc(op: &str, opc: &str, fen: i64) -> DiscountEdge {
+    DiscountEdge {
+        operator: op.into(),
+        opc: opc.into(),
+        discount_fen: fen,
+    }
+}
+
+fn pay(e: &str, o: &str, n: u64, fen: i64) -> PaymentEdge {
+    PaymentEdge {
+        enterprise: e.into(),
+        opc: o.into(),
+        payments: n,
+        paid_fen: fen,
+    }
+}
+
+fn price(skill: &str, publ: &str, day: i64, fen: i64) -> PricePoint {
+    PricePoint {
+        skill: skill.into(),
+        publisher: publ.into(),
+        day,
+        at_ms: day * 86_400_000,
+        price_fen: fen,
+    }
+}
+
+/// A skill listed at ¥1.00 in the morning and raised to ¥1,000.00 at noon has jumped.
+#[test]
+fn a_price_jump_on_the_day_the_skill_was_listed_is_a_jump() {
+    let mut morning = price("s1", "p1", 20_000, 100);
+    morning.at_ms += 3_600_000;
+    let mut noon = price("s1", "p1", 20_000, 100_000);
+    noon.at_ms += 12 * 3_600_000;
+    for prices in [vec![morning.clone(), noon.clone()], vec![noon, morning]] {
+        let input = Input {
+            prices,
+            daily: vec![calls("p1", 20_000, 50, 5_000_000)],
+            ..Input::default()
+        };
+        let found: Vec<Finding> = scan(&input, &Thresholds::default())
+            .into_iter()
+            .filter(|f| f.detector == Detector::PriceJump)
+            .collect();
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].amount_at_stake_fen, 5_000_000);
+        assert!(found[0].explanation_zh.contains("¥1.00") && found[0].explanation_zh.contains("¥1,000.00"));
+    }
+}
+
+fn calls(publ: &str, day: i64, n: u64, fen: i64) -> DailyCalls {
+    DailyCalls {
+        publisher: publ.into(),
+        day,
+        calls: n,
+        paid_fen: fen,
+    }
+}
+
+fn ymd(y: i64, m: u32, d: u32) -> i64 {
+    crate::civil::days_from_civil(y, m, d)
+}
+
+/// Operator O gives most of its discount to A, B and C; Z's 20 OPCs follow a Zipf curve
+/// (exponent 1) and W's 10 OPCs a steeper one (exponent 1.5); V has only 5 OPCs.
+fn discounts() -> Vec<DiscountEdge> {
+    let mut d = vec![
+        disc("O", "A", 60_000),
+        disc("O", "A", 40_000), // rows are summed
+        disc("O", "B", 80_000),
+        disc("O", "C", 60_000),
+        disc("O", "refund", -5_000), // negative counts as 0: no discount
+    ];
+    for i in 0..9 {
+        d.push(disc("O", &format!("o{i}"), 1_000));
+    }
+    for k in 1..=20 {
+        d.push(disc("Z", &format!("z{k}"), 1_000_000 / k));
+    }
+    for k in 1..=10i32 {
+        d.push(disc("W", &format!("w{k}"), (1_000_000.0 / f64::from(k).powf(1.5)) as i64));
+    }
+    for k in 1..=5 {
+        d.push(disc("V", &format!("v{k}"), 500_000));
+    }
+    d
+}
+
+#[test]
+fn discount_concentration_flags_an_operator_feeding_a_handful_not_heavy_tailed_usage() {
+    let input = Input {
+        discounts: discounts(),
+        ..Input::default()
+    };
+    let f = only(&input, Detector::DiscountConcentration);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(names(&f[0]), ["A", "B", "C", "O"]);
+    assert_eq!(f[0].amount_at_stake_fen, 240_000);
+    assert!((f[0].score - 240.0 / 249.0).abs() < 1e-9);
+    assert_eq!(
+        f[0].evidence,
+        vec![
+            ("O".into(), "A".into(), 0, 100_000),
+            ("O".into(), "B".into(), 0, 80_000),
+            ("O".into(), "C".into(), 0, 60_000),
+        ]
+    );
+    let zh = &f[0].explanation_zh;
+    assert!(zh.contains("共向 12 家 OPC 让利 ¥2,490.00"), "{zh}");
+    assert!(
+        zh.contains("96%（¥2,400.00）集中在 3 家：A ¥1,000.00、B ¥800.00、C ¥600.00"),
+        "{zh}"
+    );
+    assert!(f[0].explanation_en.contains("Operator O gave 12 OPCs a discount of ¥2,490.00"));
+    // Zipf with exponent 1 over 20 OPCs: the top 3 get 51%; exponent 1.5 over 10: 78%.
+    let th = Thresholds {
+        discount_min_share: 0.5,
+        ..Thresholds::default()
+    };
+    let loose: Vec<_> = scan(&input, &th)
+        .into_iter()
+        .filter(|f| f.detector == Detector::DiscountConcentration)
+        .collect();
+    assert_eq!(loose.len(), 3, "{loose:#?}"); // O, W and Z but never V (5 OPCs)
+}
+
+#[test]
+fn a_payment_between_related_parties_is_a_round_trip_and_between_strangers_it_is_not() {
+    let mut signals = vec![
+        // E pays its own OPC O (the same payout account)
+        sig("E", SignalKind::BankAccount, "bank-1"),
+        sig("O", SignalKind::BankAccount, "bank-1"),
+        sig("E", SignalKind::Address, "desk-1"),
+        sig("O", SignalKind::Address, "desk-1"),
+        // F and G are tied through X: F–X the same phone, X–G the same address
+        sig("F", SignalKind::Phone, "ph-1"),
+        sig("X", SignalKind::Phone, "ph-1"),
+        sig("X", SignalKind::Address, "desk-2"),
+        sig("G", SignalKind::Address, "desk-2"),
+        sig("S", SignalKind::Person, "someone"),
+    ];
+    // thirty parties on one big cloud host: too common to relate C0 and C1
+    for i in 0..30 {
+        signals.push(sig(&format!("C{i}"), SignalKind::EndpointHost, "big-cloud"));
+    }
+    let input = Input {
+        signals,
+        payments: vec![
+            pay("E", "O", 2, 3_000_000),
+            pay("E", "O", 1, 2_000_000),
+            pay("F", "G", 1, 800_000),
+            pay("E", "S", 4, 9_000_000), // a stranger
+            pay("C0", "C1", 1, 500_000),
+            pay("O", "E", 0, 0), // nothing paid
+        ],
+        ..Input::default()
+    };
+    let f = only(&input, Detector::RoundTrip);
+    assert_eq!(f.len(), 2, "{f:#?}");
+    assert_eq!(names(&f[0]), ["E", "O"]);
+    assert_eq!(f[0].amount_at_stake_fen, 5_000_000);
+    assert!((f[0].score - 1.0).abs() < 1e-9);
+    assert_eq!(f[0].evidence, vec![("E".into(), "O".into(), 3, 5_000_000)]);
+    let zh = &f[0].explanation_zh;
+    assert!(zh.contains("企业 E 向 OPC O 确认了 3 笔合作付款、共 ¥50,000.00"), "{zh}");
+    assert!(zh.contains("E 与 O 共用同一收款账户、同一工位/地址"), "{zh}");
+    assert!(zh.contains("M2.4"), "{zh}");
+    let en = &f[0].explanation_en;
+    assert!(en.contains("E and O share the same payout bank account"), "{en}");
+    assert!(en.contains("M2.4 should not count it"), "{en}");
+    // the chain through X: as strong as its weakest tie (an address, 0.7)
+    assert_eq!(names(&f[1]), ["F", "G"]);
+    assert!((f[1].score - 0.7).abs() < 1e-9);
+    assert!(
+        f[1].explanation_zh.contains("F 与 X 共用同一手机号；X 与 G 共用同一工位/地址"),
+        "{}",
+        f[1].explanation_zh
+    );
+    assert!(f[1].explanation_zh.contains("¥8,000.00"));
+    // a party paying itself is a round trip too
+    let own = only(
+        &Input {
+            payments: vec![pay("Y", "Y", 1, 10_000)],
+            ..Input::default()
+        },
+        Detector::RoundTrip,
+    );
+    assert_eq!(own.len(), 1);
+    assert_eq!(names(&own[0]), ["Y"]);
+    assert!(
+        own[0].explanation_en.contains("they are the same party"),
+        "{}",
+        own[0].explanation_en
+    );
+}
+
+#[test]
+fn a_price_jump_with_paid_calls_after_it_is_flagged_not_a_modest_rise_or_a_jump_nobody_pays() {
+    let d0 = ymd(2026, 3, 1);
+    let mut daily = Vec::new();
+    for d in 0..30 {
+        daily.push(calls("P", d0 + d, 10, 1_000));
+        daily.push(calls("M", d0 + d, 10, 1_000));
+        if d < 10 {
+            daily.push(calls("N", d0 + d, 10, 1_000)); // nobody calls after the jump
+        }
+    }
+    let input = Input {
+        prices: vec![
+            // P: ¥1.00 → ¥200.00 on day 10, back to ¥1.00 on day 20; T: free → ¥150.00
+            price("S", "P", d0, 100),
+            price("S", "P", d0 + 10, 20_000),
+            price("S", "P", d0 + 10, 5_000), // the same day: the highest counts
+            price("S", "P", d0 + 20, 100),
+            price("T", "P", d0 + 25, 0),
+            price("T", "P", d0 + 27, 15_000),
+            // M: ¥100.00 → ¥150.00 (×1.5)
+            price("R", "M", d0, 10_000),
+            price("R", "M", d0 + 10, 15_000),
+            // N: ×10 but no calls after it
+            price("Q", "N", d0, 2_000),
+            price("Q", "N", d0 + 15, 20_000),
+        ],
+        daily,
+        ..Input::default()
+    };
+    let f = only(&input, Detector::PriceJump);
+    assert_eq!(f.len(), 2, "{f:#?}");
+    let s = f.iter().find(|f| f.skills == [SkillId::from("S")]).expect("S jumps");
+    assert_eq!(names(s), ["P"]);
+    assert_eq!(s.amount_at_stake_fen, 10_000); // days 10..20
+    assert!((s.score - 0.995).abs() < 1e-9);
+    assert_eq!(s.evidence, vec![("P".into(), "P".into(), 100, 10_000)]);
+    let zh = &s.explanation_zh;
+    assert!(zh.contains("于 2026-03-11 把单次调用价格从 ¥1.00 提到 ¥200.00（200.0 倍）"), "{zh}");
+    assert!(zh.contains("到 2026-03-21 下一次调价为止"), "{zh}");
+    assert!(zh.contains("100 次付费调用、¥100.00"), "{zh}");
+    assert!(s.explanation_en.contains("went from ¥1.00 to ¥200.00 a call (200.0×)"));
+    let t = f.iter().find(|f| f.skills == [SkillId::from("T")]).expect("T jumps");
+    assert!((t.score - 1.0).abs() < 1e-9);
+    assert_eq!(t.amount_at_stake_fen, 3_000); // days 27..30
+    assert!(t.explanation_zh.contains("从免费提到 ¥150.00"), "{}", t.explanation_zh);
+    assert!(t.explanation_en.contains("from free to ¥150.00"), "{}", t.explanation_en);
+}
+
+#[test]
+fn volume_that_multiplies_after_a_price_rise_is_flagged_demand_that_holds_is_not() {
+    let d0 = ymd(2026, 5, 1);
+    let mut daily = Vec::new();
+    for d in 0..20 {
+        daily.push(calls("P", d0 + d, if d < 10 { 5 } else { 30 }, if d < 10 { 500 } else { 4_500 }));
+        daily.push(calls("H", d0 + d, if d < 10 { 10 } else { 9 }, 1_000));
+    }
+    let input = Input {
+        prices: vec![
+            price("S", "P", d0, 100),
+            price("S", "P", d0 + 10, 150),
+            price("K", "H", d0, 100),
+            price("K", "H", d0 + 10, 150),
+        ],
+        daily,
+        ..Input::default()
+    };
+    let f = only(&input, Detector::VolumeAfterRise);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(names(&f[0]), ["P"]);
+    assert_eq!(f[0].skills, [SkillId::from("S")]);
+    assert_eq!(f[0].amount_at_stake_fen, 7 * 4_500);
+    assert!((f[0].score - (1.0 - 1.0 / 6.0)).abs() < 1e-9);
+    let zh = &f[0].explanation_zh;
+    assert!(zh.contains("于 2026-05-11 从 ¥1.00 涨价到 ¥1.50（1.5 倍）"), "{zh}");
+    assert!(
+        zh.contains("涨价后 7 天内该发布方收到 210 次付费调用、¥315.00，是涨价前 7 天（35 次）的 6.0 倍"),
+        "{zh}"
+    );
+    assert!(f[0].explanation_en.contains("6.0× the 35 calls of the 7 days before"));
+    // the ×1.5 rise is no price jump
+    assert!(only(&input, Detector::PriceJump).is_empty());
+}
+
+#[test]
+fn a_year_end_spike_is_flagged_not_month_ends_a_little_busier() {
+    let mut daily = Vec::new();
+    // P: 10 calls a day through November and December 2025, 200 a day on December 29–31
+    for d in ymd(2025, 11, 1)..=ymd(2025, 12, 31) {
+        let n = if d >= ymd(2025, 12, 29) { 200 } else { 10 };
+        daily.push(calls("P", d, n, n as i64 * 100));
+    }
+    // Q: month ends at 1.5× normal; R: active only at month ends (no baseline)
+    for d in ymd(2025, 1, 1)..=ymd(2025, 12, 31) {
+        let (end, _) = crate::civil::month_end(d);
+        let n = if d > end - 3 { 60 } else { 40 };
+        daily.push(calls("Q", d, n, n as i64 * 100));
+        if d > end - 3 {
+            daily.push(calls("R", d, 100, 10_000));
+        }
+    }
+    // M: spikes at the ends of March and June, quiet otherwise
+    for d in ymd(2025, 3, 1)..=ymd(2025, 6, 30) {
+        let (end, _) = crate::civil::month_end(d);
+        let spike = d > end - 3 && (d < ymd(2025, 4, 1) || d > ymd(2025, 6, 1));
+        daily.push(calls("M", d, if spike { 50 } else { 2 }, if spike { 5_000 } else { 200 }));
+    }
+    let input = Input { daily, ..Input::default() };
+    let f = only(&input, Detector::PeriodEndSpike);
+    assert_eq!(f.len(), 2, "{f:#?}");
+    let p = f.iter().find(|f| names(f) == ["P"]).expect("P spikes");
+    assert_eq!(p.amount_at_stake_fen, 60_000);
+    assert!((p.score - 0.95).abs() < 1e-9); // 600 calls against 3 × 10
+    assert_eq!(p.evidence, vec![("P".into(), "P".into(), 600, 60_000)]);
+    let zh = &p.explanation_zh;
+    assert!(
+        zh.contains("在 2025 年 12 月的最后 3 天（2025-12-29 至 2025-12-31）收到 600 次付费调用、¥600.00，是平时同样天数的 20.0 倍"),
+        "{zh}"
+    );
+    assert!(zh.contains("其他 55 个有调用的日子日均 10.0 次"), "{zh}"); // Nov 1–27, Dec 1–28
+    assert!(zh.contains("这正是 2025 年的年末（补贴按年结算）"), "{zh}");
+    assert!(p.explanation_en.contains("this is the 2025 year-end"), "{}", p.explanation_en);
+    let m = f.iter().find(|f| names(f) == ["M"]).expect("M spikes");
+    assert_eq!(m.amount_at_stake_fen, 30_000);
+    assert!(
+        m.explanation_zh.contains("共有 2 个月末出现这样的突增，合计 300 次、¥300.00"),
+        "{}",
+        m.explanation_zh
+    );
+    assert!(m.explanation_zh.contains("2025 年 3 月"), "{}", m.explanation_zh); // March 29–31: 25×; June 28–30: 25× too, March first
+}
+
+#[test]
+fn the_new_detectors_do_not_depend_on_input_order() {
+    let d0 = ymd(2025, 12, 1);
+    let mut daily = Vec::new();
+    for d in 0..31 {
+        for (p, n) in [("P", if d >= 28 { 100 } else { 3 }), ("Q", if d >= 10 { 40 } else { 4 })] {
+            // two rows a day: summed
+            daily.push(calls(p, d0 + d, n / 2, 50 * n as i64));
+            daily.push(calls(p, d0 + d, n - n / 2, 50 * n as i64));
+        }
+    }
+    let input = Input {
+        edges: vec![e("E", "O", "o-skill", 5, 500)],
+        signals: vec![
+            sig("E", SignalKind::Phone, "ph"),
+            sig("O", SignalKind::Phone, "ph"),
+            sig("O", SignalKind::Person, "pp"),
+            sig("O2", SignalKind::Person, "pp"),
+        ],
+        discounts: discounts(),
+        payments: vec![pay("E", "O", 1, 100_000), pay("E", "O2", 2, 200_000), pay("O2", "E", 1, 1)],
+        prices: vec![
+            price("S", "P", d0, 100),
+            price("S", "P", d0 + 10, 50_000),
+            price("S", "P", d0 + 10, 20_000),
+            price("T", "Q", d0, 100),
+            price("T", "Q", d0 + 10, 200),
+            price("T", "Q", d0 + 10, 300),
+        ],
+        daily,
+        ..Input::default()
+    };
+    let th = Thresholds::default();
+    let a = scan(&input, &th);
+    for d in [
+        Detector::DiscountConcentration,
+        Detector::RoundTrip,
+        Detector::PriceJump,
+        Detector::VolumeAfterRise,
+        Detector::PeriodEndSpike,
+    ] {
+        assert!(a.iter().any(|f| f.detector == d), "{d:?} found nothing: {a:#?}");
+    }
+    let mut rng = Rng::new(42);
+    for _ in 0..10 {
+        let mut s = input.clone();
+        rng.shuffle(&mut s.edges);
+        rng.shuffle(&mut s.signals);
+        rng.shuffle(&mut s.discounts);
+        rng.shuffle(&mut s.payments);
+        rng.shuffle(&mut s.prices);
+        rng.shuffle(&mut s.daily);
+        assert_eq!(scan(&s, &th), a);
+    }
+}
+
+#[test]
+fn detector_codes_and_names_are_distinct() {
+    let codes: std::collections::BTreeSet<_> = Detector::ALL.iter().map(|d| d.code()).collect();
+    let zh: std::collections::BTreeSet<_> = Detector::ALL.iter().map(|d| d.name_zh()).collect();
+    let en: std::collections::BTreeSet<_> = Detector::ALL.iter().map(|d| d.name_en()).collect();
+    assert_eq!((codes.len(), zh.len(), en.len()), (11, 11, 11));
+    assert!(Detector::ALL.windows(2).all(|w| w[0] < w[1]));
 }

@@ -25,6 +25,16 @@ pub const BILLED_KINDS: &[&str] = &[
     "skill.call",
 ];
 
+/// The billed kinds whose list − charged difference is the M2.2 discount an operator gives: the
+/// factor kinds (models, compute, data), not paid skill calls (M2.3).
+pub const FACTOR_KINDS: &[&str] = &[
+    "token.input",
+    "token.cached_input",
+    "token.output",
+    "compute.gpu_second",
+    "data.byte",
+];
+
 /// Whether an event of `kind` with these amounts is on a bill: a billed kind with something
 /// listed or charged (a failed skill call, charged nothing, is no line of a bill).
 pub fn billed(kind: &str, list_fen: i64, charged_fen: i64) -> bool {

@@ -43,6 +43,13 @@ pub enum PartyCommand {
         #[arg(long)]
         account_number: String,
     },
+    /// Clear the bank account a beneficiary is paid to (a wrong account); audited.
+    BankAccountClear {
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        id: String,
+    },
     /// Record a founder, beneficial owner or controlling person of a party (issue 18 item 1):
     /// the ID number is checked (GB 11643) and kept only as a keyed hash.
     PersonAdd {
@@ -162,6 +169,13 @@ pub async fn run(store: &Store, identity: opchub_app::crypto::IdentityKey, c: Pa
                 Err(e) => Ok(report(&e)),
             }
         }
+        PartyCommand::BankAccountClear { kind, id } => match facts::clear_bank_account_as(&app, &actor, &kind, &id).await {
+            Ok(p) => {
+                println!("{} {}: bank account cleared", p.kind, p.id);
+                Ok(0)
+            }
+            Err(e) => Ok(report(&e)),
+        },
         PartyCommand::PersonAdd {
             kind,
             id,

@@ -400,6 +400,28 @@ async fn a_fresh_deployment_settles_and_pays_through_the_api_and_the_command_lin
     );
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("account_number: not_digits"), "{out}");
+    // A wrong account is cleared from the CLI (audited); clearing again has nothing to clear.
+    let set = [
+        "party",
+        "bank-account",
+        "--kind",
+        "opc",
+        "--id",
+        &opc_id,
+        "--account-name",
+        "北京新生智能科技有限公司",
+        "--bank",
+        "工行",
+        "--account-number",
+        "6222020200099999",
+    ];
+    let (code, out) = opchub(d, &db, &set);
+    assert_eq!(code, 0, "{out}");
+    let clear = ["party", "bank-account-clear", "--kind", "opc", "--id", &opc_id];
+    let (code, out) = opchub(d, &db, &clear);
+    assert_eq!((code, out.contains("bank account cleared")), (0, true), "{out}");
+    let (code, out) = opchub(d, &db, &clear);
+    assert_eq!((code, out.contains("bank_account_not_set")), (2, true), "{out}");
 
     // Who is who (issue 18 item 1): the desk records the founder from the CLI (a wrong check
     // character is refused); the server hashes alike (the same person again is a conflict);

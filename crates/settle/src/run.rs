@@ -19,15 +19,9 @@ use std::collections::{BTreeMap, HashMap};
 /// The clauses settled from platform data, in the order a batch lists them.
 pub const SETTLED_CLAUSES: &[&str] = &["M1.1", "M2.2", "M2.3-publisher", "M2.3-invoker", "M2.4"];
 
-/// Ledger kinds whose list − charged difference is the M2.2 discount: the billed factor kinds
-/// (issue 19 item 4: what is never billed is never paid, so it is no basis).
-const FACTOR_KINDS: &[&str] = &[
-    "token.input",
-    "token.cached_input",
-    "token.output",
-    "compute.gpu_second",
-    "data.byte",
-];
+// The M2.2 discount is read from the billed factor kinds (issue 19 item 4: what is never
+// billed is never paid, so it is no basis).
+use opchub_ledger::bills::FACTOR_KINDS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettleError {
@@ -55,7 +49,8 @@ pub struct Inputs {
     pub overlaps: Vec<OverlapGrant>,
     /// (clause, beneficiary) → consumed this year (per-year caps).
     pub consumed: BTreeMap<(String, String), i64>,
-    /// Integrity findings of the year that are open or upheld (issue 18; M2.3 only).
+    /// Integrity findings of the year that are open or upheld (issue 18): each holds the lines of
+    /// its detector's clause ([`clause_of_detector`]).
     pub findings: Vec<IntegrityMark>,
     /// F1: what the year's approved applications (every clause, net of recovered money) have
     /// already committed of a policy-wide yearly budget; the batch shares out what is left.
@@ -69,8 +64,12 @@ pub struct Inputs {
     pub related: BTreeMap<(String, String), String>,
 }
 
-/// An integrity finding as settlement sees it (issue 18): while `open`, the M2.3 lines of its
-/// parties are held (undetermined); once `upheld`, paid calls among its parties do not qualify.
+/// An integrity finding as settlement sees it (issue 18): while `open`, the lines of its
+/// detector's clause ([`clause_of_detector`]) of its parties are held (undetermined); once
+/// `upheld`, the dealings among its parties in that clause do not qualify (M2.3 paid calls,
+/// M2.2 discounts, M2.4 payments). A finding naming one party (a price jump, a volume jump
+/// after a price rise, a period-end spike: a publisher's own revenue) takes its amount at
+/// stake out of that publisher's counted M2.3 revenue, the latest first (S5).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IntegrityMark {
     pub id: String,
@@ -78,6 +77,18 @@ pub struct IntegrityMark {
     pub status: String,
     pub detector: String,
     pub parties: Vec<String>,
+    pub amount_at_stake_fen: i64,
+}
+
+/// The clause family whose lines a detector's finding holds: the M2.2 discount concentration
+/// holds the operator's M2.2 line, an M2.4 round trip the enterprise's M2.4 line, every
+/// detector of the paid-call graph the M2.3 lines.
+pub fn clause_of_detector(detector: &str) -> &'static str {
+    match detector {
+        "discount_concentration" => "M2.2",
+        "round_trip" => "M2.4",
+        _ => "M2.3",
+    }
 }
 
 /// One beneficiary to decide for one clause.
@@ -89,8 +100,9 @@ pub struct Candidate {
     pub facts: Map<String, Value>,
     /// Open integrity findings naming the party (issue 18): the line is held until decided.
     pub held_by: Vec<String>,
-    /// Upheld findings whose calls no longer qualify for this party: (finding, detector, fen).
-    pub upheld: Vec<(String, String, i64)>,
+    /// Upheld findings whose dealings no longer qualify for this party: (finding, detector, fen,
+    /// the trace message's catalog key).
+    pub upheld: Vec<(String, String, i64, String)>,
     /// Issued bills not yet paid and confirmed that carry this line's usage (issue 19 item 4):
     /// (bill id, total fen, confirmed fen). The line is held until they are paid.
     pub unpaid_bills: Vec<(String, i64, i64)>,
@@ -227,6 +239,7 @@ async fn load(store: &Store, policy: &Policy, year: i32, as_of: NaiveDate, only:
                 status: f.status,
                 detector: f.detector,
                 parties: f.parties,
+                amount_at_stake_fen: f.amount_at_stake_fen,
             })
             .collect(),
         applications_fen: store.committed_in_year(i64::from(year)).await?.0,
@@ -267,6 +280,34 @@ fn add(t: &mut Tally, who: &str, when: &str, qualified: bool, v: i64) {
             .entry((when.to_string(), qualified))
             .or_default() += v;
     }
+}
+
+/// Moves up to `fen` of `who`'s qualified amounts to not qualified, the latest dates first;
+/// returns how much moved.
+fn disqualify_latest(t: &mut Tally, who: &str, fen: i64) -> i64 {
+    let Some(m) = t.get_mut(who) else {
+        return 0;
+    };
+    let mut left = fen.max(0);
+    let dates: Vec<String> = m.keys().filter(|(_, q)| *q).map(|(d, _)| d.clone()).rev().collect();
+    for d in dates {
+        if left == 0 {
+            break;
+        }
+        let have = m.get(&(d.clone(), true)).copied().unwrap_or(0);
+        let take = have.min(left);
+        if take <= 0 {
+            continue;
+        }
+        left -= take;
+        if have == take {
+            m.remove(&(d.clone(), true));
+        } else {
+            m.insert((d.clone(), true), have - take);
+        }
+        *m.entry((d, false)).or_default() += take;
+    }
+    fen.max(0) - left
 }
 
 fn entries(map: Option<&BTreeMap<(String, bool), i64>>, key: &str, value: &str) -> Value {
@@ -407,7 +448,9 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
     };
     let mut unpaid: BTreeMap<(&str, String), UnpaidBills> = BTreeMap::new();
     let mut unbilled: BTreeMap<(&str, String), BTreeMap<String, i64>> = BTreeMap::new();
-    let mut voided: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+    // (clause family, party, finding, detector, message) → fen (M2.2: millionths of a fen) an
+    // upheld finding took out of the party's basis.
+    let mut voided: BTreeMap<(&str, String, String, String, &str), i64> = BTreeMap::new();
     let (mut discounts, mut published, mut free_calls, mut invoked, mut cooperation) =
         (Tally::new(), Tally::new(), Tally::new(), Tally::new(), Tally::new());
     for r in &inputs.rollups {
@@ -419,7 +462,9 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                 let ring = upheld_between(&r.subject, &r.counterparty);
                 if let Some(f) = ring {
                     for who in [&r.subject, &r.counterparty] {
-                        *voided.entry((who.clone(), f.id.clone(), f.detector.clone())).or_default() += r.charged_fen;
+                        *voided
+                            .entry(("M2.3", who.clone(), f.id.clone(), f.detector.clone(), "integrity_upheld"))
+                            .or_default() += r.charged_fen;
                     }
                 }
                 let tie = related(&r.subject, &r.counterparty);
@@ -463,7 +508,20 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                         .entry(("M2.4", r.subject.clone(), r.counterparty.clone(), tie.clone()))
                         .or_default() += r.charged_fen - r.uq_charged_fen;
                 }
-                let ok = tie.is_none() && eligible;
+                // Issue 18: payments between the parties of an upheld finding (a round trip).
+                let ring = upheld_between(&r.subject, &r.counterparty);
+                if let (Some(f), true) = (ring, tie.is_none() && eligible) {
+                    *voided
+                        .entry((
+                            "M2.4",
+                            r.subject.clone(),
+                            f.id.clone(),
+                            f.detector.clone(),
+                            "integrity_upheld_payments",
+                        ))
+                        .or_default() += r.charged_fen - r.uq_charged_fen;
+                }
+                let ok = tie.is_none() && eligible && ring.is_none();
                 add(&mut cooperation, &r.subject, &r.day, ok, r.charged_fen - r.uq_charged_fen);
                 add(&mut cooperation, &r.subject, &r.day, false, r.uq_charged_fen);
             }
@@ -473,13 +531,20 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                     // Issue 18 item 1: an operator's discount to a related OPC is its own.
                     let tie = related(&r.subject, &op).or_else(|| related(&r.subject, &r.counterparty));
                     let eligible = opc_ok(&r.subject, &r.day);
-                    let ok = tie.is_none() && eligible;
+                    // Issue 18: the discount to an OPC named with the operator in an upheld finding.
+                    let ring = upheld_between(&op, &r.subject);
+                    let ok = tie.is_none() && eligible && ring.is_none();
                     // Exact, in millionths of a fen: rounded once, at the end of the clause's
                     // computation (issue 17 item 6; PARAMETERS).
                     let (all, uq) = r.discount_micro();
                     let (all, uq) = (saturate(all), saturate(uq));
                     if let (Some(tie), true) = (tie, eligible && all - uq > 0) {
                         *related_out.entry(("M2.2", op.clone(), r.subject.clone(), tie.clone())).or_default() += all - uq;
+                    }
+                    if let (Some(f), true) = (ring, tie.is_none() && eligible && all - uq > 0) {
+                        *voided
+                            .entry(("M2.2", op.clone(), f.id.clone(), f.detector.clone(), "integrity_upheld_discount"))
+                            .or_default() += all - uq;
                     }
                     // The discount counts once the OPC's bill to the operator is paid and
                     // confirmed: an operator that never collects its OPC price gave no
@@ -498,6 +563,26 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                     add(&mut discounts, &op, &r.day, false, uq);
                 }
             }
+        }
+    }
+    // Issue 18 (S5): an upheld finding naming one publisher alone (its own revenue: a price
+    // jump, a volume jump after a price rise, a period-end spike) takes its amount at stake out
+    // of the publisher's counted M2.3 revenue, the latest first.
+    for f in inputs.findings.iter().filter(|f| f.status == "upheld" && f.parties.len() == 1) {
+        if clause_of_detector(&f.detector) != "M2.3" {
+            continue;
+        }
+        let moved = disqualify_latest(&mut published, &f.parties[0], f.amount_at_stake_fen);
+        if moved > 0 {
+            *voided
+                .entry((
+                    "M2.3-publisher",
+                    f.parties[0].clone(),
+                    f.id.clone(),
+                    f.detector.clone(),
+                    "integrity_upheld_named",
+                ))
+                .or_default() += moved;
         }
     }
     // M1.1: free workstations occupied by eligible OPCs, counted by day (issue 17): in each month
@@ -560,31 +645,26 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
         for (k, v) in specific {
             f.insert(k.to_string(), v);
         }
-        let m23 = clause.starts_with("M2.3");
+        let family = clause.get(..4).unwrap_or(clause);
         out.push(Candidate {
             clause: clause.to_string(),
             role,
             party: party.clone(),
             facts: f,
-            held_by: if m23 {
-                inputs
-                    .findings
-                    .iter()
-                    .filter(|x| x.status == "open" && x.parties.contains(&party.id))
-                    .map(|x| x.id.clone())
-                    .collect()
-            } else {
-                vec![]
-            },
-            upheld: if m23 {
-                voided
-                    .iter()
-                    .filter(|((who, _, _), _)| *who == party.id)
-                    .map(|((_, id, detector), fen)| (id.clone(), detector.clone(), *fen))
-                    .collect()
-            } else {
-                vec![]
-            },
+            held_by: inputs
+                .findings
+                .iter()
+                .filter(|x| x.status == "open" && clause_of_detector(&x.detector) == family && x.parties.contains(&party.id))
+                .map(|x| x.id.clone())
+                .collect(),
+            upheld: voided
+                .iter()
+                .filter(|((c, who, _, _, _), _)| *who == party.id && (*c == clause || *c == family))
+                .map(|((_, _, id, detector, key), v)| {
+                    let fen = if family == "M2.2" { round_micro(i128::from(*v)) } else { *v };
+                    (id.clone(), detector.clone(), fen, (*key).to_string())
+                })
+                .collect(),
             unpaid_bills: unpaid
                 .get(&(clause, party.id.clone()))
                 .into_iter()
@@ -969,17 +1049,23 @@ fn related_marks(mut d: Decision, c: &Candidate) -> Decision {
 /// Issue 18: an upheld finding's calls are named in the trace; an open finding holds the line —
 /// undetermined, no amount — until the committee decides it.
 fn integrity_marks(mut d: Decision, c: &Candidate) -> Decision {
-    for (id, detector, fen) in &c.upheld {
+    for (id, detector, fen, key) in &c.upheld {
+        let what = match key.as_str() {
+            "integrity_upheld_discount" => "of discount between its parties does",
+            "integrity_upheld_payments" => "of cooperation payments between its parties do",
+            "integrity_upheld_named" => "of the paid calls it names do",
+            _ => "of paid calls among its parties do",
+        };
         d.trace.push(TraceStep {
             clause: c.clause.clone(),
             rule: "integrity_upheld".into(),
             text: format!(
-                "upheld integrity finding {id} ({detector}): {} of paid calls among its parties do not qualify",
+                "upheld integrity finding {id} ({detector}): {} {what} not qualify",
                 opchub_domain::money::Money::from_fen(*fen)
             ),
             values: BTreeMap::from([("finding".to_string(), id.clone())]),
             msg: Some(msg(
-                "integrity_upheld",
+                key,
                 &[
                     ("finding", id.clone()),
                     ("detector", detector.clone()),
@@ -1509,6 +1595,97 @@ mod tests {
         assert_eq!(get("op-user", "opc9"), Some("person"));
         assert_eq!(get("ent1", "opc2"), Some("phone"));
         assert_eq!(r.len(), 3, "{r:?}");
+    }
+
+    fn call_row(day: &str, invoker: &str, publisher: &str, fen: i64) -> RollupRow {
+        RollupRow {
+            day: day.into(),
+            subject: invoker.into(),
+            counterparty: publisher.into(),
+            kind: "skill.call".into(),
+            quantity: 10,
+            list_fen: fen,
+            charged_fen: fen,
+            events: 10,
+            uq_quantity: 0,
+            uq_list_fen: 0,
+            uq_charged_fen: 0,
+            uq_events: 0,
+            free_events: 0,
+            list_sub_micro: 0,
+            charged_sub_micro: 0,
+            uq_list_sub_micro: 0,
+            uq_charged_sub_micro: 0,
+        }
+    }
+
+    /// Issue 18 (S5): an upheld finding naming one publisher (a price jump) takes its amount at
+    /// stake out of that publisher's counted M2.3 revenue, the latest first, and the trace names
+    /// it; the invoker's side and other clauses' findings are untouched; an open finding holds
+    /// only its own detector's clause.
+    #[test]
+    fn an_upheld_single_party_finding_takes_its_stake_out_of_the_publishers_revenue() {
+        let policy = Policy::embedded().unwrap();
+        let mut inputs = Inputs {
+            lists: empty_lists(),
+            ..Inputs::default()
+        };
+        inputs.parties.opcs = vec![party("a", d(2027, 1, 1)), party("b", d(2027, 1, 1))];
+        inputs.rollups = vec![call_row("2027-03-01", "b", "a", 30_000), call_row("2027-05-01", "b", "a", 20_000)];
+        inputs.bills.issued_months = ["2027-03".to_string(), "2027-05".to_string()].into();
+        inputs.findings = vec![
+            IntegrityMark {
+                id: "f-price".into(),
+                status: "upheld".into(),
+                detector: "price_jump".into(),
+                parties: vec!["a".into()],
+                amount_at_stake_fen: 25_000,
+            },
+            IntegrityMark {
+                id: "f-discount".into(),
+                status: "open".into(),
+                detector: "discount_concentration".into(),
+                parties: vec!["a".into(), "op".into()],
+                amount_at_stake_fen: 1,
+            },
+        ];
+        let cands = candidates(&policy, &inputs, 2027, d(2027, 6, 30), &[]);
+        let publisher = cands.iter().find(|c| c.clause == "M2.3-publisher" && c.party.id == "a").unwrap();
+        assert_eq!(
+            publisher.facts["paid_calls"],
+            json!([
+                { "date": "2027-03-01", "amount_fen": 5_000, "qualified": false },
+                { "date": "2027-03-01", "amount_fen": 25_000, "qualified": true },
+                { "date": "2027-05-01", "amount_fen": 20_000, "qualified": false },
+            ])
+        );
+        assert_eq!(
+            publisher.upheld,
+            vec![(
+                "f-price".to_string(),
+                "price_jump".to_string(),
+                25_000,
+                "integrity_upheld_named".to_string()
+            )]
+        );
+        assert!(publisher.held_by.is_empty(), "an M2.2 finding holds no M2.3 line");
+        let invoker = cands.iter().find(|c| c.clause == "M2.3-invoker" && c.party.id == "b").unwrap();
+        assert_eq!(
+            invoker.facts["paid_calls"],
+            json!([
+                { "date": "2027-03-01", "amount_fen": 30_000, "qualified": true },
+                { "date": "2027-05-01", "amount_fen": 20_000, "qualified": true },
+            ])
+        );
+        assert!(invoker.upheld.is_empty());
+        let out = compute(&policy, std::slice::from_ref(publisher), 2027, d(2027, 6, 30), &|_| {}).unwrap();
+        let trace: Value = serde_json::from_str(&out.lines[0].decision).unwrap();
+        assert!(
+            trace["trace"]
+                .to_string()
+                .contains("upheld integrity finding f-price (price_jump): ¥250.00 of the paid calls it names do not qualify"),
+            "{trace}"
+        );
     }
 
     #[test]

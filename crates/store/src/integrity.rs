@@ -17,6 +17,19 @@ pub struct CallEdge {
     pub paid_fen: i64,
 }
 
+/// One (subject, counterparty) pair's sums of one ledger kind over a year.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairSum {
+    pub subject: String,
+    pub counterparty: String,
+    pub events: i64,
+    pub list_fen: i64,
+    pub charged_fen: i64,
+    /// The part of the sums the platform marked not qualified.
+    pub uq_list_fen: i64,
+    pub uq_charged_fen: i64,
+}
+
 /// A party and a value it shares with others (a payout bank account, …), as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartySignal {
@@ -214,6 +227,83 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// The year's sums per (subject, counterparty) of `kinds` from the monthly rollups (issue 18
+    /// item 2: the M2.2 discount an operator gave each OPC, the M2.4 payments of an enterprise to
+    /// each OPC). Pairs of a party with itself are left out.
+    pub async fn integrity_pair_sums(&self, year: i32, kinds: &[&str]) -> Result<Vec<PairSum>> {
+        let mut out = vec![];
+        for kind in kinds {
+            let rows = sqlx::query(
+                "SELECT subject, counterparty, CAST(SUM(events) AS BIGINT) AS events, CAST(SUM(list_fen) AS BIGINT) AS list, \
+                 CAST(SUM(charged_fen) AS BIGINT) AS charged, CAST(SUM(uq_list_fen) AS BIGINT) AS uq_list, \
+                 CAST(SUM(uq_charged_fen) AS BIGINT) AS uq_charged FROM ledger_rollups_monthly \
+                 WHERE kind = $1 AND month >= $2 AND month <= $3 AND subject <> counterparty GROUP BY subject, counterparty",
+            )
+            .bind(*kind)
+            .bind(format!("{year:04}-01"))
+            .bind(format!("{year:04}-12"))
+            .fetch_all(&self.pool)
+            .await?;
+            for r in rows {
+                out.push(PairSum {
+                    subject: r.try_get("subject")?,
+                    counterparty: r.try_get("counterparty")?,
+                    events: r.try_get("events")?,
+                    list_fen: r.try_get("list")?,
+                    charged_fen: r.try_get("charged")?,
+                    uq_list_fen: r.try_get("uq_list")?,
+                    uq_charged_fen: r.try_get("uq_charged")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Paid skill calls each publisher received per day of `year` (from the daily rollups;
+    /// calls to one's own skills left out): (publisher, `YYYY-MM-DD`, calls, fen).
+    pub async fn integrity_daily_calls(&self, year: i32) -> Result<Vec<(String, String, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT counterparty, day, CAST(SUM(quantity) AS BIGINT) AS calls, CAST(SUM(charged_fen) AS BIGINT) AS paid \
+             FROM ledger_rollups WHERE kind = 'skill.call' AND day >= $1 AND day < $2 AND subject <> counterparty \
+             AND charged_fen > 0 GROUP BY counterparty, day",
+        )
+        .bind(format!("{year:04}-01-01"))
+        .bind(format!("{:04}-01-01", year + 1))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("counterparty")?,
+                    r.try_get("day")?,
+                    r.try_get("calls")?,
+                    r.try_get("paid")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Every price a skill went live at: (skill, publisher party, when its version was
+    /// approved in ms, price per call in fen), for the price detectors (issue 18 item 2).
+    pub async fn integrity_price_points(&self) -> Result<Vec<(String, String, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.publisher_party, v.decided_at, v.price_fen FROM skills s JOIN skill_versions v ON v.skill_id = s.id \
+             WHERE v.decided_at IS NOT NULL AND v.status IN ('approved', 'delisted') ORDER BY s.id, v.decided_at, v.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("publisher_party")?,
+                    r.try_get("decided_at")?,
+                    r.try_get("price_fen")?,
+                ))
+            })
+            .collect()
     }
 
     /// The identity signals the platform holds: the payout bank account of every OPC, community

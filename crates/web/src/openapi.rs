@@ -39,7 +39,7 @@ impl Modify for Security {
         api::settlement::add_overlap, api::settlement::set_industry_code,
         // party facts (issue 17)
         api::party_facts::registrations, api::party_facts::set_registration, api::party_facts::set_agency,
-        api::party_facts::my_bank_accounts, api::party_facts::set_bank_account,
+        api::party_facts::my_bank_accounts, api::party_facts::set_bank_account, api::party_facts::clear_bank_account,
         api::party_facts::persons, api::party_facts::add_person, api::party_facts::remove_person,
         // integrity (issue 18)
         api::integrity::scan, api::integrity::findings, api::integrity::export, api::integrity::finding, api::integrity::decide, api::integrity::answer,

@@ -426,6 +426,12 @@ fn party_facts() -> Vec<Route> {
             Api,
             api::party_facts::set_bank_account,
         ),
+        delete(
+            "/api/v1/parties/{kind}/{id}/bank-account",
+            Roles(BENEFICIARIES),
+            Api,
+            api::party_facts::clear_bank_account,
+        ),
         get(
             "/api/v1/parties/{kind}/{id}/persons",
             Roles(PERSON_READERS),
@@ -476,6 +482,12 @@ fn party_facts() -> Vec<Route> {
             Roles(BENEFICIARIES),
             Page,
             pages::party_facts::set_bank_account,
+        ),
+        post(
+            "/my/bank-account/{kind}/{id}/clear",
+            Roles(BENEFICIARIES),
+            Page,
+            pages::party_facts::clear_bank_account,
         ),
     ]
 }

@@ -78,6 +78,21 @@ pub async fn set_bank_account(
     Ok(Json(app::set_bank_account_for(&s, p, &kind, &id, &r).await?))
 }
 
+/// Clears the bank account a beneficiary is paid to (its owner only): a wrong account is
+/// removed; finance's payout export shows none until a new one is set. Audited.
+#[utoipa::path(delete, path = "/api/v1/parties/{kind}/{id}/bank-account", tag = "party_facts",
+    params(("kind" = String, Path, description = "opc, community or enterprise"), ("id" = String, Path)),
+    responses((status = 200, body = PartyBankAccount), (status = 403, description = "not_owner"), (status = 404),
+        (status = 409, description = "bank_account_not_set"), (status = 422)))]
+pub async fn clear_bank_account(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((kind, id)): Path<(String, String)>,
+) -> ApiResult<Json<PartyBankAccount>> {
+    let p = caller.require()?;
+    Ok(Json(app::clear_bank_account_for(&s, p, &kind, &id).await?))
+}
+
 /// Who is who (issue 18 item 1): the people recorded for a party — names and roles; the ID
 /// numbers and phones are kept only as keyed hashes and never shown.
 #[utoipa::path(get, path = "/api/v1/parties/{kind}/{id}/persons", tag = "integrity",

@@ -245,3 +245,22 @@ pub async fn set_bank_account(
         }
     }
 }
+
+/// The page's "clear" button: the owner removes a wrong account.
+pub async fn clear_bank_account(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path((kind, id)): Path<(String, String)>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    match app::clear_bank_account_for(&s, p, &kind, &id).await {
+        Ok(_) => Redirect::to("/my/bank-account?done=1").into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            bank_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), false).await
+        }
+    }
+}

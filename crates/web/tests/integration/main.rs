@@ -14,6 +14,7 @@ mod engine_fidelity;
 mod gateway;
 mod gateway_pages;
 mod integrity_findings;
+mod integrity_money;
 mod integrity_sources;
 mod ledger;
 mod ledger_pages;

@@ -9,7 +9,7 @@
 use crate::common::*;
 use opchub_domain::{Role, Zone};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn facts_are_set_on_their_pages_and_audited() {
@@ -164,6 +164,33 @@ async fn facts_are_set_on_their_pages_and_audited() {
     assert!(founder.get("/my/bank-account").await.text.contains("6222020200012345"));
     let audit = auditor.get("/api/v1/audit?action=party.bank_account").await.json();
     assert!(audit.to_string().contains(&opc), "{audit:#}");
+
+    // A wrong account is cleared by its owner only: another beneficiary is refused and nothing
+    // changes; the page's button clears it; clearing again says there is nothing to clear.
+    let api = format!("/api/v1/parties/opc/{opc}/bank-account");
+    let (company, _) = app.user("otherbene", Role::Enterprise).await;
+    let r = company.send(reqwest::Method::DELETE, &api, None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "not_owner".to_string()));
+    assert_eq!(
+        founder.get("/api/v1/my/bank-accounts").await.json()[0]["bank_account"]["account_number"],
+        "6222020200012345"
+    );
+    let page = founder.get("/my/bank-account").await.text;
+    assert!(
+        page.contains(&format!("/my/bank-account/opc/{opc}/clear")) && page.contains("清除收款账户"),
+        "{page}"
+    );
+    let r = founder.post_form(&format!("/my/bank-account/opc/{opc}/clear"), &[]).await;
+    assert_eq!(
+        (r.status, r.location()),
+        (StatusCode::SEE_OTHER, "/my/bank-account?done=1".to_string())
+    );
+    assert_eq!(founder.get("/api/v1/my/bank-accounts").await.json()[0]["bank_account"], Value::Null);
+    assert!(founder.get("/my/bank-account").await.text.contains("尚未填写收款账户"));
+    let r = founder.send(reqwest::Method::DELETE, &api, None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "bank_account_not_set".to_string()));
+    let audit = auditor.get("/api/v1/audit?action=party.bank_account").await.json();
+    assert!(audit.to_string().contains("bank account cleared"), "{audit:#}");
 }
 
 /// Who is who (issue 18 item 1) through the pages: the registration wizard takes the founder's

@@ -212,6 +212,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "opc_founder community_operator enterprise",
     ),
     (
+        "DELETE",
+        "/api/v1/parties/{kind}/{id}/bank-account",
+        "opc_founder community_operator enterprise",
+    ),
+    (
         "GET",
         "/api/v1/parties/{kind}/{id}/persons",
         "opc_founder community_operator enterprise committee platform_operator auditor",
@@ -238,6 +243,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/admin/users/{id}/agency", "platform_operator"),
     ("GET", "/my/bank-account", "opc_founder community_operator enterprise"),
     ("POST", "/my/bank-account/{kind}/{id}", "opc_founder community_operator enterprise"),
+    (
+        "POST",
+        "/my/bank-account/{kind}/{id}/clear",
+        "opc_founder community_operator enterprise",
+    ),
     ("GET", "/policy", "*"),
     ("GET", "/policy/calculator", "opc_founder community_operator enterprise"),
     ("GET", "/my/settlements", "opc_founder community_operator enterprise"),

@@ -1231,3 +1231,77 @@ async fn machine_regular_paid_calls_are_flagged_and_irregular_ones_are_not() {
     assert!(f["explanation_zh"].as_str().unwrap().contains("90.0 秒"), "{f:#?}");
     assert!(!f["parties"].to_string().contains(&honest_party), "{f:#?}");
 }
+
+/// Issue 18 item 2: a skill re-priced from ¥1.00 to ¥1,000.00 a call, then called, is flagged
+/// as a price jump naming the publisher and the skill, with both prices in the explanation; the
+/// skill's first price alone is not.
+#[tokio::test]
+async fn a_price_jump_before_paid_calls_is_flagged() {
+    let w = world().await;
+    let id = listed_mcp_skill(&w, "jump-calc", 100).await;
+    let (committee, _) = w.app.user("jumpcmte", Role::Committee).await;
+    let year: i32 = opchub_domain::time::beijing_today().format("%Y").to_string().parse().unwrap();
+    let scan = || committee.post_json("/api/v1/integrity/scan", json!({ "year": year }));
+    let jumps = |all: Value| -> Vec<Value> {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["detector"] == "price_jump")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(scan().await.status, StatusCode::OK);
+    let all = committee.get(&format!("/api/v1/integrity/findings?year={year}")).await.json();
+    assert!(jumps(all).is_empty(), "a first price is no jump");
+    let r = w
+        .publisher
+        .post_json(
+            &format!("/api/v1/skills/{id}/versions"),
+            json!({"version": "1.1.0", "price_fen": 100_000, "mcp_url": w.mcp.url(), "submit": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    approve(&w, r.json()["id"].as_str().unwrap()).await;
+    // 50 paid calls at the new price (the ledger's skill.call events).
+    let now = opchub_store::now_ms();
+    let item = opchub_store::ledger::Item::Event(opchub_ledger::event::NewEvent {
+        source: "test".into(),
+        source_event_id: "jump-calls".into(),
+        kind: "skill.call".into(),
+        subject: w.invoker_party.clone(),
+        counterparty: w.publisher_party.clone(),
+        quantity: 50,
+        unit: "call".into(),
+        list_fen: 5_000_000,
+        charged_fen: 5_000_000,
+        list_sub_micro: 0,
+        charged_sub_micro: 0,
+        price_version: "t-1".into(),
+        occurred_at_ms: now,
+        origin: opchub_ledger::event::Origin::Observed,
+        attributes: std::collections::BTreeMap::from([("qualified".to_string(), "true".to_string())]),
+        corrects_leaf_index: None,
+        correction_reason: None,
+        requested_by: None,
+        approved_by: None,
+    });
+    w.app.store.ledger_append(vec![item]).await.unwrap();
+    let r = scan().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let found = jumps(committee.get(&format!("/api/v1/integrity/findings?year={year}")).await.json());
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let f = &found[0];
+    assert_eq!(
+        (f["parties"].clone(), f["skills"].clone()),
+        (json!([w.publisher_party]), json!([id]))
+    );
+    assert_eq!(f["amount_at_stake_fen"], 5_000_000);
+    let zh = f["explanation_zh"].as_str().unwrap();
+    assert!(
+        zh.contains("¥1.00") && zh.contains("¥1,000.00") && zh.contains("¥50,000.00"),
+        "{zh}"
+    );
+    // The publisher sees its finding; the page names the detector in Chinese.
+    let page = committee.get("/integrity").await;
+    assert!(page.text.contains("价格跳涨"), "{}", page.text);
+}
