@@ -252,7 +252,11 @@ fn publisher_basis(
     b.waiting_payment_fen = c.unpaid_usage_fen;
     b.unpaid_bills = c.unpaid_bills.clone();
     b.running = c.unbilled.clone();
-    b.voided_by_findings = c.upheld.iter().map(|(id, detector, fen, _)| (id.clone(), detector.clone(), *fen)).collect();
+    b.voided_by_findings = c
+        .upheld
+        .iter()
+        .map(|(id, detector, fen, _)| (id.clone(), detector.clone(), *fen))
+        .collect();
     let marked: i64 = b.not_qualified.iter().map(|n| n.charged_fen).sum();
     let voided: i64 = b.voided_by_findings.iter().map(|v| v.2).sum();
     b.not_eligible_fen = (no - marked - voided).max(0);

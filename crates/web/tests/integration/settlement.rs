@@ -1365,3 +1365,182 @@ async fn dealings_between_related_parties_are_no_basis_in_any_clause() {
     assert_eq!(kind_of(&w.invoker_opc, &w.community), Some("person"));
     assert_eq!(kind_of(&w.invoker_opc, &w.enterprise_id), None);
 }
+
+/// One step of the property test below.
+#[derive(Debug, Clone)]
+enum Step {
+    /// More confirmed cooperation (fen) last month.
+    Cooperation(i64),
+    /// A committee correction zeroing the earliest cooperation payment not yet corrected.
+    Correct,
+    /// The company appears on (true) or leaves (false) the "no support" list.
+    Listed(bool),
+    Draft,
+    /// Acts on the draft `n % drafts` (the newest when `n` is 0).
+    Confirm(usize),
+    Approve(usize),
+    /// The drafter approving its own batch: always refused.
+    ApproveAlone(usize),
+    Pay(usize),
+}
+
+fn steps() -> impl proptest::strategy::Strategy<Value = Vec<Step>> {
+    use proptest::prelude::*;
+    let step = prop_oneof![
+        // ¥1,000 .. ¥3,000,000: two or three large ones pass M2.4's ¥500,000 cap (10% of
+        // ¥5,000,000).
+        3 => prop_oneof![1_000i64..20_000, 1_000_000i64..3_000_000].prop_map(|y| Step::Cooperation(y * 100)),
+        1 => Just(Step::Correct),
+        1 => any::<bool>().prop_map(Step::Listed),
+        2 => Just(Step::Draft),
+        2 => (0usize..3).prop_map(Step::Confirm),
+        2 => (0usize..3).prop_map(Step::Approve),
+        1 => (0usize..3).prop_map(Step::ApproveAlone),
+        1 => (0usize..3).prop_map(Step::Pay),
+    ];
+    proptest::collection::vec(step, 1..16)
+}
+
+/// M2.4 of the company as the store has it: (approved net, paid, open recovery).
+async fn m24_grant(w: &World) -> (i64, i64, i64) {
+    let g = w.app.store.settlement_grants_of(&w.enterprise_id).await.unwrap();
+    g.iter()
+        .find(|g| g.clause == "M2.4")
+        .map_or((0, 0, 0), |g| (g.approved_fen, g.paid_fen, g.recovery_fen))
+}
+
+async fn run_steps(steps: Vec<Step>) {
+    let w = world().await;
+    import_lists(&w, None).await;
+    let (second, _) = w.app.user("cmte2", Role::Committee).await;
+    let (finance, _) = w.app.user("fin", Role::Finance).await;
+    // The model: 10% of the net confirmed cooperation, at most ¥500,000, none while listed.
+    const CAP: i64 = 50_000_000;
+    let mut payments: Vec<(i64, i64)> = vec![]; // (leaf index, fen), not yet corrected
+    let mut total = 800_000i64; // the world's coop-1
+    let mut listed = false;
+    let entitlement = |total: i64, listed: bool| if listed { 0 } else { (total / 10).min(CAP) };
+    let mut drafts: Vec<String> = vec![];
+    let pick = |drafts: &[String], n: usize| -> Option<String> {
+        (!drafts.is_empty()).then(|| drafts[drafts.len() - 1 - n % drafts.len()].clone())
+    };
+    let mut most_approved = 0i64;
+    for (i, step) in steps.iter().enumerate() {
+        match step {
+            Step::Cooperation(fen) => {
+                let out = w.app.store.ledger_append(vec![coop(&format!("p-{i}"), &w, *fen)]).await.unwrap();
+                let opchub_store::ledger::Outcome::Stored(r) = &out[0] else {
+                    panic!("{out:?}")
+                };
+                payments.push((r.leaf_index, *fen));
+                total += fen;
+            }
+            Step::Correct => {
+                if payments.is_empty() {
+                    continue;
+                }
+                let (leaf, fen) = payments.remove(0);
+                let Item::Event(mut e) = coop(&format!("fix-{i}"), &w, -fen) else {
+                    unreachable!()
+                };
+                e.quantity = 0;
+                e.source = opchub_ledger::metering::CORRECTIONS_SOURCE.into();
+                e.origin = Origin::Correction;
+                e.corrects_leaf_index = Some(leaf);
+                e.correction_reason = Some("发票作废".into());
+                e.requested_by = Some("cmte".into());
+                e.approved_by = Some("cmte2".into());
+                let out = w.app.store.ledger_append(vec![Item::Event(e)]).await.unwrap();
+                assert!(matches!(out[0], opchub_store::ledger::Outcome::Stored(_)), "{out:?}");
+                total -= fen;
+            }
+            Step::Listed(on) => {
+                import_lists(&w, on.then(|| uscc(503)).as_deref()).await;
+                listed = *on;
+            }
+            Step::Draft => drafts.push(draft(&w, &["M2.4"]).await.0),
+            Step::Confirm(n) => {
+                if let Some(id) = pick(&drafts, *n) {
+                    let _ = w
+                        .company
+                        .post_json(
+                            "/api/v1/my/settlements/confirm",
+                            json!({"batch": id, "clause": "M2.4", "beneficiary": w.enterprise_id, "accept": true}),
+                        )
+                        .await;
+                }
+            }
+            Step::Approve(n) => {
+                if let Some(id) = pick(&drafts, *n) {
+                    let r = second.post_json(&format!("/api/v1/settlements/{id}/approve"), json!({})).await;
+                    if r.status == StatusCode::OK {
+                        // An approval goes through only on the current basis: never above it.
+                        let (approved, _, _) = m24_grant(&w).await;
+                        assert!(
+                            approved <= entitlement(total, listed),
+                            "step {i}: approved {approved} > entitlement {} ({steps:?})",
+                            entitlement(total, listed)
+                        );
+                    } else {
+                        assert!(r.status.is_client_error(), "{}", r.text);
+                    }
+                }
+            }
+            Step::ApproveAlone(n) => {
+                if let Some(id) = pick(&drafts, *n) {
+                    let r = w.committee.post_json(&format!("/api/v1/settlements/{id}/approve"), json!({})).await;
+                    assert!(r.status.is_client_error(), "the drafter approved alone: {}", r.text);
+                }
+            }
+            Step::Pay(n) => {
+                if let Some(id) = pick(&drafts, *n) {
+                    let _ = pay_m24(&w, &finance, &id, &format!("PAY-{i}")).await;
+                }
+            }
+        }
+        let (approved, paid, _) = m24_grant(&w).await;
+        most_approved = most_approved.max(approved);
+        assert!((0..=CAP).contains(&approved), "step {i}: approved {approved} ({steps:?})");
+        assert!(paid <= most_approved, "step {i}: paid {paid} > ever approved {most_approved}");
+    }
+    // Whatever happened, one more batch brings the key to exactly its entitlement: what was
+    // paid too much is a recovery order, what is missing is paid as the difference.
+    let (id, lines) = draft(&w, &["M2.4"]).await;
+    let before = m24_grant(&w).await.0;
+    let l = line(&lines, "M2.4", &w.enterprise_id);
+    assert_eq!(
+        l["entitlement_fen"].as_i64(),
+        Some(entitlement(total, listed)),
+        "{l:#?} ({steps:?})"
+    );
+    assert_eq!(l["amount_fen"].as_i64(), Some(entitlement(total, listed) - before), "{l:#?}");
+    if l["amount_fen"].as_i64() > Some(0) {
+        confirm_m24(&w, &id).await;
+    }
+    let r = second.post_json(&format!("/api/v1/settlements/{id}/approve"), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let (approved, _, _) = m24_grant(&w).await;
+    assert_eq!(approved, entitlement(total, listed), "({steps:?})");
+}
+
+/// Issue 17: over random sequences of cooperation, corrections, list changes, drafts,
+/// confirmations, approvals (by a second member and by the drafter alone) and payments, M2.4
+/// never approves more than the key's entitlement and cap, nothing is paid that was not
+/// approved, and one more batch always brings the key to exactly its entitlement.
+#[test]
+fn random_sequences_through_the_api_never_pay_a_key_more_than_its_entitlement() {
+    use proptest::test_runner::{Config, TestRunner};
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        failure_persistence: None,
+        max_shrink_iters: 16,
+        ..Config::default()
+    });
+    runner
+        .run(&steps(), |steps| {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+            rt.block_on(run_steps(steps));
+            Ok(())
+        })
+        .unwrap();
+}
