@@ -165,7 +165,7 @@ pub async fn price_reported(s: &App, operator_user_id: &str, items: &mut [Item])
         if !priced(&e.kind) {
             continue;
         }
-        match price_event(&table, e) {
+        match price_event(&table, &mut *e) {
             Ok(version) => e.price_version = version,
             Err(error) => {
                 *it = Item::Rejected {
@@ -178,7 +178,11 @@ pub async fn price_reported(s: &App, operator_user_id: &str, items: &mut [Item])
     Ok(())
 }
 
-fn price_event(table: &[opchub_store::gateway::ItemPriceVersion], e: &opchub_ledger::event::NewEvent) -> Result<String, EventError> {
+/// Prices one reported event; a per-GPU-hour or per-GB item's amounts are stored exactly
+/// (issue 17 item 6): the source may send them rounded to the fen (as the price table's rule
+/// rounds them) or exact to a millionth of a fen, and the event keeps the exact amount, so
+/// usage worth less than a fen an event is not rounded away event by event.
+fn price_event(table: &[opchub_store::gateway::ItemPriceVersion], e: &mut opchub_ledger::event::NewEvent) -> Result<String, EventError> {
     use opchub_store::gateway::{lookup_item, ItemLookup};
     let item = e.attributes.get("item").map(|v| v.trim()).unwrap_or("");
     if item.is_empty() {
@@ -195,23 +199,32 @@ fn price_event(table: &[opchub_store::gateway::ItemPriceVersion], e: &opchub_led
     if !e.price_version.is_empty() && e.price_version != p.version {
         return Err(EventError::new("price_version_mismatch", Some("price_version")));
     }
+    use opchub_domain::money::ExactFen;
+    let whole = |fen: i64| ExactFen { fen, sub_micro: 0 };
     let (list, charged) = if p.price.unit == "dataset" {
-        (Some(p.price.list_fen), Some(p.price.opc_fen))
+        (Some(whole(p.price.list_fen)), Some(whole(p.price.opc_fen)))
     } else {
         (
-            items::amount(&p.price.unit, e.quantity, p.price.list_fen),
-            items::amount(&p.price.unit, e.quantity, p.price.opc_fen),
+            items::exact_amount(&p.price.unit, e.quantity, p.price.list_fen),
+            items::exact_amount(&p.price.unit, e.quantity, p.price.opc_fen),
         )
     };
     let (Some(list), Some(charged)) = (list, charged) else {
         return Err(EventError::new("amount_out_of_range", Some("quantity")));
     };
-    if e.list_fen != list {
+    // As sent: the price table's rounding to the fen, or the exact amount.
+    let rounded = |price: i64| items::amount(&p.price.unit, e.quantity, price);
+    let matches = |fen: i64, sub: i64, want: ExactFen, price: i64| {
+        (fen == want.fen && sub == want.sub_micro) || (sub == 0 && (fen == want.fen || Some(fen) == rounded(price)))
+    };
+    if !matches(e.list_fen, e.list_sub_micro, list, p.price.list_fen) {
         return Err(EventError::new("amount_mismatch", Some("list_amount_fen")));
     }
-    if e.charged_fen != charged {
+    if !matches(e.charged_fen, e.charged_sub_micro, charged, p.price.opc_fen) {
         return Err(EventError::new("amount_mismatch", Some("charged_amount_fen")));
     }
+    (e.list_fen, e.list_sub_micro) = (list.fen, list.sub_micro);
+    (e.charged_fen, e.charged_sub_micro) = (charged.fen, charged.sub_micro);
     Ok(p.version.clone())
 }
 

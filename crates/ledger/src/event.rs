@@ -3,6 +3,7 @@
 //! that matters (quantity, amounts, parties, times, booking period) is in them; any later
 //! change to a stored row changes its leaf hash.
 
+use opchub_domain::money::{ExactFen, MICRO_PER_FEN};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -79,6 +80,13 @@ pub struct EventInput {
     pub list_amount_fen: Option<i64>,
     /// What the subject was actually charged, in fen.
     pub charged_amount_fen: Option<i64>,
+    /// Instead of `list_amount_fen`: the list price exactly, in millionths of a fen, for usage
+    /// worth less than a fen an event (compute seconds, data bytes). Kept exact until a
+    /// statement, bill or settlement line rounds the sum once (issue 17 item 6). Not for
+    /// cooperation payments, which are money in whole fen.
+    pub list_amount_micro_fen: Option<i64>,
+    /// Instead of `charged_amount_fen`: what was charged, in millionths of a fen.
+    pub charged_amount_micro_fen: Option<i64>,
     pub price_version: Option<String>,
     /// RFC 3339 time on the source's clock.
     pub occurred_at: Option<String>,
@@ -174,10 +182,29 @@ impl EventInput {
         if quantity < 0 && !correction {
             return Err(EventError::new("negative_quantity", Some("quantity")));
         }
-        let list_fen = self.list_amount_fen.unwrap_or(0);
-        let charged_fen = self.charged_amount_fen.unwrap_or(0);
-        for (v, f) in [(list_fen, "list_amount_fen"), (charged_fen, "charged_amount_fen")] {
-            if v.unsigned_abs() > MAX_AMOUNT_FEN as u64 {
+        // Each amount in whole fen or, exactly, in millionths of a fen — not both.
+        let exact = |fen: Option<i64>, micro: Option<i64>, f: &'static str, mf: &'static str| -> Result<(i128, &'static str), EventError> {
+            match (fen, micro) {
+                (Some(_), Some(_)) => Err(EventError::new("amount_given_twice", Some(mf))),
+                (_, Some(_)) if kind == "cooperation.payment" => Err(EventError::new("whole_fen_only", Some(mf))),
+                (_, Some(m)) => Ok((i128::from(m), mf)),
+                (v, None) => Ok((i128::from(v.unwrap_or(0)) * i128::from(MICRO_PER_FEN), f)),
+            }
+        };
+        let (list_micro, list_field) = exact(
+            self.list_amount_fen,
+            self.list_amount_micro_fen,
+            "list_amount_fen",
+            "list_amount_micro_fen",
+        )?;
+        let (charged_micro, charged_field) = exact(
+            self.charged_amount_fen,
+            self.charged_amount_micro_fen,
+            "charged_amount_fen",
+            "charged_amount_micro_fen",
+        )?;
+        for (v, f) in [(list_micro, list_field), (charged_micro, charged_field)] {
+            if v.unsigned_abs() > MAX_AMOUNT_FEN as u128 * MICRO_PER_FEN as u128 {
                 return Err(EventError::new("amount_out_of_range", Some(f)));
             }
             if v < 0 && !correction {
@@ -185,9 +212,11 @@ impl EventInput {
             }
         }
         // A discount is never negative: what was charged cannot exceed the list price (M2.2).
-        if !correction && charged_fen > list_fen {
-            return Err(EventError::new("charged_above_list", Some("charged_amount_fen")));
+        if !correction && charged_micro > list_micro {
+            return Err(EventError::new("charged_above_list", Some(charged_field)));
         }
+        let (list, charged) = (ExactFen::from_micro(list_micro), ExactFen::from_micro(charged_micro));
+        let (list_fen, charged_fen) = (list.fen, charged.fen);
         // A cooperation payment's quantity is its amount in fen (M2.4).
         if kind == "cooperation.payment" && charged_fen != quantity {
             return Err(EventError::new("amount_mismatch", Some("charged_amount_fen")));
@@ -196,7 +225,7 @@ impl EventInput {
         if price_version.len() > MAX_ID_LEN {
             return Err(EventError::new("invalid_identifier", Some("price_version")));
         }
-        if (list_fen != 0 || charged_fen != 0) && price_version.is_empty() && kind != "cooperation.payment" {
+        if (list_micro != 0 || charged_micro != 0) && price_version.is_empty() && kind != "cooperation.payment" {
             return Err(EventError::new("price_version_required", Some("price_version")));
         }
         let occurred = self
@@ -256,8 +285,8 @@ impl EventInput {
             unit,
             list_fen,
             charged_fen,
-            list_sub_micro: 0,
-            charged_sub_micro: 0,
+            list_sub_micro: list.sub_micro,
+            charged_sub_micro: charged.sub_micro,
             price_version,
             occurred_at_ms,
             origin,
@@ -459,6 +488,52 @@ mod tests {
 
     fn code(i: EventInput) -> String {
         i.validate("gateway", Origin::Observed, None, NOW).unwrap_err().code
+    }
+
+    /// Issue 17 item 6: a source reports usage worth less than a fen exactly, in millionths of
+    /// a fen; the event keeps the rounded fen and what the rounding left. Both units for one
+    /// amount, micro-fen for a cooperation payment, or charged above list are refused.
+    #[test]
+    fn source_reported_amounts_may_be_exact_to_a_millionth_of_a_fen() {
+        let mut i = input();
+        i.kind = Some("data.byte".into());
+        i.unit = Some("byte".into());
+        i.list_amount_fen = None;
+        i.charged_amount_fen = None;
+        i.list_amount_micro_fen = Some(400_000);
+        i.charged_amount_micro_fen = Some(1_500_000);
+        assert_eq!(code(i.clone()), "charged_above_list");
+        i.charged_amount_micro_fen = Some(100_000);
+        let e = i.validate("src", Origin::Reported, None, NOW).unwrap();
+        assert_eq!(
+            (e.list_fen, e.list_sub_micro, e.charged_fen, e.charged_sub_micro),
+            (0, 400_000, 0, 100_000)
+        );
+        i.list_amount_micro_fen = Some(2_600_000);
+        let e = i.validate("src", Origin::Reported, None, NOW).unwrap();
+        assert_eq!((e.list_fen, e.list_sub_micro), (3, -400_000));
+        let mut twice = i.clone();
+        twice.list_amount_fen = Some(3);
+        let err = twice.validate("src", Origin::Reported, None, NOW).unwrap_err();
+        assert_eq!(
+            (err.code.as_str(), err.field.as_deref()),
+            ("amount_given_twice", Some("list_amount_micro_fen"))
+        );
+        let mut negative = i.clone();
+        negative.charged_amount_micro_fen = Some(-1);
+        assert_eq!(code(negative), "negative_amount");
+        let mut coop = i.clone();
+        coop.kind = Some("cooperation.payment".into());
+        coop.unit = Some("fen".into());
+        coop.quantity = Some(3);
+        let err = coop.validate("src", Origin::Reported, None, NOW).unwrap_err();
+        assert_eq!(
+            (err.code.as_str(), err.field.as_deref()),
+            ("whole_fen_only", Some("list_amount_micro_fen"))
+        );
+        // Whole-fen input is stored as before: no remainder, so its bytes and hash are unchanged.
+        let e = input().validate("gateway", Origin::Observed, None, NOW).unwrap();
+        assert_eq!((e.list_fen, e.list_sub_micro, e.charged_fen, e.charged_sub_micro), (240, 0, 120, 0));
     }
 
     #[test]

@@ -55,6 +55,24 @@ pub fn amount(unit: &str, quantity: i64, price_fen: i64) -> Option<i64> {
     }
 }
 
+/// [`amount`] exactly: the amount in fen rounded half up and what that rounding left, in
+/// millionths of a fen (the exact value rounded half up to a millionth of a fen), so usage
+/// worth less than a fen an event adds up exactly and is rounded once per line (issue 17
+/// item 6).
+pub fn exact_amount(unit: &str, quantity: i64, price_fen: i64) -> Option<opchub_domain::money::ExactFen> {
+    let divisor = match unit {
+        "gpu_hour" => SECONDS_PER_HOUR,
+        "gb" => BYTES_PER_GB,
+        _ => return None,
+    };
+    if quantity < 0 || price_fen < 0 {
+        return None;
+    }
+    let micro = i128::from(quantity) * i128::from(price_fen) * i128::from(opchub_domain::money::MICRO_PER_FEN);
+    let d = i128::from(divisor);
+    Some(opchub_domain::money::ExactFen::from_micro((micro + d / 2) / d))
+}
+
 /// What `sent` more bytes of a per-dataset item cost when `billed` bytes of the same dataset
 /// version (of `size` bytes) were already counted for this OPC: the price of the cumulative
 /// bytes minus the price of those before, each rounded by the rule above and capped at the
@@ -75,6 +93,26 @@ pub fn dataset_charge(size: i64, billed: i64, sent: i64, price_fen: i64) -> Opti
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn exact_amounts_keep_what_a_fen_rounding_leaves() {
+        // One GPU-second at ¥1.00 an hour: 0.027 777… fen, 27,778 millionths.
+        let e = exact_amount("gpu_hour", 1, 100).unwrap();
+        assert_eq!((e.fen, e.sub_micro), (0, 27_778));
+        // 36 of them are one fen exactly (to 8 millionths), where rounding each gives 0.
+        assert_eq!(opchub_domain::money::round_micro(36 * e.micro()), 1);
+        assert_eq!(amount("gpu_hour", 1, 100), Some(0));
+        // The fen part is the same half-up rounding as `amount`.
+        for (q, p) in [(1_800, 1), (5_400, 3), (3_600, 10_800), (1, 99)] {
+            assert_eq!(
+                Some(exact_amount("gpu_hour", q, p).unwrap().fen),
+                amount("gpu_hour", q, p),
+                "{q} × {p}"
+            );
+        }
+        assert_eq!(exact_amount("gb", 500_000_000, 51).unwrap().micro(), 25_500_000);
+        assert!(exact_amount("dataset", 1, 1).is_none());
+    }
 
     #[test]
     fn gpu_hours_and_gigabytes_round_half_up_to_the_fen() {

@@ -190,14 +190,16 @@ async fn running(c: &Client, clause: &str) -> i64 {
         .sum()
 }
 
-/// Operator A's compute item: ¥108 list and ¥72 OPC price per GPU-hour (3 and 2 fen a second).
+/// Operator A's compute items: ¥108 list and ¥72 OPC price per GPU-hour (3 and 2 fen a second),
+/// and a ¥1.00 / ¥0.40 T4 (less than a fen a second).
 async fn gpu_prices(w: &World) {
     let r = w
         .op_a
         .post_json(
             "/api/v1/gateway/prices",
             json!({"version": "integ-gpu-1",
-                   "items": [{"item": "a100", "unit": "gpu_hour", "name_zh": "A100算力", "name_en": "A100", "list_fen": 10_800, "opc_fen": 7_200}]}),
+                   "items": [{"item": "a100", "unit": "gpu_hour", "name_zh": "A100算力", "name_en": "A100", "list_fen": 10_800, "opc_fen": 7_200},
+                             {"item": "t4", "unit": "gpu_hour", "name_zh": "T4算力", "name_en": "T4", "list_fen": 100, "opc_fen": 40}]}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -397,6 +399,42 @@ async fn a_source_reports_only_its_kinds_for_the_parties_it_serves() {
         .await
         .json();
     assert_eq!(codes(&r), [("kind_not_allowed".to_string(), "kind".to_string())]);
+
+    // Issue 17 item 6: 36 single GPU-seconds of A's ¥1.00-an-hour T4 item list 0.028 fen each
+    // and charge 0.011: rounded event by event they would give no discount at all. The
+    // platform keeps each exactly, whether the source sent the rounded fen or the exact
+    // millionths, so the 36 list ¥0.01, charge ¥0.004, and the ¥0.006 discount rounds once,
+    // on the line, to 1 fen.
+    let t4 = |n: usize| {
+        let mut e = reported(
+            &format!("t4-{n}"),
+            "compute.gpu_second",
+            "gpu_second",
+            &w.opc_a,
+            &w.community_a,
+            1,
+            0,
+            0,
+        );
+        e["attributes"]["item"] = json!("t4");
+        if n % 2 == 1 {
+            e.as_object_mut().unwrap().remove("list_amount_fen");
+            e.as_object_mut().unwrap().remove("charged_amount_fen");
+            e["list_amount_micro_fen"] = json!(27_778);
+            e["charged_amount_micro_fen"] = json!(11_111);
+        }
+        e
+    };
+    let mut wrong = t4(1);
+    wrong["list_amount_micro_fen"] = json!(27_000);
+    let r = src.post_json("/api/v1/ledger/events", json!({ "events": [wrong] })).await.json();
+    assert_eq!(codes(&r), [("amount_mismatch".to_string(), "list_amount_fen".to_string())]);
+    let r = src
+        .post_json("/api/v1/ledger/events", json!({ "events": (0..36).map(t4).collect::<Vec<_>>() }))
+        .await
+        .json();
+    assert_eq!(r["stored"], 36, "{r}");
+    assert_eq!(running(&w.op_a, "M2.2").await, 2 * 3_600 + 1);
 }
 
 // ---------------------------------------------------------------- rug pulls (item 6)
