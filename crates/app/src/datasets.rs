@@ -484,6 +484,13 @@ pub async fn prepare_download(s: &App, p: &Principal, id: &str, range: Option<&s
         .item_price_at(&d.operator_user_id, &d.item, started)
         .await?
         .ok_or_else(|| AppError::conflict("price_not_effective"))?;
+    // The discount basis counts the list price at most up to the reference (issue 18 item 3);
+    // what the OPC is charged is the operator's price.
+    let refs = s.store.item_references().await?;
+    let price = opchub_store::gateway::capped_at_reference(
+        &price,
+        opchub_store::gateway::item_reference_in(&refs, &d.item, &price.price.unit, started),
+    );
     let size = u64::try_from(d.size_bytes).unwrap_or(0);
     let (partial, start, len) = match parse_range(range, size) {
         RangeAsk::Full => (false, 0u64, size),

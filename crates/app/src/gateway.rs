@@ -14,7 +14,10 @@ use crate::{App, AppError, AppResult, ErrorKind, Principal};
 use opchub_domain::input::Checker;
 use opchub_domain::Role;
 use opchub_ledger::items;
-use opchub_store::gateway::{Channel, ItemPrice, KeyLimits, ModelPrice, NewChannel, PriceTable, PriceTableSummary, RequestOutcome};
+use opchub_store::gateway::{
+    Channel, ItemPrice, ItemReference, ItemReferenceVersion, KeyLimits, ModelPrice, NewChannel, PriceTable, PriceTableSummary,
+    RequestOutcome,
+};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -229,6 +232,16 @@ pub async fn price_tables_for(s: &App, p: &Principal) -> AppResult<Vec<PriceTabl
     let mut tables = s.store.price_tables(mine).await?;
     // A list price above the reference in force is flagged (issue 18 item 3).
     let now = opchub_store::now_ms();
+    let item_refs = s.store.item_references().await?;
+    for t in &mut tables {
+        for i in &t.items {
+            if opchub_store::gateway::item_reference_in(&item_refs, &i.item, &i.unit, now)
+                .is_some_and(|r| i.list_fen > r.reference.list_fen)
+            {
+                t.above_reference.push(i.item.clone());
+            }
+        }
+    }
     let mut refs: std::collections::BTreeMap<String, Option<ModelPrice>> = std::collections::BTreeMap::new();
     for t in &mut tables {
         for m in &t.prices {
@@ -279,6 +292,10 @@ pub struct NewReferencePrices {
     /// `list_cached`, `list_output`; the OPC fields are ignored).
     #[serde(default)]
     pub prices: Vec<ModelPrice>,
+    /// Per compute or data item code and unit (`gpu_hour`, `gb`, `dataset`), the public list
+    /// price in fen per unit.
+    #[serde(default)]
+    pub items: Vec<ItemReference>,
 }
 
 /// The platform operator publishes a version of the reference price list (M2.2, issue 18 item
@@ -314,14 +331,34 @@ pub async fn create_reference_prices_for(
                 .any(|v| *v < 0 || *v > 100_000_000)
     };
     let mut models = std::collections::BTreeSet::new();
-    if r.prices.is_empty() || r.prices.iter().any(bad) || !r.prices.iter().all(|m| models.insert(m.model.as_str())) {
-        c.errors.insert("prices".into(), "invalid_prices".into());
+    if r.prices.iter().any(bad) || !r.prices.iter().all(|m| models.insert(m.model.as_str())) {
+        c.errors.insert("prices".into(), "invalid_reference_prices".into());
+    }
+    let bad_item = |i: &ItemReference| {
+        !(1..=64).contains(&i.item.trim().chars().count())
+            || !items::UNITS.contains(&i.unit.as_str())
+            || !(0..=items::MAX_UNIT_PRICE_FEN).contains(&i.list_fen)
+    };
+    let mut codes = std::collections::BTreeSet::new();
+    if r.items.iter().any(bad_item) || !r.items.iter().all(|i| codes.insert((i.item.trim(), i.unit.as_str()))) {
+        c.errors.insert("items".into(), "invalid_item_references".into());
+    }
+    if r.prices.is_empty() && r.items.is_empty() {
+        c.errors.insert("prices".into(), "invalid_reference_prices".into());
     }
     if !c.ok() {
         return Err(AppError::checked(c));
     }
+    let item_refs: Vec<ItemReference> = r
+        .items
+        .iter()
+        .map(|i| ItemReference {
+            item: i.item.trim().to_string(),
+            ..i.clone()
+        })
+        .collect();
     s.store
-        .create_reference_prices(&p.actor(), &version, effective_from, &r.prices)
+        .create_reference_prices(&p.actor(), &version, effective_from, &r.prices, &item_refs)
         .await?;
     gw.invalidate();
     Ok(NewReferenceOutcome { version, effective_from })
@@ -331,6 +368,47 @@ pub async fn create_reference_prices_for(
 pub struct NewReferenceOutcome {
     pub version: String,
     pub effective_from: i64,
+}
+
+/// One model's reference in one published version.
+#[derive(Debug, Clone, serde::Serialize, ToSchema)]
+pub struct ModelReferenceVersion {
+    pub version: String,
+    pub effective_from: i64,
+    pub model: String,
+    pub list_input: i64,
+    pub list_cached: i64,
+    pub list_output: i64,
+}
+
+/// The platform's reference price list (issue 18 item 3): every version published, newest
+/// first; what is in force at a time is the newest effective one per model or item.
+#[derive(Debug, Clone, serde::Serialize, ToSchema)]
+pub struct ReferencePrices {
+    pub models: Vec<ModelReferenceVersion>,
+    pub items: Vec<ItemReferenceVersion>,
+}
+
+/// The reference price list, for the operators it bounds, the platform operator who keeps it
+/// and the committee and auditor.
+pub async fn reference_prices_for(s: &App) -> AppResult<ReferencePrices> {
+    Ok(ReferencePrices {
+        models: s
+            .store
+            .model_references()
+            .await?
+            .into_iter()
+            .map(|(version, effective_from, m)| ModelReferenceVersion {
+                version,
+                effective_from,
+                model: m.model,
+                list_input: m.list_input,
+                list_cached: m.list_cached,
+                list_output: m.list_output,
+            })
+            .collect(),
+        items: s.store.item_references().await?,
+    })
 }
 
 /// Sets the limits of one of the caller's own keys (JSON API and pages); another user's key

@@ -160,12 +160,13 @@ pub async fn price_reported(s: &App, operator_user_id: &str, items: &mut [Item])
         return Ok(());
     }
     let table = s.store.item_prices_of(operator_user_id).await?;
+    let refs = s.store.item_references().await?;
     for it in items.iter_mut() {
         let Item::Event(e) = it else { continue };
         if !priced(&e.kind) {
             continue;
         }
-        match price_event(&table, &mut *e) {
+        match price_event(&table, &refs, &mut *e) {
             Ok(version) => e.price_version = version,
             Err(error) => {
                 *it = Item::Rejected {
@@ -181,8 +182,15 @@ pub async fn price_reported(s: &App, operator_user_id: &str, items: &mut [Item])
 /// Prices one reported event; a per-GPU-hour or per-GB item's amounts are stored exactly
 /// (issue 17 item 6): the source may send them rounded to the fen (as the price table's rule
 /// rounds them) or exact to a millionth of a fen, and the event keeps the exact amount, so
-/// usage worth less than a fen an event is not rounded away event by event.
-fn price_event(table: &[opchub_store::gateway::ItemPriceVersion], e: &mut opchub_ledger::event::NewEvent) -> Result<String, EventError> {
+/// usage worth less than a fen an event is not rounded away event by event. The source prices
+/// by its operator's table; the list amount stored is at most the reference's (issue 18 item
+/// 3: the discount basis counts a list price at most up to the platform's reference), and the
+/// event then names the reference version (attribute `reference`).
+fn price_event(
+    table: &[opchub_store::gateway::ItemPriceVersion],
+    refs: &[opchub_store::gateway::ItemReferenceVersion],
+    e: &mut opchub_ledger::event::NewEvent,
+) -> Result<String, EventError> {
     use opchub_store::gateway::{lookup_item, ItemLookup};
     let item = e.attributes.get("item").map(|v| v.trim()).unwrap_or("");
     if item.is_empty() {
@@ -223,6 +231,20 @@ fn price_event(table: &[opchub_store::gateway::ItemPriceVersion], e: &mut opchub
     if !matches(e.charged_fen, e.charged_sub_micro, charged, p.price.opc_fen) {
         return Err(EventError::new("amount_mismatch", Some("charged_amount_fen")));
     }
+    let reference = opchub_store::gateway::item_reference_in(refs, item, &p.price.unit, e.occurred_at_ms);
+    let capped = opchub_store::gateway::capped_at_reference(p, reference);
+    let list = if capped.price.list_fen < p.price.list_fen {
+        e.attributes
+            .insert("reference".into(), reference.map(|r| r.version.clone()).unwrap_or_default());
+        if capped.price.unit == "dataset" {
+            Some(whole(capped.price.list_fen))
+        } else {
+            items::exact_amount(&capped.price.unit, e.quantity, capped.price.list_fen)
+        }
+        .unwrap_or(list)
+    } else {
+        list
+    };
     (e.list_fen, e.list_sub_micro) = (list.fen, list.sub_micro);
     (e.charged_fen, e.charged_sub_micro) = (charged.fen, charged.sub_micro);
     Ok(p.version.clone())

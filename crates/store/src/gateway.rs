@@ -597,9 +597,38 @@ impl Store {
     }
 
     /// Publishes a version of the platform's reference price list (vendors' public list prices
-    /// per model, fen per million tokens; the OPC fields of each row are ignored).
-    pub async fn create_reference_prices(&self, actor: &Actor, version: &str, effective_from: i64, prices: &[ModelPrice]) -> Result<()> {
+    /// per model, fen per million tokens, the OPC fields of each row ignored; and per compute or
+    /// data item code and unit, fen per unit).
+    pub async fn create_reference_prices(
+        &self,
+        actor: &Actor,
+        version: &str,
+        effective_from: i64,
+        prices: &[ModelPrice],
+        items: &[ItemReference],
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
+        for it in items {
+            let res = sqlx::query(
+                "INSERT INTO gateway_item_reference_prices (version, effective_from, item, unit, list_fen, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(version)
+            .bind(effective_from)
+            .bind(&it.item)
+            .bind(&it.unit)
+            .bind(it.list_fen)
+            .bind(actor.user_id.clone())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await;
+            if let Err(e) = res {
+                if crate::is_unique_violation(&e, "") {
+                    return Err(StoreError::Conflict("price_version_exists"));
+                }
+                return Err(e.into());
+            }
+        }
         for p in prices {
             let res = sqlx::query(
                 "INSERT INTO gateway_reference_prices (version, effective_from, model, list_input, list_cached, list_output, created_by, created_at) \
@@ -622,7 +651,7 @@ impl Store {
                 return Err(e.into());
             }
         }
-        let after = serde_json::json!({ "version": version, "effective_from": effective_from, "prices": prices });
+        let after = serde_json::json!({ "version": version, "effective_from": effective_from, "prices": prices, "items": items });
         record_after(
             &mut tx,
             actor,
@@ -635,6 +664,57 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Every item reference price of every version, newest effective first (a small list: the
+    /// callers look items up in it with [`item_reference_in`]).
+    pub async fn item_references(&self) -> Result<Vec<ItemReferenceVersion>> {
+        let rows = sqlx::query(
+            "SELECT version, effective_from, item, unit, list_fen FROM gateway_item_reference_prices \
+             ORDER BY effective_from DESC, created_at DESC, item, unit",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ItemReferenceVersion {
+                    version: r.try_get("version")?,
+                    effective_from: r.try_get("effective_from")?,
+                    reference: ItemReference {
+                        item: r.try_get("item")?,
+                        unit: r.try_get("unit")?,
+                        list_fen: r.try_get("list_fen")?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Every model reference price of every version, newest effective first.
+    pub async fn model_references(&self) -> Result<Vec<(String, i64, ModelPrice)>> {
+        let rows = sqlx::query(
+            "SELECT version, effective_from, model, list_input, list_cached, list_output FROM gateway_reference_prices \
+             ORDER BY effective_from DESC, created_at DESC, model",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("version")?,
+                    r.try_get("effective_from")?,
+                    ModelPrice {
+                        model: r.try_get("model")?,
+                        list_input: r.try_get("list_input")?,
+                        opc_input: 0,
+                        list_cached: r.try_get("list_cached")?,
+                        opc_cached: 0,
+                        list_output: r.try_get("list_output")?,
+                        opc_output: 0,
+                    },
+                ))
+            })
+            .collect()
     }
 
     /// The reference price of `model` in force at `at_ms` (list prices only).
@@ -789,6 +869,43 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// A reference price of a compute or data item (issue 18 item 3): the public list price per
+/// unit, in fen.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ItemReference {
+    /// The item code usage events and price tables name (e.g. `a100`).
+    pub item: String,
+    /// `gpu_hour`, `gb` or `dataset`.
+    pub unit: String,
+    pub list_fen: i64,
+}
+
+/// One published version's reference for one item.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ItemReferenceVersion {
+    pub version: String,
+    pub effective_from: i64,
+    #[serde(flatten)]
+    pub reference: ItemReference,
+}
+
+/// In `rows` (as from [`Store::item_references`]: newest effective first), the reference of
+/// `item` priced per `unit` in force at `at_ms`.
+pub fn item_reference_in<'a>(rows: &'a [ItemReferenceVersion], item: &str, unit: &str, at_ms: i64) -> Option<&'a ItemReferenceVersion> {
+    rows.iter()
+        .find(|r| r.reference.item == item && r.reference.unit == unit && r.effective_from <= at_ms)
+}
+
+/// An operator's item price as the M2.2 discount basis reads it: the list price at most up to
+/// the reference in force, never below what the OPC is charged.
+pub fn capped_at_reference(p: &ItemPriceVersion, reference: Option<&ItemReferenceVersion>) -> ItemPriceVersion {
+    let mut out = p.clone();
+    if let Some(r) = reference {
+        out.price.list_fen = p.price.list_fen.min(r.reference.list_fen).max(p.price.opc_fen);
+    }
+    out
 }
 
 /// What pricing an item at a time found.

@@ -44,7 +44,7 @@ impl Modify for Security {
         // integrity (issue 18)
         api::integrity::scan, api::integrity::findings, api::integrity::export, api::integrity::finding, api::integrity::decide, api::integrity::answer,
         api::gateway::create_channel, api::gateway::channels, api::gateway::set_channel_status, api::gateway::create_prices,
-        api::gateway::price_tables, api::gateway::set_price_table_status, api::gateway::create_reference_prices,
+        api::gateway::price_tables, api::gateway::set_price_table_status, api::gateway::create_reference_prices, api::gateway::reference_prices,
         api::gateway::set_key_limits, api::gateway::requests,
         // compute and data (M2.2)
         api::datasets::create, api::datasets::list, api::datasets::upload, api::datasets::set_status, api::datasets::download,

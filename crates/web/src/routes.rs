@@ -18,6 +18,9 @@ const PLATFORM: &[Role] = &[PlatformOperator];
 const COMMITTEE: &[Role] = &[Committee];
 const AUDIT: &[Role] = &[Committee, Auditor];
 const COMMUNITY_ADMIN: &[Role] = &[CommunityOperator, PlatformOperator];
+/// The reference price list bounds operators' list prices (M2.2): they, the platform operator
+/// who keeps it, the committee and the auditor read it.
+const REFERENCE_READERS: &[Role] = &[CommunityOperator, PlatformOperator, Committee, Auditor];
 const OPC_VIEWERS: &[Role] = &[OpcFounder, Specialist, CommunityOperator, PlatformOperator, Committee, Auditor];
 const OPC_LISTERS: &[Role] = &[Specialist, CommunityOperator, PlatformOperator, Committee, Auditor];
 const USER_LISTERS: &[Role] = &[PlatformOperator, Committee, Auditor];
@@ -533,6 +536,18 @@ fn gateway() -> Vec<Route> {
             Roles(PLATFORM),
             Api,
             api::gateway::create_reference_prices,
+        ),
+        get(
+            "/api/v1/gateway/reference-prices",
+            Roles(REFERENCE_READERS),
+            Api,
+            api::gateway::reference_prices,
+        ),
+        post(
+            "/gateway/reference-prices",
+            Roles(PLATFORM),
+            Page,
+            pages::gateway::create_reference_prices,
         ),
         put("/api/v1/me/api-keys/{id}/limits", Auth, Api, api::gateway::set_key_limits),
         get("/api/v1/gateway/requests", Auth, Api, api::gateway::requests),

@@ -209,6 +209,15 @@ pub async fn create_reference_prices(
     Ok((StatusCode::CREATED, Json(t)).into_response())
 }
 
+/// The platform's reference price list (issue 18 item 3): every published version of every
+/// model's and compute or data item's reference, newest effective first.
+#[utoipa::path(get, path = "/api/v1/gateway/reference-prices", tag = "gateway",
+    responses((status = 200, body = app::ReferencePrices), (status = 403)))]
+pub async fn reference_prices(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<app::ReferencePrices>> {
+    caller.require()?;
+    Ok(Json(app::reference_prices_for(&s).await?))
+}
+
 #[utoipa::path(put, path = "/api/v1/me/api-keys/{id}/limits", tag = "gateway", params(("id" = String, Path)), request_body = KeyLimits,
     responses((status = 200, body = KeyLimits), (status = 404), (status = 422)))]
 pub async fn set_key_limits(

@@ -19,7 +19,7 @@ use opchub_app::gateway::{
     create_channel_for, create_prices_for, set_channel_status_for, set_key_limits_for, NewChannelRequest, NewPriceTable,
 };
 use opchub_domain::{Money, Role};
-use opchub_store::gateway::{KeyLimits, ModelPrice};
+use opchub_store::gateway::{ItemReference, KeyLimits, ModelPrice};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -61,6 +61,40 @@ pub fn parse_price_lines(text: &str) -> Result<Vec<ModelPrice>, usize> {
         }
     }
     Ok(out)
+}
+
+/// Reference lines (issue 18 item 3): `model list_in list_cached list_out` (fen per million
+/// tokens) or `item unit list_fen` (fen per GPU-hour, GB or dataset), one per line, separated
+/// by spaces or tabs; blank lines and `#` lines are skipped. A line that fits neither is
+/// reported by its 1-based number.
+pub fn parse_reference_lines(text: &str) -> Result<(Vec<ModelPrice>, Vec<ItemReference>), usize> {
+    let (mut models, mut items) = (Vec::new(), Vec::new());
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let num = |v: &str| v.replace(',', "").parse::<i64>().ok();
+        match parts.as_slice() {
+            [item, unit, list] if num(unit).is_none() => items.push(ItemReference {
+                item: (*item).to_string(),
+                unit: (*unit).to_string(),
+                list_fen: num(list).ok_or(i + 1)?,
+            }),
+            [model, a, b, c] => models.push(ModelPrice {
+                model: (*model).to_string(),
+                list_input: num(a).ok_or(i + 1)?,
+                opc_input: 0,
+                list_cached: num(b).ok_or(i + 1)?,
+                opc_cached: 0,
+                list_output: num(c).ok_or(i + 1)?,
+                opc_output: 0,
+            }),
+            _ => return Err(i + 1),
+        }
+    }
+    Ok((models, items))
 }
 
 /// The effective time of a price table as RFC 3339: empty means now (`None`); a browser's
@@ -156,6 +190,7 @@ fn done_key(v: Option<&str>) -> Option<&'static str> {
         "price_status" => Some("integrity.done_price_status"),
         "status" => Some("gateway.done_status"),
         "limits" => Some("gateway.done_limits"),
+        "references" => Some("gateway.done_references"),
         _ => None,
     }
 }
@@ -195,6 +230,26 @@ async fn channels_page(
             .collect(),
         Err(e) => return page_error(s, Some(p), e.into()),
     };
+    // The platform's reference prices in force now (issue 18 item 3): what the discount basis
+    // counts at most, for the operators it bounds and the platform operator who keeps it.
+    let references = match gateway::reference_prices_for(s).await {
+        Ok(r) => {
+            let now = opchub_store::now_ms();
+            let mut seen = std::collections::BTreeSet::new();
+            let models: Vec<_> = r
+                .models
+                .into_iter()
+                .filter(|m| m.effective_from <= now && seen.insert(("model".to_string(), m.model.clone())))
+                .collect();
+            let items: Vec<_> = r
+                .items
+                .into_iter()
+                .filter(|i| i.effective_from <= now && seen.insert((i.reference.unit.clone(), i.reference.item.clone())))
+                .collect();
+            context! { models => models, items => items }
+        }
+        Err(e) => return page_error(s, Some(p), e.into()),
+    };
     let list = &console.channels;
     let channels: Vec<Value> = list
         .iter()
@@ -223,6 +278,7 @@ async fn channels_page(
         context! {
             platform => p.role() == Role::PlatformOperator, operator => p.role() == Role::CommunityOperator,
             channels => channels, prices => prices, price_tables => price_tables, usage => usage, period => period,
+            references => references,
             errors => errors, form => form, done => done_key(done).map(|k| i18n::text(&lang, k)),
         },
     )
@@ -349,6 +405,47 @@ pub async fn create_prices(
             }
             let form = context! { version => f.version, effective_from => f.effective_from, prices => f.prices };
             channels_page(&s, p, &csrf.0, e.status, errors_ctx(&e, "prices"), form, None).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReferenceForm {
+    pub version: Option<String>,
+    pub effective_from: Option<String>,
+    pub lines: Option<String>,
+}
+
+/// `POST /gateway/reference-prices` (the platform operator): publishes a version of the
+/// reference price list, for models and compute and data items alike.
+pub async fn create_reference_prices(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Form(f): Form<ReferenceForm>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    let ((prices, items), bad_line) = match parse_reference_lines(f.lines.as_deref().unwrap_or("")) {
+        Ok(v) => (v, None),
+        Err(n) => ((vec![], vec![]), Some(n)),
+    };
+    let req = gateway::NewReferencePrices {
+        version: f.version.as_deref().map(|v| v.trim().to_string()),
+        effective_from: effective_from(f.effective_from.as_deref()),
+        prices,
+        items,
+    };
+    match gateway::create_reference_prices_for(&s, &s, p, &req).await.map_err(ApiError::from) {
+        Ok(_) => Redirect::to("/gateway/channels?done=references").into_response(),
+        Err(mut e) => {
+            if let Some(n) = bad_line {
+                let line = i18n::text(&i18n::current_lang(), "gateway.price_line").replace("{n}", &n.to_string());
+                e.field_details.insert("prices".into(), line);
+            }
+            let form = context! { version => f.version, effective_from => f.effective_from, lines => f.lines };
+            channels_page(&s, p, &csrf.0, e.status, errors_ctx(&e, "references"), form, None).await
         }
     }
 }

@@ -742,3 +742,83 @@ async fn price_tables_are_never_back_dated_and_price_nothing_until_approved() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+/// Issue 18 item 3 for compute and data items: the platform operator publishes item reference
+/// prices on the gateway page (a line that fits no format is named, nothing is published); a
+/// price table above the reference is flagged; an hour of A100 reported at the operator's
+/// ¥108 list price counts for M2.2 only up to the ¥90 reference — ¥18 of discount, not ¥36 —
+/// and the OPC still pays the operator's ¥72.
+#[tokio::test]
+async fn an_item_list_price_above_the_reference_counts_only_up_to_it() {
+    let w = world().await;
+    gpu_prices(&w).await;
+    let src = new_source(&w, json!({"name": "cluster-ref", "owner_user_id": w.op_a_id})).await;
+
+    let page = w.platform.get("/gateway/channels").await;
+    assert!(
+        page.text.contains("id=\"no-references\"") && page.text.contains("id=\"references-form\""),
+        "{}",
+        page.text
+    );
+    assert!(!w.op_a.get("/gateway/channels").await.text.contains("id=\"references-form\""));
+    let bad = w
+        .platform
+        .post_form(
+            "/gateway/reference-prices",
+            &[("version", "ref-items-1"), ("lines", "a100 gpu_hour 9000\na100 per-hour")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    assert!(bad.text.contains("第 2 行") && bad.text.contains("参考价有误"), "{}", bad.text);
+    let r = w
+        .platform
+        .post_json(
+            "/api/v1/gateway/reference-prices",
+            json!({"version": "ref-items-0", "items": [{"item": "a100", "unit": "hour", "list_fen": 9_000}]}),
+        )
+        .await;
+    assert_eq!(r.json()["error"]["field_codes"]["items"], "invalid_item_references", "{}", r.text);
+    assert!(w.platform.get("/api/v1/gateway/reference-prices").await.json()["items"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let r = w
+        .platform
+        .post_form(
+            "/gateway/reference-prices",
+            &[("version", "ref-items-1"), ("lines", "# 厂商公开价\na100 gpu_hour 9,000")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location()),
+        (StatusCode::SEE_OTHER, "/gateway/channels?done=references".to_string()),
+        "{}",
+        r.text
+    );
+    let page = w.op_a.get("/gateway/channels").await.text;
+    assert!(page.contains("data-item=\"a100\"") && page.contains("9,000"), "{page}");
+    let refs = w.op_a.get("/api/v1/gateway/reference-prices").await.json();
+    assert_eq!(refs["items"][0]["list_fen"], 9_000, "{refs}");
+    assert_eq!(w.firm.get("/api/v1/gateway/reference-prices").await.status, StatusCode::FORBIDDEN);
+    let tables = w.op_a.get("/api/v1/gateway/prices").await.json();
+    assert!(tables.to_string().contains("\"above_reference\":[\"a100\"]"), "{tables}");
+
+    // Reported at the operator's own list price, stored at the reference's.
+    let r = src
+        .post_json(
+            "/api/v1/ledger/events",
+            json!({"events": [reported("gpu-ref", "compute.gpu_second", "gpu_second", &w.opc_a, &w.community_a, 3_600, 10_800, 7_200)]}),
+        )
+        .await
+        .json();
+    assert_eq!(r["stored"], 1, "{r}");
+    assert_eq!(running(&w.op_a, "M2.2").await, 1_800, "¥90 − ¥72 of discount, not ¥108 − ¥72");
+    let totals = w
+        .app
+        .store
+        .usage_totals(&w.opc_a, false, &opchub_ledger::event::period_of(opchub_store::now_ms()))
+        .await
+        .unwrap();
+    let gpu = totals.iter().find(|t| t.kind == "compute.gpu_second").unwrap();
+    assert_eq!((gpu.list_fen, gpu.charged_fen), (9_000, 7_200), "the OPC still pays ¥72: {gpu:?}");
+}

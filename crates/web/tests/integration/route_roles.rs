@@ -279,6 +279,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/gateway/prices", "community_operator platform_operator"),
     ("POST", "/api/v1/gateway/reference-prices", "platform_operator"),
     (
+        "GET",
+        "/api/v1/gateway/reference-prices",
+        "community_operator platform_operator committee auditor",
+    ),
+    (
         "PUT",
         "/api/v1/gateway/prices/{operator_user_id}/{version}/status",
         "platform_operator",
@@ -364,6 +369,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/gateway/channels", "community_operator"),
     ("POST", "/gateway/channels/{id}/status", "platform_operator"),
     ("POST", "/gateway/prices", "community_operator"),
+    ("POST", "/gateway/reference-prices", "platform_operator"),
     ("POST", "/gateway/prices/{operator_user_id}/{version}/status", "platform_operator"),
     ("GET", "/gateway/datasets", "opc_founder community_operator"),
     ("POST", "/gateway/datasets", "community_operator"),
