@@ -167,7 +167,16 @@ fn signal_of(s: &opchub_store::integrity::PartySignal) -> Option<det::IdentitySi
     })
 }
 
-fn stored_of(year: i32, f: det::Finding) -> NewFinding {
+/// An explanation as people read it: each party the detectors name by id is named by its
+/// name (the finding keeps the ids in `parties` and its evidence). Longer ids first, so an id
+/// inside another is never half replaced.
+fn named(text: String, names: &BTreeMap<String, String>) -> String {
+    let mut ids: Vec<(&String, &String)> = names.iter().filter(|(id, _)| text.contains(id.as_str())).collect();
+    ids.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(b.0)));
+    ids.into_iter().fold(text, |t, (id, name)| t.replace(id.as_str(), name))
+}
+
+fn stored_of(year: i32, f: det::Finding, names: &BTreeMap<String, String>) -> NewFinding {
     NewFinding {
         year,
         detector: f.detector.code().to_string(),
@@ -175,8 +184,8 @@ fn stored_of(year: i32, f: det::Finding) -> NewFinding {
         skills: f.skills.into_iter().map(|s| s.0).collect(),
         score_ppm: (f.score.clamp(0.0, 1.0) * 1_000_000.0).round() as i64,
         amount_at_stake_fen: f.amount_at_stake_fen,
-        explanation_zh: f.explanation_zh,
-        explanation_en: f.explanation_en,
+        explanation_zh: named(f.explanation_zh, names),
+        explanation_en: named(f.explanation_en, names),
         evidence: f
             .evidence
             .into_iter()
@@ -214,7 +223,16 @@ pub async fn scan_as(app: &App, actor: &Actor, year: i32) -> AppResult<ScanRepor
     for f in &found {
         *by_detector.entry(f.detector.code().to_string()).or_insert(0) += 1;
     }
-    let new: Vec<NewFinding> = found.into_iter().map(|f| stored_of(year, f)).collect();
+    let parties = app.store.settlement_parties().await?;
+    let names: BTreeMap<String, String> = parties
+        .opcs
+        .iter()
+        .chain(&parties.operators)
+        .chain(&parties.enterprises)
+        .filter(|p| !p.name.trim().is_empty())
+        .map(|p| (p.id.clone(), p.name.clone()))
+        .collect();
+    let new: Vec<NewFinding> = found.into_iter().map(|f| stored_of(year, f, &names)).collect();
     let stored = app.store.store_integrity_findings(actor, year, &new).await?;
     Ok(ScanReport {
         year,

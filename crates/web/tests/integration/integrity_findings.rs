@@ -216,7 +216,10 @@ async fn a_ring_of_two_is_flagged_held_and_once_upheld_not_paid_and_recovered() 
     pair.sort();
     assert_eq!(f["parties"], json!(pair));
     assert_eq!(f["status"], "open");
-    assert!(f["explanation_zh"].as_str().unwrap().contains("互相调用"), "{f:#?}");
+    let zh = f["explanation_zh"].as_str().unwrap();
+    assert!(zh.contains("互相调用"), "{f:#?}");
+    // The parties are named by their names, not their ids (the ids are in `parties`).
+    assert!(zh.contains("ringx") && zh.contains("ringy") && !zh.contains(&w.x_opc), "{zh}");
     let id = f["id"].as_str().unwrap().to_string();
     // A rescan opens nothing new.
     let r = w.committee.post_json("/api/v1/integrity/scan", json!({"year": w.year})).await;

@@ -284,6 +284,10 @@ async fn an_enterprise_paying_a_related_opc_is_a_round_trip_held_and_once_upheld
     assert_eq!(f["amount_at_stake_fen"], 800_000);
     let zh = f["explanation_zh"].as_str().unwrap();
     assert!(zh.contains("¥8,000.00") && zh.contains("同一自然人"), "{zh}");
+    assert!(
+        zh.contains("北京丰台回流科技有限公司") && !zh.contains(&enterprise),
+        "named, not by id: {zh}"
+    );
     assert!(!f.to_string().contains(&number[..10]), "the number is never shown");
 
     // The tie is removed (the record was wrong, says the enterprise): the open finding still
