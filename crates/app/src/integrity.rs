@@ -176,8 +176,38 @@ fn named(text: String, names: &BTreeMap<String, String>) -> String {
     ids.into_iter().fold(text, |t, (id, name)| t.replace(id.as_str(), name))
 }
 
-fn stored_of(year: i32, f: det::Finding, names: &BTreeMap<String, String>) -> NewFinding {
+/// Which ledger events a finding rests on (issue 18 item 5): its kinds and the (subject,
+/// counterparty) pairs of its evidence as the ledger records them — invoker → publisher for
+/// paid calls, enterprise → OPC for cooperation payments, OPC → operator or its communities
+/// for the M2.2 discount, anyone → the publisher for a publisher's own revenue.
+fn leaf_query(f: &det::Finding, community_operator: &HashMap<String, String>) -> (&'static [&'static str], Vec<(Option<String>, String)>) {
+    let pairs = |rows: &[det::EvidenceRow]| rows.iter().map(|(a, b, _, _)| (Some(a.0.clone()), b.0.clone())).collect();
+    match f.detector {
+        det::Detector::RoundTrip => (&["cooperation.payment"], pairs(&f.evidence)),
+        det::Detector::DiscountConcentration => (
+            FACTOR_KINDS,
+            f.evidence
+                .iter()
+                .flat_map(|(op, opc, _, _)| {
+                    let served = community_operator.iter().filter(|(_, o)| *o == &op.0).map(|(c, _)| c.clone());
+                    std::iter::once(op.0.clone())
+                        .chain(served)
+                        .map(|to| (Some(opc.0.clone()), to))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+        ),
+        det::Detector::PriceJump | det::Detector::VolumeAfterRise | det::Detector::PeriodEndSpike => {
+            (&["skill.call"], f.parties.iter().map(|p| (None, p.0.clone())).collect())
+        }
+        _ => (&["skill.call"], pairs(&f.evidence)),
+    }
+}
+
+fn stored_of(year: i32, f: det::Finding, names: &BTreeMap<String, String>, leaves: (Vec<i64>, i64)) -> NewFinding {
     NewFinding {
+        leaves: leaves.0,
+        leaves_total: leaves.1,
         year,
         detector: f.detector.code().to_string(),
         parties: f.parties.into_iter().map(|p| p.0).collect(),
@@ -232,7 +262,13 @@ pub async fn scan_as(app: &App, actor: &Actor, year: i32) -> AppResult<ScanRepor
         .filter(|p| !p.name.trim().is_empty())
         .map(|p| (p.id.clone(), p.name.clone()))
         .collect();
-    let new: Vec<NewFinding> = found.into_iter().map(|f| stored_of(year, f, &names)).collect();
+    let communities = app.store.bill_community_operators().await?;
+    let mut new: Vec<NewFinding> = Vec::with_capacity(found.len());
+    for f in found {
+        let (kinds, pairs) = leaf_query(&f, &communities);
+        let leaves = app.store.integrity_leaves(year, &pairs, kinds, 100).await?;
+        new.push(stored_of(year, f, &names, leaves));
+    }
     let stored = app.store.store_integrity_findings(actor, year, &new).await?;
     Ok(ScanReport {
         year,

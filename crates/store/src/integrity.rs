@@ -65,6 +65,9 @@ pub struct NewFinding {
     pub explanation_en: String,
     /// (invoker, publisher, calls, fen).
     pub evidence: Vec<(String, String, i64, i64)>,
+    /// The ledger events it rests on: the first leaf indices, and how many in all.
+    pub leaves: Vec<i64>,
+    pub leaves_total: i64,
 }
 
 /// A stored finding.
@@ -84,6 +87,11 @@ pub struct Finding {
     /// Rows of (invoker, publisher, calls, fen).
     #[schema(value_type = Vec<Vec<serde_json::Value>>)]
     pub evidence: Vec<(String, String, i64, i64)>,
+    /// The ledger events the finding rests on (issue 18 item 5): the first 100 leaf indices,
+    /// each provable against a signed checkpoint (`/api/v1/ledger/proofs/inclusion`).
+    pub leaves: Vec<i64>,
+    /// How many ledger events it rests on in all.
+    pub leaves_total: i64,
     /// `open` → `upheld` / `dismissed` (two committee members: a proposal, then a confirmation).
     pub status: String,
     /// While open: the decision a first committee member proposed (`uphold` / `dismiss`), by
@@ -116,7 +124,7 @@ pub struct ScanStored {
 
 const COLS: &str = "id, year, detector, parties, skills, score_ppm, amount_at_stake_fen, explanation_zh, explanation_en, evidence, \
                     status, decided_by, decided_at, decision_reason, statement, statement_by, statement_at, created_at, updated_at, \
-                    proposed_decision, proposed_by, proposed_reason, proposed_at";
+                    proposed_decision, proposed_by, proposed_reason, proposed_at, leaves, leaves_total";
 
 fn finding_from(r: &AnyRow) -> Result<Finding> {
     let json = |c: &str| -> Result<String> { Ok(r.try_get::<String, _>(c)?) };
@@ -131,6 +139,8 @@ fn finding_from(r: &AnyRow) -> Result<Finding> {
         explanation_zh: r.try_get("explanation_zh")?,
         explanation_en: r.try_get("explanation_en")?,
         evidence: serde_json::from_str(&json("evidence")?).unwrap_or_default(),
+        leaves: serde_json::from_str(&json("leaves")?).unwrap_or_default(),
+        leaves_total: r.try_get("leaves_total")?,
         status: r.try_get("status")?,
         proposed_decision: r.try_get("proposed_decision")?,
         proposed_by: r.try_get("proposed_by")?,
@@ -261,6 +271,64 @@ impl Store {
         Ok(out)
     }
 
+    /// The ledger events of `year` of `kinds` between each (subject, counterparty) pair (a
+    /// subject `None`: anyone's, to that counterparty), for a finding to name (issue 18 item
+    /// 5): the first `limit` leaf indices in leaf order, and how many in all. Corrections are
+    /// included (they are events of the same kind between the same parties).
+    pub async fn integrity_leaves(
+        &self,
+        year: i32,
+        pairs: &[(Option<String>, String)],
+        kinds: &[&str],
+        limit: usize,
+    ) -> Result<(Vec<i64>, i64)> {
+        let (from, to) = (format!("{year:04}-01"), format!("{year:04}-12"));
+        let kinds_sql = kinds
+            .iter()
+            .map(|k| format!("'{}'", k.replace('\'', "")))
+            .collect::<Vec<_>>()
+            .join(",");
+        let (mut leaves, mut total) = (Vec::new(), 0i64);
+        for (subject, counterparty) in pairs {
+            let (filter, count_sql) = match subject {
+                Some(_) => (
+                    "subject = $1 AND counterparty = $2",
+                    "SELECT CAST(COUNT(*) AS BIGINT) FROM ledger_events WHERE subject = $1 AND counterparty = $2",
+                ),
+                None => (
+                    "counterparty = $2 AND subject <> $1",
+                    "SELECT CAST(COUNT(*) AS BIGINT) FROM ledger_events WHERE counterparty = $2 AND subject <> $1",
+                ),
+            };
+            let who = subject.clone().unwrap_or_else(|| counterparty.clone());
+            let n: i64 = sqlx::query_scalar(&format!("{count_sql} AND kind IN ({kinds_sql}) AND period >= $3 AND period <= $4"))
+                .bind(&who)
+                .bind(counterparty)
+                .bind(&from)
+                .bind(&to)
+                .fetch_one(&self.pool)
+                .await?;
+            total += n;
+            if n > 0 && leaves.len() < limit {
+                let got: Vec<i64> = sqlx::query_scalar(&format!(
+                    "SELECT leaf_index FROM ledger_events WHERE {filter} AND kind IN ({kinds_sql}) AND period >= $3 AND period <= $4 \
+                     ORDER BY leaf_index LIMIT $5"
+                ))
+                .bind(&who)
+                .bind(counterparty)
+                .bind(&from)
+                .bind(&to)
+                .bind((limit - leaves.len()) as i64)
+                .fetch_all(&self.pool)
+                .await?;
+                leaves.extend(got);
+            }
+        }
+        leaves.sort_unstable();
+        leaves.dedup();
+        Ok((leaves, total))
+    }
+
     /// Paid skill calls each publisher received per day of `year` (from the daily rollups;
     /// calls to one's own skills left out): (publisher, `YYYY-MM-DD`, calls, fen).
     pub async fn integrity_daily_calls(&self, year: i32) -> Result<Vec<(String, String, i64, i64)>> {
@@ -373,7 +441,7 @@ impl Store {
                 Some((id, _)) => {
                     sqlx::query(
                         "UPDATE integrity_findings SET score_ppm = $1, amount_at_stake_fen = $2, explanation_zh = $3, explanation_en = $4, \
-                         evidence = $5, skills = $6, updated_at = $7 WHERE id = $8 AND status = 'open'",
+                         evidence = $5, skills = $6, updated_at = $7, leaves = $9, leaves_total = $10 WHERE id = $8 AND status = 'open'",
                     )
                     .bind(f.score_ppm)
                     .bind(f.amount_at_stake_fen)
@@ -383,6 +451,8 @@ impl Store {
                     .bind(serde_json::to_string(&f.skills).unwrap_or_else(|_| "[]".into()))
                     .bind(now)
                     .bind(&id)
+                    .bind(serde_json::to_string(&f.leaves).unwrap_or_else(|_| "[]".into()))
+                    .bind(f.leaves_total)
                     .execute(&mut *tx)
                     .await?;
                     out.refreshed += 1;
@@ -391,8 +461,8 @@ impl Store {
                     let id = new_id();
                     sqlx::query(
                         "INSERT INTO integrity_findings (id, year, detector, fingerprint, parties, skills, score_ppm, amount_at_stake_fen, \
-                         explanation_zh, explanation_en, evidence, status, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open', $12, $12)",
+                         explanation_zh, explanation_en, evidence, status, created_at, updated_at, leaves, leaves_total) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open', $12, $12, $13, $14)",
                     )
                     .bind(&id)
                     .bind(i64::from(year))
@@ -406,6 +476,8 @@ impl Store {
                     .bind(&f.explanation_en)
                     .bind(&evidence)
                     .bind(now)
+                    .bind(serde_json::to_string(&f.leaves).unwrap_or_else(|_| "[]".into()))
+                    .bind(f.leaves_total)
                     .execute(&mut *tx)
                     .await?;
                     for owner in owners_of(&mut tx, &f.parties).await? {

@@ -218,6 +218,9 @@ async fn a_ring_of_two_is_flagged_held_and_once_upheld_not_paid_and_recovered() 
     assert_eq!(f["status"], "open");
     let zh = f["explanation_zh"].as_str().unwrap();
     assert!(zh.contains("互相调用"), "{f:#?}");
+    // The finding names the ledger events it rests on: the two calls' leaves (issue 18 item 5).
+    assert_eq!(f["leaves_total"], 2, "{f:#?}");
+    assert_eq!(f["leaves"].as_array().unwrap().len(), 2, "{f:#?}");
     // The parties are named by their names, not their ids (the ids are in `parties`).
     assert!(zh.contains("ringx") && zh.contains("ringy") && !zh.contains(&w.x_opc), "{zh}");
     let id = f["id"].as_str().unwrap().to_string();
@@ -251,6 +254,12 @@ async fn a_ring_of_two_is_flagged_held_and_once_upheld_not_paid_and_recovered() 
         page.text
     );
     assert!(page.text.contains(&format!("/integrity/{id}/decide")));
+    let leaf = f["leaves"][0].as_i64().unwrap();
+    assert!(
+        page.text.contains(&format!("/ledger/proof?leaf_index={leaf}")) && page.text.contains("共 2 条"),
+        "the page links each ledger event to its proof: {}",
+        page.text
+    );
     let mine = w.x.get("/integrity").await.text;
     assert!(
         mine.contains(&format!("/integrity/{id}/answer")) && !mine.contains("/decide"),

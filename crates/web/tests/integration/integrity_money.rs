@@ -195,6 +195,8 @@ async fn an_operators_discount_to_a_handful_of_opcs_is_flagged_held_and_once_uph
     named.sort();
     assert_eq!(f["parties"], json!(named), "{f:#?}");
     assert_eq!(f["amount_at_stake_fen"], 900_000);
+    // The three OPCs' token events, each provable.
+    assert_eq!(f["leaves_total"], 3, "{f:#?}");
     let zh = f["explanation_zh"].as_str().unwrap();
     assert!(zh.contains("¥9,000.00") && zh.contains("12"), "{zh}");
     // The honest side of the graph is not flagged: no other detector fires on this usage.
@@ -282,6 +284,11 @@ async fn an_enterprise_paying_a_related_opc_is_a_round_trip_held_and_once_upheld
     named.sort();
     assert_eq!(f["parties"], json!(named), "{f:#?}");
     assert_eq!(f["amount_at_stake_fen"], 800_000);
+    assert_eq!(
+        (f["leaves_total"].as_i64(), f["leaves"].as_array().unwrap().len()),
+        (Some(1), 1),
+        "{f:#?}"
+    );
     let zh = f["explanation_zh"].as_str().unwrap();
     assert!(zh.contains("¥8,000.00") && zh.contains("同一自然人"), "{zh}");
     assert!(
