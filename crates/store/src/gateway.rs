@@ -699,21 +699,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("version")?,
-                    r.try_get("effective_from")?,
-                    ModelPrice {
-                        model: r.try_get("model")?,
-                        list_input: r.try_get("list_input")?,
-                        opc_input: 0,
-                        list_cached: r.try_get("list_cached")?,
-                        opc_cached: 0,
-                        list_output: r.try_get("list_output")?,
-                        opc_output: 0,
-                    },
-                ))
-            })
+            .map(|r| Ok((r.try_get("version")?, r.try_get("effective_from")?, reference_from(r)?)))
             .collect()
     }
 
@@ -727,18 +713,7 @@ impl Store {
         .bind(at_ms)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(ModelPrice {
-                model: r.try_get("model")?,
-                list_input: r.try_get("list_input")?,
-                opc_input: 0,
-                list_cached: r.try_get("list_cached")?,
-                opc_cached: 0,
-                list_output: r.try_get("list_output")?,
-                opc_output: 0,
-            })
-        })
-        .transpose()
+        row.as_ref().map(reference_from).transpose()
     }
 
     // ---- key limits and budgets ----
@@ -869,6 +844,19 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// A model's reference row as a [`ModelPrice`] (list prices only; the OPC fields 0).
+fn reference_from(r: &AnyRow) -> Result<ModelPrice> {
+    Ok(ModelPrice {
+        model: r.try_get("model")?,
+        list_input: r.try_get("list_input")?,
+        opc_input: 0,
+        list_cached: r.try_get("list_cached")?,
+        opc_cached: 0,
+        list_output: r.try_get("list_output")?,
+        opc_output: 0,
+    })
 }
 
 /// A reference price of a compute or data item (issue 18 item 3): the public list price per

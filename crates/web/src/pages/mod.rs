@@ -144,6 +144,11 @@ pub fn templates() -> Environment<'static> {
         let lang = state_lang(state);
         i18n::text(&lang, &key)
     });
+    // A code's label from the `prefix` catalog block when it has one, else the code itself
+    // (issue 21: audit actions and object kinds, …).
+    env.add_function("label", |state: &minijinja::State, prefix: String, value: String| -> String {
+        label_or(&state_lang(state), &prefix, &value)
+    });
     // A step or reason of the engine's trace in the reader's language (issue 21): `say(msg,
     // fallback)` renders `trace.<key>` with its values, else shows the fallback (the engine's
     // English text, for steps it has no message for).

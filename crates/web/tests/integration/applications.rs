@@ -66,21 +66,7 @@ async fn world() -> World {
         agencies.insert(a, c);
     }
     // F3: every list imported (empty): no applicant is excluded, none is "unknown".
-    for kind in [
-        "restricted_industry",
-        "no_support_sanction",
-        "safety_accident",
-        "excluded_by_review",
-    ] {
-        let r = committee
-            .send(
-                Method::POST,
-                &format!("/api/v1/exclusions/{kind}"),
-                Some(Body::Raw("text/csv", b"uscc,name,reason\n".to_vec())),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{kind}: {:?}", r.json());
-    }
+    import_empty_lists(&committee).await;
     World {
         app,
         opc,

@@ -41,21 +41,7 @@ fn noon_ms(d: NaiveDate) -> i64 {
 /// Imports empty F3 lists, dated the 1st of January: a settlement as of a past day uses the list
 /// versions imported by then.
 async fn import_empty_lists(app: &TestApp, committee: &Client) {
-    for kind in [
-        "restricted_industry",
-        "no_support_sanction",
-        "safety_accident",
-        "excluded_by_review",
-    ] {
-        let r = committee
-            .send(
-                Method::POST,
-                &format!("/api/v1/exclusions/{kind}"),
-                Some(Body::Raw("text/csv", b"uscc,name,reason\n".to_vec())),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{kind}: {:?}", r.json());
-    }
+    crate::common::import_empty_lists(committee).await;
     sqlx::query("UPDATE exclusion_lists SET imported_at = $1")
         .bind(noon_ms(jan(1)))
         .execute(app.store.pool())

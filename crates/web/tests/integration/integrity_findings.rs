@@ -101,21 +101,7 @@ async fn ring() -> Ring {
     app.registered_at(&[&x_opc, &y_opc, &ids[2]], at - 3_600_000).await;
     app.close_and_pay(&month).await;
     let (committee, _) = app.user("cmte", Role::Committee).await;
-    for kind in [
-        "restricted_industry",
-        "no_support_sanction",
-        "safety_accident",
-        "excluded_by_review",
-    ] {
-        let r = committee
-            .send(
-                reqwest::Method::POST,
-                &format!("/api/v1/exclusions/{kind}"),
-                Some(Body::Raw("text/csv", b"uscc,name,reason\n".to_vec())),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{kind}: {:?}", r.json());
-    }
+    import_empty_lists(&committee).await;
     let (second, _) = app.user("cmte2", Role::Committee).await;
     let (finance, _) = app.user("fin", Role::Finance).await;
     let z = clients.pop().unwrap();

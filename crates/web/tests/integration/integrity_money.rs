@@ -87,21 +87,7 @@ async fn world(n: u32) -> World {
     let refs: Vec<&str> = opcs.iter().map(String::as_str).collect();
     app.registered_at(&refs, at - 3_600_000).await;
     let (committee, _) = app.user("cmte", Role::Committee).await;
-    for kind in [
-        "restricted_industry",
-        "no_support_sanction",
-        "safety_accident",
-        "excluded_by_review",
-    ] {
-        let r = committee
-            .send(
-                reqwest::Method::POST,
-                &format!("/api/v1/exclusions/{kind}"),
-                Some(Body::Raw("text/csv", b"uscc,name,reason\n".to_vec())),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{kind}: {:?}", r.json());
-    }
+    import_empty_lists(&committee).await;
     let (second, _) = app.user("cmte2", Role::Committee).await;
     World {
         app,

@@ -91,21 +91,7 @@ async fn world() -> World {
     firm.login("integ_firm", PASSWORD).await;
     // F3: the committee's lists are known (empty), so estimates are determined.
     let (committee, _) = app.user("integ_committee", Role::Committee).await;
-    for kind in [
-        "restricted_industry",
-        "no_support_sanction",
-        "safety_accident",
-        "excluded_by_review",
-    ] {
-        let r = committee
-            .send(
-                reqwest::Method::POST,
-                &format!("/api/v1/exclusions/{kind}"),
-                Some(Body::Raw("text/csv", b"uscc,name,reason\n".to_vec())),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{kind}: {}", r.text);
-    }
+    import_empty_lists(&committee).await;
     app.store
         .ledger_append(
             vec![

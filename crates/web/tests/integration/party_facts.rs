@@ -191,6 +191,19 @@ async fn facts_are_set_on_their_pages_and_audited() {
     assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "bank_account_not_set".to_string()));
     let audit = auditor.get("/api/v1/audit?action=party.bank_account").await.json();
     assert!(audit.to_string().contains("bank account cleared"), "{audit:#}");
+    // Issue 21: the audit page names actions and objects in Chinese; the record's own text is
+    // folded away on Chinese pages and shown on English ones.
+    let page = auditor.get("/audit?action=party.bank_account").await.text;
+    assert!(
+        page.contains("修改收款账户") && page.contains("<details class=\"small\">"),
+        "{page}"
+    );
+    let summary = page.split("class=\"audit-summary\"").nth(1).unwrap_or_default();
+    let visible = summary.split("<details").next().unwrap_or_default();
+    assert!(!visible.contains("bank account"), "no English in the visible summary: {visible}");
+    auditor.get("/lang/en").await;
+    let en = auditor.get("/audit?action=party.bank_account").await.text;
+    assert!(en.contains("Bank account changed") && en.contains("bank account cleared"), "{en}");
 }
 
 /// Who is who (issue 18 item 1) through the pages: the registration wizard takes the founder's

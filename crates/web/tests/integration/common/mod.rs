@@ -602,6 +602,26 @@ pub fn last_month() -> (String, i64, i32) {
     (opchub_ledger::event::period_of(at), at, day.year())
 }
 
+/// The committee imports every F3 list, naming nobody (so estimates and settlement lines are
+/// determined rather than "information missing").
+pub async fn import_empty_lists(committee: &Client) {
+    for kind in [
+        "restricted_industry",
+        "no_support_sanction",
+        "safety_accident",
+        "excluded_by_review",
+    ] {
+        let r = committee
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/v1/exclusions/{kind}"),
+                Some(Body::Raw("text/csv", b"uscc,name,reason\n".to_vec())),
+            )
+            .await;
+        assert_eq!(r.status, reqwest::StatusCode::CREATED, "{kind}: {}", r.text);
+    }
+}
+
 /// The measures as if in force since January 1st of `year` (a preview of the published policy).
 pub fn policy_for_year(year: i32) -> opchub_policy::Policy {
     let start = chrono::NaiveDate::from_ymd_opt(year, 1, 1).unwrap();
