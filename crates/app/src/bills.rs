@@ -195,6 +195,19 @@ async fn side_of(app: &App, p: &Principal, payer: &str, payee: &str) -> AppResul
     Err(AppError::not_found())
 }
 
+/// Whether the caller may read bill `id`: one of its two parties, or the committee and the
+/// auditor (who read every bill).
+pub(crate) async fn may_read(app: &App, p: &Principal, id: &str) -> AppResult<bool> {
+    let Some((_, payer, payee)) = parse_bill_id(id) else {
+        return Ok(false);
+    };
+    match side_of(app, p, &payer, &payee).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// One bill: issued (stored) when its month is sealed, else running (computed now).
 pub async fn bill_for(app: &App, p: &Principal, id: &str) -> AppResult<BillDetail> {
     let (month, payer, payee) = parse_bill_id(id).ok_or_else(AppError::not_found)?;
@@ -242,6 +255,10 @@ pub struct PaymentInput {
     /// The transfer's reference (bank serial, receipt number); used once per payee.
     pub reference: Option<String>,
     pub note: Option<String>,
+    /// An optional receipt file (PDF, PNG, JPEG or plain text, at most 2 MiB; its bytes must
+    /// be what its type says).
+    #[serde(default)]
+    pub receipt: Option<crate::demands::FileUpload>,
 }
 
 /// Upper-cased, spaces removed: `ab 12` and `AB12` are the same reference.
@@ -281,12 +298,30 @@ pub fn check_payment(month: &str, i: &PaymentInput, side: &'static str) -> AppRe
     if !c.ok() {
         return Err(AppError::checked(c));
     }
+    let receipt = match &i.receipt {
+        None => None,
+        Some(f) => {
+            let bytes = crate::demands::decode_upload(f).map_err(|e| e.refield("receipt"))?;
+            let file = opchub_store::demands::FileIn {
+                name: &f.name,
+                content_type: &f.content_type,
+                bytes: &bytes,
+            };
+            crate::demands::check_file(&file).map_err(|e| e.refield("receipt"))?;
+            Some(opchub_store::bills::ReceiptFile {
+                name: f.name.trim().to_string(),
+                content_type: f.content_type.clone(),
+                bytes,
+            })
+        }
+    };
     Ok(NewBillPayment {
         amount_fen: i.amount_fen.unwrap_or(0),
         paid_on,
         reference,
         note,
         side,
+        receipt,
     })
 }
 
@@ -572,6 +607,7 @@ mod tests {
             paid_on: Some(paid_on.into()),
             reference: Some(reference.into()),
             note: None,
+            receipt: None,
         }
     }
 

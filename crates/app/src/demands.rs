@@ -360,7 +360,7 @@ async fn party_cooperation(app: &App, p: &Principal, id: &str, side: &str) -> Ap
 
 // ---------------------------------------------------------------- demands
 
-#[derive(Deserialize, ToSchema, Default)]
+#[derive(Debug, Clone, Deserialize, ToSchema, Default)]
 pub struct FileUpload {
     pub name: String,
     /// `application/pdf`, `image/png`, `image/jpeg` or `text/plain`.
@@ -375,6 +375,11 @@ pub struct NewDemandRequest {
     pub demand: DemandInput,
     #[serde(default)]
     pub attachments: Vec<FileUpload>,
+}
+
+/// An upload's bytes (`invalid_base64` on field `file` when they do not decode).
+pub fn decode_upload(f: &FileUpload) -> AppResult<Vec<u8>> {
+    decode(f)
 }
 
 fn decode(f: &FileUpload) -> AppResult<Vec<u8>> {
@@ -526,6 +531,16 @@ pub async fn file_for(app: &App, p: &Principal, sha: &str) -> AppResult<(String,
     if !allowed {
         for coop_id in app.store.file_cooperations(&sha).await? {
             if visible_cooperation(app, p, &coop_id).await.is_ok() {
+                allowed = true;
+                break;
+            }
+        }
+    }
+    if !allowed {
+        // A bill payment's receipt (issue 19 item 3): the bill's parties, the committee and
+        // the auditor.
+        for bill_id in app.store.file_bills(&sha).await? {
+            if crate::bills::may_read(app, p, &bill_id).await? {
                 allowed = true;
                 break;
             }

@@ -113,6 +113,14 @@ impl AppError {
         f.insert(field.to_string(), code.to_string());
         Self::validation(f)
     }
+    /// The same error with a file check's field (`file`) named `to` (the field of the request
+    /// that carried the file, e.g. `receipt`).
+    pub fn refield(mut self, to: &str) -> Self {
+        if let Some(code) = self.fields.remove("file") {
+            self.fields.insert(to.to_string(), code);
+        }
+        self
+    }
     pub fn with_detail(mut self, d: impl Into<String>) -> Self {
         self.detail = Some(d.into());
         self

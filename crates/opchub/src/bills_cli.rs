@@ -95,6 +95,7 @@ pub async fn run(store: &Store, key: LedgerKey, origin: &str, c: BillsCommand) -
         paid_on: Some(a.paid_on.clone()),
         reference: Some(a.reference.clone()),
         note: a.note.clone(),
+        receipt: None,
     };
     let done = match c {
         BillsCommand::List { month, .. } => {

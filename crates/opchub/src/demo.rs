@@ -878,6 +878,7 @@ async fn load_demo_bills(
                 reference,
                 note: "银行转账".into(),
                 side,
+                receipt: None,
             };
             // Who acts: the paying OPC's founder, and the payee (an operator, or the
             // publisher's founder).

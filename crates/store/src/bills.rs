@@ -146,10 +146,15 @@ pub struct BillPayment {
     /// The ledger leaf of its `bill.payment` event, once posted.
     pub ledger_leaf_index: Option<i64>,
     pub created_at: i64,
+    /// The receipt file, if one was attached: its SHA-256 (read at
+    /// `/api/v1/demands/files/{sha256}` by the bill's parties, the committee and the auditor)
+    /// and its file name.
+    pub receipt_sha256: Option<String>,
+    pub receipt_name: Option<String>,
 }
 
 const PAYMENT_COLS: &str = "id, bill_id, payee, amount_fen, paid_on, reference, note, status, recorded_side, recorded_by, confirmed_by, \
-    confirmed_at, ledger_leaf_index, created_at";
+    confirmed_at, ledger_leaf_index, created_at, receipt_sha256, receipt_name";
 
 fn payment_from(r: &AnyRow) -> Result<BillPayment> {
     Ok(BillPayment {
@@ -167,6 +172,8 @@ fn payment_from(r: &AnyRow) -> Result<BillPayment> {
         confirmed_at: r.try_get("confirmed_at")?,
         ledger_leaf_index: r.try_get("ledger_leaf_index")?,
         created_at: r.try_get("created_at")?,
+        receipt_sha256: r.try_get("receipt_sha256")?,
+        receipt_name: r.try_get("receipt_name")?,
     })
 }
 
@@ -180,6 +187,15 @@ pub struct NewBillPayment {
     pub note: String,
     /// `payer` or `payee`.
     pub side: &'static str,
+    /// An optional receipt file (checked by the use case: type, size, content).
+    pub receipt: Option<ReceiptFile>,
+}
+
+/// A receipt file as uploaded.
+pub struct ReceiptFile {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -543,6 +559,16 @@ impl Store {
     /// total (`above_outstanding`), or when the payee has the reference already
     /// (`duplicate_reference`). The bill row is read inside the write transaction (SQLite holds
     /// the write lock; PostgreSQL locks the row), so concurrent payments cannot together pass it.
+    /// The bills whose payments carry the receipt file `sha` (who may read the file).
+    pub async fn file_bills(&self, sha: &str) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT DISTINCT bill_id FROM bill_payments WHERE receipt_sha256 = $1")
+                .bind(sha)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     pub async fn record_bill_payment(&self, actor: &Actor, bill_id: &str, p: &NewBillPayment) -> Result<BillPayment> {
         let id = new_id();
         let uid = actor.user_id.clone().unwrap_or_default();
@@ -579,8 +605,17 @@ impl Store {
             return Err(StoreError::Conflict("duplicate_reference"));
         }
         let confirmed = p.side == "payee";
+        let receipt_sha = p.receipt.as_ref().map(|r| crate::demands::sha_of(&r.bytes));
+        if let (Some(sha), Some(r)) = (&receipt_sha, &p.receipt) {
+            let f = crate::demands::FileIn {
+                name: &r.name,
+                content_type: &r.content_type,
+                bytes: &r.bytes,
+            };
+            crate::demands::put_file(&mut tx, sha, &f).await?;
+        }
         let res = sqlx::query(&format!(
-            "INSERT INTO bill_payments ({PAYMENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, $13)"
+            "INSERT INTO bill_payments ({PAYMENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, $13, $14, $15)"
         ))
         .bind(&id)
         .bind(bill_id)
@@ -595,6 +630,8 @@ impl Store {
         .bind(confirmed.then(|| uid.clone()))
         .bind(confirmed.then_some(now))
         .bind(now)
+        .bind(receipt_sha.clone())
+        .bind(p.receipt.as_ref().map(|r| r.name.trim().to_string()))
         .execute(&mut *tx)
         .await;
         if let Err(e) = res {

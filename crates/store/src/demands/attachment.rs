@@ -22,11 +22,11 @@ pub struct FileIn<'a> {
 }
 
 /// The SHA-256 of a file's bytes, hex: its address in the file table.
-pub(super) fn sha_of(bytes: &[u8]) -> String {
+pub(crate) fn sha_of(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-pub(super) async fn put_file(tx: &mut Tx, sha: &str, f: &FileIn<'_>) -> Result<()> {
+pub(crate) async fn put_file(tx: &mut Tx, sha: &str, f: &FileIn<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO demand_files (sha256, content_type, size_bytes, body, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) DO NOTHING",
     )

@@ -30,6 +30,7 @@ mod thread;
 
 pub(crate) use crate::notifications::notify;
 pub use crate::notifications::Notification;
+pub(crate) use attachment::{put_file, sha_of};
 pub use attachment::{Attachment, FileIn};
 pub use cooperation::{Amendment, Cooperation, Milestone};
 pub use demand::{Demand, DemandFilter, Eligibility, NewDemand, Publisher};

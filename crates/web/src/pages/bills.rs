@@ -146,6 +146,7 @@ pub async fn record(
             paid_on: f.paid_on.clone(),
             reference: f.reference.clone(),
             note: f.note.clone(),
+            receipt: None,
         };
         match d.my_side.as_deref() {
             Some("payee") => b::record_receipt_for(&s, p, &id, &input).await?,

@@ -1179,3 +1179,38 @@ async fn a_confirmed_payment_a_crash_kept_out_of_the_ledger_is_posted_at_the_nex
     assert_eq!(again.store.ledger_size().await.unwrap(), size, "nothing is posted twice");
     assert!(again.store.unposted_bill_payments().await.unwrap().is_empty());
 }
+
+/// Issue 19 item 3: a payment may carry its receipt file. The file's bytes must be what its
+/// type says (an SVG declared as PNG is refused and nothing is recorded); the bill's two
+/// parties and the committee read it, another OPC does not; the bill page links it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_carries_its_receipt_file_for_the_bills_parties_only() {
+    use base64::Engine;
+    let w = world().await;
+    let (_, id, _) = issued(&w, "r").await;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    let with = |file: Value, reference: &str| json!({"amount_fen": 100, "paid_on": today(), "reference": reference, "receipt": file});
+    let path = format!("/api/v1/bills/{id}/payments");
+    let fake = json!({"name": "回单.png", "content_type": "image/png", "data_base64": b64(b"<svg xmlns='http://www.w3.org/2000/svg'/>")});
+    let r = w.opc.post_json(&path, with(fake, "RC-1")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.json()["error"]["field_codes"]["receipt"], "file_content_mismatch", "{}", r.text);
+    let d = w.opc.get(&format!("/api/v1/bills/{id}")).await.json();
+    assert!(d["payments"].as_array().unwrap().is_empty(), "nothing recorded: {d}");
+
+    let real = json!({"name": "银行回单.png", "content_type": "image/png", "data_base64": b64(png)});
+    let r = w.opc.post_json(&path, with(real, "RC-1")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let sha = r.json()["receipt_sha256"].as_str().unwrap().to_string();
+    assert_eq!(r.json()["receipt_name"], "银行回单.png");
+    let file = format!("/api/v1/demands/files/{sha}");
+    for c in [&w.opc, &w.operator, &w.committee] {
+        let (status, _, bytes) = c.get_bytes(&file).await;
+        assert_eq!((status, bytes.as_slice()), (StatusCode::OK, png));
+    }
+    let (other, _) = w.app.user("nosy_founder", opchub_domain::Role::OpcFounder).await;
+    assert_eq!(other.get(&file).await.status, StatusCode::NOT_FOUND);
+    let page = w.operator.get(&format!("/my/bills/{id}")).await.text;
+    assert!(page.contains(&file) && page.contains("收据文件"), "{page}");
+}

@@ -654,6 +654,7 @@ impl TestApp {
                 reference: format!("RCV-{}", b.id.replace('.', "-")).to_uppercase(),
                 note: String::new(),
                 side: "payee",
+                receipt: None,
             };
             let p = self.store.record_bill_payment(&Actor::system(), &b.id, &receipt).await.unwrap();
             assert_eq!(p.status, "confirmed");
