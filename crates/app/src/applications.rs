@@ -317,8 +317,9 @@ pub struct ApplicationView {
     pub timeline: Vec<AppEvent>,
     pub declines: Vec<Decline>,
     pub recoveries: Vec<RecoveryOrder>,
-    /// The engine's decision on the current answers (amount, reasons, trace), today.
-    #[schema(value_type = Object)]
+    /// The engine's decision on the current answers (amount, reasons, trace), today; `null`
+    /// for a clause whose amount is not computed.
+    #[schema(value_type = Option<Object>)]
     pub engine: Option<Value>,
     /// Days the application has been at its current stage; overdue past the policy's deadline.
     pub days_at_stage: Option<i64>,

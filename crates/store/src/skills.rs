@@ -74,15 +74,15 @@ pub struct SkillVersion {
     /// Where an HTTP tool's OpenAPI document was published from (re-fetched by the refresh).
     pub openapi_url: Option<String>,
     /// The pinned tool list: `[{name, description, input_schema, …}]`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Vec<Object>)]
     pub tools: serde_json::Value,
     pub tools_hash: String,
-    /// SKILL.md frontmatter of an Agent Skill package.
-    #[schema(value_type = Object)]
+    /// SKILL.md frontmatter of an Agent Skill package (`null` for other kinds).
+    #[schema(value_type = Option<Object>)]
     pub manifest: Option<serde_json::Value>,
     pub has_package: bool,
-    /// The automated checks' report.
-    #[schema(value_type = Object)]
+    /// The automated checks' report (`null` before they ran).
+    #[schema(value_type = Option<Object>)]
     pub checks: serde_json::Value,
     pub submitted_at: Option<i64>,
     pub decided_at: Option<i64>,

@@ -18,10 +18,72 @@ impl Modify for Security {
     }
 }
 
+/// Every operation documents the error answers any API route may give, in the one error shape
+/// (issue 20: every response documented): a malformed request (400), no or a bad key (401), not
+/// allowed (403), not found (404), a conflict with the current state (409), a body over the
+/// limit (413), a body that is not JSON (415), invalid input with per-field codes (422), a rate
+/// limit (429), and the platform or a dependency unavailable (503). An operation's own
+/// description of one of these (its codes) is kept.
+struct ErrorResponses;
+
+const ERROR_STATUSES: &[(&str, &str)] = &[
+    ("400", "Malformed request (code `bad_request` …)"),
+    ("401", "No or an invalid API key or session (`unauthorized`)"),
+    ("403", "Not allowed for the caller's role or party (`forbidden`, …)"),
+    ("404", "Not found, or not the caller's (`not_found`)"),
+    ("409", "Conflicts with the current state (a stable code says which)"),
+    ("413", "The body is over the limit (`payload_too_large`)"),
+    ("415", "The body is not of the expected type (`unsupported_media_type`)"),
+    ("422", "Invalid input: `validation_failed` with `fields` and `field_codes`"),
+    ("429", "Rate limited (`rate_limited`)"),
+    ("503", "The platform or one of its dependencies is unavailable"),
+];
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let text = || ObjectBuilder::new().schema_type(Type::String);
+        let map = || ObjectBuilder::new().additional_properties(Some(AdditionalProperties::RefOr(text().build().into())));
+        let inner = ObjectBuilder::new()
+            .property("code", text())
+            .required("code")
+            .property("message", text())
+            .required("message")
+            .property("fields", map())
+            .property("field_codes", map())
+            .property("field_details", map())
+            .property("detail", text());
+        let schema = ObjectBuilder::new().property("error", inner).required("error").build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .schemas
+            .insert("Error".to_string(), schema.into());
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+            for op in ops.into_iter().flatten() {
+                for (status, description) in ERROR_STATUSES {
+                    op.responses.responses.entry((*status).to_string()).or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(*description)
+                            .content(
+                                "application/json",
+                                ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build(),
+                            )
+                            .build()
+                            .into()
+                    });
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "OPC Hub API", description = "丰台园OPC社区综合服务平台 — JSON API. Errors: {\"error\":{\"code\",\"message\",\"fields\"}}.", version = "1"),
-    modifiers(&Security),
+    modifiers(&Security, &ErrorResponses),
     security(("api_key" = [])),
     paths(
         api::stats, api::zones, api::theme_packages, api::communities, api::create_community, api::community,

@@ -128,7 +128,7 @@ pub async fn set_enabled_for(s: &App, p: &Principal, id: &str, enabled: bool) ->
 pub struct InvokeRequest {
     pub tool: Option<String>,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub arguments: Option<serde_json::Map<String, Value>>,
 }
 

@@ -6,7 +6,10 @@ use crate::notifications::notify;
 use crate::{now_ms, Result, Store, StoreError};
 use sqlx::Row;
 
+/// A party's rating of a cooperation (named `CooperationRating` in the API document: the Skill
+/// Store's `Rating` is another shape).
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = CooperationRating)]
 pub struct Rating {
     pub cooperation_id: String,
     /// Who rated: `company` or `opc`.
