@@ -55,25 +55,27 @@ impl Modify for ErrorResponses {
             .property("field_details", map())
             .property("detail", text());
         let schema = ObjectBuilder::new().property("error", inner).required("error").build();
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .schemas
-            .insert("Error".to_string(), schema.into());
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.schemas.insert("Error".to_string(), schema.into());
+        // Each error answer once, under `components.responses`; operations refer to it.
+        for (status, description) in ERROR_STATUSES {
+            let response = ResponseBuilder::new()
+                .description(*description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build(),
+                )
+                .build();
+            components.responses.insert(format!("Error{status}"), response.into());
+        }
         for item in openapi.paths.paths.values_mut() {
             let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
             for op in ops.into_iter().flatten() {
-                for (status, description) in ERROR_STATUSES {
-                    op.responses.responses.entry((*status).to_string()).or_insert_with(|| {
-                        ResponseBuilder::new()
-                            .description(*description)
-                            .content(
-                                "application/json",
-                                ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build(),
-                            )
-                            .build()
-                            .into()
-                    });
+                for (status, _) in ERROR_STATUSES {
+                    op.responses
+                        .responses
+                        .entry((*status).to_string())
+                        .or_insert_with(|| Ref::from_response_name(format!("Error{status}")).into());
                 }
             }
         }
