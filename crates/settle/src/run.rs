@@ -426,11 +426,16 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
         .collect();
     // (clause, beneficiary, other party, tie) → fen (M2.2: millionths of a fen) left out.
     let mut related_out: BTreeMap<(&str, String, String, String), i64> = BTreeMap::new();
-    let upheld_between = |a: &str, b: &str| -> Option<&IntegrityMark> {
-        inputs
-            .findings
-            .iter()
-            .find(|f| f.status == "upheld" && f.parties.iter().any(|p| p == a) && f.parties.iter().any(|p| p == b))
+    // An upheld finding of `family`'s detectors naming both parties: a ring's finding voids
+    // their paid calls, not a discount or a payment between two of its members (and the
+    // reverse).
+    let upheld_between = |a: &str, b: &str, family: &str| -> Option<&IntegrityMark> {
+        inputs.findings.iter().find(|f| {
+            f.status == "upheld"
+                && clause_of_detector(&f.detector) == family
+                && f.parties.iter().any(|p| p == a)
+                && f.parties.iter().any(|p| p == b)
+        })
     };
     // Issue 19 item 4: M2.2 and M2.3 count usage only on a bill paid and confirmed. A month
     // whose bills are not issued is the running bill (not counted yet); in an issued month, a
@@ -459,7 +464,7 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                 // M2.3: the platform marks self-dealing, failed and unreviewed calls not qualified;
                 // a call also counts only between OPCs eligible that day — and not among the
                 // parties of an upheld integrity finding (issue 18).
-                let ring = upheld_between(&r.subject, &r.counterparty);
+                let ring = upheld_between(&r.subject, &r.counterparty, "M2.3");
                 if let Some(f) = ring {
                     for who in [&r.subject, &r.counterparty] {
                         *voided
@@ -509,7 +514,7 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                         .or_default() += r.charged_fen - r.uq_charged_fen;
                 }
                 // Issue 18: payments between the parties of an upheld finding (a round trip).
-                let ring = upheld_between(&r.subject, &r.counterparty);
+                let ring = upheld_between(&r.subject, &r.counterparty, "M2.4");
                 if let (Some(f), true) = (ring, tie.is_none() && eligible) {
                     *voided
                         .entry((
@@ -532,7 +537,7 @@ pub fn candidates(policy: &Policy, inputs: &Inputs, year: i32, as_of: NaiveDate,
                     let tie = related(&r.subject, &op).or_else(|| related(&r.subject, &r.counterparty));
                     let eligible = opc_ok(&r.subject, &r.day);
                     // Issue 18: the discount to an OPC named with the operator in an upheld finding.
-                    let ring = upheld_between(&op, &r.subject);
+                    let ring = upheld_between(&op, &r.subject, "M2.2");
                     let ok = tie.is_none() && eligible && ring.is_none();
                     // Exact, in millionths of a fen: rounded once, at the end of the clause's
                     // computation (issue 17 item 6; PARAMETERS).
@@ -1646,6 +1651,14 @@ mod tests {
                 status: "open".into(),
                 detector: "discount_concentration".into(),
                 parties: vec!["a".into(), "op".into()],
+                amount_at_stake_fen: 1,
+            },
+            // Upheld, naming both OPCs: an M2.2 finding voids their discount, not their calls.
+            IntegrityMark {
+                id: "f-discount-2".into(),
+                status: "upheld".into(),
+                detector: "discount_concentration".into(),
+                parties: vec!["a".into(), "b".into(), "op".into()],
                 amount_at_stake_fen: 1,
             },
         ];
