@@ -268,6 +268,14 @@ async fn meter(ctx: MeterCtx, sent: i64) {
             (0, 0)
         }
     };
+    // A per-GB item is kept exact to a millionth of a fen (issue 17 item 6): a small range
+    // worth less than a fen is not rounded away download by download.
+    let exact = |price: i64, fen: i64| {
+        items::exact_amount(&ctx.price.price.unit, sent, price)
+            .filter(|x| x.fen == fen)
+            .map_or(0, |x| x.sub_micro)
+    };
+    let (list_sub, charged_sub) = (exact(ctx.price.price.list_fen, list), exact(ctx.price.price.opc_fen, charged));
     let outcome = if sent >= ctx.range_len { "complete" } else { "interrupted" };
     let mut items = vec![];
     if sent > 0 {
@@ -286,6 +294,8 @@ async fn meter(ctx: MeterCtx, sent: i64) {
             sent,
             list_fen: list,
             charged_fen: charged,
+            list_sub_micro: list_sub,
+            charged_sub_micro: charged_sub,
             price_version: &ctx.price.version,
             started_ms: ctx.started,
         })));

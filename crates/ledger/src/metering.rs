@@ -311,13 +311,17 @@ pub struct DataDownload<'a> {
     pub sent: i64,
     pub list_fen: i64,
     pub charged_fen: i64,
+    /// What rounding the amounts to the fen left, in millionths of a fen (per-GB items: a
+    /// download worth less than a fen still counts exactly; issue 17 item 6). 0 per dataset.
+    pub list_sub_micro: i64,
+    pub charged_sub_micro: i64,
     pub price_version: &'a str,
     pub started_ms: i64,
 }
 
 /// The `data.byte` event of a download: the bytes delivered.
 pub fn data_download(d: &DataDownload<'_>) -> NewEvent {
-    observed(
+    let mut e = observed(
         DATASETS_SOURCE,
         d.download_id.to_string(),
         "data.byte",
@@ -338,7 +342,10 @@ pub fn data_download(d: &DataDownload<'_>) -> NewEvent {
             ("outcome", d.outcome.to_string()),
             ("key", d.key_id.to_string()),
         ]),
-    )
+    );
+    e.list_sub_micro = d.list_sub_micro;
+    e.charged_sub_micro = d.charged_sub_micro;
+    e
 }
 
 /// GPU time an operator's cluster reports for an OPC (origin `reported`).

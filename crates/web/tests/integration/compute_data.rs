@@ -433,6 +433,14 @@ async fn datasets_are_downloaded_with_an_opc_key_and_metered_by_bytes() {
         ]
     );
     assert_eq!(data_totals(&s).await, (1_501_510, 1_502, 901));
+    // Issue 17 item 6: the 10-byte download is 0 fen rounded, but the event keeps it exactly
+    // (10 B × ¥10,000/GB = 0.01 fen listed, 0.006 charged), so many small ranges add up.
+    let small = d.iter().find(|x| x.bytes_sent == 10).unwrap();
+    let ev = s.app.store.ledger_event_by_key("datasets", &small.id).await.unwrap();
+    assert_eq!(
+        (ev.list_fen, ev.list_sub_micro, ev.charged_fen, ev.charged_sub_micro),
+        (0, 10_000, 0, 6_000)
+    );
     // Each download is one event of the platform's `datasets` source, naming item, dataset and range.
     let ev = s.app.store.ledger_event_by_key("datasets", &d[0].id).await.unwrap();
     assert_eq!(
