@@ -153,6 +153,15 @@ async fn json_rpc_errors(resp: Response) -> Response {
         Ok(b) if !status.is_server_error() => String::from_utf8_lossy(&b).trim().to_string(),
         _ => String::new(),
     };
+    // rmcp answers a JSON body that is not a JSON-RPC message (or no JSON at all) with 415, as
+    // if the content type were wrong; it is an invalid request (400, JSON-RPC -32600), found by
+    // fuzzing (issue 20).
+    if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        if let Some(detail) = text.strip_prefix("fail to deserialize request body") {
+            let message = format!("not a JSON-RPC message:{detail}");
+            return rpc_error(StatusCode::BAD_REQUEST, -32600, &message, "mcp_invalid_message");
+        }
+    }
     let message = if text.is_empty() {
         status.canonical_reason().unwrap_or("error").to_string()
     } else {

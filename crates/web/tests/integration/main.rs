@@ -18,6 +18,7 @@ mod integrity_money;
 mod integrity_sources;
 mod ledger;
 mod ledger_pages;
+mod mcp_fuzz;
 mod openapi_golden;
 mod pages;
 mod party_facts;

@@ -157,6 +157,14 @@ async fn mcp_transport_refusals_are_json_rpc_error_objects() {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "mcp_unsupported_media_type",
         ),
+        // JSON, but no JSON-RPC message: an invalid request (found by fuzzing, issue 20).
+        (
+            "application/json, text/event-stream",
+            "application/json",
+            "{\"hello\": 1}".to_string(),
+            StatusCode::BAD_REQUEST,
+            "mcp_invalid_message",
+        ),
     ];
     for (accept, ct, body, status, code) in cases {
         let r = http

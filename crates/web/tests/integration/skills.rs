@@ -161,6 +161,11 @@ impl RawMcp {
         (status, v, sid)
     }
 
+    /// The session id the server gave at `initialize`, if any.
+    pub(crate) fn session_id(&self) -> Option<String> {
+        self.session.clone()
+    }
+
     pub(crate) async fn call(&self, id: i64, name: &str, args: Value) -> Value {
         let (status, v, _) = self
             .post(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": args}}))
