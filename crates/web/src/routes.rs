@@ -926,7 +926,7 @@ fn bills() -> Vec<Route> {
         post("/api/v1/bills/{id}/receipts", Roles(BILL_PARTIES), Api, api::bills::record_receipt),
         get("/my/bills", Roles(BILL_READERS), Page, pages::bills::list),
         get("/my/bills/{id}", Roles(BILL_READERS), Page, pages::bills::show),
-        post("/my/bills/{id}/payments", Roles(BILL_PARTIES), Page, pages::bills::record),
+        post("/my/bills/{id}/payments", Roles(BILL_PARTIES), Page, pages::bills::record).upload(crate::upload::PAGE_UPLOAD_BODY),
         post("/my/bills/payments/{id}", Roles(BILL_PARTIES), Page, pages::bills::payment_action),
         post("/my/bills/disputes/{id}/resolve", Roles(COMMITTEE), Page, pages::bills::resolve),
     ]

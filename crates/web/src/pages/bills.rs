@@ -8,13 +8,15 @@
 use super::{fen_of, page_error, render};
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
+use crate::upload;
 use crate::{i18n, AppState};
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use minijinja::{context, Value};
 use opchub_app::bills::{self as b, BillQuery, PaymentInput, ReasonRequest, ResolveRequest};
+use opchub_app::demands::FileUpload;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -128,25 +130,67 @@ pub struct PaymentForm {
     pub note: Option<String>,
 }
 
+/// The payment form: URL-encoded, or `multipart/form-data` with an optional receipt file in
+/// the `receipt` input (issue 19 item 3; an input left empty is ignored).
+async fn read_payment_form(req: Request) -> Result<(PaymentForm, Option<FileUpload>), ApiError> {
+    use base64::Engine;
+    let boundary = upload::boundary(req.headers());
+    let bytes = axum::body::to_bytes(req.into_body(), upload::PAGE_UPLOAD_BODY)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"))?;
+    let Some(boundary) = boundary else {
+        let f = serde_urlencoded::from_bytes::<PaymentForm>(&bytes).map_err(|_| ApiError::bad_request("invalid_body"))?;
+        return Ok((f, None));
+    };
+    let parts = upload::parts(bytes, &boundary)
+        .await
+        .ok_or_else(|| ApiError::bad_request("invalid_body"))?;
+    let (mut f, mut receipt) = (PaymentForm::default(), None);
+    for part in parts {
+        let slot = match part.name.as_str() {
+            "receipt" => {
+                let name = part.file_name.as_deref().unwrap_or_default();
+                let name = name.rsplit(['/', '\\']).next().unwrap_or_default().to_string();
+                if !name.is_empty() || !part.bytes.is_empty() {
+                    receipt = Some(FileUpload {
+                        name,
+                        content_type: part.content_type.clone().unwrap_or_default(),
+                        data_base64: base64::engine::general_purpose::STANDARD.encode(&part.bytes),
+                    });
+                }
+                continue;
+            }
+            "amount" => &mut f.amount,
+            "paid_on" => &mut f.paid_on,
+            "reference" => &mut f.reference,
+            "note" => &mut f.note,
+            _ => continue,
+        };
+        *slot = Some(part.text());
+    }
+    Ok((f, receipt))
+}
+
 /// The payer records paying; the payee records a receipt (the caller's side decides).
 pub async fn record(
     State(s): State<AppState>,
     caller: Caller,
     Extension(csrf): Extension<CsrfToken>,
     Path(id): Path<String>,
-    Form(f): Form<PaymentForm>,
+    req: Request,
 ) -> Response {
     let Ok(p) = need(&caller) else {
         return page_error(&s, None, ApiError::unauthorized());
     };
     let res = async {
+        let (f, receipt) = read_payment_form(req).await?;
         let d = b::bill_for(&s, p, &id).await?;
         let input = PaymentInput {
             amount_fen: fen_of("amount_fen", f.amount.as_deref())?,
             paid_on: f.paid_on.clone(),
             reference: f.reference.clone(),
             note: f.note.clone(),
-            receipt: None,
+            receipt,
         };
         match d.my_side.as_deref() {
             Some("payee") => b::record_receipt_for(&s, p, &id, &input).await?,

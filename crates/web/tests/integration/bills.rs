@@ -1213,4 +1213,27 @@ async fn a_payment_carries_its_receipt_file_for_the_bills_parties_only() {
     assert_eq!(other.get(&file).await.status, StatusCode::NOT_FOUND);
     let page = w.operator.get(&format!("/my/bills/{id}")).await.text;
     assert!(page.contains(&file) && page.contains("收据文件"), "{page}");
+
+    // The bill page's form takes the file too (multipart); a fake one is explained there.
+    let form = format!("/my/bills/{id}/payments");
+    let page = w.opc.get(&format!("/my/bills/{id}")).await.text;
+    assert!(
+        page.contains("enctype=\"multipart/form-data\"") && page.contains("name=\"receipt\""),
+        "{page}"
+    );
+    let day = today();
+    let fields = [("amount", "1.00"), ("paid_on", day.as_str()), ("reference", "RC-2")];
+    let bad = w
+        .opc
+        .post_multipart(&form, &fields, &[("receipt", "回单.png", "image/png", b"<svg/>")])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    let r = w
+        .opc
+        .post_multipart(&form, &fields, &[("receipt", "回单2.png", "image/png", png)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let pays = w.app.store.bill_payments(&id).await.unwrap();
+    let p2 = pays.iter().find(|p| p.reference == "RC-2").unwrap();
+    assert_eq!((p2.amount_fen, p2.receipt_name.as_deref()), (100, Some("回单2.png")));
 }
