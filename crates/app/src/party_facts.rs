@@ -170,11 +170,28 @@ pub fn check_bank_account(r: &BankAccountChange) -> AppResult<BankAccount> {
     })
 }
 
+/// The beneficiary kinds that have a payout account.
+fn beneficiary_kind(kind: &str) -> AppResult<()> {
+    if ["opc", "community", "enterprise"].contains(&kind) {
+        Ok(())
+    } else {
+        Err(AppError::field("kind", "unknown_kind"))
+    }
+}
+
+/// The party's account as its owner reads it; anyone else is `not_owner`.
+async fn owned_account(app: &App, p: &Principal, kind: &str, id: &str) -> AppResult<PartyBankAccount> {
+    beneficiary_kind(kind)?;
+    let current = app.store.party_bank_account(kind, id).await?;
+    if current.owner_user_id != p.user.id {
+        return Err(AppError::new(crate::ErrorKind::Forbidden, "not_owner"));
+    }
+    Ok(current)
+}
+
 /// Sets a party's bank account as `actor` (the CLI; owners go through [`set_bank_account_for`]).
 pub async fn set_bank_account_as(app: &App, actor: &Actor, kind: &str, id: &str, r: &BankAccountChange) -> AppResult<PartyBankAccount> {
-    if !["opc", "community", "enterprise"].contains(&kind) {
-        return Err(AppError::field("kind", "unknown_kind"));
-    }
+    beneficiary_kind(kind)?;
     let account = check_bank_account(r)?;
     let set = app.store.set_bank_account(actor, kind, id, Some(&account)).await?;
     // A shared payout account relates two parties (issue 18 item 1).
@@ -184,13 +201,7 @@ pub async fn set_bank_account_as(app: &App, actor: &Actor, kind: &str, id: &str,
 
 /// The beneficiary's owner sets where it is paid; anyone else is `not_owner`.
 pub async fn set_bank_account_for(app: &App, p: &Principal, kind: &str, id: &str, r: &BankAccountChange) -> AppResult<PartyBankAccount> {
-    if !["opc", "community", "enterprise"].contains(&kind) {
-        return Err(AppError::field("kind", "unknown_kind"));
-    }
-    let current = app.store.party_bank_account(kind, id).await?;
-    if current.owner_user_id != p.user.id {
-        return Err(AppError::new(crate::ErrorKind::Forbidden, "not_owner"));
-    }
+    owned_account(app, p, kind, id).await?;
     set_bank_account_as(app, &p.actor(), kind, id, r).await
 }
 
@@ -198,10 +209,18 @@ pub async fn set_bank_account_for(app: &App, p: &Principal, kind: &str, id: &str
 /// [`clear_bank_account_for`]): a wrong account is removed rather than overwritten with
 /// another one. Until a new one is set, finance's payout export shows none. Audited.
 pub async fn clear_bank_account_as(app: &App, actor: &Actor, kind: &str, id: &str) -> AppResult<PartyBankAccount> {
-    if !["opc", "community", "enterprise"].contains(&kind) {
-        return Err(AppError::field("kind", "unknown_kind"));
-    }
+    beneficiary_kind(kind)?;
     let current = app.store.party_bank_account(kind, id).await?;
+    clear_account(app, actor, kind, id, &current).await
+}
+
+/// The beneficiary's owner clears where it is paid; anyone else is `not_owner`.
+pub async fn clear_bank_account_for(app: &App, p: &Principal, kind: &str, id: &str) -> AppResult<PartyBankAccount> {
+    let current = owned_account(app, p, kind, id).await?;
+    clear_account(app, &p.actor(), kind, id, &current).await
+}
+
+async fn clear_account(app: &App, actor: &Actor, kind: &str, id: &str, current: &PartyBankAccount) -> AppResult<PartyBankAccount> {
     if current.bank_account.is_none() {
         return Err(AppError::new(crate::ErrorKind::Conflict, "bank_account_not_set"));
     }
@@ -209,18 +228,6 @@ pub async fn clear_bank_account_as(app: &App, actor: &Actor, kind: &str, id: &st
     // The account no longer relates this party to others (issue 18 item 1).
     app.related.forget_all();
     Ok(cleared)
-}
-
-/// The beneficiary's owner clears where it is paid; anyone else is `not_owner`.
-pub async fn clear_bank_account_for(app: &App, p: &Principal, kind: &str, id: &str) -> AppResult<PartyBankAccount> {
-    if !["opc", "community", "enterprise"].contains(&kind) {
-        return Err(AppError::field("kind", "unknown_kind"));
-    }
-    let current = app.store.party_bank_account(kind, id).await?;
-    if current.owner_user_id != p.user.id {
-        return Err(AppError::new(crate::ErrorKind::Forbidden, "not_owner"));
-    }
-    clear_bank_account_as(app, &p.actor(), kind, id).await
 }
 
 /// The caller's own parties with their bank accounts.

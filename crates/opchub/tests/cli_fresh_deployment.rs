@@ -380,42 +380,27 @@ async fn a_fresh_deployment_settles_and_pays_through_the_api_and_the_command_lin
             .await,
         "bank account",
     );
-    let (code, out) = opchub(
-        d,
-        &db,
-        &[
+    let set = |number: &'static str| {
+        [
             "party",
             "bank-account",
             "--kind",
             "opc",
             "--id",
-            &opc_id,
+            opc_id.as_str(),
             "--account-name",
             "北京新生智能科技有限公司",
             "--bank",
             "工行",
             "--account-number",
-            "12ab",
-        ],
-    );
+            number,
+        ]
+    };
+    let (code, out) = opchub(d, &db, &set("12ab"));
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("account_number: not_digits"), "{out}");
     // A wrong account is cleared from the CLI (audited); clearing again has nothing to clear.
-    let set = [
-        "party",
-        "bank-account",
-        "--kind",
-        "opc",
-        "--id",
-        &opc_id,
-        "--account-name",
-        "北京新生智能科技有限公司",
-        "--bank",
-        "工行",
-        "--account-number",
-        "6222020200099999",
-    ];
-    let (code, out) = opchub(d, &db, &set);
+    let (code, out) = opchub(d, &db, &set("6222020200099999"));
     assert_eq!(code, 0, "{out}");
     let clear = ["party", "bank-account-clear", "--kind", "opc", "--id", &opc_id];
     let (code, out) = opchub(d, &db, &clear);

@@ -356,12 +356,7 @@ impl Store {
             .bind(now_ms())
             .execute(&mut *tx)
             .await;
-            if let Err(e) = res {
-                if crate::is_unique_violation(&e, "") {
-                    return Err(StoreError::Conflict("price_version_exists"));
-                }
-                return Err(e.into());
-            }
+            version_taken(res)?;
         }
         for p in prices {
             let res = sqlx::query(
@@ -381,12 +376,7 @@ impl Store {
             .bind(now_ms())
             .execute(&mut *tx)
             .await;
-            if let Err(e) = res {
-                if crate::is_unique_violation(&e, "") {
-                    return Err(StoreError::Conflict("price_version_exists"));
-                }
-                return Err(e.into());
-            }
+            version_taken(res)?;
         }
         let after = serde_json::json!({ "version": version, "effective_from": effective_from, "prices": prices, "items": items });
         record_after(
@@ -622,12 +612,7 @@ impl Store {
             .bind(now_ms())
             .execute(&mut *tx)
             .await;
-            if let Err(e) = res {
-                if crate::is_unique_violation(&e, "") {
-                    return Err(StoreError::Conflict("price_version_exists"));
-                }
-                return Err(e.into());
-            }
+            version_taken(res)?;
         }
         for p in prices {
             let res = sqlx::query(
@@ -644,12 +629,7 @@ impl Store {
             .bind(now_ms())
             .execute(&mut *tx)
             .await;
-            if let Err(e) = res {
-                if crate::is_unique_violation(&e, "") {
-                    return Err(StoreError::Conflict("price_version_exists"));
-                }
-                return Err(e.into());
-            }
+            version_taken(res)?;
         }
         let after = serde_json::json!({ "version": version, "effective_from": effective_from, "prices": prices, "items": items });
         record_after(
@@ -843,6 +823,15 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// A price row's insert: a version already published is `price_version_exists`.
+fn version_taken<T>(res: std::result::Result<T, sqlx::Error>) -> Result<()> {
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if crate::is_unique_violation(&e, "") => Err(StoreError::Conflict("price_version_exists")),
+        Err(e) => Err(e.into()),
     }
 }
 

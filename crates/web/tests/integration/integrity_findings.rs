@@ -132,25 +132,13 @@ async fn draft(w: &Ring) -> (String, Vec<Value>) {
     (id, b["lines"].as_array().unwrap().clone())
 }
 
-fn line<'a>(lines: &'a [Value], clause: &str, who: &str) -> &'a Value {
-    lines
-        .iter()
-        .find(|l| l["clause"] == clause && l["beneficiary"] == who)
-        .unwrap_or_else(|| panic!("no {clause} line for {who} in {lines:#?}"))
-}
-
-fn trace(l: &Value) -> String {
-    let d: Value = serde_json::from_str(l["decision"].as_str().unwrap()).unwrap();
-    d["trace"].to_string()
-}
-
 #[tokio::test]
 async fn a_ring_of_two_is_flagged_held_and_once_upheld_not_paid_and_recovered() {
     let w = ring().await;
     // Before any scan, the ring would collect on both sides: approve and pay that batch.
     let (a, lines) = draft(&w).await;
-    let x_pub = line(&lines, "M2.3-publisher", &w.x_opc)["amount_fen"].as_i64().unwrap();
-    let y_inv = line(&lines, "M2.3-invoker", &w.y_opc)["amount_fen"].as_i64().unwrap();
+    let x_pub = batch_line(&lines, "M2.3-publisher", &w.x_opc)["amount_fen"].as_i64().unwrap();
+    let y_inv = batch_line(&lines, "M2.3-invoker", &w.y_opc)["amount_fen"].as_i64().unwrap();
     assert!(x_pub > 0 && y_inv > 0, "{lines:#?}");
     for (c, who) in [(&w.x, &w.x_opc), (&w.y, &w.y_opc)] {
         for l in lines
@@ -256,13 +244,13 @@ async fn a_ring_of_two_is_flagged_held_and_once_upheld_not_paid_and_recovered() 
     // While open, the M2.3 lines of both are held: undetermined, nothing more approved.
     let (_, lines) = draft(&w).await;
     for (clause, who) in [("M2.3-publisher", &w.x_opc), ("M2.3-invoker", &w.y_opc)] {
-        let l = line(&lines, clause, who);
+        let l = batch_line(&lines, clause, who);
         assert_eq!(
             (l["eligible"].as_str(), l["amount_fen"].as_i64()),
             (Some("unknown"), Some(0)),
             "{l:#?}"
         );
-        assert!(trace(l).contains("integrity_hold"), "{}", trace(l));
+        assert!(line_trace(l).contains("integrity_hold"), "{}", line_trace(l));
     }
 
     // X answers; a decision needs a known verdict and a reason; the committee upholds it once.
@@ -358,13 +346,17 @@ async fn a_ring_of_two_is_flagged_held_and_once_upheld_not_paid_and_recovered() 
     // Upheld: the ring's calls do not qualify; the paid lines come back as recovery orders.
     let (c, lines) = draft(&w).await;
     for (clause, who, paid) in [("M2.3-publisher", &w.x_opc, x_pub), ("M2.3-invoker", &w.y_opc, y_inv)] {
-        let l = line(&lines, clause, who);
+        let l = batch_line(&lines, clause, who);
         assert_eq!(
             (l["entitlement_fen"].as_i64(), l["amount_fen"].as_i64()),
             (Some(0), Some(-paid)),
             "{l:#?}"
         );
-        assert!(trace(l).contains(&format!("upheld integrity finding {id}")), "{}", trace(l));
+        assert!(
+            line_trace(l).contains(&format!("upheld integrity finding {id}")),
+            "{}",
+            line_trace(l)
+        );
     }
     let r = w.second.post_json(&format!("/api/v1/settlements/{c}/approve"), json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());

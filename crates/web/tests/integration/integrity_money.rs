@@ -140,18 +140,6 @@ async fn draft(w: &World, clause: &str) -> Vec<Value> {
     b["lines"].as_array().unwrap().clone()
 }
 
-fn line<'a>(lines: &'a [Value], clause: &str, who: &str) -> &'a Value {
-    lines
-        .iter()
-        .find(|l| l["clause"] == clause && l["beneficiary"] == who)
-        .unwrap_or_else(|| panic!("no {clause} line for {who} in {lines:#?}"))
-}
-
-fn trace(l: &Value) -> String {
-    let d: Value = serde_json::from_str(l["decision"].as_str().unwrap()).unwrap();
-    d["trace"].to_string()
-}
-
 #[tokio::test]
 async fn an_operators_discount_to_a_handful_of_opcs_is_flagged_held_and_once_upheld_no_basis() {
     let w = world(12).await;
@@ -173,7 +161,9 @@ async fn an_operators_discount_to_a_handful_of_opcs_is_flagged_held_and_once_uph
     }
     w.app.store.ledger_append(usage).await.unwrap();
     w.app.close_and_pay(&month).await;
-    let before = line(&draft(&w, "M2.2").await, "M2.2", &w.operator)["amount_fen"].as_i64().unwrap();
+    let before = batch_line(&draft(&w, "M2.2").await, "M2.2", &w.operator)["amount_fen"]
+        .as_i64()
+        .unwrap();
     assert!(before > 0);
 
     let f = scan_for(&w, "discount_concentration").await;
@@ -191,21 +181,21 @@ async fn an_operators_discount_to_a_handful_of_opcs_is_flagged_held_and_once_uph
 
     // Open: the operator's M2.2 line is held.
     let lines = draft(&w, "M2.2").await;
-    let l = line(&lines, "M2.2", &w.operator);
+    let l = batch_line(&lines, "M2.2", &w.operator);
     assert_eq!(
         (l["eligible"].as_str(), l["amount_fen"].as_i64()),
         (Some("unknown"), Some(0)),
         "{l:#?}"
     );
-    assert!(trace(l).contains("integrity_hold"), "{}", trace(l));
+    assert!(line_trace(l).contains("integrity_hold"), "{}", line_trace(l));
 
     // Upheld: the discount to the three is no basis; the nine others' ¥90 still is.
     uphold(&w, f["id"].as_str().unwrap()).await;
     let lines = draft(&w, "M2.2").await;
-    let l = line(&lines, "M2.2", &w.operator);
+    let l = batch_line(&lines, "M2.2", &w.operator);
     let after = l["amount_fen"].as_i64().unwrap();
     assert_eq!(after * 101, before, "¥90 of ¥9,090 still counts: {l:#?}");
-    let t = trace(l);
+    let t = line_trace(l);
     assert!(t.contains("integrity_upheld_discount") && t.contains("¥9,000.00"), "{t}");
 }
 
@@ -295,7 +285,7 @@ async fn an_enterprise_paying_a_related_opc_is_a_round_trip_held_and_once_upheld
         .await;
     assert!(r.status.is_success(), "{}", r.text);
     let lines = draft(&w, "M2.4").await;
-    let l = line(&lines, "M2.4", &enterprise);
+    let l = batch_line(&lines, "M2.4", &enterprise);
     assert_eq!(
         (l["eligible"].as_str(), l["amount_fen"].as_i64()),
         (Some("unknown"), Some(0)),
@@ -305,8 +295,8 @@ async fn an_enterprise_paying_a_related_opc_is_a_round_trip_held_and_once_upheld
     // Upheld: the payment is no basis although the two are no longer related on the record.
     uphold(&w, f["id"].as_str().unwrap()).await;
     let lines = draft(&w, "M2.4").await;
-    let l = line(&lines, "M2.4", &enterprise);
+    let l = batch_line(&lines, "M2.4", &enterprise);
     assert_eq!(l["amount_fen"].as_i64(), Some(0), "{l:#?}");
-    let t = trace(l);
+    let t = line_trace(l);
     assert!(t.contains("integrity_upheld_payments") && t.contains("¥8,000.00"), "{t}");
 }

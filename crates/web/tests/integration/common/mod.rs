@@ -602,6 +602,20 @@ pub fn last_month() -> (String, i64, i32) {
     (opchub_ledger::event::period_of(at), at, day.year())
 }
 
+/// The line of a settlement batch (as the API shows it) for `clause` and `who`.
+pub fn batch_line<'a>(lines: &'a [Value], clause: &str, who: &str) -> &'a Value {
+    lines
+        .iter()
+        .find(|l| l["clause"] == clause && l["beneficiary"] == who)
+        .unwrap_or_else(|| panic!("no {clause} line for {who} in {lines:#?}"))
+}
+
+/// A batch line's decision trace, as text.
+pub fn line_trace(l: &Value) -> String {
+    let d: Value = serde_json::from_str(l["decision"].as_str().unwrap()).unwrap();
+    d["trace"].to_string()
+}
+
 /// The committee imports every F3 list, naming nobody (so estimates and settlement lines are
 /// determined rather than "information missing").
 pub async fn import_empty_lists(committee: &Client) {
