@@ -3,7 +3,7 @@
 //! changes what a key may do or whom it bills forgets the key cache itself ([`crate::keys`]),
 //! so no caller has to remember it.
 
-use crate::error::{AppError, AppResult, ErrorKind};
+use crate::error::{AppError, AppResult};
 use crate::{crypto, throttle};
 use crate::{App, Principal, Via};
 use opchub_domain::input::Checker;
@@ -14,6 +14,20 @@ use serde::Deserialize;
 use std::net::IpAddr;
 use std::time::Instant;
 use utoipa::ToSchema;
+
+crate::module_errors! {
+    /// What signing in and managing accounts refuses.
+    pub enum AccountError {
+        /// An administrator may not disable their own account.
+        CannotDisableSelf => (Conflict, "cannot_disable_self"),
+        /// Too many failed sign-ins from this address or for this name.
+        TooManyAttempts => (RateLimited, "too_many_attempts"),
+        /// A ledger source key that is unknown, revoked or wrong.
+        InvalidSourceKey => (Unauthenticated, "invalid_source_key"),
+        /// An API key that is unknown, revoked or wrong.
+        InvalidApiKey => (Unauthenticated, "invalid_api_key"),
+    }
+}
 
 /// API key scopes: `read` allows GET; `write` allows everything the role allows.
 pub const SCOPES: [&str; 2] = ["read", "write"];
@@ -194,7 +208,7 @@ pub struct SetDisabled {
 /// this process (the key cache is forgotten here).
 pub async fn set_user_disabled(app: &App, p: &Principal, id: &str, disabled: bool) -> AppResult<User> {
     if p.user.id == id {
-        return Err(AppError::conflict("cannot_disable_self"));
+        return Err(AccountError::CannotDisableSelf.into());
     }
     let user = app.store.set_user_disabled(&p.actor(), id, disabled).await?;
     app.keys.forget_all();
@@ -266,7 +280,7 @@ fn dummy_hash() -> &'static str {
 pub async fn check_password(app: &App, username: &str, password: &str, client: Option<IpAddr>) -> AppResult<Option<User>> {
     let keys = throttle::keys(username, client);
     if let Some(wait) = app.login_throttle.wait(&keys, Instant::now()) {
-        return Err(AppError::new(ErrorKind::RateLimited, "too_many_attempts").with_detail(format!("retry in {} s", wait.as_secs().max(1))));
+        return Err(AppError::from(AccountError::TooManyAttempts).with_detail(format!("retry in {} s", wait.as_secs().max(1))));
     }
     let user = app.store.user_by_username(username).await?;
     let hash = user.as_ref().map_or_else(|| dummy_hash().to_string(), |u| u.password_hash.clone());
@@ -312,7 +326,7 @@ pub async fn end_session(app: &App, token: &str) -> AppResult<()> {
 /// The caller behind a ledger source key (`ols_…`): the source's owner, acting as the source.
 /// A key that names no source, or a disabled owner, is `invalid_source_key`.
 pub async fn source_principal(app: &App, secret: &str) -> AppResult<Principal> {
-    let invalid = || AppError::new(ErrorKind::Unauthenticated, "invalid_source_key");
+    let invalid = || AppError::from(AccountError::InvalidSourceKey);
     let src = app.store.source_by_key(&crypto::sha256_hex(secret)).await?.ok_or_else(invalid)?;
     let user = app.store.user(&src.owner_user_id).await?;
     if user.disabled {
@@ -339,7 +353,7 @@ pub async fn api_key_principal(app: &App, secret: &str) -> AppResult<Principal> 
                 scopes: key.scopes,
             },
         }),
-        None => Err(AppError::new(ErrorKind::Unauthenticated, "invalid_api_key")),
+        None => Err(AccountError::InvalidApiKey.into()),
     }
 }
 

@@ -24,6 +24,26 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
+crate::module_errors! {
+    /// What an application (F1) refuses.
+    pub enum ApplicationError {
+        /// The clause is not one the caller's kind of party applies for.
+        ClauseNotForRole => (Forbidden, "clause_not_for_role"),
+        /// The caller has no company to apply for.
+        NoCompany => (Forbidden, "no_company"),
+        /// The evidence file is larger than allowed.
+        EvidenceTooLarge => (TooLarge, "evidence_too_large"),
+        /// The application has been submitted; it can no longer be changed.
+        NotEditable => (Conflict, "application_not_editable"),
+        /// The application is another agency's to review.
+        OtherAgency => (Forbidden, "application_other_agency"),
+        /// Evidence the clause requires is missing.
+        EvidenceMissing => (Invalid, "evidence_missing"),
+        /// The application changed since it was read (another version).
+        Changed => (Conflict, "application_changed"),
+    }
+}
+
 /// How a workflow refusal (F1) reaches the caller: its code, a kind, and the field it names.
 pub fn workflow_err(e: workflow::WorkflowError) -> AppError {
     use workflow::WorkflowError as W;
@@ -73,12 +93,12 @@ fn spec_of(p: &Policy, clause: &str) -> AppResult<FormSpec> {
 /// The party the caller applies as, for a clause whose beneficiary is `role`.
 async fn applicant_party(app: &App, p: &Principal, spec: &FormSpec) -> AppResult<Party> {
     if spec.beneficiary.as_deref() != Some(p.role().as_str()) {
-        return Err(AppError::new(ErrorKind::Forbidden, "clause_not_for_role"));
+        return Err(ApplicationError::ClauseNotForRole.into());
     }
     app_facts::party_of(&app.store, p.role(), &p.user.id)
         .await
         .map_err(settle_error)?
-        .ok_or_else(|| AppError::new(ErrorKind::Forbidden, "no_company"))
+        .ok_or_else(|| AppError::from(ApplicationError::NoCompany))
 }
 
 // ---------------------------------------------------------------- prefill
@@ -216,7 +236,7 @@ pub async fn update_for(app: &App, p: &Principal, id: &str, r: &UpdateApplicatio
 
 /// F2: an evidence file larger than allowed (the limit is `opchub_funds::evidence::MAX_BYTES`).
 pub fn evidence_too_large() -> AppError {
-    let mut e = AppError::new(ErrorKind::TooLarge, "evidence_too_large");
+    let mut e = AppError::from(ApplicationError::EvidenceTooLarge);
     e.fields.insert("file".into(), "evidence_too_large".into());
     e
 }
@@ -241,7 +261,7 @@ pub async fn upload_for(
         return Err(AppError::field("slot", "unknown_slot"));
     }
     if !matches!(a.status.as_str(), "draft" | "returned") {
-        return Err(AppError::conflict("application_not_editable"));
+        return Err(ApplicationError::NotEditable.into());
     }
     let kind = evidence::check(name, declared, bytes).map_err(|e| {
         let kind = if matches!(e, evidence::EvidenceError::TooLarge) {
@@ -304,7 +324,7 @@ pub async fn readable(app: &App, p: &Principal, id: &str) -> AppResult<Applicati
         return Ok(a);
     }
     if p.role() == Role::Agency {
-        return Err(AppError::new(ErrorKind::Forbidden, "application_other_agency"));
+        return Err(ApplicationError::OtherAgency.into());
     }
     Err(AppError::not_found())
 }
@@ -527,7 +547,7 @@ pub struct Submit {
 pub async fn submit_for(app: &App, p: &Principal, id: &str, version: i64) -> AppResult<Application> {
     let a = own(app, p, id).await?;
     if !matches!(a.status.as_str(), "draft" | "returned") {
-        return Err(AppError::conflict("application_not_editable"));
+        return Err(ApplicationError::NotEditable.into());
     }
     let pol = policy(app)?;
     let spec = spec_of(&pol, &a.clause)?;
@@ -540,7 +560,7 @@ pub async fn submit_for(app: &App, p: &Principal, id: &str, version: i64) -> App
         .map(|e| e.text.clone())
         .collect();
     if !missing.is_empty() {
-        let mut e = AppError::new(ErrorKind::Invalid, "evidence_missing").with_detail(missing.join("; "));
+        let mut e = AppError::from(ApplicationError::EvidenceMissing).with_detail(missing.join("; "));
         e.fields.insert("evidence".into(), "evidence_missing".into());
         return Err(e);
     }
@@ -591,7 +611,7 @@ pub async fn review_for(app: &App, p: &Principal, id: &str, r: &ReviewRequest) -
     // A reviewer who acted on an older version is told first, whatever changed since (the
     // other reviewer's decision may also have ended the stage).
     if r.version != a.version {
-        return Err(AppError::conflict("application_changed"));
+        return Err(ApplicationError::Changed.into());
     }
     let Stage::Review(stage) = Stage::parse(&a.status, a.stage.as_deref()) else {
         return Err(workflow_err(workflow::WorkflowError::WrongStage));

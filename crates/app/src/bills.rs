@@ -24,6 +24,18 @@ use opchub_store::bills::{running_bill, Bill, BillDispute, BillLine, BillPayment
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+crate::module_errors! {
+    /// What a monthly bill refuses.
+    pub enum BillError {
+        /// The month's bill is not issued yet.
+        NotIssued => (Conflict, "bill_not_issued"),
+        /// Only the bill's payer may do this.
+        NotPayer => (Forbidden, "not_payer"),
+        /// Only the bill's payee may do this.
+        NotPayee => (Forbidden, "not_payee"),
+    }
+}
+
 /// Largest payment accepted: 100 million yuan.
 pub const MAX_AMOUNT_FEN: i64 = 10_000_000_000;
 
@@ -331,11 +343,18 @@ async fn issued_on_side(app: &App, p: &Principal, id: &str, side: &str) -> AppRe
     let (month, payer, payee) = parse_bill_id(id).ok_or_else(AppError::not_found)?;
     match side_of(app, p, &payer, &payee).await? {
         Some(s) if s == side => {}
-        Some(_) | None => return Err(AppError::new(ErrorKind::Forbidden, &format!("not_{side}"))),
+        Some(_) | None => {
+            return Err(if side == "payer" {
+                BillError::NotPayer
+            } else {
+                BillError::NotPayee
+            }
+            .into())
+        }
     }
     issue_sealed(app, Some(p)).await?;
     if !app.store.bill_month_sealed(&month).await? {
-        return Err(AppError::conflict("bill_not_issued"));
+        return Err(BillError::NotIssued.into());
     }
     match app.store.issued_bill(id).await {
         Ok(_) => Ok(month),
@@ -380,7 +399,7 @@ async fn party_payment(app: &App, p: &Principal, payment_id: &str) -> AppResult<
 pub async fn confirm_for(app: &App, p: &Principal, payment_id: &str) -> AppResult<BillPayment> {
     let (_, side) = party_payment(app, p, payment_id).await?;
     if side != "payee" {
-        return Err(AppError::new(ErrorKind::Forbidden, "not_payee"));
+        return Err(BillError::NotPayee.into());
     }
     app.store.confirm_bill_payment(&p.actor(), payment_id).await?;
     post(app, payment_id).await?;

@@ -13,7 +13,7 @@
 //! [`store_stream`], the `Range` header into [`prepare_download`]'s argument, and the
 //! [`PreparedDownload`] into a response with its `Content-Range` and other headers.
 
-use crate::{App, AppError, AppResult, ErrorKind, Principal, Via};
+use crate::{App, AppError, AppResult, Principal, Via};
 use futures_util::{Stream, StreamExt};
 use opchub_domain::input::Checker;
 use opchub_domain::Role;
@@ -26,6 +26,26 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
+
+crate::module_errors! {
+    /// What publishing and downloading datasets refuses.
+    pub enum DatasetError {
+        /// The upload could not be read.
+        BodyReadFailed => (BadRequest, "body_read_failed"),
+        /// The upload is larger than allowed.
+        BodyTooLarge => (TooLarge, "body_too_large"),
+        /// Downloads are metered: they need an API key.
+        ApiKeyRequired => (Unauthenticated, "api_key_required"),
+        /// No price is in force for the dataset now.
+        PriceNotEffective => (Conflict, "price_not_effective"),
+        /// The dataset's file is no longer in the file store.
+        Missing => (Gone, "dataset_missing"),
+        /// The dataset's file changed size since it was published.
+        Changed => (Conflict, "dataset_changed"),
+        /// The key's monthly budget does not cover the download.
+        BudgetExceeded => (RateLimited, "budget_exceeded"),
+    }
+}
 
 /// Largest dataset file accepted through the API (streamed to disk, never held in memory).
 pub const MAX_DATASET_BYTES: u64 = 8 * 1024 * 1024 * 1024;
@@ -356,11 +376,11 @@ where
     let mut size: u64 = 0;
     let res: AppResult<()> = async {
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|_| AppError::bad_request("body_read_failed"))?;
+            let chunk = chunk.map_err(|_| AppError::from(DatasetError::BodyReadFailed))?;
             let chunk = chunk.as_ref();
             size += chunk.len() as u64;
             if size > MAX_DATASET_BYTES {
-                return Err(AppError::new(ErrorKind::TooLarge, "body_too_large"));
+                return Err(DatasetError::BodyTooLarge.into());
             }
             hasher.update(chunk);
             f.write_all(chunk).await.map_err(io)?;
@@ -482,7 +502,7 @@ pub enum PreparedDownload {
 /// books the bytes actually sent.
 pub async fn prepare_download(s: &App, p: &Principal, id: &str, range: Option<&str>) -> AppResult<PreparedDownload> {
     let Via::ApiKey { key_id, .. } = &p.via else {
-        return Err(AppError::new(ErrorKind::Unauthenticated, "api_key_required").with_detail("Authorization: Bearer opk_…"));
+        return Err(AppError::from(DatasetError::ApiKeyRequired).with_detail("Authorization: Bearer opk_…"));
     };
     let d = s.store.dataset(id).await?;
     if d.status != "published" {
@@ -493,7 +513,7 @@ pub async fn prepare_download(s: &App, p: &Principal, id: &str, range: Option<&s
         .store
         .item_price_at(&d.operator_user_id, &d.item, started)
         .await?
-        .ok_or_else(|| AppError::conflict("price_not_effective"))?;
+        .ok_or_else(|| AppError::from(DatasetError::PriceNotEffective))?;
     // The discount basis counts the list price at most up to the reference (issue 18 item 3);
     // what the OPC is charged is the operator's price.
     let refs = s.store.item_references().await?;
@@ -512,8 +532,8 @@ pub async fn prepare_download(s: &App, p: &Principal, id: &str, range: Option<&s
     // Through the file store, so a replica serves what another stored (a local directory or
     // S3-compatible object storage).
     match s.datasets.size(&d.sha256).await? {
-        None => return Err(AppError::new(ErrorKind::Gone, "dataset_missing")),
-        Some(n) if n != size => return Err(AppError::conflict("dataset_changed")),
+        None => return Err(DatasetError::Missing.into()),
+        Some(n) if n != size => return Err(DatasetError::Changed.into()),
         Some(_) => {}
     }
     let file = if len == 0 {
@@ -532,7 +552,7 @@ pub async fn prepare_download(s: &App, p: &Principal, id: &str, range: Option<&s
     if limits.monthly_budget_fen > 0 {
         let worst = worst_case(s, &d, &price, &subject, len as i64).await?;
         if !s.store.hold_budget(key_id, &month, limits.monthly_budget_fen, worst).await? {
-            return Err(AppError::new(ErrorKind::RateLimited, "budget_exceeded"));
+            return Err(DatasetError::BudgetExceeded.into());
         }
         held = worst;
     }

@@ -8,7 +8,7 @@
 //! is reported as not found so that nobody learns another party's records exist.
 
 use crate::matching::{DemandDoc, Ranked, SearchFilter};
-use crate::{App, AppError, AppResult, ErrorKind, Principal};
+use crate::{App, AppError, AppResult, Principal};
 use base64::Engine;
 use opchub_domain::input::{Checker, FieldErrors};
 use opchub_domain::Role;
@@ -23,6 +23,22 @@ pub use opchub_store::demands::{
     NewDemand, NewPayment, Notification, Payment, Proposal, Publisher, Rating, Reputation, CATEGORIES, FILE_TYPES, MAX_AMOUNT_FEN,
     MAX_FILE_BYTES, MAX_TAGS,
 };
+
+crate::module_errors! {
+    /// What the demand board (M2.4) refuses.
+    pub enum DemandError {
+        /// The enterprise is not verified yet.
+        CompanyNotVerified => (Forbidden, "company_not_verified"),
+        /// The enterprise is not registered in the district.
+        CompanyNotInDistrict => (Forbidden, "company_not_in_district"),
+        /// The caller has no company.
+        NoCompany => (Forbidden, "no_company"),
+        /// The cooperation is not active.
+        CooperationNotActive => (Conflict, "cooperation_not_active"),
+        /// The cooperation is not completed yet.
+        CooperationNotCompleted => (Conflict, "cooperation_not_completed"),
+    }
+}
 
 // ---------------------------------------------------------------- input validation
 
@@ -286,8 +302,8 @@ pub async fn publisher_of(app: &App, p: &Principal) -> AppResult<Publisher> {
     }
     match app.store.publisher(&p.user.id).await? {
         Eligibility::Eligible(pb) => Ok(pb),
-        Eligibility::NotVerified => Err(AppError::new(ErrorKind::Forbidden, "company_not_verified")),
-        Eligibility::NotInDistrict => Err(AppError::new(ErrorKind::Forbidden, "company_not_in_district")),
+        Eligibility::NotVerified => Err(DemandError::CompanyNotVerified.into()),
+        Eligibility::NotInDistrict => Err(DemandError::CompanyNotInDistrict.into()),
     }
 }
 
@@ -299,7 +315,7 @@ pub async fn opc_of(app: &App, p: &Principal) -> AppResult<Opc> {
     app.store
         .opc_of_founder(&p.user.id)
         .await?
-        .ok_or_else(|| AppError::new(ErrorKind::Forbidden, "no_company"))
+        .ok_or_else(|| AppError::from(DemandError::NoCompany))
 }
 
 fn staff(p: &Principal) -> bool {
@@ -964,7 +980,7 @@ pub async fn record_payment_for(app: &App, p: &Principal, coop_id: &str, r: &New
     // The store refuses a payment on an inactive cooperation; that answer comes before the
     // invoice file's own (as it always did).
     if coop.status != "active" {
-        return Err(AppError::conflict("cooperation_not_active"));
+        return Err(DemandError::CooperationNotActive.into());
     }
     if let Some(f) = &file {
         check_file(f)?;
@@ -974,7 +990,7 @@ pub async fn record_payment_for(app: &App, p: &Principal, coop_id: &str, r: &New
 
 async fn post(app: &App, payment_id: &str) -> AppResult<i64> {
     let Some(w) = app.ledger.as_ref() else {
-        return Err(AppError::new(ErrorKind::Unavailable, "ledger_unavailable"));
+        return Err(crate::ledger::LedgerError::Unavailable.into());
     };
     Ok(app.store.post_payment(w, payment_id).await?)
 }
@@ -1112,7 +1128,7 @@ pub async fn amend_for(app: &App, p: &Principal, coop_id: &str, r: &AmendRequest
         return Err(AppError::checked(c));
     }
     if coop.status != "active" {
-        return Err(AppError::conflict("cooperation_not_active"));
+        return Err(DemandError::CooperationNotActive.into());
     }
     check_agreed(r.agreed_fen.unwrap_or(0))?;
     Ok(app
@@ -1165,7 +1181,7 @@ pub async fn rate_for(app: &App, p: &Principal, id: &str, r: &RateRequest) -> Ap
         return Err(AppError::field("score", "required"));
     };
     if c.status != "completed" {
-        return Err(AppError::conflict("cooperation_not_completed"));
+        return Err(DemandError::CooperationNotCompleted.into());
     }
     check_rating(score, &r.comment)?;
     let rating = app.store.rate(&p.actor(), id, side, score, &r.comment).await?;

@@ -11,40 +11,7 @@
 use opchub_store::StoreError;
 use std::collections::BTreeMap;
 
-/// What kind of failure an error is; front ends map it (HTTP status, CLI exit message).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// Not signed in, or the credential is not valid.
-    Unauthenticated,
-    /// Signed in, but this caller may not do this.
-    Forbidden,
-    /// No such thing, or one the caller may not know exists.
-    NotFound,
-    /// The request is malformed (not a validation of its fields).
-    BadRequest,
-    /// A field or the whole input fails validation.
-    Invalid,
-    /// The state changed or forbids it (already taken, another version, wrong stage).
-    Conflict,
-    /// A stored thing is gone (a file no longer in the file store).
-    Gone,
-    /// The input is larger than allowed.
-    TooLarge,
-    /// The input's media type is not one accepted.
-    UnsupportedMedia,
-    /// A byte range outside the file.
-    RangeNotSatisfiable,
-    /// Too many requests; try again later.
-    RateLimited,
-    /// An upstream (publisher, provider) failed or answered wrongly.
-    Upstream,
-    /// The upstream took too long.
-    UpstreamTimeout,
-    /// The platform cannot do it now (overloaded, not configured).
-    Unavailable,
-    /// A bug or an outage of our own; logged, never echoed.
-    Internal,
-}
+pub use opchub_domain::error::ErrorKind;
 
 /// An error with a stable code and kind: what every module enum of this crate implements.
 pub trait Coded {
@@ -152,13 +119,59 @@ impl From<StoreError> for AppError {
     }
 }
 
-/// Declares how a module's error enum converts into [`AppError`]: each variant's code and kind
-/// come from [`Coded`], validation variants name their field.
+/// Declares a module's error enum: one `thiserror` enum whose variants each name their stable
+/// code (its `Display`, the catalogs' key) and [`ErrorKind`], with [`Coded`], the conversion
+/// into [`AppError`], and `ALL` (every variant, so a test can check each code has a message in
+/// both catalogs). A refusal that also names a field or a detail is built from the variant
+/// (`AppError::from(E::X).with_detail(…)`).
+///
+/// ```
+/// opchub_app::module_errors! {
+///     /// What a thing refuses.
+///     pub enum ThingError {
+///         /// The thing is closed.
+///         Closed => (Conflict, "thing_closed"),
+///     }
+/// }
+/// use opchub_app::error::{AppError, Coded, ErrorKind};
+/// assert_eq!((ThingError::Closed.code(), ThingError::Closed.kind()), ("thing_closed", ErrorKind::Conflict));
+/// assert_eq!(AppError::from(ThingError::Closed).code, "thing_closed");
+/// assert_eq!(ThingError::ALL, &[ThingError::Closed]);
+/// ```
 #[macro_export]
-macro_rules! into_app_error {
-    ($t:ty) => {
-        impl From<$t> for $crate::error::AppError {
-            fn from(e: $t) -> Self {
+macro_rules! module_errors {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident => ($kind:ident, $code:literal) ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+        $vis enum $name {
+            $( $(#[$vmeta])* #[error($code)] $variant ),+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+        }
+
+        impl $crate::error::Coded for $name {
+            fn code(&self) -> &str {
+                match self {
+                    $($name::$variant => $code),+
+                }
+            }
+            fn kind(&self) -> $crate::error::ErrorKind {
+                match self {
+                    $($name::$variant => $crate::error::ErrorKind::$kind),+
+                }
+            }
+        }
+
+        impl From<$name> for $crate::error::AppError {
+            fn from(e: $name) -> Self {
                 use $crate::error::Coded;
                 $crate::error::AppError::new(e.kind(), e.code())
             }

@@ -27,7 +27,7 @@
 //! environment ([`S3Config::from_env`]); [`FileStore::join`] gives the stores under it
 //! (`evidence`, `datasets`).
 
-use crate::error::{AppError, AppResult, ErrorKind};
+use crate::error::{AppError, AppResult};
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
@@ -38,6 +38,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+crate::module_errors! {
+    /// What the file store refuses.
+    pub enum FileError {
+        /// The file is no longer in the file store.
+        Missing => (Gone, "evidence_missing"),
+        /// The byte range lies outside the file.
+        RangeNotSatisfiable => (RangeNotSatisfiable, "range_not_satisfiable"),
+        /// The stored file no longer matches its digest.
+        Changed => (Conflict, "evidence_changed"),
+    }
+}
 
 /// A stored file's bytes, streamed (a range of it: [`FileStore::read_range`]).
 pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
@@ -122,11 +134,11 @@ pub struct FilesUrlError {
 }
 
 fn missing() -> AppError {
-    AppError::new(ErrorKind::Gone, "evidence_missing")
+    AppError::from(FileError::Missing)
 }
 
 fn range_not_satisfiable() -> AppError {
-    AppError::new(ErrorKind::RangeNotSatisfiable, "range_not_satisfiable")
+    AppError::from(FileError::RangeNotSatisfiable)
 }
 
 /// An object storage failure: a missing object is `evidence_missing`, the rest is ours (logged).
@@ -376,7 +388,7 @@ impl FileStore {
             }
         };
         if hex::encode(Sha256::digest(&bytes)) != sha {
-            return Err(AppError::conflict("evidence_changed"));
+            return Err(FileError::Changed.into());
         }
         Ok(bytes)
     }

@@ -10,7 +10,7 @@
 //! write that changes what the gateway caches has exactly one path, here, and invalidates
 //! through the port right after the write — the pages and the JSON API call the same function.
 
-use crate::{App, AppError, AppResult, ErrorKind, Principal};
+use crate::{App, AppError, AppResult, Principal};
 use opchub_domain::input::Checker;
 use opchub_domain::Role;
 use opchub_ledger::items;
@@ -20,6 +20,14 @@ use opchub_store::gateway::{
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
+
+crate::module_errors! {
+    /// What administering the gateway refuses.
+    pub enum GatewayAdminError {
+        /// The gateway is not running in this process.
+        Unavailable => (Unavailable, "gateway_unavailable"),
+    }
+}
 
 /// What the administration needs of the gateway running in this process.
 pub trait GatewayPort: Send + Sync {
@@ -62,7 +70,7 @@ pub struct NewChannelRequest {
 /// Validates and registers a channel for the calling operator (JSON API and pages).
 pub async fn create_channel_for(s: &App, gw: &dyn GatewayPort, p: &Principal, r: &NewChannelRequest) -> AppResult<Channel> {
     if !gw.running() {
-        return Err(AppError::new(ErrorKind::Unavailable, "gateway_unavailable"));
+        return Err(GatewayAdminError::Unavailable.into());
     }
     let mut c = Checker::new();
     let name = c.text("name", r.name.as_deref(), 1, 64);
@@ -96,9 +104,7 @@ pub async fn create_channel_for(s: &App, gw: &dyn GatewayPort, p: &Principal, r:
             return Err(AppError::field("base_url", code).with_detail(f.detail));
         }
     }
-    let sealed = gw
-        .seal(&secret)
-        .ok_or_else(|| AppError::new(ErrorKind::Unavailable, "gateway_unavailable"))?;
+    let sealed = gw.seal(&secret).ok_or_else(|| AppError::from(GatewayAdminError::Unavailable))?;
     let ch = s
         .store
         .create_channel(

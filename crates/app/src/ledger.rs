@@ -5,7 +5,7 @@
 //! transparency log is), and statements. The web layer turns the outcomes into the signed
 //! per-event results and the statements into CSV and XLSX.
 
-use crate::{App, AppError, AppResult, ErrorKind, Principal, Via};
+use crate::{App, AppError, AppResult, Principal, Via};
 use opchub_domain::input::Checker;
 use opchub_domain::Role;
 use opchub_ledger::event::{parse_period, EventError, EventInput, Origin};
@@ -14,13 +14,25 @@ use opchub_store::ledger::{Checkpoint, DailyUsage, Item, LedgerWriter, Outcome, 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+crate::module_errors! {
+    /// What the usage ledger's use cases refuse.
+    pub enum LedgerError {
+        /// The ledger writer is not running in this process.
+        Unavailable => (Unavailable, "ledger_unavailable"),
+        /// Only a ledger source key may post events.
+        SourceKeyRequired => (Forbidden, "source_key_required"),
+        /// The source posts faster than its limit.
+        RateLimited => (RateLimited, "rate_limited"),
+        /// No checkpoint has been signed yet.
+        NoCheckpointYet => (Conflict, "no_checkpoint_yet"),
+    }
+}
+
 pub const MAX_BATCH: usize = 1000;
 
 /// The ledger writer (`ledger_unavailable` in a process without one).
 pub fn writer(s: &App) -> AppResult<&LedgerWriter> {
-    s.ledger
-        .as_ref()
-        .ok_or_else(|| AppError::new(ErrorKind::Unavailable, "ledger_unavailable"))
+    s.ledger.as_ref().ok_or_else(|| AppError::from(LedgerError::Unavailable))
 }
 
 /// Confirmed payments — cooperation payments (M2.4) and bill payments (issue 19) — whose ledger
@@ -100,13 +112,13 @@ pub async fn ingest_for(
         kinds,
     } = &p.via
     else {
-        return Err(AppError::new(ErrorKind::Forbidden, "source_key_required"));
+        return Err(LedgerError::SourceKeyRequired.into());
     };
     if events.is_empty() || events.len() > MAX_BATCH {
         return Err(AppError::field("events", "batch_size"));
     }
     if let Err(wait) = admit(name, *rate_per_minute, events.len() as u32) {
-        return Err(AppError::new(ErrorKind::RateLimited, "rate_limited").with_detail(wait));
+        return Err(AppError::from(LedgerError::RateLimited).with_detail(wait));
     }
     let mut items = items_from(events, name, Origin::Reported, None);
     scope_reported(s, &p.user.id, kinds, &mut items).await?;
@@ -381,7 +393,7 @@ pub async fn inclusion_for(s: &App, leaf_index: i64, tree_size: Option<i64>) -> 
             .ledger_latest_checkpoint()
             .await?
             .map(|c| c.tree_size)
-            .ok_or_else(|| AppError::conflict("no_checkpoint_yet"))?,
+            .ok_or_else(|| AppError::from(LedgerError::NoCheckpointYet))?,
     };
     let (leaf, root, proof) = s.store.ledger_inclusion(leaf_index, tree_size).await?;
     // One row, not the whole checkpoint list: a long-lived ledger has thousands.

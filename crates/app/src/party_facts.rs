@@ -13,6 +13,18 @@ use opchub_store::Actor;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+crate::module_errors! {
+    /// What recording a party's facts (people, payout account) refuses.
+    pub enum FactsError {
+        /// The request changes nothing.
+        NoChange => (BadRequest, "no_change"),
+        /// Only the party's own representative may change its facts.
+        NotOwner => (Forbidden, "not_owner"),
+        /// There is no payout account to clear.
+        BankAccountNotSet => (Conflict, "bank_account_not_set"),
+    }
+}
+
 // ---------------------------------------------------------------- registration (G2, M2.4)
 
 fn present_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<bool>>, D::Error> {
@@ -46,7 +58,7 @@ pub async fn set_registration_as(app: &App, actor: &Actor, kind: &str, id: &str,
         return Err(AppError::field("kind", "unknown_kind"));
     }
     if r.market_registered.is_none() && r.tax_registered.is_none() && r.in_district.is_none() {
-        return Err(AppError::bad_request("no_change"));
+        return Err(FactsError::NoChange.into());
     }
     if kind == "community" && r.in_district.is_some() {
         return Err(AppError::field("in_district", "not_applicable"));
@@ -184,7 +196,7 @@ async fn owned_account(app: &App, p: &Principal, kind: &str, id: &str) -> AppRes
     beneficiary_kind(kind)?;
     let current = app.store.party_bank_account(kind, id).await?;
     if current.owner_user_id != p.user.id {
-        return Err(AppError::new(crate::ErrorKind::Forbidden, "not_owner"));
+        return Err(FactsError::NotOwner.into());
     }
     Ok(current)
 }
@@ -222,7 +234,7 @@ pub async fn clear_bank_account_for(app: &App, p: &Principal, kind: &str, id: &s
 
 async fn clear_account(app: &App, actor: &Actor, kind: &str, id: &str, current: &PartyBankAccount) -> AppResult<PartyBankAccount> {
     if current.bank_account.is_none() {
-        return Err(AppError::new(crate::ErrorKind::Conflict, "bank_account_not_set"));
+        return Err(FactsError::BankAccountNotSet.into());
     }
     let cleared = app.store.set_bank_account(actor, kind, id, None).await?;
     // The account no longer relates this party to others (issue 18 item 1).

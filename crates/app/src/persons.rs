@@ -13,7 +13,7 @@
 //!   invoker and publisher, M2.4 enterprise and OPC) — at call time for skill calls
 //!   ([`related_between`]) and again at settlement for everything.
 
-use crate::{App, AppError, AppResult, ErrorKind, Principal};
+use crate::{App, AppError, AppResult, Principal};
 use opchub_domain::identity::PERSON_ROLES;
 use opchub_domain::input::Checker;
 use opchub_domain::Role;
@@ -109,7 +109,7 @@ async fn may(app: &App, p: &Principal, kind: &str, id: &str, write: bool) -> App
     let party = app.store.party_bank_account(kind, id).await?;
     let staff = matches!(p.user.role, Role::Committee | Role::PlatformOperator) || (!write && p.user.role == Role::Auditor);
     if !staff && party.owner_user_id != p.user.id {
-        return Err(AppError::new(ErrorKind::Forbidden, "not_owner"));
+        return Err(crate::party_facts::FactsError::NotOwner.into());
     }
     Ok(())
 }

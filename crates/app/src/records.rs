@@ -5,7 +5,7 @@
 
 use crate::applications::{create_for, loan_facts, NewApplicationRequest};
 use crate::settlement::{policy, settle_error, today};
-use crate::{App, AppError, AppResult, ErrorKind, Principal};
+use crate::{App, AppError, AppResult, Principal};
 use chrono::{Datelike, NaiveDate};
 use opchub_domain::time::{Day, Month};
 use opchub_domain::Role;
@@ -18,11 +18,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+crate::module_errors! {
+    /// What the subsidy records refuse.
+    pub enum RecordError {
+        /// The caller has no company.
+        NoCompany => (Forbidden, "no_company"),
+        /// The facts do not fit the policy's input.
+        PolicyInput => (BadRequest, "policy_input"),
+    }
+}
+
 async fn my_opc(app: &App, p: &Principal) -> AppResult<Party> {
     app_facts::party_of(&app.store, Role::OpcFounder, &p.user.id)
         .await
         .map_err(settle_error)?
-        .ok_or_else(|| AppError::new(ErrorKind::Forbidden, "no_company"))
+        .ok_or_else(|| AppError::from(RecordError::NoCompany))
 }
 
 /// A day typed by the user: exactly `YYYY-MM-DD`, in the platform's years (issue 20).
@@ -136,7 +146,7 @@ pub async fn claims_for(app: &App, p: &Principal, year: Option<i32>) -> AppResul
         .map_err(settle_error)?;
     let loans = loan_facts(&app.store.loans_of(&opc.id).await?);
     let months = schedule::loan_months(&pol, &schedule::opc(&opc.id), year, as_of, &base, &loans)
-        .map_err(|e| AppError::bad_request("policy_input").with_detail(e.to_string()))?;
+        .map_err(|e| AppError::from(RecordError::PolicyInput).with_detail(e.to_string()))?;
     Ok(LoanClaims {
         year,
         total_fen: months.iter().map(|m| m.subsidy_fen).sum(),
@@ -191,7 +201,7 @@ async fn housing_staff(app: &App, p: &Principal) -> AppResult<()> {
     match p.role() {
         Role::Committee => Ok(()),
         Role::Agency if app.store.agency_of(&p.user.id).await?.as_deref() == Some("human_resources") => Ok(()),
-        _ => Err(AppError::new(ErrorKind::Forbidden, "application_other_agency")),
+        _ => Err(crate::applications::ApplicationError::OtherAgency.into()),
     }
 }
 
@@ -297,7 +307,7 @@ pub async fn rent_schedule_for(app: &App, p: &Principal, id: &str, year: Option<
         a.monthly_rent_fen,
         a.daily_rent_fen,
     )
-    .map_err(|e| AppError::bad_request("policy_input").with_detail(e.to_string()))?;
+    .map_err(|e| AppError::from(RecordError::PolicyInput).with_detail(e.to_string()))?;
     Ok(RentSchedule {
         assignment: a,
         year,

@@ -14,6 +14,14 @@ use opchub_store::registry::{Community, Enterprise, Founder, NewCommunity, Opc, 
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+crate::module_errors! {
+    /// What the registry refuses.
+    pub enum RegistryError {
+        /// The founder has registered no OPC yet.
+        NoCompany => (Conflict, "no_company"),
+    }
+}
+
 /// A zone filter from a query: empty means none, an unknown code is a field error.
 pub fn parse_zone_filter(z: Option<&str>) -> AppResult<Option<Zone>> {
     match z.filter(|s| !s.is_empty()) {
@@ -331,7 +339,7 @@ pub async fn open_ticket(app: &App, p: &Principal, r: &NewTicketRequest) -> AppR
         .store
         .opc_of_founder(&p.user.id)
         .await?
-        .ok_or_else(|| AppError::conflict("no_company"))?;
+        .ok_or_else(|| AppError::from(RegistryError::NoCompany))?;
     let mut c = Checker::new();
     let subject = c.text("subject", r.subject.as_deref(), 2, 120);
     let body = c.text("body", r.body.as_deref(), 1, 4000);

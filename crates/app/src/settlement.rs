@@ -15,6 +15,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
+crate::module_errors! {
+    /// What settlement batches refuse.
+    pub enum SettlementError {
+        /// The facts do not fit the policy's input.
+        PolicyInput => (BadRequest, "policy_input"),
+        /// The batch was computed on facts that have since changed.
+        BatchStale => (Conflict, "batch_stale"),
+        /// The batch is not approved yet.
+        BatchNotApproved => (Conflict, "batch_not_approved"),
+    }
+}
+
 /// At most this many lines in one batch response (the export has them all).
 pub const MAX_LINES: i64 = 2000;
 
@@ -27,7 +39,7 @@ pub fn policy(app: &App) -> AppResult<Arc<Policy>> {
 pub fn settle_error(e: SettleError) -> AppError {
     match e {
         SettleError::Store(e) => e.into(),
-        SettleError::Policy(e) => AppError::bad_request("policy_input").with_detail(e.to_string()),
+        SettleError::Policy(e) => AppError::from(SettlementError::PolicyInput).with_detail(e.to_string()),
         SettleError::Bad { field, message } => AppError::field(field, "invalid").with_detail(message),
     }
 }
@@ -385,7 +397,7 @@ pub async fn approve_for(app: &App, p: &Principal, id: &str) -> AppResult<Batch>
             .await
             .map_err(settle_error)?;
         if batch.basis_mark.as_deref().is_some_and(|m| m != now) {
-            return Err(AppError::conflict("batch_stale"));
+            return Err(SettlementError::BatchStale.into());
         }
     }
     let today = today();
@@ -477,7 +489,7 @@ pub async fn export_for(app: &App, id: &str, format: Option<&str>, labels: &opch
     }
     let batch = app.store.settlement_batch(id).await?;
     if batch.status == "draft" {
-        return Err(AppError::conflict("batch_not_approved"));
+        return Err(SettlementError::BatchNotApproved.into());
     }
     let lines = app.store.settlement_lines(id, &LineFilter::default()).await?;
     let banks = app.store.settlement_bank_accounts().await?;

@@ -5,7 +5,9 @@
 //! - the web crate calls the store only where it builds its state (`lib.rs`): a handler that
 //!   reads or writes the database itself, instead of calling an app function, fails here (the
 //!   store's row types may still be named: they are what the use cases return);
-//! - the CLI uses the web crate only to serve.
+//! - the CLI uses the web crate only to serve;
+//! - the gateway answers with its own reply and error types, never a finished HTTP response:
+//!   it depends on no HTTP server framework (`opchub_web` writes the OpenAI-shaped answer).
 
 use std::path::{Path, PathBuf};
 
@@ -34,7 +36,12 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The forbidden crates a source text names, in `use` lines or paths (`axum::…`).
 fn violations(text: &str) -> Vec<&'static str> {
-    FORBIDDEN
+    names_used(text, FORBIDDEN)
+}
+
+/// Which of `names` a source text names as a path's first segment.
+fn names_used(text: &str, names: &[&'static str]) -> Vec<&'static str> {
+    names
         .iter()
         .copied()
         .filter(|name| {
@@ -50,13 +57,49 @@ fn violations(text: &str) -> Vec<&'static str> {
 
 /// The forbidden crates a Cargo.toml's dependency tables name.
 fn dependency_violations(manifest: &str) -> Vec<String> {
+    dependencies_named(manifest, FORBIDDEN)
+}
+
+/// What the gateway may not depend on: the server side of HTTP (it is an HTTP *client* of the
+/// upstream channels through reqwest, whose `http` types it may use).
+const SERVER_FRAMEWORKS: &[&str] = &["axum", "hyper", "tower", "tower_http", "minijinja", "opchub_web"];
+
+fn dependencies_named(manifest: &str, names: &[&str]) -> Vec<String> {
     let doc: toml::Table = manifest.parse().unwrap();
     ["dependencies", "dev-dependencies"]
         .iter()
         .filter_map(|t| doc.get(*t).and_then(|d| d.as_table()))
         .flat_map(|t| t.keys().cloned())
-        .filter(|k| FORBIDDEN.contains(&k.replace('-', "_").as_str()))
+        .filter(|k| names.contains(&k.replace('-', "_").as_str()))
         .collect()
+}
+
+/// The server frameworks a source text names.
+fn server_framework_uses(text: &str) -> Vec<&'static str> {
+    names_used(text, SERVER_FRAMEWORKS)
+}
+
+#[test]
+fn the_gateway_returns_its_own_types_not_http_responses() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("gateway");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert_eq!(
+        dependencies_named(&manifest, SERVER_FRAMEWORKS),
+        Vec::<String>::new(),
+        "crates/gateway/Cargo.toml"
+    );
+    let found: Vec<String> = crate_sources("gateway")
+        .into_iter()
+        .flat_map(|(f, text)| {
+            server_framework_uses(&text)
+                .into_iter()
+                .map(move |v| format!("{} uses {v}", f.display()))
+        })
+        .collect();
+    assert_eq!(found, Vec::<String>::new());
+    // A deliberate violation is caught.
+    assert_eq!(server_framework_uses("use axum::response::Response;"), vec!["axum"]);
+    assert!(server_framework_uses("use reqwest::header::HeaderValue;").is_empty());
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! This crate owns validation of values that come in from the edge; it does no I/O and
 //! knows nothing of HTTP or databases.
 
+pub mod error;
 pub mod grant;
 pub mod identity;
 pub mod industry;

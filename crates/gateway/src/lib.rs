@@ -3,6 +3,7 @@
 //! monthly budget held by reservation; failover before the first byte; bytes passed through
 //! unchanged; every caller-visible request metered exactly into the usage ledger.
 
+pub mod error;
 pub mod items;
 pub mod proxy;
 pub use opchub_domain::ratelimit;
@@ -12,5 +13,6 @@ pub mod usage;
 #[cfg(test)]
 mod fuzz_tests;
 
-pub use proxy::{openai_error, Caller, Gateway, GatewayConfig};
+pub use error::GatewayError;
+pub use proxy::{Caller, Gateway, GatewayConfig, GatewayResult, Reply};
 pub use secret::SecretBox;

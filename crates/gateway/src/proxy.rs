@@ -7,12 +7,10 @@
 //! ledger writer group-commits the events, the outcome row and the budget settlement in the
 //! background. [`Gateway::drain`] waits for those commits at shutdown.
 
+use crate::error::GatewayError;
 use crate::ratelimit::RateLimiter;
 use crate::secret::SecretBox;
 use crate::usage::{cost_fen, forwarded, parse_usage, prompt_text, response_text, SseScanner, Usage};
-use axum::body::Body;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use opchub_ledger::metering::{self, TokenKind};
@@ -21,22 +19,31 @@ use opchub_store::gateway::{Channel, KeyLimits, ModelPrice, RequestOutcome};
 use opchub_store::ledger::{Item, LedgerWriter, SideWrite};
 use opchub_store::{now_ms, Store};
 use rand::Rng;
+use reqwest::header::{self, HeaderValue};
+use reqwest::StatusCode;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// An OpenAI-shaped error response.
-pub fn openai_error(status: StatusCode, kind: &str, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "error": { "message": message, "type": kind, "param": null, "code": code } });
-    (status, axum::Json(body)).into_response()
+/// What a model endpoint answers when it does not fail: the upstream's reply, passed through.
+pub enum Reply {
+    /// A whole body (a completion, embeddings, or the upstream's own error), with the
+    /// upstream's status and content type.
+    Body {
+        status: u16,
+        content_type: Option<String>,
+        request_id: String,
+        body: Bytes,
+    },
+    /// A server-sent event stream, relayed chunk by chunk as upstream sends it.
+    Stream {
+        content_type: Option<String>,
+        request_id: String,
+        chunks: tokio_stream::wrappers::ReceiverStream<Result<Bytes, std::io::Error>>,
+    },
 }
 
-fn with_retry_after(mut r: Response, secs: u64) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
-}
+pub type GatewayResult<T> = Result<T, GatewayError>;
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -274,10 +281,10 @@ impl Gateway {
     }
 
     /// `GET /v1/models`: the models this key may use on approved channels.
-    pub async fn models(&self, caller: &Caller) -> Response {
+    pub async fn models(&self, caller: &Caller) -> GatewayResult<Value> {
         let (channels, limits) = match (self.approved_channels().await, self.key_limits(&caller.key_id).await) {
             (Ok(c), Ok(l)) => (c, l),
-            _ => return openai_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "internal error"),
+            _ => return Err(GatewayError::Internal),
         };
         let mut models: Vec<&str> = channels.iter().flat_map(|c| c.models.iter().map(String::as_str)).collect();
         models.sort_unstable();
@@ -287,87 +294,44 @@ impl Gateway {
             .filter(|m| limits.allowed_models.is_empty() || limits.allowed_models.iter().any(|a| a == m))
             .map(|m| serde_json::json!({ "id": m, "object": "model", "created": 0, "owned_by": "opchub" }))
             .collect();
-        axum::Json(serde_json::json!({ "object": "list", "data": data })).into_response()
+        Ok(serde_json::json!({ "object": "list", "data": data }))
     }
 
-    pub async fn chat(self: Arc<Self>, caller: Caller, body: Bytes) -> Response {
+    pub async fn chat(self: Arc<Self>, caller: Caller, body: Bytes) -> GatewayResult<Reply> {
         self.handle(caller, body, "chat/completions").await
     }
 
-    pub async fn embeddings(self: Arc<Self>, caller: Caller, body: Bytes) -> Response {
+    pub async fn embeddings(self: Arc<Self>, caller: Caller, body: Bytes) -> GatewayResult<Reply> {
         self.handle(caller, body, "embeddings").await
     }
 
-    async fn handle(self: Arc<Self>, caller: Caller, body: Bytes, endpoint: &'static str) -> Response {
+    async fn handle(self: Arc<Self>, caller: Caller, body: Bytes, endpoint: &'static str) -> GatewayResult<Reply> {
         // Refused before any work (parsing, caches, upstream): nothing is charged or recorded.
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             // Counted, not logged: under overload a log line per refusal would add to the load.
             metrics::counter!("opchub_gateway_overloaded_total").increment(1);
-            return with_retry_after(
-                openai_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "server_error",
-                    "overloaded",
-                    "The gateway is handling as many requests as it can; retry shortly.",
-                ),
-                1,
-            );
+            return Err(GatewayError::Overloaded);
         };
         let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-            return openai_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                "invalid_json",
-                "The request body is not valid JSON.",
-            );
+            return Err(GatewayError::InvalidJson);
         };
         if !req.is_object() {
-            return openai_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                "invalid_json",
-                "The request body must be a JSON object.",
-            );
+            return Err(GatewayError::NotAnObject);
         }
         let Some(model) = req.get("model").and_then(Value::as_str).map(str::to_string) else {
-            return openai_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                "missing_model",
-                "You must provide a model parameter.",
-            );
+            return Err(GatewayError::MissingModel);
         };
         let stream = match req.get("stream") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                return openai_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    "invalid_type",
-                    "'stream' must be a boolean.",
-                )
-            }
+            Some(_) => return Err(GatewayError::StreamNotBoolean),
         };
         if endpoint == "embeddings" && stream {
-            return openai_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                "invalid_value",
-                "Embeddings do not stream.",
-            );
+            return Err(GatewayError::EmbeddingsDoNotStream);
         }
-        let limits = match self.key_limits(&caller.key_id).await {
-            Ok(l) => l,
-            Err(_) => return openai_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "internal error"),
-        };
+        let limits = self.key_limits(&caller.key_id).await.map_err(|_| GatewayError::Internal)?;
         if !limits.allowed_models.is_empty() && !limits.allowed_models.contains(&model) {
-            return openai_error(
-                StatusCode::FORBIDDEN,
-                "invalid_request_error",
-                "model_not_allowed",
-                &format!("This key may not use the model `{model}`."),
-            );
+            return Err(GatewayError::ModelNotAllowed(model));
         }
         // The prompt is tokenised only when a limit needs the estimate (tokens per minute, or
         // the budget hold): the tokenizer is the costliest step of an unlimited request.
@@ -387,43 +351,22 @@ impl Gateway {
         };
         if limits.rpm > 0 {
             if let Err(wait) = self.requests.check(&caller.key_id, limits.rpm, 1) {
-                return with_retry_after(
-                    openai_error(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "rate_limit_error",
-                        "rate_limit_exceeded",
-                        "Too many requests per minute for this key.",
-                    ),
-                    wait,
-                );
+                return Err(GatewayError::RequestsPerMinute { retry_after: wait });
             }
         }
         if limits.tpm > 0 {
             let want = (prompt_estimate + max_out).clamp(1, u32::MAX as i64) as u32;
             if let Err(wait) = self.tokens.check(&caller.key_id, limits.tpm, want) {
-                return with_retry_after(
-                    openai_error(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "rate_limit_error",
-                        "rate_limit_exceeded",
-                        "Too many tokens per minute for this key.",
-                    ),
-                    wait,
-                );
+                return Err(GatewayError::TokensPerMinute { retry_after: wait });
             }
         }
         // Channels serving the model, in failover order.
         let channels = match self.approved_channels().await {
             Ok(c) => order_channels(c.into_iter().filter(|c| c.models.contains(&model)).collect()),
-            Err(_) => return openai_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "internal error"),
+            Err(_) => return Err(GatewayError::Internal),
         };
         if channels.is_empty() {
-            return openai_error(
-                StatusCode::NOT_FOUND,
-                "invalid_request_error",
-                "model_not_found",
-                &format!("The model `{model}` does not exist or you do not have access to it."),
-            );
+            return Err(GatewayError::ModelNotFound(model));
         }
         // Budget: hold the most this request could cost at the highest OPC price among the
         // channels that may serve it; settle to the actual cost afterwards.
@@ -442,17 +385,11 @@ impl Gateway {
             {
                 Ok(true) => {}
                 Ok(false) => {
-                    return with_retry_after(
-                        openai_error(
-                            StatusCode::TOO_MANY_REQUESTS,
-                            "insufficient_quota",
-                            "budget_exceeded",
-                            "This key's monthly budget does not cover this request.",
-                        ),
-                        seconds_to_next_month(),
-                    )
+                    return Err(GatewayError::BudgetExceeded {
+                        retry_after: seconds_to_next_month(),
+                    })
                 }
-                Err(_) => return openai_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal", "internal error"),
+                Err(_) => return Err(GatewayError::Internal),
             }
         } else {
             hold = 0;
@@ -486,12 +423,7 @@ impl Gateway {
         match self.forward(&channels, &pending, upstream_body).await {
             Upstream::Failed { status, message } => {
                 self.finish_later(pending, None, status.as_u16() as i64, "upstream_error", None, false);
-                openai_error(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_error",
-                    "upstream_failed",
-                    &format!("No upstream channel could serve the request ({status}: {message})."),
-                )
+                Err(GatewayError::UpstreamFailed(format!("{status}: {message}")))
             }
             Upstream::Ok {
                 channel,
@@ -507,7 +439,7 @@ impl Gateway {
                     price,
                 };
                 if stream && status.is_success() {
-                    self.stream_response(pending, billing, *resp, client_asked_usage, &req, content_type, permit)
+                    Ok(self.stream_response(pending, billing, *resp, client_asked_usage, &req, content_type, permit))
                 } else {
                     self.plain_response(pending, billing, *resp, &req, content_type).await
                 }
@@ -583,18 +515,13 @@ impl Gateway {
         resp: reqwest::Response,
         req: &Value,
         content_type: Option<HeaderValue>,
-    ) -> Response {
+    ) -> GatewayResult<Reply> {
         let status = resp.status();
         let bytes = match read_limited(resp, self.config.max_response_bytes).await {
             Ok(b) => b,
             Err(_) => {
                 self.finish_later(p, Some(b), 502, "upstream_error", None, false);
-                return openai_error(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_error",
-                    "upstream_failed",
-                    "The upstream response could not be read.",
-                );
+                return Err(GatewayError::UpstreamUnreadable);
             }
         };
         let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
@@ -620,13 +547,12 @@ impl Gateway {
         let outcome = if status.is_success() { "ok" } else { "upstream_error" };
         let request_id = p.request_id.clone();
         self.finish_later(p, Some(b), status.as_u16() as i64, outcome, usage, estimated);
-        let mut r = Response::builder().status(status);
-        if let Some(ct) = content_type {
-            r = r.header(header::CONTENT_TYPE, ct);
-        }
-        r.header("x-opchub-request-id", request_id)
-            .body(Body::from(bytes))
-            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        Ok(Reply::Body {
+            status: status.as_u16(),
+            content_type: content_type.and_then(|ct| ct.to_str().ok().map(str::to_string)),
+            request_id,
+            body: bytes,
+        })
     }
 
     /// Relays the stream from a task of its own, which holds the request's in-flight `permit`
@@ -641,7 +567,7 @@ impl Gateway {
         req: &Value,
         content_type: Option<HeaderValue>,
         permit: tokio::sync::OwnedSemaphorePermit,
-    ) -> Response {
+    ) -> Reply {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
         let prompt = prompt_text(req);
         let request_id = p.request_id.clone();
@@ -710,17 +636,11 @@ impl Gateway {
             };
             me.finish(&p, Some(&b), 200, outcome, Some(usage), estimated).await;
         });
-        let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
-        let mut r = Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CACHE_CONTROL, "no-cache")
-            .header("x-opchub-request-id", request_id);
-        r = r.header(
-            header::CONTENT_TYPE,
-            content_type.unwrap_or(HeaderValue::from_static("text/event-stream")),
-        );
-        r.body(Body::from_stream(stream))
-            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        Reply::Stream {
+            content_type: content_type.and_then(|ct| ct.to_str().ok().map(str::to_string)),
+            request_id,
+            chunks: tokio_stream::wrappers::ReceiverStream::new(rx),
+        }
     }
 
     /// Settles the budget, appends the ledger events (one set per request, keyed by its id)

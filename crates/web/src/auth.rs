@@ -160,16 +160,7 @@ fn reject_in(state: &AppState, surface: Surface, e: ApiError) -> Response {
     match surface {
         Surface::Api => e.into_response(),
         Surface::Page => crate::pages::error_page(state, &e),
-        Surface::OpenAi => {
-            let (message, _) = e.messages("en");
-            let kind = match e.status {
-                StatusCode::UNAUTHORIZED => "invalid_request_error",
-                StatusCode::FORBIDDEN => "permission_error",
-                s if s.is_server_error() => "api_error",
-                _ => "invalid_request_error",
-            };
-            opchub_gateway::openai_error(e.status, kind, &e.code, &message)
-        }
+        Surface::OpenAi => crate::api::gateway::OpenAiError::refused(&e).into_response(),
     }
 }
 

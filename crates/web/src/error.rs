@@ -284,3 +284,46 @@ pub async fn plain_to_api_error(resp: Response) -> ApiError {
     }
     e
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opchub_app::Coded;
+
+    /// Every refusal a use-case module declares has its own message in both catalogs: none
+    /// reaches a user as its bare code or as the other language's text.
+    #[test]
+    fn every_module_error_has_a_message_in_both_catalogs() {
+        fn codes<E: Coded + Copy + Into<AppError>>(all: &[E]) -> Vec<AppError> {
+            all.iter().map(|e| (*e).into()).collect()
+        }
+        let all: Vec<AppError> = [
+            codes(opchub_app::accounts::AccountError::ALL),
+            codes(opchub_app::applications::ApplicationError::ALL),
+            codes(opchub_app::bills::BillError::ALL),
+            codes(opchub_app::party_facts::FactsError::ALL),
+            codes(opchub_app::ledger::LedgerError::ALL),
+            codes(opchub_app::gateway::GatewayAdminError::ALL),
+            codes(opchub_app::registry::RegistryError::ALL),
+            codes(opchub_app::files::FileError::ALL),
+            codes(opchub_app::datasets::DatasetError::ALL),
+            codes(opchub_app::records::RecordError::ALL),
+            codes(opchub_app::settlement::SettlementError::ALL),
+            codes(opchub_app::demands::DemandError::ALL),
+            codes(opchub_app::skills::SkillError::ALL),
+        ]
+        .concat();
+        assert!(all.len() > 40, "the check reads every module's refusals");
+        let mut missing = vec![];
+        for e in all {
+            let code = e.code.clone();
+            let api = ApiError::from(e);
+            let (zh, _) = api.messages("zh");
+            let (en, _) = api.messages("en");
+            if zh.contains(&code) || en.contains(&code) || zh == en {
+                missing.push(format!("{code}: zh {zh:?}, en {en:?}"));
+            }
+        }
+        assert_eq!(missing, Vec::<String>::new());
+    }
+}

@@ -8,7 +8,9 @@
 //! call counts nothing; a failed or drifted call costs nothing; a retry is paid once.
 
 use super::upstream::{http_call, text_block, UpstreamError};
+use super::SkillError;
 use super::{party_of, refusal, validate_with};
+use crate::ledger::LedgerError;
 use crate::{App, AppError, AppResult, ErrorKind, Principal, Via};
 use opchub_ledger::metering;
 use opchub_store::ledger::{Item, Outcome, SideWrite};
@@ -63,11 +65,11 @@ async fn admit(s: &App, p: &Principal, skill: &Skill, price: i64) -> AppResult<O
     };
     let limits = s.store.key_limits(key_id).await?;
     if !limits.allowed_skills.is_empty() && !limits.allowed_skills.contains(&skill.slug) {
-        return Err(AppError::new(ErrorKind::Forbidden, "skill_not_allowed").with_detail(skill.slug.clone()));
+        return Err(AppError::from(SkillError::NotAllowed).with_detail(skill.slug.clone()));
     }
     if limits.rpm > 0 {
         if let Err(wait) = s.skills.rate.check(key_id, limits.rpm, 1) {
-            return Err(AppError::new(ErrorKind::RateLimited, "rate_limit_exceeded").with_detail(format!("{wait} s")));
+            return Err(AppError::from(SkillError::RateLimited).with_detail(format!("{wait} s")));
         }
     }
     if limits.monthly_budget_fen <= 0 || price <= 0 {
@@ -75,7 +77,7 @@ async fn admit(s: &App, p: &Principal, skill: &Skill, price: i64) -> AppResult<O
     }
     let month = opchub_ledger::event::period_of(opchub_store::now_ms());
     if !s.store.hold_budget(key_id, &month, limits.monthly_budget_fen, price).await? {
-        return Err(AppError::new(ErrorKind::RateLimited, "budget_exceeded"));
+        return Err(SkillError::BudgetExceeded.into());
     }
     Ok(Some(Hold {
         key_id: key_id.clone(),
@@ -106,7 +108,7 @@ pub async fn call(s: &App, p: &Principal, req: CallRequest<'_>) -> AppResult<Cal
     let live = s.skills.live_version(&s.store, req.skill).await?;
     let version = &live.version;
     let Some((tool, validator)) = live.tool(req.tool) else {
-        return Err(AppError::new(ErrorKind::NotFound, "skill_unknown_tool").with_detail(req.tool.to_string()));
+        return Err(AppError::from(SkillError::UnknownTool).with_detail(req.tool.to_string()));
     };
     validator
         .as_ref()
@@ -116,13 +118,10 @@ pub async fn call(s: &App, p: &Principal, req: CallRequest<'_>) -> AppResult<Cal
     let endpoint = version
         .endpoint_url
         .clone()
-        .ok_or_else(|| AppError::new(ErrorKind::Conflict, "skill_not_callable"))?;
+        .ok_or_else(|| AppError::from(SkillError::NotCallable))?;
     // IP literals here; host names when the connection is made (the guarded resolver).
     opchub_skills::net::check_literal(&endpoint, s.skills.config.allow_private_upstreams).map_err(|f| refusal(ErrorKind::Upstream, &f))?;
-    let ledger = s
-        .ledger
-        .clone()
-        .ok_or_else(|| AppError::new(ErrorKind::Unavailable, "ledger_unavailable"))?;
+    let ledger = s.ledger.clone().ok_or_else(|| AppError::from(LedgerError::Unavailable))?;
 
     // A drifted skill's calls are free (below), so nothing is held for them.
     let price = if req.skill.drifted_at.is_some() { 0 } else { version.price_fen };
@@ -144,7 +143,7 @@ pub async fn call(s: &App, p: &Principal, req: CallRequest<'_>) -> AppResult<Cal
         let hold = Some(hold);
         let out = match live.tool(&tool_name) {
             Some((tool, _)) => call_held(&app, &principal, &req, &live, tool, &endpoint, &ledger, &hold).await,
-            None => Err(AppError::new(ErrorKind::NotFound, "skill_unknown_tool")),
+            None => Err(SkillError::UnknownTool.into()),
         };
         if out.is_err() {
             release(&app, &hold).await;

@@ -29,6 +29,30 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+crate::module_errors! {
+    /// What the Skill Store (M2.3) refuses.
+    pub enum SkillError {
+        /// The key may not call this skill.
+        NotAllowed => (Forbidden, "skill_not_allowed"),
+        /// Too many calls per minute for this key.
+        RateLimited => (RateLimited, "rate_limit_exceeded"),
+        /// The key's monthly budget does not cover the call.
+        BudgetExceeded => (RateLimited, "budget_exceeded"),
+        /// No listed skill offers this tool.
+        UnknownTool => (NotFound, "skill_unknown_tool"),
+        /// The skill's live version has no upstream to call.
+        NotCallable => (Conflict, "skill_not_callable"),
+        /// Only a party that used the skill may rate it.
+        NotUsed => (Forbidden, "skill_not_used"),
+        /// The skill has no package to install.
+        NoPackage => (NotFound, "skill_no_package"),
+        /// The skill has no approved version.
+        NotListed => (Gone, "skill_not_listed"),
+        /// The skill was delisted.
+        Delisted => (Gone, "skill_delisted"),
+    }
+}
+
 /// The ledger source of skill events.
 pub const SOURCE: &str = opchub_store::skills::SOURCE;
 /// Separates a skill's slug from its tool's name on `/mcp`.
@@ -212,7 +236,7 @@ impl SkillHub {
             return Err(live_version(store, skill)
                 .await
                 .err()
-                .unwrap_or_else(|| AppError::new(ErrorKind::Gone, "skill_not_listed")));
+                .unwrap_or_else(|| AppError::from(SkillError::NotListed)));
         };
         if let Some(v) = self.versions.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
             return Ok(v.clone());
@@ -260,10 +284,7 @@ pub async fn live_version(store: &Store, skill: &Skill) -> AppResult<SkillVersio
         Some(v) => Ok(store.skill_version(v).await?),
         None => {
             let delisted = store.skill_versions(&skill.id).await?.iter().any(|v| v.status == "delisted");
-            Err(AppError::new(
-                ErrorKind::Gone,
-                if delisted { "skill_delisted" } else { "skill_not_listed" },
-            ))
+            Err(if delisted { SkillError::Delisted } else { SkillError::NotListed }.into())
         }
     }
 }

@@ -3,8 +3,10 @@
 //! and the publishers' and invokers' dashboards.
 
 use super::publish::find_skill;
+use super::SkillError;
 use super::{CallRequest, CallResult, RefreshResult, SearchQuery};
-use crate::{App, AppError, AppResult, ErrorKind, Principal};
+use crate::ledger::LedgerError;
+use crate::{App, AppError, AppResult, Principal};
 use base64::Engine;
 use opchub_domain::Role;
 use opchub_store::ledger::{Item, Outcome};
@@ -151,7 +153,7 @@ pub async fn rate_for(s: &App, p: &Principal, id: &str, r: &RateRequest) -> AppR
     }
     // Only invokers who actually called (or installed) the skill may rate it (M2.3).
     if skill.publisher_user_id == p.user.id || !s.store.has_called_skill(&skill.id, &p.user.id).await? {
-        return Err(AppError::new(ErrorKind::Forbidden, "skill_not_used"));
+        return Err(SkillError::NotUsed.into());
     }
     let out = s.store.rate_skill(&skill.id, &p.user.id, stars, &comment).await?;
     s.skills.invalidate();
@@ -275,15 +277,12 @@ pub async fn package_for(s: &App, p: &Principal, id: &str) -> AppResult<Package>
         .store
         .skill_package(&v.id)
         .await?
-        .ok_or_else(|| AppError::new(ErrorKind::NotFound, "skill_no_package"))?;
+        .ok_or_else(|| AppError::from(SkillError::NoPackage))?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|_| AppError::internal())?;
     let party = super::party_of(s, &p.user.id).await?;
-    let ledger = s
-        .ledger
-        .clone()
-        .ok_or_else(|| AppError::new(ErrorKind::Unavailable, "ledger_unavailable"))?;
+    let ledger = s.ledger.clone().ok_or_else(|| AppError::from(LedgerError::Unavailable))?;
     let key = opchub_skills::sha256_hex(format!("install\n{}\n{}", p.user.id, v.id).as_bytes());
     let event = opchub_ledger::metering::skill_install(&opchub_ledger::metering::SkillInstall {
         install_key: &key,

@@ -1,20 +1,18 @@
 //! Factor gateway (M2.2): the OpenAI-compatible endpoints (`/v1/*`, OpenAI-shaped errors,
 //! API keys only) and the JSON API for channels, price tables and key limits (the use cases are
 //! `opchub_app::gateway`; this module is their HTTP side and the gateway's [`GatewayPort`]).
-// Helpers here fail with the finished HTTP response (returned once, never propagated far).
-#![allow(clippy::result_large_err)]
 
 use super::{ApiJson, ApiQuery};
 use crate::auth::{Caller, Via};
-use crate::error::ApiResult;
+use crate::error::{status_of, ApiError, ApiResult};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use opchub_app::gateway::{self as app, GatewayPort};
-use opchub_gateway::openai_error;
+use opchub_gateway::{GatewayError, Reply};
 use opchub_store::gateway::{Channel, KeyLimits, PriceTable, PriceTableSummary, RequestOutcome};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -23,96 +21,139 @@ use utoipa::IntoParams;
 /// Request bodies beyond this get an OpenAI-shaped 413.
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
 
-fn gateway(s: &AppState) -> Result<Arc<opchub_gateway::Gateway>, Response> {
-    s.gateway.clone().ok_or_else(|| {
-        openai_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            "gateway_unavailable",
-            "The gateway is not running.",
-        )
-    })
+/// An error in OpenAI's shape (`{"error": {message, type, param, code}}`), which the openai
+/// and anthropic SDKs read: it wraps the gateway's [`GatewayError`], or an access refusal of
+/// this layer, and takes its HTTP status from the one mapping of kinds ([`status_of`]).
+pub struct OpenAiError {
+    status: StatusCode,
+    kind: &'static str,
+    code: String,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl From<GatewayError> for OpenAiError {
+    fn from(e: GatewayError) -> Self {
+        OpenAiError {
+            status: status_of(e.kind()),
+            kind: e.openai_type(),
+            code: e.code().to_string(),
+            message: e.to_string(),
+            retry_after: e.retry_after(),
+        }
+    }
+}
+
+impl OpenAiError {
+    /// A refusal of the access rules (no credential, no right), in English as the SDKs expect.
+    pub fn refused(e: &ApiError) -> Self {
+        let (message, _) = e.messages("en");
+        let kind = match e.status {
+            StatusCode::UNAUTHORIZED => "invalid_request_error",
+            StatusCode::FORBIDDEN => "permission_error",
+            s if s.is_server_error() => "api_error",
+            _ => "invalid_request_error",
+        };
+        OpenAiError {
+            status: e.status,
+            kind,
+            code: e.code.clone(),
+            message,
+            retry_after: None,
+        }
+    }
+}
+
+impl IntoResponse for OpenAiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": {
+            "message": self.message, "type": self.kind, "param": null, "code": self.code } });
+        let mut r = (self.status, Json(body)).into_response();
+        if let Some(v) = self.retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        r
+    }
+}
+
+/// The upstream's reply as an HTTP response: status, content type and bytes passed through.
+fn reply(r: Reply) -> Response {
+    let built = match r {
+        Reply::Body {
+            status,
+            content_type,
+            request_id,
+            body,
+        } => {
+            let mut b = Response::builder()
+                .status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY))
+                .header("x-opchub-request-id", request_id);
+            if let Some(ct) = content_type {
+                b = b.header(header::CONTENT_TYPE, ct);
+            }
+            b.body(Body::from(body))
+        }
+        Reply::Stream {
+            content_type,
+            request_id,
+            chunks,
+        } => Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CACHE_CONTROL, "no-cache")
+            .header("x-opchub-request-id", request_id)
+            .header(header::CONTENT_TYPE, content_type.unwrap_or_else(|| "text/event-stream".into()))
+            .body(Body::from_stream(chunks)),
+    };
+    built.unwrap_or_else(|_| OpenAiError::from(GatewayError::Internal).into_response())
+}
+
+fn gateway(s: &AppState) -> Result<Arc<opchub_gateway::Gateway>, OpenAiError> {
+    s.gateway.clone().ok_or_else(|| GatewayError::NotRunning.into())
 }
 
 /// The key and the party to bill: the OPC of the key's owner, else the owner.
-async fn gateway_caller(s: &AppState, caller: &Caller) -> Result<opchub_gateway::Caller, Response> {
-    let unauthorized = || {
-        openai_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "invalid_api_key",
-            "Use an API key: Authorization: Bearer opk_…",
-        )
+async fn gateway_caller(s: &AppState, caller: &Caller) -> Result<opchub_gateway::Caller, OpenAiError> {
+    let Some(p) = caller.0.as_ref() else {
+        return Err(GatewayError::InvalidApiKey.into());
     };
-    let Some(p) = caller.0.as_ref() else { return Err(unauthorized()) };
     let Via::ApiKey { key_id, .. } = &p.via else {
-        return Err(unauthorized());
+        return Err(GatewayError::InvalidApiKey.into());
     };
-    let subject = match opchub_app::keys::billing_party(s, &p.user.id).await {
-        Ok(subject) => subject,
-        Err(_) => {
-            return Err(openai_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "internal",
-                "internal error",
-            ))
-        }
-    };
+    let subject = opchub_app::keys::billing_party(s, &p.user.id)
+        .await
+        .map_err(|_| GatewayError::Internal)?;
     Ok(opchub_gateway::Caller {
         key_id: key_id.clone(),
         subject,
     })
 }
 
-async fn body_bytes(body: Body) -> Result<bytes::Bytes, Response> {
+async fn body_bytes(body: Body) -> Result<bytes::Bytes, OpenAiError> {
     // A declared length over the limit is refused before reading anything.
     if axum::body::HttpBody::size_hint(&body).lower() > MAX_BODY as u64 {
-        return Err(openai_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request_error",
-            "request_too_large",
-            "The request body is larger than 8 MiB.",
-        ));
+        return Err(GatewayError::RequestTooLarge.into());
     }
-    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        openai_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request_error",
-            "request_too_large",
-            "The request body is larger than 8 MiB.",
-        )
-    })
+    axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| GatewayError::RequestTooLarge.into())
 }
 
-pub async fn models(State(s): State<AppState>, caller: Caller) -> Response {
-    let (g, c) = match (gateway(&s), gateway_caller(&s, &caller).await) {
-        (Ok(g), Ok(c)) => (g, c),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    g.models(&c).await
+pub async fn models(State(s): State<AppState>, caller: Caller) -> Result<Json<serde_json::Value>, OpenAiError> {
+    let g = gateway(&s)?;
+    let c = gateway_caller(&s, &caller).await?;
+    Ok(Json(g.models(&c).await?))
 }
 
-pub async fn chat_completions(State(s): State<AppState>, caller: Caller, body: Body) -> Response {
-    let (g, c) = match (gateway(&s), gateway_caller(&s, &caller).await) {
-        (Ok(g), Ok(c)) => (g, c),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    match body_bytes(body).await {
-        Ok(b) => g.chat(c, b).await,
-        Err(r) => r,
-    }
+pub async fn chat_completions(State(s): State<AppState>, caller: Caller, body: Body) -> Result<Response, OpenAiError> {
+    let g = gateway(&s)?;
+    let c = gateway_caller(&s, &caller).await?;
+    Ok(reply(g.chat(c, body_bytes(body).await?).await?))
 }
 
-pub async fn embeddings(State(s): State<AppState>, caller: Caller, body: Body) -> Response {
-    let (g, c) = match (gateway(&s), gateway_caller(&s, &caller).await) {
-        (Ok(g), Ok(c)) => (g, c),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    match body_bytes(body).await {
-        Ok(b) => g.embeddings(c, b).await,
-        Err(r) => r,
-    }
+pub async fn embeddings(State(s): State<AppState>, caller: Caller, body: Body) -> Result<Response, OpenAiError> {
+    let g = gateway(&s)?;
+    let c = gateway_caller(&s, &caller).await?;
+    Ok(reply(g.embeddings(c, body_bytes(body).await?).await?))
 }
 
 // ---------------------------------------------------------------- channels and prices
