@@ -5,34 +5,30 @@
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use opchub_ledger::checkpoint::LedgerKey;
-use opchub_ledger::event::{NewEvent, Origin};
+use opchub_ledger::event::NewEvent;
+use opchub_ledger::metering::{self, TokenKind};
 use opchub_store::ledger::{Item, LedgerConfig, LedgerWriter, Outcome};
 use opchub_store::Store;
 use std::sync::Arc;
 use std::time::Instant;
 
-fn event(source: &str, id: usize) -> NewEvent {
-    NewEvent {
-        source: source.to_string(),
-        source_event_id: format!("e{id}"),
-        kind: "token.output".into(),
-        subject: format!("opc-{}", id % 50),
-        counterparty: format!("community-{}", id % 7),
-        quantity: 1000 + (id % 977) as i64,
-        unit: "token".into(),
-        list_fen: 20,
-        charged_fen: 10,
-        list_sub_micro: 0,
-        charged_sub_micro: 0,
-        price_version: "bench".into(),
-        occurred_at_ms: opchub_store::now_ms() - (id % 86_400_000) as i64,
-        origin: Origin::Observed,
-        attributes: Default::default(),
-        corrects_leaf_index: None,
-        correction_reason: None,
-        requested_by: None,
-        approved_by: None,
-    }
+/// One gateway request's output tokens, built as the gateway builds them (`run` keys the
+/// requests by run, writer count and batch size so runs never collide).
+fn event(run: &str, id: usize) -> NewEvent {
+    let (request_id, subject, operator) = (format!("{run}-e{id}"), format!("opc-{}", id % 50), format!("operator-{}", id % 7));
+    let request = metering::GatewayRequest {
+        request_id: &request_id,
+        subject: &subject,
+        operator_user_id: &operator,
+        channel_id: "bench",
+        model: "bench-model",
+        endpoint: "chat/completions",
+        price_version: "bench",
+        estimated: false,
+        outcome: "ok",
+        started_ms: opchub_store::now_ms() - (id % 86_400_000) as i64,
+    };
+    metering::token(&request, TokenKind::Output, 1000 + (id % 977) as i64, 20_000, 10_000)
 }
 
 pub async fn run(store: &Store, key: Arc<LedgerKey>, origin: &str, events: usize, writers: &[usize], batches: &[usize]) -> Result<()> {

@@ -692,7 +692,7 @@ fn org_code_check(body: &str) -> char {
 /// community's discounted channel, M2.2) and skill calls between OPCs (M2.3), then a signed
 /// checkpoint. Skipped when the ledger already has events.
 pub async fn load_demo_usage(store: &Store, key: &opchub_ledger::checkpoint::LedgerKey, origin: &str) -> anyhow::Result<()> {
-    use opchub_ledger::event::{NewEvent, Origin};
+    use opchub_ledger::metering::{self, TokenKind};
     use opchub_store::ledger::Item;
     if store.ledger_size().await.map_err(|e| anyhow::anyhow!("{e}"))? > 0 {
         return Ok(());
@@ -717,73 +717,58 @@ pub async fn load_demo_usage(store: &Store, key: &opchub_ledger::checkpoint::Led
     }
     let mut rng = StdRng::seed_from_u64(2026);
     let mut items = vec![];
-    let ev = |id: String, kind: &str, unit: &str, subject: &str, counterparty: &str, q: i64, list: i64, charged: i64, at: i64| {
-        Item::Event(NewEvent {
-            source: "gateway".into(),
-            source_event_id: id,
-            kind: kind.into(),
-            subject: subject.into(),
-            counterparty: counterparty.into(),
-            quantity: q,
-            unit: unit.into(),
-            list_fen: list,
-            charged_fen: charged,
-            list_sub_micro: 0,
-            charged_sub_micro: 0,
-            price_version: "demo-2026-11".into(),
-            occurred_at_ms: at,
-            origin: Origin::Observed,
-            attributes: Default::default(),
-            corrects_leaf_index: None,
-            correction_reason: None,
-            requested_by: None,
-            approved_by: None,
-        })
-    };
+    // Built by the platform's own metering builders, exactly as the gateway, the Skill Store
+    // and a confirmed cooperation payment build them: the demo's events are real events.
+    let mut operator_of: HashMap<String, String> = HashMap::new();
+    for c in store.communities(None, None).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        operator_of.insert(c.id, c.operator_user_id);
+    }
     for (i, o) in opcs.iter().take(20).enumerate() {
+        let Some(operator) = operator_of.get(&o.community_id) else {
+            continue;
+        };
         for day in (0..HISTORY_DAYS).step_by(2) {
             let at = now - day * 86_400_000 - rng.gen_range(0..3_600_000);
             let input = rng.gen_range(20_000..400_000i64);
             let output = input / rng.gen_range(2..6i64);
+            let request_id = format!("demo-{i}-{day}");
+            let request = metering::GatewayRequest {
+                request_id: &request_id,
+                subject: &o.id,
+                operator_user_id: operator,
+                channel_id: "demo-channel",
+                model: "demo-chat",
+                endpoint: "chat/completions",
+                price_version: "demo-2026-11",
+                estimated: false,
+                outcome: "ok",
+                started_ms: at,
+            };
             // List ¥4 / ¥12 per million tokens; OPCs pay half (M2.2 discount).
-            let (li, lo) = (input * 400 / 1_000_000, output * 1200 / 1_000_000);
-            items.push(ev(
-                format!("demo-{i}-{day}-in"),
-                "token.input",
-                "token",
-                &o.id,
-                &o.community_id,
-                input,
-                li,
-                li / 2,
-                at,
-            ));
-            items.push(ev(
-                format!("demo-{i}-{day}-out"),
-                "token.output",
-                "token",
-                &o.id,
-                &o.community_id,
-                output,
-                lo,
-                lo / 2,
-                at,
-            ));
+            items.push(Item::Event(metering::token(&request, TokenKind::Input, input, 400, 200)));
+            items.push(Item::Event(metering::token(&request, TokenKind::Output, output, 1200, 600)));
             if day % 3 == 0 {
-                // Skill calls between OPCs at ¥2.00 a call (M2.3).
+                // Paid calls between OPCs at ¥2.00 a call (M2.3), one event per call.
                 let publisher = &opcs[(i + 7) % opcs.len()];
-                let calls = rng.gen_range(1..40i64);
-                items.push(ev(
-                    format!("demo-{i}-{day}-skill"),
-                    "skill.call",
-                    "call",
-                    &o.id,
-                    &publisher.id,
-                    calls,
-                    calls * 200,
-                    calls * 200,
-                    at,
-                ));
+                for n in 0..rng.gen_range(1..40i64) {
+                    let key = format!("demo-{i}-{day}-call-{n}");
+                    items.push(Item::Event(metering::skill_call(&metering::SkillCall {
+                        call_key: &key,
+                        invoker_party: &o.id,
+                        publisher_party: &publisher.id,
+                        skill_slug: "demo-consulting",
+                        version: "1.0.0",
+                        version_hash: "demo",
+                        tool: "consult",
+                        outcome: "ok",
+                        latency_ms: 120,
+                        request_digest: "",
+                        response_digest: "",
+                        charged_fen: 200,
+                        started_ms: at + n * 1_000,
+                        not_qualified_reason: None,
+                    })));
+                }
             }
         }
     }
@@ -791,22 +776,19 @@ pub async fn load_demo_usage(store: &Store, key: &opchub_ledger::checkpoint::Led
     let parties = store.settlement_parties().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     for (k, e) in parties.enterprises.iter().take(3).enumerate() {
         let opc = &opcs[(k * 3 + 1) % opcs.len()];
-        let amount = 2_000_000 + 1_500_000 * k as i64;
-        let mut item = ev(
-            format!("demo-coop-{k}"),
-            "cooperation.payment",
-            "fen",
-            &e.id,
-            &opc.id,
-            amount,
-            amount,
-            amount,
-            now - (k as i64 + 1) * 60_000,
-        );
-        if let Item::Event(ev) = &mut item {
-            ev.price_version = String::new();
-        }
-        items.push(item);
+        let (payment, cooperation) = (format!("demo-coop-{k}"), format!("demo-cooperation-{k}"));
+        items.push(Item::Event(metering::cooperation_payment(&metering::CooperationPayment {
+            payment_id: &payment,
+            cooperation_id: &cooperation,
+            demand_id: "demo-demand",
+            enterprise_id: &e.id,
+            opc_id: &opc.id,
+            amount_fen: 2_000_000 + 1_500_000 * k as i64,
+            invoice_number: "demo",
+            invoice_sha256: None,
+            occurred_at_ms: now - (k as i64 + 1) * 60_000,
+            confirmed_by: None,
+        })));
     }
     let n = items.len();
     store.ledger_append(items).await.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -18,12 +18,11 @@
 use anyhow::{anyhow, Result};
 use opchub_app::skills::{publish_for, review_for, PublishRequest, ReviewRequest, VersionRequest};
 use opchub_app::{App, AppError, Principal};
-use opchub_ledger::event::{NewEvent, Origin};
+use opchub_ledger::metering;
 use opchub_skills::tools::{HttpOperation, Tool};
 use opchub_store::ledger::{Item, Outcome};
 use opchub_store::skills::{NewSkill, NewVersion, SkillCall};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 fn api(e: AppError) -> anyhow::Error {
     anyhow!("demo skill: {} {:?} {:?}", e.code, e.detail, e.fields)
@@ -343,41 +342,28 @@ pub async fn load(s: &App) -> Result<usize> {
             for n in 0..(1 + (k + j) % 4) {
                 let at = now - ((k * 7 + j * 3 + n) as i64 % 20 + 1) * 86_400_000 / 2;
                 let key = opchub_skills::sha256_hex(format!("demo\n{}\n{}\n{n}", u.user.id, p.slug).as_bytes());
-                let mut attributes = BTreeMap::new();
-                for (a, v) in [
-                    ("skill", p.slug.as_str()),
-                    ("version", "1.0.0"),
-                    ("version_hash", p.version_hash.as_str()),
-                    ("tool", p.tool.as_str()),
-                    ("publisher", p.publisher_party.as_str()),
-                    ("invoker", party.as_str()),
-                    ("outcome", "ok"),
-                    ("qualified", "true"),
-                    ("demo", "true"),
-                ] {
-                    attributes.insert(a.to_string(), v.to_string());
-                }
-                items.push(Item::Event(NewEvent {
-                    source: opchub_app::skills::SOURCE.into(),
-                    source_event_id: key.clone(),
-                    kind: "skill.call".into(),
-                    subject: party.clone(),
-                    counterparty: p.publisher_party.clone(),
-                    quantity: 1,
-                    unit: "call".into(),
-                    list_fen: p.price_fen,
+                let latency_ms = 120 + (n as i64) * 35;
+                let (request_digest, response_digest) = (
+                    opchub_skills::sha256_hex(b"demo request"),
+                    opchub_skills::sha256_hex(b"demo response"),
+                );
+                // The event a real call of the skill appends (the Skill Store's own builder).
+                items.push(Item::Event(metering::skill_call(&metering::SkillCall {
+                    call_key: &key,
+                    invoker_party: &party,
+                    publisher_party: &p.publisher_party,
+                    skill_slug: &p.slug,
+                    version: "1.0.0",
+                    version_hash: &p.version_hash,
+                    tool: &p.tool,
+                    outcome: "ok",
+                    latency_ms,
+                    request_digest: &request_digest,
+                    response_digest: &response_digest,
                     charged_fen: p.price_fen,
-                    list_sub_micro: 0,
-                    charged_sub_micro: 0,
-                    price_version: format!("skill:{}@1.0.0", p.slug),
-                    occurred_at_ms: at,
-                    origin: Origin::Observed,
-                    attributes,
-                    corrects_leaf_index: None,
-                    correction_reason: None,
-                    requested_by: None,
-                    approved_by: None,
-                }));
+                    started_ms: at,
+                    not_qualified_reason: None,
+                })));
                 rows.push(SkillCall {
                     call_key: key,
                     skill_id: p.skill_id.clone(),
@@ -391,9 +377,9 @@ pub async fn load(s: &App) -> Result<usize> {
                     qualified: true,
                     not_qualified_reason: None,
                     charged_fen: p.price_fen,
-                    latency_ms: 120 + (n as i64) * 35,
-                    request_digest: opchub_skills::sha256_hex(b"demo request"),
-                    response_digest: opchub_skills::sha256_hex(b"demo response"),
+                    latency_ms,
+                    request_digest,
+                    response_digest,
                     leaf_index: None,
                     day: opchub_store::skills::call_day(at),
                     created_at: at,
