@@ -30,6 +30,7 @@ pub mod records;
 pub mod registry;
 pub mod settlement;
 pub mod skills;
+pub mod statements;
 pub mod throttle;
 
 pub use error::{AppError, AppResult, Coded, ErrorKind};

@@ -88,14 +88,9 @@ fn the_gateway_returns_its_own_types_not_http_responses() {
         Vec::<String>::new(),
         "crates/gateway/Cargo.toml"
     );
-    let found: Vec<String> = crate_sources("gateway")
-        .into_iter()
-        .flat_map(|(f, text)| {
-            server_framework_uses(&text)
-                .into_iter()
-                .map(move |v| format!("{} uses {v}", f.display()))
-        })
-        .collect();
+    let found = reported("gateway", |text| {
+        server_framework_uses(text).iter().map(|v| format!("uses {v}")).collect()
+    });
     assert_eq!(found, Vec::<String>::new());
     // A deliberate violation is caught.
     assert_eq!(server_framework_uses("use axum::response::Response;"), vec!["axum"]);
@@ -171,6 +166,19 @@ fn crate_sources(name: &str) -> Vec<(PathBuf, String)> {
         .collect()
 }
 
+/// What `check` reports in each source of crate `name`, each line prefixed with its file.
+fn reported(name: &str, check: impl Fn(&str) -> Vec<String>) -> Vec<String> {
+    crate_sources(name)
+        .into_iter()
+        .flat_map(|(f, text)| {
+            check(&text)
+                .into_iter()
+                .map(move |v| format!("{}: {v}", f.display()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 #[test]
 fn web_handlers_call_the_app_not_the_store() {
     let found: Vec<String> = crate_sources("web")
@@ -183,15 +191,7 @@ fn web_handlers_call_the_app_not_the_store() {
 
 #[test]
 fn the_cli_uses_web_only_to_serve() {
-    let found: Vec<String> = crate_sources("opchub")
-        .into_iter()
-        .flat_map(|(f, text)| {
-            web_uses_beyond_serving(&text)
-                .into_iter()
-                .map(move |u| format!("{}: {u}", f.display()))
-        })
-        .collect();
-    assert_eq!(found, Vec::<String>::new());
+    assert_eq!(reported("opchub", web_uses_beyond_serving), Vec::<String>::new());
 }
 
 #[test]

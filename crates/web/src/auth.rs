@@ -159,7 +159,7 @@ pub async fn enforce(
 fn reject_in(state: &AppState, surface: Surface, e: ApiError) -> Response {
     match surface {
         Surface::Api => e.into_response(),
-        Surface::Page => crate::pages::error_page(state, &e),
+        Surface::Page => crate::view::error_page(state, None, &e),
         Surface::OpenAi => crate::api::gateway::OpenAiError::refused(&e).into_response(),
     }
 }

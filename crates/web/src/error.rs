@@ -95,44 +95,33 @@ struct FeatureCatalog {
     code_prefix: Option<&'static str>,
 }
 
-/// The features whose error messages live in their own catalog table. (`[ledger.error]` is
-/// not one of them: it holds the per-event messages of a ledger batch's answer, which
-/// `api::ledger` reads itself.)
+/// The features whose error messages live in their own catalog table, `[<feature>.error]` and
+/// `[<feature>.field]`, beside the shared `[error]` and `[field]` (what any feature may answer:
+/// malformed requests, sign-in, passwords, files). Every catalog table is a feature's or shared;
+/// none is named after the change that added it. (`[ledger.error]` is not listed: it holds the
+/// per-event messages of a ledger batch's answer, which `api::ledger` reads itself.)
 const FEATURE_CATALOGS: &[FeatureCatalog] = &[
+    // the Skill Store (M2.3)
     FeatureCatalog {
         table: "skill",
         code_prefix: Some("skill_"),
     },
+    // the demand board (M2.4)
     FeatureCatalog {
         table: "demand",
         code_prefix: None,
     },
-    // party facts (issue 17)
+    // a party's facts: people, payout account
     FeatureCatalog {
         table: "facts",
         code_prefix: None,
     },
-    // security fixes (issue 20)
-    FeatureCatalog {
-        table: "sec",
-        code_prefix: None,
-    },
-    // integrity (issue 18)
+    // integrity: source scopes, price reviews, findings
     FeatureCatalog {
         table: "integrity",
         code_prefix: None,
     },
-    // integrity findings (issue 18)
-    FeatureCatalog {
-        table: "findings",
-        code_prefix: None,
-    },
-    // security hardening (issue 20, items 8–10)
-    FeatureCatalog {
-        table: "seclow",
-        code_prefix: None,
-    },
-    // monthly bills (issue 19)
+    // monthly bills
     FeatureCatalog {
         table: "bills",
         code_prefix: None,
@@ -142,8 +131,7 @@ const FEATURE_CATALOGS: &[FeatureCatalog] = &[
 /// The message of `code` in `section` (`error` for an error's code, `field` for a field's),
 /// by one rule for every feature of [`FEATURE_CATALOGS`]:
 /// 1. a code carrying a feature's prefix (`skill_secret_aws_access_key`) is that feature's:
-///    `<table>.error.<rest>`, else a feature without a prefix that has `<t>.error.<code>`,
-///    else its family `<table>.error.<first word of rest>`
+///    `<table>.error.<rest>`, else its family `<table>.error.<first word of rest>`
 ///    (`skill.error.secret`), else the shared `error.<code>` — for a field's code too;
 /// 2. any other code: the shared `<section>.<code>`, else the first feature without a prefix
 ///    that has `<table>.<section>.<code>` (`demand.error.…`, `demand.field.…`);
@@ -154,13 +142,6 @@ fn catalog_text(lang: &str, section: &str, code: &str) -> String {
             let exact = format!("{}.error.{rest}", f.table);
             if i18n::has("zh", &exact) {
                 return i18n::text(lang, &exact);
-            }
-            // A feature without a prefix may hold the whole code (`sec.error.skill_…`).
-            for g in FEATURE_CATALOGS.iter().filter(|g| g.code_prefix.is_none()) {
-                let k = format!("{}.error.{code}", g.table);
-                if i18n::has("zh", &k) {
-                    return i18n::text(lang, &k);
-                }
             }
             if let Some((family, _)) = rest.split_once('_') {
                 let k = format!("{}.error.{family}", f.table);

@@ -17,6 +17,7 @@ pub mod mcp;
 pub mod routes;
 pub mod skills;
 pub mod upload;
+pub mod view;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header;

@@ -13,9 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use opchub_app::ledger as app;
 use opchub_ledger::event::EventError;
-use opchub_settle::export::{xlsx_int as write_int, xlsx_yuan as write_yuan};
 use opchub_store::ledger::{Checkpoint, Outcome, Receipt, Source, StoredEvent};
-use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -62,18 +60,7 @@ fn error_body(e: &EventError) -> EventErrorBody {
     EventErrorBody {
         code: e.code.clone(),
         field: e.field.clone(),
-        message: {
-            // Scope refusals (issue 18) have their messages in the integrity table.
-            let scoped = format!("integrity.event.{}", e.code);
-            let strict = format!("seclow.event.{}", e.code);
-            if crate::i18n::has(&lang, &scoped) {
-                crate::i18n::text(&lang, &scoped)
-            } else if crate::i18n::has(&lang, &strict) {
-                crate::i18n::text(&lang, &strict)
-            } else {
-                crate::i18n::text(&lang, &format!("ledger.error.{}", e.code))
-            }
-        },
+        message: crate::i18n::text(&lang, &format!("ledger.error.{}", e.code)),
     }
 }
 
@@ -214,32 +201,7 @@ pub async fn statement(State(s): State<AppState>, caller: Caller, ApiQuery(q): A
 pub async fn statement_csv(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<StatementQuery>) -> ApiResult<Response> {
     let p = caller.require()?;
     let st = statement_for(&s, p, &q).await?;
-    let mut out = String::from(
-        "\u{feff}leaf_index,occurred_at,kind,subject,counterparty,quantity,unit,list_fen,charged_fen,price_version,origin,late,leaf_hash\n",
-    );
-    for e in &st.events {
-        let occurred = chrono::DateTime::from_timestamp_millis(e.occurred_at_ms)
-            .map(|d| d.to_rfc3339())
-            .unwrap_or_default();
-        let cells = [
-            e.leaf_index.to_string(),
-            occurred,
-            e.kind.clone(),
-            e.subject.clone(),
-            e.counterparty.clone(),
-            e.quantity.to_string(),
-            e.unit.clone(),
-            e.list_fen.to_string(),
-            e.charged_fen.to_string(),
-            e.price_version.clone(),
-            e.origin.clone(),
-            e.late.to_string(),
-            e.leaf_hash.clone(),
-        ];
-        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-        out.push_str(&line.join(","));
-        out.push('\n');
-    }
+    let out = opchub_app::statements::csv(&st);
     let filename = format!("statement-{}-{}.csv", st.party, st.period);
     Ok(super::attachment("text/csv; charset=utf-8", &filename, out))
 }
@@ -258,145 +220,12 @@ pub struct BinaryFile(pub Vec<u8>);
 pub async fn statement_xlsx(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<StatementQuery>) -> ApiResult<Response> {
     let p = caller.require()?;
     let st = statement_for(&s, p, &q).await?;
-    let bytes = statement_workbook(&st).map_err(|e| {
+    let lang = crate::i18n::current_lang();
+    let kind_name = |kind: &str| crate::i18n::text(&lang, &format!("ledger.kind.{kind}"));
+    let bytes = opchub_app::statements::workbook(&st, &kind_name).map_err(|e| {
         tracing::error!(error = %e, "statement workbook");
         ApiError::internal()
     })?;
     let filename = format!("statement-{}-{}.xlsx", st.party, st.period);
     Ok(super::attachment(XLSX_CONTENT_TYPE, &filename, bytes))
-}
-
-fn write_header(ws: &mut Worksheet, row: u32, names: &[&str], bold: &Format) -> Result<(), XlsxError> {
-    for (c, name) in (0u16..).zip(names) {
-        ws.write_string_with_format(row, c, *name, bold)?;
-        ws.set_column_width(c, (name.len() as f64 + 4.0).max(12.0))?;
-    }
-    Ok(())
-}
-
-pub fn statement_workbook(st: &Statement) -> Result<Vec<u8>, XlsxError> {
-    let lang = crate::i18n::current_lang();
-    let bold = Format::new().set_bold();
-    let yuan = Format::new().set_num_format("#,##0.00");
-    let int = Format::new().set_num_format("#,##0");
-    let plain = Format::new().set_num_format("0");
-    let mut wb = Workbook::new();
-
-    let ws = wb.add_worksheet();
-    ws.set_name("汇总")?;
-    for (r, (k, v)) in (0u32..).zip([("party", &st.party), ("period", &st.period), ("role", &st.role)]) {
-        ws.write_string_with_format(r, 0, k, &bold)?;
-        ws.write_string(r, 1, v.as_str())?;
-    }
-    let head = 4;
-    write_header(
-        ws,
-        head,
-        &[
-            "kind",
-            "name",
-            "unit",
-            "quantity",
-            "events",
-            "list_fen",
-            "charged_fen",
-            "discount_fen",
-            "list_yuan",
-            "charged_yuan",
-            "discount_yuan",
-        ],
-        &bold,
-    )?;
-    ws.set_column_width(1, 18)?;
-    let (mut list, mut charged) = (0i128, 0i128);
-    let mut row = head + 1;
-    for t in &st.totals {
-        let discount = i128::from(t.list_fen) - i128::from(t.charged_fen);
-        ws.write_string(row, 0, t.kind.as_str())?;
-        ws.write_string(row, 1, crate::i18n::text(&lang, &format!("ledger.kind.{}", t.kind)))?;
-        ws.write_string(row, 2, t.unit.as_str())?;
-        write_int(ws, row, 3, t.quantity, &int)?;
-        write_int(ws, row, 4, t.events, &int)?;
-        write_int(ws, row, 5, t.list_fen, &plain)?;
-        write_int(ws, row, 6, t.charged_fen, &plain)?;
-        write_int(ws, row, 7, discount, &plain)?;
-        write_yuan(ws, row, 8, t.list_fen, &yuan)?;
-        write_yuan(ws, row, 9, t.charged_fen, &yuan)?;
-        write_yuan(ws, row, 10, discount, &yuan)?;
-        list += i128::from(t.list_fen);
-        charged += i128::from(t.charged_fen);
-        row += 1;
-    }
-    // The total row (amounts only: quantities of different kinds do not add up).
-    ws.write_string_with_format(row, 0, "total", &bold)?;
-    for (col, fen) in [(5, list), (6, charged), (7, list - charged)] {
-        write_int(ws, row, col, fen, &plain)?;
-        write_yuan(ws, row, col + 3, fen, &yuan)?;
-    }
-    ws.set_freeze_panes(head + 1, 0)?;
-
-    let ws = wb.add_worksheet();
-    ws.set_name("明细")?;
-    write_header(
-        ws,
-        0,
-        &[
-            "leaf_index",
-            "occurred_at",
-            "kind",
-            "subject",
-            "counterparty",
-            "quantity",
-            "unit",
-            "list_fen",
-            "charged_fen",
-            "price_version",
-            "origin",
-            "late",
-            "leaf_hash",
-            "list_yuan",
-            "charged_yuan",
-        ],
-        &bold,
-    )?;
-    for c in [1, 3, 4] {
-        ws.set_column_width(c, 28)?;
-    }
-    ws.set_column_width(12, 66)?;
-    for (row, e) in (1u32..).zip(&st.events) {
-        let occurred = chrono::DateTime::from_timestamp_millis(e.occurred_at_ms)
-            .map(|d| d.to_rfc3339())
-            .unwrap_or_default();
-        write_int(ws, row, 0, e.leaf_index, &plain)?;
-        ws.write_string(row, 1, occurred)?;
-        ws.write_string(row, 2, e.kind.as_str())?;
-        ws.write_string(row, 3, e.subject.as_str())?;
-        ws.write_string(row, 4, e.counterparty.as_str())?;
-        write_int(ws, row, 5, e.quantity, &int)?;
-        ws.write_string(row, 6, e.unit.as_str())?;
-        write_int(ws, row, 7, e.list_fen, &plain)?;
-        write_int(ws, row, 8, e.charged_fen, &plain)?;
-        ws.write_string(row, 9, e.price_version.as_str())?;
-        ws.write_string(row, 10, e.origin.as_str())?;
-        ws.write_boolean(row, 11, e.late)?;
-        ws.write_string(row, 12, e.leaf_hash.as_str())?;
-        write_yuan(ws, row, 13, e.list_fen, &yuan)?;
-        write_yuan(ws, row, 14, e.charged_fen, &yuan)?;
-    }
-    ws.set_freeze_panes(1, 0)?;
-    wb.save_to_buffer()
-}
-
-/// Quotes a CSV cell when needed and defuses spreadsheet formulas.
-fn csv_cell(v: &str) -> String {
-    let v = if v.starts_with(['=', '+', '-', '@']) && v.parse::<i64>().is_err() {
-        format!("'{v}")
-    } else {
-        v.to_string()
-    };
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v
-    }
 }

@@ -7,10 +7,11 @@
 use crate::api;
 use crate::auth::{self, Caller, CsrfToken, Principal};
 use crate::error::ApiError;
+use crate::view::render;
 use crate::{i18n, AppState};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use minijinja::{context, Environment, Value};
 use opchub_app::accounts::{self, NewKeyRequest, NewUserRequest};
@@ -196,43 +197,8 @@ pub fn templates() -> Environment<'static> {
 }
 
 /// Renders `name` with the common context (language, user, CSRF token, navigation).
-fn render(s: &AppState, caller: Option<&Principal>, csrf: &str, name: &str, status: StatusCode, ctx: Value) -> Response {
-    let lang = i18n::current_lang();
-    let user =
-        caller.map(|p| context! { name => p.user.display_name.clone(), username => p.user.username.clone(), role => p.role().as_str() });
-    let full = context! { lang => lang, user => user, csrf => csrf, ..ctx };
-    match s.templates.get_template(name).and_then(|t| t.render(full)) {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!(template = name, error = %e, "render failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "render error").into_response()
-        }
-    }
-}
-
-/// An error as a readable page (used for rejected page requests).
-pub fn error_page(s: &AppState, e: &ApiError) -> Response {
-    let (message, _) = e.messages(&i18n::current_lang());
-    render(
-        s,
-        None,
-        "",
-        "error.html",
-        e.status,
-        context! { status => e.status.as_u16(), code => e.code.clone(), message => message },
-    )
-}
-
 fn page_error(s: &AppState, p: Option<&Principal>, e: ApiError) -> Response {
-    let (message, _) = e.messages(&i18n::current_lang());
-    render(
-        s,
-        p,
-        "",
-        "error.html",
-        e.status,
-        context! { status => e.status.as_u16(), code => e.code.clone(), message => message },
-    )
+    crate::view::error_page(s, p, &e)
 }
 
 fn field_messages(e: &ApiError) -> (String, BTreeMap<String, String>) {
@@ -270,7 +236,7 @@ pub async fn not_found(State(s): State<AppState>, uri: axum::http::Uri) -> Respo
     if uri.path().starts_with("/api/") {
         return ApiError::not_found().into_response();
     }
-    error_page(&s, &ApiError::not_found())
+    crate::view::error_page(&s, None, &ApiError::not_found())
 }
 
 pub async fn evidence_js() -> impl IntoResponse {
@@ -426,7 +392,7 @@ pub async fn login(
     let user = match accounts::check_password(&s, &username, &password, client).await {
         Ok(u) => u,
         Err(e) if e.code == "too_many_attempts" => {
-            let message = i18n::text(&i18n::current_lang(), "sec.error.too_many_attempts");
+            let message = i18n::text(&i18n::current_lang(), "error.too_many_attempts");
             return render(
                 &s,
                 caller.0.as_ref(),
@@ -850,7 +816,7 @@ pub async fn change_password(
         .map_err(ApiError::from)
     {
         Ok(_) => {
-            let notice = i18n::text(&i18n::current_lang(), "seclow.page.password_changed");
+            let notice = i18n::text(&i18n::current_lang(), "password.password_changed");
             account_page(&s, p, &csrf.0, None, StatusCode::OK, None, (Some(notice), None)).await
         }
         Err(e) => {
