@@ -111,4 +111,64 @@ mod tests {
         assert_eq!(negotiate(Some("zh"), Some("en-US")), "zh");
         assert_eq!(negotiate(Some("fr"), None), "zh");
     }
+
+    /// The keys a template looks up literally (`t('registry.register.title')`).
+    fn literal_keys(template: &str) -> Vec<String> {
+        let mut out = vec![];
+        for quote in ['\'', '"'] {
+            for (i, _) in template.match_indices(&format!("t({quote}")) {
+                // `t(` as a call of its own, not the end of another name (`set(`, `alert(`).
+                if template[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+                    continue;
+                }
+                let rest = &template[i + 3..];
+                let Some(end) = rest.find(quote) else { continue };
+                let (key, after) = (&rest[..end], &rest[end + 1..]);
+                // Only a whole literal (`t('a.b')`), not a prefix joined to a value (`t('a.' ~ x)`).
+                if after.trim_start().starts_with(')') && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+                    out.push(key.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    fn templates(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                templates(&path, out);
+            } else if path.extension().is_some_and(|e| e == "html") {
+                out.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+
+    /// Every text a page shows by a literal key is in both catalogs: a renamed or misspelt key
+    /// would otherwise show the key itself to the reader.
+    #[test]
+    fn every_key_a_template_names_is_in_both_catalogs() {
+        let mut files = vec![];
+        templates(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"), &mut files);
+        let mut checked = 0;
+        let mut missing = vec![];
+        for (file, text) in &files {
+            for key in literal_keys(text) {
+                checked += 1;
+                for lang in ["zh", "en"] {
+                    if !has(lang, &key) {
+                        missing.push(format!("{file}: {lang} {key}"));
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "the check reads the templates' keys ({checked})");
+        assert_eq!(missing, Vec::<String>::new());
+        // A key built from a value is not read as a literal; the old flat names are gone.
+        assert_eq!(
+            literal_keys("{{ t('registry.register.title') }} {{ t('status.' ~ s) }}"),
+            vec!["registry.register.title"]
+        );
+        assert!(!has("zh", "register.title"), "the registry's pages are nested under registry");
+    }
 }

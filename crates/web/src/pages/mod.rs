@@ -412,7 +412,7 @@ pub async fn login(
         _ => {
             let (message, _) = field_messages(&ApiError::unauthorized().with_detail(""));
             let message = if message.ends_with(": ") {
-                i18n::text(&i18n::current_lang(), "login.failed")
+                i18n::text(&i18n::current_lang(), "accounts.login.failed")
             } else {
                 message
             };
@@ -816,7 +816,7 @@ pub async fn change_password(
         .map_err(ApiError::from)
     {
         Ok(_) => {
-            let notice = i18n::text(&i18n::current_lang(), "password.password_changed");
+            let notice = i18n::text(&i18n::current_lang(), "accounts.password.password_changed");
             account_page(&s, p, &csrf.0, None, StatusCode::OK, None, (Some(notice), None)).await
         }
         Err(e) => {
