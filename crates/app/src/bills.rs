@@ -401,8 +401,9 @@ pub async fn confirm_for(app: &App, p: &Principal, payment_id: &str) -> AppResul
     if side != "payee" {
         return Err(BillError::NotPayee.into());
     }
-    app.store.confirm_bill_payment(&p.actor(), payment_id).await?;
-    post(app, payment_id).await?;
+    // The confirmation and its ledger event commit together (one writer transaction).
+    let w = crate::ledger::writer(app)?;
+    app.store.confirm_and_post_bill_payment(w, &p.actor(), payment_id).await?;
     Ok(app.store.bill_payment(payment_id).await?)
 }
 

@@ -23,6 +23,9 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+/// The ledger source of confirmed bill payments (`bill.payment`, issue 19).
+pub const SOURCE: &str = opchub_ledger::metering::BILLS_SOURCE;
+
 /// One line of a bill: a kind of one model, skill or item at one price version.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct BillLine {
@@ -668,38 +671,39 @@ impl Store {
     /// pending → confirmed (the payee's confirmation; only one of concurrent confirms wins).
     pub async fn confirm_bill_payment(&self, actor: &Actor, payment_id: &str) -> Result<BillPayment> {
         let mut tx = self.begin().await?;
-        let res = sqlx::query(
-            "UPDATE bill_payments SET status = 'confirmed', confirmed_by = $1, confirmed_at = $2 WHERE id = $3 AND status = 'pending'",
-        )
-        .bind(actor.user_id.clone().unwrap_or_default())
-        .bind(now_ms())
-        .bind(payment_id)
-        .execute(&mut *tx)
-        .await?;
-        if res.rows_affected() != 1 {
+        if !confirm_pending(&mut tx, actor, payment_id).await? {
             return Err(StoreError::Conflict("payment_not_pending"));
         }
-        let row = sqlx::query("SELECT b.id, b.payer, p.amount_fen FROM bill_payments p JOIN bills b ON b.id = p.bill_id WHERE p.id = $1")
-            .bind(payment_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let (bill, payer, amount): (String, String, i64) = (row.try_get("id")?, row.try_get("payer")?, row.try_get("amount_fen")?);
-        if let Some(user) = user_of_party(&mut tx, &payer).await? {
-            let title = format!("{bill} · {}", opchub_domain::Money::from_fen(amount));
-            notify(&mut tx, &user, "bill_payment_confirmed", "bill", &bill, &title).await?;
-        }
-        record_after(
-            &mut tx,
-            actor,
-            "bill.payment_confirm",
-            "bill_payment",
-            payment_id,
-            serde_json::json!({ "status": "confirmed" }),
-            "pending → confirmed".into(),
-        )
-        .await?;
         tx.commit().await?;
         self.bill_payment(payment_id).await
+    }
+
+    /// The payee confirms a pending payment and its `bill.payment` event is appended, in one
+    /// commit of the ledger writer (issue 19 item 3): the confirmation, its notification and
+    /// audit row, the event and the payment's leaf all commit together, or none does. A payment
+    /// no longer pending (confirmed, disputed, void) is refused with `payment_not_pending` and
+    /// nothing changes. Returns the leaf index.
+    pub async fn confirm_and_post_bill_payment(&self, writer: &LedgerWriter, actor: &Actor, payment_id: &str) -> Result<i64> {
+        let pending = self.bill_payment(payment_id).await?;
+        if pending.status != "pending" {
+            return Err(StoreError::Conflict("payment_not_pending"));
+        }
+        let event = payment_event(&pending, actor.user_id.as_deref())?;
+        let out = writer
+            .append_with(
+                vec![Item::Event(event)],
+                vec![crate::ledger::SideWrite::ConfirmBillPayment {
+                    payment_id: payment_id.to_string(),
+                    actor: actor.clone(),
+                }],
+            )
+            .await?;
+        match out.into_iter().next() {
+            Some(Outcome::Stored(r)) | Some(Outcome::Duplicate(r)) => Ok(r.leaf_index),
+            Some(Outcome::Rejected(e)) if e.code == "payment_not_pending" => Err(StoreError::Conflict("payment_not_pending")),
+            Some(Outcome::Rejected(e)) => Err(StoreError::Catalog(format!("ledger refused bill payment {payment_id}: {}", e.code))),
+            None => Err(StoreError::Catalog("ledger returned no outcome".into())),
+        }
     }
 
     /// Either side disputes a pending payment; it does not count until a committee reviewer
@@ -846,25 +850,7 @@ impl Store {
         if p.status != "confirmed" {
             return Err(StoreError::Conflict("payment_not_confirmed"));
         }
-        let (month, payer, payee) = opchub_ledger::bills::parse_bill_id(&p.bill_id).ok_or(StoreError::NotFound)?;
-        let occurred_at_ms = chrono::NaiveDate::parse_from_str(&p.paid_on, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(12, 0, 0))
-            .map(|t| t.and_utc().timestamp_millis() - i64::from(opchub_domain::time::BEIJING_OFFSET_S) * 1000)
-            .unwrap_or(p.created_at)
-            .min(now_ms());
-        Ok(opchub_ledger::metering::bill_payment(&opchub_ledger::metering::BillPayment {
-            payment_id: &p.id,
-            bill_id: &p.bill_id,
-            month: &month,
-            payer: &payer,
-            payee: &payee,
-            amount_fen: p.amount_fen,
-            reference: &p.reference,
-            recorded_side: &p.recorded_side,
-            occurred_at_ms,
-            confirmed_by: p.confirmed_by.as_deref(),
-        }))
+        payment_event(&p, p.confirmed_by.as_deref())
     }
 
     /// Appends the event of a confirmed payment through the writer (idempotent: keyed by the
@@ -983,6 +969,75 @@ async fn user_of_party(tx: &mut Tx, party: &str) -> Result<Option<String>> {
         .bind(party)
         .fetch_optional(&mut **tx)
         .await?)
+}
+
+/// Confirms a pending payment in `tx`: the status, the payer's notification and the audit row.
+/// False (nothing written) when the payment is not pending.
+pub(crate) async fn confirm_pending(tx: &mut Tx, actor: &Actor, payment_id: &str) -> Result<bool> {
+    let res = sqlx::query(
+        "UPDATE bill_payments SET status = 'confirmed', confirmed_by = $1, confirmed_at = $2 WHERE id = $3 AND status = 'pending'",
+    )
+    .bind(actor.user_id.clone().unwrap_or_default())
+    .bind(now_ms())
+    .bind(payment_id)
+    .execute(&mut **tx)
+    .await?;
+    if res.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let row = sqlx::query("SELECT b.id, b.payer, p.amount_fen FROM bill_payments p JOIN bills b ON b.id = p.bill_id WHERE p.id = $1")
+        .bind(payment_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let (bill, payer, amount): (String, String, i64) = (row.try_get("id")?, row.try_get("payer")?, row.try_get("amount_fen")?);
+    if let Some(user) = user_of_party(tx, &payer).await? {
+        let title = format!("{bill} · {}", opchub_domain::Money::from_fen(amount));
+        notify(tx, &user, "bill_payment_confirmed", "bill", &bill, &title).await?;
+    }
+    record_after(
+        tx,
+        actor,
+        "bill.payment_confirm",
+        "bill_payment",
+        payment_id,
+        serde_json::json!({ "status": "confirmed" }),
+        "pending → confirmed".into(),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Records the leaf of a payment's `bill.payment` event in `tx`.
+pub(crate) async fn set_payment_leaf(tx: &mut Tx, payment_id: &str, leaf: i64) -> Result<()> {
+    sqlx::query("UPDATE bill_payments SET ledger_leaf_index = $1 WHERE id = $2 AND ledger_leaf_index IS NULL")
+        .bind(leaf)
+        .bind(payment_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The `bill.payment` event of payment `p`, confirmed by `confirmed_by`.
+fn payment_event(p: &BillPayment, confirmed_by: Option<&str>) -> Result<NewEvent> {
+    let (month, payer, payee) = opchub_ledger::bills::parse_bill_id(&p.bill_id).ok_or(StoreError::NotFound)?;
+    let occurred_at_ms = chrono::NaiveDate::parse_from_str(&p.paid_on, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(12, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis() - i64::from(opchub_domain::time::BEIJING_OFFSET_S) * 1000)
+        .unwrap_or(p.created_at)
+        .min(now_ms());
+    Ok(opchub_ledger::metering::bill_payment(&opchub_ledger::metering::BillPayment {
+        payment_id: &p.id,
+        bill_id: &p.bill_id,
+        month: &month,
+        payer: &payer,
+        payee: &payee,
+        amount_fen: p.amount_fen,
+        reference: &p.reference,
+        recorded_side: &p.recorded_side,
+        occurred_at_ms,
+        confirmed_by,
+    }))
 }
 
 #[cfg(test)]

@@ -49,6 +49,12 @@ pub enum SideWrite {
     /// keyed by its `call_key` in this append (stored or duplicate; none when refused). A row
     /// whose key exists is left as it is (the first attempt's counts stand).
     SkillCall(Box<crate::skills::SkillCall>),
+    /// The payee's confirmation of a pending bill payment, which its `bill.payment` event (of
+    /// source `bills`, keyed by the payment id, in the same append) stands for (issue 19 item
+    /// 3). Applied before the events: when the payment is no longer pending, the event is
+    /// refused (`payment_not_pending`) and nothing of it is written; when it applies, the
+    /// payment's leaf is recorded in the same transaction.
+    ConfirmBillPayment { payment_id: String, actor: Actor },
 }
 
 /// An event's canonical content JSON and content hash, computed before the writer books it:
@@ -527,6 +533,8 @@ async fn write_side(tx: &mut Tx, backend: Backend, side: Vec<SideWrite>, outcome
         match s {
             SideWrite::Request(o) => requests.push(o),
             SideWrite::SkillCall(c) => calls.push(c),
+            // Applied before the events (`append_sized`).
+            SideWrite::ConfirmBillPayment { .. } => {}
             SideWrite::SettleBudget {
                 api_key_id,
                 month,
@@ -605,8 +613,35 @@ impl Store {
             return Err(StoreError::Catalog("ledger append: one prepared entry per item".into()));
         }
         let now = now_ms();
+        let (mut items, mut prepared) = (items, prepared);
         let mut tx = self.begin().await?;
         let size = lock_head(&mut tx).await?;
+        // State changes the events stand for, applied first (with the writer's lock held):
+        // an event whose change no longer applies is refused, so neither is written.
+        let mut confirmed: Vec<(usize, String)> = vec![];
+        let mut side_rows = Vec::with_capacity(side.len());
+        for s in side {
+            let SideWrite::ConfirmBillPayment { payment_id, actor } = s else {
+                side_rows.push(s);
+                continue;
+            };
+            let at = items
+                .iter()
+                .position(|it| matches!(it, Item::Event(e) if e.source == crate::bills::SOURCE && e.source_event_id == payment_id));
+            let Some(at) = at else {
+                return Err(StoreError::Catalog(format!("confirmation of {payment_id} without its event")));
+            };
+            if crate::bills::confirm_pending(&mut tx, &actor, &payment_id).await? {
+                confirmed.push((at, payment_id));
+            } else {
+                items[at] = Item::Rejected {
+                    source: crate::bills::SOURCE.to_string(),
+                    error: EventError::new("payment_not_pending", None),
+                };
+                prepared[at] = None;
+            }
+        }
+        let side = side_rows;
         let sealed: HashSet<String> = sqlx::query_scalar("SELECT period FROM ledger_periods")
             .fetch_all(&mut *tx)
             .await?
@@ -848,6 +883,19 @@ impl Store {
             .await?;
         }
         write_side(&mut tx, self.backend, side, &outcomes).await?;
+        for (at, payment_id) in confirmed {
+            match outcomes.get(at) {
+                Some(Outcome::Stored(r)) | Some(Outcome::Duplicate(r)) => {
+                    crate::bills::set_payment_leaf(&mut tx, &payment_id, r.leaf_index).await?
+                }
+                // A platform-built event refused: nothing of the confirmation may commit.
+                _ => {
+                    return Err(StoreError::Catalog(format!(
+                        "the event of confirmed payment {payment_id} was refused"
+                    )))
+                }
+            }
+        }
         tx.commit().await?;
         Ok((outcomes, new_size))
     }

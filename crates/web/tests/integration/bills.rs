@@ -1143,6 +1143,97 @@ async fn an_unpaid_bill_holds_its_m22_and_m23_lines_and_paying_and_confirming_re
     assert!(confirmed.contains(&skill_bill) && confirmed.contains(&op_bill), "{confirmed:?}");
 }
 
+/// Issue 19 item 3: a confirmation and its `bill.payment` event are one commit. Confirmed
+/// through the API, the payment has its leaf at once (nothing is left for a repair). When the
+/// payment stops being pending after the confirmation was read (a dispute wins the race), the
+/// writer refuses the event with `payment_not_pending` and writes nothing of either: the
+/// ledger does not grow, the payment stays disputed, the payer hears nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmation_and_its_ledger_event_commit_together_or_not_at_all() {
+    use opchub_store::ledger::{Item, Outcome, SideWrite};
+    let w = world().await;
+    let (month, id, _) = issued(&w, "once").await;
+    let r = pay(&w.opc, &id, 100, &today(), "ONCE-1").await;
+    let first = r.json()["id"].as_str().unwrap().to_string();
+    let size = w.app.store.ledger_size().await.unwrap();
+    let r = w
+        .operator
+        .post_json(&format!("/api/v1/bills/payments/{first}/confirm"), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let leaf = w.app.store.bill_payment(&first).await.unwrap().ledger_leaf_index;
+    assert_eq!(leaf, Some(size), "the confirmation carries its event's leaf");
+    assert!(w.app.store.unposted_bill_payments().await.unwrap().is_empty());
+    // Confirming again is refused and appends nothing.
+    let r = w
+        .operator
+        .post_json(&format!("/api/v1/bills/payments/{first}/confirm"), json!({}))
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "payment_not_pending"),
+        "{}",
+        r.text
+    );
+    assert_eq!(w.app.store.ledger_size().await.unwrap(), size + 1);
+
+    // The race: a second payment is disputed after its confirmation's event was built.
+    let r = pay(&w.opc, &id, 50, &today(), "ONCE-2").await;
+    let second = r.json()["id"].as_str().unwrap().to_string();
+    let payment = w.app.store.bill_payment(&second).await.unwrap();
+    let event = opchub_ledger::metering::bill_payment(&opchub_ledger::metering::BillPayment {
+        payment_id: &second,
+        bill_id: &id,
+        month: &month,
+        payer: &w.opc_id,
+        payee: &w.operator_id,
+        amount_fen: 50,
+        reference: &payment.reference,
+        recorded_side: "payer",
+        occurred_at_ms: payment.created_at,
+        confirmed_by: Some(&w.operator_id),
+    });
+    let r = w
+        .opc
+        .post_json(&format!("/api/v1/bills/payments/{second}/dispute"), json!({"reason": "金额不对"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let heard_before = confirmations_heard(&w.opc).await;
+    let actor = opchub_store::Actor::user(&w.operator_id, "community_operator");
+    let out = w
+        .app
+        .store
+        .ledger_append_with(
+            vec![Item::Event(event)],
+            vec![SideWrite::ConfirmBillPayment {
+                payment_id: second.clone(),
+                actor,
+            }],
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[..], [Outcome::Rejected(e)] if e.code == "payment_not_pending"),
+        "{out:?}"
+    );
+    assert_eq!(w.app.store.ledger_size().await.unwrap(), size + 1, "no event");
+    let after = w.app.store.bill_payment(&second).await.unwrap();
+    assert_eq!((after.status.as_str(), after.ledger_leaf_index), ("disputed", None));
+    assert_eq!(confirmations_heard(&w.opc).await, heard_before, "no notification");
+}
+
+/// How many "payment confirmed" notifications `c` has.
+async fn confirmations_heard(c: &Client) -> usize {
+    let r = c.get("/api/v1/notifications").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "bill_payment_confirmed")
+        .count()
+}
+
 /// A crash between a payment's confirmation and its ledger append (simulated: the store
 /// confirms, nothing posts) is repaired when the server next starts: the confirmed payment
 /// becomes its one `bill.payment` event; starting again posts nothing twice.
