@@ -123,7 +123,7 @@ impl From<StoreError> for AppError {
 /// code (its `Display`, the catalogs' key) and [`ErrorKind`], with [`Coded`], the conversion
 /// into [`AppError`], and `ALL` (every variant, so a test can check each code has a message in
 /// both catalogs). A refusal that also names a field or a detail is built from the variant
-/// (`AppError::from(E::X).with_detail(…)`).
+/// (`AppError::from(E::X).with_detail(…)`). The declaring crate depends on `thiserror`.
 ///
 /// ```
 /// opchub_app::module_errors! {

@@ -3,10 +3,11 @@
 //! revocable), and the per-route access check that every route in `routes.rs` goes through.
 
 use crate::error::ApiError;
+use crate::error::HttpError;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use opchub_app::accounts;
@@ -199,7 +200,7 @@ async fn enforce_inner(
     ) && !access.admits_source_keys()
     {
         return Err(reject(
-            ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope").with_detail("source keys only submit events"),
+            ApiError::from(HttpError::InsufficientScope).with_detail("source keys only submit events"),
         ));
     }
     if let Some(Principal {
@@ -210,9 +211,7 @@ async fn enforce_inner(
         let needed = if changing { "write" } else { "read" };
         let ok = scopes.iter().any(|s| s == needed || s == "write");
         if !ok {
-            return Err(reject(
-                ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope").with_detail(needed),
-            ));
+            return Err(reject(ApiError::from(HttpError::InsufficientScope).with_detail(needed)));
         }
     }
     let session_csrf = match &principal {
@@ -240,7 +239,7 @@ async fn enforce_inner(
                 if let Some(expected) = &session_csrf {
                     let got = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
                     if got != Some(expected.as_str()) {
-                        return Err(reject(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed")));
+                        return Err(reject(ApiError::from(HttpError::CsrfFailed)));
                     }
                 }
             }
@@ -251,7 +250,7 @@ async fn enforce_inner(
                 let (parts, body) = req.into_parts();
                 let bytes = axum::body::to_bytes(body, limit)
                     .await
-                    .map_err(|_| reject(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")))?;
+                    .map_err(|_| reject(ApiError::from(HttpError::BodyTooLarge)))?;
                 let got: Option<String> = match &multipart {
                     Some(boundary) => crate::upload::field(bytes.clone(), boundary, CSRF_FIELD).await,
                     None => serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
@@ -263,7 +262,7 @@ async fn enforce_inner(
                     _ => false,
                 };
                 if !ok {
-                    return Err(reject(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed")));
+                    return Err(reject(ApiError::from(HttpError::CsrfFailed)));
                 }
                 req = Request::from_parts(parts, Body::from(bytes));
             }

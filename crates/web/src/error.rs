@@ -164,6 +164,34 @@ fn catalog_text(lang: &str, section: &str, code: &str) -> String {
     i18n::text(lang, &key)
 }
 
+opchub_app::module_errors! {
+    /// What the HTTP layer itself refuses, before any use case runs: the door every request
+    /// comes through (body, content type, CSRF, a key's scope, the metrics token). Their status
+    /// comes from [`status_of`] like every other error's.
+    pub enum HttpError {
+        /// The body is larger than the route allows.
+        BodyTooLarge => (TooLarge, "body_too_large"),
+        /// A JSON route was sent another content type.
+        JsonRequired => (UnsupportedMedia, "json_required"),
+        /// The JSON does not fit the request type.
+        InvalidBody => (Invalid, "invalid_body"),
+        /// The JSON names a field the request type does not have.
+        UnknownField => (Invalid, "unknown_field"),
+        /// A browser session's change did not carry its CSRF token.
+        CsrfFailed => (Forbidden, "csrf_failed"),
+        /// The API key's scopes do not cover this request.
+        InsufficientScope => (Forbidden, "insufficient_scope"),
+        /// `/metrics` needs its token (or loopback).
+        MetricsTokenRequired => (Unauthenticated, "metrics_token_required"),
+    }
+}
+
+impl From<HttpError> for ApiError {
+    fn from(e: HttpError) -> Self {
+        AppError::from(e).into()
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         AppError::from(e).into()
@@ -292,6 +320,7 @@ mod tests {
             codes(opchub_app::settlement::SettlementError::ALL),
             codes(opchub_app::demands::DemandError::ALL),
             codes(opchub_app::skills::SkillError::ALL),
+            codes(HttpError::ALL),
         ]
         .concat();
         assert!(all.len() > 40, "the check reads every module's refusals");

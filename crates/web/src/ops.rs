@@ -45,7 +45,7 @@ pub async fn metrics(
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let peer = peer.map(|Extension(ConnectInfo(a))| a.ip());
     if !metrics_allowed(state.config.metrics_token.as_deref(), peer, auth) {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "metrics_token_required").into_response();
+        return ApiError::from(crate::error::HttpError::MetricsTokenRequired).into_response();
     }
     let mut body = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
     if let Ok(c) = opchub_app::registry::counts(&state).await {

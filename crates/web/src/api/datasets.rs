@@ -88,8 +88,8 @@ pub async fn set_status(
 
 // ---------------------------------------------------------------- downloads
 
-fn range_error(size: i64, code: &str) -> Response {
-    let mut r = ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, code).into_response();
+fn range_error(size: i64) -> Response {
+    let mut r = ApiError::from(opchub_app::AppError::from(opchub_app::files::FileError::RangeNotSatisfiable)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
         r.headers_mut().insert(header::CONTENT_RANGE, v);
     }
@@ -105,7 +105,7 @@ pub async fn download(State(s): State<AppState>, caller: Caller, Path(id): Path<
     let p = caller.require()?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let ready = match app::prepare_download(&s, p, &id, range).await? {
-        PreparedDownload::Unsatisfiable { size } => return Ok(range_error(size, "range_not_satisfiable")),
+        PreparedDownload::Unsatisfiable { size } => return Ok(range_error(size)),
         PreparedDownload::Ready(r) => *r,
     };
     let (d, start, len, size) = (ready.dataset.clone(), ready.start, ready.len, ready.size);

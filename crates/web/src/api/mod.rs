@@ -27,6 +27,7 @@ pub use opchub_app::registry::{
 };
 
 use crate::auth::Caller;
+use crate::error::HttpError;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use axum::extract::{FromRequest, Path, Request, State};
@@ -68,11 +69,11 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !json_content_type(req.headers()) {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "json_required"));
+            return Err(ApiError::from(HttpError::JsonRequired));
         }
         let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+                ApiError::from(HttpError::BodyTooLarge)
             } else {
                 ApiError::bad_request("malformed_json")
             }
@@ -118,7 +119,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
                     } else {
                         format!("{path}: {inner}")
                     };
-                    Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").with_detail(detail))
+                    Err(ApiError::from(HttpError::InvalidBody).with_detail(detail))
                 }
                 _ => Err(ApiError::bad_request("malformed_json").with_detail(inner.to_string())),
             }
@@ -128,7 +129,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
 
 /// 422 `unknown_field`, each unknown field named (field code `unknown_field`).
 pub fn unknown_fields(names: Vec<String>) -> ApiError {
-    let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_field").with_detail(names.join(", "));
+    let mut e = ApiError::from(HttpError::UnknownField).with_detail(names.join(", "));
     for n in names {
         e.fields.insert(n, "unknown_field".into());
     }

@@ -245,7 +245,7 @@ pub async fn create_dataset(State(s): State<AppState>, caller: Caller, Extension
         let boundary = upload::boundary(req.headers()).ok_or_else(|| ApiError::field("file", "file_empty"))?;
         let bytes = axum::body::to_bytes(req.into_body(), PAGE_DATASET_BODY)
             .await
-            .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"))?;
+            .map_err(|_| ApiError::from(crate::error::HttpError::BodyTooLarge))?;
         let parts = upload::parts(bytes, &boundary)
             .await
             .ok_or_else(|| ApiError::bad_request("invalid_body"))?;

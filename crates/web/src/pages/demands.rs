@@ -116,7 +116,7 @@ async fn read_demand_form(req: Request) -> Result<(DemandForm, Vec<FileBytes>), 
     let boundary = upload::boundary(req.headers());
     let bytes = axum::body::to_bytes(req.into_body(), upload::PAGE_UPLOAD_BODY)
         .await
-        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"))?;
+        .map_err(|_| ApiError::from(crate::error::HttpError::BodyTooLarge))?;
     let Some(boundary) = boundary else {
         let f = serde_urlencoded::from_bytes::<DemandForm>(&bytes).map_err(|_| ApiError::bad_request("invalid_body"))?;
         return Ok((f, Vec::new()));

@@ -280,7 +280,7 @@ async fn read_publish_form(req: Request) -> Result<(PublishForm, Option<Vec<u8>>
     let boundary = upload::boundary(req.headers());
     let bytes = axum::body::to_bytes(req.into_body(), PAGE_PUBLISH_BODY)
         .await
-        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"))?;
+        .map_err(|_| ApiError::from(crate::error::HttpError::BodyTooLarge))?;
     let Some(boundary) = boundary else {
         let f = serde_urlencoded::from_bytes::<PublishForm>(&bytes).map_err(|_| ApiError::bad_request("invalid_body"))?;
         return Ok((f, None));
