@@ -370,13 +370,12 @@ pub async fn record_payment_for(app: &App, p: &Principal, id: &str, i: &PaymentI
     Ok(app.store.record_bill_payment(&p.actor(), id, &np).await?)
 }
 
-/// The payee records a receipt directly: confirmed at once and posted to the ledger.
+/// The payee records a receipt directly: confirmed with its ledger event in one commit.
 pub async fn record_receipt_for(app: &App, p: &Principal, id: &str, i: &PaymentInput) -> AppResult<BillPayment> {
     let month = issued_on_side(app, p, id, "payee").await?;
     let np = check_payment(&month, i, "payee")?;
-    let pay = app.store.record_bill_payment(&p.actor(), id, &np).await?;
-    post(app, &pay.id).await?;
-    Ok(app.store.bill_payment(&pay.id).await?)
+    let w = crate::ledger::writer(app)?;
+    Ok(app.store.record_and_post_bill_receipt(w, &p.actor(), id, &np).await?)
 }
 
 async fn post(app: &App, payment_id: &str) -> AppResult<i64> {
@@ -457,11 +456,12 @@ pub async fn resolve_for(app: &App, p: &Principal, dispute_id: &str, r: &Resolve
     if !c.ok() {
         return Err(AppError::checked(c));
     }
-    let d = app.store.resolve_bill_dispute(&p.actor(), dispute_id, &resolution, &note).await?;
+    // An upheld payment is confirmed together with its ledger event (one writer commit).
     if resolution == "upheld" {
-        post(app, &d.payment_id).await?;
+        let w = crate::ledger::writer(app)?;
+        return Ok(app.store.uphold_and_post_bill_dispute(w, &p.actor(), dispute_id, &note).await?);
     }
-    Ok(d)
+    Ok(app.store.resolve_bill_dispute(&p.actor(), dispute_id, &resolution, &note).await?)
 }
 
 /// The bill a payment belongs to (the pages go back to it).

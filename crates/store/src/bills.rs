@@ -573,6 +573,26 @@ impl Store {
     }
 
     pub async fn record_bill_payment(&self, actor: &Actor, bill_id: &str, p: &NewBillPayment) -> Result<BillPayment> {
+        self.record_bill_payment_as(actor, bill_id, p, p.side == "payee").await
+    }
+
+    /// The payee records a receipt and it is confirmed with its `bill.payment` event in one
+    /// ledger-writer commit ([`Store::confirm_and_post_bill_payment`]). Should the server stop
+    /// in between, the receipt is left pending, recorded by the payee, who confirms it as any
+    /// other: never confirmed without its event.
+    pub async fn record_and_post_bill_receipt(
+        &self,
+        writer: &LedgerWriter,
+        actor: &Actor,
+        bill_id: &str,
+        p: &NewBillPayment,
+    ) -> Result<BillPayment> {
+        let pending = self.record_bill_payment_as(actor, bill_id, p, false).await?;
+        self.confirm_and_post_bill_payment(writer, actor, &pending.id).await?;
+        self.bill_payment(&pending.id).await
+    }
+
+    async fn record_bill_payment_as(&self, actor: &Actor, bill_id: &str, p: &NewBillPayment, confirmed: bool) -> Result<BillPayment> {
         let id = new_id();
         let uid = actor.user_id.clone().unwrap_or_default();
         let now = now_ms();
@@ -607,7 +627,6 @@ impl Store {
         if taken.is_some() {
             return Err(StoreError::Conflict("duplicate_reference"));
         }
-        let confirmed = p.side == "payee";
         let receipt_sha = p.receipt.as_ref().map(|r| crate::demands::sha_of(&r.bytes));
         if let (Some(sha), Some(r)) = (&receipt_sha, &p.receipt) {
             let f = crate::demands::FileIn {
@@ -645,19 +664,23 @@ impl Store {
         }
         // The other side hears of it: the payee has a payment to confirm; the payer, that its
         // payee recorded receiving it.
-        let (to, kind) = if confirmed {
-            (&payer, "bill_payment_confirmed")
-        } else {
-            (&payee, "bill_payment_to_confirm")
+        // (A receipt the payee records to confirm at once says nothing yet: its confirmation
+        // tells the payer.)
+        let told = match (confirmed, p.side) {
+            (true, _) => Some((&payer, "bill_payment_confirmed")),
+            (false, "payer") => Some((&payee, "bill_payment_to_confirm")),
+            (false, _) => None,
         };
-        if let Some(user) = user_of_party(&mut tx, to).await? {
-            let title = format!("{bill_id} · {}", opchub_domain::Money::from_fen(p.amount_fen));
-            notify(&mut tx, &user, kind, "bill", bill_id, &title).await?;
+        if let Some((to, kind)) = told {
+            if let Some(user) = user_of_party(&mut tx, to).await? {
+                let title = format!("{bill_id} · {}", opchub_domain::Money::from_fen(p.amount_fen));
+                notify(&mut tx, &user, kind, "bill", bill_id, &title).await?;
+            }
         }
         record_after(
             &mut tx,
             actor,
-            if confirmed { "bill.receipt" } else { "bill.payment" },
+            if p.side == "payee" { "bill.receipt" } else { "bill.payment" },
             "bill_payment",
             &id,
             serde_json::json!({ "bill": bill_id, "amount_fen": p.amount_fen, "paid_on": p.paid_on, "reference": p.reference, "side": p.side }),
@@ -786,61 +809,53 @@ impl Store {
     /// A committee reviewer decides a dispute: `upheld` (the payment stands: confirmed, then
     /// posted) or `rejected` (void: it never counts and frees its share of the bill).
     pub async fn resolve_bill_dispute(&self, actor: &Actor, dispute_id: &str, resolution: &str, note: &str) -> Result<BillDispute> {
-        let to = match resolution {
-            "upheld" => "confirmed",
-            "rejected" => "void",
-            _ => return Err(invalid("resolution", "unknown_resolution")),
-        };
-        let d = self.bill_dispute(dispute_id).await?;
-        let uid = actor.user_id.clone().unwrap_or_default();
-        let now = now_ms();
+        if !matches!(resolution, "upheld" | "rejected") {
+            return Err(invalid("resolution", "unknown_resolution"));
+        }
         let mut tx = self.begin().await?;
-        let res = sqlx::query(
-            "UPDATE bill_disputes SET status = 'resolved', resolution = $1, resolution_note = $2, resolved_by = $3, resolved_at = $4 \
-             WHERE id = $5 AND status = 'open'",
-        )
-        .bind(resolution)
-        .bind(note)
-        .bind(&uid)
-        .bind(now)
-        .bind(dispute_id)
-        .execute(&mut *tx)
-        .await?;
-        if res.rows_affected() != 1 {
+        if !resolve_open(&mut tx, actor, dispute_id, resolution, note).await? {
             return Err(StoreError::Conflict("dispute_resolved"));
         }
-        sqlx::query(
-            "UPDATE bill_payments SET status = $1, confirmed_by = CASE WHEN $1 = 'confirmed' THEN $2 ELSE confirmed_by END, \
-             confirmed_at = CASE WHEN $1 = 'confirmed' THEN $3 ELSE confirmed_at END WHERE id = $4 AND status = 'disputed'",
-        )
-        .bind(to)
-        .bind(&uid)
-        .bind(now)
-        .bind(&d.payment_id)
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query("SELECT b.id, b.payer, b.payee FROM bill_payments p JOIN bills b ON b.id = p.bill_id WHERE p.id = $1")
-            .bind(&d.payment_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let (bill, payer, payee): (String, String, String) = (row.try_get("id")?, row.try_get("payer")?, row.try_get("payee")?);
-        for party in [&payer, &payee] {
-            if let Some(user) = user_of_party(&mut tx, party).await? {
-                notify(&mut tx, &user, "bill_dispute_resolved", "bill", &bill, resolution).await?;
-            }
-        }
-        record_after(
-            &mut tx,
-            actor,
-            "bill.dispute_resolve",
-            "bill_dispute",
-            dispute_id,
-            serde_json::json!({ "resolution": resolution, "note": note }),
-            resolution.to_string(),
-        )
-        .await?;
         tx.commit().await?;
         self.bill_dispute(dispute_id).await
+    }
+
+    /// A committee reviewer upholds a disputed payment: the decision, the payment's
+    /// confirmation and its `bill.payment` event commit in one ledger-writer transaction; a
+    /// dispute decided meanwhile refuses the event (`dispute_resolved`) and nothing changes.
+    pub async fn uphold_and_post_bill_dispute(
+        &self,
+        writer: &LedgerWriter,
+        actor: &Actor,
+        dispute_id: &str,
+        note: &str,
+    ) -> Result<BillDispute> {
+        let d = self.bill_dispute(dispute_id).await?;
+        if d.status != "open" {
+            return Err(StoreError::Conflict("dispute_resolved"));
+        }
+        let payment = self.bill_payment(&d.payment_id).await?;
+        let event = payment_event(&payment, actor.user_id.as_deref())?;
+        let out = writer
+            .append_with(
+                vec![Item::Event(event)],
+                vec![crate::ledger::SideWrite::UpholdBillDispute {
+                    dispute_id: dispute_id.to_string(),
+                    payment_id: d.payment_id.clone(),
+                    note: note.to_string(),
+                    actor: actor.clone(),
+                }],
+            )
+            .await?;
+        match out.into_iter().next() {
+            Some(Outcome::Stored(_)) | Some(Outcome::Duplicate(_)) => self.bill_dispute(dispute_id).await,
+            Some(Outcome::Rejected(e)) if e.code == "dispute_resolved" => Err(StoreError::Conflict("dispute_resolved")),
+            Some(Outcome::Rejected(e)) => Err(StoreError::Catalog(format!(
+                "ledger refused bill payment {}: {}",
+                d.payment_id, e.code
+            ))),
+            None => Err(StoreError::Catalog("ledger returned no outcome".into())),
+        }
     }
 
     /// The `bill.payment` ledger event of a confirmed payment, dated at noon (Beijing) of its
@@ -969,6 +984,67 @@ async fn user_of_party(tx: &mut Tx, party: &str) -> Result<Option<String>> {
         .bind(party)
         .fetch_optional(&mut **tx)
         .await?)
+}
+
+/// Decides an open dispute in `tx`: `upheld` confirms its payment (by the decider), `rejected`
+/// voids it; both parties hear of it and the audit log records it. False (nothing written) when
+/// the dispute is no longer open.
+pub(crate) async fn resolve_open(tx: &mut Tx, actor: &Actor, dispute_id: &str, resolution: &str, note: &str) -> Result<bool> {
+    let to = if resolution == "upheld" { "confirmed" } else { "void" };
+    let payment_id: Option<String> = sqlx::query_scalar("SELECT payment_id FROM bill_disputes WHERE id = $1")
+        .bind(dispute_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(payment_id) = payment_id else {
+        return Err(StoreError::NotFound);
+    };
+    let uid = actor.user_id.clone().unwrap_or_default();
+    let now = now_ms();
+    let res = sqlx::query(
+        "UPDATE bill_disputes SET status = 'resolved', resolution = $1, resolution_note = $2, resolved_by = $3, resolved_at = $4 \
+         WHERE id = $5 AND status = 'open'",
+    )
+    .bind(resolution)
+    .bind(note)
+    .bind(&uid)
+    .bind(now)
+    .bind(dispute_id)
+    .execute(&mut **tx)
+    .await?;
+    if res.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE bill_payments SET status = $1, confirmed_by = CASE WHEN $1 = 'confirmed' THEN $2 ELSE confirmed_by END, \
+         confirmed_at = CASE WHEN $1 = 'confirmed' THEN $3 ELSE confirmed_at END WHERE id = $4 AND status = 'disputed'",
+    )
+    .bind(to)
+    .bind(&uid)
+    .bind(now)
+    .bind(&payment_id)
+    .execute(&mut **tx)
+    .await?;
+    let row = sqlx::query("SELECT b.id, b.payer, b.payee FROM bill_payments p JOIN bills b ON b.id = p.bill_id WHERE p.id = $1")
+        .bind(&payment_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let (bill, payer, payee): (String, String, String) = (row.try_get("id")?, row.try_get("payer")?, row.try_get("payee")?);
+    for party in [&payer, &payee] {
+        if let Some(user) = user_of_party(tx, party).await? {
+            notify(tx, &user, "bill_dispute_resolved", "bill", &bill, resolution).await?;
+        }
+    }
+    record_after(
+        tx,
+        actor,
+        "bill.dispute_resolve",
+        "bill_dispute",
+        dispute_id,
+        serde_json::json!({ "resolution": resolution, "note": note }),
+        resolution.to_string(),
+    )
+    .await?;
+    Ok(true)
 }
 
 /// Confirms a pending payment in `tx`: the status, the payer's notification and the audit row.

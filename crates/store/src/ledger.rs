@@ -55,6 +55,15 @@ pub enum SideWrite {
     /// refused (`payment_not_pending`) and nothing of it is written; when it applies, the
     /// payment's leaf is recorded in the same transaction.
     ConfirmBillPayment { payment_id: String, actor: Actor },
+    /// A committee reviewer's upholding of a disputed payment, which confirms it: like
+    /// [`SideWrite::ConfirmBillPayment`], applied before the events; a dispute no longer open
+    /// refuses the payment's event (`dispute_resolved`).
+    UpholdBillDispute {
+        dispute_id: String,
+        payment_id: String,
+        note: String,
+        actor: Actor,
+    },
 }
 
 /// An event's canonical content JSON and content hash, computed before the writer books it:
@@ -534,7 +543,7 @@ async fn write_side(tx: &mut Tx, backend: Backend, side: Vec<SideWrite>, outcome
             SideWrite::Request(o) => requests.push(o),
             SideWrite::SkillCall(c) => calls.push(c),
             // Applied before the events (`append_sized`).
-            SideWrite::ConfirmBillPayment { .. } => {}
+            SideWrite::ConfirmBillPayment { .. } | SideWrite::UpholdBillDispute { .. } => {}
             SideWrite::SettleBudget {
                 api_key_id,
                 month,
@@ -621,22 +630,37 @@ impl Store {
         let mut confirmed: Vec<(usize, String)> = vec![];
         let mut side_rows = Vec::with_capacity(side.len());
         for s in side {
-            let SideWrite::ConfirmBillPayment { payment_id, actor } = s else {
-                side_rows.push(s);
-                continue;
+            let (payment_id, refusal, applied) = match s {
+                SideWrite::ConfirmBillPayment { payment_id, actor } => {
+                    let applied = crate::bills::confirm_pending(&mut tx, &actor, &payment_id).await?;
+                    (payment_id, "payment_not_pending", applied)
+                }
+                SideWrite::UpholdBillDispute {
+                    dispute_id,
+                    payment_id,
+                    note,
+                    actor,
+                } => {
+                    let applied = crate::bills::resolve_open(&mut tx, &actor, &dispute_id, "upheld", &note).await?;
+                    (payment_id, "dispute_resolved", applied)
+                }
+                other => {
+                    side_rows.push(other);
+                    continue;
+                }
             };
             let at = items
                 .iter()
                 .position(|it| matches!(it, Item::Event(e) if e.source == crate::bills::SOURCE && e.source_event_id == payment_id));
             let Some(at) = at else {
-                return Err(StoreError::Catalog(format!("confirmation of {payment_id} without its event")));
+                return Err(StoreError::Catalog(format!("a change of payment {payment_id} without its event")));
             };
-            if crate::bills::confirm_pending(&mut tx, &actor, &payment_id).await? {
+            if applied {
                 confirmed.push((at, payment_id));
             } else {
                 items[at] = Item::Rejected {
                     source: crate::bills::SOURCE.to_string(),
-                    error: EventError::new("payment_not_pending", None),
+                    error: EventError::new(refusal, None),
                 };
                 prepared[at] = None;
             }

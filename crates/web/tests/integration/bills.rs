@@ -1222,6 +1222,102 @@ async fn a_confirmation_and_its_ledger_event_commit_together_or_not_at_all() {
     assert_eq!(confirmations_heard(&w.opc).await, heard_before, "no notification");
 }
 
+/// The same for a committee's decision: upholding a disputed payment confirms it with its
+/// event in one commit; a receipt the payee records is confirmed with its event in one commit
+/// too; and a dispute decided meanwhile (rejected: void) refuses the upholding's event with
+/// `dispute_resolved`, leaving the payment void and the ledger as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upheld_dispute_and_a_receipt_commit_with_their_events() {
+    use opchub_store::ledger::{Item, Outcome, SideWrite};
+    let w = world().await;
+    let (month, id, _) = issued(&w, "uphold").await;
+    // A receipt the payee records: confirmed, with its leaf, at once.
+    let r = w
+        .operator
+        .post_json(
+            &format!("/api/v1/bills/{id}/receipts"),
+            json!({"amount_fen": 30, "paid_on": today(), "reference": "UP-R", "note": "现金"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let receipt = w.app.store.bill_payment(r.json()["id"].as_str().unwrap()).await.unwrap();
+    assert_eq!(receipt.status, "confirmed");
+    assert!(receipt.ledger_leaf_index.is_some(), "the receipt carries its event's leaf");
+
+    let dispute_of = |reference: &'static str| {
+        let (opc, op) = (w.opc.clone(), w.operator.clone());
+        let id = id.clone();
+        async move {
+            let r = pay(&opc, &id, 20, &today(), reference).await;
+            let pid = r.json()["id"].as_str().unwrap().to_string();
+            let r = op
+                .post_json(&format!("/api/v1/bills/payments/{pid}/dispute"), json!({"reason": "未到账"}))
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+            (pid, r.json()["id"].as_str().unwrap().to_string())
+        }
+    };
+    // Upheld through the API: confirmed with its leaf in the same commit.
+    let (pid, dispute) = dispute_of("UP-1").await;
+    let size = w.app.store.ledger_size().await.unwrap();
+    let r = w
+        .committee
+        .post_json(
+            &format!("/api/v1/bills/disputes/{dispute}/resolve"),
+            json!({"resolution": "upheld", "note": "银行流水有此笔"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let upheld = w.app.store.bill_payment(&pid).await.unwrap();
+    assert_eq!((upheld.status.as_str(), upheld.ledger_leaf_index), ("confirmed", Some(size)));
+
+    // The race: rejected after the upholding's event was built.
+    let (pid, dispute) = dispute_of("UP-2").await;
+    let payment = w.app.store.bill_payment(&pid).await.unwrap();
+    let event = opchub_ledger::metering::bill_payment(&opchub_ledger::metering::BillPayment {
+        payment_id: &pid,
+        bill_id: &id,
+        month: &month,
+        payer: &w.opc_id,
+        payee: &w.operator_id,
+        amount_fen: 20,
+        reference: &payment.reference,
+        recorded_side: "payer",
+        occurred_at_ms: payment.created_at,
+        confirmed_by: Some("committee"),
+    });
+    let r = w
+        .committee
+        .post_json(
+            &format!("/api/v1/bills/disputes/{dispute}/resolve"),
+            json!({"resolution": "rejected", "note": "银行流水无此笔"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let size = w.app.store.ledger_size().await.unwrap();
+    let out = w
+        .app
+        .store
+        .ledger_append_with(
+            vec![Item::Event(event)],
+            vec![SideWrite::UpholdBillDispute {
+                dispute_id: dispute.clone(),
+                payment_id: pid.clone(),
+                note: "迟到的维持".into(),
+                actor: opchub_store::Actor::system(),
+            }],
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[..], [Outcome::Rejected(e)] if e.code == "dispute_resolved"),
+        "{out:?}"
+    );
+    assert_eq!(w.app.store.ledger_size().await.unwrap(), size, "no event");
+    let after = w.app.store.bill_payment(&pid).await.unwrap();
+    assert_eq!((after.status.as_str(), after.ledger_leaf_index), ("void", None));
+}
+
 /// How many "payment confirmed" notifications `c` has.
 async fn confirmations_heard(c: &Client) -> usize {
     let r = c.get("/api/v1/notifications").await;
