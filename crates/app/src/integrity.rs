@@ -148,12 +148,14 @@ fn input_of(
 }
 
 /// One stored signal as the detectors read it: a payout account number, a recorded person's or
-/// phone's keyed hash (issue 18 item 1), or the host of a publisher's endpoint (a usage tie).
+/// phone's keyed hash (issue 18 item 1), or a usage tie: a client fingerprint behind a party's
+/// keys, the host of a publisher's endpoint.
 fn signal_of(s: &opchub_store::integrity::PartySignal) -> Option<det::IdentitySignal> {
     let (kind, value) = match s.kind.as_str() {
         "bank_account" => (det::SignalKind::BankAccount, s.value.clone()),
         "person" => (det::SignalKind::Person, s.value.clone()),
         "phone" => (det::SignalKind::Phone, s.value.clone()),
+        "client" => (det::SignalKind::ClientFingerprint, s.value.clone()),
         "endpoint_url" => (
             det::SignalKind::EndpointHost,
             url::Url::parse(&s.value).ok()?.host_str()?.to_ascii_lowercase(),

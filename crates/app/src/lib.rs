@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod applications;
 // Monthly bills and their payments (issue 19)
 pub mod bills;
+pub mod clients;
 pub mod crypto;
 pub mod datasets;
 pub mod demands;
@@ -63,6 +64,8 @@ pub struct App {
     pub identity_key: Option<crypto::IdentityKey>,
     /// Related-party answers of the last seconds (every skill call asks, M2.3).
     pub related: Arc<persons::RelatedCache>,
+    /// The clients seen behind each API key (issue 18 item 1, usage ties).
+    pub clients: Arc<clients::ClientSampler>,
 }
 
 impl App {
@@ -82,6 +85,7 @@ impl App {
             login_throttle: Arc::default(),
             identity_key: None,
             related: Arc::default(),
+            clients: Arc::default(),
             // Tools and tests without a data directory keep files in a per-process temp dir;
             // `serve` puts them under the data directory (`with_evidence_dir`).
             evidence: Arc::new(files::FileStore::local(

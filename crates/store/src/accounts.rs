@@ -372,3 +372,26 @@ pub(crate) async fn insert_user(tx: &mut crate::Tx, actor: &Actor, u: NewUser<'_
         created_at: now,
     })
 }
+
+/// Most client fingerprints kept per API key: a key used from everywhere is not a tie to anyone
+/// in particular, and the table stays bounded.
+pub const MAX_CLIENTS_PER_KEY: i64 = 16;
+
+impl Store {
+    /// Notes that `fingerprint` used API key `key_id` at `now` (issue 18 item 1): a new client
+    /// is kept while the key has fewer than [`MAX_CLIENTS_PER_KEY`], a known one has its last
+    /// sighting moved. One statement (no read first), safe across replicas.
+    pub async fn record_key_client(&self, key_id: &str, fingerprint: &str, now: i64) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO api_key_clients (api_key_id, fingerprint, first_seen, last_seen) \
+             SELECT $1, $2, $3, $3 WHERE (SELECT COUNT(*) FROM api_key_clients WHERE api_key_id = $1) < {MAX_CLIENTS_PER_KEY} \
+             ON CONFLICT (api_key_id, fingerprint) DO UPDATE SET last_seen = excluded.last_seen"
+        ))
+        .bind(key_id)
+        .bind(fingerprint)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

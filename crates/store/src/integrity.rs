@@ -34,8 +34,8 @@ pub struct PairSum {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartySignal {
     pub party: String,
-    /// `bank_account` (the number), `person` / `phone` (keyed hashes), `endpoint_url` (an
-    /// approved version's upstream URL).
+    /// `bank_account` (the number), `person` / `phone` (keyed hashes), `client` (a key's
+    /// client fingerprint), `endpoint_url` (an approved version's upstream URL).
     pub kind: String,
     pub value: String,
 }
@@ -404,7 +404,23 @@ impl Store {
                 value: hash,
             });
         }
-        // Usage ties: the endpoints publishers' approved versions call (the caller reads the host).
+        // Usage ties: the clients behind the parties' API keys (the key's owner's OPC or
+        // company, else the owner: a community operator)…
+        for r in sqlx::query(
+            "SELECT DISTINCT COALESCE((SELECT o.id FROM opcs o WHERE o.founder_user_id = k.user_id), \
+             (SELECT e.id FROM enterprises e WHERE e.owner_user_id = k.user_id), k.user_id) AS party, c.fingerprint AS fp \
+             FROM api_key_clients c JOIN api_keys k ON k.id = c.api_key_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            out.push(PartySignal {
+                party: r.try_get("party")?,
+                kind: "client".into(),
+                value: r.try_get("fp")?,
+            });
+        }
+        // …and the endpoints publishers' approved versions call (the caller reads the host).
         for r in sqlx::query(
             "SELECT DISTINCT s.publisher_party AS party, v.endpoint_url AS url FROM skills s \
              JOIN skill_versions v ON v.skill_id = s.id WHERE v.status = 'approved' AND v.endpoint_url IS NOT NULL",

@@ -190,6 +190,21 @@ async fn enforce_inner(
         }
         return Err(reject(ApiError::forbidden()));
     }
+    // A key's client is sampled for the integrity scan (issue 18 item 1, usage ties).
+    if let Some(Principal {
+        via: Via::ApiKey { key_id, .. },
+        ..
+    }) = &principal
+    {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        if let Some(ip) = opchub_app::clients::client_ip(peer, header("x-forwarded-for")) {
+            state.clients.note(state, key_id, ip, header("user-agent").unwrap_or(""));
+        }
+    }
     let changing = is_state_changing(req.method());
     if matches!(
         principal,

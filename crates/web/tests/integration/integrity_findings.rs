@@ -421,3 +421,67 @@ fn number(d: &calamine::Data) -> f64 {
         other => panic!("not a number cell: {other:?}"),
     }
 }
+
+/// Issue 18 item 1, usage ties: the two companies of the ring use their API keys from the same
+/// client (one address behind the platform's proxy, one user agent), the honest third from
+/// another. The scan ties X and Y — and only them — as related parties through "the same
+/// client", with the paid calls between them at stake; the platform keeps a fingerprint, never
+/// the address.
+#[tokio::test]
+async fn keys_used_from_one_client_tie_their_parties() {
+    let w = ring().await;
+    let http = reqwest::Client::new();
+    for (c, address, agent) in [
+        (&w.x, "203.0.113.7", "ring-agent/1.0"),
+        (&w.y, "203.0.113.7", "ring-agent/1.0"),
+        (&w.z, "198.51.100.20", "ring-agent/1.0"),
+    ] {
+        let key = c.post_json("/api/v1/me/api-keys", json!({"name": "agent"})).await.json();
+        let key = key["secret"].as_str().unwrap_or_else(|| panic!("{key}")).to_string();
+        let r = http
+            .get(format!("{}/api/v1/notifications", w.app.base))
+            .bearer_auth(&key)
+            .header("x-forwarded-for", address)
+            .header("user-agent", agent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // Recorded off the request's path: wait for the three keys' clients.
+    let mut clients = vec![];
+    for _ in 0..100 {
+        clients = w
+            .app
+            .store
+            .integrity_signals()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.kind == "client")
+            .collect();
+        if clients.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(clients.len(), 3, "{clients:?}");
+    assert!(clients.iter().all(|s| !s.value.contains("203.0.113")), "no address is kept");
+
+    let r = w.committee.post_json("/api/v1/integrity/scan", json!({"year": w.year})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let all = w.committee.get(&format!("/api/v1/integrity/findings?year={}", w.year)).await.json();
+    let related: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["detector"] == "related_parties")
+        .collect();
+    let mut pair = vec![w.x_opc.clone(), w.y_opc.clone()];
+    pair.sort();
+    assert_eq!(related.len(), 1, "{all:#?}");
+    assert_eq!(related[0]["parties"], json!(pair), "the honest third is not tied");
+    let zh = related[0]["explanation_zh"].as_str().unwrap();
+    assert!(zh.contains("同一客户端"), "{zh}");
+    assert!(related[0]["explanation_en"].as_str().unwrap().contains("the same client"));
+}
