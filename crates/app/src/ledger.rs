@@ -385,6 +385,15 @@ pub struct InclusionProof {
     pub checkpoint: Option<String>,
 }
 
+/// Where an event stands that no signed checkpoint covers yet (issue 21 item 8: an honest
+/// state, not a failed proof): (how many events the latest checkpoint covers, 0 without one;
+/// the ledger's size). `None` when the latest checkpoint covers it, or it is not in the ledger.
+pub async fn awaiting_checkpoint(s: &App, leaf_index: i64) -> AppResult<Option<(i64, i64)>> {
+    let size = s.store.ledger_size().await?;
+    let covered = s.store.ledger_latest_checkpoint().await?.map(|c| c.tree_size).unwrap_or(0);
+    Ok((leaf_index >= covered && leaf_index < size).then_some((covered, size)))
+}
+
 pub async fn inclusion_for(s: &App, leaf_index: i64, tree_size: Option<i64>) -> AppResult<InclusionProof> {
     let tree_size = match tree_size {
         Some(t) => t,

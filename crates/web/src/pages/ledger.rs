@@ -294,15 +294,26 @@ pub async fn proof(
             return Ok(None);
         };
         let tree_size = parse_index(q.tree_size.as_deref(), "tree_size")?;
+        if tree_size.is_none() {
+            if let Some((covered, size)) = opchub_app::ledger::awaiting_checkpoint(&s, leaf).await? {
+                return Ok(Some(Err((leaf, covered, size))));
+            }
+        }
         let p = inclusion_for(&s, leaf, tree_size).await?;
         let recomputed = opchub_app::ledger::recomputed_leaf_hash(&s, leaf).await;
         let checks = verify_proof(&p, verifier_key(&s).as_deref(), recomputed.as_deref());
-        Ok::<_, ApiError>(Some((p, checks)))
+        Ok::<_, ApiError>(Some(Ok((p, checks))))
     }
     .await;
+    let mut pending = None;
     let (status, proof, checks, error) = match outcome {
         Ok(None) => (StatusCode::OK, None, vec![], None),
-        Ok(Some((p, checks))) => (StatusCode::OK, Some(p), checks, None),
+        Ok(Some(Ok((p, checks)))) => (StatusCode::OK, Some(p), checks, None),
+        // In the ledger, not yet in a signed checkpoint: said as such, not as a failure.
+        Ok(Some(Err((leaf, covered, size)))) => {
+            pending = Some(context! { leaf => leaf, covered => covered, size => size });
+            (StatusCode::OK, None, vec![], None)
+        }
         Err(e) => {
             let (message, fields) = e.messages(&lang);
             let detail = fields.values().cloned().collect::<Vec<_>>().join("；");
@@ -323,7 +334,7 @@ pub async fn proof(
         status,
         context! {
             form => form, proof => proof, checks => checks, verified => verified, failure => failure,
-            key => verifier_key(&s),
+            pending => pending, key => verifier_key(&s),
         },
     )
 }

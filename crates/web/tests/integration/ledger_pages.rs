@@ -214,10 +214,20 @@ async fn statement_page_chart_downloads_and_verified_proofs() {
     let r = committee.get(&format!("/ledger/statement?party={opc_a}&period={period}")).await;
     assert_eq!(by_id(&r.text, "total-charged"), "¥5.10");
 
-    // Before any checkpoint, a proof cannot be verified (and says why).
+    // Before any checkpoint, an event in the ledger is said to await its checkpoint (issue 21
+    // item 8: an honest state, not a red "not verified" that reads like tampering).
     let r = anon.get("/ledger/proof?leaf_index=0").await;
-    assert_eq!(r.status, StatusCode::CONFLICT);
-    assert!(r.text.contains("id=\"verdict\"") && r.text.contains("尚无签名检查点"));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(
+        r.text.contains("data-verified=\"pending\"") && !r.text.contains("data-verified=\"false\""),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("尚未包含在已签名的检查点中") && r.text.contains("最新检查点覆盖前 0 条，账本现有 5 条"),
+        "{}",
+        r.text
+    );
 
     // After a checkpoint: verified on the server, with the path and the signed note.
     let cp = app.store.ledger_checkpoint(&app.key, "opchub.test/ledger", "test").await.unwrap();
@@ -236,6 +246,31 @@ async fn statement_page_chart_downloads_and_verified_proofs() {
     en.get("/lang/en").await;
     let r = en.get("/ledger/proof?leaf_index=3&tree_size=5").await;
     assert!(r.text.contains("Verified: this event is included in the signed checkpoint"));
+
+    // An event appended after the checkpoint awaits the next one, in English too.
+    app.store
+        .ledger_append(vec![gateway_event(&event(
+            "t1",
+            &opc_a,
+            &community,
+            "token.input",
+            "token",
+            10,
+            2,
+            1,
+            now,
+        ))])
+        .await
+        .unwrap();
+    let r = en.get("/ledger/proof?leaf_index=5").await;
+    assert!(r.text.contains("data-verified=\"pending\""), "{}", r.text);
+    assert!(
+        r.text
+            .contains("the latest checkpoint covers the first 5 of the ledger&#x27;s 6 events")
+            || r.text.contains("the latest checkpoint covers the first 5 of the ledger's 6 events"),
+        "{}",
+        r.text
+    );
 
     // Failures are named: no checkpoint at that size, a leaf outside the tree.
     let r = anon.get("/ledger/proof?leaf_index=0&tree_size=4").await;
