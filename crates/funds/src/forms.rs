@@ -59,6 +59,8 @@ pub struct Field {
 pub struct EvidenceSlot {
     pub index: usize,
     pub text: String,
+    /// The item in Chinese (the policy file's `evidence_zh`), else the text.
+    pub text_zh: String,
     /// Facts this document proves; a false document takes them away (F2).
     pub proves: Vec<String>,
     pub required: bool,
@@ -187,6 +189,7 @@ pub fn form_spec(policy: &Policy, clause_id: &str) -> Option<FormSpec> {
         .map(|(i, text)| EvidenceSlot {
             index: i,
             text: text.clone(),
+            text_zh: c.evidence_zh.get(i).cloned().unwrap_or_else(|| text.clone()),
             proves: c.evidence_proves.get(i).cloned().unwrap_or_default(),
             required: true,
         })

@@ -272,6 +272,8 @@ pub struct Clause {
     /// S3: items in one group are "the same thing" when comparing with other policies.
     pub overlap_group: Option<String>,
     pub evidence: Vec<String>,
+    /// The `evidence` items in Chinese, one per item (empty when the file gives none).
+    pub evidence_zh: Vec<String>,
     /// For each `evidence` item, the facts it proves: when a reviewer finds that document false
     /// (F2), the engine recomputes without those facts. Empty when the file does not say.
     pub evidence_proves: Vec<Vec<String>>,
@@ -592,6 +594,8 @@ mod raw {
         #[serde(default)]
         evidence: Vec<String>,
         #[serde(default)]
+        evidence_zh: Vec<String>,
+        #[serde(default)]
         evidence_proves: Vec<Vec<String>>,
         #[serde(default)]
         review_stages: Vec<String>,
@@ -818,6 +822,12 @@ mod raw {
                         ));
                     }
                 }
+                if !c.evidence_zh.is_empty() && c.evidence_zh.len() != c.evidence.len() {
+                    return Err(PolicyError::invalid(
+                        format!("{field}.evidence_zh"),
+                        "one Chinese name per evidence item",
+                    ));
+                }
                 if !c.evidence_proves.is_empty() && c.evidence_proves.len() != c.evidence.len() {
                     return Err(PolicyError::invalid(
                         format!("{field}.evidence_proves"),
@@ -862,6 +872,7 @@ mod raw {
                     exclusions: clause_exclusions,
                     overlap_group: c.overlap_group,
                     evidence: c.evidence,
+                    evidence_zh: c.evidence_zh,
                     evidence_proves: c.evidence_proves,
                     review_stages: c.review_stages,
                     review_agency: c.review_agency,
@@ -1056,6 +1067,14 @@ mod tests {
                 "no condition",
             ),
             (good.replacen("schema = 1", "schema = 2", 1), "schema"),
+            (
+                good.replacen(
+                    "evidence_zh = [\"赛事结果公告\", \"获奖证书\"]",
+                    "evidence_zh = [\"赛事结果公告\"]",
+                    1,
+                ),
+                "one Chinese name per evidence item",
+            ),
             ("not toml at all [".to_string(), "policy file"),
         ];
         for (text, want) in cases {

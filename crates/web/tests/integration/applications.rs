@@ -691,6 +691,18 @@ async fn pages_generate_forms_explain_errors_and_show_each_role_its_part() {
         "{trace}"
     );
     assert!(!trace.contains("holds:") && !trace.contains("rounding"), "{trace}");
+    // The evidence items are named in Chinese (the policy file's evidence_zh), not in English.
+    let evidence = page.text.split("id=\"evidence\"").nth(1).unwrap().split("</ol>").next().unwrap();
+    assert!(
+        evidence.contains("与高校或科研院所的合作协议") && evidence.contains("研发费用专项审计报告"),
+        "{evidence}"
+    );
+    assert!(
+        !evidence.contains("cooperation agreement") && !evidence.contains("audit report"),
+        "{evidence}"
+    );
+    // The history (办件进度) names each step in words, not by its code.
+    assert!(page.text.contains("<span data-action=\"created\">创建草稿</span>"), "{}", page.text);
     // Submitting without the documents is explained on the page.
     let id = ok.location().rsplit('/').next().unwrap().to_string();
     let sub = w.opc.post_form(&format!("/applications/{id}/submit"), &[("version", "1")]).await;
