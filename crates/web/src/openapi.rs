@@ -154,3 +154,110 @@ pub fn document_json() -> String {
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(document())
 }
+
+/// One operation of the API reference page, read from the OpenAPI document.
+#[derive(serde::Serialize)]
+struct Operation {
+    method: String,
+    path: String,
+    summary: String,
+    description: String,
+    params: Vec<serde_json::Value>,
+    body: String,
+    responses: Vec<serde_json::Value>,
+}
+
+/// The last segment of a `$ref` (`#/components/schemas/Statement` → `Statement`).
+fn schema_name(v: &serde_json::Value) -> Option<String> {
+    v.get("$ref")
+        .and_then(|r| r.as_str())
+        .map(|r| r.rsplit('/').next().unwrap_or(r).to_string())
+        .or_else(|| v.get("type").and_then(|t| t.as_str()).map(str::to_string))
+}
+
+/// The API grouped by tag, in path order: what the reference page shows (issue 21 item 7).
+fn reference_groups() -> Vec<serde_json::Value> {
+    let doc = serde_json::to_value(document()).unwrap_or_default();
+    let mut groups: std::collections::BTreeMap<String, Vec<Operation>> = std::collections::BTreeMap::new();
+    let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) else {
+        return vec![];
+    };
+    let text = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").trim().to_string();
+    for (path, item) in paths {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let Some(op) = item.get(method) else { continue };
+            let tag = op
+                .get("tags")
+                .and_then(|t| t.get(0))
+                .and_then(|t| t.as_str())
+                .unwrap_or("other")
+                .to_string();
+            let params = op
+                .get("parameters")
+                .and_then(|p| p.as_array())
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| {
+                            serde_json::json!({ "name": text(p, "name"), "location": text(p, "in"),
+                                "required": p.get("required").and_then(|r| r.as_bool()).unwrap_or(false),
+                                "description": text(p, "description") })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let body = op
+                .get("requestBody")
+                .and_then(|b| b.get("content"))
+                .and_then(|c| c.as_object())
+                .map(|c| {
+                    c.iter()
+                        .map(|(ct, m)| match m.get("schema").and_then(schema_name) {
+                            Some(name) => format!("{ct} · {name}"),
+                            None => ct.clone(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("；")
+                })
+                .unwrap_or_default();
+            let responses = op
+                .get("responses")
+                .and_then(|r| r.as_object())
+                .map(|rs| {
+                    rs.iter()
+                        .map(|(status, r)| serde_json::json!({ "status": status, "description": text(r, "description") }))
+                        .collect()
+                })
+                .unwrap_or_default();
+            groups.entry(tag).or_default().push(Operation {
+                method: method.to_string(),
+                path: path.clone(),
+                summary: text(op, "summary"),
+                description: text(op, "description"),
+                params,
+                body,
+                responses,
+            });
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(tag, operations)| serde_json::json!({ "tag": tag, "operations": operations }))
+        .collect()
+}
+
+/// `GET /api/reference`: the API as a page people read (issue 21 item 7), generated from the
+/// same OpenAPI document as `/api/openapi.json`, linked in every page's footer.
+pub async fn reference(
+    axum::extract::State(s): axum::extract::State<crate::AppState>,
+    caller: crate::auth::Caller,
+    axum::Extension(csrf): axum::Extension<crate::auth::CsrfToken>,
+) -> axum::response::Response {
+    crate::view::render(
+        &s,
+        caller.0.as_ref(),
+        &csrf.0,
+        "api_reference.html",
+        axum::http::StatusCode::OK,
+        minijinja::context! { groups => reference_groups() },
+    )
+}

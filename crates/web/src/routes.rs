@@ -155,6 +155,7 @@ fn ops() -> Vec<Route> {
         get("/readyz", Public, Api, ops::readyz),
         get("/metrics", Access::OwnToken, Api, ops::metrics),
         get("/api/openapi.json", Public, Api, crate::openapi::serve),
+        get("/api/reference", Public, Surface::Page, crate::openapi::reference),
     ]
 }
 

@@ -62,6 +62,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("housing.html", include_str!("../../templates/records/housing.html")),
     ("overlaps.html", include_str!("../../templates/settlement/overlaps.html")),
     ("home.html", include_str!("../../templates/registry/home.html")),
+    ("api_reference.html", include_str!("../../templates/api/reference.html")),
     ("login.html", include_str!("../../templates/accounts/login.html")),
     ("register.html", include_str!("../../templates/registry/register.html")),
     ("communities.html", include_str!("../../templates/registry/communities.html")),

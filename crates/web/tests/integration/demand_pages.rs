@@ -12,15 +12,6 @@ use opchub_store::Actor;
 use reqwest::StatusCode;
 use serde_json::json;
 
-fn unescape(html: &str) -> String {
-    html.replace("&#x2f;", "/")
-        .replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
 #[tokio::test]
 async fn publish_propose_accept_pay_confirm_through_pages() {
     let app = TestApp::start().await;

@@ -64,16 +64,6 @@ fn by_id(html: &str, id: &str) -> String {
     rest[..rest.find('<').unwrap()].trim().to_string()
 }
 
-/// Undoes the template engine's HTML escaping (it escapes `/` too).
-fn unescape(html: &str) -> String {
-    html.replace("&#x2f;", "/")
-        .replace("&#x27;", "'")
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
 async fn raw_get(app: &TestApp, c: &Client, path: &str) -> reqwest::Response {
     reqwest::Client::new()
         .get(format!("{}{path}", app.base))

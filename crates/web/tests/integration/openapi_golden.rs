@@ -1,7 +1,8 @@
 //! The OpenAPI document is a contract: it is generated from the code and must equal the
 //! committed golden file. Regenerate deliberately with `UPDATE_GOLDEN=1 cargo test`.
 
-use crate::common;
+use crate::common::{self, TestApp};
+use reqwest::StatusCode;
 
 use std::path::PathBuf;
 
@@ -46,4 +47,32 @@ async fn the_served_document_is_the_generated_one() {
     let served = app.client().get("/api/openapi.json").await.json();
     let generated: serde_json::Value = serde_json::from_str(&opchub_web::openapi::document_json()).unwrap();
     assert_eq!(served, generated);
+}
+
+/// Issue 21 item 7: the API reference page, generated from the same document, lists every
+/// operation by feature with its parameters and responses, in Chinese by default, and every
+/// page's footer links it.
+#[tokio::test]
+async fn the_api_reference_page_lists_every_operation_of_the_document() {
+    let app = TestApp::start().await;
+    let anon = app.client();
+    let r = anon.get("/api/reference").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let page = common::unescape(&r.text);
+    let doc = serde_json::to_value(opchub_web::openapi::document()).unwrap();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            operations += 1;
+            assert!(
+                page.contains(&format!("data-method=\"{method}\" data-path=\"{path}\"")),
+                "{method} {path} is on the page"
+            );
+        }
+    }
+    assert!(operations > 100, "{operations} operations");
+    assert_eq!(page.matches("class=\"panel api-op\"").count(), operations);
+    assert!(page.contains("<h1>接口参考</h1>") && page.contains("leaf_index") && page.contains("必填"));
+    let home = common::unescape(&anon.get("/").await.text);
+    assert!(home.contains("href=\"/api/reference\""), "the footer links it");
 }

@@ -344,6 +344,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/register", "anon opc_founder"),
     ("POST", "/register", "anon opc_founder"),
     ("GET", "/communities", "*"),
+    ("GET", "/api/reference", "*"),
     ("GET", "/communities/{id}", "*"),
     ("GET", "/my/company", "opc_founder"),
     ("POST", "/my/tickets", "opc_founder"),

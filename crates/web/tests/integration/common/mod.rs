@@ -675,3 +675,13 @@ impl TestApp {
         }
     }
 }
+
+/// Undoes the template engine's HTML escaping (it escapes `/` too).
+pub fn unescape(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
