@@ -7,25 +7,14 @@ mod common;
 
 use common::fresh_store;
 use opchub_domain::Role;
-use opchub_store::accounts::{NewApiKey, NewUser, MAX_CLIENTS_PER_KEY};
+use opchub_store::accounts::{NewApiKey, MAX_CLIENTS_PER_KEY};
 use opchub_store::Actor;
 
 #[tokio::test]
 async fn a_key_keeps_a_bounded_sample_of_its_clients() {
     let dir = tempfile::tempdir().unwrap();
     let store = fresh_store(dir.path()).await;
-    let user = store
-        .create_user(
-            &Actor::system(),
-            NewUser {
-                username: "operator",
-                display_name: "operator",
-                role: Role::CommunityOperator,
-                password_hash: "!",
-            },
-        )
-        .await
-        .unwrap();
+    let user = common::new_user(&store, "operator", Role::CommunityOperator).await;
     let key = store
         .create_api_key(
             &Actor::system(),

@@ -9,7 +9,6 @@ mod common;
 
 use common::fresh_store;
 use opchub_domain::Role;
-use opchub_store::accounts::NewUser;
 use opchub_store::grants::LinePayment;
 use opchub_store::settlement::{Line, LineFilter, NewBatch};
 use opchub_store::{Actor, Store, StoreError};
@@ -19,18 +18,7 @@ const CAP: i64 = 50_000_000; // M2.4: ¥500,000 a year.
 const YEAR: i64 = 2027;
 
 async fn user(store: &Store, name: &str, role: Role) -> Actor {
-    let u = store
-        .create_user(
-            &Actor::system(),
-            NewUser {
-                username: name,
-                display_name: name,
-                role,
-                password_hash: "x",
-            },
-        )
-        .await
-        .unwrap();
+    let u = common::new_user(store, name, role).await;
     Actor::user(&u.id, role.as_str())
 }
 

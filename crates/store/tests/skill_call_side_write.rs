@@ -8,7 +8,6 @@ mod common;
 use common::fresh_store;
 use opchub_domain::Role;
 use opchub_ledger::event::{NewEvent, Origin};
-use opchub_store::accounts::NewUser;
 use opchub_store::ledger::{Item, Outcome, SideWrite};
 use opchub_store::skills::{NewSkill, NewVersion, SkillCall};
 use opchub_store::Actor;
@@ -43,18 +42,7 @@ fn event(key: &str, latency: i64) -> Item {
 async fn the_call_row_commits_with_its_event_and_takes_its_leaf() {
     let dir = tempfile::tempdir().unwrap();
     let store = fresh_store(dir.path()).await;
-    let user = store
-        .create_user(
-            &Actor::system(),
-            NewUser {
-                username: "publisher",
-                display_name: "publisher",
-                role: Role::OpcFounder,
-                password_hash: "!",
-            },
-        )
-        .await
-        .unwrap();
+    let user = common::new_user(&store, "publisher", Role::OpcFounder).await;
     let actor = Actor::user(&user.id, "opc_founder");
     let tools = serde_json::json!([]);
     let checks = serde_json::json!({});

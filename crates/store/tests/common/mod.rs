@@ -38,3 +38,19 @@ pub async fn fresh_store(dir: &std::path::Path) -> Store {
     store.migrate().await.unwrap();
     store
 }
+
+/// A user of `role` named `name` (no password), created by the system.
+pub async fn new_user(store: &Store, name: &str, role: opchub_domain::Role) -> opchub_store::accounts::User {
+    store
+        .create_user(
+            &opchub_store::Actor::system(),
+            opchub_store::accounts::NewUser {
+                username: name,
+                display_name: name,
+                role,
+                password_hash: "!",
+            },
+        )
+        .await
+        .unwrap()
+}

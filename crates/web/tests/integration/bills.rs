@@ -678,22 +678,10 @@ async fn either_side_disputes_and_the_committee_decides() {
     let r = w.committee.get("/api/v1/bills/disputes").await;
     assert_eq!(r.json().as_array().unwrap().len(), 1);
     // Only the committee decides; rejected: void, it frees its share of the bill.
-    let r = w
-        .operator
-        .post_json(
-            &format!("/api/v1/bills/disputes/{dispute}/resolve"),
-            json!({"resolution": "upheld", "note": "我方认为"}),
-        )
-        .await;
+    let r = resolve(&w.operator, &dispute, "upheld", "我方认为").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let size = w.app.store.ledger_size().await.unwrap();
-    let r = w
-        .committee
-        .post_json(
-            &format!("/api/v1/bills/disputes/{dispute}/resolve"),
-            json!({"resolution": "rejected", "note": "银行流水无此笔"}),
-        )
-        .await;
+    let r = resolve(&w.committee, &dispute, "rejected", "银行流水无此笔").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(w.app.store.bill_payment(&first).await.unwrap().status, "void");
     assert_eq!(w.app.store.ledger_size().await.unwrap(), size, "a void payment is no ledger event");
@@ -720,13 +708,7 @@ async fn either_side_disputes_and_the_committee_decides() {
         !op_heard.contains(&"bill_payment_disputed".to_string()) && op_heard.contains(&"bill_dispute_resolved".to_string()),
         "{op_heard:?}"
     );
-    let r = w
-        .committee
-        .post_json(
-            &format!("/api/v1/bills/disputes/{dispute}/resolve"),
-            json!({"resolution": "upheld", "note": "再次裁定"}),
-        )
-        .await;
+    let r = resolve(&w.committee, &dispute, "upheld", "再次裁定").await;
     assert_eq!(r.code(), "dispute_resolved");
     // The payer disputes nothing of its own, but an upheld dispute confirms and posts.
     let r = pay(&w.opc, &id, 300, &today(), "D-2").await;
@@ -739,13 +721,7 @@ async fn either_side_disputes_and_the_committee_decides() {
         )
         .await;
     let dispute = r.json()["id"].as_str().unwrap().to_string();
-    let r = w
-        .committee
-        .post_json(
-            &format!("/api/v1/bills/disputes/{dispute}/resolve"),
-            json!({"resolution": "upheld", "note": "银行回单无误"}),
-        )
-        .await;
+    let r = resolve(&w.committee, &dispute, "upheld", "银行回单无误").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let p = w.app.store.bill_payment(&second).await.unwrap();
     assert_eq!(p.status, "confirmed");
@@ -1181,18 +1157,7 @@ async fn a_confirmation_and_its_ledger_event_commit_together_or_not_at_all() {
     let r = pay(&w.opc, &id, 50, &today(), "ONCE-2").await;
     let second = r.json()["id"].as_str().unwrap().to_string();
     let payment = w.app.store.bill_payment(&second).await.unwrap();
-    let event = opchub_ledger::metering::bill_payment(&opchub_ledger::metering::BillPayment {
-        payment_id: &second,
-        bill_id: &id,
-        month: &month,
-        payer: &w.opc_id,
-        payee: &w.operator_id,
-        amount_fen: 50,
-        reference: &payment.reference,
-        recorded_side: "payer",
-        occurred_at_ms: payment.created_at,
-        confirmed_by: Some(&w.operator_id),
-    });
+    let event = payer_payment_event(&w, &month, &payment, &w.operator_id);
     let r = w
         .opc
         .post_json(&format!("/api/v1/bills/payments/{second}/dispute"), json!({"reason": "金额不对"}))
@@ -1260,13 +1225,7 @@ async fn an_upheld_dispute_and_a_receipt_commit_with_their_events() {
     // Upheld through the API: confirmed with its leaf in the same commit.
     let (pid, dispute) = dispute_of("UP-1").await;
     let size = w.app.store.ledger_size().await.unwrap();
-    let r = w
-        .committee
-        .post_json(
-            &format!("/api/v1/bills/disputes/{dispute}/resolve"),
-            json!({"resolution": "upheld", "note": "银行流水有此笔"}),
-        )
-        .await;
+    let r = resolve(&w.committee, &dispute, "upheld", "银行流水有此笔").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let upheld = w.app.store.bill_payment(&pid).await.unwrap();
     assert_eq!((upheld.status.as_str(), upheld.ledger_leaf_index), ("confirmed", Some(size)));
@@ -1274,25 +1233,8 @@ async fn an_upheld_dispute_and_a_receipt_commit_with_their_events() {
     // The race: rejected after the upholding's event was built.
     let (pid, dispute) = dispute_of("UP-2").await;
     let payment = w.app.store.bill_payment(&pid).await.unwrap();
-    let event = opchub_ledger::metering::bill_payment(&opchub_ledger::metering::BillPayment {
-        payment_id: &pid,
-        bill_id: &id,
-        month: &month,
-        payer: &w.opc_id,
-        payee: &w.operator_id,
-        amount_fen: 20,
-        reference: &payment.reference,
-        recorded_side: "payer",
-        occurred_at_ms: payment.created_at,
-        confirmed_by: Some("committee"),
-    });
-    let r = w
-        .committee
-        .post_json(
-            &format!("/api/v1/bills/disputes/{dispute}/resolve"),
-            json!({"resolution": "rejected", "note": "银行流水无此笔"}),
-        )
-        .await;
+    let event = payer_payment_event(&w, &month, &payment, "committee");
+    let r = resolve(&w.committee, &dispute, "rejected", "银行流水无此笔").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let size = w.app.store.ledger_size().await.unwrap();
     let out = w
@@ -1316,6 +1258,32 @@ async fn an_upheld_dispute_and_a_receipt_commit_with_their_events() {
     assert_eq!(w.app.store.ledger_size().await.unwrap(), size, "no event");
     let after = w.app.store.bill_payment(&pid).await.unwrap();
     assert_eq!((after.status.as_str(), after.ledger_leaf_index), ("void", None));
+}
+
+/// A committee (or other) member's decision on a dispute.
+async fn resolve(c: &Client, dispute: &str, resolution: &str, note: &str) -> Resp {
+    c.post_json(
+        &format!("/api/v1/bills/disputes/{dispute}/resolve"),
+        json!({"resolution": resolution, "note": note}),
+    )
+    .await
+}
+
+/// The `bill.payment` event of a payment the payer recorded on the world's operator bill, as
+/// its confirmation by `confirmed_by` would append it.
+fn payer_payment_event(w: &World, month: &str, p: &opchub_store::bills::BillPayment, confirmed_by: &str) -> opchub_ledger::event::NewEvent {
+    opchub_ledger::metering::bill_payment(&opchub_ledger::metering::BillPayment {
+        payment_id: &p.id,
+        bill_id: &p.bill_id,
+        month,
+        payer: &w.opc_id,
+        payee: &w.operator_id,
+        amount_fen: p.amount_fen,
+        reference: &p.reference,
+        recorded_side: "payer",
+        occurred_at_ms: p.created_at,
+        confirmed_by: Some(confirmed_by),
+    })
 }
 
 /// How many "payment confirmed" notifications `c` has.
