@@ -73,6 +73,23 @@ async fn the_api_reference_page_lists_every_operation_of_the_document() {
     assert!(operations > 100, "{operations} operations");
     assert_eq!(page.matches("class=\"panel api-op\"").count(), operations);
     assert!(page.contains("<h1>接口参考</h1>") && page.contains("leaf_index") && page.contains("必填"));
+    // Each feature is named in words (every tag of the document has a label).
+    for tag in ["用量账本", "技能商店", "免申即享结算", "账单与付款"] {
+        assert!(page.contains(&format!(">{tag} <span")), "{tag}");
+    }
+    let tags: std::collections::BTreeSet<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|i| i.as_object().unwrap().values())
+        .filter_map(|o| o["tags"][0].as_str())
+        .collect();
+    for tag in tags {
+        assert!(
+            !page.contains(&format!("<h2 id=\"tag-{tag}\">{tag} ")),
+            "the feature {tag} has no label"
+        );
+    }
     let home = common::unescape(&anon.get("/").await.text);
     assert!(home.contains("href=\"/api/reference\""), "the footer links it");
 }
