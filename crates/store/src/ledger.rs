@@ -649,9 +649,12 @@ impl Store {
                     continue;
                 }
             };
-            let at = items
-                .iter()
-                .position(|it| matches!(it, Item::Event(e) if e.source == crate::bills::SOURCE && e.source_event_id == payment_id));
+            // Its own event: two confirmations of one payment in one group each claim one (the
+            // second then finds the payment confirmed and refuses its own, not the first's).
+            let at = items.iter().enumerate().position(|(i, it)| {
+                !confirmed.iter().any(|(c, _)| *c == i)
+                    && matches!(it, Item::Event(e) if e.source == crate::bills::SOURCE && e.source_event_id == payment_id)
+            });
             let Some(at) = at else {
                 return Err(StoreError::Catalog(format!("a change of payment {payment_id} without its event")));
             };

@@ -1153,6 +1153,39 @@ async fn a_confirmation_and_its_ledger_event_commit_together_or_not_at_all() {
     );
     assert_eq!(w.app.store.ledger_size().await.unwrap(), size + 1);
 
+    // Two confirmations at once (they may share one writer commit): one confirms, the other
+    // is refused, one event is appended.
+    let r = pay(&w.opc, &id, 10, &today(), "ONCE-3").await;
+    let third = r.json()["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/bills/payments/{third}/confirm");
+    let (a, b) = tokio::join!(w.operator.post_json(&path, json!({})), w.operator.post_json(&path, json!({})));
+    let mut statuses = vec![a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, vec![StatusCode::OK, StatusCode::CONFLICT], "{} / {}", a.text, b.text);
+    assert_eq!(w.app.store.ledger_size().await.unwrap(), size + 2);
+    assert!(w.app.store.bill_payment(&third).await.unwrap().ledger_leaf_index.is_some());
+    // The same two confirmations in one writer commit, deterministically: the first is stored,
+    // the second refuses its own event, not the first's.
+    let r = pay(&w.opc, &id, 5, &today(), "ONCE-4").await;
+    let fourth = w.app.store.bill_payment(r.json()["id"].as_str().unwrap()).await.unwrap();
+    let operator = opchub_store::Actor::user(&w.operator_id, "community_operator");
+    let confirm = || SideWrite::ConfirmBillPayment {
+        payment_id: fourth.id.clone(),
+        actor: operator.clone(),
+    };
+    let event = payer_payment_event(&w, &month, &fourth, &w.operator_id);
+    let out = w
+        .app
+        .store
+        .ledger_append_with(vec![Item::Event(event.clone()), Item::Event(event)], vec![confirm(), confirm()])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[..], [Outcome::Stored(_), Outcome::Rejected(e)] if e.code == "payment_not_pending"),
+        "{out:?}"
+    );
+    assert_eq!(w.app.store.ledger_size().await.unwrap(), size + 3);
+
     // The race: a second payment is disputed after its confirmation's event was built.
     let r = pay(&w.opc, &id, 50, &today(), "ONCE-2").await;
     let second = r.json()["id"].as_str().unwrap().to_string();
@@ -1181,7 +1214,7 @@ async fn a_confirmation_and_its_ledger_event_commit_together_or_not_at_all() {
         matches!(&out[..], [Outcome::Rejected(e)] if e.code == "payment_not_pending"),
         "{out:?}"
     );
-    assert_eq!(w.app.store.ledger_size().await.unwrap(), size + 1, "no event");
+    assert_eq!(w.app.store.ledger_size().await.unwrap(), size + 3, "no event");
     let after = w.app.store.bill_payment(&second).await.unwrap();
     assert_eq!((after.status.as_str(), after.ledger_leaf_index), ("disputed", None));
     assert_eq!(confirmations_heard(&w.opc).await, heard_before, "no notification");
