@@ -7,6 +7,7 @@ use argon2::Argon2;
 use hmac::digest::generic_array::GenericArray;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
+use opchub_domain::secret::SecretBox;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -51,8 +52,22 @@ pub fn new_source_key() -> (String, String) {
 /// only as HMAC-SHA256 under it, so equal numbers compare equal while a copy of the database
 /// alone cannot be searched for a number (ID numbers are few enough to enumerate). `serve`
 /// derives it from the platform's secret key, which replicas share.
+///
+/// It also holds the box the payout bank account numbers are sealed with: a number is kept
+/// sealed (for finance's export), as its keyed hash (to compare) and as its last four digits
+/// (to show), never in clear.
 #[derive(Clone)]
-pub struct IdentityKey([u8; 32]);
+pub struct IdentityKey {
+    key: [u8; 32],
+    bank: SecretBox,
+}
+
+/// A payout account number as the platform keeps it (issue 18 item 1).
+pub struct SealedNumber {
+    pub sealed: String,
+    pub hash: String,
+    pub tail: String,
+}
 
 impl std::fmt::Debug for IdentityKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,14 +77,32 @@ impl std::fmt::Debug for IdentityKey {
 
 impl IdentityKey {
     pub fn new(key: [u8; 32]) -> IdentityKey {
-        IdentityKey(key)
+        IdentityKey {
+            key,
+            bank: SecretBox::derived(&key, "opchub payout account seal v1"),
+        }
+    }
+
+    /// A payout account number (digits only) sealed, hashed (`bank_account`) and cut to its tail.
+    pub fn seal_bank_number(&self, number: &str) -> SealedNumber {
+        let tail: String = number.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+        SealedNumber {
+            sealed: self.bank.seal(number),
+            hash: self.hash("bank_account", number),
+            tail,
+        }
+    }
+
+    /// The number a [`SealedNumber::sealed`] holds; `None` under another key or when damaged.
+    pub fn open_bank_number(&self, sealed: &str) -> Option<String> {
+        self.bank.open(sealed).ok()
     }
 
     /// The keyed hash of `value` of kind `kind` (`person`, `phone`), hex.
     pub fn hash(&self, kind: &str, value: &str) -> String {
         // HMAC pads a key shorter than the block with zeros: the same as keying with 32 bytes.
         let mut block = [0u8; 64];
-        block[..32].copy_from_slice(&self.0);
+        block[..32].copy_from_slice(&self.key);
         let mut m = <Hmac<Sha256> as KeyInit>::new(GenericArray::from_slice(&block));
         m.update(kind.as_bytes());
         m.update(&[0]);
@@ -104,5 +137,25 @@ mod identity_tests {
         assert!(!h.contains("1101051949"));
         assert_ne!(h, a.hash("phone", "11010519491231002X"));
         assert_ne!(h, IdentityKey::new([8; 32]).hash("person", "11010519491231002X"));
+    }
+
+    #[test]
+    fn a_payout_number_is_kept_sealed_hashed_and_as_its_tail_only() {
+        let k = IdentityKey::new([7; 32]);
+        let n = k.seal_bank_number("6222020200012345678");
+        assert!(!n.sealed.contains("62220202") && !n.hash.contains("62220202"));
+        assert_eq!(n.tail, "5678");
+        assert_eq!(
+            n.hash,
+            k.seal_bank_number("6222020200012345678").hash,
+            "equal numbers compare equal"
+        );
+        assert_ne!(
+            n.sealed,
+            k.seal_bank_number("6222020200012345678").sealed,
+            "a fresh nonce each time"
+        );
+        assert_eq!(k.open_bank_number(&n.sealed).as_deref(), Some("6222020200012345678"));
+        assert_eq!(IdentityKey::new([8; 32]).open_bank_number(&n.sealed), None);
     }
 }

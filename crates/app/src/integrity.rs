@@ -147,7 +147,7 @@ fn input_of(
     }
 }
 
-/// One stored signal as the detectors read it: a payout account number, a recorded person's or
+/// One stored signal as the detectors read it: a payout account's, a recorded person's or a
 /// phone's keyed hash (issue 18 item 1), or a usage tie: a client fingerprint behind a party's
 /// keys, the host of a publisher's endpoint.
 fn signal_of(s: &opchub_store::integrity::PartySignal) -> Option<det::IdentitySignal> {
@@ -155,6 +155,7 @@ fn signal_of(s: &opchub_store::integrity::PartySignal) -> Option<det::IdentitySi
         "bank_account" => (det::SignalKind::BankAccount, s.value.clone()),
         "person" => (det::SignalKind::Person, s.value.clone()),
         "phone" => (det::SignalKind::Phone, s.value.clone()),
+        "address" => (det::SignalKind::Address, s.value.clone()),
         "client" => (det::SignalKind::ClientFingerprint, s.value.clone()),
         "endpoint_url" => (
             det::SignalKind::EndpointHost,

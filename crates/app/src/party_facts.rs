@@ -4,11 +4,12 @@
 //!   M2.4's "in the district" of an enterprise: the committee or the platform operator;
 //! - the district agency an agency user reviews for (F1): the platform operator, at creation and later;
 //! - the bank account a beneficiary (OPC, community company, enterprise) is paid to: its owner
-//!   (the founder, the operator, the enterprise's owner); finance reads it in the exports.
+//!   (the founder, the operator, the enterprise's owner); finance reads it in the exports. The
+//!   number is kept sealed, hashed and as its last four digits (issue 18 item 1), never in clear.
 
 use crate::{App, AppError, AppResult, Principal};
 use opchub_domain::input::Checker;
-use opchub_store::party_facts::{BankAccount, PartyBankAccount, PartyRegistration, RegistrationChange};
+use opchub_store::party_facts::{BankAccount, PartyBankAccount, PartyRegistration, RegistrationChange, SealedBankAccount};
 use opchub_store::Actor;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -205,7 +206,15 @@ async fn owned_account(app: &App, p: &Principal, kind: &str, id: &str) -> AppRes
 pub async fn set_bank_account_as(app: &App, actor: &Actor, kind: &str, id: &str, r: &BankAccountChange) -> AppResult<PartyBankAccount> {
     beneficiary_kind(kind)?;
     let account = check_bank_account(r)?;
-    let set = app.store.set_bank_account(actor, kind, id, Some(&account)).await?;
+    let number = crate::persons::key(app)?.seal_bank_number(&account.account_number);
+    let kept = SealedBankAccount {
+        account_name: account.account_name,
+        bank: account.bank,
+        sealed: number.sealed,
+        hash: number.hash,
+        tail: number.tail,
+    };
+    let set = app.store.set_bank_account(actor, kind, id, Some(&kept)).await?;
     // A shared payout account relates two parties (issue 18 item 1).
     app.related.forget_all();
     Ok(set)
@@ -240,6 +249,51 @@ async fn clear_account(app: &App, actor: &Actor, kind: &str, id: &str, current: 
     // The account no longer relates this party to others (issue 18 item 1).
     app.related.forget_all();
     Ok(cleared)
+}
+
+/// Seals the account numbers recorded in clear before they were kept sealed (issue 18 item 1);
+/// `serve` runs it at start. Returns how many this call sealed (a number sealed by another
+/// replica meanwhile is left as that one wrote it).
+pub async fn seal_clear_bank_accounts(app: &App) -> AppResult<usize> {
+    let key = crate::persons::key(app)?;
+    let mut sealed = 0;
+    for (kind, id, clear) in app.store.clear_bank_numbers().await? {
+        let n = key.seal_bank_number(&clear);
+        if app
+            .store
+            .seal_clear_bank_number(&kind, &id, &clear, &n.sealed, &n.hash, &n.tail)
+            .await?
+        {
+            sealed += 1;
+        }
+    }
+    if sealed > 0 {
+        app.related.forget_all();
+    }
+    Ok(sealed)
+}
+
+/// Where each settlement beneficiary is paid, the numbers opened for finance's export. A
+/// number the key does not open (another deployment's key, damage) is an internal error:
+/// finance must not pay from a partial list.
+pub async fn payout_accounts(app: &App) -> AppResult<std::collections::BTreeMap<String, BankAccount>> {
+    let key = crate::persons::key(app)?;
+    let mut out = std::collections::BTreeMap::new();
+    for (id, a) in app.store.settlement_bank_accounts().await? {
+        let Some(account_number) = key.open_bank_number(&a.sealed) else {
+            tracing::error!(beneficiary = %id, "a payout account number does not open with this key");
+            return Err(AppError::internal());
+        };
+        out.insert(
+            id,
+            BankAccount {
+                account_name: a.account_name,
+                bank: a.bank,
+                account_number,
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// The caller's own parties with their bank accounts.

@@ -8,7 +8,10 @@
 //!   ([`crate::crypto::IdentityKey`]) and never shown again.
 //! - The party's owner records them (the founder, the operator, the enterprise's owner); the
 //!   committee and the platform operator may too (a correction, a registration at the desk).
-//! - Two parties sharing a person, a phone or a payout bank account are **related**: in every
+//! - An OPC and an enterprise record their registered address (注册地址): at registration or on
+//!   the record, by the same people. It is compared by [`opchub_domain::text::address_key`].
+//! - Two parties sharing a person, a phone, a payout bank account or a registered address are
+//!   **related**: in every
 //!   clause their dealings with each other are not subsidy basis (M2.2 operator and OPC, M2.3
 //!   invoker and publisher, M2.4 enterprise and OPC) — at call time for skill calls
 //!   ([`related_between`]) and again at settlement for everything.
@@ -17,7 +20,7 @@ use crate::{App, AppError, AppResult, Principal};
 use opchub_domain::identity::PERSON_ROLES;
 use opchub_domain::input::Checker;
 use opchub_domain::Role;
-use opchub_store::persons::{NewPerson, PartyPerson, RelatedKind};
+use opchub_store::persons::{NewPerson, PartyAddress, PartyPerson, RelatedKind};
 use opchub_store::Actor;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -130,6 +133,72 @@ pub async fn remove_person_for(app: &App, p: &Principal, kind: &str, id: &str, p
     let person = app.store.remove_party_person(&p.actor(), id, person_id).await?;
     app.related.forget_all();
     Ok(person)
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct AddressChange {
+    /// 注册地址 / 住所 as on the business licence (5–200 characters).
+    pub registered_address: Option<String>,
+}
+
+/// Checks a registered address: `registered_address` as text (5–200 characters) with at least
+/// a few letters or digits to compare by.
+pub fn check_address(c: &mut Checker, field: &str, v: Option<&str>) -> (String, String) {
+    let address = c.text(field, v, 5, 200);
+    let key = opchub_domain::text::address_key(&address);
+    if (5..=200).contains(&address.chars().count()) && key.chars().count() < 4 {
+        c.fail(field, "too_short");
+    }
+    (address, key)
+}
+
+fn address_kind(kind: &str) -> AppResult<()> {
+    if ["opc", "enterprise"].contains(&kind) {
+        Ok(())
+    } else {
+        Err(AppError::field("kind", "unknown_kind"))
+    }
+}
+
+/// Records a party's registered address as `actor` (`kind`: `opc` or `enterprise`; a
+/// community's company is `unknown_kind`: its OPCs are registered at its address by design).
+pub async fn set_address_as(app: &App, actor: &Actor, kind: &str, id: &str, r: &AddressChange) -> AppResult<PartyAddress> {
+    address_kind(kind)?;
+    let mut c = Checker::new();
+    let (address, key) = check_address(&mut c, "registered_address", r.registered_address.as_deref());
+    if !c.ok() {
+        return Err(AppError::checked(c));
+    }
+    let set = app.store.set_party_address(actor, kind, id, &address, &key).await?;
+    // A shared address relates two parties (issue 18 item 1).
+    app.related.forget_all();
+    Ok(set)
+}
+
+/// The owner, the committee or the platform operator records a party's registered address.
+pub async fn set_address_for(app: &App, p: &Principal, kind: &str, id: &str, r: &AddressChange) -> AppResult<PartyAddress> {
+    address_kind(kind)?;
+    may(app, p, kind, id, true).await?;
+    set_address_as(app, &p.actor(), kind, id, r).await
+}
+
+/// A party's registered address, for whoever may read its people.
+pub async fn address_for(app: &App, p: &Principal, kind: &str, id: &str) -> AppResult<PartyAddress> {
+    address_kind(kind)?;
+    may(app, p, kind, id, false).await?;
+    Ok(app.store.party_address(kind, id).await?)
+}
+
+/// The registered addresses of the caller's own OPC and enterprise (the page beside the bank
+/// accounts).
+pub async fn my_addresses(app: &App, p: &Principal) -> AppResult<Vec<PartyAddress>> {
+    let mut out = vec![];
+    for party in app.store.bank_accounts_of_owner(&p.user.id).await? {
+        if ["opc", "enterprise"].contains(&party.kind.as_str()) {
+            out.push(app.store.party_address(&party.kind, &party.id).await?);
+        }
+    }
+    Ok(out)
 }
 
 /// The caller's own parties, each with its recorded people (the page beside the bank accounts).

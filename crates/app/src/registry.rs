@@ -159,6 +159,9 @@ pub struct RegistrationRequest {
     pub founder_id_number: Option<String>,
     /// The founder's mobile number (optional; kept only as a keyed hash).
     pub founder_phone: Option<String>,
+    /// 注册地址 as on the business licence (optional here, recordable later on the record);
+    /// two parties registered at one address are related (issue 18 item 1).
+    pub registered_address: Option<String>,
 }
 
 #[derive(serde::Serialize, ToSchema)]
@@ -203,6 +206,10 @@ pub async fn register(app: &App, caller: Option<&Principal>, r: &RegistrationReq
     c.mobile_phone("founder_phone", r.founder_phone.as_deref());
     if !id_given && r.founder_phone.as_deref().is_some_and(|v| !v.trim().is_empty()) {
         c.fail("founder_id_number", "required");
+    }
+    let address_given = r.registered_address.as_deref().is_some_and(|v| !v.trim().is_empty());
+    if address_given {
+        crate::persons::check_address(&mut c, "registered_address", r.registered_address.as_deref());
     }
     let (Some(zone), true) = (zone, c.ok()) else {
         return Err(AppError::checked(c));
@@ -263,6 +270,12 @@ pub async fn register(app: &App, caller: Option<&Principal>, r: &RegistrationReq
         };
         crate::persons::add_person_as(app, &actor, "opc", &opc.id, &person).await?;
     }
+    if address_given {
+        let address = crate::persons::AddressChange {
+            registered_address: r.registered_address.clone(),
+        };
+        crate::persons::set_address_as(app, &actor, "opc", &opc.id, &address).await?;
+    }
     Ok((opc, user))
 }
 
@@ -300,6 +313,10 @@ pub struct NewEnterpriseRequest {
     pub username: Option<String>,
     pub password: Option<String>,
     pub contact_name: Option<String>,
+    /// 住所 as on the business licence (optional; recordable later). Two parties registered at
+    /// one address are related (issue 18 item 1).
+    #[serde(default)]
+    pub registered_address: Option<String>,
 }
 
 /// Registers an enterprise with its owner's new account.
@@ -311,6 +328,10 @@ pub async fn create_enterprise(app: &App, p: &Principal, r: &NewEnterpriseReques
     let username = c.username("username", r.username.as_deref());
     let password = c.password("password", r.password.as_deref(), &username);
     let contact = c.text("contact_name", r.contact_name.as_deref(), 2, 50);
+    let address_given = r.registered_address.as_deref().is_some_and(|v| !v.trim().is_empty());
+    if address_given {
+        crate::persons::check_address(&mut c, "registered_address", r.registered_address.as_deref());
+    }
     let (Some(uscc), Some(zone), true) = (uscc, zone, c.ok()) else {
         return Err(AppError::checked(c));
     };
@@ -322,6 +343,12 @@ pub async fn create_enterprise(app: &App, p: &Principal, r: &NewEnterpriseReques
         password_hash: &hash,
     };
     let (e, _) = app.store.create_enterprise(&p.actor(), owner, &name, &uscc, zone).await?;
+    if address_given {
+        let address = crate::persons::AddressChange {
+            registered_address: r.registered_address.clone(),
+        };
+        crate::persons::set_address_as(app, &p.actor(), "enterprise", &e.id, &address).await?;
+    }
     Ok(e)
 }
 

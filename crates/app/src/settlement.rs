@@ -492,7 +492,7 @@ pub async fn export_for(app: &App, id: &str, format: Option<&str>, labels: &opch
         return Err(SettlementError::BatchNotApproved.into());
     }
     let lines = app.store.settlement_lines(id, &LineFilter::default()).await?;
-    let banks = app.store.settlement_bank_accounts().await?;
+    let banks = crate::party_facts::payout_accounts(app).await?;
     let rows = opchub_settle::export::rows(&batch, &lines, &banks);
     let (bytes, content_type) = if format == "csv" {
         (

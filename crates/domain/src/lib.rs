@@ -11,6 +11,7 @@ pub mod money;
 pub mod ratelimit;
 pub mod registry;
 pub mod role;
+pub mod secret;
 pub mod text;
 pub mod time;
 pub mod uscc;

@@ -64,3 +64,46 @@ mod tests {
         assert!(s.contains("aigc") && s.contains("agent") && s.contains("视频"), "{s:?}");
     }
 }
+
+/// The matching key of a registered address (issue 18 item 1: two parties registered at one
+/// address are related): full-width letters and digits made half-width, Latin lower-cased,
+/// everything but letters and digits (spaces, punctuation, `#`, `-`) dropped, and the leading
+/// `中国` / `北京市` / `北京` left out, since every address here is in Beijing. So
+/// `北京市丰台区汽车博物馆东路 1 号院 3 号楼 201` and `丰台区汽车博物馆东路1号院3号楼201`
+/// compare equal; two rooms of one building do not.
+pub fn address_key(address: &str) -> String {
+    let key: String = address
+        .chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    let mut rest = key.as_str();
+    for prefix in ["中国", "北京市", "北京"] {
+        rest = rest.strip_prefix(prefix).unwrap_or(rest);
+    }
+    rest.to_string()
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::address_key;
+
+    #[test]
+    fn one_address_written_two_ways_has_one_key_and_two_rooms_do_not() {
+        let a = address_key("北京市丰台区汽车博物馆东路 1 号院 3 号楼 201");
+        assert_eq!(a, "丰台区汽车博物馆东路1号院3号楼201");
+        assert_eq!(
+            address_key("中国北京丰台区汽车博物馆东路１号院３号楼２０１"),
+            a,
+            "full-width digits"
+        );
+        assert_eq!(address_key("丰台区汽车博物馆东路1号院-3号楼#201"), a, "punctuation");
+        assert_ne!(address_key("丰台区汽车博物馆东路1号院3号楼202"), a);
+        assert_eq!(address_key("Room 5, ABC Tower"), "room5abctower");
+        assert_eq!(address_key(" ，。 "), "");
+    }
+}

@@ -7,7 +7,8 @@ pub mod error;
 pub mod items;
 pub mod proxy;
 pub use opchub_domain::ratelimit;
-pub mod secret;
+/// Channel secrets at rest: the one secret box of the platform, kept in the domain crate.
+pub use opchub_domain::secret;
 pub mod usage;
 
 #[cfg(test)]

@@ -427,7 +427,9 @@ async fn main() -> Result<()> {
         }
         Command::Settlement { command } => {
             let store = open_store(&database_url).await?;
-            let code = settle_cli::settlement(&store, command).await?;
+            // Finance's export opens the sealed payout account numbers (issue 18 item 1).
+            let identity = opchub_app::crypto::IdentityKey::new(secret_box(&data_dir)?.identity_key());
+            let code = settle_cli::settlement(&store, identity, command).await?;
             store.close().await;
             if code != 0 {
                 std::process::exit(code);
@@ -611,6 +613,12 @@ async fn main() -> Result<()> {
                         .unwrap_or(opchub_app::skills::DEFAULT_REFRESH_INTERVAL),
                     ..Default::default()
                 });
+            // Payout account numbers recorded before they were kept sealed (issue 18 item 1).
+            match opchub_app::party_facts::seal_clear_bank_accounts(&state.app).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sealed = n, "payout account numbers sealed"),
+                Err(e) => anyhow::bail!("sealing payout account numbers: {}", e.code),
+            }
             if demo {
                 // Applications at several stages (issue 8), made through the API's own functions.
                 let n = demo_applications::load(&state).await?;

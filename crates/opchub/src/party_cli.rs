@@ -69,12 +69,23 @@ pub enum PartyCommand {
         #[arg(long)]
         phone: Option<String>,
     },
+    /// Record the registered address (注册地址) of an OPC or an enterprise (issue 18 item 1):
+    /// two parties registered at one address are related.
+    Address {
+        /// opc or enterprise.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        address: String,
+    },
     /// List the people recorded for a party (names and roles; numbers are never shown).
     Persons {
         #[arg(long)]
         id: String,
     },
-    /// List related parties: pairs sharing a person, a phone or a payout account.
+    /// List related parties: pairs sharing a person, a phone, a payout account or a registered address.
     Related,
 }
 
@@ -193,6 +204,18 @@ pub async fn run(store: &Store, identity: opchub_app::crypto::IdentityKey, c: Pa
             match opchub_app::persons::add_person_as(&app, &actor, &kind, &id, &r).await {
                 Ok(p) => {
                     println!("{} {}: {} recorded as {} ({})", p.party_kind, p.party_id, p.name, p.role, p.id);
+                    Ok(0)
+                }
+                Err(e) => Ok(report(&e)),
+            }
+        }
+        PartyCommand::Address { kind, id, address } => {
+            let r = opchub_app::persons::AddressChange {
+                registered_address: Some(address),
+            };
+            match opchub_app::persons::set_address_as(&app, &actor, &kind, &id, &r).await {
+                Ok(a) => {
+                    println!("{} {}: registered address set", a.kind, a.id);
                     Ok(0)
                 }
                 Err(e) => Ok(report(&e)),

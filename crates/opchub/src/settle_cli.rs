@@ -253,7 +253,7 @@ pub async fn exclusions(store: &Store, cmd: ExclusionsCommand) -> Result<i32> {
     }
 }
 
-pub async fn settlement(store: &Store, cmd: SettlementCommand) -> Result<i32> {
+pub async fn settlement(store: &Store, identity: opchub_app::crypto::IdentityKey, cmd: SettlementCommand) -> Result<i32> {
     match cmd {
         SettlementCommand::Replay { id, policy, preview_from } => {
             let mut pol = load_policy(policy.as_ref())?;
@@ -325,7 +325,8 @@ pub async fn settlement(store: &Store, cmd: SettlementCommand) -> Result<i32> {
             if csv.is_none() && xlsx.is_none() {
                 bail!("give --csv FILE and/or --xlsx FILE");
             }
-            let app = opchub_app::App::new(store.clone());
+            let mut app = opchub_app::App::new(store.clone());
+            app.identity_key = Some(identity);
             let labels = export_labels(&lang);
             for (path, format) in [(csv, "csv"), (xlsx, "xlsx")] {
                 if let Some(p) = path {

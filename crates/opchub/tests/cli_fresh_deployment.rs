@@ -457,6 +457,13 @@ async fn a_fresh_deployment_settles_and_pays_through_the_api_and_the_command_lin
     let (code, out) = opchub(d, &db, &["party", "persons", "--id", &opc_id]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("孙八") && !out.contains("1101051980"), "{out}");
+    // The desk records the OPC's registered address (a two-character one is refused).
+    let address = |a: &'static str| ["party", "address", "--kind", "opc", "--id", opc_id.as_str(), "--address", a];
+    let (code, out) = opchub(d, &db, &address("1号"));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("registered_address: too_short"), "{out}");
+    let (code, out) = opchub(d, &db, &address("北京市丰台区南四环西路188号十二区22号楼"));
+    assert_eq!((code, out.contains("registered address set")), (0, true), "{out}");
     let (code, out) = opchub(d, &db, &["party", "related"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("0 related pairs"), "different people relate no one: {out}");

@@ -375,25 +375,21 @@ impl Store {
     }
 
     /// The identity signals the platform holds: the payout bank account of every OPC, community
-    /// company and enterprise that recorded one (normalised: digits and letters only).
+    /// company and enterprise that recorded one (the keyed hash of its number).
     pub async fn integrity_signals(&self) -> Result<Vec<PartySignal>> {
         let mut out = vec![];
         for table in ["opcs", "communities", "enterprises"] {
             let rows = sqlx::query(&format!(
-                "SELECT id, bank_account_number FROM {table} WHERE bank_account_number IS NOT NULL"
+                "SELECT id, bank_account_hash FROM {table} WHERE bank_account_hash IS NOT NULL"
             ))
             .fetch_all(&self.pool)
             .await?;
             for r in rows {
-                let number: String = r.try_get("bank_account_number")?;
-                let value: String = number.chars().filter(char::is_ascii_alphanumeric).collect();
-                if !value.is_empty() {
-                    out.push(PartySignal {
-                        party: r.try_get("id")?,
-                        kind: "bank_account".into(),
-                        value,
-                    });
-                }
+                out.push(PartySignal {
+                    party: r.try_get("id")?,
+                    kind: "bank_account".into(),
+                    value: r.try_get("bank_account_hash")?,
+                });
             }
         }
         // Who is who (issue 18 item 1): recorded people and phones, by their keyed hashes.

@@ -39,7 +39,8 @@ pub struct RegistrationChange {
     pub in_district: Option<bool>,
 }
 
-/// Where a beneficiary is paid (validated by the caller).
+/// Where a beneficiary is paid, in clear (validated by the caller): what its owner enters and
+/// what finance's export reads. It is never stored so: see [`SealedBankAccount`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct BankAccount {
     /// 户名: the account holder (normally the company's name).
@@ -48,6 +49,29 @@ pub struct BankAccount {
     pub bank: String,
     /// 账号: digits only.
     pub account_number: String,
+}
+
+/// A bank account as the platform keeps it (issue 18 item 1): the number sealed under the
+/// platform's key (finance's export opens it), as a keyed hash (a shared account relates two
+/// parties) and as its last four digits (what is shown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedBankAccount {
+    pub account_name: String,
+    pub bank: String,
+    pub sealed: String,
+    pub hash: String,
+    pub tail: String,
+}
+
+/// A bank account as people see it: the holder, the bank and the number's last four digits.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ShownBankAccount {
+    /// 户名.
+    pub account_name: String,
+    /// 开户行.
+    pub bank: String,
+    /// The account number's last four digits (the number itself is kept sealed, never shown).
+    pub account_tail: String,
 }
 
 /// A party's bank account, with whose it is.
@@ -59,7 +83,7 @@ pub struct PartyBankAccount {
     pub name: String,
     /// Who may set it: the founder, the operator, the enterprise's owner.
     pub owner_user_id: String,
-    pub bank_account: Option<BankAccount>,
+    pub bank_account: Option<ShownBankAccount>,
 }
 
 fn table_of(kind: &str) -> Result<&'static str> {
@@ -96,18 +120,37 @@ fn registration_from(r: &AnyRow) -> Result<PartyRegistration> {
     })
 }
 
-fn bank_from(r: &AnyRow) -> Result<Option<BankAccount>> {
+/// The columns of a party's kept account (after `bank_account_name, bank_name`).
+const BANK_COLUMNS: &str = "bank_account_name, bank_name, bank_account_sealed, bank_account_hash, bank_account_tail";
+
+fn sealed_from(r: &AnyRow) -> Result<Option<SealedBankAccount>> {
     let name: Option<String> = r.try_get("bank_account_name")?;
     let bank: Option<String> = r.try_get("bank_name")?;
-    let number: Option<String> = r.try_get("bank_account_number")?;
-    Ok(match (name, bank, number) {
-        (Some(account_name), Some(bank), Some(account_number)) => Some(BankAccount {
+    let sealed: Option<String> = r.try_get("bank_account_sealed")?;
+    let hash: Option<String> = r.try_get("bank_account_hash")?;
+    let tail: Option<String> = r.try_get("bank_account_tail")?;
+    Ok(match (name, bank, sealed, hash, tail) {
+        (Some(account_name), Some(bank), Some(sealed), Some(hash), Some(tail)) => Some(SealedBankAccount {
             account_name,
             bank,
-            account_number,
+            sealed,
+            hash,
+            tail,
         }),
         _ => None,
     })
+}
+
+fn shown(a: &SealedBankAccount) -> ShownBankAccount {
+    ShownBankAccount {
+        account_name: a.account_name.clone(),
+        bank: a.bank.clone(),
+        account_tail: a.tail.clone(),
+    }
+}
+
+fn bank_from(r: &AnyRow) -> Result<Option<ShownBankAccount>> {
+    Ok(sealed_from(r)?.as_ref().map(shown))
 }
 
 impl Store {
@@ -225,14 +268,9 @@ impl Store {
     /// One party's bank account and owner (`kind`: `opc`, `community`, `enterprise`).
     pub async fn party_bank_account(&self, kind: &str, id: &str) -> Result<PartyBankAccount> {
         let sql = match kind {
-            "opc" => "SELECT id, name, founder_user_id AS owner, bank_account_name, bank_name, bank_account_number FROM opcs WHERE id = $1",
-            "community" => {
-                "SELECT id, company_name AS name, operator_user_id AS owner, bank_account_name, bank_name, bank_account_number \
-                 FROM communities WHERE id = $1"
-            }
-            "enterprise" => {
-                "SELECT id, name, owner_user_id AS owner, bank_account_name, bank_name, bank_account_number FROM enterprises WHERE id = $1"
-            }
+            "opc" => "SELECT id, name, founder_user_id AS owner, {BANK} FROM opcs WHERE id = $1",
+            "community" => "SELECT id, company_name AS name, operator_user_id AS owner, {BANK} FROM communities WHERE id = $1",
+            "enterprise" => "SELECT id, name, owner_user_id AS owner, {BANK} FROM enterprises WHERE id = $1",
             _ => {
                 return Err(StoreError::Invalid {
                     field: "kind",
@@ -240,7 +278,7 @@ impl Store {
                 })
             }
         };
-        let r = sqlx::query(sql)
+        let r = sqlx::query(&sql.replace("{BANK}", BANK_COLUMNS))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -275,21 +313,31 @@ impl Store {
     }
 
     /// Sets (or clears) where a party is paid, audited as `party.bank_account`.
-    pub async fn set_bank_account(&self, actor: &Actor, kind: &str, id: &str, account: Option<&BankAccount>) -> Result<PartyBankAccount> {
+    pub async fn set_bank_account(
+        &self,
+        actor: &Actor,
+        kind: &str,
+        id: &str,
+        account: Option<&SealedBankAccount>,
+    ) -> Result<PartyBankAccount> {
         let table = table_of(kind)?;
         let before = self.party_bank_account(kind, id).await?;
         let mut tx = self.begin().await?;
         sqlx::query(&format!(
-            "UPDATE {table} SET bank_account_name = $1, bank_name = $2, bank_account_number = $3 WHERE id = $4"
+            "UPDATE {table} SET bank_account_name = $1, bank_name = $2, bank_account_sealed = $3, bank_account_hash = $4, \
+             bank_account_tail = $5, bank_account_number = NULL WHERE id = $6"
         ))
         .bind(account.map(|a| a.account_name.clone()))
         .bind(account.map(|a| a.bank.clone()))
-        .bind(account.map(|a| a.account_number.clone()))
+        .bind(account.map(|a| a.sealed.clone()))
+        .bind(account.map(|a| a.hash.clone()))
+        .bind(account.map(|a| a.tail.clone()))
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let summary = match account {
-            Some(a) => format!("bank account {} {} ****{}", a.account_name, a.bank, tail(&a.account_number)),
+        let account = account.map(shown);
+        let summary = match &account {
+            Some(a) => format!("bank account {} {} ****{}", a.account_name, a.bank, a.account_tail),
             None => "bank account cleared".to_string(),
         };
         record_before_after(
@@ -305,31 +353,32 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(PartyBankAccount {
-            bank_account: account.cloned(),
+            bank_account: account,
             ..before
         })
     }
 
     /// Where each settlement beneficiary is paid, by its settlement id: an OPC by its id, a
-    /// community operator's account by the company of its first community, an enterprise by its id.
-    pub async fn settlement_bank_accounts(&self) -> Result<BTreeMap<String, BankAccount>> {
+    /// community operator's account by the company of its first community, an enterprise by its
+    /// id. Sealed: the caller opens the numbers for finance's export.
+    pub async fn settlement_bank_accounts(&self) -> Result<BTreeMap<String, SealedBankAccount>> {
         let mut out = BTreeMap::new();
-        for r in sqlx::query("SELECT id, bank_account_name, bank_name, bank_account_number FROM opcs")
+        for r in sqlx::query(&format!("SELECT id, {BANK_COLUMNS} FROM opcs"))
             .fetch_all(&self.pool)
             .await?
         {
-            if let Some(b) = bank_from(&r)? {
+            if let Some(b) = sealed_from(&r)? {
                 out.insert(r.try_get("id")?, b);
             }
         }
-        for r in sqlx::query(
-            "SELECT operator_user_id AS id, bank_account_name, bank_name, bank_account_number FROM communities ORDER BY created_at DESC, id DESC",
-        )
+        for r in sqlx::query(&format!(
+            "SELECT operator_user_id AS id, {BANK_COLUMNS} FROM communities ORDER BY created_at DESC, id DESC"
+        ))
         .fetch_all(&self.pool)
         .await?
         {
             // Latest first, so the first community (the one settlement names) is written last.
-            match bank_from(&r)? {
+            match sealed_from(&r)? {
                 Some(b) => {
                     out.insert(r.try_get("id")?, b);
                 }
@@ -338,15 +387,46 @@ impl Store {
                 }
             }
         }
-        for r in sqlx::query("SELECT id, bank_account_name, bank_name, bank_account_number FROM enterprises")
+        for r in sqlx::query(&format!("SELECT id, {BANK_COLUMNS} FROM enterprises"))
             .fetch_all(&self.pool)
             .await?
         {
-            if let Some(b) = bank_from(&r)? {
+            if let Some(b) = sealed_from(&r)? {
                 out.insert(r.try_get("id")?, b);
             }
         }
         Ok(out)
+    }
+
+    /// Account numbers still kept in clear (recorded before they were sealed): `(kind, id,
+    /// number)`, for [`Store::seal_clear_bank_number`].
+    pub async fn clear_bank_numbers(&self) -> Result<Vec<(String, String, String)>> {
+        let mut out = vec![];
+        for (kind, table) in [("opc", "opcs"), ("community", "communities"), ("enterprise", "enterprises")] {
+            let sql = format!("SELECT id, bank_account_number FROM {table} WHERE bank_account_number IS NOT NULL ORDER BY id");
+            for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
+                out.push((kind.to_string(), r.try_get("id")?, r.try_get("bank_account_number")?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replaces a clear account number by its sealed form, only if it is still the one read
+    /// (two replicas sealing at once write it once). Returns whether this call sealed it.
+    pub async fn seal_clear_bank_number(&self, kind: &str, id: &str, clear: &str, sealed: &str, hash: &str, tail: &str) -> Result<bool> {
+        let table = table_of(kind)?;
+        let done = sqlx::query(&format!(
+            "UPDATE {table} SET bank_account_sealed = $1, bank_account_hash = $2, bank_account_tail = $3, bank_account_number = NULL \
+             WHERE id = $4 AND bank_account_number = $5"
+        ))
+        .bind(sealed)
+        .bind(hash)
+        .bind(tail)
+        .bind(id)
+        .bind(clear)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }
 
@@ -423,10 +503,4 @@ impl Store {
         }
         Ok(out)
     }
-}
-
-/// The last four digits (the audit summary never shows a whole account number).
-fn tail(n: &str) -> &str {
-    let start = n.char_indices().rev().nth(3).map_or(0, |(i, _)| i);
-    &n[start..]
 }

@@ -1,7 +1,8 @@
 //! Who is who (issue 18 item 1): the people recorded for a party and the related parties they
 //! make. A person is stored by name, role and keyed hashes of the resident ID number and the
 //! phone (the caller hashes; the numbers never reach this crate). Two parties are related when
-//! they share a person, a phone or a payout bank account.
+//! they share a person, a phone, a payout bank account (by its keyed hash) or a registered
+//! address (by its matching key; OPCs and enterprises).
 
 use crate::audit::{record_after, record_before_after, Actor};
 use crate::{is_unique_violation, new_id, now_ms, Result, Store, StoreError};
@@ -33,7 +34,17 @@ pub struct NewPerson<'a> {
     pub phone_hash: Option<&'a str>,
 }
 
-/// Why two parties are related: `person`, `phone` or `bank_account` (the strongest found).
+/// A party's registered address (注册地址), as given.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct PartyAddress {
+    /// `opc` or `enterprise`.
+    pub kind: String,
+    pub id: String,
+    pub registered_address: Option<String>,
+}
+
+/// Why two parties are related: `person`, `phone`, `bank_account` or `address` (the strongest
+/// found).
 pub type RelatedKind = &'static str;
 
 fn person_from(r: &AnyRow) -> Result<PartyPerson> {
@@ -51,10 +62,25 @@ fn person_from(r: &AnyRow) -> Result<PartyPerson> {
 
 const PERSON_COLS: &str = "id, party_kind, party_id, role, display_name, phone_hash, created_at";
 
-/// Every party's payout bank account number (digits), for the bank-account tie.
-const BANK_NUMBERS: &str = "SELECT id, bank_account_number FROM opcs WHERE bank_account_number IS NOT NULL \
-     UNION ALL SELECT id, bank_account_number FROM communities WHERE bank_account_number IS NOT NULL \
-     UNION ALL SELECT id, bank_account_number FROM enterprises WHERE bank_account_number IS NOT NULL";
+/// Every party's payout bank account, as the keyed hash of its number, for the bank-account tie.
+const BANK_NUMBERS: &str = "SELECT id, bank_account_hash FROM opcs WHERE bank_account_hash IS NOT NULL \
+     UNION ALL SELECT id, bank_account_hash FROM communities WHERE bank_account_hash IS NOT NULL \
+     UNION ALL SELECT id, bank_account_hash FROM enterprises WHERE bank_account_hash IS NOT NULL";
+
+/// Every OPC's and enterprise's registered address key, for the address tie.
+const ADDRESS_KEYS: &str = "SELECT id, address_key FROM opcs WHERE address_key IS NOT NULL AND address_key <> '' \
+     UNION ALL SELECT id, address_key FROM enterprises WHERE address_key IS NOT NULL AND address_key <> ''";
+
+fn address_table(kind: &str) -> Result<&'static str> {
+    match kind {
+        "opc" => Ok("opcs"),
+        "enterprise" => Ok("enterprises"),
+        _ => Err(StoreError::Invalid {
+            field: "kind",
+            code: "unknown_kind",
+        }),
+    }
+}
 
 fn ordered(a: String, b: String) -> (String, String) {
     if a <= b {
@@ -184,24 +210,88 @@ impl Store {
             return Ok(Some("phone"));
         }
         let numbers: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT bank_account_number FROM ({BANK_NUMBERS}) t WHERE id = $1 OR id = $2"
+            "SELECT bank_account_hash FROM ({BANK_NUMBERS}) t WHERE id = $1 OR id = $2"
         ))
         .bind(a)
         .bind(b)
         .fetch_all(&self.pool)
         .await?;
-        Ok((numbers.len() == 2 && numbers[0] == numbers[1]).then_some("bank_account"))
+        if numbers.len() == 2 && numbers[0] == numbers[1] {
+            return Ok(Some("bank_account"));
+        }
+        let keys: Vec<String> = sqlx::query_scalar(&format!("SELECT address_key FROM ({ADDRESS_KEYS}) t WHERE id = $1 OR id = $2"))
+            .bind(a)
+            .bind(b)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((keys.len() == 2 && keys[0] == keys[1]).then_some("address"))
+    }
+
+    /// A party's registered address (`kind`: `opc` or `enterprise`).
+    pub async fn party_address(&self, kind: &str, id: &str) -> Result<PartyAddress> {
+        let table = address_table(kind)?;
+        let address: Option<String> = sqlx::query_scalar(&format!("SELECT registered_address FROM {table} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(PartyAddress {
+            kind: kind.to_string(),
+            id: id.to_string(),
+            registered_address: address,
+        })
+    }
+
+    /// Sets a party's registered address and its matching key (validated and keyed by the
+    /// caller), audited as `party.address`.
+    pub async fn set_party_address(&self, actor: &Actor, kind: &str, id: &str, address: &str, key: &str) -> Result<PartyAddress> {
+        let table = address_table(kind)?;
+        let before = self.party_address(kind, id).await?;
+        let mut tx = self.begin().await?;
+        sqlx::query(&format!(
+            "UPDATE {table} SET registered_address = $1, address_key = $2 WHERE id = $3"
+        ))
+        .bind(address)
+        .bind(key)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        record_before_after(
+            &mut tx,
+            actor,
+            "party.address",
+            kind,
+            id,
+            serde_json::json!({ "registered_address": before.registered_address }),
+            serde_json::json!({ "registered_address": address }),
+            format!("registered address {address}"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(PartyAddress {
+            registered_address: Some(address.to_string()),
+            ..before
+        })
     }
 
     /// Every pair of related parties (`a < b`) with the strongest tie between them: a shared
     /// person before a shared phone before a shared bank account. For settlement and scans.
     pub async fn related_pairs(&self) -> Result<BTreeMap<(String, String), RelatedKind>> {
         let mut out: BTreeMap<(String, String), RelatedKind> = BTreeMap::new();
-        for (col, kind) in [("bank", "bank_account"), ("phone_hash", "phone"), ("id_hash", "person")] {
-            let rows: Vec<(String, String)> = if col == "bank" {
+        for (col, kind) in [
+            ("address", "address"),
+            ("bank", "bank_account"),
+            ("phone_hash", "phone"),
+            ("id_hash", "person"),
+        ] {
+            let rows: Vec<(String, String)> = if let Some((sql, key)) = match col {
+                "address" => Some((ADDRESS_KEYS, "address_key")),
+                "bank" => Some((BANK_NUMBERS, "bank_account_hash")),
+                _ => None,
+            } {
                 let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                for r in sqlx::query(BANK_NUMBERS).fetch_all(&self.pool).await? {
-                    by.entry(r.try_get("bank_account_number")?).or_default().push(r.try_get("id")?);
+                for r in sqlx::query(sql).fetch_all(&self.pool).await? {
+                    by.entry(r.try_get(key)?).or_default().push(r.try_get("id")?);
                 }
                 by.into_values()
                     .flat_map(|ids| {
@@ -235,8 +325,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Every recorded person's and phone's hash by party, for the integrity scan's signals:
-    /// (party id, `person` or `phone`, hash).
+    /// Every recorded person's and phone's hash and every registered address key by party, for
+    /// the integrity scan's signals: (party id, `person`, `phone` or `address`, value).
     pub async fn person_signals(&self) -> Result<Vec<(String, &'static str, String)>> {
         let mut out = vec![];
         for r in sqlx::query("SELECT party_id, id_hash, phone_hash FROM party_persons ORDER BY party_id, id")
@@ -248,6 +338,9 @@ impl Store {
             if let Some(ph) = r.try_get::<Option<String>, _>("phone_hash")? {
                 out.push((party, "phone", ph));
             }
+        }
+        for r in sqlx::query(&format!("{ADDRESS_KEYS} ORDER BY id")).fetch_all(&self.pool).await? {
+            out.push((r.try_get("id")?, "address", r.try_get("address_key")?));
         }
         Ok(out)
     }

@@ -105,6 +105,7 @@ impl Modify for ErrorResponses {
         api::party_facts::registrations, api::party_facts::set_registration, api::party_facts::set_agency,
         api::party_facts::my_bank_accounts, api::party_facts::set_bank_account, api::party_facts::clear_bank_account,
         api::party_facts::persons, api::party_facts::add_person, api::party_facts::remove_person,
+        api::party_facts::address, api::party_facts::set_address,
         // integrity (issue 18)
         api::integrity::scan, api::integrity::findings, api::integrity::export, api::integrity::finding, api::integrity::decide, api::integrity::answer,
         api::gateway::create_channel, api::gateway::channels, api::gateway::set_channel_status, api::gateway::create_prices,

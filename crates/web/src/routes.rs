@@ -454,6 +454,24 @@ fn party_facts() -> Vec<Route> {
             Api,
             api::party_facts::remove_person,
         ),
+        get(
+            "/api/v1/parties/{kind}/{id}/address",
+            Roles(PERSON_READERS),
+            Api,
+            api::party_facts::address,
+        ),
+        put(
+            "/api/v1/parties/{kind}/{id}/address",
+            Roles(PERSON_KEEPERS),
+            Api,
+            api::party_facts::set_address,
+        ),
+        post(
+            "/my/address/{kind}/{id}",
+            Roles(BENEFICIARIES),
+            Page,
+            pages::party_facts::set_address,
+        ),
         post(
             "/my/persons/{kind}/{id}",
             Roles(BENEFICIARIES),

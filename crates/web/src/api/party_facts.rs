@@ -13,9 +13,9 @@ use axum::Json;
 use opchub_app::party_facts as app;
 use opchub_app::persons as persons_app;
 use opchub_store::party_facts::{PartyBankAccount, PartyRegistration};
-use opchub_store::persons::PartyPerson;
+use opchub_store::persons::{PartyAddress, PartyPerson};
 
-pub use opchub_app::persons::PersonChange;
+pub use opchub_app::persons::{AddressChange, PersonChange};
 
 pub use opchub_app::party_facts::{AgencyChange, AgencySet, BankAccountChange, RegistrationFacts};
 
@@ -137,4 +137,31 @@ pub async fn remove_person(
 ) -> ApiResult<Json<PartyPerson>> {
     let p = caller.require()?;
     Ok(Json(persons_app::remove_person_for(&s, p, &kind, &id, &person_id).await?))
+}
+
+/// A party's registered address (注册地址; OPCs and enterprises), for its owner, the committee,
+/// the platform operator and the auditor.
+#[utoipa::path(get, path = "/api/v1/parties/{kind}/{id}/address", tag = "integrity",
+    params(("kind" = String, Path, description = "opc or enterprise"), ("id" = String, Path)),
+    responses((status = 200, body = PartyAddress), (status = 403, description = "not_owner"), (status = 404), (status = 422)))]
+pub async fn address(State(s): State<AppState>, caller: Caller, Path((kind, id)): Path<(String, String)>) -> ApiResult<Json<PartyAddress>> {
+    let p = caller.require()?;
+    Ok(Json(persons_app::address_for(&s, p, &kind, &id).await?))
+}
+
+/// Records a party's registered address (its owner, the committee or the platform operator).
+/// Two parties registered at one address (compared without spaces, punctuation, full-width
+/// forms or a leading 北京市) are related: their dealings are not subsidy basis. Audited.
+#[utoipa::path(put, path = "/api/v1/parties/{kind}/{id}/address", tag = "integrity",
+    params(("kind" = String, Path, description = "opc or enterprise"), ("id" = String, Path)),
+    request_body = AddressChange,
+    responses((status = 200, body = PartyAddress), (status = 403, description = "not_owner"), (status = 404), (status = 422)))]
+pub async fn set_address(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((kind, id)): Path<(String, String)>,
+    ApiJson(r): ApiJson<AddressChange>,
+) -> ApiResult<Json<PartyAddress>> {
+    let p = caller.require()?;
+    Ok(Json(persons_app::set_address_for(&s, p, &kind, &id, &r).await?))
 }

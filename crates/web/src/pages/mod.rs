@@ -548,6 +548,7 @@ pub struct RegisterForm {
     pub workstation_id: Option<String>,
     pub founder_id_number: Option<String>,
     pub founder_phone: Option<String>,
+    pub registered_address: Option<String>,
 }
 
 pub async fn register(
@@ -570,6 +571,7 @@ pub async fn register(
         workstation_id: f.workstation_id.clone(),
         founder_id_number: f.founder_id_number.clone(),
         founder_phone: f.founder_phone.clone(),
+        registered_address: f.registered_address.clone(),
     };
     match registry::register(&s, caller.0.as_ref(), &req).await.map_err(ApiError::from) {
         Ok((_, user)) => {
@@ -587,6 +589,7 @@ pub async fn register(
                 username => f.username, founder_name => f.founder_name, company_name => f.company_name, uscc => f.uscc,
                 not_yet_registered => f.not_yet_registered.is_some(), tax_registered => f.tax_registered.is_some(),
                 industry_code => f.industry_code, theme_package => f.theme_package, workstation_id => f.workstation_id,
+                registered_address => f.registered_address,
             };
             wizard(
                 &s,

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use minijinja::context;
 use opchub_app::party_facts::{self as app, AgencyChange, BankAccountChange, RegistrationFacts};
-use opchub_app::persons::PersonChange;
+use opchub_app::persons::{AddressChange, PersonChange};
 use serde::Deserialize;
 
 #[derive(Deserialize, Default)]
@@ -162,6 +162,13 @@ async fn bank_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, 
             .collect::<std::collections::BTreeMap<_, _>>(),
         Err(e) => return page_error(s, Some(p), e.into()),
     };
+    let addresses = match opchub_app::persons::my_addresses(s, p).await {
+        Ok(v) => v
+            .into_iter()
+            .map(|a| (a.id, a.registered_address.unwrap_or_default()))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+        Err(e) => return page_error(s, Some(p), e.into()),
+    };
     match app::my_bank_accounts(s, p).await {
         Ok(list) => render(
             s,
@@ -169,7 +176,7 @@ async fn bank_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, 
             csrf,
             "bank_accounts.html",
             status,
-            context! { parties => list, persons => persons, error => error, done => done },
+            context! { parties => list, persons => persons, addresses => addresses, error => error, done => done },
         ),
         Err(e) => page_error(s, Some(p), e.into()),
     }
@@ -188,6 +195,26 @@ pub async fn add_person(
         return page_error(&s, None, ApiError::unauthorized());
     };
     match opchub_app::persons::add_person_for(&s, p, &kind, &id, &f).await {
+        Ok(_) => Redirect::to("/my/bank-account?done=1").into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            bank_page(&s, p, &csrf.0, e.status, Some(error_text(&e)), false).await
+        }
+    }
+}
+
+/// The owner records its party's registered address on the same page (issue 18 item 1).
+pub async fn set_address(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path((kind, id)): Path<(String, String)>,
+    Form(f): Form<AddressChange>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    match opchub_app::persons::set_address_for(&s, p, &kind, &id, &f).await {
         Ok(_) => Redirect::to("/my/bank-account?done=1").into_response(),
         Err(e) => {
             let e = ApiError::from(e);

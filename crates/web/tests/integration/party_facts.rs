@@ -159,11 +159,49 @@ async fn facts_are_set_on_their_pages_and_audited() {
         (r.status, r.location()),
         (StatusCode::SEE_OTHER, "/my/bank-account?done=1".to_string())
     );
+    // Issue 18 item 1: the number is kept sealed and shown by its last four digits only — to
+    // its owner, in the audit trail and in the database.
     let mine = founder.get("/api/v1/my/bank-accounts").await.json();
-    assert_eq!(mine[0]["bank_account"]["account_number"], "6222020200012345");
-    assert!(founder.get("/my/bank-account").await.text.contains("6222020200012345"));
+    assert_eq!(mine[0]["bank_account"]["account_tail"], "2345");
+    assert!(!mine.to_string().contains("6222020200012345"), "{mine:#}");
+    let page = founder.get("/my/bank-account").await.text;
+    assert!(page.contains("•••• 2345") && !page.contains("6222020200012345"), "{page}");
     let audit = auditor.get("/api/v1/audit?action=party.bank_account").await.json();
     assert!(audit.to_string().contains(&opc), "{audit:#}");
+    assert!(!audit.to_string().contains("6222020200012345"), "{audit:#}");
+    let kept: (Option<String>, Option<String>, Option<String>) =
+        sqlx::query_as("SELECT bank_account_number, bank_account_sealed, bank_account_hash FROM opcs WHERE id = $1")
+            .bind(&opc)
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    let (clear, sealed, hash) = (kept.0, kept.1.unwrap(), kept.2.unwrap());
+    assert_eq!(clear, None);
+    assert!(!sealed.contains("62220202") && !hash.contains("62220202"), "{sealed} {hash}");
+    // A number recorded in clear before numbers were sealed is sealed at start, once.
+    sqlx::query(
+        "UPDATE opcs SET bank_account_number = '6222020200012345', bank_account_sealed = NULL, \
+         bank_account_hash = NULL, bank_account_tail = NULL WHERE id = $1",
+    )
+    .bind(&opc)
+    .execute(app.store.pool())
+    .await
+    .unwrap();
+    let mut platform = opchub_app::App::new(app.store.clone());
+    let secrets = opchub_gateway::SecretBox::from_hex(&app.db.secret_hex).unwrap();
+    platform.identity_key = Some(opchub_app::crypto::IdentityKey::new(secrets.identity_key()));
+    assert_eq!(opchub_app::party_facts::seal_clear_bank_accounts(&platform).await.unwrap(), 1);
+    assert_eq!(opchub_app::party_facts::seal_clear_bank_accounts(&platform).await.unwrap(), 0);
+    let again: (Option<String>, Option<String>) = sqlx::query_as("SELECT bank_account_number, bank_account_hash FROM opcs WHERE id = $1")
+        .bind(&opc)
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(again, (None, Some(hash)), "the same number hashes alike");
+    assert_eq!(
+        founder.get("/api/v1/my/bank-accounts").await.json()[0]["bank_account"]["account_tail"],
+        "2345"
+    );
 
     // A wrong account is cleared by its owner only: another beneficiary is refused and nothing
     // changes; the page's button clears it; clearing again says there is nothing to clear.
@@ -172,8 +210,8 @@ async fn facts_are_set_on_their_pages_and_audited() {
     let r = company.send(reqwest::Method::DELETE, &api, None).await;
     assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "not_owner".to_string()));
     assert_eq!(
-        founder.get("/api/v1/my/bank-accounts").await.json()[0]["bank_account"]["account_number"],
-        "6222020200012345"
+        founder.get("/api/v1/my/bank-accounts").await.json()[0]["bank_account"]["account_tail"],
+        "2345"
     );
     let page = founder.get("/my/bank-account").await.text;
     assert!(

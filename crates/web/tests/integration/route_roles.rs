@@ -231,6 +231,17 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "/api/v1/parties/{kind}/{id}/persons/{person_id}",
         "opc_founder community_operator enterprise committee platform_operator",
     ),
+    (
+        "GET",
+        "/api/v1/parties/{kind}/{id}/address",
+        "opc_founder community_operator enterprise committee platform_operator auditor",
+    ),
+    (
+        "PUT",
+        "/api/v1/parties/{kind}/{id}/address",
+        "opc_founder community_operator enterprise committee platform_operator",
+    ),
+    ("POST", "/my/address/{kind}/{id}", "opc_founder community_operator enterprise"),
     ("POST", "/my/persons/{kind}/{id}", "opc_founder community_operator enterprise"),
     (
         "POST",

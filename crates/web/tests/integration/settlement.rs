@@ -470,7 +470,7 @@ async fn settle_confirm_approve_export_end_to_end() {
     );
     let r = w.publisher.put_json(&path, account).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
-    assert_eq!(r.json()["bank_account"]["account_number"], "6222020200012345678");
+    assert_eq!(r.json()["bank_account"]["account_tail"], "5678");
     // Export before approval is refused; inside the confirmation window the committee waits
     // for every payable line to be answered; the drafter cannot approve its own batch.
     let r = w.committee.get(&format!("/api/v1/settlements/{id}/export?format=csv")).await;

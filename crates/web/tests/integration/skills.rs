@@ -1139,6 +1139,117 @@ async fn a_related_partys_calls_are_not_qualified_and_identity_numbers_are_never
     assert_eq!(pairs.values().collect::<Vec<_>>(), vec![&"bank_account"], "{pairs:?}");
 }
 
+/// Issue 18 item 1: two companies registered at one address are related — written with and
+/// without 北京市, spaces or full-width digits, given at registration, through the API or on
+/// the page — so their calls are not qualified; moved to another room, they qualify again. Bad
+/// addresses and other people's parties are refused and change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parties_registered_at_one_address_are_related() {
+    let w = world().await;
+    let id = listed_mcp_skill(&w, "address-calc", 4).await;
+    let api = Client::with_key(&w.app.base, &w.invoker_key);
+    let invoke = format!("/api/v1/skills/{id}/invoke");
+    let call = || api.post_json(&invoke, json!({"tool": "add", "arguments": {"a": 1, "b": 2}}));
+    assert_eq!(call().await.json()["qualified"], true);
+
+    let pub_path = format!("/api/v1/parties/opc/{}/address", w.publisher_party);
+    let address = "北京市丰台区汽车博物馆东路1号院3号楼201";
+    // Bad input changes nothing.
+    for (body, code) in [
+        (json!({"registered_address": "1号"}), "too_short"),
+        (json!({"registered_address": "  ，，，、、、 "}), "too_short"),
+        (json!({}), "required"),
+    ] {
+        let r = w.publisher.put_json(&pub_path, body).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert_eq!(r.json()["error"]["field_codes"]["registered_address"], code, "{}", r.text);
+    }
+    let r = w.invoker.put_json(&pub_path, json!({"registered_address": address})).await;
+    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "not_owner".to_string()));
+    assert_eq!(w.publisher.get(&pub_path).await.json()["registered_address"], Value::Null);
+
+    let r = w.publisher.put_json(&pub_path, json!({"registered_address": address})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["registered_address"], address);
+    assert_eq!(call().await.json()["qualified"], true, "one address alone relates no one");
+    // The invoker's founder gives the same place on the page, written another way.
+    let form = format!("/my/address/opc/{}", w.invoker_party);
+    let r = w
+        .invoker
+        .post_form(&form, &[("registered_address", "丰台区汽车博物馆东路 １ 号院 3 号楼 201")])
+        .await;
+    assert_eq!(
+        (r.status, r.location()),
+        (StatusCode::SEE_OTHER, "/my/bank-account?done=1".to_string())
+    );
+    let page = w.invoker.get("/my/bank-account").await.text;
+    assert!(page.contains("丰台区汽车博物馆东路 １ 号院 3 号楼 201"), "{page}");
+    let r = call().await;
+    assert_eq!(r.json()["qualified"], false, "{}", r.text);
+    assert_eq!(r.json()["not_qualified_reason"], "related_party");
+    let pairs = w.app.store.related_pairs().await.unwrap();
+    assert_eq!(pairs.values().collect::<Vec<_>>(), vec![&"address"], "{pairs:?}");
+    let audit = w.app.store.audit_entries(&Default::default()).await.unwrap();
+    assert_eq!(audit.iter().filter(|a| a.action == "party.address").count(), 2);
+
+    // Registered at the same address from the start: a third company is related to both.
+    let (community, ws) = w.app.community(Zone::HexiArea, 7).await;
+    let mut reg = registration("sameaddr", &uscc(7701), "hexi_area", &ws[0]);
+    reg["registered_address"] = json!("中国北京丰台区汽车博物馆东路1号院-3号楼#201");
+    let r = w.app.client().post_json("/api/v1/registrations", reg.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let third = r.json()["opc"]["id"].as_str().unwrap().to_string();
+    let pairs = w.app.store.related_pairs().await.unwrap();
+    assert_eq!(pairs.len(), 3, "{pairs:?}");
+    let tied = |a: &str, b: &str| pairs.get(&(a.min(b).to_string(), a.max(b).to_string())) == Some(&"address");
+    assert!(tied(&third, &w.publisher_party) && tied(&third, &w.invoker_party), "{pairs:?}");
+    // A bad address at registration refuses the whole registration.
+    reg["username"] = json!("badaddr");
+    reg["uscc"] = json!(uscc(7702));
+    reg["registered_address"] = json!("x");
+    let r = w.app.client().post_json("/api/v1/registrations", reg).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.json()["error"]["field_codes"]["registered_address"], "too_short");
+    // A community's company has no address of this kind (its OPCs register at its workstations).
+    let r = w
+        .platform
+        .put_json(
+            &format!("/api/v1/parties/community/{community}/address"),
+            json!({"registered_address": address}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.json()["error"]["field_codes"]["kind"], "unknown_kind", "{}", r.text);
+
+    // An enterprise registered there too is related to the OPCs (M2.4 round trips).
+    let e = w
+        .platform
+        .post_json(
+            "/api/v1/enterprises",
+            json!({"name": "北京同址科技有限公司", "uscc": uscc(7703), "zone": "hexi_area", "username": "sameaddrco",
+                   "password": PASSWORD, "contact_name": "赵经理", "registered_address": address}),
+        )
+        .await;
+    assert_eq!(e.status, StatusCode::CREATED, "{}", e.text);
+    let enterprise = e.json()["id"].as_str().unwrap().to_string();
+    let pairs = w.app.store.related_pairs().await.unwrap();
+    let tied = |a: &str, b: &str| pairs.get(&(a.min(b).to_string(), a.max(b).to_string())) == Some(&"address");
+    assert!(tied(&enterprise, &w.publisher_party), "{pairs:?}");
+    let r = w.platform.get(&format!("/api/v1/parties/enterprise/{enterprise}/address")).await;
+    assert_eq!(r.json()["registered_address"], address, "{}", r.text);
+
+    // The invoker moves to the next room: its calls qualify again.
+    let r = w
+        .invoker
+        .put_json(
+            &format!("/api/v1/parties/opc/{}/address", w.invoker_party),
+            json!({"registered_address": "北京市丰台区汽车博物馆东路1号院3号楼202"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(call().await.json()["qualified"], true);
+}
+
 /// Issue 18 item 2 (timing): an account whose paid calls to one publisher come at machine-regular
 /// intervals is flagged by the scan, naming both parties and the interval; an honest user whose
 /// calls come at irregular times is not.

@@ -1,5 +1,8 @@
-//! Channel secrets at rest: XChaCha20-Poly1305 with a 32-byte key from configuration. A
-//! stored secret is `base64(nonce || ciphertext)`; the clear secret is never logged or shown.
+//! Secrets at rest: XChaCha20-Poly1305 with a 32-byte key from configuration. A stored secret
+//! is `base64(nonce || ciphertext)`; the clear secret is never logged or shown. The gateway
+//! seals its channels' upstream keys with the platform's box; the payout bank account numbers
+//! are sealed with a box under a key derived from it ([`SecretBox::derived`]), so finance's
+//! export can read them while a copy of the database alone cannot.
 //!
 //! The same key also keys the identity hashes (issue 18 item 1): a resident ID number or a
 //! phone is stored only as HMAC-SHA256 under a key derived from this one, so equal numbers
@@ -10,6 +13,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::digest::generic_array::GenericArray;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -36,15 +40,21 @@ impl std::fmt::Debug for SecretBox {
 impl SecretBox {
     pub fn from_hex(key_hex: &str) -> Result<SecretBox, SecretError> {
         let bytes = decode_hex(key_hex.trim()).ok_or(SecretError::BadKey)?;
-        if bytes.len() != 32 {
-            return Err(SecretError::BadKey);
+        let key: [u8; 32] = bytes.try_into().map_err(|_| SecretError::BadKey)?;
+        Ok(SecretBox::from_key(key))
+    }
+
+    pub fn from_key(key: [u8; 32]) -> SecretBox {
+        SecretBox {
+            cipher: XChaCha20Poly1305::new(&key.into()),
+            identity_key: derive(&key, "opchub identity hash v1"),
         }
-        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(&bytes).map_err(|_| SecretError::BadKey)?;
-        derive.update(b"opchub identity hash v1");
-        Ok(SecretBox {
-            cipher: XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| SecretError::BadKey)?,
-            identity_key: derive.finalize().into_bytes().into(),
-        })
+    }
+
+    /// A box under the key derived from `key` for `purpose` (HMAC-SHA256): what one purpose
+    /// sealed, another's box does not open.
+    pub fn derived(key: &[u8; 32], purpose: &str) -> SecretBox {
+        SecretBox::from_key(derive(key, purpose))
     }
 
     pub fn generate_hex() -> String {
@@ -80,6 +90,15 @@ impl SecretBox {
     }
 }
 
+fn derive(key: &[u8; 32], label: &str) -> [u8; 32] {
+    // HMAC pads a key shorter than its block with zeros: keying with the padded block is the same.
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key);
+    let mut m = <Hmac<Sha256> as KeyInit>::new(GenericArray::from_slice(&block));
+    m.update(label.as_bytes());
+    m.finalize().into_bytes().into()
+}
+
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
@@ -104,6 +123,16 @@ mod tests {
         let other = SecretBox::from_hex(&SecretBox::generate_hex()).unwrap();
         assert!(other.open(&sealed).is_err());
         assert!(SecretBox::from_hex("abcd").is_err());
+    }
+
+    #[test]
+    fn a_derived_box_opens_only_what_it_sealed() {
+        let key = [3u8; 32];
+        let (bank, again) = (SecretBox::derived(&key, "bank"), SecretBox::derived(&key, "bank"));
+        let sealed = bank.seal("6222020200012345678");
+        assert_eq!(again.open(&sealed).unwrap(), "6222020200012345678", "replicas sharing a key agree");
+        assert!(SecretBox::from_key(key).open(&sealed).is_err(), "the parent key does not open it");
+        assert!(SecretBox::derived(&key, "other").open(&sealed).is_err());
     }
 
     #[test]
