@@ -525,6 +525,12 @@ impl Gateway {
             }
         };
         let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
+        if status.is_success() && parsed.is_none() {
+            // A success whose body is not JSON (truncated, garbled): nothing a client can read
+            // was delivered, so nothing is charged, and the client gets a clear error.
+            self.finish_later(p, Some(b), 502, "upstream_error", None, false);
+            return Err(GatewayError::UpstreamUnreadable);
+        }
         let (usage, estimated) = if status.is_success() {
             match parsed.as_ref().and_then(|v| v.get("usage")).and_then(parse_usage) {
                 Some(u) => (Some(u), false),

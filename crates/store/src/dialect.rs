@@ -53,12 +53,17 @@ pub(crate) fn pool_options(backend: Backend, opts: AnyPoolOptions, max_connectio
         }),
         // Plan each execution with its real parameters and current table size: a generic plan
         // cached while the ledger was still empty would keep scanning it whole as it grows.
-        Backend::Postgres => opts.max_connections(max_connections.unwrap_or(16)).after_connect(|conn, _| {
-            Box::pin(async move {
-                conn.execute("SET plan_cache_mode = force_custom_plan").await?;
-                Ok(())
-            })
-        }),
+        // A server that does not give a connection within 5 s (restarting, unreachable) fails
+        // the request instead of holding it for sqlx's default 30 s.
+        Backend::Postgres => opts
+            .max_connections(max_connections.unwrap_or(16))
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET plan_cache_mode = force_custom_plan").await?;
+                    Ok(())
+                })
+            }),
     }
 }
 

@@ -1537,8 +1537,205 @@ fn next_ready(rx: &mut mpsc::Receiver<Job>, background: &mut mpsc::Receiver<Job>
     rx.try_recv().or_else(|_| background.try_recv()).ok()
 }
 
+/// The first wait before retrying background appends whose commit failed; it doubles on each
+/// failure up to [`RETRY_LAST`].
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(50);
+const RETRY_LAST: std::time::Duration = std::time::Duration::from_secs(2);
+/// Most background appends kept for a retry: beyond, the oldest is dropped, logged and counted
+/// (`opchub_ledger_background_dropped_total`): memory stays bounded through a long outage.
+const RETRY_MAX_JOBS: usize = 200_000;
+/// After shutdown, how many more attempts the retry queue gets before what is left is counted lost.
+const RETRY_AT_SHUTDOWN: u32 = 10;
+
+/// Background appends whose commit failed (the database restarting, the disk full), oldest
+/// first. While any wait, newer background appends queue behind them, so the order (and a
+/// flush's promise) holds; appends a caller waits on go on as usual, each failing fast or
+/// committing.
+#[derive(Default)]
+struct Retry {
+    jobs: std::collections::VecDeque<Job>,
+    due: Option<tokio::time::Instant>,
+    backoff: std::time::Duration,
+    /// Most events of the next retry group: halved on each failure (a write that cannot fit
+    /// on a nearly full disk keeps smaller ones from passing), doubled on each success.
+    group: usize,
+}
+
+impl Retry {
+    fn push(&mut self, job: Job) {
+        if self.jobs.len() >= RETRY_MAX_JOBS {
+            if let Some(old) = self.jobs.pop_front() {
+                metrics::counter!("opchub_ledger_background_dropped_total").increment(old.items.len() as u64);
+                tracing::error!(
+                    events = old.items.len(),
+                    "retry queue full: the oldest background append is dropped"
+                );
+            }
+        }
+        self.jobs.push_back(job);
+        metrics::gauge!("opchub_ledger_retry_queue").set(self.jobs.len() as f64);
+    }
+
+    /// After a failed commit: `failed` go back to the front, in order, and wait longer.
+    fn failed(&mut self, failed: Vec<Job>) {
+        for j in failed.into_iter().rev() {
+            self.jobs.push_front(j);
+        }
+        self.backoff = if self.backoff.is_zero() {
+            RETRY_FIRST
+        } else {
+            (self.backoff * 2).min(RETRY_LAST)
+        };
+        self.group = (self.group / 2).max(1);
+        self.due = Some(tokio::time::Instant::now() + self.backoff);
+        metrics::gauge!("opchub_ledger_retry_queue").set(self.jobs.len() as f64);
+    }
+
+    fn succeeded(&mut self) {
+        self.backoff = std::time::Duration::ZERO;
+        self.group = self.group.saturating_mul(2);
+        if self.jobs.is_empty() {
+            self.due = None;
+        }
+        metrics::gauge!("opchub_ledger_retry_queue").set(self.jobs.len() as f64);
+    }
+
+    fn is_due(&self) -> bool {
+        !self.jobs.is_empty() && self.due.is_none_or(|d| tokio::time::Instant::now() >= d)
+    }
+}
+
+/// The gateway requests among `jobs` whose first attempt did commit (the connection broke
+/// after the commit, before its answer): their outcome row exists. Their events would be found
+/// duplicates anyway, but the outcome row and the budget settlement must not be written twice.
+async fn committed_requests(store: &Store, jobs: &[Job]) -> Result<HashSet<String>> {
+    let ids: Vec<&str> = jobs
+        .iter()
+        .flat_map(|j| j.side.iter())
+        .filter_map(|s| match s {
+            SideWrite::Request(o) => Some(o.request_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut committed: HashSet<String> = HashSet::new();
+    for chunk in pow2_chunks(&ids, 256) {
+        let ph = dialect::placeholder_list(store.backend, 1, chunk.len());
+        let sql = format!("SELECT request_id FROM gateway_requests WHERE request_id IN ({ph})");
+        let mut q = sqlx::query_scalar::<_, String>(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        committed.extend(q.fetch_all(&store.pool).await?);
+    }
+    Ok(committed)
+}
+
+/// Commits one group of jobs in one transaction and answers each. When the commit fails,
+/// appends a caller waits on get the error at once (they fail fast); background appends (and
+/// the flushes queued behind them) go to `retry`, in order. Returns the ledger's size after,
+/// and whether the commit failed.
+async fn commit_group(store: &Store, jobs: Vec<Job>, size: i64, retry: &mut Retry) -> (i64, bool) {
+    let n: usize = jobs.iter().map(|j| j.items.len()).sum();
+    let lens: Vec<usize> = jobs.iter().map(|j| j.items.len()).collect();
+    let mut all = Vec::with_capacity(n);
+    let mut prepared = Vec::with_capacity(n);
+    let mut side = vec![];
+    let mut replies = Vec::with_capacity(jobs.len());
+    // Background appends are kept until their group commits: a failure retries them.
+    let mut kept: Vec<Option<Job>> = Vec::with_capacity(jobs.len());
+    for mut j in jobs {
+        match j.prepared.take() {
+            Some(p) => {
+                prepared.extend(p);
+                all.extend(j.items);
+                side.extend(j.side);
+                replies.push(j.reply);
+                kept.push(None);
+            }
+            None => {
+                prepared.extend(Prepared::all(&j.items));
+                all.extend(j.items.iter().cloned());
+                side.extend(j.side.iter().cloned());
+                replies.push(j.reply.take());
+                kept.push(Some(j));
+            }
+        }
+    }
+    let result = if all.is_empty() && side.is_empty() {
+        Ok((vec![], size)) // only flushes
+    } else {
+        store.append_sized(all, prepared, side).await
+    };
+    match result {
+        Ok((outcomes, new_size)) => {
+            let mut it = outcomes.into_iter();
+            for (reply, len) in replies.into_iter().zip(lens) {
+                let part: Vec<Outcome> = it.by_ref().take(len).collect();
+                if let Some(reply) = reply {
+                    let _ = reply.send(Ok(part));
+                }
+            }
+            retry.succeeded();
+            (new_size, false)
+        }
+        Err(e) => {
+            let size = store.ledger_size().await.unwrap_or(size);
+            metrics::counter!("opchub_ledger_append_failures_total").increment(1);
+            let mixed = kept.iter().any(Option::is_none);
+            let mut again = vec![];
+            for (reply, job) in replies.into_iter().zip(kept) {
+                match job {
+                    Some(mut j) => {
+                        j.reply = reply;
+                        again.push(j);
+                    }
+                    None => {
+                        if let Some(reply) = reply {
+                            let _ = reply.send(Err(e.to_string()));
+                        }
+                    }
+                }
+            }
+            let events: usize = again.iter().map(|j| j.items.len()).sum();
+            if !e.is_transient() && mixed && !again.is_empty() {
+                // Perhaps an append a caller waits on failed the group (it got its error):
+                // the background ones are tried again on their own, without waiting.
+                tracing::warn!(error = %e, events = n, "ledger append failed; its background appends are tried alone");
+                retry.failed(again);
+                retry.due = None;
+                return (size, true);
+            }
+            if !e.is_transient() {
+                // The same write would fail again (a constraint, a bug): retrying it would hold
+                // every later background append behind it. Dropped, logged and counted.
+                tracing::error!(error = %e, events = n, dropped = events, "ledger append failed for good");
+                metrics::counter!("opchub_ledger_background_dropped_total").increment(events as u64);
+                for j in again {
+                    if let Some(reply) = j.reply {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+                retry.succeeded();
+                return (size, true);
+            }
+            tracing::error!(error = %e, events = n, kept_for_retry = events, "ledger append failed; retrying");
+            if !again.is_empty() {
+                retry.failed(again);
+            }
+            (size, true)
+        }
+    }
+}
+
+async fn sleep_until_due(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn run_writer(
-    store: Store,
+    mut store: Store,
     key: Arc<LedgerKey>,
     config: Arc<LedgerConfig>,
     mut rx: mpsc::Receiver<Job>,
@@ -1555,24 +1752,70 @@ async fn run_writer(
     let mut size = store.ledger_size().await.unwrap_or(last_cp);
     let mut last_cp_at = std::time::Instant::now();
     let mut tick = tokio::time::interval(config.checkpoint_interval.min(std::time::Duration::from_secs(5)));
+    let mut retry = Retry::default();
+    let mut attempts_after_shutdown = 0;
     // Both queues' senders live in the same handles: once one queue is closed and empty, what
-    // is left in the other is committed, then the writer stops.
+    // is left in the other is committed, and what waits for a retry gets a few more tries;
+    // then the writer stops.
     let (mut open, mut background_open) = (true, true);
-    while open || background_open {
-        // The first job of a group, and whether it came from the background queue.
-        let first = tokio::select! {
-            biased;
-            job = rx.recv(), if open => match job { Some(j) => Some((j, false)), None => { open = false; None } },
-            job = background_rx.recv(), if background_open => match job {
-                Some(j) => Some((j, true)),
-                None => { background_open = false; None }
-            },
-            _ = tick.tick() => None,
-        };
-        if let Some((first, background)) = first {
-            let mut jobs = vec![first];
-            let mut n: usize = jobs[0].items.len();
-            if background && open {
+    while open || background_open || (!retry.jobs.is_empty() && attempts_after_shutdown < RETRY_AT_SHUTDOWN) {
+        let mut jobs: Vec<Job> = vec![];
+        let (mut from_background, mut retrying) = (false, false);
+        if retry.is_due() || (!open && !background_open) {
+            if !open && !background_open {
+                attempts_after_shutdown += 1;
+                tokio::time::sleep(retry.backoff).await;
+            }
+            let mut n = 0;
+            retry.group = retry.group.clamp(1, config.max_group);
+            while n < retry.group {
+                let Some(j) = retry.jobs.pop_front() else { break };
+                n += j.items.len().max(1);
+                jobs.push(j);
+            }
+            match committed_requests(&store, &jobs).await {
+                Ok(done) if !done.is_empty() => {
+                    tracing::warn!(requests = done.len(), "background appends found committed before their retry");
+                    jobs.retain(|j| {
+                        !j.side
+                            .iter()
+                            .any(|s| matches!(s, SideWrite::Request(o) if done.contains(&o.request_id)))
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    // The database is still away: wait longer.
+                    tracing::warn!(error = %e, "ledger still unavailable");
+                    metrics::counter!("opchub_ledger_append_failures_total").increment(1);
+                    retry.failed(jobs);
+                    continue;
+                }
+            }
+            retrying = true;
+        } else {
+            let first = tokio::select! {
+                biased;
+                job = rx.recv(), if open => match job { Some(j) => Some((j, false)), None => { open = false; None } },
+                job = background_rx.recv(), if background_open => match job {
+                    Some(j) => Some((j, true)),
+                    None => { background_open = false; None }
+                },
+                _ = sleep_until_due(retry.due), if !retry.jobs.is_empty() => None,
+                _ = tick.tick() => None,
+            };
+            match first {
+                // Behind the appends that wait for a retry, so the order (and a flush's promise) holds.
+                Some((j, true)) if !retry.jobs.is_empty() => retry.push(j),
+                Some((j, background)) => {
+                    from_background = background;
+                    jobs.push(j);
+                }
+                None => {}
+            }
+        }
+        if !jobs.is_empty() {
+            let mut n: usize = jobs.iter().map(|j| j.items.len()).sum();
+            if from_background && open {
                 // Only background work so far: give more of it time to queue up, without being
                 // woken by each arrival; an append a caller waits on ends the wait at once.
                 let linger_until = tokio::time::Instant::now() + config.background_linger;
@@ -1587,44 +1830,28 @@ async fn run_writer(
                     },
                 }
             }
-            while n < config.max_group {
-                let Some(j) = next_ready(&mut rx, &mut background_rx) else { break };
+            // A retry group is only retried work: what arrives meanwhile queues behind it.
+            while !retrying && n < config.max_group {
+                let next = if retry.jobs.is_empty() {
+                    next_ready(&mut rx, &mut background_rx)
+                } else {
+                    rx.try_recv().ok()
+                };
+                let Some(j) = next else { break };
                 n += j.items.len();
                 jobs.push(j);
             }
-            let lens: Vec<usize> = jobs.iter().map(|j| j.items.len()).collect();
-            let mut all = Vec::with_capacity(n);
-            let mut prepared = Vec::with_capacity(n);
-            let mut side = vec![];
-            let mut replies = Vec::with_capacity(jobs.len());
-            for j in jobs {
-                prepared.extend(j.prepared.unwrap_or_else(|| Prepared::all(&j.items)));
-                all.extend(j.items);
-                side.extend(j.side);
-                replies.push(j.reply);
-            }
-            let result = if all.is_empty() && side.is_empty() {
-                Ok((vec![], size)) // only flushes
-            } else {
-                store.append_sized(all, prepared, side).await
-            };
-            match result {
-                Ok((outcomes, new_size)) => {
-                    size = new_size;
-                    let mut it = outcomes.into_iter();
-                    for (reply, len) in replies.into_iter().zip(lens) {
-                        let part: Vec<Outcome> = it.by_ref().take(len).collect();
-                        if let Some(reply) = reply {
-                            let _ = reply.send(Ok(part));
-                        }
+            let failed;
+            (size, failed) = commit_group(&store, jobs, size, &mut retry).await;
+            if failed {
+                // A connection whose commit failed may be left inside its transaction (a full
+                // disk on SQLite): the next groups get fresh connections.
+                match store.dedicated(2).await {
+                    Ok(fresh) => {
+                        store.close().await;
+                        store = fresh;
                     }
-                }
-                Err(e) => {
-                    size = store.ledger_size().await.unwrap_or(size);
-                    tracing::error!(error = %e, events = lens.iter().sum::<usize>(), "ledger append failed");
-                    for reply in replies.into_iter().flatten() {
-                        let _ = reply.send(Err(e.to_string()));
-                    }
+                    Err(e) => tracing::warn!(error = %e, "ledger writer could not reconnect yet"),
                 }
             }
         }
@@ -1638,6 +1865,15 @@ async fn run_writer(
                 Err(e) => tracing::error!(error = %e, "checkpoint failed"),
             }
         }
+    }
+    if !retry.jobs.is_empty() {
+        let events: usize = retry.jobs.iter().map(|j| j.items.len()).sum();
+        metrics::counter!("opchub_ledger_background_dropped_total").increment(events as u64);
+        tracing::error!(
+            appends = retry.jobs.len(),
+            events,
+            "ledger writer stopped with background appends it could not commit"
+        );
     }
 }
 

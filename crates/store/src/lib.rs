@@ -62,6 +62,35 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+impl StoreError {
+    /// Whether the same write may succeed later unchanged: the database unreachable or
+    /// restarting, its disk full or failing, a lock or serialization conflict — not a
+    /// constraint or a bug, which would fail again every time.
+    pub fn is_transient(&self) -> bool {
+        let StoreError::Db(e) = self else { return false };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(d) => {
+                let code = d.code().map(|c| c.to_string()).unwrap_or_default();
+                if code.len() == 5 {
+                    // A PostgreSQL SQLSTATE: classes 08 connection, 53 resources (disk full), 57
+                    // operator intervention (shutdown, restarting), 58 system (I/O); 40001/40P01.
+                    ["08", "53", "57", "58"].iter().any(|c| code.starts_with(c)) || code == "40001" || code == "40P01"
+                } else {
+                    // A SQLite result code (primary in the low byte of an extended one, at most 4
+                    // digits): 5 BUSY, 6 LOCKED, 10 IOERR, 13 FULL, 14 CANTOPEN.
+                    code.parse::<i64>().is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 10 | 13 | 14))
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
 pub(crate) use dialect::is_unique_violation;
 
 #[derive(Clone)]

@@ -14,6 +14,7 @@
 //! | `fake-429` / `fake-500` | HTTP 429 (with `retry-after: 1`) / 500 with an OpenAI-shaped error body |
 //! | `fake-hang` | accepts the request and never answers (until the client gives up or the server stops) |
 //! | `fake-embed` | `POST /v1/embeddings` |
+//! | `fake-garbled` | streaming: valid chunks with malformed events among them (a truncated JSON line, a line that is not JSON, a comment, an unknown event), no usage; plain: a 200 whose body is truncated JSON |
 //!
 //! Token counts are deterministic: completion tokens = `max_completion_tokens`, else `max_tokens`, else 12, the
 //! content being `hello hello …` (one word per token, each one cl100k token, 3 tokens per streamed chunk); prompt tokens = whitespace-separated
@@ -27,6 +28,7 @@ pub mod db;
 pub mod mcp_server;
 pub mod s3;
 mod server;
+pub mod tcp_proxy;
 pub mod tool_server;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -48,6 +50,7 @@ pub const MODELS: &[&str] = &[
     "fake-500",
     "fake-hang",
     "fake-embed",
+    "fake-garbled",
 ];
 
 /// Completion tokens generated when the request gives neither `max_completion_tokens` nor `max_tokens`.

@@ -48,6 +48,7 @@ enum Mode {
     ServerError,
     Hang,
     Embed,
+    Garbled,
 }
 
 impl Mode {
@@ -63,6 +64,7 @@ impl Mode {
             "fake-500" => Mode::ServerError,
             "fake-hang" => Mode::Hang,
             "fake-embed" => Mode::Embed,
+            "fake-garbled" => Mode::Garbled,
             _ => return None,
         })
     }
@@ -339,6 +341,14 @@ async fn chat_completions(State(shared): State<Arc<Shared>>, headers: HeaderMap,
         }],
         "system_fingerprint": null
     });
+    if mode == Mode::Garbled {
+        // A 200 whose body is not JSON: nothing a client can read was delivered.
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{\"id\": \"chatcmpl-garbled\", \"choices\": [{\"message\""))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    }
     if mode != Mode::NoUsage {
         response["usage"] = usage.json();
     }
@@ -368,6 +378,8 @@ async fn abort_after_flush() -> Result<Bytes, std::io::Error> {
 enum Event {
     /// One `data: {...}` chunk carrying this many completion tokens.
     Chunk(Value, u64),
+    /// A line that is not a JSON event (`fake-garbled`): no tokens a client can read.
+    Raw(&'static str),
     Done,
     Abort,
 }
@@ -415,6 +427,17 @@ fn stream_events(mode: Mode, id: &str, created: u64, model: &str, usage: Usage, 
             }
         }
         Mode::NoUsage => events.extend(chunks.into_iter().map(|(c, n)| Event::Chunk(c, n))),
+        Mode::Garbled => {
+            // Valid chunks with malformed events among them, and no usage.
+            for (i, (c, n)) in chunks.into_iter().enumerate() {
+                events.push_back(Event::Chunk(c, n));
+                if i == 1 {
+                    events.push_back(Event::Raw("data: {\"choices\": [{\"delta\": {\"content\": \"hel\n\n"));
+                    events.push_back(Event::Raw("data: not json at all\n\n"));
+                    events.push_back(Event::Raw(": a comment line\n\nevent: unknown\n\n"));
+                }
+            }
+        }
         Mode::Final | Mode::ChoicesNull | Mode::Slow | Mode::Abort => {
             for (mut c, n) in chunks {
                 if include_usage {
@@ -459,6 +482,7 @@ impl StreamRun {
                 self.shared.update(|s| s.completion_tokens += tokens);
                 Ok(Bytes::from(format!("data: {value}\n\n")))
             }
+            Event::Raw(line) => Ok(Bytes::from_static(line.as_bytes())),
             Event::Done => {
                 self.finished = true;
                 Ok(Bytes::from_static(b"data: [DONE]\n\n"))
