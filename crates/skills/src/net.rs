@@ -234,8 +234,8 @@ pub fn install_crypto_provider() {
 }
 
 /// The HTTP client for calls to publishers: https (rustls, ring) and http, the guarded
-/// resolver, no redirects, `timeout` per request. `pool` keeps idle connections (HTTP tools);
-/// the MCP transport does without, as rmcp's own default client does.
+/// resolver, no redirects, `timeout` per request. `pool` keeps idle connections for the next
+/// request (HTTP tools and the MCP transport; the guarded resolver checks each new one).
 pub fn publisher_client(resolver: &GuardedResolver, timeout: Duration, pool: bool) -> Result<reqwest_publisher::Client, Finding> {
     install_crypto_provider();
     let mut b = reqwest_publisher::Client::builder()

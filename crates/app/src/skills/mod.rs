@@ -158,7 +158,9 @@ impl SkillHub {
     pub fn new(config: SkillsConfig) -> Self {
         let resolver = opchub_skills::net::GuardedResolver::new(config.allow_private_upstreams);
         let http = opchub_skills::net::publisher_client(&resolver, config.call_timeout, true);
-        let mcp_http = opchub_skills::net::publisher_client(&resolver, config.call_timeout, false);
+        // Connections to an MCP publisher are kept for the next call too (measured: a new TCP
+        // connection per `tools/call` was the largest cost of a call through `/mcp`).
+        let mcp_http = opchub_skills::net::publisher_client(&resolver, config.call_timeout, true);
         if let Err(f) = http.as_ref().and(mcp_http.as_ref()) {
             tracing::error!(code = %f.code, detail = %f.detail, "the HTTP client for publisher calls could not be built");
         }
