@@ -5,57 +5,16 @@
 //! `OPCHUB_TEST_DATABASE_URL` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeSet;
 
 mod common;
 
 use common::{opchub, serve};
 
-fn cookies(r: &reqwest::Response, jar: &mut Vec<(String, String)>) {
-    for v in r.headers().get_all("set-cookie") {
-        let pair = v.to_str().unwrap().split(';').next().unwrap();
-        let (k, val) = pair.split_once('=').unwrap();
-        jar.retain(|(n, _)| n != k);
-        jar.push((k.to_string(), val.to_string()));
-    }
-}
-
-fn cookie_header(jar: &[(String, String)]) -> String {
-    jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
-}
-
 /// An API key of a demo account, created through its browser session.
 async fn demo_key(base: &str, username: &str) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut jar = vec![];
-    cookies(&http.get(format!("{base}/login")).send().await.unwrap(), &mut jar);
-    let csrf = jar.iter().find(|(k, _)| k == "opchub_csrf").unwrap().1.clone();
-    let body = format!("username={username}&password=opchub-demo&_csrf={csrf}");
-    let r = http
-        .post(format!("{base}/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", cookie_header(&jar))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303, "login of {username}");
-    cookies(&r, &mut jar);
-    let csrf = jar.iter().find(|(k, _)| k == "opchub_csrf").unwrap().1.clone();
-    let r = http
-        .post(format!("{base}/api/v1/me/api-keys"))
-        .header("cookie", cookie_header(&jar))
-        .header("x-csrf-token", csrf)
-        .json(&json!({"name": "demo-test"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    r.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_string()
+    common::Api::login_as(base, username, "opchub-demo").await.key
 }
 
 async fn get(base: &str, path: &str) -> Value {

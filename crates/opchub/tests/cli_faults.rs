@@ -140,6 +140,23 @@ impl Rig {
         }
     }
 
+    /// After a load: no request hung, every acknowledged request is in the ledger once (the
+    /// ledger equals what the upstream served), and, with the server stopped, `ledger verify`
+    /// passes. Returns the acknowledged count and when the ledger was complete.
+    async fn metered_once_and_verified(&mut self, load: &Load) -> (u64, Instant) {
+        let acked = load.acknowledged.load(Ordering::SeqCst);
+        assert_eq!(load.gave_up.load(Ordering::SeqCst), 0, "no request hung");
+        let stats = self.upstream.stats();
+        let want = (stats.prompt_tokens, stats.completion_tokens);
+        assert_eq!(self.ledger_reaches(want).await, want, "every answered request is metered once");
+        let complete = Instant::now();
+        assert!(acked * MAX_TOKENS <= want.1);
+        self.stop();
+        let (code, out) = opchub(self.dir.path(), &self.db, &["ledger", "verify"]);
+        assert_eq!(code, 0, "{out}");
+        (acked, complete)
+    }
+
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = std::process::Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
@@ -341,21 +358,8 @@ async fn a_full_sqlite_disk_fails_clearly_and_loses_no_acknowledged_metering() {
     assert!(lifted.success(), "space returns");
     let space_returned = Instant::now();
     let load = load.await.unwrap();
-    let acked = load.acknowledged.load(Ordering::SeqCst);
-    assert_eq!(load.gave_up.load(Ordering::SeqCst), 0, "no request hung");
-    // Every acknowledged request is metered once.
-    let stats = rig.upstream.stats();
-    let got = rig.ledger_reaches((stats.prompt_tokens, stats.completion_tokens)).await;
-    assert_eq!(
-        got,
-        (stats.prompt_tokens, stats.completion_tokens),
-        "the ledger holds every answered request"
-    );
-    assert!(acked * MAX_TOKENS <= got.1);
-    let recovered = space_returned.elapsed().as_millis();
-    rig.stop();
-    let (code, out) = opchub(rig.dir.path(), &rig.db, &["ledger", "verify"]);
-    assert_eq!(code, 0, "{out}");
+    let (acked, complete) = rig.metered_once_and_verified(&load).await;
+    let recovered = complete.duration_since(space_returned).as_millis();
     println!(
         "fault table | SQLite disk full | 8 | {acked} ({} failed) | 0 | metering complete {recovered} ms after space returned",
         load.failed.load(Ordering::SeqCst)
@@ -395,19 +399,7 @@ async fn a_postgres_restart_under_load_loses_no_acknowledged_metering() {
     proxy.restart(Duration::from_secs(2)).await;
     *fault_at.lock().unwrap() = Some(Instant::now());
     let load = load.await.unwrap();
-    let acked = load.acknowledged.load(Ordering::SeqCst);
-    assert_eq!(load.gave_up.load(Ordering::SeqCst), 0, "no request hung");
-    let stats = rig.upstream.stats();
-    let got = rig.ledger_reaches((stats.prompt_tokens, stats.completion_tokens)).await;
-    assert_eq!(
-        got,
-        (stats.prompt_tokens, stats.completion_tokens),
-        "every answered request is metered once"
-    );
-    assert!(acked * MAX_TOKENS <= got.1);
-    rig.stop();
-    let (code, out) = opchub(rig.dir.path(), &rig.db, &["ledger", "verify"]);
-    assert_eq!(code, 0, "{out}");
+    let (acked, _) = rig.metered_once_and_verified(&load).await;
     let recovery = load.first_success_after_ms.load(Ordering::SeqCst);
     println!(
         "fault table | PostgreSQL restart (2 s) | 8 | {acked} ({} failed) | 0 | {} ms after it came back",

@@ -112,6 +112,11 @@ impl Answer {
 
 impl Api {
     pub async fn login(base: &str, username: &str) -> Api {
+        Api::login_as(base, username, PASSWORD).await
+    }
+
+    /// Signs `username` in with `password` and makes it an API key.
+    pub async fn login_as(base: &str, username: &str, password: &str) -> Api {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -124,7 +129,7 @@ impl Api {
             .post(format!("{base}/login"))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("cookie", header(&jar))
-            .body(format!("username={username}&password={PASSWORD}&_csrf={csrf}"))
+            .body(format!("username={username}&password={password}&_csrf={csrf}"))
             .send()
             .await
             .unwrap();
