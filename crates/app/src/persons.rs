@@ -152,6 +152,18 @@ pub fn check_address(c: &mut Checker, field: &str, v: Option<&str>) -> (String, 
     (address, key)
 }
 
+/// Checks an optional registered address with the rest of a form (registration, a new
+/// enterprise); returns the change to record once the party exists, when one was given.
+pub fn check_optional_address(c: &mut Checker, v: Option<&str>) -> Option<AddressChange> {
+    if v.is_none_or(|v| v.trim().is_empty()) {
+        return None;
+    }
+    check_address(c, "registered_address", v);
+    Some(AddressChange {
+        registered_address: v.map(str::to_string),
+    })
+}
+
 fn address_kind(kind: &str) -> AppResult<()> {
     if ["opc", "enterprise"].contains(&kind) {
         Ok(())
@@ -189,11 +201,11 @@ pub async fn address_for(app: &App, p: &Principal, kind: &str, id: &str) -> AppR
     Ok(app.store.party_address(kind, id).await?)
 }
 
-/// The registered addresses of the caller's own OPC and enterprise (the page beside the bank
-/// accounts).
-pub async fn my_addresses(app: &App, p: &Principal) -> AppResult<Vec<PartyAddress>> {
+/// The registered addresses of the caller's own OPC and enterprise among `parties` (the page
+/// beside the bank accounts, which has read them).
+pub async fn addresses_of(app: &App, parties: &[opchub_store::party_facts::PartyBankAccount]) -> AppResult<Vec<PartyAddress>> {
     let mut out = vec![];
-    for party in app.store.bank_accounts_of_owner(&p.user.id).await? {
+    for party in parties {
         if ["opc", "enterprise"].contains(&party.kind.as_str()) {
             out.push(app.store.party_address(&party.kind, &party.id).await?);
         }

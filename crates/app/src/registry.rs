@@ -207,10 +207,7 @@ pub async fn register(app: &App, caller: Option<&Principal>, r: &RegistrationReq
     if !id_given && r.founder_phone.as_deref().is_some_and(|v| !v.trim().is_empty()) {
         c.fail("founder_id_number", "required");
     }
-    let address_given = r.registered_address.as_deref().is_some_and(|v| !v.trim().is_empty());
-    if address_given {
-        crate::persons::check_address(&mut c, "registered_address", r.registered_address.as_deref());
-    }
+    let address = crate::persons::check_optional_address(&mut c, r.registered_address.as_deref());
     let (Some(zone), true) = (zone, c.ok()) else {
         return Err(AppError::checked(c));
     };
@@ -270,11 +267,8 @@ pub async fn register(app: &App, caller: Option<&Principal>, r: &RegistrationReq
         };
         crate::persons::add_person_as(app, &actor, "opc", &opc.id, &person).await?;
     }
-    if address_given {
-        let address = crate::persons::AddressChange {
-            registered_address: r.registered_address.clone(),
-        };
-        crate::persons::set_address_as(app, &actor, "opc", &opc.id, &address).await?;
+    if let Some(a) = &address {
+        crate::persons::set_address_as(app, &actor, "opc", &opc.id, a).await?;
     }
     Ok((opc, user))
 }
@@ -328,10 +322,7 @@ pub async fn create_enterprise(app: &App, p: &Principal, r: &NewEnterpriseReques
     let username = c.username("username", r.username.as_deref());
     let password = c.password("password", r.password.as_deref(), &username);
     let contact = c.text("contact_name", r.contact_name.as_deref(), 2, 50);
-    let address_given = r.registered_address.as_deref().is_some_and(|v| !v.trim().is_empty());
-    if address_given {
-        crate::persons::check_address(&mut c, "registered_address", r.registered_address.as_deref());
-    }
+    let address = crate::persons::check_optional_address(&mut c, r.registered_address.as_deref());
     let (Some(uscc), Some(zone), true) = (uscc, zone, c.ok()) else {
         return Err(AppError::checked(c));
     };
@@ -343,11 +334,8 @@ pub async fn create_enterprise(app: &App, p: &Principal, r: &NewEnterpriseReques
         password_hash: &hash,
     };
     let (e, _) = app.store.create_enterprise(&p.actor(), owner, &name, &uscc, zone).await?;
-    if address_given {
-        let address = crate::persons::AddressChange {
-            registered_address: r.registered_address.clone(),
-        };
-        crate::persons::set_address_as(app, &p.actor(), "enterprise", &e.id, &address).await?;
+    if let Some(a) = &address {
+        crate::persons::set_address_as(app, &p.actor(), "enterprise", &e.id, a).await?;
     }
     Ok(e)
 }

@@ -319,7 +319,7 @@ async fn load(base: &str, key: &str, total: u64, workers: u64, fault_at: Arc<std
 /// once space returns (the limit lifted on the running server), metering queued meanwhile is
 /// committed — every acknowledged request is in the ledger once — and `ledger verify` passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_full_sqlite_disk_fails_clearly_and_loses_no_acknowledged_metering() {
+async fn a_full_sqlite_disk_loses_no_acknowledged_metering() {
     if std::env::var("OPCHUB_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
         println!("a full SQLite disk: this run is on PostgreSQL (the SQLite run of the suite tests it)");
         return;

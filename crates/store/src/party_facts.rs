@@ -86,7 +86,7 @@ pub struct PartyBankAccount {
     pub bank_account: Option<ShownBankAccount>,
 }
 
-fn table_of(kind: &str) -> Result<&'static str> {
+pub(crate) fn table_of(kind: &str) -> Result<&'static str> {
     match kind {
         "opc" => Ok("opcs"),
         "community" => Ok("communities"),

@@ -71,16 +71,24 @@ const BANK_NUMBERS: &str = "SELECT id, bank_account_hash FROM opcs WHERE bank_ac
 const ADDRESS_KEYS: &str = "SELECT id, address_key FROM opcs WHERE address_key IS NOT NULL AND address_key <> '' \
      UNION ALL SELECT id, address_key FROM enterprises WHERE address_key IS NOT NULL AND address_key <> ''";
 
+/// The table of a party that has a registered address: an OPC or an enterprise (a
+/// community's company is not compared: its OPCs register at its address by design).
 fn address_table(kind: &str) -> Result<&'static str> {
-    match kind {
-        "opc" => Ok("opcs"),
-        "enterprise" => Ok("enterprises"),
-        _ => Err(StoreError::Invalid {
+    if kind == "community" {
+        return Err(StoreError::Invalid {
             field: "kind",
             code: "unknown_kind",
-        }),
+        });
     }
+    crate::party_facts::table_of(kind)
 }
+
+/// The ties by a value two parties' rows share, strongest first: (tie, query of `id` and the
+/// value, the value's column).
+const SHARED_VALUES: [(RelatedKind, &str, &str); 2] = [
+    ("bank_account", BANK_NUMBERS, "bank_account_hash"),
+    ("address", ADDRESS_KEYS, "address_key"),
+];
 
 fn ordered(a: String, b: String) -> (String, String) {
     if a <= b {
@@ -186,7 +194,8 @@ impl Store {
     }
 
     /// Why parties `a` and `b` are related, if they are: they share a recorded person, a
-    /// phone or a payout bank account. Two indexed lookups; used on every skill call.
+    /// phone, a payout bank account or a registered address. Indexed lookups; used on every
+    /// skill call (through the app's short-lived cache).
     pub async fn related_between(&self, a: &str, b: &str) -> Result<Option<RelatedKind>> {
         if a == b {
             return Ok(None);
@@ -209,22 +218,17 @@ impl Store {
         if phone == Some(1) {
             return Ok(Some("phone"));
         }
-        let numbers: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT bank_account_hash FROM ({BANK_NUMBERS}) t WHERE id = $1 OR id = $2"
-        ))
-        .bind(a)
-        .bind(b)
-        .fetch_all(&self.pool)
-        .await?;
-        if numbers.len() == 2 && numbers[0] == numbers[1] {
-            return Ok(Some("bank_account"));
+        for (tie, sql, col) in SHARED_VALUES {
+            let values: Vec<String> = sqlx::query_scalar(&format!("SELECT {col} FROM ({sql}) t WHERE id = $1 OR id = $2"))
+                .bind(a)
+                .bind(b)
+                .fetch_all(&self.pool)
+                .await?;
+            if values.len() == 2 && values[0] == values[1] {
+                return Ok(Some(tie));
+            }
         }
-        let keys: Vec<String> = sqlx::query_scalar(&format!("SELECT address_key FROM ({ADDRESS_KEYS}) t WHERE id = $1 OR id = $2"))
-            .bind(a)
-            .bind(b)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok((keys.len() == 2 && keys[0] == keys[1]).then_some("address"))
+        Ok(None)
     }
 
     /// A party's registered address (`kind`: `opc` or `enterprise`).
@@ -275,54 +279,53 @@ impl Store {
     }
 
     /// Every pair of related parties (`a < b`) with the strongest tie between them: a shared
-    /// person before a shared phone before a shared bank account. For settlement and scans.
+    /// person before a shared phone before a shared bank account before a shared address. For
+    /// settlement and scans.
     pub async fn related_pairs(&self) -> Result<BTreeMap<(String, String), RelatedKind>> {
         let mut out: BTreeMap<(String, String), RelatedKind> = BTreeMap::new();
-        for (col, kind) in [
-            ("address", "address"),
-            ("bank", "bank_account"),
-            ("phone_hash", "phone"),
-            ("id_hash", "person"),
-        ] {
-            let rows: Vec<(String, String)> = if let Some((sql, key)) = match col {
-                "address" => Some((ADDRESS_KEYS, "address_key")),
-                "bank" => Some((BANK_NUMBERS, "bank_account_hash")),
-                _ => None,
-            } {
-                let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                for r in sqlx::query(sql).fetch_all(&self.pool).await? {
-                    by.entry(r.try_get(key)?).or_default().push(r.try_get("id")?);
-                }
-                by.into_values()
-                    .flat_map(|ids| {
-                        let mut pairs = vec![];
-                        for (i, x) in ids.iter().enumerate() {
-                            for y in &ids[i + 1..] {
-                                pairs.push((x.clone(), y.clone()));
-                            }
-                        }
-                        pairs
-                    })
-                    .collect()
-            } else {
-                sqlx::query(&format!(
-                    "SELECT DISTINCT x.party_id AS a, y.party_id AS b FROM party_persons x \
-                     JOIN party_persons y ON x.{col} = y.{col} AND x.party_id < y.party_id"
-                ))
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(|r| Ok::<_, sqlx::Error>((r.try_get("a")?, r.try_get("b")?)))
-                .collect::<std::result::Result<_, _>>()?
-            };
-            // Later kinds are stronger and overwrite.
-            for (a, b) in rows {
+        // Weakest first: a stronger tie overwrites.
+        let mut ties = vec![];
+        for (tie, sql, col) in SHARED_VALUES.iter().rev() {
+            ties.push((*tie, self.pairs_sharing(sql, col).await?));
+        }
+        ties.push(("phone", self.persons_sharing("phone_hash").await?));
+        ties.push(("person", self.persons_sharing("id_hash").await?));
+        for (tie, pairs) in ties {
+            for (a, b) in pairs {
                 if a != b {
-                    out.insert(ordered(a, b), kind);
+                    out.insert(ordered(a, b), tie);
                 }
             }
         }
         Ok(out)
+    }
+
+    /// Every pair of parties with the same value in the rows of `sql` (`id` and `col`).
+    async fn pairs_sharing(&self, sql: &str, col: &str) -> Result<Vec<(String, String)>> {
+        let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in sqlx::query(sql).fetch_all(&self.pool).await? {
+            by.entry(r.try_get(col)?).or_default().push(r.try_get("id")?);
+        }
+        let mut pairs = vec![];
+        for ids in by.into_values() {
+            for (i, x) in ids.iter().enumerate() {
+                for y in &ids[i + 1..] {
+                    pairs.push((x.clone(), y.clone()));
+                }
+            }
+        }
+        Ok(pairs)
+    }
+
+    /// Every pair of parties whose recorded people share `col` (`id_hash` or `phone_hash`).
+    async fn persons_sharing(&self, col: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT DISTINCT x.party_id AS a, y.party_id AS b FROM party_persons x \
+             JOIN party_persons y ON x.{col} = y.{col} AND x.party_id < y.party_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("a")?, r.try_get("b")?))).collect()
     }
 
     /// Every recorded person's and phone's hash and every registered address key by party, for

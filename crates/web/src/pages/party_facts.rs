@@ -162,24 +162,25 @@ async fn bank_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, 
             .collect::<std::collections::BTreeMap<_, _>>(),
         Err(e) => return page_error(s, Some(p), e.into()),
     };
-    let addresses = match opchub_app::persons::my_addresses(s, p).await {
+    let list = match app::my_bank_accounts(s, p).await {
+        Ok(list) => list,
+        Err(e) => return page_error(s, Some(p), e.into()),
+    };
+    let addresses = match opchub_app::persons::addresses_of(s, &list).await {
         Ok(v) => v
             .into_iter()
             .map(|a| (a.id, a.registered_address.unwrap_or_default()))
             .collect::<std::collections::BTreeMap<_, _>>(),
         Err(e) => return page_error(s, Some(p), e.into()),
     };
-    match app::my_bank_accounts(s, p).await {
-        Ok(list) => render(
-            s,
-            Some(p),
-            csrf,
-            "bank_accounts.html",
-            status,
-            context! { parties => list, persons => persons, addresses => addresses, error => error, done => done },
-        ),
-        Err(e) => page_error(s, Some(p), e.into()),
-    }
+    render(
+        s,
+        Some(p),
+        csrf,
+        "bank_accounts.html",
+        status,
+        context! { parties => list, persons => persons, addresses => addresses, error => error, done => done },
+    )
 }
 
 /// Who is who (issue 18 item 1): the owner records a founder, beneficial owner or controlling
