@@ -71,7 +71,9 @@ test('register an OPC through the wizard, see it on my company, find it again af
     await page.goto(url + '/login');
     await page.fill('#username', 'zhaolei');
     await page.fill('#password', 'browser-pass-1');
-    await Promise.all([page.waitForURL(/\/my\/company$/), page.click('button[type=submit]')]);
+    // Signing in lands on the workbench (issue 21 item 2); the company page is one link away.
+    await Promise.all([page.waitForURL(/\/workbench$/), page.click('button[type=submit]')]);
+    await page.goto(url + '/my/company');
     assert.equal((await page.textContent('#company-name')).trim(), '北京浏览器智能体科技有限公司');
   } finally {
     await browser2.close();

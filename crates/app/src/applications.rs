@@ -1031,6 +1031,31 @@ pub struct Dashboard {
     pub recovered_fen: i64,
     pub recovery_open_fen: i64,
     pub stats: Vec<ClauseStat>,
+    /// The settled clauses (免申即享, M1.1–M2.4) of the year: approved, paid, recovered, budget.
+    pub settled: Vec<SettledClause>,
+    /// How the year's payable settlement lines were answered: (confirmation, lines).
+    pub confirmations: Vec<(String, i64)>,
+    /// What finance paid per month of the year (January first, Asia/Shanghai): application
+    /// payment batches and settlement batches together.
+    pub paid_by_month: Vec<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SettledClause {
+    pub clause: String,
+    pub title_zh: String,
+    pub approved_fen: i64,
+    pub paid_fen: i64,
+    pub recovery_fen: i64,
+    /// F1: the clause's yearly budget, when the policy file sets one.
+    pub budget_fen: Option<i64>,
+}
+
+/// `(year, month)` of an instant in Asia/Shanghai.
+fn year_month(ms: i64) -> Option<(i32, usize)> {
+    let period = opchub_ledger::event::period_of(ms);
+    let (y, m) = period.split_once('-')?;
+    Some((y.parse().ok()?, m.parse().ok()?))
 }
 
 pub async fn dashboard_for(app: &App, year: i32) -> AppResult<Dashboard> {
@@ -1061,11 +1086,38 @@ pub async fn dashboard_for(app: &App, year: i32) -> AppResult<Dashboard> {
                 .map(|r| r.decided_fen)
                 .sum(),
             paid_fen: rows.iter().map(|r| r.paid_fen).sum(),
-            budget_fen: clause.and_then(|x| match x.param("yearly_budget", as_of).map(|p| &p.value) {
-                Some(ParamValue::Fen(f)) => Some(*f),
-                _ => None,
-            }),
+            budget_fen: clause.and_then(|x| yearly_budget(x, as_of)),
         });
+    }
+    let settled = app
+        .store
+        .settlement_totals_by_clause(year)
+        .await?
+        .into_iter()
+        .map(|(c, approved_fen, paid_fen, recovery_fen)| {
+            let clause = pol.clause(&c);
+            SettledClause {
+                title_zh: clause.map(|x| x.title_zh.clone()).unwrap_or_default(),
+                budget_fen: clause.and_then(|x| yearly_budget(x, as_of)),
+                clause: c,
+                approved_fen,
+                paid_fen,
+                recovery_fen,
+            }
+        })
+        .collect();
+    let confirmations = app.store.settlement_confirmations(year).await?;
+    let mut paid_by_month = vec![0i64; 12];
+    let mut add = |at: i64, fen: i64| {
+        if let Some((y, m)) = year_month(at) {
+            if y == year && (1..=12).contains(&m) {
+                paid_by_month[m - 1] += fen;
+            }
+        }
+    };
+    // Every payment finance makes is a payment batch (applications and settlement lines alike).
+    for b in app.store.fund_batches().await? {
+        add(b.created_at, b.paid_fen);
     }
     let mut by_stage: Vec<(String, i64)> = vec![];
     for r in stats.iter().filter(|r| r.status == "in_review") {
@@ -1090,7 +1142,18 @@ pub async fn dashboard_for(app: &App, year: i32) -> AppResult<Dashboard> {
         recovered_fen: recovered,
         recovery_open_fen: open,
         stats,
+        settled,
+        confirmations,
+        paid_by_month,
     })
+}
+
+/// F1: a clause's yearly budget in force on `as_of`, when the policy file sets one.
+fn yearly_budget(c: &opchub_policy::Clause, as_of: chrono::NaiveDate) -> Option<i64> {
+    match c.param("yearly_budget", as_of).map(|p| &p.value) {
+        Some(ParamValue::Fen(f)) => Some(*f),
+        _ => None,
+    }
 }
 
 /// The dashboard of `year` (default this year) as an XLSX file, with the dashboard.

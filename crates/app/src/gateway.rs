@@ -90,20 +90,8 @@ pub async fn create_channel_for(s: &App, gw: &dyn GatewayPort, p: &Principal, r:
     if !c.ok() {
         return Err(AppError::checked(c));
     }
-    // Outside test mode (`--allow-private-upstreams`) a channel may not point the gateway at
-    // the platform's own network: loopback, private, link-local, … (v4, v6 and the v6 forms
-    // that embed a v4 address), by the Skill Store's address rule. A name that does not
-    // resolve now is not refused here (it fails over at call time like any dead channel).
-    if let Err(f) = opchub_skills::net::check_resolved(&base_url, s.skills.config.allow_private_upstreams).await {
-        if f.code != "upstream_unreachable" {
-            let code = if f.code == "upstream_private_address" {
-                "channel_private_address"
-            } else {
-                "invalid_url"
-            };
-            return Err(AppError::field("base_url", code).with_detail(f.detail));
-        }
-    }
+    // Not the platform's own network outside test mode (save the demo's upstream).
+    check_channel_address(s, &base_url).await?;
     let sealed = gw.seal(&secret).ok_or_else(|| AppError::from(GatewayAdminError::Unavailable))?;
     let ch = s
         .store
@@ -121,6 +109,55 @@ pub async fn create_channel_for(s: &App, gw: &dyn GatewayPort, p: &Principal, r:
             },
         )
         .await?;
+    gw.invalidate();
+    Ok(ch)
+}
+
+/// Where a channel may send requests. Outside test mode (`--allow-private-upstreams`) a channel
+/// may not point the gateway at the platform's own network: loopback, private, link-local, …
+/// (v4, v6 and the v6 forms that embed a v4 address), by the Skill Store's address rule — save
+/// exactly the demo's built-in upstream under `serve --demo` (`App::demo_upstream`). A name
+/// that does not resolve now is not refused here (it fails over at call time like any dead
+/// channel).
+async fn check_channel_address(s: &App, base_url: &str) -> AppResult<()> {
+    if s.demo_upstream.as_deref().is_some_and(|demo| demo == base_url) {
+        return Ok(());
+    }
+    if let Err(f) = opchub_skills::net::check_resolved(base_url, s.skills.config.allow_private_upstreams).await {
+        if f.code != "upstream_unreachable" {
+            let code = if f.code == "upstream_private_address" {
+                "channel_private_address"
+            } else {
+                "invalid_url"
+            };
+            return Err(AppError::field("base_url", code).with_detail(f.detail));
+        }
+    }
+    Ok(())
+}
+
+/// Points one of the caller's own channels at another base URL, by the same address rule as a
+/// new channel. An approved channel goes back to review (the platform operator approves where
+/// a channel sends requests, M2.2). Drops the gateway's cached channels.
+pub async fn set_channel_base_url_for(s: &App, gw: &dyn GatewayPort, p: &Principal, id: &str, base_url: &str) -> AppResult<Channel> {
+    let ch = match s.store.channel(id).await {
+        Ok(c) if c.operator_user_id == p.user.id => c,
+        Ok(_) | Err(opchub_store::StoreError::NotFound) => return Err(AppError::not_found()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut c = Checker::new();
+    let base_url = c.text("base_url", Some(base_url), 8, 300);
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        c.errors.entry("base_url".into()).or_insert_with(|| "invalid_url".into());
+    }
+    if !c.ok() {
+        return Err(AppError::checked(c));
+    }
+    if ch.base_url == base_url {
+        return Ok(ch);
+    }
+    check_channel_address(s, &base_url).await?;
+    let ch = s.store.set_channel_base_url(&p.actor(), id, &base_url).await?;
     gw.invalidate();
     Ok(ch)
 }
@@ -536,6 +573,74 @@ pub async fn channel_console(app: &App, p: &Principal, period: &str) -> AppResul
     })
 }
 
+/// One model an OPC can call through an approved channel, with who serves it and at what
+/// prices (M2.2: the list price and the discounted OPC price, fen per million tokens).
+pub struct ModelOffer {
+    pub model: String,
+    pub operator_user_id: String,
+    /// The names of the communities the operator runs (joined with `、`), else its display name.
+    pub operator_name: String,
+    /// `(price table version, prices)` in force now; `None` when no approved table covers it
+    /// (the gateway refuses such a model on that channel).
+    pub price: Option<(String, ModelPrice)>,
+}
+
+/// Every (model, operator) pair on approved channels, models in name order, with the price in
+/// force now (at most [`MAX_PRICE_ROWS`]).
+pub async fn model_offers(app: &App) -> AppResult<Vec<ModelOffer>> {
+    let now = opchub_store::now_ms();
+    let mut pairs = std::collections::BTreeSet::new();
+    for c in app.store.approved_channels().await? {
+        for m in c.models {
+            pairs.insert((m, c.operator_user_id.clone()));
+        }
+    }
+    let mut names: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
+    for (model, operator) in pairs.into_iter().take(MAX_PRICE_ROWS) {
+        if !names.contains_key(&operator) {
+            // The communities it runs (an operator may run several), else its display name.
+            let communities: Vec<String> = app
+                .store
+                .communities(None, Some(&operator))
+                .await?
+                .into_iter()
+                .map(|c| c.name)
+                .collect();
+            let name = if communities.is_empty() {
+                app.store
+                    .user(&operator)
+                    .await
+                    .map(|u| u.display_name)
+                    .unwrap_or_else(|_| operator.clone())
+            } else {
+                communities.join("、")
+            };
+            names.insert(operator.clone(), name);
+        }
+        let price = app.store.price_at(&operator, &model, now).await?;
+        out.push(ModelOffer {
+            operator_name: names.get(&operator).cloned().unwrap_or_default(),
+            model,
+            operator_user_id: operator,
+            price,
+        });
+    }
+    Ok(out)
+}
+
+/// 00:00 Asia/Shanghai of the first day of a `YYYY-MM` period and of the month after, in ms.
+pub fn period_bounds(period: &str) -> Option<(i64, i64)> {
+    let (y, m) = period.split_once('-')?;
+    let (y, m) = (y.parse::<i32>().ok()?, m.parse::<u32>().ok()?);
+    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    let start = |y: i32, m: u32| -> Option<i64> {
+        let d = chrono::NaiveDate::from_ymd_opt(y, m, 1)?.and_hms_opt(0, 0, 0)?;
+        Some(d.and_utc().timestamp_millis() - 8 * 3_600_000)
+    };
+    Some((start(y, m)?, start(ny, nm)?))
+}
+
 /// One of an OPC founder's keys on the gateway page: its limits, this month's budget use and
 /// what is left of it, and its recent requests.
 pub struct KeyUse {
@@ -547,6 +652,8 @@ pub struct KeyUse {
     /// `None` when the key has no monthly budget.
     pub remaining: Option<i64>,
     pub requests: Vec<RequestOutcome>,
+    /// This month's requests per day (the console's per-key chart).
+    pub daily: Vec<opchub_store::gateway::KeyDay>,
 }
 
 /// The OPC's gateway page: its company, its keys, this month's list and charged amounts of what
@@ -558,6 +665,8 @@ pub struct OpcGateway {
     pub charged_fen: Option<i64>,
     pub saved_fen: Option<i64>,
     pub models: std::collections::BTreeSet<String>,
+    /// The models with their operators and prices (the console's model list).
+    pub offers: Vec<ModelOffer>,
 }
 
 pub async fn opc_gateway(app: &App, p: &Principal, period: &str) -> AppResult<OpcGateway> {
@@ -565,9 +674,14 @@ pub async fn opc_gateway(app: &App, p: &Principal, period: &str) -> AppResult<Op
     // The party the gateway bills: the founder's OPC, else the user.
     let subject = opc.as_ref().map(|o| o.id.clone()).unwrap_or_else(|| p.user.id.clone());
     let now = opchub_store::now_ms();
+    let bounds = period_bounds(period);
     let mut keys = Vec::new();
     for key in app.store.api_keys_of(&p.user.id).await? {
         let limits = app.store.key_limits(&key.id).await?;
+        let daily = match bounds {
+            Some((from, to)) => app.store.key_daily_costs(&key.id, from, to).await?,
+            None => vec![],
+        };
         let (spent, held) = app.store.budget_use(&key.id, period).await?;
         let requests = app.store.requests_of_key(&key.id, RECENT_REQUESTS).await?;
         let active = key.revoked_at.is_none() && key.expires_at.is_none_or(|e| e > now);
@@ -581,6 +695,7 @@ pub async fn opc_gateway(app: &App, p: &Principal, period: &str) -> AppResult<Op
             held,
             remaining,
             requests,
+            daily,
         });
     }
     let totals = app.store.usage_totals(&subject, false, period).await?;
@@ -592,10 +707,8 @@ pub async fn opc_gateway(app: &App, p: &Principal, period: &str) -> AppResult<Op
             .map(|t| (t.list_fen, t.charged_fen)),
     );
     let saved_fen = list_fen.zip(charged_fen).and_then(|(l, c)| l.checked_sub(c));
-    let mut models = std::collections::BTreeSet::new();
-    for c in app.store.approved_channels().await? {
-        models.extend(c.models);
-    }
+    let offers = model_offers(app).await?;
+    let models = offers.iter().map(|o| o.model.clone()).collect();
     Ok(OpcGateway {
         opc,
         keys,
@@ -603,6 +716,7 @@ pub async fn opc_gateway(app: &App, p: &Principal, period: &str) -> AppResult<Op
         charged_fen,
         saved_fen,
         models,
+        offers,
     })
 }
 

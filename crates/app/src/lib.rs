@@ -33,6 +33,7 @@ pub mod settlement;
 pub mod skills;
 pub mod statements;
 pub mod throttle;
+pub mod workbench;
 
 pub use error::{AppError, AppResult, Coded, ErrorKind};
 pub use principal::{Principal, Via};
@@ -66,6 +67,9 @@ pub struct App {
     pub related: Arc<persons::RelatedCache>,
     /// The clients seen behind each API key (issue 18 item 1, usage ties).
     pub clients: Arc<clients::ClientSampler>,
+    /// `serve --demo` only: the base URL of the built-in demo upstream on loopback, the one
+    /// private address a gateway channel may name outside test mode (M2.2). `None` otherwise.
+    pub demo_upstream: Option<String>,
 }
 
 impl App {
@@ -86,6 +90,7 @@ impl App {
             identity_key: None,
             related: Arc::default(),
             clients: Arc::default(),
+            demo_upstream: None,
             // Tools and tests without a data directory keep files in a per-process temp dir;
             // `serve` puts them under the data directory (`with_evidence_dir`).
             evidence: Arc::new(files::FileStore::local(
@@ -100,6 +105,13 @@ impl App {
     /// The Skill Store with these settings (a fresh runtime: no clients, caches or index yet).
     pub fn with_skills(mut self, config: skills::SkillsConfig) -> Self {
         self.skills = Arc::new(skills::SkillHub::new(config));
+        self
+    }
+
+    /// Admits exactly this base URL (the demo's built-in upstream on loopback) for gateway
+    /// channels outside test mode; every other private address stays refused.
+    pub fn with_demo_upstream(mut self, base_url: impl Into<String>) -> Self {
+        self.demo_upstream = Some(base_url.into());
         self
     }
 }

@@ -556,3 +556,59 @@ pub async fn ready(app: &App) -> bool {
         }
     }
 }
+
+/// One OPC as the committee and its specialist see it (issue 21 item 6): the registry record,
+/// this month's usage and what it served, what it was granted, the integrity findings that
+/// name it, its applications and its service tickets.
+#[derive(serde::Serialize)]
+pub struct OpcDetail {
+    pub opc: Opc,
+    pub period: String,
+    pub usage: Vec<opchub_store::ledger::UsageTotal>,
+    pub served: Vec<opchub_store::ledger::UsageTotal>,
+    pub grants: Vec<opchub_store::grants::GrantView>,
+    pub findings: Vec<opchub_store::integrity::Finding>,
+    pub applications: Vec<opchub_store::applications::Application>,
+    pub tickets: Vec<Ticket>,
+}
+
+/// The committee reads any OPC; a specialist the OPCs assigned to it (others: `not_found`).
+pub async fn opc_detail_for(app: &App, p: &Principal, id: &str) -> AppResult<OpcDetail> {
+    let opc = app.store.opc(id).await?;
+    let allowed = match p.role() {
+        Role::Committee => true,
+        Role::Specialist => opc.specialist_user_id.as_deref() == Some(p.user.id.as_str()),
+        _ => false,
+    };
+    if !allowed {
+        return Err(AppError::not_found());
+    }
+    let period = opchub_ledger::event::period_of(opchub_store::now_ms());
+    let usage = app.store.usage_totals(&opc.id, false, &period).await?;
+    let served = app.store.usage_totals(&opc.id, true, &period).await?;
+    let grants = app.store.settlement_grants_of(&opc.id).await?;
+    let findings = app
+        .store
+        .integrity_findings(None)
+        .await?
+        .into_iter()
+        .filter(|f| f.parties.iter().any(|x| x == &opc.id))
+        .collect();
+    let filter = opchub_store::applications::AppFilter {
+        applicant: Some(opc.founder_user_id.clone()),
+        limit: 200,
+        ..Default::default()
+    };
+    let applications = app.store.applications(&filter).await?;
+    let tickets = app.store.tickets_of_opc(&opc.id).await?;
+    Ok(OpcDetail {
+        opc,
+        period,
+        usage,
+        served,
+        grants,
+        findings,
+        applications,
+        tickets,
+    })
+}

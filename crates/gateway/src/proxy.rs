@@ -704,6 +704,8 @@ impl Gateway {
             list_fen: list_total,
             charged_fen: charged_total,
             created_at: p.started,
+            // Arrival to the last byte relayed (a stream has ended by now): the console's log.
+            latency_ms: Some((now_ms() - p.started).max(0)),
         };
         // One commit for the metering events, the budget settlement and the outcome row: the
         // ledger writer groups it with concurrent requests' (no write transaction per request).

@@ -11,7 +11,10 @@ mod demo;
 mod demo_applications;
 mod demo_data;
 mod demo_demands;
+// The demo's gateway channel to the built-in demo upstream (issue 21 item 5, M2.2)
+mod demo_gateway;
 mod demo_skills;
+mod demo_upstream;
 mod integrity_cli;
 mod ledger;
 // Party facts: registrations, bank accounts, agencies (issue 17)
@@ -599,6 +602,8 @@ async fn main() -> Result<()> {
                 None => opchub_app::files::FileStore::local(data_dir.clone()),
             };
             tracing::info!(files = %files.location(), "file store");
+            // The demo's own model provider on loopback (issue 21 item 5): a new port each start.
+            let demo_upstream = if demo { Some(demo_upstream::start().await?) } else { None };
             let state = opchub_web::AppState::new(store.clone(), config, opchub_web::metrics_handle())
                 .with_ledger(writer)
                 .with_gateway(gateway)
@@ -613,6 +618,11 @@ async fn main() -> Result<()> {
                         .unwrap_or(opchub_app::skills::DEFAULT_REFRESH_INTERVAL),
                     ..Default::default()
                 });
+            // The one loopback address a channel may name outside test mode, and only in the demo.
+            let state = match &demo_upstream {
+                Some(u) => state.with_demo_upstream(u.base_url.clone()),
+                None => state,
+            };
             // Payout account numbers recorded before they were kept sealed (issue 18 item 1).
             match opchub_app::party_facts::seal_clear_bank_accounts(&state.app).await {
                 Ok(0) => {}
@@ -629,6 +639,18 @@ async fn main() -> Result<()> {
                 let n = demo_data::load(&state).await?;
                 if n > 0 {
                     println!("demo compute and data: GPU, traffic and dataset prices, one dataset, {n} GPU usage events");
+                }
+                // A channel to the built-in demo upstream, approved and priced (M2.2).
+                if let Some(u) = &demo_upstream {
+                    let outcome = demo_gateway::ensure(&state, &state, &u.base_url).await?;
+                    if outcome != demo_gateway::Outcome::Skipped {
+                        println!(
+                            "demo gateway: channel \"{}\" serves model {} from the built-in demo upstream at {}",
+                            demo_gateway::CHANNEL_NAME,
+                            demo_upstream::MODEL,
+                            u.base_url
+                        );
+                    }
                 }
             }
             // The Skill Store's periodic rug-pull check (M2.3).
@@ -656,6 +678,7 @@ async fn main() -> Result<()> {
                 }
             }
             refresh.abort();
+            drop(demo_upstream);
             if let Some(t) = integrity_scan {
                 t.abort();
             }

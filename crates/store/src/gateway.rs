@@ -167,11 +167,16 @@ pub struct RequestOutcome {
     pub list_fen: i64,
     pub charged_fen: i64,
     pub created_at: i64,
+    /// From the request's arrival to its last byte (a stream: to its end), in ms; `None` for
+    /// requests recorded before this was kept.
+    pub latency_ms: Option<i64>,
 }
 
 /// Columns of `gateway_requests`, in [`bind_request`] order.
 pub(crate) const REQUEST_COLS: &str = "request_id, api_key_id, subject, channel_id, model, endpoint, outcome, http_status, prompt_tokens, \
-     cached_tokens, completion_tokens, estimated, list_fen, charged_fen, created_at";
+     cached_tokens, completion_tokens, estimated, list_fen, charged_fen, created_at, latency_ms";
+/// How many columns [`REQUEST_COLS`] names.
+pub(crate) const REQUEST_COL_COUNT: usize = 16;
 
 pub(crate) fn bind_request<'q>(
     q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
@@ -192,6 +197,7 @@ pub(crate) fn bind_request<'q>(
         .bind(o.list_fen)
         .bind(o.charged_fen)
         .bind(o.created_at)
+        .bind(o.latency_ms)
 }
 
 /// A model's prices from a `gateway_prices` row.
@@ -794,10 +800,9 @@ impl Store {
     }
 
     pub async fn requests_of_key(&self, api_key_id: &str, limit: i64) -> Result<Vec<RequestOutcome>> {
-        let rows = sqlx::query(
-            "SELECT request_id, api_key_id, subject, channel_id, model, endpoint, outcome, http_status, prompt_tokens, cached_tokens, completion_tokens, estimated, list_fen, charged_fen, created_at \
-             FROM gateway_requests WHERE api_key_id = $1 ORDER BY created_at DESC LIMIT $2",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {REQUEST_COLS} FROM gateway_requests WHERE api_key_id = $1 ORDER BY created_at DESC LIMIT $2"
+        ))
         .bind(api_key_id)
         .bind(limit)
         .fetch_all(&self.pool)
@@ -820,10 +825,84 @@ impl Store {
                     list_fen: r.try_get("list_fen")?,
                     charged_fen: r.try_get("charged_fen")?,
                     created_at: r.try_get("created_at")?,
+                    latency_ms: r.try_get("latency_ms")?,
                 })
             })
             .collect()
     }
+
+    /// What one key's requests cost per day (Asia/Shanghai) from `from_ms` to before `to_ms`:
+    /// `(day start in ms, requests, list fen, charged fen)`, oldest first (the gateway
+    /// console's per-key chart, M2.2).
+    pub async fn key_daily_costs(&self, api_key_id: &str, from_ms: i64, to_ms: i64) -> Result<Vec<KeyDay>> {
+        // Whole days east of UTC by 8 hours, in integer arithmetic both backends share.
+        let rows = sqlx::query(
+            "SELECT (created_at + 28800000) / 86400000 AS d, COUNT(*) AS n, CAST(SUM(list_fen) AS BIGINT) AS l, \
+             CAST(SUM(charged_fen) AS BIGINT) AS c FROM gateway_requests \
+             WHERE api_key_id = $1 AND created_at >= $2 AND created_at < $3 \
+             GROUP BY (created_at + 28800000) / 86400000 ORDER BY d",
+        )
+        .bind(api_key_id)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let d: i64 = r.try_get("d")?;
+                Ok(KeyDay {
+                    day_start_ms: d * 86_400_000 - 28_800_000,
+                    requests: r.try_get("n")?,
+                    list_fen: r.try_get("l")?,
+                    charged_fen: r.try_get("c")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Points a channel at another base URL (its operator, or the demo at start-up when its
+    /// built-in upstream's port changed). An approved channel goes back to `pending`: the
+    /// platform operator reviews where a channel sends requests (M2.2). Audited.
+    pub async fn set_channel_base_url(&self, actor: &Actor, id: &str, base_url: &str) -> Result<Channel> {
+        let before = self.channel(id).await?;
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE gateway_channels SET base_url = $1, status = CASE WHEN status = 'approved' THEN 'pending' ELSE status END, \
+             healthy = 1, last_error = NULL WHERE id = $2",
+        )
+        .bind(base_url)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let after_status = if before.status == "approved" {
+            "pending"
+        } else {
+            before.status.as_str()
+        };
+        record_before_after(
+            &mut tx,
+            actor,
+            "channel.set_base_url",
+            "channel",
+            id,
+            serde_json::json!({ "base_url": before.base_url, "status": before.status }),
+            serde_json::json!({ "base_url": base_url, "status": after_status }),
+            format!("{} → {base_url}", before.base_url),
+        )
+        .await?;
+        tx.commit().await?;
+        self.channel(id).await
+    }
+}
+
+/// One day of one key's requests (see [`Store::key_daily_costs`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeyDay {
+    /// 00:00 Asia/Shanghai of the day, ms since the epoch.
+    pub day_start_ms: i64,
+    pub requests: i64,
+    pub list_fen: i64,
+    pub charged_fen: i64,
 }
 
 /// A price row's insert: a version already published is `price_version_exists`.

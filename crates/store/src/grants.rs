@@ -537,6 +537,34 @@ impl Store {
             .collect()
     }
 
+    /// What was approved, paid and recovered per settled clause in a year (the funds
+    /// dashboard, issue 21 item 4): (clause, approved, paid, recovered), by clause.
+    pub async fn settlement_totals_by_clause(&self, year: i32) -> Result<Vec<(String, i64, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT clause, CAST(COALESCE(SUM(approved_fen), 0) AS BIGINT) AS a, CAST(COALESCE(SUM(paid_fen), 0) AS BIGINT) AS p, \
+             CAST(COALESCE(SUM(recovery_fen), 0) AS BIGINT) AS r FROM settlement_grants WHERE year = $1 GROUP BY clause ORDER BY clause",
+        )
+        .bind(i64::from(year))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("clause")?, r.try_get("a")?, r.try_get("p")?, r.try_get("r")?)))
+            .collect()
+    }
+
+    /// How the payable lines of a year's batches were answered (意愿确认): (confirmation,
+    /// lines), for `pending`, `confirmed`, `declined` and `lapsed`.
+    pub async fn settlement_confirmations(&self, year: i32) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT l.confirmation AS c, CAST(COUNT(*) AS BIGINT) AS n FROM settlement_lines l JOIN settlement_batches b ON b.id = l.batch_id \
+             WHERE b.year = $1 AND l.amount_fen > 0 GROUP BY l.confirmation ORDER BY l.confirmation",
+        )
+        .bind(i64::from(year))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("c")?, r.try_get("n")?))).collect()
+    }
+
     /// Recovery orders of settlement keys (of one beneficiary, or all), newest first.
     pub async fn settlement_recoveries(&self, beneficiary: Option<&str>) -> Result<Vec<SettlementRecovery>> {
         let rows = sqlx::query(&format!(

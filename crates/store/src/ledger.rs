@@ -560,7 +560,14 @@ async fn write_side(tx: &mut Tx, backend: Backend, side: Vec<SideWrite>, outcome
         }
     }
     for chunk in pow2_chunks(&requests, 64) {
-        let sql = multi_insert(backend, "gateway_requests", crate::gateway::REQUEST_COLS, 15, chunk.len(), "");
+        let sql = multi_insert(
+            backend,
+            "gateway_requests",
+            crate::gateway::REQUEST_COLS,
+            crate::gateway::REQUEST_COL_COUNT,
+            chunk.len(),
+            "",
+        );
         let mut q = sqlx::query(&sql);
         for o in chunk {
             q = crate::gateway::bind_request(q, o);

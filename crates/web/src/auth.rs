@@ -138,7 +138,14 @@ pub async fn enforce(
 ) -> Response {
     match enforce_inner(&state, access, surface, upload, req).await {
         Ok((req, new_csrf)) => {
-            let mut resp = next.run(req).await;
+            // The header's unread badge (issue 21 item 2): pages of a signed-in person only.
+            let unread = match req.extensions().get::<Caller>() {
+                Some(Caller(Some(p))) if surface == Surface::Page && matches!(p.via, Via::Session { .. }) => {
+                    opchub_app::workbench::unread(&state.app, p).await.unwrap_or(0)
+                }
+                _ => 0,
+            };
+            let mut resp = crate::view::with_unread(unread, next.run(req)).await;
             if crate::error::is_plain_error(&resp) {
                 // axum's own rejections: in the surface's error shape like every other error.
                 let e = crate::error::plain_to_api_error(resp).await;

@@ -171,4 +171,27 @@ mod tests {
         );
         assert!(!has("zh", "register.title"), "the registry's pages are nested under registry");
     }
+
+    /// The menus' labels and the workbench's to-dos and deadlines (keys built from values) are
+    /// in both catalogs.
+    #[test]
+    fn every_menu_and_workbench_label_is_in_both_catalogs() {
+        let mut keys: Vec<String> = crate::nav::catalog_keys().into_iter().map(String::from).collect();
+        for k in opchub_app::workbench::TODO_KEYS {
+            keys.push(format!("workbench.todo.{k}"));
+        }
+        for k in opchub_app::workbench::DEADLINE_KEYS {
+            keys.push(format!("workbench.deadline.{k}"));
+        }
+        let missing: Vec<_> = keys
+            .iter()
+            .flat_map(|k| {
+                ["zh", "en"]
+                    .into_iter()
+                    .filter(move |l| !has(l, k))
+                    .map(move |l| format!("{l} {k}"))
+            })
+            .collect();
+        assert_eq!(missing, Vec::<String>::new());
+    }
 }

@@ -14,6 +14,7 @@ pub mod ops;
 pub mod pages;
 pub use opchub_gateway::ratelimit;
 pub mod mcp;
+pub mod nav;
 pub mod routes;
 pub mod skills;
 pub mod upload;
@@ -140,6 +141,13 @@ impl AppState {
         let f = self.fields();
         f.app.identity_key = Some(opchub_app::crypto::IdentityKey::new(gateway.secrets().identity_key()));
         f.gateway = Some(gateway);
+        self
+    }
+
+    /// `serve --demo` only: the built-in demo upstream's base URL, the one loopback address a
+    /// gateway channel may name outside test mode (M2.2).
+    pub fn with_demo_upstream(mut self, base_url: impl Into<String>) -> Self {
+        self.fields().app.demo_upstream = Some(base_url.into());
         self
     }
 

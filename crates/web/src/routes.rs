@@ -22,6 +22,7 @@ const COMMUNITY_ADMIN: &[Role] = &[CommunityOperator, PlatformOperator];
 /// who keeps it, the committee and the auditor read it.
 const REFERENCE_READERS: &[Role] = &[CommunityOperator, PlatformOperator, Committee, Auditor];
 const OPC_VIEWERS: &[Role] = &[OpcFounder, Specialist, CommunityOperator, PlatformOperator, Committee, Auditor];
+const OPC_DETAIL_READERS: &[Role] = &[Specialist, Committee];
 const OPC_LISTERS: &[Role] = &[Specialist, CommunityOperator, PlatformOperator, Committee, Auditor];
 const USER_LISTERS: &[Role] = &[PlatformOperator, Committee, Auditor];
 const TICKET_USERS: &[Role] = &[OpcFounder, Specialist];
@@ -167,7 +168,10 @@ fn site() -> Vec<Route> {
         get("/", Public, Page, pages::home),
         get("/static/site.css", Public, Page, pages::css),
         get("/static/evidence.js", Public, Page, pages::evidence_js),
+        // the gateway console's playground (M2.2)
+        get("/static/playground.js", Public, Page, pages::gateway::playground_js),
         get("/lang/{code}", Public, Page, pages::set_lang),
+        get("/workbench", Access::Authenticated, Page, pages::workbench::workbench),
     ]
 }
 
@@ -221,6 +225,7 @@ fn registry() -> Vec<Route> {
             pages::admin_set_workstation,
         ),
         get("/admin/opcs", Roles(COMMITTEE), Page, pages::admin_opcs),
+        get("/admin/opcs/{id}", Roles(OPC_DETAIL_READERS), Page, pages::opc_detail),
         post(
             "/admin/opcs/{id}/specialist",
             Roles(COMMITTEE),

@@ -10,12 +10,28 @@ use axum::response::{Html, IntoResponse, Response};
 use minijinja::{context, Value};
 use opchub_app::Principal;
 
+tokio::task_local! {
+    /// The signed-in caller's unread notifications (the header's badge), read once per page
+    /// request by the access layer.
+    static UNREAD: i64;
+}
+
+/// Runs a page request with the caller's unread count known to the layout.
+pub async fn with_unread<F: std::future::Future>(n: i64, f: F) -> F::Output {
+    UNREAD.scope(n, f).await
+}
+
+fn unread() -> i64 {
+    UNREAD.try_with(|n| *n).unwrap_or(0)
+}
+
 /// Renders template `name` with the caller, the language and the CSRF token in its context.
 pub(crate) fn render(s: &AppState, caller: Option<&Principal>, csrf: &str, name: &str, status: StatusCode, ctx: Value) -> Response {
     let lang = i18n::current_lang();
     let user =
         caller.map(|p| context! { name => p.user.display_name.clone(), username => p.user.username.clone(), role => p.role().as_str() });
-    let full = context! { lang => lang, user => user, csrf => csrf, ..ctx };
+    let menus = crate::nav::menus(caller.map(|p| p.role()));
+    let full = context! { lang => lang, user => user, csrf => csrf, menus => menus, unread => unread(), ..ctx };
     match s.templates.get_template(name).and_then(|t| t.render(full)) {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {

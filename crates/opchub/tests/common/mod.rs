@@ -66,8 +66,9 @@ pub fn serve_with(dir: &Path, db: &str, extra: &[&str], file_size_limit: Option<
     loop {
         assert!(Instant::now() < deadline, "server did not start");
         let line = lines.next().expect("server exited").unwrap();
-        if let Some(rest) = line.split("open ").nth(1) {
-            let url = rest.trim().trim_end_matches('/').to_string();
+        // "OPC Hub is running — open http://…/" (demo lines before it may say "open" too).
+        if let Some(rest) = line.split("open http").nth(1) {
+            let url = format!("http{}", rest.trim().trim_end_matches('/'));
             std::thread::spawn(move || {
                 use std::io::Write;
                 for line in lines.by_ref().map_while(|l| l.ok()) {

@@ -382,6 +382,90 @@ pub async fn pay(State(s): State<AppState>, caller: Caller, Extension(csrf): Ext
 
 // ---------------------------------------------------------------- dashboard
 
+/// The funds dashboard's charts (issue 21 item 4), as inline SVG in the page's language:
+/// settled clauses (免申即享) and applied-for clauses by approved, paid, recovered and budget,
+/// what was paid per month, and how settlement lines were answered.
+fn funds_charts(d: &api::Dashboard) -> Value {
+    use super::chart::{self, Bar, Labels};
+    use super::chart_bars::{self, Row};
+    use super::ledger::money;
+    let lang = crate::i18n::current_lang();
+    let t = |k: &str| crate::i18n::text(&lang, k);
+    let series = |keys: &[&str]| keys.iter().map(|k| t(&format!("funds_chart.{k}"))).collect::<Vec<_>>();
+    let row = |clause: &str, values: Vec<Option<i64>>, names: &[String]| Row {
+        label: clause.to_string(),
+        titles: values
+            .iter()
+            .zip(names)
+            .map(|(v, n)| v.map(|v| format!("{clause} {n} {}", money(v))).unwrap_or_default())
+            .collect(),
+        values,
+    };
+    let settled_names = series(&["approved", "paid", "recovered", "budget"]);
+    let settled: Vec<Row> = d
+        .settled
+        .iter()
+        .map(|c| {
+            row(
+                &c.clause,
+                vec![Some(c.approved_fen), Some(c.paid_fen), Some(c.recovery_fen), c.budget_fen],
+                &settled_names,
+            )
+        })
+        .collect();
+    let applied_names = series(&["approved", "paid", "budget"]);
+    let applied: Vec<Row> = d
+        .clauses
+        .iter()
+        .map(|c| {
+            row(
+                &c.clause,
+                vec![Some(c.approved_fen), Some(c.paid_fen), c.budget_fen],
+                &applied_names,
+            )
+        })
+        .collect();
+    let labels = |title: &str, desc: &str| Labels {
+        title: t(title),
+        desc: t(desc),
+        ..Default::default()
+    };
+    let months: Vec<Bar> = d
+        .paid_by_month
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v != 0)
+        .map(|(i, v)| {
+            let m = u32::try_from(i + 1).unwrap_or(1);
+            Bar {
+                day: m,
+                value: *v,
+                title: format!("{}{} {}", m, t("funds_chart.month_suffix"), money(*v)),
+            }
+        })
+        .collect();
+    let month_labels = Labels {
+        title: t("funds_chart.by_month"),
+        desc: t("funds_chart.by_month_desc"),
+        x_axis: t("funds_chart.month"),
+        y_axis: t("funds_chart.paid"),
+    };
+    let order = ["confirmed", "declined", "lapsed", "pending"];
+    let parts: Vec<(String, i64)> = order
+        .iter()
+        .map(|k| {
+            let n = d.confirmations.iter().filter(|(c, _)| c == k).map(|(_, n)| *n).sum();
+            (t(&format!("funds_chart.confirmation_{k}")), n)
+        })
+        .collect();
+    json!({
+        "settled": chart_bars::grouped("chart-settled", &settled, &settled_names, &labels("funds_chart.settled", "funds_chart.settled_desc"), money),
+        "applied": chart_bars::grouped("chart-applied", &applied, &applied_names, &labels("funds_chart.applied", "funds_chart.applied_desc"), money),
+        "months": chart::daily_bars_as("chart-months", 12, &months, &month_labels, money),
+        "confirmations": chart_bars::shares("chart-confirmations", &parts, &labels("funds_chart.confirmations", "funds_chart.confirmations_desc")),
+    })
+}
+
 pub async fn dashboard(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
     let Ok(p) = need(&caller) else {
         return page_error(&s, None, ApiError::unauthorized());
@@ -389,13 +473,7 @@ pub async fn dashboard(State(s): State<AppState>, caller: Caller, Extension(csrf
     let year = chrono::Datelike::year(&opchub_app::settlement::today());
     match api::dashboard_for(&s, year).await {
         Ok(d) => {
-            // Bars: paid against approved per clause, scaled to the largest approved amount.
-            let max = d.clauses.iter().map(|c| c.approved_fen.max(c.paid_fen)).max().unwrap_or(0).max(1);
-            let bars: Vec<Value> = d
-                .clauses
-                .iter()
-                .map(|c| json!({ "clause": c.clause, "approved": c.approved_fen * 100 / max, "paid": c.paid_fen * 100 / max }))
-                .collect();
+            let charts = funds_charts(&d);
             // M8.1: how many OPCs reached each growth milestone.
             let milestones = opchub_app::records::milestone_counts_all(&s).await;
             render(
@@ -404,7 +482,7 @@ pub async fn dashboard(State(s): State<AppState>, caller: Caller, Extension(csrf
                 &csrf.0,
                 "funds_dashboard.html",
                 StatusCode::OK,
-                context! { d => d, bars => bars, milestones => milestones },
+                context! { d => d, charts => charts, milestones => milestones },
             )
         }
         Err(e) => page_error(&s, Some(p), e.into()),

@@ -50,7 +50,7 @@ pub fn days_in_month(period: &str) -> u32 {
 }
 
 /// The smallest "nice" number (1, 2 or 5 × 10ⁿ) that is ≥ `v`; 0 for 0.
-fn nice_ceiling(v: i64) -> i64 {
+pub(super) fn nice_ceiling(v: i64) -> i64 {
     if v <= 0 {
         return 0;
     }
@@ -90,6 +90,13 @@ pub fn escape(s: &str) -> String {
 /// and zero with `fmt`, the x axis at day 1, every fifth day and the last day. Days without
 /// a bar have no element, so the number of `class="bar"` elements is the number of bars.
 pub fn daily_bars(days: u32, bars: &[Bar], labels: &Labels, fmt: impl Fn(i64) -> String) -> String {
+    daily_bars_as("chart", days, bars, labels, fmt)
+}
+
+/// [`daily_bars`] whose title and description have the ids `{id}-title` and `{id}-desc`, for
+/// a page with several charts (ids stay unique; `id` is escaped).
+pub fn daily_bars_as(id: &str, days: u32, bars: &[Bar], labels: &Labels, fmt: impl Fn(i64) -> String) -> String {
+    let id = escape(id);
     let days = days.clamp(1, 31);
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
@@ -110,11 +117,11 @@ pub fn daily_bars(days: u32, bars: &[Bar], labels: &Labels, fmt: impl Fn(i64) ->
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" aria-labelledby="chart-title chart-desc" font-size="11">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" aria-labelledby="{id}-title {id}-desc" font-size="11">"#
     );
     let _ = write!(
         s,
-        r#"<title id="chart-title">{}</title><desc id="chart-desc">{}</desc>"#,
+        r#"<title id="{id}-title">{}</title><desc id="{id}-desc">{}</desc>"#,
         escape(&labels.title),
         escape(&labels.desc)
     );
@@ -281,5 +288,13 @@ mod tests {
             |v| v.to_string(),
         );
         assert_eq!(outside.matches(r#"class="bar""#).count(), 0);
+    }
+
+    #[test]
+    fn charts_of_one_page_keep_their_ids_apart() {
+        let a = daily_bars_as("key-1-chart", 30, &[], &labels(), |v| v.to_string());
+        assert!(a.contains(r#"aria-labelledby="key-1-chart-title key-1-chart-desc""#), "{a}");
+        assert!(a.contains(r#"<title id="key-1-chart-title">"#) && a.contains(r#"<desc id="key-1-chart-desc">"#));
+        assert!(daily_bars(30, &[], &labels(), |v| v.to_string()).contains(r#"<title id="chart-title">"#));
     }
 }

@@ -588,28 +588,34 @@ pub async fn resolve(State(s): State<AppState>, caller: Caller, Path(id): Path<S
 
 // ---------------------------------------------------------------- notifications
 
+/// Notifications as rows a person reads: where each leads and its text in the page's language
+/// (the notifications page and the workbench).
+pub(crate) fn notification_rows(items: Vec<opchub_store::notifications::Notification>) -> Vec<Value> {
+    let lang = i18n::current_lang();
+    items
+        .into_iter()
+        .map(|n| {
+            let href = match n.object_kind.as_str() {
+                "cooperation" => format!("/cooperations/{}", n.object_id),
+                "dispute" => format!("/cooperations/review#dispute-{}", n.object_id),
+                "settlement" => "/my/settlements".to_string(),
+                "application" => format!("/applications/{}", n.object_id),
+                "bill" => format!("/my/bills/{}", n.object_id),
+                _ => format!("/demands/{}", n.object_id),
+            };
+            let text = i18n::text(&lang, &format!("demand.notify.{}", n.kind));
+            context! { n => n, href => href, text => text }
+        })
+        .collect()
+}
+
 pub async fn notifications(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>) -> Response {
     let Ok(p) = need(&caller) else {
         return page_error(&s, None, ApiError::unauthorized());
     };
     let res = async {
         let d::Notifications { unread, items } = d::notifications_for(&s, p).await?;
-        let lang = i18n::current_lang();
-        let items: Vec<Value> = items
-            .into_iter()
-            .map(|n| {
-                let href = match n.object_kind.as_str() {
-                    "cooperation" => format!("/cooperations/{}", n.object_id),
-                    "dispute" => format!("/cooperations/review#dispute-{}", n.object_id),
-                    "settlement" => "/my/settlements".to_string(),
-                    "application" => format!("/applications/{}", n.object_id),
-                    "bill" => format!("/my/bills/{}", n.object_id),
-                    _ => format!("/demands/{}", n.object_id),
-                };
-                let text = i18n::text(&lang, &format!("demand.notify.{}", n.kind));
-                context! { n => n, href => href, text => text }
-            })
-            .collect();
+        let items = notification_rows(items);
         Ok::<_, ApiError>(context! { items => items, unread => unread })
     }
     .await;

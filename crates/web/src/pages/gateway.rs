@@ -1,11 +1,14 @@
 //! Factor-gateway pages (M2.2). Operators: their channels (the platform operator: all, with
 //! approve/disable buttons), forms to add a channel and publish a price table, the prices in
-//! force and this month's usage served. OPCs: their keys with limits, budget use and recent
-//! requests, what the discount saved them this month, and a quick start for the official
+//! force and this month's usage served. OPCs: the console (issue 21 item 5) — the models they can
+//! call with operators and list and OPC prices, their keys with limits, budget use, a chart of
+//! each key's cost by day and its request log, a playground that calls the gateway with a key
+//! from the page, what the discount saved them this month, and a quick start for the official
 //! OpenAI SDK. Validation is the application layer's, shared with the JSON API (`opchub_app::gateway::*_for`); handlers only translate
 //! form fields.
 
-use super::ledger::daily_chart;
+use super::chart::{daily_bars_as, days_in_month, Bar, Labels};
+use super::ledger::{daily_chart, grouped, money};
 use super::{field_messages, page_error, render};
 use crate::auth::{Caller, CsrfToken, Principal};
 use crate::error::ApiError;
@@ -497,20 +500,32 @@ async fn opc_page(
 ) -> Response {
     let lang = i18n::current_lang();
     let period = period_now();
-    let (opc, keys, list, charged, saved, models) = match gateway::opc_gateway(s, p, &period).await {
+    let (opc, keys, list, charged, saved, models, offers) = match gateway::opc_gateway(s, p, &period).await {
         Ok(g) => {
             let keys: Vec<Value> = g
                 .keys
                 .into_iter()
                 .map(|k| {
+                    let chart = key_chart(&lang, &period, &k.key.id, &k.key.name, &k.daily);
                     context! {
                         key => k.key, active => k.active, limits => k.limits,
                         models_input => k.limits.allowed_models.join(", "), skills_input => k.limits.allowed_skills.join(", "), budget_input => yuan_input(k.limits.monthly_budget_fen),
                         spent => k.spent, held => k.held, remaining => k.remaining, requests => k.requests,
+                        chart => Value::from_safe_string(chart), used_days => k.daily.len(),
                     }
                 })
                 .collect();
-            (g.opc, keys, g.list_fen, g.charged_fen, g.saved_fen, g.models)
+            let offers: Vec<Value> = g
+                .offers
+                .iter()
+                .map(|o| {
+                    context! {
+                        model => o.model, operator => o.operator_name,
+                        version => o.price.as_ref().map(|(v, _)| v.clone()), price => o.price.as_ref().map(|(_, p)| p.clone()),
+                    }
+                })
+                .collect();
+            (g.opc, keys, g.list_fen, g.charged_fen, g.saved_fen, g.models, offers)
         }
         Err(e) => return page_error(s, Some(p), e.into()),
     };
@@ -526,9 +541,58 @@ async fn opc_page(
         context! {
             opc => opc, keys => keys, period => period,
             list_fen => list, charged_fen => charged, saved_fen => saved,
-            models => models, base_url => base, python => python, curl => curl,
+            models => models, offers => offers, example_model => example_model,
+            base_url => base, python => python, curl => curl,
             errors => errors, done => done_key(done).map(|k| i18n::text(&lang, k)),
         },
+    )
+}
+
+/// One key's cost by day of this month as an inline SVG bar chart (the console's usage chart).
+fn key_chart(lang: &str, period: &str, key_id: &str, key_name: &str, daily: &[opchub_store::gateway::KeyDay]) -> String {
+    let template = i18n::text(lang, "console.bar_title");
+    let bars: Vec<Bar> = daily
+        .iter()
+        .filter_map(|d| {
+            let day = opchub_ledger::event::day_of(d.day_start_ms);
+            let n = day.get(8..10)?.parse::<u32>().ok()?;
+            Some(Bar {
+                day: n,
+                value: d.charged_fen,
+                title: template
+                    .replace("{day}", &day)
+                    .replace("{requests}", &grouped(d.requests))
+                    .replace("{amount}", &money(d.charged_fen))
+                    .replace("{list}", &money(d.list_fen)),
+            })
+        })
+        .collect();
+    let total = daily.iter().fold(0i64, |a, d| a.saturating_add(d.charged_fen));
+    let labels = Labels {
+        title: i18n::text(lang, "console.chart_title").replace("{key}", key_name),
+        desc: i18n::text(lang, "console.chart_desc")
+            .replace("{period}", period)
+            .replace("{days}", &bars.len().to_string())
+            .replace("{total}", &money(total)),
+        x_axis: i18n::text(lang, "console.chart_x"),
+        y_axis: i18n::text(lang, "console.chart_y"),
+    };
+    daily_bars_as(&format!("chart-{key_id}"), days_in_month(period), &bars, &labels, money)
+}
+
+/// The gateway console's playground (`/static/playground.js`): sends a chat request with the
+/// key the user pastes, from the page. A file, not inline: the pages' CSP allows scripts from
+/// this site only.
+const PLAYGROUND_JS: &str = include_str!("../../templates/gateway/playground.js");
+
+/// `GET /static/playground.js` (public).
+pub async fn playground_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        PLAYGROUND_JS,
     )
 }
 

@@ -24,6 +24,7 @@ pub mod applications;
 // Monthly bills (issue 19)
 pub mod bills;
 pub mod chart;
+pub mod chart_bars;
 pub mod datasets;
 // Demand board (M2.4)
 pub mod demands;
@@ -36,6 +37,7 @@ pub mod records;
 pub mod ring_graph;
 pub mod settlement;
 pub mod skills;
+pub mod workbench;
 
 const TEMPLATES: &[(&str, &str)] = &[
     (
@@ -43,6 +45,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/integrity/integrity_findings.html"),
     ),
     ("base.html", include_str!("../../templates/shared/base.html")),
+    ("workbench.html", include_str!("../../templates/workbench/workbench.html")),
+    ("opc_detail.html", include_str!("../../templates/registry/opc_detail.html")),
     ("forms.html", include_str!("../../templates/shared/forms.html")),
     ("applications.html", include_str!("../../templates/applications/applications.html")),
     (
@@ -350,17 +354,8 @@ pub struct LoginForm {
     pub next: Option<String>,
 }
 
-fn home_of(role: Role) -> &'static str {
-    match role {
-        Role::OpcFounder => "/my/company",
-        Role::Specialist => "/specialist/queue",
-        Role::PlatformOperator => "/admin/users",
-        Role::CommunityOperator => "/admin/communities",
-        Role::Committee => "/admin/opcs",
-        Role::Auditor => "/audit",
-        _ => "/",
-    }
-}
+/// Where a person lands after signing in: the workbench, whatever the role (issue 21 item 2).
+const SIGNED_IN_HOME: &str = "/workbench";
 
 /// Starts a session: a new random token (only its hash is stored) and a new CSRF token.
 async fn start_session(s: &AppState, user_id: &str, to: &str) -> Result<Response, ApiError> {
@@ -407,7 +402,7 @@ pub async fn login(
     };
     match user {
         Some(u) => {
-            let to = if next.is_empty() { home_of(u.role).to_string() } else { next };
+            let to = if next.is_empty() { SIGNED_IN_HOME.to_string() } else { next };
             start_session(&s, &u.id, &to).await.unwrap_or_else(|e| page_error(&s, None, e))
         }
         _ => {
@@ -1048,6 +1043,22 @@ pub async fn admin_opcs(
     )
 }
 
+/// One OPC for the committee and its specialist (issue 21 item 6).
+pub async fn opc_detail(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    match registry::opc_detail_for(&s, p, &id).await {
+        Ok(d) => render(&s, Some(p), &csrf.0, "opc_detail.html", StatusCode::OK, context! { d => d }),
+        Err(e) => page_error(&s, Some(p), e.into()),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct SpecialistForm {
     pub specialist_user_id: Option<String>,
@@ -1161,6 +1172,8 @@ pub fn fact_rows(lang: &str, json: &str) -> Vec<(String, String)> {
                 serde_json::Value::Array(a) if a.is_empty() => i18n::text(lang, "common.none"),
                 serde_json::Value::Array(a) => i18n::text(lang, "app.entries").replace("{n}", &a.len().to_string()),
                 serde_json::Value::Number(n) if k.ends_with("_fen") => n.as_i64().map(ledger::money).unwrap_or_else(|| n.to_string()),
+                // M8.1's milestone is one of the catalog's milestones; other choices are zones.
+                serde_json::Value::String(t) if k == "milestone" => label_or(lang, "rec", &format!("milestone_{t}")),
                 serde_json::Value::String(t) => label_or(lang, "zone", t),
                 other => other.to_string(),
             };

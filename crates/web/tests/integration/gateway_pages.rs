@@ -343,3 +343,153 @@ async fn operators_and_opcs_run_the_gateway_through_pages() {
     );
     assert_eq!(app.client().get("/gateway").await.status, StatusCode::SEE_OTHER);
 }
+
+/// The `<tr>` of the model list for `model` (from its `data-model` to its end tag).
+fn model_row<'a>(html: &'a str, model: &str) -> &'a str {
+    let at = html
+        .find(&format!(r#"<tr data-model="{model}">"#))
+        .unwrap_or_else(|| panic!("no row for {model} in {html}"));
+    let end = at + html[at..].find("</tr>").unwrap();
+    &html[at..end]
+}
+
+/// The gateway console (issue 21 item 5, M2.2): an OPC's `/gateway` lists every model of an
+/// approved channel with its operator (the community's name) and list and OPC prices in yuan
+/// per million tokens, has a playground form (model select, message, password field for the
+/// key, the script from the site, the catalog's error texts), and after a call shows the
+/// request with its latency and a bar for today in the key's cost chart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_lists_models_with_prices_in_yuan_and_has_a_playground() {
+    let app = TestApp::start().await;
+    let upstream = FakeUpstream::start().await;
+    let period = opchub_ledger::event::period_of(opchub_store::now_ms());
+    let (op, op_id) = app.user("consoleop", Role::CommunityOperator).await;
+    app.community_of(&op_id, Zone::HexiArea, 1).await;
+    let r = op
+        .post_json(
+            "/api/v1/gateway/channels",
+            json!({"name": "控制台渠道", "base_url": upstream.base_url(), "secret": SECRET, "models": ["fake-final", "fake-no-usage"], "timeout_ms": 3000}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let channel_id = r.json()["id"].as_str().unwrap().to_string();
+    // fen per million tokens: list ¥4 / ¥12, OPC ¥2 / ¥6; fake-no-usage has no price.
+    let r = op
+        .post_json(
+            "/api/v1/gateway/prices",
+            json!({"version": "c1", "prices": [{"model": "fake-final", "list_input": 400, "opc_input": 200, "list_cached": 300, "opc_cached": 100, "list_output": 1200, "opc_output": 600}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    let (_, ws) = app.community(Zone::HexiArea, 1).await;
+    let opc_id = app.opc_at("consoleopc", 91, &ws[0]).await;
+    let opc = app.client();
+    opc.login("consoleopc", PASSWORD).await;
+    // A channel still under review offers nothing.
+    let page = opc.get("/gateway").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains(r#"id="no-models""#) && !page.text.contains(r#"data-model="fake-final""#));
+    assert!(!page.text.contains(r#"id="playground-form""#), "no playground without a model");
+
+    let (platform, _) = app.user("consoleplat", Role::PlatformOperator).await;
+    let r = platform
+        .put_json(
+            &format!("/api/v1/gateway/channels/{channel_id}/status"),
+            json!({"status": "approved"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = platform
+        .put_json(&format!("/api/v1/gateway/prices/{op_id}/c1/status"), json!({"status": "approved"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    // ---- the model list: operator and prices in yuan
+    let page = opc.get("/gateway").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.text.contains("模型与价格") && unescape(&page.text).contains("单位：元/百万词元"),
+        "{}",
+        page.text
+    );
+    let row = model_row(&page.text, "fake-final");
+    assert!(
+        row.contains(r#"<td class="operator">测试OPC社区</td>"#),
+        "the operator's community: {row}"
+    );
+    for (class, fen) in [
+        ("list-input", 400),
+        ("opc-input", 200),
+        ("list-cached", 300),
+        ("opc-cached", 100),
+        ("list-output", 1200),
+        ("opc-output", 600),
+    ] {
+        let cell = format!(r#"<td class="num {class}">{}</td>"#, Money::from_fen(fen));
+        assert!(row.contains(&cell), "{cell} in {row}");
+    }
+    assert!(row.contains("¥4.00") && row.contains("¥12.00"), "yuan, not fen: {row}");
+    let unpriced = model_row(&page.text, "fake-no-usage");
+    assert!(unpriced.contains("尚无生效价格") && !unpriced.contains('¥'), "{unpriced}");
+
+    // ---- the playground form
+    assert!(page.text.contains(r#"id="playground-form""#));
+    assert!(page.text.contains(r#"<option value="fake-final""#) && page.text.contains(r#"<option value="fake-no-usage""#));
+    assert!(
+        page.text.contains(r#"<input type="password" id="pg-key""#),
+        "the key is pasted into a password field"
+    );
+    assert!(page.text.contains(r#"<textarea id="pg-message""#));
+    assert!(page.text.contains(r#"<script src="/static/playground.js"></script>"#));
+    assert!(page.text.contains(r#"data-err-invalid_api_key="API密钥无效、已吊销或已过期。""#));
+    let form = &page.text[page.text.find(r#"id="playground-form""#).unwrap()..page.text.find(r#"id="pg-result""#).unwrap()];
+    assert!(
+        !form.contains(" name="),
+        "no field is sent without the script (the key never lands in a URL)"
+    );
+    assert!(!page.text.contains("<script>"), "no inline script");
+    let (status, headers, js) = app.client().get_bytes("/static/playground.js").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[reqwest::header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let js = String::from_utf8(js).unwrap();
+    assert!(js.contains("'Bearer ' + key") && js.contains("playground-form"), "{js}");
+    // The quick start names the model.
+    assert_eq!(text_of(&page.text, "qs-model"), "fake-final");
+
+    // ---- after a call: the request log has its latency, the key's chart a bar for today
+    let r = opc.post_form("/my/keys", &[("name", "console")]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let secret = text_of(&r.text, "new-secret");
+    let user = app.store.user_by_username("consoleopc").await.unwrap().unwrap();
+    let key_id = app.store.api_keys_of(&user.id).await.unwrap()[0].id.clone();
+    let page = opc.get("/gateway").await;
+    assert_eq!(page.text.matches(r#"class="bar""#).count(), 0, "no bar before any call");
+    let sdk = Client::with_key(&app.base, &secret);
+    let r = sdk
+        .post_json(
+            "/v1/chat/completions",
+            json!({"model": "fake-final", "messages": [{"role": "user", "content": "hello hello"}], "max_tokens": 5}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    wait_metered(&app, &key_id, &opc_id, &period).await;
+    let request = app.store.requests_of_key(&key_id, 1).await.unwrap().remove(0);
+    let latency = request.latency_ms.expect("the latency is recorded");
+    assert!(latency >= 0);
+    // 2 prompt tokens at ¥2 and 5 completion tokens at ¥6 per million: rounded per kind, 0 fen.
+    assert_eq!((request.prompt_tokens, request.completion_tokens), (2, 5));
+    let page = opc.get("/gateway").await;
+    let at = page.text.find(&format!(r#"data-request="{}""#, request.request_id)).unwrap();
+    let tr = &page.text[at..at + page.text[at..].find("</tr>").unwrap()];
+    assert!(tr.contains(&format!(r#"<td class="num latency">{} ms</td>"#, latency)), "{tr}");
+    assert!(tr.contains("成功") && tr.contains("200"), "{tr}");
+    let figure = &page.text[page.text.find(&format!(r#"id="chart-{key_id}-figure""#)).unwrap()..];
+    let figure = &figure[..figure.find("</figure>").unwrap()];
+    assert!(figure.contains(&format!(r#"aria-labelledby="chart-{key_id}-title chart-{key_id}-desc""#)));
+    assert_eq!(figure.matches(r#"class="bar""#).count(), 1, "one bar: today");
+    assert!(figure.contains("1 次调用"), "{figure}");
+}

@@ -230,12 +230,12 @@ async fn a_deeply_nested_yaml_document_is_refused_before_parsing_and_the_server_
 
 /// Issue 20, findings 4 and 10: after sign-in `next` sends the browser only to a path of this
 /// site; `/\t/evil.example/x` (a browser drops the tab: `//evil.example/x`) and a `next` with a
-/// line break (a 500 before, with the session cookies set) go to the role's home instead.
+/// line break (a 500 before, with the session cookies set) go to the workbench instead.
 #[tokio::test]
 async fn sign_in_and_language_switch_redirect_only_within_the_site() {
     let app = TestApp::start().await;
     let (_, _) = app.user("redirop", Role::PlatformOperator).await;
-    let home = "/admin/users";
+    let home = "/workbench";
     for (next, expected) in [
         ("/\t/evil.example/x", home),
         ("/x\r\nSet-Cookie: a=b", home),

@@ -1544,3 +1544,126 @@ fn random_sequences_through_the_api_never_pay_a_key_more_than_its_entitlement() 
         })
         .unwrap();
 }
+
+/// The number a workbench shows for a to-do (`None` when the workbench does not list it).
+fn todo_count(html: &str, key: &str) -> Option<i64> {
+    let at = html.find(&format!("id=\"todo-{key}\""))?;
+    let rest = &html[at..];
+    let count = rest.split("class=\"todo-count\" aria-hidden=\"true\">").nth(1)?;
+    count.split('<').next()?.trim().parse().ok()
+}
+
+/// Issue 21 item 2: each person lands on a workbench whose counts are the task pages' own —
+/// the publisher's lines to confirm, the committee's draft to approve — and they move when
+/// the work is done.
+#[tokio::test]
+async fn the_workbench_counts_what_each_person_has_to_do_and_follows_the_work() {
+    let w = world().await;
+    import_lists(&w, None).await;
+    let (id, _) = settle(&w).await;
+
+    let pending = |mine: &Value| {
+        mine.as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["line"]["confirmation"] == "pending")
+            .count() as i64
+    };
+    let mine = w.publisher.get("/api/v1/my/settlements").await.json();
+    let before = pending(&mine);
+    assert!(before >= 1, "{mine:#?}");
+    let page = w.publisher.get("/workbench").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(todo_count(&page.text, "lines_to_confirm"), Some(before), "{}", page.text);
+    assert!(unescape(&page.text).contains("href=\"/my/settlements\""));
+    // The committee member who drafted sees the draft awaiting a second member.
+    let c = w.committee.get("/workbench").await;
+    assert_eq!(todo_count(&c.text, "batches_to_approve"), Some(1), "{}", c.text);
+    assert_eq!(todo_count(&c.text, "lines_to_confirm"), None, "not a beneficiary's to-do");
+
+    let confirm = json!({"batch": id, "clause": "M2.3-publisher", "beneficiary": w.publisher_opc, "accept": true});
+    let r = w.publisher.post_json("/api/v1/my/settlements/confirm", confirm).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let page = w.publisher.get("/workbench").await;
+    assert_eq!(todo_count(&page.text, "lines_to_confirm"), Some(before - 1));
+
+    // Signing in lands on the workbench, and its header shows the unread count of the
+    // notifications page.
+    let fresh = w.app.client();
+    assert_eq!(fresh.get("/login").await.status, StatusCode::OK);
+    let r = fresh.post_form("/login", &[("username", "pubr"), ("password", PASSWORD)]).await;
+    assert_eq!(r.location(), "/workbench", "{}", r.text);
+    let unread = w.publisher.get("/api/v1/notifications").await.json()["unread"].as_i64().unwrap();
+    let page = w.publisher.get("/workbench").await;
+    if unread > 0 {
+        assert!(page.text.contains(&format!("id=\"unread-badge\">{unread}<")), "{}", page.text);
+    } else {
+        assert!(!page.text.contains("id=\"unread-badge\""));
+    }
+}
+
+/// Issue 21 item 6: the committee opens an OPC's detail page from the OPC list; a specialist
+/// only for an OPC assigned to it; the founder not at all.
+#[tokio::test]
+async fn an_opc_detail_page_for_the_committee_and_its_specialist_only() {
+    let w = world().await;
+    let path = format!("/admin/opcs/{}", w.publisher_opc);
+    let list = w.committee.get("/admin/opcs").await;
+    assert!(
+        unescape(&list.text).contains(&format!("href=\"{path}\"")),
+        "the OPC list links the detail page"
+    );
+    let page = w.committee.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = unescape(&page.text);
+    assert!(html.contains("北京pubr智能科技有限公司") && html.contains(&uscc(501)), "{html}");
+    for section in ["登记信息", "本月用量", "获得的扶持", "服务工单"] {
+        assert!(html.contains(section), "{section}");
+    }
+    let (spec, spec_id) = w.app.user("spec", Role::Specialist).await;
+    assert_eq!(
+        spec.get(&path).await.status,
+        StatusCode::NOT_FOUND,
+        "not assigned to this specialist"
+    );
+    let r = w
+        .committee
+        .put_json(
+            &format!("/api/v1/opcs/{}/specialist", w.publisher_opc),
+            json!({"specialist_user_id": spec_id}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert_eq!(spec.get(&path).await.status, StatusCode::OK);
+    assert_eq!(w.publisher.get(&path).await.status, StatusCode::FORBIDDEN);
+}
+
+/// Issue 21 item 4: the funds dashboard draws what was approved and paid per settled clause,
+/// what was paid in the month, and how the lines were answered — the same amounts as the
+/// batch, in yuan.
+#[tokio::test]
+async fn the_funds_dashboard_charts_approved_paid_and_confirmations() {
+    let w = world().await;
+    import_lists(&w, None).await;
+    let (second, _) = w.app.user("cmte2", Role::Committee).await;
+    let (finance, _) = w.app.user("fin", Role::Finance).await;
+    let (a, _) = draft(&w, &["M2.4"]).await;
+    confirm_m24(&w, &a).await;
+    let ok = second.post_json(&format!("/api/v1/settlements/{a}/approve"), json!({})).await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.json());
+    let before = unescape(&finance.get("/committee/funds").await.text);
+    assert!(before.contains("<title>M2.4 已批准 ¥800.00</title>"), "{before}");
+    assert!(before.contains("<title>M2.4 已拨付 ¥0.00</title>"));
+    assert!(before.contains("已确认 1（100.0%）"), "{before}");
+    assert_eq!(pay_m24(&w, &finance, &a, "PAY-1").await, StatusCode::OK);
+    let after = unescape(&finance.get("/committee/funds").await.text);
+    assert!(after.contains("<title>M2.4 已拨付 ¥800.00</title>"), "{after}");
+    let month = chrono::Datelike::month(&chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()));
+    assert!(
+        after.contains(&format!("data-day=\"{month}\"><title>{month}月 ¥800.00</title>")),
+        "{after}"
+    );
+    for id in ["chart-settled", "chart-applied", "chart-months", "chart-confirmations"] {
+        assert!(after.contains(&format!("aria-labelledby=\"{id}-title {id}-desc\"")), "{id}");
+    }
+}
