@@ -68,9 +68,15 @@ test('the demo OPC calls demo-chat from the console playground with its new key'
     assert.match(await page.textContent('#pg-error'), /调用失败（HTTP 401）：API密钥无效、已吊销或已过期。/);
 
     // After a reload the call is in the key's request log and chart.
-    await page.reload();
+    // Metering is written off the request's path (background commits): on a busy machine the
+    // row may take a moment, so the page is reloaded until it shows (at most 15 s).
     const card = page.locator('article.card', { hasText: '控制台体验' });
     const ok = card.locator('table.requests tr[data-outcome="ok"]');
+    for (let i = 0; i < 30; i++) {
+      await page.reload();
+      if ((await ok.count()) > 0) break;
+      await page.waitForTimeout(500);
+    }
     assert.equal(await ok.count(), 1);
     assert.match(await ok.first().textContent(), /demo-chat/);
     assert.match(await ok.first().locator('.latency').textContent(), /^\d[\d,]* ms$/);

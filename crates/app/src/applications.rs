@@ -344,6 +344,8 @@ pub struct ApplicationView {
     /// Days the application has been at its current stage; overdue past the policy's deadline.
     pub days_at_stage: Option<i64>,
     pub overdue: bool,
+    /// 办件进度: submission, each review stage, completion, and where the application is.
+    pub progress: Vec<opchub_funds::workflow::ProgressStep>,
 }
 
 pub async fn view_for(app: &App, p: &Principal, id: &str) -> AppResult<ApplicationView> {
@@ -360,6 +362,7 @@ pub async fn view_for(app: &App, p: &Principal, id: &str) -> AppResult<Applicati
     };
     let (days, overdue) = stage_age(&pol, &a);
     Ok(ApplicationView {
+        progress: opchub_funds::workflow::progress(&spec.stages, &a.status, a.stage.as_deref()),
         files: app.store.application_files(&a.id).await?,
         timeline: app.store.application_events(&a.id).await?,
         declines: app.store.application_declines(&a.id).await?,

@@ -556,6 +556,28 @@ pub async fn mine(app: &App, p: &Principal) -> AppResult<Vec<MyLine>> {
     Ok(rows.into_iter().map(|(batch, line)| MyLine { batch, line }).collect())
 }
 
+/// One settlement line with its batch, for its statement (结算单, issue 21 item 6): the
+/// line's owner, and the committee, finance and the auditor (others: `not_found`).
+pub async fn line_for(app: &App, p: &Principal, batch_id: &str, clause: &str, beneficiary: &str) -> AppResult<MyLine> {
+    let batch = app.store.settlement_batch(batch_id).await?;
+    let filter = opchub_store::settlement::LineFilter {
+        clause: Some(clause.to_string()),
+        ..Default::default()
+    };
+    let line = app
+        .store
+        .settlement_lines(batch_id, &filter)
+        .await?
+        .into_iter()
+        .find(|l| l.beneficiary == beneficiary)
+        .ok_or_else(AppError::not_found)?;
+    let staff = matches!(p.role(), Role::Committee | Role::Finance | Role::Auditor);
+    if !staff && line.owner_user_id.as_deref() != Some(p.user.id.as_str()) {
+        return Err(AppError::not_found());
+    }
+    Ok(MyLine { batch, line })
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct Confirm {
     pub batch: String,

@@ -80,7 +80,8 @@ pub async fn of(app: &App, p: &Principal) -> AppResult<Workbench> {
         let mine = crate::settlement::mine(app, p).await?;
         let pending: Vec<_> = mine
             .iter()
-            .filter(|m| m.line.confirmation == "pending" && m.batch.status == "draft")
+            // What the page lets them answer: payable lines of drafts still pending.
+            .filter(|m| m.line.confirmation == "pending" && m.batch.status == "draft" && m.line.amount_fen > 0)
             .collect();
         todos.push(todo("lines_to_confirm", pending.len(), "/my/settlements"));
         if let Some(at) = pending.iter().filter_map(|m| m.batch.confirm_until_ms).min() {

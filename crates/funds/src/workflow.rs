@@ -312,3 +312,94 @@ mod tests {
         assert!(may_pay("u8", Some("u9")).is_ok());
     }
 }
+
+/// One step of an application's progress (办件进度, issue 21 item 2): `submit`, each review
+/// stage of its clause, then `done` (办结); and where the application is on it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ProgressStep {
+    pub step: String,
+    /// `done`, `current` (where it is now), `todo`, `stopped` (it ended here: rejected,
+    /// withdrawn) or `skipped` (not reached because it ended earlier).
+    pub state: String,
+}
+
+/// The progress of an application with `status` at `stage`, through its clause's `stages`.
+pub fn progress(stages: &[String], status: &str, stage: Option<&str>) -> Vec<ProgressStep> {
+    let at = stage.and_then(|s| stages.iter().position(|x| x == s));
+    let pay = stages.iter().position(|s| s == "finance_payment");
+    let n = stages.len();
+    let parsed = Stage::parse(status, stage);
+    let stage_state = |i: usize| -> &'static str {
+        match (&parsed, at) {
+            (Stage::Draft, _) => "todo",
+            (Stage::Withdrawn, _) => "skipped",
+            (Stage::Returned | Stage::Review(_), Some(a)) if i < a => "done",
+            (Stage::Review(_), Some(a)) if i == a => "current",
+            (Stage::Returned | Stage::Review(_), _) => "todo",
+            (Stage::Approved, _) if Some(i) == pay => "current",
+            (Stage::Approved | Stage::Granted | Stage::Paid, _) => "done",
+            (Stage::Rejected, Some(a)) if i < a => "done",
+            (Stage::Rejected, Some(a)) if i == a => "stopped",
+            (Stage::Rejected, Some(_)) => "skipped",
+            // Rejected where the stage is not known: at the last stage.
+            (Stage::Rejected, None) if i + 1 < n => "done",
+            (Stage::Rejected, None) => "stopped",
+        }
+    };
+    let submit = match parsed {
+        Stage::Draft | Stage::Returned => "current",
+        Stage::Withdrawn => "stopped",
+        _ => "done",
+    };
+    let done = match parsed {
+        Stage::Granted | Stage::Paid => "done",
+        Stage::Withdrawn | Stage::Rejected => "skipped",
+        _ => "todo",
+    };
+    let mut out = vec![ProgressStep {
+        step: "submit".into(),
+        state: submit.into(),
+    }];
+    out.extend(stages.iter().enumerate().map(|(i, s)| ProgressStep {
+        step: s.clone(),
+        state: stage_state(i).into(),
+    }));
+    out.push(ProgressStep {
+        step: "done".into(),
+        state: done.into(),
+    });
+    out
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    fn states(status: &str, stage: Option<&str>) -> Vec<String> {
+        let stages: Vec<String> = ["committee_intake", "agency_review", "committee_decision", "finance_payment"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        progress(&stages, status, stage).into_iter().map(|s| s.state).collect()
+    }
+
+    #[test]
+    fn each_status_reads_as_steps_done_current_and_to_come() {
+        assert_eq!(states("draft", None), ["current", "todo", "todo", "todo", "todo", "todo"]);
+        assert_eq!(
+            states("in_review", Some("agency_review")),
+            ["done", "done", "current", "todo", "todo", "todo"]
+        );
+        assert_eq!(
+            states("returned", Some("agency_review")),
+            ["current", "done", "todo", "todo", "todo", "todo"]
+        );
+        assert_eq!(states("approved", None), ["done", "done", "done", "done", "current", "todo"]);
+        assert_eq!(states("paid", None), ["done"; 6]);
+        assert_eq!(
+            states("rejected", Some("agency_review")),
+            ["done", "done", "stopped", "skipped", "skipped", "skipped"]
+        );
+        assert_eq!(states("withdrawn", None)[0], "stopped");
+    }
+}

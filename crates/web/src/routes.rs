@@ -38,6 +38,7 @@ const BENEFICIARIES: &[Role] = &[OpcFounder, CommunityOperator, Enterprise];
 const PERSON_KEEPERS: &[Role] = &[OpcFounder, CommunityOperator, Enterprise, Committee, PlatformOperator];
 const PERSON_READERS: &[Role] = &[OpcFounder, CommunityOperator, Enterprise, Committee, PlatformOperator, Auditor];
 /// Who reads settlement batches: the committee decides, finance pays, audit checks.
+const STATEMENT_READERS: &[Role] = &[OpcFounder, CommunityOperator, Enterprise, Committee, Finance, Auditor];
 const SETTLE_READERS: &[Role] = &[Committee, Finance, Auditor];
 /// Demand board (M2.4): companies, OPCs, both parties, and who reads cooperations.
 const COMPANY: &[Role] = &[Enterprise];
@@ -358,6 +359,12 @@ fn settlement() -> Vec<Route> {
         get("/policy/calculator", Roles(BENEFICIARIES), Page, pages::settlement::calculator),
         get("/my/settlements", Roles(BENEFICIARIES), Page, pages::settlement::mine),
         post("/my/settlements/confirm", Roles(BENEFICIARIES), Page, pages::settlement::confirm),
+        get(
+            "/settlements/{batch}/lines/{clause}/{beneficiary}/statement",
+            Roles(STATEMENT_READERS),
+            Page,
+            pages::settlement::statement,
+        ),
         get("/committee/settlements", Roles(SETTLE_READERS), Page, pages::settlement::batches),
         post("/committee/settlements", Roles(COMMITTEE), Page, pages::settlement::create),
         post("/committee/settlements/what-if", Roles(COMMITTEE), Page, pages::settlement::what_if),
@@ -865,6 +872,7 @@ fn applications() -> Vec<Route> {
         get("/applications/new", Roles(APPLICANTS), Page, pages::applications::new_form),
         post("/applications/new", Roles(APPLICANTS), Page, pages::applications::create),
         get("/applications/{id}", Roles(APP_READERS), Page, pages::applications::show),
+        get("/applications/{id}/receipt", Roles(APP_READERS), Page, pages::applications::receipt),
         post("/applications/{id}/submit", Roles(APPLICANTS), Page, pages::applications::submit),
         post("/applications/{id}/review", Roles(APP_REVIEWERS), Page, pages::applications::review),
         post("/applications/{id}/recovery", Roles(COMMITTEE), Page, pages::applications::recovery),

@@ -221,6 +221,25 @@ pub async fn show(
     show_with(&s, p, &csrf.0, &id, StatusCode::OK, None, q.done).await
 }
 
+/// A printable receipt (回执) of an application (issue 21 item 6): what was received when, for
+/// whom, where it stands; the print stylesheet leaves the site's frame off.
+pub async fn receipt(State(s): State<AppState>, caller: Caller, Extension(csrf): Extension<CsrfToken>, Path(id): Path<String>) -> Response {
+    let Ok(p) = need(&caller) else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    match api::view_for(&s, p, &id).await {
+        Ok(v) => render(
+            &s,
+            Some(p),
+            &csrf.0,
+            "application_receipt.html",
+            StatusCode::OK,
+            context! { v => v, now => opchub_store::now_ms() },
+        ),
+        Err(e) => page_error(&s, Some(p), e.into()),
+    }
+}
+
 pub async fn submit(
     State(s): State<AppState>,
     caller: Caller,

@@ -55,6 +55,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("application.html", include_str!("../../templates/applications/application.html")),
     (
+        "application_receipt.html",
+        include_str!("../../templates/applications/application_receipt.html"),
+    ),
+    (
         "fund_payments.html",
         include_str!("../../templates/applications/fund_payments.html"),
     ),
@@ -105,6 +109,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "my_settlements.html",
         include_str!("../../templates/settlement/my_settlements.html"),
+    ),
+    (
+        "settlement_statement.html",
+        include_str!("../../templates/settlement/settlement_statement.html"),
     ),
     ("settlements.html", include_str!("../../templates/settlement/settlements.html")),
     ("settlement.html", include_str!("../../templates/settlement/settlement.html")),

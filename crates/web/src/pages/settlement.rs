@@ -119,6 +119,32 @@ async fn mine_page(s: &AppState, p: &Principal, csrf: &str, status: StatusCode, 
     )
 }
 
+/// A printable statement (结算单) of one settlement line (issue 21 item 6).
+pub async fn statement(
+    State(s): State<AppState>,
+    caller: Caller,
+    Extension(csrf): Extension<CsrfToken>,
+    Path((batch, clause, beneficiary)): Path<(String, String, String)>,
+) -> Response {
+    let Some(p) = caller.0.as_ref() else {
+        return page_error(&s, None, ApiError::unauthorized());
+    };
+    match api::line_for(&s, p, &batch, &clause, &beneficiary).await {
+        Ok(api::MyLine { batch, line }) => {
+            let d = decision_view(&line.decision);
+            render(
+                &s,
+                Some(p),
+                &csrf.0,
+                "settlement_statement.html",
+                StatusCode::OK,
+                context! { batch => batch, line => line, decision => d, now => opchub_store::now_ms() },
+            )
+        }
+        Err(e) => page_error(&s, Some(p), e.into()),
+    }
+}
+
 pub async fn mine(
     State(s): State<AppState>,
     caller: Caller,

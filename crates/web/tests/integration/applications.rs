@@ -201,6 +201,37 @@ async fn m3_2_goes_through_every_stage_to_payment_with_the_right_agency() {
     assert_eq!(view["engine"]["amount_fen"], 10_000_000, "the reviewer sees the engine's amount");
     assert!(!view["engine"]["trace"].as_array().unwrap().is_empty(), "and its trace");
     assert_eq!(view["files"].as_array().unwrap().len(), 3, "and the evidence");
+    // 办件进度 on the applicant's page (issue 21 item 2): intake done, the agency's review
+    // in progress, the decision and payment to come.
+    let steps: Vec<(String, String)> = view["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap().into(), s["state"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(steps.first(), Some(&("submit".to_string(), "done".to_string())));
+    assert!(steps.contains(&("committee_intake".into(), "done".into())), "{steps:?}");
+    assert!(steps.contains(&("agency_review".into(), "current".into())), "{steps:?}");
+    assert_eq!(steps.last(), Some(&("done".to_string(), "todo".to_string())));
+    let page = unescape(&w.opc.get(&format!("/applications/{id}")).await.text);
+    assert!(page.contains("办件进度"), "{page}");
+    assert!(
+        page.contains(r#"data-step="agency_review" data-state="current" aria-current="step"><span class="step-name">部门审核</span> <span class="step-state">办理中</span>"#),
+        "{page}"
+    );
+    // Its printable receipt (回执, issue 21 item 6): the number, when it was received, where
+    // it stands; linked from the page; another agency cannot print it.
+    assert!(page.contains(&format!(r#"href="/applications/{id}/receipt""#)));
+    let receipt = unescape(&w.opc.get(&format!("/applications/{id}/receipt")).await.text);
+    assert!(
+        receipt.contains("申报回执") && receipt.contains(&format!(r#"<code id="receipt-number">{id}</code>"#)),
+        "{receipt}"
+    );
+    assert!(receipt.contains("审核中 · 部门审核") && !receipt.contains("尚未提交"), "{receipt}");
+    assert_eq!(
+        other.get(&format!("/applications/{id}/receipt")).await.status,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(act(sci, id, "pass", "", None).await.status, StatusCode::OK);
     // Committee decision: an adjusted amount needs a reason, and cannot exceed the engine's.
     let r = act(&w.committee, id, "approve", "", Some(9_000_000)).await;

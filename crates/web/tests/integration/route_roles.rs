@@ -71,6 +71,16 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "/applications/{id}",
         "opc_founder community_operator enterprise committee agency finance auditor",
     ),
+    (
+        "GET",
+        "/applications/{id}/receipt",
+        "opc_founder community_operator enterprise committee agency finance auditor",
+    ),
+    (
+        "GET",
+        "/settlements/{batch}/lines/{clause}/{beneficiary}/statement",
+        "opc_founder community_operator enterprise committee finance auditor",
+    ),
     ("POST", "/applications/{id}/submit", "opc_founder community_operator enterprise"),
     ("POST", "/applications/{id}/review", "committee agency finance"),
     ("POST", "/applications/{id}/recovery", "committee"),

@@ -1581,9 +1581,20 @@ async fn the_workbench_counts_what_each_person_has_to_do_and_follows_the_work() 
     assert_eq!(todo_count(&c.text, "batches_to_approve"), Some(1), "{}", c.text);
     assert_eq!(todo_count(&c.text, "lines_to_confirm"), None, "not a beneficiary's to-do");
 
+    // The line's printable statement (结算单, issue 21 item 6): for its owner and the
+    // committee, in yuan, with the trace in Chinese; not for another OPC.
+    let statement = format!("/settlements/{id}/lines/M2.3-publisher/{}/statement", w.publisher_opc);
+    assert!(unescape(&w.publisher.get("/my/settlements").await.text).contains(&format!("href=\"{statement}\"")));
+    let st = unescape(&w.publisher.get(&statement).await.text);
+    assert!(st.contains("结算单") && st.contains(r#"<strong>¥150,000.00</strong>"#), "{st}");
+    assert!(st.contains("待确认") && st.contains("尚未拨付"), "{st}");
+    assert_eq!(w.committee.get(&statement).await.status, StatusCode::OK);
+    assert_eq!(w.invoker.get(&statement).await.status, StatusCode::NOT_FOUND);
+
     let confirm = json!({"batch": id, "clause": "M2.3-publisher", "beneficiary": w.publisher_opc, "accept": true});
     let r = w.publisher.post_json("/api/v1/my/settlements/confirm", confirm).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert!(unescape(&w.publisher.get(&statement).await.text).contains("已确认"));
     let page = w.publisher.get("/workbench").await;
     assert_eq!(todo_count(&page.text, "lines_to_confirm"), Some(before - 1));
 
