@@ -511,6 +511,61 @@ pub struct PriceInForce {
 pub struct ServedUsage {
     pub totals: Vec<opchub_store::ledger::UsageTotal>,
     pub daily: Vec<opchub_store::ledger::DailyUsage>,
+    /// This month's bills to its OPCs by OPC, and their model lines by model (M2.2; the bills
+    /// are the ledger's sums), largest charged first, at most [`MAX_BREAKDOWN`] each.
+    pub by_opc: Vec<Served>,
+    pub by_model: Vec<Served>,
+}
+
+/// What was served to one OPC or of one model: at list price and as charged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    pub label: String,
+    pub list_fen: i64,
+    pub charged_fen: i64,
+}
+
+/// Rows of a breakdown chart at most.
+pub const MAX_BREAKDOWN: usize = 12;
+
+/// The caller's bills of `period` on one `side` (`payee`: an operator's bills to its OPCs;
+/// `payer`: an OPC's bills), by the other party and by model (issue 21 item 4).
+async fn bill_breakdown(app: &App, p: &Principal, period: &str, side: &str) -> AppResult<(Vec<Served>, Vec<Served>)> {
+    let q = crate::bills::BillQuery {
+        month: Some(period.to_string()),
+        side: Some(side.into()),
+        ..Default::default()
+    };
+    let mut by_opc = vec![];
+    let mut models: std::collections::BTreeMap<String, (i64, i64)> = std::collections::BTreeMap::new();
+    for b in crate::bills::list_for(app, p, &q).await? {
+        let other = if side == "payee" { &b.payer } else { &b.payee };
+        by_opc.push(Served {
+            label: crate::ledger::party_name(app, other).await,
+            list_fen: b.list_fen,
+            charged_fen: b.total_fen,
+        });
+        for l in crate::bills::bill_for(app, p, &b.id).await?.lines {
+            if l.kind.starts_with("token.") {
+                let e = models.entry(l.item).or_default();
+                e.0 += l.list_fen;
+                e.1 += l.charged_fen;
+            }
+        }
+    }
+    let mut by_model: Vec<Served> = models
+        .into_iter()
+        .map(|(label, (list_fen, charged_fen))| Served {
+            label,
+            list_fen,
+            charged_fen,
+        })
+        .collect();
+    for v in [&mut by_opc, &mut by_model] {
+        v.sort_by(|a, b| b.charged_fen.cmp(&a.charged_fen).then_with(|| a.label.cmp(&b.label)));
+        v.truncate(MAX_BREAKDOWN);
+    }
+    Ok((by_opc, by_model))
 }
 
 /// The channel console: the caller's channels (all for the platform operator, with their
@@ -558,9 +613,12 @@ pub async fn channel_console(app: &App, p: &Principal, period: &str) -> AppResul
         }
     }
     let usage = if p.role() == Role::CommunityOperator {
+        let (by_opc, by_model) = bill_breakdown(app, p, period, "payee").await?;
         Some(ServedUsage {
             totals: app.store.usage_totals(&p.user.id, true, period).await.unwrap_or_default(),
             daily: app.store.usage_daily(&p.user.id, true, period).await.unwrap_or_default(),
+            by_opc,
+            by_model,
         })
     } else {
         None
@@ -667,6 +725,8 @@ pub struct OpcGateway {
     pub models: std::collections::BTreeSet<String>,
     /// The models with their operators and prices (the console's model list).
     pub offers: Vec<ModelOffer>,
+    /// This month's spend by model, from its running bills (at list price and as charged).
+    pub spend_by_model: Vec<Served>,
 }
 
 pub async fn opc_gateway(app: &App, p: &Principal, period: &str) -> AppResult<OpcGateway> {
@@ -709,7 +769,9 @@ pub async fn opc_gateway(app: &App, p: &Principal, period: &str) -> AppResult<Op
     let saved_fen = list_fen.zip(charged_fen).and_then(|(l, c)| l.checked_sub(c));
     let offers = model_offers(app).await?;
     let models = offers.iter().map(|o| o.model.clone()).collect();
+    let (_, spend_by_model) = bill_breakdown(app, p, period, "payer").await?;
     Ok(OpcGateway {
+        spend_by_model,
         opc,
         keys,
         list_fen,

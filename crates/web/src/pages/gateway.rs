@@ -268,6 +268,8 @@ async fn channels_page(
         Some(context! {
             totals => totals, total_list_fen => list_fen, total_charged_fen => charged_fen,
             chart => Value::from_safe_string(daily_chart(&lang, &period, daily)), statement_qs => statement_qs,
+            by_opc => Value::from_safe_string(served_chart(&lang, "chart-by-opc", "by_opc", &served.by_opc)),
+            by_model => Value::from_safe_string(served_chart(&lang, "chart-by-model", "by_model", &served.by_model)),
         })
     } else {
         None
@@ -285,6 +287,38 @@ async fn channels_page(
             errors => errors, form => form, done => done_key(done).map(|k| i18n::text(&lang, k)),
         },
     )
+}
+
+/// What an operator served this month by OPC or by model, at list price and as charged
+/// (issue 21 item 4): grouped bars, titles in yuan.
+fn served_chart(lang: &str, id: &str, what: &str, rows: &[opchub_app::gateway::Served]) -> String {
+    // An operator collects (实收); an OPC pays (实付).
+    let charged = if what == "spend_by_model" {
+        "gateway.served_paid"
+    } else {
+        "gateway.served_charged"
+    };
+    use super::chart::Labels;
+    use super::chart_bars::{grouped, Row};
+    let t = |k: &str| i18n::text(lang, k);
+    let series = vec![t("gateway.served_list"), t(charged)];
+    let rows: Vec<Row> = rows
+        .iter()
+        .map(|r| Row {
+            label: r.label.clone(),
+            values: vec![Some(r.list_fen), Some(r.charged_fen)],
+            titles: vec![
+                format!("{} {} {}", r.label, series[0], super::ledger::money(r.list_fen)),
+                format!("{} {} {}", r.label, series[1], super::ledger::money(r.charged_fen)),
+            ],
+        })
+        .collect();
+    let labels = Labels {
+        title: t(&format!("gateway.served_{what}")),
+        desc: t(&format!("gateway.served_{what}_desc")),
+        ..Default::default()
+    };
+    grouped(id, &rows, &series, &labels, super::ledger::money)
 }
 
 /// `GET /gateway/channels`: community operators see their own channels, the platform operator all.
@@ -500,7 +534,7 @@ async fn opc_page(
 ) -> Response {
     let lang = i18n::current_lang();
     let period = period_now();
-    let (opc, keys, list, charged, saved, models, offers) = match gateway::opc_gateway(s, p, &period).await {
+    let (opc, keys, list, charged, saved, models, offers, spend) = match gateway::opc_gateway(s, p, &period).await {
         Ok(g) => {
             let keys: Vec<Value> = g
                 .keys
@@ -525,7 +559,8 @@ async fn opc_page(
                     }
                 })
                 .collect();
-            (g.opc, keys, g.list_fen, g.charged_fen, g.saved_fen, g.models, offers)
+            let spend = served_chart(&lang, "chart-spend-by-model", "spend_by_model", &g.spend_by_model);
+            (g.opc, keys, g.list_fen, g.charged_fen, g.saved_fen, g.models, offers, spend)
         }
         Err(e) => return page_error(s, Some(p), e.into()),
     };
@@ -541,7 +576,7 @@ async fn opc_page(
         context! {
             opc => opc, keys => keys, period => period,
             list_fen => list, charged_fen => charged, saved_fen => saved,
-            models => models, offers => offers, example_model => example_model,
+            models => models, offers => offers, example_model => example_model, spend_chart => Value::from_safe_string(spend),
             base_url => base, python => python, curl => curl,
             errors => errors, done => done_key(done).map(|k| i18n::text(&lang, k)),
         },

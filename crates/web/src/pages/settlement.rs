@@ -80,14 +80,45 @@ pub async fn calculator(
         Ok(c) => c,
         Err(e) => return page_error(&s, Some(p), e.into()),
     };
+    let chart = Value::from_safe_string(estimate_chart(&estimates));
     render(
         &s,
         Some(p),
         &csrf.0,
         "policy_calculator.html",
         StatusCode::OK,
-        context! { year => year, estimates => estimates, total => total, caps => caps },
+        context! { year => year, estimates => estimates, total => total, caps => caps, chart => chart },
     )
+}
+
+/// The year's subsidy estimate per clause (issue 21 item 4): already approved and still to
+/// come, in yuan; clauses the engine cannot determine yet have no bar.
+fn estimate_chart(estimates: &[api::Estimate]) -> String {
+    use super::chart::Labels;
+    use super::chart_bars::{grouped, Row};
+    use super::ledger::money;
+    let lang = i18n::current_lang();
+    let t = |k: &str| i18n::text(&lang, k);
+    let series = vec![t("settle.chart_approved"), t("settle.chart_to_come")];
+    let rows: Vec<Row> = estimates
+        .iter()
+        .map(|e| Row {
+            label: e.clause.clone(),
+            values: vec![Some(e.approved_fen), e.amount_fen],
+            titles: vec![
+                format!("{} {} {}", e.clause, series[0], money(e.approved_fen)),
+                e.amount_fen
+                    .map(|a| format!("{} {} {}", e.clause, series[1], money(a)))
+                    .unwrap_or_default(),
+            ],
+        })
+        .collect();
+    let labels = Labels {
+        title: t("settle.chart_title"),
+        desc: t("settle.chart_desc"),
+        ..Default::default()
+    };
+    grouped("chart-estimate", &rows, &series, &labels, money)
 }
 
 // ---------------------------------------------------------------- 意愿确认

@@ -306,6 +306,10 @@ async fn operators_and_opcs_run_the_gateway_through_pages() {
     assert!(text.contains(&format!("curl {}/v1/chat/completions", app.base)));
     assert!(page.text.contains(r#"<pre class="code" id="qs-python""#) && page.text.contains(r#"<pre class="code" id="qs-curl""#));
     assert!(page.text.contains("opk_YOUR_KEY") && !page.text.contains(&secret));
+    // This month's spend by model, from the OPC's running bill (issue 21 item 4).
+    let html = unescape(&page.text);
+    let spend = &html[html.find(r#"id="chart-spend-by-model""#).expect("the spend chart")..];
+    assert!(spend.contains("<title>fake-final 实付 ¥"), "{spend}");
     // English too.
     opc.get("/lang/en").await;
     let page = opc.get("/gateway").await;
@@ -322,6 +326,12 @@ async fn operators_and_opcs_run_the_gateway_through_pages() {
     assert_eq!(text_of(&page.text, "usage-charged"), Money::from_fen(charged).to_string());
     assert!(page.text.contains(r#"class="bar""#), "the daily chart has a bar for today");
     assert!(page.text.contains("role=counterparty"), "a link to the statement by OPC");
+    // This month by OPC and by model, from the running bill (issue 21 item 4).
+    let html = unescape(&page.text);
+    let by_opc = &html[html.find(r#"id="chart-by-opc""#).expect("the by-OPC chart")..];
+    assert!(by_opc.contains("<title>北京gwpageopc智能科技有限公司 实收 ¥"), "{by_opc}");
+    let by_model = &html[html.find(r#"id="chart-by-model""#).expect("the by-model chart")..];
+    assert!(by_model.contains("<title>fake-final 标准价 ¥"), "{by_model}");
     let statement = op
         .get(&format!("/ledger/statement?party={op_id}&period={period}&role=counterparty"))
         .await;

@@ -1678,3 +1678,28 @@ async fn the_funds_dashboard_charts_approved_paid_and_confirmations() {
         assert!(after.contains(&format!("aria-labelledby=\"{id}-title {id}-desc\"")), "{id}");
     }
 }
+
+/// Issue 21 item 4: the calculator draws the year's estimate per clause — what is still to
+/// come for the publisher's M2.3 line, the amount the engine computes.
+#[tokio::test]
+async fn the_calculator_charts_the_years_estimate_per_clause() {
+    let w = world().await;
+    import_lists(&w, None).await;
+    let api = w.publisher.get(&format!("/api/v1/policy/calculator?year={}", w.year)).await.json();
+    let m23 = api
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["clause"] == "M2.3-publisher")
+        .cloned()
+        .expect("an M2.3 estimate");
+    let fen = m23["amount_fen"].as_i64().unwrap();
+    assert!(fen > 0, "{m23:#?}");
+    let page = unescape(&w.publisher.get(&format!("/policy/calculator?year={}", w.year)).await.text);
+    let chart = &page[page.find(r#"id="chart-estimate""#).expect("the estimate chart")..];
+    let yuan = opchub_web::pages::ledger::money(fen);
+    assert!(
+        chart.contains(&format!("<title>M2.3-publisher 预计还可获得 {yuan}</title>")),
+        "{chart}"
+    );
+}
