@@ -10,7 +10,7 @@
 // - auditor: a ledger event's inclusion proof verified on the proof page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { dataDirFor, startServer, launch, signIn } from './support.mjs';
+import { dataDirFor, startServer, launch, signIn, draftSettlement } from './support.mjs';
 
 const ctx = dataDirFor('roles');
 let server;
@@ -23,14 +23,8 @@ async function submit(page, selector) {
 before(async () => {
   server = await startServer(ctx);
   browser = await launch();
-  // A draft settlement batch of every clause through the committee's form.
-  const committee = await signIn(browser, server.url, 'committee');
-  await committee.goto(server.url + '/committee/settlements');
-  await Promise.all([
-    committee.waitForURL(/\/committee\/settlements\/[0-9a-f]{32}$/),
-    committee.click('#settle-form button[type=submit]'),
-  ]);
-  await committee.context().close();
+  // A draft settlement batch of every clause; its lines are confirmed below.
+  await draftSettlement(browser, server.url);
 });
 after(async () => {
   await browser?.close();

@@ -75,3 +75,16 @@ export async function signIn(browser, url, username) {
   assert.ok(!/\/login/.test(page.url()), `${username} could not sign in`);
   return page;
 }
+
+/** A draft settlement batch of every clause, made through the committee's form; its URL. */
+export async function draftSettlement(browser, url) {
+  const committee = await signIn(browser, url, 'committee');
+  await committee.goto(url + '/committee/settlements');
+  await Promise.all([
+    committee.waitForURL(/\/committee\/settlements\/[0-9a-f]{32}$/),
+    committee.click('#settle-form button[type=submit]'),
+  ]);
+  const batchUrl = committee.url();
+  await committee.context().close();
+  return batchUrl;
+}

@@ -4,7 +4,7 @@
 // (hex ids, USCCs) and acronyms (OPC, API) are allowed, and so are the product names below.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { dataDirFor, startServer, launch, signIn } from './support.mjs';
+import { dataDirFor, startServer, launch, signIn, draftSettlement } from './support.mjs';
 
 const ctx = dataDirFor('words');
 let server;
@@ -13,15 +13,8 @@ let browser;
 before(async () => {
   server = await startServer(ctx);
   browser = await launch();
-  // A draft settlement batch of every clause, made through the committee's form, so that the
-  // batch page and the lines' traces are read too.
-  const committee = await signIn(browser, server.url, 'committee');
-  await committee.goto(server.url + '/committee/settlements');
-  await Promise.all([
-    committee.waitForURL(/\/committee\/settlements\/[0-9a-f]{32}$/),
-    committee.click('#settle-form button[type=submit]'),
-  ]);
-  await committee.context().close();
+  // A draft settlement batch of every clause, so that its page and its lines' traces are read.
+  await draftSettlement(browser, server.url);
 });
 after(async () => {
   await browser?.close();
