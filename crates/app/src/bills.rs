@@ -658,6 +658,14 @@ mod tests {
 /// commercial invoices in Beijing usually are).
 pub const DUE_DAYS: i64 = 30;
 
+/// When a month's bills fall due: the month's last day plus [`DUE_DAYS`].
+pub fn due_on(month: &str) -> Option<chrono::NaiveDate> {
+    opchub_ledger::bills::day_after_month(month)
+        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+        .and_then(|d| d.pred_opt())
+        .map(|last| last + chrono::Duration::days(DUE_DAYS))
+}
+
 /// What a payee is owed for one month (issue 19 item 5): its issued bills of that month, what
 /// they total, what is confirmed received, and how overdue the rest is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -696,10 +704,7 @@ pub fn receivables(bills: &[Bill], today: chrono::NaiveDate) -> Vec<Receivable> 
             let billed_fen: i64 = bs.iter().map(|b| b.total_fen).sum();
             let paid_fen: i64 = bs.iter().map(|b| b.paid_fen.min(b.total_fen)).sum();
             let outstanding_fen = billed_fen - paid_fen;
-            let due = opchub_ledger::bills::day_after_month(&month)
-                .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
-                .and_then(|d| d.pred_opt())
-                .map(|last| last + chrono::Duration::days(DUE_DAYS));
+            let due = due_on(&month);
             let days_overdue = match due {
                 Some(due) if outstanding_fen > 0 && today > due => (today - due).num_days(),
                 _ => 0,

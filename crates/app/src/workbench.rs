@@ -59,7 +59,7 @@ pub const TODO_KEYS: &[&str] = &[
 ];
 
 /// Every deadline a workbench may show (`workbench.deadline.<key>`).
-pub const DEADLINE_KEYS: &[&str] = &["confirm_lines"];
+pub const DEADLINE_KEYS: &[&str] = &["confirm_lines", "pay_bills"];
 
 fn todo(key: &'static str, count: usize, href: &'static str) -> Todo {
     debug_assert!(TODO_KEYS.contains(&key), "{key} is not in TODO_KEYS");
@@ -97,12 +97,23 @@ pub async fn of(app: &App, p: &Principal) -> AppResult<Workbench> {
     if matches!(role, Role::OpcFounder | Role::CommunityOperator) {
         let bills = crate::bills::list_for(app, p, &crate::bills::BillQuery::default()).await?;
         let parties = crate::bills::parties_of(app, p).await?;
-        let to_pay = bills
+        let to_pay: Vec<_> = bills
             .iter()
             .filter(|b| b.status != "running" && b.outstanding_fen > 0 && parties.contains(&b.payer))
-            .count();
+            .collect();
         if role == Role::OpcFounder {
-            todos.push(todo("bills_to_pay", to_pay, "/my/bills"));
+            todos.push(todo("bills_to_pay", to_pay.len(), "/my/bills"));
+            // The earliest due date of what it owes (the month's last day plus the days to pay),
+            // at 23:59 of that day in Beijing (UTC+8).
+            let due = to_pay.iter().filter_map(|b| crate::bills::due_on(&b.month)).min();
+            if let Some(at) = due.and_then(|d| d.and_hms_opt(23, 59, 0)) {
+                deadlines.push(Deadline {
+                    key: "pay_bills",
+                    at_ms: at.and_utc().timestamp_millis() - 8 * 3_600_000,
+                    count: i64::try_from(to_pay.len()).unwrap_or(i64::MAX),
+                    href: "/my/bills",
+                });
+            }
         }
         let mut to_confirm = 0;
         for b in bills
@@ -205,10 +216,10 @@ pub async fn of(app: &App, p: &Principal) -> AppResult<Workbench> {
         let skills = crate::skills::publish::review_queue_for(app).await?.len();
         todos.push(todo("skills_to_review", skills, "/admin/skills"));
     }
-    // Enterprise (M2.4): proposals received on its published demands.
+    // Enterprise (M2.4): its demands open for proposals.
     if role == Role::Enterprise {
-        let demands = demands::my_demands_for(app, p).await.unwrap_or_default();
-        let open = demands.iter().filter(|d| d.status == "published").count();
+        let demands = demands::my_demands_for(app, p).await?;
+        let open = demands.iter().filter(|d| d.status == "open").count();
         todos.push(todo("demands_open", open, "/demands/mine"));
     }
     deadlines.sort_by_key(|d| d.at_ms);

@@ -1425,3 +1425,40 @@ async fn a_payment_carries_its_receipt_file_for_the_bills_parties_only() {
     let p2 = pays.iter().find(|p| p.reference == "RC-2").unwrap();
     assert_eq!((p2.amount_fen, p2.receipt_name.as_deref()), (100, Some("回单2.png")));
 }
+
+/// Issue 21 item 2: the OPC's workbench counts the bill it owes with its due date (the month's
+/// last day plus 30 days); the payee's counts the receipt to confirm once the OPC records paying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workbench_counts_bills_to_pay_their_due_date_and_receipts_to_confirm() {
+    let w = world().await;
+    let (month, id, total) = issued(&w, "wb").await;
+    let count = |html: &str, key: &str| -> i64 {
+        let at = html
+            .find(&format!(r#"id="todo-{key}""#))
+            .unwrap_or_else(|| panic!("no {key} in {html}"));
+        let n = html[at..].split(r#"class="todo-count" aria-hidden="true">"#).nth(1).unwrap();
+        n.split('<').next().unwrap().parse().unwrap()
+    };
+    // What it owes: its issued bills with something outstanding (the operator's and the
+    // publisher's of the seeded month).
+    let owed = bills_of(&w.opc, "?side=payer")
+        .await
+        .iter()
+        .filter(|b| b["status"] != "running" && b["outstanding_fen"].as_i64().unwrap() > 0)
+        .count() as i64;
+    assert!(owed >= 1);
+    let page = w.opc.get("/workbench").await.text;
+    assert_eq!(count(&page, "bills_to_pay"), owed, "{page}");
+    let due = format!("{} 23:59", opchub_app::bills::due_on(&month).unwrap().format("%Y-%m-%d"));
+    assert!(page.contains("对账单付款到期") && page.contains(&due), "{due}: {page}");
+    assert_eq!(count(&w.operator.get("/workbench").await.text, "receipts_to_confirm"), 0);
+
+    let r = pay(&w.opc, &id, total, &today(), "TX-WB-1").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        count(&w.opc.get("/workbench").await.text, "bills_to_pay"),
+        owed - 1,
+        "fully recorded"
+    );
+    assert_eq!(count(&w.operator.get("/workbench").await.text, "receipts_to_confirm"), 1);
+}

@@ -67,6 +67,10 @@ async fn publish_propose_accept_pay_confirm_through_pages() {
     let ok = company.post_form("/demands", &form("10000", "2999-12-31")).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
     let demand_path = ok.location();
+    // The company's workbench counts its demand open for proposals (issue 21 item 2).
+    let wb = company.get("/workbench").await.text;
+    let at = wb.find(r#"id="todo-demands_open""#).expect("the open demands to-do");
+    assert!(wb[at..].contains(r#"class="todo-count" aria-hidden="true">1<"#), "{wb}");
 
     // The company sees the recommended OPC with its reason.
     let page = company.get(&demand_path).await;
