@@ -75,7 +75,7 @@ pub async fn of(app: &App, p: &Principal) -> AppResult<Workbench> {
     let role = p.role();
     let mut todos = vec![];
     let mut deadlines = vec![];
-    // Settlement lines awaiting the beneficiary's 意愿确认 (M-wide, 免申即享).
+    // Settlement lines awaiting the beneficiary's 意愿确认 (免申即享: M1.1, M2.2, M2.3, M2.4).
     if matches!(role, Role::OpcFounder | Role::CommunityOperator | Role::Enterprise) {
         let mine = crate::settlement::mine(app, p).await?;
         let pending: Vec<_> = mine
