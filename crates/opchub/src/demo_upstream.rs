@@ -79,14 +79,21 @@ fn authorized(headers: &HeaderMap) -> bool {
         .is_some_and(|k| k.trim() == KEY)
 }
 
-async fn models(headers: HeaderMap) -> Response {
-    if !authorized(&headers) {
-        return error(
+/// OpenAI's 401 for a request without the demo channel's key, `None` when it has it.
+fn refuse_unauthorized(headers: &HeaderMap) -> Option<Response> {
+    (!authorized(headers)).then(|| {
+        error(
             StatusCode::UNAUTHORIZED,
             "Incorrect API key provided",
             "invalid_request_error",
             "invalid_api_key",
-        );
+        )
+    })
+}
+
+async fn models(headers: HeaderMap) -> Response {
+    if let Some(refused) = refuse_unauthorized(&headers) {
+        return refused;
     }
     Json(json!({"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "opchub-demo"}]})).into_response()
 }
@@ -151,13 +158,8 @@ fn now_s() -> i64 {
 }
 
 async fn chat(headers: HeaderMap, body: Bytes) -> Response {
-    if !authorized(&headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "Incorrect API key provided",
-            "invalid_request_error",
-            "invalid_api_key",
-        );
+    if let Some(refused) = refuse_unauthorized(&headers) {
+        return refused;
     }
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v @ Value::Object(_)) => v,

@@ -36,15 +36,7 @@ async fn requests(opc: &Api, key_id: &str, n: usize) -> Vec<Value> {
 /// This month's token totals of the OPC's statement: (input, cached, output) quantities.
 async fn token_totals(opc: &Api) -> (i64, i64, i64) {
     let st = ok(&opc.get("/api/v1/ledger/statement").await, "statement");
-    let q = |kind: &str| {
-        st["totals"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| t["kind"] == kind)
-            .map(|t| t["quantity"].as_i64().unwrap())
-            .sum::<i64>()
-    };
+    let q = |kind: &str| statement_quantity(&st, kind);
     (q("token.input"), q("token.cached_input"), q("token.output"))
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{create_user, ok, opchub, serve_with, Api};
+use common::{create_user, ok, opchub, serve_with, statement_quantity, Api};
 use opchub_testkit::{FakeUpstream, MODELS};
 
 /// Tokens of every load request: 3 prompt words, 5 completion tokens.
@@ -116,15 +116,7 @@ impl Rig {
             &self.platform.get(&format!("/api/v1/ledger/statement?party={}", self.party)).await,
             "statement",
         );
-        let q = |kind: &str| {
-            st["totals"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|t| t["kind"] == kind)
-                .map(|t| t["quantity"].as_u64().unwrap())
-                .sum::<u64>()
-        };
+        let q = |kind: &str| u64::try_from(statement_quantity(&st, kind)).unwrap();
         (q("token.input") + q("token.cached_input"), q("token.output"))
     }
 

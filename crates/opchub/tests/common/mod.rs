@@ -212,6 +212,19 @@ pub fn ok(a: &Answer, what: &str) -> Value {
     a.body.clone()
 }
 
+/// The quantity of one event kind in a ledger statement's totals (summed over its units).
+pub fn statement_quantity(statement: &Value, kind: &str) -> i64 {
+    statement["totals"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter(|t| t["kind"] == kind)
+                .filter_map(|t| t["quantity"].as_i64())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 pub fn create_user(dir: &Path, db: &str, username: &str, role: &str, extra: &[&str]) -> String {
     let mut args = vec!["user", "create", "--username", username, "--role", role, "--password", PASSWORD];
     args.extend_from_slice(extra);

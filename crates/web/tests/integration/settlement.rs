@@ -830,6 +830,16 @@ async fn confirm_m24(w: &World, id: &str) {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
 }
 
+/// A draft of M2.4 alone, confirmed by the company and approved by `second` (not its
+/// drafter): the batch id.
+async fn approved_m24(w: &World, second: &Client) -> String {
+    let (a, _) = draft(w, &["M2.4"]).await;
+    confirm_m24(w, &a).await;
+    let ok = second.post_json(&format!("/api/v1/settlements/{a}/approve"), json!({})).await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.json());
+    a
+}
+
 async fn pay_m24(w: &World, finance: &Client, id: &str, reference: &str) -> reqwest::StatusCode {
     let r = finance
         .post_json(
@@ -960,15 +970,7 @@ async fn a_lowered_paid_line_becomes_a_recovery_order() {
     import_lists(&w, None).await;
     let (second, _) = w.app.user("cmte2", Role::Committee).await;
     let (finance, _) = w.app.user("fin", Role::Finance).await;
-    let (a, _) = draft(&w, &["M2.4"]).await;
-    confirm_m24(&w, &a).await;
-    assert_eq!(
-        second
-            .post_json(&format!("/api/v1/settlements/{a}/approve"), json!({}))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    let a = approved_m24(&w, &second).await;
     assert_eq!(pay_m24(&w, &finance, &a, "PAY-1").await, StatusCode::OK);
 
     // A draft, then the company appears on the "no support" list: the draft is stale.
@@ -1658,10 +1660,7 @@ async fn the_funds_dashboard_charts_approved_paid_and_confirmations() {
     import_lists(&w, None).await;
     let (second, _) = w.app.user("cmte2", Role::Committee).await;
     let (finance, _) = w.app.user("fin", Role::Finance).await;
-    let (a, _) = draft(&w, &["M2.4"]).await;
-    confirm_m24(&w, &a).await;
-    let ok = second.post_json(&format!("/api/v1/settlements/{a}/approve"), json!({})).await;
-    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.json());
+    let a = approved_m24(&w, &second).await;
     let before = unescape(&finance.get("/committee/funds").await.text);
     assert!(before.contains("<title>M2.4 已批准 ¥800.00</title>"), "{before}");
     assert!(before.contains("<title>M2.4 已拨付 ¥0.00</title>"));
